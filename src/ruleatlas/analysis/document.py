@@ -1,0 +1,121 @@
+"""The rule page document: one JSON-ready dict per rule (see docs/page-document.md).
+
+It joins the IR with what only the whole catalog knows (corpus counts, ATT&CK names, event coverage), so
+pages, the API and `ruleatlas show --json` all print the same object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ruleatlas.analysis.indicators import CorpusCounts, Indicator, RuleIndicators
+from ruleatlas.model import Pred, Rule, Stage, walk_preds
+
+# Log source keys in the order detection engineers read them (the seed page: "product windows, category ...").
+LOGSOURCE_ORDER = ("product", "category", "service", "definition")
+
+
+def logsource_text(logsource: dict[str, str]) -> str:
+    keys = [k for k in LOGSOURCE_ORDER if k in logsource] + sorted(k for k in logsource if k not in LOGSOURCE_ORDER)
+    return ", ".join(f"{k} {logsource[k]}" for k in keys)
+
+
+def pred_dict(pred: Pred, negated: bool = False) -> dict[str, Any]:
+    return {
+        "field": pred.field,
+        "kind": pred.kind.value,
+        "value": pred.value,
+        "cased": pred.cased,
+        "transforms": list(pred.transforms),
+        "regex_flags": pred.regex_flags,
+        "native": pred.native,
+        "negated": negated,
+    }
+
+
+def stage_dict(stage: Stage) -> dict[str, Any]:
+    return {
+        "index": stage.index,
+        "label": stage.label,
+        "op": stage.op,
+        "text": stage.text,
+        "line": stage.line,
+        "predicates": [pred_dict(p, neg) for p, neg in walk_preds(stage.expr)],
+    }
+
+
+def indicator_dict(ind: Indicator, counts: CorpusCounts) -> dict[str, Any]:
+    return {
+        "field": ind.pred.field,
+        "kind": ind.key[1],
+        "value": ind.pred.value,
+        "key": ind.key[2],
+        "transforms": list(ind.pred.transforms),
+        "cased": ind.pred.cased,
+        "corpus": counts.corpus(ind.key),
+    }
+
+
+def rule_document(
+    rule: Rule,
+    indicators: RuleIndicators,
+    counts: CorpusCounts,
+    *,
+    attack: list[dict[str, Any]],
+    attack_unknown: list[str],
+    events: list[dict[str, Any]],
+    events_note: str,
+) -> dict[str, Any]:
+    return {
+        "uid": rule.uid,
+        "vendor": rule.vendor,
+        "language": rule.language,
+        "kind": rule.kind.value,
+        "folder": rule.folder,
+        "id": rule.id,
+        "name": rule.name,
+        "title": rule.title,
+        "status": rule.status,
+        "level": rule.level,
+        "logsource": dict(rule.logsource),
+        "logsource_text": logsource_text(rule.logsource),
+        "author": rule.author,
+        "authors": list(rule.authors),
+        "date": rule.date,
+        "modified": rule.modified,
+        "description": rule.description,
+        "references": list(rule.references),
+        "falsepositives": list(rule.falsepositives),
+        "tags": list(rule.tags),
+        "source": asdict(rule.source),
+        "attack": attack,
+        "attack_unknown": attack_unknown,
+        "events": events,
+        "events_note": events_note,
+        "body": rule.body,
+        "stages": [stage_dict(s) for s in rule.stages],
+        "indicators": [indicator_dict(i, counts) for i in indicators.positives],
+        "exclusions": [indicator_dict(i, counts) for i in indicators.exclusions],
+        "correlation": _correlation_dict(rule),
+        "filter": {"rules": list(rule.filter.rules)} if rule.filter else None,
+        "problems": [
+            {"message": p.message, "line": p.line, "hint": p.hint, "severity": p.severity} for p in rule.problems
+        ],
+    }
+
+
+def _correlation_dict(rule: Rule) -> dict[str, Any] | None:
+    corr = rule.correlation
+    if corr is None:
+        return None
+    return {
+        "type": corr.type,
+        "rules": list(corr.rules),
+        "group_by": list(corr.group_by),
+        "timespan": corr.timespan,
+        "timespan_seconds": corr.timespan_seconds,
+        "condition": corr.condition,
+        "aliases": corr.aliases,
+        "generate": corr.generate,
+    }

@@ -1,0 +1,246 @@
+"""The `ruleatlas` command. Each subcommand is thin: parse arguments, call the module that does the work.
+
+Exit codes: 0 done, 1 done but with problems in the input (or nothing found), 2 bad usage or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ruleatlas import __version__
+from ruleatlas.config import (
+    CONFIG_FILE,
+    SHARED_ENV,
+    BuildConfig,
+    ConfigError,
+    SourceSpec,
+    config_from_toml,
+    load_toml,
+    parse_source_arg,
+    shared_defaults,
+)
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+DEFAULT_OUT = Path("catalog")
+
+
+def _add_catalog_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", type=Path, default=DEFAULT_OUT, help="catalog folder (the build's --out)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ruleatlas", description="A detection-engineering atlas.")
+    parser.add_argument("--version", action="version", version=f"ruleatlas {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fetch", help="download the default sources (SigmaHQ, ATT&CK) into a data folder")
+    p.add_argument("--dest", type=Path, default=Path("data"))
+
+    p = sub.add_parser("build", help="build the catalog and its static pages")
+    p.add_argument("--source", action="append", default=[], metavar="VENDOR=PATH",
+                   help="a rule source, e.g. sigma=../shared/corpus/sigma (repeatable)")
+    p.add_argument("--attack", type=Path, help="ATT&CK STIX bundle, or a folder holding one")
+    p.add_argument("--telemetry", type=Path, help="telemetry definitions folder (providers/)")
+    p.add_argument("--out", type=Path, help=f"output folder (default: {DEFAULT_OUT})")
+    p.add_argument("--config", type=Path, help=f"settings file (default: ./{CONFIG_FILE} if present)")
+    p.add_argument("--shared", type=Path, help=f"a shared/ data folder; same as ${SHARED_ENV}")
+    p.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
+    p.add_argument("--no-pages", action="store_true", help="write the catalog only")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("serve", help="serve the catalog's pages and API")
+    _add_catalog_arg(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+    p = sub.add_parser("show", help="print one rule's page")
+    p.add_argument("uid", help="rule uid (sigma/<stem>), file stem, or rule id")
+    _add_catalog_arg(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("stats", help="what the catalog holds")
+    _add_catalog_arg(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("problems", help="every file and rule problem the build found")
+    _add_catalog_arg(p)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
+    """Command-line options win over ruleatlas.toml, which wins over $RULEATLAS_SHARED and ./data."""
+    config: BuildConfig | None = None
+    config_path = args.config or (Path(CONFIG_FILE) if Path(CONFIG_FILE).is_file() else None)
+    if config_path is not None:
+        config = config_from_toml(config_path, load_toml(config_path))
+    if config is None:
+        config = BuildConfig(out=DEFAULT_OUT)
+    shared = args.shared or (Path(os.environ[SHARED_ENV]) if os.environ.get(SHARED_ENV) else None)
+    if not config.sources and not args.source:
+        if shared is not None:
+            config.sources, config.attack, config.telemetry = shared_defaults(shared)
+        elif (Path("data") / "sigma").is_dir():
+            config.sources = [SourceSpec("sigma", Path("data") / "sigma")]
+            config.attack = config.attack or Path("data") / "attack"
+    if args.source:
+        config.sources = [parse_source_arg(s) for s in args.source]
+    config.attack = args.attack or config.attack
+    config.telemetry = args.telemetry or config.telemetry
+    config.out = args.out or config.out
+    config.jobs = args.jobs or config.jobs
+    config.pages = not args.no_pages
+    if not config.sources:
+        raise ConfigError(
+            f"no rule sources: pass --source sigma=PATH, set {SHARED_ENV}=../shared, or run `ruleatlas fetch`"
+        )
+    for spec in config.sources:
+        if not spec.path.is_dir():
+            raise ConfigError(f"--source {spec.vendor}={spec.path}: not a folder")
+    for name, path in (("--attack", config.attack), ("--telemetry", config.telemetry)):
+        if path is not None and not path.exists():
+            raise ConfigError(f"{name} {path}: no such file or folder")
+    return config
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from ruleatlas.build import build, print_summary
+
+    summary = build(resolve_build_config(args))
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print_summary(summary, sys.stdout)
+    return EXIT_PROBLEMS if summary.errors else EXIT_OK
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from ruleatlas.fetch import FetchError, fetch
+
+    try:
+        for path in fetch(args.dest):
+            print(f"fetched {path}")
+    except FetchError as exc:
+        print(f"ruleatlas fetch: {exc}", file=sys.stderr)
+        print(f"without internet, point the build at a local copy: {SHARED_ENV}=../shared", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ruleatlas.web.serve import serve
+
+    _require_catalog(args.catalog)
+    serve(args.catalog, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def _require_catalog(folder: Path) -> None:
+    from ruleatlas.store import CATALOG_FILE
+
+    if not (folder / CATALOG_FILE).is_file():
+        raise ConfigError(f"no catalog in {folder}: run `ruleatlas build --out {folder}` first")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ruleatlas.store import open_catalog
+    from ruleatlas.textpage import render_text
+
+    _require_catalog(args.catalog)
+    with open_catalog(args.catalog) as catalog:
+        uids = catalog.find_uids(args.uid)
+        if not uids:
+            print(f"ruleatlas show: no rule {args.uid!r} in {args.catalog}", file=sys.stderr)
+            return EXIT_PROBLEMS
+        if len(uids) > 1 and args.uid not in uids:
+            print(f"ruleatlas show: {args.uid!r} names several rules: {', '.join(uids)}", file=sys.stderr)
+            return EXIT_PROBLEMS
+        doc = catalog.rule_document(args.uid if args.uid in uids else uids[0])
+    assert doc is not None
+    if args.json:
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(render_text(doc))
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ruleatlas.store import open_catalog
+
+    _require_catalog(args.catalog)
+    with open_catalog(args.catalog) as catalog:
+        stats = catalog.stats()
+        stats["sources"] = [
+            {"vendor": s.vendor, "path": s.path, "repo": s.repo, "commit": s.commit, "files": s.files,
+             "rules": s.rules, "errors": s.errors}
+            for s in catalog.sources()
+        ]
+        stats["built_at"] = catalog.meta().get("built_at", "")
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return EXIT_OK
+    print(f"{stats['rules']} rules from {stats['files']} files; {stats['errors']} files with errors; "
+          f"{stats['problems']} problems (built {stats['built_at']})")
+    for title, key in (("vendor", "per_vendor"), ("kind", "per_kind"), ("level", "per_level"),
+                       ("status", "per_status")):
+        print(f"  per {title}: " + ", ".join(f"{k or '(none)'} {v}" for k, v in stats[key].items()))
+    print("  per folder:")
+    for name, f in sorted(stats["per_folder"].items()):
+        print(f"    {name:<36} files {f['files']:>5}  rules {f['rules']:>5}  error files {f['error_files']:>3}")
+    return EXIT_OK
+
+
+def cmd_problems(args: argparse.Namespace) -> int:
+    from ruleatlas.store import open_catalog
+
+    _require_catalog(args.catalog)
+    with open_catalog(args.catalog) as catalog:
+        problems = catalog.problems()
+    rows: list[dict[str, Any]] = [
+        {"vendor": p.vendor, "file": p.file, "uid": p.uid, "line": p.line, "severity": p.severity,
+         "message": p.message, "hint": p.hint}
+        for p in problems
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        for r in rows:
+            where = f"{r['file']}:{r['line']}" if r["line"] else r["file"]
+            hint = f" (hint: {r['hint']})" if r["hint"] else ""
+            print(f"{r['severity']}: {where}: {r['message']}{hint}")
+        print(f"{len(rows)} problems")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "fetch": cmd_fetch,
+    "build": cmd_build,
+    "serve": cmd_serve,
+    "show": cmd_show,
+    "stats": cmd_stats,
+    "problems": cmd_problems,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"ruleatlas {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FileNotFoundError as exc:
+        print(f"ruleatlas {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""A rule page as plain text, for `ruleatlas show`: the web page's sections, in the same order."""
+
+from __future__ import annotations
+
+import textwrap
+from itertools import groupby
+from typing import Any
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _corpus_text(corpus: dict[str, Any]) -> str:
+    split = ", ".join(f"{v} {n}" for v, n in corpus["by_vendor"].items())
+    return f"corpus {corpus['total']}" + (f" ({split})" if split else "")
+
+
+def _indicator_lines(items: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    keyed = sorted(items, key=lambda i: (i["field"] or "", i["kind"]))
+    for (field, kind), group in groupby(keyed, key=lambda i: (i["field"] or "", i["kind"])):
+        lines.append(f"  {field or '(keyword)'} {kind}")
+        for ind in group:
+            extra = f" [{'|'.join(ind['transforms'])}]" if ind["transforms"] else ""
+            lines.append(f"    • {_value_text(ind['value'])}{extra}  {_corpus_text(ind['corpus'])}")
+    return lines
+
+
+def _section(title: str, lines: list[str]) -> list[str]:
+    return ["", title, "-" * len(title), *lines]
+
+
+def render_text(doc: dict[str, Any]) -> str:
+    out = [f"Detection rules › {doc['vendor'].capitalize()} › {doc['folder']}", "", doc["title"] or doc["uid"], ""]
+    meta = [
+        ("Status", doc["status"]),
+        ("Severity", doc["level"]),
+        ("Log source", doc["logsource_text"]),
+        ("Author", doc["author"]),
+        ("Source", doc["source"]["url"] or doc["source"]["path"]),
+        ("Kind", doc["kind"]),
+        ("UID", doc["uid"]),
+    ]
+    out += [f"{k:<11} {v}" for k, v in meta if v]
+    if doc["description"]:
+        out += ["", *textwrap.fill(doc["description"].strip(), width=100).splitlines()]
+    if doc["references"]:
+        out += _section("References", [f"  - {r}" for r in doc["references"]])
+    if doc["falsepositives"]:
+        out += _section("False positives", [f"  - {r}" for r in doc["falsepositives"]])
+    attack = [
+        f"  {t['tactic']} ({t['tactic_id']}): " + ", ".join(f"{x['id']} {x['name']}" for x in t["techniques"])
+        for t in doc["attack"]
+    ]
+    if doc["attack_unknown"]:
+        attack.append("  unknown tags: " + ", ".join(doc["attack_unknown"]))
+    out += _section("MITRE ATT&CK coverage", attack or ["  (none)"])
+    events = [f"  {e['provider']:<14} Event ID {e['event_id']:<6} {e['title']}" for e in doc["events"]]
+    out += _section("Event coverage", events or [f"  ({doc['events_note'] or 'none'})"])
+    out += _section("Rule body", ["  " + line for line in doc["body"].rstrip("\n").splitlines()])
+    stages = []
+    for stage in doc["stages"]:
+        stages += [f"  Stage {stage['index']}: {stage['label']}", ""]
+        stages += ["    " + line for line in stage["text"].rstrip("\n").splitlines()] + [""]
+    out += _section("Stages and predicates", stages)
+    out += _section("Indicators", _indicator_lines(doc["indicators"]) or ["  (none)"])
+    if doc["exclusions"]:
+        out += _section("Exclusions", _indicator_lines(doc["exclusions"]))
+    if doc["correlation"]:
+        c = doc["correlation"]
+        out += _section("Correlation", [
+            f"  type {c['type']}, rules {', '.join(c['rules'])}, group-by {', '.join(c['group_by']) or '-'}, "
+            f"timespan {c['timespan']}, condition {c['condition']}"
+        ])
+    if doc["problems"]:
+        out += _section("Problems", [
+            f"  {p['severity']}: line {p['line'] or '?'}: {p['message']}" + (f" (hint: {p['hint']})" if p["hint"] else "")
+            for p in doc["problems"]
+        ])
+    return "\n".join(out) + "\n"

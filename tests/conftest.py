@@ -1,0 +1,35 @@
+"""Shared test fixtures.
+
+`shared_dir` is the public data folder (`../shared` beside the repository, or $RULEATLAS_SHARED). Tests that
+read it skip when it is absent on a developer machine and fail when CI=true, where it must be there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+def _shared_path() -> Path:
+    configured = os.environ.get("RULEATLAS_SHARED")
+    return Path(configured) if configured else REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = _shared_path()
+    if not (path / "corpus").is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"shared data not found at {path}; CI must provide ../shared")
+        pytest.skip(f"shared data not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    return TEST_DATA
