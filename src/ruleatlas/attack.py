@@ -206,7 +206,7 @@ def load_attack(path: Path) -> AttackData:
     objects = bundle.get("objects") if isinstance(bundle, dict) else None
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle" or not isinstance(objects, list):
         raise AttackDataError(bundle_path, "not a STIX bundle (expected an object with type 'bundle' and objects)")
-    data = _StixReader(str(bundle_path)).read(objects, bundle.get("id", ""), bundle_path.name)
+    data = _StixReader(str(bundle_path)).read(objects, str(bundle.get("id", "")), bundle_path.name)
     if not (data.groups or data.software or data.campaigns):
         _add_compact_groups(data, bundle_path.parent)
     return data
@@ -306,8 +306,8 @@ class _StixReader:
             if not attack_id or not short:
                 self.warn(f"tactic {obj['id']} has no ATT&CK id or shortname; skipped")
                 continue
-            by_stix[obj["id"]] = Tactic(attack_id, short, obj.get("name", short), _clean(obj.get("description")))
-            by_stix[obj["id"]].url = self.urls.get(obj["id"], "")
+            name, description = obj.get("name", short), _clean(obj.get("description"))
+            by_stix[obj["id"]] = Tactic(attack_id, short, name, description, self.urls.get(obj["id"], ""))
         active = [m for m in matrices if not m.get("revoked") and not m.get("x_mitre_deprecated")]
         if not active:
             self.warn("no x-mitre-matrix: tactics ordered by ATT&CK id")
@@ -423,7 +423,10 @@ class _StixReader:
             if attack_id in names and (is_retired or attack_id not in retired):
                 continue  # the active object of a shared id wins
             names[attack_id] = obj.get("name", attack_id)
-            (retired.add if is_retired else retired.discard)(attack_id)
+            if is_retired:
+                retired.add(attack_id)
+            else:
+                retired.discard(attack_id)
         return dict(sorted(names.items()))
 
 
@@ -547,7 +550,7 @@ def map_tags(tags: Sequence[str], data: AttackData) -> AttackCoverage:
         "data_source": (data.data_sources, cov.data_sources),
         "mitigation": (data.mitigations, cov.mitigations),
     }
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for tag in tags:
         parsed = parse_attack_tag(tag)
         if parsed is None or (parsed.kind, parsed.value) in seen:

@@ -1,0 +1,149 @@
+"""The one URL builder of the web layer (house rule 7).
+
+Every path here is site-relative, has no leading slash, is already percent-encoded, and names a directory
+(`rules/sigma/x/`) whose page is its `index.html`. Pages link to each other only through `relative()`, so the
+site works from any static host, under any prefix, and from a file:// path.
+
+Schemes (stable: the same input gives the same path in every build):
+
+- rules: `rules/<vendor>/<stem>/`: the rule uid is the URL (DESIGN.md), each segment percent-encoded, so the
+  directory on disk is the decoded segment, which was a valid file name where the rule came from.
+- fields: `fields/<field>/`; indicators: `indicators/<field>/<kind>/<value-slug>-<hash>/`. Field names and
+  values can hold anything (`C:\\Windows\\`, `/bin/sh`, `*`, 2 kB regexes, characters Windows forbids in
+  file names), so they become slugs of `[A-Za-z0-9._-]`: a name made only of those characters is kept as is
+  (`CommandLine`, `process.executable`); anything else is a readable prefix plus a hash of the exact text.
+  An indicator always carries the hash of its full key (field, kind, normalised value, transforms: the key
+  `ruleatlas.analysis.indicators` counts by), so two values that differ only in case or punctuation never
+  share a page, even on a case-insensitive file system.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from urllib.parse import quote, unquote
+
+from ruleatlas.model import Scalar
+
+ATTACK_BASE = "https://attack.mitre.org"
+HOME_PATH = ""
+STATIC_PATH = "static/"
+KEYWORD_FIELD_SEGMENT = "~keyword"  # a keyword search has no field; "~" never appears in a field slug
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_TECHNIQUE_ID = re.compile(r"T(\d{4})(?:\.(\d{3}))?")
+_TACTIC_ID = re.compile(r"TA\d{4}")
+_VALUE_SLUG_CHARS = 40
+_NAME_SLUG_CHARS = 60
+_HASH_CHARS = 12  # 48 bits: a collision among a million indicators has odds below 1 in 500
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+
+
+def _uid_segment(segment: str, uid: str) -> str:
+    if not segment or set(segment) == {"."}:
+        raise ValueError(f"rule uid {uid!r}: segment {segment!r} cannot be a path segment")
+    return quote(segment, safe="")
+
+
+def _name_segment(name: str) -> str:
+    """A field name as one path segment: itself when path-safe, else a readable slug plus its hash."""
+    if _SAFE_NAME.fullmatch(name) and set(name) != {"."}:
+        return name
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:_NAME_SLUG_CHARS]
+    return f"{readable}-{_digest(name)}" if readable else _digest(name)
+
+
+def scalar_text(value: Scalar) -> str:
+    """A value as the analysis writes it in indicator keys (None -> null, True -> true, 3.0 -> 3)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def rule_path(uid: str) -> str:
+    """`sigma/net_connection_x` -> `rules/sigma/net_connection_x/`. Raises ValueError for a malformed uid."""
+    vendor, sep, stem = uid.partition("/")
+    if not sep or "/" in stem:
+        raise ValueError(f"rule uid {uid!r}: expected <vendor>/<stem>")
+    return f"rules/{_uid_segment(vendor, uid)}/{_uid_segment(stem, uid)}/"
+
+
+def field_segment(field: str | None) -> str:
+    return KEYWORD_FIELD_SEGMENT if not field else _name_segment(field)
+
+
+def field_path(field: str | None) -> str:
+    """`Image` -> `fields/Image/`; None or "" (a keyword search) -> `fields/~keyword/`."""
+    return f"fields/{field_segment(field)}/"
+
+
+def indicator_path(field: str | None, kind: str, value: Scalar, transforms: Sequence[str] = ()) -> str:
+    """The page of one indicator. Pass the normalised value (the document's `key`), not the display value."""
+    text = scalar_text(value)
+    slug = _SLUG_JUNK.sub("-", text.lower()).strip("-")[:_VALUE_SLUG_CHARS].strip("-")
+    digest = _digest(field or "", kind, text, "|".join(transforms))
+    leaf = f"{slug}-{digest}" if slug else digest
+    return f"indicators/{field_segment(field)}/{_name_segment(kind or '_')}/{leaf}/"
+
+
+def technique_url(technique_id: str) -> str:
+    """`T1059.001` -> https://attack.mitre.org/techniques/T1059/001/. Raises ValueError for another shape."""
+    match = _TECHNIQUE_ID.fullmatch(technique_id.strip().upper())
+    if not match:
+        raise ValueError(f"not an ATT&CK technique id: {technique_id!r}")
+    main, sub = match.groups()
+    return f"{ATTACK_BASE}/techniques/T{main}/{sub}/" if sub else f"{ATTACK_BASE}/techniques/T{main}/"
+
+
+def tactic_url(tactic_id: str) -> str:
+    """`TA0011` -> https://attack.mitre.org/tactics/TA0011/. Raises ValueError for another shape."""
+    tid = tactic_id.strip().upper()
+    if not _TACTIC_ID.fullmatch(tid):
+        raise ValueError(f"not an ATT&CK tactic id: {tactic_id!r}")
+    return f"{ATTACK_BASE}/tactics/{tid}/"
+
+
+def anchor(*parts: str) -> str:
+    """An HTML id for a group on a page (`anchor("sigma", "rules")` -> `sigma--rules`), always id-safe."""
+    return "--".join(_name_segment(p) if p else "_" for p in parts)
+
+
+def relative(from_path: str, to_path: str, index: str = "index.html") -> str:
+    """The relative link from page `from_path` to `to_path` (both site paths as built here).
+
+    A path ending in "/" is a directory page; the link names its `index` file (pass index="" for pretty
+    URLs) because file:// browsing shows a directory listing, not index.html. A `#fragment` is kept.
+    """
+    target, hash_mark, fragment = to_path.partition("#")
+    from_dir = from_path.rsplit("/", 1)[0].split("/") if "/" in from_path else []
+    target_parts = target.split("/")
+    target_dir, leaf = target_parts[:-1], target_parts[-1]
+    common = 0
+    while common < min(len(from_dir), len(target_dir)) and from_dir[common] == target_dir[common]:
+        common += 1
+    parts = [".."] * (len(from_dir) - common) + target_dir[common:]
+    link = "/".join(parts) + "/" if parts else ""
+    link += leaf if leaf else index
+    if not link:
+        link = "./"
+    return f"{link}#{fragment}" if hash_mark else link
+
+
+def page_file(path: str) -> PurePosixPath:
+    """Where the page of site path `path` lives under the site directory (decoded, `index.html` for dirs)."""
+    parts = [unquote(p) for p in path.split("/") if p]
+    if any(p in ("", ".", "..") or "/" in p or "\x00" in p for p in parts):
+        raise ValueError(f"site path {path!r} does not name a file inside the site")
+    if path.endswith("/") or not parts:
+        parts.append("index.html")
+    return PurePosixPath(*parts)

@@ -1,0 +1,84 @@
+"""Indicators, exclusions and corpus counts, on rules written directly in the IR."""
+
+from __future__ import annotations
+
+from ruleatlas.analysis.indicators import count_corpus, indicator_key, rule_indicators, rule_logic
+from ruleatlas.model import All, Any, Kind, Not, Pred, Ref, Rule, RuleKind, SourceRef, Stage
+
+
+def make_rule(uid: str, condition: object, searches: dict[str, object], *, kind: RuleKind = RuleKind.DETECTION,
+              vendor: str = "sigma") -> Rule:
+    stages = [Stage(0, "condition", "condition", "", condition)]  # type: ignore[arg-type]
+    stages += [Stage(i, name, "search", "", expr) for i, (name, expr) in enumerate(searches.items(), 1)]  # type: ignore[arg-type]
+    return Rule(uid=uid, vendor=vendor, language="sigma", source=SourceRef("", f"{uid}.yml"), folder="rules",
+                kind=kind, stages=stages)
+
+
+HOST_A = Pred("DestinationHostname", Kind.ENDS_WITH, ".localto.net")
+HOST_A_UPPER = Pred("DestinationHostname", Kind.ENDS_WITH, ".LOCALTO.NET")
+INITIATED = Pred("Initiated", Kind.EQ, "true")
+FILTER = Pred("CommandLine", Kind.CONTAINS, "foo")
+
+
+def test_positive_and_excluded_predicates_follow_the_condition() -> None:
+    rule = make_rule("r1", All((Ref("selection"), Not(Ref("filter")))),
+                     {"selection": All((HOST_A, INITIATED)), "filter": FILTER, "unused": Pred("X", Kind.EQ, "y")})
+    result = rule_indicators(rule)
+    assert [i.pred for i in result.positives] == [HOST_A, INITIATED]
+    assert [i.pred for i in result.exclusions] == [FILTER]
+
+
+def test_double_negation_is_positive() -> None:
+    rule = make_rule("r1", Not(All((Ref("a"), Not(Ref("b"))))), {"a": HOST_A, "b": INITIATED})
+    result = rule_indicators(rule)
+    assert [i.pred for i in result.positives] == [INITIATED]
+    assert [i.pred for i in result.exclusions] == [HOST_A]
+
+
+def test_case_insensitive_values_fold_and_cased_ones_do_not() -> None:
+    assert indicator_key(HOST_A) == indicator_key(HOST_A_UPPER)
+    cased = Pred("DestinationHostname", Kind.ENDS_WITH, ".LOCALTO.NET", cased=True)
+    assert indicator_key(cased)[2] == ".LOCALTO.NET"
+    regex = Pred("CommandLine", Kind.REGEX, "A.B")
+    assert indicator_key(regex)[2] == "A.B"
+    assert indicator_key(Pred("CommandLine", Kind.REGEX, "A.B", regex_flags="i"))[2] == "a.b"
+
+
+def test_scalars_normalise_to_their_text() -> None:
+    assert indicator_key(Pred("Initiated", Kind.EQ, True))[2] == "true"
+    assert indicator_key(Pred("EventID", Kind.EQ, 4688))[2] == "4688"
+    assert indicator_key(Pred("Field", Kind.EQ, None))[2] == "null"
+    assert indicator_key(Pred(None, Kind.CONTAINS, "Mimikatz"))[:3] == ("", "contains", "mimikatz")
+
+
+def test_transforms_are_part_of_the_key() -> None:
+    plain = Pred("CommandLine", Kind.CONTAINS, "IEX")
+    encoded = Pred("CommandLine", Kind.CONTAINS, "IEX", transforms=("base64offset",))
+    assert indicator_key(plain) != indicator_key(encoded)
+
+
+def test_corpus_counts_distinct_rules_and_skip_deprecated_and_unsupported() -> None:
+    rules = [
+        make_rule("a", Ref("s"), {"s": All((HOST_A, INITIATED))}),
+        # The same indicator twice in one rule still counts the rule once.
+        make_rule("b", Any((Ref("s"), Ref("t"))), {"s": HOST_A_UPPER, "t": All((HOST_A, INITIATED))}),
+        make_rule("c", Ref("s"), {"s": HOST_A}, kind=RuleKind.DEPRECATED),
+        make_rule("d", Ref("s"), {"s": HOST_A}, kind=RuleKind.UNSUPPORTED),
+        make_rule("e", Ref("s"), {"s": HOST_A}, vendor="elastic"),
+        # An exclusion is not an indicator.
+        make_rule("f", Not(Ref("s")), {"s": INITIATED}),
+    ]
+    counts = count_corpus((r, rule_indicators(r)) for r in rules)
+    assert counts.corpus(indicator_key(HOST_A)) == {"total": 3, "by_vendor": {"elastic": 1, "sigma": 2}}
+    assert counts.corpus(indicator_key(INITIATED)) == {"total": 2, "by_vendor": {"sigma": 2}}
+    assert counts.corpus(indicator_key(FILTER)) == {"total": 0, "by_vendor": {}}
+
+
+def test_missing_condition_falls_back_to_every_search() -> None:
+    rule = make_rule("r", None, {"a": HOST_A, "b": INITIATED})
+    assert rule_logic(rule.stages) == Any((HOST_A, INITIATED))
+
+
+def test_dangling_and_cyclic_references_drop_out() -> None:
+    rule = make_rule("r", All((Ref("a"), Ref("missing"))), {"a": HOST_A})
+    assert rule_logic(rule.stages) == All((HOST_A,))
