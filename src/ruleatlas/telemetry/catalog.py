@@ -1,0 +1,208 @@
+"""Telemetry definitions: providers, their channels and events, each event's fields.
+
+`TelemetryCatalog` is what `load_telemetry` builds from ../shared/providers and what the catalog file stores
+(`to_json` / `from_json`); event coverage and the provider/event pages read it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruleatlas.model import Problem
+from ruleatlas.telemetry.logsources import LogsourceTable
+
+FORMAT_VERSION = 1
+_NAME_NOISE = re.compile(r"[\s\-_]")
+
+
+def name_key(name: str) -> str:
+    """Provider and channel names are spelled several ways ("Microsoft Windows Security Auditing",
+    "Microsoft-Windows-AppXDeploymentServer"); compare them without case, spaces, dashes and underscores."""
+    return _NAME_NOISE.sub("", name).lower()
+
+
+def provider_label(provider_name: str, channel: str = "") -> str:
+    """The short label pages show: the channel for the classic logs (Security, System, Application,
+    Windows PowerShell), otherwise the provider without its Microsoft-Windows- prefix (Sysmon, PowerShell)."""
+    if channel and "/" not in channel:
+        return channel
+    for prefix in ("Microsoft-Windows-", "Microsoft-"):
+        if provider_name.startswith(prefix) and len(provider_name) > len(prefix):
+            return provider_name[len(prefix) :]
+    return provider_name or channel
+
+
+@dataclass(slots=True)
+class FieldDef:
+    name: str
+    type: str = ""
+    description: str = ""
+    sample: str = ""
+
+    def to_json(self) -> list[str]:
+        row = [self.name, self.type, self.description, self.sample]
+        while len(row) > 1 and not row[-1]:
+            row.pop()
+        return row
+
+    @classmethod
+    def from_json(cls, row: list[str]) -> FieldDef:
+        return cls(*row)
+
+
+@dataclass(slots=True)
+class EventDef:
+    """One event of one provider, as of its newest known version.
+
+    `fields` are the newest version's fields in template order, then any field only older versions have.
+    `message` is the message template (`%1 … %n`); `channel` is set only where the data names the event's
+    channel (otherwise the provider's channels apply). `sources` name the data sets the definition comes from.
+    """
+
+    event_id: int
+    title: str = ""
+    description: str = ""
+    message: str = ""
+    version: int | None = None
+    channel: str = ""
+    fields: list[FieldDef] = field(default_factory=list)
+    sources: tuple[str, ...] = ()
+
+    def field_keys(self) -> set[str]:
+        return {f.name.lower() for f in self.fields}
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.event_id}
+        for key in ("title", "description", "message", "channel"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        if self.version is not None:
+            out["version"] = self.version
+        if self.fields:
+            out["fields"] = [f.to_json() for f in self.fields]
+        if self.sources:
+            out["sources"] = list(self.sources)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EventDef:
+        return cls(
+            event_id=int(data["id"]),
+            title=data.get("title", ""),
+            description=data.get("description", ""),
+            message=data.get("message", ""),
+            version=data.get("version"),
+            channel=data.get("channel", ""),
+            fields=[FieldDef.from_json(row) for row in data.get("fields", ())],
+            sources=tuple(data.get("sources", ())),
+        )
+
+
+@dataclass(slots=True)
+class ProviderDef:
+    """An event provider (`Microsoft-Windows-Sysmon`) with its display label (`Sysmon`) and events."""
+
+    name: str
+    label: str = ""
+    guid: str = ""
+    channels: list[str] = field(default_factory=list)
+    events: dict[int, EventDef] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "label": self.label}
+        if self.guid:
+            out["guid"] = self.guid
+        if self.channels:
+            out["channels"] = self.channels
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
+        out["sources"] = list(self.sources)
+        out["events"] = [self.events[k].to_json() for k in sorted(self.events)]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProviderDef:
+        events = [EventDef.from_json(e) for e in data.get("events", ())]
+        return cls(
+            name=data["name"],
+            label=data.get("label", ""),
+            guid=data.get("guid", ""),
+            channels=list(data.get("channels", ())),
+            events={e.event_id: e for e in events},
+            sources=tuple(data.get("sources", ())),
+            aliases=tuple(data.get("aliases", ())),
+        )
+
+
+@dataclass(slots=True)
+class TelemetryCatalog:
+    """Every provider the data defines, the Sigma log source table, and what went wrong while loading."""
+
+    providers: dict[str, ProviderDef] = field(default_factory=dict)
+    logsources: LogsourceTable = field(default_factory=LogsourceTable)
+    problems: list[Problem] = field(default_factory=list)
+    _by_key: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reindex()
+
+    def reindex(self) -> None:
+        self._by_key = {}
+        for name, provider in self.providers.items():
+            for spelling in (name, *provider.aliases):
+                self._by_key.setdefault(name_key(spelling), name)
+
+    def provider(self, name: str) -> ProviderDef | None:
+        """The provider called `name`, whatever its spelling (case, spaces, dashes)."""
+        found = self._by_key.get(name_key(name))
+        return self.providers.get(found) if found else None
+
+    def event(self, provider_name: str, event_id: int) -> EventDef | None:
+        provider = self.provider(provider_name)
+        return provider.events.get(event_id) if provider else None
+
+    def providers_for_channel(self, channel: str) -> list[str]:
+        """Names of the providers known to write to `channel` (defined or not)."""
+        key = name_key(channel)
+        for known, names in self.logsources.channel_providers.items():
+            if name_key(known) == key:
+                return list(names)
+        return []
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (json.dumps it); `from_json` takes it back."""
+        return {
+            "format": FORMAT_VERSION,
+            "providers": [self.providers[k].to_json() for k in sorted(self.providers)],
+            "logsources": self.logsources.to_json(),
+            "problems": [
+                {k: v for k, v in vars_of(p).items() if v not in (None, "")} for p in self.problems
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TelemetryCatalog:
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"telemetry catalog format {data.get('format')!r}, expected {FORMAT_VERSION}")
+        providers = [ProviderDef.from_json(p) for p in data.get("providers", ())]
+        return cls(
+            providers={p.name: p for p in providers},
+            logsources=LogsourceTable.from_json(data.get("logsources", {})),
+            problems=[Problem(**p) for p in data.get("problems", ())],
+        )
+
+
+def vars_of(problem: Problem) -> dict[str, Any]:
+    return {
+        "file": problem.file,
+        "message": problem.message,
+        "line": problem.line,
+        "hint": problem.hint,
+        "severity": problem.severity,
+        "rule_uid": problem.rule_uid,
+    }

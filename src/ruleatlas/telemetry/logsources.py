@@ -1,0 +1,365 @@
+"""The Sigma log source -> Windows events table.
+
+Most of the table is imported at run time from the ecosystem's own pipelines (pySigma's sysmon and windows
+pipelines) and completed from SigmaHQ's `tests/thor.yml` and `tests/logsource.json` when a SigmaHQ checkout is
+given. The few facts neither carries are small tables below, each with the place it comes from; tests compare
+them with the Sigma specification's taxonomy appendix and with the EVTX samples' provider/channel pairs.
+
+The table is keyed by the specification's own words (category, service) and is stored inside the telemetry
+catalog, so event coverage needs no pySigma import at build or serve time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ruleatlas.model import Problem
+
+SYSMON_CHANNEL = "Microsoft-Windows-Sysmon/Operational"
+
+# The Windows event schema's <System> element: present in every event whatever its provider, so a rule testing
+# one of these never rules an event out. SigmaHQ's tests/logsource.json ("common") names the first five.
+SYSTEM_FIELDS: tuple[str, ...] = (
+    "EventID",
+    "Provider_Name",
+    "Channel",
+    "Computer",
+    "Security_UserID",
+    "Provider_Guid",
+    "EventSourceName",
+    "Version",
+    "Level",
+    "Task",
+    "Opcode",
+    "Keywords",
+    "TimeCreated",
+    "EventRecordID",
+    "ExecutionProcessID",
+    "ExecutionThreadID",
+)
+
+# Channels whose EventData is a list of unnamed <Data> strings, which Sigma rules address as the field `Data`
+# (SigmaHQ's ps_classic_* and powershell-classic rules test `Data|contains: 'HostApplication=...'`).
+UNNAMED_DATA_CHANNELS: tuple[str, ...] = ("Windows PowerShell",)
+
+# Categories the Sigma specification maps to an ETW provider rather than an event log channel; neither pySigma
+# nor thor.yml has them. Source: sigma-specification/specification/sigma-appendix-taxonomy.md, "Windows Folder /
+# Category" ("ETW Provider: Microsoft-Windows-Kernel-File"). The events are chosen from the provider's
+# definitions by the fields tests/logsource.json lists for the category (see load.py).
+ETW_CATEGORY_PROVIDERS: dict[str, str] = {
+    "file_access": "Microsoft-Windows-Kernel-File",
+    "file_rename": "Microsoft-Windows-Kernel-File",
+}
+
+# Channels whose writing provider is not the part of the channel name before "/". Checked against the
+# Channel/Provider pairs of the EVTX and OTRF samples in ../shared/logs where marked (samples); the others are
+# confirmed by the overlap of tests/logsource.json's field list for the service with the provider's fields
+# (tests/telemetry/test_logsources.py checks both).
+CHANNEL_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "Security": ("Microsoft-Windows-Security-Auditing", "Microsoft-Windows-Eventlog"),  # samples
+    "System": ("Service Control Manager", "Microsoft-Windows-Eventlog"),  # samples
+    "Windows PowerShell": ("PowerShell",),  # samples
+    "DNS Server": ("Microsoft-Windows-DNS-Server-Service",),  # samples
+    "MSExchange Management": ("MSExchange CmdletLogs",),  # samples
+    "Microsoft-Windows-BitLocker/BitLocker Management": ("Microsoft-Windows-BitLocker-API",),  # samples
+    "Microsoft-Windows-Application-Experience/Program-Compatibility-Assistant": (
+        "Microsoft-Windows-Program-Compatibility-Assistant",  # samples
+    ),
+    "Microsoft-Windows-DNS Client Events/Operational": ("Microsoft-Windows-DNS-Client",),  # fields
+    "Microsoft-Windows-AppxPackaging/Operational": ("Microsoft-Windows-AppxPackagingOM",),  # fields
+    "Microsoft-Windows-LSA/Operational": ("LsaSrv",),  # fields
+    "Microsoft-IIS-Configuration/Operational": ("Microsoft-Windows-IIS-Configuration",),  # fields
+}
+
+PYSIGMA_SYSMON = "pySigma sysmon pipeline"
+PYSIGMA_WINDOWS = "pySigma windows pipeline"
+PYSIGMA_AUDIT = "pySigma windows audit pipeline"
+THOR = "SigmaHQ tests/thor.yml"
+SPEC_ETW = "Sigma taxonomy appendix (ETW provider)"
+
+
+@dataclass(slots=True)
+class Target:
+    """One event a Sigma log source category maps to.
+
+    `provider` is empty until the loader resolves the channel to the provider that writes the event.
+    `field_map` renames Sigma taxonomy fields to the event's own (Image -> NewProcessName for Security 4688);
+    `unsupported` are taxonomy fields the event has no counterpart for; `conditions` are the extra conditions
+    the pipeline adds besides EventID (e.g. OperationType for Security 4657).
+    """
+
+    channel: str
+    event_id: int
+    provider: str = ""
+    field_map: dict[str, str] = field(default_factory=dict)
+    unsupported: tuple[str, ...] = ()
+    conditions: dict[str, list[str]] = field(default_factory=dict)
+    origins: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"channel": self.channel, "event_id": self.event_id, "provider": self.provider}
+        if self.field_map:
+            out["field_map"] = self.field_map
+        if self.unsupported:
+            out["unsupported"] = list(self.unsupported)
+        if self.conditions:
+            out["conditions"] = self.conditions
+        out["origins"] = list(self.origins)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Target:
+        return cls(
+            channel=data["channel"],
+            event_id=int(data["event_id"]),
+            provider=data.get("provider", ""),
+            field_map=dict(data.get("field_map", {})),
+            unsupported=tuple(data.get("unsupported", ())),
+            conditions={k: list(v) for k, v in data.get("conditions", {}).items()},
+            origins=tuple(data.get("origins", ())),
+        )
+
+
+@dataclass(slots=True)
+class LogsourceTable:
+    """Sigma's Windows log sources in terms of channels, providers and events.
+
+    - `categories`: category -> targets, the primary (Sysmon where it has one) first.
+    - `services`: service -> event log channels.
+    - `channel_providers`: channel -> providers known to write to it (filled by the loader).
+    - `channel_field_maps`: taxonomy -> event field renames pySigma applies to every rule on a channel.
+    - `category_fields` / `service_fields`: the field names SigmaHQ's tests/logsource.json accepts.
+    - `common_fields`: fields every Windows event carries.
+    """
+
+    categories: dict[str, list[Target]] = field(default_factory=dict)
+    services: dict[str, list[str]] = field(default_factory=dict)
+    channel_providers: dict[str, list[str]] = field(default_factory=dict)
+    channel_field_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    category_fields: dict[str, list[str]] = field(default_factory=dict)
+    service_fields: dict[str, list[str]] = field(default_factory=dict)
+    common_fields: list[str] = field(default_factory=lambda: list(SYSTEM_FIELDS))
+    origins: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "categories": {k: [t.to_json() for t in v] for k, v in self.categories.items()},
+            "services": self.services,
+            "channel_providers": self.channel_providers,
+            "channel_field_maps": self.channel_field_maps,
+            "category_fields": self.category_fields,
+            "service_fields": self.service_fields,
+            "common_fields": self.common_fields,
+            "origins": self.origins,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogsourceTable:
+        return cls(
+            categories={k: [Target.from_json(t) for t in v] for k, v in data.get("categories", {}).items()},
+            services={k: list(v) for k, v in data.get("services", {}).items()},
+            channel_providers={k: list(v) for k, v in data.get("channel_providers", {}).items()},
+            channel_field_maps={k: dict(v) for k, v in data.get("channel_field_maps", {}).items()},
+            category_fields={k: list(v) for k, v in data.get("category_fields", {}).items()},
+            service_fields={k: list(v) for k, v in data.get("service_fields", {}).items()},
+            common_fields=list(data.get("common_fields", SYSTEM_FIELDS)),
+            origins={k: list(v) for k, v in data.get("origins", {}).items()},
+        )
+
+
+def _as_list(value: object) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _add_service(table: LogsourceTable, service: str, channels: list[str], origin: str) -> None:
+    known = table.services.setdefault(service, [])
+    for channel in channels:
+        if channel not in known:
+            known.append(channel)
+    if origin not in table.origins.setdefault(f"service:{service}", []):
+        table.origins[f"service:{service}"].append(origin)
+
+
+def _add_target(table: LogsourceTable, category: str, new: Target) -> None:
+    targets = table.categories.setdefault(category, [])
+    for old in targets:
+        if old.channel == new.channel and old.event_id == new.event_id:
+            # later sources complete earlier ones; on a conflicting rename the earlier (pySigma) one stays
+            for key, value in new.field_map.items():
+                old.field_map.setdefault(key, value)
+            old.unsupported = tuple(dict.fromkeys(old.unsupported + new.unsupported))
+            for key, values in new.conditions.items():
+                old.conditions.setdefault(key, values)
+            old.origins = tuple(dict.fromkeys(old.origins + new.origins))
+            return
+    targets.append(new)
+
+
+def _pysigma_services(table: LogsourceTable, problems: list[Problem]) -> None:
+    try:
+        # pySigma: sigma/pipelines/common.py, windows_logsource_mapping (service -> channel or channels)
+        from sigma.pipelines.common import windows_logsource_mapping
+    except ImportError as exc:
+        problems.append(Problem("sigma.pipelines.common", f"cannot import pySigma's service table: {exc}"))
+        return
+    for service, channels in windows_logsource_mapping.items():
+        _add_service(table, service, [str(c) for c in _as_list(channels)], PYSIGMA_WINDOWS)
+
+
+def _pysigma_sysmon(table: LogsourceTable, problems: list[Problem]) -> None:
+    try:
+        # pysigma-pipeline-sysmon: sigma/pipelines/sysmon/sysmon.py (category -> Sysmon EventID or EventIDs)
+        from sigma.pipelines.sysmon.sysmon import sysmon_generic_logsource_eventid_mapping
+    except ImportError as exc:
+        problems.append(Problem("sigma.pipelines.sysmon", f"cannot import the Sysmon category table: {exc}"))
+        return
+    channel = (table.services.get("sysmon") or [SYSMON_CHANNEL])[0]
+    for category, ids in sysmon_generic_logsource_eventid_mapping.items():
+        for event_id in _as_list(ids):
+            _add_target(table, category, Target(channel, int(event_id), origins=(PYSIGMA_SYSMON,)))
+
+
+def _pysigma_windows(table: LogsourceTable, problems: list[Problem]) -> None:
+    try:
+        # pysigma-pipeline-windows: sigma/pipelines/windows/windows.py
+        from sigma.pipelines.windows import windows as pipeline
+    except ImportError as exc:
+        problems.append(Problem("sigma.pipelines.windows", f"cannot import the Windows pipeline: {exc}"))
+        return
+    # windows_generic_category_channel_mapping: ps_* categories -> service + EventID
+    for category, info in getattr(pipeline, "windows_generic_category_channel_mapping", {}).items():
+        for channel in table.services.get(info["service"], []):
+            _add_target(table, category, Target(channel, int(info["EventID"]), origins=(PYSIGMA_WINDOWS,)))
+
+    # windows_audit_pipeline(): categories -> Security events (generic_logsource_to_windows_audit_event_mapping),
+    # registry renames/unsupported fields for 4657, and a rename table for every rule on service security that
+    # only lives inside the pipeline function (ProcessingItem "windows_audit_fieldmappings").
+    security = (table.services.get("security") or ["Security"])[0]
+    generic_map: dict[str, str] = {}
+    try:
+        for item in pipeline.windows_audit_pipeline().items:
+            if item.identifier == "windows_audit_fieldmappings":
+                mapping = getattr(item.transformation, "mapping", {})
+                generic_map = {k: v if isinstance(v, str) else str(v[0]) for k, v in mapping.items()}
+    except Exception as exc:  # a changed pipeline shape must not stop the catalog
+        problems.append(Problem("sigma.pipelines.windows", f"cannot read windows_audit_pipeline(): {exc}"))
+    if generic_map:
+        table.channel_field_maps[security] = dict(generic_map)
+    registry_categories = tuple(getattr(pipeline, "windows_audit_registry_categories", ()))
+    registry_map = dict(getattr(pipeline, "windows_audit_registry_fieldmappings", {}))
+    registry_unsupported = tuple(getattr(pipeline, "windows_audit_registry_unsupported_fields", ()))
+    for category, conditions in getattr(pipeline, "generic_logsource_to_windows_audit_event_mapping", {}).items():
+        extra = {k: [str(x) for x in _as_list(v)] for k, v in conditions.items() if k != "EventID"}
+        is_registry = category in registry_categories
+        field_map = {**generic_map, **registry_map} if is_registry else dict(generic_map)
+        for event_id in _as_list(conditions.get("EventID")):
+            _add_target(
+                table,
+                category,
+                Target(
+                    security,
+                    int(event_id),
+                    field_map=field_map,
+                    unsupported=registry_unsupported if is_registry else (),
+                    conditions=extra,
+                    origins=(PYSIGMA_AUDIT,),
+                ),
+            )
+
+
+def _read_thor(table: LogsourceTable, path: Path, problems: list[Problem]) -> None:
+    """SigmaHQ tests/thor.yml: services -> channels ("WinEventLog:<channel>"), categories -> EventIDs."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except OSError as exc:
+        problems.append(Problem(str(path), f"cannot read: {exc}"))
+        return
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problems.append(Problem(str(path), f"invalid YAML: {exc}", line=line))
+        return
+    logsources = data.get("logsources") if isinstance(data, dict) else None
+    if not isinstance(logsources, dict):
+        problems.append(Problem(str(path), "no 'logsources' mapping", hint="expected SigmaHQ's tests/thor.yml"))
+        return
+    # services first: a category's rewrite names a service whose channel must be known
+    for entry in logsources.values():
+        if not isinstance(entry, dict) or entry.get("product") != "windows" or not entry.get("service"):
+            continue
+        channels = [s.split(":", 1)[1] for s in _as_list(entry.get("sources")) if str(s).startswith("WinEventLog:")]
+        if channels and not entry.get("category"):
+            _add_service(table, str(entry["service"]), channels, THOR)
+    for name, entry in logsources.items():
+        if not isinstance(entry, dict) or not entry.get("category"):
+            continue
+        rewrite = entry.get("rewrite") or {}
+        service = rewrite.get("service") if isinstance(rewrite, dict) else None
+        conditions = entry.get("conditions") or {}
+        if not service or rewrite.get("product") != "windows" or not isinstance(conditions, dict):
+            continue
+        channels = table.services.get(str(service))
+        if not channels:
+            problems.append(
+                Problem(str(path), f"{name}: service {service} has no channel", severity="warning")
+            )
+            continue
+        field_map = {str(k): str(v) for k, v in (entry.get("fieldmappings") or {}).items()}
+        extra = {str(k): [str(x) for x in _as_list(v)] for k, v in conditions.items() if k != "EventID"}
+        for event_id in _as_list(conditions.get("EventID")):
+            for channel in channels:
+                target = Target(channel, int(event_id), field_map=dict(field_map), conditions=extra, origins=(THOR,))
+                _add_target(table, str(entry["category"]), target)
+
+
+def _read_logsource_json(table: LogsourceTable, path: Path, problems: list[Problem]) -> None:
+    """SigmaHQ tests/logsource.json: the field names Sigma accepts per Windows category and service."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        windows = data["legit"]["windows"]
+    except OSError as exc:
+        problems.append(Problem(str(path), f"cannot read: {exc}"))
+        return
+    except json.JSONDecodeError as exc:
+        problems.append(Problem(str(path), f"invalid JSON: {exc.msg}", line=exc.lineno))
+        return
+    except (KeyError, TypeError):
+        problems.append(Problem(str(path), "no legit.windows section", hint="expected SigmaHQ's tests/logsource.json"))
+        return
+    addon = (data.get("addon") or {}).get("windows") or {}
+    for kind, target in (("category", table.category_fields), ("service", table.service_fields)):
+        for name, names in (windows.get(kind) or {}).items():
+            target[name] = list(dict.fromkeys([*names, *((addon.get(kind) or {}).get(name) or [])]))
+    common = [str(x) for x in windows.get("common") or []]
+    table.common_fields = list(dict.fromkeys([*common, *SYSTEM_FIELDS]))
+
+
+def build_logsource_table(sigma_dir: Path | None, problems: list[Problem]) -> LogsourceTable:
+    """pySigma's tables, completed from a SigmaHQ checkout's tests/thor.yml and tests/logsource.json."""
+    table = LogsourceTable()
+    _pysigma_services(table, problems)
+    _pysigma_sysmon(table, problems)
+    _pysigma_windows(table, problems)
+    if sigma_dir is not None:
+        for name, reader in (("thor.yml", _read_thor), ("logsource.json", _read_logsource_json)):
+            path = sigma_dir / "tests" / name
+            if path.is_file():
+                reader(table, path, problems)
+            else:
+                problems.append(Problem(str(path), "not found", hint="sigma_dir should be a SigmaHQ/sigma checkout"))
+    for category, provider in ETW_CATEGORY_PROVIDERS.items():
+        table.origins.setdefault(f"category:{category}", []).append(f"{SPEC_ETW}: {provider}")
+    for category, targets in table.categories.items():
+        for target in targets:
+            for origin in target.origins:
+                if origin not in table.origins.setdefault(f"category:{category}", []):
+                    table.origins[f"category:{category}"].append(origin)
+    return table

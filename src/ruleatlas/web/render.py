@@ -1,0 +1,614 @@
+"""HTML pages from page documents (docs/page-document.md): the rule page, the home listing, the 404 page.
+
+The renderer turns a document into a small view (plain dicts of display-ready strings and links) and hands
+it to a Jinja2 template with autoescape on; the templates hold layout only. Links go through
+`ruleatlas.web.urls` and are relative, so the same HTML is what `serve` serves and what a static host or a
+file:// path shows. Nothing here reads the store or re-parses rules.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from markupsafe import Markup
+
+from ruleatlas.web import urls
+from ruleatlas.web.highlight import highlight_yaml, line_count
+
+WEB_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+STYLESHEET = urls.STATIC_PATH + "style.css"
+ICON = urls.STATIC_PATH + "icon.svg"
+
+# Site-wide navigation: (label, site path). Later issues add Search and the browse pages here; only pages
+# that exist are listed.
+NAV_ITEMS: tuple[tuple[str, str], ...] = (("Rules", urls.HOME_PATH),)
+
+VENDOR_NAMES = {
+    "sigma": "Sigma",
+    "elastic": "Elastic",
+    "splunk": "Splunk",
+    "sentinel": "Microsoft Sentinel",
+    "chronicle": "Google SecOps",
+    "sublime": "Sublime",
+    "panther": "Panther",
+    "hayabusa": "Hayabusa",
+    "suzaku": "Suzaku",
+}
+# Values that become CSS classes come from these sets only; anything else is "other" (never raw text in
+# an attribute).
+LEVELS = ("informational", "low", "medium", "high", "critical")
+STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported")
+LEVEL_RANK = {level: rank for rank, level in enumerate(reversed(LEVELS))}
+
+# Rule page sections after the header, in page order (the seed page's, then ours). Shown when `always` or
+# when the document has something for them.
+SECTIONS: tuple[tuple[str, str, bool], ...] = (
+    ("description", "Description", True),
+    ("references", "References", False),
+    ("falsepositives", "False positives", False),
+    ("attack", "MITRE ATT&CK coverage", True),
+    ("events", "Event coverage", True),
+    ("body", "Rule body", True),
+    ("stages", "Stages and predicates", True),
+    ("indicators", "Indicators", True),
+    ("exclusions", "Exclusions", False),
+    ("correlation", "Correlation", False),
+    ("filter", "Filter", False),
+    ("problems", "Problems", False),
+)
+# The order the seed page (reference/seed-rule-page.txt) shows its parts in; tests compare with it.
+SEED_ORDER = (
+    "breadcrumb",
+    "title",
+    "status",
+    "level",
+    "logsource",
+    "author",
+    "source",
+    "description",
+    "attack",
+    "events",
+    "body",
+    "stages",
+    "indicators",
+)
+
+KIND_BANNERS = {
+    "deprecated": (
+        "warn",
+        "Deprecated rule",
+        "Kept for reference only: it is not maintained and its indicators are left out of corpus counts.",
+    ),
+    "unsupported": (
+        "warn",
+        "Unsupported rule",
+        "It uses constructs current Sigma tooling does not support; its indicators are left out of "
+        "corpus counts.",
+    ),
+    "hunting": (
+        "info",
+        "Threat-hunting rule",
+        "Meant as a starting point for hunting, not for alerting: expect more false positives.",
+    ),
+    "building_block": (
+        "info",
+        "Building block",
+        "Not an alert on its own: other rules build on its matches.",
+    ),
+    "correlation": (
+        "info",
+        "Correlation rule",
+        "It matches on the results of other rules over time; see Correlation below.",
+    ),
+    "filter": ("info", "Filter", "It removes matches from other rules; see Filter below."),
+}
+CONDITION_OPERATORS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "eq": "=", "neq": "≠"}
+
+
+def vendor_name(vendor: str) -> str:
+    return VENDOR_NAMES.get(vendor, vendor.replace("_", " ").title() if vendor else "Unknown")
+
+
+def safe_href(url: object) -> str:
+    """The URL when it is an absolute http(s) URL, else "" (so `javascript:` and friends never become links)."""
+    if not isinstance(url, str):
+        return ""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return url if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def level_class(level: object) -> str:
+    return f"level-{level}" if level in LEVELS else "level-other"
+
+
+def status_class(status: object) -> str:
+    return f"status-{status}" if status in STATUSES else "status-other"
+
+
+def value_view(value: object) -> dict[str, str]:
+    """A predicate or indicator value for display: its text and a class saying what type it is."""
+    if value is None:
+        return {"text": "null", "cls": "v-null"}
+    if isinstance(value, bool):
+        return {"text": "true" if value else "false", "cls": "v-bool"}
+    if isinstance(value, int | float):
+        return {"text": urls.scalar_text(value), "cls": "v-num"}
+    text = str(value)
+    return {"text": text, "cls": "v-str" if text else "v-empty"}
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _list(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def corpus_view(corpus: object) -> dict[str, Any]:
+    data = _dict(corpus)
+    total = data.get("total")
+    total = total if isinstance(total, int) else 0
+    by_vendor = [(str(v), n) for v, n in _dict(data.get("by_vendor")).items() if isinstance(n, int)]
+    by_vendor.sort(key=lambda item: (-item[1], item[0]))
+    split = ", ".join(f"{v} {n}" for v, n in by_vendor)
+    if total <= 1:
+        tier = "c-1"
+    elif total < 10:
+        tier = "c-few"
+    elif total < 50:
+        tier = "c-some"
+    else:
+        tier = "c-many"
+    return {"total": total, "split": f"({split})" if split else "", "tier": tier}
+
+
+def _repo_label(repo: str) -> str:
+    parts = urlsplit(repo) if "://" in repo else None
+    if parts and parts.netloc:
+        label = parts.netloc + parts.path
+    else:
+        label = repo
+    label = label.rstrip("/")
+    return label.removesuffix(".git")
+
+
+class SiteRenderer:
+    """Renders the site's pages. Templates load once, at construction.
+
+    `indicator_pages` / `field_pages`: link corpus badges and field names to their pages (the next issue
+    writes them; until then the badges are not links, so the site has no dead links).
+    `index_file`: the file a directory link names ("index.html" works from file://; "" gives pretty URLs).
+    """
+
+    def __init__(
+        self,
+        *,
+        indicator_pages: bool = False,
+        field_pages: bool = False,
+        index_file: str = "index.html",
+    ) -> None:
+        self.indicator_pages = indicator_pages
+        self.field_pages = field_pages
+        self.index_file = index_file
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES_DIR),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self._rule: Template = self.env.get_template("rule.html")
+        self._index: Template = self.env.get_template("index.html")
+        self._not_found: Template = self.env.get_template("not_found.html")
+
+    # -- links ---------------------------------------------------------------------------------------------
+
+    def link(self, from_path: str, to_path: str) -> str:
+        return urls.relative(from_path, to_path, self.index_file)
+
+    def _chrome(self, page: str, title: str, current: str = "") -> dict[str, Any]:
+        """What base.html needs: links to home, the stylesheet and the nav, relative to `page`."""
+        return {
+            "page_title": title,
+            "home": self.link(page, urls.HOME_PATH),
+            "stylesheet": self.link(page, STYLESHEET),
+            "icon": self.link(page, ICON),
+            "nav": [
+                {"label": label, "href": self.link(page, path), "current": path == current}
+                for label, path in NAV_ITEMS
+            ],
+        }
+
+    # -- rule page -----------------------------------------------------------------------------------------
+
+    def render_rule_page(self, doc: Mapping[str, Any]) -> str:
+        uid = _text(doc.get("uid"))
+        try:
+            page = urls.rule_path(uid)
+        except ValueError:
+            page = "rules/_/_/"  # links still resolve from a page at the usual depth
+        view = self._rule_view(doc, page)
+        return self._rule.render(view)
+
+    def _rule_view(self, doc: Mapping[str, Any], page: str) -> dict[str, Any]:
+        title = _text(doc.get("title")) or _text(doc.get("name")) or _text(doc.get("uid")) or "Untitled rule"
+        vendor = _text(doc.get("vendor"))
+        folder = _text(doc.get("folder"))
+        kind = _text(doc.get("kind"))
+        status = _text(doc.get("status"))
+        level = _text(doc.get("level"))
+        body = _text(doc.get("body"))
+        body_lines = line_count(body)
+        home = self.link(page, urls.HOME_PATH)
+        problems = self._problems(doc, body_lines)
+        stages = self._stages(doc, body_lines)
+        indicators = self._indicator_groups(_list(doc.get("indicators")), page)
+        exclusions = self._indicator_groups(_list(doc.get("exclusions")), page)
+        attack = self._attack(doc)
+        events = [self._event(e) for e in _list(doc.get("events")) if isinstance(e, Mapping)]
+        correlation = self._correlation(doc.get("correlation"))
+        filter_rules = [_text(r) for r in _list(_dict(doc.get("filter")).get("rules"))]
+        has = {
+            "references": bool(doc.get("references")),
+            "falsepositives": bool(doc.get("falsepositives")),
+            "exclusions": bool(exclusions),
+            "correlation": correlation is not None,
+            "filter": doc.get("filter") is not None,
+            "problems": bool(problems),
+        }
+        counts = {
+            "references": len(_list(doc.get("references"))),
+            "falsepositives": len(_list(doc.get("falsepositives"))),
+            "attack": sum(len(t["techniques"]) for t in attack["tactics"]),
+            "events": len(events),
+            "stages": len(stages),
+            "indicators": sum(len(g["values"]) for g in indicators),
+            "exclusions": sum(len(g["values"]) for g in exclusions),
+            "problems": len(problems),
+        }
+        sections = [
+            {"id": sid, "title": heading, "count": counts.get(sid)}
+            for sid, heading, always in SECTIONS
+            if always or has.get(sid, False)
+        ]
+        source = _dict(doc.get("source"))
+        repo = _text(source.get("repo"))
+        commit = _text(source.get("commit"))
+        authors = _text(doc.get("author")) or ", ".join(_text(a) for a in _list(doc.get("authors")))
+        return {
+            **self._chrome(page, title, current=""),
+            "uid": _text(doc.get("uid")),
+            "title": title,
+            "vendor": vendor_name(vendor),
+            "vendor_href": f"{home}#{urls.anchor(vendor)}",
+            "folder": folder,
+            "folder_href": f"{home}#{urls.anchor(vendor, folder)}" if folder else "",
+            "kind": kind,
+            "banners": self._banners(kind, status, problems),
+            "status": status,
+            "status_class": status_class(status),
+            "level": level,
+            "level_class": level_class(level),
+            "logsource": _text(doc.get("logsource_text")),
+            "author": authors,
+            "source": {
+                "label": _repo_label(repo) if repo else _text(source.get("path")),
+                "href": safe_href(source.get("url")) or safe_href(repo),
+                "path": _text(source.get("path")),
+                "commit": commit[:10],
+            },
+            "date": _text(doc.get("date")),
+            "modified": _text(doc.get("modified")),
+            "rule_id": _text(doc.get("id")),
+            "tags": [_text(t) for t in _list(doc.get("tags"))],
+            "description": _text(doc.get("description")),
+            "references": [{"text": _text(r), "href": safe_href(r)} for r in _list(doc.get("references"))],
+            "falsepositives": [_text(f) for f in _list(doc.get("falsepositives"))],
+            "attack": attack,
+            "events": events,
+            "events_note": _text(doc.get("events_note")),
+            "body_html": highlight_yaml(body, "L") if body else Markup(""),
+            "body_lines": body_lines,
+            "language": _text(doc.get("language")) or "yaml",
+            "stages": stages,
+            "indicators": indicators,
+            "exclusions": exclusions,
+            "correlation": correlation,
+            "filter_rules": filter_rules,
+            "problems": problems,
+            "sections": sections,
+        }
+
+    @staticmethod
+    def _banners(kind: str, status: str, problems: list[dict[str, Any]]) -> list[dict[str, str]]:
+        banners = []
+        shown = kind if kind in KIND_BANNERS else status if status in ("deprecated", "unsupported") else ""
+        if shown:
+            tone, title, text = KIND_BANNERS[shown]
+            banners.append({"tone": tone, "title": title, "text": text, "href": ""})
+        errors = sum(1 for p in problems if p["severity"] == "error")
+        if errors:
+            noun = "problem" if errors == 1 else "problems"
+            banners.append(
+                {
+                    "tone": "danger",
+                    "title": f"{errors} {noun} reading this rule",
+                    "text": "Parts of this page may be incomplete.",
+                    "href": "#problems",
+                }
+            )
+        return banners
+
+    @staticmethod
+    def _attack(doc: Mapping[str, Any]) -> dict[str, Any]:
+        tactics = []
+        for tactic in _list(doc.get("attack")):
+            if not isinstance(tactic, Mapping):
+                continue
+            tactic_id = _text(tactic.get("tactic_id"))
+            try:
+                tactic_href = urls.tactic_url(tactic_id)
+            except ValueError:
+                tactic_href = ""
+            techniques = []
+            for tech in _list(tactic.get("techniques")):
+                if not isinstance(tech, Mapping):
+                    continue
+                tid = _text(tech.get("id"))
+                try:
+                    href = urls.technique_url(tid)
+                except ValueError:
+                    href = ""
+                techniques.append({"id": tid, "name": _text(tech.get("name")), "href": href})
+            tactics.append(
+                {
+                    "name": _text(tactic.get("tactic")) or "No tactic",
+                    "id": tactic_id,
+                    "href": tactic_href,
+                    "techniques": techniques,
+                }
+            )
+        return {"tactics": tactics, "unknown": [_text(t) for t in _list(doc.get("attack_unknown"))]}
+
+    @staticmethod
+    def _event(event: Mapping[str, Any]) -> dict[str, str]:
+        event_id = event.get("event_id")
+        return {
+            "provider": _text(event.get("provider")) or _text(event.get("provider_name")),
+            "provider_name": _text(event.get("provider_name")),
+            "channel": _text(event.get("channel")),
+            "event_id": "" if event_id is None else _text(event_id),
+            "title": _text(event.get("title")),
+        }
+
+    @staticmethod
+    def _line_ref(line: object, body_lines: int) -> dict[str, Any] | None:
+        if isinstance(line, int) and not isinstance(line, bool) and line > 0:
+            return {"n": line, "href": f"#L{line}" if line <= body_lines else ""}
+        return None
+
+    def _stages(self, doc: Mapping[str, Any], body_lines: int) -> list[dict[str, Any]]:
+        stages = []
+        for stage in _list(doc.get("stages")):
+            if not isinstance(stage, Mapping):
+                continue
+            text = _text(stage.get("text"))
+            stages.append(
+                {
+                    "index": _text(stage.get("index")),
+                    "label": _text(stage.get("label")),
+                    "op": _text(stage.get("op")),
+                    "line": self._line_ref(stage.get("line"), body_lines),
+                    "html": highlight_yaml(text) if text else Markup(""),
+                    "predicates": [self._predicate(p) for p in _list(stage.get("predicates")) if isinstance(p, Mapping)],
+                }
+            )
+        return stages
+
+    @staticmethod
+    def _predicate(pred: Mapping[str, Any]) -> dict[str, Any]:
+        flags = []
+        if pred.get("cased"):
+            flags.append({"text": "cased", "cls": ""})
+        flags.extend({"text": _text(t), "cls": "flag-transform"} for t in _list(pred.get("transforms")))
+        if pred.get("regex_flags"):
+            flags.append({"text": f"flags {_text(pred.get('regex_flags'))}", "cls": ""})
+        if pred.get("negated"):
+            flags.append({"text": "negated", "cls": "flag-negated"})
+        return {
+            "field": _text(pred.get("field")),
+            "kind": _text(pred.get("kind")),
+            "value": value_view(pred.get("value")),
+            "native": _text(pred.get("native")),
+            "flags": flags,
+            "negated": bool(pred.get("negated")),
+        }
+
+    def _indicator_groups(self, items: Iterable[object], page: str) -> list[dict[str, Any]]:
+        """Indicators grouped by (field, kind), groups and values in document order (the seed's layout)."""
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in items:
+            if not isinstance(item, Mapping):
+                continue
+            field = _text(item.get("field"))
+            kind = _text(item.get("kind"))
+            group = groups.get((field, kind))
+            if group is None:
+                field_href = self.link(page, urls.field_path(field)) if self.field_pages else ""
+                group = {"field": field, "kind": kind, "field_href": field_href, "values": []}
+                groups[(field, kind)] = group
+            transforms = [_text(t) for t in _list(item.get("transforms"))]
+            href = ""
+            if self.indicator_pages:
+                key = item.get("key", item.get("value"))
+                href = self.link(page, urls.indicator_path(field, kind, key, transforms))
+            group["values"].append(
+                {
+                    "value": value_view(item.get("value")),
+                    "transforms": transforms,
+                    "cased": bool(item.get("cased")),
+                    "corpus": corpus_view(item.get("corpus")),
+                    "href": href,
+                }
+            )
+        return list(groups.values())
+
+    @staticmethod
+    def _correlation(corr: object) -> dict[str, Any] | None:
+        if not isinstance(corr, Mapping):
+            return None
+        condition = []
+        for key, value in _dict(corr.get("condition")).items():
+            shown = ", ".join(_text(v) for v in value) if isinstance(value, list) else _text(value)
+            if key in CONDITION_OPERATORS:
+                condition.append(f"{CONDITION_OPERATORS[key]} {shown}")
+            else:
+                condition.append(f"{key} {shown}")
+        aliases = []
+        for alias, mapping in _dict(corr.get("aliases")).items():
+            pairs = [f"{_text(rule)}: {_text(field)}" for rule, field in _dict(mapping).items()]
+            aliases.append({"alias": _text(alias), "fields": pairs})
+        return {
+            "type": _text(corr.get("type")),
+            "rules": [_text(r) for r in _list(corr.get("rules"))],
+            "group_by": [_text(g) for g in _list(corr.get("group_by"))],
+            "timespan": _text(corr.get("timespan")),
+            "condition": condition,
+            "aliases": aliases,
+            "generate": bool(corr.get("generate")),
+        }
+
+    def _problems(self, doc: Mapping[str, Any], body_lines: int) -> list[dict[str, Any]]:
+        problems = []
+        for problem in _list(doc.get("problems")):
+            if not isinstance(problem, Mapping):
+                continue
+            severity = _text(problem.get("severity")) or "error"
+            problems.append(
+                {
+                    "message": _text(problem.get("message")),
+                    "line": self._line_ref(problem.get("line"), body_lines),
+                    "hint": _text(problem.get("hint")),
+                    "severity": severity,
+                    "severity_class": f"sev-{severity}" if severity in ("error", "warning", "info") else "sev-other",
+                }
+            )
+        return problems
+
+    # -- home ----------------------------------------------------------------------------------------------
+
+    def render_index(self, summaries: Sequence[Mapping[str, Any]], stats: Mapping[str, Any]) -> str:
+        """The home page: every rule, grouped by vendor and folder, titles sorted.
+
+        `summaries`: one dict per rule with `uid`, `title`, `level`, `status`, `vendor`, `folder` (`kind`
+        optional). `stats`: figures shown as cards, in the given order (label -> int or text); empty is fine.
+        """
+        page = urls.HOME_PATH
+        by_vendor: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        skipped = 0
+        for summary in summaries:
+            uid = _text(summary.get("uid"))
+            try:
+                path = urls.rule_path(uid)
+            except ValueError:
+                skipped += 1  # no page can exist for it; counted on the page, not dropped silently
+                continue
+            vendor = _text(summary.get("vendor")) or uid.partition("/")[0]
+            folder = _text(summary.get("folder")) or "(no folder)"
+            status = _text(summary.get("status"))
+            level = _text(summary.get("level"))
+            by_vendor.setdefault(vendor, {}).setdefault(folder, []).append(
+                {
+                    "title": _text(summary.get("title")) or uid,
+                    "href": self.link(page, path),
+                    "level": level,
+                    "level_class": level_class(level),
+                    "status": status,
+                    "status_class": status_class(status),
+                }
+            )
+        vendors = []
+        for vendor in sorted(by_vendor, key=lambda v: (v != "sigma", vendor_name(v).lower())):
+            folders = []
+            for folder in sorted(by_vendor[vendor]):
+                rules = sorted(by_vendor[vendor][folder], key=lambda r: r["title"].casefold())
+                folders.append({"name": folder, "anchor": urls.anchor(vendor, folder), "rules": rules})
+            vendors.append(
+                {
+                    "name": vendor_name(vendor),
+                    "anchor": urls.anchor(vendor),
+                    "count": sum(len(f["rules"]) for f in folders),
+                    "folders": folders,
+                }
+            )
+        stat_cards = [
+            {"label": str(label), "value": f"{value:,}" if isinstance(value, int) else _text(value)}
+            for label, value in stats.items()
+        ]
+        view = {
+            **self._chrome(page, "Detection rules", current=urls.HOME_PATH),
+            "vendors": vendors,
+            "stats": stat_cards,
+            "total": sum(v["count"] for v in vendors),
+            "skipped": skipped,
+        }
+        return self._index.render(view)
+
+    # -- 404 -----------------------------------------------------------------------------------------------
+
+    def render_not_found(self, request_path: str = "/") -> str:
+        """The 404 page for a request path as the browser sent it (its links are relative to that URL)."""
+        depth = max(request_path.split("?", 1)[0].count("/") - 1, 0)
+        prefix = "../" * depth
+        view = {
+            "page_title": "Page not found",
+            "home": prefix + (self.index_file or "./"),
+            "stylesheet": prefix + STYLESHEET,
+            "icon": prefix + ICON,
+            "nav": [
+                {"label": label, "href": prefix + (path or self.index_file or "./"), "current": False}
+                for label, path in NAV_ITEMS
+            ],
+        }
+        return self._not_found.render(view)
+
+    # -- files ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def write_static(site_dir: Path) -> list[Path]:
+        """Copy the stylesheet and icons into `site_dir`/static/; returns the files written."""
+        target = site_dir / urls.STATIC_PATH
+        target.mkdir(parents=True, exist_ok=True)
+        written = []
+        for source in sorted(STATIC_DIR.iterdir()):
+            if source.is_file() and not source.name.startswith("."):
+                shutil.copyfile(source, target / source.name)
+                written.append(target / source.name)
+        return written
+
+    @staticmethod
+    def write_page(site_dir: Path, path: str, html: str) -> Path:
+        """Write `html` as the page of site path `path` (e.g. `rules/sigma/x/` -> .../index.html)."""
+        target = site_dir.joinpath(*urls.page_file(path).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(html, encoding="utf-8")
+        return target

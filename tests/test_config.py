@@ -1,0 +1,80 @@
+"""Settings: ruleatlas.toml, $RULEATLAS_SHARED, and how a source's repository and commit are found."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ruleatlas.cli import make_parser, resolve_build_config
+from ruleatlas.config import ConfigError, SourceSpec, describe_source, parse_source_arg
+
+
+def test_toml_paths_are_relative_to_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "ruleatlas.toml").write_text('[build]\nout = "cat"\njobs = 1\n[sources]\nsigma = "rules"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RULEATLAS_SHARED", raising=False)
+    config = resolve_build_config(make_parser().parse_args(["build"]))
+    assert config.sources[0].path == (tmp_path / "rules").resolve()
+    assert config.out == (tmp_path / "cat").resolve()
+    assert config.jobs == 1
+
+
+def test_command_line_wins_over_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "ruleatlas.toml").write_text('[sources]\nsigma = "a"\n')
+    monkeypatch.chdir(tmp_path)
+    config = resolve_build_config(make_parser().parse_args(["build", "--source", f"sigma={tmp_path / 'b'}"]))
+    assert [s.path for s in config.sources] == [tmp_path / "b"]
+
+
+def test_shared_variable_points_at_the_shared_folder(shared_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RULEATLAS_SHARED", str(shared_dir))
+    config = resolve_build_config(make_parser().parse_args(["build"]))
+    assert config.sources == [SourceSpec("sigma", shared_dir / "corpus" / "sigma")]
+    assert config.attack == shared_dir / "attack"
+    assert config.telemetry == shared_dir / "providers"
+
+
+def test_bad_source_and_missing_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="expected VENDOR=PATH"):
+        parse_source_arg("=x")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="not a folder"):
+        resolve_build_config(make_parser().parse_args(["build", "--source", "sigma=missing"]))
+    (tmp_path / "ruleatlas.toml").write_text("[build\n")
+    with pytest.raises(ConfigError, match="ruleatlas.toml"):
+        resolve_build_config(make_parser().parse_args(["build"]))
+
+
+def test_repository_and_commit_from_source_md(tmp_path: Path) -> None:
+    (tmp_path / "SOURCE.md").write_text(
+        "- Repository: https://github.com/SigmaHQ/sigma\n- Snapshot commit: `8eaafff1f2845a696050e05e72ba1140ee190698`\n"
+    )
+    spec = describe_source(SourceSpec("sigma", tmp_path))
+    assert spec.repo == "https://github.com/SigmaHQ/sigma"
+    assert spec.commit == "8eaafff1f2845a696050e05e72ba1140ee190698"
+
+
+def test_repository_and_commit_from_git(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q")
+    git("remote", "add", "origin", "git@github.com:example/rules.git")
+    (tmp_path / "r.yml").write_text("title: x\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "x")
+    spec = describe_source(SourceSpec("sigma", tmp_path))
+    assert spec.repo == "https://github.com/example/rules"
+    assert spec.commit == git("rev-parse", "HEAD")
+
+
+def test_vendor_default_repository(tmp_path: Path) -> None:
+    assert describe_source(SourceSpec("sigma", tmp_path)).repo == "https://github.com/SigmaHQ/sigma"
