@@ -28,14 +28,18 @@ def timed(label: str, config: BuildConfig) -> float:
     summary = build(config, log=open(os.devnull, "w"))  # noqa: SIM115
     seconds = time.perf_counter() - start
     phases = ", ".join(f"{k} {v:.2f}s" for k, v in summary.timings.items())
-    print(f"{label:<28} {seconds:6.2f} s  rules {summary.rules}, files {summary.files}, "
-          f"pages written {summary.pages_written}  ({phases})")
+    print(
+        f"{label:<28} {seconds:6.2f} s  rules {summary.rules}, files {summary.files}, "
+        f"pages written {summary.pages_written}  ({phases})"
+    )
     return seconds
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shared", type=Path, default=Path(os.environ.get("RULEATLAS_SHARED", ROOT.parent / "shared")))
+    parser.add_argument(
+        "--shared", type=Path, default=Path(os.environ.get("RULEATLAS_SHARED", ROOT.parent / "shared"))
+    )
     parser.add_argument("--jobs", type=int, default=0)
     args = parser.parse_args()
     shared = args.shared.resolve()
@@ -53,7 +57,9 @@ def main() -> int:
         timed("cold build", config)
         timed("rebuild, nothing changed", config)
         rule = corpus / EDITED
-        rule.write_text(rule.read_text(encoding="utf-8").replace("level: high", "level: critical"), encoding="utf-8")
+        rule.write_text(
+            rule.read_text(encoding="utf-8").replace("level: high", "level: critical"), encoding="utf-8"
+        )
         timed("rebuild, one rule changed", config)
     return 0
 

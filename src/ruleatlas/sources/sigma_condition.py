@@ -24,6 +24,7 @@ from ruleatlas.model import All, Any, Expr, Not, Ref
 
 KEYWORDS = frozenset({"and", "or", "not", "of", "them"})
 QUANTIFIERS = frozenset({"1", "any", "all"})
+AGGREGATIONS = frozenset({"count", "sum", "min", "max", "avg"})
 _TOKEN = re.compile(r"\s*(?:([()])|([^\s()]+))")
 
 
@@ -48,7 +49,11 @@ def pattern_matches(pattern: str, identifiers: Sequence[str]) -> list[str]:
         return [name for name in identifiers if not name.startswith("_")]
     regex = re.compile(".*".join(re.escape(piece) for piece in pattern.split("*")))
     keep_underscore = pattern.startswith("_")
-    return [name for name in identifiers if regex.fullmatch(name) and (keep_underscore or not name.startswith("_"))]
+    return [
+        name
+        for name in identifiers
+        if regex.fullmatch(name) and (keep_underscore or not name.startswith("_"))
+    ]
 
 
 class _Parser:
@@ -68,8 +73,8 @@ class _Parser:
             tail = " ".join(self.text[pipe:].split())
             raise ConditionError(
                 f"legacy aggregation '{tail}' in the condition (Sigma 1.x pipe syntax)",
-                "aggregations and 'near' were replaced by correlation rules: move this to a correlation document "
-                "(type event_count / value_count / temporal) that refers to this rule",
+                "aggregations and 'near' were replaced by correlation rules: move this to a correlation "
+                "document (type event_count / value_count / temporal) that refers to this rule",
                 column=pipe + 1,
             )
         for match in _TOKEN.finditer(self.text):
@@ -122,12 +127,16 @@ class _Parser:
             expr = self._or()
             if self._peek() != ")":
                 raise ConditionError(
-                    f"unbalanced parentheses: '(' at column {column} is not closed", "add the missing ')'", column
+                    f"unbalanced parentheses: '(' at column {column} is not closed",
+                    "add the missing ')'",
+                    column,
                 )
             self.pos += 1
             return expr
         if token == ")":
-            raise ConditionError(f"expected an identifier at column {column}, found ')'", "check the parentheses", column)
+            raise ConditionError(
+                f"expected an identifier at column {column}, found ')'", "check the parentheses", column
+            )
         if self._peek() == "of":
             return self._quantified(token, column)
         if token in KEYWORDS:
@@ -141,7 +150,9 @@ class _Parser:
     def _quantified(self, quantifier: str, column: int) -> Expr:
         self.pos += 1  # 'of'
         if not self.quantifiers:
-            raise ConditionError(f"'{quantifier} of' is not allowed here", "name the rules with and / or", column)
+            raise ConditionError(
+                f"'{quantifier} of' is not allowed here", "name the rules with and / or", column
+            )
         if quantifier not in QUANTIFIERS:
             raise ConditionError(
                 f"invalid quantifier '{quantifier}' at column {column}",
@@ -150,14 +161,18 @@ class _Parser:
             )
         if self.pos >= len(self.tokens) or self.tokens[self.pos][0] in ("(", ")"):
             raise ConditionError(
-                f"'{quantifier} of' at column {column} needs a pattern", "e.g. '1 of selection_*' or '1 of them'", column
+                f"'{quantifier} of' at column {column} needs a pattern",
+                "e.g. '1 of selection_*' or '1 of them'",
+                column,
             )
         pattern, pattern_column = self.tokens[self.pos]
         self.pos += 1
         names = self.identifiers or []
         matches = pattern_matches(pattern, names)
         if not matches:
-            what = "no search identifier without a leading '_'" if pattern == "them" else "no search identifier"
+            what = (
+                "no search identifier without a leading '_'" if pattern == "them" else "no search identifier"
+            )
             near = difflib.get_close_matches(pattern.replace("*", ""), list(names), n=3, cutoff=0.5)
             raise ConditionError(
                 f"'{quantifier} of {pattern}' matches {what}",
@@ -170,12 +185,22 @@ class _Parser:
     def _ref(self, name: str, column: int) -> Expr:
         if "*" in name:
             raise ConditionError(
-                f"wildcard '{name}' at column {column} needs a quantifier", f"write '1 of {name}' or 'all of {name}'", column
+                f"wildcard '{name}' at column {column} needs a quantifier",
+                f"write '1 of {name}' or 'all of {name}'",
+                column,
             )
         if self.known is not None and name not in self.known:
+            if name in AGGREGATIONS and self._peek() == "(":
+                raise ConditionError(
+                    f"legacy aggregation '{name}(...)' in the condition (Sigma 1.x)",
+                    "aggregations were replaced by correlation rules (event_count, value_count, ...)",
+                    column,
+                )
             near = difflib.get_close_matches(name, list(self.known), n=3, cutoff=0.6)
             hint = f"did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
-            hint = hint or self._case_hint(name).lstrip("; ") or f"defined: {', '.join(self.identifiers or [])}"
+            hint = (
+                hint or self._case_hint(name).lstrip("; ") or f"defined: {', '.join(self.identifiers or [])}"
+            )
             raise ConditionError(f"condition names '{name}', which is not a search identifier", hint, column)
         return Ref(name)
 

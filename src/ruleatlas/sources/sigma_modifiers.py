@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from ipaddress import ip_network
@@ -144,7 +145,13 @@ MODIFIERS: dict[str, Modifier] = {
         # IP modifiers
         _m("cidr", Role.TYPE, "ip", accepts=STRING, kind=Kind.CIDR, produces=VType.CIDR, first=True),
         # Specific modifiers
-        _m("expand", Role.TRANSFORM, "specific", accepts=frozenset({VType.STRING, VType.REGEX}), transform="expand"),
+        _m(
+            "expand",
+            Role.TRANSFORM,
+            "specific",
+            accepts=frozenset({VType.STRING, VType.REGEX}),
+            transform="expand",
+        ),
         _m(
             "fieldref",
             Role.TYPE,
@@ -237,24 +244,23 @@ def build_pred(spec: ItemSpec, value: Scalar, native: str) -> Pred:
     """One predicate for one value of an item, all its value modifiers applied (not `neq`: see negate)."""
     vtype = value_type(value)
     if not spec.modifiers:  # the common case: a plain value
-        if vtype is VType.STRING:
-            kind, text = classify(parse_wildcards(value))  # type: ignore[arg-type]
+        if isinstance(value, str):
+            kind, text = classify(parse_wildcards(value))
             return Pred(spec.field, kind, text, native=native)
         return Pred(spec.field, Kind.EQ, value, native=native)
 
     parts = parse_wildcards(value) if isinstance(value, str) else None
-    kind: Kind | None = None
+    type_kind: Kind | None = None
     cased = False
     transforms: list[str] = []
     flags = ""
-    applied = 0
-    for modifier in spec.modifiers:
+    for position, modifier in enumerate(spec.modifiers):
         if vtype not in modifier.accepts:
             raise ModifierError(
                 f"modifier '{modifier.name}' does not apply to {_TYPE_WORDS[vtype]} (value {value!r})",
-                _accepts_hint(modifier, vtype),
+                _accepts_hint(modifier, vtype, value),
             )
-        if modifier.first and applied:
+        if modifier.first and position > 0:
             raise ModifierError(
                 f"modifier '{modifier.name}' must come first: it only applies to an unmodified value",
                 f"write '{spec.field or ''}|{modifier.name}|...' or drop the modifiers before it",
@@ -264,7 +270,6 @@ def build_pred(spec: ItemSpec, value: Scalar, native: str) -> Pred:
                 f"modifier '{modifier.name}' does not take wildcards (value {value!r})",
                 f"put |contains/|startswith/|endswith after |{modifier.name}, or escape the wildcard with \\",
             )
-        applied += 1
         role = modifier.role
         if role is Role.WILDCARD:
             if vtype is VType.FIELDREF:  # pySigma: the reference is matched as prefix/suffix/substring
@@ -279,42 +284,45 @@ def build_pred(spec: ItemSpec, value: Scalar, native: str) -> Pred:
         elif role is Role.TRANSFORM:
             transforms.append(modifier.transform)  # in written order; repeats matter (base64 twice)
         elif role is Role.TYPE:
-            kind = modifier.kind
+            type_kind = modifier.kind
             if modifier.name == "exists" and spec.field is None:
                 raise ModifierError("modifier 'exists' needs a field", "write 'FieldName|exists: true'")
         if modifier.produces is not None:
             vtype = modifier.produces
 
-    if vtype is VType.REGEX:
-        _check_regex(value, flags)  # type: ignore[arg-type]
-        return Pred(spec.field, Kind.REGEX, value, cased, tuple(transforms), flags, native)
-    if vtype is VType.CIDR:
-        _check_cidr(value)  # type: ignore[arg-type]
-        return Pred(spec.field, Kind.CIDR, value, cased, tuple(transforms), flags, native)
+    done = tuple(transforms)
+    if vtype is VType.REGEX and isinstance(value, str):
+        _check_regex(value, flags)
+        return Pred(spec.field, Kind.REGEX, value, cased, done, flags, native)
+    if vtype is VType.CIDR and isinstance(value, str):
+        _check_cidr(value)
+        return Pred(spec.field, Kind.CIDR, value, cased, done, flags, native)
     if vtype is VType.FIELDREF:
-        return Pred(spec.field, Kind.FIELDREF, plain_text(parts or []), cased, tuple(transforms), flags, native)
-    if kind is not None:  # exists, lt/le/gt/ge: the value as written
-        return Pred(spec.field, kind, value, cased, tuple(transforms), flags, native)
+        return Pred(spec.field, Kind.FIELDREF, plain_text(parts or []), cased, done, flags, native)
+    if type_kind is not None:  # exists, lt/le/gt/ge: the value as written
+        return Pred(spec.field, type_kind, value, cased, done, flags, native)
     if parts is not None:
         kind, text = classify(parts)
-        return Pred(spec.field, kind, text, cased, tuple(transforms), flags, native)
-    return Pred(spec.field, Kind.EQ, value, cased, tuple(transforms), flags, native)
+        return Pred(spec.field, kind, text, cased, done, flags, native)
+    return Pred(spec.field, Kind.EQ, value, cased, done, flags, native)
 
 
 def negate(pred: Pred) -> Expr:
     """`neq` on one value: an equality becomes Kind.NEQ, any other comparison is wrapped in Not."""
     if pred.kind is Kind.EQ:
-        return Pred(pred.field, Kind.NEQ, pred.value, pred.cased, pred.transforms, pred.regex_flags, pred.native)
+        return Pred(
+            pred.field, Kind.NEQ, pred.value, pred.cased, pred.transforms, pred.regex_flags, pred.native
+        )
     return Not(pred)
 
 
-def _accepts_hint(modifier: Modifier, vtype: VType) -> str:
+def _accepts_hint(modifier: Modifier, vtype: VType, value: Scalar) -> str:
     if modifier.role is Role.REGEX_FLAG:
         return f"'{modifier.name}' is a flag of |re: write '|re|{modifier.name}'"
     if modifier.role is Role.WILDCARD and vtype is VType.REGEX:
         return "a Sigma regex already matches anywhere in the value: drop the modifier (anchor with ^ or $)"
     if vtype is VType.NUMBER and VType.STRING in modifier.accepts:
-        return "quote the number to make it a string, e.g. '4688'"
+        return f"quote the number to make it a string: '{value}'"
     if VType.NUMBER in modifier.accepts and vtype is VType.STRING:
         return "write the number without quotes"
     if modifier.name == "exists":
@@ -341,10 +349,8 @@ def _check_cidr(value: str) -> None:
     except ValueError as exc:
         hint = "write a network address with a prefix length, e.g. 10.0.0.0/8 or fe80::/10"
         if "host bits set" in str(exc):
-            try:
+            with suppress(ValueError):
                 hint = f"the network of that range is {ip_network(value, strict=False)}"
-            except ValueError:
-                pass
         raise ModifierError(f"invalid CIDR network {value!r}: {exc}", hint) from None
 
 
@@ -444,7 +450,11 @@ def to_pattern(parts: list[Part]) -> str:
             out.append(item.value)
         elif item == "\\":
             following = flat[index + 1] if index + 1 < len(flat) else None
-            out.append("\\\\" if following is not None and (isinstance(following, Wild) or following in "*?\\") else "\\")
+            out.append(
+                "\\\\"
+                if following is not None and (isinstance(following, Wild) or following in "*?\\")
+                else "\\"
+            )
         elif item in "*?":
             out.append("\\" + item)
         else:

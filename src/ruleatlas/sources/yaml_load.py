@@ -38,11 +38,33 @@ TAG_INT = "tag:yaml.org,2002:int"
 TAG_FLOAT = "tag:yaml.org,2002:float"
 TAG_MERGE = "tag:yaml.org,2002:merge"
 
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    first: tuple(resolvers) + tuple(_BASE_LOADER.yaml_implicit_resolvers.get(None, ()))
+    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+    if first is not None
+}
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc]
+    """The safe loader with a leaner tag resolver (called from C for every scalar; same results)."""
+
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in _IMPLICIT.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return TAG_STR
+        return "tag:yaml.org,2002:seq" if kind is SequenceNode else "tag:yaml.org,2002:map"
+
+
 # Only the stateless scalar converters of SafeConstructor are used (they read node.value and nothing else).
 _SCALARS = SafeConstructor()
 _DOC_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# An anchor property (`&name`) starts a node: at a line start, or after whitespace or a flow indicator.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:])&[^\s\[\]{},]", re.MULTILINE)
 
 
 class YamlError(Exception):
@@ -120,7 +142,7 @@ def check_text(text: str) -> None:
 def compose_documents(text: str) -> list[Document]:
     """The file's non-empty documents with their marks, or YamlError with the line of the fault."""
     check_text(text)
-    loader = _LOADER(text)
+    loader = _Loader(text)
     roots: list[Node] = []
     try:
         while loader.check_node():
@@ -180,8 +202,17 @@ def _reader_line(text: str, exc: Exception) -> int | None:
     return None
 
 
+def may_have_aliases(text: str) -> bool:
+    """False when the text defines no anchor, so no alias can occur (an undefined alias fails to compose)."""
+    return "&" in text and _ANCHOR.search(text) is not None
+
+
 def check_budget(root: Node) -> None:
-    """Measure the document as expanded (aliases counted per use); refuse bombs, recursion and deep nesting."""
+    """Measure the document as expanded (aliases counted per use); refuse bombs, recursion and deep nesting.
+
+    Without aliases a document is a tree no larger than its text and libyaml already caps nesting, so
+    callers may skip this when `may_have_aliases` is False (and catch RecursionError for deep trees).
+    """
     sizes: dict[int, int] = {}
     depths: dict[int, int] = {}
     active: set[int] = set()
@@ -212,13 +243,19 @@ def check_budget(root: Node) -> None:
         if key in sizes:
             continue
         if key in active:
-            raise YamlError("recursive YAML alias", line=line_of(node), hint="an alias (*name) may not refer to its own parent")
+            raise YamlError(
+                "recursive YAML alias",
+                line=line_of(node),
+                hint="an alias (*name) may not refer to its own parent",
+            )
         active.add(key)
         stack.append((node, True))
         for child in _children(node):
             if id(child) in active:
                 raise YamlError(
-                    "recursive YAML alias", line=line_of(child), hint="an alias (*name) may not refer to its own parent"
+                    "recursive YAML alias",
+                    line=line_of(child),
+                    hint="an alias (*name) may not refer to its own parent",
                 )
             if id(child) not in sizes:
                 stack.append((child, False))
@@ -265,7 +302,9 @@ def items(node: MappingNode) -> Items:
             continue
         if not isinstance(key_node, ScalarNode):
             out.problems.append(
-                KeyProblem("mapping key is not a plain value", line_of(key_node), hint="keys must be field names")
+                KeyProblem(
+                    "mapping key is not a plain value", line_of(key_node), hint="keys must be field names"
+                )
             )
             continue
         name = key_node.value
@@ -274,7 +313,7 @@ def items(node: MappingNode) -> Items:
                 KeyProblem(
                     f"duplicate key '{name}' (first at line {seen[name]})",
                     line_of(key_node),
-                    hint="YAML keeps only one of them; merge the values into one key or use another selection",
+                    hint="YAML keeps only the last one: merge the values or use another selection",
                 )
             )
         else:
@@ -325,7 +364,9 @@ def slice_text(text: str, first: Node, last: Node) -> str:
         return chunk
     pad = " " * column
     lines = chunk.split("\n")
-    return "\n".join([lines[0]] + [line[column:] if line.startswith(pad) else line.lstrip(" ") for line in lines[1:]])
+    return "\n".join(
+        [lines[0]] + [line[column:] if line.startswith(pad) else line.lstrip(" ") for line in lines[1:]]
+    )
 
 
 def _in_flow(text: str, index: int) -> bool:

@@ -58,7 +58,7 @@ class EventDef:
 
     `fields` are the newest version's fields in template order, then any field only older versions have.
     `message` is the message template (`%1 … %n`); `channel` is set only where the data names the event's
-    channel (otherwise the provider's channels apply). `sources` name the data sets the definition comes from.
+    channel (otherwise the provider's channels apply).
     """
 
     event_id: int
@@ -68,7 +68,6 @@ class EventDef:
     version: int | None = None
     channel: str = ""
     fields: list[FieldDef] = field(default_factory=list)
-    sources: tuple[str, ...] = ()
 
     def field_keys(self) -> set[str]:
         return {f.name.lower() for f in self.fields}
@@ -83,8 +82,6 @@ class EventDef:
             out["version"] = self.version
         if self.fields:
             out["fields"] = [f.to_json() for f in self.fields]
-        if self.sources:
-            out["sources"] = list(self.sources)
         return out
 
     @classmethod
@@ -97,7 +94,6 @@ class EventDef:
             version=data.get("version"),
             channel=data.get("channel", ""),
             fields=[FieldDef.from_json(row) for row in data.get("fields", ())],
-            sources=tuple(data.get("sources", ())),
         )
 
 
@@ -180,9 +176,7 @@ class TelemetryCatalog:
             "format": FORMAT_VERSION,
             "providers": [self.providers[k].to_json() for k in sorted(self.providers)],
             "logsources": self.logsources.to_json(),
-            "problems": [
-                {k: v for k, v in vars_of(p).items() if v not in (None, "")} for p in self.problems
-            ],
+            "problems": [{k: v for k, v in vars_of(p).items() if v not in (None, "")} for p in self.problems],
         }
 
     @classmethod

@@ -47,19 +47,20 @@ SYSTEM_FIELDS: tuple[str, ...] = (
 # (SigmaHQ's ps_classic_* and powershell-classic rules test `Data|contains: 'HostApplication=...'`).
 UNNAMED_DATA_CHANNELS: tuple[str, ...] = ("Windows PowerShell",)
 
-# Categories the Sigma specification maps to an ETW provider rather than an event log channel; neither pySigma
-# nor thor.yml has them. Source: sigma-specification/specification/sigma-appendix-taxonomy.md, "Windows Folder /
-# Category" ("ETW Provider: Microsoft-Windows-Kernel-File"). The events are chosen from the provider's
-# definitions by the fields tests/logsource.json lists for the category (see load.py).
+# Categories the Sigma specification maps to an ETW provider rather than an event log channel; neither
+# pySigma nor thor.yml has them. Source: sigma-specification/specification/sigma-appendix-taxonomy.md,
+# "Windows Folder / Category" ("ETW Provider: Microsoft-Windows-Kernel-File"). The events are chosen from
+# the provider's definitions by the fields tests/logsource.json lists for the category (see load.py).
 ETW_CATEGORY_PROVIDERS: dict[str, str] = {
     "file_access": "Microsoft-Windows-Kernel-File",
     "file_rename": "Microsoft-Windows-Kernel-File",
 }
 
-# Channels whose writing provider is not the part of the channel name before "/". Checked against the
-# Channel/Provider pairs of the EVTX and OTRF samples in ../shared/logs where marked (samples); the others are
-# confirmed by the overlap of tests/logsource.json's field list for the service with the provider's fields
-# (tests/telemetry/test_logsources.py checks both).
+# Channels whose writing provider is not the part of the channel name before "/". Basis, per entry:
+# "samples": the Channel/Provider pairs of the EVTX and OTRF samples in ../shared/logs; "fields": the fields
+# tests/logsource.json lists for the channel's Sigma service are the provider's (checked by
+# tests/telemetry/test_telemetry_logsources.py); "events": the provider defines the EventIDs SigmaHQ's rules
+# for the service test (iis-configuration: 29 "Changes to '%4' at '%2' have successfully been committed.").
 CHANNEL_PROVIDERS: dict[str, tuple[str, ...]] = {
     "Security": ("Microsoft-Windows-Security-Auditing", "Microsoft-Windows-Eventlog"),  # samples
     "System": ("Service Control Manager", "Microsoft-Windows-Eventlog"),  # samples
@@ -73,7 +74,7 @@ CHANNEL_PROVIDERS: dict[str, tuple[str, ...]] = {
     "Microsoft-Windows-DNS Client Events/Operational": ("Microsoft-Windows-DNS-Client",),  # fields
     "Microsoft-Windows-AppxPackaging/Operational": ("Microsoft-Windows-AppxPackagingOM",),  # fields
     "Microsoft-Windows-LSA/Operational": ("LsaSrv",),  # fields
-    "Microsoft-IIS-Configuration/Operational": ("Microsoft-Windows-IIS-Configuration",),  # fields
+    "Microsoft-IIS-Configuration/Operational": ("Microsoft-Windows-IIS-Configuration",),  # events
 }
 
 PYSIGMA_SYSMON = "pySigma sysmon pipeline"
@@ -133,7 +134,8 @@ class LogsourceTable:
     - `services`: service -> event log channels.
     - `channel_providers`: channel -> providers known to write to it (filled by the loader).
     - `channel_field_maps`: taxonomy -> event field renames pySigma applies to every rule on a channel.
-    - `category_fields` / `service_fields`: the field names SigmaHQ's tests/logsource.json accepts.
+    - `category_fields` / `service_fields`: the field names SigmaHQ's tests/logsource.json accepts ("legit");
+      `addon_fields`: the ones it accepts as added by enrichment (EDR/Aurora), per category.
     - `common_fields`: fields every Windows event carries.
     """
 
@@ -143,6 +145,7 @@ class LogsourceTable:
     channel_field_maps: dict[str, dict[str, str]] = field(default_factory=dict)
     category_fields: dict[str, list[str]] = field(default_factory=dict)
     service_fields: dict[str, list[str]] = field(default_factory=dict)
+    addon_fields: dict[str, list[str]] = field(default_factory=dict)
     common_fields: list[str] = field(default_factory=lambda: list(SYSTEM_FIELDS))
     origins: dict[str, list[str]] = field(default_factory=dict)
 
@@ -154,6 +157,7 @@ class LogsourceTable:
             "channel_field_maps": self.channel_field_maps,
             "category_fields": self.category_fields,
             "service_fields": self.service_fields,
+            "addon_fields": self.addon_fields,
             "common_fields": self.common_fields,
             "origins": self.origins,
         }
@@ -167,6 +171,7 @@ class LogsourceTable:
             channel_field_maps={k: dict(v) for k, v in data.get("channel_field_maps", {}).items()},
             category_fields={k: list(v) for k, v in data.get("category_fields", {}).items()},
             service_fields={k: list(v) for k, v in data.get("service_fields", {}).items()},
+            addon_fields={k: list(v) for k, v in data.get("addon_fields", {}).items()},
             common_fields=list(data.get("common_fields", SYSTEM_FIELDS)),
             origins={k: list(v) for k, v in data.get("origins", {}).items()},
         )
@@ -238,9 +243,10 @@ def _pysigma_windows(table: LogsourceTable, problems: list[Problem]) -> None:
         for channel in table.services.get(info["service"], []):
             _add_target(table, category, Target(channel, int(info["EventID"]), origins=(PYSIGMA_WINDOWS,)))
 
-    # windows_audit_pipeline(): categories -> Security events (generic_logsource_to_windows_audit_event_mapping),
-    # registry renames/unsupported fields for 4657, and a rename table for every rule on service security that
-    # only lives inside the pipeline function (ProcessingItem "windows_audit_fieldmappings").
+    # windows_audit_pipeline(): categories -> Security events
+    # (generic_logsource_to_windows_audit_event_mapping),
+    # registry renames and unsupported fields for 4657, and a rename table for every rule on service security
+    # that only lives inside the pipeline function (ProcessingItem "windows_audit_fieldmappings").
     security = (table.services.get("security") or ["Security"])[0]
     generic_map: dict[str, str] = {}
     try:
@@ -255,7 +261,9 @@ def _pysigma_windows(table: LogsourceTable, problems: list[Problem]) -> None:
     registry_categories = tuple(getattr(pipeline, "windows_audit_registry_categories", ()))
     registry_map = dict(getattr(pipeline, "windows_audit_registry_fieldmappings", {}))
     registry_unsupported = tuple(getattr(pipeline, "windows_audit_registry_unsupported_fields", ()))
-    for category, conditions in getattr(pipeline, "generic_logsource_to_windows_audit_event_mapping", {}).items():
+    for category, conditions in getattr(
+        pipeline, "generic_logsource_to_windows_audit_event_mapping", {}
+    ).items():
         extra = {k: [str(x) for x in _as_list(v)] for k, v in conditions.items() if k != "EventID"}
         is_registry = category in registry_categories
         field_map = {**generic_map, **registry_map} if is_registry else dict(generic_map)
@@ -289,13 +297,17 @@ def _read_thor(table: LogsourceTable, path: Path, problems: list[Problem]) -> No
         return
     logsources = data.get("logsources") if isinstance(data, dict) else None
     if not isinstance(logsources, dict):
-        problems.append(Problem(str(path), "no 'logsources' mapping", hint="expected SigmaHQ's tests/thor.yml"))
+        problems.append(
+            Problem(str(path), "no 'logsources' mapping", hint="expected SigmaHQ's tests/thor.yml")
+        )
         return
     # services first: a category's rewrite names a service whose channel must be known
     for entry in logsources.values():
         if not isinstance(entry, dict) or entry.get("product") != "windows" or not entry.get("service"):
             continue
-        channels = [s.split(":", 1)[1] for s in _as_list(entry.get("sources")) if str(s).startswith("WinEventLog:")]
+        channels = [
+            s.split(":", 1)[1] for s in _as_list(entry.get("sources")) if str(s).startswith("WinEventLog:")
+        ]
         if channels and not entry.get("category"):
             _add_service(table, str(entry["service"]), channels, THOR)
     for name, entry in logsources.items():
@@ -306,8 +318,8 @@ def _read_thor(table: LogsourceTable, path: Path, problems: list[Problem]) -> No
         conditions = entry.get("conditions") or {}
         if not service or rewrite.get("product") != "windows" or not isinstance(conditions, dict):
             continue
-        channels = table.services.get(str(service))
-        if not channels:
+        service_channels = table.services.get(str(service), [])
+        if not service_channels:
             problems.append(
                 Problem(str(path), f"{name}: service {service} has no channel", severity="warning")
             )
@@ -315,8 +327,10 @@ def _read_thor(table: LogsourceTable, path: Path, problems: list[Problem]) -> No
         field_map = {str(k): str(v) for k, v in (entry.get("fieldmappings") or {}).items()}
         extra = {str(k): [str(x) for x in _as_list(v)] for k, v in conditions.items() if k != "EventID"}
         for event_id in _as_list(conditions.get("EventID")):
-            for channel in channels:
-                target = Target(channel, int(event_id), field_map=dict(field_map), conditions=extra, origins=(THOR,))
+            for channel in service_channels:
+                target = Target(
+                    channel, int(event_id), field_map=dict(field_map), conditions=extra, origins=(THOR,)
+                )
                 _add_target(table, str(entry["category"]), target)
 
 
@@ -332,13 +346,17 @@ def _read_logsource_json(table: LogsourceTable, path: Path, problems: list[Probl
         problems.append(Problem(str(path), f"invalid JSON: {exc.msg}", line=exc.lineno))
         return
     except (KeyError, TypeError):
-        problems.append(Problem(str(path), "no legit.windows section", hint="expected SigmaHQ's tests/logsource.json"))
+        problems.append(
+            Problem(str(path), "no legit.windows section", hint="expected SigmaHQ's tests/logsource.json")
+        )
         return
-    addon = (data.get("addon") or {}).get("windows") or {}
     for kind, target in (("category", table.category_fields), ("service", table.service_fields)):
         for name, names in (windows.get(kind) or {}).items():
-            target[name] = list(dict.fromkeys([*names, *((addon.get(kind) or {}).get(name) or [])]))
-    common = [str(x) for x in windows.get("common") or []]
+            target[name] = [str(x) for x in names]
+    addon = ((data.get("addon") or {}).get("windows") or {}).get("category") or {}
+    for name, names in addon.items():
+        table.addon_fields[name] = [str(x) for x in names]
+    common: list[str] = [str(x) for x in windows.get("common") or []]
     table.common_fields = list(dict.fromkeys([*common, *SYSTEM_FIELDS]))
 
 
@@ -354,7 +372,9 @@ def build_logsource_table(sigma_dir: Path | None, problems: list[Problem]) -> Lo
             if path.is_file():
                 reader(table, path, problems)
             else:
-                problems.append(Problem(str(path), "not found", hint="sigma_dir should be a SigmaHQ/sigma checkout"))
+                problems.append(
+                    Problem(str(path), "not found", hint="sigma_dir should be a SigmaHQ/sigma checkout")
+                )
     for category, provider in ETW_CATEGORY_PROVIDERS.items():
         table.origins.setdefault(f"category:{category}", []).append(f"{SPEC_ETW}: {provider}")
     for category, targets in table.categories.items():

@@ -48,7 +48,9 @@ def read_json(path: Path, problems: list[Problem]) -> Any:
 
 def _xml_problem(path: Path, exc: ET.ParseError) -> Problem:
     line = exc.position[0] if getattr(exc, "position", None) else None
-    return Problem(str(path), f"invalid XML: {exc}", line=line, hint="the file is skipped; the others still load")
+    return Problem(
+        str(path), f"invalid XML: {exc}", line=line, hint="the file is skipped; the others still load"
+    )
 
 
 @dataclass(slots=True)
@@ -91,7 +93,9 @@ def read_sysmon_schemas(schema_dir: Path, problems: list[Problem]) -> dict[int, 
             continue
         found = root.findall("./events/event")
         if not found:
-            problems.append(Problem(str(path), "no <events><event> elements", hint="expected `sysmon -s` output"))
+            problems.append(
+                Problem(str(path), "no <events><event> elements", hint="expected `sysmon -s` output")
+            )
             continue
         for node in found:
             try:
@@ -196,7 +200,9 @@ def read_wep_manifests(manifests_dir: Path, problems: list[Problem]) -> list[Man
                             if data.tag.endswith("data") and data.get("name"):
                                 fields.append((data.get("name", ""), data.get("inType", "")))
                     except ET.ParseError as exc:
-                        problems.append(Problem(str(path), f"{name} event {event_id}: invalid <Template>: {exc}"))
+                        problems.append(
+                            Problem(str(path), f"{name} event {event_id}: invalid <Template>: {exc}")
+                        )
                 events.append(
                     ManifestEvent(
                         event_id=event_id,
@@ -209,18 +215,33 @@ def read_wep_manifests(manifests_dir: Path, problems: list[Problem]) -> list[Man
     return out
 
 
-def read_channel_pairs(path: Path, problems: list[Problem]) -> list[tuple[str, str]]:
-    """(provider, channel) pairs OSSEM-DM's relationships name for Windows events."""
+@dataclass(slots=True, frozen=True)
+class RelationshipEvent:
+    provider: str
+    channel: str
+    event_id: int
+    name: str
+
+
+def read_relationship_events(path: Path, problems: list[Problem]) -> list[RelationshipEvent]:
+    """The Windows events OSSEM-DM's relationships name: provider, channel (may be empty), id, name."""
     data = read_json(path, problems)
-    pairs: list[tuple[str, str]] = []
+    out: list[RelationshipEvent] = []
     if data is None:
-        return pairs
+        return out
     if not isinstance(data, list):
         problems.append(Problem(str(path), "expected a list of relationships"))
-        return pairs
+        return out
     for relationship in data:
         for event in (relationship or {}).get("security_events") or []:
-            provider, channel = event.get("log_source"), event.get("channel")
-            if provider and channel and event.get("platform") == "windows":
-                pairs.append((str(provider), str(channel)))
-    return list(dict.fromkeys(pairs))
+            provider, event_id = event.get("log_source"), str(event.get("event_id", ""))
+            if provider and event_id.isdigit() and event.get("platform") == "windows":
+                out.append(
+                    RelationshipEvent(
+                        str(provider),
+                        str(event.get("channel") or ""),
+                        int(event_id),
+                        str(event.get("name") or ""),
+                    )
+                )
+    return list(dict.fromkeys(out))

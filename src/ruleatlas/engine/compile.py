@@ -1,0 +1,660 @@
+"""Compile rules (IR) into matchers once: `compile_rules(rules) -> CompiledSet`.
+
+Each Sigma rule's condition is resolved through its search identifiers into one matcher tree; or-ed
+string comparisons of one field merge into one matcher (a set lookup, one startswith/endswith call with a
+tuple), and-ed `|contains|all` values into one; children run cheapest first and stop at the first answer.
+Filter documents are AND-ed onto the rules they name (pySigma 1.5.1 `sigma/filters.py`). A rule that
+cannot run becomes a Problem with its file and the reason; the others still compile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from ruleatlas.engine.matchers import (
+    AllOf,
+    AnyOf,
+    BoolEq,
+    Cache,
+    Cidr,
+    Compare,
+    Const,
+    Contains,
+    Exists,
+    FieldRef,
+    Fields,
+    IsNull,
+    Keyword,
+    Matcher,
+    NotOf,
+    NumberEq,
+    Regex,
+    StringMatcher,
+    contains_all,
+    string_matcher,
+)
+from ruleatlas.engine.regex_guard import RegexError, compile_search
+from ruleatlas.engine.requirements import Requirement, required_literals
+from ruleatlas.engine.values import (
+    TIME_PARTS,
+    MissingPlaceholders,
+    TransformError,
+    apply_transforms,
+    expand_text,
+    fold_pattern,
+    literal,
+    literal_text,
+    parse_number,
+    parse_wildcard,
+    wrap,
+)
+from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Problem, Ref, Rule, RuleKind, Stage
+
+RUNNABLE_KINDS = frozenset({RuleKind.DETECTION, RuleKind.HUNTING, RuleKind.BUILDING_BLOCK})
+
+# Value transformations the engine applies to the rule value (spec modifier names; `wide` = utf16le).
+VALUE_TRANSFORMS = frozenset(
+    {"base64", "base64offset", "utf16le", "utf16be", "utf16", "wide", "windash", "expand"}
+)
+# How a fieldref compares, when the IR carries startswith/endswith/contains in its transforms.
+FIELDREF_MODES = {"contains": "contains", "startswith": "startswith", "endswith": "endswith"}
+# Transforms that change what the predicate means rather than the value.
+FLAG_TRANSFORMS = frozenset({"neq", "cased"})
+
+STRING_KINDS = frozenset({Kind.EQ, Kind.CONTAINS, Kind.STARTS_WITH, Kind.ENDS_WITH, Kind.WILDCARD})
+_WRAP = {  # kind -> (* before, * after)
+    Kind.EQ: (False, False),
+    Kind.WILDCARD: (False, False),
+    Kind.CONTAINS: (True, True),
+    Kind.STARTS_WITH: (False, True),
+    Kind.ENDS_WITH: (True, False),
+}
+_COMPARE_OPS = {Kind.LT: "lt", Kind.LE: "le", Kind.GT: "gt", Kind.GE: "ge"}
+
+Placeholders = Mapping[str, Sequence[str | int | float] | str | int | float]
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    """A runnable rule. `match(fields, cache)`: pass one cache dict per event, shared by all rules."""
+
+    uid: str
+    rule: Rule
+    matcher: Matcher
+    logsource: dict[str, str]
+    required_literals: frozenset[str] | None
+    filters: tuple[str, ...] = ()
+
+    def match(self, fields: Fields, cache: Cache | None = None) -> bool:
+        return self.matcher(fields, {} if cache is None else cache)
+
+    def matched_fields(self, fields: Fields, cache: Cache | None = None) -> dict[str, object]:
+        """The fields whose comparisons held, for display ({} when the rule does not match)."""
+        out: dict[str, object] = {}
+        return out if self.matcher.explain(fields, {} if cache is None else cache, out) else {}
+
+
+@dataclass(slots=True)
+class CompiledSet:
+    rules: list[CompiledRule] = field(default_factory=list)
+    correlations: list[Rule] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    filters: list[Rule] = field(default_factory=list)
+    skipped: list[Rule] = field(default_factory=list)  # rules of kinds not asked for (deprecated, ...)
+
+
+class CompileError(Exception):
+    def __init__(self, message: str, hint: str = "", line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.line = line
+
+
+def compile_rules(
+    rules: Sequence[Rule],
+    *,
+    placeholders: Placeholders | None = None,
+    kinds: frozenset[RuleKind] = RUNNABLE_KINDS,
+) -> CompiledSet:
+    """Compile detection rules, apply filter documents, hand correlation rules through.
+
+    `placeholders` gives the values of `%name%` placeholders for the `expand` modifier (a name → a list
+    of Sigma strings, wildcards allowed). A placeholder without a value makes its comparison match
+    nothing and is reported once as a Problem (severity warning).
+    """
+    compiler = _Compiler(_placeholder_lists(placeholders or {}))
+    out = CompiledSet()
+    filters: list[Rule] = []
+    for rule in rules:
+        if rule.kind is RuleKind.CORRELATION or rule.correlation is not None:
+            out.correlations.append(rule)
+        elif rule.kind is RuleKind.FILTER or rule.filter is not None:
+            filters.append(rule)
+        elif rule.kind in kinds:
+            compiled = compiler.compile_rule(rule, out.problems)
+            if compiled is not None:
+                out.rules.append(compiled)
+        else:
+            out.skipped.append(rule)
+    for rule in filters:
+        _apply_filter(rule, compiler, out)
+        out.filters.append(rule)
+    out.problems.extend(compiler.placeholder_problems())
+    return out
+
+
+def _placeholder_lists(placeholders: Placeholders) -> dict[str, list[str | int | float]]:
+    return {
+        name: [values] if isinstance(values, str | int | float) else list(values)
+        for name, values in placeholders.items()
+    }
+
+
+def _problem(rule: Rule, error: CompileError, severity: str = "error") -> Problem:
+    return Problem(
+        file=rule.source.path,
+        message=f"rule {rule.uid} cannot run: {error.message}" if severity == "error" else error.message,
+        line=error.line if error.line is not None else rule.line,
+        hint=error.hint,
+        severity=severity,
+        rule_uid=rule.uid,
+    )
+
+
+class _Compiler:
+    def __init__(self, placeholders: dict[str, list[str | int | float]]) -> None:
+        self.placeholders = placeholders
+        self.missing: dict[str, list[Rule]] = {}
+        self.rule: Rule | None = None
+
+    # -- rules ---------------------------------------------------------------------------------------------
+
+    def compile_rule(self, rule: Rule, problems: list[Problem]) -> CompiledRule | None:
+        try:
+            matcher, requirement = self.condition(rule)
+        except CompileError as error:
+            problems.append(_problem(rule, error))
+            return None
+        return CompiledRule(
+            uid=rule.uid,
+            rule=rule,
+            matcher=matcher,
+            logsource=dict(rule.logsource),
+            required_literals=requirement,
+        )
+
+    def condition(self, rule: Rule) -> tuple[Matcher, Requirement]:
+        errors = [p for p in rule.problems if p.severity == "error"]
+        if errors:
+            first = errors[0]
+            raise CompileError(
+                f"the rule has {len(errors)} parse error(s); first: {first.message}",
+                hint=first.hint or "fix the rule file; the engine runs only rules that parse cleanly",
+                line=first.line,
+            )
+        conditions = [stage for stage in rule.stages if stage.op == "condition"]
+        if not conditions or conditions[0].expr is None:
+            raise CompileError(
+                "the rule has no usable condition", line=conditions[0].line if conditions else None
+            )
+        condition = conditions[0]
+        searches = {stage.label: stage for stage in rule.stages if stage.op == "search"}
+        self.rule = rule
+        self.stage_cache: dict[str, Matcher] = {}
+        self.searches = searches
+        assert condition.expr is not None
+        try:
+            matcher = self.expr(condition.expr)
+        except CompileError as error:
+            if error.line is None:
+                error.line = condition.line
+            raise
+        return matcher, required_literals(condition.expr, {name: s.expr for name, s in searches.items()})
+
+    def stage(self, name: str) -> Matcher:
+        cached = self.stage_cache.get(name)
+        if cached is not None:
+            return cached
+        stage: Stage | None = self.searches.get(name)
+        if stage is None:
+            raise CompileError(
+                f"the condition names '{name}' but the rule has no search identifier of that name",
+                hint="check the spelling in the condition and under detection:",
+            )
+        if stage.expr is None:
+            raise CompileError(f"search identifier '{name}' has no usable definition", line=stage.line)
+        try:
+            matcher = self.stage_cache[name] = self.expr(stage.expr)
+        except CompileError as error:
+            if error.line is None:
+                error.line = stage.line
+            error.message = f"in '{name}': {error.message}"
+            raise
+        return matcher
+
+    # -- expressions -----------------------------------------------------------------------------------
+
+    def expr(self, expr: Expr) -> Matcher:
+        if isinstance(expr, Pred):
+            return self.pred(expr)
+        if isinstance(expr, Ref):
+            return self.stage(expr.name)
+        if isinstance(expr, Not):
+            inner = self.expr(expr.item)
+            if isinstance(inner, NotOf):
+                return inner.child
+            if isinstance(inner, Const):
+                return Const(not inner.value)
+            return NotOf(inner)
+        if isinstance(expr, All):
+            return _all([self.expr(item) for item in expr.items])
+        if isinstance(expr, Any):
+            return _any([self.expr(item) for item in expr.items])
+        raise CompileError(f"unknown expression node {type(expr).__name__}")
+
+    # -- predicates ------------------------------------------------------------------------------------
+
+    def pred(self, pred: Pred) -> Matcher:
+        handler = _KIND_HANDLERS.get(pred.kind)
+        if handler is None:
+            raise CompileError(f"unknown comparison kind '{pred.kind}' in {pred.native or pred.field}")
+        parts = [t for t in pred.transforms if t in TIME_PARTS]
+        modes = [t for t in pred.transforms if t in FIELDREF_MODES]
+        values = [t for t in pred.transforms if t in VALUE_TRANSFORMS]
+        unknown = [
+            t
+            for t in pred.transforms
+            if t not in TIME_PARTS
+            and t not in FIELDREF_MODES
+            and t not in VALUE_TRANSFORMS
+            and t not in FLAG_TRANSFORMS
+        ]
+        where = pred.native or pred.field or "keyword"
+        if unknown:
+            raise CompileError(f"unknown value transformation '{unknown[0]}' in {where}")
+        if len(parts) > 1:
+            raise CompileError(f"more than one time part ({', '.join(parts)}) in {where}")
+        if modes and pred.kind is not Kind.FIELDREF:
+            raise CompileError(f"'{modes[0]}' as a transformation only applies to fieldref, in {where}")
+        if parts and values:
+            raise CompileError(f"time part '{parts[0]}' cannot be combined with '{values[0]}' in {where}")
+        if pred.field is None and pred.kind not in STRING_KINDS | {Kind.REGEX}:
+            raise CompileError(f"a keyword search (no field) cannot use '{pred.kind}'", hint=where)
+        spec = _Spec(
+            pred=pred,
+            cased=pred.cased or "cased" in pred.transforms,
+            part=parts[0] if parts else None,
+            modes=tuple(modes),
+            values=tuple(values),
+            where=where,
+        )
+        matcher = handler(self, spec)
+        return NotOf(matcher) if "neq" in pred.transforms else matcher
+
+    def eq(self, spec: _Spec) -> Matcher:
+        pred = spec.pred
+        value = pred.value
+        field_name = pred.field
+        if spec.part is not None:
+            return self.compare(replace(spec, pred=replace(pred, kind=Kind.EQ)), "eq")
+        if value is None:
+            if spec.values:
+                raise CompileError(f"null cannot be transformed ({', '.join(spec.values)}) in {spec.where}")
+            assert field_name is not None
+            return IsNull(field_name)
+        if field_name is not None and not spec.values:
+            if isinstance(value, bool):
+                return BoolEq(field_name, value)
+            if isinstance(value, int | float):
+                return NumberEq(field_name, value)
+        return self.strings(spec)
+
+    def neq(self, spec: _Spec) -> Matcher:
+        return NotOf(self.eq(replace(spec, pred=replace(spec.pred, kind=Kind.EQ))))
+
+    def strings(self, spec: _Spec) -> Matcher:
+        pred = spec.pred
+        if pred.kind is Kind.EQ and pred.value is None:
+            return self.eq(spec)
+        if spec.part is not None:
+            raise CompileError(f"time part '{spec.part}' needs a number, not '{pred.kind}', in {spec.where}")
+        text = _text(pred.value)
+        base = parse_wildcard(text) if pred.kind is Kind.WILDCARD else literal(text)
+        try:
+            patterns = apply_transforms(base, spec.values, self.placeholders)
+        except MissingPlaceholders as missing:
+            self.note_missing(missing.names)
+            return Const(False)
+        except TransformError as exc:
+            raise CompileError(f"{exc} in {spec.where}") from exc
+        before, after = (True, True) if pred.field is None else _WRAP[pred.kind]
+        fold = not spec.cased
+        shaped = [wrap(p, before, after) for p in patterns]
+        if fold:
+            shaped = [fold_pattern(p) for p in shaped]
+        numbers: frozenset[int | float] = frozenset()
+        if pred.kind is Kind.EQ and not spec.values and isinstance(pred.value, str):
+            number = parse_number(pred.value.strip())
+            if number is not None:
+                numbers = frozenset({number})
+        return string_matcher(pred.field, fold, shaped, numbers)
+
+    def compare(self, spec: _Spec, op: str | None = None) -> Matcher:
+        pred = spec.pred
+        op = op or _COMPARE_OPS[pred.kind]
+        value = pred.value
+        number = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str):
+            number = parse_number(value.strip())
+        if number is None:
+            raise CompileError(f"'{pred.kind}' needs a number, got {value!r}, in {spec.where}")
+        if spec.values:
+            raise CompileError(f"'{spec.values[0]}' cannot apply to a numeric comparison in {spec.where}")
+        assert pred.field is not None
+        return Compare(pred.field, op, number, spec.part)
+
+    def exists(self, spec: _Spec) -> Matcher:
+        value = spec.pred.value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            raise CompileError(f"exists needs true or false, got {value!r}, in {spec.where}")
+        assert spec.pred.field is not None
+        return Exists(spec.pred.field, value)
+
+    def regex(self, spec: _Spec) -> Matcher:
+        pred = spec.pred
+        if not isinstance(pred.value, str):
+            raise CompileError(f"a regular expression must be text, got {pred.value!r}, in {spec.where}")
+        other = [t for t in spec.values if t != "expand"] + ([spec.part] if spec.part else [])
+        if other:
+            raise CompileError(f"'{other[0]}' cannot apply to a regular expression in {spec.where}")
+        sources = [pred.value]
+        if "expand" in spec.values:
+            try:
+                sources = expand_text(pred.value, self.placeholders)
+            except MissingPlaceholders as missing:
+                self.note_missing(missing.names)
+                return Const(False)
+        matchers: list[Matcher] = []
+        for source in sources:
+            try:
+                search, guarded = compile_search(source, pred.regex_flags)
+            except RegexError as exc:
+                raise CompileError(f"{exc} in {spec.where}") from exc
+            if pred.field is None:
+                matchers.append(Keyword(False, search))
+            else:
+                matchers.append(Regex(pred.field, search, source, guarded))
+        return _any(matchers)
+
+    def cidr(self, spec: _Spec) -> Matcher:
+        pred = spec.pred
+        if spec.values or spec.part:
+            raise CompileError(f"cidr cannot be combined with value transformations in {spec.where}")
+        try:
+            network = ipaddress.ip_network(str(pred.value).strip())
+        except ValueError as exc:
+            raise CompileError(
+                f"invalid CIDR {pred.value!r}: {exc}", hint="write the network address, e.g. 10.0.0.0/8"
+            ) from exc
+        assert pred.field is not None
+        return Cidr(pred.field, [network])
+
+    def fieldref(self, spec: _Spec) -> Matcher:
+        pred = spec.pred
+        if not isinstance(pred.value, str) or not pred.value:
+            raise CompileError(f"fieldref needs a field name, got {pred.value!r}, in {spec.where}")
+        if spec.values or spec.part:
+            raise CompileError(f"fieldref cannot be combined with value transformations in {spec.where}")
+        modes = set(spec.modes)
+        mode = (
+            "contains"
+            if "contains" in modes or {"startswith", "endswith"} <= modes
+            else (next(iter(modes)) if modes else "eq")
+        )
+        assert pred.field is not None
+        return FieldRef(pred.field, pred.value, mode, fold=not spec.cased)
+
+    # -- placeholders ----------------------------------------------------------------------------------
+
+    def note_missing(self, names: Sequence[str]) -> None:
+        assert self.rule is not None
+        for name in names:
+            users = self.missing.setdefault(name, [])
+            if self.rule not in users:
+                users.append(self.rule)
+
+    def placeholder_problems(self) -> list[Problem]:
+        problems = []
+        for name, users in sorted(self.missing.items()):
+            first = users[0]
+            more = f" and {len(users) - 1} more" if len(users) > 1 else ""
+            problems.append(
+                Problem(
+                    file=first.source.path,
+                    message=(
+                        f"placeholder %{name}% has no configured value: comparisons using it match nothing "
+                        f"(rule {first.uid}{more})"
+                    ),
+                    line=first.line,
+                    hint=f"give it values: compile_rules(..., placeholders={{'{name}': [...]}})",
+                    severity="warning",
+                    rule_uid=first.uid,
+                )
+            )
+        return problems
+
+
+@dataclass(slots=True, frozen=True)
+class _Spec:
+    pred: Pred
+    cased: bool
+    part: str | None
+    modes: tuple[str, ...]
+    values: tuple[str, ...]
+    where: str
+
+
+_KIND_HANDLERS = {
+    Kind.EQ: _Compiler.eq,
+    Kind.NEQ: _Compiler.neq,
+    Kind.CONTAINS: _Compiler.strings,
+    Kind.STARTS_WITH: _Compiler.strings,
+    Kind.ENDS_WITH: _Compiler.strings,
+    Kind.WILDCARD: _Compiler.strings,
+    Kind.REGEX: _Compiler.regex,
+    Kind.CIDR: _Compiler.cidr,
+    Kind.EXISTS: _Compiler.exists,
+    Kind.LT: _Compiler.compare,
+    Kind.LE: _Compiler.compare,
+    Kind.GT: _Compiler.compare,
+    Kind.GE: _Compiler.compare,
+    Kind.FIELDREF: _Compiler.fieldref,
+}
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# and / or with merging
+
+
+def _all(children: list[Matcher]) -> Matcher:
+    flat: list[Matcher] = []
+    for child in children:
+        if isinstance(child, AllOf):
+            flat.extend(child.children)
+        elif isinstance(child, Const):
+            if not child.value:
+                return child
+        else:
+            flat.append(child)
+    flat = _merge_contains_all(flat)
+    if not flat:
+        return Const(True)
+    return flat[0] if len(flat) == 1 else AllOf(flat)
+
+
+def _any(children: list[Matcher]) -> Matcher:
+    flat: list[Matcher] = []
+    for child in children:
+        if isinstance(child, AnyOf):
+            flat.extend(child.children)
+        elif isinstance(child, Const):
+            if child.value:
+                return child
+        else:
+            flat.append(child)
+    flat = _merge_strings(flat)
+    if not flat:
+        return Const(False)
+    return flat[0] if len(flat) == 1 else AnyOf(flat)
+
+
+def _merge_strings(children: list[Matcher]) -> list[Matcher]:
+    """Or-ed string matchers of one field (and fold) become one matcher; the rest stay as they are."""
+    groups: dict[tuple[str | None, bool], list[StringMatcher | Keyword]] = {}
+    order: list[Matcher | tuple[str | None, bool]] = []
+    for child in children:
+        key: tuple[str | None, bool] | None = None
+        if type(child).__name__ != "ContainsAll" and isinstance(child, StringMatcher):
+            key = (child.field, child.fold)
+        elif isinstance(child, Keyword) and child.patterns:
+            key = (None, child.fold)
+        if key is None:
+            order.append(child)
+            continue
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(child)  # type: ignore[arg-type]
+    out: list[Matcher] = []
+    for item in order:
+        if isinstance(item, Matcher):
+            out.append(item)
+            continue
+        members = groups[item]
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        patterns = [p for m in members for p in m.patterns]
+        numbers = frozenset(n for m in members if isinstance(m, StringMatcher) for n in m.numbers)
+        out.append(string_matcher(item[0], item[1], patterns, numbers))  # type: ignore[arg-type]
+    return out
+
+
+def _merge_contains_all(children: list[Matcher]) -> list[Matcher]:
+    """And-ed single-needle `contains` on one field become one ContainsAll."""
+    groups: dict[tuple[str, bool], list[Contains]] = {}
+    order: list[Matcher | tuple[str, bool]] = []
+    for child in children:
+        if type(child) is Contains and len(child.patterns) == 1:
+            key = (child.field, child.fold)
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(child)
+        else:
+            order.append(child)
+    out: list[Matcher] = []
+    for item in order:
+        if isinstance(item, Matcher):
+            out.append(item)
+            continue
+        members = groups[item]
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        patterns = [m.patterns[0] for m in members]
+        needles = [literal_text(p) for p in patterns]  # type: ignore[arg-type]
+        out.append(contains_all(item[0], item[1], needles, patterns))  # type: ignore[arg-type]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Filters
+
+
+def _apply_filter(rule: Rule, compiler: _Compiler, out: CompiledSet) -> None:
+    """AND a filter's condition onto the rules it names, as pySigma's SigmaFilter.apply_on_rule.
+
+    A rule is a target when the filter's logsource contains the rule's (each of category, product and
+    service the filter sets is equal in the rule) and the filter lists the rule by id or name, or lists
+    `any` (or nothing). Correlation rules are never filtered.
+    """
+    if rule.filter is None:
+        out.problems.append(_problem(rule, CompileError("filter document without a filter section")))
+        return
+    try:
+        matcher, _ = compiler.condition(rule)
+    except CompileError as error:
+        out.problems.append(_problem(rule, error))
+        return
+    refs = [ref.strip() for ref in rule.filter.rules if ref.strip()]
+    any_rule = not refs or (len(refs) == 1 and refs[0].lower() == "any")
+    wanted = [_ref_key(ref) for ref in refs] if not any_rule else []
+    found: set[int] = set()
+    outside: set[int] = set()
+    for compiled in out.rules:
+        hits = [i for i, key in enumerate(wanted) if key in _rule_keys(compiled.rule)]
+        if not any_rule and not hits:
+            continue
+        if not _logsource_contains(rule.logsource, compiled.rule.logsource):
+            outside.update(hits)
+            continue
+        found.update(hits)
+        compiled.matcher = _all([compiled.matcher, matcher])
+        compiled.filters = (*compiled.filters, rule.uid)
+    for index, ref in enumerate(refs if not any_rule else []):
+        if index in found:
+            continue
+        reason = (
+            "its logsource is not within the filter's logsource"
+            if index in outside
+            else "no compiled rule has this id or name"
+        )
+        out.problems.append(
+            Problem(
+                file=rule.source.path,
+                message=f"filter {rule.uid} names rule '{ref}', which it does not apply to: {reason}",
+                line=rule.line,
+                severity="warning",
+                rule_uid=rule.uid,
+            )
+        )
+
+
+def _ref_key(ref: str) -> tuple[str, object]:
+    try:
+        return ("id", uuid.UUID(ref))
+    except ValueError:
+        return ("name", ref)
+
+
+def _rule_keys(rule: Rule) -> set[tuple[str, object]]:
+    keys: set[tuple[str, object]] = set()
+    if rule.id:
+        with contextlib.suppress(ValueError):
+            keys.add(("id", uuid.UUID(rule.id)))
+    if rule.name:
+        keys.add(("name", rule.name))
+    return keys
+
+
+def _logsource_contains(outer: Mapping[str, str], inner: Mapping[str, str]) -> bool:
+    return all(
+        outer.get(key) in (None, "") or outer.get(key) == inner.get(key)
+        for key in ("category", "product", "service")
+    )

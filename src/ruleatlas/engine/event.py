@@ -1,0 +1,91 @@
+"""One log event as the engine sees it, and the problems met while reading inputs.
+
+`Event.fields` uses the names Sigma rules use (see docs/engine-contract.md); readers build it,
+matchers read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+# Time fields tried, in order, when the user names none (EVTX records carry their own time).
+DEFAULT_TIME_FIELDS = ("@timestamp", "timestamp", "TimeCreated", "UtcTime")
+
+
+@dataclass(slots=True)
+class Event:
+    fields: dict[str, object]
+    file: str
+    record: int | None
+    timestamp: datetime | None
+
+
+@dataclass(slots=True)
+class InputProblem:
+    """An input the engine could not (fully) use: which file, which record/line/chunk, and why.
+
+    `record` is the EVTX record id, or the line number for JSON/JSONL inputs, or None for the whole file.
+    `where` says what `record` counts ("record", "line", "chunk", "element").
+    """
+
+    file: str
+    record: int | None
+    message: str
+    where: str = "record"
+
+    def __str__(self) -> str:
+        place = self.file if self.record is None else f"{self.file}: {self.where} {self.record}"
+        return f"{place}: {self.message}"
+
+
+def parse_time(value: object) -> datetime | None:
+    """An aware UTC datetime from ISO text (naive means UTC), or from epoch seconds/milliseconds."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds after 1973 vs seconds
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(" UTC"):
+        text = text[:-4]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        if text.isdigit():
+            return parse_time(int(text))
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def lookup(fields: dict[str, object], name: str) -> object:
+    """A field by name, or by dotted path through nested objects when the flat name is absent."""
+    if name in fields:
+        return fields[name]
+    if "." not in name:
+        return None
+    node: object = fields
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def event_time(fields: dict[str, object], time_field: str | None) -> datetime | None:
+    if time_field is not None:
+        return parse_time(lookup(fields, time_field))
+    for name in DEFAULT_TIME_FIELDS:
+        value = fields.get(name)
+        if value is not None:
+            parsed = parse_time(value)
+            if parsed is not None:
+                return parsed
+    return None

@@ -1,0 +1,702 @@
+"""Compiled matchers: a small base with one tiny member per kind of comparison.
+
+A matcher is called as `matcher(fields, cache) -> bool`. `fields` is an event's field dict; `cache` is a
+dict shared by every matcher (and every rule) that looks at the same event, where case-folded field
+values are kept so that a field is folded once per event, not once per predicate. Start a new cache for
+each event.
+
+Value semantics (Sigma specification v2.1, pySigma where it is silent):
+- A field that is absent or null fails every comparison except `IsNull` and `Exists(False)`; `Not` of a
+  comparison on an absent field is therefore true (as pySigma's `not` and SQL backends with COALESCE).
+- An event value that is a list matches when any element matches.
+- Numbers and booleans in events are compared as their text form (`values.scalar_text`) by string
+  matchers; rule numbers compare numerically with event numbers and with numeric event text.
+- Case-insensitive matching folds both sides with `str.casefold` (full Unicode folding).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import operator
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from ruleatlas.engine.regex_guard import Search
+from ruleatlas.engine.values import (
+    DASHES,
+    Part,
+    Pattern,
+    Wild,
+    as_number,
+    is_literal,
+    iter_texts,
+    literal_text,
+    scalar_text,
+    timestamp_part,
+)
+
+Fields = dict[str, object]
+Cache = dict[object, object]
+
+_UNSET = object()
+_KEYWORD_TEXTS = object()  # cache key: every folded text of the event
+_KEYWORD_TEXTS_RAW = object()
+
+
+def lookup(fields: Fields, name: str, path: tuple[str, ...] | None) -> object:
+    """A field's value, None when absent; a dotted name also reaches into nested objects."""
+    value = fields.get(name)
+    if value is None and path is not None:
+        current: object = fields
+        for key in path:
+            if not isinstance(current, dict) or key not in current:
+                return None
+            current = current[key]
+        return current
+    return value
+
+
+def present(fields: Fields, name: str, path: tuple[str, ...] | None) -> bool:
+    if name in fields:
+        return True
+    if path is None:
+        return False
+    current: object = fields
+    for key in path:
+        if not isinstance(current, dict) or key not in current:
+            return False
+        current = current[key]
+    return True
+
+
+def fold_value(value: object) -> object:
+    kind = type(value)
+    if kind is str:
+        return value.casefold()  # type: ignore[attr-defined]
+    if kind is list or kind is tuple:
+        return tuple(fold_value(item) for item in value)  # type: ignore[attr-defined]
+    return value
+
+
+def dotted_path(name: str) -> tuple[str, ...] | None:
+    return tuple(name.split(".")) if "." in name else None
+
+
+class Matcher:
+    """Base of all matchers. `cost` orders the children of and/or nodes (cheap first)."""
+
+    __slots__ = ()
+    cost: int = 1
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        raise NotImplementedError
+
+    def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
+        """Like __call__, and records in `out` the fields of the comparisons that held."""
+        return self(fields, cache)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Logic
+
+
+class Const(Matcher):
+    __slots__ = ("value",)
+    cost = 0
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        return self.value
+
+
+class AllOf(Matcher):
+    __slots__ = ("children", "cost")
+
+    def __init__(self, children: Sequence[Matcher]) -> None:
+        self.children = tuple(sorted(children, key=lambda m: m.cost))
+        self.cost = sum(child.cost for child in self.children)
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        for child in self.children:  # noqa: SIM110 - a plain loop is faster than all(<genexpr>)
+            if not child(fields, cache):
+                return False
+        return True
+
+    def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
+        found: dict[str, object] = {}
+        for child in self.children:
+            if not child.explain(fields, cache, found):
+                return False
+        out.update(found)
+        return True
+
+
+class AnyOf(Matcher):
+    __slots__ = ("children", "cost")
+
+    def __init__(self, children: Sequence[Matcher]) -> None:
+        self.children = tuple(sorted(children, key=lambda m: m.cost))
+        self.cost = sum(child.cost for child in self.children)
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        for child in self.children:  # noqa: SIM110 - a plain loop is faster than any(<genexpr>)
+            if child(fields, cache):
+                return True
+        return False
+
+    def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
+        hit = False
+        for child in self.children:
+            hit = child.explain(fields, cache, out) or hit
+        return hit
+
+
+class NotOf(Matcher):
+    __slots__ = ("child", "cost")
+
+    def __init__(self, child: Matcher) -> None:
+        self.child = child
+        self.cost = child.cost
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        return not self.child(fields, cache)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Field comparisons
+
+
+class FieldMatcher(Matcher):
+    """Reads one field (folded when `fold`) and tests each of its values; members supply `test`."""
+
+    __slots__ = ("field", "fold", "path", "test")
+
+    def __init__(self, field: str, fold: bool, test: Callable[[str], object]) -> None:
+        self.field = field
+        self.path = dotted_path(field)
+        self.fold = fold
+        self.test = test
+
+    def value(self, fields: Fields, cache: Cache) -> object:
+        if self.fold:
+            value = cache.get(self.field, _UNSET)
+            if value is _UNSET:
+                value = cache[self.field] = fold_value(lookup(fields, self.field, self.path))
+            return value
+        return lookup(fields, self.field, self.path)
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        if self.fold:
+            value = cache.get(self.field, _UNSET)
+            if value is _UNSET:
+                value = cache[self.field] = fold_value(lookup(fields, self.field, self.path))
+        else:
+            value = fields.get(self.field)
+            if value is None and self.path is not None:
+                value = lookup(fields, self.field, self.path)
+        if type(value) is str:
+            return bool(self.test(value))
+        if value is None:
+            return False
+        return self.test_value(value)
+
+    def test_value(self, value: object) -> bool:
+        if type(value) is tuple or type(value) is list:
+            return any(self.test_value(item) for item in value)
+        if type(value) is str:
+            return bool(self.test(value))
+        return self.test_scalar(value)
+
+    def test_scalar(self, value: object) -> bool:
+        text = scalar_text(value)
+        if text is None:
+            return False
+        return bool(self.test(text.casefold() if self.fold else text))
+
+    def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
+        if self(fields, cache):
+            out[self.field] = lookup(fields, self.field, self.path)
+            return True
+        return False
+
+
+class StringMatcher(FieldMatcher):
+    """Wildcard-pattern matchers (eq, contains, startswith, endswith, wildcard), merged per field.
+
+    `patterns` are kept (already folded when `fold`) so that or-ed comparisons of one field merge into
+    one matcher; `numbers` are rule strings that read as numbers, equal to numeric event values.
+    """
+
+    __slots__ = ("numbers", "patterns")
+
+    def __init__(
+        self,
+        field: str,
+        fold: bool,
+        test: Callable[[str], object],
+        patterns: tuple[object, ...],
+        numbers: frozenset[int | float] = frozenset(),
+    ) -> None:
+        super().__init__(field, fold, test)
+        self.patterns = patterns
+        self.numbers = numbers
+
+    def test_scalar(self, value: object) -> bool:
+        if self.numbers and (type(value) is int or type(value) is float) and value in self.numbers:
+            return True
+        return super().test_scalar(value)
+
+
+class Exact(StringMatcher):
+    __slots__ = ()
+    cost = 1
+
+
+class Prefix(StringMatcher):
+    __slots__ = ()
+    cost = 2
+
+
+class Suffix(StringMatcher):
+    __slots__ = ()
+    cost = 2
+
+
+class Contains(StringMatcher):
+    __slots__ = ()
+    cost = 3
+
+
+class Glob(StringMatcher):
+    __slots__ = ()
+    cost = 6
+
+
+class Mixed(StringMatcher):
+    __slots__ = ()
+    cost = 6
+
+
+class ContainsAll(StringMatcher):
+    """`|contains|all` on one field: every needle must occur (in any element, for a list value)."""
+
+    __slots__ = ("needles",)
+    cost = 4
+
+    def __init__(
+        self, field: str, fold: bool, needles: tuple[str, ...], patterns: tuple[object, ...]
+    ) -> None:
+        super().__init__(field, fold, lambda s: all(n in s for n in needles), patterns)
+        self.needles = needles
+
+    def test_value(self, value: object) -> bool:
+        if type(value) is tuple or type(value) is list:
+            texts = [t for t in (self._text(item) for item in value) if t is not None]
+            return all(any(n in t for t in texts) for n in self.needles)
+        return super().test_value(value)
+
+    def _text(self, item: object) -> str | None:
+        if type(item) is str:
+            return item
+        text = scalar_text(item)
+        return None if text is None else (text.casefold() if self.fold else text)
+
+
+class NumberEq(FieldMatcher):
+    """A rule number: equal to an event number, or to event text that reads as that number."""
+
+    __slots__ = ("number",)
+    cost = 2
+
+    def __init__(self, field: str, number: int | float) -> None:
+        text = str(number)
+        super().__init__(field, False, lambda s: s == text or as_number(s) == number)
+        self.number = number
+
+    def test_scalar(self, value: object) -> bool:
+        return (type(value) is int or type(value) is float) and value == self.number
+
+
+class BoolEq(FieldMatcher):
+    """A rule boolean: event booleans, the text true/false, and 1/0 (as pySigma's SQL backends)."""
+
+    __slots__ = ("boolean",)
+    cost = 2
+
+    def __init__(self, field: str, boolean: bool) -> None:
+        text = "true" if boolean else "false"
+        super().__init__(field, False, lambda s: s.casefold() == text)
+        self.boolean = boolean
+
+    def test_scalar(self, value: object) -> bool:
+        if type(value) is bool:
+            return value is self.boolean
+        return type(value) is int and value == int(self.boolean)
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}
+
+
+class Compare(FieldMatcher):
+    """Numeric comparison (lt/le/gt/ge, and eq for time parts); non-numeric values never match.
+
+    With `part` (minute, hour, day, week, month, year) the event value is a timestamp and the comparison
+    is on that part of it.
+    """
+
+    __slots__ = ("number", "op", "part")
+    cost = 3
+
+    def __init__(self, field: str, op: str, number: int | float, part: str | None = None) -> None:
+        super().__init__(field, False, self._test)
+        self.op = _COMPARE[op]
+        self.number = number
+        self.part = part
+
+    def _test(self, value: object) -> bool:
+        got = as_number(value) if self.part is None else timestamp_part(value, self.part)
+        return got is not None and self.op(got, self.number)
+
+    def test_scalar(self, value: object) -> bool:
+        return self._test(value)
+
+
+class IsNull(FieldMatcher):
+    """Sigma `null`: the field is absent or null (pySigma's is-null)."""
+
+    __slots__ = ()
+    cost = 1
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, False, lambda s: False)
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        return lookup(fields, self.field, self.path) is None
+
+    def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
+        if self(fields, cache):
+            out[self.field] = None
+            return True
+        return False
+
+
+class Exists(FieldMatcher):
+    """`|exists`: the field is present (even when null or empty), or absent for `false`."""
+
+    __slots__ = ("want",)
+    cost = 1
+
+    def __init__(self, field: str, want: bool) -> None:
+        super().__init__(field, False, lambda s: True)
+        self.want = want
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        return present(fields, self.field, self.path) is self.want
+
+
+class Regex(FieldMatcher):
+    """`|re`: a search (not a full match) on the unfolded text; flags carry case-insensitivity."""
+
+    __slots__ = ("guarded", "pattern")
+
+    def __init__(self, field: str, search: Search, pattern: str, guarded: bool) -> None:
+        super().__init__(field, False, search)
+        self.pattern = pattern
+        self.guarded = guarded
+
+    @property
+    def cost(self) -> int:  # type: ignore[override]
+        return 40 if self.guarded else 10
+
+
+class Cidr(FieldMatcher):
+    """`|cidr`: the value is an IP address inside one of the networks (IPv4-mapped IPv6 counts as IPv4)."""
+
+    __slots__ = ("networks",)
+    cost = 6
+
+    def __init__(self, field: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
+        super().__init__(field, False, self._test)
+        self.networks = tuple(networks)
+
+    def _test(self, text: str) -> bool:
+        try:
+            address = ipaddress.ip_address(text.strip("[] "))
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks)
+
+    def test_scalar(self, value: object) -> bool:
+        return False  # a number is not an IP address text
+
+
+class FieldRef(FieldMatcher):
+    """`|fieldref`: this field's value compared with another field's value of the same event.
+
+    Both fields must be present and non-null. `mode` is eq, contains, startswith or endswith; the
+    comparison folds case unless `cased`; lists on either side match when any pair matches.
+    """
+
+    __slots__ = ("mode", "other", "other_path")
+    cost = 4
+
+    _MODES: ClassVar[dict[str, Callable[[str, str], bool]]] = {
+        "eq": operator.eq,
+        "contains": lambda a, b: b in a,
+        "startswith": str.startswith,
+        "endswith": str.endswith,
+    }
+
+    def __init__(self, field: str, other: str, mode: str, fold: bool) -> None:
+        super().__init__(field, fold, lambda s: False)
+        self.other = other
+        self.other_path = dotted_path(other)
+        self.mode = self._MODES[mode]
+
+    def _texts(self, value: object) -> list[str]:
+        items = value if type(value) is list or type(value) is tuple else (value,)
+        out = []
+        for item in items:
+            text = scalar_text(item)
+            if text is not None:
+                out.append(text.casefold() if self.fold else text)
+        return out
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        mine = lookup(fields, self.field, self.path)
+        theirs = lookup(fields, self.other, self.other_path)
+        if mine is None or theirs is None:
+            return False
+        compare = self.mode
+        wanted = self._texts(theirs)
+        return any(compare(a, b) for a in self._texts(mine) for b in wanted)
+
+    def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
+        if self(fields, cache):
+            out[self.field] = lookup(fields, self.field, self.path)
+            out[self.other] = lookup(fields, self.other, self.other_path)
+            return True
+        return False
+
+
+class Keyword(Matcher):
+    """A keyword search (no field): any text anywhere in the event (recursively) passes `test`."""
+
+    __slots__ = ("fold", "patterns", "test")
+    cost = 8
+
+    def __init__(self, fold: bool, test: Callable[[str], object], patterns: tuple[object, ...] = ()) -> None:
+        self.fold = fold
+        self.test = test
+        self.patterns = patterns
+
+    def _texts(self, fields: Fields, cache: Cache) -> tuple[str, ...]:
+        key = _KEYWORD_TEXTS if self.fold else _KEYWORD_TEXTS_RAW
+        texts = cache.get(key)
+        if texts is None:
+            raw = iter_texts(fields)
+            texts = cache[key] = tuple(t.casefold() for t in raw) if self.fold else tuple(raw)
+        return texts  # type: ignore[return-value]
+
+    def __call__(self, fields: Fields, cache: Cache) -> bool:
+        test = self.test
+        return any(test(text) for text in self._texts(fields, cache))
+
+    def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
+        hit = False
+        for name, value in fields.items():
+            texts = iter_texts(value)
+            if any(self.test(t.casefold() if self.fold else t) for t in texts):
+                out[name] = value
+                hit = True
+        return hit
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Wildcard patterns -> string tests
+
+
+class GlobTest:
+    """An anchored wildcard pattern, matched without backtracking.
+
+    The pattern is cut at each `*` into fixed-length segments. The first must match at the start, the
+    last at the end, and each one between at its leftmost place after the previous one (leftmost is
+    always right for fixed-length segments, so there is no backtracking). Literal segments use str
+    methods; segments with `?` or windash classes use a small compiled regex.
+    """
+
+    __slots__ = ("head", "middles", "tail", "whole")
+
+    def __init__(self, pattern: Pattern) -> None:
+        segments: list[list[Part]] = [[]]
+        for part in pattern:
+            if part is Wild.STAR:
+                segments.append([])
+            else:
+                segments[-1].append(part)
+        self.whole = _segment(segments[0]) if len(segments) == 1 else None
+        self.head = _segment(segments[0])
+        self.tail = _segment(segments[-1])
+        self.middles = tuple(_segment(seg) for seg in segments[1:-1] if seg)
+
+    def __call__(self, text: str) -> bool:
+        if self.whole is not None:
+            whole, size = self.whole
+            if isinstance(whole, str):
+                return whole == text
+            return len(text) == size and whole.fullmatch(text) is not None
+        head, head_size = self.head
+        tail, tail_size = self.tail
+        end = len(text) - tail_size
+        if end < head_size:
+            return False
+        if head_size:
+            if isinstance(head, str):
+                if not text.startswith(head):
+                    return False
+            elif head.match(text) is None:
+                return False
+        if tail_size:
+            if isinstance(tail, str):
+                if not text.endswith(tail):
+                    return False
+            elif tail.match(text, end) is None:
+                return False
+        pos = head_size
+        for middle, size in self.middles:
+            if isinstance(middle, str):
+                found = text.find(middle, pos, end)
+                if found < 0:
+                    return False
+                pos = found + size
+            else:
+                m = middle.search(text, pos, end)
+                if m is None:
+                    return False
+                pos = m.end()
+        return True
+
+
+def _segment(parts: list[Part]) -> tuple[str | re.Pattern[str], int]:
+    """A fixed-length segment: a plain string, or a regex for segments with `?`/windash classes."""
+    if all(isinstance(part, str) for part in parts):
+        text = "".join(parts)  # type: ignore[arg-type]
+        return text, len(text)
+    chunks = []
+    size = 0
+    for part in parts:
+        if isinstance(part, str):
+            chunks.append(re.escape(part))
+            size += len(part)
+        elif part is Wild.ONE:
+            chunks.append(".")
+            size += 1
+        else:
+            chunks.append("[" + re.escape("".join(DASHES)) + "]")
+            size += 1
+    return re.compile("".join(chunks), re.DOTALL), size
+
+
+def _any_of(tests: Sequence[Callable[[str], object]]) -> Callable[[str], bool]:
+    if len(tests) == 1:
+        only = tests[0]
+        return lambda s: bool(only(s))
+
+    def test(s: str) -> bool:
+        for one in tests:  # noqa: SIM110 - faster than any(<genexpr>)
+            if one(s):
+                return True
+        return False
+
+    return test
+
+
+def _contains_any(needles: tuple[str, ...]) -> Callable[[str], object]:
+    if len(needles) == 1:
+        return operator.methodcaller("__contains__", needles[0])
+
+    def test(s: str) -> bool:
+        for needle in needles:  # noqa: SIM110 - faster than any(<genexpr>)
+            if needle in s:
+                return True
+        return False
+
+    return test
+
+
+def string_matcher(
+    field: str | None,
+    fold: bool,
+    patterns: Sequence[Pattern],
+    numbers: frozenset[int | float] = frozenset(),
+) -> Matcher:
+    """The fastest matcher for or-ed wildcard patterns on one field (or a keyword search if field None).
+
+    Patterns must already be case-folded when `fold`. Plain values become set lookups, `x*` startswith,
+    `*x` endswith, `*x*` substring tests, everything else a GlobTest.
+    """
+    unique = tuple(dict.fromkeys(patterns))
+    exact: list[str] = []
+    prefixes: list[str] = []
+    suffixes: list[str] = []
+    needles: list[str] = []
+    globs: list[Pattern] = []
+    for pattern in unique:
+        first_star = bool(pattern) and pattern[0] is Wild.STAR
+        last_star = bool(pattern) and pattern[-1] is Wild.STAR
+        inner = pattern[1 if first_star else 0 : -1 if last_star and len(pattern) > 1 else len(pattern)]
+        if pattern == (Wild.STAR,):
+            needles.append("")
+        elif not is_literal(inner):
+            globs.append(pattern)
+        elif first_star and last_star:
+            needles.append(literal_text(inner))
+        elif first_star:
+            suffixes.append(literal_text(inner))
+        elif last_star:
+            prefixes.append(literal_text(inner))
+        else:
+            exact.append(literal_text(inner))
+    tests: list[Callable[[str], object]] = []
+    if exact:
+        tests.append(frozenset(exact).__contains__)
+    if prefixes:
+        tests.append(operator.methodcaller("startswith", tuple(prefixes)))
+    if suffixes:
+        tests.append(operator.methodcaller("endswith", tuple(suffixes)))
+    if needles:
+        tests.append(_contains_any(tuple(needles)))
+    tests.extend(GlobTest(glob) for glob in globs)
+    test = tests[0] if len(tests) == 1 else _any_of(tests)
+    if field is None:
+        return Keyword(fold, test, unique)
+    kinds = sum(1 for group in (exact, prefixes, suffixes, needles) if group) + (1 if globs else 0)
+    member: type[StringMatcher]
+    if kinds != 1:
+        member = Mixed
+    elif exact:
+        member = Exact
+    elif prefixes:
+        member = Prefix
+    elif suffixes:
+        member = Suffix
+    elif needles:
+        member = Contains
+    else:
+        member = Glob
+    return member(field, fold, test, unique, numbers)
+
+
+def contains_all(field: str, fold: bool, needles: Sequence[str], patterns: Sequence[Pattern]) -> Matcher:
+    return ContainsAll(field, fold, tuple(dict.fromkeys(needles)), tuple(patterns))

@@ -1,0 +1,145 @@
+"""Route events to the rules whose log source can produce them, by (Channel, EventID).
+
+The tables are pySigma's own (house rule 4): the sysmon pipeline's category -> Sysmon EventID, the windows
+pipelines' service -> Channel, category -> Channel + EventID (PowerShell) and the windows-audit pipeline's
+category -> Security EventID (process_creation -> 4688, registry_* -> 4657). A rule routes to every
+(Channel, EventID) any of these pipelines gives its log source; `EventID` None means any event of the channel.
+
+Soundness first: a rule whose log source these tables do not cover (non-Windows products, unknown
+categories or services) is not routed: it is tested against every event. An event without a Channel is
+tested against every rule; an event whose EventID is not a number, against every rule of its channel.
+`route_applies` is the plain definition the index must agree with (tests compare the two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sigma.pipelines.common import windows_logsource_mapping
+from sigma.pipelines.sysmon.sysmon import sysmon_generic_logsource_eventid_mapping
+from sigma.pipelines.windows.windows import (
+    generic_logsource_to_windows_audit_event_mapping,
+    windows_generic_category_channel_mapping,
+)
+
+Pair = tuple[str, int | None]  # (case-folded Channel, EventID or None for any)
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _service_channels() -> dict[str, tuple[str, ...]]:
+    return {
+        service: tuple(str(c) for c in _as_list(channels))
+        for service, channels in windows_logsource_mapping.items()
+    }
+
+
+SERVICE_CHANNELS: dict[str, tuple[str, ...]] = _service_channels()
+
+
+def _category_pairs() -> dict[str, frozenset[tuple[str, int]]]:
+    """category -> (Channel, EventID) pairs, from the sysmon, windows and windows-audit pipelines."""
+    table: dict[str, set[tuple[str, int]]] = {}
+    for category, ids in sysmon_generic_logsource_eventid_mapping.items():
+        for channel in SERVICE_CHANNELS["sysmon"]:
+            table.setdefault(category, set()).update((channel, int(i)) for i in _as_list(ids))  # type: ignore[call-overload]
+    for category, info in windows_generic_category_channel_mapping.items():
+        for channel in SERVICE_CHANNELS[str(info["service"])]:
+            table.setdefault(category, set()).add((channel, int(info["EventID"])))
+    for category, conditions in generic_logsource_to_windows_audit_event_mapping.items():
+        for channel in SERVICE_CHANNELS["security"]:
+            for event_id in _as_list(conditions["EventID"]):
+                table.setdefault(category, set()).add((channel, int(event_id)))  # type: ignore[call-overload]
+    return {category: frozenset(pairs) for category, pairs in table.items()}
+
+
+CATEGORY_EVENTS: dict[str, frozenset[tuple[str, int]]] = _category_pairs()
+
+
+@dataclass(slots=True, frozen=True)
+class Route:
+    """Where a rule's events come from; `pairs` use case-folded channel names."""
+
+    pairs: frozenset[Pair]
+
+    @property
+    def channels(self) -> frozenset[str]:
+        return frozenset(channel for channel, _ in self.pairs)
+
+
+def route_for(logsource: Mapping[str, str]) -> Route | None:
+    """The (Channel, EventID) pairs a log source can match, or None when it cannot be routed."""
+    if str(logsource.get("product", "")).lower() != "windows":
+        return None
+    service = logsource.get("service")
+    category = logsource.get("category")
+    service_pairs: set[Pair] | None = None
+    if service:
+        channels = SERVICE_CHANNELS.get(str(service).lower())
+        if channels is None:
+            return None
+        service_pairs = {(channel.casefold(), None) for channel in channels}
+    category_pairs: set[Pair] | None = None
+    if category and str(category).lower() in CATEGORY_EVENTS:
+        category_pairs = {
+            (channel.casefold(), eid) for channel, eid in CATEGORY_EVENTS[str(category).lower()]
+        }
+    if service_pairs is not None and category_pairs is not None:
+        wanted = {channel for channel, _ in service_pairs}
+        narrowed = {pair for pair in category_pairs if pair[0] in wanted}
+        return Route(frozenset(narrowed or service_pairs))
+    if service_pairs is not None:
+        return Route(frozenset(service_pairs))
+    if category_pairs is not None:
+        return Route(frozenset(category_pairs))
+    return None
+
+
+def event_key(fields: Mapping[str, object]) -> Pair | None:
+    """The routing key of an event: (case-folded Channel, EventID), or None when it has no Channel."""
+    channel = fields.get("Channel")
+    if not isinstance(channel, str):
+        return None
+    event_id = fields.get("EventID")
+    if isinstance(event_id, bool):
+        event_id = None
+    elif isinstance(event_id, str):
+        event_id = int(event_id) if event_id.isdigit() else None
+    elif not isinstance(event_id, int):
+        event_id = None
+    return channel.casefold(), event_id
+
+
+def route_applies(route: Route | None, key: Pair | None) -> bool:
+    """The definition the index implements: may a rule with `route` match an event with `key`?"""
+    if route is None or key is None:
+        return True
+    channel, event_id = key
+    if event_id is None:
+        return channel in route.channels
+    return (channel, event_id) in route.pairs or (channel, None) in route.pairs
+
+
+class Router:
+    """Per event key, the indexes of the rules to test (in rule order), computed once per key."""
+
+    def __init__(self, routes: Sequence[Route | None]) -> None:
+        self.routes = list(routes)
+        self.unrouted = tuple(i for i, route in enumerate(self.routes) if route is None)
+        self.everything = tuple(range(len(self.routes)))
+        self._cache: dict[Pair, tuple[int, ...]] = {}
+
+    def rules_for(self, key: Pair | None) -> tuple[int, ...]:
+        if key is None:
+            return self.everything
+        found = self._cache.get(key)
+        if found is None:
+            found = tuple(i for i, route in enumerate(self.routes) if route_applies(route, key))
+            self._cache[key] = found
+        return found
+
+    def routed_count(self) -> int:
+        return len(self.routes) - len(self.unrouted)

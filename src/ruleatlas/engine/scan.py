@@ -1,0 +1,351 @@
+"""Scan orchestration: events -> routed, prefiltered candidates -> matches -> correlation alerts.
+
+`Scanner` tests each event against the rules routed to its (Channel, EventID) (routing.py) that pass the
+literal prefilter (prefilter.py), and yields a `RuleMatch` per (rule, event). `run_scan` reads inputs
+(readers.py), optionally in worker processes (one task per file, big EVTX files split by chunk ranges),
+merges the matches back in input order, then runs the correlator over the matches sorted by event time.
+
+A rule that raises while matching is reported once (`RuleFailure`) and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from ruleatlas.engine.event import Event, InputProblem
+from ruleatlas.engine.prefilter import LiteralIndex, event_text
+from ruleatlas.engine.readers import (
+    EVTX_CHUNK_BYTES,
+    InputSource,
+    evtx_chunk_count,
+    plan_inputs,
+    read_source,
+)
+from ruleatlas.engine.routing import Pair, Route, Router, event_key, route_for
+from ruleatlas.model import Problem, Rule
+
+
+class CompiledRuleLike(Protocol):
+    """What the scanner needs of compile.py's CompiledRule (docs/engine-contract.md)."""
+
+    @property
+    def uid(self) -> str: ...
+    @property
+    def rule(self) -> Rule: ...
+    @property
+    def logsource(self) -> dict[str, str]: ...
+    @property
+    def required_literals(self) -> frozenset[str] | None: ...
+    def match(self, fields: dict[str, object], cache: dict[object, object] | None = None) -> bool: ...
+    def matched_fields(
+        self, fields: dict[str, object], cache: dict[object, object] | None = None
+    ) -> dict[str, object]: ...
+
+
+class CompiledSetLike(Protocol):
+    @property
+    def rules(self) -> Sequence[CompiledRuleLike]: ...
+    @property
+    def correlations(self) -> Sequence[Rule]: ...
+    @property
+    def problems(self) -> Sequence[Problem]: ...
+
+
+@dataclass(slots=True)
+class RuleMatch:
+    rule: CompiledRuleLike
+    event: Event
+
+
+@dataclass(slots=True)
+class RuleFailure:
+    """A rule that raised while matching: reported once, with the first event it failed on."""
+
+    uid: str
+    file: str
+    record: int | None
+    message: str
+    count: int = 1
+
+
+SPLIT_CHUNKS = 32  # EVTX chunks (64 KiB each) per task when a big file is split across workers
+
+
+class Scanner:
+    """Match events against compiled rules; `routing` and `prefilter` may be switched off (full scan)."""
+
+    def __init__(self, compiled: CompiledSetLike, *, routing: bool = True, prefilter: bool = True) -> None:
+        self.rules: list[CompiledRuleLike] = list(compiled.rules)
+        self.routes: list[Route | None] = [route_for(rule.logsource) for rule in self.rules]
+        self.router = Router(self.routes if routing else [None] * len(self.rules))
+        self.use_prefilter = prefilter
+        self._literals = [rule.required_literals for rule in self.rules]
+        self._buckets: dict[Pair | None, LiteralIndex] = {}
+        self.failures: dict[int, RuleFailure] = {}
+        self.events = 0
+        self.candidates_tested = 0
+
+    def _bucket(self, key: Pair | None) -> LiteralIndex:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            rule_ids = self.router.rules_for(key)
+            literals = self._literals if self.use_prefilter else [None] * len(self.rules)
+            bucket = LiteralIndex(rule_ids, literals)
+            self._buckets[key] = bucket
+        return bucket
+
+    def match_ids(self, event: Event) -> list[int]:
+        """Indexes (into `self.rules`) of the rules that match `event`, ascending."""
+        self.events += 1
+        fields = event.fields
+        bucket = self._bucket(event_key(fields))
+        candidates = bucket.candidates(event_text(fields)) if self.use_prefilter else bucket.always
+        self.candidates_tested += len(candidates)
+        rules = self.rules
+        matched: list[int] = []
+        cache: dict[object, object] = {}  # shared by the rules tested on this event (folded values)
+        for rule_id in candidates:
+            try:
+                if rules[rule_id].match(fields, cache):
+                    matched.append(rule_id)
+            except Exception as exc:  # a matcher bug must not stop the scan: report it, go on
+                self._fail(rule_id, event, exc)
+        return matched
+
+    def _fail(self, rule_id: int, event: Event, exc: Exception) -> None:
+        failure = self.failures.get(rule_id)
+        if failure is None:
+            self.failures[rule_id] = RuleFailure(
+                self.rules[rule_id].uid, event.file, event.record, f"{type(exc).__name__}: {exc}"
+            )
+        else:
+            failure.count += 1
+
+    def scan(self, events: Iterable[Event]) -> Iterator[RuleMatch]:
+        rules = self.rules
+        for event in events:
+            for rule_id in self.match_ids(event):
+                yield RuleMatch(rules[rule_id], event)
+
+
+# --- whole scans ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ScanStats:
+    events: int = 0
+    matches: int = 0
+    alerts: int = 0
+    sources: int = 0
+    files: int = 0
+    candidates_tested: int = 0
+    skipped_files: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TaskResult:
+    index: int
+    matches: list[tuple[int, Event]]
+    problems: list[InputProblem]
+    failures: list[tuple[int, RuleFailure]]
+    events: int
+    candidates_tested: int
+
+
+def make_tasks(files: Sequence[Path], workers: int) -> list[InputSource]:
+    """One task per file; with several workers, EVTX files of more than SPLIT_CHUNKS chunks are split."""
+    tasks: list[InputSource] = []
+    for path in files:
+        chunks = (
+            evtx_chunk_count(path) if workers > 1 and _size(path) > SPLIT_CHUNKS * EVTX_CHUNK_BYTES else 0
+        )
+        if chunks > SPLIT_CHUNKS:
+            tasks.extend(
+                InputSource(path, (start, min(start + SPLIT_CHUNKS, chunks)))
+                for start in range(0, chunks, SPLIT_CHUNKS)
+            )
+        else:
+            tasks.append(InputSource(path))
+    return tasks
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def scan_task(scanner: Scanner, index: int, source: InputSource, time_field: str | None) -> TaskResult:
+    problems: list[InputProblem] = []
+    before_events, before_tested = scanner.events, scanner.candidates_tested
+    scanner.failures = {}  # this task's failures only; the caller sums them up
+    matches: list[tuple[int, Event]] = []
+    for event in read_source(source, time_field=time_field, problems=problems):
+        for rule_id in scanner.match_ids(event):
+            matches.append((rule_id, event))
+    return TaskResult(
+        index,
+        matches,
+        problems,
+        list(scanner.failures.items()),
+        scanner.events - before_events,
+        scanner.candidates_tested - before_tested,
+    )
+
+
+# Worker processes inherit the scanner by fork (compiled matchers need not pickle).
+_WORKER_SCANNER: Scanner | None = None
+_WORKER_TIME_FIELD: str | None = None
+
+
+def _worker_run(job: tuple[int, InputSource]) -> TaskResult:
+    assert _WORKER_SCANNER is not None
+    return scan_task(_WORKER_SCANNER, job[0], job[1], _WORKER_TIME_FIELD)
+
+
+def _task_results(
+    scanner: Scanner, tasks: Sequence[InputSource], workers: int, time_field: str | None
+) -> Iterator[TaskResult]:
+    jobs = list(enumerate(tasks))
+    if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for index, source in jobs:
+            yield scan_task(scanner, index, source, time_field)
+        return
+    global _WORKER_SCANNER, _WORKER_TIME_FIELD
+    _WORKER_SCANNER, _WORKER_TIME_FIELD = scanner, time_field
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
+            yield from pool.imap(_worker_run, jobs, chunksize=1)  # in task order: output stays in input order
+    finally:
+        _WORKER_SCANNER, _WORKER_TIME_FIELD = None, None
+
+
+@dataclass(slots=True)
+class ScanOutput:
+    """What a scan produced, streamed to `on_match` / `on_alert`, summed up here."""
+
+    stats: ScanStats = field(default_factory=ScanStats)
+    input_problems: list[InputProblem] = field(default_factory=list)
+    rule_failures: list[RuleFailure] = field(default_factory=list)
+    correlation_problems: list[str] = field(default_factory=list)  # correlations that cannot run
+    correlation_notes: list[str] = field(default_factory=list)  # inputs a correlation skipped, and why
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def run_scan(
+    compiled: CompiledSetLike,
+    paths: Sequence[Path],
+    *,
+    on_match: Callable[[RuleMatch], None],
+    on_alert: Callable[[Any], None] = lambda alert: None,
+    workers: int = 1,
+    time_field: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    routing: bool = True,
+    prefilter: bool = True,
+) -> ScanOutput:
+    """Scan `paths` with `compiled`; matches go to `on_match` in input order, correlation alerts to
+    `on_alert` (after all matches, in time order). `progress(done, total)` counts tasks."""
+    out = ScanOutput()
+    scanner = Scanner(compiled, routing=routing, prefilter=prefilter)
+    plan = plan_inputs(paths, out.input_problems)
+    out.stats.files = len(plan.files)
+    out.stats.skipped_files = plan.skipped
+    tasks = make_tasks(plan.files, workers)
+    out.stats.sources = len(tasks)
+    correlation = _CorrelationFeed.create(compiled, scanner.rules, out)
+    failures: dict[int, RuleFailure] = {}
+    seq = 0
+    for done, result in enumerate(_task_results(scanner, tasks, workers, time_field), start=1):
+        out.stats.events += result.events
+        out.stats.candidates_tested += result.candidates_tested
+        out.input_problems.extend(result.problems)
+        for rule_id, failure in result.failures:
+            known = failures.get(rule_id)
+            if known is None:
+                failures[rule_id] = failure
+            else:
+                known.count += failure.count
+        for rule_id, event in result.matches:
+            rule = scanner.rules[rule_id]
+            if correlation is not None:
+                seq += 1
+                correlation.keep(rule_id, event, seq)
+                if correlation.hidden(rule_id):
+                    continue
+            out.stats.matches += 1
+            on_match(RuleMatch(rule, event))
+        if progress is not None:
+            progress(done, len(tasks))
+    out.rule_failures = [failures[i] for i in sorted(failures)]
+    if correlation is not None:
+        for alert in correlation.run():
+            out.stats.alerts += 1
+            on_alert(alert)
+    return out
+
+
+class _CorrelationFeed:
+    """Keeps the matches of rules that correlations refer to, then feeds them to the correlator in time order.
+
+    Rules referred to only by correlations with `generate: false` (the spec's default) report no matches or
+    alerts of their own (`Correlator.outputs`): they only feed the correlations.
+    """
+
+    def __init__(self, correlator: Any, rules: Sequence[CompiledRuleLike], out: ScanOutput) -> None:
+        self.correlator = correlator
+        self.rules = rules
+        wanted = correlator.referenced_uids
+        self.referenced = {i for i, rule in enumerate(rules) if rule.uid in wanted}
+        self._hidden = {i for i, rule in enumerate(rules) if not correlator.outputs(rule.rule)}
+        self.out = out
+        self.kept: list[tuple[datetime, int, int, Event]] = []
+
+    @classmethod
+    def create(
+        cls, compiled: CompiledSetLike, rules: Sequence[CompiledRuleLike], out: ScanOutput
+    ) -> _CorrelationFeed | None:
+        correlations = list(compiled.correlations)
+        if not correlations:
+            return None
+        from ruleatlas.engine.correlate import Correlator
+
+        correlator = Correlator(correlations, [rule.rule for rule in rules])
+        out.correlation_problems.extend(
+            f"{p.file}{f':{p.line}' if p.line else ''}: {p.message}" for p in correlator.problems
+        )
+        return cls(correlator, rules, out)
+
+    def hidden(self, rule_id: int) -> bool:
+        return rule_id in self._hidden
+
+    def keep(self, rule_id: int, event: Event, seq: int) -> None:
+        if rule_id in self.referenced:
+            # untimed events sort first; the correlator counts them as skipped (no timestamp)
+            self.kept.append((event.timestamp or _NO_TIME, seq, rule_id, event))
+
+    def run(self) -> list[Any]:
+        self.kept.sort(key=lambda item: (item[0], item[1]))
+        alerts: list[Any] = []
+        for _, _, rule_id, event in self.kept:
+            alerts.extend(self.correlator.feed(self.rules[rule_id].rule, event))
+        alerts.extend(self.correlator.flush())
+        self.kept.clear()
+        for skip in self.correlator.skips:
+            self.out.correlation_notes.append(
+                f"correlation {skip.rule.uid}: {skip.count} inputs not used: {skip.reason}"
+            )
+        return [alert for alert in alerts if self.correlator.outputs(alert.rule)]
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)

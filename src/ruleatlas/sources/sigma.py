@@ -1,0 +1,610 @@
+"""Sigma source: SigmaHQ checkouts and folders of Sigma files → `Rule`s of the IR.
+
+`parse_sigma_file` is a pure function of its arguments (worker processes run it; the build caches its
+output by content hash). A file yields one Rule per rule document; every document that yields no rule
+gives a file-level Problem, so nothing is dropped silently. Detection logic (stages and predicates) is
+built in `sigma_detection`; this module reads trees, splits files into documents, merges Sigma 1.x
+collections (`action: global/reset/repeat`, as pySigma's `SigmaCollection.from_dicts`), and fills in
+metadata, kind, correlation and filter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from ruleatlas.model import FilterSpec, Problem, Rule, RuleKind, SourceRef, SourceResult, Stage
+from ruleatlas.sources.sigma_correlation import build_correlation
+from ruleatlas.sources.sigma_detection import Issues, build_detection_stages
+from ruleatlas.sources.yaml_load import (
+    MAX_FILE_BYTES,
+    Document,
+    YamlError,
+    check_budget,
+    compose_documents,
+    items,
+    line_of,
+    may_have_aliases,
+    to_python,
+)
+
+RULE_SUFFIXES = (".yml", ".yaml")
+SPECIAL_FOLDERS = ("deprecated", "unsupported")
+LEVELS = frozenset({"informational", "low", "medium", "high", "critical"})
+STATUSES = frozenset({"stable", "test", "experimental", "deprecated", "unsupported"})
+RULE_KEYS = ("detection", "correlation", "filter", "title", "logsource")
+_ATTACK_TECHNIQUE = re.compile(r"attack\.(t\d{4}(?:\.\d{3})?)", re.IGNORECASE)
+_SLASH_DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
+
+
+# --- trees ---------------------------------------------------------------------------------------
+
+
+def list_sigma_files(root: Path) -> list[tuple[Path, str, str]]:
+    """(path, posix path relative to root, top folder) of every Sigma file under `root`, sorted.
+
+    A SigmaHQ checkout is read from its `rules*/`, `deprecated/` and `unsupported/` folders; any other
+    folder is read whole. Hidden folders and files are skipped.
+    """
+    tops = sorted(
+        entry.name
+        for entry in os.scandir(root)
+        if entry.is_dir()
+        and not entry.name.startswith(".")
+        and (entry.name.startswith("rules") or entry.name in SPECIAL_FOLDERS)
+    )
+    found: list[tuple[Path, str, str]] = []
+    starts = [root / top for top in tops] if tops else [root]
+    for start in starts:
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in filenames:
+                if name.startswith(".") or not name.lower().endswith(RULE_SUFFIXES):
+                    continue
+                path = Path(dirpath) / name
+                rel = path.relative_to(root).as_posix()
+                folder = rel.split("/", 1)[0] if "/" in rel else "."
+                found.append((path, rel, folder))
+    found.sort(key=lambda item: item[1])
+    return found
+
+
+def read_sigma_tree(
+    root: Path,
+    *,
+    vendor: str = "sigma",
+    repo_url: str = "",
+    commit: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> SourceResult:
+    """Every rule of a SigmaHQ checkout (or any folder of Sigma files), uids made unique across folders."""
+    result = SourceResult()
+    for path, rel_path, folder in list_sigma_files(root):
+        result.files += 1
+        result.files_per_folder[folder] = result.files_per_folder.get(folder, 0) + 1
+        rules, problems = _read_file(path, rel_path, folder, vendor, repo_url, commit)
+        result.rules.extend(rules)
+        result.errors.extend(problems)
+        if progress is not None:
+            progress(result.files)
+    assign_unique_uids(result.rules)
+    return result
+
+
+def _read_file(
+    path: Path, rel_path: str, folder: str, vendor: str, repo_url: str, commit: str
+) -> tuple[list[Rule], list[Problem]]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # refused unread
+            return [], [_too_large(rel_path, size)]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [], [Problem(rel_path, f"cannot read file: {exc.strerror or exc}")]
+    text = raw.decode("utf-8", errors="surrogateescape")
+    return parse_sigma_file(text, rel_path, folder, vendor=vendor, repo_url=repo_url, commit=commit)
+
+
+def _too_large(rel_path: str, size: int) -> Problem:
+    return Problem(
+        rel_path,
+        f"file too large ({size} bytes > {MAX_FILE_BYTES})",
+        hint="a Sigma rule is a few KB; check that this file is a rule",
+    )
+
+
+def _folder_rank(rule: Rule) -> tuple[int, str]:
+    folder = rule.folder
+    return (0 if folder == "rules" else 1 if folder.startswith("rules") else 2, rule.source.path)
+
+
+def assign_unique_uids(rules: list[Rule]) -> None:
+    """Make uids unique across files, in place and deterministically.
+
+    Files with the same stem in different folders (a rule and its deprecated copy): the file in a
+    `rules*` folder keeps `<vendor>/<stem>`, the others become `<vendor>/<stem>-<folder>`. Any uid still
+    shared after that gets a numeric suffix.
+    """
+    files: dict[str, dict[str, list[Rule]]] = {}
+    for rule in rules:
+        base = f"{rule.vendor}/{_stem(rule.source.path)}"
+        files.setdefault(base, {}).setdefault(rule.source.path, []).append(rule)
+    taken = set(files)
+    for base, by_path in files.items():
+        if len(by_path) < 2:
+            continue
+        ordered = sorted(by_path.values(), key=lambda group: _folder_rank(group[0]))
+        for group in ordered[1:]:
+            new_base = f"{base}-{group[0].folder.strip('./') or 'root'}"
+            suffix = 2
+            candidate = new_base
+            while candidate in taken:
+                candidate = f"{new_base}-{suffix}"
+                suffix += 1
+            taken.add(candidate)
+            for rule in group:
+                if rule.uid.startswith(base):
+                    _rename(rule, candidate + rule.uid[len(base) :])
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.uid in seen:
+            suffix = 2
+            while f"{rule.uid}-{suffix}" in seen:
+                suffix += 1
+            _rename(rule, f"{rule.uid}-{suffix}")
+        seen.add(rule.uid)
+
+
+def _rename(rule: Rule, uid: str) -> None:
+    rule.uid = uid
+    for problem in rule.problems:
+        problem.rule_uid = uid
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Source:
+    """A rule document to build: its (possibly merged) root mapping, verbatim body and first line."""
+
+    root: MappingNode
+    body: str
+    line: int
+
+
+def parse_sigma_file(
+    text: str,
+    rel_path: str,
+    folder: str,
+    *,
+    vendor: str = "sigma",
+    repo_url: str = "",
+    commit: str = "",
+) -> tuple[list[Rule], list[Problem]]:
+    """The rules of one Sigma file, and a Problem for each document (or the whole file) that gave none."""
+    content_hash = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    text = text.removeprefix("\ufeff")  # libyaml skips a BOM, and its marks count from after it
+    try:
+        documents = compose_documents(text)
+    except YamlError as exc:
+        return [], [Problem(rel_path, exc.message, exc.line, exc.hint)]
+    if not documents:
+        return [], [
+            Problem(
+                rel_path,
+                "empty file: no YAML document",
+                1,
+                "a Sigma rule needs title, logsource and detection",
+            )
+        ]
+
+    builder = _RuleBuilder(text, rel_path, folder, vendor, repo_url, commit, content_hash)
+    problems: list[Problem] = []
+    rules: list[Rule] = []
+    global_doc: _Source | None = None
+    previous: _Source | None = None
+    aliases = may_have_aliases(text)
+    for number, doc in enumerate(documents, 1):
+        try:
+            if aliases:
+                check_budget(doc.root)
+        except YamlError as exc:
+            problems.append(Problem(rel_path, exc.message, exc.line, exc.hint))
+            continue
+        if not isinstance(doc.root, MappingNode):
+            problems.append(_not_a_mapping(rel_path, doc, number, len(documents)))
+            continue
+        entries = items(doc.root)
+        keys = {name for name, _k, _v in entries.entries}
+        action_node = entries.get("action")
+        action = action_node.value if isinstance(action_node, ScalarNode) else None
+        source = _Source(doc.root, doc.text, doc.line)
+        if action is None:
+            if "correlation" in keys or "filter" in keys:
+                _add(builder, source, rules, problems)
+            elif keys.isdisjoint(RULE_KEYS) and global_doc is None:
+                problems.append(
+                    Problem(
+                        rel_path,
+                        _doc_label(number, len(documents))
+                        + "is not a Sigma rule (no title, logsource or detection)",
+                        doc.line,
+                        "a Sigma rule needs title, logsource and detection (or correlation / filter)",
+                    )
+                )
+            else:
+                merged = _merge_source(source, global_doc) if global_doc is not None else source
+                _add(builder, merged, rules, problems)
+                previous = merged
+        elif action == "global":
+            global_doc = _Source(_without(doc.root, "action"), doc.text, doc.line)
+            previous = global_doc
+        elif action == "reset":
+            global_doc = None
+        elif action == "repeat":
+            if previous is None:
+                problems.append(Problem(rel_path, "'action: repeat' with no document before it", doc.line))
+                continue
+            previous = _merge_source(
+                previous, _Source(_without(doc.root, "action"), doc.text, doc.line), own_last=True
+            )
+            _add(builder, previous, rules, problems)
+        else:
+            problems.append(
+                Problem(
+                    rel_path,
+                    f"unknown collection action '{action}'",
+                    line_of(action_node) if action_node is not None else doc.line,
+                    "Sigma 1.x collections know 'global', 'reset' and 'repeat'",
+                )
+            )
+
+    stem = _stem(rel_path)
+    for index, rule in enumerate(rules):
+        rule.uid = f"{vendor}/{stem}" if index == 0 else f"{vendor}/{stem}-{index + 1}"
+        for problem in rule.problems:
+            problem.rule_uid = rule.uid
+    if not rules and not problems:
+        problems.append(Problem(rel_path, "no rule in file (only Sigma 1.x 'action' documents)", 1))
+    return rules, problems
+
+
+def _stem(rel_path: str) -> str:
+    name = rel_path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+
+
+def _add(builder: _RuleBuilder, source: _Source, rules: list[Rule], problems: list[Problem]) -> None:
+    try:
+        rules.append(builder.build(source))
+    except RecursionError:  # only reachable without aliases (check_budget caps depth otherwise)
+        problems.append(
+            Problem(
+                builder.rel_path,
+                "YAML document nested too deeply",
+                source.line,
+                "a Sigma rule needs only a few levels of nesting",
+            )
+        )
+
+
+def _doc_label(number: int, total: int) -> str:
+    return "document " + (f"{number} " if total > 1 else "")
+
+
+def _not_a_mapping(rel_path: str, doc: Document, number: int, total: int) -> Problem:
+    what = "a list" if isinstance(doc.root, SequenceNode) else "a single value"
+    return Problem(
+        rel_path,
+        _doc_label(number, total) + f"is {what}, not a mapping: not a Sigma rule",
+        doc.line,
+        "a Sigma rule is a mapping with title, logsource and detection",
+    )
+
+
+def _without(node: MappingNode, key: str) -> MappingNode:
+    kept = [(k, v) for k, v in node.value if not (isinstance(k, ScalarNode) and k.value == key)]
+    return MappingNode(node.tag, kept, node.start_mark, node.end_mark, node.flow_style)
+
+
+def _merge_nodes(dest: MappingNode, src: MappingNode) -> MappingNode:
+    """pySigma's deep_dict_update(dest, src) on nodes: src wins, nested mappings merge, order kept."""
+    pairs = list(dest.value)
+    position = {k.value: i for i, (k, _v) in enumerate(pairs) if isinstance(k, ScalarNode)}
+    for key, value in src.value:
+        name = key.value if isinstance(key, ScalarNode) else None
+        if name is None or name not in position:
+            if name is not None:
+                position[name] = len(pairs)
+            pairs.append((key, value))
+            continue
+        old_key, old_value = pairs[position[name]]
+        if isinstance(value, MappingNode) and isinstance(old_value, MappingNode):
+            pairs[position[name]] = (old_key, _merge_nodes(old_value, value))
+        else:
+            pairs[position[name]] = (key, value)
+    return MappingNode(dest.tag, pairs, dest.start_mark, dest.end_mark, dest.flow_style)
+
+
+def _merge_source(doc: _Source, other: _Source, *, own_last: bool = False) -> _Source:
+    """`doc` updated with `other` (a global template: it wins, as in pySigma); for `repeat`, the new
+    document is `other` and it is the rule's own document (own_last)."""
+    root = _merge_nodes(doc.root, other.root)
+    first, second = (doc, other) if own_last else (other, doc)
+    body = first.body.rstrip("\n") + "\n---\n" + second.body
+    return _Source(root, body, other.line if own_last else doc.line)
+
+
+# --- documents → rules ---------------------------------------------------------------------------
+
+
+class _RuleBuilder:
+    def __init__(
+        self,
+        text: str,
+        rel_path: str,
+        folder: str,
+        vendor: str,
+        repo_url: str,
+        commit: str,
+        content_hash: str,
+    ) -> None:
+        self.text = text
+        self.rel_path = rel_path
+        self.folder = folder
+        self.vendor = vendor
+        url = f"{repo_url.rstrip('/')}/blob/{commit or 'master'}/{rel_path}" if repo_url else ""
+        self.ref = (repo_url, rel_path, commit, url)
+        self.content_hash = content_hash
+
+    def build(self, source: _Source) -> Rule:
+        issues = Issues(self.rel_path)
+        entries = items(source.root)
+        for key_problem in entries.problems:
+            issues.add(key_problem.message, key_problem.line, key_problem.hint)
+        repo, path, commit, url = self.ref
+        rule = Rule(
+            uid="",
+            vendor=self.vendor,
+            language="sigma",
+            source=SourceRef(repo, path, commit, url),
+            folder=self.folder,
+            body=source.body,
+            line=source.line,
+            content_hash=self.content_hash,
+        )
+        meta = {name: (key, value) for name, key, value in entries.entries}
+        self._metadata(rule, meta, issues, source)
+        if "correlation" in meta:
+            rule.kind = RuleKind.CORRELATION
+            key, node = meta["correlation"]
+            rule.correlation, rule.stages = build_correlation(key, node, self.text, issues)
+        elif "filter" in meta:
+            rule.kind = RuleKind.FILTER
+            rule.filter, rule.stages = self._filter(meta["filter"], issues)
+            self._need_logsource(meta, issues, source)
+        else:
+            if "detection" in meta:
+                key, node = meta["detection"]
+                rule.stages = build_detection_stages(key, node, self.text, issues)
+            else:
+                issues.add(
+                    "rule has no 'detection'",
+                    source.line,
+                    "add a detection with search identifiers and a condition",
+                )
+            self._need_logsource(meta, issues, source)
+        rule.kind = _rule_kind(self.folder, rule.status, rule.kind)
+        rule.problems = sorted(issues.problems, key=lambda p: p.line or 0)
+        return rule
+
+    def _filter(self, entry: tuple[Node, Node], issues: Issues) -> tuple[FilterSpec, list[Stage]]:
+        key, node = entry
+        if not isinstance(node, MappingNode):
+            issues.add("'filter' must be a mapping of rules, selections and condition", line_of(key))
+            return FilterSpec(()), []
+        rules_node = items(node).get("rules")
+        targets: tuple[str, ...] = ()
+        if rules_node is None:
+            issues.add(
+                "filter has no 'rules'",
+                line_of(key),
+                "list the rule ids or names to filter, or write 'rules: any'",
+            )
+        else:
+            value = to_python(rules_node)
+            if isinstance(value, str):
+                targets = ("any",) if value.lower() == "any" else (value,)
+            elif isinstance(value, list):
+                targets = tuple(str(v) for v in value if v is not None) or ("any",)
+            else:
+                issues.add(
+                    "filter 'rules' must be a rule id/name, a list of them, or 'any'", line_of(rules_node)
+                )
+        condition = items(node).get("condition")
+        if condition is not None and not isinstance(condition, ScalarNode):
+            issues.add(
+                "a filter's condition must be a single string",
+                line_of(condition),
+                "join the conditions with 'or'",
+            )
+        stages = build_detection_stages(key, node, self.text, issues, skip=("rules",))
+        return FilterSpec(targets), stages
+
+    def _need_logsource(self, meta: dict[str, tuple[Node, Node]], issues: Issues, source: _Source) -> None:
+        if "logsource" not in meta:
+            issues.add("rule has no 'logsource'", source.line, "add logsource with category/product/service")
+
+    def _metadata(
+        self, rule: Rule, meta: dict[str, tuple[Node, Node]], issues: Issues, source: _Source
+    ) -> None:
+        def value(name: str) -> Any:
+            entry = meta.get(name)
+            return None if entry is None else to_python(entry[1])
+
+        def line(name: str) -> int:
+            entry = meta.get(name)
+            return line_of(entry[0]) if entry is not None else source.line
+
+        title = value("title")
+        if title is None:
+            issues.add("rule has no 'title'", source.line, "add a title of at most 256 characters")
+        elif not isinstance(title, str):
+            issues.add("'title' must be a string", line("title"))
+        elif len(title) > 256:
+            issues.add(
+                f"title is {len(title)} characters long (at most 256)", line("title"), severity="warning"
+            )
+        rule.title = _text(title)
+        rule.id = _text(value("id"))
+        if rule.id and not _is_uuid(rule.id):
+            issues.add(
+                f"id '{rule.id}' is not a UUID", line("id"), "generate one with uuidgen", severity="warning"
+            )
+        rule.name = _text(value("name"))
+        rule.description = _text(value("description"))
+        rule.status = _text(value("status"))
+        if rule.status and rule.status not in STATUSES:
+            issues.add(
+                f"unknown status '{rule.status}'",
+                line("status"),
+                "one of: " + ", ".join(sorted(STATUSES)),
+                severity="warning",
+            )
+        rule.level = _text(value("level"))
+        if rule.level and rule.level not in LEVELS:
+            issues.add(
+                f"unknown level '{rule.level}'",
+                line("level"),
+                "one of: " + ", ".join(sorted(LEVELS)),
+                severity="warning",
+            )
+        rule.author = _text(value("author"))
+        rule.authors = split_authors(rule.author)
+        rule.date = _iso_date(value("date"))
+        rule.modified = _iso_date(value("modified"))
+        rule.references = _strings(value("references"))
+        rule.falsepositives = _strings(value("falsepositives"))
+        tags = value("tags")
+        if tags is not None and not isinstance(tags, list):
+            issues.add("'tags' must be a list", line("tags"), severity="warning")
+        rule.tags = _strings(tags)
+        rule.attack_ids = attack_ids(rule.tags)
+        rule.fields = _strings(value("fields"))
+        logsource = value("logsource")
+        if isinstance(logsource, dict):
+            rule.logsource = {str(k): _text(v) for k, v in logsource.items()}
+        elif "logsource" in meta:
+            issues.add("'logsource' must be a mapping (category, product, service)", line("logsource"))
+        related = value("related")
+        if isinstance(related, list):
+            rule.related = tuple(
+                {str(k): _text(v) for k, v in item.items()} for item in related if isinstance(item, dict)
+            )
+        elif related is not None:
+            issues.add("'related' must be a list of {id, type}", line("related"), severity="warning")
+
+
+def _rule_kind(folder: str, status: str, kind: RuleKind) -> RuleKind:
+    if folder == "deprecated" or status == "deprecated":
+        return RuleKind.DEPRECATED
+    if folder == "unsupported" or status == "unsupported":
+        return RuleKind.UNSUPPORTED
+    if kind in (RuleKind.CORRELATION, RuleKind.FILTER):
+        return kind
+    if folder == "rules-threat-hunting":
+        return RuleKind.HUNTING
+    return RuleKind.DETECTION
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return tuple(_text(item) for item in value if item is not None)
+    return (_text(value),)
+
+
+def _iso_date(value: Any) -> str:
+    text = _text(value)
+    match = _SLASH_DATE.fullmatch(text)
+    if match:  # Sigma 1.x wrote 2019/10/25; pySigma reads it as that date
+        year, month, day = match.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    return text
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def split_authors(author: str) -> tuple[str, ...]:
+    """Authors from Sigma's free-text author line: split on ',', ';', ' and ', '&' outside parentheses."""
+    if not author:
+        return ()
+    names: list[str] = []
+    depth = 0
+    start = 0
+    pieces: list[str] = []
+    for index, char in enumerate(author):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth = max(0, depth - 1)
+        elif depth == 0 and char in ",;&":
+            pieces.append(author[start:index])
+            start = index + 1
+    pieces.append(author[start:])
+    for piece in pieces:
+        names.extend(_split_and(piece))
+    return tuple(name for name in (n.strip(" '\"") for n in names) if name)
+
+
+def _split_and(piece: str) -> list[str]:
+    if " and " not in piece:
+        return [piece]
+    out, depth, start, index = [], 0, 0, 0
+    while index < len(piece):
+        char = piece[index]
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth = max(0, depth - 1)
+        elif depth == 0 and piece.startswith(" and ", index):
+            out.append(piece[start:index])
+            start = index + 5
+            index += 4
+        index += 1
+    out.append(piece[start:])
+    return out
+
+
+def attack_ids(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """ATT&CK technique ids from `attack.tNNNN[.NNN]` tags, upper-cased, in tag order, once each."""
+    found: list[str] = []
+    for tag in tags:
+        match = _ATTACK_TECHNIQUE.fullmatch(tag.strip())
+        if match:
+            technique = match.group(1).upper()
+            if technique not in found:
+                found.append(technique)
+    return tuple(found)

@@ -1,0 +1,472 @@
+"""Event coverage: which telemetry events a rule looks at.
+
+Inputs are the rule's log source (product/category/service), every field its search stages test (negated
+ones too), and its explicit EventID / Channel / Provider_Name predicates. A category maps to candidate events
+through the log source table (process_creation -> Sysmon 1, Security 4688); the mapping is field-aware: a
+candidate is listed only if it carries every field the rule uses, after the category's field renames. If
+none does, the primary candidate stays and the note says why. Explicit EventIDs narrow a category, and pick
+the events of a service-only rule (service: security + EventID 4624 -> Security 4624).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruleatlas.model import All, Expr, Kind, Not, Ref, Rule, RuleKind, Stage, walk_preds
+from ruleatlas.model import Any as AnyOf
+from ruleatlas.telemetry.catalog import EventDef, TelemetryCatalog, name_key, provider_label
+from ruleatlas.telemetry.logsources import UNNAMED_DATA_CHANNELS, Target
+
+# A service rule without EventID gets the channel's events that carry every field it tests, if there are at
+# most this many.
+MAX_INFERRED_EVENTS = 12
+
+
+@dataclass(slots=True, frozen=True)
+class EventRef:
+    """One event a rule covers, as the rule page lists it (`events` in docs/page-document.md)."""
+
+    provider: str
+    provider_name: str
+    channel: str
+    event_id: int
+    title: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "provider_name": self.provider_name,
+            "channel": self.channel,
+            "event_id": self.event_id,
+            "title": self.title,
+        }
+
+
+@dataclass(slots=True)
+class Coverage:
+    """`events` and `note` (why there are none, or what was assumed) are the page's `events`/`events_note`."""
+
+    events: list[EventRef] = field(default_factory=list)
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"events": [e.to_json() for e in self.events], "events_note": self.note}
+
+
+@dataclass(slots=True)
+class RuleFacts:
+    """What a rule's logic says about its events: the fields it tests and its explicit event predicates."""
+
+    fields: list[str] = field(default_factory=list)
+    event_ids: list[int] = field(default_factory=list)
+    excluded_ids: set[int] = field(default_factory=set)
+    channels: list[str] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    # (providers named beside the EventID - alternative spellings of one provider, as a rule lists them -
+    # or () when none is, event id), in rule order
+    pairs: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    provider_name: str
+    channel: str
+    event_id: int
+    event: EventDef | None
+    field_map: dict[str, str] = field(default_factory=dict)
+    unsupported: tuple[str, ...] = ()
+
+    def ref(self) -> EventRef:
+        return EventRef(
+            provider=provider_label(self.provider_name, self.channel),
+            provider_name=self.provider_name,
+            channel=self.channel,
+            event_id=self.event_id,
+            title=self.event.title if self.event else "",
+        )
+
+    def name(self) -> str:
+        return f"{provider_label(self.provider_name, self.channel)} {self.event_id}"
+
+
+def _negated_stages(stages: list[Stage]) -> set[str]:
+    """Labels of the search stages the condition uses under an odd number of `not`."""
+    condition = next((s for s in stages if s.op == "condition"), None)
+    labels = [s.label for s in stages if s.op != "condition"]
+    negated: set[str] = set()
+
+    def visit(node: Expr | None, neg: bool) -> None:
+        if isinstance(node, Ref):
+            if neg:
+                negated.update(fnmatch.filter(labels, node.name) if "*" in node.name else [node.name])
+        elif isinstance(node, Not):
+            visit(node.item, not neg)
+        elif isinstance(node, All | AnyOf):
+            for item in node.items:
+                visit(item, neg)
+
+    visit(condition.expr if condition else None, False)
+    return negated
+
+
+def _event_id(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def rule_facts(rule: Rule) -> RuleFacts:
+    facts = RuleFacts()
+    seen_fields: set[str] = set()
+    negated_stages = _negated_stages(rule.stages)
+    id_less_providers: list[str] = []
+
+    def add_field(name: str) -> None:
+        if name not in seen_fields:
+            seen_fields.add(name)
+            facts.fields.append(name)
+
+    for stage in rule.stages:
+        if stage.op == "condition" or stage.expr is None:
+            continue
+        stage_ids: list[int] = []
+        stage_providers: list[str] = []
+        for pred, neg in walk_preds(stage.expr, stage.label in negated_stages):
+            if pred.field is None:
+                continue
+            add_field(pred.field)
+            if pred.kind == Kind.FIELDREF and isinstance(pred.value, str):
+                add_field(pred.value)
+            if pred.kind != Kind.EQ:
+                continue
+            key = pred.field.lower()
+            if key == "eventid" and (event_id := _event_id(pred.value)) is not None:
+                if neg:
+                    facts.excluded_ids.add(event_id)
+                elif event_id not in stage_ids:
+                    stage_ids.append(event_id)
+            elif neg:
+                continue
+            elif key == "channel" and isinstance(pred.value, str) and pred.value not in facts.channels:
+                facts.channels.append(pred.value)
+            elif key == "provider_name" and isinstance(pred.value, str) and pred.value not in stage_providers:
+                stage_providers.append(pred.value)
+        for event_id in stage_ids:
+            if event_id not in facts.event_ids:
+                facts.event_ids.append(event_id)
+            if (tuple(stage_providers), event_id) not in facts.pairs:
+                facts.pairs.append((tuple(stage_providers), event_id))
+        if not stage_ids:
+            id_less_providers.extend(p for p in stage_providers if p not in id_less_providers)
+        facts.providers.extend(p for p in stage_providers if p not in facts.providers)
+    if id_less_providers:  # "selection: EventID: 1", "provider: Provider_Name: X" -> ((X,), 1)
+        facts.pairs = [(names or tuple(id_less_providers), i) for names, i in facts.pairs]
+    facts.event_ids = [i for i in facts.event_ids if i not in facts.excluded_ids]
+    facts.pairs = [(p, i) for p, i in facts.pairs if i not in facts.excluded_ids]
+    return facts
+
+
+class _Resolver:
+    """Event coverage of one rule; collects the sentences of its note as it goes."""
+
+    def __init__(self, rule: Rule, telemetry: TelemetryCatalog) -> None:
+        self.rule = rule
+        self.telemetry = telemetry
+        self.table = telemetry.logsources
+        self.facts = rule_facts(rule)
+        common = {f.lower() for f in self.table.common_fields}
+        self.fields = [f for f in self.facts.fields if f.lower() not in common]
+        self.notes: list[str] = []
+
+    def done(self, candidates: list[_Candidate]) -> Coverage:
+        refs = list(dict.fromkeys(c.ref() for c in candidates))
+        undefined = [c for c in candidates if c.event is None]
+        if undefined:
+            self.notes.append(
+                f"Not in the telemetry definitions (no title or fields known): {_names(undefined)}."
+            )
+        return Coverage(refs, " ".join(self.notes))
+
+    # -- fields -------------------------------------------------------------------------------------------
+
+    def missing(self, candidate: _Candidate) -> list[str] | None:
+        """Fields the rule uses that the candidate does not carry; None when its field list is unknown."""
+        if candidate.event is None or not candidate.event.fields:
+            return None
+        keys = candidate.event.field_keys()
+        out: list[str] = []
+        for name in self.fields:
+            carried = candidate.field_map.get(name, name).lower() in keys or (
+                name == "Data" and candidate.channel in UNNAMED_DATA_CHANNELS
+            )
+            if name in candidate.unsupported or not carried:
+                out.append(name)
+        return out
+
+    def field_aware(self, candidates: list[_Candidate], category: str) -> list[_Candidate]:
+        if not candidates:
+            return candidates
+        verdicts = [(c, self.missing(c)) for c in candidates]
+        kept = [c for c, missing in verdicts if not missing]
+        unknown = [c for c, missing in verdicts if missing is None and c.event is not None]
+        if unknown:
+            self.notes.append(f"Fields not checked for {_names(unknown)} (no field list).")
+        lacking = [(c, m) for c, m in verdicts if m]
+        if kept and lacking:
+            if len(lacking) == 1:
+                candidate, missing = lacking[0]
+                self.notes.append(
+                    f"{candidate.name()} left out: it does not carry {_list(missing)}, which the rule uses."
+                )
+            else:
+                described = "; ".join(f"{c.name()} ({_list(m)})" for c, m in lacking)
+                self.notes.append(f"Left out for not carrying fields the rule uses: {described}.")
+            return kept
+        if not kept:
+            primary, primary_missing = verdicts[0]
+            fields = primary_missing or []
+            addon = [f for f in fields if f in self.table.addon_fields.get(category, ())]
+            if len(candidates) > 1:
+                text = (
+                    "No candidate event carries every field the rule uses; kept the primary one, "
+                    f"{primary.name()}, which does not carry {_list(fields)}."
+                )
+            else:
+                text = f"{primary.name()} does not carry {_list(fields)}, which the rule uses."
+            if addon:
+                plural = len(addon) > 1
+                which = (
+                    ("they are" if plural else "it is")
+                    if addon == fields
+                    else f"{_list(addon)} {'are' if plural else 'is'}"
+                )
+                text += f" SigmaHQ's logsource.json says {which} added by log enrichment (EDR)."
+            self.notes.append(text)
+            return [primary]
+        return kept
+
+    # -- categories ---------------------------------------------------------------------------------------
+
+    def candidate(self, target: Target) -> _Candidate:
+        event = self.telemetry.event(target.provider, target.event_id) if target.provider else None
+        provider = self.telemetry.provider(target.provider) if target.provider else None
+        return _Candidate(
+            provider_name=provider.name if provider else target.provider,
+            channel=target.channel,
+            event_id=target.event_id,
+            event=event,
+            field_map=target.field_map,
+            unsupported=target.unsupported,
+        )
+
+    def category(self, category: str) -> Coverage:
+        targets = list(self.table.categories[category])
+        facts = self.facts
+        explicit = False
+        if facts.event_ids:
+            chosen = [t for t in targets if t.event_id in facts.event_ids]
+            if chosen:
+                targets, explicit = chosen, True
+            else:
+                listed = ", ".join(self.candidate(t).name() for t in targets)
+                self.notes.append(
+                    f"The rule's EventID {_ids(facts.event_ids)} is not among {category}'s events ({listed})."
+                )
+                channels = list(dict.fromkeys(t.channel for t in targets if t.channel))
+                if channels:
+                    return self.channels(channels)
+        if facts.excluded_ids:
+            targets = [t for t in targets if t.event_id not in facts.excluded_ids] or targets
+        if facts.channels:
+            wanted = {name_key(c) for c in facts.channels}
+            chosen = [t for t in targets if name_key(t.channel) in wanted]
+            if chosen:
+                targets, explicit = chosen, True
+        if facts.providers:
+            wanted = {name_key(p) for p in facts.providers}
+            chosen = [t for t in targets if name_key(t.provider) in wanted]
+            if chosen:
+                targets, explicit = chosen, True
+        candidates = [self.candidate(t) for t in targets]
+        if not explicit:
+            candidates = self.field_aware(candidates, category)
+        return self.done(candidates)
+
+    # -- services and channels ----------------------------------------------------------------------------
+
+    def sources(self, channels: list[str]) -> list[tuple[str, str]]:
+        """(channel, provider) pairs the rule's events come from: its Provider_Name values, else the
+        channels' providers."""
+        pairs: list[tuple[str, str]] = []
+        if self.facts.providers:
+            for name in self.facts.providers:
+                provider = self.telemetry.provider(name)
+                canonical = provider.name if provider else name
+                on = [
+                    c
+                    for c in channels
+                    if name_key(canonical) in map(name_key, self.telemetry.providers_for_channel(c))
+                ]
+                channel = (on or channels or (provider.channels if provider else []) or [""])[0]
+                pairs.append((channel, canonical))
+            return pairs
+        for channel in channels:
+            pairs.extend((channel, p) for p in self.telemetry.providers_for_channel(channel))
+        return pairs
+
+    def channels(self, channels: list[str]) -> Coverage:
+        sources = self.sources(channels)
+        if self.facts.event_ids:
+            return self.done(self.by_event_ids(sources, channels))
+        return self.done(self.by_fields(sources, channels))
+
+    def by_event_ids(self, sources: list[tuple[str, str]], channels: list[str]) -> list[_Candidate]:
+        out: list[_Candidate] = []
+        for wanted, event_id in self.facts.pairs:
+            keys = {name_key(p) for p in wanted}
+            mine = [(c, p) for c, p in sources if not wanted or name_key(p) in keys]
+            if wanted and not mine:
+                mine = [((channels or [""])[0], wanted[0])]
+            defined: dict[str, _Candidate] = {}
+            for channel, provider in mine:
+                event = self.telemetry.event(provider, event_id)
+                if event is not None and provider not in defined:
+                    known = self.telemetry.provider(provider)
+                    defined[provider] = _Candidate(
+                        known.name if known else provider,
+                        channel or event.channel,
+                        event_id,
+                        event,
+                        field_map=self.table.channel_field_maps.get(channel, {}),
+                    )
+            if defined:
+                out.extend(defined.values())
+                continue
+            # undefined: name the provider only when the rule does or the channel has a single known one
+            channel = mine[0][0] if mine else (channels or [""])[0]
+            named = {p for c, p in mine if c == channel}
+            provider = mine[0][1] if mine and (wanted or len(named) == 1) else ""
+            out.append(_Candidate(provider, channel, event_id, None))
+        return out
+
+    def by_fields(self, sources: list[tuple[str, str]], channels: list[str]) -> list[_Candidate]:
+        where = ", ".join(channels) or ", ".join(p for _, p in sources) or "its log source"
+        if not self.fields:
+            self.notes.append(
+                f"The rule names no EventID and tests no event field, so its events on {where} are not known."
+            )
+            return []
+        found: list[_Candidate] = []
+        searched = False
+        for channel, provider_name in sources:
+            provider = self.telemetry.provider(provider_name)
+            if provider is None:
+                continue
+            for event_id, event in sorted(provider.events.items()):
+                if not event.fields:
+                    continue
+                searched = True
+                candidate = _Candidate(
+                    provider.name,
+                    channel or event.channel,
+                    event_id,
+                    event,
+                    field_map=self.table.channel_field_maps.get(channel, {}),
+                )
+                if self.missing(candidate) == []:
+                    found.append(candidate)
+        if not searched:
+            self.notes.append(f"The rule names no EventID and no event definitions are known for {where}.")
+            return []
+        if not found:
+            self.notes.append(
+                f"The rule names no EventID and no event on {where} carries every field it uses "
+                f"({_list(self.fields)})."
+            )
+            return []
+        if len(found) > MAX_INFERRED_EVENTS:
+            self.notes.append(
+                f"The rule names no EventID; {len(found)} events on {where} carry the fields it uses, "
+                "too many to list."
+            )
+            return []
+        self.notes.append(
+            f"The rule names no EventID; listed the events on {where} that carry every field it uses."
+        )
+        return found
+
+
+def _names(candidates: list[_Candidate]) -> str:
+    """Ids grouped by label, with the provider where the label is a channel many providers share:
+    "Windows Defender 1006, 1007; Application 1034 (MsiInstaller)"."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for c in candidates:
+        label = provider_label(c.provider_name, c.channel)
+        shown = c.provider_name if c.provider_name and label == c.channel != c.provider_name else ""
+        ids = groups.setdefault((label, shown), [])
+        if str(c.event_id) not in ids:
+            ids.append(str(c.event_id))
+    return "; ".join(
+        f"{label} {', '.join(ids)}" + (f" ({shown})" if shown else "")
+        for (label, shown), ids in groups.items()
+    )
+
+
+def _list(names: list[str]) -> str:
+    return ", ".join(names)
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
+def _logsource_text(logsource: dict[str, str]) -> str:
+    return ", ".join(
+        f"{k} {v}" for k, v in logsource.items() if k in ("product", "category", "service") and v
+    )
+
+
+def event_coverage(rule: Rule, telemetry: TelemetryCatalog) -> Coverage:
+    """The telemetry events `rule` covers, with a note saying why there are none or what was assumed."""
+    logsource = {str(k).lower(): str(v) for k, v in rule.logsource.items() if v is not None}
+    product = logsource.get("product", "").lower()
+    category = logsource.get("category", "").lower()
+    service = logsource.get("service", "").lower()
+    table = telemetry.logsources
+    if rule.kind is RuleKind.CORRELATION or rule.correlation is not None:
+        return Coverage([], "Correlation rule: its events are those of the rules it correlates.")
+    if product and product != "windows":
+        return Coverage([], f"No telemetry definitions for product {product}.")
+    windows_category = category in table.categories
+    windows_service = service in table.services
+    if not product and not windows_category and not windows_service:
+        return Coverage(
+            [], f"No telemetry definitions for log source {_logsource_text(logsource) or '(empty)'}."
+        )
+
+    resolver = _Resolver(rule, telemetry)
+    if windows_category:
+        return resolver.category(category)
+    if category:
+        resolver.notes.append(
+            f"Category {category} has no Windows event mapping (pySigma pipelines, thor.yml)."
+        )
+    channels = list(table.services.get(service, []))
+    if service and not windows_service:
+        resolver.notes.append(f"Service {service} has no channel in pySigma's or thor.yml's tables.")
+    if resolver.facts.channels:
+        wanted = {name_key(c) for c in resolver.facts.channels}
+        channels = [c for c in channels if name_key(c) in wanted] or list(resolver.facts.channels)
+    if not channels and not resolver.facts.providers:
+        if not service and not category:
+            resolver.notes.append(
+                "Log source product windows names no category or service, and the rule no Channel."
+            )
+        return Coverage([], " ".join(resolver.notes))
+    return resolver.channels(channels)
