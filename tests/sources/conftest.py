@@ -27,7 +27,7 @@ def parse() -> Parse:
 
 @pytest.fixture
 def one_rule() -> Callable[..., Rule]:
-    """one_rule(yaml_text) -> the single Rule of the text (asserting there is exactly one and no file problem)."""
+    """one_rule(yaml_text) -> the Rule of the text (asserting it is the only one and no file problem)."""
 
     def build(text: str, **kwargs: str) -> Rule:
         rules, problems = parse_text(text, **kwargs)

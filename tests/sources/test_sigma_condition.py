@@ -9,7 +9,16 @@ import pytest
 from ruleatlas.model import All, Any, Not, Ref, Rule
 from ruleatlas.sources.sigma_condition import ConditionError, parse_condition
 
-IDS = ["selection", "selection_img", "selection_cli", "filter_main_a", "filter_main_b", "filter_optional", "_hidden", "kw-1"]
+IDS = [
+    "selection",
+    "selection_img",
+    "selection_cli",
+    "filter_main_a",
+    "filter_main_b",
+    "filter_optional",
+    "_hidden",
+    "kw-1",
+]
 
 
 def parse(text: str, ids: list[str] = IDS) -> object:
@@ -81,9 +90,19 @@ def test_quantifier_binds_tighter_than_not_and_and() -> None:
 @pytest.mark.parametrize(
     ("text", "message", "hint", "column"),
     [
-        ("selection and missing", "condition names 'missing', which is not a search identifier", "defined: ", 15),
+        (
+            "selection and missing",
+            "condition names 'missing', which is not a search identifier",
+            "defined: ",
+            15,
+        ),
         ("selecton", "condition names 'selecton'", "did you mean 'selection' or", 1),
-        ("(selection and selection_img", "unbalanced parentheses: '(' at column 1 is not closed", "add the missing ')'", 1),
+        (
+            "(selection and selection_img",
+            "unbalanced parentheses: '(' at column 1 is not closed",
+            "add the missing ')'",
+            1,
+        ),
         ("selection)", "unbalanced parentheses: ')' at column 10 closes nothing", "remove it", 10),
         ("selection selection_img", "unexpected 'selection_img' at column 11", "join expressions", 11),
         ("selection and", "condition ends unexpectedly after 'and'", "complete", None),
@@ -92,7 +111,12 @@ def test_quantifier_binds_tighter_than_not_and_and() -> None:
         ("2 of selection_*", "invalid quantifier '2'", "use '1 of', 'any of' or 'all of'", 1),
         ("1 of", "'1 of' at column 1 needs a pattern", "1 of them", 1),
         ("selection_*", "wildcard 'selection_*' at column 1 needs a quantifier", "1 of selection_*", 1),
-        ("selection AND selection_img", "unexpected 'AND' at column 11", "operators are lower case: write 'and'", 11),
+        (
+            "selection AND selection_img",
+            "unexpected 'AND' at column 11",
+            "operators are lower case: write 'and'",
+            11,
+        ),
         ("", "empty condition", "name the search identifiers", None),
         (
             "selection | count() by IpAddress > 10",
@@ -168,6 +192,8 @@ def test_bad_condition_is_a_rule_problem_with_line(one_rule: Callable[..., Rule]
     assert rule.stages[0].expr is None
     assert rule.stages[0].text == "selection and filter"
     [problem] = rule.problems
-    assert problem.message == "condition: condition names 'filter', which is not a search identifier (column 15)"
+    assert (
+        problem.message == "condition: condition names 'filter', which is not a search identifier (column 15)"
+    )
     assert (problem.line, problem.severity, problem.rule_uid) == (5, "error", "sigma/sample_rule")
     assert problem.hint == "defined: selection"

@@ -35,7 +35,18 @@ def test_table_holds_every_modifier_of_the_spec_appendix(shared_dir: Path) -> No
     text = (shared_dir / "corpus/sigma-specification/specification/sigma-appendix-modifiers.md").read_text()
     body = text.split("### Generic Modifiers", 1)[1].split("## History", 1)[0]
     spec_names = set(re.findall(r"^\s*- `([a-z0-9]+)`:", body, re.MULTILINE))
-    assert {"contains", "windash", "re", "i", "base64offset", "wide", "gte", "year", "cidr", "fieldref"} <= spec_names
+    assert {
+        "contains",
+        "windash",
+        "re",
+        "i",
+        "base64offset",
+        "wide",
+        "gte",
+        "year",
+        "cidr",
+        "fieldref",
+    } <= spec_names
     assert spec_names <= set(MODIFIERS)
     # Only pySigma's long names of the regex flags are extra, and they say so.
     extra = set(MODIFIERS) - spec_names
@@ -56,7 +67,11 @@ def test_code_applies_each_table_entry_as_the_table_says(name: str) -> None:
         assert spec.match_all is (modifier.role is Role.LINK)
         assert spec.negate is (modifier.role is Role.NEGATE)
         return
-    vtype = next(t for t in (VType.STRING, VType.NUMBER, VType.BOOL, VType.REGEX, VType.FIELDREF) if t in modifier.accepts)
+    vtype = next(
+        t
+        for t in (VType.STRING, VType.NUMBER, VType.BOOL, VType.REGEX, VType.FIELDREF)
+        if t in modifier.accepts
+    )
     value = "10.0.0.0/8" if name == "cidr" else _SAMPLES.get(vtype, "abc")
     got = pred(f"Field{_PREFIX.get(vtype, '')}|{name}", value)
     if modifier.kind is not None:
@@ -119,7 +134,9 @@ def test_modifier_gives_kind_and_value(key: str, value: object, kind: Kind, expe
         ("F|base64|base64", ("base64", "base64")),
     ],
 )
-def test_encoding_and_specific_modifiers_are_transforms_in_written_order(key: str, transforms: tuple[str, ...]) -> None:
+def test_encoding_and_specific_modifiers_are_transforms_in_written_order(
+    key: str, transforms: tuple[str, ...]
+) -> None:
     got = pred(key, "abc")
     assert got.transforms == transforms
     assert got.value == "abc"
@@ -153,9 +170,15 @@ def test_cased_sets_the_flag_and_keeps_the_kind() -> None:
 
 @pytest.mark.parametrize(
     ("key", "transforms"),
-    [("F|fieldref|startswith", ("startswith",)), ("F|fieldref|endswith", ("endswith",)), ("F|fieldref|contains", ("contains",))],
+    [
+        ("F|fieldref|startswith", ("startswith",)),
+        ("F|fieldref|endswith", ("endswith",)),
+        ("F|fieldref|contains", ("contains",)),
+    ],
 )
-def test_fieldref_with_position_modifiers_keeps_them_in_transforms(key: str, transforms: tuple[str, ...]) -> None:
+def test_fieldref_with_position_modifiers_keeps_them_in_transforms(
+    key: str, transforms: tuple[str, ...]
+) -> None:
     got = pred(key, "OtherField")
     assert (got.kind, got.value, got.transforms) == (Kind.FIELDREF, "OtherField", transforms)
 
@@ -164,12 +187,27 @@ def test_fieldref_with_position_modifiers_keeps_them_in_transforms(key: str, tra
     ("key", "value", "message", "hint"),
     [
         ("F|conatins", "x", "unknown modifier 'conatins' in 'F|conatins'", "did you mean 'contains'?"),
-        ("F|re|contains", "x", "modifier 'contains' does not apply to a regular expression", "already matches anywhere"),
+        (
+            "F|re|contains",
+            "x",
+            "modifier 'contains' does not apply to a regular expression",
+            "already matches anywhere",
+        ),
         ("F|contains|re", "x", "modifier 're' must come first", "F|re|"),
-        ("F|cidr", "10.0.0.1/8", "invalid CIDR network '10.0.0.1/8'", "the network of that range is 10.0.0.0/8"),
+        (
+            "F|cidr",
+            "10.0.0.1/8",
+            "invalid CIDR network '10.0.0.1/8'",
+            "the network of that range is 10.0.0.0/8",
+        ),
         ("F|cidr", "not-an-ip", "invalid CIDR network 'not-an-ip'", "e.g. 10.0.0.0/8"),
         ("F|gt", "5", "modifier 'gt' does not apply to a string", "without quotes"),
-        ("F|contains", 5, "modifier 'contains' does not apply to a number", "quote the number to make it a string: '5'"),
+        (
+            "F|contains",
+            5,
+            "modifier 'contains' does not apply to a number",
+            "quote the number to make it a string: '5'",
+        ),
         ("F|re", "(unclosed", "invalid regular expression '(unclosed'", "balance the brackets"),
         ("F|base64", "a*b", "modifier 'base64' does not take wildcards", "after |base64"),
         ("F|fieldref", "Other*", "modifier 'fieldref' does not take wildcards", ""),

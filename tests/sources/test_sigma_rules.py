@@ -63,9 +63,7 @@ def test_stages_labels_order_text_and_lines(one_rule: Callable[..., Rule]) -> No
         (3, "keywords", "search", 33),
     ]
     assert rule.stages[0].text == "(selection or keywords) and not filter_main_svc"
-    assert rule.stages[0].expr == All(
-        (Any((Ref("selection"), Ref("keywords"))), Not(Ref("filter_main_svc")))
-    )
+    assert rule.stages[0].expr == All((Any((Ref("selection"), Ref("keywords"))), Not(Ref("filter_main_svc"))))
     assert rule.stages[1].text == (
         "selection:\n"
         "    DestinationHostname|endswith:\n"
@@ -87,8 +85,18 @@ def test_search_expressions(one_rule: Callable[..., Rule]) -> None:
         (
             Any(
                 (
-                    Pred("DestinationHostname", Kind.ENDS_WITH, ".localto.net", native="DestinationHostname|endswith"),
-                    Pred("DestinationHostname", Kind.ENDS_WITH, ".localtonet.com", native="DestinationHostname|endswith"),
+                    Pred(
+                        "DestinationHostname",
+                        Kind.ENDS_WITH,
+                        ".localto.net",
+                        native="DestinationHostname|endswith",
+                    ),
+                    Pred(
+                        "DestinationHostname",
+                        Kind.ENDS_WITH,
+                        ".localtonet.com",
+                        native="DestinationHostname|endswith",
+                    ),
                 )
             ),
             Pred("Initiated", Kind.EQ, "true", native="Initiated"),
@@ -99,10 +107,22 @@ def test_search_expressions(one_rule: Callable[..., Rule]) -> None:
 
 
 def test_metadata(one_rule: Callable[..., Rule]) -> None:
-    rule = one_rule(SAMPLE, path="rules/windows/net/sample_rule.yml", repo_url="https://github.com/SigmaHQ/sigma")
+    rule = one_rule(
+        SAMPLE, path="rules/windows/net/sample_rule.yml", repo_url="https://github.com/SigmaHQ/sigma"
+    )
     assert rule.uid == "sigma/sample_rule"
-    assert (rule.vendor, rule.language, rule.folder, rule.kind) == ("sigma", "sigma", "rules", RuleKind.DETECTION)
-    assert (rule.title, rule.id, rule.status, rule.level) == ("Sample", "3ab65069-d82a-4d44-a759-466661a082d1", "test", "high")
+    assert (rule.vendor, rule.language, rule.folder, rule.kind) == (
+        "sigma",
+        "sigma",
+        "rules",
+        RuleKind.DETECTION,
+    )
+    assert (rule.title, rule.id, rule.status, rule.level) == (
+        "Sample",
+        "3ab65069-d82a-4d44-a759-466661a082d1",
+        "test",
+        "high",
+    )
     assert rule.description == "Two lines\nof text.\n"
     assert rule.author == "Alice (Org, Team), Bob and Carol"
     assert rule.authors == ("Alice (Org, Team)", "Bob", "Carol")
@@ -130,17 +150,29 @@ def test_source_url_uses_the_commit(one_rule: Callable[..., Rule]) -> None:
 
 
 def test_author_splitting_and_attack_ids() -> None:
-    assert split_authors("Florian Roth (Nextron Systems), Tim Shelton") == ("Florian Roth (Nextron Systems)", "Tim Shelton")
+    assert split_authors("Florian Roth (Nextron Systems), Tim Shelton") == (
+        "Florian Roth (Nextron Systems)",
+        "Tim Shelton",
+    )
     assert split_authors("David Bertho (@dbertho) & Eirik Sveen (@0xSV1), Storebrand") == (
         "David Bertho (@dbertho)",
         "Eirik Sveen (@0xSV1)",
         "Storebrand",
     )
     assert split_authors("Karneades / Markus Neis") == ("Karneades / Markus Neis",)
-    assert split_authors("'@2xxe (SRA) - rule; Teymur Kheirkhabarov (idea)'") == ("@2xxe (SRA) - rule", "Teymur Kheirkhabarov (idea)")
-    assert split_authors("Ömer Günal and remotephone, oscd.community") == ("Ömer Günal", "remotephone", "oscd.community")
+    assert split_authors("'@2xxe (SRA) - rule; Teymur Kheirkhabarov (idea)'") == (
+        "@2xxe (SRA) - rule",
+        "Teymur Kheirkhabarov (idea)",
+    )
+    assert split_authors("Ömer Günal and remotephone, oscd.community") == (
+        "Ömer Günal",
+        "remotephone",
+        "oscd.community",
+    )
     assert split_authors("") == ()
-    assert attack_ids(("attack.t1059.001", "attack.T1003", "attack.s0002", "attack.execution", "car.2013-01-002")) == (
+    assert attack_ids(
+        ("attack.t1059.001", "attack.T1003", "attack.s0002", "attack.execution", "car.2013-01-002")
+    ) == (
         "T1059.001",
         "T1003",
     )
@@ -221,7 +253,9 @@ def test_hostile_text_is_kept_verbatim(one_rule: Callable[..., Rule]) -> None:
     assert rule.title == "<script>alert(1)</script>"
     assert rule.description == "<img src=x onerror=alert(document.cookie)>"
     assert "<script>alert(1)</script>" in rule.body
-    assert rule.stages[1].expr == Pred("CommandLine", Kind.CONTAINS, '"><script>', native="CommandLine|contains")
+    assert rule.stages[1].expr == Pred(
+        "CommandLine", Kind.CONTAINS, '"><script>', native="CommandLine|contains"
+    )
 
 
 def test_multi_document_file(parse: Parse) -> None:
@@ -345,7 +379,10 @@ def test_filter_document(parse: Parse) -> None:
     [rule] = rules
     assert rule.kind is RuleKind.FILTER
     assert rule.filter is not None
-    assert rule.filter.rules == ("6f3e2987-db24-4c78-a860-b4f4095a7095", "df0841c0-9846-4e9f-ad8a-7df91571771b")
+    assert rule.filter.rules == (
+        "6f3e2987-db24-4c78-a860-b4f4095a7095",
+        "df0841c0-9846-4e9f-ad8a-7df91571771b",
+    )
     assert [(s.label, s.line, s.text) for s in rule.stages] == [
         ("condition", 12, "selection"),
         ("selection", 10, "selection:\n    User|startswith: 'adm_'"),

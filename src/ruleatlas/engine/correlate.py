@@ -26,9 +26,10 @@ Semantics, and the choices made where the spec leaves room:
   as pySigma's SQL executor (lower-cased keys, `COLLATE NOCASE`). The alert shows the first event's values.
 - Skipped and counted in `skips` (per correlation and reason), never silently dropped: events without a
   timestamp; events missing a group-by field (pySigma's SQL executor drops NULL keys and reports
-  `missing_group_key`); value_* events whose field is missing or not a number; events older than their
-  group's open window (input not in time order; slightly late events are put in order and kept); the oldest
-  entries of a window over `max_group_entries`.
+  `missing_group_key`); value_* events whose field is missing or not a number; an event already counted
+  through another rule of the same correlation (temporal types count it once per rule); events older than
+  their group's open window (input not in time order; slightly late events are put in order and kept); the
+  oldest entries of a window over `max_group_entries`.
 - Memory: a group keeps the entries within `timespan` of its newest entry; a group whose newest entry is older
   than `timespan` before the newest time seen is dropped; a window holds at most `max_group_entries`.
 - `generate`: `outputs(rule)` is False for the rules (and intermediate correlations) referred to by a

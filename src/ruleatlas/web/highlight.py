@@ -29,7 +29,7 @@ _COMMENT, _DASH, _PUNCT, _BLOCK, _IND, _ANCHOR, _DOC = "yx", "yd", "yp", "yb", "
 # One line, already escaped: indentation, list dashes ("- - a" nests), an optional key, the rest.
 _LINE_RE = re.compile(
     r"""(?P<ind> *)(?P<dash>(?:-(?:[ \t]+|$))*)"""
-    r"""(?:(?P<key>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*"|[^\s#'"\[\]{},&*!|%@`-][^#:]*?|-[^\s#:][^#:]*?)"""
+    r"""(?:(?P<key>'[^']*+(?:''[^']*+)*+'|"[^"\\]*+(?:\\.[^"\\]*+)*+"|[^\s#'"\[\]{},&*!|%@`-][^#:]*+|-[^\s#:][^#:]*+)"""
     r"""(?P<kws>[ \t]*):(?=[ \t]|$))?(?P<rest>.*)""",
     re.S,
 )
@@ -166,8 +166,67 @@ def _value(text: str, parent_col: int, state: _State) -> str:
     return lead + _plain(stripped)
 
 
+def _key_html(key: str) -> str:
+    """A mapping key (a greedy match, so it may end in spaces); a plain key's `|modifier|...` suffix gets its
+    own colour."""
+    name = key.rstrip(" \t")
+    space = key[len(name) :]
+    if name[0] not in "'\"":
+        bar = name.find("|")
+        if bar >= 0:
+            return f'<span class="{_KEY}">{name[:bar]}</span><span class="{_MOD}">{name[bar:]}</span>{space}'
+    return f'<span class="{_KEY}">{name}</span>{space}'
+
+
+# The common lines in one pattern: indentation, dashes, an optional key, then one complete scalar (quoted or
+# plain) and an optional comment. These lines never change the carried state, so their HTML is cached.
+_FAST_RE = re.compile(
+    r"""( *)((?:-(?: +|$))*)"""
+    r"""(?:('[^']*+(?:''[^']*+)*+'|"[^"\\]*+(?:\\.[^"\\]*+)*+"|[^\s#'"\[\]{},&*!|%@`-][^#:]*+|-[^\s#:][^#:]*+)( *):( +|$))?"""
+    r"""(?:('[^']*+(?:''[^']*+)*+'|"[^"\\]*+(?:\\.[^"\\]*+)*+")|([^\s#'"|&\[{*!][^#]*))?"""
+    r"""(?:( +)(#.*))?( *)$"""
+)
+_CACHE: dict[str, str] = {}
+_CACHE_LIMIT = 100_000  # about 20 MB at most; a whole-corpus build meets each line 2.3 times on average
+
+
+def _fast_line(line: str) -> str | None:
+    """HTML for an escaped line of the common shapes, or None for the general path."""
+    match = _FAST_RE.match(line)
+    if match is None:
+        return None
+    indent, dash, key, kws, sep, quoted, plain, trail, comment, end = match.groups()
+    out = indent
+    if dash:
+        out += dash.replace("-", _DASH_HTML)
+    if key is not None:
+        out += _key_html(key) + f'{kws}<span class="{_PUNCT}">:</span>{sep}'
+    if quoted is not None:
+        out += f'<span class="{_STR}">{quoted}</span>'
+    elif plain is not None:
+        out += _plain(plain)
+    if comment is not None:
+        out += f'{trail}<span class="{_COMMENT}">{comment}</span>'
+    return out + end
+
+
 def _line(raw: str, state: _State) -> str:
-    line = _escape_line(raw)
+    if not state.quote and state.block_parent < 0:
+        cached = _CACHE.get(raw)
+        if cached is not None:
+            return cached
+        line = _escape_line(raw)
+        if line[:3] not in ("---", "..."):
+            html = _fast_line(line)
+            if html is not None:
+                if len(_CACHE) < _CACHE_LIMIT:  # when full, keep what is there: early lines are the common ones
+                    _CACHE[raw] = html
+                return html
+    return _general_line(_escape_line(raw), state)
+
+
+def _general_line(line: str, state: _State) -> str:
+    """Any line, with the state carried from the lines before (block scalars, quotes over lines)."""
     if state.quote:
         end = _close_single(line, 0) if state.quote == "'" else _close_double(line, 0)
         if end < 0:
@@ -194,11 +253,7 @@ def _line(raw: str, state: _State) -> str:
         parent = col
         head = indent
     if key is not None:
-        bar = key.find("|") if key[0] not in "'\"" else -1
-        if bar >= 0:
-            key_html = f'<span class="{_KEY}">{key[:bar]}</span><span class="{_MOD}">{key[bar:]}</span>'
-        else:
-            key_html = f'<span class="{_KEY}">{key}</span>'
+        key_html = _key_html(key)
         return f'{head}{key_html}{match.group("kws")}<span class="{_PUNCT}">:</span>{_value(rest, col, state)}'
     if not rest:
         return head
