@@ -58,8 +58,12 @@ def test_corpus_counts_fold_case_and_wildcards_and_skip_deprecated(
 
 def test_exclusions_are_listed_apart(catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = show(catalog, "sigma/proc_cmd_a", capsys)
-    assert [(i["field"], i["kind"], i["value"]) for i in doc["indicators"]] == [("Image", "ends_with", "\\cmd.exe")]
-    assert [(i["field"], i["kind"], i["value"]) for i in doc["exclusions"]] == [("CommandLine", "contains", "foo")]
+    assert [(i["field"], i["kind"], i["value"]) for i in doc["indicators"]] == [
+        ("Image", "ends_with", "\\cmd.exe")
+    ]
+    assert [(i["field"], i["kind"], i["value"]) for i in doc["exclusions"]] == [
+        ("CommandLine", "contains", "foo")
+    ]
     assert corpus_of(doc, "Image", "\\cmd.exe") == {"total": 2, "by_vendor": {"sigma": 2}}
 
 
@@ -81,8 +85,19 @@ def test_problems_name_file_and_line(catalog: Path, capsys: pytest.CaptureFixtur
 def test_show_text_has_the_seed_sections_in_order(catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "sigma/net_tunnel_a", "--catalog", str(catalog)]) == 0
     text = capsys.readouterr().out
-    sections = ["Tunnel Service Connection A", "Status", "Severity", "Log source", "Author", "Source",
-                "MITRE ATT&CK coverage", "Event coverage", "Rule body", "Stages and predicates", "Indicators"]
+    sections = [
+        "Tunnel Service Connection A",
+        "Status",
+        "Severity",
+        "Log source",
+        "Author",
+        "Source",
+        "MITRE ATT&CK coverage",
+        "Event coverage",
+        "Rule body",
+        "Stages and predicates",
+        "Indicators",
+    ]
     positions = [text.index(s) for s in sections]
     assert positions == sorted(positions)
     assert "corpus 2 (sigma 2)" in text
@@ -101,29 +116,70 @@ def test_pages_are_written_and_escape_hostile_text(catalog: Path) -> None:
     assert (catalog / "site" / "index.html").is_file()
 
 
-def test_rebuild_renders_only_changed_pages(tmp_path: Path) -> None:
+def test_rebuild_parses_and_renders_only_what_changed(tmp_path: Path) -> None:
     import shutil
 
     from ruleatlas.build import build
     from ruleatlas.config import BuildConfig, SourceSpec
+    from ruleatlas.store import open_catalog
 
     corpus = tmp_path / "sigma"
     shutil.copytree(FIXTURE, corpus)
     config = BuildConfig(out=tmp_path / "out", sources=[SourceSpec("sigma", corpus)], jobs=1)
     first = build(config)
-    assert first.pages_written == first.rules and first.parse_cache_hits == 0
+    assert (first.mode, first.files_parsed, first.pages_written) == ("full", 8, first.rules)
     again = build(config)
-    assert again.pages_written == 0 and again.parse_cache_hits == again.files
+    assert (again.mode, again.files_parsed, again.pages_written) == ("incremental", 0, 0)
     rule = corpus / "rules" / "windows" / "net_tunnel_b.yml"
     rule.write_text(rule.read_text().replace("'*.LOCALTO.NET'", "'*.example.org'"))
     changed = build(config)
-    assert changed.parse_cache_hits == changed.files - 1
+    assert (changed.mode, changed.files_parsed) == ("incremental", 1)
     # The edited rule, plus the two rules whose `.localto.net` corpus count dropped from 2 to 1.
     assert changed.pages_written == 3
+    with open_catalog(config.out) as catalog:
+        doc = catalog.rule_document("sigma/net_tunnel_a")
+        assert doc is not None
+        counts = {i["value"]: i["corpus"]["total"] for i in doc["indicators"]}
+        assert counts == {".localto.net": 1, ".localtonet.com": 1, "true": 2}
+        page = (config.out / "site" / "rules" / "sigma" / "net_tunnel_a" / "index.html").read_text()
+        assert "corpus <b>1</b>" in page
+    # Adding a file changes the set of files: the catalog is rebuilt whole, with the same result.
+    (corpus / "rules" / "windows" / "new_rule.yml").write_text(rule.read_text().replace("Connection B", "New"))
+    added = build(config)
+    assert (added.mode, added.files_parsed, added.rules) == ("full", 9, first.rules + 1)
+    rule.unlink()
+    removed = build(config)
+    assert removed.mode == "full" and not (config.out / "site" / "rules" / "sigma" / "net_tunnel_b").exists()
 
 
-def test_missing_sources_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_edit_that_moves_a_uid_falls_back_to_a_full_build(tmp_path: Path) -> None:
+    import shutil
+
+    from ruleatlas.build import build
+    from ruleatlas.config import BuildConfig, SourceSpec
+    from ruleatlas.store import open_catalog
+
+    corpus = tmp_path / "sigma"
+    shutil.copytree(FIXTURE, corpus)
+    # A deprecated copy with the same file stem as a live rule gets the `-deprecated` uid.
+    shutil.copy(corpus / "rules" / "windows" / "net_tunnel_a.yml", corpus / "deprecated" / "windows")
+    config = BuildConfig(out=tmp_path / "out", sources=[SourceSpec("sigma", corpus)], jobs=1)
+    build(config)
+    with open_catalog(config.out) as catalog:
+        assert catalog.find_uids("net_tunnel_a") == ["sigma/net_tunnel_a"]
+        assert catalog.rule_document("sigma/net_tunnel_a-deprecated") is not None
+    # Breaking the live rule leaves the deprecated copy alone with the stem: its uid changes.
+    (corpus / "rules" / "windows" / "net_tunnel_a.yml").write_text("title: [broken\n")
+    rebuilt = build(config)
+    assert rebuilt.mode == "full"
+    with open_catalog(config.out) as catalog:
+        assert catalog.rule_document("sigma/net_tunnel_a") is not None
+        assert catalog.rule_document("sigma/net_tunnel_a-deprecated") is None
+
+
+def test_missing_sources_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RULEATLAS_SHARED", raising=False)
     assert main(["build", "--out", str(tmp_path / "o")]) == 2

@@ -14,8 +14,11 @@ def make_repo(path: Path) -> None:
     path.mkdir()
     (path / "rules").mkdir()
     (path / "rules" / "r.yml").write_text("title: fetched\n")
-    for cmd in (["init", "-q"], ["add", "."],
-                ["-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "init"]):
+    for cmd in (
+        ["init", "-q"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "init"],
+    ):
         subprocess.run(["git", "-C", str(path), *cmd], check=True, capture_output=True)
 
 

@@ -1,18 +1,20 @@
 """`ruleatlas build`: sources → IR → analysis → catalog file → static pages.
 
-Two things keep it fast: parse results are cached by file content (ingest.py), and a page is rendered
-again only when its document or the templates changed (its `page_key`). Cold work runs on every core.
+A build is incremental when it can be: every file is hashed, and when the previous catalog was built from
+the same inputs (parser, ATT&CK, telemetry, sources, same set of files), only the changed files are parsed
+and analysed, their rows replaced in a copy of the catalog, corpus counts recounted in SQL, and only the
+pages whose document or counts changed rendered again. Anything else is a full build, on every core.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,13 +23,14 @@ from typing import Any, TextIO, TypeVar
 
 from ruleatlas import __version__
 from ruleatlas.analysis.document import rule_document
-from ruleatlas.analysis.indicators import RuleIndicators, count_corpus, rule_indicators
+from ruleatlas.analysis.indicators import rule_indicators
 from ruleatlas.attack import AttackData, load_attack, map_tags
 from ruleatlas.config import BuildConfig, default_jobs, describe_source
-from ruleatlas.ingest import ParseCache, read_source
+from ruleatlas.ingest import PARSER_VERSION, SourceFile, list_source_files, parse_files, stand_in
 from ruleatlas.model import Problem, Rule
 from ruleatlas.progress import Progress
-from ruleatlas.store import CATALOG_FILE, Catalog, CatalogWriter, ProblemRow, RuleRow, SourceRow
+from ruleatlas.sources.sigma import assign_unique_uids
+from ruleatlas.store import CATALOG_FILE, Catalog, CatalogWriter, ProblemRow, RuleRow
 from ruleatlas.telemetry import TelemetryCatalog, event_coverage, load_telemetry
 from ruleatlas.web import render as web_render
 from ruleatlas.web.urls import rule_path
@@ -44,34 +47,35 @@ class FolderSummary:
 
 @dataclass(slots=True)
 class BuildSummary:
+    mode: str = "full"
     files: int = 0
+    files_parsed: int = 0
     rules: int = 0
     errors: int = 0
     problems: int = 0
     per_folder: dict[str, FolderSummary] = field(default_factory=dict)
     pages_written: int = 0
     pages_kept: int = 0
-    parse_cache_hits: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "mode": self.mode,
             "files": self.files,
+            "files_parsed": self.files_parsed,
             "rules": self.rules,
             "errors": self.errors,
             "problems": self.problems,
-            "per_folder": {k: vars_of(v) for k, v in self.per_folder.items()},
+            "per_folder": {
+                k: {"files": v.files, "rules": v.rules, "error_files": v.error_files}
+                for k, v in self.per_folder.items()
+            },
             "pages_written": self.pages_written,
             "pages_kept": self.pages_kept,
-            "parse_cache_hits": self.parse_cache_hits,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
-
-
-def vars_of(obj: FolderSummary) -> dict[str, int]:
-    return {"files": obj.files, "rules": obj.rules, "error_files": obj.error_files}
 
 
 class _Timer:
@@ -81,201 +85,314 @@ class _Timer:
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
-        self.summary.timings[name] = now - self.last
+        self.summary.timings[name] = self.summary.timings.get(name, 0.0) + now - self.last
         self.last = now
 
 
-def _fingerprint(path: Path) -> str:
+def fingerprint(path: Path | None) -> str:
     """Cheap identity of a file or folder tree: names, sizes and modification times."""
+    if path is None:
+        return ""
     digest = hashlib.sha256(str(path.resolve()).encode())
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for p in files:
-        st = p.stat()
-        digest.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    stack = [path] if path.is_dir() else []
+    if path.is_file():
+        st = path.stat()
+        digest.update(f"{st.st_size}\0{st.st_mtime_ns}".encode())
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file():
+                    st = entry.stat()
+                    digest.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
-def _cached(cache_dir: Path, name: str, source: Path, load: Callable[[], T], dump: Callable[[T], Any],
-            undump: Callable[[Any], T]) -> T:
-    """Load `source` through `load`, or from a JSON cache when the source has not changed since."""
-    key = _fingerprint(source) + __version__
+def _cached_json(
+    cache_dir: Path,
+    name: str,
+    key: str,
+    load: Callable[[], T],
+    dump: Callable[[T], Any],
+    undump: Callable[[Any], T],
+) -> tuple[T, str]:
+    """`load()`, or its JSON form from the cache when `key` (the input's fingerprint) has not changed.
+
+    Returns the value and its JSON text, which the catalog stores as it is.
+    """
     cache_file = cache_dir / f"{name}.json"
     if cache_file.is_file():
         try:
-            stored = json.loads(cache_file.read_text(encoding="utf-8"))
-            if stored.get("key") == key:
-                return undump(stored["data"])
-        except (ValueError, KeyError, TypeError):
+            text = cache_file.read_text(encoding="utf-8")
+            header, _, body = text.partition("\n")
+            if json.loads(header) == key:
+                return undump(json.loads(body)), body
+        except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache is rebuilt below
     value = load()
+    body = json.dumps(dump(value))
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file.write_text(json.dumps({"key": key, "data": dump(value)}), encoding="utf-8")
-    return value
+    cache_file.write_text(json.dumps(key) + "\n" + body, encoding="utf-8")
+    return value, body
 
 
-def _attack_json(coverage: Any) -> tuple[list[dict[str, Any]], list[str]]:
-    tactics = [
-        {
-            "tactic": t.tactic,
-            "tactic_id": t.tactic_id,
-            "shortname": t.shortname,
-            "techniques": [
-                {"id": x.id, "name": x.name, "revoked": x.revoked, "deprecated": x.deprecated,
-                 "replaced_by": x.replaced_by}
-                for x in t.techniques
-            ],
-        }
-        for t in coverage.tactics
-    ]
-    return tactics, list(coverage.unknown)
+@dataclass(slots=True)
+class _Previous:
+    meta: dict[str, str]
+    files: dict[tuple[str, str], str]
+    base_uids: dict[str, tuple[str, str, str, str]]
 
 
-def _events_json(coverage: Any) -> tuple[list[dict[str, Any]], str]:
-    events = [
-        {"provider": e.provider, "provider_name": e.provider_name, "channel": e.channel,
-         "event_id": e.event_id, "title": e.title}
-        for e in coverage.events
-    ]
-    return events, coverage.note
+def _previous(path: Path) -> _Previous | None:
+    if not path.is_file():
+        return None
+    try:
+        catalog = Catalog(path)
+        try:
+            return _Previous(catalog.meta(), catalog.files(), catalog.base_uids())
+        finally:
+            catalog.close()
+    except Exception:  # an older or damaged catalog is simply rebuilt
+        return None
 
 
-def _page_key(doc: dict[str, Any], templates_key: str) -> str:
-    payload = json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.sha256(templates_key.encode() + payload).hexdigest()
+class _Context:
+    """ATT&CK and telemetry, loaded only when some rule needs analysing."""
+
+    def __init__(self, config: BuildConfig, cache_dir: Path, keys: dict[str, str]) -> None:
+        self.config = config
+        self.cache_dir = cache_dir
+        self.keys = keys
+        self._attack: tuple[AttackData, str] | None = None
+        self._telemetry: tuple[TelemetryCatalog, str] | None = None
+
+    def attack(self) -> tuple[AttackData, str] | None:
+        path = self.config.attack
+        if path is not None and self._attack is None:
+            self._attack = _cached_json(
+                self.cache_dir,
+                "attack",
+                self.keys["attack"],
+                lambda: load_attack(path),
+                lambda a: a.to_json(),
+                AttackData.from_json,
+            )
+        return self._attack
+
+    def telemetry(self) -> tuple[TelemetryCatalog, str] | None:
+        path = self.config.telemetry
+        if path is not None and self._telemetry is None:
+            sigma_dir = next((s.path for s in self.config.sources if s.vendor == "sigma"), None)
+            self._telemetry = _cached_json(
+                self.cache_dir,
+                "telemetry",
+                self.keys["telemetry"],
+                lambda: load_telemetry(path, sigma_dir),
+                lambda t: t.to_json(),
+                TelemetryCatalog.from_json,
+            )
+        return self._telemetry
 
 
-def build(config: BuildConfig, *, log: TextIO | None = None) -> BuildSummary:
+def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = False) -> BuildSummary:
     log = log if log is not None else sys.stderr
+    if not config.sources:
+        raise ValueError(
+            "no rule sources: pass --source VENDOR=PATH, set RULEATLAS_SHARED, or run `ruleatlas fetch`"
+        )
     started = time.perf_counter()
     summary = BuildSummary()
     timer = _Timer(summary)
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
-    cache_dir = out / "cache"
+    catalog_path = out / CATALOG_FILE
     jobs = config.jobs or default_jobs()
-    if not config.sources:
-        raise ValueError("no rule sources: pass --source VENDOR=PATH, set RULEATLAS_SHARED, or run `ruleatlas fetch`")
 
-    # 1. Sources → IR.
-    cache = ParseCache.load(cache_dir / "parse.pickle")
-    rules: list[Rule] = []
-    file_problems: list[tuple[str, Problem]] = []
-    source_rows: list[SourceRow] = []
-    file_rows: list[tuple[str, str, str, int, int]] = []
-    for raw_spec in config.sources:
-        spec = describe_source(raw_spec)
-        with Progress(f"read {spec.vendor}", 0, log) as bar:
-            read = read_source(spec, cache, jobs=jobs, progress=bar)
-        result = read.result
-        rules.extend(result.rules)
-        file_problems.extend((spec.vendor, p) for p in result.errors)
-        rules_per_file = Counter(r.source.path for r in result.rules)
-        errors_per_file = Counter(p.file for p in result.errors)
-        for rel_path, folder in read.files:
-            n_rules = rules_per_file.get(rel_path, 0)
-            file_rows.append((spec.vendor, rel_path, folder, n_rules, errors_per_file.get(rel_path, 0)))
-            folder_summary = summary.per_folder.setdefault(f"{spec.vendor}/{folder}", FolderSummary())
-            folder_summary.files += 1
-            folder_summary.rules += n_rules
-            folder_summary.error_files += n_rules == 0
-        error_files = sum(1 for _, _, _, n, _ in file_rows[-len(read.files):] if n == 0) if read.files else 0
-        source_rows.append(SourceRow(spec.vendor, str(spec.path), spec.repo, spec.commit, result.files,
-                                     len(result.rules), error_files))
-        summary.files += result.files
-    summary.parse_cache_hits = cache.hits
-    cache.save()
+    # 1. List and hash every file; decide what has to be parsed.
+    specs = [describe_source(s) for s in config.sources]
+    listing = [(spec, list_source_files(spec)) for spec in specs]
+    keys = {"attack": fingerprint(config.attack), "telemetry": fingerprint(config.telemetry)}
+    inputs_key = hashlib.sha256(
+        json.dumps(
+            [
+                PARSER_VERSION,
+                __version__,
+                keys,
+                [(s.vendor, str(s.path.resolve()), s.repo, s.commit) for s in specs],
+            ]
+        ).encode()
+    ).hexdigest()
+    templates_key = web_render.templates_fingerprint()
+    previous = None if force_full else _previous(catalog_path)
+    all_files = {(f.vendor, f.rel_path) for _, files in listing for f in files}
+    incremental = (
+        previous is not None
+        and previous.meta.get("inputs_key") == inputs_key
+        and set(previous.files) == all_files
+    )
+    summary.mode = "incremental" if incremental else "full"
+    timer.lap("list")
+
+    # 2. Parse what changed.
+    parsed: list[tuple[SourceFile, list[Rule], list[Problem]]] = []
+    for spec, files in listing:
+        todo = [
+            f
+            for f in files
+            if not incremental or previous.files.get((f.vendor, f.rel_path)) != f.content_hash
+        ]  # type: ignore[union-attr]
+        with Progress(f"parse {spec.vendor}", len(todo), log) as bar:
+            outputs = parse_files(todo, spec, jobs=jobs, progress=bar)
+        parsed.extend((f, rules, problems) for f, (rules, problems) in zip(todo, outputs, strict=True))
+    summary.files = len(all_files)
+    summary.files_parsed = len(parsed)
+    new_rules = [rule for _, rules, _ in parsed for rule in rules]
+    base_uids = {id(rule): rule.uid for rule in new_rules}
     timer.lap("parse")
 
-    # 2. ATT&CK and telemetry: slow to read from their raw form, so cached as JSON by input fingerprint.
-    attack: AttackData | None = None
-    if config.attack is not None:
-        attack = _cached(cache_dir, "attack", config.attack, lambda: load_attack(config.attack),  # type: ignore[arg-type]
-                         lambda a: a.to_json(), AttackData.from_json)
-    telemetry: TelemetryCatalog | None = None
-    if config.telemetry is not None:
-        sigma_dir = next((s.path for s in config.sources if s.vendor == "sigma"), None)
-        telemetry = _cached(cache_dir, "telemetry", config.telemetry,
-                            lambda: load_telemetry(config.telemetry, sigma_dir),  # type: ignore[arg-type]
-                            lambda t: t.to_json(), TelemetryCatalog.from_json)
-    timer.lap("attack+telemetry")
+    # 3. Unique uids across files. Unchanged rules take part as stand-ins; if any of them would get another
+    # uid than it has, the catalog cannot be patched and the build starts over in full.
+    if incremental:
+        assert previous is not None
+        changed = {(f.vendor, f.rel_path) for f, _, _ in parsed}
+        stand_ins = [
+            (uid, stand_in(vendor, base, path, folder))
+            for uid, (vendor, base, path, folder) in previous.base_uids.items()
+            if (vendor, path) not in changed
+        ]
+        everyone = [s for _, s in stand_ins] + new_rules
+        everyone.sort(key=lambda r: r.source.path)
+        assign_unique_uids(everyone)
+        if any(s.uid != uid for uid, s in stand_ins):
+            return build(config, log=log, force_full=True)
+    else:
+        assign_unique_uids(new_rules)
+    timer.lap("uids")
 
-    # 3. Analysis: indicators, corpus counts, ATT&CK names, event coverage → one document per rule.
-    indicators: dict[str, RuleIndicators] = {r.uid: rule_indicators(r) for r in rules}
-    counts = count_corpus((r, indicators[r.uid]) for r in rules)
-    documents: list[dict[str, Any]] = []
-    for rule in rules:
-        if attack is not None:
-            tactics, unknown = _attack_json(map_tags(rule.tags, attack))
-        else:
-            tactics, unknown = [], []
-        if telemetry is not None:
-            events, events_note = _events_json(event_coverage(rule, telemetry))
-        else:
-            events, events_note = [], "no telemetry definitions loaded (build with --telemetry)"
-        documents.append(rule_document(rule, indicators[rule.uid], counts, attack=tactics, attack_unknown=unknown,
-                                       events=events, events_note=events_note))
+    # 4. Analyse the new rules: indicators, ATT&CK names, event coverage → page documents without counts.
+    context = _Context(config, out / "cache", keys)
+    attack = context.attack() if new_rules or not incremental else None
+    telemetry = context.telemetry() if new_rules or not incremental else None
+    timer.lap("attack+telemetry")
+    rows = [_analyse(rule, base_uids[id(rule)], attack, telemetry) for rule in new_rules]
     timer.lap("analysis")
 
-    # 4. The catalog file.
-    templates_key = web_render.templates_fingerprint()
-    old_keys = _old_page_keys(out / CATALOG_FILE)
-    rows = [_rule_row(rule, doc, _page_key(doc, templates_key)) for rule, doc in zip(rules, documents, strict=True)]
-    writer = CatalogWriter(out / CATALOG_FILE)
+    # 5. The catalog: a fresh file, or a patched copy of the previous one.
+    writer = CatalogWriter(catalog_path, base=catalog_path if incremental else None)
+    if incremental:
+        for vendor in {f.vendor for f, _, _ in parsed}:
+            writer.delete_files(vendor, [f.rel_path for f, _, _ in parsed if f.vendor == vendor])
+    writer.add_files(
+        (
+            f.vendor,
+            f.rel_path,
+            f.folder,
+            f.content_hash,
+            len(rules),
+            sum(p.severity == "error" for p in problems),
+        )
+        for f, rules, problems in parsed
+    )
+    writer.add_rules(rows)
+    writer.add_problems(_problem_rows(parsed))
     writer.set_meta("built_at", datetime.now(UTC).isoformat(timespec="seconds"))
     writer.set_meta("ruleatlas_version", __version__)
+    writer.set_meta("inputs_key", inputs_key)
     if attack is not None:
-        writer.set_meta("attack_version", attack.version)
-        writer.set_blob("attack", attack.to_json())
+        writer.set_meta("attack_version", attack[0].version)
+        writer.set_blob("attack", attack[1])
     if telemetry is not None:
-        writer.set_blob("telemetry", telemetry.to_json())
-    for row in source_rows:
-        writer.add_source(row)
-    writer.add_files(file_rows)
-    writer.add_rules(rows)
-    problem_rows = [
-        ProblemRow(vendor, p.file, p.rule_uid, p.line, p.severity, p.message, p.hint) for vendor, p in file_problems
-    ] + [
-        ProblemRow(r.vendor, r.source.path, r.uid, p.line, p.severity, p.message, p.hint)
-        for r in rules for p in r.problems
-    ]
-    writer.add_problems(problem_rows)
+        writer.set_blob("telemetry", telemetry[1])
+    writer.refresh_sources([(s.vendor, str(s.path), s.repo, s.commit) for s in specs])
+    affected = writer.recount()
+    rerender_all = not incremental or previous.meta.get("templates_key") != templates_key  # type: ignore[union-attr]
+    writer.set_meta("templates_key", templates_key)
+    fresh = {row.uid: row.doc for row in rows}
+    todo_uids = set(fresh) | affected
+    summaries = writer.summaries()
+    if rerender_all:
+        todo_uids = {s["uid"] for s in summaries}
+    counts = writer.counts()
+    docs = [(uid, doc) for uid, doc in fresh.items() if uid in todo_uids]
+    docs += writer.documents(sorted(todo_uids - set(fresh)))
+    for _, doc in docs:
+        counts.fill(doc)
+    for name, (n_files, n_rules, n_error_files) in writer.folder_summary().items():
+        summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
+    summary.problems = writer.problem_count()
     writer.close()
     timer.lap("store")
 
-    # 5. Pages.
+    # 6. Pages.
     if config.pages:
-        _write_pages(out / "site", rows, old_keys, jobs, summary, log)
+        gone = set(previous.base_uids) - {s["uid"] for s in summaries} if previous else set()
+        _write_pages(out / "site", docs, summaries, gone, jobs, log)
+        summary.pages_written = len(docs)
+        summary.pages_kept = len(summaries) - len(docs)
     timer.lap("pages")
 
-    summary.rules = len(rules)
+    summary.rules = len(summaries)
     summary.errors = sum(f.error_files for f in summary.per_folder.values())
-    summary.problems = len(problem_rows)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _old_page_keys(catalog_path: Path) -> dict[str, str]:
-    if not catalog_path.is_file():
-        return {}
-    try:
-        catalog = Catalog(catalog_path)
-    except Exception:
-        return {}
-    try:
-        return catalog.page_keys()
-    except Exception:  # an older or damaged catalog: render every page again
-        return {}
-    finally:
-        catalog.close()
-
-
-def _rule_row(rule: Rule, doc: dict[str, Any], page_key: str) -> RuleRow:
+def _analyse(
+    rule: Rule,
+    base_uid: str,
+    attack: tuple[AttackData, str] | None,
+    telemetry: tuple[TelemetryCatalog, str] | None,
+) -> RuleRow:
+    if attack is not None:
+        coverage = map_tags(rule.tags, attack[0])
+        tactics, unknown = coverage.page_attack(), list(coverage.unknown)
+    else:
+        tactics, unknown = [], []
+    if telemetry is not None:
+        events = event_coverage(rule, telemetry[0]).to_json()
+    else:
+        events = {"events": [], "events_note": "no telemetry definitions loaded (build with --telemetry)"}
+    doc = rule_document(
+        rule,
+        rule_indicators(rule),
+        attack=tactics,
+        attack_unknown=unknown,
+        events=events["events"],
+        events_note=events["events_note"],
+    )
     ls = rule.logsource
     return RuleRow(
-        uid=rule.uid, vendor=rule.vendor, rule_id=rule.id, title=rule.title, status=rule.status, level=rule.level,
-        kind=rule.kind.value, folder=rule.folder, product=ls.get("product", ""), category=ls.get("category", ""),
-        service=ls.get("service", ""), path=rule.source.path, page_key=page_key, doc=doc,
+        uid=rule.uid,
+        base_uid=base_uid,
+        vendor=rule.vendor,
+        rule_id=rule.id,
+        title=rule.title,
+        status=rule.status,
+        level=rule.level,
+        kind=rule.kind.value,
+        folder=rule.folder,
+        product=ls.get("product", ""),
+        category=ls.get("category", ""),
+        service=ls.get("service", ""),
+        path=rule.source.path,
+        doc=doc,
     )
+
+
+def _problem_rows(parsed: Iterable[tuple[SourceFile, list[Rule], list[Problem]]]) -> list[ProblemRow]:
+    rows = []
+    for f, rules, problems in parsed:
+        rows += [
+            ProblemRow(f.vendor, f.rel_path, p.rule_uid, p.line, p.severity, p.message, p.hint)
+            for p in problems
+        ]
+        rows += [
+            ProblemRow(f.vendor, f.rel_path, r.uid, p.line, p.severity, p.message, p.hint)
+            for r in rules
+            for p in r.problems
+        ]
+    return rows
 
 
 _worker_renderer: web_render.SiteRenderer | None = None
@@ -292,53 +409,45 @@ def _render_batch(site: Path, batch: list[tuple[str, dict[str, Any]]]) -> int:
     return len(batch)
 
 
-def _write_pages(site: Path, rows: list[RuleRow], old_keys: dict[str, str], jobs: int, summary: BuildSummary,
-                 log: TextIO) -> None:
+def _write_pages(
+    site: Path,
+    docs: list[tuple[str, dict[str, Any]]],
+    summaries: list[dict[str, Any]],
+    gone: set[str],
+    jobs: int,
+    log: TextIO,
+) -> None:
     site.mkdir(parents=True, exist_ok=True)
-    todo = [
-        (r.uid, r.doc) for r in rows
-        if old_keys.get(r.uid) != r.page_key or not (site / rule_path(r.uid) / "index.html").is_file()
-    ]
-    _remove_stale_pages(site, {r.uid for r in rows}, set(old_keys))
-    with Progress("pages", len(todo), log) as bar:
-        if jobs <= 1 or len(todo) < 200:
-            for i in range(0, len(todo), 100):
-                bar.advance(_render_batch(site, todo[i : i + 100]))
-        else:
-            size = max(25, len(todo) // (jobs * 8))
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(_render_batch, site, todo[i : i + size]) for i in range(0, len(todo), size)]
-                for fut in futures:
-                    bar.advance(fut.result())
-    summary.pages_written = len(todo)
-    summary.pages_kept = len(rows) - len(todo)
-    renderer = web_render.SiteRenderer()
-    renderer.write_static(site)
-    by_vendor: defaultdict[str, int] = defaultdict(int)
-    for r in rows:
-        by_vendor[r.vendor] += 1
-    summaries = [
-        {"uid": r.uid, "vendor": r.vendor, "title": r.title, "status": r.status, "level": r.level, "kind": r.kind,
-         "folder": r.folder, "product": r.product, "category": r.category, "service": r.service}
-        for r in rows
-    ]
-    (site / "index.html").write_text(
-        renderer.render_index(summaries, {"rules": len(rows), "per_vendor": dict(by_vendor)}), encoding="utf-8"
-    )
-
-
-def _remove_stale_pages(site: Path, current: set[str], previous: set[str]) -> None:
-    for uid in previous - current:
+    for uid in gone:
         page_dir = site / rule_path(uid)
         if page_dir.is_dir() and page_dir.resolve().is_relative_to(site.resolve()):
             shutil.rmtree(page_dir)
+    with Progress("pages", len(docs), log) as bar:
+        if jobs <= 1 or len(docs) < 200:
+            for i in range(0, len(docs), 100):
+                bar.advance(_render_batch(site, docs[i : i + 100]))
+        else:
+            size = max(25, len(docs) // (jobs * 8))
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = [
+                    pool.submit(_render_batch, site, docs[i : i + size]) for i in range(0, len(docs), size)
+                ]
+                for fut in futures:
+                    bar.advance(fut.result())
+    renderer = web_render.SiteRenderer()
+    renderer.write_static(site)
+    per_vendor: dict[str, int] = {}
+    for s in summaries:
+        per_vendor[s["vendor"]] = per_vendor.get(s["vendor"], 0) + 1
+    index = renderer.render_index(summaries, {"rules": len(summaries), "per_vendor": per_vendor})
+    (site / "index.html").write_text(index, encoding="utf-8")
 
 
 def print_summary(summary: BuildSummary, stream: TextIO) -> None:
     stream.write(
-        f"built {summary.rules} rules from {summary.files} files ({summary.errors} files with errors, "
-        f"{summary.problems} problems) in {summary.seconds:.1f}s; "
-        f"pages: {summary.pages_written} written, {summary.pages_kept} unchanged\n"
+        f"{summary.mode} build: {summary.rules} rules from {summary.files} files "
+        f"({summary.files_parsed} parsed, {summary.errors} files with errors, {summary.problems} problems) "
+        f"in {summary.seconds:.1f}s; pages: {summary.pages_written} written, {summary.pages_kept} unchanged\n"
     )
     width = max((len(k) for k in summary.per_folder), default=6)
     stream.write(f"  {'folder':<{width}}  {'files':>6}  {'rules':>6}  {'errors':>6}\n")

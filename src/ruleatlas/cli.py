@@ -43,8 +43,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", type=Path, default=Path("data"))
 
     p = sub.add_parser("build", help="build the catalog and its static pages")
-    p.add_argument("--source", action="append", default=[], metavar="VENDOR=PATH",
-                   help="a rule source, e.g. sigma=../shared/corpus/sigma (repeatable)")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="VENDOR=PATH",
+        help="a rule source, e.g. sigma=../shared/corpus/sigma (repeatable)",
+    )
     p.add_argument("--attack", type=Path, help="ATT&CK STIX bundle, or a folder holding one")
     p.add_argument("--telemetry", type=Path, help="telemetry definitions folder (providers/)")
     p.add_argument("--out", type=Path, help=f"output folder (default: {DEFAULT_OUT})")
@@ -177,22 +182,37 @@ def cmd_stats(args: argparse.Namespace) -> int:
     with open_catalog(args.catalog) as catalog:
         stats = catalog.stats()
         stats["sources"] = [
-            {"vendor": s.vendor, "path": s.path, "repo": s.repo, "commit": s.commit, "files": s.files,
-             "rules": s.rules, "errors": s.errors}
+            {
+                "vendor": s.vendor,
+                "path": s.path,
+                "repo": s.repo,
+                "commit": s.commit,
+                "files": s.files,
+                "rules": s.rules,
+                "errors": s.errors,
+            }
             for s in catalog.sources()
         ]
         stats["built_at"] = catalog.meta().get("built_at", "")
     if args.json:
         print(json.dumps(stats, indent=2))
         return EXIT_OK
-    print(f"{stats['rules']} rules from {stats['files']} files; {stats['errors']} files with errors; "
-          f"{stats['problems']} problems (built {stats['built_at']})")
-    for title, key in (("vendor", "per_vendor"), ("kind", "per_kind"), ("level", "per_level"),
-                       ("status", "per_status")):
+    print(
+        f"{stats['rules']} rules from {stats['files']} files; {stats['errors']} files with errors; "
+        f"{stats['problems']} problems (built {stats['built_at']})"
+    )
+    for title, key in (
+        ("vendor", "per_vendor"),
+        ("kind", "per_kind"),
+        ("level", "per_level"),
+        ("status", "per_status"),
+    ):
         print(f"  per {title}: " + ", ".join(f"{k or '(none)'} {v}" for k, v in stats[key].items()))
     print("  per folder:")
     for name, f in sorted(stats["per_folder"].items()):
-        print(f"    {name:<36} files {f['files']:>5}  rules {f['rules']:>5}  error files {f['error_files']:>3}")
+        print(
+            f"    {name:<36} files {f['files']:>5}  rules {f['rules']:>5}  error files {f['error_files']:>3}"
+        )
     return EXIT_OK
 
 
@@ -203,8 +223,15 @@ def cmd_problems(args: argparse.Namespace) -> int:
     with open_catalog(args.catalog) as catalog:
         problems = catalog.problems()
     rows: list[dict[str, Any]] = [
-        {"vendor": p.vendor, "file": p.file, "uid": p.uid, "line": p.line, "severity": p.severity,
-         "message": p.message, "hint": p.hint}
+        {
+            "vendor": p.vendor,
+            "file": p.file,
+            "uid": p.uid,
+            "line": p.line,
+            "severity": p.severity,
+            "message": p.message,
+            "hint": p.hint,
+        }
         for p in problems
     ]
     if args.json:

@@ -38,7 +38,9 @@ class FetchError(Exception):
     pass
 
 
-def fetch(dest: Path, remotes: tuple[RemoteSource, ...] = DEFAULT_REMOTES, *, timeout: float = 300) -> list[Path]:
+def fetch(
+    dest: Path, remotes: tuple[RemoteSource, ...] = DEFAULT_REMOTES, *, timeout: float = 300
+) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for remote in remotes:
@@ -71,7 +73,7 @@ def _file_fetch(remote: RemoteSource, target: Path, timeout: float) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".part")
     try:
-        with urllib.request.urlopen(remote.url, timeout=timeout) as response, tmp.open("wb") as fh:  # noqa: S310
+        with urllib.request.urlopen(remote.url, timeout=timeout) as response, tmp.open("wb") as fh:
             shutil.copyfileobj(response, fh)
     except (OSError, ValueError) as exc:
         tmp.unlink(missing_ok=True)

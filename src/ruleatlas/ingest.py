@@ -1,151 +1,108 @@
-"""Reading rule sources into the IR, with a parse cache keyed by file content.
+"""Reading rule sources: list and hash every file, then parse the ones asked for on all cores.
 
-Parsing is the slowest part of a build, and a rebuild usually changes a handful of files: each file's
-parse result is cached under the hash of (parser version, vendor, path, repo, commit, text), and new
-files are parsed on all cores.
+Hashing first lets the build parse only the files whose content changed since the last catalog.
 """
 
 from __future__ import annotations
 
 import hashlib
-import pickle
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from ruleatlas.config import SourceSpec
-from ruleatlas.model import Problem, Rule, SourceResult
+from ruleatlas.model import Problem, Rule, SourceRef
 from ruleatlas.progress import Progress
 from ruleatlas.sources import sigma
 
-# Bump when the parser's output changes shape or meaning, so old cache entries are not reused.
+# Bump when the parser's output changes shape or meaning: a catalog built by another version is rebuilt whole.
 PARSER_VERSION = "sigma-1"
+READERS = {"sigma": sigma}
 
 ParseOutput = tuple[list[Rule], list[Problem]]
 
 
 @dataclass(slots=True)
-class ParseCache:
-    path: Path | None
-    entries: dict[str, ParseOutput] = field(default_factory=dict)
-    used: set[str] = field(default_factory=set)
-    hits: int = 0
-
-    @classmethod
-    def load(cls, path: Path | None) -> ParseCache:
-        if path is None or not path.is_file():
-            return cls(path)
-        try:
-            with path.open("rb") as fh:
-                entries = pickle.load(fh)
-        except Exception:  # a stale or damaged cache only costs a full parse
-            entries = {}
-        return cls(path, entries if isinstance(entries, dict) else {})
-
-    def save(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump({k: v for k, v in self.entries.items() if k in self.used}, fh, pickle.HIGHEST_PROTOCOL)
-        tmp.replace(self.path)
-
-
-@dataclass(slots=True)
-class SourceFiles:
-    """A source's rules and errors, plus every file read with its folder (for per-file accounting)."""
-
-    result: SourceResult
-    files: list[tuple[str, str]]
-
-
-@dataclass(slots=True)
-class _Job:
-    key: str
-    text: str
+class SourceFile:
+    vendor: str
     rel_path: str
     folder: str
+    content_hash: str
+    text: str | None
+    read_error: Problem | None = None
 
 
-def _parse_job(job: _Job, vendor: str, repo: str, commit: str) -> tuple[str, ParseOutput]:
-    return job.key, sigma.parse_sigma_file(job.text, job.rel_path, job.folder, vendor=vendor, repo_url=repo, commit=commit)
-
-
-def _parse_batch(jobs: list[_Job], vendor: str, repo: str, commit: str) -> list[tuple[str, ParseOutput]]:
-    return [_parse_job(j, vendor, repo, commit) for j in jobs]
-
-
-def read_source(
-    spec: SourceSpec,
-    cache: ParseCache,
-    *,
-    jobs: int = 1,
-    progress: Progress | None = None,
-) -> SourceFiles:
-    if spec.vendor != "sigma":
-        raise ValueError(f"--source {spec.vendor}=...: no reader for vendor {spec.vendor!r} (known: sigma)")
+def list_source_files(spec: SourceSpec) -> list[SourceFile]:
+    """Every rule file of a source with its content hash; a file too large or unreadable carries its problem."""
+    reader = READERS.get(spec.vendor)
+    if reader is None:
+        raise ValueError(
+            f"--source {spec.vendor}=...: no reader for vendor {spec.vendor!r} (known: {', '.join(READERS)})"
+        )
     if not spec.path.is_dir():
         raise FileNotFoundError(f"--source {spec.vendor}={spec.path}: not a folder")
-
-    result = SourceResult()
-    pending: list[_Job] = []
-    order: list[tuple[str, str]] = []
-    listed: list[tuple[str, str]] = []
-    files = sigma.list_sigma_files(spec.path)
-    if progress is not None:
-        progress.set_total(len(files))
-    for path, rel_path, folder in files:
-        result.files += 1
-        listed.append((rel_path, folder))
-        result.files_per_folder[folder] = result.files_per_folder.get(folder, 0) + 1
+    out = []
+    for path, rel_path, folder in reader.list_sigma_files(spec.path):
         try:
+            size = path.stat().st_size
+            if size > sigma.MAX_FILE_BYTES:  # refused unread: nothing in it is worth the memory
+                problem = Problem(
+                    rel_path,
+                    f"file too large ({size} bytes > {sigma.MAX_FILE_BYTES})",
+                    hint="a Sigma rule is a few KB; check that this file is a rule",
+                )
+                out.append(SourceFile(spec.vendor, rel_path, folder, f"size:{size}", None, problem))
+                continue
             raw = path.read_bytes()
         except OSError as exc:
-            result.errors.append(Problem(file=rel_path, message=f"cannot read file: {exc.strerror or exc}"))
+            problem = Problem(rel_path, f"cannot read file: {exc.strerror or exc}")
+            out.append(SourceFile(spec.vendor, rel_path, folder, "unreadable", None, problem))
             continue
-        text = raw.decode("utf-8", errors="surrogateescape")
-        key = hashlib.sha256(
-            "\0".join((PARSER_VERSION, spec.vendor, rel_path, folder, spec.repo, spec.commit)).encode() + b"\0" + raw
-        ).hexdigest()
-        order.append((key, rel_path))
-        if key in cache.entries:
-            cache.hits += 1
-            if progress:
-                progress.advance()
-        else:
-            pending.append(_Job(key, text, rel_path, folder))
-
-    for key, output in _run_jobs(pending, spec, jobs, progress):
-        cache.entries[key] = output
-
-    for key, _rel_path in order:
-        cache.used.add(key)
-        rules, problems = cache.entries[key]
-        result.rules.extend(rules)
-        result.errors.extend(problems)
-    sigma.assign_unique_uids(result.rules)
-    return SourceFiles(result, listed)
+        digest = hashlib.sha256(raw).hexdigest()
+        out.append(
+            SourceFile(spec.vendor, rel_path, folder, digest, raw.decode("utf-8", errors="surrogateescape"))
+        )
+    return out
 
 
-def _run_jobs(
-    pending: list[_Job], spec: SourceSpec, jobs: int, progress: Progress | None
-) -> list[tuple[str, ParseOutput]]:
-    if jobs <= 1 or len(pending) < 200:
+def _parse_one(file: SourceFile, repo: str, commit: str) -> ParseOutput:
+    if file.text is None:
+        return [], [file.read_error] if file.read_error else []
+    rules, problems = sigma.parse_sigma_file(
+        file.text, file.rel_path, file.folder, vendor=file.vendor, repo_url=repo, commit=commit
+    )
+    for rule in rules:
+        rule.content_hash = file.content_hash
+    return rules, problems
+
+
+def _parse_batch(files: list[SourceFile], repo: str, commit: str) -> list[ParseOutput]:
+    return [_parse_one(f, repo, commit) for f in files]
+
+
+def parse_files(
+    files: list[SourceFile], spec: SourceSpec, *, jobs: int = 1, progress: Progress | None = None
+) -> list[ParseOutput]:
+    """Parse results in the order of `files`; many files are spread over `jobs` processes."""
+    if jobs <= 1 or len(files) < 200:
         out = []
-        for job in pending:
-            out.append(_parse_job(job, spec.vendor, spec.repo, spec.commit))
+        for f in files:
+            out.append(_parse_one(f, spec.repo, spec.commit))
             if progress:
                 progress.advance()
         return out
-    # Batches amortise process hand-off; many more batches than workers keeps both cores busy to the end.
-    size = max(20, len(pending) // (jobs * 8))
-    batches = [pending[i : i + size] for i in range(0, len(pending), size)]
-    out = []
+    # Many more batches than workers keeps every core busy to the end; batches amortise the hand-off.
+    size = max(20, len(files) // (jobs * 8))
+    batches = [files[i : i + size] for i in range(0, len(files), size)]
+    results: list[ParseOutput] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_parse_batch, b, spec.vendor, spec.repo, spec.commit) for b in batches]
+        futures = [pool.submit(_parse_batch, b, spec.repo, spec.commit) for b in batches]
         for fut, batch in zip(futures, batches, strict=True):
-            out.extend(fut.result())
+            results.extend(fut.result())
             if progress:
                 progress.advance(len(batch))
-    return out
+    return results
+
+
+def stand_in(vendor: str, base_uid: str, rel_path: str, folder: str) -> Rule:
+    """A placeholder for an unchanged rule, enough for uid assignment across files."""
+    return Rule(uid=base_uid, vendor=vendor, language=vendor, source=SourceRef("", rel_path), folder=folder)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CATALOG_FILE = "catalog.sqlite"
 
 SCHEMA = """
@@ -25,22 +26,29 @@ CREATE TABLE sources (
     files INTEGER NOT NULL, rules INTEGER NOT NULL, errors INTEGER NOT NULL
 );
 CREATE TABLE files (
-    vendor TEXT NOT NULL, path TEXT NOT NULL, folder TEXT NOT NULL, rules INTEGER NOT NULL,
-    errors INTEGER NOT NULL, PRIMARY KEY (vendor, path)
+    vendor TEXT NOT NULL, path TEXT NOT NULL, folder TEXT NOT NULL, content_hash TEXT NOT NULL,
+    rules INTEGER NOT NULL, errors INTEGER NOT NULL, PRIMARY KEY (vendor, path)
 );
+-- `doc` is the page document without corpus counts: those change with other rules, so they live in
+-- indicator_counts and are joined in when a document is read.
 CREATE TABLE rules (
-    uid TEXT PRIMARY KEY, vendor TEXT NOT NULL, rule_id TEXT NOT NULL, title TEXT NOT NULL,
-    status TEXT NOT NULL, level TEXT NOT NULL, kind TEXT NOT NULL, folder TEXT NOT NULL,
-    product TEXT NOT NULL, category TEXT NOT NULL, service TEXT NOT NULL, path TEXT NOT NULL,
-    page_key TEXT NOT NULL, doc TEXT NOT NULL
+    uid TEXT PRIMARY KEY, base_uid TEXT NOT NULL, vendor TEXT NOT NULL, rule_id TEXT NOT NULL,
+    title TEXT NOT NULL, status TEXT NOT NULL, level TEXT NOT NULL, kind TEXT NOT NULL,
+    folder TEXT NOT NULL, product TEXT NOT NULL, category TEXT NOT NULL, service TEXT NOT NULL,
+    path TEXT NOT NULL, doc TEXT NOT NULL
 );
 CREATE TABLE rule_techniques (uid TEXT NOT NULL, technique_id TEXT NOT NULL, tactic_id TEXT NOT NULL);
 CREATE TABLE rule_events (
-    uid TEXT NOT NULL, provider TEXT NOT NULL, channel TEXT NOT NULL, event_id INTEGER NOT NULL, title TEXT NOT NULL
+    uid TEXT NOT NULL, provider TEXT NOT NULL, channel TEXT NOT NULL, event_id INTEGER NOT NULL,
+    title TEXT NOT NULL
 );
 CREATE TABLE indicators (
-    uid TEXT NOT NULL, field TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
-    transforms TEXT NOT NULL, exclusion INTEGER NOT NULL, counted INTEGER NOT NULL
+    uid TEXT NOT NULL, vendor TEXT NOT NULL, field TEXT NOT NULL, kind TEXT NOT NULL,
+    value TEXT NOT NULL, transforms TEXT NOT NULL, exclusion INTEGER NOT NULL, counted INTEGER NOT NULL
+);
+CREATE TABLE indicator_counts (
+    field TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, transforms TEXT NOT NULL,
+    vendor TEXT NOT NULL, rules INTEGER NOT NULL
 );
 CREATE TABLE problems (
     vendor TEXT NOT NULL, file TEXT NOT NULL, uid TEXT, line INTEGER, severity TEXT NOT NULL,
@@ -55,12 +63,19 @@ CREATE INDEX rule_techniques_tech ON rule_techniques (technique_id);
 CREATE INDEX rule_events_event ON rule_events (provider, event_id);
 CREATE INDEX indicators_key ON indicators (field, kind, value);
 CREATE INDEX indicators_uid ON indicators (uid);
+CREATE INDEX rules_path ON rules (vendor, path);
+CREATE INDEX problems_file ON problems (vendor, file);
 """
+
+COUNT_INDEX = "CREATE INDEX indicator_counts_key ON indicator_counts (field, kind, value, transforms)"
+
+IndicatorKey = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
 class RuleRow:
     uid: str
+    base_uid: str
     vendor: str
     rule_id: str
     title: str
@@ -72,7 +87,6 @@ class RuleRow:
     category: str
     service: str
     path: str
-    page_key: str
     doc: dict[str, Any]
 
 
@@ -99,30 +113,68 @@ class SourceRow:
 
 
 class CatalogWriter:
-    """Writes a new catalog file; `close()` moves it over the old one."""
+    """Writes a catalog into a temporary file; `close()` moves it over the old one.
 
-    def __init__(self, path: Path) -> None:
+    With `base`, the writer starts from a copy of an existing catalog and the build deletes and re-adds only
+    the rules of changed files.
+    """
+
+    def __init__(self, path: Path, base: Path | None = None) -> None:
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
         self.tmp.unlink(missing_ok=True)
+        if base is not None:
+            shutil.copyfile(base, self.tmp)
         self.db = sqlite3.connect(self.tmp)
-        self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
-        self.set_meta("schema_version", str(SCHEMA_VERSION))
+        self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        if base is None:
+            self.db.executescript(SCHEMA + INDEXES)
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def set_blob(self, name: str, value: Any) -> None:
-        self.db.execute("INSERT OR REPLACE INTO blobs VALUES (?, ?)", (name, json.dumps(value)))
+        """Store a JSON value (already-encoded JSON text is stored as it is)."""
+        text = value if isinstance(value, str) else json.dumps(value)
+        self.db.execute("INSERT OR REPLACE INTO blobs VALUES (?, ?)", (name, text))
 
-    def add_source(self, row: SourceRow) -> None:
-        self.db.execute(
-            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (row.vendor, row.path, row.repo, row.commit, row.files, row.rules, row.errors),
-        )
+    def refresh_sources(self, specs: Iterable[tuple[str, str, str, str]]) -> None:
+        """One row per (vendor, path, repo, commit), with its totals counted from the files table."""
+        self.db.execute("DELETE FROM sources")
+        for vendor, path, repo, commit in specs:
+            files, rules, errors = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(rules), 0), COALESCE(SUM(rules = 0), 0) FROM files "
+                "WHERE vendor = ?",
+                (vendor,),
+            ).fetchone()
+            self.db.execute(
+                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (vendor, path, repo, commit, files, rules, errors),
+            )
 
-    def add_files(self, rows: Iterable[tuple[str, str, str, int, int]]) -> None:
-        self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)", rows)
+    def folder_summary(self) -> dict[str, tuple[int, int, int]]:
+        return _folder_summary(self.db)
+
+    def problem_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM problems").fetchone()[0])
+
+    def delete_files(self, vendor: str, paths: Iterable[str]) -> None:
+        """Remove files and everything that came from them: rules, their indicators, events, problems."""
+        keys = [(vendor, p) for p in paths]
+        uids = [
+            (uid,)
+            for key in keys
+            for (uid,) in self.db.execute("SELECT uid FROM rules WHERE vendor = ? AND path = ?", key)
+        ]
+        for table in ("rule_techniques", "rule_events", "indicators"):
+            self.db.executemany(f"DELETE FROM {table} WHERE uid = ?", uids)
+        self.db.executemany("DELETE FROM rules WHERE uid = ?", uids)
+        self.db.executemany("DELETE FROM problems WHERE vendor = ? AND file = ?", keys)
+        self.db.executemany("DELETE FROM files WHERE vendor = ? AND path = ?", keys)
+
+    def add_files(self, rows: Iterable[tuple[str, str, str, str, int, int]]) -> None:
+        self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def add_rules(self, rows: Iterable[RuleRow]) -> None:
         rule_rows = []
@@ -131,8 +183,22 @@ class CatalogWriter:
         indicators = []
         for r in rows:
             rule_rows.append(
-                (r.uid, r.vendor, r.rule_id, r.title, r.status, r.level, r.kind, r.folder, r.product,
-                 r.category, r.service, r.path, r.page_key, json.dumps(r.doc, ensure_ascii=False))
+                (
+                    r.uid,
+                    r.base_uid,
+                    r.vendor,
+                    r.rule_id,
+                    r.title,
+                    r.status,
+                    r.level,
+                    r.kind,
+                    r.folder,
+                    r.product,
+                    r.category,
+                    r.service,
+                    r.path,
+                    json.dumps(r.doc, ensure_ascii=False),
+                )
             )
             for tactic in r.doc["attack"]:
                 techniques.extend((r.uid, t["id"], tactic["tactic_id"]) for t in tactic["techniques"])
@@ -142,13 +208,22 @@ class CatalogWriter:
             counted = int(r.kind not in ("deprecated", "unsupported"))
             for flag, group in ((0, r.doc["indicators"]), (1, r.doc["exclusions"])):
                 indicators.extend(
-                    (r.uid, i["field"] or "", i["kind"], i["key"], "|".join(i["transforms"]), flag, counted)
+                    (
+                        r.uid,
+                        r.vendor,
+                        i["field"] or "",
+                        i["kind"],
+                        i["key"],
+                        "|".join(i["transforms"]),
+                        flag,
+                        counted,
+                    )
                     for i in group
                 )
         self.db.executemany("INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rule_rows)
         self.db.executemany("INSERT INTO rule_techniques VALUES (?, ?, ?)", techniques)
         self.db.executemany("INSERT INTO rule_events VALUES (?, ?, ?, ?, ?)", events)
-        self.db.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?)", indicators)
+        self.db.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indicators)
 
     def add_problems(self, rows: Iterable[ProblemRow]) -> None:
         self.db.executemany(
@@ -156,11 +231,109 @@ class CatalogWriter:
             ((p.vendor, p.file, p.uid, p.line, p.severity, p.message, p.hint) for p in rows),
         )
 
+    def recount(self) -> set[str]:
+        """Recompute corpus counts; return the rules showing an indicator whose count changed."""
+        db = self.db
+        db.execute("ALTER TABLE indicator_counts RENAME TO old_counts")
+        db.execute("DROP INDEX IF EXISTS indicator_counts_key")
+        db.execute(
+            "CREATE TABLE indicator_counts AS SELECT field, kind, value, transforms, vendor, "
+            "COUNT(DISTINCT uid) AS rules FROM indicators WHERE exclusion = 0 AND counted = 1 "
+            "GROUP BY field, kind, value, transforms, vendor"
+        )
+        db.execute(COUNT_INDEX)
+        db.execute(
+            "CREATE TEMP TABLE changed_counts AS "
+            "SELECT field, kind, value, transforms FROM "
+            "(SELECT * FROM indicator_counts EXCEPT SELECT * FROM old_counts) "
+            "UNION SELECT field, kind, value, transforms FROM "
+            "(SELECT * FROM old_counts EXCEPT SELECT * FROM indicator_counts)"
+        )
+        affected = {
+            uid
+            for (uid,) in db.execute(
+                "SELECT DISTINCT i.uid FROM indicators i JOIN changed_counts c "
+                "ON i.field = c.field AND i.kind = c.kind AND i.value = c.value "
+                "AND i.transforms = c.transforms"
+            )
+        }
+        db.execute("DROP TABLE old_counts")
+        db.execute("DROP TABLE changed_counts")
+        return affected
+
+    def counts(self) -> CorpusTable:
+        return CorpusTable.from_rows(self.db.execute("SELECT * FROM indicator_counts"))
+
+    def documents(self, uids: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for uid in uids:
+            row = self.db.execute("SELECT doc FROM rules WHERE uid = ?", (uid,)).fetchone()
+            if row is not None:
+                out.append((uid, json.loads(row[0])))
+        return out
+
+    def summaries(self) -> list[dict[str, Any]]:
+        return _summaries(self.db)
+
     def close(self) -> None:
-        self.db.executescript(INDEXES)
         self.db.commit()
+        if self._fragmented():  # incremental builds delete rows; keep the file from growing without end
+            self.db.execute("VACUUM")
         self.db.close()
         os.replace(self.tmp, self.path)
+
+    def _fragmented(self) -> bool:
+        free, total = (
+            self.db.execute("PRAGMA freelist_count").fetchone()[0],
+            self.db.execute("PRAGMA page_count").fetchone()[0],
+        )
+        return bool(total) and free / total > 0.25
+
+
+@dataclass(slots=True)
+class CorpusTable:
+    """Corpus counts by indicator key, for filling documents in bulk."""
+
+    by_key: dict[IndicatorKey, dict[str, int]]
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str, int]]) -> CorpusTable:
+        by_key: dict[IndicatorKey, dict[str, int]] = {}
+        for field, kind, value, transforms, vendor, n in rows:
+            by_key.setdefault((field, kind, value, transforms), {})[vendor] = n
+        return cls(by_key)
+
+    def fill(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Set `corpus` on every indicator and exclusion of a stored document (in place)."""
+        for group in (doc["indicators"], doc["exclusions"]):
+            for ind in group:
+                per_vendor = self.by_key.get(
+                    (ind["field"] or "", ind["kind"], ind["key"], "|".join(ind["transforms"])), {}
+                )
+                ind["corpus"] = {
+                    "total": sum(per_vendor.values()),
+                    "by_vendor": dict(sorted(per_vendor.items())),
+                }
+        return doc
+
+
+def _folder_summary(db: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
+    """`vendor/folder` → (files, rules, files that gave no rule)."""
+    return {
+        f"{vendor}/{folder}": (n_files, n_rules, n_err)
+        for vendor, folder, n_files, n_rules, n_err in db.execute(
+            "SELECT vendor, folder, COUNT(*), SUM(rules), SUM(rules = 0) FROM files GROUP BY vendor, folder"
+        )
+    }
+
+
+def _summaries(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = db.execute(
+        "SELECT uid, vendor, title, status, level, kind, folder, product, category, service "
+        "FROM rules ORDER BY uid"
+    ).fetchall()
+    keys = ("uid", "vendor", "title", "status", "level", "kind", "folder", "product", "category", "service")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 class Catalog:
@@ -185,8 +358,26 @@ class Catalog:
         return None if row is None else json.loads(row[0])
 
     def rule_document(self, uid: str) -> dict[str, Any] | None:
+        """The page document, corpus counts included (docs/page-document.md)."""
         row = self.db.execute("SELECT doc FROM rules WHERE uid = ?", (uid,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        doc: dict[str, Any] = json.loads(row[0])
+        keys = {
+            (i["field"] or "", i["kind"], i["key"], "|".join(i["transforms"]))
+            for group in (doc["indicators"], doc["exclusions"])
+            for i in group
+        }
+        rows = [
+            (*key, vendor, n)
+            for key in keys
+            for vendor, n in self.db.execute(
+                "SELECT vendor, rules FROM indicator_counts WHERE field = ? AND kind = ? AND value = ? "
+                "AND transforms = ?",
+                key,
+            )
+        ]
+        return CorpusTable.from_rows(rows).fill(doc)
 
     def find_uids(self, text: str) -> list[str]:
         """Rules whose uid, file stem or Sigma id equals `text` (so `show` accepts any of them)."""
@@ -196,15 +387,21 @@ class Catalog:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def page_keys(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT uid, page_key FROM rules").fetchall())
+    def files(self) -> dict[tuple[str, str], str]:
+        """(vendor, path) → content hash of every file the catalog was built from."""
+        return {(v, p): h for v, p, h in self.db.execute("SELECT vendor, path, content_hash FROM files")}
+
+    def base_uids(self) -> dict[str, tuple[str, str, str, str]]:
+        """uid → (vendor, base uid, path, folder): what uid assignment across files needs."""
+        return {
+            uid: (vendor, base, path, folder)
+            for uid, vendor, base, path, folder in self.db.execute(
+                "SELECT uid, vendor, base_uid, path, folder FROM rules"
+            )
+        }
 
     def summaries(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT uid, vendor, title, status, level, kind, folder, product, category, service FROM rules ORDER BY uid"
-        ).fetchall()
-        keys = ("uid", "vendor", "title", "status", "level", "kind", "folder", "product", "category", "service")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        return _summaries(self.db)
 
     def sources(self) -> list[SourceRow]:
         return [SourceRow(*row) for row in self.db.execute("SELECT * FROM sources ORDER BY vendor")]
@@ -218,30 +415,35 @@ class Catalog:
         files, files_with_rules = one("SELECT COUNT(*), SUM(rules > 0) FROM files").fetchone()
         by = {
             name: dict(one(f"SELECT {col}, COUNT(*) FROM rules GROUP BY {col} ORDER BY {col}").fetchall())
-            for name, col in (("per_vendor", "vendor"), ("per_kind", "kind"), ("per_level", "level"),
-                              ("per_status", "status"))
+            for name, col in (
+                ("per_vendor", "vendor"),
+                ("per_kind", "kind"),
+                ("per_level", "level"),
+                ("per_status", "status"),
+            )
         }
-        per_folder: dict[str, dict[str, int]] = {}
-        for vendor, folder, n_files, n_rules, n_err in one(
-            "SELECT vendor, folder, COUNT(*), SUM(rules), SUM(rules = 0) FROM files GROUP BY vendor, folder"
-        ):
-            per_folder[f"{vendor}/{folder}"] = {"files": n_files, "rules": n_rules, "error_files": n_err}
+        per_folder = {
+            name: {"files": n_files, "rules": n_rules, "error_files": n_err}
+            for name, (n_files, n_rules, n_err) in _folder_summary(self.db).items()
+        }
         return {
             "files": files or 0,
             "files_with_rules": files_with_rules or 0,
             "rules": one("SELECT COUNT(*) FROM rules").fetchone()[0],
             "errors": one("SELECT COUNT(*) FROM files WHERE rules = 0").fetchone()[0],
             "problems": one("SELECT COUNT(*) FROM problems").fetchone()[0],
-            "rules_with_problems": one("SELECT COUNT(DISTINCT uid) FROM problems WHERE uid IS NOT NULL").fetchone()[0],
+            "rules_with_problems": one(
+                "SELECT COUNT(DISTINCT uid) FROM problems WHERE uid IS NOT NULL"
+            ).fetchone()[0],
             **by,
             "per_folder": per_folder,
         }
 
-    def indicator_rule_count(self, field: str, kind: str, value: str) -> int:
+    def indicator_rule_count(self, field: str, kind: str, value: str, transforms: str = "") -> int:
         row = self.db.execute(
-            "SELECT COUNT(DISTINCT uid) FROM indicators WHERE field = ? AND kind = ? AND value = ? "
-            "AND exclusion = 0 AND counted = 1",
-            (field, kind, value),
+            "SELECT COALESCE(SUM(rules), 0) FROM indicator_counts WHERE field = ? AND kind = ? AND value = ? "
+            "AND transforms = ?",
+            (field, kind, value, transforms),
         ).fetchone()
         return int(row[0])
 

@@ -36,7 +36,12 @@ def _section(title: str, lines: list[str]) -> list[str]:
 
 
 def render_text(doc: dict[str, Any]) -> str:
-    out = [f"Detection rules › {doc['vendor'].capitalize()} › {doc['folder']}", "", doc["title"] or doc["uid"], ""]
+    out = [
+        f"Detection rules › {doc['vendor'].capitalize()} › {doc['folder']}",
+        "",
+        doc["title"] or doc["uid"],
+        "",
+    ]
     meta = [
         ("Status", doc["status"]),
         ("Severity", doc["level"]),
@@ -73,13 +78,20 @@ def render_text(doc: dict[str, Any]) -> str:
         out += _section("Exclusions", _indicator_lines(doc["exclusions"]))
     if doc["correlation"]:
         c = doc["correlation"]
-        out += _section("Correlation", [
-            f"  type {c['type']}, rules {', '.join(c['rules'])}, group-by {', '.join(c['group_by']) or '-'}, "
-            f"timespan {c['timespan']}, condition {c['condition']}"
-        ])
+        out += _section(
+            "Correlation",
+            [
+                f"  type {c['type']}, rules {', '.join(c['rules'])}, "
+                f"group-by {', '.join(c['group_by']) or '-'}, timespan {c['timespan']}, condition {c['condition']}"
+            ],
+        )
     if doc["problems"]:
-        out += _section("Problems", [
-            f"  {p['severity']}: line {p['line'] or '?'}: {p['message']}" + (f" (hint: {p['hint']})" if p["hint"] else "")
-            for p in doc["problems"]
-        ])
+        out += _section(
+            "Problems",
+            [
+                f"  {p['severity']}: line {p['line'] or '?'}: {p['message']}"
+                + (f" (hint: {p['hint']})" if p["hint"] else "")
+                for p in doc["problems"]
+            ],
+        )
     return "\n".join(out) + "\n"

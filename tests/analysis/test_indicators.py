@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from ruleatlas.analysis.indicators import count_corpus, indicator_key, rule_indicators, rule_logic
+from ruleatlas.analysis.indicators import indicator_key, rule_indicators, rule_logic
 from ruleatlas.model import All, Any, Kind, Not, Pred, Ref, Rule, RuleKind, SourceRef, Stage
 
 
-def make_rule(uid: str, condition: object, searches: dict[str, object], *, kind: RuleKind = RuleKind.DETECTION,
-              vendor: str = "sigma") -> Rule:
+def make_rule(
+    uid: str,
+    condition: object,
+    searches: dict[str, object],
+    *,
+    kind: RuleKind = RuleKind.DETECTION,
+    vendor: str = "sigma",
+) -> Rule:
     stages = [Stage(0, "condition", "condition", "", condition)]  # type: ignore[arg-type]
     stages += [Stage(i, name, "search", "", expr) for i, (name, expr) in enumerate(searches.items(), 1)]  # type: ignore[arg-type]
-    return Rule(uid=uid, vendor=vendor, language="sigma", source=SourceRef("", f"{uid}.yml"), folder="rules",
-                kind=kind, stages=stages)
+    return Rule(
+        uid=uid,
+        vendor=vendor,
+        language="sigma",
+        source=SourceRef("", f"{uid}.yml"),
+        folder="rules",
+        kind=kind,
+        stages=stages,
+    )
 
 
 HOST_A = Pred("DestinationHostname", Kind.ENDS_WITH, ".localto.net")
@@ -21,8 +34,11 @@ FILTER = Pred("CommandLine", Kind.CONTAINS, "foo")
 
 
 def test_positive_and_excluded_predicates_follow_the_condition() -> None:
-    rule = make_rule("r1", All((Ref("selection"), Not(Ref("filter")))),
-                     {"selection": All((HOST_A, INITIATED)), "filter": FILTER, "unused": Pred("X", Kind.EQ, "y")})
+    rule = make_rule(
+        "r1",
+        All((Ref("selection"), Not(Ref("filter")))),
+        {"selection": All((HOST_A, INITIATED)), "filter": FILTER, "unused": Pred("X", Kind.EQ, "y")},
+    )
     result = rule_indicators(rule)
     assert [i.pred for i in result.positives] == [HOST_A, INITIATED]
     assert [i.pred for i in result.exclusions] == [FILTER]
@@ -55,23 +71,6 @@ def test_transforms_are_part_of_the_key() -> None:
     plain = Pred("CommandLine", Kind.CONTAINS, "IEX")
     encoded = Pred("CommandLine", Kind.CONTAINS, "IEX", transforms=("base64offset",))
     assert indicator_key(plain) != indicator_key(encoded)
-
-
-def test_corpus_counts_distinct_rules_and_skip_deprecated_and_unsupported() -> None:
-    rules = [
-        make_rule("a", Ref("s"), {"s": All((HOST_A, INITIATED))}),
-        # The same indicator twice in one rule still counts the rule once.
-        make_rule("b", Any((Ref("s"), Ref("t"))), {"s": HOST_A_UPPER, "t": All((HOST_A, INITIATED))}),
-        make_rule("c", Ref("s"), {"s": HOST_A}, kind=RuleKind.DEPRECATED),
-        make_rule("d", Ref("s"), {"s": HOST_A}, kind=RuleKind.UNSUPPORTED),
-        make_rule("e", Ref("s"), {"s": HOST_A}, vendor="elastic"),
-        # An exclusion is not an indicator.
-        make_rule("f", Not(Ref("s")), {"s": INITIATED}),
-    ]
-    counts = count_corpus((r, rule_indicators(r)) for r in rules)
-    assert counts.corpus(indicator_key(HOST_A)) == {"total": 3, "by_vendor": {"elastic": 1, "sigma": 2}}
-    assert counts.corpus(indicator_key(INITIATED)) == {"total": 2, "by_vendor": {"sigma": 2}}
-    assert counts.corpus(indicator_key(FILTER)) == {"total": 0, "by_vendor": {}}
 
 
 def test_missing_condition_falls_back_to_every_search() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ruleatlas.analysis.indicators import CorpusCounts, Indicator, RuleIndicators
+from ruleatlas.analysis.indicators import Indicator, RuleIndicators
 from ruleatlas.model import Pred, Rule, Stage, walk_preds
 
 # Log source keys in the order detection engineers read them (the seed page: "product windows, category ...").
@@ -17,7 +17,9 @@ LOGSOURCE_ORDER = ("product", "category", "service", "definition")
 
 
 def logsource_text(logsource: dict[str, str]) -> str:
-    keys = [k for k in LOGSOURCE_ORDER if k in logsource] + sorted(k for k in logsource if k not in LOGSOURCE_ORDER)
+    keys = [k for k in LOGSOURCE_ORDER if k in logsource] + sorted(
+        k for k in logsource if k not in LOGSOURCE_ORDER
+    )
     return ", ".join(f"{k} {logsource[k]}" for k in keys)
 
 
@@ -45,7 +47,11 @@ def stage_dict(stage: Stage) -> dict[str, Any]:
     }
 
 
-def indicator_dict(ind: Indicator, counts: CorpusCounts) -> dict[str, Any]:
+def indicator_dict(ind: Indicator) -> dict[str, Any]:
+    """An indicator as the page shows it; `key` is the normalised value it is counted under.
+
+    `corpus` is added by the store, which alone knows the whole catalog.
+    """
     return {
         "field": ind.pred.field,
         "kind": ind.key[1],
@@ -53,14 +59,12 @@ def indicator_dict(ind: Indicator, counts: CorpusCounts) -> dict[str, Any]:
         "key": ind.key[2],
         "transforms": list(ind.pred.transforms),
         "cased": ind.pred.cased,
-        "corpus": counts.corpus(ind.key),
     }
 
 
 def rule_document(
     rule: Rule,
     indicators: RuleIndicators,
-    counts: CorpusCounts,
     *,
     attack: list[dict[str, Any]],
     attack_unknown: list[str],
@@ -95,12 +99,13 @@ def rule_document(
         "events_note": events_note,
         "body": rule.body,
         "stages": [stage_dict(s) for s in rule.stages],
-        "indicators": [indicator_dict(i, counts) for i in indicators.positives],
-        "exclusions": [indicator_dict(i, counts) for i in indicators.exclusions],
+        "indicators": [indicator_dict(i) for i in indicators.positives],
+        "exclusions": [indicator_dict(i) for i in indicators.exclusions],
         "correlation": _correlation_dict(rule),
         "filter": {"rules": list(rule.filter.rules)} if rule.filter else None,
         "problems": [
-            {"message": p.message, "line": p.line, "hint": p.hint, "severity": p.severity} for p in rule.problems
+            {"message": p.message, "line": p.line, "hint": p.hint, "severity": p.severity}
+            for p in rule.problems
         ],
     }
 

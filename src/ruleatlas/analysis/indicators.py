@@ -1,4 +1,4 @@
-"""Indicators: the (field, kind, value) comparisons a rule makes, and how many catalog rules share each.
+"""Indicators: the (field, kind, value) comparisons a rule makes, keyed so equal ones compare equal.
 
 A predicate reached through an even number of `not`s is an indicator; one reached through an odd number
 is an exclusion. The condition is followed through its references, so a search identifier that the
@@ -7,16 +7,11 @@ condition never uses contributes nothing.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ruleatlas.model import Expr, Kind, Not, Pred, Ref, Rule, RuleKind, Scalar, Stage, walk_preds
 from ruleatlas.model import All as AllOf
 from ruleatlas.model import Any as AnyOf
-
-# Rules of these kinds are shown but never counted: they are not part of the live corpus.
-UNCOUNTED_KINDS = frozenset({RuleKind.DEPRECATED, RuleKind.UNSUPPORTED})
+from ruleatlas.model import Expr, Kind, Not, Pred, Ref, Rule, Scalar, Stage, walk_preds
 
 IndicatorKey = tuple[str, str, str, str]
 """(field, kind, normalised value, transforms) — field "" for a keyword search."""
@@ -106,29 +101,3 @@ def rule_indicators(rule: Rule) -> RuleIndicators:
         target = result.exclusions if negated else result.positives
         target.append(Indicator(key, pred))
     return result
-
-
-@dataclass(slots=True)
-class CorpusCounts:
-    """How many distinct counted rules have each indicator, in total and per vendor."""
-
-    by_key: dict[IndicatorKey, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-
-    def add(self, rule: Rule, indicators: RuleIndicators) -> None:
-        if rule.kind in UNCOUNTED_KINDS:
-            return
-        for key in {ind.key for ind in indicators.positives}:
-            self.by_key[key][rule.vendor] += 1
-
-    def corpus(self, key: IndicatorKey) -> dict[str, object]:
-        per_vendor = self.by_key.get(key)
-        if not per_vendor:
-            return {"total": 0, "by_vendor": {}}
-        return {"total": sum(per_vendor.values()), "by_vendor": dict(sorted(per_vendor.items()))}
-
-
-def count_corpus(pairs: Iterable[tuple[Rule, RuleIndicators]]) -> CorpusCounts:
-    counts = CorpusCounts()
-    for rule, indicators in pairs:
-        counts.add(rule, indicators)
-    return counts

@@ -655,6 +655,6 @@ def _rule_keys(rule: Rule) -> set[tuple[str, object]]:
 
 def _logsource_contains(outer: Mapping[str, str], inner: Mapping[str, str]) -> bool:
     return all(
-        outer.get(key) in (None, "") or outer.get(key) == inner.get(key)
+        outer.get(key) is None or outer.get(key) == inner.get(key)
         for key in ("category", "product", "service")
     )

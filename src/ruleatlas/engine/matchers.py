@@ -164,6 +164,30 @@ class NotOf(Matcher):
     def __call__(self, fields: Fields, cache: Cache) -> bool:
         return not self.child(fields, cache)
 
+    def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
+        if self.child(fields, cache):
+            return False
+        for name, path in field_names(self.child):  # what the negated comparisons looked at
+            out[name] = lookup(fields, name, path)
+        return True
+
+
+def field_names(matcher: Matcher) -> list[tuple[str, tuple[str, ...] | None]]:
+    """The fields a matcher reads (with their dotted paths), in tree order."""
+    found: list[tuple[str, tuple[str, ...] | None]] = []
+    stack = [matcher]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, AllOf | AnyOf):
+            stack.extend(reversed(node.children))
+        elif isinstance(node, NotOf):
+            stack.append(node.child)
+        elif isinstance(node, FieldRef):
+            found.extend([(node.field, node.path), (node.other, node.other_path)])
+        elif isinstance(node, FieldMatcher):
+            found.append((node.field, node.path))
+    return found
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Field comparisons
@@ -401,6 +425,12 @@ class Exists(FieldMatcher):
 
     def __call__(self, fields: Fields, cache: Cache) -> bool:
         return present(fields, self.field, self.path) is self.want
+
+    def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
+        if self(fields, cache):
+            out[self.field] = lookup(fields, self.field, self.path)
+            return True
+        return False
 
 
 class Regex(FieldMatcher):

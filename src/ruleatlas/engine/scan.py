@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ruleatlas.engine.event import Event, InputProblem
-from ruleatlas.engine.prefilter import LiteralIndex, event_text
+from ruleatlas.engine.prefilter import Prefilter, event_text, required_fields
 from ruleatlas.engine.readers import (
     EVTX_CHUNK_BYTES,
     InputSource,
@@ -86,17 +86,16 @@ class Scanner:
         self.router = Router(self.routes if routing else [None] * len(self.rules))
         self.use_prefilter = prefilter
         self._literals = [rule.required_literals for rule in self.rules]
-        self._buckets: dict[Pair | None, LiteralIndex] = {}
+        self._fields = [required_fields(rule.rule) for rule in self.rules]
+        self._buckets: dict[Pair | None, Prefilter] = {}
         self.failures: dict[int, RuleFailure] = {}
         self.events = 0
         self.candidates_tested = 0
 
-    def _bucket(self, key: Pair | None) -> LiteralIndex:
+    def _bucket(self, key: Pair | None) -> Prefilter:
         bucket = self._buckets.get(key)
         if bucket is None:
-            rule_ids = self.router.rules_for(key)
-            literals = self._literals if self.use_prefilter else [None] * len(self.rules)
-            bucket = LiteralIndex(rule_ids, literals)
+            bucket = Prefilter(self.router.rules_for(key), self._literals, self._fields)
             self._buckets[key] = bucket
         return bucket
 
@@ -105,7 +104,10 @@ class Scanner:
         self.events += 1
         fields = event.fields
         bucket = self._bucket(event_key(fields))
-        candidates = bucket.candidates(event_text(fields)) if self.use_prefilter else bucket.always
+        if self.use_prefilter:
+            candidates = bucket.candidates(fields, event_text(fields))
+        else:
+            candidates = bucket.without_prefilter()
         self.candidates_tested += len(candidates)
         rules = self.rules
         matched: list[int] = []

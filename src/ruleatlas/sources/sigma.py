@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from uuid import UUID
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ruleatlas.model import FilterSpec, Problem, Rule, RuleKind, SourceRef, SourceResult, Stage
 from ruleatlas.sources.sigma_correlation import build_correlation
 from ruleatlas.sources.sigma_detection import Issues, build_detection_stages
+from ruleatlas.sources.sigma_meta import attack_ids, fill_metadata, rule_kind, split_authors
 from ruleatlas.sources.yaml_load import (
     MAX_FILE_BYTES,
     Document,
@@ -36,13 +34,18 @@ from ruleatlas.sources.yaml_load import (
     to_python,
 )
 
+__all__ = [
+    "assign_unique_uids",
+    "attack_ids",
+    "list_sigma_files",
+    "parse_sigma_file",
+    "read_sigma_tree",
+    "split_authors",
+]
+
 RULE_SUFFIXES = (".yml", ".yaml")
 SPECIAL_FOLDERS = ("deprecated", "unsupported")
-LEVELS = frozenset({"informational", "low", "medium", "high", "critical"})
-STATUSES = frozenset({"stable", "test", "experimental", "deprecated", "unsupported"})
 RULE_KEYS = ("detection", "correlation", "filter", "title", "logsource")
-_ATTACK_TECHNIQUE = re.compile(r"attack\.(t\d{4}(?:\.\d{3})?)", re.IGNORECASE)
-_SLASH_DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
 
 
 # --- trees ---------------------------------------------------------------------------------------
@@ -383,7 +386,7 @@ class _RuleBuilder:
             content_hash=self.content_hash,
         )
         meta = {name: (key, value) for name, key, value in entries.entries}
-        self._metadata(rule, meta, issues, source)
+        fill_metadata(rule, meta, issues, source.line)
         if "correlation" in meta:
             rule.kind = RuleKind.CORRELATION
             key, node = meta["correlation"]
@@ -403,7 +406,7 @@ class _RuleBuilder:
                     "add a detection with search identifiers and a condition",
                 )
             self._need_logsource(meta, issues, source)
-        rule.kind = _rule_kind(self.folder, rule.status, rule.kind)
+        rule.kind = rule_kind(self.folder, rule.status, rule.kind)
         rule.problems = sorted(issues.problems, key=lambda p: p.line or 0)
         return rule
 
@@ -443,168 +446,3 @@ class _RuleBuilder:
     def _need_logsource(self, meta: dict[str, tuple[Node, Node]], issues: Issues, source: _Source) -> None:
         if "logsource" not in meta:
             issues.add("rule has no 'logsource'", source.line, "add logsource with category/product/service")
-
-    def _metadata(
-        self, rule: Rule, meta: dict[str, tuple[Node, Node]], issues: Issues, source: _Source
-    ) -> None:
-        def value(name: str) -> Any:
-            entry = meta.get(name)
-            return None if entry is None else to_python(entry[1])
-
-        def line(name: str) -> int:
-            entry = meta.get(name)
-            return line_of(entry[0]) if entry is not None else source.line
-
-        title = value("title")
-        if title is None:
-            issues.add("rule has no 'title'", source.line, "add a title of at most 256 characters")
-        elif not isinstance(title, str):
-            issues.add("'title' must be a string", line("title"))
-        elif len(title) > 256:
-            issues.add(
-                f"title is {len(title)} characters long (at most 256)", line("title"), severity="warning"
-            )
-        rule.title = _text(title)
-        rule.id = _text(value("id"))
-        if rule.id and not _is_uuid(rule.id):
-            issues.add(
-                f"id '{rule.id}' is not a UUID", line("id"), "generate one with uuidgen", severity="warning"
-            )
-        rule.name = _text(value("name"))
-        rule.description = _text(value("description"))
-        rule.status = _text(value("status"))
-        if rule.status and rule.status not in STATUSES:
-            issues.add(
-                f"unknown status '{rule.status}'",
-                line("status"),
-                "one of: " + ", ".join(sorted(STATUSES)),
-                severity="warning",
-            )
-        rule.level = _text(value("level"))
-        if rule.level and rule.level not in LEVELS:
-            issues.add(
-                f"unknown level '{rule.level}'",
-                line("level"),
-                "one of: " + ", ".join(sorted(LEVELS)),
-                severity="warning",
-            )
-        rule.author = _text(value("author"))
-        rule.authors = split_authors(rule.author)
-        rule.date = _iso_date(value("date"))
-        rule.modified = _iso_date(value("modified"))
-        rule.references = _strings(value("references"))
-        rule.falsepositives = _strings(value("falsepositives"))
-        tags = value("tags")
-        if tags is not None and not isinstance(tags, list):
-            issues.add("'tags' must be a list", line("tags"), severity="warning")
-        rule.tags = _strings(tags)
-        rule.attack_ids = attack_ids(rule.tags)
-        rule.fields = _strings(value("fields"))
-        logsource = value("logsource")
-        if isinstance(logsource, dict):
-            rule.logsource = {str(k): _text(v) for k, v in logsource.items()}
-        elif "logsource" in meta:
-            issues.add("'logsource' must be a mapping (category, product, service)", line("logsource"))
-        related = value("related")
-        if isinstance(related, list):
-            rule.related = tuple(
-                {str(k): _text(v) for k, v in item.items()} for item in related if isinstance(item, dict)
-            )
-        elif related is not None:
-            issues.add("'related' must be a list of {id, type}", line("related"), severity="warning")
-
-
-def _rule_kind(folder: str, status: str, kind: RuleKind) -> RuleKind:
-    if folder == "deprecated" or status == "deprecated":
-        return RuleKind.DEPRECATED
-    if folder == "unsupported" or status == "unsupported":
-        return RuleKind.UNSUPPORTED
-    if kind in (RuleKind.CORRELATION, RuleKind.FILTER):
-        return kind
-    if folder == "rules-threat-hunting":
-        return RuleKind.HUNTING
-    return RuleKind.DETECTION
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list):
-        return tuple(_text(item) for item in value if item is not None)
-    return (_text(value),)
-
-
-def _iso_date(value: Any) -> str:
-    text = _text(value)
-    match = _SLASH_DATE.fullmatch(text)
-    if match:  # Sigma 1.x wrote 2019/10/25; pySigma reads it as that date
-        year, month, day = match.groups()
-        return f"{year}-{int(month):02d}-{int(day):02d}"
-    return text
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
-def split_authors(author: str) -> tuple[str, ...]:
-    """Authors from Sigma's free-text author line: split on ',', ';', ' and ', '&' outside parentheses."""
-    if not author:
-        return ()
-    names: list[str] = []
-    depth = 0
-    start = 0
-    pieces: list[str] = []
-    for index, char in enumerate(author):
-        if char in "([":
-            depth += 1
-        elif char in ")]":
-            depth = max(0, depth - 1)
-        elif depth == 0 and char in ",;&":
-            pieces.append(author[start:index])
-            start = index + 1
-    pieces.append(author[start:])
-    for piece in pieces:
-        names.extend(_split_and(piece))
-    return tuple(name for name in (n.strip(" '\"") for n in names) if name)
-
-
-def _split_and(piece: str) -> list[str]:
-    if " and " not in piece:
-        return [piece]
-    out, depth, start, index = [], 0, 0, 0
-    while index < len(piece):
-        char = piece[index]
-        if char in "([":
-            depth += 1
-        elif char in ")]":
-            depth = max(0, depth - 1)
-        elif depth == 0 and piece.startswith(" and ", index):
-            out.append(piece[start:index])
-            start = index + 5
-            index += 4
-        index += 1
-    out.append(piece[start:])
-    return out
-
-
-def attack_ids(tags: tuple[str, ...]) -> tuple[str, ...]:
-    """ATT&CK technique ids from `attack.tNNNN[.NNN]` tags, upper-cased, in tag order, once each."""
-    found: list[str] = []
-    for tag in tags:
-        match = _ATTACK_TECHNIQUE.fullmatch(tag.strip())
-        if match:
-            technique = match.group(1).upper()
-            if technique not in found:
-                found.append(technique)
-    return tuple(found)

@@ -249,6 +249,11 @@ def build_pred(spec: ItemSpec, value: Scalar, native: str) -> Pred:
             return Pred(spec.field, kind, text, native=native)
         return Pred(spec.field, Kind.EQ, value, native=native)
 
+    if len(spec.modifiers) == 1 and isinstance(value, str) and value and not _SPECIAL.search(value):
+        only = spec.modifiers[0]  # the common `Field|contains: text` (no wildcard or backslash in text)
+        if only.role is Role.WILDCARD:
+            return Pred(spec.field, _END_KINDS[only.ends], value, native=native)
+
     parts = parse_wildcards(value) if isinstance(value, str) else None
     type_kind: Kind | None = None
     cased = False
@@ -357,6 +362,8 @@ def _check_cidr(value: str) -> None:
 # --- wildcards and escapes -------------------------------------------------------------------------
 
 _SPLIT_WILDCARDS = re.compile(r"([*?])")
+_SPECIAL = re.compile(r"[*?\\]")
+_END_KINDS = {(True, True): Kind.CONTAINS, (False, True): Kind.STARTS_WITH, (True, False): Kind.ENDS_WITH}
 
 
 def parse_wildcards(text: str) -> list[Part]:

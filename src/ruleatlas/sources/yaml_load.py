@@ -49,6 +49,12 @@ _IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
 class _Loader(_BASE_LOADER):  # type: ignore[misc]
     """The safe loader with a leaner tag resolver (called from C for every scalar; same results)."""
 
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass  # no path resolvers are registered on the safe loader
+
+    def ascend_resolver(self) -> None:
+        pass
+
     def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
         if kind is ScalarNode:
             if implicit[0]:
@@ -288,6 +294,12 @@ def scalar_value(node: ScalarNode) -> Any:
 
 def items(node: MappingNode) -> Items:
     """A mapping's entries in written order; `<<` merge keys expanded; duplicates and odd keys reported."""
+    pairs = node.value
+    fast: list[tuple[str, Node, Node]] = [
+        (k.value, k, v) for k, v in pairs if type(k) is ScalarNode and k.tag != TAG_MERGE
+    ]
+    if len(fast) == len(pairs) and len({name for name, _k, _v in fast}) == len(fast):
+        return Items(fast)  # the usual mapping: plain keys, no duplicates, no merge keys
     out = Items()
     seen: dict[str, int] = {}
     merged: list[tuple[str, Node, Node]] = []

@@ -145,7 +145,9 @@ def _value(text: str, parent_col: int, state: _State) -> str:
         header = _BLOCK_HEADER_RE.match(stripped)
         if header:
             state.block_parent = parent_col
-            return f'{lead}<span class="{_IND}">{header.group()}</span>{_after_scalar(stripped[header.end() :])}'
+            return (
+                f'{lead}<span class="{_IND}">{header.group()}</span>{_after_scalar(stripped[header.end() :])}'
+            )
     if first == "[" or first == "{":
         comment = _COMMENT_START_RE.search(stripped)
         if comment:
@@ -158,7 +160,9 @@ def _value(text: str, parent_col: int, state: _State) -> str:
             if c == " " or c == "\t":
                 end = i
                 break
-        return f'{lead}<span class="{_ANCHOR}">{stripped[:end]}</span>' + _value(stripped[end:], parent_col, state)
+        return f'{lead}<span class="{_ANCHOR}">{stripped[:end]}</span>' + _value(
+            stripped[end:], parent_col, state
+        )
     if "#" in stripped:
         comment = _COMMENT_START_RE.search(stripped)
         if comment:
@@ -219,7 +223,9 @@ def _line(raw: str, state: _State) -> str:
         if line[:3] not in ("---", "..."):
             html = _fast_line(line)
             if html is not None:
-                if len(_CACHE) < _CACHE_LIMIT:  # when full, keep what is there: early lines are the common ones
+                if (
+                    len(_CACHE) < _CACHE_LIMIT
+                ):  # when full, keep what is there: early lines are the common ones
                     _CACHE[raw] = html
                 return html
     return _general_line(_escape_line(raw), state)
@@ -254,7 +260,9 @@ def _general_line(line: str, state: _State) -> str:
         head = indent
     if key is not None:
         key_html = _key_html(key)
-        return f'{head}{key_html}{match.group("kws")}<span class="{_PUNCT}">:</span>{_value(rest, col, state)}'
+        return (
+            f'{head}{key_html}{match.group("kws")}<span class="{_PUNCT}">:</span>{_value(rest, col, state)}'
+        )
     if not rest:
         return head
     if not dash and col == 0 and rest[:3] in ("---", "...") and (len(rest) == 3 or rest[3] in " \t"):

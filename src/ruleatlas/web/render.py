@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 from ruleatlas.web import urls
+from ruleatlas.web.fragments import FieldLink, IndicatorLink, indicator_groups, predicate_list, toc
 from ruleatlas.web.highlight import highlight_yaml, line_count
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -130,7 +131,11 @@ def templates_fingerprint() -> str:
     """A hash of everything that shapes a page besides its document: templates, static files and the web
     modules' code. The build stores it in each page key, so a change here re-renders every page."""
     digest = hashlib.sha256()
-    files = [*sorted(TEMPLATES_DIR.glob("*.html")), *sorted(STATIC_DIR.iterdir()), *sorted(WEB_DIR.glob("*.py"))]
+    files = [
+        *sorted(TEMPLATES_DIR.glob("*.html")),
+        *sorted(STATIC_DIR.iterdir()),
+        *sorted(WEB_DIR.glob("*.py")),
+    ]
     for path in files:
         if path.is_file():
             digest.update(path.name.encode())
@@ -162,18 +167,6 @@ def status_class(status: object) -> str:
     return f"status-{status}" if status in STATUSES else "status-other"
 
 
-def value_view(value: object) -> dict[str, str]:
-    """A predicate or indicator value for display: its text and a class saying what type it is."""
-    if value is None:
-        return {"text": "null", "cls": "v-null"}
-    if isinstance(value, bool):
-        return {"text": "true" if value else "false", "cls": "v-bool"}
-    if isinstance(value, int | float):
-        return {"text": urls.scalar_text(value), "cls": "v-num"}
-    text = str(value)
-    return {"text": text, "cls": "v-str" if text else "v-empty"}
-
-
 def _text(value: object) -> str:
     if value is None:
         return ""
@@ -188,24 +181,6 @@ def _dict(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def corpus_view(corpus: object) -> dict[str, Any]:
-    data = _dict(corpus)
-    total = data.get("total")
-    total = total if isinstance(total, int) else 0
-    by_vendor = [(str(v), n) for v, n in _dict(data.get("by_vendor")).items() if isinstance(n, int)]
-    by_vendor.sort(key=lambda item: (-item[1], item[0]))
-    split = ", ".join(f"{v} {n}" for v, n in by_vendor)
-    if total <= 1:
-        tier = "c-1"
-    elif total < 10:
-        tier = "c-few"
-    elif total < 50:
-        tier = "c-some"
-    else:
-        tier = "c-many"
-    return {"total": total, "split": f"({split})" if split else "", "tier": tier}
-
-
 def _stat_figure(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else _text(value)
 
@@ -216,7 +191,10 @@ def _stat_card(label: object, value: object) -> dict[str, Any]:
     if name.startswith("Per "):
         name = "By " + name[4:]
     if isinstance(value, Mapping):
-        parts = [f"{vendor_name(str(k)) if 'vendor' in str(label) else k} {_stat_figure(v)}" for k, v in value.items()]
+        parts = [
+            f"{vendor_name(str(k)) if 'vendor' in str(label) else k} {_stat_figure(v)}"
+            for k, v in value.items()
+        ]
         return {"label": name, "value": "", "parts": parts}
     return {"label": name, "value": _stat_figure(value), "parts": []}
 
@@ -302,8 +280,9 @@ class SiteRenderer:
         home = self.link(page, urls.HOME_PATH)
         problems = self._problems(doc, body_lines)
         stages = self._stages(doc, body_lines)
-        indicators = self._indicator_groups(_list(doc.get("indicators")), page)
-        exclusions = self._indicator_groups(_list(doc.get("exclusions")), page)
+        indicator_link, field_link = self._row_links(page)
+        indicators, n_indicators = indicator_groups(_list(doc.get("indicators")), indicator_link, field_link)
+        exclusions, n_exclusions = indicator_groups(_list(doc.get("exclusions")), indicator_link, field_link)
         attack = self._attack(doc)
         events = [self._event(e) for e in _list(doc.get("events")) if isinstance(e, Mapping)]
         correlation = self._correlation(doc.get("correlation"))
@@ -311,7 +290,7 @@ class SiteRenderer:
         has = {
             "references": bool(doc.get("references")),
             "falsepositives": bool(doc.get("falsepositives")),
-            "exclusions": bool(exclusions),
+            "exclusions": n_exclusions > 0,
             "correlation": correlation is not None,
             "filter": doc.get("filter") is not None,
             "problems": bool(problems),
@@ -322,12 +301,12 @@ class SiteRenderer:
             "attack": sum(len(t["techniques"]) for t in attack["tactics"]),
             "events": len(events),
             "stages": len(stages),
-            "indicators": sum(len(g["values"]) for g in indicators),
-            "exclusions": sum(len(g["values"]) for g in exclusions),
+            "indicators": n_indicators,
+            "exclusions": n_exclusions,
             "problems": len(problems),
         }
         sections = [
-            {"id": sid, "title": heading, "count": counts.get(sid)}
+            (sid, heading, counts.get(sid))
             for sid, heading, always in SECTIONS
             if always or has.get(sid, False)
         ]
@@ -378,7 +357,8 @@ class SiteRenderer:
             "filter_rules": filter_rules,
             "filter_shown": has["filter"],
             "problems": problems,
-            "sections": sections,
+            "sections": [sid for sid, _, _ in sections],
+            "toc": toc(sections),
         }
 
     @staticmethod
@@ -449,6 +429,21 @@ class SiteRenderer:
             return {"n": line, "href": f"#L{line}" if line <= body_lines else ""}
         return None
 
+    def _row_links(self, page: str) -> tuple[IndicatorLink | None, FieldLink | None]:
+        indicator_link: IndicatorLink | None = None
+        field_link: FieldLink | None = None
+        if self.indicator_pages:
+
+            def indicator_link(field: str, kind: str, key: Any, transforms: list[str]) -> str:
+                return self.link(page, urls.indicator_path(field, kind, key, transforms))
+
+        if self.field_pages:
+
+            def field_link(field: str) -> str:
+                return self.link(page, urls.field_path(field))
+
+        return indicator_link, field_link
+
     def _stages(self, doc: Mapping[str, Any], body_lines: int) -> list[dict[str, Any]]:
         stages = []
         for stage in _list(doc.get("stages")):
@@ -462,58 +457,10 @@ class SiteRenderer:
                     "op": _text(stage.get("op")),
                     "line": self._line_ref(stage.get("line"), body_lines),
                     "html": highlight_yaml(text) if text else Markup(""),
-                    "predicates": [self._predicate(p) for p in _list(stage.get("predicates")) if isinstance(p, Mapping)],
+                    "predicates": predicate_list(_list(stage.get("predicates"))),
                 }
             )
         return stages
-
-    @staticmethod
-    def _predicate(pred: Mapping[str, Any]) -> dict[str, Any]:
-        flags = []
-        if pred.get("cased"):
-            flags.append({"text": "cased", "cls": ""})
-        flags.extend({"text": _text(t), "cls": "flag-transform"} for t in _list(pred.get("transforms")))
-        if pred.get("regex_flags"):
-            flags.append({"text": f"flags {_text(pred.get('regex_flags'))}", "cls": ""})
-        if pred.get("negated"):
-            flags.append({"text": "negated", "cls": "flag-negated"})
-        return {
-            "field": _text(pred.get("field")),
-            "kind": _text(pred.get("kind")),
-            "value": value_view(pred.get("value")),
-            "native": _text(pred.get("native")),
-            "flags": flags,
-            "negated": bool(pred.get("negated")),
-        }
-
-    def _indicator_groups(self, items: Iterable[object], page: str) -> list[dict[str, Any]]:
-        """Indicators grouped by (field, kind), groups and values in document order (the seed's layout)."""
-        groups: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in items:
-            if not isinstance(item, Mapping):
-                continue
-            field = _text(item.get("field"))
-            kind = _text(item.get("kind"))
-            group = groups.get((field, kind))
-            if group is None:
-                field_href = self.link(page, urls.field_path(field)) if self.field_pages else ""
-                group = {"field": field, "kind": kind, "field_href": field_href, "values": []}
-                groups[(field, kind)] = group
-            transforms = [_text(t) for t in _list(item.get("transforms"))]
-            href = ""
-            if self.indicator_pages:
-                key = item.get("key", item.get("value"))
-                href = self.link(page, urls.indicator_path(field, kind, key, transforms))
-            group["values"].append(
-                {
-                    "value": value_view(item.get("value")),
-                    "transforms": transforms,
-                    "cased": bool(item.get("cased")),
-                    "corpus": corpus_view(item.get("corpus")),
-                    "href": href,
-                }
-            )
-        return list(groups.values())
 
     @staticmethod
     def _correlation(corr: object) -> dict[str, Any] | None:
@@ -555,7 +502,9 @@ class SiteRenderer:
                     "line": self._line_ref(problem.get("line"), body_lines),
                     "hint": _text(problem.get("hint")),
                     "severity": severity,
-                    "severity_class": f"sev-{severity}" if severity in ("error", "warning", "info") else "sev-other",
+                    "severity_class": f"sev-{severity}"
+                    if severity in ("error", "warning", "info")
+                    else "sev-other",
                 }
             )
         return problems

@@ -54,7 +54,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Cache-Control": "no-cache",
 }
-_FALLBACK_PAGE = "<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p><a href=/>Home</a></p>"
+_FALLBACK_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p><a href=/>Home</a></p>"
+)
 
 
 class CatalogReader(Protocol):
@@ -194,7 +196,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, path: str, head_only: bool) -> None:
         segments = _decode_segments(path)
         if segments is None or len(segments) != 4 or segments[:2] != ["api", "rules"]:
-            self._json_error(HTTPStatus.NOT_FOUND, "not_found", "no such API route; try /api/rules/<vendor>/<name>", head_only)
+            self._json_error(
+                HTTPStatus.NOT_FOUND,
+                "not_found",
+                "no such API route; try /api/rules/<vendor>/<name>",
+                head_only,
+            )
             return
         uid = f"{segments[2]}/{segments[3]}"
         try:
@@ -209,7 +216,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, body, CONTENT_TYPES[".json"], head_only)
 
     def _json_error(self, status: HTTPStatus, code: str, message: str, head_only: bool) -> None:
-        body = json.dumps({"error": {"status": int(status), "code": code, "message": message}}).encode("utf-8")
+        body = json.dumps({"error": {"status": int(status), "code": code, "message": message}}).encode(
+            "utf-8"
+        )
         self._send(status, body, CONTENT_TYPES[".json"], head_only)
 
     def _error_body(self, status: HTTPStatus, message: str) -> tuple[bytes, str]:
@@ -217,7 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
             code = status.phrase.lower().replace(" ", "_")
             payload = {"error": {"status": int(status), "code": code, "message": message}}
             return json.dumps(payload).encode("utf-8"), CONTENT_TYPES[".json"]
-        return _FALLBACK_PAGE.format(title=f"{int(status)} {status.phrase}").encode("utf-8"), CONTENT_TYPES[".html"]
+        return _FALLBACK_PAGE.format(title=f"{int(status)} {status.phrase}").encode("utf-8"), CONTENT_TYPES[
+            ".html"
+        ]
 
     # -- output ---------------------------------------------------------------------------------------------
 

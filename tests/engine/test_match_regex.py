@@ -1,0 +1,141 @@
+"""The regex guard: nested quantifiers run on a linear-time matcher that agrees with re.search."""
+
+from __future__ import annotations
+
+import random
+import re
+import re._parser as sre_parse
+
+import pytest
+from match_support import one_pred_rule, pred
+
+from ruleatlas.engine import compile_rules
+from ruleatlas.engine.regex_guard import (
+    LinearRegex,
+    RegexError,
+    compile_search,
+    has_nested_quantifiers,
+)
+
+# The pattern of SigmaHQ rules/windows/process_creation/proc_creation_win_hktl_invoke_obfuscation_var.yml
+INVOKE_OBFUSCATION_VAR = (
+    r'cmd.{0,5}(?:/c|/r)(?:\s|)"set\s[a-zA-Z]{3,6}.*(?:\{\d\}){1,}\\"\s+?-f(?:.*\)){1,}.*"'
+)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"(a+)+$",
+        r"(a*)*b",
+        r"(?:.*\)){1,}",
+        r"(ab|a)*c",
+        r"(\w+\s?)+$",
+        r"(a?){30}a{30}",
+        r"((ab)+c)+",
+        r"(x{2,5})+",
+        INVOKE_OBFUSCATION_VAR,
+    ],
+)
+def test_nested_quantifiers_are_detected(pattern: str) -> None:
+    assert has_nested_quantifiers(list(sre_parse.parse(pattern)))
+    _search, guarded = compile_search(pattern)
+    assert guarded
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"a+b+",
+        r"(?:0[0-9]{1,11}\.){3}",
+        r"([0-9a-fA-F]{2}\s?){2,20}",
+        r"(a|b)*c",
+        r"\+.*\+.*\+.*\+",
+        r"^C:\\Users\\[^\\]+\\NTUSER\.DAT$",
+        r"(?:\s-[^-\s]{0,20}i|\s--inode\s)",
+        r"(abc)+",
+        r"(?i)x(y|z)w",
+    ],
+)
+def test_ordinary_patterns_run_on_re(pattern: str) -> None:
+    assert not has_nested_quantifiers(list(sre_parse.parse(pattern)))
+    search, guarded = compile_search(pattern)
+    assert not guarded and search == re.compile(pattern).search
+
+
+def test_catastrophic_pattern_answers_on_a_near_miss() -> None:
+    """`re` would backtrack 2**50 times here; the guarded matcher walks the text once."""
+    search, guarded = compile_search(r"(a+)+$")
+    assert guarded
+    assert not search("a" * 50 + "!")
+    assert not search("a" * 20_000 + "!")
+    assert search("a" * 50)
+
+
+def test_sigmahq_invoke_obfuscation_regex_is_guarded_and_correct() -> None:
+    search, guarded = compile_search(INVOKE_OBFUSCATION_VAR)
+    assert guarded
+    assert search('cmd /c"set abc=x {0}\\" -f a) b"')
+    assert not search('cmd /c"set abc {0}\\" -f' + ")" * 40)  # re needs minutes for this one
+    assert not search("powershell -nop")
+
+
+def test_guarded_rule_end_to_end() -> None:
+    rule = compile_rules([one_pred_rule(pred("F", "regex", r"(a+)+$"))]).rules[0]
+    assert not rule.match({"F": "a" * 50 + "!"}) and rule.match({"F": "xaa"})
+
+
+PATTERNS = [
+    r"(a+)+$",
+    r"(ab|a)*c",
+    r"^(a|b)*?c{2,3}$",
+    r"(?i)(x+y)+Z",
+    r"\b(ab)+\b",
+    r"(?m)^a(b|c)+$",
+    r"(?s)a.(b.)*c",
+    r"[^a-c\d]+(d|e)*",
+    r"(?:0[0-9]{1,11}\.){3}0",
+    INVOKE_OBFUSCATION_VAR,
+    r"a{2,5}(b?){3}",
+    r"(\w+\s?)+$",
+    r"(a|)+b",
+    r"a$",
+    r"\Ba+\B",
+    r"(?i)[a-c]+Q",
+    r"\Aab|c\Z",
+    r"(\s|x)+\S",
+    r"(?a)\w+\W",
+    r"(?i:AB)+c",
+]
+ALPHABET = 'abcxyzQ \n{}0)"-/fsetABC_\\é'
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_linear_matcher_agrees_with_re(pattern: str) -> None:
+    parsed = sre_parse.parse(pattern)
+    linear = LinearRegex(parsed, parsed.state.flags)
+    reference = re.compile(pattern)
+    rng = random.Random(pattern)
+    for _ in range(1500):
+        text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 16)))
+        assert linear.search(text) == bool(reference.search(text)), (pattern, text)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "words"),
+    [
+        (r"(a+)+\1", "groupref"),
+        (r"(a+)+(?=b)", "assert"),
+        (r"(a{1,1000}){1,1000}", "too large"),
+    ],
+)
+def test_nested_pattern_with_unsupported_construct_is_refused(pattern: str, words: str) -> None:
+    with pytest.raises(RegexError, match=words):
+        compile_search(pattern)
+
+
+def test_regex_flags() -> None:
+    search, _ = compile_search("^b$", "m")
+    assert search("a\nb")
+    with pytest.raises(RegexError, match="unknown regular expression flag 'x'"):
+        compile_search("a", "x")

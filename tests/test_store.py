@@ -1,0 +1,121 @@
+"""The catalog store: corpus counts in SQL, documents with counts joined in, incremental patching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ruleatlas.analysis.document import rule_document
+from ruleatlas.analysis.indicators import rule_indicators
+from ruleatlas.model import All, Any, Kind, Not, Pred, Ref, Rule, RuleKind, SourceRef, Stage
+from ruleatlas.store import Catalog, CatalogWriter, RuleRow
+
+HOST = Pred("DestinationHostname", Kind.ENDS_WITH, ".localto.net")
+HOST_UPPER = Pred("DestinationHostname", Kind.ENDS_WITH, ".LOCALTO.NET")
+INITIATED = Pred("Initiated", Kind.EQ, "true")
+
+
+def row(
+    uid: str,
+    condition: object,
+    searches: dict[str, object],
+    *,
+    kind: RuleKind = RuleKind.DETECTION,
+    vendor: str = "sigma",
+) -> RuleRow:
+    stages = [Stage(0, "condition", "condition", "", condition)]  # type: ignore[arg-type]
+    stages += [Stage(i, n, "search", "", e) for i, (n, e) in enumerate(searches.items(), 1)]  # type: ignore[arg-type]
+    rule = Rule(
+        uid=uid,
+        vendor=vendor,
+        language="sigma",
+        source=SourceRef("", f"{uid}.yml"),
+        folder="rules",
+        kind=kind,
+        stages=stages,
+    )
+    doc = rule_document(rule, rule_indicators(rule), attack=[], attack_unknown=[], events=[], events_note="")
+    return RuleRow(
+        uid=uid,
+        base_uid=uid,
+        vendor=vendor,
+        rule_id="",
+        title=uid,
+        status="",
+        level="",
+        kind=kind.value,
+        folder="rules",
+        product="",
+        category="",
+        service="",
+        path=f"{uid}.yml",
+        doc=doc,
+    )
+
+
+def corpus(catalog: Catalog, uid: str) -> dict[str, object]:
+    doc = catalog.rule_document(uid)
+    assert doc is not None
+    return {f"{i['field']} {i['value']}": i["corpus"] for i in doc["indicators"] + doc["exclusions"]}
+
+
+def test_counts_distinct_rules_by_vendor_and_skip_deprecated_and_unsupported(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite"
+    writer = CatalogWriter(path)
+    writer.add_rules(
+        [
+            row("a", Ref("s"), {"s": All((HOST, INITIATED))}),
+            # The same indicator twice in one rule (and in another case) counts the rule once.
+            row("b", Any((Ref("s"), Ref("t"))), {"s": HOST_UPPER, "t": All((HOST, INITIATED))}),
+            row("c", Ref("s"), {"s": HOST}, kind=RuleKind.DEPRECATED),
+            row("d", Ref("s"), {"s": HOST}, kind=RuleKind.UNSUPPORTED),
+            row("e", Ref("s"), {"s": HOST}, vendor="elastic"),
+            # An exclusion is shown with its corpus count but is not itself counted.
+            row("f", Not(Ref("s")), {"s": INITIATED}),
+        ]
+    )
+    affected = writer.recount()
+    writer.close()
+    assert affected == {"a", "b", "c", "d", "e", "f"}
+    catalog = Catalog(path)
+    assert corpus(catalog, "a") == {
+        "DestinationHostname .localto.net": {"total": 3, "by_vendor": {"elastic": 1, "sigma": 2}},
+        "Initiated true": {"total": 2, "by_vendor": {"sigma": 2}},
+    }
+    assert corpus(catalog, "c")["DestinationHostname .localto.net"]["total"] == 3  # type: ignore[index]
+    assert corpus(catalog, "f") == {"Initiated true": {"total": 2, "by_vendor": {"sigma": 2}}}
+    assert catalog.indicator_rule_count("DestinationHostname", "ends_with", ".localto.net") == 3
+    catalog.close()
+
+
+def test_patching_a_copy_reports_the_rules_whose_counts_moved(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite"
+    writer = CatalogWriter(path)
+    writer.add_files(
+        [
+            ("sigma", "a.yml", "rules", "h1", 1, 0),
+            ("sigma", "b.yml", "rules", "h2", 1, 0),
+            ("sigma", "c.yml", "rules", "h3", 1, 0),
+        ]
+    )
+    writer.add_rules(
+        [
+            row("a", Ref("s"), {"s": HOST}),
+            row("b", Ref("s"), {"s": HOST}),
+            row("c", Ref("s"), {"s": INITIATED}),
+        ]
+    )
+    writer.recount()
+    writer.close()
+
+    patch = CatalogWriter(path, base=path)
+    patch.delete_files("sigma", ["b.yml"])
+    patch.add_files([("sigma", "b.yml", "rules", "h2b", 1, 0)])
+    patch.add_rules([row("b", Ref("s"), {"s": INITIATED})])
+    # b changed itself; a's host count fell from 2 to 1; c's Initiated count rose from 1 to 2.
+    assert patch.recount() == {"a", "b", "c"}
+    patch.close()
+    catalog = Catalog(path)
+    assert catalog.files() == {("sigma", "a.yml"): "h1", ("sigma", "b.yml"): "h2b", ("sigma", "c.yml"): "h3"}
+    assert corpus(catalog, "a")["DestinationHostname .localto.net"]["total"] == 1  # type: ignore[index]
+    assert corpus(catalog, "c")["Initiated true"]["total"] == 2  # type: ignore[index]
+    catalog.close()
