@@ -435,3 +435,18 @@ def test_duplicate_keys_are_reported_and_the_last_one_wins(parse: Parse) -> None
     [problem] = rule.problems
     assert problem.message == "duplicate key 'CommandLine|contains' (first at line 5)"
     assert problem.line == 6
+
+
+def test_document_bodies_follow_the_yaml_markers(parse: Parse) -> None:
+    flow = "{title: b, logsource: {product: x}, detection: {s: {A: 1}, condition: s}}"
+    rules, problems = parse(
+        "--- \ntitle: a\nlogsource: {product: x}\ndetection: {s: {A: 1}, condition: s}\n...\n--- "
+        + flow
+        + "\n"
+    )
+    assert problems == []
+    assert [(r.title, r.line, r.body) for r in rules] == [
+        ("a", 2, "title: a\nlogsource: {product: x}\ndetection: {s: {A: 1}, condition: s}\n"),
+        ("b", 6, "--- " + flow + "\n"),  # content on the marker line keeps the line
+    ]
+    assert rules[1].stages[1].text == "s: {A: 1}"

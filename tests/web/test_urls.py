@@ -17,7 +17,7 @@ HOSTILE_VALUES = [
     "..",
     "../../etc/passwd",
     "<script>alert(1)</script>",
-    'a"b\'c',
+    "a\"b'c",
     "CON",
     "with space",
     "null\x00byte",
@@ -68,7 +68,10 @@ def test_indicator_path_is_stable() -> None:
     assert urls.indicator_path("DestinationHostname", "ends_with", ".localto.net") == (
         "indicators/DestinationHostname/ends_with/localto-net-0ac25b98104e/"
     )
-    assert urls.indicator_path(None, "contains", "<script>") == "indicators/~keyword/contains/script-69f00a097ddd/"
+    assert (
+        urls.indicator_path(None, "contains", "<script>")
+        == "indicators/~keyword/contains/script-69f00a097ddd/"
+    )
 
 
 @pytest.mark.parametrize("value", HOSTILE_VALUES)
@@ -151,12 +154,21 @@ def test_relative_with_pretty_urls() -> None:
 
 
 def test_relative_links_resolve_to_their_target_from_any_prefix() -> None:
-    pages = ["", "rules/sigma/a/", "rules/elastic/b/", "fields/Image/", "indicators/Image/eq/x-0123/", "static/style.css"]
+    pages = [
+        "",
+        "rules/sigma/a/",
+        "rules/elastic/b/",
+        "fields/Image/",
+        "indicators/Image/eq/x-0123/",
+        "static/style.css",
+    ]
     for base in ("http://host/", "http://host/deep/prefix/", "file:///home/u/site/"):
         for source in pages:
             page_url = urljoin(base, source)
             for target in pages:
-                expected = urljoin(base, target + ("index.html" if target.endswith("/") or not target else ""))
+                expected = urljoin(
+                    base, target + ("index.html" if target.endswith("/") or not target else "")
+                )
                 assert urljoin(page_url, urls.relative(source, target)) == expected, (base, source, target)
 
 
@@ -164,7 +176,9 @@ def test_page_file() -> None:
     assert urls.page_file("rules/sigma/x/") == PurePosixPath("rules/sigma/x/index.html")
     assert urls.page_file("") == PurePosixPath("index.html")
     assert urls.page_file("static/style.css") == PurePosixPath("static/style.css")
-    assert urls.page_file("rules/sentinel/Some%20Rule/") == PurePosixPath("rules/sentinel/Some Rule/index.html")
+    assert urls.page_file("rules/sentinel/Some%20Rule/") == PurePosixPath(
+        "rules/sentinel/Some Rule/index.html"
+    )
 
 
 @pytest.mark.parametrize("bad", ["rules/../x/", "rules/%2E%2E/x/", "rules/a%2Fb/", "rules/%00/"])

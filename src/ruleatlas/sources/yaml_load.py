@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,18 +172,18 @@ def compose_documents(text: str) -> list[Document]:
 
 def _split(text: str, roots: list[Node]) -> list[Document]:
     """Cut a multi-document file at its column-0 `---`/`...` markers (YAML forbids them inside content)."""
-    markers = [(m.start(), text.find("\n", m.start())) for m in _DOC_MARKER.finditer(text)]
+    starts = [m.start() for m in _DOC_MARKER.finditer(text)]
     docs = []
     for root in roots:
         index = int(root.start_mark.index)
+        at = bisect_right(starts, index)  # markers before the document's first node: starts[:at]
         start, end = 0, len(text)
-        for marker_start, marker_eol in markers:
-            if marker_start <= index:
-                after = len(text) if marker_eol < 0 else marker_eol + 1
-                start = after if after <= index else marker_start
-            else:
-                end = marker_start
-                break
+        if at:
+            eol = text.find("\n", starts[at - 1])
+            after = len(text) if eol < 0 else eol + 1
+            start = after if after <= index else starts[at - 1]  # content on the marker line: keep the line
+        if at < len(starts):
+            end = starts[at]
         docs.append(Document(root, line_of(root), text[start:end]))
     return docs
 

@@ -144,7 +144,9 @@ def indicator_groups(
         transforms = _strings(item.get("transforms"))
         text, cls = value_view(item.get("value"))
         total, split, tier = corpus_view(item.get("corpus"))
-        badge_text = f"corpus <b>{total}</b>" + (f' <span class="split">{esc(split)}</span>' if split else "")
+        badge_text = f"corpus <strong>{total}</strong>" + (
+            f' <span class="split">{esc(split)}</span>' if split else ""
+        )
         if indicator_link is not None:
             href = indicator_link(field, kind, item.get("key", item.get("value")), transforms)
             badge = f'<a class="corpus {tier}" href="{esc(href)}">{badge_text}</a>'
@@ -163,7 +165,8 @@ def indicator_groups(
         else:
             field_html = _field_code(field)
         out.append(
-            f'<div class="ind-group"><div class="ind-head">{field_html}<span class="kind">{esc(kind)}</span></div>'
+            f'<div class="ind-group"><div class="ind-head">{field_html}'
+            f'<span class="kind">{esc(kind)}</span></div>'
             f'<ul class="ind-values">{"".join(rows)}</ul></div>'
         )
     return (Markup(f'<div class="ind-groups">{"".join(out)}</div>') if out else Markup("")), count

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -148,7 +148,7 @@ def vendor_name(vendor: str) -> str:
 
 
 def safe_href(url: object) -> str:
-    """The URL when it is an absolute http(s) URL, else "" (so `javascript:` and friends never become links)."""
+    """The URL when it is an absolute http(s) URL, else "": `javascript:` and friends never become links."""
     if not isinstance(url, str):
         return ""
     url = url.strip()
@@ -201,10 +201,7 @@ def _stat_card(label: object, value: object) -> dict[str, Any]:
 
 def _repo_label(repo: str) -> str:
     parts = urlsplit(repo) if "://" in repo else None
-    if parts and parts.netloc:
-        label = parts.netloc + parts.path
-    else:
-        label = repo
+    label = parts.netloc + parts.path if parts and parts.netloc else repo
     label = label.rstrip("/")
     return label.removesuffix(".git")
 
@@ -288,11 +285,11 @@ class SiteRenderer:
         correlation = self._correlation(doc.get("correlation"))
         filter_rules = [_text(r) for r in _list(_dict(doc.get("filter")).get("rules"))]
         has = {
-            "references": bool(doc.get("references")),
-            "falsepositives": bool(doc.get("falsepositives")),
+            "references": bool(_list(doc.get("references"))),
+            "falsepositives": bool(_list(doc.get("falsepositives"))),
             "exclusions": n_exclusions > 0,
             "correlation": correlation is not None,
-            "filter": doc.get("filter") is not None,
+            "filter": isinstance(doc.get("filter"), Mapping),
             "problems": bool(problems),
         }
         counts = {
@@ -357,7 +354,6 @@ class SiteRenderer:
             "filter_rules": filter_rules,
             "filter_shown": has["filter"],
             "problems": problems,
-            "sections": [sid for sid, _, _ in sections],
             "toc": toc(sections),
         }
 
@@ -515,7 +511,8 @@ class SiteRenderer:
         """The home page: every rule, grouped by vendor and folder, titles sorted.
 
         `summaries`: one dict per rule with `uid`, `title`, `level`, `status`, `vendor`, `folder`; optional
-        `product`, `category`, `service` (shown as the log source). `stats`: figures shown as cards, in the given order (label -> int or text); empty is fine.
+        `product`, `category`, `service` (shown as the log source). `stats`: figures shown as cards, in the
+        given order (label -> int, text, or a mapping such as `per_vendor`); empty is fine.
         """
         page = urls.HOME_PATH
         by_vendor: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -544,7 +541,7 @@ class SiteRenderer:
                     "status_class": status_class(status),
                 }
             )
-        vendors = []
+        vendors: list[dict[str, Any]] = []
         for vendor in sorted(by_vendor, key=lambda v: (v != "sigma", vendor_name(v).lower())):
             folders = []
             for folder in sorted(by_vendor[vendor]):

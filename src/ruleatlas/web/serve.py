@@ -15,6 +15,7 @@ page, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -143,10 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             self.server.log_error_trace(traceback.format_exc())
             body, ctype = self._error_body(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
-            try:
+            with contextlib.suppress(OSError):
                 self._send(HTTPStatus.INTERNAL_SERVER_ERROR, body, ctype, head_only)
-            except OSError:
-                pass
 
     # -- site files -----------------------------------------------------------------------------------------
 
@@ -321,7 +320,8 @@ def serve(catalog_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve `catalog_dir`/site until interrupted (Ctrl+C)."""
     server = make_server(catalog_dir, host, port)
     bound_host, bound_port = server.server_address[:2]
-    shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
+    host_text = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
+    shown = f"[{host_text}]" if ":" in host_text else host_text
     print(f"Serving {server.site_root} at http://{shown}:{bound_port}/ (Ctrl+C to stop)", flush=True)
     try:
         server.serve_forever()
