@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ruleatlas.analysis.document import rule_document
-from ruleatlas.analysis.indicators import rule_indicators
+from ruleatlas.analysis.rows import RuleRow, analyse_rule
 from ruleatlas.model import All, Any, Kind, Not, Pred, Ref, Rule, RuleKind, SourceRef, Stage
-from ruleatlas.store import Catalog, CatalogWriter, RuleRow
+from ruleatlas.store import Catalog, CatalogWriter
 
 HOST = Pred("DestinationHostname", Kind.ENDS_WITH, ".localto.net")
 HOST_UPPER = Pred("DestinationHostname", Kind.ENDS_WITH, ".LOCALTO.NET")
@@ -33,23 +32,7 @@ def row(
         kind=kind,
         stages=stages,
     )
-    doc = rule_document(rule, rule_indicators(rule), attack=[], attack_unknown=[], events=[], events_note="")
-    return RuleRow(
-        uid=uid,
-        base_uid=uid,
-        vendor=vendor,
-        rule_id="",
-        title=uid,
-        status="",
-        level="",
-        kind=kind.value,
-        folder="rules",
-        product="",
-        category="",
-        service="",
-        path=f"{uid}.yml",
-        doc=doc,
-    )
+    return analyse_rule(rule, None, None)
 
 
 def corpus(catalog: Catalog, uid: str) -> dict[str, object]:

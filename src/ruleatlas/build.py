@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
-import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,18 +22,16 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from ruleatlas import __version__
-from ruleatlas.analysis.document import rule_document
-from ruleatlas.analysis.indicators import rule_indicators
-from ruleatlas.attack import AttackData, load_attack, map_tags
-from ruleatlas.config import BuildConfig, default_jobs, describe_source
-from ruleatlas.ingest import PARSER_VERSION, SourceFile, list_source_files, parse_files, stand_in
-from ruleatlas.model import Problem, Rule
+from ruleatlas.analysis.rows import RuleRow, analyse_rule
+from ruleatlas.attack import AttackData, load_attack
+from ruleatlas.config import BuildConfig, SourceSpec, default_jobs, describe_source
+from ruleatlas.ingest import PARSER_VERSION, SourceFile, list_source_files, parse_file, stand_in
 from ruleatlas.progress import Progress
 from ruleatlas.sources.sigma import assign_unique_uids
-from ruleatlas.store import CATALOG_FILE, Catalog, CatalogWriter, ProblemRow, RuleRow
-from ruleatlas.telemetry import TelemetryCatalog, event_coverage, load_telemetry
+from ruleatlas.store import CATALOG_FILE, Catalog, CatalogWriter, ProblemRow
+from ruleatlas.telemetry import TelemetryCatalog, load_telemetry
 from ruleatlas.web import render as web_render
-from ruleatlas.web.urls import rule_path
+from ruleatlas.web.site import write_site
 
 T = TypeVar("T")
 
@@ -209,7 +207,7 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
     catalog_path = out / CATALOG_FILE
     jobs = config.jobs or default_jobs()
 
-    # 1. List and hash every file; decide what has to be parsed.
+    # 1. List and hash every file; decide whether the previous catalog can be patched.
     specs = [describe_source(s) for s in config.sources]
     listing = [(spec, list_source_files(spec)) for spec in specs]
     keys = {"attack": fingerprint(config.attack), "telemetry": fingerprint(config.telemetry)}
@@ -226,76 +224,59 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
     templates_key = web_render.templates_fingerprint()
     previous = None if force_full else _previous(catalog_path)
     all_files = {(f.vendor, f.rel_path) for _, files in listing for f in files}
+    old_files = previous.files if previous is not None else {}
     incremental = (
-        previous is not None
-        and previous.meta.get("inputs_key") == inputs_key
-        and set(previous.files) == all_files
+        previous is not None and previous.meta.get("inputs_key") == inputs_key and set(old_files) == all_files
     )
     summary.mode = "incremental" if incremental else "full"
+    summary.files = len(all_files)
     timer.lap("list")
 
-    # 2. Parse what changed.
-    parsed: list[tuple[SourceFile, list[Rule], list[Problem]]] = []
-    for spec, files in listing:
-        todo = [
-            f
-            for f in files
-            if not incremental or previous.files.get((f.vendor, f.rel_path)) != f.content_hash
-        ]  # type: ignore[union-attr]
-        with Progress(f"parse {spec.vendor}", len(todo), log) as bar:
-            outputs = parse_files(todo, spec, jobs=jobs, progress=bar)
-        parsed.extend((f, rules, problems) for f, (rules, problems) in zip(todo, outputs, strict=True))
-    summary.files = len(all_files)
-    summary.files_parsed = len(parsed)
-    new_rules = [rule for _, rules, _ in parsed for rule in rules]
-    base_uids = {id(rule): rule.uid for rule in new_rules}
-    timer.lap("parse")
+    # 2. Parse and analyse what changed: indicators, ATT&CK names, event coverage → rows and documents.
+    changed = [
+        (
+            spec,
+            [f for f in files if not incremental or old_files.get((f.vendor, f.rel_path)) != f.content_hash],
+        )
+        for spec, files in listing
+    ]
+    context = _Context(config, out / "cache", keys)
+    attack = telemetry = None
+    if not incremental or any(todo for _, todo in changed):
+        attack, telemetry = context.attack(), context.telemetry()
+    timer.lap("attack+telemetry")
+    results: list[FileResult] = []
+    for spec, todo in changed:
+        with Progress(f"read {spec.vendor}", len(todo), log) as bar:
+            results += _analyse_files(
+                todo, spec, attack[0] if attack else None, telemetry[0] if telemetry else None, jobs, bar
+            )
+    summary.files_parsed = len(results)
+    timer.lap("parse+analysis")
 
     # 3. Unique uids across files. Unchanged rules take part as stand-ins; if any of them would get another
     # uid than it has, the catalog cannot be patched and the build starts over in full.
-    if incremental:
-        assert previous is not None
-        changed = {(f.vendor, f.rel_path) for f, _, _ in parsed}
-        stand_ins = [
-            (uid, stand_in(vendor, base, path, folder))
-            for uid, (vendor, base, path, folder) in previous.base_uids.items()
-            if (vendor, path) not in changed
-        ]
-        everyone = [s for _, s in stand_ins] + new_rules
-        everyone.sort(key=lambda r: r.source.path)
-        assign_unique_uids(everyone)
-        if any(s.uid != uid for uid, s in stand_ins):
-            return build(config, log=log, force_full=True)
-    else:
-        assign_unique_uids(new_rules)
+    parsed_files = {(r.file.vendor, r.file.rel_path) for r in results}
+    kept = {
+        uid: info
+        for uid, info in (previous.base_uids.items() if incremental and previous is not None else ())
+        if (info[0], info[2]) not in parsed_files
+    }
+    if not _assign_uids(results, kept):
+        return build(config, log=log, force_full=True)
+    rows = [row for r in results for row in r.rows]
     timer.lap("uids")
 
-    # 4. Analyse the new rules: indicators, ATT&CK names, event coverage → page documents without counts.
-    context = _Context(config, out / "cache", keys)
-    attack = context.attack() if new_rules or not incremental else None
-    telemetry = context.telemetry() if new_rules or not incremental else None
-    timer.lap("attack+telemetry")
-    rows = [_analyse(rule, base_uids[id(rule)], attack, telemetry) for rule in new_rules]
-    timer.lap("analysis")
-
-    # 5. The catalog: a fresh file, or a patched copy of the previous one.
+    # 4. The catalog: a fresh file, or a patched copy of the previous one.
     writer = CatalogWriter(catalog_path, base=catalog_path if incremental else None)
-    if incremental:
-        for vendor in {f.vendor for f, _, _ in parsed}:
-            writer.delete_files(vendor, [f.rel_path for f, _, _ in parsed if f.vendor == vendor])
+    for vendor in {r.file.vendor for r in results} if incremental else ():
+        writer.delete_files(vendor, [r.file.rel_path for r in results if r.file.vendor == vendor])
     writer.add_files(
-        (
-            f.vendor,
-            f.rel_path,
-            f.folder,
-            f.content_hash,
-            len(rules),
-            sum(p.severity == "error" for p in problems),
-        )
-        for f, rules, problems in parsed
+        (r.file.vendor, r.file.rel_path, r.file.folder, r.file.content_hash, len(r.rows), r.file_errors)
+        for r in results
     )
     writer.add_rules(rows)
-    writer.add_problems(_problem_rows(parsed))
+    writer.add_problems(p for r in results for p in r.problems)
     writer.set_meta("built_at", datetime.now(UTC).isoformat(timespec="seconds"))
     writer.set_meta("ruleatlas_version", __version__)
     writer.set_meta("inputs_key", inputs_key)
@@ -306,30 +287,27 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
         writer.set_blob("telemetry", telemetry[1])
     writer.refresh_sources([(s.vendor, str(s.path), s.repo, s.commit) for s in specs])
     affected = writer.recount()
-    rerender_all = not incremental or previous.meta.get("templates_key") != templates_key  # type: ignore[union-attr]
+    rerender_all = not incremental or (
+        previous is not None and previous.meta.get("templates_key") != templates_key
+    )
     writer.set_meta("templates_key", templates_key)
-    fresh = {row.uid: row.doc for row in rows}
-    todo_uids = set(fresh) | affected
     summaries = writer.summaries()
-    if rerender_all:
-        todo_uids = {s["uid"] for s in summaries}
-    counts = writer.counts()
-    docs = [(uid, doc) for uid, doc in fresh.items() if uid in todo_uids]
-    docs += writer.documents(sorted(todo_uids - set(fresh)))
-    for _, doc in docs:
-        counts.fill(doc)
     for name, (n_files, n_rules, n_error_files) in writer.folder_summary().items():
         summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
     summary.problems = writer.problem_count()
     writer.close()
     timer.lap("store")
 
-    # 6. Pages.
+    # 5. Pages: those whose document or corpus counts changed, from the catalog just written.
     if config.pages:
-        gone = set(previous.base_uids) - {s["uid"] for s in summaries} if previous else set()
-        _write_pages(out / "site", docs, summaries, gone, jobs, log)
-        summary.pages_written = len(docs)
-        summary.pages_kept = len(summaries) - len(docs)
+        todo_uids = (
+            [s["uid"] for s in summaries] if rerender_all else sorted({r.uid for r in rows} | affected)
+        )
+        gone = set(previous.base_uids) - {s["uid"] for s in summaries} if previous is not None else set()
+        with Progress("pages", len(todo_uids), log) as bar:
+            write_site(out / "site", catalog_path, todo_uids, summaries, gone, jobs=jobs, progress=bar)
+        summary.pages_written = len(todo_uids)
+        summary.pages_kept = len(summaries) - len(todo_uids)
     timer.lap("pages")
 
     summary.rules = len(summaries)
@@ -338,109 +316,88 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
     return summary
 
 
-def _analyse(
-    rule: Rule,
-    base_uid: str,
-    attack: tuple[AttackData, str] | None,
-    telemetry: tuple[TelemetryCatalog, str] | None,
-) -> RuleRow:
-    if attack is not None:
-        coverage = map_tags(rule.tags, attack[0])
-        tactics, unknown = coverage.page_attack(), list(coverage.unknown)
-    else:
-        tactics, unknown = [], []
-    if telemetry is not None:
-        events = event_coverage(rule, telemetry[0]).to_json()
-    else:
-        events = {"events": [], "events_note": "no telemetry definitions loaded (build with --telemetry)"}
-    doc = rule_document(
-        rule,
-        rule_indicators(rule),
-        attack=tactics,
-        attack_unknown=unknown,
-        events=events["events"],
-        events_note=events["events_note"],
-    )
-    ls = rule.logsource
-    return RuleRow(
-        uid=rule.uid,
-        base_uid=base_uid,
-        vendor=rule.vendor,
-        rule_id=rule.id,
-        title=rule.title,
-        status=rule.status,
-        level=rule.level,
-        kind=rule.kind.value,
-        folder=rule.folder,
-        product=ls.get("product", ""),
-        category=ls.get("category", ""),
-        service=ls.get("service", ""),
-        path=rule.source.path,
-        doc=doc,
-    )
+@dataclass(slots=True)
+class FileResult:
+    file: SourceFile  # without its text: results travel back from worker processes
+    rows: list[RuleRow]
+    problems: list[ProblemRow]
+    file_errors: int
 
 
-def _problem_rows(parsed: Iterable[tuple[SourceFile, list[Rule], list[Problem]]]) -> list[ProblemRow]:
-    rows = []
-    for f, rules, problems in parsed:
-        rows += [
-            ProblemRow(f.vendor, f.rel_path, p.rule_uid, p.line, p.severity, p.message, p.hint)
-            for p in problems
-        ]
-        rows += [
-            ProblemRow(f.vendor, f.rel_path, r.uid, p.line, p.severity, p.message, p.hint)
-            for r in rules
-            for p in r.problems
-        ]
-    return rows
+# Worker-process state: set in the parent before the pool forks, so workers share it without pickling.
+_WORKER_ATTACK: AttackData | None = None
+_WORKER_TELEMETRY: TelemetryCatalog | None = None
 
 
-_worker_renderer: web_render.SiteRenderer | None = None
+def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
+    rules, problems = parse_file(file, repo, commit)
+    rows = [analyse_rule(rule, _WORKER_ATTACK, _WORKER_TELEMETRY) for rule in rules]
+    problem_rows = [
+        ProblemRow(file.vendor, file.rel_path, p.rule_uid, p.line, p.severity, p.message, p.hint)
+        for p in problems
+    ]
+    problem_rows += [
+        ProblemRow(file.vendor, file.rel_path, r.uid, p.line, p.severity, p.message, p.hint)
+        for r in rules
+        for p in r.problems
+    ]
+    meta = SourceFile(file.vendor, file.rel_path, file.folder, file.content_hash, None)
+    return FileResult(meta, rows, problem_rows, sum(p.severity == "error" for p in problems))
 
 
-def _render_batch(site: Path, batch: list[tuple[str, dict[str, Any]]]) -> int:
-    global _worker_renderer
-    if _worker_renderer is None:
-        _worker_renderer = web_render.SiteRenderer()
-    for uid, doc in batch:
-        target = site / rule_path(uid) / "index.html"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_worker_renderer.render_rule_page(doc), encoding="utf-8")
-    return len(batch)
+def _analyse_batch(files: list[SourceFile], repo: str, commit: str) -> list[FileResult]:
+    return [_analyse_file(f, repo, commit) for f in files]
 
 
-def _write_pages(
-    site: Path,
-    docs: list[tuple[str, dict[str, Any]]],
-    summaries: list[dict[str, Any]],
-    gone: set[str],
+def _analyse_files(
+    files: list[SourceFile],
+    spec: SourceSpec,
+    attack: AttackData | None,
+    telemetry: TelemetryCatalog | None,
     jobs: int,
-    log: TextIO,
-) -> None:
-    site.mkdir(parents=True, exist_ok=True)
-    for uid in gone:
-        page_dir = site / rule_path(uid)
-        if page_dir.is_dir() and page_dir.resolve().is_relative_to(site.resolve()):
-            shutil.rmtree(page_dir)
-    with Progress("pages", len(docs), log) as bar:
-        if jobs <= 1 or len(docs) < 200:
-            for i in range(0, len(docs), 100):
-                bar.advance(_render_batch(site, docs[i : i + 100]))
-        else:
-            size = max(25, len(docs) // (jobs * 8))
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [
-                    pool.submit(_render_batch, site, docs[i : i + size]) for i in range(0, len(docs), size)
-                ]
-                for fut in futures:
-                    bar.advance(fut.result())
-    renderer = web_render.SiteRenderer()
-    renderer.write_static(site)
-    per_vendor: dict[str, int] = {}
-    for s in summaries:
-        per_vendor[s["vendor"]] = per_vendor.get(s["vendor"], 0) + 1
-    index = renderer.render_index(summaries, {"rules": len(summaries), "per_vendor": per_vendor})
-    (site / "index.html").write_text(index, encoding="utf-8")
+    bar: Progress,
+) -> list[FileResult]:
+    global _WORKER_ATTACK, _WORKER_TELEMETRY
+    _WORKER_ATTACK, _WORKER_TELEMETRY = attack, telemetry
+    if jobs <= 1 or len(files) < 200:
+        out = []
+        for f in files:
+            out.append(_analyse_file(f, spec.repo, spec.commit))
+            bar.advance()
+        return out
+    # Many more batches than workers keeps every core busy to the end; batches amortise the hand-off.
+    size = max(20, len(files) // (jobs * 8))
+    batches = [files[i : i + size] for i in range(0, len(files), size)]
+    results: list[FileResult] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_analyse_batch, b, spec.repo, spec.commit) for b in batches]
+        for fut, batch in zip(futures, batches, strict=True):
+            results.extend(fut.result())
+            bar.advance(len(batch))
+    return results
+
+
+def _assign_uids(results: list[FileResult], kept: dict[str, tuple[str, str, str, str]]) -> bool:
+    """Make new rows' uids unique against each other and the kept rules; False if a kept uid would move."""
+    kept_stand_ins = [(uid, stand_in(*info)) for uid, info in kept.items()]
+    new_stand_ins = [
+        (result, i, stand_in(row.vendor, row.base_uid, row.path, row.folder))
+        for result in results
+        for i, row in enumerate(result.rows)
+    ]
+    everyone = [s for _, s in kept_stand_ins] + [s for _, _, s in new_stand_ins]
+    everyone.sort(key=lambda r: r.source.path)
+    assign_unique_uids(everyone)
+    if any(s.uid != uid for uid, s in kept_stand_ins):
+        return False
+    for result, i, s in new_stand_ins:
+        old = result.rows[i].uid
+        if s.uid != old:
+            result.rows[i] = result.rows[i].renamed(s.uid)
+            for p in result.problems:
+                if p.uid == old:
+                    p.uid = s.uid
+    return True
 
 
 def print_summary(summary: BuildSummary, stream: TextIO) -> None:

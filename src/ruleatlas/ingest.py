@@ -1,4 +1,4 @@
-"""Reading rule sources: list and hash every file, then parse the ones asked for on all cores.
+"""Reading rule sources: list and hash every file, and parse one.
 
 Hashing first lets the build parse only the files whose content changed since the last catalog.
 """
@@ -6,12 +6,10 @@ Hashing first lets the build parse only the files whose content changed since th
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ruleatlas.config import SourceSpec
 from ruleatlas.model import Problem, Rule, SourceRef
-from ruleatlas.progress import Progress
 from ruleatlas.sources import sigma
 
 # Bump when the parser's output changes shape or meaning: a catalog built by another version is rebuilt whole.
@@ -32,7 +30,7 @@ class SourceFile:
 
 
 def list_source_files(spec: SourceSpec) -> list[SourceFile]:
-    """Every rule file of a source with its content hash; a file too large or unreadable carries its problem."""
+    """Every rule file of a source with its content hash; an unusable file carries its problem."""
     reader = READERS.get(spec.vendor)
     if reader is None:
         raise ValueError(
@@ -64,7 +62,7 @@ def list_source_files(spec: SourceSpec) -> list[SourceFile]:
     return out
 
 
-def _parse_one(file: SourceFile, repo: str, commit: str) -> ParseOutput:
+def parse_file(file: SourceFile, repo: str, commit: str) -> ParseOutput:
     if file.text is None:
         return [], [file.read_error] if file.read_error else []
     rules, problems = sigma.parse_sigma_file(
@@ -73,34 +71,6 @@ def _parse_one(file: SourceFile, repo: str, commit: str) -> ParseOutput:
     for rule in rules:
         rule.content_hash = file.content_hash
     return rules, problems
-
-
-def _parse_batch(files: list[SourceFile], repo: str, commit: str) -> list[ParseOutput]:
-    return [_parse_one(f, repo, commit) for f in files]
-
-
-def parse_files(
-    files: list[SourceFile], spec: SourceSpec, *, jobs: int = 1, progress: Progress | None = None
-) -> list[ParseOutput]:
-    """Parse results in the order of `files`; many files are spread over `jobs` processes."""
-    if jobs <= 1 or len(files) < 200:
-        out = []
-        for f in files:
-            out.append(_parse_one(f, spec.repo, spec.commit))
-            if progress:
-                progress.advance()
-        return out
-    # Many more batches than workers keeps every core busy to the end; batches amortise the hand-off.
-    size = max(20, len(files) // (jobs * 8))
-    batches = [files[i : i + size] for i in range(0, len(files), size)]
-    results: list[ParseOutput] = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_parse_batch, b, spec.repo, spec.commit) for b in batches]
-        for fut, batch in zip(futures, batches, strict=True):
-            results.extend(fut.result())
-            if progress:
-                progress.advance(len(batch))
-    return results
 
 
 def stand_in(vendor: str, base_uid: str, rel_path: str, folder: str) -> Rule:

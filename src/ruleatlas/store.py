@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ruleatlas.analysis.rows import RuleRow
+
 SCHEMA_VERSION = 2
 CATALOG_FILE = "catalog.sqlite"
 
@@ -70,24 +72,6 @@ CREATE INDEX problems_file ON problems (vendor, file);
 COUNT_INDEX = "CREATE INDEX indicator_counts_key ON indicator_counts (field, kind, value, transforms)"
 
 IndicatorKey = tuple[str, str, str, str]
-
-
-@dataclass(slots=True)
-class RuleRow:
-    uid: str
-    base_uid: str
-    vendor: str
-    rule_id: str
-    title: str
-    status: str
-    level: str
-    kind: str
-    folder: str
-    product: str
-    category: str
-    service: str
-    path: str
-    doc: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -177,12 +161,10 @@ class CatalogWriter:
         self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def add_rules(self, rows: Iterable[RuleRow]) -> None:
-        rule_rows = []
-        techniques = []
-        events = []
-        indicators = []
-        for r in rows:
-            rule_rows.append(
+        rows = list(rows)
+        self.db.executemany(
+            "INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
                 (
                     r.uid,
                     r.base_uid,
@@ -197,33 +179,21 @@ class CatalogWriter:
                     r.category,
                     r.service,
                     r.path,
-                    json.dumps(r.doc, ensure_ascii=False),
+                    r.doc_json,
                 )
-            )
-            for tactic in r.doc["attack"]:
-                techniques.extend((r.uid, t["id"], tactic["tactic_id"]) for t in tactic["techniques"])
-            events.extend(
-                (r.uid, e["provider"], e["channel"], e["event_id"], e["title"]) for e in r.doc["events"]
-            )
-            counted = int(r.kind not in ("deprecated", "unsupported"))
-            for flag, group in ((0, r.doc["indicators"]), (1, r.doc["exclusions"])):
-                indicators.extend(
-                    (
-                        r.uid,
-                        r.vendor,
-                        i["field"] or "",
-                        i["kind"],
-                        i["key"],
-                        "|".join(i["transforms"]),
-                        flag,
-                        counted,
-                    )
-                    for i in group
-                )
-        self.db.executemany("INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rule_rows)
-        self.db.executemany("INSERT INTO rule_techniques VALUES (?, ?, ?)", techniques)
-        self.db.executemany("INSERT INTO rule_events VALUES (?, ?, ?, ?, ?)", events)
-        self.db.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?)", indicators)
+                for r in rows
+            ),
+        )
+        self.db.executemany(
+            "INSERT INTO rule_techniques VALUES (?, ?, ?)", ((r.uid, *t) for r in rows for t in r.techniques)
+        )
+        self.db.executemany(
+            "INSERT INTO rule_events VALUES (?, ?, ?, ?, ?)", ((r.uid, *e) for r in rows for e in r.events)
+        )
+        self.db.executemany(
+            "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((r.uid, r.vendor, *i, int(r.counted)) for r in rows for i in r.indicators),
+        )
 
     def add_problems(self, rows: Iterable[ProblemRow]) -> None:
         self.db.executemany(
@@ -260,17 +230,6 @@ class CatalogWriter:
         db.execute("DROP TABLE old_counts")
         db.execute("DROP TABLE changed_counts")
         return affected
-
-    def counts(self) -> CorpusTable:
-        return CorpusTable.from_rows(self.db.execute("SELECT * FROM indicator_counts"))
-
-    def documents(self, uids: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
-        out = []
-        for uid in uids:
-            row = self.db.execute("SELECT doc FROM rules WHERE uid = ?", (uid,)).fetchone()
-            if row is not None:
-                out.append((uid, json.loads(row[0])))
-        return out
 
     def summaries(self) -> list[dict[str, Any]]:
         return _summaries(self.db)
@@ -386,6 +345,16 @@ class Catalog:
             (text, text, f"%/{text}"),
         ).fetchall()
         return [r[0] for r in rows]
+
+    def raw_documents(self, uids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Stored documents without corpus counts (fill them from `counts()` in bulk)."""
+        for uid in uids:
+            row = self.db.execute("SELECT doc FROM rules WHERE uid = ?", (uid,)).fetchone()
+            if row is not None:
+                yield uid, json.loads(row[0])
+
+    def counts(self) -> CorpusTable:
+        return CorpusTable.from_rows(self.db.execute("SELECT * FROM indicator_counts"))
 
     def files(self) -> dict[tuple[str, str], str]:
         """(vendor, path) → content hash of every file the catalog was built from."""

@@ -18,23 +18,14 @@ from __future__ import annotations
 
 import ipaddress
 import operator
-import re
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ruleatlas.engine.regex_guard import Search
-from ruleatlas.engine.values import (
-    DASHES,
-    Part,
-    Pattern,
-    Wild,
-    as_number,
-    is_literal,
-    iter_texts,
-    literal_text,
-    scalar_text,
-    timestamp_part,
-)
+
+if TYPE_CHECKING:
+    from ruleatlas.engine.codegen import Emitter
+from ruleatlas.engine.values import as_number, iter_texts, scalar_text, timestamp_part
 
 Fields = dict[str, object]
 Cache = dict[object, object]
@@ -96,6 +87,10 @@ class Matcher:
         """Like __call__, and records in `out` the fields of the comparisons that held."""
         return self(fields, cache)
 
+    def emit(self, gen: Emitter) -> list[str]:
+        """Statements that set `r` to this matcher's answer for fields `f` and cache `c` (codegen.py)."""
+        return [f"r = {gen.name(self)}(f, c)"]
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Logic
@@ -110,6 +105,9 @@ class Const(Matcher):
 
     def __call__(self, fields: Fields, cache: Cache) -> bool:
         return self.value
+
+    def emit(self, gen: Emitter) -> list[str]:
+        return [f"r = {self.value!r}"]
 
 
 class AllOf(Matcher):
@@ -133,6 +131,9 @@ class AllOf(Matcher):
         out.update(found)
         return True
 
+    def emit(self, gen: Emitter) -> list[str]:
+        return _chain(self.children, "if r:", gen)
+
 
 class AnyOf(Matcher):
     __slots__ = ("children", "cost")
@@ -153,6 +154,18 @@ class AnyOf(Matcher):
             hit = child.explain(fields, cache, out) or hit
         return hit
 
+    def emit(self, gen: Emitter) -> list[str]:
+        return _chain(self.children, "if not r:", gen)
+
+
+def _chain(children: Sequence[Matcher], guard: str, gen: Emitter) -> list[str]:
+    """Children one after another, each run only while the answer is still open (flat, not nested)."""
+    lines = children[0].emit(gen)
+    for child in children[1:]:
+        lines.append(guard)
+        lines.extend("    " + line for line in child.emit(gen))
+    return lines
+
 
 class NotOf(Matcher):
     __slots__ = ("child", "cost")
@@ -170,6 +183,9 @@ class NotOf(Matcher):
         for name, path in field_names(self.child):  # what the negated comparisons looked at
             out[name] = lookup(fields, name, path)
         return True
+
+    def emit(self, gen: Emitter) -> list[str]:
+        return [*self.child.emit(gen), "r = not r"]
 
 
 def field_names(matcher: Matcher) -> list[tuple[str, tuple[str, ...] | None]]:
@@ -246,6 +262,29 @@ class FieldMatcher(Matcher):
             return True
         return False
 
+    def emit(self, gen: Emitter) -> list[str]:
+        if type(self).__call__ is not FieldMatcher.__call__:  # members with their own __call__
+            return super().emit(gen)
+        key = repr(self.field)
+        path = gen.name(self.path) if self.path is not None else "None"
+        if self.fold:
+            fetch = [f"v = c.get({key}, U)", "if v is U:", f"    v = _fill(f, c, {key}, {path})"]
+        else:
+            fetch = [f"v = f.get({key})"]
+            if self.path is not None:
+                fetch += ["if v is None:", f"    v = _lookup(f, {key}, {path})"]
+        return [
+            *fetch,
+            "if type(v) is str:",
+            *("    " + line for line in self.emit_str(gen)),
+            "else:",
+            f"    r = v is not None and {gen.name(self)}.test_value(v)",
+        ]
+
+    def emit_str(self, gen: Emitter) -> list[str]:
+        """Statements that set `r` for a str value `v` (already folded when `fold`)."""
+        return [f"r = bool({gen.name(self.test)}(v))"]
+
 
 class StringMatcher(FieldMatcher):
     """Wildcard-pattern matchers (eq, contains, startswith, endswith, wildcard), merged per field.
@@ -254,7 +293,7 @@ class StringMatcher(FieldMatcher):
     one matcher; `numbers` are rule strings that read as numbers, equal to numeric event values.
     """
 
-    __slots__ = ("numbers", "patterns")
+    __slots__ = ("data", "numbers", "patterns")
 
     def __init__(
         self,
@@ -263,10 +302,12 @@ class StringMatcher(FieldMatcher):
         test: Callable[[str], object],
         patterns: tuple[object, ...],
         numbers: frozenset[int | float] = frozenset(),
+        data: object = None,
     ) -> None:
         super().__init__(field, fold, test)
         self.patterns = patterns
         self.numbers = numbers
+        self.data = data  # the values `test` uses (set or tuple), for inlined code
 
     def test_scalar(self, value: object) -> bool:
         if self.numbers and (type(value) is int or type(value) is float) and value in self.numbers:
@@ -278,20 +319,36 @@ class Exact(StringMatcher):
     __slots__ = ()
     cost = 1
 
+    def emit_str(self, gen: Emitter) -> list[str]:
+        return [f"r = v in {gen.name(self.data)}"]
+
 
 class Prefix(StringMatcher):
     __slots__ = ()
     cost = 2
+
+    def emit_str(self, gen: Emitter) -> list[str]:
+        return [f"r = v.startswith({gen.name(self.data)})"]
 
 
 class Suffix(StringMatcher):
     __slots__ = ()
     cost = 2
 
+    def emit_str(self, gen: Emitter) -> list[str]:
+        return [f"r = v.endswith({gen.name(self.data)})"]
+
 
 class Contains(StringMatcher):
     __slots__ = ()
     cost = 3
+
+    def emit_str(self, gen: Emitter) -> list[str]:
+        needles = self.data
+        assert isinstance(needles, tuple)
+        if len(needles) == 1:
+            return [f"r = {gen.name(needles[0])} in v"]
+        return ["r = False", f"for n in {gen.name(needles)}:", "    if n in v:", "        r = True", "        break"]
 
 
 class Glob(StringMatcher):
@@ -313,8 +370,11 @@ class ContainsAll(StringMatcher):
     def __init__(
         self, field: str, fold: bool, needles: tuple[str, ...], patterns: tuple[object, ...]
     ) -> None:
-        super().__init__(field, fold, lambda s: all(n in s for n in needles), patterns)
+        super().__init__(field, fold, lambda s: all(n in s for n in needles), patterns, data=needles)
         self.needles = needles
+
+    def emit_str(self, gen: Emitter) -> list[str]:
+        return ["r = True", f"for n in {gen.name(self.needles)}:", "    if n not in v:", "        r = False", "        break"]
 
     def test_value(self, value: object) -> bool:
         if type(value) is tuple or type(value) is list:
@@ -551,182 +611,3 @@ class Keyword(Matcher):
                 out[name] = value
                 hit = True
         return hit
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Wildcard patterns -> string tests
-
-
-class GlobTest:
-    """An anchored wildcard pattern, matched without backtracking.
-
-    The pattern is cut at each `*` into fixed-length segments. The first must match at the start, the
-    last at the end, and each one between at its leftmost place after the previous one (leftmost is
-    always right for fixed-length segments, so there is no backtracking). Literal segments use str
-    methods; segments with `?` or windash classes use a small compiled regex.
-    """
-
-    __slots__ = ("head", "middles", "tail", "whole")
-
-    def __init__(self, pattern: Pattern) -> None:
-        segments: list[list[Part]] = [[]]
-        for part in pattern:
-            if part is Wild.STAR:
-                segments.append([])
-            else:
-                segments[-1].append(part)
-        self.whole = _segment(segments[0]) if len(segments) == 1 else None
-        self.head = _segment(segments[0])
-        self.tail = _segment(segments[-1])
-        self.middles = tuple(_segment(seg) for seg in segments[1:-1] if seg)
-
-    def __call__(self, text: str) -> bool:
-        if self.whole is not None:
-            whole, size = self.whole
-            if isinstance(whole, str):
-                return whole == text
-            return len(text) == size and whole.fullmatch(text) is not None
-        head, head_size = self.head
-        tail, tail_size = self.tail
-        end = len(text) - tail_size
-        if end < head_size:
-            return False
-        if head_size:
-            if isinstance(head, str):
-                if not text.startswith(head):
-                    return False
-            elif head.match(text) is None:
-                return False
-        if tail_size:
-            if isinstance(tail, str):
-                if not text.endswith(tail):
-                    return False
-            elif tail.match(text, end) is None:
-                return False
-        pos = head_size
-        for middle, size in self.middles:
-            if isinstance(middle, str):
-                found = text.find(middle, pos, end)
-                if found < 0:
-                    return False
-                pos = found + size
-            else:
-                m = middle.search(text, pos, end)
-                if m is None:
-                    return False
-                pos = m.end()
-        return True
-
-
-def _segment(parts: list[Part]) -> tuple[str | re.Pattern[str], int]:
-    """A fixed-length segment: a plain string, or a regex for segments with `?`/windash classes."""
-    if all(isinstance(part, str) for part in parts):
-        text = "".join(parts)  # type: ignore[arg-type]
-        return text, len(text)
-    chunks = []
-    size = 0
-    for part in parts:
-        if isinstance(part, str):
-            chunks.append(re.escape(part))
-            size += len(part)
-        elif part is Wild.ONE:
-            chunks.append(".")
-            size += 1
-        else:
-            chunks.append("[" + re.escape("".join(DASHES)) + "]")
-            size += 1
-    return re.compile("".join(chunks), re.DOTALL), size
-
-
-def _any_of(tests: Sequence[Callable[[str], object]]) -> Callable[[str], bool]:
-    if len(tests) == 1:
-        only = tests[0]
-        return lambda s: bool(only(s))
-
-    def test(s: str) -> bool:
-        for one in tests:  # noqa: SIM110 - faster than any(<genexpr>)
-            if one(s):
-                return True
-        return False
-
-    return test
-
-
-def _contains_any(needles: tuple[str, ...]) -> Callable[[str], object]:
-    if len(needles) == 1:
-        return operator.methodcaller("__contains__", needles[0])
-
-    def test(s: str) -> bool:
-        for needle in needles:  # noqa: SIM110 - faster than any(<genexpr>)
-            if needle in s:
-                return True
-        return False
-
-    return test
-
-
-def string_matcher(
-    field: str | None,
-    fold: bool,
-    patterns: Sequence[Pattern],
-    numbers: frozenset[int | float] = frozenset(),
-) -> Matcher:
-    """The fastest matcher for or-ed wildcard patterns on one field (or a keyword search if field None).
-
-    Patterns must already be case-folded when `fold`. Plain values become set lookups, `x*` startswith,
-    `*x` endswith, `*x*` substring tests, everything else a GlobTest.
-    """
-    unique = tuple(dict.fromkeys(patterns))
-    exact: list[str] = []
-    prefixes: list[str] = []
-    suffixes: list[str] = []
-    needles: list[str] = []
-    globs: list[Pattern] = []
-    for pattern in unique:
-        first_star = bool(pattern) and pattern[0] is Wild.STAR
-        last_star = bool(pattern) and pattern[-1] is Wild.STAR
-        inner = pattern[1 if first_star else 0 : -1 if last_star and len(pattern) > 1 else len(pattern)]
-        if pattern == (Wild.STAR,):
-            needles.append("")
-        elif not is_literal(inner):
-            globs.append(pattern)
-        elif first_star and last_star:
-            needles.append(literal_text(inner))
-        elif first_star:
-            suffixes.append(literal_text(inner))
-        elif last_star:
-            prefixes.append(literal_text(inner))
-        else:
-            exact.append(literal_text(inner))
-    tests: list[Callable[[str], object]] = []
-    if exact:
-        tests.append(frozenset(exact).__contains__)
-    if prefixes:
-        tests.append(operator.methodcaller("startswith", tuple(prefixes)))
-    if suffixes:
-        tests.append(operator.methodcaller("endswith", tuple(suffixes)))
-    if needles:
-        tests.append(_contains_any(tuple(needles)))
-    tests.extend(GlobTest(glob) for glob in globs)
-    test = tests[0] if len(tests) == 1 else _any_of(tests)
-    if field is None:
-        return Keyword(fold, test, unique)
-    kinds = sum(1 for group in (exact, prefixes, suffixes, needles) if group) + (1 if globs else 0)
-    member: type[StringMatcher]
-    if kinds != 1:
-        member = Mixed
-    elif exact:
-        member = Exact
-    elif prefixes:
-        member = Prefix
-    elif suffixes:
-        member = Suffix
-    elif needles:
-        member = Contains
-    else:
-        member = Glob
-    return member(field, fold, test, unique, numbers)
-
-
-def contains_all(field: str, fold: bool, needles: Sequence[str], patterns: Sequence[Pattern]) -> Matcher:
-    return ContainsAll(field, fold, tuple(dict.fromkeys(needles)), tuple(patterns))

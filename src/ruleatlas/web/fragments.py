@@ -10,7 +10,7 @@ layout of everything else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from markupsafe import Markup
@@ -55,13 +55,13 @@ def value_view(value: object) -> tuple[str, str]:
 
 def corpus_view(corpus: object) -> tuple[int, str, str]:
     """(total, "(sigma 40, elastic 3)", tier class) for a corpus badge."""
-    if not isinstance(corpus, Mapping):
+    if not isinstance(corpus, dict):
         return 0, "", "c-1"
     total = corpus.get("total")
     total = total if isinstance(total, int) and not isinstance(total, bool) else 0
     by_vendor = corpus.get("by_vendor")
     split = ""
-    if isinstance(by_vendor, Mapping) and by_vendor:
+    if isinstance(by_vendor, dict) and by_vendor:
         pairs = [(str(v), n) for v, n in by_vendor.items() if isinstance(n, int)]
         if len(pairs) > 1:
             pairs.sort(key=lambda item: (-item[1], item[0]))
@@ -93,7 +93,7 @@ def predicate_list(predicates: Iterable[object]) -> Markup:
     """A stage's predicates: field, kind, value and flags (cased, transforms, regex flags, negated)."""
     rows = []
     for pred in predicates:
-        if not isinstance(pred, Mapping):
+        if not isinstance(pred, dict):
             continue
         text, cls = value_view(pred.get("value"))
         negated = bool(pred.get("negated"))
@@ -137,7 +137,7 @@ def indicator_groups(
     groups: dict[tuple[str, str], list[str]] = {}
     count = 0
     for item in items:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         field = text_of(item.get("field"))
         kind = text_of(item.get("kind"))

@@ -1,0 +1,197 @@
+"""Scan benchmark: SigmaHQ rules over the shared EVTX samples repeated to a million events.
+
+    .venv/bin/python bench/scan.py                  # full run: parse-only, 1 core, memory growth, --workers 2
+    .venv/bin/python bench/scan.py --events 200000  # shorter
+    .venv/bin/python bench/scan.py --mode scan --repeat 10 --workers 1   # one measurement, JSON out
+
+Rules: rules/, rules-emerging-threats/, rules-threat-hunting/ of ../shared/corpus/sigma. Logs: every .evtx under
+../shared/logs, the list repeated until it holds at least --events records (the same files read again: no
+cache of parsed events, every record is parsed each time). Each measurement runs in its own process so that
+its peak memory (ru_maxrss) is its own; the rule set is read and compiled in each, outside the timing.
+Prints figures only; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RULEATLAS_SHARED", REPO.parent / "shared"))
+RULE_FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting")
+
+
+def evtx_files() -> list[Path]:
+    return sorted((SHARED / "logs").rglob("*.evtx"))
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_compiled() -> tuple[object, dict[str, object]]:
+    from ruleatlas.engine.compile import compile_rules
+    from ruleatlas.sources.sigma import read_sigma_tree
+
+    start = time.perf_counter()
+    result = read_sigma_tree(SHARED / "corpus" / "sigma")
+    rules = [rule for rule in result.rules if rule.folder in RULE_FOLDERS]
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    compiled = compile_rules(rules)
+    compile_s = time.perf_counter() - start
+    info = {
+        "rules_read": len(rules),
+        "rules_compiled": len(compiled.rules),
+        "compile_problems": len(compiled.problems),
+        "read_s": round(read_s, 2),
+        "compile_s": round(compile_s, 2),
+        "with_literals": sum(1 for r in compiled.rules if r.required_literals is not None),
+    }
+    return compiled, info
+
+
+def measure(mode: str, repeat: int, workers: int) -> dict[str, object]:
+    """One measurement in this process."""
+    from ruleatlas.engine.event import InputProblem
+    from ruleatlas.engine.readers import read_events
+
+    files = evtx_files() * repeat
+    out: dict[str, object] = {"mode": mode, "repeat": repeat, "workers": workers, "files": len(files)}
+    if mode == "api":  # the evtx package alone: records_json strings, then json.loads
+        from evtx import PyEvtxParser
+
+        for label, decode in (("records_json", False), ("records_json+loads", True)):
+            start = time.perf_counter()
+            count = 0
+            for path in files:
+                for record in PyEvtxParser(str(path), number_of_threads=1).records_json():
+                    if decode:
+                        json.loads(record["data"])
+                    count += 1
+            seconds = time.perf_counter() - start
+            out[label] = {"events": count, "seconds": round(seconds, 2), "rate": round(count / seconds)}
+        start = time.perf_counter()
+        count = 0
+        for path in files:
+            for _record in PyEvtxParser(str(path), number_of_threads=1).records():
+                count += 1
+        seconds = time.perf_counter() - start
+        out["records_xml"] = {"events": count, "seconds": round(seconds, 2), "rate": round(count / seconds)}
+    elif mode == "parse":  # readers: EVTX records into Sigma-named events with their time, no rules
+        problems: list[InputProblem] = []
+        start = time.perf_counter()
+        count = sum(1 for _ in read_events(files, problems=problems))
+        seconds = time.perf_counter() - start
+        out.update(
+            events=count, seconds=round(seconds, 2), rate=round(count / seconds), problems=len(problems)
+        )
+    else:  # scan
+        from ruleatlas.engine.scan import run_scan
+
+        compiled, info = load_compiled()
+        out.update(info)
+        out["peak_mb_after_compile"] = round(peak_mb(), 1)
+        matches = 0
+
+        def count_match(match: object) -> None:
+            nonlocal matches
+            matches += 1
+
+        start = time.perf_counter()
+        result = run_scan(compiled, files, on_match=count_match, workers=workers)  # type: ignore[arg-type]
+        seconds = time.perf_counter() - start
+        stats = result.stats
+        out.update(
+            events=stats.events,
+            matches=matches,
+            seconds=round(seconds, 2),
+            rate=round(stats.events / seconds),
+            candidates_per_event=round(stats.candidates_tested / max(stats.events, 1), 2),
+            problems=len(result.input_problems) + len(result.rule_failures),
+        )
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        if workers > 1:
+            out["peak_mb_workers"] = round(children, 1)
+    out["peak_mb"] = round(peak_mb(), 1)
+    return out
+
+
+def run_child(mode: str, repeat: int, workers: int) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--mode", mode, "--repeat", str(repeat), "--workers", str(workers)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} x{repeat} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000, help="at least this many events per run")
+    parser.add_argument("--mode", choices=("api", "parse", "scan"), help="run one measurement, print JSON")
+    parser.add_argument("--repeat", type=int, default=0, help="with --mode: how many times the file list")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    if args.mode:
+        print(json.dumps(measure(args.mode, max(args.repeat, 1), args.workers)))
+        return 0
+
+    files = evtx_files()
+    from evtx import PyEvtxParser
+
+    per_pass = sum(sum(1 for _ in PyEvtxParser(str(p)).records_json()) for p in files)
+    repeat = -(-args.events // per_pass)
+    print(
+        f"logs: {len(files)} EVTX files, {per_pass} records per pass; x{repeat} = {per_pass * repeat} events"
+    )
+    print(f"cpu: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+
+    api = run_child("api", max(repeat // 4, 1), 1)
+    for label in ("records_json", "records_json+loads", "records_xml"):
+        entry = api[label]
+        assert isinstance(entry, dict)
+        print(f"evtx API {label:<20} {entry['rate']:>9,} events/s  ({entry['events']} events)")
+    parse = run_child("parse", repeat, 1)
+    print(
+        f"parse only (readers)          {parse['rate']:>9,} events/s  {parse['seconds']}s  "
+        f"peak {parse['peak_mb']} MB"
+    )
+    small = run_child("scan", max(repeat // 10, 1), 1)
+    one = run_child("scan", repeat, 1)
+    print(
+        f"rules: {one['rules_read']} read ({one['read_s']}s), {one['rules_compiled']} compiled "
+        f"({one['compile_s']}s, {one['compile_problems']} problems), {one['with_literals']} with literals"
+    )
+    print(
+        f"scan, 1 worker                {one['rate']:>9,} events/s  {one['seconds']}s  {one['matches']} matches  "
+        f"{one['candidates_per_event']} rules tested/event"
+    )
+    ratio = float(one["rate"]) / float(parse["rate"])  # type: ignore[arg-type]
+    print(f"scan / parse-only rate        {ratio:.2f}")
+    print(
+        f"peak memory, 1 worker: {small['peak_mb']} MB at {small['events']} events, {one['peak_mb']} MB at "
+        f"{one['events']} events (after compile: {one['peak_mb_after_compile']} MB)"
+    )
+    two = run_child("scan", repeat, 2)
+    print(
+        f"scan, 2 workers               {two['rate']:>9,} events/s  {two['seconds']}s  {two['matches']} matches  "
+        f"speed-up x{float(two['rate']) / float(one['rate']):.2f}; peak parent {two['peak_mb']} MB, "  # type: ignore[arg-type]
+        f"largest worker {two.get('peak_mb_workers')} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

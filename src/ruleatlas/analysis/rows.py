@@ -1,0 +1,116 @@
+"""One rule → everything the catalog stores about it, as plain rows and a JSON document.
+
+This runs in build worker processes: the result is made of strings and tuples so that sending it back to
+the parent costs little (pickling rule objects or nested dicts would cost more than the analysis).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruleatlas.analysis.document import rule_document
+from ruleatlas.analysis.indicators import rule_indicators
+from ruleatlas.attack import AttackData, map_tags
+from ruleatlas.model import Rule, RuleKind
+from ruleatlas.telemetry import TelemetryCatalog, event_coverage
+
+# Rules of these kinds are shown but never counted: they are not part of the live corpus.
+UNCOUNTED_KINDS = frozenset({RuleKind.DEPRECATED, RuleKind.UNSUPPORTED})
+
+NO_TELEMETRY_NOTE = "no telemetry definitions loaded (build with --telemetry)"
+
+
+@dataclass(slots=True)
+class RuleRow:
+    uid: str
+    base_uid: str
+    vendor: str
+    rule_id: str
+    title: str
+    status: str
+    level: str
+    kind: str
+    folder: str
+    product: str
+    category: str
+    service: str
+    path: str
+    doc_json: str
+    techniques: list[tuple[str, str]] = field(default_factory=list)
+    events: list[tuple[str, str, int, str]] = field(default_factory=list)
+    # (field, kind, normalised value, transforms, exclusion 0/1)
+    indicators: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+
+    @property
+    def counted(self) -> bool:
+        return self.kind not in UNCOUNTED_KINDS
+
+    def renamed(self, uid: str) -> RuleRow:
+        """The same row under another uid (uids are made unique across files after analysis)."""
+        doc = json.loads(self.doc_json)
+        doc["uid"] = uid
+        return RuleRow(
+            uid,
+            self.base_uid,
+            self.vendor,
+            self.rule_id,
+            self.title,
+            self.status,
+            self.level,
+            self.kind,
+            self.folder,
+            self.product,
+            self.category,
+            self.service,
+            self.path,
+            json.dumps(doc, ensure_ascii=False),
+            self.techniques,
+            self.events,
+            self.indicators,
+        )
+
+
+def analyse_rule(rule: Rule, attack: AttackData | None, telemetry: TelemetryCatalog | None) -> RuleRow:
+    tactics: list[dict[str, Any]] = []
+    unknown: list[str] = []
+    if attack is not None:
+        coverage = map_tags(rule.tags, attack)
+        tactics, unknown = coverage.page_attack(), list(coverage.unknown)
+    events: dict[str, Any] = {"events": [], "events_note": NO_TELEMETRY_NOTE}
+    if telemetry is not None:
+        events = event_coverage(rule, telemetry).to_json()
+    indicators = rule_indicators(rule)
+    doc = rule_document(
+        rule,
+        indicators,
+        attack=tactics,
+        attack_unknown=unknown,
+        events=events["events"],
+        events_note=events["events_note"],
+    )
+    ls = rule.logsource
+    return RuleRow(
+        uid=rule.uid,
+        base_uid=rule.uid,
+        vendor=rule.vendor,
+        rule_id=rule.id,
+        title=rule.title,
+        status=rule.status,
+        level=rule.level,
+        kind=rule.kind.value,
+        folder=rule.folder,
+        product=ls.get("product", ""),
+        category=ls.get("category", ""),
+        service=ls.get("service", ""),
+        path=rule.source.path,
+        doc_json=json.dumps(doc, ensure_ascii=False),
+        techniques=[(t["id"], tactic["tactic_id"]) for tactic in tactics for t in tactic["techniques"]],
+        events=[(e["provider"], e["channel"], e["event_id"], e["title"]) for e in events["events"]],
+        indicators=[
+            (ind.pred.field or "", ind.key[1], ind.key[2], ind.key[3], flag)
+            for flag, group in ((0, indicators.positives), (1, indicators.exclusions))
+            for ind in group
+        ],
+    )

@@ -1,0 +1,82 @@
+"""Writing the static site from a built catalog: rule pages (on every core), the home page, static assets.
+
+Workers read documents from the catalog themselves rather than receive them: sending thousands of nested
+documents between processes costs more than rendering them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ruleatlas.progress import Progress
+from ruleatlas.store import Catalog, CorpusTable
+from ruleatlas.web.render import SiteRenderer
+from ruleatlas.web.urls import rule_path
+
+_worker: tuple[SiteRenderer, Catalog, CorpusTable] | None = None
+
+
+def _render_batch(site: Path, catalog_path: Path, uids: list[str]) -> int:
+    global _worker
+    if _worker is None or _worker[1].path != catalog_path:
+        catalog = Catalog(catalog_path)
+        _worker = (SiteRenderer(), catalog, catalog.counts())
+    renderer, catalog, counts = _worker
+    for uid, doc in catalog.raw_documents(uids):
+        target = site / rule_path(uid) / "index.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(renderer.render_rule_page(counts.fill(doc)), encoding="utf-8")
+    return len(uids)
+
+
+def write_site(
+    site: Path,
+    catalog_path: Path,
+    uids: Sequence[str],
+    summaries: list[dict[str, Any]],
+    gone: set[str],
+    *,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> None:
+    """Render the pages of `uids`, remove those of `gone` rules, and rewrite the home page and assets."""
+    global _worker
+    site.mkdir(parents=True, exist_ok=True)
+    root = site.resolve()
+    for uid in gone:
+        page_dir = site / rule_path(uid)
+        if page_dir.is_dir() and page_dir.resolve().is_relative_to(root):
+            shutil.rmtree(page_dir)
+    uids = list(uids)
+    _worker = None
+    if jobs <= 1 or len(uids) < 200:
+        for i in range(0, len(uids), 100):
+            done = _render_batch(site, catalog_path, uids[i : i + 100])
+            if progress is not None:
+                progress.advance(done)
+    else:
+        size = max(25, len(uids) // (jobs * 8))
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [
+                pool.submit(_render_batch, site, catalog_path, uids[i : i + size])
+                for i in range(0, len(uids), size)
+            ]
+            for fut in futures:
+                done = fut.result()
+                if progress is not None:
+                    progress.advance(done)
+    if _worker is not None:
+        _worker[1].close()
+        _worker = None
+    renderer = SiteRenderer()
+    renderer.write_static(site)
+    per_vendor: dict[str, int] = {}
+    for s in summaries:
+        per_vendor[s["vendor"]] = per_vendor.get(s["vendor"], 0) + 1
+    index = renderer.render_index(summaries, {"rules": len(summaries), "per_vendor": per_vendor})
+    (site / "index.html").write_text(index, encoding="utf-8")
