@@ -82,7 +82,8 @@ def render_text(doc: dict[str, Any]) -> str:
             "Correlation",
             [
                 f"  type {c['type']}, rules {', '.join(c['rules'])}, "
-                f"group-by {', '.join(c['group_by']) or '-'}, timespan {c['timespan']}, condition {c['condition']}"
+                f"group-by {', '.join(c['group_by']) or '-'}, timespan {c['timespan']}, "
+                f"condition {c['condition']}"
             ],
         )
     if doc["problems"]:

@@ -24,6 +24,8 @@ def test_case(case: dict[str, AnyType]) -> None:
     assert not errors, [p.message for p in errors]
     assert len(compiled.rules) == 1
     rule = compiled.rules[0]
+    for event in (*case["match"], *case["nomatch"]):  # generated code agrees with the matcher tree
+        assert rule.match(event) == rule.matcher(event, {}), f"{case['name']}: codegen differs on {event!r}"
     for event in case["match"]:
         assert rule.match(event), f"{case['name']}: should match {event!r}"
         shown = rule.matched_fields(event)

@@ -120,7 +120,9 @@ def test_required_literals_sound_on_regression_events(
     for rule in corpus.rules:
         literals = rule.required_literals
         for event, text in zip(events, texts, strict=True):
-            if rule.match(event):
+            hit = rule.match(event)
+            assert hit == rule.matcher(event, {}), (rule.uid, "generated code and matcher tree differ")
+            if hit:
                 matches += 1
                 if literals is not None:
                     assert any(lit in text for lit in literals), (rule.uid, sorted(literals))

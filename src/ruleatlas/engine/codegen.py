@@ -51,4 +51,4 @@ def build_function(matcher: Matcher, label: str = "rule") -> MatchFunction:
     exec(code, emitter.namespace)  # the source is ours: names and repr() literals only
     function = emitter.namespace["match"]
     assert callable(function)
-    return function  # type: ignore[return-value]
+    return function

@@ -9,21 +9,18 @@ cannot run becomes a Problem with its file and the reason; the others still comp
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from ruleatlas.engine.codegen import MatchFunction, build_function
+from ruleatlas.engine.filters import apply_filter
 from ruleatlas.engine.matchers import (
-    AllOf,
-    AnyOf,
     BoolEq,
     Cache,
     Cidr,
     Compare,
     Const,
-    Contains,
     Exists,
     FieldRef,
     Fields,
@@ -33,12 +30,10 @@ from ruleatlas.engine.matchers import (
     NotOf,
     NumberEq,
     Regex,
-    StringMatcher,
-    contains_all,
-    string_matcher,
 )
 from ruleatlas.engine.regex_guard import RegexError, compile_search
 from ruleatlas.engine.requirements import Requirement, required_literals
+from ruleatlas.engine.strings import all_of, any_of, string_matcher
 from ruleatlas.engine.values import (
     TIME_PARTS,
     MissingPlaceholders,
@@ -47,7 +42,6 @@ from ruleatlas.engine.values import (
     expand_text,
     fold_pattern,
     literal,
-    literal_text,
     parse_number,
     parse_wildcard,
     wrap,
@@ -80,7 +74,12 @@ Placeholders = Mapping[str, Sequence[str | int | float] | str | int | float]
 
 @dataclass(slots=True)
 class CompiledRule:
-    """A runnable rule. `match(fields, cache)`: pass one cache dict per event, shared by all rules."""
+    """A runnable rule.
+
+    `match(fields, cache=None) -> bool` is a function generated from `matcher` (codegen.py): pass one
+    cache dict per event, shared by every rule tested on that event (folded field values live there).
+    `matcher` is the same logic as a tree of matcher objects; `matched_fields` walks it.
+    """
 
     uid: str
     rule: Rule
@@ -88,9 +87,14 @@ class CompiledRule:
     logsource: dict[str, str]
     required_literals: frozenset[str] | None
     filters: tuple[str, ...] = ()
+    match: MatchFunction = field(init=False, repr=False, compare=False)
 
-    def match(self, fields: Fields, cache: Cache | None = None) -> bool:
-        return self.matcher(fields, {} if cache is None else cache)
+    def __post_init__(self) -> None:
+        self.match = build_function(self.matcher, self.uid)
+
+    def set_matcher(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+        self.match = build_function(matcher, self.uid)
 
     def matched_fields(self, fields: Fields, cache: Cache | None = None) -> dict[str, object]:
         """The fields whose comparisons held, for display ({} when the rule does not match)."""
@@ -142,7 +146,15 @@ def compile_rules(
         else:
             out.skipped.append(rule)
     for rule in filters:
-        _apply_filter(rule, compiler, out)
+        if rule.filter is None:
+            out.problems.append(_problem(rule, CompileError("filter document without a filter section")))
+            continue
+        try:
+            condition, _ = compiler.condition(rule)
+        except CompileError as error:
+            out.problems.append(_problem(rule, error))
+            continue
+        out.problems.extend(apply_filter(rule, condition, out.rules))
         out.filters.append(rule)
     out.problems.extend(compiler.placeholder_problems())
     return out
@@ -252,9 +264,9 @@ class _Compiler:
                 return Const(not inner.value)
             return NotOf(inner)
         if isinstance(expr, All):
-            return _all([self.expr(item) for item in expr.items])
+            return all_of([self.expr(item) for item in expr.items])
         if isinstance(expr, Any):
-            return _any([self.expr(item) for item in expr.items])
+            return any_of([self.expr(item) for item in expr.items])
         raise CompileError(f"unknown expression node {type(expr).__name__}")
 
     # -- predicates ------------------------------------------------------------------------------------
@@ -393,7 +405,7 @@ class _Compiler:
                 matchers.append(Keyword(False, search))
             else:
                 matchers.append(Regex(pred.field, search, source, guarded))
-        return _any(matchers)
+        return any_of(matchers)
 
     def cidr(self, spec: _Spec) -> Matcher:
         pred = spec.pred

@@ -348,7 +348,13 @@ class Contains(StringMatcher):
         assert isinstance(needles, tuple)
         if len(needles) == 1:
             return [f"r = {gen.name(needles[0])} in v"]
-        return ["r = False", f"for n in {gen.name(needles)}:", "    if n in v:", "        r = True", "        break"]
+        return [
+            "r = False",
+            f"for n in {gen.name(needles)}:",
+            "    if n in v:",
+            "        r = True",
+            "        break",
+        ]
 
 
 class Glob(StringMatcher):
@@ -374,7 +380,13 @@ class ContainsAll(StringMatcher):
         self.needles = needles
 
     def emit_str(self, gen: Emitter) -> list[str]:
-        return ["r = True", f"for n in {gen.name(self.needles)}:", "    if n not in v:", "        r = False", "        break"]
+        return [
+            "r = True",
+            f"for n in {gen.name(self.needles)}:",
+            "    if n not in v:",
+            "        r = False",
+            "        break",
+        ]
 
     def test_value(self, value: object) -> bool:
         if type(value) is tuple or type(value) is list:

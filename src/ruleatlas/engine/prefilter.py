@@ -17,6 +17,7 @@ match; tests compare prefiltered scans with full scans over real logs, house rul
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import ahocorasick
 
@@ -119,77 +120,147 @@ def has_any_field(fields: Mapping[str, object], names: frozenset[str]) -> bool:
     return any(name in fields or ("." in name and name.split(".", 1)[0] in fields) for name in names)
 
 
-# --- per-bucket prefilter -------------------------------------------------------------------------------
+def read_fields(matcher: object) -> frozenset[str] | None:
+    """The fields a compiled matcher reads (dotted names also by their top object); None: it may read any.
+
+    A sound literal requirement holds within the values of the fields its rule reads (values the rule does
+    not read cannot decide a match), so the event text for a set of rules may leave the other fields out.
+    """
+    from ruleatlas.engine import matchers as m
+
+    found: set[str] = set()
+    stack = [matcher]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, m.AllOf | m.AnyOf):
+            stack.extend(node.children)
+        elif isinstance(node, m.NotOf):
+            stack.append(node.child)
+        elif isinstance(node, m.FieldRef):
+            for name in (node.field, node.other):
+                found.add(name)
+                found.add(name.split(".", 1)[0])
+        elif isinstance(node, m.FieldMatcher):
+            found.add(node.field)
+            found.add(node.field.split(".", 1)[0])
+        elif isinstance(node, m.Const):
+            continue
+        else:  # a keyword search, or a matcher this walk does not know: it may read anything
+            return None
+    return frozenset(found)
+
+
+@dataclass(slots=True)
+class RuleFacts:
+    """Per rule (by index): required literals, required fields, and the fields its matcher reads."""
+
+    literals: list[Requirement]
+    fields: list[Requirement]
+    reads: list[frozenset[str] | None]
+
+
+class _LiteralSet:
+    """One Aho-Corasick automaton over the literals of a set of rules, and the rules of each literal."""
+
+    __slots__ = ("automaton", "rules_of")
+
+    def __init__(self, rule_ids: Sequence[int], literals: Sequence[Requirement]) -> None:
+        by_literal: dict[str, list[int]] = {}
+        for rule_id in rule_ids:
+            for literal in literals[rule_id] or ():
+                by_literal.setdefault(literal, []).append(rule_id)
+        self.automaton = ahocorasick.Automaton()
+        self.rules_of: list[tuple[int, ...]] = []
+        for literal, rules in by_literal.items():
+            self.automaton.add_word(literal, len(self.rules_of))
+            self.rules_of.append(tuple(rules))
+        self.automaton.make_automaton()
+
+    def hits(self, text: str) -> set[int]:
+        found: set[int] = set()
+        rules_of = self.rules_of
+        for hit in {value for _, value in self.automaton.iter(text)}:
+            found.update(rules_of[hit])
+        return found
+
+
+class LiteralSets:
+    """Automata shared between buckets, keyed by their rule set (least recently built dropped first)."""
+
+    def __init__(self, literals: Sequence[Requirement], limit: int = 256) -> None:
+        self.literals = literals
+        self.limit = limit
+        self._sets: dict[frozenset[int], _LiteralSet] = {}
+
+    def get(self, rule_ids: frozenset[int]) -> _LiteralSet:
+        found = self._sets.pop(rule_ids, None)
+        if found is None:
+            found = _LiteralSet(sorted(rule_ids), self.literals)
+            if len(self._sets) >= self.limit:
+                self._sets.pop(next(iter(self._sets)))
+        self._sets[rule_ids] = found  # most recently used last
+        return found
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What to do for events of one bucket with one field-name signature."""
+
+    always: tuple[int, ...]  # candidates whatever the text (no literal requirement), fields present
+    literal_rules: frozenset[int]  # rules to select by literal hits (fields present)
+    text_fields: tuple[str, ...] | None  # the fields whose values make the text (None: all)
 
 
 class Prefilter:
-    """The candidates among some rules (by index) for one event: literal hits and field presence."""
+    """The candidates among the rules of one route bucket (by index), per event."""
 
-    __slots__ = ("_automaton", "_fields", "_literal_rules", "_signatures", "always", "rule_ids")
+    __slots__ = ("_facts", "_plans", "_sets", "always", "rule_ids")
 
-    def __init__(
-        self, rule_ids: Sequence[int], literals: Sequence[Requirement], fields: Sequence[Requirement]
-    ) -> None:
+    def __init__(self, rule_ids: Sequence[int], facts: RuleFacts, sets: LiteralSets) -> None:
         self.rule_ids = tuple(rule_ids)
-        self._fields = fields
-        always: list[int] = []
-        by_literal: dict[str, list[int]] = {}
-        for rule_id in self.rule_ids:
-            required = literals[rule_id]
-            if required is None or not required or "" in required:
-                always.append(rule_id)
-                continue
-            for literal in required:
-                by_literal.setdefault(literal, []).append(rule_id)
-        self.always = tuple(always)  # no literal requirement
-        self._literal_rules: list[tuple[int, ...]] = []
-        self._automaton: ahocorasick.Automaton | None = None
-        if by_literal:
-            automaton = ahocorasick.Automaton()
-            for literal, rules in by_literal.items():
-                automaton.add_word(literal, len(self._literal_rules))
-                self._literal_rules.append(tuple(rules))
-            automaton.make_automaton()
-            self._automaton = automaton
-        self._signatures: dict[tuple[str, ...], tuple[frozenset[int], tuple[int, ...]]] = {}
+        self._facts = facts
+        self._sets = sets
+        literals = facts.literals
+        self.always = tuple(i for i in self.rule_ids if not literals[i] or "" in literals[i])  # type: ignore[operator]
+        self._plans: dict[tuple[str, ...], _Plan] = {}
 
-    def literal_hits(self, text: str) -> set[int]:
-        """Rules with a literal requirement one of whose literals occurs in `text`."""
-        found: set[int] = set()
-        if self._automaton is None:
-            return found
-        literal_rules = self._literal_rules
-        for hit in {value for _, value in self._automaton.iter(text)}:
-            found.update(literal_rules[hit])
-        return found
-
-    def _possible(self, fields: Mapping[str, object]) -> tuple[frozenset[int], tuple[int, ...]]:
-        """(rules whose required fields the event has, the same among `always`), cached per field names."""
+    def _plan(self, fields: Mapping[str, object]) -> _Plan:
         signature = tuple(fields)
-        entry = self._signatures.get(signature)
-        if entry is None:
-            required = self._fields
-            possible = frozenset(
-                i
-                for i in self.rule_ids
-                if required[i] is None or has_any_field(fields, required[i])  # type: ignore[arg-type]
-            )
-            entry = (possible, tuple(i for i in self.always if i in possible))
-            if len(self._signatures) >= SIGNATURE_CACHE:
-                self._signatures.clear()
-            self._signatures[signature] = entry
-        return entry
+        plan = self._plans.get(signature)
+        if plan is None:
+            required = self._facts.fields
+            possible = [i for i in self.rule_ids if required[i] is None or has_any_field(fields, required[i])]  # type: ignore[arg-type]
+            always_set = set(self.always)
+            literal_rules = frozenset(i for i in possible if i not in always_set)
+            reads: set[str] = set()
+            everything = False
+            for i in literal_rules:
+                rule_reads = self._facts.reads[i]
+                if rule_reads is None:
+                    everything = True
+                    break
+                reads |= rule_reads
+            text_fields = None if everything else tuple(name for name in fields if name in reads)
+            plan = _Plan(tuple(i for i in possible if i in always_set), literal_rules, text_fields)
+            if len(self._plans) >= SIGNATURE_CACHE:
+                self._plans.clear()
+            self._plans[signature] = plan
+        return plan
 
-    def candidates(self, fields: Mapping[str, object], text: str) -> list[int]:
+    def candidates(self, fields: dict[str, object]) -> list[int]:
         """Rule indexes to test, ascending."""
-        possible, always = self._possible(fields)
-        hits = self.literal_hits(text)
+        plan = self._plan(fields)
+        if not plan.literal_rules:
+            return list(plan.always)
+        if plan.text_fields is None:
+            text = event_text(fields)
+        else:
+            text = event_text({name: fields[name] for name in plan.text_fields})
+        hits = self._sets.get(plan.literal_rules).hits(text)
         if not hits:
-            return list(always)
-        hits &= possible
-        if not always:
-            return sorted(hits)
-        hits.update(always)
+            return list(plan.always)
+        if plan.always:
+            hits.update(plan.always)
         return sorted(hits)
 
     def without_prefilter(self) -> list[int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ruleatlas.engine.event import Event, InputProblem
-from ruleatlas.engine.prefilter import Prefilter, event_text, required_fields
+from ruleatlas.engine.prefilter import LiteralSets, Prefilter, RuleFacts, read_fields, required_fields
 from ruleatlas.engine.readers import (
     EVTX_CHUNK_BYTES,
     InputSource,
@@ -85,8 +85,13 @@ class Scanner:
         self.routes: list[Route | None] = [route_for(rule.logsource) for rule in self.rules]
         self.router = Router(self.routes if routing else [None] * len(self.rules))
         self.use_prefilter = prefilter
-        self._literals = [rule.required_literals for rule in self.rules]
-        self._fields = [required_fields(rule.rule) for rule in self.rules]
+        literals = [rule.required_literals for rule in self.rules]
+        self._facts = RuleFacts(
+            literals=literals,
+            fields=[required_fields(rule.rule) for rule in self.rules],
+            reads=[read_fields(getattr(rule, "matcher", None)) for rule in self.rules],
+        )
+        self._literal_sets = LiteralSets(literals)
         self._buckets: dict[Pair | None, Prefilter] = {}
         self.failures: dict[int, RuleFailure] = {}
         self.events = 0
@@ -95,7 +100,7 @@ class Scanner:
     def _bucket(self, key: Pair | None) -> Prefilter:
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = Prefilter(self.router.rules_for(key), self._literals, self._fields)
+            bucket = Prefilter(self.router.rules_for(key), self._facts, self._literal_sets)
             self._buckets[key] = bucket
         return bucket
 
@@ -104,10 +109,7 @@ class Scanner:
         self.events += 1
         fields = event.fields
         bucket = self._bucket(event_key(fields))
-        if self.use_prefilter:
-            candidates = bucket.candidates(fields, event_text(fields))
-        else:
-            candidates = bucket.without_prefilter()
+        candidates = bucket.candidates(fields) if self.use_prefilter else bucket.without_prefilter()
         self.candidates_tested += len(candidates)
         rules = self.rules
         matched: list[int] = []

@@ -44,8 +44,8 @@ VENDOR_NAMES = {
     "suzaku": "Suzaku",
 }
 # Documents are JSON objects: shape checks use `dict`, not `Mapping` (an ABC check costs 10x more, and
-# there are hundreds per page). Values that become CSS classes come from these sets only; anything else is "other" (never raw text in
-# an attribute).
+# there are hundreds per page). Values that become CSS classes come from these sets only; anything else is
+# "other" (never raw text in an attribute).
 LEVELS = ("informational", "low", "medium", "high", "critical")
 STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported")
 LEVEL_RANK = {level: rank for rank, level in enumerate(reversed(LEVELS))}
