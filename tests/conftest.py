@@ -33,3 +33,21 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def test_data() -> Path:
     return TEST_DATA
+
+
+@pytest.fixture(scope="session")
+def corpus_catalog(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole of ../shared's Sigma corpus built once, with ATT&CK and telemetry, for every test to read."""
+    from ruleatlas.build import build
+    from ruleatlas.config import BuildConfig, SourceSpec
+
+    out = tmp_path_factory.mktemp("corpus-catalog")
+    build(
+        BuildConfig(
+            out=out,
+            sources=[SourceSpec("sigma", shared_dir / "corpus" / "sigma")],
+            attack=shared_dir / "attack",
+            telemetry=shared_dir / "providers",
+        )
+    )
+    return out

@@ -35,74 +35,78 @@ def _int_or_text(value: object) -> object:
     return value
 
 
-def _system_fields(system: dict[str, object], out: dict[str, object]) -> None:
+def _system_fields(system: dict[str, object], out: dict[str, object], separate: bool) -> None:
     for key, value in system.items():
-        if key.endswith(SEPARATE_ATTRS) and isinstance(value, dict):
-            # the `separate_json_attributes` rendering: {"Provider_attributes": {"Name": ...}}
-            element = key[: -len(SEPARATE_ATTRS)]
-            names = SYSTEM_ATTRIBUTES.get(element, {})
-            for attr, attr_value in value.items():
-                out[names.get(attr, f"{element}_{attr}" if element != "EventID" else attr)] = attr_value
-            continue
-        if isinstance(value, dict):
+        if type(value) is dict:
             if key == "EventID":
                 attrs = value.get(ATTRS)
-                if isinstance(attrs, dict) and "Qualifiers" in attrs:
+                if type(attrs) is dict and "Qualifiers" in attrs:
                     out["Qualifiers"] = attrs["Qualifiers"]
                 out["EventID"] = _int_or_text(value.get(TEXT))
                 continue
+            if separate and key.endswith(SEPARATE_ATTRS):
+                # the `separate_json_attributes` rendering: {"Provider_attributes": {"Name": ...}}
+                element = key[: -len(SEPARATE_ATTRS)]
+                names = SYSTEM_ATTRIBUTES.get(element, {})
+                for attr, attr_value in value.items():
+                    out[names.get(attr, f"{element}_{attr}" if element != "EventID" else attr)] = attr_value
+                continue
             names = SYSTEM_ATTRIBUTES.get(key)
             attrs = value.get(ATTRS)
-            if isinstance(attrs, dict):
+            if type(attrs) is dict:
                 for attr, attr_value in attrs.items():
                     out[names.get(attr, f"{key}_{attr}") if names else f"{key}_{attr}"] = attr_value
             if TEXT in value:
                 out[key] = value[TEXT]
-        elif value is not None:
-            out[key] = _int_or_text(value) if key == "EventID" else value
-        # an empty element (null) such as <Correlation/> carries nothing to match
+        elif value is not None:  # an empty element (null) such as <Correlation/> carries nothing to match
+            out[key] = value
+    event_id = out.get("EventID")
+    if type(event_id) is str:
+        out["EventID"] = _int_or_text(event_id)
 
 
-def _data_fields(section: object, out: dict[str, object], prefix: str) -> None:
-    """Leaves of EventData/UserData by name; every leaf also under `prefix.<path>` when its name is taken."""
-    if not isinstance(section, dict):
+def _data_fields(section: object, out: dict[str, object], prefix: str, separate: bool) -> None:
+    """Leaves of EventData/UserData by name; a leaf whose name is taken goes under `prefix.<path>`."""
+    if type(section) is not dict:
         if section is not None:
             out.setdefault(prefix, section)
         return
     for key, value in section.items():
-        if key == ATTRS or key.endswith(SEPARATE_ATTRS):
+        kind = type(value)
+        if kind is not dict and key != "Data" and key != ATTRS:
+            if key in out:
+                out[f"{prefix}.{key}"] = value
+            else:
+                out[key] = value
+            continue
+        if key == ATTRS or (separate and key.endswith(SEPARATE_ATTRS)):
             continue
         if key == "Data":
-            unnamed = value.get(TEXT) if isinstance(value, dict) else value
+            unnamed = value.get(TEXT) if kind is dict else value  # type: ignore[attr-defined]
             if unnamed is not None:
                 out.setdefault("Data", unnamed)
             continue
-        if isinstance(value, dict):
-            if TEXT in value:
-                _put(out, key, value[TEXT], prefix)
+        if TEXT in value:  # type: ignore[operator]
+            leaf = value[TEXT]  # type: ignore[index]
+            if key in out:
+                out[f"{prefix}.{key}"] = leaf
             else:
-                _data_fields(value, out, f"{prefix}.{key}")
-            continue
-        _put(out, key, value, prefix)
-
-
-def _put(out: dict[str, object], key: str, value: object, prefix: str) -> None:
-    if key in out:
-        out[f"{prefix}.{key}"] = value
-    else:
-        out[key] = value
+                out[key] = leaf
+        else:
+            _data_fields(value, out, f"{prefix}.{key}", separate)
 
 
 def evtx_fields(obj: dict[str, object]) -> dict[str, object]:
     """Flatten one EVTX JSON record (`{"Event": {...}}`) into Sigma-named fields."""
     event = obj["Event"]
-    assert isinstance(event, dict)
+    assert type(event) is dict
+    separate = "Event_attributes" in obj  # rendered with separate_json_attributes
     out: dict[str, object] = {}
     system = event.get("System")
-    if isinstance(system, dict):
-        _system_fields(system, out)
+    if type(system) is dict:
+        _system_fields(system, out, separate)
     for key, section in event.items():
-        if key in ("System", ATTRS) or key.endswith(SEPARATE_ATTRS):
+        if key == "System" or key == ATTRS or (separate and key.endswith(SEPARATE_ATTRS)):
             continue
-        _data_fields(section, out, key)
+        _data_fields(section, out, key, separate)
     return out

@@ -36,9 +36,9 @@ def esc(text: str) -> str:
 
 
 def text_of(value: object) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
+    if type(value) is str:
+        return value
+    return "" if value is None else str(value)
 
 
 def value_view(value: object) -> tuple[str, str]:
@@ -61,7 +61,10 @@ def corpus_view(corpus: object) -> tuple[int, str, str]:
     total = total if isinstance(total, int) and not isinstance(total, bool) else 0
     by_vendor = corpus.get("by_vendor")
     split = ""
-    if isinstance(by_vendor, dict) and by_vendor:
+    if type(by_vendor) is dict and len(by_vendor) == 1:
+        ((vendor, n),) = by_vendor.items()
+        split = f"({vendor} {n})" if isinstance(n, int) else ""
+    elif isinstance(by_vendor, dict) and by_vendor:
         pairs = [(str(v), n) for v, n in by_vendor.items() if isinstance(n, int)]
         if len(pairs) > 1:
             pairs.sort(key=lambda item: (-item[1], item[0]))
@@ -89,37 +92,39 @@ def _field_code(field: str) -> str:
     )
 
 
+def _flags(pred: dict[str, Any], negated: bool) -> str:
+    flags = []
+    if pred.get("cased"):
+        flags.append('<span class="flag">cased</span>')
+    flags.extend(
+        f'<span class="flag flag-transform">{esc(t)}</span>' for t in _strings(pred.get("transforms"))
+    )
+    if pred.get("regex_flags"):
+        flags.append(f'<span class="flag">flags {esc(text_of(pred.get("regex_flags")))}</span>')
+    if negated:
+        flags.append('<span class="flag flag-negated">negated</span>')
+    return f'<span class="flags">{"".join(flags)}</span>' if flags else ""
+
+
 def predicate_list(predicates: Iterable[object]) -> Markup:
     """A stage's predicates: field, kind, value and flags (cased, transforms, regex flags, negated)."""
     rows = []
     for pred in predicates:
-        if not isinstance(pred, dict):
+        if type(pred) is not dict:
             continue
-        text, cls = value_view(pred.get("value"))
+        value = pred.get("value")
+        text, cls = (value, "v-str" if value else "v-empty") if type(value) is str else value_view(value)
         negated = bool(pred.get("negated"))
-        flags = []
-        if pred.get("cased"):
-            flags.append('<span class="flag">cased</span>')
-        flags.extend(
-            f'<span class="flag flag-transform">{esc(t)}</span>' for t in _strings(pred.get("transforms"))
-        )
-        if pred.get("regex_flags"):
-            flags.append(f'<span class="flag">flags {esc(text_of(pred.get("regex_flags")))}</span>')
-        if negated:
-            flags.append('<span class="flag flag-negated">negated</span>')
+        has_flags = negated or pred.get("cased") or pred.get("transforms") or pred.get("regex_flags")
         native = text_of(pred.get("native"))
         field = text_of(pred.get("field"))
-        field_html = (
-            f'<code class="field" title="{esc(native)}">{esc(field) if field else "<em>keyword</em>"}</code>'
-            if native
-            else _field_code(field)
-        )
+        field_text = esc(field) if field else "<em>keyword</em>"
+        title = f' title="{esc(native)}"' if native else ""
+        row_class = "pred pred-negated" if negated else "pred"
         rows.append(
-            f'<li class="pred{" pred-negated" if negated else ""}">{field_html}'
+            f'<li class="{row_class}"><code class="field"{title}>{field_text}</code>'
             f'<span class="kind">{esc(text_of(pred.get("kind")))}</span>'
-            f'<code class="value {cls}">{esc(text)}</code>'
-            + (f'<span class="flags">{"".join(flags)}</span>' if flags else "")
-            + "</li>"
+            f'<code class="value {cls}">{esc(text)}</code>{_flags(pred, negated) if has_flags else ""}</li>'
         )
     return Markup(f'<ul class="preds">{"".join(rows)}</ul>') if rows else Markup("")
 
@@ -137,25 +142,35 @@ def indicator_groups(
     groups: dict[tuple[str, str], list[str]] = {}
     count = 0
     for item in items:
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             continue
         field = text_of(item.get("field"))
         kind = text_of(item.get("kind"))
         transforms = _strings(item.get("transforms"))
-        text, cls = value_view(item.get("value"))
+        value = item.get("value")
+        text, cls = (value, "v-str" if value else "v-empty") if type(value) is str else value_view(value)
         total, split, tier = corpus_view(item.get("corpus"))
-        badge_text = f"corpus <strong>{total}</strong>" + (
-            f' <span class="split">{esc(split)}</span>' if split else ""
+        badge_text = (
+            f'corpus <strong>{total}</strong> <span class="split">{esc(split)}</span>'
+            if split
+            else (f"corpus <strong>{total}</strong>")
         )
         if indicator_link is not None:
-            href = indicator_link(field, kind, item.get("key", item.get("value")), transforms)
+            href = indicator_link(field, kind, item.get("key", value), transforms)
             badge = f'<a class="corpus {tier}" href="{esc(href)}">{badge_text}</a>'
         else:
             badge = f'<span class="corpus {tier}">{badge_text}</span>'
-        chips = "".join(f'<span class="flag flag-transform">{esc(t)}</span>' for t in transforms)
-        groups.setdefault((field, kind), []).append(
-            f'<li><code class="value {cls}">{esc(text)}</code>{chips}{badge}</li>'
+        chips = (
+            "".join([f'<span class="flag flag-transform">{esc(t)}</span>' for t in transforms])
+            if transforms
+            else ""
         )
+        row = f'<li><code class="value {cls}">{esc(text)}</code>{chips}{badge}</li>'
+        group = groups.get((field, kind))
+        if group is None:
+            groups[(field, kind)] = [row]
+        else:
+            group.append(row)
         count += 1
     out = []
     for (field, kind), rows in groups.items():
