@@ -100,7 +100,7 @@ def test_localtonet_has_everything_the_seed_page_has(localtonet: dict[str, Any],
 def independent_initiated_true_count(sigma_dir: Path) -> int:
     """Rules outside deprecated/ and unsupported/ that test `Initiated: 'true'` positively, by plain YAML."""
     count = 0
-    for path, rel, folder in list_sigma_files(sigma_dir):
+    for path, _rel, folder in list_sigma_files(sigma_dir):
         if not folder.startswith("rules"):
             continue
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):

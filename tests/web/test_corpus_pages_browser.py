@@ -62,7 +62,7 @@ def test_seed_rule_page_in_chromium(page_factory: Any, corpus_server: str) -> No
 
 
 def test_json_twin_of_the_seed_rule(page_factory: Any, corpus_server: str) -> None:
-    page, watch = page_factory()
+    page, _watch = page_factory()
     response = page.goto(corpus_server + "api/rules/sigma/net_connection_win_domain_localtonet_tunnel")
     assert response.status == 200 and "json" in response.headers["content-type"]
     doc = response.json()
