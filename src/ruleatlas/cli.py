@@ -25,6 +25,7 @@ from ruleatlas.config import (
     parse_source_arg,
     shared_defaults,
 )
+from ruleatlas.engine.scan_cli import add_scan_parser, cmd_scan
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = Path("catalog")
@@ -76,6 +77,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("problems", help="every file and rule problem the build found")
     _add_catalog_arg(p)
     p.add_argument("--json", action="store_true")
+    add_scan_parser(sub)
     return parser
 
 
@@ -252,6 +254,7 @@ COMMANDS = {
     "show": cmd_show,
     "stats": cmd_stats,
     "problems": cmd_problems,
+    "scan": cmd_scan,
 }
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from ruleatlas.engine.prefilter import SEPARATOR, Prefilter, event_text, fold, required_fields
+from ruleatlas.engine.prefilter import (
+    SEPARATOR,
+    LiteralSets,
+    Prefilter,
+    RuleFacts,
+    event_text,
+    fold,
+    read_fields,
+    required_fields,
+)
 from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Ref, Rule, SourceRef, Stage
 
 
@@ -24,6 +33,16 @@ def test_event_text_holds_every_value_as_matchers_see_it() -> None:
     assert text.count(SEPARATOR) == 6  # 7 values (None left out), no field names
 
 
+def _prefilter(
+    rule_ids: range | list[int],
+    literals: list[frozenset[str] | None],
+    fields: list[frozenset[str] | None],
+    reads: list[frozenset[str] | None] | None = None,
+) -> Prefilter:
+    facts = RuleFacts(literals, fields, reads if reads is not None else [None] * len(literals))
+    return Prefilter(rule_ids, facts, LiteralSets(literals))
+
+
 def test_literal_candidates() -> None:
     literals: list[frozenset[str] | None] = [
         frozenset({"cmd.exe"}),
@@ -34,13 +53,13 @@ def test_literal_candidates() -> None:
         frozenset({"never-there"}),
     ]
     no_fields: list[frozenset[str] | None] = [None] * 6
-    prefilter = Prefilter(range(6), literals, no_fields)
+    prefilter = _prefilter(range(6), literals, no_fields)
     assert prefilter.always == (1, 4)
-    assert prefilter.candidates({}, "c:\\windows\\cmd.exe /c whoami") == [0, 1, 3, 4]
-    assert prefilter.candidates({}, "sekurlsa::logonpasswords") == [1, 2, 4]
-    assert prefilter.candidates({}, "nothing here") == [1, 4]
-    assert Prefilter([2, 3], literals, no_fields).candidates({}, "powershell mimikatz") == [2, 3]
-    assert Prefilter([1], literals, no_fields).candidates({}, "anything") == [1]
+    assert prefilter.candidates({"a": "C:\\Windows\\cmd.exe /c whoami"}) == [0, 1, 3, 4]
+    assert prefilter.candidates({"a": "sekurlsa::logonpasswords"}) == [1, 2, 4]
+    assert prefilter.candidates({"a": "nothing here"}) == [1, 4]
+    assert _prefilter([2, 3], literals, no_fields).candidates({"a": "PowerShell mimikatz"}) == [2, 3]
+    assert _prefilter([1], literals, no_fields).candidates({"a": "anything"}) == [1]
     assert prefilter.without_prefilter() == [0, 1, 2, 3, 4, 5]
 
 
@@ -52,12 +71,38 @@ def test_field_candidates() -> None:
         None,
         frozenset({"a.b", "Other"}),
     ]
-    prefilter = Prefilter(range(4), literals, fields)
-    assert prefilter.candidates({"CommandLine": "cmd"}, "cmd") == [1, 2]
-    assert prefilter.candidates({"Image": "cmd"}, "cmd") == [2]  # literal there, field not
-    assert prefilter.candidates({"logtype": 1001}, "1001") == [0, 2]
-    assert prefilter.candidates({"a": {"b": 1}}, "1") == [2, 3]  # nested object reached by the dotted name
-    assert prefilter.candidates({"Other": None}, "") == [2, 3]
+    prefilter = _prefilter(range(4), literals, fields)
+    assert prefilter.candidates({"CommandLine": "cmd"}) == [1, 2]
+    assert prefilter.candidates({"Image": "cmd"}) == [2]  # literal there, field not
+    assert prefilter.candidates({"logtype": 1001}) == [0, 2]
+    assert prefilter.candidates({"a": {"b": 1}}) == [2, 3]  # nested object reached by the dotted name
+    assert prefilter.candidates({"Other": None}) == [2, 3]
+
+
+def test_text_holds_only_the_fields_the_rules_read() -> None:
+    literals: list[frozenset[str] | None] = [frozenset({"cmd"}), frozenset({"evil"})]
+    no_fields: list[frozenset[str] | None] = [None, None]
+    reads: list[frozenset[str] | None] = [frozenset({"CommandLine"}), frozenset({"Image"})]
+    prefilter = _prefilter(range(2), literals, no_fields, reads)
+    event: dict[str, object] = {"Image": "x.exe", "CommandLine": "y", "Other": "cmd evil"}
+    assert prefilter.candidates(event) == []  # the literals are only in a field no rule reads
+    assert prefilter.candidates({"Image": "evil.exe", "CommandLine": "cmd"}) == [0, 1]
+    keyword = _prefilter(range(2), literals, no_fields, [None, frozenset({"Image"})])  # rule 0 reads anything
+    assert keyword.candidates(event) == [0]  # the keyword rule sees "Other", the Image rule does not
+
+
+def test_read_fields() -> None:
+    from ruleatlas.engine.compile import compile_rules
+    from ruleatlas.engine.matchers import AllOf, Keyword, NotOf
+
+    sel = All((Pred("Image", Kind.ENDS_WITH, "\\cmd.exe"), Pred("a.b", Kind.CONTAINS, "x")))
+    compiled = compile_rules(
+        [_rule(All((Ref("sel"), Not(Ref("f")))), sel=sel, f=Pred("User", Kind.EQ, "SYSTEM"))]
+    )
+    assert compiled.problems == []
+    assert read_fields(compiled.rules[0].matcher) == {"Image", "a.b", "a", "User"}
+    assert read_fields(NotOf(AllOf([Keyword(True, lambda s: True)]))) is None
+    assert read_fields(None) is None
 
 
 def _rule(condition: Expr, **searches: Expr) -> Rule:

@@ -16,13 +16,17 @@ from ruleatlas.engine.event import InputProblem
 from ruleatlas.engine.readers import read_events
 from ruleatlas.engine.routing import (
     CATEGORY_EVENTS,
+    NOT_WINDOWS,
     SERVICE_CHANNELS,
     Route,
     Router,
     event_key,
+    narrow,
+    required_event_ids,
     route_applies,
     route_for,
 )
+from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Ref, Rule, SourceRef, Stage
 
 SYSMON = "microsoft-windows-sysmon/operational"
 
@@ -74,17 +78,64 @@ def test_services_categories_and_their_combination() -> None:
 @pytest.mark.parametrize(
     "logsource",
     [
-        {"product": "linux", "category": "process_creation"},
         {"category": "process_creation"},
         {"product": "windows", "category": "file_access"},
         {"product": "windows", "service": "iis-configuration"},
         {"product": "windows"},
-        {"product": "aws", "service": "cloudtrail"},
         {},
     ],
 )
 def test_what_the_tables_do_not_cover_is_not_routed(logsource: dict[str, str]) -> None:
     assert route_for(logsource) is None
+
+
+@pytest.mark.parametrize(
+    "logsource",
+    [
+        {"product": "linux", "category": "process_creation"},
+        {"product": "aws", "service": "cloudtrail"},
+        {"product": "zeek", "service": "rdp"},
+    ],
+)
+def test_other_products_are_kept_off_windows_events(logsource: dict[str, str]) -> None:
+    route = route_for(logsource)
+    assert route == NOT_WINDOWS
+    assert not route_applies(route, ("security", 4624))
+    assert route_applies(route, None)  # an event without a Channel may be anything
+
+
+def _rule(condition: Expr, **searches: Expr) -> Rule:
+    stages = [Stage(0, "condition", "condition", "", condition)]
+    stages += [Stage(i + 1, name, "search", "", expr) for i, (name, expr) in enumerate(searches.items())]
+    return Rule(
+        uid="sigma/x",
+        vendor="sigma",
+        language="sigma",
+        source=SourceRef("", "x.yml"),
+        folder="rules",
+        stages=stages,
+    )
+
+
+def test_required_event_ids_narrow_the_index() -> None:
+    logon = Pred("EventID", Kind.EQ, 4624)
+    logon_text = Pred("EventID", Kind.EQ, "4625")
+    user = Pred("TargetUserName", Kind.ENDS_WITH, "$")
+    assert required_event_ids(_rule(Ref("sel"), sel=All((logon, user)))) == {4624}
+    assert required_event_ids(_rule(Ref("sel"), sel=Any((logon, logon_text)))) == {4624, 4625}
+    assert required_event_ids(_rule(Ref("sel"), sel=Any((logon, user)))) is None
+    assert required_event_ids(_rule(Not(Ref("sel")), sel=logon)) is None
+    assert required_event_ids(_rule(Ref("sel"), sel=Pred("EventID", Kind.GT, 4000))) is None
+    assert required_event_ids(_rule(All((Ref("a"), Not(Ref("b")))), a=logon, b=user)) == {4624}
+    security = route_for({"product": "windows", "service": "security"})
+    process = route_for({"product": "windows", "category": "process_creation"})
+    assert narrow(security, frozenset({4624})) == Route(frozenset({("security", 4624)}))
+    assert narrow(process, frozenset({4688, 1})) == process
+    assert narrow(process, frozenset({4688})) == Route(frozenset({("security", 4688)}))
+    router = Router([security, security, None], [frozenset({4624}), None, frozenset({1})])
+    assert router.rules_for(("security", 4624)) == (0, 1, 2)
+    assert router.rules_for(("security", 4625)) == (1, 2)
+    assert router.rules_for(("security", None)) == (0, 1, 2)
 
 
 def test_event_keys() -> None:
@@ -121,7 +172,7 @@ def test_router_index_agrees_with_route_applies_on_real_events(shared_dir: Path)
     )
     routes = [route_for(ls) for ls in logsources]
     router = Router(routes)
-    assert router.unrouted == (len(routes) - 2, len(routes) - 1)
+    assert router.unrouted == (len(routes) - 1,)
     problems: list[InputProblem] = []
     keys = {event_key(e.fields) for e in read_events([shared_dir / "logs"], problems=problems)}
     keys |= {None, ("security", None), ("nonexistent", 1)}
@@ -133,6 +184,5 @@ def test_router_index_agrees_with_route_applies_on_real_events(shared_dir: Path)
     assert [logsources[i] for i in sysmon_1] == [
         {"product": "windows", "category": "process_creation"},
         {"product": "windows", "service": "sysmon"},
-        {"product": "linux", "category": "process_creation"},
         {"product": "windows", "category": "file_access"},
     ]

@@ -8,11 +8,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import pytest
+from markupsafe import Markup
 from site_support import CORRELATION_UID, DEPRECATED_UID, HOSTILE_UID, LOCALTONET_UID, summary_of
 
 from ruleatlas.web import urls
-from ruleatlas.web.render import SEED_ORDER, SiteRenderer, templates_fingerprint
+from ruleatlas.web.render import SEED_ORDER, SiteRenderer, _fast_escape, templates_fingerprint
 
 ALLOWED_CLASS = re.compile(r"[a-z0-9 _-]*")
 
@@ -286,3 +288,27 @@ def test_templates_fingerprint_is_stable() -> None:
     first = templates_fingerprint()
     assert re.fullmatch(r"[0-9a-f]{16}", first)
     assert templates_fingerprint() == first
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "plain",
+        "<script>alert('x')</script>",
+        'a "quoted" & <b>',
+        "&amp; already",
+        "日本 ✓",
+        42,
+        3.5,
+        None,
+        True,
+    ],
+)
+def test_fast_escape_matches_markupsafe(value: object) -> None:
+    assert _fast_escape(value) == str(markupsafe.escape(value))
+
+
+def test_fast_escape_keeps_markup_and_is_in_use(renderer: SiteRenderer) -> None:
+    assert _fast_escape(Markup("<b>ok</b>")) == "<b>ok</b>"
+    assert renderer._rule.root_render_func.__globals__["escape"] is _fast_escape

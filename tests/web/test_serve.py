@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from site_support import LOCALTONET_UID, FakeCatalog, ServedSite, load_docs, write_site
 
-from ruleatlas import store
+from ruleatlas.cli import main as cli_main
 from ruleatlas.web import urls
 from ruleatlas.web.serve import CatalogUnavailable, make_server
 
@@ -78,6 +78,8 @@ def test_unknown_paths_get_the_404_page(served_site: ServedSite) -> None:
     assert b"Page not found" in body
     assert b'href="../../../static/style.css"' in body
     assert request(served_site, "GET", "/static/style.css/")[0] == 404  # a file is not a directory
+    assert request(served_site, "GET", "/rules/")[0] == 404  # no directory listings
+    assert request(served_site, "GET", "/static/")[0] == 404
 
 
 TRAVERSALS = [
@@ -222,33 +224,26 @@ def test_api_without_a_catalog_file_is_503(tmp_path: Path) -> None:
     assert not (tmp_path / "catalog.sqlite").exists()  # never created by reading
 
 
-def test_api_reads_the_real_store(tmp_path: Path) -> None:
-    """Through ruleatlas.store: a catalog written by its writer, read back by the API route."""
-    doc = load_docs()[LOCALTONET_UID]
-    write_site(tmp_path, {LOCALTONET_UID: doc})
-    writer = store.CatalogWriter(tmp_path / "catalog.sqlite")
-    writer.add_rules(
-        [
-            store.RuleRow(
-                uid=doc["uid"], base_uid=doc["uid"], vendor="sigma", rule_id=doc["id"], title=doc["title"],
-                status=doc["status"], level=doc["level"], kind=doc["kind"], folder=doc["folder"],
-                product="windows", category="network_connection", service="", path=doc["source"]["path"],
-                doc=doc,
-            )
-        ]
-    )  # fmt: skip
-    writer.close()
-    server, _thread = serve_in_thread(tmp_path)
+def test_a_real_build_served_end_to_end(tmp_path: Path) -> None:
+    """`ruleatlas build` over the fixture corpus, then its site and API through ruleatlas.store."""
+    fixture = Path(__file__).resolve().parents[1] / "data" / "catalog" / "sigma"
+    code = cli_main(["build", "--source", f"sigma={fixture}", "--out", str(tmp_path), "--jobs", "1"])
+    assert code in (0, 1)  # 1: built, with the fixture's broken file reported
+    server, _thread = serve_in_thread(tmp_path)  # the default opener: ruleatlas.store.Catalog
     try:
-        status, body = get(server, "/api/rules/" + LOCALTONET_UID)
-        missing_status, _ = get(server, "/api/rules/sigma/nothing")
+        home_status, home = get(server, "/")
+        page_status, page = get(server, "/rules/sigma/net_tunnel_a/")
+        api_status, body = get(server, "/api/rules/sigma/net_tunnel_a")
+        missing_status, missing = get(server, "/api/rules/sigma/nothing")
     finally:
         server.shutdown()
         server.server_close()
-    assert status == 200
-    served = json.loads(body)
-    assert (served["uid"], served["title"], served["body"]) == (doc["uid"], doc["title"], doc["body"])
-    assert missing_status == 404
+    assert (home_status, page_status, api_status, missing_status) == (200, 200, 200, 404)
+    assert b'href="rules/sigma/net_tunnel_a/index.html"' in home
+    doc = json.loads(body)
+    assert doc["uid"] == "sigma/net_tunnel_a"
+    assert f'<h1 class="rule-title" data-section="title">{doc["title"]}</h1>'.encode() in page
+    assert json.loads(missing)["error"]["message"] == "no rule 'sigma/nothing' in the catalog"
 
 
 def test_an_unexpected_error_is_a_plain_500(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ cannot run becomes a Problem with its file and the reason; the others still comp
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ruleatlas.engine.codegen import MatchFunction, build_function
@@ -32,7 +32,13 @@ from ruleatlas.engine.matchers import (
     Regex,
 )
 from ruleatlas.engine.regex_guard import RegexError, compile_search
-from ruleatlas.engine.requirements import Requirement, required_literals
+from ruleatlas.engine.requirements import (
+    Requirement,
+    frequency_selectivity,
+    literal_frequencies,
+    required_literals,
+    selectivity,
+)
 from ruleatlas.engine.strings import all_of, any_of, string_matcher
 from ruleatlas.engine.values import (
     TIME_PARTS,
@@ -132,6 +138,15 @@ def compile_rules(
     nothing and is reported once as a Problem (severity warning).
     """
     compiler = _Compiler(_placeholder_lists(placeholders or {}))
+    compiler.score = frequency_selectivity(
+        literal_frequencies(
+            (stage.expr, {s.label: s.expr for s in rule.stages if s.op == "search"})
+            for rule in rules
+            if rule.kind in kinds
+            for stage in rule.stages[:1]
+            if stage.expr is not None
+        )
+    )
     out = CompiledSet()
     filters: list[Rule] = []
     for rule in rules:
@@ -183,6 +198,7 @@ class _Compiler:
         self.placeholders = placeholders
         self.missing: dict[str, list[Rule]] = {}
         self.rule: Rule | None = None
+        self.score: Callable[[frozenset[str]], tuple[int, ...]] = selectivity
 
     # -- rules ---------------------------------------------------------------------------------------------
 
@@ -226,7 +242,8 @@ class _Compiler:
             if error.line is None:
                 error.line = condition.line
             raise
-        return matcher, required_literals(condition.expr, {name: s.expr for name, s in searches.items()})
+        exprs = {name: s.expr for name, s in searches.items()}
+        return matcher, required_literals(condition.expr, exprs, self.score)
 
     def stage(self, name: str) -> Matcher:
         cached = self.stage_cache.get(name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 import ahocorasick
 
@@ -28,6 +29,7 @@ SEPARATOR = "\x00"  # between values: no literal contains it, so no match spans 
 SIGNATURE_CACHE = 4096  # field-name signatures remembered per bucket (cleared when full)
 
 Requirement = frozenset[str] | None
+_second = itemgetter(1)
 
 
 def fold(text: str) -> str:
@@ -53,6 +55,22 @@ def event_text(fields: dict[str, object]) -> str:
     parts: list[str] = []
     append = parts.append
     for value in fields.values():
+        kind = type(value)
+        if kind is str:
+            append(value)  # type: ignore[arg-type]
+        elif kind is int:
+            append(str(value))
+        elif value is not None:
+            _walk(value, parts)
+    return fold(SEPARATOR.join(parts))
+
+
+def fields_text(fields: dict[str, object], names: Sequence[str]) -> str:
+    """The case-folded text of the values of `names` (present in `fields`), as `event_text` builds it."""
+    parts: list[str] = []
+    append = parts.append
+    for name in names:
+        value = fields[name]
         kind = type(value)
         if kind is str:
             append(value)  # type: ignore[arg-type]
@@ -179,7 +197,7 @@ class _LiteralSet:
     def hits(self, text: str) -> set[int]:
         found: set[int] = set()
         rules_of = self.rules_of
-        for hit in {value for _, value in self.automaton.iter(text)}:
+        for hit in set(map(_second, self.automaton.iter(text))):
             found.update(rules_of[hit])
         return found
 
@@ -207,8 +225,9 @@ class _Plan:
     """What to do for events of one bucket with one field-name signature."""
 
     always: tuple[int, ...]  # candidates whatever the text (no literal requirement), fields present
-    literal_rules: frozenset[int]  # rules to select by literal hits (fields present)
-    text_fields: tuple[str, ...] | None  # the fields whose values make the text (None: all)
+    field_rules: frozenset[int]  # rules selected by literal hits in the values of `text_fields`
+    text_fields: tuple[str, ...]  # the fields those rules read, in event order
+    keyword_rules: frozenset[int]  # rules that may read any field (keyword searches): the whole text
 
 
 class Prefilter:
@@ -229,19 +248,31 @@ class Prefilter:
         plan = self._plans.get(signature)
         if plan is None:
             required = self._facts.fields
-            possible = [i for i in self.rule_ids if required[i] is None or has_any_field(fields, required[i])]  # type: ignore[arg-type]
+            all_reads = self._facts.reads
+            possible = [
+                i
+                for i in self.rule_ids
+                if required[i] is None or has_any_field(fields, required[i])  # type: ignore[arg-type]
+            ]
             always_set = set(self.always)
-            literal_rules = frozenset(i for i in possible if i not in always_set)
+            by_fields: set[int] = set()
+            by_text: set[int] = set()
             reads: set[str] = set()
-            everything = False
-            for i in literal_rules:
-                rule_reads = self._facts.reads[i]
+            for i in possible:
+                if i in always_set:
+                    continue
+                rule_reads = all_reads[i]
                 if rule_reads is None:
-                    everything = True
-                    break
-                reads |= rule_reads
-            text_fields = None if everything else tuple(name for name in fields if name in reads)
-            plan = _Plan(tuple(i for i in possible if i in always_set), literal_rules, text_fields)
+                    by_text.add(i)
+                else:
+                    by_fields.add(i)
+                    reads |= rule_reads
+            plan = _Plan(
+                always=tuple(i for i in possible if i in always_set),
+                field_rules=frozenset(by_fields),
+                text_fields=tuple(name for name in fields if name in reads),
+                keyword_rules=frozenset(by_text),
+            )
             if len(self._plans) >= SIGNATURE_CACHE:
                 self._plans.clear()
             self._plans[signature] = plan
@@ -250,13 +281,11 @@ class Prefilter:
     def candidates(self, fields: dict[str, object]) -> list[int]:
         """Rule indexes to test, ascending."""
         plan = self._plan(fields)
-        if not plan.literal_rules:
-            return list(plan.always)
-        if plan.text_fields is None:
-            text = event_text(fields)
-        else:
-            text = event_text({name: fields[name] for name in plan.text_fields})
-        hits = self._sets.get(plan.literal_rules).hits(text)
+        hits: set[int] = set()
+        if plan.field_rules:
+            hits = self._sets.get(plan.field_rules).hits(fields_text(fields, plan.text_fields))
+        if plan.keyword_rules:
+            hits |= self._sets.get(plan.keyword_rules).hits(event_text(fields))
         if not hits:
             return list(plan.always)
         if plan.always:

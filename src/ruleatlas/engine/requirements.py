@@ -12,15 +12,19 @@ of every scalar, recursing into lists and objects). None means there is no such 
 - regex, cidr, numeric comparisons, exists, null, fieldref, booleans and numbers, and any transformation
   (base64*, utf16*, windash, expand, time parts) give None;
 - All: the most selective child requirement; Any: the union, or None if any child has None; Not: None.
+
+Which And child is "most selective" does not affect soundness, only how many rules the prefilter lets
+through. compile_rules ranks by how many rules of the set share a literal (`frequency_selectivity`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeAlias
 
 from ruleatlas.engine.values import longest_literal, parse_number, parse_wildcard
-from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Ref
+from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Ref, walk_preds
 
 Requirement: TypeAlias = frozenset[str] | None
 
@@ -50,7 +54,36 @@ def selectivity(requirement: frozenset[str]) -> tuple[int, int]:
     return (min(len(lit) for lit in requirement), -len(requirement))
 
 
-def required_literals(condition: Expr, searches: Mapping[str, Expr | None]) -> Requirement:
+def literal_frequencies(conditions: Iterable[tuple[Expr, Mapping[str, Expr | None]]]) -> Counter[str]:
+    """In how many rules each candidate literal occurs (positive predicates of the searches)."""
+    counts: Counter[str] = Counter()
+    for _condition, searches in conditions:
+        found: set[str] = set()
+        for expr in searches.values():
+            for pred, negated in walk_preds(expr):
+                if not negated and (requirement := pred_requirement(pred)) is not None:
+                    found |= requirement
+        counts.update(found)
+    return counts
+
+
+def frequency_selectivity(counts: Mapping[str, int]) -> Callable[[frozenset[str]], tuple[int, int, int]]:
+    """Higher is better: literals few rules share (a literal many rules use, such as '\\powershell.exe'
+    or '.exe', is common in events too), then a longer shortest literal, then fewer literals."""
+
+    def score(requirement: frozenset[str]) -> tuple[int, int, int]:
+        shared = sum(counts.get(lit, 1) for lit in requirement)
+        return (-shared, min(len(lit) for lit in requirement), -len(requirement))
+
+    return score
+
+
+def required_literals(
+    condition: Expr,
+    searches: Mapping[str, Expr | None],
+    score: Callable[[frozenset[str]], tuple[int, ...]] = selectivity,
+) -> Requirement:
+    """The requirement of a condition; `score` ranks the children of an And (higher = more selective)."""
     memo: dict[str, Requirement] = {}
 
     def walk(expr: Expr, active: frozenset[str]) -> Requirement:
@@ -68,7 +101,7 @@ def required_literals(condition: Expr, searches: Mapping[str, Expr | None]) -> R
             return result
         if isinstance(expr, All):
             found = [r for r in (walk(item, active) for item in expr.items) if r is not None]
-            return max(found, key=selectivity) if found else None
+            return max(found, key=score) if found else None
         if isinstance(expr, Any):
             union: set[str] = set()
             for item in expr.items:

@@ -5,9 +5,12 @@ pipelines' service -> Channel, category -> Channel + EventID (PowerShell) and th
 category -> Security EventID (process_creation -> 4688, registry_* -> 4657). A rule routes to every
 (Channel, EventID) any of these pipelines gives its log source; `EventID` None means any event of the channel.
 
-Soundness first: a rule whose log source these tables do not cover (non-Windows products, unknown
-categories or services) is not routed: it is tested against every event. An event without a Channel is
-tested against every rule; an event whose EventID is not a number, against every rule of its channel.
+Soundness first: a Windows rule whose log source these tables do not cover (unknown categories or
+services, no product) is not routed: it is tested against every event. A rule for another product
+(linux, zeek, aws, ...) is not tested on Windows event log records (events with a Channel): its log
+source says they are not its events. An event without a Channel is tested against every rule; an event
+whose EventID is not a number, against every rule of its channel. The index also narrows a rule to the
+EventIDs its detection requires (`required_event_ids`), which changes no match.
 `route_applies` is the plain definition the index must agree with (tests compare the two).
 """
 
@@ -22,6 +25,8 @@ from sigma.pipelines.windows.windows import (
     generic_logsource_to_windows_audit_event_mapping,
     windows_generic_category_channel_mapping,
 )
+
+from ruleatlas.model import All, Any, Expr, Kind, Pred, Ref, Rule
 
 Pair = tuple[str, int | None]  # (case-folded Channel, EventID or None for any)
 
@@ -61,19 +66,28 @@ CATEGORY_EVENTS: dict[str, frozenset[tuple[str, int]]] = _category_pairs()
 
 @dataclass(slots=True, frozen=True)
 class Route:
-    """Where a rule's events come from; `pairs` use case-folded channel names."""
+    """Where a rule's events come from; `pairs` use case-folded channel names.
+
+    `windows` False: a rule for another product (linux, zeek, aws, ...), which no Windows event log record
+    (an event with a Channel) can be meant for; it is tested on events without a Channel only.
+    """
 
     pairs: frozenset[Pair]
+    windows: bool = True
 
     @property
     def channels(self) -> frozenset[str]:
         return frozenset(channel for channel, _ in self.pairs)
 
 
+NOT_WINDOWS = Route(frozenset(), windows=False)
+
+
 def route_for(logsource: Mapping[str, str]) -> Route | None:
     """The (Channel, EventID) pairs a log source can match, or None when it cannot be routed."""
-    if str(logsource.get("product", "")).lower() != "windows":
-        return None
+    product = str(logsource.get("product", "") or "").lower()
+    if product != "windows":
+        return NOT_WINDOWS if product else None
     service = logsource.get("service")
     category = logsource.get("category")
     service_pairs: set[Pair] | None = None
@@ -117,27 +131,100 @@ def route_applies(route: Route | None, key: Pair | None) -> bool:
     """The definition the index implements: may a rule with `route` match an event with `key`?"""
     if route is None or key is None:
         return True
+    if not route.windows:
+        return False
     channel, event_id = key
     if event_id is None:
         return channel in route.channels
     return (channel, event_id) in route.pairs or (channel, None) in route.pairs
 
 
-class Router:
-    """Per event key, the indexes of the rules to test (in rule order), computed once per key."""
+def narrow(route: Route | None, event_ids: frozenset[int] | None) -> Route | None:
+    """A rule's route cut down to the EventIDs its detection requires (`required_event_ids`)."""
+    if route is None or not route.windows or event_ids is None:
+        return route
+    pairs: set[Pair] = set()
+    for channel, event_id in route.pairs:
+        if event_id is None:
+            pairs.update((channel, wanted) for wanted in event_ids)
+        elif event_id in event_ids:
+            pairs.add((channel, event_id))
+    return Route(frozenset(pairs))
 
-    def __init__(self, routes: Sequence[Route | None]) -> None:
+
+def _event_id_value(pred: Pred) -> int | None:
+    value = pred.value
+    if isinstance(value, bool) or pred.transforms:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def required_event_ids(rule: Rule) -> frozenset[int] | None:
+    """EventIDs one of which an event must have for `rule` to match (`EventID: 4624` and the like), or None.
+
+    From positive `EventID` equality with numbers (matched numerically: 4624 equals "4624"): All takes
+    any child that has a set (the smallest), Any the union (None when a child has none), Not gives None.
+    """
+    conditions = [stage for stage in rule.stages if stage.op == "condition"]
+    if not conditions or conditions[0].expr is None:
+        return None
+    searches = {stage.label: stage.expr for stage in rule.stages if stage.op == "search"}
+
+    def walk(expr: Expr, active: frozenset[str]) -> frozenset[int] | None:
+        if isinstance(expr, Pred):
+            if expr.field == "EventID" and expr.kind is Kind.EQ:
+                found = _event_id_value(expr)
+                return None if found is None else frozenset({found})
+            return None
+        if isinstance(expr, Ref):
+            target = searches.get(expr.name)
+            if target is None or expr.name in active:
+                return None
+            return walk(target, active | {expr.name})
+        if isinstance(expr, All):
+            options = [r for r in (walk(item, active) for item in expr.items) if r is not None]
+            return min(options, key=len) if options else None
+        if isinstance(expr, Any):
+            union: set[int] = set()
+            for item in expr.items:
+                found_ids = walk(item, active)
+                if found_ids is None:
+                    return None
+                union |= found_ids
+            return frozenset(union)
+        return None  # Not, or anything else
+
+    return walk(conditions[0].expr, frozenset())
+
+
+class Router:
+    """Per event key, the indexes of the rules to test (in rule order), computed once per key.
+
+    `routes` are the rules' log source routes (the definition, `route_applies`); `event_ids`, when given,
+    the EventIDs each rule's detection requires, which narrow the index further (a rule cannot match an
+    event whose EventID its detection excludes, so the index gives the same matches).
+    """
+
+    def __init__(
+        self, routes: Sequence[Route | None], event_ids: Sequence[frozenset[int] | None] | None = None
+    ) -> None:
         self.routes = list(routes)
+        ids = list(event_ids) if event_ids is not None else [None] * len(self.routes)
+        self._index = [narrow(route, wanted) for route, wanted in zip(self.routes, ids, strict=True)]
         self.unrouted = tuple(i for i, route in enumerate(self.routes) if route is None)
-        self.everything = tuple(range(len(self.routes)))
+        self._no_channel = tuple(range(len(self.routes)))
         self._cache: dict[Pair, tuple[int, ...]] = {}
 
     def rules_for(self, key: Pair | None) -> tuple[int, ...]:
         if key is None:
-            return self.everything
+            return self._no_channel
         found = self._cache.get(key)
         if found is None:
-            found = tuple(i for i, route in enumerate(self.routes) if route_applies(route, key))
+            found = tuple(i for i, route in enumerate(self._index) if route_applies(route, key))
             self._cache[key] = found
         return found
 

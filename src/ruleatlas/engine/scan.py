@@ -27,7 +27,7 @@ from ruleatlas.engine.readers import (
     plan_inputs,
     read_source,
 )
-from ruleatlas.engine.routing import Pair, Route, Router, event_key, route_for
+from ruleatlas.engine.routing import Pair, Route, Router, event_key, required_event_ids, route_for
 from ruleatlas.model import Problem, Rule
 
 
@@ -83,7 +83,10 @@ class Scanner:
     def __init__(self, compiled: CompiledSetLike, *, routing: bool = True, prefilter: bool = True) -> None:
         self.rules: list[CompiledRuleLike] = list(compiled.rules)
         self.routes: list[Route | None] = [route_for(rule.logsource) for rule in self.rules]
-        self.router = Router(self.routes if routing else [None] * len(self.rules))
+        if routing:
+            self.router = Router(self.routes, [required_event_ids(rule.rule) for rule in self.rules])
+        else:
+            self.router = Router([None] * len(self.rules))
         self.use_prefilter = prefilter
         literals = [rule.required_literals for rule in self.rules]
         self._facts = RuleFacts(

@@ -12,10 +12,12 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Sequence
+from typing import Any as AnyType
 
 from ruleatlas.engine.matchers import (
     AllOf,
     AnyOf,
+    Cidr,
     Const,
     Contains,
     ContainsAll,
@@ -126,9 +128,57 @@ def _any_of(tests: Sequence[Callable[[str], object]]) -> Callable[[str], bool]:
     return test
 
 
+# Above this many needles a substring test uses NeedleSet (one pass over the text) instead of a loop.
+MANY_NEEDLES = 12
+
+
+class NeedleSet:
+    """Does any of many needles occur in a text? One pass over the text, not one per needle.
+
+    When every needle has a non-ASCII character (SigmaHQ's emoji lists), a gate answers at once for the
+    usual all-ASCII text: a needle can only occur if its first non-ASCII character does. Then an
+    Aho-Corasick automaton (pyahocorasick, also the prefilter's) or, without it, a loop.
+    """
+
+    __slots__ = ("automaton", "gate", "needles")
+
+    def __init__(self, needles: tuple[str, ...]) -> None:
+        assert needles and all(needles), "empty needles are handled by the caller"
+        self.needles = needles
+        rare = [next((ch for ch in needle if not ch.isascii()), None) for needle in needles]
+        self.gate = frozenset(rare) if None not in rare else None
+        self.automaton = _automaton(needles)
+
+    def __call__(self, text: str) -> bool:
+        if self.gate is not None and (text.isascii() or self.gate.isdisjoint(text)):
+            return False
+        if self.automaton is not None:
+            for _found in self.automaton.iter(text):
+                return True
+            return False
+        for needle in self.needles:  # noqa: SIM110 - faster than any(<genexpr>)
+            if needle in text:
+                return True
+        return False
+
+
+def _automaton(needles: tuple[str, ...]) -> AnyType:
+    try:
+        import ahocorasick
+    except ImportError:  # optional here: the loop gives the same answers, only slower
+        return None
+    automaton = ahocorasick.Automaton()
+    for needle in needles:
+        automaton.add_word(needle, needle)
+    automaton.make_automaton()
+    return automaton
+
+
 def _contains_any(needles: tuple[str, ...]) -> Callable[[str], object]:
     if len(needles) == 1:
         return operator.methodcaller("__contains__", needles[0])
+    if len(needles) > MANY_NEEDLES and "" not in needles:
+        return NeedleSet(needles)
 
     def test(s: str) -> bool:
         for needle in needles:  # noqa: SIM110 - faster than any(<genexpr>)
@@ -241,7 +291,7 @@ def any_of(children: list[Matcher]) -> Matcher:
                 return child
         else:
             flat.append(child)
-    flat = _merge_strings(flat)
+    flat = _merge_cidr(_merge_strings(flat))
     if not flat:
         return Const(False)
     return flat[0] if len(flat) == 1 else AnyOf(flat)
@@ -277,6 +327,26 @@ def _merge_strings(children: list[Matcher]) -> list[Matcher]:
         numbers = frozenset(n for m in members if isinstance(m, StringMatcher) for n in m.numbers)
         out.append(string_matcher(item[0], item[1], patterns, numbers))  # type: ignore[arg-type]
     return out
+
+
+def _merge_cidr(children: list[Matcher]) -> list[Matcher]:
+    """Or-ed `|cidr` networks of one field become one matcher (the address is parsed once)."""
+    groups: dict[str, list[Cidr]] = {}
+    out: list[Matcher] = []
+    for child in children:
+        if isinstance(child, Cidr):
+            if child.field not in groups:
+                groups[child.field] = []
+                out.append(child)
+            groups[child.field].append(child)
+        else:
+            out.append(child)
+    return [
+        Cidr(m.field, [n for c in groups[m.field] for n in c.networks])
+        if isinstance(m, Cidr) and len(groups[m.field]) > 1
+        else m
+        for m in out
+    ]
 
 
 def _merge_contains_all(children: list[Matcher]) -> list[Matcher]:

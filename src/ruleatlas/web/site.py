@@ -16,7 +16,7 @@ from typing import Any
 from ruleatlas.progress import Progress
 from ruleatlas.store import Catalog, CorpusTable
 from ruleatlas.web.render import SiteRenderer
-from ruleatlas.web.urls import rule_path
+from ruleatlas.web.urls import page_file, rule_path
 
 _worker: tuple[SiteRenderer, Catalog, CorpusTable] | None = None
 
@@ -28,9 +28,7 @@ def _render_batch(site: Path, catalog_path: Path, uids: list[str]) -> int:
         _worker = (SiteRenderer(), catalog, catalog.counts())
     renderer, catalog, counts = _worker
     for uid, doc in catalog.raw_documents(uids):
-        target = site / rule_path(uid) / "index.html"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(renderer.render_rule_page(counts.fill(doc)), encoding="utf-8")
+        renderer.write_page(site, rule_path(uid), renderer.render_rule_page(counts.fill(doc)))
     return len(uids)
 
 
@@ -49,7 +47,7 @@ def write_site(
     site.mkdir(parents=True, exist_ok=True)
     root = site.resolve()
     for uid in gone:
-        page_dir = site / rule_path(uid)
+        page_dir = site.joinpath(*page_file(rule_path(uid)).parent.parts)
         if page_dir.is_dir() and page_dir.resolve().is_relative_to(root):
             shutil.rmtree(page_dir)
     uids = list(uids)
