@@ -80,7 +80,7 @@ CASES: list[tuple[str, object]] = [
     ("eq number (EventID: 1)", p("EventID", "eq", 1)),
     ("eq string", p("IntegrityLevel", "eq", "high")),
     ("endswith, 12 values", Any(tuple(p("Image", "ends_with", v) for v in IMAGES))),
-    ("startswith", p("ParentImage", "starts_with", r"C:\Windows\\")),
+    ("startswith", p("ParentImage", "starts_with", "C:\\Windows\\")),
     ("contains", p("CommandLine", "contains", " -enc ")),
     (
         "contains, 8 values",
@@ -105,7 +105,7 @@ CASES: list[tuple[str, object]] = [
         All(tuple(p("CommandLine", "contains", v) for v in ("-noprofile", "bypass", "-enc"))),
     ),
     ("contains|cased", p("CommandLine", "contains", "-NoProfile", cased=True)),
-    ("wildcard a*b?c", p("Image", "wildcard", r"C:\Windows\*\power?hell.exe")),
+    ("wildcard a*b?c", p("Image", "wildcard", r"C:\Windows\\*\power?hell.exe")),
     ("windash contains", p("CommandLine", "contains", " -enc ", transforms=("windash",))),
     ("base64offset contains", p("CommandLine", "contains", "IEX", transforms=("utf16le", "base64offset"))),
     ("regex", p("CommandLine", "regex", r"-[Ee]nc(odedCommand)?\s+[A-Za-z0-9+/=]{8,}")),

@@ -10,6 +10,7 @@ from ruleatlas.engine.compile import _KIND_HANDLERS
 from ruleatlas.engine.matchers import (
     AllOf,
     AnyOf,
+    Cidr,
     Compare,
     ContainsAll,
     Exact,
@@ -17,6 +18,7 @@ from ruleatlas.engine.matchers import (
     NotOf,
     Regex,
     Suffix,
+    ip_value,
 )
 from ruleatlas.model import All, Any, Correlation, FilterSpec, Kind, Not, Problem, Ref, RuleKind
 
@@ -146,6 +148,38 @@ def test_cased_and_folded_values_of_one_field_do_not_merge() -> None:
     rule = compile_rules([one_pred_rule(Any(items))]).rules[0]
     assert isinstance(rule.matcher, AnyOf) and len(rule.matcher.children) == 2
     assert rule.match({"F": "Ab"}) and rule.match({"F": "CD"}) and not rule.match({"F": "ab"})
+
+
+def test_or_of_cidr_on_one_field_is_one_matcher() -> None:
+    items = tuple(pred("Ip", "cidr", c) for c in ("10.0.0.0/8", "192.168.0.0/16", "fe80::/10"))
+    rule = compile_rules([one_pred_rule(Any(items))]).rules[0]
+    assert isinstance(rule.matcher, Cidr) and len(rule.matcher.networks) == 3
+    assert (
+        rule.match({"Ip": "192.168.1.1"}) and rule.match({"Ip": "fe80::1"}) and rule.match({"Ip": "10.0.0.1"})
+    )
+    assert not rule.match({"Ip": "172.16.0.1"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10.1.2.3", (4, 0x0A010203)),
+        ("255.255.255.255", (4, 0xFFFFFFFF)),
+        ("256.1.1.1", None),
+        ("010.1.1.1", None),  # leading zeros are refused, as ipaddress does
+        ("1.2.3", None),
+        ("1.2.3.4.5", None),
+        ("1.2.3.x", None),
+        ("１.2.3.4", None),  # non-ASCII digits
+        ("::ffff:10.0.0.1", (4, 0x0A000001)),
+        ("[::1]", (6, 1)),
+        ("fe80::1%eth0", (6, 0xFE800000000000000000000000000001)),
+        ("", None),
+        ("host.example", None),
+    ],
+)
+def test_ip_value(text: str, expected: tuple[int, int] | None) -> None:
+    assert ip_value(text) == expected
 
 
 def test_regex_runs_after_cheap_comparisons() -> None:

@@ -139,3 +139,19 @@ def test_regex_flags() -> None:
     assert search("a\nb")
     with pytest.raises(RegexError, match="unknown regular expression flag 'x'"):
         compile_search("a", "x")
+
+
+def test_linear_matcher_stays_right_when_its_transition_cache_starts_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ruleatlas.engine.regex_guard as guard
+
+    monkeypatch.setattr(guard, "_TRANSITION_CACHE", 3)
+    pattern = r"(ab|a)*c"
+    parsed = sre_parse.parse(pattern)
+    linear = LinearRegex(parsed, parsed.state.flags)
+    reference = re.compile(pattern)
+    rng = random.Random(7)
+    for _ in range(500):
+        text = "".join(rng.choice("abcx") for _ in range(rng.randint(0, 20)))
+        assert linear.search(text) == bool(reference.search(text)), text

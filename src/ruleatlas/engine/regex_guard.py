@@ -315,7 +315,7 @@ def _required_literals(items: list[tuple[Any, Any]], flags: int) -> list[str]:
 class LinearRegex:
     """`re.search` semantics (match or not) in time linear in the text, for the Sigma regex flavour."""
 
-    __slots__ = ("_cache", "_gate", "_has_assert", "_prog", "_start")
+    __slots__ = ("_accepting", "_cache", "_gate", "_has_assert", "_ids", "_prog", "_sets", "_start")
 
     def __init__(self, parsed: P.SubPattern, flags: int) -> None:
         builder = _Builder()
@@ -324,7 +324,10 @@ class LinearRegex:
         self._prog = builder.prog
         self._has_assert = builder.has_assert
         self._gate = tuple(sorted(set(_required_literals(list(parsed), flags)), key=len, reverse=True))
-        self._cache: dict[tuple[tuple[int, ...], str], tuple[int, ...]] = {}
+        self._cache: dict[tuple[int, str], int] = {}
+        self._ids: dict[tuple[int, ...], int] = {}
+        self._sets: list[tuple[int, ...]] = []
+        self._accepting: list[bool] = []
         self._start: tuple[int, ...] | None = None
 
     def _closure(
@@ -367,26 +370,40 @@ class LinearRegex:
         self._closure(targets, "", 0, nxt, seen)
         return tuple(nxt)
 
+    def _state(self, states: tuple[int, ...]) -> int:
+        """The number of a DFA state (a set of NFA instructions), made on first sight."""
+        known = self._ids.get(states)
+        if known is None:
+            known = self._ids[states] = len(self._sets)
+            self._sets.append(states)
+            self._accepting.append(len(self._prog) - 1 in states)
+        return known
+
     def _search_cached(self, text: str) -> bool:
-        prog = self._prog
-        match_pc = len(prog) - 1
+        """Lazy DFA: state sets are numbered and (state, char) transitions cached, so a known
+        transition costs one dict lookup."""
         if self._start is None:
             start: list[int] = []
             self._closure([0], "", 0, start, set())
-            self._start = tuple(start)
-        states = self._start
-        cache = self._cache
+            self._start = tuple(sorted(start))
+        state = self._state(self._start)
+        accepting = self._accepting
+        transitions = self._cache
         for ch in text:
-            if match_pc in states:
+            if accepting[state]:
                 return True
-            key = (states, ch)
-            nxt = cache.get(key)
+            nxt = transitions.get((state, ch))
             if nxt is None:
-                if len(cache) >= _TRANSITION_CACHE:
-                    cache.clear()
-                nxt = cache[key] = self._step(states, ch)
-            states = nxt
-        return match_pc in states
+                if len(transitions) >= _TRANSITION_CACHE:  # bounded memory: start the cache over
+                    current = self._sets[state]
+                    transitions.clear()
+                    self._ids.clear()
+                    self._sets.clear()
+                    self._accepting.clear()
+                    state = self._state(current)
+                nxt = transitions[(state, ch)] = self._state(tuple(sorted(self._step(self._sets[state], ch))))
+            state = nxt
+        return accepting[state]
 
     def _search_with_asserts(self, text: str) -> bool:
         prog = self._prog

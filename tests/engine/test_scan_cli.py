@@ -1,0 +1,199 @@
+"""`ruleatlas scan`: formats, exit codes, problems with their places, correlations, workers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from ruleatlas.cli import main
+from ruleatlas.engine import output, scan_cli
+
+WHOAMI = """\
+title: Whoami Execution
+id: 11111111-1111-4111-8111-111111111111
+status: test
+level: medium
+tags:
+    - attack.discovery
+    - attack.t1033
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    selection:
+        Image|endswith: '\\whoami.exe'
+    condition: selection
+"""
+
+BROKEN = """\
+title: Broken
+logsource:
+    product: windows
+detection:
+    selection:
+        Image|badmodifier: 'x'
+    condition: selection
+"""
+
+CORRELATION = """\
+title: Whoami Twice
+id: 22222222-2222-4222-8222-222222222222
+level: high
+correlation:
+    type: event_count
+    rules:
+        - 11111111-1111-4111-8111-111111111111
+    group-by:
+        - Computer
+    timespan: 1h
+    condition:
+        gte: 2
+"""
+
+
+def _event(n: int, image: str = "C:\\Windows\\System32\\whoami.exe", computer: str = "pc1") -> str:
+    return json.dumps(
+        {
+            "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "EventID": 1,
+            "Image": image,
+            "Computer": computer,
+            "@timestamp": f"2024-01-01T00:0{n}:00Z",
+        }
+    )
+
+
+@pytest.fixture()
+def setup(tmp_path: Path) -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "whoami.yml").write_text(WHOAMI)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_text(_event(1) + "\n" + _event(2, "C:\\x\\notepad.exe") + "\n")
+    (logs / "b.jsonl").write_text(_event(3, computer="pc2") + "\n")
+    return tmp_path
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["scan", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_jsonl_matches_and_a_clean_exit(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(["--rules", str(setup / "rules"), "--format", "jsonl", str(setup / "logs")], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 2
+    first = rows[0]
+    assert first["type"] == "match"
+    assert first["rule"] == {
+        "uid": "sigma/whoami",
+        "id": "11111111-1111-4111-8111-111111111111",
+        "title": "Whoami Execution",
+        "level": "medium",
+    }
+    assert first["timestamp"] == "2024-01-01T00:01:00Z"
+    assert first["source"] == {"file": str(setup / "logs" / "a.jsonl"), "record": 1}
+    assert first["event"]["Computer"] == "pc1"
+    assert first["matched"] == {"Image": "C:\\Windows\\System32\\whoami.exe"}
+    assert rows[1]["source"] == {"file": str(setup / "logs" / "b.jsonl"), "record": 1}
+    assert "scanned 3 events from 2 files with 1 rules" in err and "2 matches" in err
+    assert "discovery" in err  # summary per tactic on stderr for machine formats
+
+
+def test_table_and_csv(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["--rules", str(setup / "rules"), "--format", "table", str(setup / "logs")], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["time", "(UTC)", "level", "rule", "computer", "matched"]
+    assert lines[1].startswith("2024-01-01T00:01:00  medium    Whoami Execution")
+    assert "pc1" in lines[1] and "Image=C:\\Windows\\System32\\whoami.exe" in lines[1]
+    assert "matches per rule (1 rules):" in out
+    assert "      2  discovery" in out
+    code, out, _ = _run(["--rules", str(setup / "rules"), "--format", "csv", str(setup / "logs")], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["type"], r["rule_uid"], r["computer"], r["event_id"], r["record"]) for r in rows] == [
+        ("match", "sigma/whoami", "pc1", "1", "1"),
+        ("match", "sigma/whoami", "pc2", "1", "1"),
+    ]
+    assert json.loads(rows[0]["matched"]) == {"Image": "C:\\Windows\\System32\\whoami.exe"}
+
+
+def test_problems_are_reported_with_place_and_the_scan_goes_on(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (setup / "rules" / "broken.yml").write_text(BROKEN)
+    (setup / "logs" / "c.jsonl").write_text("not json\n" + _event(4) + "\n")
+    problems = setup / "problems.jsonl"
+    output_file = setup / "out.jsonl"
+    code, out, err = _run(
+        [
+            "--rules",
+            str(setup / "rules"),
+            "--output",
+            str(output_file),
+            "--problems",
+            str(problems),
+            str(setup / "logs"),
+            str(setup / "missing.evtx"),
+        ],
+        capsys,
+    )
+    assert code == 1
+    assert out == ""
+    assert len(output_file.read_text().splitlines()) == 3  # the good rule ran over the good lines
+    assert "error: broken.yml:6: rule sigma/broken cannot run" in err
+    assert f"error: {setup / 'logs' / 'c.jsonl'}: line 1: invalid JSON" in err
+    assert f"error: {setup / 'missing.evtx'}: no such file or folder" in err
+    records = [json.loads(line) for line in problems.read_text().splitlines()]
+    kinds = sorted(r["kind"] for r in records)
+    assert kinds == ["input", "input", "rule"]
+    line_problem = next(r for r in records if r["kind"] == "input" and r["at"] == 1)
+    assert line_problem["where"] == "line" and line_problem["file"] == str(setup / "logs" / "c.jsonl")
+
+
+def test_correlation_alerts(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (setup / "rules" / "twice.yml").write_text(CORRELATION)
+    (setup / "logs" / "c.jsonl").write_text(_event(4) + "\n")
+    code, out, err = _run(["--rules", str(setup / "rules"), "--format", "jsonl", str(setup / "logs")], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    # generate: false (the default): the base rule's own matches are not reported, only the correlation
+    assert [r["type"] for r in rows] == ["correlation"]
+    alert = rows[0]
+    assert alert["rule"]["uid"] == "sigma/twice" and alert["rule"]["level"] == "high"
+    assert alert["correlation"]["type"] == "event_count"
+    assert alert["correlation"]["group"] == {"Computer": "pc1"}
+    assert alert["correlation"]["count"] == 2
+    assert alert["correlation"]["window"] == {"start": "2024-01-01T00:01:00Z", "end": "2024-01-01T00:04:00Z"}
+    assert [(Path(e["file"]).name, e["record"]) for e in alert["events"]] == [("a.jsonl", 1), ("c.jsonl", 1)]
+    assert "1 correlation alerts" in err
+
+
+def test_workers_give_the_same_output(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for n in range(5):
+        (setup / "logs" / f"more{n}.jsonl").write_text("\n".join(_event(n % 9) for _ in range(20)) + "\n")
+    args = ["--rules", str(setup / "rules"), "--format", "jsonl", str(setup / "logs")]
+    one = _run([*args, "--workers", "1"], capsys)
+    two = _run([*args, "--workers", "2"], capsys)
+    assert one[0] == two[0] == 0
+    assert one[1] == two[1] and len(one[1].splitlines()) == 102
+
+
+def test_usage_errors(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = setup / "empty_rules"
+    empty.mkdir()
+    code, _, err = _run(["--rules", str(empty), str(setup / "logs")], capsys)
+    assert code == 2 and "no rule to run" in err
+    code, _, err = _run(["--rules", str(setup / "rules"), "--workers", "-1", str(setup / "logs")], capsys)
+    assert code == 2 and "--workers" in err
+
+
+def test_formats_agree() -> None:
+    assert scan_cli.FORMATS == output.FORMATS
