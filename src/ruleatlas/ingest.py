@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ruleatlas.config import SourceSpec
 from ruleatlas.model import Problem, Rule, SourceRef
 from ruleatlas.sources import sigma
+from ruleatlas.sources.yaml_load import MAX_FILE_BYTES
 
 # Bump when the parser's output changes shape or meaning: a catalog built by another version is rebuilt whole.
 PARSER_VERSION = "sigma-1"
@@ -42,12 +43,8 @@ def list_source_files(spec: SourceSpec) -> list[SourceFile]:
     for path, rel_path, folder in reader.list_sigma_files(spec.path):
         try:
             size = path.stat().st_size
-            if size > sigma.MAX_FILE_BYTES:  # refused unread: nothing in it is worth the memory
-                problem = Problem(
-                    rel_path,
-                    f"file too large ({size} bytes > {sigma.MAX_FILE_BYTES})",
-                    hint="a Sigma rule is a few KB; check that this file is a rule",
-                )
+            if size > MAX_FILE_BYTES:  # refused unread: nothing in it is worth the memory
+                problem = sigma.too_large_problem(rel_path, size)
                 out.append(SourceFile(spec.vendor, rel_path, folder, f"size:{size}", None, problem))
                 continue
             raw = path.read_bytes()

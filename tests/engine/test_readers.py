@@ -237,6 +237,19 @@ def test_invalid_json_lines_are_reported_with_line_numbers(tmp_path: Path) -> No
     assert str(problems[0]) == f"{path}: line 2: {problems[0].message}"
 
 
+def test_damaged_first_line_and_text_that_is_not_json(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text('garbage at the start\n{"a": 1}\n')
+    prose = tmp_path / "prose.log"
+    prose.write_text("".join(f"line {i} of a plain text log\n" for i in range(150)))
+    events, problems = read_all([damaged, prose])
+    assert [e.fields["a"] for e in events] == [1]
+    assert (Path(problems[0].file).name, problems[0].record) == ("damaged.jsonl", 1)
+    prose_problems = [p for p in problems if p.file == str(prose)]
+    assert len(prose_problems) == 101  # each line up to the 100th, then one that gives the file up
+    assert prose_problems[-1].message.startswith("the first 100 lines are not JSON: rest of file skipped")
+
+
 def test_json_shapes(tmp_path: Path) -> None:
     (tmp_path / "array.json").write_text('[{"a": 1}, {"a": 2}]')
     (tmp_path / "pretty.json").write_text(json.dumps({"a": 3, "b": {"c": {"d": "x"}}}, indent=2))

@@ -51,11 +51,11 @@ def _system_fields(system: dict[str, object], out: dict[str, object], separate: 
                 for attr, attr_value in value.items():
                     out[names.get(attr, f"{element}_{attr}" if element != "EventID" else attr)] = attr_value
                 continue
-            names = SYSTEM_ATTRIBUTES.get(key)
+            own_names = SYSTEM_ATTRIBUTES.get(key)
             attrs = value.get(ATTRS)
             if type(attrs) is dict:
                 for attr, attr_value in attrs.items():
-                    out[names.get(attr, f"{key}_{attr}") if names else f"{key}_{attr}"] = attr_value
+                    out[own_names.get(attr, f"{key}_{attr}") if own_names else f"{key}_{attr}"] = attr_value
             if TEXT in value:
                 out[key] = value[TEXT]
         elif value is not None:  # an empty element (null) such as <Correlation/> carries nothing to match
@@ -82,12 +82,13 @@ def _data_fields(section: object, out: dict[str, object], prefix: str, separate:
         if key == ATTRS or (separate and key.endswith(SEPARATE_ATTRS)):
             continue
         if key == "Data":
-            unnamed = value.get(TEXT) if kind is dict else value  # type: ignore[attr-defined]
+            unnamed = value.get(TEXT) if isinstance(value, dict) else value
             if unnamed is not None:
                 out.setdefault("Data", unnamed)
             continue
-        if TEXT in value:  # type: ignore[operator]
-            leaf = value[TEXT]  # type: ignore[index]
+        assert isinstance(value, dict)
+        if TEXT in value:
+            leaf = value[TEXT]
             if key in out:
                 out[f"{prefix}.{key}"] = leaf
             else:

@@ -57,6 +57,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 EVTX_HEADER_BYTES = 4096
 EVTX_CHUNK_BYTES = 65536
 READ_BYTES = 1024 * 1024
+MAX_LEADING_INVALID_LINES = 100  # a text file whose first lines are all not JSON is given up after these
 _RECORD_ERROR = re.compile(r"Failed to parse record number (\d+): ?(.*)", re.S)
 
 
@@ -329,6 +330,7 @@ def _read_evtx(
                 break
             if errors.first is not None or errors.reason:
                 errors.flush()
+            assert record is not None
             number = record["event_record_id"]
             errors.last_good = number
             try:
@@ -378,7 +380,7 @@ def _read_gzip(
         return
     with gzip.open(path, "rb") as stream:
         try:
-            yield from _read_json(stream, name, time_field, problems)
+            yield from _read_json(stream, name, time_field, problems)  # type: ignore[arg-type]
         except (OSError, EOFError, zlib.error) as exc:
             problems.append(InputProblem(name, None, f"gzip data damaged, rest of file skipped: {exc}"))
 
@@ -442,11 +444,24 @@ def _read_json(
     elif first == b"[":
         text = io.TextIOWrapper(io.BufferedReader(joined, READ_BYTES), encoding="utf-8", errors="strict")
         yield from _read_documents(text, name, time_field, problems)
+    elif _looks_like_text(head):
+        # JSON lines whose first line is damaged: read line by line, each bad line reported
+        yield from _read_jsonl(joined, name, time_field, problems)
     else:
         shown = head.lstrip()[:16]
         problems.append(
             InputProblem(name, None, f"not EVTX, gzip or JSON (starts with {shown!r}): file skipped")
         )
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > len(head) - 4  # a character cut at the end of the sample is still text
+    return True
 
 
 class _Prepended(io.RawIOBase):
@@ -473,7 +488,7 @@ class _Prepended(io.RawIOBase):
 def _looks_like_document_start(line: bytes) -> bool:
     """A first line such as `{` or `{"Event": {` opens a pretty-printed document, not a JSONL record."""
     text = line.strip()
-    return not text.endswith(b"}") or text == b"{"
+    return text.startswith(b"{") and (not text.endswith(b"}") or text == b"{")
 
 
 def _read_jsonl(
@@ -482,6 +497,7 @@ def _read_jsonl(
     stream = io.BufferedReader(raw, READ_BYTES)
     loads = json.loads
     number = 0
+    invalid = 0
     while True:
         line = stream.readline(MAX_DOCUMENT_BYTES + 1)
         if not line:
@@ -509,11 +525,24 @@ def _read_jsonl(
         except ValueError as exc:
             if number == 1 and _looks_like_document_start(line):
                 # a pretty-printed document (or several): decode values across lines instead
-                rest = io.BufferedReader(_Prepended(line, stream), READ_BYTES)
-                text = io.TextIOWrapper(rest, encoding="utf-8", errors="strict")
-                yield from _read_documents(text, name, time_field, problems)
+                again = io.BufferedReader(_Prepended(line, stream), READ_BYTES)
+                yield from _read_documents(
+                    io.TextIOWrapper(again, encoding="utf-8", errors="strict"), name, time_field, problems
+                )
                 return
             problems.append(InputProblem(name, number, f"invalid JSON: {_reason(exc)}", where="line"))
+            invalid += 1
+            if invalid == number == MAX_LEADING_INVALID_LINES:
+                problems.append(
+                    InputProblem(
+                        name,
+                        number,
+                        f"the first {number} lines are not JSON: rest of "
+                        "file skipped (not a JSON lines file?)",
+                        where="line",
+                    )
+                )
+                return
             continue
         event = _event_from(obj, name, number, time_field, problems, "line")
         if event is not None:

@@ -53,8 +53,9 @@ def _category_pairs() -> dict[str, frozenset[tuple[str, int]]]:
             table.setdefault(category, set()).update((channel, int(i)) for i in _as_list(ids))  # type: ignore[call-overload]
     for category, info in windows_generic_category_channel_mapping.items():
         for channel in SERVICE_CHANNELS[str(info["service"])]:
-            table.setdefault(category, set()).add((channel, int(info["EventID"])))
-    for category, conditions in generic_logsource_to_windows_audit_event_mapping.items():
+            table.setdefault(category, set()).add((channel, int(str(info["EventID"]))))
+    audit: dict[str, dict[str, object]] = generic_logsource_to_windows_audit_event_mapping  # type: ignore[assignment]
+    for category, conditions in audit.items():
         for channel in SERVICE_CHANNELS["security"]:
             for event_id in _as_list(conditions["EventID"]):
                 table.setdefault(category, set()).add((channel, int(event_id)))  # type: ignore[call-overload]

@@ -108,7 +108,7 @@ def _read_file(
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:  # refused unread
-            return [], [_too_large(rel_path, size)]
+            return [], [too_large_problem(rel_path, size)]
         raw = path.read_bytes()
     except OSError as exc:
         return [], [Problem(rel_path, f"cannot read file: {exc.strerror or exc}")]
@@ -116,7 +116,7 @@ def _read_file(
     return parse_sigma_file(text, rel_path, folder, vendor=vendor, repo_url=repo_url, commit=commit)
 
 
-def _too_large(rel_path: str, size: int) -> Problem:
+def too_large_problem(rel_path: str, size: int) -> Problem:
     return Problem(
         rel_path,
         f"file too large ({size} bytes > {MAX_FILE_BYTES})",
