@@ -73,7 +73,7 @@ def test_each_bad_file_is_reported_and_the_rest_is_built(
     assert "good.yml" not in problems and "hostile.yml" not in problems
     assert main(["stats", "--catalog", str(out), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    # Three files yield no rule at all; the unknown modifier and missing identifier still get pages with problems.
+    # Three files yield no rule; the unknown modifier and missing identifier still get pages with problems.
     assert (stats["files"], stats["errors"], stats["rules"]) == (7, 3, 4)
 
 
