@@ -28,7 +28,7 @@ from ruleatlas.config import BuildConfig, SourceSpec, default_jobs, describe_sou
 from ruleatlas.ingest import PARSER_VERSION, SourceFile, list_source_files, parse_file, stand_in
 from ruleatlas.progress import Progress
 from ruleatlas.sources.sigma import assign_unique_uids
-from ruleatlas.store import CATALOG_FILE, Catalog, CatalogWriter, ProblemRow
+from ruleatlas.store import CATALOG_FILE, SCHEMA_VERSION, Catalog, CatalogWriter, ProblemRow
 from ruleatlas.telemetry import TelemetryCatalog, load_telemetry
 from ruleatlas.web import render as web_render
 from ruleatlas.web.site import write_site
@@ -216,6 +216,7 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
             [
                 PARSER_VERSION,
                 __version__,
+                SCHEMA_VERSION,  # a catalog of an older schema is rebuilt, never patched
                 keys,
                 [(s.vendor, str(s.path.resolve()), s.repo, s.commit) for s in specs],
             ]
@@ -305,7 +306,16 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
         )
         gone = set(previous.base_uids) - {s["uid"] for s in summaries} if previous is not None else set()
         with Progress("pages", len(todo_uids), log) as bar:
-            write_site(out / "site", catalog_path, todo_uids, summaries, gone, jobs=jobs, progress=bar)
+            write_site(
+                out / "site",
+                catalog_path,
+                todo_uids,
+                summaries,
+                gone,
+                jobs=jobs,
+                progress=bar,
+                changed_indicators=None if rerender_all else writer.touched_keys,
+            )
         summary.pages_written = len(todo_uids)
         summary.pages_kept = len(summaries) - len(todo_uids)
     timer.lap("pages")

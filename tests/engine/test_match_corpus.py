@@ -17,7 +17,7 @@ import yaml
 from match_support import event_text
 
 from ruleatlas.engine import CompiledSet, compile_rules
-from ruleatlas.engine.matchers import Regex
+from ruleatlas.engine.comparisons import Regex
 from ruleatlas.model import RuleKind
 from ruleatlas.sources.sigma import read_sigma_tree
 

@@ -6,20 +6,9 @@ import pytest
 from match_support import ir_rule, one_pred_rule, pred
 
 from ruleatlas.engine import compile_rules
+from ruleatlas.engine.comparisons import Cidr, Compare, NumberEq, Regex, ip_value
 from ruleatlas.engine.compile import _KIND_HANDLERS
-from ruleatlas.engine.matchers import (
-    AllOf,
-    AnyOf,
-    Cidr,
-    Compare,
-    ContainsAll,
-    Exact,
-    Mixed,
-    NotOf,
-    Regex,
-    Suffix,
-    ip_value,
-)
+from ruleatlas.engine.matchers import AllOf, AnyOf, ContainsAll, Exact, Mixed, NotOf, Suffix
 from ruleatlas.model import All, Any, Correlation, FilterSpec, Kind, Not, Problem, Ref, RuleKind
 
 
@@ -148,6 +137,16 @@ def test_cased_and_folded_values_of_one_field_do_not_merge() -> None:
     rule = compile_rules([one_pred_rule(Any(items))]).rules[0]
     assert isinstance(rule.matcher, AnyOf) and len(rule.matcher.children) == 2
     assert rule.match({"F": "Ab"}) and rule.match({"F": "CD"}) and not rule.match({"F": "ab"})
+
+
+def test_or_of_numbers_on_one_field_is_one_set() -> None:
+    items = tuple(pred("EventID", "eq", n) for n in (4624, 4625, 4634.5))
+    rule = compile_rules([one_pred_rule(Any(items))]).rules[0]
+    assert isinstance(rule.matcher, NumberEq) and rule.matcher.numbers == {4624, 4625, 4634.5}
+    for value in (4624, "4625", 4634.5, "4634.50", [1, 4625], 4624.0):
+        assert rule.match({"EventID": value}) and rule.matcher({"EventID": value}, {}), value
+    for value in (4626, "x", True, None, {"a": 4624}):
+        assert not rule.match({"EventID": value}) and not rule.matcher({"EventID": value}, {}), value
 
 
 def test_or_of_cidr_on_one_field_is_one_matcher() -> None:
@@ -379,3 +378,19 @@ def test_required_literals_follow_references() -> None:
     searches = {"sel": pred("F", "contains", "needle"), "other": pred("G", "contains", "thread")}
     assert literals_of(All((Ref("sel"), Not(Ref("other")))), searches) == {"needle"}
     assert literals_of(Any((Ref("sel"), Ref("other"))), searches) == {"needle", "thread"}
+
+
+def test_generated_code_is_safe_with_odd_field_names() -> None:
+    odd = "we'ird\"\nname\\x"
+    rule = compile_rules([one_pred_rule(All((pred(odd, "contains", "a'b"), pred("ok", "eq", 1))))]).rules[0]
+    assert rule.match({odd: "xA'Bx", "ok": 1}) and not rule.match({odd: "ab", "ok": 1})
+
+
+def test_deeply_nested_condition_falls_back_to_the_matcher_tree() -> None:
+    expr: object = pred("F", "eq", "x")
+    for depth in range(80):
+        expr = Not(All((Any((expr, pred(f"G{depth}", "eq", "y"))), pred("H", "exists", True))))
+    rule = compile_rules([one_pred_rule(expr)]).rules[0]  # type: ignore[arg-type]
+    event = {"F": "x", "H": 1}
+    assert rule.match(event) == rule.matcher(event, {})
+    assert rule.match.__name__ == "match" and rule.match.__code__.co_filename.endswith("codegen.py")

@@ -318,27 +318,93 @@ def test_classic_powershell_data_field(telemetry: TelemetryCatalog) -> None:
     assert coverage.note == ""
 
 
-def test_non_windows_product_gets_a_note(telemetry: TelemetryCatalog) -> None:
+def test_non_windows_product_is_a_catch_all_event_of_its_product(telemetry: TelemetryCatalog) -> None:
     rule = make_rule(
         {"category": "process_creation", "product": "linux"}, {"selection": ends("Image", "/bash")}
     )
     coverage = event_coverage(rule, telemetry)
-    assert coverage.events == []
-    assert coverage.note == "No telemetry definitions for product linux."
+    assert coverage.events == [
+        EventRef("Linux", "linux", "", "process_creation", "Linux process_creation"),
+    ]
+    assert coverage.note == ""
 
 
-def test_windows_category_without_mapping_gets_a_note(telemetry: TelemetryCatalog) -> None:
-    rule = make_rule({"category": "webserver", "product": "windows"}, {"selection": eq("cs-method", "GET")})
+def test_service_of_a_cloud_product(telemetry: TelemetryCatalog) -> None:
+    rule = make_rule(
+        {"product": "aws", "service": "cloudtrail"}, {"selection": eq("eventName", "StopLogging")}
+    )
+    coverage = event_coverage(rule, telemetry)
+    assert coverage.events == [EventRef("AWS", "aws", "", "cloudtrail", "AWS cloudtrail")]
+    assert coverage.note == ""  # logsource.json lists no cloudtrail fields: nothing to check
+
+
+def test_fields_the_taxonomy_does_not_list_are_noted(telemetry: TelemetryCatalog) -> None:
+    rule = make_rule(
+        {"product": "linux", "category": "process_creation"},
+        {"selection": All((ends("Image", "/curl"), eq("noSuchField", "x")))},
+    )
+    coverage = event_coverage(rule, telemetry)
+    assert keys(coverage.events) == [("Linux", "process_creation")]
+    assert coverage.note == (
+        "SigmaHQ's tests/logsource.json does not list noSuchField for product linux, category process_creation."
+    )
+
+
+def test_product_only_and_product_less_log_sources(telemetry: TelemetryCatalog) -> None:
+    linux_only = event_coverage(make_rule({"product": "linux"}, {"keywords": eq(None, "x")}), telemetry)
+    assert keys(linux_only.events) == [("Linux", "any")]
+    proxy = event_coverage(make_rule({"category": "proxy"}, {"selection": eq("c-uri", "/x")}), telemetry)
+    assert [(e.provider_name, e.event_id, e.title) for e in proxy.events] == [
+        ("proxy", "any", "Any Proxy event")
+    ]
+    assert proxy.note == ""
+
+
+def test_product_the_taxonomy_does_not_know_gets_a_note(telemetry: TelemetryCatalog) -> None:
+    rule = make_rule({"product": "acme_os", "category": "x"}, {"selection": eq("a", "b")})
     coverage = event_coverage(rule, telemetry)
     assert coverage.events == []
-    assert coverage.note == "Category webserver has no Windows event mapping (pySigma pipelines, thor.yml)."
+    assert coverage.note == (
+        "No telemetry definitions for product acme_os: SigmaHQ's tests/logsource.json does not list it."
+    )
 
 
-def test_keyword_only_windows_rule_says_why_it_has_no_events(telemetry: TelemetryCatalog) -> None:
+def test_unknown_category_of_a_known_product_is_an_undefined_event(telemetry: TelemetryCatalog) -> None:
+    rule = make_rule({"product": "linux", "category": "teleport"}, {"selection": eq("a", "b")})
+    coverage = event_coverage(rule, telemetry)
+    assert coverage.events == [EventRef("Linux", "linux", "", "teleport", "")]
+    assert coverage.note.startswith(
+        "Not in the telemetry definitions (no title or fields known): Linux teleport;"
+    )
+
+
+def test_windows_category_without_mapping_is_any_windows_event(telemetry: TelemetryCatalog) -> None:
+    rule = make_rule({"category": "webserver", "product": "windows"}, {"selection": eq("cs-method", "GET")})
+    coverage = event_coverage(rule, telemetry)
+    assert keys(coverage.events) == [("Windows", "any")]
+    assert coverage.note == (
+        "Category webserver has no Windows event mapping (pySigma pipelines, thor.yml). "
+        "Listed as the catch-all event windows/any: any Windows event."
+    )
+
+
+def test_keyword_only_windows_rule_says_why_it_is_a_catch_all(telemetry: TelemetryCatalog) -> None:
     coverage = event_coverage(make_rule(WINDOWS, {"keywords": eq(None, "mimikatz")}), telemetry)
-    assert coverage.events == []
-    assert (
-        coverage.note == "Log source product windows names no category or service, and the rule no Channel."
+    assert keys(coverage.events) == [("Windows", "any")]
+    assert coverage.note == (
+        "Log source product windows names no category or service, and the rule no Channel. "
+        "Listed as the catch-all event windows/any: any Windows event."
+    )
+
+
+def test_keyword_rule_on_a_service_is_any_event_of_its_channel(telemetry: TelemetryCatalog) -> None:
+    rule = make_rule({"product": "windows", "service": "msexchange-management"}, {"k": eq(None, "x")})
+    coverage = event_coverage(rule, telemetry)
+    assert [(e.provider_name, e.channel, e.event_id) for e in coverage.events] == [
+        ("windows", "MSExchange Management", "msexchange-management")
+    ]
+    assert coverage.note.endswith(
+        "Listed as the catch-all event windows/msexchange-management: any event on MSExchange Management."
     )
 
 

@@ -15,6 +15,7 @@ from site_support import LOCALTONET_UID, FakeCatalog, ServedSite, load_docs, wri
 
 from ruleatlas.cli import main as cli_main
 from ruleatlas.web import urls
+from ruleatlas.web.serve import NO_ROUTE_MESSAGE as NO_ROUTE
 from ruleatlas.web.serve import CatalogUnavailable, make_server
 
 SECRET = "TOP-SECRET"
@@ -177,11 +178,11 @@ def test_api_serves_the_stored_document(served_site: ServedSite) -> None:
     ("path", "message"),
     [
         ("/api/rules/sigma/no_such_rule", "no rule 'sigma/no_such_rule' in the catalog"),
-        ("/api/rules/sigma", "no such API route; try /api/rules/<vendor>/<name>"),
-        ("/api/rules/sigma/a/b", "no such API route; try /api/rules/<vendor>/<name>"),
-        ("/api/rules/sigma/%2e%2e", "no such API route; try /api/rules/<vendor>/<name>"),
-        ("/api/other", "no such API route; try /api/rules/<vendor>/<name>"),
-        ("/api", "no such API route; try /api/rules/<vendor>/<name>"),
+        ("/api/rules/sigma", NO_ROUTE),
+        ("/api/rules/sigma/a/b", NO_ROUTE),
+        ("/api/rules/sigma/%2e%2e", NO_ROUTE),
+        ("/api/other", NO_ROUTE),
+        ("/api", NO_ROUTE),
     ],
 )
 def test_api_errors_have_one_shape(served_site: ServedSite, path: str, message: str) -> None:

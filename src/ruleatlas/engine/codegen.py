@@ -42,13 +42,25 @@ def indent(lines: list[str]) -> list[str]:
 
 
 def build_function(matcher: Matcher, label: str = "rule") -> MatchFunction:
+    """The generated function, or a call of the matcher tree if Python cannot compile the source (a
+    condition nested beyond the parser's 100 indentation levels)."""
     emitter = Emitter()
     body = matcher.emit(emitter)
     source = "\n".join(
         ["def match(f, c=None):", "    if c is None:", "        c = {}", *indent(body), "    return r", ""]
     )
-    code = compile(source, f"<compiled {label}>", "exec")
+    try:
+        code = compile(source, f"<compiled {label}>", "exec")
+    except (SyntaxError, RecursionError, MemoryError):
+        return _tree_function(matcher)
     exec(code, emitter.namespace)  # the source is ours: names and repr() literals only
     function = emitter.namespace["match"]
     assert callable(function)
     return function
+
+
+def _tree_function(matcher: Matcher) -> MatchFunction:
+    def match(fields: Fields, cache: Cache | None = None) -> bool:
+        return matcher(fields, {} if cache is None else cache)
+
+    return match

@@ -14,23 +14,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ruleatlas.engine.codegen import MatchFunction, build_function
-from ruleatlas.engine.filters import apply_filter
-from ruleatlas.engine.matchers import (
+from ruleatlas.engine.comparisons import (
     BoolEq,
-    Cache,
     Cidr,
     Compare,
-    Const,
     Exists,
     FieldRef,
-    Fields,
     IsNull,
     Keyword,
-    Matcher,
-    NotOf,
     NumberEq,
     Regex,
 )
+from ruleatlas.engine.filters import apply_filter
+from ruleatlas.engine.matchers import Cache, Const, Fields, Matcher, NotOf
 from ruleatlas.engine.regex_guard import RegexError, compile_search
 from ruleatlas.engine.requirements import (
     Requirement,
@@ -61,7 +57,7 @@ VALUE_TRANSFORMS = frozenset(
     {"base64", "base64offset", "utf16le", "utf16be", "utf16", "wide", "windash", "expand"}
 )
 # How a fieldref compares, when the IR carries startswith/endswith/contains in its transforms.
-FIELDREF_MODES = {"contains": "contains", "startswith": "startswith", "endswith": "endswith"}
+FIELDREF_MODES = frozenset({"contains", "startswith", "endswith"})
 # Transforms that change what the predicate means rather than the value.
 FLAG_TRANSFORMS = frozenset({"neq", "cased"})
 
@@ -182,13 +178,13 @@ def _placeholder_lists(placeholders: Placeholders) -> dict[str, list[str | int |
     }
 
 
-def _problem(rule: Rule, error: CompileError, severity: str = "error") -> Problem:
+def _problem(rule: Rule, error: CompileError) -> Problem:
     return Problem(
         file=rule.source.path,
-        message=f"rule {rule.uid} cannot run: {error.message}" if severity == "error" else error.message,
+        message=f"rule {rule.uid} cannot run: {error.message}",
         line=error.line if error.line is not None else rule.line,
         hint=error.hint,
-        severity=severity,
+        severity="error",
         rule_uid=rule.uid,
     )
 
@@ -197,8 +193,11 @@ class _Compiler:
     def __init__(self, placeholders: dict[str, list[str | int | float]]) -> None:
         self.placeholders = placeholders
         self.missing: dict[str, list[Rule]] = {}
-        self.rule: Rule | None = None
         self.score: Callable[[frozenset[str]], tuple[int, ...]] = selectivity
+        # the rule being compiled, its search identifiers and their matchers (each compiled once)
+        self.rule: Rule | None = None
+        self.searches: dict[str, Stage] = {}
+        self.stage_cache: dict[str, Matcher] = {}
 
     # -- rules ---------------------------------------------------------------------------------------------
 
@@ -233,7 +232,7 @@ class _Compiler:
         condition = conditions[0]
         searches = {stage.label: stage for stage in rule.stages if stage.op == "search"}
         self.rule = rule
-        self.stage_cache: dict[str, Matcher] = {}
+        self.stage_cache = {}
         self.searches = searches
         assert condition.expr is not None
         try:
@@ -340,7 +339,7 @@ class _Compiler:
             if isinstance(value, bool):
                 return BoolEq(field_name, value)
             if isinstance(value, int | float):
-                return NumberEq(field_name, value)
+                return NumberEq(field_name, [value])
         return self.strings(spec)
 
     def neq(self, spec: _Spec) -> Matcher:

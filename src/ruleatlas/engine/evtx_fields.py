@@ -1,4 +1,11 @@
-"""EVTX records (as the `evtx` package's JSON renders them) to fields named the way Sigma rules name them.
+"""EVTX: reading files record by record (`read_evtx`), and records (as the `evtx` package's JSON renders
+them) to fields named the way Sigma rules name them (`evtx_fields`).
+
+Reading: `records_json` (the package's fastest API that gives names: its XML is no faster to get and would
+need parsing), one record at a time; a record the package cannot decode is reported (runs of them as one
+problem with the record range) and reading goes on; a file cut inside a chunk, which the package skips
+without a word, is reported from the file's size and header; `chunks` reads a range of chunks only (for
+splitting big files across workers).
 
 System: `Provider/@Name` -> `Provider_Name`, `TimeCreated/@SystemTime` -> `TimeCreated`,
 `Execution/@ProcessID` -> `ProcessID`, `Security/@UserID` -> `UserID`, ...; `EventID` always an int
@@ -8,6 +15,23 @@ names win over an EventData item of the same name, which stays reachable as `Eve
 """
 
 from __future__ import annotations
+
+import io
+import json
+import re
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from evtx import PyEvtxParser
+
+from ruleatlas.engine.event import Event, InputProblem, event_time, parse_time
+
+EVTX_MAGIC = b"ElfFile\x00"
+EVTX_HEADER_BYTES = 4096
+EVTX_CHUNK_BYTES = 65536
+_RECORD_ERROR = re.compile(r"Failed to parse record number (\d+): ?(.*)", re.S)
 
 ATTRS = "#attributes"
 TEXT = "#text"
@@ -111,3 +135,200 @@ def evtx_fields(obj: dict[str, object]) -> dict[str, object]:
             continue
         _data_fields(section, out, key, separate)
     return out
+
+
+# --- reading EVTX files -------------------------------------------------------------------------------
+
+
+def evtx_chunk_count(path: Path) -> int:
+    """How many whole 64 KiB chunks an EVTX file holds (0 for anything else)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            if f.read(8) != EVTX_MAGIC:
+                return 0
+    except OSError:
+        return 0
+    return max(size - EVTX_HEADER_BYTES, 0) // EVTX_CHUNK_BYTES
+
+
+def _evtx_layout_problems(path: Path, name: str) -> list[InputProblem]:
+    """What the `evtx` package skips without a word: a file cut inside a chunk, or shorter than its header."""
+    out: list[InputProblem] = []
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            header = f.read(128)
+    except OSError as exc:
+        return [InputProblem(name, None, f"cannot open: {exc}")]
+    if size < EVTX_HEADER_BYTES or len(header) < 44:
+        return out  # the parser reports these itself
+    whole, partial = divmod(size - EVTX_HEADER_BYTES, EVTX_CHUNK_BYTES)
+    declared = struct.unpack_from("<H", header, 42)[0]
+    if partial:
+        out.append(
+            InputProblem(
+                name,
+                whole,
+                f"truncated EVTX: chunk {whole} at byte {EVTX_HEADER_BYTES + whole * EVTX_CHUNK_BYTES} "
+                f"holds {partial} of {EVTX_CHUNK_BYTES} bytes; its records are not read",
+                where="chunk",
+            )
+        )
+    elif declared > whole:
+        out.append(
+            InputProblem(
+                name,
+                whole,
+                f"truncated EVTX: the header lists {declared} chunks, the file holds {whole}",
+                where="chunk",
+            )
+        )
+    return out
+
+
+class _ChunkView(io.RawIOBase):
+    """An EVTX file seen as its header followed by chunks [first, end) only."""
+
+    def __init__(self, path: Path, first: int, end: int) -> None:
+        self._file = path.open("rb")
+        self._start = EVTX_HEADER_BYTES + first * EVTX_CHUNK_BYTES
+        self._size = EVTX_HEADER_BYTES + (end - first) * EVTX_CHUNK_BYTES
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(base + offset, 0)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        done = 0
+        while done < want:
+            pos = self._pos + done
+            real = pos if pos < EVTX_HEADER_BYTES else self._start + pos - EVTX_HEADER_BYTES
+            limit = EVTX_HEADER_BYTES - pos if pos < EVTX_HEADER_BYTES else want - done
+            self._file.seek(real)
+            data = self._file.read(min(limit, want - done))
+            if not data:
+                break
+            buffer[done : done + len(data)] = data
+            done += len(data)
+        self._pos += done
+        return done
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _RecordErrors:
+    """Consecutive undecodable records with the same cause become one problem (e.g. a damaged chunk)."""
+
+    def __init__(self, name: str, problems: list[InputProblem]) -> None:
+        self.name = name
+        self.problems = problems
+        self.first: int | None = None
+        self.last: int | None = None
+        self.reason = ""
+        self.last_good: int | None = None  # the record read before the damage, to place unnumbered errors
+
+    def add(self, exc: Exception) -> None:
+        text = str(exc)
+        found = _RECORD_ERROR.match(text)
+        number = int(found.group(1)) if found else None
+        reason = (found.group(2) if found else text).strip()
+        if (
+            self.first is not None
+            and reason == self.reason
+            and number is not None
+            and self.last is not None
+            and number == self.last + 1
+        ):
+            self.last = number
+            return
+        self.flush()
+        self.first, self.last, self.reason = number, number, reason
+
+    def flush(self) -> None:
+        if self.first is None and not self.reason:
+            return
+        if self.first is not None and self.last is not None and self.last > self.first:
+            message = f"records {self.first}-{self.last} ({self.last - self.first + 1}) cannot be decoded: "
+        elif self.first is None:
+            after = (
+                f"after record {self.last_good}" if self.last_good is not None else "before the first record"
+            )
+            message = f"data {after} cannot be decoded: "
+        else:
+            message = "cannot be decoded: "
+        self.problems.append(InputProblem(self.name, self.first, message + self.reason))
+        self.first, self.last, self.reason = None, None, ""
+
+
+def read_evtx(
+    path: Path | IO[bytes],
+    name: str,
+    chunks: tuple[int, int] | None,
+    time_field: str | None,
+    problems: list[InputProblem],
+    threads: int,
+) -> Iterator[Event]:
+    view: _ChunkView | None = None
+    if isinstance(path, Path):
+        if chunks is None or chunks[0] == 0:  # layout is checked once per file, by the source holding chunk 0
+            problems.extend(_evtx_layout_problems(path, name))
+        if chunks is not None:
+            view = _ChunkView(path, *chunks)
+    try:
+        try:
+            target = view if view is not None else (str(path) if isinstance(path, Path) else path)
+            records = PyEvtxParser(target, number_of_threads=threads).records_json()
+        except (OSError, RuntimeError, ValueError) as exc:
+            problems.append(InputProblem(name, None, f"not a readable EVTX file: {exc}"))
+            return
+        errors = _RecordErrors(name, problems)
+        loads = json.loads
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except RuntimeError as exc:
+                errors.add(exc)
+                continue
+            except OSError as exc:
+                errors.flush()
+                problems.append(InputProblem(name, None, f"read error, rest of file skipped: {exc}"))
+                break
+            if errors.first is not None or errors.reason:
+                errors.flush()
+            assert record is not None
+            number = record["event_record_id"]
+            errors.last_good = number
+            try:
+                obj = loads(record["data"])
+                fields = evtx_fields(obj)
+            except (ValueError, KeyError, TypeError, AssertionError) as exc:
+                problems.append(InputProblem(name, number, f"record cannot be converted: {exc}"))
+                continue
+            if time_field is None:
+                timestamp = parse_time(fields.get("TimeCreated")) or parse_time(record["timestamp"])
+            else:
+                timestamp = event_time(fields, time_field)
+            yield Event(fields, name, number, timestamp)
+        errors.flush()
+    finally:
+        if view is not None:
+            view.close()

@@ -144,26 +144,21 @@ def read_fields(matcher: object) -> frozenset[str] | None:
     A sound literal requirement holds within the values of the fields its rule reads (values the rule does
     not read cannot decide a match), so the event text for a set of rules may leave the other fields out.
     """
-    from ruleatlas.engine import matchers as m
+    from ruleatlas.engine.matchers import AllOf, AnyOf, Const, FieldMatcher, NotOf
 
     found: set[str] = set()
     stack = [matcher]
     while stack:
         node = stack.pop()
-        if isinstance(node, m.AllOf | m.AnyOf):
+        if isinstance(node, AllOf | AnyOf):
             stack.extend(node.children)
-        elif isinstance(node, m.NotOf):
+        elif isinstance(node, NotOf):
             stack.append(node.child)
-        elif isinstance(node, m.FieldRef):
-            for name in (node.field, node.other):
+        elif isinstance(node, FieldMatcher):
+            for name, _path in node.fields_read():  # every field it reads (fieldref: both)
                 found.add(name)
                 found.add(name.split(".", 1)[0])
-        elif isinstance(node, m.FieldMatcher):
-            found.add(node.field)
-            found.add(node.field.split(".", 1)[0])
-        elif isinstance(node, m.Const):
-            continue
-        else:  # a keyword search, or a matcher this walk does not know: it may read anything
+        elif not isinstance(node, Const):  # a keyword search, or a matcher unknown here: may read anything
             return None
     return frozenset(found)
 

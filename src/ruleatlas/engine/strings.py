@@ -14,16 +14,16 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any as AnyType
 
+from ruleatlas.engine.comparisons import Cidr, Keyword, NumberEq
 from ruleatlas.engine.matchers import (
     AllOf,
     AnyOf,
-    Cidr,
     Const,
     Contains,
     ContainsAll,
     Exact,
+    FieldMatcher,
     Glob,
-    Keyword,
     Matcher,
     Mixed,
     Prefix,
@@ -39,7 +39,9 @@ class GlobTest:
     The pattern is cut at each `*` into fixed-length segments. The first must match at the start, the
     last at the end, and each one between at its leftmost place after the previous one (leftmost is
     always right for fixed-length segments, so there is no backtracking). Literal segments use str
-    methods; segments with `?` or windash classes use a small compiled regex.
+    methods; segments with `?` or windash classes use a small compiled regex. Case-insensitive patterns
+    run on the case-folded text, so there `?` stands for one character of the folded text ('ß' folds to
+    'ss', two characters).
     """
 
     __slots__ = ("head", "middles", "tail", "whole")
@@ -291,7 +293,7 @@ def any_of(children: list[Matcher]) -> Matcher:
                 return child
         else:
             flat.append(child)
-    flat = _merge_cidr(_merge_strings(flat))
+    flat = _merge_numbers(_merge_cidr(_merge_strings(flat)))
     if not flat:
         return Const(False)
     return flat[0] if len(flat) == 1 else AnyOf(flat)
@@ -329,12 +331,15 @@ def _merge_strings(children: list[Matcher]) -> list[Matcher]:
     return out
 
 
-def _merge_cidr(children: list[Matcher]) -> list[Matcher]:
-    """Or-ed `|cidr` networks of one field become one matcher (the address is parsed once)."""
-    groups: dict[str, list[Cidr]] = {}
+def _merge_same_field(
+    children: list[Matcher], kind: type[FieldMatcher], merge: Callable[[str, list[FieldMatcher]], Matcher]
+) -> list[Matcher]:
+    """Or-ed matchers of one kind on one field become the one matcher `merge` builds, in first place."""
+    groups: dict[str, list[FieldMatcher]] = {}
     out: list[Matcher] = []
     for child in children:
-        if isinstance(child, Cidr):
+        if type(child) is kind:
+            assert isinstance(child, FieldMatcher)
             if child.field not in groups:
                 groups[child.field] = []
                 out.append(child)
@@ -342,11 +347,27 @@ def _merge_cidr(children: list[Matcher]) -> list[Matcher]:
         else:
             out.append(child)
     return [
-        Cidr(m.field, [n for c in groups[m.field] for n in c.networks])
-        if isinstance(m, Cidr) and len(groups[m.field]) > 1
-        else m
+        merge(m.field, groups[m.field]) if isinstance(m, kind) and len(groups[m.field]) > 1 else m
         for m in out
     ]
+
+
+def _merge_cidr(children: list[Matcher]) -> list[Matcher]:
+    """Or-ed `|cidr` networks of one field: one matcher, the address parsed once."""
+    return _merge_same_field(
+        children,
+        Cidr,
+        lambda field, ms: Cidr(field, [n for m in ms if isinstance(m, Cidr) for n in m.networks]),
+    )
+
+
+def _merge_numbers(children: list[Matcher]) -> list[Matcher]:
+    """Or-ed numbers of one field (`EventID: [4624, 4625]`): one set lookup."""
+    return _merge_same_field(
+        children,
+        NumberEq,
+        lambda field, ms: NumberEq(field, [n for m in ms if isinstance(m, NumberEq) for n in m.numbers]),
+    )
 
 
 def _merge_contains_all(children: list[Matcher]) -> list[Matcher]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ruleatlas.analysis.rows import RuleRow
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CATALOG_FILE = "catalog.sqlite"
 
 SCHEMA = """
@@ -57,6 +57,23 @@ CREATE TABLE problems (
     message TEXT NOT NULL, hint TEXT NOT NULL
 );
 CREATE TABLE blobs (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Full-text search (store/search.py queries it): one row per rule, rowid = the rule's rowid in `rules`.
+CREATE VIRTUAL TABLE rule_search USING fts5(
+    title, description, tags, refs, authors, fields, vals, tokenize = "unicode61 remove_diacritics 2"
+);
+"""
+
+# Fills rule_search from what is already stored (the document's text, the indicators' fields and values),
+# in SQLite's own JSON code: parsing 4,000 documents again in Python would cost twice as much.
+SEARCH_FILL = """
+INSERT INTO rule_search (rowid, title, description, tags, refs, authors, fields, vals)
+SELECT r.rowid, r.title, json_extract(r.doc, '$.description'),
+    (SELECT group_concat(value, ' ') FROM json_each(r.doc, '$.tags')),
+    (SELECT group_concat(value, ' ') FROM json_each(r.doc, '$.references')),
+    (SELECT group_concat(value, ', ') FROM json_each(r.doc, '$.authors')),
+    (SELECT group_concat(DISTINCT field) FROM indicators i WHERE i.uid = r.uid),
+    (SELECT group_concat(value, ' ') FROM indicators i WHERE i.uid = r.uid)
+FROM rules r WHERE r.uid = ?
 """
 
 INDEXES = """
@@ -109,6 +126,8 @@ class CatalogWriter:
         self.tmp.unlink(missing_ok=True)
         if base is not None:
             shutil.copyfile(base, self.tmp)
+        # Indicator keys whose page may change: keys of rules deleted or added, keys whose counts changed.
+        self.touched_keys: set[IndicatorKey] = set()
         self.db = sqlite3.connect(self.tmp)
         self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
         if base is None:
@@ -151,6 +170,13 @@ class CatalogWriter:
             for key in keys
             for (uid,) in self.db.execute("SELECT uid FROM rules WHERE vendor = ? AND path = ?", key)
         ]
+        for (uid,) in uids:
+            self.touched_keys.update(
+                self.db.execute("SELECT field, kind, value, transforms FROM indicators WHERE uid = ?", (uid,))
+            )
+        self.db.executemany(
+            "DELETE FROM rule_search WHERE rowid IN (SELECT rowid FROM rules WHERE uid = ?)", uids
+        )
         for table in ("rule_techniques", "rule_events", "indicators"):
             self.db.executemany(f"DELETE FROM {table} WHERE uid = ?", uids)
         self.db.executemany("DELETE FROM rules WHERE uid = ?", uids)
@@ -194,6 +220,8 @@ class CatalogWriter:
             "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             ((r.uid, r.vendor, *i, int(r.counted)) for r in rows for i in r.indicators),
         )
+        self.db.executemany(SEARCH_FILL, ((r.uid,) for r in rows))
+        self.touched_keys.update((f, k, v, t) for r in rows for f, k, v, t, _ in r.indicators)
 
     def add_problems(self, rows: Iterable[ProblemRow]) -> None:
         self.db.executemany(
@@ -219,6 +247,7 @@ class CatalogWriter:
             "UNION SELECT field, kind, value, transforms FROM "
             "(SELECT * FROM old_counts EXCEPT SELECT * FROM indicator_counts)"
         )
+        self.touched_keys.update(db.execute("SELECT field, kind, value, transforms FROM changed_counts"))
         affected = {
             uid
             for (uid,) in db.execute(

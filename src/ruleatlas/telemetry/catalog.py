@@ -13,8 +13,28 @@ from typing import Any
 from ruleatlas.model import Problem
 from ruleatlas.telemetry.logsources import LogsourceTable
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _NAME_NOISE = re.compile(r"[\s\-_]")
+
+# ProviderDef.kind: an event provider the data defines (Windows), or a stand-in for a Sigma log source
+# without event ids (`logsource`: one provider per product, its events the product's categories/services,
+# each a catch-all for every event of that log source).
+WINDOWS_KIND = "windows"
+LOGSOURCE_KIND = "logsource"
+
+EventKey = int | str
+"""A Windows EventID, or the Sigma category/service name of a catch-all event."""
+
+
+def event_sort_key(key: EventKey) -> tuple[int, int, str]:
+    """Numeric ids in order, then named (catch-all) events by name."""
+    return (0, key, "") if isinstance(key, int) else (1, 0, key)
+
+
+def parse_event_key(text: str) -> EventKey:
+    """`"4688"` -> 4688 (canonical decimal only: "04688" stays text); any other text stays a name."""
+    canonical = text.isascii() and text.isdigit() and (text == "0" or not text.startswith("0"))
+    return int(text) if canonical else text
 
 
 def name_key(name: str) -> str:
@@ -58,23 +78,33 @@ class EventDef:
 
     `fields` are the newest version's fields in template order, then any field only older versions have.
     `message` is the message template (`%1 … %n`); `channel` is set only where the data names the event's
-    channel (otherwise the provider's channels apply).
+    channel (otherwise the provider's channels apply). `level`, `task`, `opcode` as the provider's manifest
+    names them. `notes` say where sources disagree and which one was kept (the provider's own schema or
+    manifest wins). A catch-all event (`event_id` a name) stands for every event of a log source.
     """
 
-    event_id: int
+    event_id: EventKey
     title: str = ""
     description: str = ""
     message: str = ""
     version: int | None = None
     channel: str = ""
     fields: list[FieldDef] = field(default_factory=list)
+    level: str = ""
+    task: str = ""
+    opcode: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def catch_all(self) -> bool:
+        return isinstance(self.event_id, str)
 
     def field_keys(self) -> set[str]:
         return {f.name.lower() for f in self.fields}
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.event_id}
-        for key in ("title", "description", "message", "channel"):
+        for key in ("title", "description", "message", "channel", "level", "task", "opcode"):
             value = getattr(self, key)
             if value:
                 out[key] = value
@@ -82,32 +112,48 @@ class EventDef:
             out["version"] = self.version
         if self.fields:
             out["fields"] = [f.to_json() for f in self.fields]
+        if self.notes:
+            out["notes"] = self.notes
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EventDef:
+        event_id = data["id"]
         return cls(
-            event_id=int(data["id"]),
+            event_id=event_id if isinstance(event_id, str) else int(event_id),
             title=data.get("title", ""),
             description=data.get("description", ""),
             message=data.get("message", ""),
             version=data.get("version"),
             channel=data.get("channel", ""),
             fields=[FieldDef.from_json(row) for row in data.get("fields", ())],
+            level=data.get("level", ""),
+            task=data.get("task", ""),
+            opcode=data.get("opcode", ""),
+            notes=list(data.get("notes", ())),
         )
 
 
 @dataclass(slots=True)
 class ProviderDef:
-    """An event provider (`Microsoft-Windows-Sysmon`) with its display label (`Sysmon`) and events."""
+    """An event provider (`Microsoft-Windows-Sysmon`) with its display label (`Sysmon`) and events.
+
+    `kind` is WINDOWS_KIND, or LOGSOURCE_KIND for the stand-in provider of a Sigma log source product
+    (`linux`, `aws`, ...) whose events are catch-alls; `description` says what such a provider stands for.
+    """
 
     name: str
     label: str = ""
     guid: str = ""
     channels: list[str] = field(default_factory=list)
-    events: dict[int, EventDef] = field(default_factory=dict)
+    events: dict[EventKey, EventDef] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    kind: str = WINDOWS_KIND
+    description: str = ""
+
+    def sorted_events(self) -> list[EventDef]:
+        return [self.events[k] for k in sorted(self.events, key=event_sort_key)]
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "label": self.label}
@@ -117,8 +163,12 @@ class ProviderDef:
             out["channels"] = self.channels
         if self.aliases:
             out["aliases"] = list(self.aliases)
+        if self.kind != WINDOWS_KIND:
+            out["kind"] = self.kind
+        if self.description:
+            out["description"] = self.description
         out["sources"] = list(self.sources)
-        out["events"] = [self.events[k].to_json() for k in sorted(self.events)]
+        out["events"] = [e.to_json() for e in self.sorted_events()]
         return out
 
     @classmethod
@@ -132,6 +182,8 @@ class ProviderDef:
             events={e.event_id: e for e in events},
             sources=tuple(data.get("sources", ())),
             aliases=tuple(data.get("aliases", ())),
+            kind=data.get("kind", WINDOWS_KIND),
+            description=data.get("description", ""),
         )
 
 
@@ -158,7 +210,7 @@ class TelemetryCatalog:
         found = self._by_key.get(name_key(name))
         return self.providers.get(found) if found else None
 
-    def event(self, provider_name: str, event_id: int) -> EventDef | None:
+    def event(self, provider_name: str, event_id: EventKey) -> EventDef | None:
         provider = self.provider(provider_name)
         return provider.events.get(event_id) if provider else None
 

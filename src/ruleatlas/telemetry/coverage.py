@@ -16,8 +16,16 @@ from typing import Any
 
 from ruleatlas.model import All, Expr, Kind, Not, Ref, Rule, RuleKind, Stage, walk_preds
 from ruleatlas.model import Any as AnyOf
-from ruleatlas.telemetry.catalog import EventDef, TelemetryCatalog, name_key, provider_label
+from ruleatlas.telemetry.catalog import (
+    LOGSOURCE_KIND,
+    EventDef,
+    ProviderDef,
+    TelemetryCatalog,
+    name_key,
+    provider_label,
+)
 from ruleatlas.telemetry.logsources import UNNAMED_DATA_CHANNELS, Target
+from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 
 # A service rule without EventID gets the channel's events that carry every field it tests, if there are at
 # most this many.
@@ -31,7 +39,7 @@ class EventRef:
     provider: str
     provider_name: str
     channel: str
-    event_id: int
+    event_id: int | str
     title: str
 
     def to_json(self) -> dict[str, Any]:
@@ -441,18 +449,17 @@ def event_coverage(rule: Rule, telemetry: TelemetryCatalog) -> Coverage:
     table = telemetry.logsources
     if rule.kind is RuleKind.CORRELATION or rule.correlation is not None:
         return Coverage([], "Correlation rule: its events are those of the rules it correlates.")
-    if product and product != "windows":
-        return Coverage([], f"No telemetry definitions for product {product}.")
     windows_category = category in table.categories
     windows_service = service in table.services
-    if not product and not windows_category and not windows_service:
-        return Coverage(
-            [], f"No telemetry definitions for log source {_logsource_text(logsource) or '(empty)'}."
-        )
+    if (product and product != WINDOWS_PRODUCT) or (
+        not product and not windows_category and not windows_service
+    ):
+        return _logsource_coverage(rule, telemetry, product, category, service)
 
     resolver = _Resolver(rule, telemetry)
     if windows_category:
-        return resolver.category(category)
+        coverage = resolver.category(category)
+        return coverage if coverage.events else _windows_catch_all(resolver, coverage, service, [])
     if category:
         resolver.notes.append(
             f"Category {category} has no Windows event mapping (pySigma pipelines, thor.yml)."
@@ -468,5 +475,82 @@ def event_coverage(rule: Rule, telemetry: TelemetryCatalog) -> Coverage:
             resolver.notes.append(
                 "Log source product windows names no category or service, and the rule no Channel."
             )
-        return Coverage([], " ".join(resolver.notes))
-    return resolver.channels(channels)
+        coverage = Coverage([], " ".join(resolver.notes))
+    else:
+        coverage = resolver.channels(channels)
+    return coverage if coverage.events else _windows_catch_all(resolver, coverage, service, channels)
+
+
+def _catch_all_ref(provider: ProviderDef, key: str, event: EventDef | None) -> EventRef:
+    return EventRef(
+        provider=provider.label or provider.name,
+        provider_name=provider.name,
+        channel=event.channel if event else "",
+        event_id=key,
+        title=event.title if event else "",
+    )
+
+
+def _windows_catch_all(
+    resolver: _Resolver, coverage: Coverage, service: str, channels: list[str]
+) -> Coverage:
+    """A Windows rule whose events cannot be named still covers something: every event of its service's
+    channel, or of Windows. The note already says why no event could be named."""
+    provider = resolver.telemetry.provider(WINDOWS_PRODUCT)
+    if provider is None or provider.kind != LOGSOURCE_KIND:
+        return coverage
+    key = service if service in provider.events else ""
+    if not key:
+        wanted = {name_key(c) for c in channels}
+        key = next(
+            (
+                str(k)
+                for k, e in provider.events.items()
+                if isinstance(k, str) and e.channel and name_key(e.channel) in wanted
+            ),
+            ANY_EVENT,
+        )
+    event = provider.events.get(key)
+    title = event.title if event else key
+    listed = f"Listed as the catch-all event {provider.name}/{key}: {title[:1].lower()}{title[1:]}."
+    return Coverage([_catch_all_ref(provider, key, event)], f"{coverage.note} {listed}".strip())
+
+
+def _logsource_coverage(
+    rule: Rule, telemetry: TelemetryCatalog, product: str, category: str, service: str
+) -> Coverage:
+    """A log source without event ids: the catch-all event of its product's stand-in provider (products.py).
+    The rule is listed under its service's event, else its category's, else the product's `any`; a log
+    source the taxonomy does not name gives an event without a definition, said so in the note."""
+    name = product or category or service
+    provider = telemetry.provider(name) if name else None
+    if provider is not None and provider.kind != LOGSOURCE_KIND:
+        provider = telemetry.provider(f"{name} (log source)")
+    logsource = {k: v for k, v in (("product", product), ("category", category), ("service", service)) if v}
+    described = ", ".join(f"{k} {v}" for k, v in logsource.items()) or "(empty)"
+    if provider is None:
+        where = f"product {product}" if product else f"log source {described}"
+        return Coverage(
+            [],
+            f"No telemetry definitions for {where}: SigmaHQ's tests/logsource.json does not list it.",
+        )
+    notes: list[str] = []
+    if not product:
+        key = ANY_EVENT
+    else:
+        key = next((k for k in (service, category) if k and k in provider.events), "")
+        if not key:
+            key = service or category or ANY_EVENT
+    event = provider.events.get(key)
+    if event is None:
+        notes.append(
+            f"Not in the telemetry definitions (no title or fields known): {provider.label} {key}; "
+            f"SigmaHQ's tests/logsource.json does not list it for product {product}."
+        )
+    elif event.fields:
+        known = {f.name.lower() for f in event.fields}
+        facts = rule_facts(rule)
+        unknown = [f for f in facts.fields if f.lower() not in known]
+        if unknown:
+            notes.append(f"SigmaHQ's tests/logsource.json does not list {_list(unknown)} for {described}.")
+    return Coverage([_catch_all_ref(provider, key, event)], " ".join(notes))

@@ -41,11 +41,30 @@ from ruleatlas.telemetry.logsources import (
     Target,
     build_logsource_table,
 )
+from ruleatlas.telemetry.products import add_logsource_providers
 
 SYSMON = "Microsoft-Windows-Sysmon"
 _TITLE_PREFIX = re.compile(r"^Event(?:\s+ID)?\s+\d+\s*[:\-]\s*", re.IGNORECASE)
 _INSERTION = re.compile(r"%%\d+|%\d+(?:![^!]*!)?")
 _WORDS = re.compile(r"[A-Za-z]{3}")
+_OPCODE_TAG = re.compile(rb"^- etw_opcode_(.+?)\s*$", re.MULTILINE)
+_TITLE_NOISE = re.compile(r"[^a-z0-9]+")
+# Classic (event-message-file) providers publish 32-bit message ids whose top two bits are the severity.
+CLASSIC_SEVERITY = ("Success", "Informational", "Warning", "Error")
+
+
+def classic_level(message_id: int) -> str:
+    """The severity a classic provider's full message id carries (0xC0001B58 -> "Error"), else ""."""
+    return CLASSIC_SEVERITY[(message_id >> 30) & 3] if message_id > 0xFFFF else ""
+
+
+def _clean_task(task: str) -> str:
+    """OSSEM-DD's generated "task_0" is a number, not a task name."""
+    return "" if re.fullmatch(r"task_\d+|None", task) else task
+
+
+def _same_title(a: str, b: str) -> bool:
+    return _TITLE_NOISE.sub("", a.lower()) == _TITLE_NOISE.sub("", b.lower())
 
 
 class _Builder:
@@ -120,6 +139,7 @@ class _Builder:
         fields: list[FieldDef] = []
         seen: set[str] = set()
         channel = ""
+        newest = (versions[order[0]] or {}) if order else {}
         for version in order:
             body = versions[version] or {}
             channel = channel or str(body.get("channel_seen_in_sample") or "")
@@ -144,7 +164,23 @@ class _Builder:
             version=numbered[-1][0] if numbered else None,
             channel=channel,
             fields=fields,
+            level=str(newest.get("level") or ""),
+            task=_clean_task(str(newest.get("task") or "")),
+            opcode=self._opcode(newest.get("ossem_file")),
         )
+
+    def _opcode(self, ossem_file: object) -> str:
+        """The `etw_opcode_<name>` tag of the OSSEM-DD dictionary the event came from (the derived JSON keeps
+        level and task but not the opcode). A dictionary that is not there only leaves the opcode empty."""
+        if not isinstance(ossem_file, str) or not ossem_file:
+            return ""
+        try:
+            with (self.root / ossem_file).open("rb") as handle:
+                found = _OPCODE_TAG.search(handle.read())
+        except OSError:
+            return ""
+        opcode = found.group(1).decode("utf-8", "replace") if found else ""
+        return "" if opcode.startswith("opcode_") else opcode  # "opcode_128": a number, not a name
 
     # -- Sysmon -------------------------------------------------------------------------------------------
 
@@ -168,6 +204,14 @@ class _Builder:
         for event_id, node in schema.items():
             old = provider.events.get(event_id)
             described = {f.name: f for f in old.fields} if old else {}
+            notes = []
+            schema_names = {n for n, _ in [*node.fields, *node.older_fields]}
+            only_ossem = [n for n in described if n not in schema_names]
+            if only_ossem:
+                notes.append(
+                    f"OSSEM-DD also lists {', '.join(only_ossem)}; the fields are the Sysmon schema's "
+                    f"({node.schema_file}), which does not have them."
+                )
             fields = [
                 FieldDef(
                     n,
@@ -186,6 +230,9 @@ class _Builder:
                 version=node.version,
                 channel=SYSMON_CHANNEL,
                 fields=fields,
+                level=node.level,
+                task=node.rulename,
+                notes=notes,
             )
             self.alt_titles[(name_key(SYSMON), event_id)] = [node.template]
         for event_id, event in provider.events.items():
@@ -195,6 +242,12 @@ class _Builder:
             event.title = _clean_title(doc or "") or next(
                 (t for t in map(_clean_title, fallback_titles) if t), f"Event {event_id}"
             )
+            template = next((t for t in fallback_titles if t), "")
+            if doc and template and not _same_title(event.title, template):
+                event.notes.append(
+                    "Title as the Sysmon documentation names it; "
+                    f"the schema's template title is {template!r}."
+                )
 
     # -- manifests ----------------------------------------------------------------------------------------
 
@@ -206,6 +259,7 @@ class _Builder:
                 self.channel_pairs.append((manifest.name, channel))
             for item in manifest.events:  # events come in version order; the newest one wins
                 event = provider.events.setdefault(item.event_id, EventDef(item.event_id))
+                event.level = classic_level(item.message_id) or event.level
                 if item.version is not None and event.version is not None and item.version < event.version:
                     continue
                 event.version = item.version
@@ -213,6 +267,12 @@ class _Builder:
                 if item.fields:  # "__binLength"-style fields are manifest plumbing, not event data
                     new = [FieldDef(n, t) for n, t in item.fields if not n.startswith("__")]
                     taken = {f.name for f in new}
+                    others = [f.name for f in event.fields if f.name not in taken]
+                    if others:
+                        event.notes.append(
+                            f"The provider's manifest names the fields {', '.join(f.name for f in new)}; "
+                            f"other sources also list {', '.join(others)}."
+                        )
                     event.fields = new + [f for f in event.fields if f.name not in taken]
                 if len(manifest.channels) == 1:
                     event.channel = event.channel or manifest.channels[0]
@@ -228,9 +288,14 @@ class _Builder:
                 self.problems.append(Problem(str(path), f"provider {name!r}: rows are not a list"))
                 continue
             newest: dict[int, str] = {}
+            levels: dict[int, str] = {}
             for row in rows:  # rows of one id come in version order: keep the last
                 try:
-                    newest[int(row["event_id"])] = str(row.get("message") or "")
+                    event_id = int(row["event_id"])
+                    newest[event_id] = str(row.get("message") or "")
+                    level = classic_level(int(row.get("id") or 0))
+                    if level:
+                        levels[event_id] = level
                 except (KeyError, TypeError, ValueError):
                     self.problems.append(
                         Problem(str(path), f"provider {name!r}: row without event_id: {row!r}")
@@ -240,6 +305,8 @@ class _Builder:
                 event = provider.events.setdefault(event_id, EventDef(event_id))
                 if message and not event.message:
                     event.message = message
+                if event_id in levels and not event.level:
+                    event.level = levels[event_id]
 
     def add_relationships(self, path: Path) -> None:
         """OSSEM-DM: which channel a provider writes to, and event names ("Module logging.") for titles."""
@@ -259,13 +326,19 @@ class _Builder:
                 if event.title:
                     continue
                 ossem = self.alt_titles.get((key, event_id), [])
+                from_message = _message_title(event.message)
+                ossem_title = _best_ossem_title([t for t in ossem if t.lower().startswith("event id")])
                 event.title = (
-                    _message_title(event.message)
-                    or _best_ossem_title([t for t in ossem if t.lower().startswith("event id")])
+                    from_message
+                    or ossem_title
                     or self.dm_titles.get((key, event_id), "")
                     or _best_ossem_title(ossem)
                     or f"Event {event_id}"
                 )
+                if from_message and ossem_title and not _same_title(from_message, ossem_title):
+                    event.notes.append(
+                        f"Title from the provider's message template; OSSEM calls it {ossem_title!r}."
+                    )
 
 
 def _clean_title(text: str) -> str:
@@ -388,4 +461,5 @@ def load_telemetry(providers_dir: Path, sigma_dir: Path | None = None) -> Teleme
         provider.label = provider_label(
             provider.name, provider.channels[0] if len(provider.channels) == 1 else ""
         )
+    add_logsource_providers(catalog)
     return catalog

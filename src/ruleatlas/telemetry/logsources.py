@@ -148,6 +148,9 @@ class LogsourceTable:
     addon_fields: dict[str, list[str]] = field(default_factory=dict)
     common_fields: list[str] = field(default_factory=lambda: list(SYSTEM_FIELDS))
     origins: dict[str, list[str]] = field(default_factory=dict)
+    # Every other product of tests/logsource.json ("" for log sources without a product, its "empty"):
+    # product -> {"category": {name: fields}, "service": {name: fields}}.
+    products: dict[str, dict[str, dict[str, list[str]]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -160,6 +163,7 @@ class LogsourceTable:
             "addon_fields": self.addon_fields,
             "common_fields": self.common_fields,
             "origins": self.origins,
+            "products": self.products,
         }
 
     @classmethod
@@ -174,6 +178,10 @@ class LogsourceTable:
             addon_fields={k: list(v) for k, v in data.get("addon_fields", {}).items()},
             common_fields=list(data.get("common_fields", SYSTEM_FIELDS)),
             origins={k: list(v) for k, v in data.get("origins", {}).items()},
+            products={
+                product: {kind: {k: list(v) for k, v in names.items()} for kind, names in kinds.items()}
+                for product, kinds in data.get("products", {}).items()
+            },
         )
 
 
@@ -358,6 +366,15 @@ def _read_logsource_json(table: LogsourceTable, path: Path, problems: list[Probl
         table.addon_fields[name] = [str(x) for x in names]
     common: list[str] = [str(x) for x in windows.get("common") or []]
     table.common_fields = list(dict.fromkeys([*common, *SYSTEM_FIELDS]))
+    for product, entry in data["legit"].items():
+        if product == "windows" or not isinstance(entry, dict):
+            continue
+        kinds: dict[str, dict[str, list[str]]] = {}
+        for kind in ("category", "service"):
+            names = entry.get(kind) or {}
+            if isinstance(names, dict):
+                kinds[kind] = {str(k): [str(x) for x in v or []] for k, v in names.items()}
+        table.products["" if product == "empty" else str(product)] = kinds
 
 
 def build_logsource_table(sigma_dir: Path | None, problems: list[Problem]) -> LogsourceTable:

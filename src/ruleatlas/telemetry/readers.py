@@ -151,6 +151,7 @@ class ManifestEvent:
     version: int | None
     message: str
     fields: list[tuple[str, str]]
+    message_id: int = 0  # the full <Id>: classic providers' ids carry severity bits (load.classic_level)
 
 
 @dataclass(slots=True)
@@ -187,7 +188,8 @@ def read_wep_manifests(manifests_dir: Path, problems: list[Problem]) -> list[Man
             events: list[ManifestEvent] = []
             for event in node.findall("EventMetadata/Event"):
                 try:
-                    event_id = int(event.findtext("Id") or "") & 0xFFFF
+                    message_id = int(event.findtext("Id") or "")
+                    event_id = message_id & 0xFFFF
                 except ValueError:
                     problems.append(Problem(str(path), f"{name}: event without a numeric <Id>"))
                     continue
@@ -209,6 +211,7 @@ def read_wep_manifests(manifests_dir: Path, problems: list[Problem]) -> list[Man
                         version=int(version_text) if version_text.isdigit() else None,
                         message=(event.findtext("Message") or "").strip("\r\n"),
                         fields=fields,
+                        message_id=message_id,
                     )
                 )
             out.append(ManifestProvider(name, guid, [c for c in channels if c], events, path.name))

@@ -1,36 +1,55 @@
-"""`ruleatlas serve`: the built site over HTTP, read-only, plus the JSON twin of each rule page.
+"""`ruleatlas serve`: the built site over HTTP, read-only, plus the JSON API.
 
-- `/`, `/rules/<vendor>/<stem>/`, `/static/...`: files under `<catalog>/site/` (a directory serves its
-  `index.html`; without its trailing slash it redirects, so the pages' relative links resolve).
-- `/api/rules/<vendor>/<stem>`: the rule's page document, read from `<catalog>/catalog.sqlite` through
+- Routes first (`ruleatlas.web.routes`: the table other modules register their API endpoints and computed
+  pages in; `/openapi.json` is generated from it). API answers come from `<catalog>/catalog.sqlite` through
   `ruleatlas.store` (the store owns all SQL; house rule 6). Errors have one shape:
   `{"error": {"status": 404, "code": "not_found", "message": "..."}}`.
+- Any other path is a file under `<catalog>/site/` (a directory serves its `index.html`; without its
+  trailing slash it redirects, so the pages' relative links resolve).
 
 Safety: a request path is decoded once and then only accepted if every segment is a plain name: no `..`,
 `.`, empty segment, hidden file, encoded slash or backslash, NUL or other control character, invalid UTF-8;
 the file found must still lie inside the site after symlinks are resolved. Anything else is a 404 page.
-Only GET and HEAD exist (405 otherwise). An unexpected error is logged here and answered with a plain 500
-page, never a traceback.
+A query string must be UTF-8, name only the route's parameters and hold no value over
+`routes.MAX_PARAM_CHARS` characters (else a 400). Only GET and HEAD exist (405 otherwise). An unexpected
+error is logged here and answered with a plain 500 page, never a traceback.
+
+Speed (bench/serve.py): HTTP/1.1 keep-alive; catalog connections are pooled (one per busy thread, reused,
+dropped when the build replaces the file); site files and API answers are kept in bounded in-memory LRU
+caches keyed by the catalog file's identity, so a rebuilt catalog is never answered from stale entries.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import threading
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from ruleatlas.web.render import SiteRenderer
+from ruleatlas.web.routes import (
+    MAX_PARAM_CHARS,
+    ApiError,
+    Request,
+    Response,
+    Route,
+    RouteTable,
+    default_routes,
+)
 
 SITE_DIRNAME = "site"
 CATALOG_FILENAME = "catalog.sqlite"
 API_RULES_PREFIX = "/api/rules/"
+NO_ROUTE_MESSAGE = "no such API route; try /api/rules/<vendor>/<name>, or see /openapi.json"
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -58,6 +77,8 @@ SECURITY_HEADERS = {
 _FALLBACK_PAGE = (
     "<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p><a href=/>Home</a></p>"
 )
+CACHE_BYTES = 64 * 1024 * 1024  # per cache (site files, API answers)
+CACHE_ENTRY_BYTES = 4 * 1024 * 1024  # larger answers are sent but not kept
 
 
 class CatalogReader(Protocol):
@@ -108,6 +129,72 @@ def _decode_segments(path: str) -> list[str] | None:
     return segments
 
 
+def parse_query(query: str, route: Route) -> dict[str, list[str]]:
+    """The query string as name -> values, checked against the route's declared parameters."""
+    try:
+        parsed = parse_qs(query, keep_blank_values=True, errors="strict", max_num_fields=64)
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_query", "the query string is not valid UTF-8") from None
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", f"the query string cannot be read ({exc})") from None
+    known = {p.name for p in route.params}
+    unknown = sorted(name for name in parsed if name not in known)
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        shown = ", ".join(repr(u[:40]) for u in unknown[:5])
+        raise ApiError(400, "unknown_parameter", f"unknown parameter {shown}; this route takes: {allowed}")
+    for name, values in parsed.items():
+        if any(len(v) > MAX_PARAM_CHARS for v in values):
+            raise ApiError(400, "parameter_too_long", f"{name} is longer than {MAX_PARAM_CHARS} characters")
+        if any(any(ord(c) < 0x20 and c not in "\t\n\r" for c in v) for v in values):
+            raise ApiError(400, "bad_parameter", f"{name} holds a control character")
+    for p in route.params:
+        if p.required and not any(v.strip() for v in parsed.get(p.name, [])):
+            raise ApiError(400, "missing_parameter", f"parameter {p.name!r} is required")
+        if not p.repeated and len(parsed.get(p.name, [])) > 1:
+            raise ApiError(400, "bad_parameter", f"parameter {p.name!r} is given more than once")
+    return parsed
+
+
+class _LruCache:
+    """A thread-safe LRU of answers, bounded in total bytes, emptied when `generation` changes (the
+    catalog file was replaced)."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.generation: object = None
+        self.items: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any, generation: object) -> Any:
+        with self.lock:
+            if generation != self.generation:
+                self.items.clear()
+                self.size = 0
+                self.generation = generation
+                return None
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any, size: int, generation: object) -> None:
+        if size > CACHE_ENTRY_BYTES:
+            return
+        with self.lock:
+            if generation != self.generation:
+                return
+            old = self.items.pop(key, None)
+            if old is not None:
+                self.size -= old[1]
+            self.items[key] = (value, size)
+            self.size += size
+            while self.size > self.max_bytes and self.items:
+                _, (_, dropped) = self.items.popitem(last=False)
+                self.size -= dropped
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: RuleAtlasServer
     protocol_version = "HTTP/1.1"
@@ -134,23 +221,38 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, head_only: bool) -> None:
         try:
-            path = self.path.split("?", 1)[0].split("#", 1)[0]
-            if path == "/api" or path.startswith("/api/"):
-                self._api(path, head_only)
+            target = self.path.split("#", 1)[0]
+            path, _, query = target.partition("?")
+            segments = _decode_segments(path)
+            found = self.server.routes.match(segments) if segments is not None else None
+            if found is not None:
+                route, args = found
+                if route.kind == "api":
+                    self._api(route, args, path, query, head_only)
+                else:
+                    self._page(route, args, path, query, head_only)
+            elif path == "/api" or path.startswith("/api/"):
+                self._json_error(HTTPStatus.NOT_FOUND, "not_found", NO_ROUTE_MESSAGE, head_only)
             else:
-                self._site(path, head_only)
+                self._site(path, segments, head_only)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception:
             self.server.log_error_trace(traceback.format_exc())
+            self.close_connection = True
             body, ctype = self._error_body(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
             with contextlib.suppress(OSError):
                 self._send(HTTPStatus.INTERNAL_SERVER_ERROR, body, ctype, head_only)
 
     # -- site files -----------------------------------------------------------------------------------------
 
-    def _site(self, path: str, head_only: bool) -> None:
-        segments = _decode_segments(path)
+    def _site(self, path: str, segments: list[str] | None, head_only: bool) -> None:
+        cached = self.server.file_cache.get(path, self.server.site_root)
+        if cached is not None:
+            real, stamp, body, ctype = cached[0]
+            if _stamp(real) == stamp:  # the build may have rewritten the file since
+                self._send(HTTPStatus.OK, body, ctype, head_only)
+                return
         target = self.server.site_file(segments) if segments is not None else None
         if target is None:
             self._not_found(head_only)
@@ -175,11 +277,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found(head_only)
             return
         try:
+            stamp = _stamp(target)
             body = target.read_bytes()
         except OSError:
             self._not_found(head_only)
             return
         ctype = CONTENT_TYPES.get(target.suffix.lower(), "application/octet-stream")
+        if stamp is not None:
+            self.server.file_cache.put(path, (target, stamp, body, ctype), len(body), self.server.site_root)
         self._send(HTTPStatus.OK, body, ctype, head_only)
 
     def _not_found(self, head_only: bool) -> None:
@@ -190,41 +295,44 @@ class _Handler(BaseHTTPRequestHandler):
             html = _FALLBACK_PAGE.format(title="Page not found")
         self._send(HTTPStatus.NOT_FOUND, html.encode("utf-8"), CONTENT_TYPES[".html"], head_only)
 
-    # -- API ------------------------------------------------------------------------------------------------
+    # -- routes ---------------------------------------------------------------------------------------------
 
-    def _api(self, path: str, head_only: bool) -> None:
-        segments = _decode_segments(path)
-        if segments is None or len(segments) != 4 or segments[:2] != ["api", "rules"]:
-            self._json_error(
-                HTTPStatus.NOT_FOUND,
-                "not_found",
-                "no such API route; try /api/rules/<vendor>/<name>",
-                head_only,
-            )
+    def _api(self, route: Route, args: dict[str, str], path: str, query: str, head_only: bool) -> None:
+        generation = self.server.catalog_generation()
+        key = (route.pattern, path.rstrip("/"), query)
+        use_cache = route.cache and generation is not None
+        cached = self.server.api_cache.get(key, generation) if use_cache else None
+        if cached is not None:
+            status, body = cached[0]
+            self._send(status, body, CONTENT_TYPES[".json"], head_only)
             return
-        uid = f"{segments[2]}/{segments[3]}"
         try:
-            doc = self.server.rule_document(uid)
+            with self.server.catalog_session() as open_catalog:
+                request = Request(path, args, parse_query(query, route), open_catalog)
+                result = route.handler(request)
+            status, body = HTTPStatus.OK, _json_bytes(result)
+        except ApiError as exc:
+            status, body = HTTPStatus(exc.status), _error_json(exc.status, exc.code, exc.message)
         except CatalogUnavailable as exc:
             self._json_error(HTTPStatus.SERVICE_UNAVAILABLE, "catalog_unavailable", str(exc), head_only)
             return
-        if doc is None:
-            self._json_error(HTTPStatus.NOT_FOUND, "not_found", f"no rule {uid!r} in the catalog", head_only)
-            return
-        body = json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
-        self._send(HTTPStatus.OK, body, CONTENT_TYPES[".json"], head_only)
+        if use_cache:
+            self.server.api_cache.put(key, (status, body), len(body), generation)
+        self._send(status, body, CONTENT_TYPES[".json"], head_only)
+
+    def _page(self, route: Route, args: dict[str, str], path: str, query: str, head_only: bool) -> None:
+        with self.server.catalog_session() as open_catalog:
+            response: Response = route.handler(Request(path, args, {}, open_catalog))
+        status = HTTPStatus(response.status)
+        self._send(status, response.body, response.content_type, head_only, response.headers)
 
     def _json_error(self, status: HTTPStatus, code: str, message: str, head_only: bool) -> None:
-        body = json.dumps({"error": {"status": int(status), "code": code, "message": message}}).encode(
-            "utf-8"
-        )
-        self._send(status, body, CONTENT_TYPES[".json"], head_only)
+        self._send(status, _error_json(int(status), code, message), CONTENT_TYPES[".json"], head_only)
 
     def _error_body(self, status: HTTPStatus, message: str) -> tuple[bytes, str]:
         if self.path.startswith("/api/"):
             code = status.phrase.lower().replace(" ", "_")
-            payload = {"error": {"status": int(status), "code": code, "message": message}}
-            return json.dumps(payload).encode("utf-8"), CONTENT_TYPES[".json"]
+            return _error_json(int(status), code, message), CONTENT_TYPES[".json"]
         return _FALLBACK_PAGE.format(title=f"{int(status)} {status.phrase}").encode("utf-8"), CONTENT_TYPES[
             ".html"
         ]
@@ -239,26 +347,49 @@ class _Handler(BaseHTTPRequestHandler):
         head_only: bool,
         extra: dict[str, str] | None = None,
     ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in SECURITY_HEADERS.items():
-            self.send_header(name, value)
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if not head_only and body:
-            self.wfile.write(body)
+        # One write for the status line, headers and body: a response in several small packets costs
+        # a round of Nagle/delayed-ACK waiting per request on a keep-alive connection.
+        lines = [
+            f"{self.protocol_version} {int(status)} {status.phrase}",
+            f"Server: {self.server_version}",
+            f"Date: {self.date_time_string()}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+            *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
+            *(f"{name}: {value}" for name, value in (extra or {}).items()),
+        ]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+        self.log_request(int(status), len(body))
+        self.wfile.write(head + body if not head_only and body else head)
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
             super().log_message(format, *args)
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _error_json(status: int, code: str, message: str) -> bytes:
+    return json.dumps({"error": {"status": status, "code": code, "message": message}}).encode("utf-8")
+
+
 class RuleAtlasServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer that knows its site directory, catalog file and page renderer."""
+    """A ThreadingHTTPServer that knows its site directory, catalog file, routes and page renderer."""
 
     daemon_threads = True
+    request_queue_size = 512  # 200 clients connecting at once must not find the listen backlog full
 
     def __init__(
         self,
@@ -267,6 +398,7 @@ class RuleAtlasServer(ThreadingHTTPServer):
         *,
         open_catalog: CatalogOpener = open_store_catalog,
         quiet: bool = False,
+        routes: RouteTable | None = None,
     ) -> None:
         site = catalog_dir / SITE_DIRNAME
         if not site.is_dir():
@@ -276,7 +408,17 @@ class RuleAtlasServer(ThreadingHTTPServer):
         self.open_catalog = open_catalog
         self.quiet = quiet
         self.renderer = SiteRenderer()
+        self.routes = routes if routes is not None else default_routes()
+        # Only the store's own reader is pooled: another opener (a test's stand-in) is opened and closed
+        # around every request, as it always was.
+        self.pool_catalogs = open_catalog is open_store_catalog
+        self._idle: list[tuple[object, Any]] = []
+        self._idle_lock = threading.Lock()
+        self.file_cache = _LruCache()
+        self.api_cache = _LruCache()
         super().__init__(address, _Handler)
+
+    # -- files ----------------------------------------------------------------------------------------------
 
     def contained(self, path: Path) -> Path | None:
         """`path` with symlinks resolved if it exists inside the site, else None."""
@@ -289,18 +431,70 @@ class RuleAtlasServer(ThreadingHTTPServer):
     def site_file(self, segments: list[str]) -> Path | None:
         return self.contained(self.site_root.joinpath(*segments))
 
-    def rule_document(self, uid: str) -> dict[str, Any] | None:
-        # One reader per request: requests run on their own threads and SQLite connections do not travel.
-        catalog = self.open_catalog(self.catalog_path)
+    # -- catalog --------------------------------------------------------------------------------------------
+
+    def catalog_generation(self) -> object:
         try:
-            return catalog.rule_document(uid)
+            st = os.stat(self.catalog_path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    @contextlib.contextmanager
+    def catalog_session(self) -> Any:
+        """Yields a function that opens (once) the catalog for one request, and releases it after."""
+        held: list[tuple[object, Any]] = []
+
+        def get() -> Any:
+            if not held:
+                held.append(self._acquire())
+            return held[0][1]
+
+        try:
+            yield get
         finally:
-            close = getattr(catalog, "close", None)
-            if callable(close):
-                close()
+            if held:
+                self._release(*held[0])
+
+    def _acquire(self) -> tuple[object, Any]:
+        generation = self.catalog_generation()
+        if self.pool_catalogs:
+            with self._idle_lock:
+                while self._idle:
+                    gen, catalog = self._idle.pop()
+                    if gen == generation:
+                        return gen, catalog
+                    _close(catalog)
+        return generation, self.open_catalog(self.catalog_path)
+
+    def _release(self, generation: object, catalog: Any) -> None:
+        if self.pool_catalogs and generation == self.catalog_generation():
+            with self._idle_lock:
+                if len(self._idle) < 64:
+                    self._idle.append((generation, catalog))
+                    return
+        _close(catalog)
+
+    def rule_document(self, uid: str) -> dict[str, Any] | None:
+        with self.catalog_session() as open_catalog:
+            doc: dict[str, Any] | None = open_catalog().rule_document(uid)
+            return doc
 
     def log_error_trace(self, text: str) -> None:
         sys.stderr.write(f"ruleatlas serve: error while answering a request\n{text}")
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for _, catalog in idle:
+            _close(catalog)
+
+
+def _close(catalog: Any) -> None:
+    close = getattr(catalog, "close", None)
+    if callable(close):
+        close()
 
 
 def make_server(
@@ -310,10 +504,13 @@ def make_server(
     *,
     open_catalog: CatalogOpener = open_store_catalog,
     quiet: bool = False,
+    routes: RouteTable | None = None,
 ) -> RuleAtlasServer:
     """A server for `catalog_dir` bound to (host, port) and not yet serving (port 0 picks a free port:
     read it from `server.server_address`). Raises FileNotFoundError when `catalog_dir`/site is missing."""
-    return RuleAtlasServer((host, port), Path(catalog_dir), open_catalog=open_catalog, quiet=quiet)
+    return RuleAtlasServer(
+        (host, port), Path(catalog_dir), open_catalog=open_catalog, quiet=quiet, routes=routes
+    )
 
 
 def serve(catalog_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -15,6 +15,8 @@ Schemes (stable: the same input gives the same path in every build):
   An indicator always carries the hash of its full key (field, kind, normalised value, transforms: the key
   `ruleatlas.analysis.indicators` counts by), so two values that differ only in case or punctuation never
   share a page, even on a case-insensitive file system.
+- ATT&CK: `attack/` (the matrix), `attack/<technique id>/`, `attack/tactics/<tactic id>/`, `attack/gaps/`;
+  ids upper case (`T1059.001`, `TA0002`). `technique_url` / `tactic_url` link to attack.mitre.org instead.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from ruleatlas.model import Scalar
 ATTACK_BASE = "https://attack.mitre.org"
 HOME_PATH = ""
 STATIC_PATH = "static/"
+ATTACK_PATH = "attack/"  # the matrix; technique pages below it, tactic pages under attack/tactics/
+ATTACK_GAPS_PATH = "attack/gaps/"
 KEYWORD_FIELD_SEGMENT = "~keyword"  # a keyword search has no field; "~" never appears in a field slug
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -111,6 +115,22 @@ def tactic_url(tactic_id: str) -> str:
     if not _TACTIC_ID.fullmatch(tid):
         raise ValueError(f"not an ATT&CK tactic id: {tactic_id!r}")
     return f"{ATTACK_BASE}/tactics/{tid}/"
+
+
+def attack_technique_path(technique_id: str) -> str:
+    """`T1059.001` -> `attack/T1059.001/` (our technique page). Raises ValueError for another shape."""
+    tid = technique_id.strip().upper()
+    if not _TECHNIQUE_ID.fullmatch(tid):
+        raise ValueError(f"not an ATT&CK technique id: {technique_id!r}")
+    return f"{ATTACK_PATH}{tid}/"
+
+
+def attack_tactic_path(tactic_id: str) -> str:
+    """`TA0011` -> `attack/tactics/TA0011/` (our tactic page). Raises ValueError for another shape."""
+    tid = tactic_id.strip().upper()
+    if not _TACTIC_ID.fullmatch(tid):
+        raise ValueError(f"not an ATT&CK tactic id: {tactic_id!r}")
+    return f"{ATTACK_PATH}tactics/{tid}/"
 
 
 def anchor(*parts: str) -> str:

@@ -1,0 +1,302 @@
+"""One technique's report: ATT&CK facts, its rules, the events they read, and an authoring guide.
+
+The guide answers "how do others detect this?" from the counted rules under the technique (a parent
+technique: with its sub-techniques' rules), using the rules' positive predicates (indicators) and the
+predicates under their top-level `not` (exclusions):
+
+- fields: distinct rules filtering on each field, the mix of kinds, the most shared values;
+- indicators: the most shared (field, kind, value) with the rules using each and the corpus reach (counted
+  rules of the whole catalog with the same indicator);
+- exclusions: the most shared exclusions with the number of rules excluding each.
+
+The same dict is the JSON API's answer and the technique page's data (house rule 7: one query per page and
+its JSON twin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ruleatlas.analysis.coverage import CoverageIndex, RuleInfo, tactic_ids
+from ruleatlas.attack import AttackData, Technique, technique_sort_key
+
+IndicatorKey = tuple[str, str, str, str]
+
+TOP_FIELDS = 15
+SAMPLES_PER_FIELD = 3
+TOP_INDICATORS = 20
+TOP_EXCLUSIONS = 15
+LEVEL_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
+
+
+@dataclass(slots=True)
+class IndicatorRow:
+    uid: str
+    field: str
+    kind: str
+    value: str  # normalised (case-folded where the predicate is case-insensitive)
+    transforms: str
+    exclusion: bool
+
+    @property
+    def key(self) -> IndicatorKey:
+        return (self.field, self.kind, self.value, self.transforms)
+
+
+@dataclass(slots=True)
+class EventRow:
+    uid: str
+    provider: str
+    channel: str
+    event_id: int
+    title: str
+
+
+def rule_sort_key(rule: RuleInfo) -> tuple[int, str, str]:
+    return (LEVEL_ORDER.get(rule.level, 5), rule.title.casefold(), rule.uid)
+
+
+def _technique_ref(tech: Technique | None, attack_id: str = "") -> dict[str, str] | None:
+    if tech is None:
+        return {"id": attack_id, "name": ""} if attack_id else None
+    return {"id": tech.id, "name": tech.name}
+
+
+def _rule_json(rule: RuleInfo, tagged: list[str], tactics: list[str]) -> dict[str, Any]:
+    return {
+        "uid": rule.uid,
+        "title": rule.title,
+        "vendor": rule.vendor,
+        "kind": rule.kind,
+        "level": rule.level,
+        "status": rule.status,
+        "techniques": tagged,
+        "tactics": tactics,
+    }
+
+
+def _tags_by_rule(index: CoverageIndex, ids: Iterable[str]) -> dict[str, list[str]]:
+    """uid -> which of `ids` the rule tags itself (in id order)."""
+    out: dict[str, list[str]] = {}
+    for tid in sorted(set(ids), key=technique_sort_key):
+        for uid in index.tagged.get(tid, ()):
+            out.setdefault(uid, []).append(tid)
+    return out
+
+
+def technique_report(
+    index: CoverageIndex,
+    technique_id: str,
+    indicators: Mapping[str, list[IndicatorRow]],
+    events: Mapping[str, list[EventRow]],
+    reach: Mapping[IndicatorKey, Mapping[str, int]],
+) -> dict[str, Any] | None:
+    """The report of one technique (None when the ATT&CK data has no such id).
+
+    `indicators` / `events`: rows by rule uid (they may hold other rules too); `reach`: corpus counts by
+    indicator key and vendor.
+    """
+    attack = index.attack
+    tech = attack.technique(technique_id)
+    if tech is None:
+        return None
+    active = not (tech.revoked or tech.deprecated)
+    subs = index.subtechniques(tech.id) if active else []
+    covered_ids = [tech.id, *subs]
+    # Retired ids counted under this technique (or its sub-techniques) are part of what it covers.
+    retired_here = sorted(
+        {old for target in covered_ids for old, _ in index.via.get(target, ())}, key=technique_sort_key
+    )
+    tags = _tags_by_rule(index, covered_ids + retired_here)
+    if active:
+        uids = index.technique_uids(tech.id)
+        own = index.technique_uids(tech.id, with_subs=False)
+    else:
+        uids = set(index.tagged.get(tech.id, set())) - _left_out_uids(index) - index.filtered_out
+        own = uids
+    rules = [index.rules[u] for u in uids]
+    rules.sort(key=rule_sort_key)
+    tactic_of = _tactics_by_rule(index, covered_ids)
+    by_vendor: dict[str, int] = {}
+    for rule in rules:
+        by_vendor[rule.vendor] = by_vendor.get(rule.vendor, 0) + 1
+    tagged_uids = set(tags)
+    left_out: dict[str, list[str]] = {}
+    for reason, reason_uids in sorted(index.left_out.items()):
+        hit = sorted(tagged_uids & reason_uids)
+        if hit:
+            left_out[reason] = hit
+    report: dict[str, Any] = {
+        "id": tech.id,
+        "name": tech.name,
+        "url": tech.url,
+        "is_subtechnique": tech.is_subtechnique,
+        "parent": _technique_ref(attack.technique(tech.parent), tech.parent) if tech.parent else None,
+        "revoked": tech.revoked,
+        "deprecated": tech.deprecated,
+        "replaced_by": _technique_ref(attack.technique(tech.replaced_by), tech.replaced_by)
+        if tech.replaced_by
+        else None,
+        "tactics": [
+            {
+                "id": tid,
+                "shortname": tactic.shortname,
+                "name": tactic.name,
+                "rules": len(index.technique_uids(tech.id, tid)) if active else 0,
+            }
+            for tid in tactic_ids(tech, attack)
+            if (tactic := _tactic_by_id(attack, tid)) is not None
+        ],
+        "platforms": list(tech.platforms),
+        "description": tech.description,
+        "data_components": list(tech.data_components),
+        "subtechniques": [
+            {
+                "id": sid,
+                "name": attack.techniques[sid].name,
+                "rules": len(index.technique_uids(sid, with_subs=False)),
+            }
+            for sid in subs
+        ],
+        "filters": index.filters.to_json(),
+        "rules_total": len(rules),
+        "rules_own": len(own),
+        "rules_by_vendor": dict(sorted(by_vendor.items())),
+        "rules": [_rule_json(r, tags.get(r.uid, []), tactic_of.get(r.uid, [])) for r in rules],
+        "via_retired": [
+            {"id": old, "rules": sorted(uid for o, uid in _via_pairs(index, covered_ids) if o == old)}
+            for old in retired_here
+        ],
+        "left_out": left_out,
+        "events": _events(rules, events),
+    }
+    report.update(_guide([r.uid for r in rules], indicators, reach))
+    return report
+
+
+def _left_out_uids(index: CoverageIndex) -> set[str]:
+    return {uid for uids in index.left_out.values() for uid in uids}
+
+
+def _via_pairs(index: CoverageIndex, ids: Iterable[str]) -> list[tuple[str, str]]:
+    return [pair for tid in ids for pair in index.via.get(tid, ())]
+
+
+def _tactic_by_id(attack: AttackData, tactic_id: str) -> Any:
+    return next((t for t in attack.tactics if t.id == tactic_id), None)
+
+
+def _tactics_by_rule(index: CoverageIndex, ids: Iterable[str]) -> dict[str, list[str]]:
+    """uid -> tactic ids it counts under for these techniques, in matrix order."""
+    order = {t.id: i for i, t in enumerate(index.attack.tactics)}
+    found: dict[str, set[str]] = {}
+    for tid in ids:
+        for tactic_id, uids in index.own.get(tid, {}).items():
+            for uid in uids:
+                found.setdefault(uid, set()).add(tactic_id)
+    return {uid: sorted(t, key=lambda x: order.get(x, len(order))) for uid, t in found.items()}
+
+
+def _events(rules: list[RuleInfo], events: Mapping[str, list[EventRow]]) -> list[dict[str, Any]]:
+    per_event: dict[tuple[str, str, int, str], set[str]] = {}
+    for rule in rules:
+        for e in events.get(rule.uid, ()):
+            per_event.setdefault((e.provider, e.channel, e.event_id, e.title), set()).add(rule.uid)
+    ranked = sorted(per_event.items(), key=lambda kv: (-len(kv[1]), kv[0][0], kv[0][2]))
+    return [
+        {"provider": p, "channel": c, "event_id": eid, "title": title, "rules": len(uids)}
+        for (p, c, eid, title), uids in ranked
+    ]
+
+
+def _guide(
+    uids: list[str],
+    indicators: Mapping[str, list[IndicatorRow]],
+    reach: Mapping[IndicatorKey, Mapping[str, int]],
+) -> dict[str, Any]:
+    field_rules: dict[str, set[str]] = {}
+    field_kinds: dict[str, dict[str, set[str]]] = {}
+    values: dict[IndicatorKey, set[str]] = {}
+    exclusions: dict[IndicatorKey, set[str]] = {}
+    for uid in uids:
+        for row in indicators.get(uid, ()):
+            if row.exclusion:
+                exclusions.setdefault(row.key, set()).add(uid)
+                continue
+            field_rules.setdefault(row.field, set()).add(uid)
+            field_kinds.setdefault(row.field, {}).setdefault(row.kind, set()).add(uid)
+            values.setdefault(row.key, set()).add(uid)
+
+    def corpus(key: IndicatorKey) -> dict[str, Any]:
+        per_vendor = reach.get(key, {})
+        return {"total": sum(per_vendor.values()), "by_vendor": dict(sorted(per_vendor.items()))}
+
+    samples: dict[str, list[tuple[IndicatorKey, set[str]]]] = {}
+    for key, key_uids in values.items():
+        samples.setdefault(key[0], []).append((key, key_uids))
+    fields = []
+    for name, name_uids in sorted(field_rules.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:TOP_FIELDS]:
+        top = sorted(samples[name], key=lambda kv: (-len(kv[1]), kv[0]))[:SAMPLES_PER_FIELD]
+        fields.append(
+            {
+                "field": name,
+                "rules": len(name_uids),
+                "kinds": {
+                    k: len(u)
+                    for k, u in sorted(field_kinds[name].items(), key=lambda kv: (-len(kv[1]), kv[0]))
+                },
+                "samples": [
+                    {"kind": key[1], "value": key[2], "transforms": _transforms(key), "rules": len(u)}
+                    for key, u in top
+                ],
+            }
+        )
+    ranked = sorted(
+        values.items(),
+        key=lambda kv: (-len(kv[1]), -sum(reach.get(kv[0], {}).values()), kv[0]),
+    )[:TOP_INDICATORS]
+    top_indicators = [
+        {
+            "field": key[0],
+            "kind": key[1],
+            "value": key[2],
+            "transforms": _transforms(key),
+            "rules": len(key_uids),
+            "uids": sorted(key_uids),
+            "corpus": corpus(key),
+        }
+        for key, key_uids in ranked
+    ]
+    top_exclusions = [
+        {
+            "field": key[0],
+            "kind": key[1],
+            "value": key[2],
+            "transforms": _transforms(key),
+            "rules": len(key_uids),
+            "uids": sorted(key_uids),
+        }
+        for key, key_uids in sorted(exclusions.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:TOP_EXCLUSIONS]
+    ]
+    return {
+        "fields": fields,
+        "fields_total": len(field_rules),
+        "indicators": top_indicators,
+        "indicators_total": len(values),
+        "exclusions": top_exclusions,
+        "exclusions_total": len(exclusions),
+    }
+
+
+def _transforms(key: IndicatorKey) -> list[str]:
+    return [t for t in key[3].split("|") if t]
+
+
+def group_rows(rows: Iterable[Any]) -> dict[str, list[Any]]:
+    """Rows with a `uid` attribute, grouped by it."""
+    out: dict[str, list[Any]] = {}
+    for row in rows:
+        out.setdefault(row.uid, []).append(row)
+    return out

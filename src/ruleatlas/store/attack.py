@@ -1,0 +1,218 @@
+"""The ATT&CK views' queries: rules with their technique placements, their indicators and events, corpus
+reach, and the catalog's ATT&CK data. Every SQL statement of the ATT&CK pages, API and CLI is here.
+
+Functions take a `Catalog` (read-only) and return plain rows; `ruleatlas.analysis.coverage` counts them.
+`uids=None` means every rule; a list restricts the query (a technique's API route reads only its rules).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from ruleatlas.analysis.coverage import (
+    LEFT_OUT_KINDS,
+    LEFT_OUT_STATUSES,
+    AttackFilters,
+    CoverageIndex,
+    Matrix,
+    Placement,
+    RuleInfo,
+    build_matrix,
+    gaps_report,
+    index_coverage,
+    tactic_report,
+)
+from ruleatlas.analysis.technique_guide import (
+    EventRow,
+    IndicatorKey,
+    IndicatorRow,
+    group_rows,
+    technique_report,
+)
+from ruleatlas.attack import AttackData, AttackDataError
+from ruleatlas.store.catalog import Catalog
+
+ATTACK_BLOB = "attack"
+
+
+def _uid_filter(uids: Iterable[str] | None, column: str = "uid") -> tuple[str, list[str]]:
+    """A WHERE fragment restricting `column` to `uids` (one JSON parameter, any number of uids)."""
+    if uids is None:
+        return "", []
+    return f" AND {column} IN (SELECT value FROM json_each(?))", [json.dumps(sorted(set(uids)))]
+
+
+def attack_data(catalog: Catalog) -> AttackData | None:
+    """The ATT&CK data the catalog was built with; None when it was built without (`--attack`)."""
+    row = catalog.db.execute("SELECT value FROM blobs WHERE name = ?", (ATTACK_BLOB,)).fetchone()
+    if row is None:
+        return None
+    try:
+        return AttackData.from_json(json.loads(row[0]), f"{catalog.path} (blob {ATTACK_BLOB!r})")
+    except (ValueError, AttackDataError):
+        return None
+
+
+def tagged_rules(catalog: Catalog, uids: Iterable[str] | None = None) -> dict[str, RuleInfo]:
+    """Every rule that names at least one technique (any kind: the coverage decides what counts)."""
+    where, params = _uid_filter(uids)
+    rows = catalog.db.execute(
+        "SELECT uid, title, vendor, kind, status, level, product, service FROM rules "
+        f"WHERE uid IN (SELECT uid FROM rule_techniques){where}",
+        params,
+    )
+    return {row[0]: RuleInfo(*row) for row in rows}
+
+
+def placements(
+    catalog: Catalog, technique_ids: Iterable[str] | None = None, uids: Iterable[str] | None = None
+) -> list[Placement]:
+    """rule_techniques rows, optionally only those of some techniques or some rules."""
+    where, params = _uid_filter(technique_ids, "technique_id")
+    where2, params2 = _uid_filter(uids)
+    rows = catalog.db.execute(
+        f"SELECT DISTINCT uid, technique_id, tactic_id FROM rule_techniques WHERE 1 = 1{where}{where2}",
+        params + params2,
+    )
+    return [Placement(*row) for row in rows]
+
+
+def counted_rules_without_techniques(catalog: Catalog) -> int:
+    """Rules the coverage would count (see `coverage.LEFT_OUT_KINDS`) that name no technique at all."""
+    kinds, statuses = sorted(LEFT_OUT_KINDS), sorted(LEFT_OUT_STATUSES)
+    row = catalog.db.execute(
+        "SELECT COUNT(*) FROM rules WHERE uid NOT IN (SELECT uid FROM rule_techniques) "
+        "AND kind NOT IN (SELECT value FROM json_each(?)) AND status NOT IN (SELECT value FROM json_each(?))",
+        (json.dumps(kinds), json.dumps(statuses)),
+    ).fetchone()
+    return int(row[0])
+
+
+def indicator_rows(catalog: Catalog, uids: Iterable[str] | None = None) -> list[IndicatorRow]:
+    """Indicators and exclusions of rules that name a technique (or of `uids`)."""
+    where, params = _uid_filter(uids)
+    if uids is None:
+        where = " AND uid IN (SELECT uid FROM rule_techniques)"
+    rows = catalog.db.execute(
+        f"SELECT uid, field, kind, value, transforms, exclusion FROM indicators WHERE 1 = 1{where}", params
+    )
+    return [IndicatorRow(uid, f, k, v, t, bool(x)) for uid, f, k, v, t, x in rows]
+
+
+def event_rows(catalog: Catalog, uids: Iterable[str] | None = None) -> list[EventRow]:
+    """Catalog events of rules that name a technique (or of `uids`)."""
+    where, params = _uid_filter(uids)
+    if uids is None:
+        where = " AND uid IN (SELECT uid FROM rule_techniques)"
+    rows = catalog.db.execute(
+        f"SELECT DISTINCT uid, provider, channel, event_id, title FROM rule_events WHERE 1 = 1{where}", params
+    )
+    return [EventRow(*row) for row in rows]
+
+
+def corpus_reach(
+    catalog: Catalog, keys: Iterable[IndicatorKey] | None = None
+) -> dict[IndicatorKey, dict[str, int]]:
+    """Corpus counts (counted rules per vendor) by indicator key, for `keys` or for every indicator."""
+    if keys is None:
+        rows = catalog.db.execute(
+            "SELECT field, kind, value, transforms, vendor, rules FROM indicator_counts"
+        ).fetchall()
+    else:
+        rows = [
+            (*key, vendor, n)
+            for key in set(keys)
+            for vendor, n in catalog.db.execute(
+                "SELECT vendor, rules FROM indicator_counts WHERE field = ? AND kind = ? AND value = ? "
+                "AND transforms = ?",
+                key,
+            )
+        ]
+    out: dict[IndicatorKey, dict[str, int]] = {}
+    for field, kind, value, transforms, vendor, n in rows:
+        out.setdefault((field, kind, value, transforms), {})[vendor] = n
+    return out
+
+
+def vendors(catalog: Catalog) -> list[str]:
+    return [v for (v,) in catalog.db.execute("SELECT DISTINCT vendor FROM rules ORDER BY vendor")]
+
+
+def coverage_index(
+    catalog: Catalog,
+    attack: AttackData,
+    filters: AttackFilters | None = None,
+    technique_ids: Iterable[str] | None = None,
+) -> CoverageIndex:
+    """The coverage of the whole catalog, or of the rules naming some techniques (with their other tags)."""
+    if technique_ids is None:
+        rules = tagged_rules(catalog)
+        rows = placements(catalog)
+    else:
+        uids = {p.uid for p in placements(catalog, technique_ids)}
+        rules = tagged_rules(catalog, uids)
+        rows = placements(catalog, uids=uids)
+    return index_coverage(attack, rules, rows, filters)
+
+
+def attack_matrix(catalog: Catalog, filters: AttackFilters | None = None) -> Matrix | None:
+    """The enterprise matrix with a rule count per cell (`ruleatlas.analysis.coverage` says what counts);
+    None when the catalog has no ATT&CK data."""
+    attack = attack_data(catalog)
+    if attack is None:
+        return None
+    return build_matrix(coverage_index(catalog, attack, filters))
+
+
+def covered_ids(attack: AttackData, technique_id: str) -> list[str]:
+    """The ids whose rules a technique's report reads: itself, its sub-techniques, and the retired ids
+    whose replacement is one of those."""
+    tech = attack.technique(technique_id)
+    if tech is None:
+        return []
+    ids = {tech.id}
+    if not (tech.revoked or tech.deprecated):
+        ids |= {t.id for t in attack.techniques.values() if t.parent == tech.id and t.is_subtechnique}
+        ids |= {t.id for t in attack.techniques.values() if t.replaced_by in ids}
+    return sorted(ids)
+
+
+def technique_api(
+    catalog: Catalog, technique_id: str, filters: AttackFilters | None = None
+) -> dict[str, Any] | None:
+    """`/api/attack/techniques/{id}`: one technique's report (`technique_guide.technique_report`), reading
+    only the rules under it. None for an id the ATT&CK data lacks (or no ATT&CK data)."""
+    attack = attack_data(catalog)
+    if attack is None or attack.technique(technique_id) is None:
+        return None
+    index = coverage_index(catalog, attack, filters, covered_ids(attack, technique_id))
+    uids = list(index.rules)
+    rows = indicator_rows(catalog, uids)
+    return technique_report(
+        index,
+        technique_id,
+        group_rows(rows),
+        group_rows(event_rows(catalog, uids)),
+        corpus_reach(catalog, {r.key for r in rows}),
+    )
+
+
+def tactic_api(
+    catalog: Catalog, tactic_id: str, filters: AttackFilters | None = None
+) -> dict[str, Any] | None:
+    """`/api/attack/tactics/{id}`: the tactic's techniques with their counts (None for an unknown id)."""
+    attack = attack_data(catalog)
+    if attack is None:
+        return None
+    index = coverage_index(catalog, attack, filters)
+    return tactic_report(index, build_matrix(index), tactic_id)
+
+
+def gaps_api(catalog: Catalog, filters: AttackFilters | None = None) -> dict[str, Any] | None:
+    """`/api/attack/gaps`: active techniques with no counted rule (for a platform, with `filters`)."""
+    attack = attack_data(catalog)
+    if attack is None:
+        return None
+    return gaps_report(coverage_index(catalog, attack, filters))

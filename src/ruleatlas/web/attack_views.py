@@ -1,0 +1,496 @@
+"""Display views of the ATT&CK pages: the matrix, technique, tactic and gaps pages.
+
+A view is a plain dict of display-ready strings, numbers and relative links (no markup): the templates
+escape everything, and `attack_pages` hashes views to decide which pages changed since the last build.
+The data comes from `ruleatlas.analysis.coverage` / `technique_guide`, the same objects the JSON API returns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from markupsafe import Markup
+
+from ruleatlas.analysis.coverage import (
+    COVERAGE_TIERS,
+    CoverageIndex,
+    Matrix,
+    coverage_tier,
+    data_platforms,
+    gaps,
+    tactic_ids,
+    technique_counts,
+)
+from ruleatlas.attack import AttackData
+from ruleatlas.web import urls
+from ruleatlas.web.render import LEVELS, level_class, safe_href, status_class, vendor_name
+
+Link = Callable[[str], str]  # site path -> link relative to the page being built
+
+_MD_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)|<code>(.*?)</code>", re.DOTALL)
+_ATTACK_TECHNIQUE_URL = re.compile(r"https?://attack\.mitre\.org/techniques/(T\d{4})(?:/(\d{3}))?/?$")
+RULES_PER_INDICATOR = 5
+
+
+def tier_class(count: int) -> str:
+    return f"cov-{coverage_tier(count)}"
+
+
+def legend() -> list[dict[str, str]]:
+    """The colour legend: one entry per coverage tier."""
+    bounds = [0, *COVERAGE_TIERS]
+    out = [{"class": "cov-0", "label": "no rule"}]
+    for i in range(1, len(bounds)):
+        low = bounds[i]
+        high = bounds[i + 1] - 1 if i + 1 < len(bounds) else None
+        label = f"{low}+" if high is None else (f"{low}" if low == high else f"{low}–{high}")
+        out.append({"class": f"cov-{i}", "label": f"{label} rules"})
+    return out
+
+
+def json_for_script(value: Any) -> Markup:
+    """JSON to embed in `<script type="application/json">`: `<`, `>` and `&` escaped as \\u sequences, so
+    no text inside can close the element."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def description_paragraphs(text: str, attack: AttackData, link: Link) -> list[list[dict[str, str]]]:
+    """ATT&CK description text -> paragraphs of segments {"text", "href", "code"}.
+
+    ATT&CK writes Markdown links (`[Proxy](https://attack.mitre.org/techniques/T1090)`) and `<code>` tags;
+    links to techniques we have pages for point at those pages, other http(s) links stay external, and
+    everything is text to the template (escaped there)."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        segments: list[dict[str, str]] = []
+        pos = 0
+        for m in _MD_LINK.finditer(block):
+            if m.start() > pos:
+                segments.append({"text": block[pos : m.start()], "href": "", "code": ""})
+            if m.group(3) is not None:
+                segments.append({"text": "", "href": "", "code": m.group(3)})
+            else:
+                segments.append(
+                    {"text": m.group(1), "href": _description_href(m.group(2), attack, link), "code": ""}
+                )
+            pos = m.end()
+        if pos < len(block):
+            segments.append({"text": block[pos:], "href": "", "code": ""})
+        if segments:
+            paragraphs.append(segments)
+    return paragraphs
+
+
+def _description_href(url: str, attack: AttackData, link: Link) -> str:
+    m = _ATTACK_TECHNIQUE_URL.match(url)
+    if m:
+        tid = m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
+        if attack.technique(tid) is not None:
+            return link(urls.attack_technique_path(tid))
+    return safe_href(url)
+
+
+def _rule_item(rule: Mapping[str, Any], link: Link, own_ids: Sequence[str] = ()) -> dict[str, Any]:
+    try:
+        href = link(urls.rule_path(rule["uid"]))
+    except ValueError:
+        href = ""
+    tags = [t for t in rule.get("techniques", ()) if t not in own_ids]
+    return {
+        "uid": rule["uid"],
+        "title": rule["title"] or rule["uid"],
+        "href": href,
+        "level": rule["level"],
+        "level_class": level_class(rule["level"]),
+        "status": rule["status"],
+        "status_class": status_class(rule["status"]),
+        "tags": tags,
+    }
+
+
+def _vendor_groups(
+    rules: Sequence[Mapping[str, Any]], link: Link, own_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:
+        groups.setdefault(rule["vendor"], []).append(_rule_item(rule, link, own_ids))
+    return [
+        {"vendor": vendor_name(v), "anchor": urls.anchor("rules", v), "rules": items}
+        for v, items in sorted(groups.items(), key=lambda kv: (kv[0] != "sigma", vendor_name(kv[0]).lower()))
+    ]
+
+
+def _indicator_href(renderer_flags: Mapping[str, bool], link: Link, item: Mapping[str, Any]) -> str:
+    if not renderer_flags.get("indicator_pages"):
+        return ""
+    return link(urls.indicator_path(item["field"] or None, item["kind"], item["value"], item["transforms"]))
+
+
+def _field_href(renderer_flags: Mapping[str, bool], link: Link, field: str) -> str:
+    return link(urls.field_path(field or None)) if renderer_flags.get("field_pages") else ""
+
+
+# -- technique page ------------------------------------------------------------------------------------------
+
+
+def technique_view(
+    report: Mapping[str, Any],
+    attack: AttackData,
+    link: Link,
+    titles: Mapping[str, str],
+    flags: Mapping[str, bool],
+) -> dict[str, Any]:
+    """`report`: technique_guide.technique_report(); `titles`: uid -> rule title for the indicator lists."""
+    tid = report["id"]
+    active = not (report["revoked"] or report["deprecated"])
+
+    def tech_link(attack_id: str) -> str:
+        return link(urls.attack_technique_path(attack_id)) if attack.technique(attack_id) else ""
+
+    banners = []
+    replacement = report["replaced_by"]
+    if not active:
+        state = "Revoked" if report["revoked"] else "Deprecated"
+        if replacement:
+            banners.append(
+                {
+                    "title": f"{state} by ATT&CK",
+                    "text": "Replaced by",
+                    "ref_id": replacement["id"],
+                    "ref_name": replacement["name"],
+                    "href": tech_link(replacement["id"]),
+                    "after": "; rules tagging this id count there.",
+                }
+            )
+        else:
+            banners.append(
+                {
+                    "title": f"{state} by ATT&CK",
+                    "text": "ATT&CK names no replacement; rules tagging it count under no technique.",
+                    "ref_id": "",
+                    "ref_name": "",
+                    "href": "",
+                    "after": "",
+                }
+            )
+    parent = report["parent"]
+    crumbs = [{"label": "ATT&CK", "href": link(urls.ATTACK_PATH)}]
+    if report["tactics"]:
+        first = report["tactics"][0]
+        crumbs.append({"label": first["name"], "href": link(urls.attack_tactic_path(first["id"]))})
+    if parent:
+        crumbs.append({"label": f"{parent['id']} {parent['name']}".strip(), "href": tech_link(parent["id"])})
+    own_ids = [tid]
+    subs = [
+        {
+            "id": s["id"],
+            "name": s["name"],
+            "rules": s["rules"],
+            "href": tech_link(s["id"]),
+            "tier": tier_class(s["rules"]),
+        }
+        for s in report["subtechniques"]
+    ]
+    left_out = [
+        {
+            "reason": reason,
+            "rules": [{"title": titles.get(uid, uid), "href": _rule_href(link, uid)} for uid in uids],
+        }
+        for reason, uids in report["left_out"].items()
+    ]
+    fields = [
+        {
+            "field": f["field"],
+            "href": _field_href(flags, link, f["field"]),
+            "rules": f["rules"],
+            "kinds": [{"kind": k, "rules": n} for k, n in f["kinds"].items()],
+            "samples": f["samples"],
+        }
+        for f in report["fields"]
+    ]
+    indicators = [
+        {
+            **{k: item[k] for k in ("field", "kind", "value", "transforms", "rules")},
+            "corpus": item["corpus"]["total"],
+            "corpus_split": ", ".join(f"{v} {n}" for v, n in item["corpus"]["by_vendor"].items()),
+            "href": _indicator_href(flags, link, item),
+            "shown": [
+                {"title": titles.get(uid, uid), "href": _rule_href(link, uid)}
+                for uid in item["uids"][:RULES_PER_INDICATOR]
+            ],
+            "more": max(len(item["uids"]) - RULES_PER_INDICATOR, 0),
+        }
+        for item in report["indicators"]
+    ]
+    exclusions = [
+        {
+            **{k: item[k] for k in ("field", "kind", "value", "transforms", "rules")},
+            "shown": [
+                {"title": titles.get(uid, uid), "href": _rule_href(link, uid)}
+                for uid in item["uids"][:RULES_PER_INDICATOR]
+            ],
+            "more": max(len(item["uids"]) - RULES_PER_INDICATOR, 0),
+        }
+        for item in report["exclusions"]
+    ]
+    return {
+        "id": tid,
+        "name": report["name"],
+        "active": active,
+        "is_subtechnique": report["is_subtechnique"],
+        "crumbs": crumbs,
+        "banners": banners,
+        "attack_href": safe_href(report["url"]) or urls.technique_url(tid),
+        "tactics": [
+            {
+                "id": t["id"],
+                "name": t["name"],
+                "rules": t["rules"],
+                "href": link(urls.attack_tactic_path(t["id"])),
+            }
+            for t in report["tactics"]
+        ],
+        "platforms": report["platforms"],
+        "data_components": report["data_components"],
+        "paragraphs": description_paragraphs(report["description"], attack, link),
+        "subtechniques": subs,
+        "rules_total": report["rules_total"],
+        "rules_own": report["rules_own"],
+        "tier": tier_class(report["rules_total"]),
+        "vendors": _vendor_groups(report["rules"], link, own_ids),
+        "via_retired": [
+            {"id": v["id"], "href": tech_link(v["id"]), "rules": len(v["rules"])}
+            for v in report["via_retired"]
+        ],
+        "left_out": left_out,
+        "left_out_total": sum(len(g["rules"]) for g in left_out),
+        "events": report["events"],
+        "fields": fields,
+        "fields_total": report["fields_total"],
+        "indicators": indicators,
+        "indicators_total": report["indicators_total"],
+        "exclusions": exclusions,
+        "exclusions_total": report["exclusions_total"],
+    }
+
+
+def _rule_href(link: Link, uid: str) -> str:
+    try:
+        return link(urls.rule_path(uid))
+    except ValueError:
+        return ""
+
+
+# -- matrix page ---------------------------------------------------------------------------------------------
+
+
+def matrix_view(
+    matrix: Matrix,
+    index: CoverageIndex,
+    link: Link,
+    without_techniques: int,
+) -> dict[str, Any]:
+    """The matrix with its filter data: every counted rule as [vendor, level, status, platform mask, cells],
+    so the page recounts every cell in the browser when a filter changes."""
+    attack = index.attack
+    platforms = data_platforms(attack)
+    platform_bit = {p: i for i, p in enumerate(platforms)}
+    cell_of: dict[tuple[str, str], int] = {}
+    columns = []
+    for column in matrix.columns:
+        cells = []
+        for cell in column.cells:
+            cell_of[(column.tactic_id, cell.technique_id)] = len(cell_of)
+            subs = []
+            for sub in cell.subtechniques:
+                cell_of[(column.tactic_id, sub.technique_id)] = len(cell_of)
+                subs.append(
+                    _cell_view(sub, cell_of[(column.tactic_id, sub.technique_id)], platform_bit, link)
+                )
+            view = _cell_view(cell, cell_of[(column.tactic_id, cell.technique_id)], platform_bit, link)
+            view["subs"] = subs
+            cells.append(view)
+        columns.append(
+            {
+                "id": column.tactic_id,
+                "name": column.name,
+                "href": link(urls.attack_tactic_path(column.tactic_id)),
+                "covered": column.covered,
+                "total": len(column.cells),
+                "cells": cells,
+            }
+        )
+    rule_cells: dict[str, set[int]] = {}
+    for tid, per_tactic in index.own.items():
+        tech = attack.techniques.get(tid)
+        parent = tech.parent if tech is not None and tech.is_subtechnique else ""
+        for tactic_id, uids in per_tactic.items():
+            targets = [
+                c for key in ((tactic_id, tid), (tactic_id, parent)) if (c := cell_of.get(key)) is not None
+            ]
+            for uid in uids:
+                rule_cells.setdefault(uid, set()).update(targets)
+    vendors = sorted({index.rules[u].vendor for u in rule_cells})
+    statuses = sorted({index.rules[u].status for u in rule_cells})
+    levels = [lv for lv in LEVELS if any(index.rules[u].level == lv for u in rule_cells)]
+    levels += sorted({index.rules[u].level for u in rule_cells} - set(levels))
+    rules_data = []
+    for uid in sorted(rule_cells):
+        rule = index.rules[uid]
+        mask = sum(1 << platform_bit[p] for p in index.platforms.get(uid, ()) if p in platform_bit)
+        rules_data.append(
+            [
+                vendors.index(rule.vendor),
+                levels.index(rule.level),
+                statuses.index(rule.status),
+                mask,
+                sorted(rule_cells[uid]),
+            ]
+        )
+    no_platform = sum(1 for uid in rule_cells if not index.platforms.get(uid))
+    parents = [t for t in attack.techniques.values() if _active(t) and not t.is_subtechnique]
+    counts = technique_counts(index)
+    return {
+        "attack_version": attack.version,
+        "columns": columns,
+        "legend": legend(),
+        "rules_counted": matrix.rules_counted,
+        "left_out": [{"reason": r, "rules": n} for r, n in matrix.left_out.items()],
+        "without_techniques": without_techniques,
+        "no_platform": no_platform,
+        "techniques_total": len(parents),
+        "techniques_covered": sum(1 for t in parents if counts.get(t.id)),
+        "retired": [
+            {
+                **r,
+                "href": link(urls.attack_technique_path(r["id"])) if attack.technique(r["id"]) else "",
+                "replacement_href": link(urls.attack_technique_path(r["replaced_by"]))
+                if r["replaced_by"]
+                else "",
+            }
+            for r in matrix.retired
+        ],
+        "gaps_href": link(urls.ATTACK_GAPS_PATH),
+        "filters": {
+            "vendors": [{"value": str(i), "label": vendor_name(v)} for i, v in enumerate(vendors)],
+            "platforms": [{"value": str(i), "label": p} for i, p in enumerate(platforms)],
+            "levels": [{"value": str(i), "label": lv or "(none)"} for i, lv in enumerate(levels)],
+            "statuses": [{"value": str(i), "label": s or "(none)"} for i, s in enumerate(statuses)],
+        },
+        "data": json_for_script({"cells": len(cell_of), "tiers": list(COVERAGE_TIERS), "rules": rules_data}),
+        "script": link(urls.STATIC_PATH + "attack.js"),
+    }
+
+
+def _active(tech: Any) -> bool:
+    return not (tech.revoked or tech.deprecated)
+
+
+def _cell_view(cell: Any, number: int, platform_bit: Mapping[str, int], link: Link) -> dict[str, Any]:
+    return {
+        "id": cell.technique_id,
+        "name": cell.name,
+        "rules": cell.rules,
+        "own": cell.own,
+        "n": number,
+        "tier": tier_class(cell.rules),
+        "platforms": " ".join(str(platform_bit[p]) for p in cell.platforms if p in platform_bit),
+        "href": link(urls.attack_technique_path(cell.technique_id)),
+    }
+
+
+# -- tactic page ---------------------------------------------------------------------------------------------
+
+
+def tactic_view(report: Mapping[str, Any], attack: AttackData, link: Link) -> dict[str, Any]:
+    """`report`: coverage.tactic_report()."""
+    cells = []
+    for cell in report["cells"]:
+        cells.append(
+            {
+                "id": cell["id"],
+                "name": cell["name"],
+                "rules": cell["rules"],
+                "own": cell["own"],
+                "tier": tier_class(cell["rules"]),
+                "href": link(urls.attack_technique_path(cell["id"])),
+                "subs": [
+                    {
+                        "id": s["id"],
+                        "name": s["name"],
+                        "rules": s["rules"],
+                        "tier": tier_class(s["rules"]),
+                        "href": link(urls.attack_technique_path(s["id"])),
+                    }
+                    for s in cell["subtechniques"]
+                ],
+            }
+        )
+    return {
+        "id": report["id"],
+        "name": report["name"],
+        "shortname": report["shortname"],
+        "attack_href": safe_href(report["url"]) or urls.tactic_url(report["id"]),
+        "paragraphs": description_paragraphs(report["description"], attack, link),
+        "techniques": report["techniques"],
+        "covered": report["covered"],
+        "rules": report["rules"],
+        "cells": cells,
+        "legend": legend(),
+        "matrix_href": link(urls.ATTACK_PATH),
+        "gaps_href": link(urls.ATTACK_GAPS_PATH),
+    }
+
+
+# -- gaps page -----------------------------------------------------------------------------------------------
+
+
+def gaps_view(indexes: Mapping[str, CoverageIndex], link: Link) -> dict[str, Any]:
+    """`indexes`: "" (all platforms) and each platform -> the coverage index filtered to it."""
+    sections = []
+    for platform, index in indexes.items():
+        attack = index.attack
+        found = gaps(index)
+        gap_ids = {g.technique_id for g in found}
+        by_tactic = []
+        for tactic in attack.tactics:
+            items = []
+            for g in found:
+                tech = attack.techniques[g.technique_id]
+                if tactic.id not in g.tactics:
+                    continue
+                if (
+                    tech.is_subtechnique
+                    and tech.parent in gap_ids
+                    and tactic.id in tactic_ids(attack.techniques[tech.parent], attack)
+                ):
+                    continue  # shown with its parent
+                subs = [s for s in index.subtechniques(g.technique_id) if s in gap_ids]
+                items.append(
+                    {
+                        "id": g.technique_id,
+                        "name": g.name,
+                        "href": link(urls.attack_technique_path(g.technique_id)),
+                        "subs": len(subs),
+                    }
+                )
+            if items:
+                by_tactic.append({"id": tactic.id, "name": tactic.name, "items": items})
+        counts = technique_counts(index)
+        applicable = [t for t in counts if not platform or platform in attack.techniques[t].platforms]
+        sections.append(
+            {
+                "platform": platform or "All platforms",
+                "anchor": urls.anchor("gaps", platform or "all"),
+                "gaps": len(found),
+                "applicable": len(applicable),
+                "rules": len(index.counted_uids()),
+                "tactics": by_tactic,
+            }
+        )
+    return {"sections": sections, "matrix_href": link(urls.ATTACK_PATH)}
