@@ -323,6 +323,33 @@ def index_coverage(
     return index
 
 
+def restrict(index: CoverageIndex, filters: AttackFilters) -> CoverageIndex:
+    """The index under `filters`, derived from an unfiltered index without reading the rows again (the
+    gaps page needs one per platform)."""
+    if index.filters:
+        raise ValueError("restrict() needs an unfiltered index")
+    keep = {
+        uid
+        for uid in index.counted_uids() | {u for uids in index.unreplaced.values() for u in uids}
+        if filters.accepts(index.rules[uid], index.platforms.get(uid, set()))
+    }
+    out = CoverageIndex(index.attack, filters, index.rules)
+    out.own = {
+        tid: {tactic: uids & keep for tactic, uids in per_tactic.items() if uids & keep}
+        for tid, per_tactic in index.own.items()
+    }
+    out.own = {tid: per_tactic for tid, per_tactic in out.own.items() if per_tactic}
+    out.via = {t: [(old, u) for old, u in pairs if u in keep] for t, pairs in index.via.items()}
+    out.via = {t: pairs for t, pairs in out.via.items() if pairs}
+    out.unreplaced = {t: uids & keep for t, uids in index.unreplaced.items() if uids & keep}
+    out.left_out = index.left_out
+    counted = index.counted_uids() | {u for uids in index.unreplaced.values() for u in uids}
+    out.filtered_out = index.filtered_out | (counted - keep)
+    out.tagged = index.tagged
+    out.platforms = index.platforms
+    return out
+
+
 # -- the matrix ----------------------------------------------------------------------------------------------
 
 

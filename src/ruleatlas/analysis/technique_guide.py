@@ -15,8 +15,10 @@ its JSON twin).
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ruleatlas.analysis.coverage import CoverageIndex, RuleInfo, tactic_ids
@@ -54,6 +56,22 @@ class EventRow:
     title: str
 
 
+@dataclass(slots=True)
+class CorpusReach:
+    """Corpus counts by indicator key: per vendor, and their totals (summed once, sorted on often)."""
+
+    by_vendor: Mapping[IndicatorKey, Mapping[str, int]]
+    totals: dict[IndicatorKey, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.totals:
+            self.totals = {key: sum(per.values()) for key, per in self.by_vendor.items()}
+
+    def corpus(self, key: IndicatorKey) -> dict[str, Any]:
+        per_vendor = self.by_vendor.get(key, {})
+        return {"total": self.totals.get(key, 0), "by_vendor": dict(sorted(per_vendor.items()))}
+
+
 def rule_sort_key(rule: RuleInfo) -> tuple[int, str, str]:
     return (LEVEL_ORDER.get(rule.level, 5), rule.title.casefold(), rule.uid)
 
@@ -89,14 +107,14 @@ def _tags_by_rule(index: CoverageIndex, ids: Iterable[str]) -> dict[str, list[st
 def technique_report(
     index: CoverageIndex,
     technique_id: str,
-    indicators: Mapping[str, list[IndicatorRow]],
+    indicators: Mapping[str, RuleKeys],
     events: Mapping[str, list[EventRow]],
-    reach: Mapping[IndicatorKey, Mapping[str, int]],
+    reach: CorpusReach,
 ) -> dict[str, Any] | None:
     """The report of one technique (None when the ATT&CK data has no such id).
 
-    `indicators` / `events`: rows by rule uid (they may hold other rules too); `reach`: corpus counts by
-    indicator key and vendor.
+    `indicators` (`rule_keys()`) / `events`: by rule uid (they may hold other rules too); `reach`: corpus
+    counts.
     """
     attack = index.attack
     tech = attack.technique(technique_id)
@@ -211,63 +229,95 @@ def _events(rules: list[RuleInfo], events: Mapping[str, list[EventRow]]) -> list
     ]
 
 
-def _guide(
-    uids: list[str],
-    indicators: Mapping[str, list[IndicatorRow]],
-    reach: Mapping[IndicatorKey, Mapping[str, int]],
-) -> dict[str, Any]:
-    field_rules: dict[str, set[str]] = {}
-    field_kinds: dict[str, dict[str, set[str]]] = {}
-    values: dict[IndicatorKey, set[str]] = {}
-    exclusions: dict[IndicatorKey, set[str]] = {}
-    for uid in uids:
-        for row in indicators.get(uid, ()):
-            if row.exclusion:
-                exclusions.setdefault(row.key, set()).add(uid)
-                continue
-            field_rules.setdefault(row.field, set()).add(uid)
-            field_kinds.setdefault(row.field, {}).setdefault(row.kind, set()).add(uid)
-            values.setdefault(row.key, set()).add(uid)
+@dataclass(slots=True)
+class RuleKeys:
+    """One rule's indicators, each counted once: what the guide adds up per technique."""
 
-    def corpus(key: IndicatorKey) -> dict[str, Any]:
-        per_vendor = reach.get(key, {})
-        return {"total": sum(per_vendor.values()), "by_vendor": dict(sorted(per_vendor.items()))}
+    positives: frozenset[IndicatorKey]
+    fields: tuple[str, ...]
+    field_kinds: tuple[tuple[str, str], ...]
+    exclusions: frozenset[IndicatorKey]
 
-    samples: dict[str, list[tuple[IndicatorKey, set[str]]]] = {}
-    for key, key_uids in values.items():
-        samples.setdefault(key[0], []).append((key, key_uids))
-    fields = []
-    for name, name_uids in sorted(field_rules.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:TOP_FIELDS]:
-        top = sorted(samples[name], key=lambda kv: (-len(kv[1]), kv[0]))[:SAMPLES_PER_FIELD]
-        fields.append(
-            {
-                "field": name,
-                "rules": len(name_uids),
-                "kinds": {
-                    k: len(u)
-                    for k, u in sorted(field_kinds[name].items(), key=lambda kv: (-len(kv[1]), kv[0]))
-                },
-                "samples": [
-                    {"kind": key[1], "value": key[2], "transforms": _transforms(key), "rules": len(u)}
-                    for key, u in top
-                ],
-            }
+
+def rule_keys(rows: Iterable[IndicatorRow]) -> dict[str, RuleKeys]:
+    """Indicator rows -> uid -> RuleKeys (a rule repeating a comparison still counts once)."""
+    positives: dict[str, set[IndicatorKey]] = {}
+    exclusions: dict[str, set[IndicatorKey]] = {}
+    for row in rows:
+        (exclusions if row.exclusion else positives).setdefault(row.uid, set()).add(
+            (row.field, row.kind, row.value, row.transforms)
         )
-    ranked = sorted(
-        values.items(),
-        key=lambda kv: (-len(kv[1]), -sum(reach.get(kv[0], {}).values()), kv[0]),
-    )[:TOP_INDICATORS]
+    out = {}
+    for uid in positives.keys() | exclusions.keys():
+        keys = positives.get(uid, set())
+        out[uid] = RuleKeys(
+            frozenset(keys),
+            tuple({k[0] for k in keys}),
+            tuple({(k[0], k[1]) for k in keys}),
+            frozenset(exclusions.get(uid, ())),
+        )
+    return out
+
+
+def _guide(uids: list[str], indicators: Mapping[str, RuleKeys], reach: CorpusReach) -> dict[str, Any]:
+    field_rules: Counter[str] = Counter()
+    field_kinds: Counter[tuple[str, str]] = Counter()
+    values: Counter[IndicatorKey] = Counter()
+    exclusions: Counter[IndicatorKey] = Counter()
+    present = [keys for uid in uids if (keys := indicators.get(uid)) is not None]
+    for keys in present:
+        field_rules.update(keys.fields)
+        field_kinds.update(keys.field_kinds)
+        values.update(keys.positives)
+        exclusions.update(keys.exclusions)
+
+    def users(key: IndicatorKey, exclusion: bool = False) -> list[str]:
+        return sorted(
+            uid
+            for uid in uids
+            if (keys := indicators.get(uid)) is not None
+            and key in (keys.exclusions if exclusion else keys.positives)
+        )
+
+    top_fields = sorted(field_rules.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_FIELDS]
+    shown = {name for name, _ in top_fields}
+    samples: dict[str, list[tuple[IndicatorKey, int]]] = {}
+    kinds: dict[str, list[tuple[str, int]]] = {}
+    for key, n in values.items():
+        if key[0] in shown:
+            samples.setdefault(key[0], []).append((key, n))
+    for (name, kind), n in field_kinds.items():
+        if name in shown:
+            kinds.setdefault(name, []).append((kind, n))
+    fields = [
+        {
+            "field": name,
+            "rules": n,
+            "kinds": dict(sorted(kinds[name], key=lambda kv: (-kv[1], kv[0]))),
+            "samples": [
+                {"kind": key[1], "value": key[2], "transforms": _transforms(key), "rules": count}
+                for key, count in heapq.nsmallest(
+                    SAMPLES_PER_FIELD, samples[name], key=lambda kv: (-kv[1], kv[0])
+                )
+            ],
+        }
+        for name, n in top_fields
+    ]
+    totals = reach.totals
+    ranked = heapq.nsmallest(
+        TOP_INDICATORS, values.items(), key=lambda kv: (-kv[1], -totals.get(kv[0], 0), kv[0])
+    )
     top_indicators = [
         {
             "field": key[0],
             "kind": key[1],
             "value": key[2],
             "transforms": _transforms(key),
-            "rules": len(key_uids),
-            "uids": sorted(key_uids),
-            "corpus": corpus(key),
+            "rules": n,
+            "uids": users(key),
+            "corpus": reach.corpus(key),
         }
-        for key, key_uids in ranked
+        for key, n in ranked
     ]
     top_exclusions = [
         {
@@ -275,10 +325,10 @@ def _guide(
             "kind": key[1],
             "value": key[2],
             "transforms": _transforms(key),
-            "rules": len(key_uids),
-            "uids": sorted(key_uids),
+            "rules": n,
+            "uids": users(key, exclusion=True),
         }
-        for key, key_uids in sorted(exclusions.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:TOP_EXCLUSIONS]
+        for key, n in heapq.nsmallest(TOP_EXCLUSIONS, exclusions.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
     return {
         "fields": fields,

@@ -25,10 +25,12 @@ from ruleatlas.analysis.coverage import (
     tactic_report,
 )
 from ruleatlas.analysis.technique_guide import (
+    CorpusReach,
     EventRow,
     IndicatorKey,
     IndicatorRow,
     group_rows,
+    rule_keys,
     technique_report,
 )
 from ruleatlas.attack import AttackData, AttackDataError
@@ -193,9 +195,9 @@ def technique_api(
     return technique_report(
         index,
         technique_id,
-        group_rows(rows),
+        rule_keys(rows),
         group_rows(event_rows(catalog, uids)),
-        corpus_reach(catalog, {r.key for r in rows}),
+        CorpusReach(corpus_reach(catalog, {r.key for r in rows})),
     )
 
 

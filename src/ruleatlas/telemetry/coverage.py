@@ -183,11 +183,11 @@ def rule_facts(rule: Rule) -> RuleFacts:
 class _Resolver:
     """Event coverage of one rule; collects the sentences of its note as it goes."""
 
-    def __init__(self, rule: Rule, telemetry: TelemetryCatalog) -> None:
+    def __init__(self, rule: Rule, telemetry: TelemetryCatalog, facts: RuleFacts) -> None:
         self.rule = rule
         self.telemetry = telemetry
         self.table = telemetry.logsources
-        self.facts = rule_facts(rule)
+        self.facts = facts
         common = {f.lower() for f in self.table.common_fields}
         self.fields = [f for f in self.facts.fields if f.lower() not in common]
         self.notes: list[str] = []
@@ -440,8 +440,9 @@ def _logsource_text(logsource: dict[str, str]) -> str:
     )
 
 
-def event_coverage(rule: Rule, telemetry: TelemetryCatalog) -> Coverage:
-    """The telemetry events `rule` covers, with a note saying why there are none or what was assumed."""
+def event_coverage(rule: Rule, telemetry: TelemetryCatalog, facts: RuleFacts | None = None) -> Coverage:
+    """The telemetry events `rule` covers, with a note saying why there are none or what was assumed.
+    `facts`: the rule's `rule_facts`, when the caller has them already."""
     logsource = {str(k).lower(): str(v) for k, v in rule.logsource.items() if v is not None}
     product = logsource.get("product", "").lower()
     category = logsource.get("category", "").lower()
@@ -454,9 +455,9 @@ def event_coverage(rule: Rule, telemetry: TelemetryCatalog) -> Coverage:
     if (product and product != WINDOWS_PRODUCT) or (
         not product and not windows_category and not windows_service
     ):
-        return _logsource_coverage(rule, telemetry, product, category, service)
+        return _logsource_coverage(rule, telemetry, product, category, service, facts)
 
-    resolver = _Resolver(rule, telemetry)
+    resolver = _Resolver(rule, telemetry, facts if facts is not None else rule_facts(rule))
     if windows_category:
         coverage = resolver.category(category)
         return coverage if coverage.events else _windows_catch_all(resolver, coverage, service, [])
@@ -517,7 +518,12 @@ def _windows_catch_all(
 
 
 def _logsource_coverage(
-    rule: Rule, telemetry: TelemetryCatalog, product: str, category: str, service: str
+    rule: Rule,
+    telemetry: TelemetryCatalog,
+    product: str,
+    category: str,
+    service: str,
+    facts: RuleFacts | None,
 ) -> Coverage:
     """A log source without event ids: the catch-all event of its product's stand-in provider (products.py).
     The rule is listed under its service's event, else its category's, else the product's `any`; a log
@@ -549,7 +555,7 @@ def _logsource_coverage(
         )
     elif event.fields:
         known = {f.name.lower() for f in event.fields}
-        facts = rule_facts(rule)
+        facts = facts if facts is not None else rule_facts(rule)
         unknown = [f for f in facts.fields if f.lower() not in known]
         if unknown:
             notes.append(f"SigmaHQ's tests/logsource.json does not list {_list(unknown)} for {described}.")

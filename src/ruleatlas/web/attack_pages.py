@@ -26,9 +26,10 @@ from ruleatlas.analysis.coverage import (
     build_matrix,
     data_platforms,
     index_coverage,
+    restrict,
     tactic_report,
 )
-from ruleatlas.analysis.technique_guide import group_rows, technique_report
+from ruleatlas.analysis.technique_guide import CorpusReach, group_rows, rule_keys, technique_report
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
 from ruleatlas.web import urls
@@ -66,9 +67,27 @@ class AttackPageRenderer:
 
     def __init__(self, renderer: SiteRenderer | None = None) -> None:
         self.renderer = renderer or SiteRenderer()
-        self.templates: dict[str, Template] = {
-            name: self.renderer.env.get_template(f"attack_{name}.html") for name in TEMPLATES
-        }
+        self.templates: dict[str, Template] = {}  # compiled on first use: a no-change build needs none
+        self._rule_links: dict[str, str] = {}
+
+    def template(self, name: str) -> Template:
+        if name not in TEMPLATES:
+            raise ValueError(f"no ATT&CK page template {name!r}")
+        if name not in self.templates:
+            self.templates[name] = self.renderer.env.get_template(f"attack_{name}.html")
+        return self.templates[name]
+
+    def technique_rule_link(self, uid: str) -> str:
+        """A rule's link from a technique page. Technique pages all sit at `attack/<id>/`, so the link is
+        the same from each of them; rules under many techniques are linked once."""
+        href = self._rule_links.get(uid)
+        if href is None:
+            try:
+                href = self.renderer.link(urls.attack_technique_path("T0000"), urls.rule_path(uid))
+            except ValueError:
+                href = ""
+            self._rule_links[uid] = href
+        return href
 
     def linker(self, page: str) -> Callable[[str], str]:
         def link(target: str) -> str:
@@ -85,7 +104,7 @@ class AttackPageRenderer:
 
     def render(self, path: str, spec: PageSpec) -> str:
         chrome = self.renderer._chrome(path, spec.title, current=urls.ATTACK_PATH)
-        return self.templates[spec.template].render(
+        return self.template(spec.template).render(
             {**chrome, **spec.view, "attack_css": self.renderer.link(path, STYLESHEET)}
         )
 
@@ -99,9 +118,9 @@ def collect_pages(catalog: Catalog, pages: AttackPageRenderer) -> dict[str, Page
     placements = store_attack.placements(catalog)
     index = index_coverage(attack, rules, placements)
     matrix = build_matrix(index)
-    indicators = group_rows(store_attack.indicator_rows(catalog))
+    indicators = rule_keys(store_attack.indicator_rows(catalog))
     events = group_rows(store_attack.event_rows(catalog))
-    reach = store_attack.corpus_reach(catalog)
+    reach = CorpusReach(store_attack.corpus_reach(catalog))
     titles = {uid: rule.title for uid, rule in rules.items()}
     specs: dict[str, PageSpec] = {}
 
@@ -116,7 +135,9 @@ def collect_pages(catalog: Catalog, pages: AttackPageRenderer) -> dict[str, Page
         if report is None:
             continue
         path = urls.attack_technique_path(tid)
-        view = technique_view(report, attack, pages.linker(path), titles, pages.flags)
+        view = technique_view(
+            report, attack, pages.linker(path), titles, pages.flags, pages.technique_rule_link
+        )
         specs[path] = PageSpec("technique", f"{tid} {report['name']}", view)
 
     for tactic in attack.tactics:
@@ -130,7 +151,7 @@ def collect_pages(catalog: Catalog, pages: AttackPageRenderer) -> dict[str, Page
 
     per_platform = {"": index}
     for platform in data_platforms(attack):
-        per_platform[platform] = index_coverage(attack, rules, placements, AttackFilters(platform=platform))
+        per_platform[platform] = restrict(index, AttackFilters(platform=platform))
     path = urls.ATTACK_GAPS_PATH
     specs[path] = PageSpec("gaps", "ATT&CK coverage gaps", gaps_view(per_platform, pages.linker(path)))
     return specs

@@ -95,11 +95,8 @@ def _description_href(url: str, attack: AttackData, link: Link) -> str:
     return safe_href(url)
 
 
-def _rule_item(rule: Mapping[str, Any], link: Link, own_ids: Sequence[str] = ()) -> dict[str, Any]:
-    try:
-        href = link(urls.rule_path(rule["uid"]))
-    except ValueError:
-        href = ""
+def _rule_item(rule: Mapping[str, Any], rule_href: Link, own_ids: Sequence[str] = ()) -> dict[str, Any]:
+    href = rule_href(rule["uid"])
     tags = [t for t in rule.get("techniques", ()) if t not in own_ids]
     return {
         "uid": rule["uid"],
@@ -144,9 +141,12 @@ def technique_view(
     link: Link,
     titles: Mapping[str, str],
     flags: Mapping[str, bool],
+    rule_link: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
-    """`report`: technique_guide.technique_report(); `titles`: uid -> rule title for the indicator lists."""
+    """`report`: technique_guide.technique_report(); `titles`: uid -> rule title for the indicator lists;
+    `rule_link`: uid -> href of the rule page from this page (default: through `link`)."""
     tid = report["id"]
+    rule_href = rule_link or (lambda uid: _rule_href(link, uid))
     active = not (report["revoked"] or report["deprecated"])
 
     def tech_link(attack_id: str) -> str:
@@ -199,7 +199,7 @@ def technique_view(
     left_out = [
         {
             "reason": reason,
-            "rules": [{"title": titles.get(uid, uid), "href": _rule_href(link, uid)} for uid in uids],
+            "rules": [{"title": titles.get(uid, uid), "href": rule_href(uid)} for uid in uids],
         }
         for reason, uids in report["left_out"].items()
     ]
@@ -220,7 +220,7 @@ def technique_view(
             "corpus_split": ", ".join(f"{v} {n}" for v, n in item["corpus"]["by_vendor"].items()),
             "href": _indicator_href(flags, link, item),
             "shown": [
-                {"title": titles.get(uid, uid), "href": _rule_href(link, uid)}
+                {"title": titles.get(uid, uid), "href": rule_href(uid)}
                 for uid in item["uids"][:RULES_PER_INDICATOR]
             ],
             "more": max(len(item["uids"]) - RULES_PER_INDICATOR, 0),
@@ -231,7 +231,7 @@ def technique_view(
         {
             **{k: item[k] for k in ("field", "kind", "value", "transforms", "rules")},
             "shown": [
-                {"title": titles.get(uid, uid), "href": _rule_href(link, uid)}
+                {"title": titles.get(uid, uid), "href": rule_href(uid)}
                 for uid in item["uids"][:RULES_PER_INDICATOR]
             ],
             "more": max(len(item["uids"]) - RULES_PER_INDICATOR, 0),
@@ -262,7 +262,7 @@ def technique_view(
         "rules_total": report["rules_total"],
         "rules_own": report["rules_own"],
         "tier": tier_class(report["rules_total"]),
-        "vendors": _vendor_groups(report["rules"], link, own_ids),
+        "vendors": _vendor_groups(report["rules"], rule_href, own_ids),
         "via_retired": [
             {"id": v["id"], "href": tech_link(v["id"]), "rules": len(v["rules"])}
             for v in report["via_retired"]
