@@ -1,7 +1,7 @@
 """One-way flow (DESIGN.md house rule 1): each layer imports only the layers below it.
 
 sources → model; attack, telemetry → model; analysis → model, attack, telemetry; store → analysis, attack,
-telemetry, model; web → store, model (never a vendor's syntax: no sources); engine → model only (its CLI glue
+telemetry, model; web → store, attack, telemetry, model (never a vendor's syntax: no sources); engine → model only (its CLI glue
 may load rules through sources); build and cli sit on top and may import anything.
 """
 
@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "telemetry": {"model"},
     "analysis": {"model", "attack", "telemetry"},
     "store": {"model", "analysis", "attack", "telemetry"},
-    "web": {"model", "store", "analysis", "progress"},
+    "web": {"model", "store", "analysis", "attack", "telemetry", "progress"},
     "engine": {"model", "progress"},
     "config": set(),
     "fetch": set(),
