@@ -1,8 +1,8 @@
 """One-way flow (DESIGN.md house rule 1): each layer imports only the layers below it.
 
-sources → model; attack, telemetry → model; analysis → model, attack, telemetry; store → analysis, attack,
-telemetry, model; web → store, attack, telemetry, model (never a vendor's syntax: no sources); engine → model only (its CLI glue
-may load rules through sources); build and cli sit on top and may import anything.
+sources → model; attack, telemetry → model; analysis → model, attack, telemetry; store → analysis,
+attack, telemetry, model; web → store, attack, telemetry, model (never a vendor's syntax: no sources);
+engine → model only (its CLI glue may load rules through sources); build and cli sit on top.
 """
 
 from __future__ import annotations
