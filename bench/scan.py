@@ -137,21 +137,25 @@ def measure(mode: str, repeat: int, workers: int) -> dict[str, object]:
             nonlocal matches
             matches += 1
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = run_scan(compiled, files, on_match=count_match, workers=workers)  # type: ignore[arg-type]
-        seconds = time.perf_counter() - start
+        seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu
         stats = result.stats
         out.update(
             events=stats.events,
             matches=matches,
             seconds=round(seconds, 2),
             rate=round(stats.events / seconds),
+            cpu_rate=round(stats.events / cpu_s),  # of this process: with workers, the parent's share only
             candidates_per_event=round(stats.candidates_tested / max(stats.events, 1), 2),
             problems=len(result.input_problems) + len(result.rule_failures),
         )
-        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         if workers > 1:
-            out["peak_mb_workers"] = round(children, 1)
+            out["peak_mb_workers"] = round(children.ru_maxrss / 1024, 1)
+            worker_cpu = children.ru_utime + children.ru_stime
+            # events per CPU second summed over the workers: what two free cores would give each
+            out["worker_cpu_rate"] = round(stats.events / worker_cpu) if worker_cpu else None
     out["peak_mb"] = round(peak_mb(), 1)
     return out
 
@@ -237,7 +241,8 @@ def main() -> int:
     print(
         f"scan, 2 workers                {two['rate']:>9,} events/s  {two['seconds']}s  {two['matches']} "
         f"matches  speed-up x{speedup:.2f}; peak parent {two['peak_mb']} MB, largest worker "
-        f"{two.get('peak_mb_workers')} MB"
+        f"{two.get('peak_mb_workers')} MB; per worker CPU second {two.get('worker_cpu_rate')} events "
+        f"(parent CPU: {two['cpu_rate']} events/s)"
     )
     return 0
 

@@ -25,13 +25,18 @@ from ruleatlas import __version__
 from ruleatlas.analysis.rows import RuleRow, analyse_rule
 from ruleatlas.attack import AttackData, load_attack
 from ruleatlas.config import BuildConfig, SourceSpec, default_jobs, describe_source
+from ruleatlas.engine.readers import InputProblem, read_events
 from ruleatlas.ingest import PARSER_VERSION, SourceFile, list_source_files, parse_file, stand_in
 from ruleatlas.progress import Progress
 from ruleatlas.sources.sigma import assign_unique_uids
 from ruleatlas.store import CATALOG_FILE, SCHEMA_VERSION, Catalog, CatalogWriter, ProblemRow
+from ruleatlas.store import telemetry as telemetry_store
 from ruleatlas.telemetry import TelemetryCatalog, load_telemetry
+from ruleatlas.telemetry.fields import RuleEventFields, rule_event_fields
+from ruleatlas.telemetry.observed import Observed
 from ruleatlas.web import render as web_render
 from ruleatlas.web.site import write_site
+from ruleatlas.web.telemetry_pages import TelemetryPagesJob
 
 T = TypeVar("T")
 
@@ -164,6 +169,7 @@ class _Context:
         self.keys = keys
         self._attack: tuple[AttackData, str] | None = None
         self._telemetry: tuple[TelemetryCatalog, str] | None = None
+        self._samples: dict[str, Any] | None = None
 
     def attack(self) -> tuple[AttackData, str] | None:
         path = self.config.attack
@@ -192,6 +198,32 @@ class _Context:
             )
         return self._telemetry
 
+    def samples(self, key: str) -> dict[str, Any] | None:
+        """What the log samples (`--samples`, ../shared/logs) hold per event type: read once, then from
+        cache/samples.json until the logs or the telemetry definitions change (`key`)."""
+        path, loaded = self.config.samples, self.telemetry()
+        if path is None or loaded is None:
+            return None
+        if self._samples is None:
+            self._samples, _ = _cached_json(
+                self.cache_dir, "samples", key, lambda: _collect_samples(path, loaded[0]), dict, dict
+            )
+        return self._samples
+
+
+def _collect_samples(path: Path, telemetry: TelemetryCatalog) -> dict[str, Any]:
+    """One streaming pass over the samples: per event type its count, fields, first event, enum values."""
+    problems: list[InputProblem] = []
+    observed = Observed(telemetry, examples=True, values=True)
+    root = path if path.is_dir() else path.parent
+    for event in read_events([path], problems=problems):
+        source = Path(event.file)
+        shown = source.relative_to(root).as_posix() if source.is_relative_to(root) else source.name
+        observed.add(event.fields, f"{shown}, record {event.record}" if event.record is not None else shown)
+    data = observed.to_json()
+    data["problems"] = [str(p) for p in problems]
+    return data
+
 
 def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = False) -> BuildSummary:
     log = log if log is not None else sys.stderr
@@ -211,12 +243,14 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
     specs = [describe_source(s) for s in config.sources]
     listing = [(spec, list_source_files(spec)) for spec in specs]
     keys = {"attack": fingerprint(config.attack), "telemetry": fingerprint(config.telemetry)}
+    samples_fingerprint = fingerprint(config.samples)  # not an input of the rows: only of telemetry pages
     inputs_key = hashlib.sha256(
         json.dumps(
             [
                 PARSER_VERSION,
                 __version__,
                 SCHEMA_VERSION,  # a catalog of an older schema is rebuilt, never patched
+                telemetry_store.TABLES_VERSION,
                 keys,
                 [(s.vendor, str(s.path.resolve()), s.repo, s.commit) for s in specs],
             ]
@@ -270,13 +304,19 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
 
     # 4. The catalog: a fresh file, or a patched copy of the previous one.
     writer = CatalogWriter(catalog_path, base=catalog_path if incremental else None)
+    touched_events: set[tuple[str, str]] = set()  # events whose telemetry pages change: before and after
     for vendor in {r.file.vendor for r in results} if incremental else ():
-        writer.delete_files(vendor, [r.file.rel_path for r in results if r.file.vendor == vendor])
+        paths = [r.file.rel_path for r in results if r.file.vendor == vendor]
+        touched_events |= telemetry_store.events_of_files(writer.db, vendor, paths)
+        writer.delete_files(vendor, paths)
     writer.add_files(
         (r.file.vendor, r.file.rel_path, r.file.folder, r.file.content_hash, len(r.rows), r.file_errors)
         for r in results
     )
     writer.add_rules(rows)
+    touched_events |= telemetry_store.write_rule_events(
+        writer.db, _rule_telemetry(results), full=not incremental
+    )
     writer.add_problems(p for r in results for p in r.problems)
     writer.set_meta("built_at", datetime.now(UTC).isoformat(timespec="seconds"))
     writer.set_meta("ruleatlas_version", __version__)
@@ -292,6 +332,11 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
         previous is not None and previous.meta.get("templates_key") != templates_key
     )
     writer.set_meta("templates_key", templates_key)
+    samples_key = samples_fingerprint + keys["telemetry"]
+    rerender_telemetry = rerender_all or (
+        previous is not None and previous.meta.get("samples_key") != samples_key
+    )
+    writer.set_meta("samples_key", samples_key)
     summaries = writer.summaries()
     for name, (n_files, n_rules, n_error_files) in writer.folder_summary().items():
         summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
@@ -305,6 +350,16 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
             [s["uid"] for s in summaries] if rerender_all else sorted({r.uid for r in rows} | affected)
         )
         gone = set(previous.base_uids) - {s["uid"] for s in summaries} if previous is not None else set()
+        # Telemetry pages: all of them, or those of the events the changed rules covered before and after.
+        telemetry_job = None
+        if rerender_telemetry or rows:
+            loaded = context.telemetry()
+            telemetry_job = TelemetryPagesJob(
+                telemetry=loaded[0] if loaded else None,
+                samples=context.samples(samples_key),
+                events=None if rerender_telemetry else touched_events,
+                catalog_dir=out,
+            )
         with Progress("pages", len(todo_uids), log) as bar:
             write_site(
                 out / "site",
@@ -315,6 +370,7 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
                 jobs=jobs,
                 progress=bar,
                 changed_indicators=None if rerender_all else writer.touched_keys,
+                telemetry_pages=telemetry_job,
             )
         summary.pages_written = len(todo_uids)
         summary.pages_kept = len(summaries) - len(todo_uids)
@@ -332,6 +388,7 @@ class FileResult:
     rows: list[RuleRow]
     problems: list[ProblemRow]
     file_errors: int
+    telemetry: list[list[RuleEventFields]] = field(default_factory=list)  # per row: its events' fields
 
 
 # Worker-process state: set in the parent before the pool forks, so workers share it without pickling.
@@ -342,6 +399,8 @@ _WORKER_TELEMETRY: TelemetryCatalog | None = None
 def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
     rules, problems = parse_file(file, repo, commit)
     rows = [analyse_rule(rule, _WORKER_ATTACK, _WORKER_TELEMETRY) for rule in rules]
+    telemetry = _WORKER_TELEMETRY
+    events = [rule_event_fields(rule, telemetry) for rule in rules] if telemetry is not None else []
     problem_rows = [
         ProblemRow(file.vendor, file.rel_path, p.rule_uid, p.line, p.severity, p.message, p.hint)
         for p in problems
@@ -352,7 +411,17 @@ def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
         for p in r.problems
     ]
     meta = SourceFile(file.vendor, file.rel_path, file.folder, file.content_hash, None)
-    return FileResult(meta, rows, problem_rows, sum(p.severity == "error" for p in problems))
+    return FileResult(meta, rows, problem_rows, sum(p.severity == "error" for p in problems), events)
+
+
+def _rule_telemetry(results: list[FileResult]) -> list[telemetry_store.RuleTelemetry]:
+    """Each row with the events it covers (no events when the build has no telemetry definitions)."""
+    out = []
+    for result in results:
+        per_row = result.telemetry or [[] for _ in result.rows]
+        for row, events in zip(result.rows, per_row, strict=True):
+            out.append(telemetry_store.RuleTelemetry(row.uid, row.vendor, row.counted, events))
+    return out
 
 
 def _analyse_batch(files: list[SourceFile], repo: str, commit: str) -> list[FileResult]:

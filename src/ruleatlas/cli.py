@@ -53,6 +53,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--attack", type=Path, help="ATT&CK STIX bundle, or a folder holding one")
     p.add_argument("--telemetry", type=Path, help="telemetry definitions folder (providers/)")
+    p.add_argument("--samples", type=Path, help="log samples for the telemetry pages (e.g. ../shared/logs)")
     p.add_argument("--out", type=Path, help=f"output folder (default: {DEFAULT_OUT})")
     p.add_argument("--config", type=Path, help=f"settings file (default: ./{CONFIG_FILE} if present)")
     p.add_argument("--shared", type=Path, help=f"a shared/ data folder; same as ${SHARED_ENV}")
@@ -77,8 +78,20 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("problems", help="every file and rule problem the build found")
     _add_catalog_arg(p)
     p.add_argument("--json", action="store_true")
+    _add_coverage_parser(sub)
     add_scan_parser(sub)
     return parser
+
+
+def _add_coverage_parser(sub: Any) -> None:
+    p = sub.add_parser("coverage", help="ATT&CK coverage of the detection rules, and the gaps")
+    _add_catalog_arg(p)
+    p.add_argument("--platform", help="an ATT&CK platform: windows, linux, macos, iaas, ...")
+    p.add_argument("--format", choices=("table", "json", "navigator"), default="table")
+    for name in ("vendor", "level", "status"):
+        p.add_argument(
+            f"--{name}", action="append", default=[], help=f"only rules of this {name} (repeatable)"
+        )
 
 
 def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
@@ -100,6 +113,9 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
         config.sources = [parse_source_arg(s) for s in args.source]
     config.attack = args.attack or config.attack
     config.telemetry = args.telemetry or config.telemetry
+    config.samples = args.samples or config.samples
+    if config.samples is None and shared is not None and (shared / "logs").is_dir():
+        config.samples = shared / "logs"
     config.out = args.out or config.out
     config.jobs = args.jobs or config.jobs
     config.pages = not args.no_pages
@@ -110,7 +126,11 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
     for spec in config.sources:
         if not spec.path.is_dir():
             raise ConfigError(f"--source {spec.vendor}={spec.path}: not a folder")
-    for name, path in (("--attack", config.attack), ("--telemetry", config.telemetry)):
+    for name, path in (
+        ("--attack", config.attack),
+        ("--telemetry", config.telemetry),
+        ("--samples", config.samples),
+    ):
         if path is not None and not path.exists():
             raise ConfigError(f"{name} {path}: no such file or folder")
     return config
@@ -247,6 +267,45 @@ def cmd_problems(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from ruleatlas.analysis.coverage import (
+        AttackFilters,
+        coverage_summary,
+        data_platforms,
+        navigator_layer,
+        parse_list,
+        resolve_platform,
+    )
+    from ruleatlas.store import attack as store_attack
+    from ruleatlas.store import open_catalog
+    from ruleatlas.textcoverage import render_coverage_table
+
+    _require_catalog(args.catalog)
+    with open_catalog(args.catalog) as catalog:
+        attack = store_attack.attack_data(catalog)
+        if attack is None:
+            print(
+                f"ruleatlas coverage: {args.catalog} was built without ATT&CK data (build with --attack)",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEMS
+        platform = resolve_platform(args.platform, attack) if args.platform else ""
+        if platform is None:
+            known = ", ".join(data_platforms(attack))
+            raise ConfigError(f"--platform {args.platform}: not an ATT&CK platform of this data ({known})")
+        filters = AttackFilters(
+            parse_list(args.vendor), platform, parse_list(args.level), parse_list(args.status)
+        )
+        index = store_attack.coverage_index(catalog, attack, filters)
+    if args.format == "navigator":
+        print(json.dumps(navigator_layer(index), indent=2))
+    elif args.format == "json":
+        print(json.dumps(coverage_summary(index), indent=2))
+    else:
+        sys.stdout.write(render_coverage_table(coverage_summary(index)))
+    return EXIT_OK
+
+
 COMMANDS = {
     "fetch": cmd_fetch,
     "build": cmd_build,
@@ -255,6 +314,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "problems": cmd_problems,
     "scan": cmd_scan,
+    "coverage": cmd_coverage,
 }
 
 

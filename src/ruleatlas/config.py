@@ -34,6 +34,7 @@ class BuildConfig:
     sources: list[SourceSpec] = field(default_factory=list)
     attack: Path | None = None
     telemetry: Path | None = None
+    samples: Path | None = None  # log samples for the telemetry pages (example events, values seen)
     jobs: int = 0
     pages: bool = True
 
@@ -61,7 +62,8 @@ def load_toml(path: Path) -> dict[str, object]:
 
 
 def config_from_toml(path: Path, data: dict[str, object]) -> BuildConfig:
-    """`[build] out, attack, telemetry, jobs` and `[sources] vendor = "path"`; paths relative to the file."""
+    """`[build] out, attack, telemetry, samples, jobs` and `[sources] vendor = "path"`; paths relative to
+    the file."""
     base = path.parent
     build = data.get("build", {})
     sources = data.get("sources", {})
@@ -77,6 +79,7 @@ def config_from_toml(path: Path, data: dict[str, object]) -> BuildConfig:
         sources=[SourceSpec(str(v).lower(), (base / str(p)).resolve()) for v, p in sources.items()],
         attack=as_path("attack"),
         telemetry=as_path("telemetry"),
+        samples=as_path("samples"),
         jobs=int(build.get("jobs", 0)),
     )
 

@@ -570,6 +570,60 @@ def tactic_report(index: CoverageIndex, matrix: Matrix, tactic_id: str) -> dict[
     }
 
 
+def coverage_summary(index: CoverageIndex) -> dict[str, Any]:
+    """Per tactic: techniques (and sub-techniques) applicable, covered, distinct rules; every applicable
+    technique with its count; the gaps. The JSON of `ruleatlas coverage --format json`."""
+    attack = index.attack
+    platform = index.filters.platform
+    counts = technique_counts(index)
+    tactics = []
+    for tactic in attack.tactics:
+        ids = [
+            tid
+            for tid in counts
+            if tactic.shortname in attack.techniques[tid].tactics
+            and (not platform or platform in attack.techniques[tid].platforms)
+        ]
+        parents = [t for t in ids if not attack.techniques[t].is_subtechnique]
+        subs = [t for t in ids if attack.techniques[t].is_subtechnique]
+        uids = {u for per_tactic in index.own.values() for u in per_tactic.get(tactic.id, ())}
+        tactics.append(
+            {
+                "id": tactic.id,
+                "name": tactic.name,
+                "techniques": len(parents),
+                "covered": sum(1 for t in parents if len(index.technique_uids(t, tactic.id))),
+                "subtechniques": len(subs),
+                "subtechniques_covered": sum(
+                    1 for t in subs if len(index.technique_uids(t, tactic.id, with_subs=False))
+                ),
+                "rules": len(uids),
+            }
+        )
+    techniques = [
+        {
+            "id": tid,
+            "name": attack.techniques[tid].name,
+            "tactics": tactic_ids(attack.techniques[tid], attack),
+            "is_subtechnique": attack.techniques[tid].is_subtechnique,
+            "rules": n,
+        }
+        for tid, n in sorted(counts.items(), key=lambda kv: technique_sort_key(kv[0]))
+        if not platform or platform in attack.techniques[tid].platforms
+    ]
+    return {
+        "attack_version": attack.version,
+        "filters": index.filters.to_json(),
+        "rules_counted": len(index.counted_uids()),
+        "left_out": {reason: len(uids) for reason, uids in sorted(index.left_out.items())},
+        "filtered_out": len(index.filtered_out),
+        "tactics": tactics,
+        "techniques": techniques,
+        "gaps": [g.to_json() for g in gaps(index)],
+        "retired": retired_tags(index),
+    }
+
+
 # -- Navigator layer -----------------------------------------------------------------------------------------
 
 NAVIGATOR_LAYER_VERSION = "4.5"

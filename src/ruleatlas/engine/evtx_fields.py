@@ -98,6 +98,8 @@ def _data_fields(section: object, out: dict[str, object], prefix: str, separate:
     for key, value in section.items():
         kind = type(value)
         if kind is not dict and key != "Data" and key != ATTRS:
+            if " " in key:  # Sigma names such fields without the spaces (spec: Defender 1119 "Source Name")
+                key = key.replace(" ", "")
             if key in out:
                 out[f"{prefix}.{key}"] = value
             else:
@@ -113,6 +115,7 @@ def _data_fields(section: object, out: dict[str, object], prefix: str, separate:
         assert isinstance(value, dict)
         if TEXT in value:
             leaf = value[TEXT]
+            key = key.replace(" ", "")
             if key in out:
                 out[f"{prefix}.{key}"] = leaf
             else:

@@ -72,7 +72,7 @@ SELECT r.rowid, r.title, json_extract(r.doc, '$.description'),
     (SELECT group_concat(value, ' ') FROM json_each(r.doc, '$.references')),
     (SELECT group_concat(value, ', ') FROM json_each(r.doc, '$.authors')),
     (SELECT group_concat(DISTINCT field) FROM indicators i WHERE i.uid = r.uid),
-    (SELECT group_concat(value, ' ') FROM indicators i WHERE i.uid = r.uid)
+    (SELECT group_concat(value, char(10)) FROM indicators i WHERE i.uid = r.uid)
 FROM rules r WHERE r.uid = ?
 """
 

@@ -1,6 +1,11 @@
-"""The catalog's JSON API: rules, search, indicators, fields, the ATT&CK matrix, statistics, and the OpenAPI
-document of every registered route. Handlers are thin: the queries live in `ruleatlas.store` (house rule 6)
-and each page of the site has its twin here from the same query (house rule 7).
+"""The catalog's JSON API: rules (the browse list with facets), one rule, search, indicators, fields, the
+ATT&CK matrix, statistics, and the OpenAPI document of every registered route. Handlers are thin: the
+queries live in `ruleatlas.store` (house rule 6), and each page of the site has its twin here from the same
+query (house rule 7): home -> /api/stats, rules/ -> /api/rules, a rule -> /api/rules/{vendor}/{stem},
+search/ -> /api/search, an indicator -> /api/indicators, fields/ and a field -> /api/fields[/{field}].
+
+Also `data/mode.js`: the static site's file says there is no API; the server answers it with `api: true`,
+so the same search page asks /api/search (FTS5) when served and searches its own index when not.
 """
 
 from __future__ import annotations
@@ -8,10 +13,56 @@ from __future__ import annotations
 from typing import Any
 
 from ruleatlas import __version__
-from ruleatlas.web.routes import ApiError, Request, RouteTable, openapi_document
+from ruleatlas.store import attack as store_attack
+from ruleatlas.store import browse
+from ruleatlas.store.search import SearchError, search
+from ruleatlas.web import urls
+from ruleatlas.web.attack_api import COUNTING, FILTER_PARAMS
+from ruleatlas.web.attack_api import _filters as attack_filters
+from ruleatlas.web.browse_index import mode_script
+from ruleatlas.web.routes import ApiError, Param, Request, Response, RouteTable, openapi_document
+
+MAX_INDICATORS = 200
+FACET_PARAMS = tuple(
+    Param(
+        facet,
+        f"only rules with this {label} (repeat, or separate with commas; `(none)` for rules without one)",
+        repeated=True,
+    )
+    for facet, label in (
+        ("vendor", "vendor"),
+        ("product", "log source product"),
+        ("logsource", "log source category or service"),
+        ("status", "status"),
+        ("level", "level"),
+        ("tactic", "ATT&CK tactic (id, short name or name)"),
+        ("technique", "ATT&CK technique (a technique also selects its sub-techniques)"),
+        ("kind", "rule kind (detection, hunting, deprecated, unsupported, correlation, ...)"),
+    )
+)
+RETIRED_PARAM = Param("retired", "also list deprecated and unsupported rules", type="boolean")
+PAGE_PARAMS = (
+    Param("page", "page number, from 1 (a page past the end is empty)", type="integer"),
+    Param("per_page", "results per page", type="integer"),
+)
 
 
 def register(routes: RouteTable) -> None:
+    routes.api(
+        "/api/rules",
+        rules_json,
+        summary="The browse list: rules with facet counts, filtered, sorted and paged",
+        description="Facets combine with AND, values of one facet with OR. Each facet value's count is the "
+        "number of rules the list would hold with that value selected instead. Deprecated and unsupported "
+        "rules are listed only with `retired=true` or a status/kind filter naming them.",
+        params=(
+            *FACET_PARAMS,
+            RETIRED_PARAM,
+            Param("sort", "order of the list", enum=browse.SORTS),
+            *PAGE_PARAMS,
+        ),
+        tag="rules",
+    )
     routes.api(
         "/api/rules/{vendor}/{stem}",
         rule_document,
@@ -20,11 +71,79 @@ def register(routes: RouteTable) -> None:
         "included.",
         tag="rules",
     )
+    routes.api(
+        "/api/search",
+        search_json,
+        summary="Full-text search with filters, ranked, matched words highlighted",
+        description="Words match titles, descriptions, tags, references, authors, field names and values "
+        "(all words, the last one also as a prefix). Filters in the same text: field:, value:, technique:, "
+        "tactic:, logsource:, vendor:, level:, status:, kind:, product:. `title_html` and `snippet_html` are "
+        "escaped HTML with <mark> around matches.",
+        params=(Param("q", "the query"), RETIRED_PARAM, *PAGE_PARAMS),
+        tag="search",
+    )
+    routes.api(
+        "/api/indicators",
+        indicators_json,
+        summary="Indicators (field, kind, value) with the rules that use or exclude them, by vendor",
+        description="Give a field, a value, or both (and optionally a kind). Values match exactly, or "
+        "case-folded (case-insensitive values are stored folded). Use field= with an empty value for "
+        "keyword searches.",
+        params=(
+            Param("field", "the field (empty: keyword searches)"),
+            Param("kind", "the comparison: eq, contains, starts_with, ends_with, regex, ..."),
+            Param("value", "the value"),
+            Param("limit", f"at most this many indicators (default 50, at most {MAX_INDICATORS})", "integer"),
+        ),
+        tag="indicators",
+    )
+    routes.api("/api/fields", fields_json, summary="Every field rules use, with rule counts", tag="fields")
+    routes.api(
+        "/api/fields/{field}",
+        field_json,
+        summary="One field: its comparisons and most used values, with rule counts",
+        description="`field` is the field name, or its page's path segment (`~keyword` for keyword "
+        "searches).",
+        params=(Param("limit", "at most this many values (default 100, at most 1000)", type="integer"),),
+        tag="fields",
+    )
+    routes.api(
+        "/api/attack/matrix",
+        attack_matrix_json,
+        summary="The ATT&CK matrix: tactics × techniques (sub-techniques under their parent), rules per cell",
+        description=COUNTING,
+        params=FILTER_PARAMS,
+        tag="attack",
+    )
+    routes.api(
+        "/api/stats", stats_json, summary="What the catalog holds (the home page's figures)", tag="meta"
+    )
 
     def openapi(req: Request) -> dict[str, Any]:
         return openapi_document(routes, __version__)
 
     routes.api("/openapi.json", openapi, summary="This document", tag="meta")
+    routes.page("/" + urls.DATA_PATH + "mode.js", mode_js)
+
+
+def mode_js(req: Request) -> Response:
+    return Response(200, mode_script(api=True).encode("utf-8"), "text/javascript; charset=utf-8")
+
+
+def _selection(req: Request) -> browse.RuleFilter:
+    values = {facet: req.params(facet) for facet in browse.FACETS}
+    if values["tactic"]:
+        values["tactic"] = list(browse.resolve_tactics(req.catalog(), values["tactic"]))
+    return browse.RuleFilter.from_lists(retired=req.bool_param("retired"), **values)
+
+
+def rules_json(req: Request) -> dict[str, Any]:
+    sort = req.param("sort", "title")
+    if sort not in browse.SORTS:
+        raise ApiError(400, "bad_parameter", f"sort must be one of {', '.join(browse.SORTS)}")
+    page = req.int_param("page", 1, minimum=1)
+    per_page = req.int_param("per_page", 50, minimum=1, maximum=browse.MAX_PER_PAGE)
+    return browse.query_rules(req.catalog(), _selection(req), sort, page, per_page)
 
 
 def rule_document(req: Request) -> dict[str, Any]:
@@ -33,3 +152,79 @@ def rule_document(req: Request) -> dict[str, Any]:
     if doc is None:
         raise ApiError(404, "not_found", f"no rule {uid!r} in the catalog")
     return doc
+
+
+def search_json(req: Request) -> dict[str, Any]:
+    page = req.int_param("page", 1, minimum=1)
+    per_page = req.int_param("per_page", 20, minimum=1, maximum=100)
+    try:
+        return search(req.catalog(), req.param("q"), page, per_page, retired=req.bool_param("retired"))
+    except SearchError as exc:
+        raise ApiError(400, "bad_query", str(exc)) from None
+
+
+def indicators_json(req: Request) -> dict[str, Any]:
+    field = req.query.get("field", [None])[-1]
+    kind = req.param("kind") or None
+    value = req.query.get("value", [None])[-1]
+    if field is None and value is None:
+        raise ApiError(400, "missing_parameter", "give a field, a value, or both")
+    limit = req.int_param("limit", 50, minimum=1, maximum=MAX_INDICATORS)
+    found = browse.find_indicators(req.catalog(), field, kind, value, limit)
+    return {
+        "field": field,
+        "kind": kind,
+        "value": value,
+        "indicators": [
+            {
+                **g.to_json(),
+                "page": urls.indicator_path(g.key[0], g.key[1], g.key[2], g.to_json()["transforms"]),
+            }
+            for g in found
+        ],
+    }
+
+
+def fields_json(req: Request) -> dict[str, Any]:
+    fields = browse.field_list(req.catalog())
+    return {"fields": [{**f, "page": urls.field_path(f["field"])} for f in fields]}
+
+
+def field_json(req: Request) -> dict[str, Any]:
+    catalog = req.catalog()
+    name = req.args["field"]
+    limit = req.int_param("limit", 100, minimum=1, maximum=1000)
+    if name == urls.KEYWORD_FIELD_SEGMENT:
+        name = ""
+    detail = browse.field_detail(catalog, name, limit)
+    if detail is None:  # maybe a page's slug (`Some_Field-1a2b3c...`) rather than the name itself
+        by_slug = {urls.field_segment(f["field"]): f["field"] or "" for f in browse.field_list(catalog)}
+        if name in by_slug:
+            detail = browse.field_detail(catalog, by_slug[name], limit)
+    if detail is None:
+        raise ApiError(404, "not_found", f"no rule uses the field {req.args['field'][:80]!r}")
+    return {**detail, "page": urls.field_path(detail["field"])}
+
+
+def attack_matrix_json(req: Request) -> dict[str, Any]:
+    matrix = store_attack.attack_matrix(req.catalog(), attack_filters(req))
+    if matrix is None:
+        raise ApiError(
+            404, "no_attack_data", "the catalog was built without ATT&CK data (build with --attack)"
+        )
+    return matrix.to_json()
+
+
+def stats_json(req: Request) -> dict[str, Any]:
+    catalog = req.catalog()
+    overview = browse.catalog_overview(catalog)
+    return {
+        **catalog.stats(),
+        "per_product": dict(overview["per_product"]),
+        "per_logsource": dict(overview["per_logsource"]),
+        "indicators": overview["indicators"],
+        "top_indicators": overview["top_indicators"],
+        "sources": overview["sources"],
+        "built_at": overview["built_at"],
+        "attack_version": overview["attack_version"],
+    }

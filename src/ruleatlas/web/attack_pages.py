@@ -1,21 +1,22 @@
 """The ATT&CK pages of the site: `/attack/` (matrix), `/attack/<technique>/`, `/attack/tactics/<tactic>/`,
 `/attack/gaps/`.
 
-Every build computes every page's view from the catalog in one pass (a few SQL reads, then
-`ruleatlas.analysis.coverage` and `technique_guide` in memory) and hashes it; a page is rendered and written
-again only when its hash (view + templates) differs from the one recorded at the last build, or its file is
-missing. So a one-rule rebuild rewrites the pages of the techniques that rule had before and after, their
-tactics, the matrix and gaps pages, and the pages whose indicator corpus counts moved, and nothing else.
-The record lives beside the catalog (`cache/attack-pages.json`), never in the published site.
+A full build renders them all from one read of the catalog (a few SQL reads, then
+`ruleatlas.analysis.coverage` and `technique_guide` in memory). A build that re-rendered only some rules'
+pages passes those rules (`changed`): a technique page depends only on the rules tagging the technique, its
+sub-techniques or the retired ids it replaces (their documents and indicator corpus counts, which the build
+reports through exactly those rules), so only the pages of the techniques those rules tag now or tagged at
+the last build are rendered again; the matrix, tactic and gaps pages are recomputed and written when their
+view changed. What each rule tagged, and the aggregate pages' view hashes, are recorded beside the catalog
+(`cache/attack-pages.json`), never in the published site.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ from jinja2 import Template
 
 from ruleatlas.analysis.coverage import (
     AttackFilters,
+    CoverageIndex,
+    Matrix,
+    Placement,
+    RuleInfo,
     build_matrix,
     data_platforms,
     index_coverage,
@@ -30,6 +35,7 @@ from ruleatlas.analysis.coverage import (
     tactic_report,
 )
 from ruleatlas.analysis.technique_guide import CorpusReach, group_rows, rule_keys, technique_report
+from ruleatlas.attack import AttackData
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
 from ruleatlas.web import urls
@@ -37,7 +43,7 @@ from ruleatlas.web.attack_views import gaps_view, matrix_view, tactic_view, tech
 from ruleatlas.web.render import SiteRenderer, templates_fingerprint
 
 MANIFEST_FILE = "attack-pages.json"
-MANIFEST_FORMAT = "ruleatlas-attack-pages/1"
+MANIFEST_FORMAT = "ruleatlas-attack-pages/2"
 TEMPLATES = ("matrix", "technique", "tactic", "gaps", "missing")
 STYLESHEET = urls.STATIC_PATH + "attack.css"
 
@@ -57,9 +63,58 @@ class PageSpec:
 
 @dataclass(slots=True)
 class AttackPagesResult:
+    mode: str = "full"
     written: int = 0
     kept: int = 0
     removed: int = 0
+    written_paths: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Manifest:
+    """What the last build wrote: the hash of each aggregate page's view, the technique pages, and which
+    technique ids each rule tagged."""
+
+    templates_key: str
+    attack_version: str
+    aggregates: dict[str, str] = field(default_factory=dict)
+    techniques: list[str] = field(default_factory=list)
+    rule_tags: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path | None, site: Path) -> Manifest | None:
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != MANIFEST_FORMAT or data.get("site") != str(site):
+                return None
+            return cls(
+                str(data["templates_key"]),
+                str(data["attack_version"]),
+                {str(k): str(v) for k, v in data["aggregates"].items()},
+                [str(p) for p in data["techniques"]],
+                {str(k): [str(t) for t in v] for k, v in data["rule_tags"].items()},
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # a damaged record only costs a full render
+
+    def write(self, path: Path | None, site: Path) -> None:
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = {
+            "format": MANIFEST_FORMAT,
+            "site": str(site),
+            "templates_key": self.templates_key,
+            "attack_version": self.attack_version,
+            "aggregates": self.aggregates,
+            "techniques": self.techniques,
+            "rule_tags": self.rule_tags,
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(body, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
 
 
 class AttackPageRenderer:
@@ -67,7 +122,7 @@ class AttackPageRenderer:
 
     def __init__(self, renderer: SiteRenderer | None = None) -> None:
         self.renderer = renderer or SiteRenderer()
-        self.templates: dict[str, Template] = {}  # compiled on first use: a no-change build needs none
+        self.templates: dict[str, Template] = {}  # compiled on first use
         self._rule_links: dict[str, str] = {}
 
     def template(self, name: str) -> Template:
@@ -76,6 +131,12 @@ class AttackPageRenderer:
         if name not in self.templates:
             self.templates[name] = self.renderer.env.get_template(f"attack_{name}.html")
         return self.templates[name]
+
+    def linker(self, page: str) -> Callable[[str], str]:
+        def link(target: str) -> str:
+            return self.renderer.link(page, target)
+
+        return link
 
     def technique_rule_link(self, uid: str) -> str:
         """A rule's link from a technique page. Technique pages all sit at `attack/<id>/`, so the link is
@@ -88,12 +149,6 @@ class AttackPageRenderer:
                 href = ""
             self._rule_links[uid] = href
         return href
-
-    def linker(self, page: str) -> Callable[[str], str]:
-        def link(target: str) -> str:
-            return self.renderer.link(page, target)
-
-        return link
 
     @property
     def flags(self) -> dict[str, bool]:
@@ -109,28 +164,76 @@ class AttackPageRenderer:
         )
 
 
-def collect_pages(catalog: Catalog, pages: AttackPageRenderer) -> dict[str, PageSpec]:
-    """Every ATT&CK page of the site, by site path, from one read of the catalog."""
-    attack = store_attack.attack_data(catalog)
-    if attack is None:
-        return {urls.ATTACK_PATH: PageSpec("missing", "ATT&CK coverage", {})}
-    rules = store_attack.tagged_rules(catalog)
-    placements = store_attack.placements(catalog)
-    index = index_coverage(attack, rules, placements)
-    matrix = build_matrix(index)
-    indicators = rule_keys(store_attack.indicator_rows(catalog))
-    events = group_rows(store_attack.event_rows(catalog))
-    reach = CorpusReach(store_attack.corpus_reach(catalog))
-    titles = {uid: rule.title for uid, rule in rules.items()}
+@dataclass(slots=True)
+class AttackSite:
+    """The catalog's ATT&CK coverage, read once for a build."""
+
+    attack: AttackData
+    rules: dict[str, RuleInfo]
+    placements: list[Placement]
+    index: CoverageIndex
+    matrix: Matrix
+
+    @classmethod
+    def read(cls, catalog: Catalog) -> AttackSite | None:
+        attack = store_attack.attack_data(catalog)
+        if attack is None:
+            return None
+        rules = store_attack.tagged_rules(catalog)
+        placements = store_attack.placements(catalog)
+        index = index_coverage(attack, rules, placements)
+        return cls(attack, rules, placements, index, build_matrix(index))
+
+    def rule_tags(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for p in self.placements:
+            tags = out.setdefault(p.uid, [])
+            if p.technique_id not in tags:
+                tags.append(p.technique_id)
+        return out
+
+    def pages_of(self, technique_ids: Iterable[str]) -> set[str]:
+        """The technique pages that show rules tagging these ids: each id, the parent of a sub-technique,
+        and for a retired id its replacement (and the replacement's parent)."""
+        out: set[str] = set()
+        for tid in technique_ids:
+            tech = self.attack.technique(tid)
+            if tech is None:
+                continue
+            out.add(tech.id)
+            for t in (tech, self.attack.technique(tech.replaced_by) if tech.replaced_by else None):
+                if t is None:
+                    continue
+                out.add(t.id)
+                if t.is_subtechnique and t.parent:
+                    out.add(t.parent)
+        return out
+
+
+def technique_specs(
+    catalog: Catalog, data: AttackSite, pages: AttackPageRenderer, technique_ids: Iterable[str] | None = None
+) -> dict[str, PageSpec]:
+    """The technique pages of `technique_ids` (default: every technique of the ATT&CK data)."""
+    attack, index = data.attack, data.index
+    ids = list(attack.techniques) if technique_ids is None else sorted(set(technique_ids))
+    if technique_ids is None:
+        indicator_rows = store_attack.indicator_rows(catalog)
+        events = group_rows(store_attack.event_rows(catalog))
+        reach = CorpusReach(store_attack.corpus_reach(catalog))
+    else:
+        uids = {
+            u
+            for tid in ids
+            for cid in store_attack.covered_ids(attack, tid)
+            for u in index.tagged.get(cid, ())
+        }
+        indicator_rows = store_attack.indicator_rows(catalog, uids)
+        events = group_rows(store_attack.event_rows(catalog, uids))
+        reach = CorpusReach(store_attack.corpus_reach(catalog, {r.key for r in indicator_rows}))
+    indicators = rule_keys(indicator_rows)
+    titles = {uid: rule.title for uid, rule in data.rules.items()}
     specs: dict[str, PageSpec] = {}
-
-    path = urls.ATTACK_PATH
-    view = matrix_view(
-        matrix, index, pages.linker(path), store_attack.counted_rules_without_techniques(catalog)
-    )
-    specs[path] = PageSpec("matrix", "ATT&CK coverage", view)
-
-    for tid in attack.techniques:
+    for tid in ids:
         report = technique_report(index, tid, indicators, events, reach)
         if report is None:
             continue
@@ -139,7 +242,18 @@ def collect_pages(catalog: Catalog, pages: AttackPageRenderer) -> dict[str, Page
             report, attack, pages.linker(path), titles, pages.flags, pages.technique_rule_link
         )
         specs[path] = PageSpec("technique", f"{tid} {report['name']}", view)
+    return specs
 
+
+def aggregate_specs(catalog: Catalog, data: AttackSite, pages: AttackPageRenderer) -> dict[str, PageSpec]:
+    """The matrix, tactic and gaps pages."""
+    attack, index, matrix = data.attack, data.index, data.matrix
+    specs: dict[str, PageSpec] = {}
+    path = urls.ATTACK_PATH
+    view = matrix_view(
+        matrix, index, pages.linker(path), store_attack.counted_rules_without_techniques(catalog)
+    )
+    specs[path] = PageSpec("matrix", "ATT&CK coverage", view)
     for tactic in attack.tactics:
         tactic_data = tactic_report(index, matrix, tactic.id)
         if tactic_data is None:
@@ -148,36 +262,12 @@ def collect_pages(catalog: Catalog, pages: AttackPageRenderer) -> dict[str, Page
         specs[path] = PageSpec(
             "tactic", f"{tactic.id} {tactic.name}", tactic_view(tactic_data, attack, pages.linker(path))
         )
-
     per_platform = {"": index}
     for platform in data_platforms(attack):
         per_platform[platform] = restrict(index, AttackFilters(platform=platform))
     path = urls.ATTACK_GAPS_PATH
     specs[path] = PageSpec("gaps", "ATT&CK coverage gaps", gaps_view(per_platform, pages.linker(path)))
     return specs
-
-
-def _read_manifest(path: Path | None, site: Path) -> dict[str, str]:
-    if path is None or not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # a damaged record only costs a full re-render
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or data.get("site") != str(site):
-        return {}
-    pages = data.get("pages")
-    return {str(k): str(v) for k, v in pages.items()} if isinstance(pages, dict) else {}
-
-
-def _write_manifest(path: Path | None, site: Path, pages: dict[str, str]) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"format": MANIFEST_FORMAT, "site": str(site), "pages": pages}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
 
 
 def default_manifest(catalog_path: Path) -> Path:
@@ -189,38 +279,79 @@ def write_attack_pages(
     site: Path,
     catalog_path: Path,
     *,
+    changed: Collection[str] | None = None,
     renderer: SiteRenderer | None = None,
     manifest: Path | None = None,
 ) -> AttackPagesResult:
-    """Write the ATT&CK pages whose view changed since the last build; remove those no longer produced.
-
-    `manifest`: the page record (default: `default_manifest(catalog_path)`).
-    """
+    """Write the ATT&CK pages; with `changed` (uids of rules whose page was re-rendered or removed), only
+    those that can have changed. `manifest`: the page record (default: `default_manifest(catalog_path)`)."""
     pages = AttackPageRenderer(renderer)
-    manifest = manifest if manifest is not None else default_manifest(catalog_path)
+    manifest_path = manifest if manifest is not None else default_manifest(catalog_path)
     root = site.resolve()
-    previous = _read_manifest(manifest, root)
+    key = templates_fingerprint()
+    previous = Manifest.read(manifest_path, root)
+    result = AttackPagesResult()
     catalog = Catalog(catalog_path)
     try:
-        specs = collect_pages(catalog, pages)
+        data = AttackSite.read(catalog)
+        if data is None:
+            specs = {urls.ATTACK_PATH: PageSpec("missing", "ATT&CK coverage", {})}
+            _write(site, pages, specs, result)
+            for path in previous.techniques if previous is not None else ():
+                result.removed += _remove_page(site, root, path)
+            Manifest(key, "").write(manifest_path, root)
+            return result
+        rule_tags = data.rule_tags()
+        incremental = (
+            changed is not None
+            and previous is not None
+            and previous.templates_key == key
+            and previous.attack_version == data.attack.version
+        )
+        if incremental and previous is not None and changed is not None:
+            result.mode = "incremental"
+            touched = {
+                t for uid in changed for t in (*previous.rule_tags.get(uid, ()), *rule_tags.get(uid, ()))
+            }
+            specs = technique_specs(catalog, data, pages, data.pages_of(touched))
+            missing = [
+                p for p in previous.techniques if not site.joinpath(*urls.page_file(p).parts).is_file()
+            ]
+            if missing:  # someone removed pages from the site: put them back
+                ids = [p.removeprefix(urls.ATTACK_PATH).rstrip("/") for p in missing]
+                specs |= technique_specs(catalog, data, pages, ids)
+            _write(site, pages, specs, result)
+            result.kept += len(previous.techniques) - len(specs)
+            technique_paths = previous.techniques
+        else:
+            specs = technique_specs(catalog, data, pages)
+            _write(site, pages, specs, result)
+            technique_paths = sorted(specs)
+            for path in set(previous.techniques if previous is not None else ()) - set(specs):
+                result.removed += _remove_page(site, root, path)
+        aggregates = aggregate_specs(catalog, data, pages)
     finally:
         catalog.close()
-    key = templates_fingerprint()
-    result = AttackPagesResult()
-    current: dict[str, str] = {}
+    digests = {path: spec.digest(key) for path, spec in aggregates.items()}
+    old = previous.aggregates if previous is not None and result.mode == "incremental" else {}
+    todo = {
+        path: spec
+        for path, spec in aggregates.items()
+        if old.get(path) != digests[path] or not site.joinpath(*urls.page_file(path).parts).is_file()
+    }
+    _write(site, pages, todo, result)
+    result.kept += len(aggregates) - len(todo)
+    Manifest(key, data.attack.version, digests, technique_paths, rule_tags).write(manifest_path, root)
+    return result
+
+
+def _write(
+    site: Path, pages: AttackPageRenderer, specs: dict[str, PageSpec], result: AttackPagesResult
+) -> None:
     for path, spec in specs.items():
-        digest = spec.digest(key)
-        current[path] = digest
-        target = site.joinpath(*urls.page_file(path).parts)
-        if previous.get(path) == digest and target.is_file():
-            result.kept += 1
-            continue
         pages.renderer.write_page(site, path, pages.render(path, spec))
         result.written += 1
-    for path in set(previous) - set(current):
-        result.removed += _remove_page(site, root, path)
-    _write_manifest(manifest, root, current)
-    return result
+        result.written_paths.append(path)
 
 
 def _remove_page(site: Path, root: Path, path: str) -> int:
@@ -236,5 +367,5 @@ def _remove_page(site: Path, root: Path, path: str) -> int:
     target.unlink()
     folder = target.parent
     if folder.resolve() != root and not any(folder.iterdir()):
-        shutil.rmtree(folder)
+        folder.rmdir()
     return 1

@@ -31,7 +31,15 @@ ICON = urls.STATIC_PATH + "icon.svg"
 
 # Site-wide navigation: (label, site path). Later issues add Search and the browse pages here; only pages
 # that exist are listed.
-NAV_ITEMS: tuple[tuple[str, str], ...] = (("Rules", urls.HOME_PATH),)
+NAV_ITEMS: tuple[tuple[str, str], ...] = (
+    ("Rules", urls.RULES_PATH),
+    ("Search", urls.SEARCH_PATH),
+    ("ATT&CK", urls.ATTACK_PATH),
+    ("Fields", urls.FIELDS_PATH),
+    ("API", urls.API_DOCS_PATH),
+    ("Telemetry", urls.TELEMETRY_PATH),
+    ("Readiness", urls.READINESS_PATH),
+)
 
 VENDOR_NAMES = {
     "sigma": "Sigma",
@@ -299,7 +307,7 @@ class SiteRenderer:
         level = _text(doc.get("level"))
         body = _text(doc.get("body"))
         body_lines = line_count(body)
-        home = self.link(page, urls.HOME_PATH)
+        listing = self.link(page, urls.ALL_RULES_PATH)  # every rule by vendor and folder, with anchors
         problems = self._problems(doc, body_lines)
         stages = self._stages(doc, body_lines)
         indicator_link, field_link = self._row_links(page)
@@ -341,9 +349,9 @@ class SiteRenderer:
             "uid": _text(doc.get("uid")),
             "title": title,
             "vendor": vendor_name(vendor),
-            "vendor_href": f"{home}#{urls.anchor(vendor)}",
+            "vendor_href": f"{listing}#{urls.anchor(vendor)}",
             "folder": folder,
-            "folder_href": f"{home}#{urls.anchor(vendor, folder)}" if folder else "",
+            "folder_href": f"{listing}#{urls.anchor(vendor, folder)}" if folder else "",
             "kind": kind,
             "banners": self._banners(kind, status, problems),
             "status": status,
@@ -532,14 +540,16 @@ class SiteRenderer:
 
     # -- home ----------------------------------------------------------------------------------------------
 
-    def render_index(self, summaries: Sequence[Mapping[str, Any]], stats: Mapping[str, Any]) -> str:
-        """The home page: every rule, grouped by vendor and folder, titles sorted.
+    def render_index(
+        self, summaries: Sequence[Mapping[str, Any]], stats: Mapping[str, Any], page: str = urls.HOME_PATH
+    ) -> str:
+        """Every rule, grouped by vendor and folder, titles sorted (the site writes it at `page`:
+        `urls.ALL_RULES_PATH`; the home page is `web.pages.CatalogPages.render_home`).
 
         `summaries`: one dict per rule with `uid`, `title`, `level`, `status`, `vendor`, `folder`; optional
         `product`, `category`, `service` (shown as the log source). `stats`: figures shown as cards, in the
         given order (label -> int, text, or a mapping such as `per_vendor`); empty is fine.
         """
-        page = urls.HOME_PATH
         by_vendor: dict[str, dict[str, list[dict[str, Any]]]] = {}
         skipped = 0
         for summary in summaries:
@@ -582,7 +592,7 @@ class SiteRenderer:
             )
         stat_cards = [_stat_card(label, value) for label, value in stats.items()]
         view = {
-            **self._chrome(page, "Detection rules", current=urls.HOME_PATH),
+            **self._chrome(page, "Detection rules", current=page),
             "vendors": vendors,
             "stats": stat_cards,
             "total": sum(v["count"] for v in vendors),

@@ -1,4 +1,5 @@
-"""Writing the static site from a built catalog: rule pages (on every core), the home page, static assets.
+"""Writing the static site from a built catalog: rule pages (on every core), static assets, then each area's
+pages (catalog pages: home, browse, search, fields, indicators; ATT&CK pages; ...).
 
 Workers read documents from the catalog themselves rather than receive them: sending thousands of nested
 documents between processes costs more than rendering them.
@@ -15,7 +16,11 @@ from typing import Any
 
 from ruleatlas.progress import Progress
 from ruleatlas.store import Catalog, CorpusTable
+from ruleatlas.store.catalog import IndicatorKey
+from ruleatlas.web.attack_pages import write_attack_pages
+from ruleatlas.web.catalog_site import write_catalog_pages
 from ruleatlas.web.render import SiteRenderer
+from ruleatlas.web.telemetry_pages import TelemetryPagesJob, write_telemetry_pages
 from ruleatlas.web.urls import page_file, rule_path
 
 _worker: tuple[SiteRenderer, Catalog, CorpusTable] | None = None
@@ -25,7 +30,7 @@ def _render_batch(site: Path, catalog_path: Path, uids: list[str]) -> int:
     global _worker
     if _worker is None or _worker[1].path != catalog_path:
         catalog = Catalog(catalog_path)
-        _worker = (SiteRenderer(), catalog, catalog.counts())
+        _worker = (SiteRenderer(indicator_pages=True, field_pages=True), catalog, catalog.counts())
     renderer, catalog, counts = _worker
     for uid, doc in catalog.raw_documents(uids):
         renderer.write_page(site, rule_path(uid), renderer.render_rule_page(counts.fill(doc)))
@@ -41,6 +46,8 @@ def write_site(
     *,
     jobs: int = 1,
     progress: Progress | None = None,
+    changed_indicators: set[IndicatorKey] | None = None,
+    telemetry_pages: TelemetryPagesJob | None = None,
 ) -> None:
     """Render the pages of `uids`, remove those of `gone` rules, and rewrite the home page and assets."""
     global _worker
@@ -73,8 +80,23 @@ def write_site(
         _worker = None
     renderer = SiteRenderer()
     renderer.write_static(site)
-    per_vendor: dict[str, int] = {}
-    for s in summaries:
-        per_vendor[s["vendor"]] = per_vendor.get(s["vendor"], 0) + 1
-    index = renderer.render_index(summaries, {"rules": len(summaries), "per_vendor": per_vendor})
-    (site / "index.html").write_text(index, encoding="utf-8")
+    # Home, browse, search, fields, indicators, API docs and the static indexes (web/catalog_site.py):
+    # indicator and field pages only for `changed_indicators` when given (an incremental build).
+    write_catalog_pages(site, catalog_path, summaries, changed_indicators, jobs=jobs)
+    # ATT&CK pages: all of them in a full render, else those of the techniques the changed rules tag.
+    # Their guides link indicator values and fields to the pages write_catalog_pages just wrote.
+    write_attack_pages(
+        site,
+        catalog_path,
+        changed=None if len(uids) >= len(summaries) else {*uids, *gone},
+        renderer=SiteRenderer(indicator_pages=True, field_pages=True),
+    )
+    # Telemetry and readiness pages: all, or those of the events the changed rules covered (the build says).
+    if telemetry_pages is not None:
+        write_telemetry_pages(
+            site,
+            catalog_path,
+            telemetry_pages,
+            jobs=jobs,
+            renderer=SiteRenderer(indicator_pages=True, field_pages=True),
+        )

@@ -8,6 +8,8 @@ Schemes (stable: the same input gives the same path in every build):
 
 - rules: `rules/<vendor>/<stem>/`: the rule uid is the URL (DESIGN.md), each segment percent-encoded, so the
   directory on disk is the decoded segment, which was a valid file name where the rule came from.
+- browse `rules/`, search `search/`, all rules by folder `all-rules/`, fields `fields/`, API docs
+  `api-docs/` (the JSON API itself lives under `/api/` of `ruleatlas serve` only).
 - fields: `fields/<field>/`; indicators: `indicators/<field>/<kind>/<value-slug>-<hash>/`. Field names and
   values can hold anything (`C:\\Windows\\`, `/bin/sh`, `*`, 2 kB regexes, characters Windows forbids in
   file names), so they become slugs of `[A-Za-z0-9._-]`: a name made only of those characters is kept as is
@@ -17,6 +19,12 @@ Schemes (stable: the same input gives the same path in every build):
   share a page, even on a case-insensitive file system.
 - ATT&CK: `attack/` (the matrix), `attack/<technique id>/`, `attack/tactics/<tactic id>/`, `attack/gaps/`;
   ids upper case (`T1059.001`, `TA0002`). `technique_url` / `tactic_url` link to attack.mitre.org instead.
+- telemetry: `telemetry/` (providers), `telemetry/<provider slug>/`, `telemetry/<provider slug>/<event id>/`
+  (a catch-all event's name instead of a numeric id: `telemetry/linux/process_creation/`),
+  `telemetry/uncovered/`, `telemetry/vendors/<vendor>/`; `readiness/`. A provider slug is its name
+  lower-cased, every run of other characters than `a-z0-9_.` a "-" (`microsoft-windows-sysmon`), plus a hash
+  of the exact name when the name holds anything but letters, digits, spaces, "-", "_" and "." or is cut
+  short; slugs that would name the fixed pages (`uncovered`, `vendors`) get "-provider".
 """
 
 from __future__ import annotations
@@ -35,6 +43,21 @@ STATIC_PATH = "static/"
 ATTACK_PATH = "attack/"  # the matrix; technique pages below it, tactic pages under attack/tactics/
 ATTACK_GAPS_PATH = "attack/gaps/"
 KEYWORD_FIELD_SEGMENT = "~keyword"  # a keyword search has no field; "~" never appears in a field slug
+TELEMETRY_PATH = "telemetry/"
+TELEMETRY_UNCOVERED_PATH = "telemetry/uncovered/"
+READINESS_PATH = "readiness/"
+_TELEMETRY_RESERVED = frozenset({"uncovered", "vendors"})
+_PROVIDER_PLAIN = re.compile(r"[A-Za-z0-9 _.-]+")
+_PROVIDER_JUNK = re.compile(r"[^a-z0-9_.]+")
+# Browse and search pages (issue 3). The browse list takes its filters as a query string
+# (`rules/?level=high&technique=T1059`), which static hosts and file:// pass through to the page's script.
+RULES_PATH = "rules/"
+ALL_RULES_PATH = "all-rules/"  # every rule by vendor and folder, as plain links (no script needed)
+SEARCH_PATH = "search/"
+FIELDS_PATH = "fields/"
+API_DOCS_PATH = "api-docs/"
+OPENAPI_PATH = "openapi.json"
+DATA_PATH = "data/"  # the static site's build-time indexes, as scripts so that file:// pages can load them
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
@@ -167,3 +190,33 @@ def page_file(path: str) -> PurePosixPath:
     if path.endswith("/") or not parts:
         parts.append("index.html")
     return PurePosixPath(*parts)
+
+
+def telemetry_provider_slug(name: str) -> str:
+    """`Microsoft-Windows-Sysmon` -> `microsoft-windows-sysmon`; `MSSQL$AUDIT` -> `mssql-audit-<hash>`."""
+    full = _PROVIDER_JUNK.sub("-", name.lower()).strip("-.")
+    slug = full[:_NAME_SLUG_CHARS].strip("-.")
+    if not slug or slug != full or not _PROVIDER_PLAIN.fullmatch(name):
+        slug = f"{slug}-{_digest('provider', name)}" if slug else _digest("provider", name)
+    return f"{slug}-provider" if slug in _TELEMETRY_RESERVED else slug
+
+
+def telemetry_provider_path(name: str) -> str:
+    """The page of a provider (its name, or the channel for events whose provider is not known)."""
+    return f"{TELEMETRY_PATH}{telemetry_provider_slug(name)}/"
+
+
+def telemetry_event_segment(event_id: int | str) -> str:
+    if isinstance(event_id, int) and not isinstance(event_id, bool):
+        return str(event_id)
+    return _name_segment(str(event_id) or "_")
+
+
+def telemetry_event_path(provider: str, event_id: int | str) -> str:
+    """`("Microsoft-Windows-Sysmon", 1)` -> `telemetry/microsoft-windows-sysmon/1/`."""
+    return f"{telemetry_provider_path(provider)}{telemetry_event_segment(event_id)}/"
+
+
+def telemetry_vendor_path(vendor: str) -> str:
+    """The per-vendor reference page: events x providers with that vendor's rules."""
+    return f"{TELEMETRY_PATH}vendors/{_name_segment(vendor or '_')}/"

@@ -1,0 +1,522 @@
+"""Browse queries: the rule list with facets, sorting and paging; catalog figures for the home page; the rows
+behind indicator pages and field pages. Every SQL statement of those pages, their API twins and `export`.
+
+The browse list is faceted over a few thousand small rows, so the rows are read once per catalog file
+(`browse_rows`, cached by the file's identity) and filtered in Python; the static site does the same in
+JavaScript over the same rows (`web/browse_index.py` writes them), with the same rules:
+
+- facets combine with AND; values of one facet with OR; a facet's counts are what the list would hold with
+  that value selected instead of the facet's current selection (the others kept);
+- deprecated and unsupported rules (by kind or status) are shown only on request: `retired`, or a status /
+  kind filter that names one of those values;
+- `technique` T1059 also selects its sub-techniques (T1059.001, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ruleatlas.store.catalog import Catalog, IndicatorKey
+
+RETIRED = frozenset({"deprecated", "unsupported"})
+LEVEL_ORDER = ("critical", "high", "medium", "low", "informational")
+FACETS = ("vendor", "product", "logsource", "status", "level", "tactic", "technique", "kind")
+SORTS = ("title", "level", "modified", "created", "uid")
+MAX_PER_PAGE = 200
+NO_VALUE = ""  # a rule without a product or log source is counted under ""
+NONE_TOKEN = "(none)"  # how "" is written in a query string (`?product=(none)`)
+
+
+@dataclass(slots=True, frozen=True)
+class BrowseRow:
+    uid: str
+    vendor: str
+    title: str
+    status: str
+    level: str
+    kind: str
+    product: str
+    logsource: str  # the Sigma category, else the service
+    created: str
+    modified: str
+    techniques: tuple[str, ...]
+    tactics: tuple[str, ...]  # ATT&CK tactic ids
+    placements: tuple[tuple[str, str], ...] = ()  # (technique id, tactic id or "") as the build placed them
+
+    @property
+    def retired(self) -> bool:
+        return self.kind in RETIRED or self.status in RETIRED
+
+    def values(self, facet: str) -> tuple[str, ...]:
+        """The facet values the rule counts under. A sub-technique also counts under its parent, since
+        selecting the parent lists the rule."""
+        if facet == "technique":
+            parents = tuple(t.partition(".")[0] for t in self.techniques if "." in t)
+            return tuple(dict.fromkeys(self.techniques + parents)) if parents else self.techniques
+        if facet == "tactic":
+            return self.tactics
+        return (getattr(self, facet),)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "title": self.title,
+            "vendor": self.vendor,
+            "status": self.status,
+            "level": self.level,
+            "kind": self.kind,
+            "product": self.product,
+            "logsource": self.logsource,
+            "created": self.created,
+            "modified": self.modified,
+            "techniques": list(self.techniques),
+            "tactics": list(self.tactics),
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class RuleFilter:
+    """The browse list's selection (empty tuple = any), as the API, the CLI and the page take it."""
+
+    vendor: tuple[str, ...] = ()
+    product: tuple[str, ...] = ()
+    logsource: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    level: tuple[str, ...] = ()
+    tactic: tuple[str, ...] = ()
+    technique: tuple[str, ...] = ()
+    kind: tuple[str, ...] = ()
+    retired: bool = False
+
+    def selection(self, facet: str) -> tuple[str, ...]:
+        value: tuple[str, ...] = getattr(self, facet)
+        return value
+
+    def shows_retired(self) -> bool:
+        return self.retired or any(v in RETIRED for v in (*self.status, *self.kind))
+
+    def accepts(self, row: BrowseRow, skip: str = "") -> bool:
+        """Whether `row` is listed; `skip` leaves one facet's selection out (for that facet's counts)."""
+        for facet in FACETS:
+            if facet == skip:
+                continue
+            wanted = self.selection(facet)
+            if wanted and not _facet_match(facet, wanted, row):
+                return False
+        return not row.retired or self.shows_retired()
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+    @classmethod
+    def from_lists(cls, retired: bool = False, **values: Iterable[str]) -> RuleFilter:
+        """From lists of strings; a value may also be comma-separated (`level=high,critical`)."""
+        cleaned: dict[str, Any] = {}
+        for name, items in values.items():
+            if name not in FACETS:
+                raise ValueError(f"unknown facet {name!r}")
+            parts = [p.strip() for item in items for p in item.split(",")]
+            cleaned[name] = tuple(
+                dict.fromkeys(NO_VALUE if p == NONE_TOKEN else _normal(name, p) for p in parts if p)
+            )
+        return cls(retired=retired, **cleaned)
+
+
+def _normal(facet: str, value: str) -> str:
+    if facet == "technique":
+        return value.upper()
+    if facet == "tactic":
+        return value if value.upper().startswith("TA") and value[2:].isdigit() else value.lower()
+    return value.lower() if facet in ("vendor", "status", "level", "kind") else value
+
+
+def _facet_match(facet: str, wanted: tuple[str, ...], row: BrowseRow) -> bool:
+    if facet == "technique":
+        return any(t == w or t.startswith(w + ".") for t in row.techniques for w in wanted)
+    have = row.values(facet)
+    return any(v in wanted for v in have)
+
+
+def resolve_tactics(catalog: Catalog, names: Iterable[str]) -> tuple[str, ...]:
+    """Tactic ids for ids, short names (`persistence`) or names (`Privilege Escalation`), any case; a name
+    no tactic has stays as given (so it matches no rule rather than being dropped)."""
+    attack = catalog.blob("attack") or {}
+    out: list[str] = []
+    for name in names:
+        key = name.strip().lower().replace(" ", "-")
+        found = [
+            t["id"]
+            for t in attack.get("tactics", [])
+            if key in (t["id"].lower(), t["shortname"], t["name"].lower().replace(" ", "-"))
+        ]
+        out.extend(found or [name])
+    return tuple(dict.fromkeys(out))
+
+
+# -- rows ---------------------------------------------------------------------------------------------------
+
+_ROWS_CACHE: dict[str, tuple[object, list[BrowseRow]]] = {}
+
+
+def _identity(catalog: Catalog) -> object:
+    try:
+        st = os.stat(catalog.path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def browse_rows(catalog: Catalog) -> list[BrowseRow]:
+    """Every rule as a browse row, sorted by title (cached while the catalog file stays the same)."""
+    key = str(catalog.path)
+    identity = _identity(catalog)
+    cached = _ROWS_CACHE.get(key)
+    if cached is not None and identity is not None and cached[0] == identity:
+        return cached[1]
+    techniques: dict[str, list[str]] = {}
+    tactics: dict[str, list[str]] = {}
+    placed: dict[str, list[tuple[str, str]]] = {}
+    for uid, tech, tactic in catalog.db.execute(
+        "SELECT DISTINCT uid, technique_id, tactic_id FROM rule_techniques ORDER BY uid, technique_id"
+    ):
+        placed.setdefault(uid, []).append((tech, tactic))
+        if tech not in techniques.setdefault(uid, []):
+            techniques[uid].append(tech)
+        if tactic and tactic not in tactics.setdefault(uid, []):
+            tactics[uid].append(tactic)
+    rows = [
+        BrowseRow(
+            uid,
+            vendor,
+            title,
+            status,
+            level,
+            kind,
+            product,
+            category or service,
+            created or "",
+            modified or "",
+            tuple(techniques.get(uid, ())),
+            tuple(sorted(tactics.get(uid, ()))),
+            tuple(placed.get(uid, ())),
+        )
+        for uid, vendor, title, status, level, kind, product, category, service, created, modified in (
+            catalog.db.execute(
+                "SELECT uid, vendor, title, status, level, kind, product, category, service, "
+                "json_extract(doc, '$.date'), json_extract(doc, '$.modified') FROM rules"
+            )
+        )
+    ]
+    rows.sort(key=lambda r: (r.title.casefold(), r.uid))
+    if identity is not None:
+        _ROWS_CACHE.clear()  # one catalog at a time is what a server reads
+        _ROWS_CACHE[key] = (identity, rows)
+    return rows
+
+
+def filter_rows(rows: Iterable[BrowseRow], selection: RuleFilter) -> list[BrowseRow]:
+    return [r for r in rows if selection.accepts(r)]
+
+
+def facet_counts(rows: Sequence[BrowseRow], selection: RuleFilter) -> dict[str, list[tuple[str, int]]]:
+    """Per facet: (value, rules) by count then value, as the module docstring says.
+
+    One pass: for each row, which facets' selections it fails; a row counts for facet F when it fails no
+    other facet, and is visible with F's value selected (a retired status or kind shows retired rules)."""
+    active = [f for f in FACETS if selection.selection(f)]
+    retired_selected = {f: any(v in RETIRED for v in selection.selection(f)) for f in ("status", "kind")}
+    counts: dict[str, Counter[str]] = {f: Counter() for f in FACETS}
+    for row in rows:
+        failed = [f for f in active if not _facet_match(f, selection.selection(f), row)]
+        if len(failed) > 1:
+            continue
+        for facet in failed if failed else FACETS:
+            values = row.values(facet)
+            if row.retired and not selection.retired:
+                others = [f for f in ("status", "kind") if f != facet and retired_selected[f]]
+                if not others:
+                    if facet in ("status", "kind"):
+                        values = tuple(v for v in values if v in RETIRED)
+                    else:
+                        continue
+            for value in set(values) if len(values) > 1 else values:
+                counts[facet][value] += 1
+    return {f: sorted(c.items(), key=lambda kv: (-kv[1], kv[0])) for f, c in counts.items()}
+
+
+def sort_rows(rows: list[BrowseRow], sort: str) -> list[BrowseRow]:
+    """`title` (A-Z), `level` (critical first), `modified` / `created` (newest first), `uid`."""
+    if sort == "level":
+        rank = {level: i for i, level in enumerate(LEVEL_ORDER)}
+        return sorted(rows, key=lambda r: rank.get(r.level, len(rank)))  # stable: by title within
+    if sort in ("modified", "created"):
+
+        def newest(r: BrowseRow) -> str:
+            return (r.modified or r.created) if sort == "modified" else r.created
+
+        return sorted(rows, key=newest, reverse=True)
+    if sort == "uid":
+        return sorted(rows, key=lambda r: r.uid)
+    return rows
+
+
+def query_rules(
+    catalog: Catalog, selection: RuleFilter, sort: str = "title", page: int = 1, per_page: int = 50
+) -> dict[str, Any]:
+    """The browse list's page `page` with facet counts (the `/api/rules` answer)."""
+    rows = browse_rows(catalog)
+    listed = sort_rows(filter_rows(rows, selection), sort)
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    pages = max(1, -(-len(listed) // per_page))
+    start = (page - 1) * per_page
+    return {
+        "total": len(listed),
+        "page": page,
+        "per_page": per_page,
+        "pages": pages,
+        "sort": sort,
+        "filters": selection.to_json(),
+        "facets": {
+            name: [{"value": v, "rules": n} for v, n in counts]
+            for name, counts in facet_counts(rows, selection).items()
+        },
+        "rules": [r.summary() for r in listed[start : start + per_page]] if start < len(listed) else [],
+    }
+
+
+# -- home figures --------------------------------------------------------------------------------------------
+
+
+def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> dict[str, Any]:
+    """What the home page shows: totals by vendor, status, level, kind, product and log source; the sources
+    with their commits; the build time; the most used indicators (counted rules, all vendors)."""
+    db = catalog.db
+
+    def grouped(column: str) -> list[tuple[str, int]]:
+        return [
+            (value, n)
+            for value, n in db.execute(
+                f"SELECT {column}, COUNT(*) AS n FROM rules GROUP BY {column} ORDER BY n DESC, {column}"
+            )
+        ]
+
+    logsources = [
+        (value, n)
+        for value, n in db.execute(
+            "SELECT CASE WHEN category != '' THEN category ELSE service END AS ls, COUNT(*) AS n "
+            "FROM rules GROUP BY ls ORDER BY n DESC, ls"
+        )
+    ]
+    indicators = [
+        {"field": f, "kind": k, "value": v, "transforms": t, "rules": n}
+        for f, k, v, t, n in db.execute(
+            "SELECT field, kind, value, transforms, SUM(rules) AS n FROM indicator_counts "
+            "GROUP BY field, kind, value, transforms ORDER BY n DESC, field, kind, value LIMIT ?",
+            (top_indicators,),
+        )
+    ]
+    meta = catalog.meta()
+    return {
+        "rules": db.execute("SELECT COUNT(*) FROM rules").fetchone()[0],
+        "files": db.execute("SELECT COUNT(*) FROM files").fetchone()[0],
+        "indicators": db.execute(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT field, kind, value, transforms FROM indicators)"
+        ).fetchone()[0],
+        "per_vendor": grouped("vendor"),
+        "per_status": grouped("status"),
+        "per_level": grouped("level"),
+        "per_kind": grouped("kind"),
+        "per_product": grouped("product"),
+        "per_logsource": logsources,
+        "sources": [
+            {"vendor": s.vendor, "repo": s.repo, "commit": s.commit, "files": s.files, "rules": s.rules}
+            for s in catalog.sources()
+        ],
+        "built_at": meta.get("built_at", ""),
+        "attack_version": meta.get("attack_version", ""),
+        "top_indicators": indicators,
+    }
+
+
+# -- indicators ----------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class IndicatorRules:
+    """One indicator key with the rules that look for it and those that exclude it."""
+
+    key: IndicatorKey
+    corpus: dict[str, int] = field(default_factory=dict)  # counted rules per vendor
+    using: list[dict[str, str]] = field(default_factory=list)
+    excluding: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        f, k, v, t = self.key
+        return {
+            "field": f or None,
+            "kind": k,
+            "value": v,
+            "transforms": t.split("|") if t else [],
+            "corpus": {"total": sum(self.corpus.values()), "by_vendor": dict(sorted(self.corpus.items()))},
+            "rules": self.using,
+            "excluded_by": self.excluding,
+        }
+
+
+def _indicator_groups(
+    db: Any, where: str, params: Sequence[Any], counts: dict[IndicatorKey, dict[str, int]]
+) -> Iterator[IndicatorRules]:
+    """Rows grouped in Python: a join with `rules` sorted in SQL costs four times as much."""
+    groups: dict[IndicatorKey, list[tuple[str, int]]] = {}
+    for f, k, v, t, exclusion, uid in db.execute(
+        f"SELECT field, kind, value, transforms, exclusion, uid FROM indicators {where}", params
+    ):
+        groups.setdefault((f, k, v, t), []).append((uid, exclusion))
+    rules = {
+        uid: {"uid": uid, "vendor": vendor, "title": title, "level": level, "status": status, "kind": kind}
+        for uid, vendor, title, level, status, kind in db.execute(
+            "SELECT uid, vendor, title, level, status, kind FROM rules"
+        )
+    }
+
+    def order(rule: dict[str, str]) -> tuple[str, str, str]:
+        return (rule["vendor"], rule["title"].casefold(), rule["uid"])
+
+    for key in sorted(groups):
+        found = IndicatorRules(key, counts.get(key, {}))
+        using = {uid for uid, x in groups[key] if not x}
+        excluding = {uid for uid, x in groups[key] if x}
+        found.using = sorted((rules[u] for u in using if u in rules), key=order)
+        found.excluding = sorted((rules[u] for u in excluding if u in rules), key=order)
+        yield found
+
+
+def _counts(db: Any, where: str = "", params: Sequence[Any] = ()) -> dict[IndicatorKey, dict[str, int]]:
+    out: dict[IndicatorKey, dict[str, int]] = {}
+    for f, k, v, t, vendor, n in db.execute(
+        f"SELECT field, kind, value, transforms, vendor, rules FROM indicator_counts {where}", params
+    ):
+        out.setdefault((f, k, v, t), {})[vendor] = n
+    return out
+
+
+def all_indicator_rules(catalog: Catalog) -> Iterator[IndicatorRules]:
+    """Every indicator key of the catalog (positive or exclusion, any rule kind) with its rules."""
+    return _indicator_groups(catalog.db, "", (), _counts(catalog.db))
+
+
+def indicator_rules_for(catalog: Catalog, keys: Iterable[IndicatorKey]) -> Iterator[IndicatorRules]:
+    """The keys among `keys` that the catalog still has (a key no rule uses any more yields nothing)."""
+    wanted = json.dumps(sorted(set(keys)))
+    where = (
+        "WHERE (field, kind, value, transforms) IN (SELECT json_extract(value, '$[0]'), "
+        "json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]') "
+        "FROM json_each(?))"
+    )
+    return _indicator_groups(catalog.db, where, (wanted,), _counts(catalog.db, where, (wanted,)))
+
+
+def find_indicators(
+    catalog: Catalog, field_name: str | None, kind: str | None, value: str | None, limit: int = 50
+) -> list[IndicatorRules]:
+    """Indicators with this field / kind / value (each optional; `value` also matches case-folded, since
+    case-insensitive values are stored folded); at most `limit` keys, most used first."""
+    clauses, params = [], []
+    if field_name is not None:
+        clauses.append("field = ?")
+        params.append(field_name)
+    if kind is not None:
+        clauses.append("kind = ?")
+        params.append(kind)
+    if value is not None:
+        clauses.append("value IN (?, ?)")
+        params += [value, value.casefold()]
+    where = " AND ".join(clauses) or "1 = 1"
+    keys: list[IndicatorKey] = [
+        (f, k, v, t)
+        for f, k, v, t in catalog.db.execute(
+            f"SELECT field, kind, value, transforms FROM indicators WHERE {where} "
+            "GROUP BY field, kind, value, transforms ORDER BY COUNT(DISTINCT uid) DESC, field, kind, value "
+            "LIMIT ?",
+            (*params, limit),
+        )
+    ]
+    found = {g.key: g for g in indicator_rules_for(catalog, keys)}
+    return [found[k] for k in keys if k in found]
+
+
+def indicator_keys(catalog: Catalog) -> set[IndicatorKey]:
+    return {
+        (f, k, v, t)
+        for f, k, v, t in catalog.db.execute("SELECT DISTINCT field, kind, value, transforms FROM indicators")
+    }
+
+
+# -- fields --------------------------------------------------------------------------------------------------
+
+
+def field_list(catalog: Catalog) -> list[dict[str, Any]]:
+    """Every field with the rules that use it (positive predicates of any rule) and its distinct values."""
+    return [
+        {"field": f or None, "rules": n, "values": v}
+        for f, n, v in catalog.db.execute(
+            "SELECT field, COUNT(DISTINCT uid) AS n, COUNT(DISTINCT kind || char(31) || value) "
+            "FROM indicators WHERE exclusion = 0 GROUP BY field ORDER BY n DESC, field"
+        )
+    ]
+
+
+def field_detail(catalog: Catalog, field_name: str, top_values: int = 100) -> dict[str, Any] | None:
+    """One field: its kinds and its most used values, each with the rules that use it (any rule kind;
+    `corpus` is the counted total the rule pages show). None when no rule uses the field."""
+    db = catalog.db
+    total = db.execute(
+        "SELECT COUNT(DISTINCT uid) FROM indicators WHERE field = ? AND exclusion = 0", (field_name,)
+    ).fetchone()[0]
+    excluded = db.execute(
+        "SELECT COUNT(DISTINCT uid) FROM indicators WHERE field = ? AND exclusion = 1", (field_name,)
+    ).fetchone()[0]
+    if not total and not excluded:
+        return None
+    kinds = [
+        {"kind": k, "rules": n, "values": v}
+        for k, n, v in db.execute(
+            "SELECT kind, COUNT(DISTINCT uid) AS n, COUNT(DISTINCT value || char(31) || transforms) "
+            "FROM indicators WHERE field = ? AND exclusion = 0 GROUP BY kind ORDER BY n DESC, kind",
+            (field_name,),
+        )
+    ]
+    counted = _counts(db, "WHERE field = ?", (field_name,))
+    values = [
+        {
+            "kind": k,
+            "value": v,
+            "transforms": t.split("|") if t else [],
+            "rules": n,
+            "corpus": sum(counted.get((field_name, k, v, t), {}).values()),
+        }
+        for k, v, t, n in db.execute(
+            "SELECT kind, value, transforms, COUNT(DISTINCT uid) AS n FROM indicators "
+            "WHERE field = ? AND exclusion = 0 GROUP BY kind, value, transforms "
+            "ORDER BY n DESC, kind, value LIMIT ?",
+            (field_name, top_values),
+        )
+    ]
+    distinct = db.execute(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT kind, value, transforms FROM indicators "
+        "WHERE field = ? AND exclusion = 0)",
+        (field_name,),
+    ).fetchone()[0]
+    return {
+        "field": field_name or None,
+        "rules": total,
+        "excluding_rules": excluded,
+        "distinct_values": distinct,
+        "kinds": kinds,
+        "values": values,
+    }

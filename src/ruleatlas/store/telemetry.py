@@ -1,0 +1,319 @@
+"""The telemetry side of the catalog: which rules cover which events, with which fields. Its SQL is all here.
+
+Two tables, written by the build next to the rule rows (`write_rule_events`), one row per (rule, covered
+event) and one per (rule, covered event, field the rule tests):
+
+- `tel_rule_events`: uid, vendor, counted (0 for deprecated/unsupported rules), provider (the provider name,
+  or the channel when the provider is not known), channel, event_key (the EventID as text, or a catch-all
+  event's name), needs (JSON: the alternatives of event fields the rule needs, see telemetry/fields.py).
+- `tel_rule_fields`: uid, vendor, counted, provider, event_key, field (the event's name for it),
+  rule_field (the rule's name).
+
+Everything the telemetry pages, the API and the readiness report show about rules is read from these tables,
+`rules`, `indicators` and `rule_techniques`; the event definitions themselves are the `telemetry` blob.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ruleatlas.telemetry.fields import RuleEventFields
+
+TABLES_VERSION = "1"  # part of the build's inputs key: a catalog with other tables is rebuilt, not patched
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tel_rule_events (
+    uid TEXT NOT NULL, vendor TEXT NOT NULL, counted INTEGER NOT NULL, provider TEXT NOT NULL,
+    channel TEXT NOT NULL, event_key TEXT NOT NULL, needs TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tel_rule_fields (
+    uid TEXT NOT NULL, vendor TEXT NOT NULL, counted INTEGER NOT NULL, provider TEXT NOT NULL,
+    event_key TEXT NOT NULL, field TEXT NOT NULL, rule_field TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tel_rule_events_event ON tel_rule_events (provider, event_key);
+CREATE INDEX IF NOT EXISTS tel_rule_events_uid ON tel_rule_events (uid);
+CREATE INDEX IF NOT EXISTS tel_rule_fields_event ON tel_rule_fields (provider, event_key);
+CREATE INDEX IF NOT EXISTS tel_rule_fields_uid ON tel_rule_fields (uid);
+"""
+
+EventKeyRow = tuple[str, str]  # (provider, event_key)
+
+
+@dataclass(slots=True)
+class RuleTelemetry:
+    """What the build hands over for one rule."""
+
+    uid: str
+    vendor: str
+    counted: bool
+    events: list[RuleEventFields]
+
+
+# -- writing ----------------------------------------------------------------------------------------------
+
+
+def ensure_schema(db: sqlite3.Connection) -> None:
+    db.executescript(SCHEMA)
+
+
+def events_of_files(db: sqlite3.Connection, vendor: str, paths: Iterable[str]) -> set[EventKeyRow]:
+    """The events covered by the rules of these files, as the catalog has them now (call before the
+    writer deletes those rules: a rebuild must re-render what a changed rule covered before)."""
+    ensure_schema(db)
+    found: set[EventKeyRow] = set()
+    for path in paths:
+        found.update(
+            db.execute(
+                "SELECT DISTINCT e.provider, e.event_key FROM tel_rule_events e "
+                "JOIN rules r ON r.uid = e.uid WHERE r.vendor = ? AND r.path = ?",
+                (vendor, path),
+            )
+        )
+    return found
+
+
+def write_rule_events(
+    db: sqlite3.Connection, rules: Sequence[RuleTelemetry], *, full: bool
+) -> set[EventKeyRow]:
+    """Replace the rows of `rules` (all rows when `full`) and drop those of rules no longer in the catalog.
+    Returns the events the written rules cover."""
+    ensure_schema(db)
+    if full:
+        db.execute("DELETE FROM tel_rule_events")
+        db.execute("DELETE FROM tel_rule_fields")
+    else:
+        uids = [(r.uid,) for r in rules]
+        db.executemany("DELETE FROM tel_rule_events WHERE uid = ?", uids)
+        db.executemany("DELETE FROM tel_rule_fields WHERE uid = ?", uids)
+        for table in ("tel_rule_events", "tel_rule_fields"):
+            db.execute(f"DELETE FROM {table} WHERE uid NOT IN (SELECT uid FROM rules)")
+    db.executemany(
+        "INSERT INTO tel_rule_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            (r.uid, r.vendor, int(r.counted), e.provider, e.channel, e.event_key, json.dumps(e.needs))
+            for r in rules
+            for e in r.events
+        ),
+    )
+    db.executemany(
+        "INSERT INTO tel_rule_fields VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            (r.uid, r.vendor, int(r.counted), e.provider, e.event_key, field, rule_field)
+            for r in rules
+            for e in r.events
+            for field, rule_field in e.fields
+        ),
+    )
+    return {(e.provider, e.event_key) for r in rules for e in r.events}
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RuleRef:
+    uid: str
+    vendor: str
+    title: str
+    level: str
+    status: str
+    kind: str
+    counted: bool
+
+
+@dataclass(slots=True)
+class UncoveredRule:
+    uid: str
+    vendor: str
+    title: str
+    kind: str
+    logsource: str
+    reason: str
+
+
+@dataclass(slots=True)
+class EventIndicator:
+    field: str
+    kind: str
+    value: str
+    transforms: str
+    rules: int
+    by_vendor: dict[str, int]
+
+
+@dataclass(slots=True)
+class RuleNeeds:
+    """One (rule, covered event) for the readiness report."""
+
+    uid: str
+    vendor: str
+    title: str
+    kind: str
+    provider: str
+    channel: str
+    event_key: str
+    needs: list[list[str]]
+
+
+class TelemetryQueries:
+    """Read queries over a built catalog's connection (`Catalog.db`)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def has_tables(self) -> bool:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tel_rule_events'"
+        ).fetchone()
+        return bool(row[0])
+
+    def event_rule_counts(
+        self, events: Iterable[EventKeyRow] | None = None
+    ) -> dict[EventKeyRow, dict[str, int]]:
+        """Distinct counted rules per event, by vendor (all events with rules, or just `events`)."""
+        out: dict[EventKeyRow, dict[str, int]] = {}
+        sql = (
+            "SELECT provider, event_key, vendor, COUNT(DISTINCT uid) FROM tel_rule_events WHERE counted = 1 "
+            "{where} GROUP BY provider, event_key, vendor"
+        )
+        if events is None:
+            rows: Iterable[tuple[str, str, str, int]] = self.db.execute(sql.format(where=""))
+        else:
+            rows = (
+                row
+                for key in set(events)
+                for row in self.db.execute(sql.format(where="AND provider = ? AND event_key = ?"), key)
+            )
+        for provider, key, vendor, n in rows:
+            out.setdefault((provider, key), {})[vendor] = n
+        return out
+
+    def referenced_events(self) -> dict[EventKeyRow, str]:
+        """Every event some rule covers (counted or not), with a channel rules name for it."""
+        return {
+            (p, k): c
+            for p, k, c in self.db.execute(
+                "SELECT provider, event_key, MAX(channel) FROM tel_rule_events GROUP BY provider, event_key"
+            )
+        }
+
+    def event_rules(self, provider: str, event_key: str) -> list[RuleRef]:
+        rows = self.db.execute(
+            "SELECT DISTINCT r.uid, r.vendor, r.title, r.level, r.status, r.kind, e.counted "
+            "FROM tel_rule_events e JOIN rules r ON r.uid = e.uid WHERE e.provider = ? AND e.event_key = ? "
+            "ORDER BY r.vendor, r.title COLLATE NOCASE, r.uid",
+            (provider, event_key),
+        )
+        return [RuleRef(u, v, t, lv, st, k, bool(c)) for u, v, t, lv, st, k, c in rows]
+
+    def event_field_counts(self, provider: str, event_key: str) -> dict[str, dict[str, int]]:
+        """Per event field, the distinct counted rules testing it, by vendor."""
+        out: dict[str, dict[str, int]] = {}
+        for field, vendor, n in self.db.execute(
+            "SELECT field, vendor, COUNT(DISTINCT uid) FROM tel_rule_fields "
+            "WHERE provider = ? AND event_key = ? AND counted = 1 GROUP BY field, vendor",
+            (provider, event_key),
+        ):
+            out.setdefault(field, {})[vendor] = n
+        return out
+
+    def event_field_aliases(self, provider: str, event_key: str) -> dict[str, list[str]]:
+        """Event field -> the other names rules give it (Image for Security 4688's NewProcessName)."""
+        out: dict[str, list[str]] = {}
+        for field, rule_field in self.db.execute(
+            "SELECT DISTINCT field, rule_field FROM tel_rule_fields WHERE provider = ? AND event_key = ? "
+            "AND field != rule_field ORDER BY field, rule_field",
+            (provider, event_key),
+        ):
+            out.setdefault(field, []).append(rule_field)
+        return out
+
+    def event_indicators(self, provider: str, event_key: str, limit: int = 25) -> list[EventIndicator]:
+        """The indicators most used by the counted rules covering the event (distinct rules, by vendor)."""
+        rows = self.db.execute(
+            "SELECT i.field, i.kind, i.value, i.transforms, i.vendor, COUNT(DISTINCT i.uid) "
+            "FROM indicators i JOIN (SELECT DISTINCT uid FROM tel_rule_events "
+            "WHERE provider = ? AND event_key = ? AND counted = 1) e ON e.uid = i.uid "
+            "WHERE i.exclusion = 0 AND i.counted = 1 "
+            "GROUP BY i.field, i.kind, i.value, i.transforms, i.vendor",
+            (provider, event_key),
+        )
+        merged: dict[tuple[str, str, str, str], dict[str, int]] = {}
+        for field, kind, value, transforms, vendor, n in rows:
+            merged.setdefault((field, kind, value, transforms), {})[vendor] = n
+        ranked = sorted(merged.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+        return [
+            EventIndicator(f, k, v, t, sum(by.values()), dict(sorted(by.items())))
+            for (f, k, v, t), by in ranked[:limit]
+        ]
+
+    def uncovered_rules(self) -> list[UncoveredRule]:
+        rows = self.db.execute(
+            "SELECT uid, vendor, title, kind, product, category, service, "
+            "COALESCE(json_extract(doc, '$.events_note'), '') FROM rules "
+            "WHERE uid NOT IN (SELECT uid FROM tel_rule_events) ORDER BY vendor, uid"
+        )
+        out = []
+        for uid, vendor, title, kind, product, category, service, note in rows:
+            logsource = ", ".join(
+                f"{k} {v}"
+                for k, v in (("product", product), ("category", category), ("service", service))
+                if v
+            )
+            out.append(UncoveredRule(uid, vendor, title, kind, logsource, note))
+        return out
+
+    def vendor_mappings(self) -> dict[str, dict[EventKeyRow, int]]:
+        """vendor -> event -> distinct counted rules of that vendor covering it."""
+        out: dict[str, dict[EventKeyRow, int]] = {}
+        for vendor, provider, key, n in self.db.execute(
+            "SELECT vendor, provider, event_key, COUNT(DISTINCT uid) FROM tel_rule_events WHERE counted = 1 "
+            "GROUP BY vendor, provider, event_key"
+        ):
+            out.setdefault(vendor, {})[(provider, key)] = n
+        return out
+
+    def rule_counts(self) -> dict[str, tuple[int, int]]:
+        """vendor -> (counted rules, counted rules with at least one event)."""
+        out: dict[str, tuple[int, int]] = {}
+        for vendor, total, covered in self.db.execute(
+            "SELECT vendor, COUNT(*), SUM(uid IN (SELECT uid FROM tel_rule_events)) FROM rules "
+            "WHERE kind NOT IN ('deprecated', 'unsupported') GROUP BY vendor"
+        ):
+            out[vendor] = (int(total), int(covered or 0))
+        return out
+
+    def rule_needs(self) -> list[RuleNeeds]:
+        """Every (counted rule, covered event) with the fields the rule needs there."""
+        rows = self.db.execute(
+            "SELECT e.uid, e.vendor, r.title, r.kind, e.provider, e.channel, e.event_key, e.needs "
+            "FROM tel_rule_events e JOIN rules r ON r.uid = e.uid WHERE e.counted = 1 ORDER BY e.uid"
+        )
+        return [
+            RuleNeeds(uid, vendor, title, kind, provider, channel, key, json.loads(needs))
+            for uid, vendor, title, kind, provider, channel, key, needs in rows
+        ]
+
+    def field_page_names(self) -> set[str]:
+        """Fields that have a field page (those some rule uses in a positive predicate: web/catalog_site)."""
+        return {f for (f,) in self.db.execute("SELECT DISTINCT field FROM indicators WHERE exclusion = 0") if f}
+
+    def rule_techniques(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for uid, technique in self.db.execute(
+            "SELECT DISTINCT uid, technique_id FROM rule_techniques ORDER BY uid, technique_id"
+        ):
+            out.setdefault(uid, []).append(technique)
+        return out
+
+    def counted_rules(self) -> list[tuple[str, str, str, str]]:
+        """(uid, vendor, title, kind) of every counted rule."""
+        return list(
+            self.db.execute(
+                "SELECT uid, vendor, title, kind FROM rules WHERE kind NOT IN ('deprecated', 'unsupported') "
+                "ORDER BY uid"
+            )
+        )

@@ -1,0 +1,190 @@
+"""The static site's indexes: what the browse and search pages' script (`static/atlas.js`) works over.
+
+Why files written at build time: the site must browse, filter and search with no server at all (any
+static host, or file://). Why scripts (`window.RuleAtlasIndex = {...}`) and not JSON: a file:// page may
+not fetch() a file, but it may load a script.
+
+Kept compact because it grows with the catalog (4,000 rules today, 16,000 later):
+
+- `data/rules.js`: one array per rule, facet values as small integers into per-facet value lists, dates as
+  yyyymmdd numbers, ATT&CK placements as a flat [technique, tactic, technique, tactic, ...] list of indexes;
+  plus the matrix layout (tactics in ATT&CK order, their techniques with sub-techniques) and names.
+  About 140 bytes per rule.
+- `data/search.js`: the text the server's FTS5 index holds per rule, in the same rule order (description,
+  tags, references, authors, fields, values); loaded by the search page only when there is no server API.
+- `data/mode.js`: `{"api": false}`; `ruleatlas serve` answers this path with `{"api": true}`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ruleatlas.attack import AttackData, AttackDataError, technique_sort_key
+from ruleatlas.store import Catalog
+from ruleatlas.store.browse import FACETS, BrowseRow, browse_rows
+from ruleatlas.store.search import search_texts
+from ruleatlas.web import urls
+from ruleatlas.web.render import vendor_name
+
+INDEX_VERSION = 1
+RULES_VAR = "RuleAtlasIndex"
+SEARCH_VAR = "RuleAtlasSearch"
+MODE_VAR = "RuleAtlasMode"
+SIMPLE_FACETS = ("vendor", "product", "logsource", "status", "level", "kind")
+STATUS_ORDER = ("stable", "test", "experimental", "deprecated", "unsupported")
+LEVEL_ORDER = ("critical", "high", "medium", "low", "informational")
+
+
+def as_script(variable: str, value: Any) -> str:
+    return f"window.{variable}={json.dumps(value, ensure_ascii=False, separators=(',', ':'))};\n"
+
+
+def mode_script(api: bool) -> str:
+    return as_script(MODE_VAR, {"api": api})
+
+
+def _date_number(text: str) -> int:
+    digits = text.replace("-", "").replace("/", "")
+    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
+
+
+def _attack(catalog: Catalog) -> AttackData | None:
+    blob = catalog.blob("attack")
+    if blob is None:
+        return None
+    try:
+        return AttackData.from_json(blob)
+    except AttackDataError:
+        return None
+
+
+def _matrix_layout(attack: AttackData) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """Tactics in matrix order with their active parent techniques (by name) and active sub-techniques."""
+    subs: dict[str, list[str]] = {}
+    for tech in attack.techniques.values():
+        if tech.is_subtechnique and tech.parent and not (tech.revoked or tech.deprecated):
+            subs.setdefault(tech.parent, []).append(tech.id)
+    layout = []
+    for tactic in attack.tactics:
+        parents = sorted(
+            (
+                t
+                for t in attack.techniques.values()
+                if not t.is_subtechnique and not (t.revoked or t.deprecated) and tactic.shortname in t.tactics
+            ),
+            key=lambda t: (t.name.casefold(), technique_sort_key(t.id)),
+        )
+        column = []
+        for parent in parents:
+            own = [s for s in subs.get(parent.id, []) if tactic.shortname in attack.techniques[s].tactics]
+            column.append((parent.id, sorted(own, key=technique_sort_key)))
+        layout.append((tactic.id, column))
+    return layout
+
+
+def rules_index(rows: Sequence[BrowseRow], attack: AttackData | None, index_file: str) -> dict[str, Any]:
+    """The browse index (module docstring); `rows` in the order the list shows by default."""
+    values: dict[str, dict[str, int]] = {f: {} for f in FACETS}
+
+    def code(facet: str, value: str) -> int:
+        table = values[facet]
+        found = table.get(value)
+        if found is None:
+            found = table[value] = len(table)
+        return found
+
+    layout = _matrix_layout(attack) if attack is not None else []
+    for tactic_id, column in layout:  # matrix order first, so the facet lists read in that order too
+        code("tactic", tactic_id)
+        for parent, subs in column:
+            code("technique", parent)
+            for sub in subs:
+                code("technique", sub)
+    for facet, order in (("status", STATUS_ORDER), ("level", LEVEL_ORDER)):
+        for value in order:
+            code(facet, value)
+    rules = []
+    for row in rows:
+        vendor, _, stem = row.uid.partition("/")
+        placements: list[int] = []
+        for tech, tactic in row.placements:
+            placements += [code("technique", tech), code("tactic", tactic) if tactic else -1]
+        rules.append(
+            [
+                code("vendor", vendor if vendor == row.vendor else row.vendor),
+                stem if vendor == row.vendor else row.uid,
+                row.title,
+                code("product", row.product),
+                code("logsource", row.logsource),
+                code("status", row.status),
+                code("level", row.level),
+                code("kind", row.kind),
+                _date_number(row.created),
+                _date_number(row.modified),
+                placements,
+            ]
+        )
+    technique_names = {t.id: t.name for t in attack.techniques.values()} if attack is not None else {}
+    tactics = {t.id: t for t in attack.tactics} if attack is not None else {}
+    facets: dict[str, Any] = {}
+    for facet in SIMPLE_FACETS:
+        labels = vendor_name if facet == "vendor" else None
+        facets[facet] = [[v, labels(v) if labels else v] for v in values[facet]]
+    facets["tactic"] = [
+        [tid, tactics[tid].name if tid in tactics else tid, tactics[tid].shortname if tid in tactics else tid]
+        for tid in values["tactic"]
+    ]
+    facets["technique"] = [[tid, technique_names.get(tid, "")] for tid in values["technique"]]
+    technique_code = values["technique"]
+    tactic_code = values["tactic"]
+    return {
+        "version": INDEX_VERSION,
+        "index_file": index_file,
+        "rules_path": "rules/",
+        "facets": facets,
+        "rules": rules,
+        "matrix": [
+            [tactic_code[tid], [[technique_code[p], [technique_code[s] for s in subs]] for p, subs in column]]
+            for tid, column in layout
+        ],
+    }
+
+
+def search_index(uids: Iterable[str], texts: dict[str, tuple[str, str, str, str, str, str]]) -> list[Any]:
+    """Per rule (same order as the browse index): [description, tags, references, authors, fields, values]
+    with fields and values as lists (deduplicated)."""
+    out = []
+    for uid in uids:
+        description, tags, refs, authors, fields, vals = texts.get(uid, ("",) * 6)
+        out.append(
+            [
+                description,
+                tags,
+                refs,
+                authors,
+                [f for f in dict.fromkeys(fields.split(",")) if f] if fields else [],
+                [v for v in dict.fromkeys(vals.split("\n")) if v] if vals else [],
+            ]
+        )
+    return out
+
+
+def write_indexes(site: Path, catalog: Catalog, index_file: str = "index.html") -> dict[str, int]:
+    """Write data/rules.js, data/search.js and data/mode.js; returns each file's size in bytes."""
+    rows = browse_rows(catalog)
+    data_dir = site.joinpath(*urls.page_file(urls.DATA_PATH).parent.parts)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "rules.js": as_script(RULES_VAR, rules_index(rows, _attack(catalog), index_file)),
+        "search.js": as_script(SEARCH_VAR, search_index((r.uid for r in rows), search_texts(catalog))),
+        "mode.js": mode_script(api=False),
+    }
+    sizes = {}
+    for name, text in files.items():
+        data = text.encode("utf-8")
+        (data_dir / name).write_bytes(data)
+        sizes[name] = len(data)
+    return sizes

@@ -1,0 +1,367 @@
+"""The telemetry pages of the static site, and the readiness page.
+
+Pages: `telemetry/` (providers), `telemetry/<provider>/`, `telemetry/<provider>/<event>/`,
+`telemetry/vendors/<vendor>/`, `telemetry/uncovered/`, `readiness/` (see urls.py). Views come from
+web/telemetry_views.py, the same dicts the API returns.
+
+What a build writes (the build decides, `TelemetryPagesJob.events`):
+- a full build (or new templates, or new samples): every page; event pages of events that are neither
+  covered by a rule, nor in the samples, nor described by a field list are not written (their message
+  template is shown on their provider's page), which keeps the site at a few thousand event pages instead of
+  the 49,000 events the manifests name;
+- a rebuild after some rules changed: the pages of the events those rules covered before and after, their
+  providers' pages, and the index, vendor and uncovered-rules pages (one each, cheap). Nothing else depends on
+  which rules cover which events.
+
+Event pages are rendered on every core, by forked workers that open their own catalog connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import shutil
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Template
+
+from ruleatlas.store import open_catalog
+from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
+from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
+from ruleatlas.telemetry.observed import sample_index
+from ruleatlas.web import urls
+from ruleatlas.web.render import VENDOR_NAMES, SiteRenderer, vendor_name
+from ruleatlas.web.telemetry_views import (
+    ProviderEntry,
+    TelemetryAtlas,
+    event_view,
+    provider_view,
+    providers_view,
+    uncovered_view,
+    vendor_view,
+)
+
+STYLESHEET = urls.STATIC_PATH + "telemetry.css"
+PAGE_TEMPLATES = ("index", "provider", "event", "vendor", "uncovered")
+
+
+@dataclass(slots=True)
+class TelemetryPagesJob:
+    """What the build asks for: the definitions (None when built without --telemetry), the samples
+    (`Observed.to_json()`), and the events whose pages changed (None: all)."""
+
+    telemetry: TelemetryCatalog | None
+    samples: dict[str, Any] | None = None
+    events: set[EventKeyRow] | None = None
+    catalog_dir: Path | None = None  # where readiness.json is kept
+
+
+class TelemetryPageRenderer:
+    """Renders telemetry views with the site's renderer (its templates, chrome and link style)."""
+
+    def __init__(self, renderer: SiteRenderer | None = None, *, samples_loaded: bool = True) -> None:
+        self.renderer = renderer or SiteRenderer()
+        self.samples_loaded = samples_loaded
+        self._templates: dict[str, Template] = {}
+
+    def template(self, name: str) -> Template:
+        if name not in self._templates:
+            self._templates[name] = self.renderer.env.get_template(f"{name}.html")
+        return self._templates[name]
+
+    def render(self, template: str, page: str, title: str, view: dict[str, Any], **extra: Any) -> str:
+        renderer = self.renderer
+
+        def link(path: str) -> str:
+            return renderer.link(page, path)
+
+        context = {
+            **renderer._chrome(page, title, current=urls.TELEMETRY_PATH),
+            "v": view,
+            "link": link,
+            "telemetry_css": link(STYLESHEET),
+            "readiness_path": urls.READINESS_PATH,
+            "field_pages": renderer.field_pages,
+            "indicator_pages": renderer.indicator_pages,
+            "vendor_names": VENDOR_NAMES,
+            "samples_loaded": self.samples_loaded,
+            **extra,
+        }
+        return self.template(template).render(context)
+
+    def crumbs(self, page: str, *items: tuple[str, str]) -> list[dict[str, str]]:
+        trail = [("Telemetry", urls.TELEMETRY_PATH), *items]
+        return [
+            {"label": label, "href": self.renderer.link(page, path) if path and path != page else ""}
+            for label, path in trail
+        ]
+
+    # -- pages ---------------------------------------------------------------------------------------------
+
+    def index_page(self, atlas: TelemetryAtlas | None) -> str:
+        if atlas is None:
+            view: dict[str, Any] = {
+                "loaded": False,
+                "providers": 0,
+                "events": 0,
+                "events_with_rules": 0,
+                "mappings": 0,
+                "samples": 0,
+                "summary": "No providers",
+                "groups": [],
+                "vendors": [],
+                "uncovered_path": urls.TELEMETRY_UNCOVERED_PATH,
+            }
+        else:
+            view = {**providers_view(atlas), "loaded": True}
+        return self.render("telemetry_index", urls.TELEMETRY_PATH, "Telemetry", view)
+
+    def provider_page(self, atlas: TelemetryAtlas, entry: ProviderEntry) -> str:
+        page = entry.path
+        view = provider_view(atlas, entry)
+        return self.render(
+            "telemetry_provider", page, entry.label, view, crumbs=self.crumbs(page, (entry.label, page))
+        )
+
+    def event_page(self, atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> str:
+        page = urls.telemetry_event_path(entry.name, key)
+        view = event_view(atlas, entry, key)
+        title = f"{entry.label} {key}: {view['title']}"
+        crumbs = self.crumbs(page, (entry.label, entry.path), (str(key), page))
+        return self.render("telemetry_event", page, title, view, crumbs=crumbs)
+
+    def vendor_page(self, atlas: TelemetryAtlas, vendor: str) -> str:
+        page = urls.telemetry_vendor_path(vendor)
+        view = vendor_view(atlas, vendor)
+        label = vendor_name(vendor)
+        lead = (
+            f"{view['events']:,} events across {view['providers']:,} providers with {label} rules, "
+            f"{view['mappings']:,} mappings"
+        )
+        crumbs = self.crumbs(page, (f"{label} reference", page))
+        return self.render(
+            "telemetry_vendor",
+            page,
+            f"{label} rules by event",
+            view,
+            crumbs=crumbs,
+            vendor_label=label,
+            lead=lead,
+        )
+
+    def uncovered_page(self, atlas: TelemetryAtlas | None, queries: TelemetryQueries) -> str:
+        page = urls.TELEMETRY_UNCOVERED_PATH
+        if atlas is not None:
+            view = uncovered_view(atlas)
+        else:
+            view = uncovered_view(TelemetryAtlas(TelemetryCatalog(), queries))
+        crumbs = self.crumbs(page, ("Rules without event coverage", page))
+        return self.render("telemetry_uncovered", page, "Rules without event coverage", view, crumbs=crumbs)
+
+    def readiness_page(self, report: dict[str, Any] | None, catalog_built_at: str = "") -> str:
+        page = urls.READINESS_PATH
+        view = readiness_view(report, catalog_built_at)
+        renderer = self.renderer
+
+        def link(path: str) -> str:
+            return renderer.link(page, path)
+
+        context = {
+            **renderer._chrome(page, "Readiness", current=urls.READINESS_PATH),
+            "v": view,
+            "link": link,
+            "telemetry_css": link(STYLESHEET),
+            "vendor_names": VENDOR_NAMES,
+        }
+        return self.template("readiness").render(context)
+
+
+def readiness_view(report: dict[str, Any] | None, catalog_built_at: str = "") -> dict[str, Any]:
+    """The readiness page's view from a kept report (None: the page explains how to make one)."""
+    if report is None:
+        return {"present": False}
+    verdicts = report.get("rule_verdicts", [])
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for v in verdicts:
+        path = ""
+        with contextlib.suppress(ValueError):
+            path = urls.rule_path(v["uid"])
+        why = v.get("detail", "") if v["verdict"] != "fires" else "on " + ", ".join(v.get("events", [])[:6])
+        groups.setdefault((v["verdict"], v.get("reason", "")), []).append(
+            {
+                "uid": v["uid"],
+                "title": v.get("title", ""),
+                "kind": v.get("kind", ""),
+                "path": path,
+                "reason": why,
+            }
+        )
+    order = {"fires": 0, "blocked": 1, "unknown": 2}
+    titles = {
+        ("fires", ""): "Rules that can fire",
+        ("blocked", "event never seen"): "Cannot fire: event never seen",
+        ("blocked", "field never present"): "Cannot fire: field never present",
+        ("unknown", "no event coverage"): "Not assessed: no event coverage",
+    }
+    seen = []
+    for item in report.get("seen", []):
+        seen.append({**item, "path": urls.telemetry_event_path(item["provider"], item["event_id"])})
+    stale = bool(catalog_built_at) and report.get("catalog_built_at") != catalog_built_at
+    return {
+        "present": True,
+        "stale": stale,
+        "report": report,
+        "seen": seen,
+        "groups": [
+            {"id": f"g-{i}", "verdict": k[0], "title": titles.get(k, f"{k[0]}: {k[1]}"), "rules": groups[k]}
+            for i, k in enumerate(sorted(groups, key=lambda k: (order.get(k[0], 9), k[1])), 1)
+        ],
+    }
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+
+_worker: tuple[TelemetryPageRenderer, TelemetryAtlas] | None = None
+
+
+def _write(site: Path, path: str, html: str) -> None:
+    SiteRenderer.write_page(site, path, html)
+
+
+def _render_events(site: Path, catalog_path: Path, items: list[tuple[str, str]]) -> int:
+    """Worker: render the event pages of (entry name, key text) with its own catalog connection."""
+    assert _worker is not None
+    pages, atlas = _worker
+    db = sqlite3.connect(f"file:{catalog_path}?mode=ro", uri=True)
+    try:
+        atlas.queries = TelemetryQueries(db)
+        for name, key_text in items:
+            entry = atlas.entries[name]
+            key = parse_event_key(key_text)
+            _write(site, urls.telemetry_event_path(name, key), pages.event_page(atlas, entry, key))
+    finally:
+        db.close()
+    return len(items)
+
+
+def _remove_page(site: Path, path: str) -> None:
+    target = site.joinpath(*urls.page_file(path).parent.parts)
+    if target.is_dir() and target.resolve().is_relative_to(site.resolve()):
+        shutil.rmtree(target)
+
+
+def _prune(site: Path, keep: set[str]) -> int:
+    """Remove telemetry page folders a full build did not write (providers or events that are gone)."""
+    root = site / urls.TELEMETRY_PATH
+    removed = 0
+    if not root.is_dir():
+        return 0
+    fixed = {"uncovered", "vendors"}
+    for provider_dir in list(root.iterdir()):
+        if not provider_dir.is_dir() or provider_dir.name in fixed:
+            continue
+        provider_path = f"{urls.TELEMETRY_PATH}{provider_dir.name}/"
+        if provider_path not in keep:
+            shutil.rmtree(provider_dir)
+            removed += 1
+            continue
+        for event_dir in list(provider_dir.iterdir()):
+            if event_dir.is_dir() and f"{provider_path}{event_dir.name}/" not in keep:
+                shutil.rmtree(event_dir)
+                removed += 1
+    return removed
+
+
+def write_telemetry_pages(
+    site: Path,
+    catalog_path: Path,
+    job: TelemetryPagesJob,
+    *,
+    jobs: int = 1,
+    renderer: SiteRenderer | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write the telemetry pages `job` asks for and the readiness page; returns the pages written."""
+    global _worker
+    from ruleatlas.readiness import load_report  # the report's file format lives with the command
+
+    pages = TelemetryPageRenderer(renderer, samples_loaded=job.samples is not None)
+    written = 0
+    with open_catalog(catalog_path) as catalog:
+        queries = TelemetryQueries(catalog.db)
+        built_at = catalog.meta().get("built_at", "")
+        report = load_report(job.catalog_dir) if job.catalog_dir is not None else None
+        _write(site, urls.READINESS_PATH, pages.readiness_page(report, built_at))
+        written += 1
+        if job.telemetry is None or not queries.has_tables():
+            _write(site, urls.TELEMETRY_PATH, pages.index_page(None))
+            _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(None, queries))
+            return written + 2
+        atlas = TelemetryAtlas(job.telemetry, queries, sample_index(job.samples))
+        _write(site, urls.TELEMETRY_PATH, pages.index_page(atlas))
+        _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(atlas, queries))
+        written += 2
+        vendors = sorted(queries.vendor_mappings())
+        for vendor in vendors:
+            _write(site, urls.telemetry_vendor_path(vendor), pages.vendor_page(atlas, vendor))
+        written += len(vendors)
+        if job.events is None:
+            todo = [(e.name, str(k)) for e, k in atlas.pages()]
+            providers = list(atlas.entries.values())
+        else:
+            wanted = atlas.entries_of(job.events)
+            todo = []
+            for name, key_text in sorted(wanted):
+                entry = atlas.entries.get(name)
+                key = parse_event_key(key_text)
+                if entry is not None and atlas.has_page(entry, key):
+                    todo.append((name, key_text))
+                else:
+                    _remove_page(site, urls.telemetry_event_path(name, key))
+            providers = [atlas.entries[n] for n in sorted({n for n, _ in wanted}) if n in atlas.entries]
+        for entry in providers:
+            _write(site, entry.path, pages.provider_page(atlas, entry))
+        written += len(providers)
+        _worker = (pages, atlas)
+        try:
+            written += _render_all(site, catalog_path, todo, jobs, progress)
+        finally:
+            _worker = None
+            atlas.queries = queries
+        if job.events is None:
+            keep = {e.path for e in atlas.entries.values()}
+            keep |= {urls.telemetry_event_path(n, parse_event_key(k)) for n, k in todo}
+            _prune(site, keep)
+    return written
+
+
+def _render_all(
+    site: Path,
+    catalog_path: Path,
+    todo: list[tuple[str, str]],
+    jobs: int,
+    progress: Callable[[int], None] | None,
+) -> int:
+    if jobs <= 1 or len(todo) < 400:
+        done = _render_events(site, catalog_path, todo) if todo else 0
+        if progress is not None:
+            progress(done)
+        return done
+    size = max(50, len(todo) // (jobs * 6))
+    done = 0
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [
+            pool.submit(_render_events, site, catalog_path, todo[i : i + size])
+            for i in range(0, len(todo), size)
+        ]
+        for fut in futures:
+            n = fut.result()
+            done += n
+            if progress is not None:
+                progress(n)
+    return done

@@ -1,0 +1,472 @@
+"""The telemetry atlas as views: plain JSON-ready dicts for the provider, event, index, vendor and uncovered
+pages. The pages render them (web/telemetry_pages.py) and the API returns them as they are
+(web/telemetry_api.py): every page has its JSON twin from the same code (house rule 7).
+
+Links are site paths (`path`, no leading slash); pages turn them into relative links, the API into absolute
+ones. Rule counts are distinct rules, deprecated and unsupported ones left out, split by vendor label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
+from ruleatlas.telemetry.catalog import (
+    LOGSOURCE_KIND,
+    EventDef,
+    EventKey,
+    ProviderDef,
+    TelemetryCatalog,
+    event_sort_key,
+    name_key,
+    parse_event_key,
+)
+from ruleatlas.telemetry.observed import SampleRecord
+from ruleatlas.web import urls
+from ruleatlas.web.render import vendor_name
+
+
+def vendor_split(by_vendor: dict[str, int]) -> dict[str, Any]:
+    return {"total": sum(by_vendor.values()), "by_vendor": dict(sorted(by_vendor.items()))}
+
+
+def _plural(n: int, word: str, plural: str = "") -> str:
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+@dataclass(slots=True)
+class ProviderEntry:
+    """A provider of the atlas: one the definitions hold, or one only rules name (`definition` None)."""
+
+    name: str
+    definition: ProviderDef | None
+    referenced: dict[str, str] = field(default_factory=dict)  # event key text -> a channel rules name
+
+    @property
+    def label(self) -> str:
+        if self.definition is not None:
+            return self.definition.label or self.definition.name
+        return self.name
+
+    @property
+    def kind(self) -> str:
+        return self.definition.kind if self.definition is not None else "undefined"
+
+    @property
+    def path(self) -> str:
+        return urls.telemetry_provider_path(self.name)
+
+    def event_keys(self) -> list[EventKey]:
+        keys: set[EventKey] = set(self.definition.events) if self.definition is not None else set()
+        keys |= {parse_event_key(k) for k in self.referenced}
+        return sorted(keys, key=event_sort_key)
+
+    def event(self, key: EventKey) -> EventDef | None:
+        return self.definition.events.get(key) if self.definition is not None else None
+
+    def channels(self) -> list[str]:
+        known = list(self.definition.channels) if self.definition is not None else []
+        return list(dict.fromkeys([*known, *(c for c in self.referenced.values() if c)]))
+
+
+class TelemetryAtlas:
+    """Everything the telemetry views read: the definitions, the samples, and the catalog's rule tables."""
+
+    def __init__(
+        self,
+        telemetry: TelemetryCatalog,
+        queries: TelemetryQueries,
+        samples: dict[tuple[str, int], SampleRecord] | None = None,
+    ) -> None:
+        self.telemetry = telemetry
+        self.queries = queries
+        self.samples = samples or {}
+        self.counts = queries.event_rule_counts() if queries.has_tables() else {}
+        referenced = queries.referenced_events() if queries.has_tables() else {}
+        self.entries: dict[str, ProviderEntry] = {
+            name: ProviderEntry(name, p) for name, p in telemetry.providers.items()
+        }
+        self._alias: dict[str, str] = {}  # table provider name -> entry name
+        for (provider, key), channel in referenced.items():
+            entry = self.entry_for(provider)
+            entry.referenced[key] = channel
+        self.counts = {(self.canonical(p), k): v for (p, k), v in self.counts.items()}
+        self.by_slug = {urls.telemetry_provider_slug(name): name for name in self.entries}
+        self._field_pages: set[str] | None = None
+
+    def field_path(self, name: str) -> str:
+        """The field's page when the site has one (fields some rule uses positively), else ""."""
+        if self._field_pages is None:
+            self._field_pages = self.queries.field_page_names() if self.queries.has_tables() else set()
+        return urls.field_path(name) if name in self._field_pages else ""
+
+    def canonical(self, provider: str) -> str:
+        found = self._alias.get(provider)
+        if found is None:
+            known = self.telemetry.provider(provider)
+            found = known.name if known is not None else provider
+            self._alias[provider] = found
+        return found
+
+    def entry_for(self, provider: str) -> ProviderEntry:
+        name = self.canonical(provider)
+        entry = self.entries.get(name)
+        if entry is None:
+            entry = self.entries[name] = ProviderEntry(name, None)
+        return entry
+
+    def table_names(self, name: str) -> list[str]:
+        """The spellings rules' rows use for a provider (the tables keep the name a rule gave)."""
+        return [p for p, c in self._alias.items() if c == name] or [name]
+
+    def sample(self, provider: str, key: EventKey) -> SampleRecord | None:
+        if not isinstance(key, int):
+            return None
+        return self.samples.get((name_key(provider), key))
+
+    def rules_of(self, provider: str, key: EventKey) -> dict[str, int]:
+        return self.counts.get((provider, str(key)), {})
+
+    def has_page(self, entry: ProviderEntry, key: EventKey) -> bool:
+        """Which events get a page of their own: those with a field list, rules or a sample, and catch-alls.
+        The others (known from a message template only) are shown in full on their provider's page."""
+        event = entry.event(key)
+        return (
+            event is None
+            or bool(event.fields)
+            or event.catch_all
+            or str(key) in entry.referenced
+            or self.sample(entry.name, key) is not None
+        )
+
+    def pages(self) -> Iterable[tuple[ProviderEntry, EventKey]]:
+        for entry in self.entries.values():
+            for key in entry.event_keys():
+                if self.has_page(entry, key):
+                    yield entry, key
+
+    def entries_of(self, events: Iterable[EventKeyRow]) -> set[tuple[str, str]]:
+        """(entry name, key text) of events named as the tables name them."""
+        return {(self.canonical(p), k) for p, k in events}
+
+
+# -- providers ----------------------------------------------------------------------------------------------
+
+
+def provider_summary(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, Any]:
+    keys = entry.event_keys()
+    rules: dict[str, int] = {}
+    mapped = 0
+    for key in keys:
+        per_vendor = atlas.rules_of(entry.name, key)
+        if per_vendor:
+            mapped += 1
+        for vendor, n in per_vendor.items():
+            rules[vendor] = rules.get(vendor, 0) + n
+    definition = entry.definition
+    return {
+        "name": entry.name,
+        "label": entry.label,
+        "kind": entry.kind,
+        "path": entry.path,
+        "events": len(keys),
+        "channels": entry.channels(),
+        "events_with_rules": mapped,
+        "mappings": vendor_split(rules),
+        "description": definition.description if definition is not None else "",
+    }
+
+
+def providers_view(atlas: TelemetryAtlas) -> dict[str, Any]:
+    """The telemetry index: every provider with its event count and rule↔event mappings."""
+    summaries = [provider_summary(atlas, e) for e in atlas.entries.values()]
+    summaries.sort(key=lambda s: (-s["mappings"]["total"], s["label"].lower(), s["name"]))
+    with_rules = [s for s in summaries if s["mappings"]["total"]]
+    windows = [s for s in with_rules if s["kind"] != LOGSOURCE_KIND]
+    logsource = [s for s in summaries if s["kind"] == LOGSOURCE_KIND]
+    others = [s for s in summaries if not s["mappings"]["total"] and s["kind"] != LOGSOURCE_KIND]
+    others.sort(key=lambda s: s["label"].lower())
+    logsource.sort(key=lambda s: (-s["mappings"]["total"], s["label"].lower()))
+    vendors = sorted({v for per in atlas.counts.values() for v in per})
+    labels = {v: vendor_name(v) for v in vendors}
+    events = sum(s["events"] for s in summaries)
+    return {
+        "providers": len(summaries),
+        "events": events,
+        "events_with_rules": sum(s["events_with_rules"] for s in summaries),
+        "mappings": sum(s["mappings"]["total"] for s in summaries),
+        "summary": f"{_plural(events, 'event')} across {_plural(len(summaries), 'provider')}",
+        "groups": [
+            {"id": "windows", "title": "Windows providers with rules", "providers": windows},
+            {
+                "id": "logsource",
+                "title": "Log sources without event ids (catch-all events)",
+                "providers": logsource,
+            },
+            {"id": "other", "title": "Other providers (no rule covers their events)", "providers": others},
+        ],
+        "vendors": [
+            {"vendor": v, "label": labels[v], "path": urls.telemetry_vendor_path(v)} for v in vendors
+        ],
+        "uncovered_path": urls.TELEMETRY_UNCOVERED_PATH,
+        "samples": sum(1 for _ in atlas.samples),
+    }
+
+
+def _event_channel(entry: ProviderEntry, key: EventKey, event: EventDef | None) -> str:
+    if event is not None and event.channel:
+        return event.channel
+    channels = entry.definition.channels if entry.definition is not None else []
+    return entry.referenced.get(str(key)) or (channels[0] if len(channels) == 1 else "")
+
+
+def provider_view(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, Any]:
+    """A provider page: "N events across M channels", then each event: id, title, channel, whether a sample
+    exists, and the rules covering it."""
+    rows = []
+    for key in entry.event_keys():
+        event = entry.event(key)
+        sample = atlas.sample(entry.name, key)
+        has_page = atlas.has_page(entry, key)
+        rows.append(
+            {
+                "id": key,
+                "title": event.title if event is not None else "",
+                "defined": event is not None,
+                "channel": _event_channel(entry, key, event),
+                "sample": sample.count if sample is not None else 0,
+                "rules": vendor_split(atlas.rules_of(entry.name, key)),
+                "path": urls.telemetry_event_path(entry.name, key) if has_page else "",
+                "message": "" if has_page or event is None else event.message,
+            }
+        )
+    channels = entry.channels()
+    definition = entry.definition
+    summary = provider_summary(atlas, entry)
+    return {
+        **summary,
+        "guid": definition.guid if definition is not None else "",
+        "aliases": list(definition.aliases) if definition is not None else [],
+        "sources": list(definition.sources) if definition is not None else [],
+        "summary": f"{_plural(len(rows), 'event')} across {_plural(len(channels), 'channel')}",
+        "event_rows": rows,
+    }
+
+
+# -- events -------------------------------------------------------------------------------------------------
+
+
+def _sample_view(sample: SampleRecord | None) -> dict[str, Any] | None:
+    if sample is None:
+        return None
+    return {
+        "count": sample.count,
+        "channels": sample.channels,
+        "source": sample.example_source,
+        "example": [[k, v] for k, v in sample.example.items()],
+        "fields": sorted(sample.fields),
+        "enums": [
+            {"field": name, "values": [[v, n] for v, n in values]} for name, values in sample.enums.items()
+        ],
+    }
+
+
+def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> dict[str, Any]:
+    """An event page: its definition, the fields with the distinct rules testing each (by vendor), a real
+    example from the samples and the enum-like values seen, the most used indicators, and the rules."""
+    event = entry.event(key)
+    queries = atlas.queries
+    names = atlas.table_names(entry.name) if queries.has_tables() else []
+    counts: dict[str, dict[str, int]] = {}
+    aliases: dict[str, list[str]] = {}
+    rules = []
+    indicators = []
+    for name in names:
+        for fld, per_vendor in queries.event_field_counts(name, str(key)).items():
+            merged = counts.setdefault(fld, {})
+            for vendor, n in per_vendor.items():
+                merged[vendor] = merged.get(vendor, 0) + n
+        for fld, others in queries.event_field_aliases(name, str(key)).items():
+            aliases.setdefault(fld, []).extend(o for o in others if o not in aliases.get(fld, []))
+        rules.extend(queries.event_rules(name, str(key)))
+        indicators.extend(queries.event_indicators(name, str(key)))
+    sample = atlas.sample(entry.name, key)
+    seen = {f.lower() for f in sample.fields} if sample is not None else set()
+    defined = event.fields if event is not None else []
+    defined_names = {f.name.lower() for f in defined}
+    common = {f.lower() for f in atlas.telemetry.logsources.common_fields}
+    fields = [
+        {
+            "name": f.name,
+            "type": f.type,
+            "description": f.description,
+            "example": f.sample,
+            "rules": vendor_split(counts.get(f.name, {})),
+            "rule_names": aliases.get(f.name, []),
+            "in_samples": f.name.lower() in seen,
+            "path": atlas.field_path(f.name),
+            "rule_name_paths": [[n, atlas.field_path(n)] for n in aliases.get(f.name, [])],
+        }
+        for f in defined
+    ]
+    extra = [
+        {
+            "name": name,
+            "rules": vendor_split(per_vendor),
+            "rule_names": aliases.get(name, []),
+            "system": name.lower() in common,
+            "path": atlas.field_path(name),
+        }
+        for name, per_vendor in sorted(counts.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+        if name.lower() not in defined_names
+    ]
+    by_vendor: dict[str, list[dict[str, Any]]] = {}
+    uncounted = []
+    seen_uids: set[str] = set()
+    for rule in rules:
+        if rule.uid in seen_uids:
+            continue
+        seen_uids.add(rule.uid)
+        item = {
+            "uid": rule.uid,
+            "title": rule.title,
+            "level": rule.level,
+            "status": rule.status,
+            "kind": rule.kind,
+            "path": _rule_path(rule.uid),
+        }
+        if rule.counted:
+            by_vendor.setdefault(rule.vendor, []).append(item)
+        else:
+            uncounted.append(item)
+    provider_channels = entry.definition.channels if entry.definition is not None else []
+    return {
+        "provider": {"name": entry.name, "label": entry.label, "kind": entry.kind, "path": entry.path},
+        "id": key,
+        "path": urls.telemetry_event_path(entry.name, key),
+        "defined": event is not None,
+        "catch_all": isinstance(key, str),
+        "title": (event.title if event is not None else "") or f"Event {key}",
+        "description": event.description if event is not None else "",
+        "message": event.message if event is not None else "",
+        "channel": _event_channel(entry, key, event),
+        "provider_channels": list(provider_channels),
+        "level": event.level if event is not None else "",
+        "task": event.task if event is not None else "",
+        "opcode": event.opcode if event is not None else "",
+        "version": event.version if event is not None else None,
+        "notes": list(event.notes) if event is not None else [],
+        "sources": list(entry.definition.sources) if entry.definition is not None else [],
+        "fields": fields,
+        "other_fields": extra,
+        "sample": _sample_view(sample),
+        "indicators": [
+            {
+                "field": i.field,
+                "kind": i.kind,
+                "value": i.value,
+                "transforms": [t for t in i.transforms.split("|") if t],
+                "rules": i.rules,
+                "by_vendor": i.by_vendor,
+                "path": urls.indicator_path(
+                    i.field or None, i.kind, i.value, [t for t in i.transforms.split("|") if t]
+                ),
+            }
+            for i in sorted(indicators, key=lambda i: (-i.rules, i.field, i.kind, i.value))[:25]
+        ],
+        "rules": vendor_split({v: len(items) for v, items in by_vendor.items()}),
+        "rules_by_vendor": [{"vendor": v, "rules": by_vendor[v]} for v in sorted(by_vendor)],
+        "uncounted_rules": uncounted,
+    }
+
+
+def _rule_path(uid: str) -> str:
+    try:
+        return urls.rule_path(uid)
+    except ValueError:
+        return ""
+
+
+# -- vendors and uncovered rules ----------------------------------------------------------------------------
+
+
+def vendor_view(atlas: TelemetryAtlas, vendor: str) -> dict[str, Any]:
+    """Events x providers that have rules of `vendor`: "N events across M providers with <vendor> rules,
+    K mappings" (a mapping: one rule covering one event)."""
+    per_event = atlas.queries.vendor_mappings().get(vendor, {}) if atlas.queries.has_tables() else {}
+    providers: dict[str, list[dict[str, Any]]] = {}
+    for (provider, key_text), n in per_event.items():
+        entry = atlas.entry_for(provider)
+        key = parse_event_key(key_text)
+        event = entry.event(key)
+        providers.setdefault(entry.name, []).append(
+            {
+                "id": key,
+                "title": event.title if event is not None else "",
+                "rules": n,
+                "path": urls.telemetry_event_path(entry.name, key),
+            }
+        )
+    groups = []
+    for name, events in providers.items():
+        entry = atlas.entries[name]
+        events.sort(key=lambda e: event_sort_key(e["id"]))
+        groups.append(
+            {
+                "name": name,
+                "label": entry.label,
+                "path": entry.path,
+                "events": events,
+                "mappings": sum(e["rules"] for e in events),
+            }
+        )
+    groups.sort(key=lambda g: (-g["mappings"], g["label"].lower()))
+    n_events = sum(len(g["events"]) for g in groups)
+    mappings = sum(g["mappings"] for g in groups)
+    return {
+        "vendor": vendor,
+        "path": urls.telemetry_vendor_path(vendor),
+        "events": n_events,
+        "providers": len(groups),
+        "mappings": mappings,
+        "groups": groups,
+    }
+
+
+def uncovered_view(atlas: TelemetryAtlas) -> dict[str, Any]:
+    """Rules with no event, grouped by why."""
+    rules = atlas.queries.uncovered_rules() if atlas.queries.has_tables() else []
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:
+        reason = rule.reason or "No reason recorded."
+        groups.setdefault(_reason_group(reason), []).append(
+            {
+                "uid": rule.uid,
+                "vendor": rule.vendor,
+                "title": rule.title,
+                "kind": rule.kind,
+                "logsource": rule.logsource,
+                "reason": reason,
+                "path": _rule_path(rule.uid),
+            }
+        )
+    totals = atlas.queries.rule_counts() if atlas.queries.has_tables() else {}
+    return {
+        "rules": len(rules),
+        "counted_rules": sum(t for t, _ in totals.values()),
+        "covered_rules": sum(c for _, c in totals.values()),
+        "groups": [
+            {"reason": reason, "rules": items}
+            for reason, items in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+        ],
+    }
+
+
+def _reason_group(reason: str) -> str:
+    """The first sentence of a note, without the rule's own names in it: rules alike land together."""
+    first = reason.split(". ", 1)[0].rstrip(".")
+    if first.startswith("No telemetry definitions for"):
+        return first.split(":", 1)[0] + "."
+    return first + "."
