@@ -206,7 +206,12 @@ class _Context:
             return None
         if self._samples is None:
             self._samples, _ = _cached_json(
-                self.cache_dir, "samples", key, lambda: _collect_samples(path, loaded[0]), dict, dict
+                self.cache_dir,
+                "samples",
+                key,
+                lambda: _collect_samples(path, loaded[0]),
+                lambda data: data,
+                lambda data: dict(data),
             )
         return self._samples
 

@@ -48,7 +48,9 @@ def test_unknown_platform_is_a_usage_error(attack_catalog: Path, capsys: pytest.
     assert "Windows" in err
 
 
-def test_catalog_without_attack_data(catalog_without_attack: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_catalog_without_attack_data(
+    catalog_without_attack: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run(capsys, "--catalog", str(catalog_without_attack))
     assert code == 1 and out == ""
     assert "was built without ATT&CK data (build with --attack)" in err

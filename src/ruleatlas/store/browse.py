@@ -421,6 +421,13 @@ def indicator_rules_for(catalog: Catalog, keys: Iterable[IndicatorKey]) -> Itera
     return _indicator_groups(catalog.db, where, (wanted,), _counts(catalog.db, where, (wanted,)))
 
 
+def indicator_rules_of_fields(catalog: Catalog, fields: Iterable[str]) -> Iterator[IndicatorRules]:
+    """Every indicator key of these fields ("" for keyword searches) with its rules."""
+    wanted = json.dumps(sorted(set(fields)))
+    where = "WHERE field IN (SELECT value FROM json_each(?))"
+    return _indicator_groups(catalog.db, where, (wanted,), _counts(catalog.db, where, (wanted,)))
+
+
 def find_indicators(
     catalog: Catalog, field_name: str | None, kind: str | None, value: str | None, limit: int = 50
 ) -> list[IndicatorRules]:

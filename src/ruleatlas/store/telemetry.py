@@ -299,7 +299,9 @@ class TelemetryQueries:
 
     def field_page_names(self) -> set[str]:
         """Fields that have a field page (those some rule uses in a positive predicate: web/catalog_site)."""
-        return {f for (f,) in self.db.execute("SELECT DISTINCT field FROM indicators WHERE exclusion = 0") if f}
+        return {
+            f for (f,) in self.db.execute("SELECT DISTINCT field FROM indicators WHERE exclusion = 0") if f
+        }
 
     def rule_techniques(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

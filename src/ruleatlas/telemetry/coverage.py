@@ -21,6 +21,7 @@ from ruleatlas.telemetry.catalog import (
     EventDef,
     ProviderDef,
     TelemetryCatalog,
+    event_sort_key,
     name_key,
     provider_label,
 )
@@ -376,8 +377,8 @@ class _Resolver:
             provider = self.telemetry.provider(provider_name)
             if provider is None:
                 continue
-            for event_id, event in sorted(provider.events.items()):
-                if not event.fields:
+            for event_id, event in sorted(provider.events.items(), key=lambda item: event_sort_key(item[0])):
+                if not event.fields or not isinstance(event_id, int):  # a catch-all is never inferred
                     continue
                 searched = True
                 candidate = _Candidate(

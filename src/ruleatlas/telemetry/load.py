@@ -29,6 +29,7 @@ from ruleatlas.telemetry.catalog import (
     FieldDef,
     ProviderDef,
     TelemetryCatalog,
+    event_sort_key,
     name_key,
     provider_label,
 )
@@ -235,12 +236,14 @@ class _Builder:
                 notes=notes,
             )
             self.alt_titles[(name_key(SYSMON), event_id)] = [node.template]
-        for event_id, event in provider.events.items():
+        for key, event in provider.events.items():
             event.channel = SYSMON_CHANNEL
-            doc = doc_titles.get(event_id)
-            fallback_titles = self.alt_titles.get((name_key(SYSMON), event_id), [])
+            if not isinstance(key, int):
+                continue
+            doc = doc_titles.get(key)
+            fallback_titles = self.alt_titles.get((name_key(SYSMON), key), [])
             event.title = _clean_title(doc or "") or next(
-                (t for t in map(_clean_title, fallback_titles) if t), f"Event {event_id}"
+                (t for t in map(_clean_title, fallback_titles) if t), f"Event {key}"
             )
             template = next((t for t in fallback_titles if t), "")
             if doc and template and not _same_title(event.title, template):
@@ -323,7 +326,7 @@ class _Builder:
             if provider.name == SYSMON:
                 continue
             for event_id, event in provider.events.items():
-                if event.title:
+                if event.title or not isinstance(event_id, int):
                     continue
                 ossem = self.alt_titles.get((key, event_id), [])
                 from_message = _message_title(event.message)
@@ -423,11 +426,15 @@ def _etw_targets(table: LogsourceTable, catalog: TelemetryCatalog, problems: lis
                 )
             )
             continue
-        matching = [e for _, e in sorted(provider.events.items()) if wanted <= e.field_keys()]
+        matching = [
+            (i, e)
+            for i, e in sorted(provider.events.items(), key=lambda item: event_sort_key(item[0]))
+            if isinstance(i, int) and wanted <= e.field_keys()
+        ]
         verb = category.split("_", 1)[-1]
-        named = [e for e in matching if verb in e.title.lower()]
-        for event in named or matching:
-            target = Target("", event.event_id, provider=provider.name, origins=(SPEC_ETW,))
+        named = [(i, e) for i, e in matching if verb in e.title.lower()]
+        for event_id, _event in named or matching:
+            target = Target("", event_id, provider=provider.name, origins=(SPEC_ETW,))
             table.categories.setdefault(category, []).append(target)
 
 

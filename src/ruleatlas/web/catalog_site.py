@@ -12,8 +12,10 @@ inherit them) each render and write a slice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
+import os
 import shutil
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -27,8 +29,7 @@ from ruleatlas.store.browse import (
     all_indicator_rules,
     catalog_overview,
     field_list,
-    indicator_keys,
-    indicator_rules_for,
+    indicator_rules_of_fields,
 )
 from ruleatlas.store.catalog import IndicatorKey
 from ruleatlas.web import urls
@@ -59,17 +60,35 @@ def _site_dir(site: Path, path: str) -> Path:
 
 
 def _write_indicator_slice(site: Path, start: int, stop: int, index_file: str) -> int:
+    """Render and write indicator pages `start:stop` of _GROUPS. Plain os calls: at ~35,000 pages the
+    pathlib and io layers cost as much as the rendering."""
     pages = CatalogPages(SiteRenderer(indicator_pages=True, field_pages=True, index_file=index_file))
+    made: set[str] = set()
+    root = str(site)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     for group in _GROUPS[start:stop]:
         path = urls.indicator_path(group.key[0], group.key[1], group.key[2], _transforms(group.key[3]))
-        html = pages.render_indicator(group.key, group.corpus, group.using, group.excluding, _RULE_HREFS)
-        target = site.joinpath(*urls.page_file(path).parts)
+        html = pages.render_indicator(
+            group.key, group.corpus, group.using, group.excluding, _RULE_HREFS, path
+        )
+        # indicator paths are slugs ([A-Za-z0-9._~-]), so the URL path is the file path
+        leaf = f"{root}/{path}"
+        parent = leaf[: leaf.rindex("/", 0, -1)]
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(leaf)
+        fd = os.open(leaf + "index.html", flags, 0o644)
         try:
-            target.write_text(html, encoding="utf-8")
-        except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(html, encoding="utf-8")
+            os.write(fd, html.encode("utf-8"))
+        finally:
+            os.close(fd)
     return stop - start
+
+
+def _shared(group: IndicatorRules) -> bool:
+    return sum(group.corpus.values()) >= urls.SHARED_INDICATOR_RULES
 
 
 def _transforms(text: str) -> list[str]:
@@ -151,28 +170,27 @@ def write_catalog_pages(
         written["index_bytes"] = sum(sizes.values())
 
         if changed_indicators is None:
-            groups = list(all_indicator_rules(catalog))
+            field_groups = list(all_indicator_rules(catalog))
             for stale in ("indicators/", urls.FIELDS_PATH):  # a full build starts these folders afresh
                 stale_dir = _site_dir(site, stale)
                 if stale_dir.is_dir():
                     shutil.rmtree(stale_dir)
             field_names = [f["field"] or "" for f in fields]
+            todo = field_groups
+            pairs = {(g.key[0], g.key[1]) for g in field_groups}
         else:
-            groups = list(indicator_rules_for(catalog, changed_indicators))
-            present = {g.key for g in groups}
-            for key in changed_indicators - present:
+            # a changed key's field page and list page count every key of its field: read them all
+            field_names = sorted({key[0] for key in changed_indicators})
+            field_groups = list(indicator_rules_of_fields(catalog, field_names))
+            todo = [g for g in field_groups if g.key in changed_indicators]
+            pairs = {(key[0], key[1]) for key in changed_indicators}
+            unshared = {g.key for g in todo if not _shared(g)} | (changed_indicators - {g.key for g in todo})
+            for key in unshared:  # a key no rule shares (or uses) any more loses its own page
                 page_dir = _site_dir(site, urls.indicator_path(key[0], key[1], key[2], _transforms(key[3])))
                 if page_dir.is_dir():
                     shutil.rmtree(page_dir)
-            field_names = sorted({key[0] for key in changed_indicators})
-            # a changed field's page counts every key of the field: read them all
-            if field_names:
-                everything = {k for k in indicator_keys(catalog) if k[0] in set(field_names)}
-                field_groups = list(indicator_rules_for(catalog, everything))
-            else:
-                field_groups = []
         renderer.write_page(site, urls.FIELDS_PATH, pages.render_fields(fields))
-        details = field_details(groups if changed_indicators is None else field_groups)
+        details = field_details(field_groups)
         for name in field_names:
             detail = details.get(name)
             path = urls.field_path(name or None)
@@ -188,8 +206,21 @@ def write_catalog_pages(
         _RULE_HREFS = {
             s["uid"]: up + urls.rule_path(s["uid"]) + index_file for s in summaries if "/" in s["uid"]
         }
-        _GROUPS = groups
-        written["indicators"] = _write_indicators(site, len(groups), jobs, index_file)
+        by_pair: dict[tuple[str, str], list[IndicatorRules]] = {}
+        for g in field_groups:
+            by_pair.setdefault((g.key[0], g.key[1]), []).append(g)
+        for field, kind in sorted(pairs):
+            path = urls.indicator_list_path(field or None, kind)
+            if (field, kind) not in by_pair:
+                stale_dir = _site_dir(site, path)
+                if stale_dir.is_dir():
+                    shutil.rmtree(stale_dir)
+                continue
+            html = pages.render_indicator_list(field, kind, by_pair[(field, kind)], _RULE_HREFS)
+            renderer.write_page(site, path, html)
+        written["indicator_lists"] = len(pairs)
+        _GROUPS = [g for g in todo if _shared(g)]
+        written["indicators"] = _write_indicators(site, len(_GROUPS), jobs, index_file)
     finally:
         _GROUPS, _RULE_HREFS = [], {}
         catalog.close()

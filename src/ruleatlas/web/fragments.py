@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from ruleatlas.web import urls
 
-IndicatorLink = Callable[[str, str, Any, list[str]], str]
+IndicatorLink = Callable[[str, str, Any, list[str], int], str]
 FieldLink = Callable[[str], str]
 
 
@@ -137,7 +137,8 @@ def indicator_groups(
     """Indicators grouped by (field, kind), groups and values in document order (the seed page's layout),
     each value with its corpus badge; returns the HTML and the number of values shown.
 
-    `indicator_link(field, kind, key, transforms)` / `field_link(field)` give hrefs when those pages exist.
+    `indicator_link(field, kind, key, transforms, corpus_total)` / `field_link(field)` give hrefs when those
+    pages exist.
     """
     groups: dict[tuple[str, str], list[str]] = {}
     count = 0
@@ -156,7 +157,7 @@ def indicator_groups(
             else (f"corpus <strong>{total}</strong>")
         )
         if indicator_link is not None:
-            href = indicator_link(field, kind, item.get("key", value), transforms)
+            href = indicator_link(field, kind, item.get("key", value), transforms, total)
             badge = f'<a class="corpus {tier}" href="{esc(href)}">{badge_text}</a>'
         else:
             badge = f'<span class="corpus {tier}">{badge_text}</span>'

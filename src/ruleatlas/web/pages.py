@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
 
@@ -128,7 +128,10 @@ class CatalogPages:
                     "kind": ind["kind"],
                     "value": ind["value"],
                     "href": self.link(
-                        page, urls.indicator_path(ind["field"], ind["kind"], ind["value"], transforms)
+                        page,
+                        urls.indicator_link_path(
+                            ind["field"], ind["kind"], ind["value"], transforms, ind["rules"]
+                        ),
                     ),
                     "rules": _count(ind["rules"]),
                 }
@@ -219,7 +222,8 @@ class CatalogPages:
                     "value": text,
                     "transforms": v["transforms"],
                     "href": self.link(
-                        page, urls.indicator_path(name, v["kind"], v["value"], v["transforms"])
+                        page,
+                        urls.indicator_link_path(name, v["kind"], v["value"], v["transforms"], v["corpus"]),
                     ),
                     "rules": _count(v["rules"]),
                     "corpus": _count(v["corpus"]),
@@ -264,12 +268,14 @@ class CatalogPages:
         using: Sequence[Mapping[str, str]],
         excluding: Sequence[Mapping[str, str]],
         rule_href: Mapping[str, str] | None = None,
+        page: str | None = None,
     ) -> str:
         """One indicator's page. `rule_href`: uid -> link from an indicator page (computed once per build);
-        missing ones are computed here."""
+        missing ones are computed here. `page`: the key's `urls.indicator_path`, when already known."""
         field, kind, value, transforms = key
         transform_list = transforms.split("|") if transforms else []
-        page = urls.indicator_path(field, kind, value, transform_list)
+        if page is None:
+            page = urls.indicator_path(field, kind, value, transform_list)
         head, middle, tail = self._shell(page.count("/"))
         up = "../" * page.count("/")
         index = self.renderer.index_file
@@ -317,7 +323,7 @@ class CatalogPages:
             '<header class="card indicator-hero"><nav class="breadcrumb" aria-label="Breadcrumb">'
             f'<a href="{esc(up + urls.FIELDS_PATH + index)}">Fields</a><span class="sep" aria-hidden="true">›'
             f'</span><a href="{field_href}">{field_html}</a><span class="sep" aria-hidden="true">›</span>'
-            f"<span>{esc(kind)}</span></nav>"
+            f'<a href="../{index or "./"}">{esc(kind)}</a></nav>'
             f'<h1 class="indicator-title"><code class="field">{field_html}</code> '
             f'<span class="kind">{esc(kind)}</span> <code class="value {cls}">{esc(text)}</code>{chips}</h1>'
             '<dl class="stats">'
@@ -340,10 +346,77 @@ class CatalogPages:
                 '<p class="section-lead">They rule these events out (the comparison is under a top-level '
                 f"<code>not</code>).</p>{rule_items(excluding)}</section>"
             )
-        api = urlencode({"field": field, "kind": kind, "value": value})
+        api = f"field={quote(field, safe='')}&kind={quote(kind, safe='')}&value={quote(value, safe='')}"
         parts.append(f'<p class="muted json-twin">JSON: <code>/api/indicators?{esc(api)}</code></p>')
         title = f"{field or 'keyword'} {kind} {text}"
         return f"{head}{esc(title)}{middle}{''.join(parts)}{tail}"
+
+    def render_indicator_list(
+        self,
+        field: str,
+        kind: str,
+        groups: Sequence[Any],
+        rule_href: Mapping[str, str] | None = None,
+    ) -> str:
+        """Every value of one field and comparison (`urls.indicator_list_path`): shared ones link to their
+        page, the others show their rules here (their corpus badges link to this row's anchor).
+        `groups`: `store.browse.IndicatorRules` of this field and kind; `rule_href` as for indicator pages
+        (they are one level deeper: the links are fixed up here)."""
+        page = urls.indicator_list_path(field or None, kind)
+        head, middle, tail = self._shell(page.count("/"))
+        up = "../" * page.count("/")
+        index = self.renderer.index_file
+        field_html = esc(field) if field else "<em>keyword</em>"
+
+        def href(uid: str) -> str:
+            found = rule_href.get(uid) if rule_href else None
+            return found[3:] if found is not None else up + urls.rule_path(uid) + index
+
+        ordered = sorted(groups, key=lambda g: (-sum(g.corpus.values()), -len(g.using), g.key[2], g.key[3]))
+        rows = []
+        for g in ordered:
+            _, _, value, transforms = g.key
+            transform_list = transforms.split("|") if transforms else []
+            leaf = urls.indicator_anchor(field or None, kind, value, transform_list)
+            total = sum(g.corpus.values())
+            text, cls = value_view(value)
+            chips = "".join(f' <span class="flag flag-transform">{esc(t)}</span>' for t in transform_list)
+            if total >= urls.SHARED_INDICATOR_RULES:
+                rules_html = f'<a href="{esc(leaf)}/{index}">{len(g.using)} rules</a>'
+            else:
+                links = [
+                    f'<a href="{esc(href(r["uid"]))}">{esc(r["title"] or r["uid"])}</a>'
+                    for r in g.using
+                    if "/" in r["uid"]
+                ]
+                links += [
+                    f'<a href="{esc(href(r["uid"]))}">{esc(r["title"] or r["uid"])}</a> <span class="muted">'
+                    "(excludes it)</span>"
+                    for r in g.excluding
+                    if "/" in r["uid"]
+                ]
+                rules_html = "<br>".join(links)
+            rows.append(
+                f'<tr id="{esc(leaf)}"><td><code class="value {cls}">{esc(text)}</code>{chips}</td>'
+                f'<td>{rules_html}</td><td class="num">{total}</td></tr>'
+            )
+        n_rules = len({r["uid"] for g in groups for r in g.using})
+        body = (
+            '<header class="card indicator-hero"><nav class="breadcrumb" aria-label="Breadcrumb">'
+            f'<a href="{esc(up + urls.FIELDS_PATH + index)}">Fields</a><span class="sep" aria-hidden="true">›'
+            f'</span><a href="{esc(up + urls.field_path(field or None) + index)}">{field_html}</a></nav>'
+            f'<h1 class="indicator-title"><code class="field">{field_html}</code> '
+            f'<span class="kind">{esc(kind)}</span></h1>'
+            f'<p class="section-lead">{len(groups)} value{"s" if len(groups) != 1 else ""} that {n_rules} '
+            f"rule{'s' if n_rules != 1 else ''} compare this field against with this comparison, most "
+            "shared first. Values several rules share have a page of their own; the corpus column counts "
+            "rules as rule pages do (deprecated and unsupported left out).</p></header>"
+            '<section class="card" id="values"><div class="data-wrap"><table class="data-table ind-table">'
+            '<thead><tr><th scope="col">Value</th><th scope="col">Rules</th><th scope="col" class="num">'
+            f"Corpus</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+        )
+        title = f"{field or 'keyword'} {kind}"
+        return f"{head}{esc(title)}{middle}{body}{tail}"
 
     # -- API docs ------------------------------------------------------------------------------------------
 

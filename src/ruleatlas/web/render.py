@@ -250,10 +250,12 @@ class SiteRenderer:
         *,
         indicator_pages: bool = False,
         field_pages: bool = False,
+        telemetry_pages: bool = False,
         index_file: str = "index.html",
     ) -> None:
         self.indicator_pages = indicator_pages
         self.field_pages = field_pages
+        self.telemetry_pages = telemetry_pages  # link events to their pages (web/telemetry_pages.py)
         self.index_file = index_file
         self.env = _ViewEnvironment(
             loader=FileSystemLoader(TEMPLATES_DIR),
@@ -314,7 +316,7 @@ class SiteRenderer:
         indicators, n_indicators = indicator_groups(_list(doc.get("indicators")), indicator_link, field_link)
         exclusions, n_exclusions = indicator_groups(_list(doc.get("exclusions")), indicator_link, field_link)
         attack = self._attack(doc)
-        events = [self._event(e) for e in _list(doc.get("events")) if isinstance(e, dict)]
+        events = [self._event(e, page) for e in _list(doc.get("events")) if isinstance(e, dict)]
         correlation = self._correlation(doc.get("correlation"))
         filter_rules = [_text(r) for r in _list(_dict(doc.get("filter")).get("rules"))]
         has = {
@@ -441,15 +443,23 @@ class SiteRenderer:
             )
         return {"tactics": tactics, "unknown": [_text(t) for t in _list(doc.get("attack_unknown"))]}
 
-    @staticmethod
-    def _event(event: Mapping[str, Any]) -> dict[str, str]:
+    def _event(self, event: Mapping[str, Any], page: str) -> dict[str, str]:
         event_id = event.get("event_id")
+        provider_name = _text(event.get("provider_name"))
+        channel = _text(event.get("channel"))
+        href = ""
+        numeric = isinstance(event_id, int) and not isinstance(event_id, bool)
+        key = event_id if isinstance(event_id, int | str) and not isinstance(event_id, bool) else None
+        if self.telemetry_pages and key is not None and (provider_name or channel):
+            href = self.link(page, urls.telemetry_event_path(provider_name or channel, key))
         return {
-            "provider": _text(event.get("provider")) or _text(event.get("provider_name")),
-            "provider_name": _text(event.get("provider_name")),
-            "channel": _text(event.get("channel")),
+            "provider": _text(event.get("provider")) or provider_name,
+            "provider_name": provider_name,
+            "channel": channel,
             "event_id": "" if event_id is None else _text(event_id),
+            "event_label": f"Event ID {event_id}" if numeric else _text(event_id),
             "title": _text(event.get("title")),
+            "href": href,
         }
 
     @staticmethod
@@ -463,8 +473,8 @@ class SiteRenderer:
         field_link: FieldLink | None = None
         if self.indicator_pages:
 
-            def indicator_link(field: str, kind: str, key: Any, transforms: list[str]) -> str:
-                return self.link(page, urls.indicator_path(field, kind, key, transforms))
+            def indicator_link(field: str, kind: str, key: Any, transforms: list[str], total: int) -> str:
+                return self.link(page, urls.indicator_link_path(field, kind, key, transforms, total))
 
         if self.field_pages:
 

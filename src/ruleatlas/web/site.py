@@ -30,7 +30,8 @@ def _render_batch(site: Path, catalog_path: Path, uids: list[str]) -> int:
     global _worker
     if _worker is None or _worker[1].path != catalog_path:
         catalog = Catalog(catalog_path)
-        _worker = (SiteRenderer(indicator_pages=True, field_pages=True), catalog, catalog.counts())
+        renderer = SiteRenderer(indicator_pages=True, field_pages=True, telemetry_pages=True)
+        _worker = (renderer, catalog, catalog.counts())
     renderer, catalog, counts = _worker
     for uid, doc in catalog.raw_documents(uids):
         renderer.write_page(site, rule_path(uid), renderer.render_rule_page(counts.fill(doc)))

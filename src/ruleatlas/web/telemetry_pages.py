@@ -29,13 +29,25 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Template
+from markupsafe import Markup
 
 from ruleatlas.store import open_catalog
 from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
 from ruleatlas.telemetry.observed import sample_index
 from ruleatlas.web import urls
-from ruleatlas.web.render import VENDOR_NAMES, SiteRenderer, vendor_name
+from ruleatlas.web.render import VENDOR_NAMES, SiteRenderer, _use_fast_escape, vendor_name
+from ruleatlas.web.telemetry_fragments import (
+    crumbs_html,
+    enums_html,
+    event_rows_html,
+    example_rows_html,
+    field_rows_html,
+    indicator_rows_html,
+    other_field_rows_html,
+    rule_list_html,
+    rules_html,
+)
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
     TelemetryAtlas,
@@ -68,38 +80,49 @@ class TelemetryPageRenderer:
         self.renderer = renderer or SiteRenderer()
         self.samples_loaded = samples_loaded
         self._templates: dict[str, Template] = {}
+        self._chromes: dict[tuple[int, str], dict[str, Any]] = {}
+
+    def chrome(self, page: str, title: str, current: str) -> dict[str, Any]:
+        """base.html's links for `page`: they depend only on how deep the page is, so they are worked out
+        once per depth (thousands of event pages share one)."""
+        key = (page.count("/"), current)
+        found = self._chromes.get(key)
+        if found is None:
+            found = self._chromes[key] = self.renderer._chrome(page, title, current=current)
+        return {**found, "page_title": title}
 
     def template(self, name: str) -> Template:
         if name not in self._templates:
-            self._templates[name] = self.renderer.env.get_template(f"{name}.html")
+            template = self._templates[name] = self.renderer.env.get_template(f"{name}.html")
+            _use_fast_escape(template)
         return self._templates[name]
 
     def render(self, template: str, page: str, title: str, view: dict[str, Any], **extra: Any) -> str:
-        renderer = self.renderer
-
-        def link(path: str) -> str:
-            return renderer.link(page, path)
-
+        link = self.linker(page)
         context = {
-            **renderer._chrome(page, title, current=urls.TELEMETRY_PATH),
+            **self.chrome(page, title, urls.TELEMETRY_PATH),
             "v": view,
             "link": link,
             "telemetry_css": link(STYLESHEET),
             "readiness_path": urls.READINESS_PATH,
-            "field_pages": renderer.field_pages,
-            "indicator_pages": renderer.indicator_pages,
             "vendor_names": VENDOR_NAMES,
+            "rules_html": rules_html,
+            "rule_list": rule_list_html,
             "samples_loaded": self.samples_loaded,
             **extra,
         }
         return self.template(template).render(context)
 
-    def crumbs(self, page: str, *items: tuple[str, str]) -> list[dict[str, str]]:
-        trail = [("Telemetry", urls.TELEMETRY_PATH), *items]
-        return [
-            {"label": label, "href": self.renderer.link(page, path) if path and path != page else ""}
-            for label, path in trail
-        ]
+    def crumbs(self, page: str, *items: tuple[str, str]) -> Markup:
+        return crumbs_html([("Telemetry", urls.TELEMETRY_PATH), *items], self.linker(page), page)
+
+    def linker(self, page: str) -> Callable[[str], str]:
+        renderer = self.renderer
+
+        def link(path: str) -> str:
+            return renderer.link(page, path)
+
+        return link
 
     # -- pages ---------------------------------------------------------------------------------------------
 
@@ -124,6 +147,13 @@ class TelemetryPageRenderer:
     def provider_page(self, atlas: TelemetryAtlas, entry: ProviderEntry) -> str:
         page = entry.path
         view = provider_view(atlas, entry)
+        index_file = self.renderer.index_file
+        link = self.linker(page)
+
+        def child_link(path: str) -> str:  # an event page is a folder inside its provider's
+            return path[len(page) :] + index_file if path.startswith(page) else link(path)
+
+        view["rows_html"] = event_rows_html(view["event_rows"], child_link)
         return self.render(
             "telemetry_provider", page, entry.label, view, crumbs=self.crumbs(page, (entry.label, page))
         )
@@ -131,9 +161,24 @@ class TelemetryPageRenderer:
     def event_page(self, atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> str:
         page = urls.telemetry_event_path(entry.name, key)
         view = event_view(atlas, entry, key)
+        link = self.linker(page)
+        sample = view["sample"]
+        html = {
+            "rules": rules_html(view["rules"]),
+            "fields": field_rows_html(view["fields"], link),
+            "other_fields": other_field_rows_html(view["other_fields"], link),
+            "example": example_rows_html(sample["example"]) if sample else Markup(""),
+            "enums": enums_html(sample["enums"]) if sample else Markup(""),
+            "indicators": indicator_rows_html(view["indicators"], link, self.renderer.indicator_pages),
+            "rules_by_vendor": [
+                (vendor_name(g["vendor"]), len(g["rules"]), rule_list_html(g["rules"], link, shown=50))
+                for g in view["rules_by_vendor"]
+            ],
+            "uncounted": rule_list_html(view["uncounted_rules"], link),
+        }
         title = f"{entry.label} {key}: {view['title']}"
         crumbs = self.crumbs(page, (entry.label, entry.path), (str(key), page))
-        return self.render("telemetry_event", page, title, view, crumbs=crumbs)
+        return self.render("telemetry_event", page, title, view, crumbs=crumbs, html=html)
 
     def vendor_page(self, atlas: TelemetryAtlas, vendor: str) -> str:
         page = urls.telemetry_vendor_path(vendor)
@@ -233,8 +278,12 @@ def _write(site: Path, path: str, html: str) -> None:
     SiteRenderer.write_page(site, path, html)
 
 
-def _render_events(site: Path, catalog_path: Path, items: list[tuple[str, str]]) -> int:
-    """Worker: render the event pages of (entry name, key text) with its own catalog connection."""
+PROVIDER_PAGE = ""  # the key text of a page item that is its provider's page, not an event's
+
+
+def _render_items(site: Path, catalog_path: Path, items: list[tuple[str, str]]) -> int:
+    """Worker: render the pages of (entry name, event key text, or PROVIDER_PAGE for the provider's own
+    page) with its own catalog connection."""
     assert _worker is not None
     pages, atlas = _worker
     db = sqlite3.connect(f"file:{catalog_path}?mode=ro", uri=True)
@@ -242,6 +291,9 @@ def _render_events(site: Path, catalog_path: Path, items: list[tuple[str, str]])
         atlas.queries = TelemetryQueries(db)
         for name, key_text in items:
             entry = atlas.entries[name]
+            if key_text == PROVIDER_PAGE:
+                _write(site, entry.path, pages.provider_page(atlas, entry))
+                continue
             key = parse_event_key(key_text)
             _write(site, urls.telemetry_event_path(name, key), pages.event_page(atlas, entry, key))
     finally:
@@ -324,12 +376,12 @@ def write_telemetry_pages(
                 else:
                     _remove_page(site, urls.telemetry_event_path(name, key))
             providers = [atlas.entries[n] for n in sorted({n for n, _ in wanted}) if n in atlas.entries]
-        for entry in providers:
-            _write(site, entry.path, pages.provider_page(atlas, entry))
-        written += len(providers)
+        # the biggest provider pages first, so that no worker is left with a long one at the end
+        providers.sort(key=lambda e: -len(e.event_keys()))
+        items = [(e.name, PROVIDER_PAGE) for e in providers] + todo
         _worker = (pages, atlas)
         try:
-            written += _render_all(site, catalog_path, todo, jobs, progress)
+            written += _render_all(site, catalog_path, items, jobs, progress)
         finally:
             _worker = None
             atlas.queries = queries
@@ -348,7 +400,7 @@ def _render_all(
     progress: Callable[[int], None] | None,
 ) -> int:
     if jobs <= 1 or len(todo) < 400:
-        done = _render_events(site, catalog_path, todo) if todo else 0
+        done = _render_items(site, catalog_path, todo) if todo else 0
         if progress is not None:
             progress(done)
         return done
@@ -356,7 +408,7 @@ def _render_all(
     done = 0
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [
-            pool.submit(_render_events, site, catalog_path, todo[i : i + size])
+            pool.submit(_render_items, site, catalog_path, todo[i : i + size])
             for i in range(0, len(todo), size)
         ]
         for fut in futures:

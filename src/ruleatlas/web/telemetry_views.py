@@ -29,6 +29,8 @@ from ruleatlas.web.render import vendor_name
 
 
 def vendor_split(by_vendor: dict[str, int]) -> dict[str, Any]:
+    if not by_vendor:
+        return {"total": 0, "by_vendor": {}}
     return {"total": sum(by_vendor.values()), "by_vendor": dict(sorted(by_vendor.items()))}
 
 
@@ -43,6 +45,8 @@ class ProviderEntry:
     name: str
     definition: ProviderDef | None
     referenced: dict[str, str] = field(default_factory=dict)  # event key text -> a channel rules name
+    sampled: set[int] = field(default_factory=set)  # EventIDs the log samples hold
+    _keys: list[EventKey] | None = None
 
     @property
     def label(self) -> str:
@@ -59,9 +63,12 @@ class ProviderEntry:
         return urls.telemetry_provider_path(self.name)
 
     def event_keys(self) -> list[EventKey]:
-        keys: set[EventKey] = set(self.definition.events) if self.definition is not None else set()
-        keys |= {parse_event_key(k) for k in self.referenced}
-        return sorted(keys, key=event_sort_key)
+        if self._keys is None:
+            keys: set[EventKey] = set(self.definition.events) if self.definition is not None else set()
+            keys |= {parse_event_key(k) for k in self.referenced}
+            keys |= self.sampled
+            self._keys = sorted(keys, key=event_sort_key)
+        return self._keys
 
     def event(self, key: EventKey) -> EventDef | None:
         return self.definition.events.get(key) if self.definition is not None else None
@@ -95,6 +102,12 @@ class TelemetryAtlas:
         self.counts = {(self.canonical(p), k): v for (p, k), v in self.counts.items()}
         self.by_slug = {urls.telemetry_provider_slug(name): name for name in self.entries}
         self._field_pages: set[str] | None = None
+        self._keys: dict[str, str] = {}
+        for record in self.samples.values():  # events seen in the logs belong on their provider's page
+            self.entry_for(record.provider).sampled.add(record.event_id)
+        sampled = {p for p, _ in self.samples}
+        self._sampled = {name for name in self.entries if name_key(name) in sampled}
+        self.by_slug = {urls.telemetry_provider_slug(name): name for name in self.entries}
 
     def field_path(self, name: str) -> str:
         """The field's page when the site has one (fields some rule uses positively), else ""."""
@@ -122,20 +135,24 @@ class TelemetryAtlas:
         return [p for p, c in self._alias.items() if c == name] or [name]
 
     def sample(self, provider: str, key: EventKey) -> SampleRecord | None:
-        if not isinstance(key, int):
+        if not isinstance(key, int) or provider not in self._sampled:
             return None
-        return self.samples.get((name_key(provider), key))
+        folded = self._keys.get(provider)
+        if folded is None:
+            folded = self._keys[provider] = name_key(provider)
+        return self.samples.get((folded, key))
 
     def rules_of(self, provider: str, key: EventKey) -> dict[str, int]:
         return self.counts.get((provider, str(key)), {})
 
     def has_page(self, entry: ProviderEntry, key: EventKey) -> bool:
-        """Which events get a page of their own: those with a field list, rules or a sample, and catch-alls.
-        The others (known from a message template only) are shown in full on their provider's page."""
+        """Which events get a page of their own: those some rule covers, those the samples hold, and the
+        catch-alls. The other ~48,000 events the manifests name are shown in full (fields, message template)
+        on their provider's page, anchored `#e-<id>`: a page each would cost more build time than they are
+        read, and their per-field rule counts are all zero."""
         event = entry.event(key)
         return (
             event is None
-            or bool(event.fields)
             or event.catch_all
             or str(key) in entry.referenced
             or self.sample(entry.name, key) is not None
@@ -226,10 +243,12 @@ def provider_view(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, Any]
     """A provider page: "N events across M channels", then each event: id, title, channel, whether a sample
     exists, and the rules covering it."""
     rows = []
+    events = entry.definition.events if entry.definition is not None else {}
+    referenced = entry.referenced
     for key in entry.event_keys():
-        event = entry.event(key)
+        event = events.get(key)
         sample = atlas.sample(entry.name, key)
-        has_page = atlas.has_page(entry, key)
+        has_page = event is None or event.catch_all or str(key) in referenced or sample is not None
         rows.append(
             {
                 "id": key,
@@ -240,6 +259,9 @@ def provider_view(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, Any]
                 "rules": vendor_split(atlas.rules_of(entry.name, key)),
                 "path": urls.telemetry_event_path(entry.name, key) if has_page else "",
                 "message": "" if has_page or event is None else event.message,
+                "fields": []
+                if has_page or event is None
+                else [{"name": f.name, "type": f.type, "description": f.description} for f in event.fields],
             }
         )
     channels = entry.channels()
@@ -278,7 +300,8 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
     example from the samples and the enum-like values seen, the most used indicators, and the rules."""
     event = entry.event(key)
     queries = atlas.queries
-    names = atlas.table_names(entry.name) if queries.has_tables() else []
+    # only events some rule covers have rows in the rule tables: the others need no query
+    names = atlas.table_names(entry.name) if str(key) in entry.referenced else []
     counts: dict[str, dict[str, int]] = {}
     aliases: dict[str, list[str]] = {}
     rules = []

@@ -16,7 +16,9 @@ Schemes (stable: the same input gives the same path in every build):
   (`CommandLine`, `process.executable`); anything else is a readable prefix plus a hash of the exact text.
   An indicator always carries the hash of its full key (field, kind, normalised value, transforms: the key
   `ruleatlas.analysis.indicators` counts by), so two values that differ only in case or punctuation never
-  share a page, even on a case-insensitive file system.
+  share a page, even on a case-insensitive file system. Indicators shared by several rules have that page;
+  every indicator is an entry (`#<value-slug>-<hash>`) on `indicators/<field>/<kind>/`
+  (`indicator_link_path` says which an indicator links to).
 - ATT&CK: `attack/` (the matrix), `attack/<technique id>/`, `attack/tactics/<tactic id>/`, `attack/gaps/`;
   ids upper case (`T1059.001`, `TA0002`). `technique_url` / `tactic_url` link to attack.mitre.org instead.
 - telemetry: `telemetry/` (providers), `telemetry/<provider slug>/`, `telemetry/<provider slug>/<event id>/`
@@ -121,6 +123,35 @@ def indicator_path(field: str | None, kind: str, value: Scalar, transforms: Sequ
     digest = _digest(field or "", kind, text, "|".join(transforms))
     leaf = f"{slug}-{digest}" if slug else digest
     return f"indicators/{field_segment(field)}/{_name_segment(kind or '_')}/{leaf}/"
+
+
+# An indicator has a page of its own when at least this many counted rules share it. The others (84% of
+# the keys of SigmaHQ: one rule each) are entries on their field-and-kind list page: a page of their own would
+# list only the rule being read, and 35,000 page directories cost more build time than the whole rest of the
+# site (web/catalog_site.py).
+SHARED_INDICATOR_RULES = 2
+
+
+def indicator_list_path(field: str | None, kind: str) -> str:
+    """Every value of one field and comparison (`indicators/Image/ends_with/`): the parent of their pages."""
+    return f"indicators/{field_segment(field)}/{_name_segment(kind or '_')}/"
+
+
+def indicator_anchor(field: str | None, kind: str, value: Scalar, transforms: Sequence[str] = ()) -> str:
+    """The id of an indicator's entry on its list page: the last segment of its own page's path."""
+    return indicator_path(field, kind, value, transforms).rstrip("/").rsplit("/", 1)[1]
+
+
+def indicator_link_path(
+    field: str | None, kind: str, value: Scalar, transforms: Sequence[str], corpus_total: int
+) -> str:
+    """Where an indicator links to: its own page when shared (SHARED_INDICATOR_RULES), else its entry on
+    the list page of its field and kind."""
+    path = indicator_path(field, kind, value, transforms)
+    if corpus_total >= SHARED_INDICATOR_RULES:
+        return path
+    parent, _, leaf = path.rstrip("/").rpartition("/")
+    return f"{parent}/#{leaf}"
 
 
 def technique_url(technique_id: str) -> str:

@@ -1,0 +1,153 @@
+"""The ATT&CK pages of the real corpus in headless Chromium: the matrix and its filters (recounted in the
+browser, checked against the server-side count), a technique page, a tactic page, on desktop and a phone,
+served and from file://."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ruleatlas.analysis.coverage import AttackFilters
+from ruleatlas.store import attack as store_attack
+from ruleatlas.store import open_catalog
+from ruleatlas.web import urls
+from ruleatlas.web.serve import make_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.corpus]
+SEED = "net_connection_win_domain_localtonet_tunnel"
+CELLS_JS = """els => els.map(e => [
+    e.closest('.tactic-col').querySelector('h2').id.slice(4),
+    e.querySelector('.tid').textContent,
+    Number(e.querySelector(':scope > .n').textContent),
+    e.hidden,
+])"""
+
+
+@pytest.fixture(scope="module")
+def attack_server(corpus_catalog: Path) -> Iterator[str]:
+    server = make_server(corpus_catalog, "127.0.0.1", 0, quiet=True)
+    host, port = server.server_address[:2]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{host}:{port}/"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def server_cells(catalog_dir: Path, filters: AttackFilters | None = None) -> dict[tuple[str, str], int]:
+    with open_catalog(catalog_dir) as catalog:
+        matrix = store_attack.attack_matrix(catalog, filters)
+    assert matrix is not None
+    out = {}
+    for column in matrix.columns:
+        for cell in column.cells:
+            out[(column.tactic_id, cell.technique_id)] = cell.rules
+            for sub in cell.subtechniques:
+                out[(column.tactic_id, sub.technique_id)] = sub.rules
+    return out
+
+
+def shown_cells(page: Any) -> dict[tuple[str, str], int]:
+    return {
+        (t, tid): n for t, tid, n, hidden in page.eval_on_selector_all("[data-c]", CELLS_JS) if not hidden
+    }
+
+
+def no_overflow(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
+
+
+def test_matrix_counts_and_filters(page_factory: Any, attack_server: str, corpus_catalog: Path) -> None:
+    page, watch = page_factory()
+    page.goto(attack_server + urls.ATTACK_PATH, wait_until="load")
+    assert page.locator("h1").inner_text() == "ATT&CK coverage"
+    assert page.locator(".site-nav a[aria-current=page]").inner_text() == "ATT&CK"
+    assert shown_cells(page) == server_cells(corpus_catalog)
+    # The browser recounts; the server counts the same filters in SQL and Python: they must agree.
+    page.select_option("select[name=platform]", label="Windows")
+    windows = server_cells(corpus_catalog, AttackFilters(platform="Windows"))
+    assert shown_cells(page) == windows
+    assert page.evaluate("location.hash") == "#platform=Windows"
+    page.select_option("select[name=level]", label="high")
+    assert shown_cells(page) == server_cells(
+        corpus_catalog, AttackFilters(platform="Windows", levels=("high",))
+    )
+    shown = page.locator("#attack-shown").inner_text()
+    page.locator("button[type=reset]").click()
+    page.wait_for_function("document.getElementById('attack-shown').textContent !== " + repr(shown))
+    assert shown_cells(page) == server_cells(corpus_catalog)
+    assert watch.problems() == []
+
+
+def test_matrix_filters_from_the_url_and_on_a_phone(
+    page_factory: Any, attack_server: str, corpus_catalog: Path
+) -> None:
+    page, watch = page_factory(width=375, height=812)
+    page.goto(attack_server + urls.ATTACK_PATH + "#platform=Linux&status=stable", wait_until="load")
+    assert page.locator("select[name=platform] option:checked").inner_text() == "Linux"
+    assert shown_cells(page) == server_cells(
+        corpus_catalog, AttackFilters(platform="Linux", statuses=("stable",))
+    )
+    assert no_overflow(page)
+    assert page.locator(".matrix-scroll").evaluate("e => getComputedStyle(e).overflowX") == "auto"
+    page.locator(".cell-link", has_text="T1572").first.click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/attack/T1572/index.html")
+    assert watch.problems() == []
+
+
+def test_technique_page(page_factory: Any, attack_server: str, corpus_catalog: Path) -> None:
+    with open_catalog(corpus_catalog) as catalog:
+        report = store_attack.technique_api(catalog, "T1572")
+    assert report is not None
+    total = report["rules_total"]
+    for width, height in ((1280, 900), (375, 812)):
+        page, watch = page_factory(width=width, height=height)
+        page.goto(attack_server + urls.attack_technique_path("T1572"), wait_until="load")
+        assert page.title() == "T1572 Protocol Tunneling · RuleAtlas"
+        assert " ".join(page.locator("#rules h2").inner_text().split()) == f"Rules {total}"
+        link = page.locator(f'#rules a[href$="/{SEED}/index.html"]')
+        assert link.inner_text() == "Communication To LocaltoNet Tunneling Service Initiated"
+        events = page.locator("#events tbody tr").first.locator("td").all_inner_texts()
+        assert events[0] == "Sysmon" and events[1].startswith("Event ID")
+        assert page.locator("#guide table.guide-indicators tbody tr").count() > 5
+        assert no_overflow(page), width
+        assert watch.problems() == []
+    link.click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith(f"/rules/sigma/{SEED}/index.html")
+    assert page.locator("h1").inner_text() == "Communication To LocaltoNet Tunneling Service Initiated"
+
+
+def test_tactic_page(page_factory: Any, attack_server: str, corpus_catalog: Path) -> None:
+    cells = server_cells(corpus_catalog)
+    for width, height in ((1280, 900), (375, 812)):
+        page, watch = page_factory(width=width, height=height)
+        page.goto(attack_server + urls.attack_tactic_path("TA0011"), wait_until="load")
+        assert page.locator("h1").inner_text() == "TA0011 Command and Control"
+        rows = page.eval_on_selector_all(
+            ".tech-list > li",
+            "els => els.map(e => [e.querySelector('.tid').textContent,"
+            " Number(e.querySelector(':scope > .cov-badge').textContent)])",
+        )
+        assert len(rows) > 15
+        assert all(cells[("TA0011", tid)] == n for tid, n in rows)
+        assert no_overflow(page), width
+        assert watch.problems() == []
+    page.locator(".tech-list a", has_text="Protocol Tunneling").click()
+    page.wait_for_load_state("load")
+    assert page.locator("h1").inner_text() == "T1572 Protocol Tunneling"
+
+
+def test_matrix_from_a_file_url(page_factory: Any, corpus_catalog: Path) -> None:
+    """No server: the page's script still loads and filters (relative links, no fetch)."""
+    page, watch = page_factory()
+    page.goto((corpus_catalog / "site" / "attack" / "index.html").as_uri(), wait_until="load")
+    page.select_option("select[name=platform]", label="macOS")
+    assert shown_cells(page) == server_cells(corpus_catalog, AttackFilters(platform="macOS"))
+    assert watch.page_errors == [] and watch.console_errors == []
