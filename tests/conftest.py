@@ -37,7 +37,8 @@ def test_data() -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_catalog(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The whole of ../shared's Sigma corpus built once, with ATT&CK and telemetry, for every test to read."""
+    """The whole of ../shared's Sigma corpus built once, with ATT&CK, telemetry and the log samples, for every
+    test to read."""
     from ruleatlas.build import build
     from ruleatlas.config import BuildConfig, SourceSpec
 
@@ -48,6 +49,7 @@ def corpus_catalog(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
             sources=[SourceSpec("sigma", shared_dir / "corpus" / "sigma")],
             attack=shared_dir / "attack",
             telemetry=shared_dir / "providers",
+            samples=shared_dir / "logs",
         )
     )
     return out

@@ -341,6 +341,9 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
     rerender_telemetry = rerender_all or (
         previous is not None and previous.meta.get("samples_key") != samples_key
     )
+    if rerender_telemetry or rows:
+        samples = context.samples(samples_key)
+        writer.set_blob("telemetry_samples", samples if samples is not None else {})
     writer.set_meta("samples_key", samples_key)
     summaries = writer.summaries()
     for name, (n_files, n_rules, n_error_files) in writer.folder_summary().items():

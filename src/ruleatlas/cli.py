@@ -65,6 +65,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_catalog_arg(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=0, help="server processes (default: one per core, up to 4)")
 
     p = sub.add_parser("show", help="print one rule's page")
     p.add_argument("uid", help="rule uid (sigma/<stem>), file stem, or rule id")
@@ -79,6 +80,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_catalog_arg(p)
     p.add_argument("--json", action="store_true")
     _add_coverage_parser(sub)
+    _add_readiness_parser(sub)
+    _add_export_parser(sub)
     add_scan_parser(sub)
     return parser
 
@@ -92,6 +95,37 @@ def _add_coverage_parser(sub: Any) -> None:
         p.add_argument(
             f"--{name}", action="append", default=[], help=f"only rules of this {name} (repeatable)"
         )
+
+
+def _add_readiness_parser(sub: Any) -> None:
+    p = sub.add_parser("readiness", help="which rules can fire on the telemetry of some logs, and why not")
+    _add_catalog_arg(p)
+    p.add_argument("logs", nargs="+", type=Path, metavar="LOGS", help="EVTX/JSON/JSONL files or folders")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _add_export_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "export",
+        help="the rules a selection lists, with their indicators (jsonl, csv) or as a Navigator layer",
+    )
+    _add_catalog_arg(p)
+    p.add_argument("--format", choices=("jsonl", "csv", "navigator"), required=True)
+    p.add_argument("--output", "-o", type=Path, help="write here instead of standard output")
+    for name, what in (
+        ("vendor", "vendor"),
+        ("product", "log source product"),
+        ("logsource", "log source category or service"),
+        ("status", "status"),
+        ("level", "level"),
+        ("tactic", "ATT&CK tactic (id, short name or name)"),
+        ("technique", "ATT&CK technique (with its sub-techniques)"),
+        ("kind", "rule kind"),
+    ):
+        p.add_argument(
+            f"--{name}", action="append", default=[], help=f"only rules of this {what} (repeatable)"
+        )
+    p.add_argument("--retired", action="store_true", help="also deprecated and unsupported rules")
 
 
 def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
@@ -164,7 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ruleatlas.web.serve import serve
 
     _require_catalog(args.catalog)
-    serve(args.catalog, host=args.host, port=args.port)
+    serve(args.catalog, host=args.host, port=args.port, workers=args.workers)
     return EXIT_OK
 
 
@@ -306,6 +340,50 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_readiness(args: argparse.Namespace) -> int:
+    """Exit 0 when every input was read, 1 when some were reported and skipped (corrupt EVTX, bad lines)."""
+    from ruleatlas.readiness import print_table, read_logs, readiness_report, write_readiness
+    from ruleatlas.store import open_catalog
+    from ruleatlas.telemetry import TelemetryCatalog
+
+    _require_catalog(args.catalog)
+    with open_catalog(args.catalog) as catalog:
+        blob = catalog.blob("telemetry")
+        telemetry = TelemetryCatalog.from_json(blob) if isinstance(blob, dict) else None
+        logs = read_logs(args.logs, telemetry)
+        report = readiness_report(catalog, logs, args.logs, telemetry)
+    write_readiness(args.catalog, report)
+    try:
+        if args.json:
+            print(json.dumps(report, indent=2, ensure_ascii=False))
+        else:
+            print_table(report, sys.stdout)
+    except BrokenPipeError:  # `| head`: the reader has seen enough
+        sys.stderr.close()
+    return EXIT_PROBLEMS if report["logs"]["problems_total"] else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ruleatlas.export import ExportError, export
+    from ruleatlas.store import open_catalog
+    from ruleatlas.store.browse import FACETS, RuleFilter
+
+    _require_catalog(args.catalog)
+    selection = RuleFilter.from_lists(retired=args.retired, **{f: getattr(args, f) for f in FACETS})
+    with open_catalog(args.catalog) as catalog:
+        try:
+            if args.output is None:
+                n = export(catalog, selection, args.format, sys.stdout)
+            else:
+                with args.output.open("w", encoding="utf-8", newline="") as out:
+                    n = export(catalog, selection, args.format, out)
+        except ExportError as exc:
+            print(f"ruleatlas export: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    print(f"ruleatlas export: {n} rules ({args.format})", file=sys.stderr)
+    return EXIT_OK if n else EXIT_PROBLEMS
+
+
 COMMANDS = {
     "fetch": cmd_fetch,
     "build": cmd_build,
@@ -315,6 +393,8 @@ COMMANDS = {
     "problems": cmd_problems,
     "scan": cmd_scan,
     "coverage": cmd_coverage,
+    "readiness": cmd_readiness,
+    "export": cmd_export,
 }
 
 

@@ -40,8 +40,12 @@ from ruleatlas.store.telemetry import RuleNeeds, TelemetryQueries
 from ruleatlas.telemetry.catalog import LOGSOURCE_KIND, TelemetryCatalog, name_key, parse_event_key
 from ruleatlas.telemetry.observed import Observed
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
+from ruleatlas.web import urls
+from ruleatlas.web.render import SiteRenderer
+from ruleatlas.web.telemetry_pages import TelemetryPageRenderer
 
 REPORT_FILE = "readiness.json"
+SITE_DIR = "site"
 REPORT_FORMAT = "ruleatlas-readiness/1"
 FIRES, BLOCKED, UNKNOWN = "fires", "blocked", "unknown"
 EVENT_NEVER_SEEN = "event never seen"
@@ -104,8 +108,9 @@ class SeenIndex:
         return found or Seen(False)
 
 
-def _event_label(row: RuleNeeds) -> str:
-    return f"{row.provider} {row.event_key}"
+def _event_label(row: RuleNeeds, telemetry: TelemetryCatalog | None) -> str:
+    provider = telemetry.provider(row.provider) if telemetry is not None else None
+    return f"{provider.label if provider is not None else row.provider} {row.event_key}"
 
 
 def judge(rows: list[RuleNeeds], index: SeenIndex, telemetry: TelemetryCatalog | None) -> dict[str, Any]:
@@ -115,7 +120,7 @@ def judge(rows: list[RuleNeeds], index: SeenIndex, telemetry: TelemetryCatalog |
     unseen: list[str] = []
     for row in rows:
         seen = index.lookup(row, telemetry)
-        label = _event_label(row)
+        label = _event_label(row, telemetry)
         if not seen.seen:
             unseen.append(label)
             continue
@@ -137,7 +142,7 @@ def judge(rows: list[RuleNeeds], index: SeenIndex, telemetry: TelemetryCatalog |
     return {
         "verdict": BLOCKED,
         "reason": EVENT_NEVER_SEEN,
-        "detail": "never seen: " + ", ".join(unseen),
+        "detail": ", ".join(unseen),
         "events": [],
     }
 
@@ -170,10 +175,17 @@ def _technique_names(catalog: Catalog) -> dict[str, str]:
     return {t["id"]: t["name"] for t in data.get("techniques", ()) if isinstance(t, dict) and "id" in t}
 
 
-def readiness_report(catalog: Catalog, logs: LogsRead, inputs: Sequence[Path]) -> dict[str, Any]:
-    """The report (JSON-ready) of `logs` against `catalog`."""
-    blob = catalog.blob("telemetry")
-    telemetry = TelemetryCatalog.from_json(blob) if isinstance(blob, dict) else None
+def readiness_report(
+    catalog: Catalog,
+    logs: LogsRead,
+    inputs: Sequence[Path],
+    telemetry: TelemetryCatalog | None = None,
+) -> dict[str, Any]:
+    """The report (JSON-ready) of `logs` against `catalog` (whose telemetry definitions are `telemetry`,
+    read from the catalog when not given)."""
+    if telemetry is None:
+        blob = catalog.blob("telemetry")
+        telemetry = TelemetryCatalog.from_json(blob) if isinstance(blob, dict) else None
     queries = TelemetryQueries(catalog.db)
     index = SeenIndex(logs.observed)
     per_rule: dict[str, list[RuleNeeds]] = {}
@@ -263,12 +275,19 @@ def readiness_report(catalog: Catalog, logs: LogsRead, inputs: Sequence[Path]) -
     }
 
 
-def write_report(catalog_dir: Path, report: dict[str, Any]) -> Path:
-    """Keep the report beside the catalog (the build re-renders its page from it)."""
+def write_readiness(catalog_dir: Path, report: dict[str, Any]) -> Path:
+    """Keep the report beside the catalog and write its page into the catalog's site (when it has one);
+    the build re-renders that page from the kept report."""
     target = catalog_dir / REPORT_FILE
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, target)
+    site = catalog_dir / SITE_DIR
+    if site.is_dir():
+        pages = TelemetryPageRenderer(SiteRenderer(indicator_pages=True, field_pages=True))
+        SiteRenderer.write_page(
+            site, urls.READINESS_PATH, pages.readiness_page(report, report["catalog_built_at"])
+        )
     return target
 
 

@@ -37,6 +37,10 @@ def test_t1572_lists_the_localtonet_rule(corpus_catalog: Path) -> None:
     html = page.read_text(encoding="utf-8")
     assert 'href="../../rules/sigma/net_connection_win_domain_localtonet_tunnel/index.html"' in html
     assert "Communication To LocaltoNet Tunneling Service Initiated" in html
+    # The events link to the telemetry pages of the same site.
+    event_link = 'href="../../telemetry/microsoft-windows-sysmon/3/index.html"'
+    assert event_link in html
+    assert (corpus_catalog / "site" / "telemetry" / "microsoft-windows-sysmon" / "3" / "index.html").is_file()
 
 
 def test_matrix_counts_equal_an_independent_count(corpus_catalog: Path) -> None:

@@ -35,7 +35,7 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sigma.backends.sqlite import sqliteBackend
@@ -47,6 +47,7 @@ from sigma.rule import SigmaRule
 
 from ruleatlas.engine.compile import CompiledRule, CompiledSet, compile_rules
 from ruleatlas.engine.event import Event, InputProblem
+from ruleatlas.engine.fieldmap import with_audit_aliases
 from ruleatlas.engine.readers import read_events
 from ruleatlas.engine.routing import Pair, event_key, route_applies
 from ruleatlas.engine.scan import Scanner
@@ -80,8 +81,13 @@ def log_files(logs: Path) -> list[Path]:
 
 
 def load_events(files: Sequence[Path]) -> tuple[list[Event], list[InputProblem]]:
+    """The events as both sides see them: Security audit events carry their taxonomy aliases (the scanner
+    adds them itself; the SQL side gets them as columns, as the windows-audit pipeline would map them)."""
     problems: list[InputProblem] = []
-    return list(read_events(files, problems=problems)), problems
+    events = [
+        replace(e, fields=dict(with_audit_aliases(e.fields))) for e in read_events(files, problems=problems)
+    ]
+    return events, problems
 
 
 def sql_text(value: object) -> str | None:

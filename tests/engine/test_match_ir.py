@@ -345,14 +345,23 @@ def literals_of(expr: object, searches: dict[str, object] | None = None) -> froz
         (pred("F", "eq", True), None),
         (pred("F", "eq", None), None),
         (pred("F", "neq", "something"), None),
-        (pred("F", "regex", "literalish"), None),
+        (pred("F", "contains", "\U0001f600"), {"\U0001f600"}),  # short, but not ASCII: rare in logs
+        (pred("F", "contains", "ß"), None),  # folds to "ss"
+        (pred("F", "regex", "literalish"), {"literalish"}),
+        (pred("F", "regex", "ping\\s+-n.{6,64}Echo EEEE"), {"echo eeee"}),
+        # under i, runs split at i/I (re also matches U+0130 and U+0131 there, whose casefold differs)
+        (pred("F", "regex", "(?i)Mimikatz"), {"katz"}),
+        (pred("F", "regex", "Mimikatz", regex_flags="i"), {"katz"}),
+        (pred("F", "regex", "a(b|c)d"), None),
         (pred("F", "cidr", "10.0.0.0/8"), None),
         (pred("F", "gt", 5), None),
         (pred("F", "exists", True), None),
         (pred("F", "fieldref", "G"), None),
-        (pred("F", "contains", "encoded", transforms=("base64offset",)), None),
-        (pred("F", "contains", "wide", transforms=("utf16le",)), None),
-        (pred("F", "contains", " -enc ", transforms=("windash",)), None),
+        # transformations: one literal per transformed value, as the matcher compares them
+        (pred("F", "contains", "encoded", transforms=("base64offset",)), {"zw5jb2rlz", "vuy29kzw", "lbmnvzgvk"}),
+        (pred("F", "contains", "wide", transforms=("utf16le",)), {"w\x00i\x00d\x00e\x00"}),
+        (pred("F", "contains", " -enc ", transforms=("windash",)), {f" {d}enc " for d in "-/\u2013\u2014\u2015"}),
+        (pred("F", "contains", "-a", transforms=("windash",)), None),  # "/a" is too short to search for
         (pred("F", "eq", "%x%", transforms=("expand",)), None),
     ],
 )
@@ -372,6 +381,15 @@ def test_required_literals_all_any_not() -> None:
     assert literals_of(All((Any((pred("F", "contains", "abc"), pred("F", "contains", "longer"))), a))) == {
         "alpha"
     }
+
+
+def test_literal_groups_keep_every_and_requirement() -> None:
+    provider = pred("Provider_Name", "eq", "Service Control Manager")
+    path = Any((pred("ImagePath", "contains", "powershell"), pred("ImagePath", "contains", "mshta")))
+    rule = compile_rules([one_pred_rule(All((provider, path, Not(pred("X", "contains", "ignored")))))]).rules[0]
+    assert set(rule.literal_groups) == {frozenset({"service control manager"}), frozenset({"powershell", "mshta"})}
+    assert rule.required_literals == rule.literal_groups[0]
+    assert compile_rules([one_pred_rule(pred("F", "gt", 5))]).rules[0].literal_groups == ()
 
 
 def test_required_literals_follow_references() -> None:

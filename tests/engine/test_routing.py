@@ -133,9 +133,11 @@ def test_required_event_ids_narrow_the_index() -> None:
     assert narrow(process, frozenset({4688, 1})) == process
     assert narrow(process, frozenset({4688})) == Route(frozenset({("security", 4688)}))
     router = Router([security, security, None], [frozenset({4624}), None, frozenset({1})])
-    assert router.rules_for(("security", 4624)) == (0, 1, 2)
-    assert router.rules_for(("security", 4625)) == (1, 2)
-    assert router.rules_for(("security", None)) == (0, 1, 2)
+    assert router.rules_for(("security", 4624)) == (0, 1)  # rule 2 (unrouted) requires EventID 1
+    assert router.rules_for(("security", 4625)) == (1,)
+    assert router.rules_for(("security", None)) == (0, 1, 2)  # EventID not a number: may still match
+    assert router.rules_for(("system", 1)) == (2,)  # unrouted: any channel with its EventID
+    assert router.rules_for(None) == (0, 1, 2)
 
 
 def test_event_keys() -> None:

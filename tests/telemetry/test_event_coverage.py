@@ -346,7 +346,8 @@ def test_fields_the_taxonomy_does_not_list_are_noted(telemetry: TelemetryCatalog
     coverage = event_coverage(rule, telemetry)
     assert keys(coverage.events) == [("Linux", "process_creation")]
     assert coverage.note == (
-        "SigmaHQ's tests/logsource.json does not list noSuchField for product linux, category process_creation."
+        "SigmaHQ's tests/logsource.json does not list noSuchField "
+        "for product linux, category process_creation."
     )
 
 

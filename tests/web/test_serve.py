@@ -232,15 +232,16 @@ def test_a_real_build_served_end_to_end(tmp_path: Path) -> None:
     assert code in (0, 1)  # 1: built, with the fixture's broken file reported
     server, _thread = serve_in_thread(tmp_path)  # the default opener: ruleatlas.store.Catalog
     try:
-        home_status, home = get(server, "/")
+        home_status, _home = get(server, "/")
+        listing_status, listing = get(server, "/all-rules/")
         page_status, page = get(server, "/rules/sigma/net_tunnel_a/")
         api_status, body = get(server, "/api/rules/sigma/net_tunnel_a")
         missing_status, missing = get(server, "/api/rules/sigma/nothing")
     finally:
         server.shutdown()
         server.server_close()
-    assert (home_status, page_status, api_status, missing_status) == (200, 200, 200, 404)
-    assert b'href="rules/sigma/net_tunnel_a/index.html"' in home
+    assert (home_status, listing_status, page_status, api_status, missing_status) == (200, 200, 200, 200, 404)
+    assert b'href="../rules/sigma/net_tunnel_a/index.html"' in listing
     doc = json.loads(body)
     assert doc["uid"] == "sigma/net_tunnel_a"
     assert f'<h1 class="rule-title" data-section="title">{doc["title"]}</h1>'.encode() in page

@@ -287,8 +287,8 @@ def index_coverage(
     filters = filters or AttackFilters()
     known = set(data_platforms(attack))
     index = CoverageIndex(attack, filters, dict(rules))
-    for uid, rule in index.rules.items():
-        index.platforms[uid] = _in_data(rule_platforms(rule.product, rule.service), known)
+    for uid, info in index.rules.items():
+        index.platforms[uid] = _in_data(rule_platforms(info.product, info.service), known)
     for p in placements:
         rule = index.rules.get(p.uid)
         if rule is None:

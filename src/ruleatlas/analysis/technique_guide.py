@@ -54,6 +54,7 @@ class EventRow:
     channel: str
     event_id: int
     title: str
+    provider_name: str = ""  # the provider's full name, where the telemetry tables know it
 
 
 @dataclass(slots=True)
@@ -218,14 +219,22 @@ def _tactics_by_rule(index: CoverageIndex, ids: Iterable[str]) -> dict[str, list
 
 
 def _events(rules: list[RuleInfo], events: Mapping[str, list[EventRow]]) -> list[dict[str, Any]]:
-    per_event: dict[tuple[str, str, int, str], set[str]] = {}
+    per_event: dict[tuple[str, str, int, str, str], set[str]] = {}
     for rule in rules:
         for e in events.get(rule.uid, ()):
-            per_event.setdefault((e.provider, e.channel, e.event_id, e.title), set()).add(rule.uid)
+            key = (e.provider, e.channel, e.event_id, e.title, e.provider_name)
+            per_event.setdefault(key, set()).add(rule.uid)
     ranked = sorted(per_event.items(), key=lambda kv: (-len(kv[1]), kv[0][0], kv[0][2]))
     return [
-        {"provider": p, "channel": c, "event_id": eid, "title": title, "rules": len(uids)}
-        for (p, c, eid, title), uids in ranked
+        {
+            "provider": p,
+            "provider_name": name,
+            "channel": c,
+            "event_id": eid,
+            "title": title,
+            "rules": len(uids),
+        }
+        for (p, c, eid, title, name), uids in ranked
     ]
 
 

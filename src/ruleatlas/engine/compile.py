@@ -29,10 +29,9 @@ from ruleatlas.engine.filters import apply_filter
 from ruleatlas.engine.matchers import Cache, Const, Fields, Matcher, NotOf
 from ruleatlas.engine.regex_guard import RegexError, compile_search
 from ruleatlas.engine.requirements import (
-    Requirement,
     frequency_selectivity,
     literal_frequencies,
-    required_literals,
+    literal_groups,
     selectivity,
 )
 from ruleatlas.engine.strings import all_of, any_of, string_matcher
@@ -89,6 +88,8 @@ class CompiledRule:
     logsource: dict[str, str]
     required_literals: frozenset[str] | None
     filters: tuple[str, ...] = ()
+    # every literal requirement of the condition, best first; the first is `required_literals`
+    literal_groups: tuple[frozenset[str], ...] = ()
     match: MatchFunction = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -203,7 +204,7 @@ class _Compiler:
 
     def compile_rule(self, rule: Rule, problems: list[Problem]) -> CompiledRule | None:
         try:
-            matcher, requirement = self.condition(rule)
+            matcher, groups = self.condition(rule)
         except CompileError as error:
             problems.append(_problem(rule, error))
             return None
@@ -212,10 +213,11 @@ class _Compiler:
             rule=rule,
             matcher=matcher,
             logsource=dict(rule.logsource),
-            required_literals=requirement,
+            required_literals=groups[0] if groups else None,
+            literal_groups=tuple(groups),
         )
 
-    def condition(self, rule: Rule) -> tuple[Matcher, Requirement]:
+    def condition(self, rule: Rule) -> tuple[Matcher, list[frozenset[str]]]:
         errors = [p for p in rule.problems if p.severity == "error"]
         if errors:
             first = errors[0]
@@ -242,7 +244,7 @@ class _Compiler:
                 error.line = condition.line
             raise
         exprs = {name: s.expr for name, s in searches.items()}
-        return matcher, required_literals(condition.expr, exprs, self.score)
+        return matcher, literal_groups(condition.expr, exprs, self.score)
 
     def stage(self, name: str) -> Matcher:
         cached = self.stage_cache.get(name)

@@ -68,10 +68,15 @@ class LiteralSearch:
             return set(map(_second, self._char_automaton.iter(text)))
         return set()
 
-    def found_in_bytes(self, data: bytes) -> set[int]:
-        """Like `found`, given `encode(text)` (the prefilter builds the bytes once for several searches)."""
+    def found_split(self, text: str, limit: int) -> tuple[set[int], set[int]]:
+        """Literals found within `text[:limit]`, and literals found anywhere in `text`, in one pass."""
         if self._bytes_automaton is not None:
-            return set(map(_first, self._bytes_automaton.find_matches_as_indexes(data, True)))
+            data = encode(text)
+            if not text.isascii():
+                limit = len(encode(text[:limit]))
+            matches = self._bytes_automaton.find_matches_as_indexes(data, True)
+            return {index for index, _start, end in matches if end <= limit}, set(map(_first, matches))
         if self._char_automaton is not None:
-            return set(map(_second, self._char_automaton.iter(data.decode("utf-8", "surrogatepass"))))
-        return set()
+            hits = list(self._char_automaton.iter(text))  # (index of the last character, literal index)
+            return {index for last, index in hits if last < limit}, set(map(_second, hits))
+        return set(), set()

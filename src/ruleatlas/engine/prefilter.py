@@ -16,12 +16,11 @@ match; tests compare prefiltered scans with full scans over real logs, house rul
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
-import ahocorasick
-
+from ruleatlas.engine.literal_search import LiteralSearch
 from ruleatlas.engine.values import scalar_text
 from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Ref, Rule
 
@@ -29,7 +28,9 @@ SEPARATOR = "\x00"  # between values: no literal contains it, so no match spans 
 SIGNATURE_CACHE = 4096  # field-name signatures remembered per bucket (cleared when full)
 
 Requirement = frozenset[str] | None
-_second = itemgetter(1)
+# Value types whose str() is, once folded, the text matchers compare (`scalar_text`), or more (None gives
+# "none", which scalar_text leaves out: extra text can only add candidates, never lose one).
+_STR_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 def fold(text: str) -> str:
@@ -79,6 +80,29 @@ def fields_text(fields: dict[str, object], names: Sequence[str]) -> str:
         elif value is not None:
             _walk(value, parts)
     return fold(SEPARATOR.join(parts))
+
+
+def values_text(values: Sequence[object]) -> str:
+    """The case-folded text of `values` for the prefilter: `str()` of each joined when all are plain
+    scalars (one C-level join), else the exact walk. It holds every text `event_text` would hold for
+    them (and for None, "none"), so literal hits are never fewer."""
+    if _STR_TYPES.issuperset(map(type, values)):
+        return fold(SEPARATOR.join(map(str, values)))
+    parts: list[str] = []
+    for value in values:
+        if value is not None:
+            _walk(value, parts)
+    return fold(SEPARATOR.join(parts))
+
+
+def _getter(names: Sequence[str]) -> Callable[[Mapping[str, object]], Sequence[object]]:
+    """A C-level getter of the values of `names` (always a sequence, also for one or no name)."""
+    if len(names) >= 2:
+        return itemgetter(*names)  # type: ignore[return-value]
+    if len(names) == 1:
+        name = names[0]
+        return lambda fields: (fields[name],)
+    return lambda fields: ()
 
 
 # --- required fields ------------------------------------------------------------------------------------
@@ -165,64 +189,122 @@ def read_fields(matcher: object) -> frozenset[str] | None:
 
 @dataclass(slots=True)
 class RuleFacts:
-    """Per rule (by index): required literals, required fields, and the fields its matcher reads."""
+    """Per rule (by index): required literals, required fields, the fields its matcher reads, and its
+    further literal requirements (`CompiledRule.literal_groups` after the first: each must hold too)."""
 
     literals: list[Requirement]
     fields: list[Requirement]
     reads: list[frozenset[str] | None]
+    more_literals: list[tuple[frozenset[str], ...]] | None = None
 
 
 class _LiteralSet:
-    """One Aho-Corasick automaton over the literals of a set of rules, and the rules of each literal."""
+    """One automaton over the literals of two sets of rules, and the rules of each literal.
 
-    __slots__ = ("automaton", "rules_of")
+    Field rules read known fields: their literals count within the text of those fields (the first part of
+    the event text). Keyword rules may read any field: theirs count anywhere. One pass serves both.
+    A rule with further requirements (`RuleFacts.more_literals`) stays a candidate only if each of them
+    has a literal among those found too; their literals are in the automaton with no rule of their own.
+    """
 
-    def __init__(self, rule_ids: Sequence[int], literals: Sequence[Requirement]) -> None:
-        by_literal: dict[str, list[int]] = {}
-        for rule_id in rule_ids:
-            for literal in literals[rule_id] or ():
-                by_literal.setdefault(literal, []).append(rule_id)
-        self.automaton = ahocorasick.Automaton()
-        self.rules_of: list[tuple[int, ...]] = []
-        for literal, rules in by_literal.items():
-            self.automaton.add_word(literal, len(self.rules_of))
-            self.rules_of.append(tuple(rules))
-        self.automaton.make_automaton()
+    __slots__ = ("checked", "checks", "field_rules_of", "keyword_literals", "keyword_rules_of", "search")
 
-    def hits(self, text: str) -> set[int]:
-        found: set[int] = set()
-        rules_of = self.rules_of
-        for hit in set(map(_second, self.automaton.iter(text))):
-            found.update(rules_of[hit])
-        return found
+    def __init__(self, field_rules: Sequence[int], keyword_rules: Sequence[int], facts: RuleFacts) -> None:
+        index: dict[str, int] = {}
+        field_rules_of: list[list[int]] = []
+        keyword_rules_of: list[list[int]] = []
+
+        def literal_id(literal: str) -> int:
+            found = index.get(literal)
+            if found is None:
+                found = index[literal] = len(index)
+                field_rules_of.append([])
+                keyword_rules_of.append([])
+            return found
+
+        self.checks: dict[int, tuple[frozenset[int], ...]] = {}
+        more = facts.more_literals
+        for rule_ids, table in ((field_rules, field_rules_of), (keyword_rules, keyword_rules_of)):
+            for rule_id in rule_ids:
+                for literal in facts.literals[rule_id] or ():
+                    if literal:
+                        table[literal_id(literal)].append(rule_id)
+                groups = more[rule_id] if more is not None else ()
+                checks = tuple(
+                    frozenset(literal_id(literal) for literal in group)
+                    for group in groups
+                    if group and all(group)
+                )
+                if checks:
+                    self.checks[rule_id] = checks
+        self.checked = frozenset(self.checks)
+        self.search = LiteralSearch(list(index))
+        self.field_rules_of = [tuple(rules) for rules in field_rules_of]
+        self.keyword_rules_of = [tuple(rules) for rules in keyword_rules_of]
+        self.keyword_literals = frozenset(i for i, rules in enumerate(keyword_rules_of) if rules)
+
+    def field_hits(self, text: str) -> set[int]:
+        """The field rules with a literal in `text` (the text of the fields they read)."""
+        found = self.search.found(text)
+        return self._checked(_rules_of(self.field_rules_of, found), found)
+
+    def hits(self, text: str, limit: int) -> set[int]:
+        """The field rules with a literal in `text[:limit]`, and the keyword rules with one anywhere."""
+        in_fields, anywhere = self.search.found_split(text, limit)
+        rules = self._checked(_rules_of(self.field_rules_of, in_fields), in_fields)
+        keyword_hits = anywhere & self.keyword_literals
+        if keyword_hits:
+            rules |= self._checked(_rules_of(self.keyword_rules_of, keyword_hits), anywhere)
+        return rules
+
+    def _checked(self, rules: set[int], found: set[int]) -> set[int]:
+        """`rules` less those with a further requirement none of whose literals is in `found`."""
+        for rule_id in rules & self.checked:
+            for group in self.checks[rule_id]:
+                if found.isdisjoint(group):
+                    rules.discard(rule_id)
+                    break
+        return rules
+
+
+def _rules_of(table: list[tuple[int, ...]], literal_ids: set[int]) -> set[int]:
+    found: set[int] = set()
+    for hit in literal_ids:
+        found.update(table[hit])
+    return found
 
 
 class LiteralSets:
-    """Automata shared between buckets, keyed by their rule set (least recently built dropped first)."""
+    """Automata shared between buckets, keyed by their rule sets (the least recently built dropped first)."""
 
-    def __init__(self, literals: Sequence[Requirement], limit: int = 256) -> None:
-        self.literals = literals
+    def __init__(self, facts: RuleFacts | Sequence[Requirement], limit: int = 256) -> None:
+        if not isinstance(facts, RuleFacts):  # literals only
+            facts = RuleFacts(list(facts), [None] * len(facts), [None] * len(facts))
+        self.facts = facts
         self.limit = limit
-        self._sets: dict[frozenset[int], _LiteralSet] = {}
+        self._sets: dict[tuple[frozenset[int], frozenset[int]], _LiteralSet] = {}
 
-    def get(self, rule_ids: frozenset[int]) -> _LiteralSet:
-        found = self._sets.pop(rule_ids, None)
+    def get(self, field_rules: frozenset[int], keyword_rules: frozenset[int] = frozenset()) -> _LiteralSet:
+        key = (field_rules, keyword_rules)
+        found = self._sets.get(key)
         if found is None:
-            found = _LiteralSet(sorted(rule_ids), self.literals)
+            found = _LiteralSet(sorted(field_rules), sorted(keyword_rules), self.facts)
             if len(self._sets) >= self.limit:
                 self._sets.pop(next(iter(self._sets)))
-        self._sets[rule_ids] = found  # most recently used last
+            self._sets[key] = found
         return found
 
 
 @dataclass(slots=True)
-class _Plan:
+class Plan:
     """What to do for events of one bucket with one field-name signature."""
 
     always: tuple[int, ...]  # candidates whatever the text (no literal requirement), fields present
     field_rules: frozenset[int]  # rules selected by literal hits in the values of `text_fields`
     text_fields: tuple[str, ...]  # the fields those rules read, in event order
     keyword_rules: frozenset[int]  # rules that may read any field (keyword searches): the whole text
+    read_values: Callable[[Mapping[str, object]], Sequence[object]] = _getter(())  # text_fields' values
+    other_values: Callable[[Mapping[str, object]], Sequence[object]] = _getter(())  # the other fields'
 
 
 class Prefilter:
@@ -236,51 +318,73 @@ class Prefilter:
         self._sets = sets
         literals = facts.literals
         self.always = tuple(i for i in self.rule_ids if not literals[i] or "" in literals[i])  # type: ignore[operator]
-        self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._plans: dict[tuple[str, ...], Plan] = {}
 
-    def _plan(self, fields: Mapping[str, object]) -> _Plan:
+    def plan(self, fields: Mapping[str, object]) -> Plan:
+        """The plan for events with the field names of `fields` (cached by the names, in order)."""
         signature = tuple(fields)
         plan = self._plans.get(signature)
         if plan is None:
-            required = self._facts.fields
-            all_reads = self._facts.reads
-            possible = [
-                i
-                for i in self.rule_ids
-                if required[i] is None or has_any_field(fields, required[i])  # type: ignore[arg-type]
-            ]
-            always_set = set(self.always)
-            by_fields: set[int] = set()
-            by_text: set[int] = set()
-            reads: set[str] = set()
-            for i in possible:
-                if i in always_set:
-                    continue
-                rule_reads = all_reads[i]
-                if rule_reads is None:
-                    by_text.add(i)
-                else:
-                    by_fields.add(i)
-                    reads |= rule_reads
-            plan = _Plan(
-                always=tuple(i for i in possible if i in always_set),
-                field_rules=frozenset(by_fields),
-                text_fields=tuple(name for name in fields if name in reads),
-                keyword_rules=frozenset(by_text),
-            )
+            plan = self._make_plan(fields)
             if len(self._plans) >= SIGNATURE_CACHE:
                 self._plans.clear()
             self._plans[signature] = plan
         return plan
 
+    def _make_plan(self, fields: Mapping[str, object]) -> Plan:
+        required = self._facts.fields
+        all_reads = self._facts.reads
+        possible = [
+            i
+            for i in self.rule_ids
+            if required[i] is None or has_any_field(fields, required[i])  # type: ignore[arg-type]
+        ]
+        always_set = set(self.always)
+        by_fields: set[int] = set()
+        by_text: set[int] = set()
+        reads: set[str] = set()
+        for i in possible:
+            if i in always_set:
+                continue
+            rule_reads = all_reads[i]
+            if rule_reads is None:
+                by_text.add(i)
+            else:
+                by_fields.add(i)
+                reads |= rule_reads
+        text_fields = tuple(name for name in fields if name in reads)
+        other_fields = tuple(name for name in fields if name not in reads)
+        return Plan(
+            always=tuple(i for i in possible if i in always_set),
+            field_rules=frozenset(by_fields),
+            text_fields=text_fields,
+            keyword_rules=frozenset(by_text),
+            read_values=_getter(text_fields),
+            other_values=_getter(other_fields),
+        )
+
     def candidates(self, fields: dict[str, object]) -> list[int]:
         """Rule indexes to test, ascending."""
-        plan = self._plan(fields)
-        hits: set[int] = set()
-        if plan.field_rules:
-            hits = self._sets.get(plan.field_rules).hits(fields_text(fields, plan.text_fields))
+        return self.select(self.plan(fields), fields)
+
+    def select(self, plan: Plan, fields: Mapping[str, object]) -> list[int]:
+        """The candidates of an event whose plan is `plan`: one text, one automaton pass.
+
+        The text of the fields the field rules read comes first; with keyword rules (which may read
+        anything) the other fields' text follows, and one pass over the whole serves both.
+        """
+        if not plan.field_rules and not plan.keyword_rules:
+            return list(plan.always)
+        literal_set = self._sets.get(plan.field_rules, plan.keyword_rules)
+        text = values_text(plan.read_values(fields))
         if plan.keyword_rules:
-            hits |= self._sets.get(plan.keyword_rules).hits(event_text(fields))
+            limit = len(text)
+            rest = plan.other_values(fields)
+            if rest:
+                text = text + SEPARATOR + values_text(rest)
+            hits = literal_set.hits(text, limit)
+        else:
+            hits = literal_set.field_hits(text)
         if not hits:
             return list(plan.always)
         if plan.always:

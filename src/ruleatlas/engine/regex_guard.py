@@ -290,7 +290,7 @@ def _assert(kind: str, text: str, i: int) -> bool:
     return (before != after) if kind.endswith("b") else (before == after)
 
 
-def _required_literals(items: list[tuple[Any, Any]], flags: int) -> list[str]:
+def literal_runs(items: list[tuple[Any, Any]], flags: int) -> list[str]:
     """Case-sensitive literal runs every match contains (top-level sequence; enough for a cheap gate)."""
     if flags & re.IGNORECASE:
         return []
@@ -304,9 +304,9 @@ def _required_literals(items: list[tuple[Any, Any]], flags: int) -> list[str]:
             runs.append("".join(current))
             current = []
         if op is C.SUBPATTERN and not av[1]:
-            runs.extend(_required_literals(list(av[3]), flags))
+            runs.extend(literal_runs(list(av[3]), flags))
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] >= 1:
-            runs.extend(_required_literals(list(av[2]), flags))
+            runs.extend(literal_runs(list(av[2]), flags))
     if current:
         runs.append("".join(current))
     return runs
@@ -323,7 +323,7 @@ class LinearRegex:
         builder.emit((_MATCH,))
         self._prog = builder.prog
         self._has_assert = builder.has_assert
-        self._gate = tuple(sorted(set(_required_literals(list(parsed), flags)), key=len, reverse=True))
+        self._gate = tuple(sorted(set(literal_runs(list(parsed), flags)), key=len, reverse=True))
         self._cache: dict[tuple[int, str], int] = {}
         self._ids: dict[tuple[int, ...], int] = {}
         self._sets: list[tuple[int, ...]] = []

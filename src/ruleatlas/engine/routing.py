@@ -207,7 +207,9 @@ class Router:
 
     `routes` are the rules' log source routes (the definition, `route_applies`); `event_ids`, when given,
     the EventIDs each rule's detection requires, which narrow the index further (a rule cannot match an
-    event whose EventID its detection excludes, so the index gives the same matches).
+    event whose EventID its detection excludes, so the index gives the same matches). That holds for
+    unrouted rules too: an unrouted rule that requires EventID 4624 is left out for events whose EventID
+    is a number other than 4624 (events without a numeric EventID still get it).
     """
 
     def __init__(
@@ -219,13 +221,42 @@ class Router:
         self.unrouted = tuple(i for i, route in enumerate(self.routes) if route is None)
         self._no_channel = tuple(range(len(self.routes)))
         self._cache: dict[Pair, tuple[int, ...]] = {}
+        # the index by pair, so that a new key costs a few lookups rather than a pass over every rule
+        self._any_event: list[int] = []  # unrouted, no EventID required
+        self._unrouted_ids: dict[int, list[int]] = {}  # unrouted, by a required EventID
+        self._unrouted_with_ids: list[int] = []
+        self._by_pair: dict[Pair, list[int]] = {}  # (channel, EventID or None) -> routed rules
+        self._by_channel: dict[str, set[int]] = {}  # channel -> routed rules with any pair on it
+        for i, (route, wanted) in enumerate(zip(self._index, ids, strict=True)):
+            if route is None:
+                if wanted is None:
+                    self._any_event.append(i)
+                else:
+                    self._unrouted_with_ids.append(i)
+                    for event_id in wanted:
+                        self._unrouted_ids.setdefault(event_id, []).append(i)
+                continue
+            if not route.windows:
+                continue
+            for pair in route.pairs:
+                self._by_pair.setdefault(pair, []).append(i)
+                self._by_channel.setdefault(pair[0], set()).add(i)
 
     def rules_for(self, key: Pair | None) -> tuple[int, ...]:
         if key is None:
             return self._no_channel
         found = self._cache.get(key)
         if found is None:
-            found = tuple(i for i, route in enumerate(self._index) if route_applies(route, key))
+            channel, event_id = key
+            chosen = set(self._any_event)
+            if event_id is None:
+                chosen.update(self._unrouted_with_ids)
+                chosen.update(self._by_channel.get(channel, ()))
+            else:
+                chosen.update(self._unrouted_ids.get(event_id, ()))
+                chosen.update(self._by_pair.get(key, ()))
+                chosen.update(self._by_pair.get((channel, None), ()))
+            found = tuple(sorted(chosen))
             self._cache[key] = found
         return found
 

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ruleatlas.engine.event import Event, InputProblem
-from ruleatlas.engine.prefilter import LiteralSets, Prefilter, RuleFacts, read_fields, required_fields
+from ruleatlas.engine.prefilter import (
+    LiteralSets,
+    Plan,
+    Prefilter,
+    RuleFacts,
+    read_fields,
+    required_fields,
+)
 from ruleatlas.engine.readers import (
     EVTX_CHUNK_BYTES,
     InputSource,
@@ -75,6 +82,7 @@ class RuleFailure:
 
 
 SPLIT_CHUNKS = 32  # EVTX chunks (64 KiB each) per task when a big file is split across workers
+PLAN_CACHE = 16384  # (Channel, EventID, field names) combinations remembered (cleared when full)
 
 
 class Scanner:
@@ -93,9 +101,12 @@ class Scanner:
             literals=literals,
             fields=[required_fields(rule.rule) for rule in self.rules],
             reads=[read_fields(getattr(rule, "matcher", None)) for rule in self.rules],
+            more_literals=[tuple(getattr(rule, "literal_groups", ()))[1:] for rule in self.rules],
         )
-        self._literal_sets = LiteralSets(literals)
+        self._literal_sets = LiteralSets(self._facts)
         self._buckets: dict[Pair | None, Prefilter] = {}
+        # (Channel, EventID, field names) as the event has them -> its bucket and plan: one lookup per event
+        self._plans: dict[tuple[object, ...], tuple[Prefilter, Plan]] = {}
         self.failures: dict[int, RuleFailure] = {}
         self.events = 0
         self.candidates_tested = 0
@@ -107,12 +118,33 @@ class Scanner:
             self._buckets[key] = bucket
         return bucket
 
+    def _plan(self, fields: dict[str, object]) -> tuple[Prefilter, Plan]:
+        channel = fields.get("Channel")
+        event_id = fields.get("EventID")
+        kind = type(event_id)
+        if (type(channel) is str or channel is None) and (kind is int or kind is str or event_id is None):
+            # raw values as the cache key: hashable, and 1 and "1" stay apart (bools take the slow way)
+            cache_key = (channel, event_id, tuple(fields))
+            found = self._plans.get(cache_key)
+            if found is None:
+                bucket = self._bucket(event_key(fields))
+                found = (bucket, bucket.plan(fields))
+                if len(self._plans) >= PLAN_CACHE:
+                    self._plans.clear()
+                self._plans[cache_key] = found
+            return found
+        bucket = self._bucket(event_key(fields))
+        return bucket, bucket.plan(fields)
+
     def match_ids(self, event: Event) -> list[int]:
         """Indexes (into `self.rules`) of the rules that match `event`, ascending."""
         self.events += 1
         fields = event.fields
-        bucket = self._bucket(event_key(fields))
-        candidates = bucket.candidates(fields) if self.use_prefilter else bucket.without_prefilter()
+        if self.use_prefilter:
+            bucket, plan = self._plan(fields)
+            candidates = bucket.select(plan, fields)
+        else:
+            candidates = self._bucket(event_key(fields)).without_prefilter()
         self.candidates_tested += len(candidates)
         rules = self.rules
         matched: list[int] = []

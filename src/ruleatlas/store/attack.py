@@ -35,6 +35,7 @@ from ruleatlas.analysis.technique_guide import (
 )
 from ruleatlas.attack import AttackData, AttackDataError
 from ruleatlas.store.catalog import Catalog
+from ruleatlas.store.telemetry import TelemetryQueries
 
 ATTACK_BLOB = "attack"
 
@@ -111,7 +112,17 @@ def event_rows(catalog: Catalog, uids: Iterable[str] | None = None) -> list[Even
     rows = catalog.db.execute(
         f"SELECT DISTINCT uid, provider, channel, event_id, title FROM rule_events WHERE 1 = 1{where}", params
     )
-    return [EventRow(*row) for row in rows]
+    names = event_providers(catalog)
+    return [EventRow(u, p, c, e, t, names.get((c, str(e)), "")) for u, p, c, e, t in rows]
+
+
+def event_providers(catalog: Catalog) -> dict[tuple[str, str], str]:
+    """(channel, event id) -> the full provider name the telemetry pages use for that event ({} when the
+    catalog was built without telemetry tables). Read through the telemetry area's own queries."""
+    queries = TelemetryQueries(catalog.db)
+    if not queries.has_tables():
+        return {}
+    return {(channel, key): provider for (provider, key), channel in queries.referenced_events().items()}
 
 
 def corpus_reach(

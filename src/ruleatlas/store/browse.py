@@ -145,17 +145,32 @@ def _facet_match(facet: str, wanted: tuple[str, ...], row: BrowseRow) -> bool:
 def resolve_tactics(catalog: Catalog, names: Iterable[str]) -> tuple[str, ...]:
     """Tactic ids for ids, short names (`persistence`) or names (`Privilege Escalation`), any case; a name
     no tactic has stays as given (so it matches no rule rather than being dropped)."""
-    attack = catalog.blob("attack") or {}
-    out: list[str] = []
-    for name in names:
-        key = name.strip().lower().replace(" ", "-")
-        found = [
-            t["id"]
-            for t in attack.get("tactics", [])
-            if key in (t["id"].lower(), t["shortname"], t["name"].lower().replace(" ", "-"))
-        ]
-        out.extend(found or [name])
+    table = _tactic_table(catalog)
+    out = [table.get(name.strip().lower().replace(" ", "-"), name) for name in names]
     return tuple(dict.fromkeys(out))
+
+
+_TACTICS_CACHE: dict[str, tuple[object, dict[str, str]]] = {}
+
+
+def _tactic_table(catalog: Catalog) -> dict[str, str]:
+    """id, short name and name (lower case, dashes for spaces) -> tactic id; read once per catalog file
+    (the ATT&CK blob is a megabyte of JSON)."""
+    identity = _identity(catalog)
+    cached = _TACTICS_CACHE.get(str(catalog.path))
+    if cached is not None and identity is not None and cached[0] == identity:
+        return cached[1]
+    row = catalog.db.execute(
+        "SELECT json_extract(value, '$.tactics') FROM blobs WHERE name = 'attack'"
+    ).fetchone()
+    table: dict[str, str] = {}
+    for t in json.loads(row[0]) if row and row[0] else []:
+        for key in (t["id"].lower(), t["shortname"], t["name"].lower().replace(" ", "-")):
+            table[key] = t["id"]
+    if identity is not None:
+        _TACTICS_CACHE.clear()
+        _TACTICS_CACHE[str(catalog.path)] = (identity, table)
+    return table
 
 
 # -- rows ---------------------------------------------------------------------------------------------------
@@ -377,23 +392,22 @@ def _indicator_groups(
         f"SELECT field, kind, value, transforms, exclusion, uid FROM indicators {where}", params
     ):
         groups.setdefault((f, k, v, t), []).append((uid, exclusion))
-    rules = {
-        uid: {"uid": uid, "vendor": vendor, "title": title, "level": level, "status": status, "kind": kind}
+    rules = [
+        {"uid": uid, "vendor": vendor, "title": title, "level": level, "status": status, "kind": kind}
         for uid, vendor, title, level, status, kind in db.execute(
             "SELECT uid, vendor, title, level, status, kind FROM rules"
         )
-    }
-
-    def order(rule: dict[str, str]) -> tuple[str, str, str]:
-        return (rule["vendor"], rule["title"].casefold(), rule["uid"])
-
+    ]
+    # Each rule's place in the (vendor, title, uid) order, so groups sort by one integer.
+    rules.sort(key=lambda r: (r["vendor"], r["title"].casefold(), r["uid"]))
+    rank = {r["uid"]: i for i, r in enumerate(rules)}
     for key in sorted(groups):
-        found = IndicatorRules(key, counts.get(key, {}))
-        using = {uid for uid, x in groups[key] if not x}
-        excluding = {uid for uid, x in groups[key] if x}
-        found.using = sorted((rules[u] for u in using if u in rules), key=order)
-        found.excluding = sorted((rules[u] for u in excluding if u in rules), key=order)
-        yield found
+        rows = groups[key]
+        using = sorted({rank[u] for u, x in rows if not x and u in rank})
+        excluding = sorted({rank[u] for u, x in rows if x and u in rank})
+        yield IndicatorRules(
+            key, counts.get(key, {}), [rules[i] for i in using], [rules[i] for i in excluding]
+        )
 
 
 def _counts(db: Any, where: str = "", params: Sequence[Any] = ()) -> dict[IndicatorKey, dict[str, int]]:

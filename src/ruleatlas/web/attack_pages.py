@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,13 +36,20 @@ from ruleatlas.analysis.coverage import (
     restrict,
     tactic_report,
 )
-from ruleatlas.analysis.technique_guide import CorpusReach, group_rows, rule_keys, technique_report
+from ruleatlas.analysis.technique_guide import (
+    CorpusReach,
+    EventRow,
+    RuleKeys,
+    group_rows,
+    rule_keys,
+    technique_report,
+)
 from ruleatlas.attack import AttackData
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
 from ruleatlas.web import urls
 from ruleatlas.web.attack_views import gaps_view, matrix_view, tactic_view, technique_view
-from ruleatlas.web.render import SiteRenderer, templates_fingerprint
+from ruleatlas.web.render import SiteRenderer, _use_fast_escape, templates_fingerprint
 
 MANIFEST_FILE = "attack-pages.json"
 MANIFEST_FORMAT = "ruleatlas-attack-pages/2"
@@ -129,7 +138,10 @@ class AttackPageRenderer:
         if name not in TEMPLATES:
             raise ValueError(f"no ATT&CK page template {name!r}")
         if name not in self.templates:
-            self.templates[name] = self.renderer.env.get_template(f"attack_{name}.html")
+            template = self.renderer.env.get_template(f"attack_{name}.html")
+            for compiled in (template, self.renderer.env.get_template("attack_macros.html")):
+                _use_fast_escape(compiled)
+            self.templates[name] = template
         return self.templates[name]
 
     def linker(self, page: str) -> Callable[[str], str]:
@@ -155,6 +167,7 @@ class AttackPageRenderer:
         return {
             "indicator_pages": self.renderer.indicator_pages,
             "field_pages": self.renderer.field_pages,
+            "telemetry_pages": getattr(self.renderer, "telemetry_pages", False),
         }
 
     def render(self, path: str, spec: PageSpec) -> str:
@@ -210,39 +223,94 @@ class AttackSite:
         return out
 
 
+@dataclass(slots=True)
+class TechniqueInputs:
+    """What technique reports read besides the coverage index: each rule's indicator keys and events,
+    corpus reach, and rule titles."""
+
+    indicators: dict[str, RuleKeys]
+    events: dict[str, list[EventRow]]
+    reach: CorpusReach
+    titles: dict[str, str]
+
+    @classmethod
+    def read(
+        cls, catalog: Catalog, data: AttackSite, technique_ids: Iterable[str] | None = None
+    ) -> TechniqueInputs:
+        """For every technique, or only the rules under `technique_ids`."""
+        if technique_ids is None:
+            rows = store_attack.indicator_rows(catalog)
+            events = group_rows(store_attack.event_rows(catalog))
+            reach = CorpusReach(store_attack.corpus_reach(catalog))
+        else:
+            uids = {
+                u
+                for tid in technique_ids
+                for cid in store_attack.covered_ids(data.attack, tid)
+                for u in data.index.tagged.get(cid, ())
+            }
+            rows = store_attack.indicator_rows(catalog, uids)
+            events = group_rows(store_attack.event_rows(catalog, uids))
+            reach = CorpusReach(store_attack.corpus_reach(catalog, {r.key for r in rows}))
+        titles = {uid: rule.title for uid, rule in data.rules.items()}
+        return cls(rule_keys(rows), events, reach, titles)
+
+
+def technique_spec(
+    data: AttackSite, inputs: TechniqueInputs, pages: AttackPageRenderer, technique_id: str
+) -> tuple[str, PageSpec] | None:
+    report = technique_report(data.index, technique_id, inputs.indicators, inputs.events, inputs.reach)
+    if report is None:
+        return None
+    path = urls.attack_technique_path(technique_id)
+    view = technique_view(
+        report, data.attack, pages.linker(path), inputs.titles, pages.flags, pages.technique_rule_link
+    )
+    return path, PageSpec("technique", f"{technique_id} {report['name']}", view)
+
+
 def technique_specs(
     catalog: Catalog, data: AttackSite, pages: AttackPageRenderer, technique_ids: Iterable[str] | None = None
 ) -> dict[str, PageSpec]:
     """The technique pages of `technique_ids` (default: every technique of the ATT&CK data)."""
-    attack, index = data.attack, data.index
-    ids = list(attack.techniques) if technique_ids is None else sorted(set(technique_ids))
-    if technique_ids is None:
-        indicator_rows = store_attack.indicator_rows(catalog)
-        events = group_rows(store_attack.event_rows(catalog))
-        reach = CorpusReach(store_attack.corpus_reach(catalog))
-    else:
-        uids = {
-            u
-            for tid in ids
-            for cid in store_attack.covered_ids(attack, tid)
-            for u in index.tagged.get(cid, ())
-        }
-        indicator_rows = store_attack.indicator_rows(catalog, uids)
-        events = group_rows(store_attack.event_rows(catalog, uids))
-        reach = CorpusReach(store_attack.corpus_reach(catalog, {r.key for r in indicator_rows}))
-    indicators = rule_keys(indicator_rows)
-    titles = {uid: rule.title for uid, rule in data.rules.items()}
-    specs: dict[str, PageSpec] = {}
+    ids = list(data.attack.techniques) if technique_ids is None else sorted(set(technique_ids))
+    inputs = TechniqueInputs.read(catalog, data, None if technique_ids is None else ids)
+    return dict(made for tid in ids if (made := technique_spec(data, inputs, pages, tid)) is not None)
+
+
+# Set in the parent before the pool forks: workers inherit them instead of receiving them pickled.
+_FORKED: tuple[Path, AttackSite, TechniqueInputs, AttackPageRenderer] | None = None
+
+
+def _render_techniques(ids: list[str]) -> list[str]:
+    assert _FORKED is not None, "technique pages are rendered in forked workers only"
+    site, data, inputs, pages = _FORKED
+    written = []
     for tid in ids:
-        report = technique_report(index, tid, indicators, events, reach)
-        if report is None:
-            continue
-        path = urls.attack_technique_path(tid)
-        view = technique_view(
-            report, attack, pages.linker(path), titles, pages.flags, pages.technique_rule_link
-        )
-        specs[path] = PageSpec("technique", f"{tid} {report['name']}", view)
-    return specs
+        made = technique_spec(data, inputs, pages, tid)
+        if made is not None:
+            path, spec = made
+            pages.renderer.write_page(site, path, pages.render(path, spec))
+            written.append(path)
+    return written
+
+
+def _submit_techniques(
+    pool: ProcessPoolExecutor,
+    site: Path,
+    data: AttackSite,
+    inputs: TechniqueInputs,
+    pages: AttackPageRenderer,
+    jobs: int,
+) -> list[Future[list[str]]]:
+    """Every technique page, rendered and written by forked workers (`jobs` of them, more slices than
+    workers so both finish together)."""
+    global _FORKED
+    pages.template("technique")  # compiled once, before the fork
+    _FORKED = (site, data, inputs, pages)
+    ids = list(data.attack.techniques)
+    size = max(20, len(ids) // (jobs * 4))
+    return [pool.submit(_render_techniques, ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
 def aggregate_specs(catalog: Catalog, data: AttackSite, pages: AttackPageRenderer) -> dict[str, PageSpec]:
@@ -282,15 +350,19 @@ def write_attack_pages(
     changed: Collection[str] | None = None,
     renderer: SiteRenderer | None = None,
     manifest: Path | None = None,
+    jobs: int = 1,
 ) -> AttackPagesResult:
     """Write the ATT&CK pages; with `changed` (uids of rules whose page was re-rendered or removed), only
-    those that can have changed. `manifest`: the page record (default: `default_manifest(catalog_path)`)."""
+    those that can have changed. `manifest`: the page record (default: `default_manifest(catalog_path)`);
+    `jobs`: worker processes for a full render."""
+    global _FORKED
     pages = AttackPageRenderer(renderer)
     manifest_path = manifest if manifest is not None else default_manifest(catalog_path)
     root = site.resolve()
     key = templates_fingerprint()
     previous = Manifest.read(manifest_path, root)
     result = AttackPagesResult()
+    aggregates: dict[str, PageSpec] | None = None
     catalog = Catalog(catalog_path)
     try:
         data = AttackSite.read(catalog)
@@ -321,15 +393,31 @@ def write_attack_pages(
                 ids = [p.removeprefix(urls.ATTACK_PATH).rstrip("/") for p in missing]
                 specs |= technique_specs(catalog, data, pages, ids)
             _write(site, pages, specs, result)
-            result.kept += len(previous.techniques) - len(specs)
+            result.kept += max(len(previous.techniques) - len(specs), 0)
             technique_paths = previous.techniques
+        elif jobs > 1:
+            inputs = TechniqueInputs.read(catalog, data)
+            with ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context("fork")
+            ) as pool:
+                try:
+                    futures = _submit_techniques(pool, site, data, inputs, pages, jobs)
+                finally:
+                    _FORKED = None
+                aggregates = aggregate_specs(catalog, data, pages)  # meanwhile, in this process
+                written = [path for future in futures for path in future.result()]
+            result.written += len(written)
+            result.written_paths += written
+            technique_paths = sorted(written)
         else:
             specs = technique_specs(catalog, data, pages)
             _write(site, pages, specs, result)
             technique_paths = sorted(specs)
-            for path in set(previous.techniques if previous is not None else ()) - set(specs):
+        if result.mode == "full":
+            for path in set(previous.techniques if previous is not None else ()) - set(technique_paths):
                 result.removed += _remove_page(site, root, path)
-        aggregates = aggregate_specs(catalog, data, pages)
+        if aggregates is None:
+            aggregates = aggregate_specs(catalog, data, pages)
     finally:
         catalog.close()
     digests = {path: spec.digest(key) for path, spec in aggregates.items()}

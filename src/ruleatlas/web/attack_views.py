@@ -125,7 +125,10 @@ def _vendor_groups(
 def _indicator_href(renderer_flags: Mapping[str, bool], link: Link, item: Mapping[str, Any]) -> str:
     if not renderer_flags.get("indicator_pages"):
         return ""
-    return link(urls.indicator_path(item["field"] or None, item["kind"], item["value"], item["transforms"]))
+    # only indicators shared by several rules have a page of their own (urls.indicator_link_path)
+    total = item["corpus"]["total"] if isinstance(item.get("corpus"), dict) else 0
+    field = item["field"] or None
+    return link(urls.indicator_link_path(field, item["kind"], item["value"], item["transforms"], total))
 
 
 def _field_href(renderer_flags: Mapping[str, bool], link: Link, field: str) -> str:
@@ -269,7 +272,15 @@ def technique_view(
         ],
         "left_out": left_out,
         "left_out_total": sum(len(g["rules"]) for g in left_out),
-        "events": report["events"],
+        "events": [
+            {
+                **e,
+                "href": link(urls.telemetry_event_path(e["provider_name"], e["event_id"]))
+                if flags.get("telemetry_pages") and e.get("provider_name")
+                else "",
+            }
+            for e in report["events"]
+        ],
         "fields": fields,
         "fields_total": report["fields_total"],
         "indicators": indicators,

@@ -1,13 +1,19 @@
 """Writing the catalog pages of the static site (issue 3): home, all rules by folder, browse, search, fields,
 field pages, indicator pages, API docs and `openapi.json`, and the browse/search indexes.
 
-A full build writes everything. An incremental build (`changed_indicators` given: the keys of rules that
-changed and the keys whose corpus counts changed) writes the small pages and indexes again (they depend on
-every rule) and, of the ~35,000 indicator pages, only the changed keys' ones, plus the field pages of their
-fields; pages of keys and fields no rule uses any more are removed.
+Indicator pages: the catalog has ~35,000 indicator keys, 84% of them used by one rule only. Every key is a
+row (with an anchor) on the list page of its field and comparison (`indicators/<field>/<kind>/`, ~700
+pages); keys shared by several counted rules (`urls.SHARED_INDICATOR_RULES`, ~4,000) also have a page of
+their own, which is where their corpus badges link (`urls.indicator_link_path`). A page per key would be
+35,000 directories: on this 2-core machine that alone costs more than building the rest of the site.
 
-Indicator pages are rendered on every core: the parent reads the rows once, and forked workers (which
-inherit them) each render and write a slice.
+A full build writes everything. An incremental build (`changed_indicators`: the keys of rules that changed
+and the keys whose corpus counts changed) writes the small pages and indexes again (they depend on every
+rule), and only the changed keys' pages, their list pages and their fields' pages; pages of keys no longer
+shared or used, and of fields and lists no longer used, are removed.
+
+Indicator pages and list pages are rendered by forked workers (which inherit the rows the parent read)
+while the parent writes the other pages.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import multiprocessing
 import os
 import shutil
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,41 +55,65 @@ API_EXAMPLES = {
     "/api/attack/matrix": "/api/attack/matrix?platform=windows",
     "/api/stats": "/api/stats",
 }
+PARALLEL_FROM = 1500  # fewer indicator pages than this are written by the parent itself
 
 # Set in the parent before the pool forks: the workers read them without pickling.
 _GROUPS: list[IndicatorRules] = []
+_LISTS: list[tuple[str, str, list[IndicatorRules]]] = []
 _RULE_HREFS: dict[str, str] = {}
+_PAGES: CatalogPages | None = None
 
 
 def _site_dir(site: Path, path: str) -> Path:
     return site.joinpath(*urls.page_file(path).parent.parts)
 
 
-def _write_indicator_slice(site: Path, start: int, stop: int, index_file: str) -> int:
-    """Render and write indicator pages `start:stop` of _GROUPS. Plain os calls: at ~35,000 pages the
-    pathlib and io layers cost as much as the rendering."""
-    pages = CatalogPages(SiteRenderer(indicator_pages=True, field_pages=True, index_file=index_file))
-    made: set[str] = set()
+def _remove(site: Path, path: str) -> None:
+    target = _site_dir(site, path)
+    if target.is_dir():
+        shutil.rmtree(target)
+
+
+def _write_file(path: str, html: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, html.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def _write_slice(site: Path, kind: str, start: int, stop: int, index_file: str) -> int:
+    """Render and write `_GROUPS[start:stop]` (kind "pages") or `_LISTS[start:stop]` (kind "lists").
+    Plain os calls: at thousands of pages the pathlib and io layers cost as much as the rendering."""
+    global _PAGES
+    if _PAGES is None or _PAGES.renderer.index_file != index_file:  # templates compile once per process
+        _PAGES = CatalogPages(SiteRenderer(indicator_pages=True, field_pages=True, index_file=index_file))
+    pages = _PAGES
     root = str(site)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    if kind == "lists":
+        for field, kind_name, groups in _LISTS[start:stop]:
+            folder = f"{root}/{urls.indicator_list_path(field or None, kind_name)}"
+            os.makedirs(folder, exist_ok=True)
+            _write_file(
+                folder + "index.html", pages.render_indicator_list(field, kind_name, groups, _RULE_HREFS)
+            )
+        return stop - start
+    made: set[str] = set()
     for group in _GROUPS[start:stop]:
-        path = urls.indicator_path(group.key[0], group.key[1], group.key[2], _transforms(group.key[3]))
+        path = urls.indicator_path(
+            group.key[0] or None, group.key[1], group.key[2], _transforms(group.key[3])
+        )
         html = pages.render_indicator(
             group.key, group.corpus, group.using, group.excluding, _RULE_HREFS, path
         )
-        # indicator paths are slugs ([A-Za-z0-9._~-]), so the URL path is the file path
-        leaf = f"{root}/{path}"
+        leaf = f"{root}/{path}"  # indicator paths are slugs ([A-Za-z0-9._~-]): the URL path is the file path
         parent = leaf[: leaf.rindex("/", 0, -1)]
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
         with contextlib.suppress(FileExistsError):
             os.mkdir(leaf)
-        fd = os.open(leaf + "index.html", flags, 0o644)
-        try:
-            os.write(fd, html.encode("utf-8"))
-        finally:
-            os.close(fd)
+        _write_file(leaf + "index.html", html)
     return stop - start
 
 
@@ -147,12 +177,64 @@ def write_catalog_pages(
     index_file: str = "index.html",
 ) -> dict[str, int]:
     """Write the catalog pages (module docstring); returns how many of each kind were written."""
-    global _GROUPS, _RULE_HREFS
+    global _GROUPS, _LISTS, _RULE_HREFS, _PAGES
     renderer = SiteRenderer(indicator_pages=True, field_pages=True, index_file=index_file)
-    pages = CatalogPages(renderer)
+    pages = _PAGES = CatalogPages(renderer)  # forked workers inherit it, compiled
     written: dict[str, int] = {}
     catalog = Catalog(catalog_path)
+    pool: ProcessPoolExecutor | None = None
     try:
+        # 1. The indicator rows, and what to write of them.
+        if changed_indicators is None:
+            field_groups = list(all_indicator_rules(catalog))
+            for stale in ("indicators/", urls.FIELDS_PATH):  # a full build starts these folders afresh
+                _remove(site, stale)
+            todo = field_groups
+            pairs = {(g.key[0], g.key[1]) for g in field_groups}
+        else:
+            # a changed key's list page and field page show every key of its field: read them all
+            field_groups = list(indicator_rules_of_fields(catalog, {key[0] for key in changed_indicators}))
+            todo = [g for g in field_groups if g.key in changed_indicators]
+            pairs = {(key[0], key[1]) for key in changed_indicators}
+            unshared = {g.key for g in todo if not _shared(g)} | (changed_indicators - {g.key for g in todo})
+            for key in unshared:  # no longer shared (or used): the key loses its own page
+                _remove(site, urls.indicator_path(key[0] or None, key[1], key[2], _transforms(key[3])))
+        by_pair: dict[tuple[str, str], list[IndicatorRules]] = {}
+        for g in field_groups:
+            by_pair.setdefault((g.key[0], g.key[1]), []).append(g)
+        for field, kind in pairs - set(by_pair):
+            _remove(site, urls.indicator_list_path(field or None, kind))
+        up = "../" * 4  # every indicator page is indicators/<field>/<kind>/<value>/
+        _RULE_HREFS = {
+            s["uid"]: up + urls.rule_path(s["uid"]) + index_file for s in summaries if "/" in s["uid"]
+        }
+        _GROUPS = [g for g in todo if _shared(g)]
+        _LISTS = sorted(
+            ((f, k, by_pair[(f, k)]) for f, k in pairs if (f, k) in by_pair), key=lambda item: -len(item[2])
+        )
+        written["indicators"], written["indicator_lists"] = len(_GROUPS), len(_LISTS)
+
+        # 2. Indicator and list pages on the workers, while this process writes the rest.
+        futures: list[Future[int]] = []
+        if jobs > 1 and len(_GROUPS) + len(_LISTS) >= PARALLEL_FROM:
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
+            size = -(-len(_GROUPS) // (jobs * 2)) or 1
+            futures += [
+                pool.submit(_write_slice, site, "pages", i, min(i + size, len(_GROUPS)), index_file)
+                for i in range(0, len(_GROUPS), size)
+            ]
+            # the biggest list pages first, each alone; the small ones in a few batches
+            big = min(len(_LISTS), jobs * 2)
+            futures += [pool.submit(_write_slice, site, "lists", i, i + 1, index_file) for i in range(big)]
+            rest = -(-(len(_LISTS) - big) // jobs) or 1
+            futures += [
+                pool.submit(_write_slice, site, "lists", i, min(i + rest, len(_LISTS)), index_file)
+                for i in range(big, len(_LISTS), rest)
+            ]
+        else:
+            _write_slice(site, "pages", 0, len(_GROUPS), index_file)
+            _write_slice(site, "lists", 0, len(_LISTS), index_file)
+
         overview = catalog_overview(catalog)
         fields = field_list(catalog)
         overview["fields"] = len(fields)
@@ -169,71 +251,22 @@ def write_catalog_pages(
         sizes = write_indexes(site, catalog, index_file)
         written["index_bytes"] = sum(sizes.values())
 
-        if changed_indicators is None:
-            field_groups = list(all_indicator_rules(catalog))
-            for stale in ("indicators/", urls.FIELDS_PATH):  # a full build starts these folders afresh
-                stale_dir = _site_dir(site, stale)
-                if stale_dir.is_dir():
-                    shutil.rmtree(stale_dir)
-            field_names = [f["field"] or "" for f in fields]
-            todo = field_groups
-            pairs = {(g.key[0], g.key[1]) for g in field_groups}
-        else:
-            # a changed key's field page and list page count every key of its field: read them all
-            field_names = sorted({key[0] for key in changed_indicators})
-            field_groups = list(indicator_rules_of_fields(catalog, field_names))
-            todo = [g for g in field_groups if g.key in changed_indicators]
-            pairs = {(key[0], key[1]) for key in changed_indicators}
-            unshared = {g.key for g in todo if not _shared(g)} | (changed_indicators - {g.key for g in todo})
-            for key in unshared:  # a key no rule shares (or uses) any more loses its own page
-                page_dir = _site_dir(site, urls.indicator_path(key[0], key[1], key[2], _transforms(key[3])))
-                if page_dir.is_dir():
-                    shutil.rmtree(page_dir)
+        # 3. Fields: the index, and the pages of the fields read above.
         renderer.write_page(site, urls.FIELDS_PATH, pages.render_fields(fields))
         details = field_details(field_groups)
-        for name in field_names:
+        names = {g.key[0] for g in field_groups} | {k[0] for k in changed_indicators or ()}
+        for name in sorted(names):
             detail = details.get(name)
-            path = urls.field_path(name or None)
             if detail is None:
-                stale_dir = _site_dir(site, path)
-                if stale_dir.is_dir():
-                    shutil.rmtree(stale_dir)
-                continue
-            renderer.write_page(site, path, pages.render_field(detail))
-        written["fields"] = len(field_names)
-
-        up = "../" * 4  # every indicator page is indicators/<field>/<kind>/<value>/
-        _RULE_HREFS = {
-            s["uid"]: up + urls.rule_path(s["uid"]) + index_file for s in summaries if "/" in s["uid"]
-        }
-        by_pair: dict[tuple[str, str], list[IndicatorRules]] = {}
-        for g in field_groups:
-            by_pair.setdefault((g.key[0], g.key[1]), []).append(g)
-        for field, kind in sorted(pairs):
-            path = urls.indicator_list_path(field or None, kind)
-            if (field, kind) not in by_pair:
-                stale_dir = _site_dir(site, path)
-                if stale_dir.is_dir():
-                    shutil.rmtree(stale_dir)
-                continue
-            html = pages.render_indicator_list(field, kind, by_pair[(field, kind)], _RULE_HREFS)
-            renderer.write_page(site, path, html)
-        written["indicator_lists"] = len(pairs)
-        _GROUPS = [g for g in todo if _shared(g)]
-        written["indicators"] = _write_indicators(site, len(_GROUPS), jobs, index_file)
+                _remove(site, urls.field_path(name or None))
+            else:
+                renderer.write_page(site, urls.field_path(name or None), pages.render_field(detail))
+        written["fields"] = len(names)
+        for future in futures:
+            future.result()
     finally:
-        _GROUPS, _RULE_HREFS = [], {}
+        if pool is not None:
+            pool.shutdown()
+        _GROUPS, _LISTS, _RULE_HREFS = [], [], {}
         catalog.close()
     return written
-
-
-def _write_indicators(site: Path, count: int, jobs: int, index_file: str) -> int:
-    if jobs <= 1 or count < 2000:
-        return _write_indicator_slice(site, 0, count, index_file)
-    size = -(-count // (jobs * 4))
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [
-            pool.submit(_write_indicator_slice, site, start, min(start + size, count), index_file)
-            for start in range(0, count, size)
-        ]
-        return sum(f.result() for f in futures)

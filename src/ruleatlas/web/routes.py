@@ -46,7 +46,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ROUTE_MODULES: tuple[str, ...] = ("ruleatlas.web.api", "ruleatlas.web.attack_api")
+ROUTE_MODULES: tuple[str, ...] = (
+    "ruleatlas.web.api",
+    "ruleatlas.web.attack_api",
+    "ruleatlas.web.telemetry_api",
+)
 
 ParamType = Literal["string", "integer", "boolean"]
 MAX_PARAM_CHARS = 1000  # one query value; a longer one is a 400, not a slow query

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -302,23 +303,33 @@ class _Handler(BaseHTTPRequestHandler):
         key = (route.pattern, path.rstrip("/"), query)
         use_cache = route.cache and generation is not None
         cached = self.server.api_cache.get(key, generation) if use_cache else None
-        if cached is not None:
-            status, body = cached[0]
-            self._send(status, body, CONTENT_TYPES[".json"], head_only)
-            return
+        if cached is None and use_cache:
+            # Single flight: while one thread computes an answer, the same request from others waits for
+            # it instead of computing it again (200 clients asking for one new page at once).
+            with self.server.flight(key) as leader:
+                if not leader:
+                    cached = self.server.api_cache.get(key, generation)
+                if cached is None:
+                    cached = (self._compute(route, args, path, query), 0)
+                    status, body = cached[0]
+                    if status != HTTPStatus.SERVICE_UNAVAILABLE:
+                        self.server.api_cache.put(key, (status, body), len(body), generation)
+        elif cached is None:
+            cached = (self._compute(route, args, path, query), 0)
+        status, body = cached[0]
+        self._send(status, body, CONTENT_TYPES[".json"], head_only)
+
+    def _compute(self, route: Route, args: dict[str, str], path: str, query: str) -> tuple[HTTPStatus, bytes]:
         try:
             with self.server.catalog_session() as open_catalog:
                 request = Request(path, args, parse_query(query, route), open_catalog)
                 result = route.handler(request)
-            status, body = HTTPStatus.OK, _json_bytes(result)
+            return HTTPStatus.OK, _json_bytes(result)
         except ApiError as exc:
-            status, body = HTTPStatus(exc.status), _error_json(exc.status, exc.code, exc.message)
+            return HTTPStatus(exc.status), _error_json(exc.status, exc.code, exc.message)
         except CatalogUnavailable as exc:
-            self._json_error(HTTPStatus.SERVICE_UNAVAILABLE, "catalog_unavailable", str(exc), head_only)
-            return
-        if use_cache:
-            self.server.api_cache.put(key, (status, body), len(body), generation)
-        self._send(status, body, CONTENT_TYPES[".json"], head_only)
+            code = HTTPStatus.SERVICE_UNAVAILABLE
+            return code, _error_json(int(code), "catalog_unavailable", str(exc))
 
     def _page(self, route: Route, args: dict[str, str], path: str, query: str, head_only: bool) -> None:
         with self.server.catalog_session() as open_catalog:
@@ -378,7 +389,7 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, indent=2).encode("utf-8")
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _error_json(status: int, code: str, message: str) -> bytes:
@@ -416,6 +427,8 @@ class RuleAtlasServer(ThreadingHTTPServer):
         self._idle_lock = threading.Lock()
         self.file_cache = _LruCache()
         self.api_cache = _LruCache()
+        self._flights: dict[Any, threading.Event] = {}
+        self._flights_lock = threading.Lock()
         super().__init__(address, _Handler)
 
     # -- files ----------------------------------------------------------------------------------------------
@@ -439,6 +452,26 @@ class RuleAtlasServer(ThreadingHTTPServer):
         except OSError:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    @contextlib.contextmanager
+    def flight(self, key: Any) -> Any:
+        """Yields True to the first thread asking for `key` (it computes), False to the others, who get
+        in only once the first is done (or after 30 s)."""
+        with self._flights_lock:
+            event = self._flights.get(key)
+            leader = event is None
+            if leader:
+                event = self._flights[key] = threading.Event()
+        assert event is not None
+        if not leader:
+            event.wait(timeout=30)
+        try:
+            yield leader
+        finally:
+            if leader:
+                with self._flights_lock:
+                    self._flights.pop(key, None)
+                event.set()
 
     @contextlib.contextmanager
     def catalog_session(self) -> Any:
@@ -513,16 +546,66 @@ def make_server(
     )
 
 
-def serve(catalog_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve `catalog_dir`/site until interrupted (Ctrl+C)."""
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def serve(catalog_dir: Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 0) -> None:
+    """Serve `catalog_dir`/site until interrupted (Ctrl+C).
+
+    `workers` processes (default: one per core, at most 4) share the listening socket, each with its own
+    threads, catalog connections and caches: Python runs one thread at a time per process, so one slow
+    answer (a first facet count, a broad search) would otherwise hold up every other client."""
     server = make_server(catalog_dir, host, port)
     bound_host, bound_port = server.server_address[:2]
     host_text = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
     shown = f"[{host_text}]" if ":" in host_text else host_text
-    print(f"Serving {server.site_root} at http://{shown}:{bound_port}/ (Ctrl+C to stop)", flush=True)
+    workers = workers or default_workers()
+    if not hasattr(os, "fork"):
+        workers = 1
+    print(
+        f"Serving {server.site_root} at http://{shown}:{bound_port}/ with {workers} process"
+        f"{'es' if workers > 1 else ''} (Ctrl+C to stop)",
+        flush=True,
+    )
+    if workers == 1:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+        return
+    children = []
+    for _ in range(workers):
+        pid = os.fork()  # before any thread or catalog connection exists in this process
+        if pid == 0:
+            code = 0
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                server.serve_forever()
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the children too
     try:
-        server.serve_forever()
+        for pid in children:
+            os.waitpid(pid, 0)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
         server.server_close()

@@ -90,7 +90,10 @@ def write_site(
         site,
         catalog_path,
         changed=None if len(uids) >= len(summaries) else {*uids, *gone},
-        renderer=SiteRenderer(indicator_pages=True, field_pages=True),
+        renderer=SiteRenderer(
+            indicator_pages=True, field_pages=True, telemetry_pages=telemetry_pages is not None
+        ),
+        jobs=jobs,
     )
     # Telemetry and readiness pages: all, or those of the events the changed rules covered (the build says).
     if telemetry_pages is not None:

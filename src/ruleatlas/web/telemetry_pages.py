@@ -97,10 +97,18 @@ class TelemetryPageRenderer:
             _use_fast_escape(template)
         return self._templates[name]
 
-    def render(self, template: str, page: str, title: str, view: dict[str, Any], **extra: Any) -> str:
+    def render(
+        self,
+        template: str,
+        page: str,
+        title: str,
+        view: dict[str, Any],
+        current: str = urls.TELEMETRY_PATH,
+        **extra: Any,
+    ) -> str:
         link = self.linker(page)
         context = {
-            **self.chrome(page, title, urls.TELEMETRY_PATH),
+            **self.chrome(page, title, current),
             "v": view,
             "link": link,
             "telemetry_css": link(STYLESHEET),
@@ -209,21 +217,8 @@ class TelemetryPageRenderer:
         return self.render("telemetry_uncovered", page, "Rules without event coverage", view, crumbs=crumbs)
 
     def readiness_page(self, report: dict[str, Any] | None, catalog_built_at: str = "") -> str:
-        page = urls.READINESS_PATH
         view = readiness_view(report, catalog_built_at)
-        renderer = self.renderer
-
-        def link(path: str) -> str:
-            return renderer.link(page, path)
-
-        context = {
-            **renderer._chrome(page, "Readiness", current=urls.READINESS_PATH),
-            "v": view,
-            "link": link,
-            "telemetry_css": link(STYLESHEET),
-            "vendor_names": VENDOR_NAMES,
-        }
-        return self.template("readiness").render(context)
+        return self.render("readiness", urls.READINESS_PATH, "Readiness", view, current=urls.READINESS_PATH)
 
 
 def readiness_view(report: dict[str, Any] | None, catalog_built_at: str = "") -> dict[str, Any]:

@@ -393,8 +393,9 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
                 "transforms": [t for t in i.transforms.split("|") if t],
                 "rules": i.rules,
                 "by_vendor": i.by_vendor,
-                "path": urls.indicator_path(
-                    i.field or None, i.kind, i.value, [t for t in i.transforms.split("|") if t]
+                # only indicators shared by several rules have a page of their own
+                "path": urls.indicator_link_path(
+                    i.field or None, i.kind, i.value, [t for t in i.transforms.split("|") if t], i.rules
                 ),
             }
             for i in sorted(indicators, key=lambda i: (-i.rules, i.field, i.kind, i.value))[:25]

@@ -1,0 +1,224 @@
+"""Serving load: N concurrent clients for S seconds against rule pages, search and the JSON API of
+`ruleatlas serve` (started here in its own process). Prints throughput, errors and p50/p95/p99 latency per
+kind of request; asserts nothing.
+
+    .venv/bin/python bench/serve.py --catalog /tmp/cat3 [--clients 200] [--seconds 30] [--think-ms 0]
+
+- Clients are asyncio tasks in this process, each on one keep-alive HTTP/1.1 connection (a browser's
+  behaviour), so 200 of them cost little; each request is a random pick: a rule page (40%), a search as
+  the search page sends it while someone types (30%: prefixes of words from rule titles, some with a filter,
+  so most are distinct), an API call (30%: a rule's JSON, the browse list with a facet, stats, a field,
+  an indicator).
+- `--think-ms`: a pause after each answer (0: every client sends its next request at once; the figures
+  then say how the server behaves saturated, and latency is concurrency / throughput by Little's law).
+- Errors: any status other than 200, a dropped connection, or a timeout (10 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def workload(catalog: Path, seed: int) -> dict[str, list[str]]:
+    db = sqlite3.connect(f"file:{catalog / 'catalog.sqlite'}?mode=ro", uri=True)
+    uids = [u for (u,) in db.execute("SELECT uid FROM rules")]
+    titles = [t for (t,) in db.execute("SELECT title FROM rules")]
+    fields = [f for (f,) in db.execute("SELECT DISTINCT field FROM indicators WHERE field != '' LIMIT 200")]
+    indicators = db.execute(
+        "SELECT field, kind, value FROM indicator_counts GROUP BY field, kind, value ORDER BY SUM(rules) DESC "
+        "LIMIT 300"
+    ).fetchall()
+    db.close()
+    rnd = random.Random(seed)
+    words = sorted({w.lower() for t in titles for w in re.findall(r"[A-Za-z][A-Za-z0-9]{3,}", t)})
+    filters = [
+        "",
+        "",
+        "",
+        " level:high",
+        " status:stable",
+        " logsource:process_creation",
+        " tactic:persistence",
+    ]
+    searches = []
+    for word in words:
+        for n in range(3, len(word) + 1):  # what the page sends while the word is typed
+            searches.append(word[:n] + rnd.choice(filters))
+    rnd.shuffle(searches)
+    quote = urllib.parse.quote
+    facets = ["level=high", "status=stable", "product=windows", "technique=T1059", "tactic=persistence"]
+    api = (
+        [f"/api/rules/{quote(u.split('/')[0])}/{quote(u.split('/')[1])}" for u in uids[:2000]]
+        + [f"/api/rules?{f}&page={p}" for f in facets for p in (1, 2, 3)]
+        + ["/api/stats"] * 20
+        + [f"/api/fields/{quote(f, safe='')}" for f in fields]
+        + [
+            "/api/indicators?" + urllib.parse.urlencode({"field": f, "kind": k, "value": v})
+            for f, k, v in indicators
+        ]
+    )
+    return {
+        "page": [f"/rules/{quote(u.split('/')[0])}/{quote(u.split('/')[1])}/" for u in uids],
+        "search": ["/api/search?" + urllib.parse.urlencode({"q": q, "per_page": 20}) for q in searches],
+        "api": api,
+    }
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, int]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    if length:
+        await reader.readexactly(length)
+    return status, length
+
+
+async def client(
+    host: str,
+    port: int,
+    work: dict[str, list[str]],
+    deadline: float,
+    think: float,
+    rnd: random.Random,
+    results: dict[str, list[float]],
+    errors: dict[str, int],
+) -> None:
+    reader = writer = None
+    kinds, weights = ["page", "search", "api"], [0.4, 0.3, 0.3]
+    while time.perf_counter() < deadline:
+        kind = rnd.choices(kinds, weights)[0]
+        path = rnd.choice(work[kind])
+        start = time.perf_counter()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: identity\r\n\r\n".encode())
+            assert reader is not None
+            status, _ = await asyncio.wait_for(read_response(reader), TIMEOUT)
+            elapsed = time.perf_counter() - start
+            if status != 200:
+                errors[kind] = errors.get(kind, 0) + 1
+            else:
+                results[kind].append(elapsed)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+            errors[kind] = errors.get(kind, 0) + 1
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+        if think:
+            await asyncio.sleep(rnd.uniform(0.5, 1.5) * think)
+    if writer is not None:
+        writer.close()
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def run(
+    host: str, port: int, work: dict[str, list[str]], clients: int, seconds: float, think: float
+) -> None:
+    results: dict[str, list[float]] = {k: [] for k in work}
+    errors: dict[str, int] = {}
+    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(
+            client(host, port, work, deadline, think, random.Random(i), results, errors)
+            for i in range(clients)
+        )
+    )
+    wall = time.perf_counter() - started
+    total = sum(len(v) for v in results.values())
+    print(
+        f"{clients} clients, {seconds:.0f} s, think {think * 1000:.0f} ms: {total} answers in {wall:.1f} s "
+        f"({total / wall:.0f}/s), errors {sum(errors.values())} {errors or ''}"
+    )
+    print(f"  {'kind':<8} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for kind, values in results.items():
+        print(
+            f"  {kind:<8} {len(values):>7} {percentile(values, 50) * 1000:>8.1f} "
+            f"{percentile(values, 95) * 1000:>8.1f} {percentile(values, 99) * 1000:>8.1f} "
+            f"{(max(values) if values else float('nan')) * 1000:>8.1f}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--catalog", type=Path, required=True, help="a built catalog folder (ruleatlas build --out)"
+    )
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--think-ms", type=float, default=0.0, help="pause per client after each answer")
+    parser.add_argument("--url", help="an already running server (default: start one)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    work = workload(args.catalog, args.seed)
+    print(f"cores: {os.cpu_count()}; workload: {', '.join(f'{k} {len(v)} paths' for k, v in work.items())}")
+    server = None
+    if args.url:
+        parts = urllib.parse.urlsplit(args.url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    else:
+        host, port = "127.0.0.1", free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ruleatlas.cli",
+                "serve",
+                "--catalog",
+                str(args.catalog),
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection((host, port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+    try:
+        # a short warm-up: the first answers read the catalog's pages into memory
+        asyncio.run(run(host, port, work, 20, 2.0, 0.0))
+        asyncio.run(run(host, port, work, args.clients, args.seconds, args.think_ms / 1000))
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

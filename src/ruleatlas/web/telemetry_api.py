@@ -1,0 +1,145 @@
+"""The telemetry API: the JSON twins of the telemetry pages, from the same views (web/telemetry_views.py).
+
+- `/api/telemetry/providers`: every provider with its events and rule↔event mappings (the index page);
+- `/api/telemetry/providers/{provider}`: one provider and its events (a provider page; `{provider}` is the
+  slug of its page, `microsoft-windows-sysmon`, or its name);
+- `/api/telemetry/events/{provider}/{event}`: one event with its fields, per-field rule counts, sample,
+  indicators and rules (an event page; any event the definitions hold, with or without a page of its own);
+- `/api/telemetry/vendors/{vendor}`, `/api/telemetry/uncovered`: the vendor reference and uncovered-rules
+  pages.
+
+The definitions (the catalog's `telemetry` blob, 8 MB of JSON) are parsed once per catalog file and kept
+while the file stays the same; the rule counts are read per request.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ruleatlas.store.telemetry import TelemetryQueries
+from ruleatlas.telemetry.catalog import TelemetryCatalog, parse_event_key
+from ruleatlas.telemetry.observed import SampleRecord, sample_index
+from ruleatlas.web.routes import ApiError, Request, RouteTable
+from ruleatlas.web.telemetry_views import (
+    ProviderEntry,
+    TelemetryAtlas,
+    event_view,
+    provider_view,
+    providers_view,
+    uncovered_view,
+    vendor_view,
+)
+
+TAG = "telemetry"
+_cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, int], SampleRecord]]] = {}
+_lock = threading.Lock()
+
+
+def register(routes: RouteTable) -> None:
+    routes.api(
+        "/api/telemetry/providers",
+        providers_json,
+        summary="Every telemetry provider with its events and rule↔event mappings",
+        tag=TAG,
+    )
+    routes.api(
+        "/api/telemetry/providers/{provider}",
+        provider_json,
+        summary="One provider: its channels and events, each with its title, whether a sample exists, and "
+        "the rules covering it",
+        description="`provider` is the slug of its page (`microsoft-windows-sysmon`) or its name.",
+        tag=TAG,
+    )
+    routes.api(
+        "/api/telemetry/events/{provider}/{event}",
+        event_json,
+        summary="One event: definition, fields with the distinct rules testing each (by vendor), a real "
+        "example, enum-like values seen, most used indicators, and the rules covering it",
+        description="`event` is the EventID, or a catch-all event's name (`process_creation`).",
+        tag=TAG,
+    )
+    routes.api(
+        "/api/telemetry/vendors/{vendor}",
+        vendor_json,
+        summary="Events x providers that have rules of one vendor, with the rule↔event mappings",
+        tag=TAG,
+    )
+    routes.api(
+        "/api/telemetry/uncovered",
+        uncovered_json,
+        summary="Rules that cover no telemetry event, grouped by the reason",
+        tag=TAG,
+    )
+
+
+def _definitions(catalog: Any) -> tuple[TelemetryCatalog, dict[tuple[str, int], SampleRecord]]:
+    path = Path(catalog.path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = (str(path), 0, 0)
+    with _lock:
+        found = _cache.get(key)
+    if found is not None:
+        return found
+    blob = catalog.blob("telemetry")
+    if not isinstance(blob, dict):
+        raise ApiError(
+            404, "no_telemetry", "this catalog was built without telemetry definitions (--telemetry)"
+        )
+    samples = catalog.blob("telemetry_samples")
+    found = (TelemetryCatalog.from_json(blob), sample_index(samples if isinstance(samples, dict) else None))
+    with _lock:
+        _cache.clear()  # one catalog is served at a time: keep only the current one
+        _cache[key] = found
+    return found
+
+
+def _atlas(req: Request) -> TelemetryAtlas:
+    catalog = req.catalog()
+    telemetry, samples = _definitions(catalog)
+    return TelemetryAtlas(telemetry, TelemetryQueries(catalog.db), samples)
+
+
+def _entry(atlas: TelemetryAtlas, text: str) -> ProviderEntry:
+    name = atlas.by_slug.get(text)
+    if name is None:
+        known = atlas.telemetry.provider(text)
+        name = known.name if known is not None else text
+    entry = atlas.entries.get(name)
+    if entry is None:
+        raise ApiError(404, "not_found", f"no telemetry provider {text!r}")
+    return entry
+
+
+def providers_json(req: Request) -> dict[str, Any]:
+    return providers_view(_atlas(req))
+
+
+def provider_json(req: Request) -> dict[str, Any]:
+    atlas = _atlas(req)
+    return provider_view(atlas, _entry(atlas, req.args["provider"]))
+
+
+def event_json(req: Request) -> dict[str, Any]:
+    atlas = _atlas(req)
+    entry = _entry(atlas, req.args["provider"])
+    key = parse_event_key(req.args["event"])
+    if key not in entry.event_keys():
+        raise ApiError(404, "not_found", f"provider {entry.name!r} has no event {req.args['event']!r}")
+    return event_view(atlas, entry, key)
+
+
+def vendor_json(req: Request) -> dict[str, Any]:
+    atlas = _atlas(req)
+    view = vendor_view(atlas, req.args["vendor"])
+    if not view["groups"]:
+        raise ApiError(404, "not_found", f"no rule of vendor {req.args['vendor']!r} covers an event")
+    return view
+
+
+def uncovered_json(req: Request) -> dict[str, Any]:
+    return uncovered_view(_atlas(req))

@@ -1,0 +1,103 @@
+"""The telemetry API over the real catalog: the JSON twins of the pages, 404s in the one error shape, and the
+routes in the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ruleatlas.web.serve import make_server
+
+pytestmark = pytest.mark.corpus
+
+
+@pytest.fixture(scope="module")
+def api(corpus_catalog: Path) -> Iterator[str]:
+    served = make_server(corpus_catalog, "127.0.0.1", 0, quiet=True)
+    host, port = served.server_address[:2]
+    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{host}:{port}"
+    served.shutdown()
+    served.server_close()
+    thread.join(timeout=10)
+
+
+def get(base: str, path: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(base + path, timeout=60) as response:
+            assert response.headers["Content-Type"].startswith("application/json")
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_providers(api: str) -> None:
+    status, body = get(api, "/api/telemetry/providers")
+    assert status == 200
+    groups = {g["id"]: g["providers"] for g in body["groups"]}
+    sysmon = groups["windows"][0]
+    assert (sysmon["name"], sysmon["label"], sysmon["path"]) == (
+        "Microsoft-Windows-Sysmon",
+        "Sysmon",
+        "telemetry/microsoft-windows-sysmon/",
+    )
+    assert body["providers"] == sum(len(g) for g in groups.values())
+
+
+def test_one_provider_by_slug_or_name(api: str) -> None:
+    status, by_slug = get(api, "/api/telemetry/providers/microsoft-windows-sysmon")
+    assert status == 200 and by_slug["summary"] == "30 events across 1 channel"
+    _, by_name = get(api, "/api/telemetry/providers/Microsoft-Windows-Sysmon")
+    assert by_name == by_slug
+    assert [r["id"] for r in by_slug["event_rows"]][:3] == [1, 2, 3]
+
+
+def test_one_event_is_the_event_pages_data(api: str) -> None:
+    status, event = get(api, "/api/telemetry/events/microsoft-windows-sysmon/1")
+    assert status == 200
+    assert (event["id"], event["title"], event["level"]) == (1, "Process creation", "Informational")
+    image = next(f for f in event["fields"] if f["name"] == "Image")
+    assert image["rules"]["total"] == image["rules"]["by_vendor"]["sigma"] > 500
+    assert event["sample"]["count"] > 0
+    _, catch_all = get(api, "/api/telemetry/events/linux/process_creation")
+    assert catch_all["catch_all"] is True and catch_all["rules"]["total"] > 100
+
+
+def test_an_event_without_a_page_is_still_served(api: str) -> None:
+    status, event = get(api, "/api/telemetry/events/microsoft-windows-shell-core/9705")
+    assert status == 200 and event["defined"] and event["rules"]["total"] == 0
+
+
+def test_errors_are_json_404s(api: str) -> None:
+    status, body = get(api, "/api/telemetry/events/microsoft-windows-sysmon/999")
+    assert status == 404 and body["error"]["code"] == "not_found"
+    assert "has no event '999'" in body["error"]["message"]
+    status, body = get(api, "/api/telemetry/providers/no-such-provider")
+    assert status == 404 and body["error"]["message"] == "no telemetry provider 'no-such-provider'"
+
+
+def test_vendor_and_uncovered(api: str) -> None:
+    status, vendor = get(api, "/api/telemetry/vendors/sigma")
+    assert status == 200 and vendor["mappings"] >= vendor["events"] > 300
+    status, uncovered = get(api, "/api/telemetry/uncovered")
+    assert status == 200 and uncovered["rules"] == sum(len(g["rules"]) for g in uncovered["groups"])
+
+
+def test_routes_are_in_the_openapi_document(api: str) -> None:
+    _, document = get(api, "/openapi.json")
+    for path in (
+        "/api/telemetry/providers",
+        "/api/telemetry/providers/{provider}",
+        "/api/telemetry/events/{provider}/{event}",
+        "/api/telemetry/vendors/{vendor}",
+        "/api/telemetry/uncovered",
+    ):
+        assert document["paths"][path]["get"]["tags"] == ["telemetry"], path
