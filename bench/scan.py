@@ -66,6 +66,7 @@ def measure(mode: str, repeat: int, workers: int) -> dict[str, object]:
 
     files = evtx_files() * repeat
     out: dict[str, object] = {"mode": mode, "repeat": repeat, "workers": workers, "files": len(files)}
+    out["load_before"] = round(os.getloadavg()[0], 2)
     if mode == "api":  # the evtx package alone: records_json strings, then json.loads
         from evtx import PyEvtxParser
 
@@ -156,7 +157,10 @@ def measure(mode: str, repeat: int, workers: int) -> dict[str, object]:
             worker_cpu = children.ru_utime + children.ru_stime
             # events per CPU second summed over the workers: what two free cores would give each
             out["worker_cpu_rate"] = round(stats.events / worker_cpu) if worker_cpu else None
+            # all the CPU the scan took (parent and workers): the cost of splitting shows here
+            out["total_cpu_rate"] = round(stats.events / (cpu_s + worker_cpu))
     out["peak_mb"] = round(peak_mb(), 1)
+    out["load_after"] = round(os.getloadavg()[0], 2)
     return out
 
 
@@ -195,29 +199,36 @@ def main() -> int:
     print(
         f"logs: {len(files)} EVTX files, {per_pass} records per pass; x{repeat} = {per_pass * repeat} events"
     )
-    print(f"cpu: {os.cpu_count()} cores; python {sys.version.split()[0]}")
-
     print(
-        "rates: events per wall-clock second (events per CPU second of the measuring process in brackets;"
-        " other work on this machine slows the first, not the second)"
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
+        f"python {sys.version.split()[0]}"
     )
+    print(
+        "rates: events per wall-clock second, and per CPU second of the measuring process in brackets"
+        " (other work on the machine slows the first much more than the second); load = 1-minute load"
+        " average before/after each measurement"
+    )
+
+    def line(label: str, entry: dict[str, object], extra: str = "") -> None:
+        load = f"load {entry.get('load_before', '?')}/{entry.get('load_after', '?')}"
+        print(
+            f"{label:<31}{entry['rate']:>9,} events/s [{entry['cpu_rate']:>7,}]  {entry['events']:>9,} events"
+            f"  {extra}{load}"
+        )
+
     api = run_child("api", max(repeat // 4, 1), 1)
     for label in ("records_json", "records_json+loads", "records_xml"):
         entry = api[label]
         assert isinstance(entry, dict)
-        print(
-            f"evtx API {label:<21} {entry['rate']:>9,} events/s [{entry['cpu_rate']:,}]  "
-            f"({entry['events']} events)"
-        )
+        loads = {"load_before": api["load_before"], "load_after": api["load_after"]}
+        line(f"evtx API {label}", {**entry, **loads})
     parse = run_child("parse", repeat, 1)
-    print(
-        f"parse only (readers)           {parse['rate']:>9,} events/s [{parse['cpu_rate']:,}]  "
-        f"{parse['seconds']}s  peak {parse['peak_mb']} MB"
-    )
+    line("parse only (readers)", parse, f"{parse['seconds']}s  peak {parse['peak_mb']} MB  ")
     engine = run_child("engine", repeat, 1)
-    print(
-        f"engine only (parsed once)      {engine['rate']:>9,} events/s [{engine['cpu_rate']:,}]  "
-        f"{engine['candidates_per_event']} rules tested/event  (route + prefilter + match, no parsing)"
+    line(
+        "engine only (parsed once)",
+        engine,
+        f"{engine['candidates_per_event']} rules tested/event (route + prefilter + match)  ",
     )
     small = run_child("scan", max(repeat // 10, 1), 1)
     one = run_child("scan", repeat, 1)
@@ -225,24 +236,27 @@ def main() -> int:
         f"rules: {one['rules_read']} read ({one['read_s']}s), {one['rules_compiled']} compiled "
         f"({one['compile_s']}s, {one['compile_problems']} problems), {one['with_literals']} with literals"
     )
-    print(
-        f"scan, 1 worker                 {one['rate']:>9,} events/s [{one['cpu_rate']:,}]  "
-        f"{one['seconds']}s  {one['events']} events, {one['matches']} matches"
-    )
+    line("scan, 1 worker", one, f"{one['seconds']}s  {one['matches']} matches  ")
     ratio = float(one["rate"]) / float(parse["rate"])  # type: ignore[arg-type]
     cpu_ratio = float(one["cpu_rate"]) / float(parse["cpu_rate"])  # type: ignore[arg-type]
-    print(f"scan / parse-only rate         {ratio:.2f} [{cpu_ratio:.2f}]")
+    print(f"scan / parse-only rate         {ratio:.2f} [{cpu_ratio:.2f}]  (target >= 0.33)")
     print(
-        f"peak memory, 1 worker: {small['peak_mb']} MB at {small['events']} events, {one['peak_mb']} MB at "
-        f"{one['events']} events (after reading and compiling the rules: {one['peak_mb_after_compile']} MB)"
+        f"peak memory, 1 worker: {small['peak_mb']} MB at {small['events']:,} events, {one['peak_mb']} MB at "
+        f"{one['events']:,} events (after reading and compiling the rules: {one['peak_mb_after_compile']} MB)"
     )
     two = run_child("scan", repeat, 2)
     speedup = float(two["rate"]) / float(one["rate"])  # type: ignore[arg-type]
+    line(
+        "scan, 2 workers",
+        {**two, "cpu_rate": two.get("total_cpu_rate", 0)},
+        f"{two['seconds']}s  {two['matches']} matches  ",
+    )
     print(
-        f"scan, 2 workers                {two['rate']:>9,} events/s  {two['seconds']}s  {two['matches']} "
-        f"matches  speed-up x{speedup:.2f}; peak parent {two['peak_mb']} MB, largest worker "
-        f"{two.get('peak_mb_workers')} MB; per worker CPU second {two.get('worker_cpu_rate')} events "
-        f"(parent CPU: {two['cpu_rate']} events/s)"
+        f"2 workers vs 1: wall-clock speed-up x{speedup:.2f}; CPU per event x"
+        f"{float(one['cpu_rate']) / float(two.get('total_cpu_rate') or 1):.2f} of one worker's "  # type: ignore[arg-type]
+        f"(bracket above: all processes' CPU); per worker CPU second {two.get('worker_cpu_rate')} events, "
+        f"parent {two['cpu_rate']} events per its CPU second; peak parent {two['peak_mb']} MB, "
+        f"largest worker {two.get('peak_mb_workers')} MB"
     )
     return 0
 

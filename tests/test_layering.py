@@ -27,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "fetch": set(),
     "ingest": {"model", "sources", "config", "progress"},
     "textpage": set(),
+    "textcoverage": set(),
     "export": {"store", "analysis"},
 }
 # Modules that glue a layer to the command line, allowed to reach further.

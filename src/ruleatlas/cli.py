@@ -304,12 +304,12 @@ def cmd_problems(args: argparse.Namespace) -> int:
 def cmd_coverage(args: argparse.Namespace) -> int:
     from ruleatlas.analysis.coverage import (
         AttackFilters,
-        coverage_summary,
         data_platforms,
         navigator_layer,
         parse_list,
         resolve_platform,
     )
+    from ruleatlas.analysis.coverage_matrix import coverage_summary
     from ruleatlas.store import attack as store_attack
     from ruleatlas.store import open_catalog
     from ruleatlas.textcoverage import render_coverage_table

@@ -241,6 +241,7 @@ def readiness_report(
         "format": REPORT_FORMAT,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "catalog_built_at": meta.get("built_at", ""),
+        "catalog_rules": queries.rules_fingerprint(),
         "inputs": [str(p) for p in inputs],
         "logs": {
             "files": logs.files,
@@ -286,7 +287,7 @@ def write_readiness(catalog_dir: Path, report: dict[str, Any]) -> Path:
     if site.is_dir():
         pages = TelemetryPageRenderer(SiteRenderer(indicator_pages=True, field_pages=True))
         SiteRenderer.write_page(
-            site, urls.READINESS_PATH, pages.readiness_page(report, report["catalog_built_at"])
+            site, urls.READINESS_PATH, pages.readiness_page(report, report["catalog_rules"])
         )
     return target
 

@@ -10,14 +10,12 @@ from independent import independent_cells
 
 from ruleatlas.analysis.coverage import (
     AttackFilters,
-    build_matrix,
-    coverage_summary,
-    gaps,
     index_coverage,
     resolve_platform,
     restrict,
     rule_platforms,
 )
+from ruleatlas.analysis.coverage_matrix import build_matrix, coverage_summary, gaps
 from ruleatlas.store import Catalog, open_catalog
 from ruleatlas.store import attack as store_attack
 

@@ -358,9 +358,15 @@ def literals_of(expr: object, searches: dict[str, object] | None = None) -> froz
         (pred("F", "exists", True), None),
         (pred("F", "fieldref", "G"), None),
         # transformations: one literal per transformed value, as the matcher compares them
-        (pred("F", "contains", "encoded", transforms=("base64offset",)), {"zw5jb2rlz", "vuy29kzw", "lbmnvzgvk"}),
+        (
+            pred("F", "contains", "encoded", transforms=("base64offset",)),
+            {"zw5jb2rlz", "vuy29kzw", "lbmnvzgvk"},
+        ),
         (pred("F", "contains", "wide", transforms=("utf16le",)), {"w\x00i\x00d\x00e\x00"}),
-        (pred("F", "contains", " -enc ", transforms=("windash",)), {f" {d}enc " for d in "-/\u2013\u2014\u2015"}),
+        (
+            pred("F", "contains", " -enc ", transforms=("windash",)),
+            {f" {d}enc " for d in "-/\u2013\u2014\u2015"},
+        ),
         (pred("F", "contains", "-a", transforms=("windash",)), None),  # "/a" is too short to search for
         (pred("F", "eq", "%x%", transforms=("expand",)), None),
     ],
@@ -386,8 +392,13 @@ def test_required_literals_all_any_not() -> None:
 def test_literal_groups_keep_every_and_requirement() -> None:
     provider = pred("Provider_Name", "eq", "Service Control Manager")
     path = Any((pred("ImagePath", "contains", "powershell"), pred("ImagePath", "contains", "mshta")))
-    rule = compile_rules([one_pred_rule(All((provider, path, Not(pred("X", "contains", "ignored")))))]).rules[0]
-    assert set(rule.literal_groups) == {frozenset({"service control manager"}), frozenset({"powershell", "mshta"})}
+    rule = compile_rules([one_pred_rule(All((provider, path, Not(pred("X", "contains", "ignored")))))]).rules[
+        0
+    ]
+    assert set(rule.literal_groups) == {
+        frozenset({"service control manager"}),
+        frozenset({"powershell", "mshta"}),
+    }
     assert rule.required_literals == rule.literal_groups[0]
     assert compile_rules([one_pred_rule(pred("F", "gt", 5))]).rules[0].literal_groups == ()
 

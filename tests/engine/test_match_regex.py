@@ -60,7 +60,17 @@ def test_nested_quantifiers_are_detected(pattern: str) -> None:
 def test_ordinary_patterns_run_on_re(pattern: str) -> None:
     assert not has_nested_quantifiers(list(sre_parse.parse(pattern)))
     search, guarded = compile_search(pattern)
-    assert not guarded and search == re.compile(pattern).search
+    assert not guarded
+    texts = ["", "aab", "ab", "0123456789.", "C:\\Users\\x\\NTUSER.DAT", " -abci", "abcabc", "XyW", "+a+b+c+"]
+    for text in texts:  # `re` itself, behind literal gates that change no answer
+        assert bool(search(text)) == bool(re.compile(pattern).search(text)), (pattern, text)
+
+
+def test_gate_skips_re_when_a_required_literal_is_missing() -> None:
+    search, _ = compile_search(r"\w+`(?:\w+|-|.)`[\w+|\s]")
+    assert search("IN`V`oke") and not search("a" * 5000)
+    search, _ = compile_search(r"(?i)MIMI")  # case-insensitive: no gate
+    assert search("mimikatz")
 
 
 def test_catastrophic_pattern_answers_on_a_near_miss() -> None:

@@ -213,3 +213,11 @@ def test_terminal_table(corpus_catalog: Path, broken_logs: Path, capsys: pytest.
 def test_a_missing_catalog_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["readiness", "--catalog", str(tmp_path), str(tmp_path)]) == 2
     assert "no catalog in" in capsys.readouterr().err
+
+
+def test_a_missing_log_path_is_a_problem_and_the_others_are_read(tmp_path: Path) -> None:
+    logs = read_logs([tmp_path / "nowhere", jsonl(tmp_path / "ok.jsonl", 3)], None)
+    assert [(p.file, p.message) for p in logs.problems] == [
+        (str(tmp_path / "nowhere"), "no such file or folder")
+    ]
+    assert logs.observed.total == 3 and logs.files == 1

@@ -3,6 +3,8 @@ and after (with their providers' pages and the one-per-site pages), and leaves e
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ruleatlas.build import build
+from ruleatlas.cli import main
 from ruleatlas.config import BuildConfig, SourceSpec
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "catalog" / "sigma"
@@ -40,6 +43,12 @@ def test_one_changed_rule_rewrites_the_pages_of_the_events_it_covered_before_and
     first = build(config, log=open(os.devnull, "w"))  # noqa: SIM115
     assert first.mode == "full"
     site = config.out / "site"
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text('{"Channel": "Security", "EventID": 4688, "NewProcessName": "x"}\n', encoding="utf-8")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["readiness", "--catalog", str(config.out), str(logs)]) == 0
+    readiness = site / "readiness" / "index.html"
+    assert "The rules changed since this report" not in readiness.read_text(encoding="utf-8")
     before = page_times(site)
     assert {f"{SYSMON}1/", f"{SYSMON}3/", f"{SECURITY}4688/", "telemetry/", "readiness/"} <= set(before)
     assert len(before) > 900  # every provider has its page
@@ -67,6 +76,7 @@ def test_one_changed_rule_rewrites_the_pages_of_the_events_it_covered_before_and
         "telemetry/vendors/sigma/",
         "readiness/",
     }
+    assert "The rules changed since this report" in readiness.read_text(encoding="utf-8")
     sysmon3 = (site / SYSMON / "3" / "index.html").read_text(encoding="utf-8")
     assert "Cmd Started With Filter" in sysmon3
     sysmon1 = (site / SYSMON / "1" / "index.html").read_text(encoding="utf-8")

@@ -105,3 +105,31 @@ def page_factory(browser: Any) -> Iterator[Any]:
     yield open_page
     for context in contexts:
         context.close()
+
+
+# -- the catalog pages (issue 3): a real build of tests/data/browse, served and static ----------------------
+
+
+@pytest.fixture(scope="session")
+def browse_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from catalog_support import build_fixture_catalog
+
+    return build_fixture_catalog(tmp_path_factory.mktemp("browse-catalog"))
+
+
+@pytest.fixture(scope="session")
+def browse_served(browse_catalog: Path) -> Iterator[str]:
+    """`ruleatlas serve` (the real store, routes and API) over the fixture build; its base URL."""
+    from catalog_support import atlas_server, running
+
+    with running(atlas_server(browse_catalog)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browse_static(browse_catalog: Path) -> Iterator[str]:
+    """The same build's site/ behind Python's plain static file server; its base URL."""
+    from catalog_support import running, static_server
+
+    with running(static_server(browse_catalog / "site")) as url:
+        yield url

@@ -2,11 +2,10 @@
 
 Pure functions over plain rows (the store's `ruleatlas.store.attack` reads them) and `AttackData`:
 
-- `CoverageIndex`: rules per (technique, tactic) after the counting rules below, the retired techniques
-  rules still tag, and what was left out and why;
-- `Matrix` (`build_matrix`): tactics in matrix order, techniques with their sub-techniques, a count per cell;
-- `gaps`: active techniques with no rule, for all platforms or one;
-- `navigator_layer`: the same as an ATT&CK Navigator layer (format 4.5).
+- `CoverageIndex` (`index_coverage`, `restrict`): rules per (technique, tactic) after the counting rules
+  below, the retired techniques rules still tag, and what was left out and why;
+- `navigator_layer`: the coverage as an ATT&CK Navigator layer (format 4.5);
+- the matrix, gaps and summaries built from an index are in `coverage_matrix`.
 
 Counting rules, shared by every page, API route and CLI command so that they all agree:
 
@@ -105,7 +104,7 @@ def _platform_key(name: str) -> str:
 
 def data_platforms(attack: AttackData) -> list[str]:
     """The platforms of the loaded ATT&CK data's active techniques, sorted."""
-    found = {p for t in attack.techniques.values() if _active(t) for p in t.platforms}
+    found = {p for t in attack.techniques.values() if active(t) for p in t.platforms}
     return sorted(found, key=str.casefold)
 
 
@@ -134,7 +133,8 @@ def _in_data(platforms: Iterable[str], known: set[str]) -> set[str]:
     return out
 
 
-def _active(tech: Technique) -> bool:
+def active(tech: Technique) -> bool:
+    """Neither revoked nor deprecated: a technique the matrix shows."""
     return not (tech.revoked or tech.deprecated)
 
 
@@ -256,7 +256,7 @@ def _subtechniques(attack: AttackData) -> dict[str, list[str]]:
         return cached[1]
     subs: dict[str, list[str]] = {}
     for tech in attack.techniques.values():
-        if tech.is_subtechnique and tech.parent and _active(tech):
+        if tech.is_subtechnique and tech.parent and active(tech):
             subs.setdefault(tech.parent, []).append(tech.id)
     for ids in subs.values():
         ids.sort(key=technique_sort_key)
@@ -274,7 +274,7 @@ def _replacement(tech: Technique, attack: AttackData) -> Technique | None:
     if not tech.replaced_by:
         return None
     target = attack.technique(tech.replaced_by)
-    return target if target is not None and _active(target) else None
+    return target if target is not None and active(target) else None
 
 
 def index_coverage(
@@ -306,7 +306,7 @@ def index_coverage(
             index.unreplaced.setdefault(p.technique_id, set()).add(p.uid)
             continue
         tactics = [p.tactic_id] if p.tactic_id else []
-        if not _active(tech):
+        if not active(tech):
             target = _replacement(tech, attack)
             if target is None:
                 index.unreplaced.setdefault(tech.id, set()).add(p.uid)
@@ -350,277 +350,10 @@ def restrict(index: CoverageIndex, filters: AttackFilters) -> CoverageIndex:
     return out
 
 
-# -- the matrix ----------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class MatrixCell:
-    technique_id: str
-    name: str
-    rules: int  # distinct counted rules under this tactic (a parent: with its sub-techniques)
-    own: int  # the technique itself only
-    platforms: tuple[str, ...]
-    subtechniques: list[MatrixCell] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.technique_id,
-            "name": self.name,
-            "rules": self.rules,
-            "own": self.own,
-            "platforms": list(self.platforms),
-        }
-        if self.subtechniques or "." not in self.technique_id:
-            out["subtechniques"] = [s.to_json() for s in self.subtechniques]
-        return out
-
-
-@dataclass(slots=True)
-class MatrixColumn:
-    tactic_id: str
-    shortname: str
-    name: str
-    cells: list[MatrixCell] = field(default_factory=list)
-
-    @property
-    def covered(self) -> int:
-        """Techniques (not sub-techniques) with at least one rule."""
-        return sum(1 for c in self.cells if c.rules)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.tactic_id,
-            "shortname": self.shortname,
-            "name": self.name,
-            "techniques": len(self.cells),
-            "covered": self.covered,
-            "cells": [c.to_json() for c in self.cells],
-        }
-
-
-@dataclass(slots=True)
-class Matrix:
-    attack_version: str
-    filters: AttackFilters
-    columns: list[MatrixColumn]
-    rules_counted: int
-    left_out: dict[str, int]
-    filtered_out: int
-    retired: list[dict[str, Any]]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "attack_version": self.attack_version,
-            "filters": self.filters.to_json(),
-            "rules_counted": self.rules_counted,
-            "left_out": self.left_out,
-            "filtered_out": self.filtered_out,
-            "retired": self.retired,
-            "tactics": [c.to_json() for c in self.columns],
-        }
-
-
-def matrix_techniques(attack: AttackData, tactic_shortname: str, platform: str = "") -> list[Technique]:
-    """Active parent-level techniques of a tactic, by name (the order of ATT&CK's own matrix)."""
-    found = [
-        t
-        for t in attack.techniques.values()
-        if _active(t)
-        and not t.is_subtechnique
-        and tactic_shortname in t.tactics
-        and (not platform or platform in t.platforms)
-    ]
-    return sorted(found, key=lambda t: (t.name.casefold(), technique_sort_key(t.id)))
-
-
-def build_matrix(index: CoverageIndex) -> Matrix:
-    attack = index.attack
-    platform = index.filters.platform
-    columns = []
-    for tactic in attack.tactics:
-        column = MatrixColumn(tactic.id, tactic.shortname, tactic.name)
-        for tech in matrix_techniques(attack, tactic.shortname, platform):
-            subs = []
-            for sub_id in index.subtechniques(tech.id):
-                sub = attack.techniques[sub_id]
-                if tactic.shortname not in sub.tactics or (platform and platform not in sub.platforms):
-                    continue
-                n = len(index.technique_uids(sub_id, tactic.id, with_subs=False))
-                subs.append(MatrixCell(sub.id, sub.name, n, n, sub.platforms))
-            column.cells.append(
-                MatrixCell(
-                    tech.id,
-                    tech.name,
-                    len(index.technique_uids(tech.id, tactic.id)),
-                    len(index.technique_uids(tech.id, tactic.id, with_subs=False)),
-                    tech.platforms,
-                    subs,
-                )
-            )
-        columns.append(column)
-    return Matrix(
-        attack_version=attack.version,
-        filters=index.filters,
-        columns=columns,
-        rules_counted=len(index.counted_uids()),
-        left_out={reason: len(uids) for reason, uids in sorted(index.left_out.items())},
-        filtered_out=len(index.filtered_out),
-        retired=retired_tags(index),
-    )
-
-
-def retired_tags(index: CoverageIndex) -> list[dict[str, Any]]:
-    """Revoked/deprecated techniques counted rules still tag: where they went, or that they count nowhere."""
-    attack = index.attack
-    via: dict[str, set[str]] = {}
-    target_of: dict[str, str] = {}
-    for target, pairs in index.via.items():
-        for old, uid in pairs:
-            via.setdefault(old, set()).add(uid)
-            target_of[old] = target
-    out = []
-    for old in sorted(set(via) | set(index.unreplaced), key=technique_sort_key):
-        tech = attack.technique(old)
-        out.append(
-            {
-                "id": old,
-                "name": tech.name if tech else "",
-                "status": "unknown" if tech is None else "revoked" if tech.revoked else "deprecated",
-                "replaced_by": target_of.get(old, ""),
-                "rules": len(via.get(old, set()) | index.unreplaced.get(old, set())),
-            }
-        )
-    return out
-
-
-# -- gaps ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Gap:
-    technique_id: str
-    name: str
-    tactics: list[str]  # tactic ids
-    is_subtechnique: bool
-    platforms: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.technique_id,
-            "name": self.name,
-            "tactics": self.tactics,
-            "is_subtechnique": self.is_subtechnique,
-            "platforms": list(self.platforms),
-        }
-
-
 def technique_counts(index: CoverageIndex) -> dict[str, int]:
     """Every active technique -> distinct counted rules, any tactic (a parent: with its sub-techniques)."""
     return {
-        tid: len(index.technique_uids(tid)) for tid, tech in index.attack.techniques.items() if _active(tech)
-    }
-
-
-def gaps(index: CoverageIndex) -> list[Gap]:
-    """Active techniques and sub-techniques with no counted rule; with a platform filter, only those that
-    apply to that platform. A parent covered only through its sub-techniques is no gap."""
-    attack = index.attack
-    platform = index.filters.platform
-    out = []
-    for tid, n in technique_counts(index).items():
-        tech = attack.techniques[tid]
-        if n or (platform and platform not in tech.platforms):
-            continue
-        out.append(Gap(tid, tech.name, tactic_ids(tech, attack), tech.is_subtechnique, tech.platforms))
-    return sorted(out, key=lambda g: technique_sort_key(g.technique_id))
-
-
-def gaps_report(index: CoverageIndex) -> dict[str, Any]:
-    """Techniques without a rule (for the index's platform, or all), with the totals they are out of."""
-    attack = index.attack
-    platform = index.filters.platform
-    counts = technique_counts(index)
-    applicable = [tid for tid in counts if not platform or platform in attack.techniques[tid].platforms]
-    found = gaps(index)
-    return {
-        "attack_version": attack.version,
-        "filters": index.filters.to_json(),
-        "techniques": sum(1 for t in applicable if not attack.techniques[t].is_subtechnique),
-        "subtechniques": sum(1 for t in applicable if attack.techniques[t].is_subtechnique),
-        "covered": sum(1 for t in applicable if counts[t]),
-        "rules_counted": len(index.counted_uids()),
-        "gaps": [g.to_json() for g in found],
-    }
-
-
-def tactic_report(index: CoverageIndex, matrix: Matrix, tactic_id: str) -> dict[str, Any] | None:
-    """One tactic's column of the matrix with its ATT&CK facts (None for an id the data lacks)."""
-    column = next((c for c in matrix.columns if c.tactic_id == tactic_id.strip().upper()), None)
-    tactic = index.attack.tactic(column.shortname) if column is not None else None
-    if column is None or tactic is None:
-        return None
-    uids = {uid for per_tactic in index.own.values() for uid in per_tactic.get(column.tactic_id, ())}
-    return {
-        "attack_version": matrix.attack_version,
-        "filters": matrix.filters.to_json(),
-        "description": tactic.description,
-        "url": tactic.url,
-        "rules": len(uids),
-        **column.to_json(),
-    }
-
-
-def coverage_summary(index: CoverageIndex) -> dict[str, Any]:
-    """Per tactic: techniques (and sub-techniques) applicable, covered, distinct rules; every applicable
-    technique with its count; the gaps. The JSON of `ruleatlas coverage --format json`."""
-    attack = index.attack
-    platform = index.filters.platform
-    counts = technique_counts(index)
-    tactics = []
-    for tactic in attack.tactics:
-        ids = [
-            tid
-            for tid in counts
-            if tactic.shortname in attack.techniques[tid].tactics
-            and (not platform or platform in attack.techniques[tid].platforms)
-        ]
-        parents = [t for t in ids if not attack.techniques[t].is_subtechnique]
-        subs = [t for t in ids if attack.techniques[t].is_subtechnique]
-        uids = {u for per_tactic in index.own.values() for u in per_tactic.get(tactic.id, ())}
-        tactics.append(
-            {
-                "id": tactic.id,
-                "name": tactic.name,
-                "techniques": len(parents),
-                "covered": sum(1 for t in parents if len(index.technique_uids(t, tactic.id))),
-                "subtechniques": len(subs),
-                "subtechniques_covered": sum(
-                    1 for t in subs if len(index.technique_uids(t, tactic.id, with_subs=False))
-                ),
-                "rules": len(uids),
-            }
-        )
-    techniques = [
-        {
-            "id": tid,
-            "name": attack.techniques[tid].name,
-            "tactics": tactic_ids(attack.techniques[tid], attack),
-            "is_subtechnique": attack.techniques[tid].is_subtechnique,
-            "rules": n,
-        }
-        for tid, n in sorted(counts.items(), key=lambda kv: technique_sort_key(kv[0]))
-        if not platform or platform in attack.techniques[tid].platforms
-    ]
-    return {
-        "attack_version": attack.version,
-        "filters": index.filters.to_json(),
-        "rules_counted": len(index.counted_uids()),
-        "left_out": {reason: len(uids) for reason, uids in sorted(index.left_out.items())},
-        "filtered_out": len(index.filtered_out),
-        "tactics": tactics,
-        "techniques": techniques,
-        "gaps": [g.to_json() for g in gaps(index)],
-        "retired": retired_tags(index),
+        tid: len(index.technique_uids(tid)) for tid, tech in index.attack.techniques.items() if active(tech)
     }
 
 
@@ -641,7 +374,7 @@ def navigator_layer(index: CoverageIndex, name: str = "RuleAtlas coverage") -> d
     techniques: list[dict[str, Any]] = []
     top = 1
     for tech in sorted(attack.techniques.values(), key=lambda t: technique_sort_key(t.id)):
-        if not _active(tech) or (platform and platform not in tech.platforms):
+        if not active(tech) or (platform and platform not in tech.platforms):
             continue
         for short in tech.tactics:
             tactic = attack.tactic(short)
@@ -688,10 +421,6 @@ def navigator_layer(index: CoverageIndex, name: str = "RuleAtlas coverage") -> d
     if index.filters.statuses:
         layer["metadata"].append({"name": "status", "value": ", ".join(index.filters.statuses)})
     return layer
-
-
-def sorted_ids(ids: Iterable[str]) -> list[str]:
-    return sorted(ids, key=technique_sort_key)
 
 
 def parse_list(value: str | Sequence[str] | None) -> tuple[str, ...]:

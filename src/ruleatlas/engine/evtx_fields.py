@@ -20,18 +20,19 @@ import io
 import json
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from evtx import PyEvtxParser
 
+from ruleatlas.engine.event import Event, InputProblem, event_time, parse_time
+
+fast_loads: Callable[[str], Any] | None
 try:  # orjson decodes the package's JSON about 3x faster than json; json stays the fallback
     from orjson import loads as fast_loads
 except ImportError:  # pragma: no cover - orjson is a dependency, but the engine runs without it
     fast_loads = None
-
-from ruleatlas.engine.event import Event, InputProblem, event_time, parse_time
 
 EVTX_MAGIC = b"ElfFile\x00"
 EVTX_HEADER_BYTES = 4096

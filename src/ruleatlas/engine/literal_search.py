@@ -1,6 +1,6 @@
 """Which of a fixed list of literals occur in a text: one multi-pattern pass (Aho-Corasick).
 
-The prefilter asks this once or twice per event, over a few hundred characters, so the pass itself must be
+The prefilter asks this once per event, over a few hundred characters, so the pass itself must be
 cheap. `ahocorasick_rs` (Rust's aho-corasick crate) searches the UTF-8 bytes several times faster than
 `pyahocorasick` walks the characters; `pyahocorasick` remains the fallback when it is not installed.
 
@@ -16,22 +16,23 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
-_first = itemgetter(0)
-_second = itemgetter(1)
+import ahocorasick
 
+ahocorasick_rs: Any
 try:
     import ahocorasick_rs
 except ImportError:  # pragma: no cover - a dependency; the slower automaton keeps the engine working
     ahocorasick_rs = None
 
-import ahocorasick
+_first = itemgetter(0)
+_second = itemgetter(1)
 
 BACKENDS = ("ahocorasick_rs", "pyahocorasick")
 DEFAULT_BACKEND = BACKENDS[0] if ahocorasick_rs is not None else BACKENDS[1]
 
 
 def encode(text: str) -> bytes:
-    """The bytes `LiteralSearch.found_in_bytes` expects for `text`."""
+    """`text` as the bytes the Rust automaton searches."""
     return text.encode("utf-8", "surrogatepass")
 
 
@@ -67,16 +68,3 @@ class LiteralSearch:
         if self._char_automaton is not None:
             return set(map(_second, self._char_automaton.iter(text)))
         return set()
-
-    def found_split(self, text: str, limit: int) -> tuple[set[int], set[int]]:
-        """Literals found within `text[:limit]`, and literals found anywhere in `text`, in one pass."""
-        if self._bytes_automaton is not None:
-            data = encode(text)
-            if not text.isascii():
-                limit = len(encode(text[:limit]))
-            matches = self._bytes_automaton.find_matches_as_indexes(data, True)
-            return {index for index, _start, end in matches if end <= limit}, set(map(_first, matches))
-        if self._char_automaton is not None:
-            hits = list(self._char_automaton.iter(text))  # (index of the last character, literal index)
-            return {index for last, index in hits if last < limit}, set(map(_second, hits))
-        return set(), set()

@@ -98,7 +98,7 @@ def values_text(values: Sequence[object]) -> str:
 def _getter(names: Sequence[str]) -> Callable[[Mapping[str, object]], Sequence[object]]:
     """A C-level getter of the values of `names` (always a sequence, also for one or no name)."""
     if len(names) >= 2:
-        return itemgetter(*names)  # type: ignore[return-value]
+        return itemgetter(*names)
     if len(names) == 1:
         name = names[0]
         return lambda fields: (fields[name],)
@@ -199,63 +199,42 @@ class RuleFacts:
 
 
 class _LiteralSet:
-    """One automaton over the literals of two sets of rules, and the rules of each literal.
+    """One automaton over the literals of a set of rules, and the rules of each literal.
 
-    Field rules read known fields: their literals count within the text of those fields (the first part of
-    the event text). Keyword rules may read any field: theirs count anywhere. One pass serves both.
     A rule with further requirements (`RuleFacts.more_literals`) stays a candidate only if each of them
-    has a literal among those found too; their literals are in the automaton with no rule of their own.
+    has a literal in the text too; their literals are in the automaton, with no rule of their own.
     """
 
-    __slots__ = ("checked", "checks", "field_rules_of", "keyword_literals", "keyword_rules_of", "search")
+    __slots__ = ("checked", "checks", "rules_of", "search")
 
-    def __init__(self, field_rules: Sequence[int], keyword_rules: Sequence[int], facts: RuleFacts) -> None:
+    def __init__(self, rule_ids: Sequence[int], facts: RuleFacts) -> None:
         index: dict[str, int] = {}
-        field_rules_of: list[list[int]] = []
-        keyword_rules_of: list[list[int]] = []
-
-        def literal_id(literal: str) -> int:
-            found = index.get(literal)
-            if found is None:
-                found = index[literal] = len(index)
-                field_rules_of.append([])
-                keyword_rules_of.append([])
-            return found
-
-        self.checks: dict[int, tuple[frozenset[int], ...]] = {}
+        rules_of: list[list[int]] = []
+        checks: dict[int, tuple[frozenset[int], ...]] = {}
         more = facts.more_literals
-        for rule_ids, table in ((field_rules, field_rules_of), (keyword_rules, keyword_rules_of)):
-            for rule_id in rule_ids:
-                for literal in facts.literals[rule_id] or ():
-                    if literal:
-                        table[literal_id(literal)].append(rule_id)
-                groups = more[rule_id] if more is not None else ()
-                checks = tuple(
-                    frozenset(literal_id(literal) for literal in group)
-                    for group in groups
-                    if group and all(group)
-                )
-                if checks:
-                    self.checks[rule_id] = checks
-        self.checked = frozenset(self.checks)
+        for rule_id in rule_ids:
+            for literal in facts.literals[rule_id] or ():
+                if literal:
+                    found = index.setdefault(literal, len(index))
+                    if found == len(rules_of):
+                        rules_of.append([])
+                    rules_of[found].append(rule_id)
+            groups = [group for group in (more[rule_id] if more is not None else ()) if group and all(group)]
+            if groups:
+                for literal in {literal for group in groups for literal in group}:
+                    if index.setdefault(literal, len(index)) == len(rules_of):
+                        rules_of.append([])
+                checks[rule_id] = tuple(frozenset(index[literal] for literal in group) for group in groups)
         self.search = LiteralSearch(list(index))
-        self.field_rules_of = [tuple(rules) for rules in field_rules_of]
-        self.keyword_rules_of = [tuple(rules) for rules in keyword_rules_of]
-        self.keyword_literals = frozenset(i for i, rules in enumerate(keyword_rules_of) if rules)
+        self.rules_of = [tuple(rules) for rules in rules_of]
+        self.checks = checks
+        self.checked = frozenset(checks)
 
-    def field_hits(self, text: str) -> set[int]:
-        """The field rules with a literal in `text` (the text of the fields they read)."""
+    def hits(self, text: str) -> set[int]:
+        """The rules with a literal in `text` that meet their further requirements there too."""
         found = self.search.found(text)
-        return self._checked(_rules_of(self.field_rules_of, found), found)
-
-    def hits(self, text: str, limit: int) -> set[int]:
-        """The field rules with a literal in `text[:limit]`, and the keyword rules with one anywhere."""
-        in_fields, anywhere = self.search.found_split(text, limit)
-        rules = self._checked(_rules_of(self.field_rules_of, in_fields), in_fields)
-        keyword_hits = anywhere & self.keyword_literals
-        if keyword_hits:
-            rules |= self._checked(_rules_of(self.keyword_rules_of, keyword_hits), anywhere)
-        return rules
+        rules = _rules_of(self.rules_of, found)
+        return self._checked(rules, found) if self.checked else rules
 
     def _checked(self, rules: set[int], found: set[int]) -> set[int]:
         """`rules` less those with a further requirement none of whose literals is in `found`."""
@@ -282,16 +261,15 @@ class LiteralSets:
             facts = RuleFacts(list(facts), [None] * len(facts), [None] * len(facts))
         self.facts = facts
         self.limit = limit
-        self._sets: dict[tuple[frozenset[int], frozenset[int]], _LiteralSet] = {}
+        self._sets: dict[frozenset[int], _LiteralSet] = {}
 
-    def get(self, field_rules: frozenset[int], keyword_rules: frozenset[int] = frozenset()) -> _LiteralSet:
-        key = (field_rules, keyword_rules)
-        found = self._sets.get(key)
+    def get(self, rule_ids: frozenset[int]) -> _LiteralSet:
+        found = self._sets.get(rule_ids)
         if found is None:
-            found = _LiteralSet(sorted(field_rules), sorted(keyword_rules), self.facts)
+            found = _LiteralSet(sorted(rule_ids), self.facts)
             if len(self._sets) >= self.limit:
                 self._sets.pop(next(iter(self._sets)))
-            self._sets[key] = found
+            self._sets[rule_ids] = found
         return found
 
 
@@ -303,8 +281,8 @@ class Plan:
     field_rules: frozenset[int]  # rules selected by literal hits in the values of `text_fields`
     text_fields: tuple[str, ...]  # the fields those rules read, in event order
     keyword_rules: frozenset[int]  # rules that may read any field (keyword searches): the whole text
-    read_values: Callable[[Mapping[str, object]], Sequence[object]] = _getter(())  # text_fields' values
-    other_values: Callable[[Mapping[str, object]], Sequence[object]] = _getter(())  # the other fields'
+    read_values: Callable[[Mapping[str, object]], Sequence[object]]  # text_fields' values (C getter)
+    text_rules: frozenset[int]  # field_rules | keyword_rules: one automaton for both
 
 
 class Prefilter:
@@ -353,14 +331,13 @@ class Prefilter:
                 by_fields.add(i)
                 reads |= rule_reads
         text_fields = tuple(name for name in fields if name in reads)
-        other_fields = tuple(name for name in fields if name not in reads)
         return Plan(
             always=tuple(i for i in possible if i in always_set),
             field_rules=frozenset(by_fields),
             text_fields=text_fields,
             keyword_rules=frozenset(by_text),
             read_values=_getter(text_fields),
-            other_values=_getter(other_fields),
+            text_rules=frozenset(by_fields | by_text),
         )
 
     def candidates(self, fields: dict[str, object]) -> list[int]:
@@ -370,21 +347,17 @@ class Prefilter:
     def select(self, plan: Plan, fields: Mapping[str, object]) -> list[int]:
         """The candidates of an event whose plan is `plan`: one text, one automaton pass.
 
-        The text of the fields the field rules read comes first; with keyword rules (which may read
-        anything) the other fields' text follows, and one pass over the whole serves both.
+        Without keyword rules the text holds the fields the field rules read. With keyword rules (which may
+        read anything) it holds every field, and the field rules' literals are looked for in all of it
+        too: more text can only add candidates, and one text and one pass cost less than two.
         """
-        if not plan.field_rules and not plan.keyword_rules:
-            return list(plan.always)
-        literal_set = self._sets.get(plan.field_rules, plan.keyword_rules)
-        text = values_text(plan.read_values(fields))
         if plan.keyword_rules:
-            limit = len(text)
-            rest = plan.other_values(fields)
-            if rest:
-                text = text + SEPARATOR + values_text(rest)
-            hits = literal_set.hits(text, limit)
+            values: Sequence[object] = tuple(fields.values())
+        elif plan.field_rules:
+            values = plan.read_values(fields)
         else:
-            hits = literal_set.field_hits(text)
+            return list(plan.always)
+        hits = self._sets.get(plan.text_rules).hits(values_text(values))
         if not hits:
             return list(plan.always)
         if plan.always:

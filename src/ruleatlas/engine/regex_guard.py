@@ -61,8 +61,27 @@ def compile_search(pattern: str, flags: str = "") -> tuple[Search, bool]:
     except (re.error, RecursionError, OverflowError) as exc:
         raise RegexError(f"invalid regular expression {pattern!r}: {exc}") from exc
     if not has_nested_quantifiers(list(parsed)):
-        return compiled.search, False
+        return _gated(compiled.search, literal_runs(list(parsed), parsed.state.flags)), False
     return LinearRegex(parsed, parsed.state.flags).search, True
+
+
+GATE_NEEDLES = 2  # literal runs checked with `in` before `re` runs (the longest ones)
+
+
+def _gated(search: Search, runs: list[str]) -> Search:
+    """`search`, preceded by `in` tests of texts every match contains (C speed, no backtracking): most
+    values fail them, and `re` can take time quadratic in the value (`\\w+x` on a long word)."""
+    needles = tuple(sorted(set(runs), key=len, reverse=True)[:GATE_NEEDLES])
+    if not needles:
+        return search
+
+    def gated_search(text: str) -> object:
+        for needle in needles:
+            if needle not in text:
+                return None
+        return search(text)
+
+    return gated_search
 
 
 def has_nested_quantifiers(items: list[tuple[Any, Any]], loop: str = "") -> bool:

@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TypeAlias
 
 from ruleatlas.engine.regex_guard import RegexError, literal_runs, python_flags
-
 from ruleatlas.engine.values import (
     TransformError,
     apply_transforms,

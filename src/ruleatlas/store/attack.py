@@ -16,14 +16,11 @@ from ruleatlas.analysis.coverage import (
     LEFT_OUT_STATUSES,
     AttackFilters,
     CoverageIndex,
-    Matrix,
     Placement,
     RuleInfo,
-    build_matrix,
-    gaps_report,
     index_coverage,
-    tactic_report,
 )
+from ruleatlas.analysis.coverage_matrix import Matrix, build_matrix, gaps_report, tactic_report
 from ruleatlas.analysis.technique_guide import (
     CorpusReach,
     EventRow,
@@ -47,15 +44,32 @@ def _uid_filter(uids: Iterable[str] | None, column: str = "uid") -> tuple[str, l
     return f" AND {column} IN (SELECT value FROM json_each(?))", [json.dumps(sorted(set(uids)))]
 
 
+# Parsed ATT&CK data per catalog file, while the file stays the same: the blob is megabytes of JSON and
+# every ATT&CK API answer needs it. AttackData is never modified after loading.
+_ATTACK_CACHE: dict[str, tuple[tuple[int, int], AttackData | None]] = {}
+
+
 def attack_data(catalog: Catalog) -> AttackData | None:
     """The ATT&CK data the catalog was built with; None when it was built without (`--attack`)."""
-    row = catalog.db.execute("SELECT value FROM blobs WHERE name = ?", (ATTACK_BLOB,)).fetchone()
-    if row is None:
-        return None
     try:
-        return AttackData.from_json(json.loads(row[0]), f"{catalog.path} (blob {ATTACK_BLOB!r})")
-    except (ValueError, AttackDataError):
-        return None
+        stat = catalog.path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = (-1, -1)
+    key = str(catalog.path)
+    cached = _ATTACK_CACHE.get(key)
+    if cached is not None and cached[0] == stamp and stamp != (-1, -1):
+        return cached[1]
+    row = catalog.db.execute("SELECT value FROM blobs WHERE name = ?", (ATTACK_BLOB,)).fetchone()
+    data: AttackData | None = None
+    if row is not None:
+        try:
+            data = AttackData.from_json(json.loads(row[0]), f"{catalog.path} (blob {ATTACK_BLOB!r})")
+        except (ValueError, AttackDataError):
+            data = None
+    _ATTACK_CACHE.clear()  # one catalog at a time is the normal case; never grow without bound
+    _ATTACK_CACHE[key] = (stamp, data)
+    return data
 
 
 def tagged_rules(catalog: Catalog, uids: Iterable[str] | None = None) -> dict[str, RuleInfo]:

@@ -15,6 +15,7 @@ Everything the telemetry pages, the API and the readiness report show about rule
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -310,6 +311,16 @@ class TelemetryQueries:
         ):
             out.setdefault(uid, []).append(technique)
         return out
+
+    def rules_fingerprint(self) -> str:
+        """A digest of the rule files the catalog was built from: it changes when a rule does, not when the
+        catalog is merely rebuilt (the readiness page uses it to say whether its report is stale)."""
+        digest = hashlib.sha256()
+        for vendor, path, content_hash in self.db.execute(
+            "SELECT vendor, path, content_hash FROM files ORDER BY vendor, path"
+        ):
+            digest.update(f"{vendor}\0{path}\0{content_hash}\n".encode())
+        return digest.hexdigest()[:24]
 
     def counted_rules(self) -> list[tuple[str, str, str, str]]:
         """(uid, vendor, title, kind) of every counted rule."""

@@ -175,14 +175,17 @@ def indicators_json(req: Request) -> dict[str, Any]:
         "field": field,
         "kind": kind,
         "value": value,
-        "indicators": [
-            {
-                **g.to_json(),
-                "page": urls.indicator_path(g.key[0], g.key[1], g.key[2], g.to_json()["transforms"]),
-            }
-            for g in found
-        ],
+        "indicators": [{**g.to_json(), "page": _indicator_page(g)} for g in found],
     }
+
+
+def _indicator_page(group: browse.IndicatorRules) -> str:
+    """The site page showing the indicator: its own when shared, else its row on its list page."""
+    field, kind, value, transforms = group.key
+    total = sum(group.corpus.values())
+    return urls.indicator_link_path(
+        field or None, kind, value, transforms.split("|") if transforms else [], total
+    )
 
 
 def fields_json(req: Request) -> dict[str, Any]:

@@ -27,15 +27,13 @@ from jinja2 import Template
 from ruleatlas.analysis.coverage import (
     AttackFilters,
     CoverageIndex,
-    Matrix,
     Placement,
     RuleInfo,
-    build_matrix,
     data_platforms,
     index_coverage,
     restrict,
-    tactic_report,
 )
+from ruleatlas.analysis.coverage_matrix import Matrix, build_matrix, tactic_report
 from ruleatlas.analysis.technique_guide import (
     CorpusReach,
     EventRow,

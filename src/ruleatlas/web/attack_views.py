@@ -17,13 +17,13 @@ from markupsafe import Markup
 from ruleatlas.analysis.coverage import (
     COVERAGE_TIERS,
     CoverageIndex,
-    Matrix,
+    active,
     coverage_tier,
     data_platforms,
-    gaps,
     tactic_ids,
     technique_counts,
 )
+from ruleatlas.analysis.coverage_matrix import Matrix, gaps
 from ruleatlas.attack import AttackData
 from ruleatlas.web import urls
 from ruleatlas.web.render import LEVELS, level_class, safe_href, status_class, vendor_name
@@ -364,7 +364,7 @@ def matrix_view(
             ]
         )
     no_platform = sum(1 for uid in rule_cells if not index.platforms.get(uid))
-    parents = [t for t in attack.techniques.values() if _active(t) and not t.is_subtechnique]
+    parents = [t for t in attack.techniques.values() if active(t) and not t.is_subtechnique]
     counts = technique_counts(index)
     return {
         "attack_version": attack.version,
@@ -396,10 +396,6 @@ def matrix_view(
         "data": json_for_script({"cells": len(cell_of), "tiers": list(COVERAGE_TIERS), "rules": rules_data}),
         "script": link(urls.STATIC_PATH + "attack.js"),
     }
-
-
-def _active(tech: Any) -> bool:
-    return not (tech.revoked or tech.deprecated)
 
 
 def _cell_view(cell: Any, number: int, platform_bit: Mapping[str, int], link: Link) -> dict[str, Any]:

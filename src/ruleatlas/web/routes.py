@@ -226,8 +226,11 @@ class RouteTable:
         return route
 
     def _add(self, route: Route) -> None:
+        def shape(r: Route) -> tuple[str, ...]:
+            return tuple("{}" if _is_placeholder(s) else s for s in r.segments)
+
         for other in self._routes:
-            if other.segments == route.segments:
+            if shape(other) == shape(route):
                 raise ValueError(f"route {route.pattern!r} is already registered")
         self._routes.append(route)
         self._routes.sort(key=Route.specificity)

@@ -216,12 +216,13 @@ class TelemetryPageRenderer:
         crumbs = self.crumbs(page, ("Rules without event coverage", page))
         return self.render("telemetry_uncovered", page, "Rules without event coverage", view, crumbs=crumbs)
 
-    def readiness_page(self, report: dict[str, Any] | None, catalog_built_at: str = "") -> str:
-        view = readiness_view(report, catalog_built_at)
+    def readiness_page(self, report: dict[str, Any] | None, catalog_rules: str = "") -> str:
+        """`catalog_rules`: the catalog's rules fingerprint, to tell whether the report is stale."""
+        view = readiness_view(report, catalog_rules)
         return self.render("readiness", urls.READINESS_PATH, "Readiness", view, current=urls.READINESS_PATH)
 
 
-def readiness_view(report: dict[str, Any] | None, catalog_built_at: str = "") -> dict[str, Any]:
+def readiness_view(report: dict[str, Any] | None, catalog_rules: str = "") -> dict[str, Any]:
     """The readiness page's view from a kept report (None: the page explains how to make one)."""
     if report is None:
         return {"present": False}
@@ -251,7 +252,7 @@ def readiness_view(report: dict[str, Any] | None, catalog_built_at: str = "") ->
     seen = []
     for item in report.get("seen", []):
         seen.append({**item, "path": urls.telemetry_event_path(item["provider"], item["event_id"])})
-    stale = bool(catalog_built_at) and report.get("catalog_built_at") != catalog_built_at
+    stale = bool(catalog_rules) and report.get("catalog_rules") != catalog_rules
     return {
         "present": True,
         "stale": stale,
@@ -341,9 +342,9 @@ def write_telemetry_pages(
     written = 0
     with open_catalog(catalog_path) as catalog:
         queries = TelemetryQueries(catalog.db)
-        built_at = catalog.meta().get("built_at", "")
+        rules_key = queries.rules_fingerprint()
         report = load_report(job.catalog_dir) if job.catalog_dir is not None else None
-        _write(site, urls.READINESS_PATH, pages.readiness_page(report, built_at))
+        _write(site, urls.READINESS_PATH, pages.readiness_page(report, rules_key))
         written += 1
         if job.telemetry is None or not queries.has_tables():
             _write(site, urls.TELEMETRY_PATH, pages.index_page(None))

@@ -100,7 +100,6 @@ class TelemetryAtlas:
             entry = self.entry_for(provider)
             entry.referenced[key] = channel
         self.counts = {(self.canonical(p), k): v for (p, k), v in self.counts.items()}
-        self.by_slug = {urls.telemetry_provider_slug(name): name for name in self.entries}
         self._field_pages: set[str] | None = None
         self._keys: dict[str, str] = {}
         for record in self.samples.values():  # events seen in the logs belong on their provider's page

@@ -1,0 +1,183 @@
+"""Helpers for the catalog tests (browse, search, API, crawl): a real build of tests/data/browse served by
+`ruleatlas serve` and by a plain static file server, and a small link crawler.
+
+The fixture corpus (tests/data/browse/sigma, 12 rules) is made to exercise every facet: three products,
+six log sources, every status and level, hunting and deprecated rules, ATT&CK tags under six tactics with
+sub-techniques, indicators shared by several rules, a keyword search, and hostile text in a title, a
+description, a reference, an author, a field name and a value.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from ruleatlas.build import build
+from ruleatlas.config import BuildConfig, SourceSpec
+from ruleatlas.web.serve import make_server
+
+TESTS = Path(__file__).resolve().parents[1]
+BROWSE_CORPUS = TESTS / "data" / "browse" / "sigma"
+ATTACK_FIXTURE = TESTS / "data" / "attack"
+HOSTILE_TITLE = "<script>alert(1)</script> Hostile Title"
+FIXTURE_RULES = 12
+LISTED_BY_DEFAULT = 11  # the deprecated rule is listed only on request
+
+
+def build_fixture_catalog(out: Path, corpus: Path = BROWSE_CORPUS) -> Path:
+    build(BuildConfig(out=out, sources=[SourceSpec("sigma", corpus)], attack=ATTACK_FIXTURE, jobs=1))
+    return out
+
+
+@contextmanager
+def running(server: Any) -> Iterator[str]:
+    """Serve `server` (any socketserver) on a thread; yields its base URL."""
+    host, port = server.server_address[:2]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+class QuietStaticHandler(SimpleHTTPRequestHandler):
+    """Python's plain static file server, as any static host would serve `site/`."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def static_server(site: Path) -> ThreadingHTTPServer:
+    return ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietStaticHandler, directory=str(site)))
+
+
+def atlas_server(catalog: Path) -> Any:
+    return make_server(catalog, "127.0.0.1", 0, quiet=True)
+
+
+def fetch(
+    base: str, path: str, method: str = "GET", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One request with http.client (the path is sent as given: no normalisation, no quoting)."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if values.get("id"):
+            self.ids.add(values["id"] or "")
+        for name in ("href", "src"):
+            value = values.get(name)
+            if value and (name == "src" or tag in ("a", "link")):
+                self.links.append(value)
+
+
+@dataclass(slots=True)
+class CrawlReport:
+    pages: dict[str, int] = field(default_factory=dict)  # url -> status
+    broken: list[str] = field(default_factory=list)  # "from -> to: status"
+    server_errors: list[str] = field(default_factory=list)
+    missing_anchors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def crawl(
+    base: str,
+    start: list[str],
+    *,
+    follow: Callable[[str], bool] = lambda path: True,
+    check_anchors: bool = True,
+    limit: int = 100_000,
+) -> CrawlReport:
+    """Breadth-first over every same-origin link and asset from `start`; every target is fetched once.
+    `follow(path)`: whether to read that page's links (every link found is still fetched and checked)."""
+    report = CrawlReport()
+    began = time.perf_counter()
+    parts = urlsplit(base)
+    queue = [urljoin(base, s) for s in start]
+    referrer = {url: "(start)" for url in queue}
+    ids: dict[str, set[str]] = {}
+    anchors: list[tuple[str, str, str]] = []
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+    def get(target: str) -> http.client.HTTPResponse:
+        nonlocal conn
+        for attempt in (1, 2):
+            try:
+                conn.request("GET", target)
+                return conn.getresponse()
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    try:
+        while queue and len(report.pages) < limit:
+            url = queue.pop(0)
+            split = urlsplit(url)
+            response = get(split.path + (f"?{split.query}" if split.query else ""))
+            body = response.read()
+            status = report.pages[url] = response.status
+            if status >= 500:
+                report.server_errors.append(f"{referrer[url]} -> {url}: {status}")
+            elif status >= 400:
+                report.broken.append(f"{referrer[url]} -> {url}: {status}")
+            links: list[str] = []
+            if status in (301, 302, 303, 307, 308):
+                links = [response.getheader("Location") or ""]
+            elif (
+                status == 200 and "html" in (response.getheader("Content-Type") or "") and follow(split.path)
+            ):
+                parser = _Links()
+                parser.feed(body.decode("utf-8", "replace"))
+                ids[url] = parser.ids
+                links = parser.links
+            for link in links:
+                absolute = urljoin(url, link)
+                target = urlsplit(absolute)
+                if target.scheme not in ("http", "https") or target.netloc != parts.netloc:
+                    continue
+                page_url = absolute.split("#")[0]
+                if target.fragment and check_anchors:
+                    anchors.append((url, page_url, target.fragment))
+                if page_url not in referrer:
+                    referrer[page_url] = url
+                    queue.append(page_url)
+    finally:
+        conn.close()
+    for source, page_url, fragment in anchors:
+        if page_url in ids and fragment not in ids[page_url]:
+            report.missing_anchors.append(f"{source} -> {page_url}#{fragment}")
+    report.seconds = time.perf_counter() - began
+    return report
