@@ -40,13 +40,12 @@ from ruleatlas.store.telemetry import RuleNeeds, TelemetryQueries
 from ruleatlas.telemetry.catalog import LOGSOURCE_KIND, TelemetryCatalog, name_key, parse_event_key
 from ruleatlas.telemetry.observed import Observed
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
+from ruleatlas.telemetry.report import REPORT_FILE, REPORT_FORMAT
 from ruleatlas.web import urls
 from ruleatlas.web.render import SiteRenderer
 from ruleatlas.web.telemetry_pages import TelemetryPageRenderer
 
-REPORT_FILE = "readiness.json"
 SITE_DIR = "site"
-REPORT_FORMAT = "ruleatlas-readiness/1"
 FIRES, BLOCKED, UNKNOWN = "fires", "blocked", "unknown"
 EVENT_NEVER_SEEN = "event never seen"
 FIELD_NEVER_PRESENT = "field never present"
@@ -290,15 +289,6 @@ def write_readiness(catalog_dir: Path, report: dict[str, Any]) -> Path:
             site, urls.READINESS_PATH, pages.readiness_page(report, report["catalog_rules"])
         )
     return target
-
-
-def load_report(catalog_dir: Path) -> dict[str, Any] | None:
-    """The kept report, or None when there is none or it cannot be read (its page says so)."""
-    try:
-        data = json.loads((catalog_dir / REPORT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("format") == REPORT_FORMAT else None
 
 
 def print_table(report: dict[str, Any], out: TextIO) -> None:

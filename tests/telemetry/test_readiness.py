@@ -17,15 +17,14 @@ from ruleatlas.readiness import (
     EVENT_NEVER_SEEN,
     FIELD_NEVER_PRESENT,
     FIRES,
-    REPORT_FILE,
     SeenIndex,
     judge,
-    load_report,
     read_logs,
 )
 from ruleatlas.store.telemetry import RuleNeeds
 from ruleatlas.telemetry import TelemetryCatalog
 from ruleatlas.telemetry.observed import Observed
+from ruleatlas.telemetry.report import REPORT_FILE, load_report
 
 SYSMON = "Microsoft-Windows-Sysmon"
 SYSMON_CHANNEL = "Microsoft-Windows-Sysmon/Operational"

@@ -179,3 +179,19 @@ def test_the_index_groups_providers(atlas: TelemetryAtlas) -> None:
     assert groups["windows"]["providers"][0]["name"] == SYSMON
     assert {"linux", "aws", "windows"} <= {p["name"] for p in groups["logsource"]["providers"]}
     assert view["events"] > 40_000 and view["mappings"] > 4000
+
+
+def test_every_windows_rule_and_every_non_windows_product_rule_lists_events(
+    docs: dict[str, dict[str, Any]],
+) -> None:
+    windows = [
+        d for d in docs.values() if d["logsource"].get("product") == "windows" and d["kind"] != "correlation"
+    ]
+    assert len(windows) > 2500
+    assert [d["uid"] for d in windows if not d["events"]] == []
+    catch_alls = [d for d in windows if any(isinstance(e["event_id"], str) for e in d["events"])]
+    assert all(d["events_note"] for d in catch_alls)  # each says why its events could not be named
+    products = [d for d in docs.values() if d["logsource"].get("product") not in (None, "", "windows")]
+    assert [d["uid"] for d in products if not d["events"]] == []
+    linux = docs["sigma/net_connection_lnx_domain_localtonet_tunnel"]
+    assert [(e["provider_name"], e["event_id"]) for e in linux["events"]] == [("linux", "network_connection")]

@@ -282,7 +282,7 @@ class Plan:
     text_fields: tuple[str, ...]  # the fields those rules read, in event order
     keyword_rules: frozenset[int]  # rules that may read any field (keyword searches): the whole text
     read_values: Callable[[Mapping[str, object]], Sequence[object]]  # text_fields' values (C getter)
-    text_rules: frozenset[int]  # field_rules | keyword_rules: one automaton for both
+    other_values: Callable[[Mapping[str, object]], Sequence[object]]  # the other fields' values
 
 
 class Prefilter:
@@ -331,13 +331,14 @@ class Prefilter:
                 by_fields.add(i)
                 reads |= rule_reads
         text_fields = tuple(name for name in fields if name in reads)
+        other_fields = tuple(name for name in fields if name not in reads)
         return Plan(
             always=tuple(i for i in possible if i in always_set),
             field_rules=frozenset(by_fields),
             text_fields=text_fields,
             keyword_rules=frozenset(by_text),
             read_values=_getter(text_fields),
-            text_rules=frozenset(by_fields | by_text),
+            other_values=_getter(other_fields),
         )
 
     def candidates(self, fields: dict[str, object]) -> list[int]:
@@ -345,19 +346,20 @@ class Prefilter:
         return self.select(self.plan(fields), fields)
 
     def select(self, plan: Plan, fields: Mapping[str, object]) -> list[int]:
-        """The candidates of an event whose plan is `plan`: one text, one automaton pass.
+        """The candidates of an event whose plan is `plan`.
 
-        Without keyword rules the text holds the fields the field rules read. With keyword rules (which may
-        read anything) it holds every field, and the field rules' literals are looked for in all of it
-        too: more text can only add candidates, and one text and one pass cost less than two.
+        The field rules' automaton (large: most rules of the bucket) searches the text of the fields they
+        read, a few hundred bytes; the keyword rules' automaton (small) the whole event text, which is
+        that text followed by the other fields' text.
         """
-        if plan.keyword_rules:
-            values: Sequence[object] = tuple(fields.values())
-        elif plan.field_rules:
-            values = plan.read_values(fields)
-        else:
+        if not plan.field_rules and not plan.keyword_rules:
             return list(plan.always)
-        hits = self._sets.get(plan.text_rules).hits(values_text(values))
+        text = values_text(plan.read_values(fields))
+        hits = self._sets.get(plan.field_rules).hits(text) if plan.field_rules else set()
+        if plan.keyword_rules:
+            rest = plan.other_values(fields)
+            whole = text + SEPARATOR + values_text(rest) if rest else text
+            hits |= self._sets.get(plan.keyword_rules).hits(whole)
         if not hits:
             return list(plan.always)
         if plan.always:

@@ -35,6 +35,7 @@ from ruleatlas.store import open_catalog
 from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
 from ruleatlas.telemetry.observed import sample_index
+from ruleatlas.telemetry.report import load_report
 from ruleatlas.web import urls
 from ruleatlas.web.render import VENDOR_NAMES, SiteRenderer, _use_fast_escape, vendor_name
 from ruleatlas.web.telemetry_fragments import (
@@ -336,8 +337,6 @@ def write_telemetry_pages(
 ) -> int:
     """Write the telemetry pages `job` asks for and the readiness page; returns the pages written."""
     global _worker
-    from ruleatlas.readiness import load_report  # the report's file format lives with the command
-
     pages = TelemetryPageRenderer(renderer, samples_loaded=job.samples is not None)
     written = 0
     with open_catalog(catalog_path) as catalog:
