@@ -9,14 +9,15 @@ description, a reference, an author, a field name and a value.
 
 from __future__ import annotations
 
+import html
 import http.client
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -85,20 +86,10 @@ def fetch(
         conn.close()
 
 
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[str] = []
-        self.ids: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if values.get("id"):
-            self.ids.add(values["id"] or "")
-        for name in ("href", "src"):
-            value = values.get(name)
-            if value and (name == "src" or tag in ("a", "link")):
-                self.links.append(value)
+# The site's HTML is ours (Jinja templates and f-strings): attributes are always double-quoted, so two
+# regular expressions find every link and id several times faster than an HTML parser (~130 MB of pages).
+_LINK = re.compile(r'<(?:a|link|script|img)\b[^>]*?\s(?:href|src)="([^"]*)"')
+_ID = re.compile(r'\sid="([^"]*)"')
 
 
 @dataclass(slots=True)
@@ -159,10 +150,9 @@ def crawl(
             elif (
                 status == 200 and "html" in (response.getheader("Content-Type") or "") and follow(split.path)
             ):
-                parser = _Links()
-                parser.feed(body.decode("utf-8", "replace"))
-                ids[url] = parser.ids
-                links = parser.links
+                text = body.decode("utf-8", "replace")
+                ids[url] = {html.unescape(m) for m in _ID.findall(text)}
+                links = [html.unescape(m) for m in _LINK.findall(text)]
             for link in links:
                 absolute = urljoin(url, link)
                 target = urlsplit(absolute)

@@ -7,7 +7,11 @@ match; tests compare prefiltered scans with full scans over real logs, house rul
    in the case-folded text of every event the rule matches (None: no such guarantee). The event text is the
    concatenation of all its values in the text form string matchers compare (`values.scalar_text`: strings
    as they are, numbers as `str()`, booleans as true/false; lists and nested objects walked), folded the
-   same way (`fold`, str.casefold, as the matchers). One Aho-Corasick pass finds every literal present.
+   same way (`fold`, str.casefold, as the matchers). An Aho-Corasick automaton (literal_search.py) finds
+   every literal present, in one pass over the text of the fields the bucket's rules read, and for
+   keyword rules (which may read any field) a second one, with their few literals, over the whole text.
+   A rule's further requirements (`CompiledRule.literal_groups` after the first: the other And
+   children's) must each have a literal in the text too.
 2. Fields: `required_fields(rule)` names fields at least one of which the event must have for the rule to
    match: a field that is absent fails every comparison except null, `exists` and negated ones (matchers.py),
    so a positive comparison requires its field. Events with the same field names (typically all events of
@@ -24,7 +28,9 @@ from ruleatlas.engine.literal_search import LiteralSearch
 from ruleatlas.engine.values import scalar_text
 from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Ref, Rule
 
-SEPARATOR = "\x00"  # between values: no literal contains it, so no match spans two values by accident
+# between values, so that a literal does not match across two values (only UTF-16 literals contain it:
+# such a match adds a candidate, never loses one)
+SEPARATOR = "\x00"
 SIGNATURE_CACHE = 4096  # field-name signatures remembered per bucket (cleared when full)
 
 Requirement = frozenset[str] | None
@@ -56,22 +62,6 @@ def event_text(fields: dict[str, object]) -> str:
     parts: list[str] = []
     append = parts.append
     for value in fields.values():
-        kind = type(value)
-        if kind is str:
-            append(value)  # type: ignore[arg-type]
-        elif kind is int:
-            append(str(value))
-        elif value is not None:
-            _walk(value, parts)
-    return fold(SEPARATOR.join(parts))
-
-
-def fields_text(fields: dict[str, object], names: Sequence[str]) -> str:
-    """The case-folded text of the values of `names` (present in `fields`), as `event_text` builds it."""
-    parts: list[str] = []
-    append = parts.append
-    for name in names:
-        value = fields[name]
         kind = type(value)
         if kind is str:
             append(value)  # type: ignore[arg-type]

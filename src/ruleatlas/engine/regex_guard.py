@@ -9,7 +9,8 @@ interrupt `re` except by a signal, main thread only). We do this instead:
 
 - at compile time, parse the pattern (`re._parser`, the parser `re` itself uses) and look for nested
   quantifiers: a variable repeat or an alternation inside a repeat that is unbounded or counts more than 16;
-- patterns without them run on `re` (fast, and at worst polynomial);
+- patterns without them run on `re` (fast, and at worst polynomial), behind `in` tests of the literal
+  texts every match contains (most values fail those at C speed, before `re` starts);
 - patterns with them run on `LinearRegex`, a Thompson-NFA simulation (Pike VM without captures) that
   visits each (position, instruction) pair once: time linear in the input for a given pattern, with the
   same match/no-match answer as `re.search`. Literals the pattern requires are checked first, and state

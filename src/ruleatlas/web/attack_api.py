@@ -54,7 +54,8 @@ def register(routes: RouteTable) -> None:
     )
 
 
-def _filters(req: Request) -> AttackFilters:
+def request_filters(req: Request) -> AttackFilters:
+    """The vendor / platform / level / status query parameters as filters (400 for an unknown platform)."""
     platform = req.param("platform").strip()
     if platform:
         attack = store_attack.attack_data(req.catalog())
@@ -71,6 +72,9 @@ def _filters(req: Request) -> AttackFilters:
     )
 
 
+_filters = request_filters  # the name web/api.py imported first
+
+
 def _no_attack() -> ApiError:
     return ApiError(404, "no_attack_data", "the catalog was built without ATT&CK data (build with --attack)")
 
@@ -80,7 +84,7 @@ def technique_json(req: Request) -> dict[str, Any]:
     if store_attack.attack_data(catalog) is None:
         raise _no_attack()
     technique_id = req.args["id"].strip().upper()
-    found = store_attack.technique_api(catalog, technique_id, _filters(req))
+    found = store_attack.technique_api(catalog, technique_id, request_filters(req))
     if found is None:
         raise ApiError(404, "not_found", f"no technique {req.args['id'][:40]!r} in the ATT&CK data")
     return found
@@ -90,7 +94,7 @@ def tactic_json(req: Request) -> dict[str, Any]:
     catalog = req.catalog()
     if store_attack.attack_data(catalog) is None:
         raise _no_attack()
-    found = store_attack.tactic_api(catalog, req.args["id"], _filters(req))
+    found = store_attack.tactic_api(catalog, req.args["id"], request_filters(req))
     if found is None:
         raise ApiError(404, "not_found", f"no tactic {req.args['id'][:40]!r} in the ATT&CK data")
     return found
@@ -98,7 +102,7 @@ def tactic_json(req: Request) -> dict[str, Any]:
 
 def gaps_json(req: Request) -> dict[str, Any]:
     catalog = req.catalog()
-    found = store_attack.gaps_api(catalog, _filters(req))
+    found = store_attack.gaps_api(catalog, request_filters(req))
     if found is None:
         raise _no_attack()
     return found

@@ -343,8 +343,14 @@ def write_telemetry_pages(
         queries = TelemetryQueries(catalog.db)
         rules_key = queries.rules_fingerprint()
         report = load_report(job.catalog_dir) if job.catalog_dir is not None else None
-        _write(site, urls.READINESS_PATH, pages.readiness_page(report, rules_key))
-        written += 1
+        # without a report the page only says how to make one: a rebuild need not write it again
+        if (
+            report is not None
+            or job.events is None
+            or not (site / urls.page_file(urls.READINESS_PATH)).is_file()
+        ):
+            _write(site, urls.READINESS_PATH, pages.readiness_page(report, rules_key))
+            written += 1
         if job.telemetry is None or not queries.has_tables():
             _write(site, urls.TELEMETRY_PATH, pages.index_page(None))
             _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(None, queries))
