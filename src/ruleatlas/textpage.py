@@ -31,6 +31,11 @@ def _indicator_lines(items: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _event_label(event_id: object) -> str:
+    # Catch-all events of non-Windows log sources carry a category or service name instead of a number.
+    return f"Event ID {event_id}" if isinstance(event_id, int) else f"any event ({event_id})"
+
+
 def _section(title: str, lines: list[str]) -> list[str]:
     return ["", title, "-" * len(title), *lines]
 
@@ -65,7 +70,7 @@ def render_text(doc: dict[str, Any]) -> str:
     if doc["attack_unknown"]:
         attack.append("  unknown tags: " + ", ".join(doc["attack_unknown"]))
     out += _section("MITRE ATT&CK coverage", attack or ["  (none)"])
-    events = [f"  {e['provider']:<14} Event ID {e['event_id']:<6} {e['title']}" for e in doc["events"]]
+    events = [f"  {e['provider']:<14} {_event_label(e['event_id']):<22} {e['title']}" for e in doc["events"]]
     out += _section("Event coverage", events or [f"  ({doc['events_note'] or 'none'})"])
     out += _section("Rule body", ["  " + line for line in doc["body"].rstrip("\n").splitlines()])
     stages = []
