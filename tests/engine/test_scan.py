@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ruleatlas.engine.event import Event
-from ruleatlas.engine.scan import RuleMatch, Scanner, make_tasks, run_scan
+from ruleatlas.engine.readers import InputSource
+from ruleatlas.engine.scan import RuleMatch, Scanner, group_tasks, make_tasks, run_scan
 from ruleatlas.model import Problem, Rule, SourceRef
 
 
@@ -192,3 +193,17 @@ def test_big_evtx_files_are_split_by_chunks_for_workers(tmp_path: Path, shared_d
         )
         counts.append(found)
     assert counts[0] == counts[1] and len(counts[0]) > 100
+
+
+def test_worker_jobs_group_consecutive_tasks_in_order(tmp_path: Path) -> None:
+    tasks = []
+    for index in range(20):
+        path = tmp_path / f"{index:02}.jsonl"
+        path.write_bytes(b"{}\n" * 500)  # 1500 bytes each
+        tasks.append(InputSource(path))
+    jobs = group_tasks(tasks, 2)
+    assert [task for job in jobs for task in job] == tasks  # every task once, in input order
+    assert all(len(job) > 1 for job in jobs)  # small files travel together, not one message each
+    assert len(jobs) >= 8  # and there are enough jobs for two workers to share
+    chunk_range = InputSource(tmp_path / "00.jsonl", (0, 2))  # counts as 2 chunks of 64 KiB
+    assert group_tasks([*tasks[:2], chunk_range, tasks[2]], 2) == [(*tasks[:2], chunk_range), (tasks[2],)]

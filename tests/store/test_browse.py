@@ -189,3 +189,14 @@ def test_fields(catalog: Catalog) -> None:
     }  # fmt: skip
     assert detail["excluding_rules"] == 1
     assert browse.field_detail(catalog, "NoSuchField") is None
+
+
+def test_dates_read_as_text_equal_the_parsed_documents(shared_dir: Path, corpus_catalog: Path) -> None:
+    with open_catalog(corpus_catalog) as catalog:
+        parsed = {
+            uid: (d or "", m or "")
+            for uid, d, m in catalog.db.execute(
+                "SELECT uid, json_extract(doc, '$.date'), json_extract(doc, '$.modified') FROM rules"
+            )
+        }
+        assert {r.uid: (r.created, r.modified) for r in browse.browse_rows(catalog)} == parsed

@@ -53,7 +53,7 @@ _STRING_KINDS = frozenset({Kind.EQ, Kind.CONTAINS, Kind.STARTS_WITH, Kind.ENDS_W
 # value transformations whose output values are literal patterns the matcher compares as they are
 _LITERAL_TRANSFORMS = frozenset({"windash", "base64", "base64offset", "utf16le", "utf16be", "utf16", "wide"})
 # the one ASCII letter `re` matches case-insensitively with characters whose casefold differs
-_UNSAFE_CASELESS = re.compile("[^\x00-\x7f]|[iI]")
+_UNSAFE_CASELESS = re.compile(r"[^\x00-\x7f]|[iI]")
 
 
 def usable(folded: str) -> bool:

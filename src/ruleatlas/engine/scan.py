@@ -195,6 +195,7 @@ class TaskResult:
     failures: list[tuple[int, RuleFailure]]
     events: int
     candidates_tested: int
+    sources: int = 1  # how many tasks (files or chunk ranges) this result covers
 
 
 def make_tasks(files: Sequence[Path], workers: int) -> list[InputSource]:
@@ -222,13 +223,22 @@ def _size(path: Path) -> int:
 
 
 def scan_task(scanner: Scanner, index: int, source: InputSource, time_field: str | None) -> TaskResult:
+    return scan_sources(scanner, index, (source,), time_field)
+
+
+def scan_sources(
+    scanner: Scanner, index: int, sources: Sequence[InputSource], time_field: str | None
+) -> TaskResult:
+    """Scan consecutive tasks into one result (a worker's job: one message back, whatever the count)."""
     problems: list[InputProblem] = []
     before_events, before_tested = scanner.events, scanner.candidates_tested
-    scanner.failures = {}  # this task's failures only; the caller sums them up
+    scanner.failures = {}  # this job's failures only; the caller sums them up
     matches: list[tuple[int, Event]] = []
-    for event in read_source(source, time_field=time_field, problems=problems):
-        for rule_id in scanner.match_ids(event):
-            matches.append((rule_id, event))
+    match_ids = scanner.match_ids
+    for source in sources:
+        for event in read_source(source, time_field=time_field, problems=problems):
+            for rule_id in match_ids(event):
+                matches.append((rule_id, event))
     return TaskResult(
         index,
         matches,
@@ -236,7 +246,37 @@ def scan_task(scanner: Scanner, index: int, source: InputSource, time_field: str
         list(scanner.failures.items()),
         scanner.events - before_events,
         scanner.candidates_tested - before_tested,
+        len(sources),
     )
+
+
+JOB_BYTES = 4 * 1024 * 1024  # input per worker job (at most; at least 8 jobs per worker when input allows)
+
+
+def _source_bytes(source: InputSource) -> int:
+    if source.chunks is not None:
+        return (source.chunks[1] - source.chunks[0]) * EVTX_CHUNK_BYTES
+    return _size(source.path)
+
+
+def group_tasks(tasks: Sequence[InputSource], workers: int) -> list[tuple[InputSource, ...]]:
+    """Consecutive tasks grouped into jobs of up to JOB_BYTES of input: each job costs the pool a round
+    trip (pickling, queues, threads: ~0.1 ms), which small files (a few dozen records each) would pay per
+    file. Jobs stay small enough for `workers` to share the work evenly."""
+    sizes = [_source_bytes(source) for source in tasks]
+    limit = max(1, min(JOB_BYTES, sum(sizes) // max(workers * 8, 1)))
+    jobs: list[tuple[InputSource, ...]] = []
+    current: list[InputSource] = []
+    held = 0
+    for source, size in zip(tasks, sizes, strict=True):
+        current.append(source)
+        held += size
+        if held >= limit:
+            jobs.append(tuple(current))
+            current, held = [], 0
+    if current:
+        jobs.append(tuple(current))
+    return jobs
 
 
 # Worker processes inherit the scanner by fork (compiled matchers need not pickle).
@@ -244,26 +284,25 @@ _WORKER_SCANNER: Scanner | None = None
 _WORKER_TIME_FIELD: str | None = None
 
 
-def _worker_run(job: tuple[int, InputSource]) -> TaskResult:
+def _worker_run(job: tuple[int, tuple[InputSource, ...]]) -> TaskResult:
     assert _WORKER_SCANNER is not None
-    return scan_task(_WORKER_SCANNER, job[0], job[1], _WORKER_TIME_FIELD)
+    return scan_sources(_WORKER_SCANNER, job[0], job[1], _WORKER_TIME_FIELD)
 
 
 def _task_results(
     scanner: Scanner, tasks: Sequence[InputSource], workers: int, time_field: str | None
 ) -> Iterator[TaskResult]:
-    jobs = list(enumerate(tasks))
     if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for index, source in jobs:
+        for index, source in enumerate(tasks):
             yield scan_task(scanner, index, source, time_field)
         return
+    jobs = list(enumerate(group_tasks(tasks, workers)))
     global _WORKER_SCANNER, _WORKER_TIME_FIELD
     _WORKER_SCANNER, _WORKER_TIME_FIELD = scanner, time_field
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
-            # in task order, so output stays in input order; small files go in batches (less IPC per event)
-            batch = max(1, min(16, len(jobs) // (workers * 16)))
-            yield from pool.imap(_worker_run, jobs, chunksize=batch)
+        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+            # in job order, so output stays in input order
+            yield from pool.imap(_worker_run, jobs)
     finally:
         _WORKER_SCANNER, _WORKER_TIME_FIELD = None, None
 
@@ -307,7 +346,9 @@ def run_scan(
     correlation = _CorrelationFeed.create(compiled, scanner.rules, out)
     failures: dict[int, RuleFailure] = {}
     seq = 0
-    for done, result in enumerate(_task_results(scanner, tasks, workers, time_field), start=1):
+    done = 0
+    for result in _task_results(scanner, tasks, workers, time_field):
+        done += result.sources
         out.stats.events += result.events
         out.stats.candidates_tested += result.candidates_tested
         out.input_problems.extend(result.problems)

@@ -62,6 +62,7 @@ _GROUPS: list[IndicatorRules] = []
 _LISTS: list[tuple[str, str, list[IndicatorRules]]] = []
 _RULE_HREFS: dict[str, str] = {}
 _PAGES: CatalogPages | None = None
+_SUMMARIES: list[dict[str, Any]] = []
 
 
 def _site_dir(site: Path, path: str) -> Path:
@@ -115,6 +116,24 @@ def _write_slice(site: Path, kind: str, start: int, stop: int, index_file: str) 
             os.mkdir(leaf)
         _write_file(leaf + "index.html", html)
     return stop - start
+
+
+def _write_other(site: Path, catalog_path: Path, what: str, index_file: str) -> int:
+    """ "indexes": data/*.js (returns their size in bytes); "all-rules": the list of every rule by folder."""
+    if what == "indexes":
+        catalog = Catalog(catalog_path)
+        try:
+            return sum(write_indexes(site, catalog, index_file).values())
+        finally:
+            catalog.close()
+    renderer = _PAGES.renderer if _PAGES is not None else SiteRenderer(index_file=index_file)
+    per_vendor: dict[str, int] = {}
+    for summary in _SUMMARIES:
+        per_vendor[summary["vendor"]] = per_vendor.get(summary["vendor"], 0) + 1
+    stats = {"rules": len(_SUMMARIES), "per_vendor": dict(sorted(per_vendor.items(), key=lambda kv: -kv[1]))}
+    html = renderer.render_index(_SUMMARIES, stats, page=urls.ALL_RULES_PATH)
+    renderer.write_page(site, urls.ALL_RULES_PATH, html)
+    return 1
 
 
 def _shared(group: IndicatorRules) -> bool:
@@ -177,7 +196,7 @@ def write_catalog_pages(
     index_file: str = "index.html",
 ) -> dict[str, int]:
     """Write the catalog pages (module docstring); returns how many of each kind were written."""
-    global _GROUPS, _LISTS, _RULE_HREFS, _PAGES
+    global _GROUPS, _LISTS, _RULE_HREFS, _PAGES, _SUMMARIES
     renderer = SiteRenderer(indicator_pages=True, field_pages=True, index_file=index_file)
     pages = _PAGES = CatalogPages(renderer)  # forked workers inherit it, compiled
     written: dict[str, int] = {}
@@ -214,10 +233,18 @@ def write_catalog_pages(
         )
         written["indicators"], written["indicator_lists"] = len(_GROUPS), len(_LISTS)
 
-        # 2. Indicator and list pages on the workers, while this process writes the rest.
-        futures: list[Future[int]] = []
-        if jobs > 1 and len(_GROUPS) + len(_LISTS) >= PARALLEL_FROM:
+        # 2. On the workers: the indexes, the list of all rules, and indicator and list pages when there are
+        # many; this process writes the rest meanwhile.
+        futures: list[Future[Any]] = []
+        _SUMMARIES = list(summaries)
+        if jobs > 1:
             pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
+            futures.append(pool.submit(_write_other, site, catalog_path, "indexes", index_file))
+            futures.append(pool.submit(_write_other, site, catalog_path, "all-rules", index_file))
+        else:
+            written["index_bytes"] = _write_other(site, catalog_path, "indexes", index_file)
+            _write_other(site, catalog_path, "all-rules", index_file)
+        if pool is not None and len(_GROUPS) + len(_LISTS) >= PARALLEL_FROM:
             size = -(-len(_GROUPS) // (jobs * 2)) or 1
             futures += [
                 pool.submit(_write_slice, site, "pages", i, min(i + size, len(_GROUPS)), index_file)
@@ -239,17 +266,13 @@ def write_catalog_pages(
         fields = field_list(catalog)
         overview["fields"] = len(fields)
         renderer.write_page(site, urls.HOME_PATH, pages.render_home(overview))
-        stats = {"rules": len(summaries), "per_vendor": dict(overview["per_vendor"])}
-        renderer.write_page(
-            site, urls.ALL_RULES_PATH, renderer.render_index(summaries, stats, page=urls.ALL_RULES_PATH)
-        )
-        renderer.write_page(site, urls.RULES_PATH, pages.render_browse())
-        renderer.write_page(site, urls.SEARCH_PATH, pages.render_search())
-        openapi = openapi_document(default_routes(), __version__)
-        renderer.write_page(site, urls.API_DOCS_PATH, pages.render_api_docs(openapi, API_EXAMPLES))
-        (site / urls.OPENAPI_PATH).write_text(json.dumps(openapi, indent=2), encoding="utf-8")
-        sizes = write_indexes(site, catalog, index_file)
-        written["index_bytes"] = sum(sizes.values())
+        # Pages that depend on the code only: an incremental build (same templates and code) keeps them.
+        if changed_indicators is None or not (site / urls.OPENAPI_PATH).is_file():
+            renderer.write_page(site, urls.RULES_PATH, pages.render_browse())
+            renderer.write_page(site, urls.SEARCH_PATH, pages.render_search())
+            openapi = openapi_document(default_routes(), __version__)
+            renderer.write_page(site, urls.API_DOCS_PATH, pages.render_api_docs(openapi, API_EXAMPLES))
+            (site / urls.OPENAPI_PATH).write_text(json.dumps(openapi, indent=2), encoding="utf-8")
 
         # 3. Fields: the index, and the pages of the fields read above.
         renderer.write_page(site, urls.FIELDS_PATH, pages.render_fields(fields))
@@ -262,11 +285,13 @@ def write_catalog_pages(
             else:
                 renderer.write_page(site, urls.field_path(name or None), pages.render_field(detail))
         written["fields"] = len(names)
+        if futures:
+            written["index_bytes"] = futures[0].result()
         for future in futures:
             future.result()
     finally:
         if pool is not None:
             pool.shutdown()
-        _GROUPS, _LISTS, _RULE_HREFS = [], [], {}
+        _GROUPS, _LISTS, _RULE_HREFS, _SUMMARIES = [], [], {}, []
         catalog.close()
     return written

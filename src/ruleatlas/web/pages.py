@@ -6,9 +6,10 @@ time and every link is relative (`urls.relative`). Browse and search are one pag
 `web/browse_index.py`); served, the search page asks `/api/search` instead (ranked by SQLite FTS5), which
 `data/mode.js` tells it (the server answers that file itself).
 
-Indicator pages are the many ones (one per (field, kind, value, transforms): ~35,000 for 4,000 rules), so
-they are not rendered through Jinja: the page shell (header, navigation, footer, all at the same depth) is
-rendered once and each page is its escaped body joined into it, which keeps them to a few microseconds each.
+Indicator pages are the many ones (~4,000 shared indicators and ~700 lists of every value of a field and
+comparison, for 4,000 rules; see web/catalog_site.py), so they are not rendered through Jinja: the page
+shell (header, navigation, footer, the same at one depth) is rendered once and each page is its escaped body
+joined into it, which keeps them to tens of microseconds each.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from jinja2 import Template
 from markupsafe import Markup
 
 from ruleatlas.store.browse import NONE_TOKEN
@@ -63,15 +65,36 @@ class CatalogPages:
 
     def __init__(self, renderer: SiteRenderer) -> None:
         self.renderer = renderer
-        env = renderer.env
-        self._home = env.get_template("home.html")
-        self._browse = env.get_template("browse.html")
-        self._search = env.get_template("search.html")
-        self._fields = env.get_template("fields.html")
-        self._field = env.get_template("field.html")
-        self._indicator = env.get_template("indicator.html")
-        self._api_docs = env.get_template("api_docs.html")
         self._shells: dict[int, tuple[str, str, str]] = {}
+
+    # Templates compile on first use (the environment keeps them): an incremental build renders a few.
+    @property
+    def _home(self) -> Template:
+        return self.renderer.env.get_template("home.html")
+
+    @property
+    def _browse(self) -> Template:
+        return self.renderer.env.get_template("browse.html")
+
+    @property
+    def _search(self) -> Template:
+        return self.renderer.env.get_template("search.html")
+
+    @property
+    def _fields(self) -> Template:
+        return self.renderer.env.get_template("fields.html")
+
+    @property
+    def _field(self) -> Template:
+        return self.renderer.env.get_template("field.html")
+
+    @property
+    def _indicator(self) -> Template:
+        return self.renderer.env.get_template("indicator.html")
+
+    @property
+    def _api_docs(self) -> Template:
+        return self.renderer.env.get_template("api_docs.html")
 
     def link(self, page: str, to: str) -> str:
         return self.renderer.link(page, to)
