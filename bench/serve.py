@@ -45,8 +45,8 @@ def workload(catalog: Path, seed: int) -> dict[str, list[str]]:
     titles = [t for (t,) in db.execute("SELECT title FROM rules")]
     fields = [f for (f,) in db.execute("SELECT DISTINCT field FROM indicators WHERE field != '' LIMIT 200")]
     indicators = db.execute(
-        "SELECT field, kind, value FROM indicator_counts GROUP BY field, kind, value ORDER BY SUM(rules) DESC "
-        "LIMIT 300"
+        "SELECT field, kind, value FROM indicator_counts GROUP BY field, kind, value "
+        "ORDER BY SUM(rules) DESC LIMIT 300"
     ).fetchall()
     db.close()
     rnd = random.Random(seed)
@@ -139,7 +139,7 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def run(

@@ -149,3 +149,16 @@ def test_required_fields() -> None:
         assert required_fields(_rule(Ref("sel"), sel=Any((image, pred)))) is None, pred
     assert required_fields(_rule(Not(Ref("sel")), sel=image)) is None
     assert required_fields(_rule(Ref("missing"), sel=image)) is None
+
+
+def test_numbers_and_booleans_count_when_a_literal_could_be_in_them() -> None:
+    literals: list[frozenset[str] | None] = [frozenset({"4688"}), frozenset({"true"}), frozenset({"cmd.exe"})]
+    none: list[frozenset[str] | None] = [None, None, None]
+    prefilter = Prefilter(range(3), RuleFacts(literals, none, none), LiteralSets(literals))
+    assert prefilter.candidates({"EventID": 4688, "Flag": True, "Image": "x"}) == [0, 1]
+    words = Prefilter([2], RuleFacts(literals, none, none), LiteralSets(literals))  # no numeric literal
+    assert words.candidates({"EventID": 4688, "Image": "C:\\cmd.exe"}) == [2]
+    # the same field names with other types than when the plan was made: the exact text is built
+    assert words.candidates({"EventID": "cmd.exe", "Image": 5}) == [2]
+    assert words.candidates({"EventID": ["cmd.exe"], "Image": None}) == [2]
+    assert words.candidates({"EventID": 1, "Image": None}) == []

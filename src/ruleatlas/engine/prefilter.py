@@ -37,6 +37,11 @@ Requirement = frozenset[str] | None
 # Value types whose str() is, once folded, the text matchers compare (`scalar_text`), or more (None gives
 # "none", which scalar_text leaves out: extra text can only add candidates, never lose one).
 _STR_TYPES = frozenset({str, int, float, bool, type(None)})
+# Value types whose text holds only characters of "-0123456789" or "truefals": a literal made of other
+# characters never occurs in it, so such values may be left out of the text for an automaton without
+# literals of that kind (`_LiteralSet.numeric`), which saves converting numbers to text for every event.
+_WORDLESS_TYPES = frozenset({int, bool, type(None)})
+_NUMERIC_CHARS = frozenset("-0123456789")
 
 
 def fold(text: str) -> str:
@@ -93,6 +98,31 @@ def _getter(names: Sequence[str]) -> Callable[[Mapping[str, object]], Sequence[o
         name = names[0]
         return lambda fields: (fields[name],)
     return lambda fields: ()
+
+
+Getter = Callable[[Mapping[str, object]], Sequence[object]]
+
+
+def _split(fields: Mapping[str, object], names: Sequence[str]) -> tuple[Getter, Getter] | None:
+    """Getters of the str-valued and the int/bool/None-valued fields among `names` (by their values in
+    `fields`); None when another type (list, object, float) is among them."""
+    texts = [name for name in names if type(fields[name]) is str]
+    others = [name for name in names if type(fields[name]) is not str]
+    if not _WORDLESS_TYPES.issuperset(type(fields[name]) for name in others):
+        return None
+    return _getter(texts), _getter(others)
+
+
+def _strings_text(split: tuple[Getter, Getter], fields: Mapping[str, object]) -> str | None:
+    """The folded text of the str fields when the others hold only numbers, booleans and nulls this
+    time too (their text cannot hold the automaton's literals), else None (the caller does it exactly)."""
+    strings, wordless = split
+    if not _WORDLESS_TYPES.issuperset(map(type, wordless(fields))):
+        return None
+    try:
+        return fold(SEPARATOR.join(strings(fields)))  # type: ignore[arg-type]
+    except TypeError:  # a field that held text holds something else this time
+        return None
 
 
 # --- required fields ------------------------------------------------------------------------------------
@@ -195,7 +225,7 @@ class _LiteralSet:
     has a literal in the text too; their literals are in the automaton, with no rule of their own.
     """
 
-    __slots__ = ("checked", "checks", "rules_of", "search")
+    __slots__ = ("checked", "checks", "numeric", "rules_of", "search")
 
     def __init__(self, rule_ids: Sequence[int], facts: RuleFacts) -> None:
         index: dict[str, int] = {}
@@ -219,6 +249,10 @@ class _LiteralSet:
         self.rules_of = [tuple(rules) for rules in rules_of]
         self.checks = checks
         self.checked = frozenset(checks)
+        # whether a literal could occur in the text of a number or a boolean (see _WORDLESS_TYPES)
+        self.numeric = any(
+            set(literal) <= _NUMERIC_CHARS or literal in "true" or literal in "false" for literal in index
+        )
 
     def hits(self, text: str) -> set[int]:
         """The rules with a literal in `text` that meet their further requirements there too."""
@@ -273,6 +307,10 @@ class Plan:
     keyword_rules: frozenset[int]  # rules that may read any field (keyword searches): the whole text
     read_values: Callable[[Mapping[str, object]], Sequence[object]]  # text_fields' values (C getter)
     other_values: Callable[[Mapping[str, object]], Sequence[object]]  # the other fields' values
+    # The same fields split by the type their values had when the plan was made: text (str) fields, and
+    # numbers, booleans and nulls (left out of the text when the automata allow it). None: other types.
+    read_split: tuple[Getter, Getter] | None = None
+    other_split: tuple[Getter, Getter] | None = None
 
 
 class Prefilter:
@@ -329,6 +367,8 @@ class Prefilter:
             keyword_rules=frozenset(by_text),
             read_values=_getter(text_fields),
             other_values=_getter(other_fields),
+            read_split=_split(fields, text_fields),
+            other_split=_split(fields, other_fields),
         )
 
     def candidates(self, fields: dict[str, object]) -> list[int]:
@@ -344,12 +384,30 @@ class Prefilter:
         """
         if not plan.field_rules and not plan.keyword_rules:
             return list(plan.always)
-        text = values_text(plan.read_values(fields))
-        hits = self._sets.get(plan.field_rules).hits(text) if plan.field_rules else set()
-        if plan.keyword_rules:
-            rest = plan.other_values(fields)
-            whole = text + SEPARATOR + values_text(rest) if rest else text
-            hits |= self._sets.get(plan.keyword_rules).hits(whole)
+        field_set = self._sets.get(plan.field_rules) if plan.field_rules else None
+        keyword_set = self._sets.get(plan.keyword_rules) if plan.keyword_rules else None
+        text = whole = None
+        if (
+            plan.read_split is not None
+            and plan.other_split is not None
+            and not (field_set is not None and field_set.numeric)
+            and not (keyword_set is not None and keyword_set.numeric)
+        ):
+            text = _strings_text(plan.read_split, fields)
+            if text is not None and keyword_set is not None:
+                rest = _strings_text(plan.other_split, fields)
+                whole = None if rest is None else text + SEPARATOR + rest
+                if whole is None:
+                    text = None
+        if text is None:  # the exact texts (a value of another type this time, or numeric literals)
+            text = values_text(plan.read_values(fields))
+            if keyword_set is not None:
+                rest_values = plan.other_values(fields)
+                whole = text + SEPARATOR + values_text(rest_values) if rest_values else text
+        hits = field_set.hits(text) if field_set is not None else set()
+        if keyword_set is not None:
+            assert whole is not None
+            hits |= keyword_set.hits(whole)
         if not hits:
             return list(plan.always)
         if plan.always:

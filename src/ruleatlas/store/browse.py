@@ -178,20 +178,6 @@ def _tactic_table(catalog: Catalog) -> dict[str, str]:
 _ROWS_CACHE: dict[str, tuple[object, list[BrowseRow]]] = {}
 
 
-# A document's top-level date, found as text: `"date": "` can only be a key in JSON (quotes inside strings
-# are escaped), and the document's top-level keys come before its nested parts (docs/page-document.md, as
-# `json.dumps` writes it). Ten times faster than json_extract, which parses the whole 15 kB document; a test
-# holds the two to the same answer.
-def _doc_text_value(key: str) -> str:
-    marker = f'"{key}": "'
-    start = f"instr(doc, '{marker}')"
-    value = f"substr(doc, {start} + {len(marker)}, 64)"
-    return (
-        f"CASE WHEN {start} > 0 THEN substr({value}, 1, instr({value}, '\"') - 1) "
-        f"ELSE json_extract(doc, '$.{key}') END"
-    )
-
-
 def _identity(catalog: Catalog) -> object:
     try:
         st = os.stat(catalog.path)
@@ -236,8 +222,8 @@ def browse_rows(catalog: Catalog) -> list[BrowseRow]:
         )
         for uid, vendor, title, status, level, kind, product, category, service, created, modified in (
             catalog.db.execute(
-                f"SELECT uid, vendor, title, status, level, kind, product, category, service, "
-                f"{_doc_text_value('date')}, {_doc_text_value('modified')} FROM rules"
+                "SELECT r.uid, r.vendor, r.title, r.status, r.level, r.kind, r.product, r.category, "
+                "r.service, s.created, s.modified FROM rules r LEFT JOIN rule_search s ON s.rowid = r.rowid"
             )
         )
     ]

@@ -119,11 +119,20 @@ def _write_slice(site: Path, kind: str, start: int, stop: int, index_file: str) 
 
 
 def _write_other(site: Path, catalog_path: Path, what: str, index_file: str) -> int:
-    """ "indexes": data/*.js (returns their size in bytes); "all-rules": the list of every rule by folder."""
-    if what == "indexes":
+    """`indexes`: data/*.js (returns their size in bytes); `home`: the home page and the list of fields;
+    `all-rules`: the list of every rule by folder."""
+    if what in ("indexes", "home"):
         catalog = Catalog(catalog_path)
         try:
-            return sum(write_indexes(site, catalog, index_file).values())
+            if what == "indexes":
+                return sum(write_indexes(site, catalog, index_file).values())
+            pages = _PAGES or CatalogPages(SiteRenderer(index_file=index_file))
+            overview = catalog_overview(catalog)
+            fields = field_list(catalog)
+            overview["fields"] = len(fields)
+            pages.renderer.write_page(site, urls.HOME_PATH, pages.render_home(overview))
+            pages.renderer.write_page(site, urls.FIELDS_PATH, pages.render_fields(fields))
+            return 1
         finally:
             catalog.close()
     renderer = _PAGES.renderer if _PAGES is not None else SiteRenderer(index_file=index_file)
@@ -239,10 +248,13 @@ def write_catalog_pages(
         _SUMMARIES = list(summaries)
         if jobs > 1:
             pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
-            futures.append(pool.submit(_write_other, site, catalog_path, "indexes", index_file))
-            futures.append(pool.submit(_write_other, site, catalog_path, "all-rules", index_file))
+            futures += [
+                pool.submit(_write_other, site, catalog_path, what, index_file)
+                for what in ("indexes", "home", "all-rules")
+            ]
         else:
             written["index_bytes"] = _write_other(site, catalog_path, "indexes", index_file)
+            _write_other(site, catalog_path, "home", index_file)
             _write_other(site, catalog_path, "all-rules", index_file)
         if pool is not None and len(_GROUPS) + len(_LISTS) >= PARALLEL_FROM:
             size = -(-len(_GROUPS) // (jobs * 2)) or 1
@@ -262,10 +274,6 @@ def write_catalog_pages(
             _write_slice(site, "pages", 0, len(_GROUPS), index_file)
             _write_slice(site, "lists", 0, len(_LISTS), index_file)
 
-        overview = catalog_overview(catalog)
-        fields = field_list(catalog)
-        overview["fields"] = len(fields)
-        renderer.write_page(site, urls.HOME_PATH, pages.render_home(overview))
         # Pages that depend on the code only: an incremental build (same templates and code) keeps them.
         if changed_indicators is None or not (site / urls.OPENAPI_PATH).is_file():
             renderer.write_page(site, urls.RULES_PATH, pages.render_browse())
@@ -274,8 +282,7 @@ def write_catalog_pages(
             renderer.write_page(site, urls.API_DOCS_PATH, pages.render_api_docs(openapi, API_EXAMPLES))
             (site / urls.OPENAPI_PATH).write_text(json.dumps(openapi, indent=2), encoding="utf-8")
 
-        # 3. Fields: the index, and the pages of the fields read above.
-        renderer.write_page(site, urls.FIELDS_PATH, pages.render_fields(fields))
+        # 3. The pages of the fields read above.
         details = field_details(field_groups)
         names = {g.key[0] for g in field_groups} | {k[0] for k in changed_indicators or ()}
         for name in sorted(names):

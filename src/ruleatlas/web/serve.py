@@ -14,9 +14,12 @@ A query string must be UTF-8, name only the route's parameters and hold no value
 `routes.MAX_PARAM_CHARS` characters (else a 400). Only GET and HEAD exist (405 otherwise). An unexpected
 error is logged here and answered with a plain 500 page, never a traceback.
 
-Speed (bench/serve.py): HTTP/1.1 keep-alive; catalog connections are pooled (one per busy thread, reused,
-dropped when the build replaces the file); site files and API answers are kept in bounded in-memory LRU
-caches keyed by the catalog file's identity, so a rebuilt catalog is never answered from stale entries.
+Speed (bench/serve.py): one process per core (`serve(workers=)`, sharing the listening socket), each a
+threaded server with HTTP/1.1 keep-alive and at most WORK_SLOTS threads answering at once; catalog
+connections are pooled (reused, dropped when the build replaces the file); site files (checked against
+their modification time) and API answers (keyed by the catalog file's identity, so a rebuilt catalog is
+never answered stale) are kept in bounded in-memory LRU caches, and a missing answer is computed once
+however many threads ask for it at the same time.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ SECURITY_HEADERS = {
 _FALLBACK_PAGE = (
     "<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p><a href=/>Home</a></p>"
 )
+WORK_SLOTS = 4
 CACHE_BYTES = 64 * 1024 * 1024  # per cache (site files, API answers)
 CACHE_ENTRY_BYTES = 4 * 1024 * 1024  # larger answers are sent but not kept
 
@@ -205,10 +209,12 @@ class _Handler(BaseHTTPRequestHandler):
     # -- dispatch -------------------------------------------------------------------------------------------
 
     def do_GET(self) -> None:
-        self._respond(head_only=False)
+        with self.server.work_slots:
+            self._respond(head_only=False)
 
     def do_HEAD(self) -> None:
-        self._respond(head_only=True)
+        with self.server.work_slots:
+            self._respond(head_only=True)
 
     def __getattr__(self, name: str) -> Callable[[], None]:
         # http.server looks up do_<METHOD>; every method but GET and HEAD lands here.
@@ -427,6 +433,10 @@ class RuleAtlasServer(ThreadingHTTPServer):
         self._idle_lock = threading.Lock()
         self.file_cache = _LruCache()
         self.api_cache = _LruCache()
+        # Threads that answer at once. Python runs one thread at a time; with 200 connections all working,
+        # a thread that lets go of the interpreter (every SQLite step does) can wait seconds to get it back,
+        # so the others wait here instead, outside the interpreter's scheduling.
+        self.work_slots = threading.BoundedSemaphore(WORK_SLOTS)
         self._flights: dict[Any, threading.Event] = {}
         self._flights_lock = threading.Lock()
         super().__init__(address, _Handler)

@@ -420,9 +420,17 @@
 
   Browse.prototype.renderMatrix = function () {
     var grid = document.getElementById("matrix-grid");
+    var card = document.getElementById("matrix");
     if (!grid || !INDEX.matrix.length) {
-      var card = document.getElementById("matrix");
       if (card) card.hidden = true;
+      return;
+    }
+    if (card && !card.open) {  // drawn when opened: a few hundred cells per change otherwise
+      if (!this.matrixWatch) {
+        var self0 = this;
+        this.matrixWatch = true;
+        card.addEventListener("toggle", function () { if (card.open) self0.renderMatrix(); });
+      }
       return;
     }
     var self = this;
