@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ruleatlas.engine.event import Event, InputProblem
+from ruleatlas.engine.fieldmap import with_audit_aliases
 from ruleatlas.engine.prefilter import (
     LiteralSets,
     Plan,
@@ -139,7 +140,8 @@ class Scanner:
     def match_ids(self, event: Event) -> list[int]:
         """Indexes (into `self.rules`) of the rules that match `event`, ascending."""
         self.events += 1
-        fields = event.fields
+        # Security 4688/4657 events also answer to Sigma's taxonomy names (see engine/fieldmap.py).
+        fields = with_audit_aliases(event.fields)
         if self.use_prefilter:
             bucket, plan = self._plan(fields)
             candidates = bucket.select(plan, fields)
