@@ -327,12 +327,15 @@ def test_named_file_is_read_whatever_its_name(tmp_path: Path) -> None:
 
 _MEASURE = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
     from ruleatlas.engine.readers import read_events
     problems = []
     count = sum(1 for _ in read_events([Path(sys.argv[1])], problems=problems))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child of a big pytest process would
+    # report its parent's peak; VmHWM belongs to this process image alone.
+    status = Path("/proc/self/status").read_text()
+    peak_mb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
     print(json.dumps({"events": count, "peak_mb": peak_mb, "problems": [str(p) for p in problems]}))
     """
 )
