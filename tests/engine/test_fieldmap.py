@@ -76,3 +76,9 @@ detection:
     }
     for fields in (audit, sysmon):
         assert scanner.match_ids(Event(fields=fields, file="x", record=1, timestamp=None)) == [0]
+
+
+def test_odd_event_ids_do_not_break_the_lookup() -> None:
+    for event_id in (["4688"], {"a": 1}, None, "4688"):
+        fields = {"Channel": "Security", "EventID": event_id, "NewProcessName": "x"}
+        assert with_audit_aliases(fields) is fields

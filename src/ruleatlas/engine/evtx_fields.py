@@ -2,10 +2,10 @@
 them) to fields named the way Sigma rules name them (`evtx_fields`).
 
 Reading: `records_json` (the package's fastest API that gives names: its XML is no faster to get and would
-need parsing), one record at a time, decoded by orjson when installed (json otherwise); a record the package cannot decode is reported (runs of them as one
-problem with the record range) and reading goes on; a file cut inside a chunk, which the package skips
-without a word, is reported from the file's size and header; `chunks` reads a range of chunks only (for
-splitting big files across workers).
+need parsing), one record at a time, decoded by orjson when installed (json otherwise); a record the
+package cannot decode is reported (runs of them as one problem with the record range) and reading goes on;
+a file cut inside a chunk, which the package skips without a word, is reported from the file's size and
+header; `chunks` reads a range of chunks only (for splitting big files across workers).
 
 System: `Provider/@Name` -> `Provider_Name`, `TimeCreated/@SystemTime` -> `TimeCreated`,
 `Execution/@ProcessID` -> `ProcessID`, `Security/@UserID` -> `UserID`, ...; `EventID` always an int

@@ -8,8 +8,6 @@ one compiled rule serves both Sysmon and Security events. The tables are read fr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from sigma.pipelines.windows.windows import (
     windows_audit_pipeline,
     windows_audit_registry_fieldmappings,
@@ -33,9 +31,11 @@ AUDIT_ALIASES: dict[int, dict[str, str]] = {
 }
 
 
-def with_audit_aliases(fields: Mapping[str, object]) -> Mapping[str, object]:
+def with_audit_aliases(fields: dict[str, object]) -> dict[str, object]:
     """The event's fields, plus taxonomy aliases when it is a Security 4688/4657 event (a copy then)."""
-    aliases = AUDIT_ALIASES.get(fields.get("EventID"))  # type: ignore[arg-type]
+    event_id = fields.get("EventID")
+    # JSON events may carry anything here (a list, a dict): only an int names an audit event.
+    aliases = AUDIT_ALIASES.get(event_id) if isinstance(event_id, int) else None
     if aliases is None or fields.get("Channel") != "Security":
         return fields
     extended = dict(fields)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,7 +119,7 @@ class Scanner:
             self._buckets[key] = bucket
         return bucket
 
-    def _plan(self, fields: dict[str, object]) -> tuple[Prefilter, Plan]:
+    def _plan(self, fields: Mapping[str, object]) -> tuple[Prefilter, Plan]:
         channel = fields.get("Channel")
         event_id = fields.get("EventID")
         kind = type(event_id)
