@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ruleatlas.engine import CompiledSet, compile_rules
+from ruleatlas.engine.event import Event
+from ruleatlas.model import Rule
+from ruleatlas.sources.sigma import parse_sigma_file
 from second_opinion import (
     CAUSE_KEYWORD_SPAN,
     CAUSE_LIST,
@@ -29,11 +33,6 @@ from second_opinion import (
     sql_backend,
     sql_matches,
 )
-
-from ruleatlas.engine import CompiledSet, compile_rules
-from ruleatlas.engine.event import Event
-from ruleatlas.model import Rule
-from ruleatlas.sources.sigma import parse_sigma_file
 
 # name -> detection (logsource product "test": our routing tests it on events without a Channel, as here)
 RULES = {
