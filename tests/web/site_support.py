@@ -4,13 +4,16 @@ and a stand-in for the catalog store."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruleatlas.web import urls
 from ruleatlas.web.render import SiteRenderer
-from ruleatlas.web.serve import RuleAtlasServer
+from ruleatlas.web.serve import RuleAtlasServer, make_server
 
 WEB_DATA = Path(__file__).resolve().parents[1] / "data" / "web"
 CHROMIUM_ARGS = [
@@ -99,3 +102,18 @@ class PageWatch:
 
     def problems(self) -> list[str]:
         return [*self.console_errors, *self.page_errors, *self.failed_requests, *self.bad_responses]
+
+
+@contextmanager
+def serving(catalog_dir: Path) -> Iterator[str]:
+    """A catalog served by the real server on a free port, in a thread; yields its base URL (ending in /)."""
+    server = make_server(catalog_dir, "127.0.0.1", 0, quiet=True)
+    host, port = server.server_address[:2]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

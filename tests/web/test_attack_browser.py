@@ -4,19 +4,18 @@ served and from file://."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from site_support import serving
 
 from ruleatlas.analysis.coverage import AttackFilters
 from ruleatlas.store import attack as store_attack
 from ruleatlas.store import open_catalog
 from ruleatlas.web import urls
-from ruleatlas.web.serve import make_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.corpus]
 SEED = "net_connection_win_domain_localtonet_tunnel"
@@ -30,14 +29,8 @@ CELLS_JS = """els => els.map(e => [
 
 @pytest.fixture(scope="module")
 def attack_server(corpus_catalog: Path) -> Iterator[str]:
-    server = make_server(corpus_catalog, "127.0.0.1", 0, quiet=True)
-    host, port = server.server_address[:2]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{host}:{port}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(corpus_catalog) as base:
+        yield base
 
 
 def server_cells(catalog_dir: Path, filters: AttackFilters | None = None) -> dict[tuple[str, str], int]:

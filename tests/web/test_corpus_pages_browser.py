@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from ruleatlas.web.serve import make_server
+from site_support import serving
 
 SEED_SECTIONS = [
     "Description",
@@ -25,14 +23,8 @@ SEED_SECTIONS = [
 
 @pytest.fixture(scope="module")
 def corpus_server(corpus_catalog: Path) -> Iterator[str]:
-    server = make_server(corpus_catalog, "127.0.0.1", 0, quiet=True)
-    host, port = server.server_address[:2]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{host}:{port}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(corpus_catalog) as base:
+        yield base
 
 
 def test_seed_rule_page_in_chromium(page_factory: Any, corpus_server: str) -> None:

@@ -4,7 +4,6 @@ routes in the OpenAPI document."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -12,22 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from ruleatlas.web.serve import make_server
+from site_support import serving
 
 pytestmark = pytest.mark.corpus
 
 
 @pytest.fixture(scope="module")
 def api(corpus_catalog: Path) -> Iterator[str]:
-    served = make_server(corpus_catalog, "127.0.0.1", 0, quiet=True)
-    host, port = served.server_address[:2]
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{host}:{port}"
-    served.shutdown()
-    served.server_close()
-    thread.join(timeout=10)
+    with serving(corpus_catalog) as base:
+        yield base.rstrip("/")
 
 
 def get(base: str, path: str) -> tuple[int, Any]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import pytest
+from site_support import serving
 
 from ruleatlas.cli import main
-from ruleatlas.web.serve import make_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.corpus]
 PHONE = {"width": 390, "height": 844}
@@ -25,14 +24,8 @@ SYSMON = "telemetry/microsoft-windows-sysmon/"
 def server(corpus_catalog: Path, shared_dir: Path) -> Iterator[str]:
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["readiness", "--catalog", str(corpus_catalog), str(shared_dir / "logs")]) == 0
-    served = make_server(corpus_catalog, "127.0.0.1", 0, quiet=True)
-    host, port = served.server_address[:2]
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{host}:{port}/"
-    served.shutdown()
-    served.server_close()
-    thread.join(timeout=10)
+    with serving(corpus_catalog) as base:
+        yield base
 
 
 def open_page(page_factory: Any, url: str, **viewport: int) -> tuple[Any, Any]:
