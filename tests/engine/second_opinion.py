@@ -35,7 +35,7 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sigma.backends.sqlite import sqliteBackend
@@ -85,7 +85,8 @@ def load_events(files: Sequence[Path]) -> tuple[list[Event], list[InputProblem]]
     adds them itself; the SQL side gets them as columns, as the windows-audit pipeline would map them)."""
     problems: list[InputProblem] = []
     events = [
-        replace(e, fields=dict(with_audit_aliases(e.fields))) for e in read_events(files, problems=problems)
+        Event(dict(with_audit_aliases(e.fields)), e.file, e.record, e.timestamp)
+        for e in read_events(files, problems=problems)
     ]
     return events, problems
 

@@ -88,7 +88,10 @@ def test_text_holds_only_the_fields_the_rules_read() -> None:
     assert prefilter.candidates(event) == []  # the literals are only in a field no rule reads
     assert prefilter.candidates({"Image": "evil.exe", "CommandLine": "cmd"}) == [0, 1]
     keyword = _prefilter(range(2), literals, no_fields, [None, frozenset({"Image"})])  # rule 0 reads anything
-    assert keyword.candidates(event) == [0]  # the keyword rule sees "Other", the Image rule does not
+    # one pass over the whole text for both: the Image rule becomes a candidate (more text only adds
+    # candidates, never loses a match), the keyword rule sees "Other"
+    assert keyword.candidates(event) == [0, 1]
+    assert keyword.candidates({"Image": "x.exe", "CommandLine": "y"}) == []
 
 
 def test_further_literal_requirements_must_hold_too() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 import random
 import subprocess
 import sys
@@ -290,6 +291,25 @@ def test_time_field_and_default_time_fields(tmp_path: Path) -> None:
     assert timed[2].timestamp == timed[3].timestamp == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     nested, _ = read_all([path], time_field="x.t")
     assert nested[5].timestamp == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_event_time_is_found_when_first_asked_and_kept() -> None:
+    fields: dict[str, object] = {"TimeCreated": "2024-01-02T03:04:05.5Z", "EventID": 1}
+    lazy = Event(fields, "a.evtx", 7, None, "TimeCreated", "2030-01-01T00:00:00Z")
+    when = datetime(2024, 1, 2, 3, 4, 5, 500000, tzinfo=UTC)
+    assert lazy.timestamp == when
+    fields["TimeCreated"] = "1999-01-01T00:00:00Z"  # found once: later changes do not move it
+    assert lazy.timestamp == when
+    fallback = Event({"EventID": 1}, "a.evtx", 8, None, "TimeCreated", "2030-01-01T00:00:00Z")
+    assert fallback.timestamp == datetime(2030, 1, 1, tzinfo=UTC)  # the record's own time
+    assert Event({}, "a.json", 1, None, None).timestamp is None
+    known = Event({"x": 1}, "a.json", 2, when)
+    assert known.timestamp == when
+    # equal by what they hold; a worker sends them pickled, with the time found
+    copy = pickle.loads(pickle.dumps(Event({"t": "2024-01-02T03:04:05.5Z"}, "b.json", 3, None, "t")))
+    assert copy == Event({"t": "2024-01-02T03:04:05.5Z"}, "b.json", 3, when)
+    assert copy != Event({"t": "2024-01-02T03:04:05.5Z"}, "b.json", 4, when)
+    assert "b.json" in repr(copy)
 
 
 def test_empty_unknown_and_mixed_folder(tmp_path: Path) -> None:

@@ -13,12 +13,62 @@ from datetime import UTC, datetime
 DEFAULT_TIME_FIELDS = ("@timestamp", "timestamp", "TimeCreated", "UtcTime")
 
 
-@dataclass(slots=True)
+_KNOWN: object = object()  # Event._time_field once the timestamp is known
+
+
 class Event:
-    fields: dict[str, object]
-    file: str
-    record: int | None
-    timestamp: datetime | None
+    """An event's fields, where it was read, and its time.
+
+    Readers may leave the time to be found when first asked (`time_field`, and `time_fallback` when that
+    finds none: see `event_time`): most events match no rule, and only matched events are asked their
+    time, so the parsing is saved for most of them.
+    """
+
+    __slots__ = ("_time_fallback", "_time_field", "_timestamp", "fields", "file", "record")
+
+    def __init__(
+        self,
+        fields: dict[str, object],
+        file: str,
+        record: int | None,
+        timestamp: datetime | None = None,
+        time_field: object = _KNOWN,
+        time_fallback: object = None,
+    ) -> None:
+        self.fields = fields
+        self.file = file
+        self.record = record
+        self._timestamp = timestamp
+        self._time_field = time_field  # a field name, None (the default names) or _KNOWN
+        self._time_fallback = time_fallback
+
+    @property
+    def timestamp(self) -> datetime | None:
+        if self._time_field is not _KNOWN:
+            name = self._time_field
+            assert name is None or isinstance(name, str)
+            self._timestamp = event_time(self.fields, name) or parse_time(self._time_fallback)
+            self._time_field = _KNOWN
+        return self._timestamp
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.fields, self.file, self.record, self.timestamp) == (
+            other.fields,
+            other.file,
+            other.record,
+            other.timestamp,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # its fields are a dict: not hashable
+
+    def __repr__(self) -> str:
+        return f"Event(file={self.file!r}, record={self.record!r}, timestamp={self.timestamp!r})"
+
+    def __reduce__(self) -> tuple[type[Event], tuple[object, ...]]:
+        # to worker results: with the time found, so the sentinel never crosses processes
+        return (Event, (self.fields, self.file, self.record, self.timestamp))
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from typing import IO, Any
 
 from evtx import PyEvtxParser
 
-from ruleatlas.engine.event import Event, InputProblem, event_time, parse_time
+from ruleatlas.engine.event import Event, InputProblem
 
 fast_loads: Callable[[str], Any] | None
 try:  # orjson decodes the package's JSON about 3x faster than json; json stays the fallback
@@ -37,6 +38,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency, but the engine
 EVTX_MAGIC = b"ElfFile\x00"
 EVTX_HEADER_BYTES = 4096
 EVTX_CHUNK_BYTES = 65536
+EVTX_LAYOUT_BYTES = 128  # the header bytes read to check a file's layout (its chunk count is at 42)
 _RECORD_ERROR = re.compile(r"Failed to parse record number (\d+): ?(.*)", re.S)
 
 ATTRS = "#attributes"
@@ -191,15 +193,11 @@ def evtx_chunk_count(path: Path) -> int:
     return max(size - EVTX_HEADER_BYTES, 0) // EVTX_CHUNK_BYTES
 
 
-def _evtx_layout_problems(path: Path, name: str) -> list[InputProblem]:
-    """What the `evtx` package skips without a word: a file cut inside a chunk, or shorter than its header."""
+def _evtx_layout_problems(name: str, size: int, header: bytes) -> list[InputProblem]:
+    """What the `evtx` package skips without a word: a file cut inside a chunk, or shorter than its header.
+
+    `size` is the file's size, `header` its first bytes (the chunk count is at offset 42)."""
     out: list[InputProblem] = []
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            header = f.read(128)
-    except OSError as exc:
-        return [InputProblem(name, None, f"cannot open: {exc}")]
     if size < EVTX_HEADER_BYTES or len(header) < 44:
         return out  # the parser reports these itself
     whole, partial = divmod(size - EVTX_HEADER_BYTES, EVTX_CHUNK_BYTES)
@@ -323,11 +321,21 @@ def read_evtx(
     time_field: str | None,
     problems: list[InputProblem],
     threads: int,
+    layout: tuple[int, bytes] | None = None,
 ) -> Iterator[Event]:
+    """The events of an EVTX file (or of its chunks [first, end)); `layout` is the file's size and first
+    bytes when the caller has read them (else they are read here), to report a truncated file."""
     view: _ChunkView | None = None
     if isinstance(path, Path):
         if chunks is None or chunks[0] == 0:  # layout is checked once per file, by the source holding chunk 0
-            problems.extend(_evtx_layout_problems(path, name))
+            if layout is None:
+                try:
+                    with path.open("rb") as f:
+                        layout = (os.fstat(f.fileno()).st_size, f.read(EVTX_LAYOUT_BYTES))
+                except OSError as exc:
+                    problems.append(InputProblem(name, None, f"cannot open: {exc}"))
+                    return
+            problems.extend(_evtx_layout_problems(name, *layout))
         if chunks is not None:
             view = _ChunkView(path, *chunks)
     try:
@@ -373,11 +381,11 @@ def read_evtx(
             except (ValueError, KeyError, TypeError, AssertionError) as exc:
                 problems.append(InputProblem(name, number, f"record cannot be converted: {exc}"))
                 continue
+            # the record's own time unless the user names a field (parsed when first asked: Event)
             if time_field is None:
-                timestamp = parse_time(fields.get("TimeCreated")) or parse_time(record["timestamp"])
+                yield Event(fields, name, number, None, "TimeCreated", record["timestamp"])
             else:
-                timestamp = event_time(fields, time_field)
-            yield Event(fields, name, number, timestamp)
+                yield Event(fields, name, number, None, time_field)
         errors.flush()
     finally:
         if view is not None:

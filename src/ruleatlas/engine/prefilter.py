@@ -8,8 +8,8 @@ match; tests compare prefiltered scans with full scans over real logs, house rul
    concatenation of all its values in the text form string matchers compare (`values.scalar_text`: strings
    as they are, numbers as `str()`, booleans as true/false; lists and nested objects walked), folded the
    same way (`fold`, str.casefold, as the matchers). An Aho-Corasick automaton (literal_search.py) finds
-   every literal present, in one pass over the text of the fields the bucket's rules read, and for
-   keyword rules (which may read any field) a second one, with their few literals, over the whole text.
+   every literal present, in one pass over the text of the fields the candidate rules read, or over the
+   whole text when one of them is a keyword search (which may read any field).
    A rule's further requirements (`CompiledRule.literal_groups` after the first: the other And
    children's) must each have a literal in the text too.
 2. Fields: `required_fields(rule)` names fields at least one of which the event must have for the rule to
@@ -38,8 +38,8 @@ Requirement = frozenset[str] | None
 # "none", which scalar_text leaves out: extra text can only add candidates, never lose one).
 _STR_TYPES = frozenset({str, int, float, bool, type(None)})
 # Value types whose text holds only characters of "-0123456789" or "truefals": a literal made of other
-# characters never occurs in it, so such values may be left out of the text for an automaton without
-# literals of that kind (`_LiteralSet.numeric`), which saves converting numbers to text for every event.
+# characters never occurs in it, so the text of such values is added only for an automaton with literals
+# of that kind (`_LiteralSet.numeric`), which saves converting numbers to text for most events.
 _WORDLESS_TYPES = frozenset({int, bool, type(None)})
 _NUMERIC_CHARS = frozenset("-0123456789")
 
@@ -113,16 +113,22 @@ def _split(fields: Mapping[str, object], names: Sequence[str]) -> tuple[Getter, 
     return _getter(texts), _getter(others)
 
 
-def _strings_text(split: tuple[Getter, Getter], fields: Mapping[str, object]) -> str | None:
-    """The folded text of the str fields when the others hold only numbers, booleans and nulls this
-    time too (their text cannot hold the automaton's literals), else None (the caller does it exactly)."""
+def _split_text(split: tuple[Getter, Getter], fields: Mapping[str, object], numeric: bool) -> str | None:
+    """The folded text of the str fields, and of the number, boolean and null fields when `numeric` (the
+    automaton has literals that could occur in their text; `str()` of a null gives "none", which only adds
+    text); None when a field holds another type this time than when the plan was made (the caller then
+    builds the exact text)."""
     strings, wordless = split
-    if not _WORDLESS_TYPES.issuperset(map(type, wordless(fields))):
+    others = wordless(fields)
+    if not _WORDLESS_TYPES.issuperset(map(type, others)):
         return None
     try:
-        return fold(SEPARATOR.join(strings(fields)))  # type: ignore[arg-type]
+        text = SEPARATOR.join(strings(fields))  # type: ignore[arg-type]
     except TypeError:  # a field that held text holds something else this time
         return None
+    if numeric and others:
+        text = f"{text}{SEPARATOR}{SEPARATOR.join(map(str, others))}"
+    return fold(text)
 
 
 # --- required fields ------------------------------------------------------------------------------------
@@ -302,21 +308,20 @@ class Plan:
     """What to do for events of one bucket with one field-name signature."""
 
     always: tuple[int, ...]  # candidates whatever the text (no literal requirement), fields present
-    field_rules: frozenset[int]  # rules selected by literal hits in the values of `text_fields`
-    text_fields: tuple[str, ...]  # the fields those rules read, in event order
-    keyword_rules: frozenset[int]  # rules that may read any field (keyword searches): the whole text
-    read_values: Callable[[Mapping[str, object]], Sequence[object]]  # text_fields' values (C getter)
-    other_values: Callable[[Mapping[str, object]], Sequence[object]]  # the other fields' values
+    # the automaton of the literals of the other rules whose required fields such events have (None: none)
+    literal_set: _LiteralSet | None
+    text_fields: tuple[str, ...]  # the fields whose values it searches, in event order
+    values: Getter  # their values (a C getter)
     # The same fields split by the type their values had when the plan was made: text (str) fields, and
-    # numbers, booleans and nulls (left out of the text when the automata allow it). None: other types.
-    read_split: tuple[Getter, Getter] | None = None
-    other_split: tuple[Getter, Getter] | None = None
+    # numbers, booleans and nulls (whose text is added only when the automaton has literals that could be
+    # in it). None: other types.
+    split: tuple[Getter, Getter] | None = None
 
 
 class Prefilter:
     """The candidates among the rules of one route bucket (by index), per event."""
 
-    __slots__ = ("_facts", "_plans", "_sets", "always", "rule_ids")
+    __slots__ = ("_facts", "_plans", "_searchable", "_sets", "always", "rule_ids")
 
     def __init__(self, rule_ids: Sequence[int], facts: RuleFacts, sets: LiteralSets) -> None:
         self.rule_ids = tuple(rule_ids)
@@ -324,6 +329,8 @@ class Prefilter:
         self._sets = sets
         literals = facts.literals
         self.always = tuple(i for i in self.rule_ids if not literals[i] or "" in literals[i])  # type: ignore[operator]
+        always = set(self.always)
+        self._searchable = frozenset(i for i in self.rule_ids if i not in always)
         self._plans: dict[tuple[str, ...], Plan] = {}
 
     def plan(self, fields: Mapping[str, object]) -> Plan:
@@ -338,6 +345,12 @@ class Prefilter:
         return plan
 
     def _make_plan(self, fields: Mapping[str, object]) -> Plan:
+        """The rules whose required fields the event has, one automaton of their literals, and its text.
+
+        The text is the values of the fields those rules read, or of every field when one of them may
+        read any (a keyword search). Searching more text than a rule reads only adds candidates, so one
+        pass over the whole text serves keyword and field rules together.
+        """
         required = self._facts.fields
         all_reads = self._facts.reads
         possible = [
@@ -345,30 +358,21 @@ class Prefilter:
             for i in self.rule_ids
             if required[i] is None or has_any_field(fields, required[i])  # type: ignore[arg-type]
         ]
-        always_set = set(self.always)
-        by_fields: set[int] = set()
-        by_text: set[int] = set()
-        reads: set[str] = set()
-        for i in possible:
-            if i in always_set:
-                continue
+        searched = frozenset(i for i in possible if i in self._searchable)
+        reads: set[str] | None = set()
+        for i in searched:
             rule_reads = all_reads[i]
             if rule_reads is None:
-                by_text.add(i)
-            else:
-                by_fields.add(i)
-                reads |= rule_reads
-        text_fields = tuple(name for name in fields if name in reads)
-        other_fields = tuple(name for name in fields if name not in reads)
+                reads = None
+                break
+            reads |= rule_reads  # type: ignore[operator]
+        text_fields = tuple(fields) if reads is None else tuple(name for name in fields if name in reads)
         return Plan(
-            always=tuple(i for i in possible if i in always_set),
-            field_rules=frozenset(by_fields),
+            always=tuple(i for i in possible if i not in self._searchable),
+            literal_set=self._sets.get(searched) if searched else None,
             text_fields=text_fields,
-            keyword_rules=frozenset(by_text),
-            read_values=_getter(text_fields),
-            other_values=_getter(other_fields),
-            read_split=_split(fields, text_fields),
-            other_split=_split(fields, other_fields),
+            values=_getter(text_fields),
+            split=_split(fields, text_fields),
         )
 
     def candidates(self, fields: dict[str, object]) -> list[int]:
@@ -376,38 +380,14 @@ class Prefilter:
         return self.select(self.plan(fields), fields)
 
     def select(self, plan: Plan, fields: Mapping[str, object]) -> list[int]:
-        """The candidates of an event whose plan is `plan`.
-
-        The field rules' automaton (large: most rules of the bucket) searches the text of the fields they
-        read, a few hundred bytes; the keyword rules' automaton (small) the whole event text, which is
-        that text followed by the other fields' text.
-        """
-        if not plan.field_rules and not plan.keyword_rules:
+        """The candidates of an event whose plan is `plan`: one automaton pass over its text."""
+        literal_set = plan.literal_set
+        if literal_set is None:
             return list(plan.always)
-        field_set = self._sets.get(plan.field_rules) if plan.field_rules else None
-        keyword_set = self._sets.get(plan.keyword_rules) if plan.keyword_rules else None
-        text = whole = None
-        if (
-            plan.read_split is not None
-            and plan.other_split is not None
-            and not (field_set is not None and field_set.numeric)
-            and not (keyword_set is not None and keyword_set.numeric)
-        ):
-            text = _strings_text(plan.read_split, fields)
-            if text is not None and keyword_set is not None:
-                rest = _strings_text(plan.other_split, fields)
-                whole = None if rest is None else text + SEPARATOR + rest
-                if whole is None:
-                    text = None
-        if text is None:  # the exact texts (a value of another type this time, or numeric literals)
-            text = values_text(plan.read_values(fields))
-            if keyword_set is not None:
-                rest_values = plan.other_values(fields)
-                whole = text + SEPARATOR + values_text(rest_values) if rest_values else text
-        hits = field_set.hits(text) if field_set is not None else set()
-        if keyword_set is not None:
-            assert whole is not None
-            hits |= keyword_set.hits(whole)
+        text = _split_text(plan.split, fields, literal_set.numeric) if plan.split is not None else None
+        if text is None:  # the exact text (a value of another type this time)
+            text = values_text(plan.values(fields))
+        hits = literal_set.hits(text)
         if not hits:
             return list(plan.always)
         if plan.always:

@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from ruleatlas.engine.event import Event, InputProblem, event_time
+from ruleatlas.engine.event import Event, InputProblem
 from ruleatlas.engine.evtx_fields import (
     EVTX_CHUNK_BYTES,
     EVTX_HEADER_BYTES,
+    EVTX_LAYOUT_BYTES,
     EVTX_MAGIC,
     evtx_chunk_count,
     evtx_fields,
@@ -136,7 +137,8 @@ def read_source(
     name = str(path)
     try:
         with path.open("rb") as raw:
-            head = raw.read(8)
+            head = raw.read(EVTX_LAYOUT_BYTES)  # the EVTX header's chunk count too: one open per file
+            size = os.fstat(raw.fileno()).st_size
     except OSError as exc:
         problems.append(InputProblem(name, None, f"cannot open: {exc.strerror or exc}"))
         return
@@ -144,7 +146,7 @@ def read_source(
         problems.append(InputProblem(name, None, "empty file: no events"))
         return
     if head.startswith(EVTX_MAGIC):
-        yield from read_evtx(path, name, source.chunks, time_field, problems, evtx_threads)
+        yield from read_evtx(path, name, source.chunks, time_field, problems, evtx_threads, (size, head))
     elif head.startswith(GZIP_MAGIC):
         yield from _read_gzip(path, name, time_field, problems, evtx_threads)
     else:
@@ -218,7 +220,7 @@ def _event_from(
         )
         return None
     fields = evtx_fields(obj) if is_evtx_json(obj) else flat_fields(obj)
-    return Event(fields, name, number, event_time(fields, time_field))
+    return Event(fields, name, number, None, time_field)
 
 
 def _first_byte(stream: IO[bytes]) -> tuple[bytes, bytes]:
