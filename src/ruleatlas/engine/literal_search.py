@@ -64,7 +64,8 @@ class LiteralSearch:
     def found(self, text: str) -> set[int]:
         """Indexes of the literals that occur in `text`."""
         if self._bytes_automaton is not None:
-            return set(map(_first, self._bytes_automaton.find_matches_as_indexes(encode(text), True)))
+            matches = self._bytes_automaton.find_matches_as_indexes(text.encode("utf-8", "surrogatepass"), True)
+            return set(map(_first, matches)) if matches else set()
         if self._char_automaton is not None:
             return set(map(_second, self._char_automaton.iter(text)))
         return set()

@@ -263,24 +263,20 @@ class _LiteralSet:
     def hits(self, text: str) -> set[int]:
         """The rules with a literal in `text` that meet their further requirements there too."""
         found = self.search.found(text)
-        rules = _rules_of(self.rules_of, found)
-        return self._checked(rules, found) if self.checked else rules
+        if not found:
+            return found
+        rules: set[int] = set().union(*map(self.rules_of.__getitem__, found))
+        if self.checked and not self.checked.isdisjoint(rules):
+            self._drop_unmet(rules, found)
+        return rules
 
-    def _checked(self, rules: set[int], found: set[int]) -> set[int]:
-        """`rules` less those with a further requirement none of whose literals is in `found`."""
+    def _drop_unmet(self, rules: set[int], found: set[int]) -> None:
+        """Drop from `rules` those with a further requirement none of whose literals is in `found`."""
         for rule_id in rules & self.checked:
             for group in self.checks[rule_id]:
                 if found.isdisjoint(group):
                     rules.discard(rule_id)
                     break
-        return rules
-
-
-def _rules_of(table: list[tuple[int, ...]], literal_ids: set[int]) -> set[int]:
-    found: set[int] = set()
-    for hit in literal_ids:
-        found.update(table[hit])
-    return found
 
 
 class LiteralSets:
