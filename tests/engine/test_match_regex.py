@@ -73,6 +73,18 @@ def test_gate_skips_re_when_a_required_literal_is_missing() -> None:
     assert search("mimikatz")
 
 
+def test_gate_counts_a_literal_the_pattern_needs_several_times() -> None:
+    """SigmaHQ's PowerShell obfuscation rule: 14 "+" with `.*` between; `re` takes milliseconds to fail
+    on a command line with 13, the count gate does not start it. The answers stay those of `re`."""
+    pattern = r"\+.*" * 13 + r"\+"
+    search, guarded = compile_search(pattern)
+    assert not guarded
+    for text in ("+" * 14, "a+" * 14, "+" * 13 + "x" * 200, "++\n" + "+" * 12, "x+" * 20):
+        assert bool(search(text)) == bool(re.search(pattern, text)), text
+    search, _ = compile_search(r"ab(?:ab)x")  # "ab" twice, disjoint
+    assert search("zababx") and not search("abx") and not search("abab")
+
+
 def test_catastrophic_pattern_answers_on_a_near_miss() -> None:
     """`re` would backtrack 2**50 times here; the guarded matcher walks the text once."""
     search, guarded = compile_search(r"(a+)+$")

@@ -165,3 +165,24 @@ def test_numbers_and_booleans_count_when_a_literal_could_be_in_them() -> None:
     assert words.candidates({"EventID": "cmd.exe", "Image": 5}) == [2]
     assert words.candidates({"EventID": ["cmd.exe"], "Image": None}) == [2]
     assert words.candidates({"EventID": 1, "Image": None}) == []
+
+
+def test_non_ascii_values_are_folded_like_the_whole_text() -> None:
+    literals: list[frozenset[str] | None] = [
+        frozenset({"microsoft® windows®"}),
+        frozenset({"ὀδυσσεύσ"}),
+        frozenset({"strasse gross"}),
+        frozenset({"4242"}),  # numeric: numbers are added to the text
+    ]
+    none: list[frozenset[str] | None] = [None] * 4
+    prefilter = Prefilter(range(4), RuleFacts(literals, none, none), LiteralSets(literals))
+    event: dict[str, object] = {
+        "Product": "Microsoft® WINDOWS®",
+        "Name": "ὈΔΥΣΣΕΎΣ",
+        "Street": "STRASSE Groß",
+        "Port": 4242,
+    }
+    assert prefilter.candidates(event) == [0, 1, 2, 3]
+    assert prefilter.candidates({**event, "Port": 1}) == [0, 1, 2]
+    ascii_only = {"Product": "microsoft", "Street": "x", "Name": "y", "Port": 4242}
+    assert prefilter.candidates(ascii_only) == [3]

@@ -1,12 +1,15 @@
 """Which of a fixed list of literals occur in a text: one multi-pattern pass (Aho-Corasick).
 
 The prefilter asks this once per event, over a few hundred characters, so the pass itself must be
-cheap. `ahocorasick_rs` (Rust's aho-corasick crate) searches the UTF-8 bytes several times faster than
+cheap. `ahocorasick_rs` (Rust's aho-corasick crate) searches the text's UTF-8 several times faster than
 `pyahocorasick` walks the characters; `pyahocorasick` remains the fallback when it is not installed.
+The Rust automaton is built over the literals as str and keeps them, so a match comes back as the very
+literal object (no new string, its hash already known): the prefilter looks up the rules of each by it.
 
-Searching bytes finds exactly what searching characters finds: UTF-8 is self-synchronising, so the
+Searching UTF-8 finds exactly what searching characters finds: UTF-8 is self-synchronising, so the
 encoding of a literal occurs in the encoding of a text only where the literal occurs as characters.
-`surrogatepass` keeps lone surrogates (possible in JSON input) encodable on both sides.
+Lone surrogates (possible in JSON input) have no UTF-8: a text or a literal holding one is searched as
+bytes encoded with `surrogatepass` instead, which keeps the same property.
 Every occurrence counts (overlapping search): a literal inside another one is found too.
 """
 
@@ -32,40 +35,60 @@ DEFAULT_BACKEND = BACKENDS[0] if ahocorasick_rs is not None else BACKENDS[1]
 
 
 def encode(text: str) -> bytes:
-    """`text` as the bytes the Rust automaton searches."""
+    """`text` as the bytes the Rust automaton searches when the text or a literal has a lone surrogate."""
     return text.encode("utf-8", "surrogatepass")
 
 
-class LiteralSearch:
-    """The indexes (into `literals`) of the literals a text contains; `literals` must not be empty strings."""
+def _utf8_safe(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
-    __slots__ = ("_bytes_automaton", "_char_automaton", "backend", "literals")
+
+class LiteralSearch:
+    """The literals (as given) a text contains; `literals` must not be empty strings."""
+
+    __slots__ = ("_bytes_automaton", "_char_automaton", "_str_automaton", "backend", "literals")
 
     def __init__(self, literals: Sequence[str], backend: str = DEFAULT_BACKEND) -> None:
         if backend not in BACKENDS or (backend == "ahocorasick_rs" and ahocorasick_rs is None):
             raise ValueError(f"literal search backend {backend!r} is not available")
         if not all(literals):
             raise ValueError("an empty literal occurs in every text: it cannot be searched for")
-        self.literals = tuple(literals)
+        self.literals = tuple(dict.fromkeys(literals))
         self.backend = backend
+        self._str_automaton: Any = None
         self._bytes_automaton: Any = None
         self._char_automaton: Any = None
         if not self.literals:
             return
         if backend == "ahocorasick_rs":
-            self._bytes_automaton = ahocorasick_rs.BytesAhoCorasick([encode(lit) for lit in self.literals])
+            if all(map(_utf8_safe, self.literals)):
+                self._str_automaton = ahocorasick_rs.AhoCorasick(list(self.literals), store_patterns=True)
+            else:
+                self._bytes_automaton = self._bytes()
         else:
             automaton = ahocorasick.Automaton()
-            for index, literal in enumerate(self.literals):
-                automaton.add_word(literal, index)
+            for literal in self.literals:
+                automaton.add_word(literal, literal)
             automaton.make_automaton()
             self._char_automaton = automaton
 
-    def found(self, text: str) -> set[int]:
-        """Indexes of the literals that occur in `text`."""
+    def _bytes(self) -> Any:
+        return ahocorasick_rs.BytesAhoCorasick([encode(literal) for literal in self.literals])
+
+    def found(self, text: str) -> set[str]:
+        """The literals that occur in `text`."""
+        if self._str_automaton is not None:
+            try:
+                return set(self._str_automaton.find_matches_as_strings(text, overlapping=True))
+            except UnicodeEncodeError:  # a lone surrogate in the text
+                self._bytes_automaton = self._bytes_automaton or self._bytes()
         if self._bytes_automaton is not None:
-            matches = self._bytes_automaton.find_matches_as_indexes(text.encode("utf-8", "surrogatepass"), True)
-            return set(map(_first, matches)) if matches else set()
+            matches = self._bytes_automaton.find_matches_as_indexes(encode(text), True)
+            return set(map(self.literals.__getitem__, map(_first, matches)))
         if self._char_automaton is not None:
             return set(map(_second, self._char_automaton.iter(text)))
         return set()

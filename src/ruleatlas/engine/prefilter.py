@@ -122,13 +122,19 @@ def _split_text(split: tuple[Getter, Getter], fields: Mapping[str, object], nume
     others = wordless(fields)
     if not _WORDLESS_TYPES.issuperset(map(type, others)):
         return None
+    values = strings(fields)
     try:
-        text = SEPARATOR.join(strings(fields))  # type: ignore[arg-type]
+        text = SEPARATOR.join(values)  # type: ignore[arg-type]
     except TypeError:  # a field that held text holds something else this time
         return None
-    if numeric and others:
-        text = f"{text}{SEPARATOR}{SEPARATOR.join(map(str, others))}"
-    return fold(text)
+    numbers = SEPARATOR.join(map(str, others)) if numeric and others else None
+    if text.isascii():  # folded at C speed
+        return fold(text if numbers is None else f"{text}{SEPARATOR}{numbers}")
+    # casefold is per character, so folding value by value gives the same text; it keeps the slow
+    # (non-ASCII) folding to the few values that need it, such as "Microsoft® Windows®" (str.casefold is
+    # `fold`, called as the C method)
+    text = SEPARATOR.join(map(str.casefold, values))  # type: ignore[arg-type]
+    return text if numbers is None else f"{text}{SEPARATOR}{fold(numbers)}"
 
 
 # --- required fields ------------------------------------------------------------------------------------
@@ -234,43 +240,40 @@ class _LiteralSet:
     __slots__ = ("checked", "checks", "numeric", "rules_of", "search")
 
     def __init__(self, rule_ids: Sequence[int], facts: RuleFacts) -> None:
-        index: dict[str, int] = {}
-        rules_of: list[list[int]] = []
-        checks: dict[int, tuple[frozenset[int], ...]] = {}
+        rules_of: dict[str, list[int]] = {}
+        checks: dict[int, tuple[frozenset[str], ...]] = {}
         more = facts.more_literals
         for rule_id in rule_ids:
             for literal in facts.literals[rule_id] or ():
                 if literal:
-                    found = index.setdefault(literal, len(index))
-                    if found == len(rules_of):
-                        rules_of.append([])
-                    rules_of[found].append(rule_id)
+                    rules_of.setdefault(literal, []).append(rule_id)
             groups = [group for group in (more[rule_id] if more is not None else ()) if group and all(group)]
             if groups:
-                for literal in {literal for group in groups for literal in group}:
-                    if index.setdefault(literal, len(index)) == len(rules_of):
-                        rules_of.append([])
-                checks[rule_id] = tuple(frozenset(index[literal] for literal in group) for group in groups)
-        self.search = LiteralSearch(list(index))
-        self.rules_of = [tuple(rules) for rules in rules_of]
+                for group in groups:
+                    for literal in group:
+                        rules_of.setdefault(literal, [])
+                checks[rule_id] = tuple(groups)
+        self.search = LiteralSearch(list(rules_of))
+        # keyed by the automaton's own literal objects: the found ones come back as these very objects
+        self.rules_of = {literal: tuple(rules_of[literal]) for literal in self.search.literals}
         self.checks = checks
         self.checked = frozenset(checks)
         # whether a literal could occur in the text of a number or a boolean (see _WORDLESS_TYPES)
         self.numeric = any(
-            set(literal) <= _NUMERIC_CHARS or literal in "true" or literal in "false" for literal in index
+            set(literal) <= _NUMERIC_CHARS or literal in "true" or literal in "false" for literal in rules_of
         )
 
     def hits(self, text: str) -> set[int]:
         """The rules with a literal in `text` that meet their further requirements there too."""
         found = self.search.found(text)
         if not found:
-            return found
+            return set()
         rules: set[int] = set().union(*map(self.rules_of.__getitem__, found))
         if self.checked and not self.checked.isdisjoint(rules):
             self._drop_unmet(rules, found)
         return rules
 
-    def _drop_unmet(self, rules: set[int], found: set[int]) -> None:
+    def _drop_unmet(self, rules: set[int], found: set[str]) -> None:
         """Drop from `rules` those with a further requirement none of whose literals is in `found`."""
         for rule_id in rules & self.checked:
             for group in self.checks[rule_id]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import re._constants as C
 import re._parser as P
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -66,19 +67,29 @@ def compile_search(pattern: str, flags: str = "") -> tuple[Search, bool]:
     return LinearRegex(parsed, parsed.state.flags).search, True
 
 
-GATE_NEEDLES = 2  # literal runs checked with `in` before `re` runs (the longest ones)
+GATE_NEEDLES = 2  # literal runs checked before `re` runs (the longest, counting repeats)
 
 
 def _gated(search: Search, runs: list[str]) -> Search:
-    """`search`, preceded by `in` tests of texts every match contains (C speed, no backtracking): most
-    values fail them, and `re` can take time quadratic in the value (`\\w+x` on a long word)."""
-    needles = tuple(sorted(set(runs), key=len, reverse=True)[:GATE_NEEDLES])
-    if not needles:
+    r"""`search`, preceded by tests of texts every match contains (C speed, no backtracking): most values
+    fail them, and `re` can take time quadratic in the value (`\w+x` on a long word) or worse.
+
+    A run the pattern requires n times must occur n times without overlap (the runs of a match are
+    disjoint parts of it): `\+.*\+.*\+` needs three "+", which `str.count` (the most non-overlapping
+    occurrences) checks before `re` tries every way to place the `.*`."""
+    counts = Counter(runs)
+    chosen = sorted(counts, key=lambda run: (len(run) * counts[run], len(run)), reverse=True)[:GATE_NEEDLES]
+    if not chosen:
         return search
+    single = tuple(run for run in chosen if counts[run] == 1)
+    repeated = tuple((run, counts[run]) for run in chosen if counts[run] > 1)
 
     def gated_search(text: str) -> object:
-        for needle in needles:
+        for needle in single:
             if needle not in text:
+                return None
+        for needle, count in repeated:
+            if text.count(needle) < count:
                 return None
         return search(text)
 
