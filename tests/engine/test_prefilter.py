@@ -9,6 +9,7 @@ from ruleatlas.engine.prefilter import (
     RuleFacts,
     event_text,
     fold,
+    has_any_field,
     read_fields,
     required_fields,
 )
@@ -186,3 +187,28 @@ def test_non_ascii_values_are_folded_like_the_whole_text() -> None:
     assert prefilter.candidates({**event, "Port": 1}) == [0, 1, 2]
     ascii_only = {"Product": "microsoft", "Street": "x", "Name": "y", "Port": 4242}
     assert prefilter.candidates(ascii_only) == [3]
+
+
+def test_field_index_agrees_with_the_plain_definition() -> None:
+    """`Prefilter` finds the rules an event's field names let through by an index; `has_any_field` is the
+    definition (a dotted name also by its top object)."""
+    names = ["Image", "CommandLine", "a.b", "a", "User", "x.y.z"]
+    fields_of: list[frozenset[str] | None] = [
+        None,
+        frozenset({"Image"}),
+        frozenset({"Image", "CommandLine"}),
+        frozenset({"a.b"}),
+        frozenset({"x.y.z", "User"}),
+        frozenset({"Other"}),
+    ]
+    with_literals: list[frozenset[str] | None] = [frozenset({"lit"})] * len(fields_of)
+    without: list[frozenset[str] | None] = [None] * len(fields_of)
+    for literals in (with_literals, without):  # selected by the automaton, or always candidates
+        facts = RuleFacts(literals, fields_of, [None] * len(fields_of))
+        prefilter = Prefilter(range(len(fields_of)), facts, LiteralSets(facts))
+        for mask in range(1, 1 << len(names)):
+            event = {name: "lit" for bit, name in enumerate(names) if mask >> bit & 1}
+            expected = [
+                i for i, needs in enumerate(fields_of) if needs is None or has_any_field(event, needs)
+            ]
+            assert prefilter.candidates(event) == expected, event

@@ -320,16 +320,37 @@ class Plan:
 class Prefilter:
     """The candidates among the rules of one route bucket (by index), per event."""
 
-    __slots__ = ("_facts", "_plans", "_searchable", "_sets", "always", "rule_ids")
+    __slots__ = (
+        "_by_field",
+        "_facts",
+        "_free",
+        "_keyword",
+        "_plans",
+        "_searchable",
+        "_sets",
+        "always",
+        "rule_ids",
+    )
 
     def __init__(self, rule_ids: Sequence[int], facts: RuleFacts, sets: LiteralSets) -> None:
-        self.rule_ids = tuple(rule_ids)
+        self.rule_ids = tuple(sorted(rule_ids))
         self._facts = facts
         self._sets = sets
         literals = facts.literals
         self.always = tuple(i for i in self.rule_ids if not literals[i] or "" in literals[i])  # type: ignore[operator]
         always = set(self.always)
         self._searchable = frozenset(i for i in self.rule_ids if i not in always)
+        # for `_make_plan`: the rules with no required field, the rules each field name lets through (a
+        # dotted name also by its top object, as `has_any_field`), and the rules that may read any field
+        self._free = frozenset(i for i in self.rule_ids if facts.fields[i] is None)
+        by_field: dict[str, set[int]] = {}
+        for i in self.rule_ids:
+            for name in facts.fields[i] or ():
+                by_field.setdefault(name, set()).add(i)
+                if "." in name:
+                    by_field.setdefault(name.split(".", 1)[0], set()).add(i)
+        self._by_field = {name: frozenset(rules) for name, rules in by_field.items()}
+        self._keyword = frozenset(i for i in self.rule_ids if facts.reads[i] is None)
         self._plans: dict[tuple[str, ...], Plan] = {}
 
     def plan(self, fields: Mapping[str, object]) -> Plan:
@@ -350,24 +371,23 @@ class Prefilter:
         read any (a keyword search). Searching more text than a rule reads only adds candidates, so one
         pass over the whole text serves keyword and field rules together.
         """
-        required = self._facts.fields
-        all_reads = self._facts.reads
-        possible = [
-            i
-            for i in self.rule_ids
-            if required[i] is None or has_any_field(fields, required[i])  # type: ignore[arg-type]
-        ]
-        searched = frozenset(i for i in possible if i in self._searchable)
-        reads: set[str] | None = set()
-        for i in searched:
-            rule_reads = all_reads[i]
-            if rule_reads is None:
-                reads = None
-                break
-            reads |= rule_reads  # type: ignore[operator]
-        text_fields = tuple(fields) if reads is None else tuple(name for name in fields if name in reads)
+        possible = set(self._free)
+        by_field = self._by_field
+        for name in fields:
+            rules = by_field.get(name)
+            if rules is not None:
+                possible |= rules
+        searched = frozenset(possible & self._searchable)
+        if searched.isdisjoint(self._keyword):
+            all_reads = self._facts.reads
+            reads: set[str] = set()
+            for i in searched:
+                reads |= all_reads[i]  # type: ignore[arg-type]
+            text_fields = tuple(name for name in fields if name in reads)
+        else:
+            text_fields = tuple(fields)
         return Plan(
-            always=tuple(i for i in possible if i not in self._searchable),
+            always=tuple(sorted(possible - self._searchable)),
             literal_set=self._sets.get(searched) if searched else None,
             text_fields=text_fields,
             values=_getter(text_fields),
