@@ -254,6 +254,8 @@ class FieldRef(FieldMatcher):
         if mine is None or theirs is None:
             return False
         compare = self.mode
+        if type(mine) is str and type(theirs) is str:  # the usual case: what `_texts` gives for two texts
+            return compare(mine.casefold(), theirs.casefold()) if self.fold else compare(mine, theirs)
         wanted = self._texts(theirs)
         return any(compare(a, b) for a in self._texts(mine) for b in wanted)
 

@@ -23,7 +23,7 @@ import re
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from evtx import PyEvtxParser
 
@@ -341,7 +341,10 @@ def read_evtx(
     try:
         try:
             target = view if view is not None else (str(path) if isinstance(path, Path) else path)
-            records = PyEvtxParser(target, number_of_threads=threads).records_json()
+            # typed as yielding None too; it yields a dict per record or raises
+            records = cast(
+                Iterator[dict[str, Any]], PyEvtxParser(target, number_of_threads=threads).records_json()
+            )
         except (OSError, RuntimeError, ValueError) as exc:
             problems.append(InputProblem(name, None, f"not a readable EVTX file: {exc}"))
             return
@@ -350,42 +353,41 @@ def read_evtx(
         # orjson where it can: the package writes JSON from typed Rust values (64-bit integers at most,
         # no NaN), where orjson and json give the same objects; anything orjson refuses goes to json,
         # whose answer (value or error) stands.
-        quick = fast_loads
-        while True:
+        quick = fast_loads if fast_loads is not None else loads
+        pending = False  # undecodable records not yet reported (a run of them is one problem)
+        number: int | None = None
+        while True:  # a `for` over the records, resumed after each record the package cannot decode
             try:
-                record = next(records)
-            except StopIteration:
+                for record in records:
+                    if pending:
+                        errors.flush()
+                        pending = False
+                    number = record["event_record_id"]
+                    text = record["data"]
+                    try:
+                        try:
+                            obj = quick(text)
+                        except ValueError:
+                            obj = loads(text)
+                        fields = evtx_fields(obj)
+                    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+                        problems.append(InputProblem(name, number, f"record cannot be converted: {exc}"))
+                        continue
+                    # the record's own time unless the user names a field (parsed when first asked: Event)
+                    if time_field is None:
+                        yield Event(fields, name, number, None, "TimeCreated", record["timestamp"])
+                    else:
+                        yield Event(fields, name, number, None, time_field)
                 break
-            except RuntimeError as exc:
+            except RuntimeError as exc:  # raised by the package's iterator: the record, not the file
+                errors.last_good = number
                 errors.add(exc)
-                continue
+                pending = True
             except OSError as exc:
                 errors.flush()
                 problems.append(InputProblem(name, None, f"read error, rest of file skipped: {exc}"))
+                pending = False
                 break
-            if errors.first is not None or errors.reason:
-                errors.flush()
-            assert record is not None
-            number = record["event_record_id"]
-            errors.last_good = number
-            try:
-                text = record["data"]
-                if quick is not None:
-                    try:
-                        obj = quick(text)
-                    except ValueError:
-                        obj = loads(text)
-                else:
-                    obj = loads(text)
-                fields = evtx_fields(obj)
-            except (ValueError, KeyError, TypeError, AssertionError) as exc:
-                problems.append(InputProblem(name, number, f"record cannot be converted: {exc}"))
-                continue
-            # the record's own time unless the user names a field (parsed when first asked: Event)
-            if time_field is None:
-                yield Event(fields, name, number, None, "TimeCreated", record["timestamp"])
-            else:
-                yield Event(fields, name, number, None, time_field)
         errors.flush()
     finally:
         if view is not None:
