@@ -10,7 +10,6 @@ A rule that raises while matching is reported once (`RuleFailure`) and the scan 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 
 from ruleatlas.engine.event import Event, InputProblem
 from ruleatlas.engine.fieldmap import with_audit_aliases
+from ruleatlas.engine.forked import fork_available, run_forked
 from ruleatlas.engine.prefilter import (
     LiteralSets,
     Plan,
@@ -281,32 +281,19 @@ def group_tasks(tasks: Sequence[InputSource], workers: int) -> list[tuple[InputS
     return jobs
 
 
-# Worker processes inherit the scanner by fork (compiled matchers need not pickle).
-_WORKER_SCANNER: Scanner | None = None
-_WORKER_TIME_FIELD: str | None = None
-
-
-def _worker_run(job: tuple[int, tuple[InputSource, ...]]) -> TaskResult:
-    assert _WORKER_SCANNER is not None
-    return scan_sources(_WORKER_SCANNER, job[0], job[1], _WORKER_TIME_FIELD)
-
-
 def _task_results(
     scanner: Scanner, tasks: Sequence[InputSource], workers: int, time_field: str | None
 ) -> Iterator[TaskResult]:
-    if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 1 or len(tasks) <= 1 or not fork_available():
         for index, source in enumerate(tasks):
             yield scan_task(scanner, index, source, time_field)
         return
     jobs = list(enumerate(group_tasks(tasks, workers)))
-    global _WORKER_SCANNER, _WORKER_TIME_FIELD
-    _WORKER_SCANNER, _WORKER_TIME_FIELD = scanner, time_field
-    try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
-            # in job order, so output stays in input order
-            yield from pool.imap(_worker_run, jobs)
-    finally:
-        _WORKER_SCANNER, _WORKER_TIME_FIELD = None, None
+
+    def run(job: tuple[int, tuple[InputSource, ...]]) -> TaskResult:  # in a worker, which forked the scanner
+        return scan_sources(scanner, job[0], job[1], time_field)
+
+    yield from run_forked(run, jobs, workers)  # in job order, so output stays in input order
 
 
 @dataclass(slots=True)
