@@ -119,6 +119,20 @@ def test_technique_page(page_factory: Any, attack_server: str, corpus_catalog: P
     assert page.locator("h1").inner_text() == "Communication To LocaltoNet Tunneling Service Initiated"
 
 
+def test_rule_page_leads_to_its_technique_and_tactic_pages(page_factory: Any, attack_server: str) -> None:
+    page, watch = page_factory()
+    page.goto(attack_server + urls.rule_path(f"sigma/{SEED}"), wait_until="load")
+    page.locator("a.technique", has_text="T1572 Protocol Tunneling").click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/attack/T1572/index.html")
+    assert page.locator("h1").inner_text() == "T1572 Protocol Tunneling"
+    page.go_back(wait_until="load")
+    page.locator(".attack-row .tactic a").click()
+    page.wait_for_load_state("load")
+    assert page.locator("h1").inner_text() == "TA0011 Command and Control"
+    assert watch.problems() == []
+
+
 def test_tactic_page(page_factory: Any, attack_server: str, corpus_catalog: Path) -> None:
     cells = server_cells(corpus_catalog)
     for width, height in ((1280, 900), (375, 812)):

@@ -195,10 +195,38 @@ def test_hostile_rule_text_is_escaped(attack_site: Path) -> None:
     assert "<script>alert" not in html and "<img src=x" not in html
 
 
+def _rule_attack_links(site: Path) -> list[tuple[Path, str]]:
+    """(rule page, href) of every technique and tactic link on the rule pages."""
+    found = []
+    for html in (site / "rules").rglob("index.html"):
+        text = html.read_text(encoding="utf-8")
+        found += [(html, href) for href in re.findall(r'<a class="technique" href="([^"]+)"', text)]
+        found += [(html, href) for href in re.findall(r'<div class="tactic"><a href="([^"]+)"', text)]
+    return found
+
+
+def test_rule_pages_link_techniques_and_tactics_to_our_pages(attack_site: Path) -> None:
+    site = attack_site / "site"
+    links = _rule_attack_links(site)
+    assert len(links) > 10
+    for html, href in links:
+        assert not href.startswith(("https:", "/")), (html, href)
+        target = (html.parent / href).resolve()
+        assert target.is_file() and target.is_relative_to((site / "attack").resolve()), (html, href)
+    hrefs = {href.rsplit("attack/", 1)[-1] for _, href in links}
+    assert "T1572/index.html" in hrefs and "tactics/TA0011/index.html" in hrefs
+
+
 def test_site_without_attack_data(tmp_path: Path) -> None:
     build_site(FIXTURE_CORPUS, tmp_path, attack=False)
     assert "was built without ATT&CK data" in text_of(page(tmp_path / "site", urls.ATTACK_PATH))
     assert not (tmp_path / "site" / "attack" / "T1572").exists()
+    # and no rule page links into attack/, where there are no technique or tactic pages
+    rule_pages = list((tmp_path / "site" / "rules").rglob("index.html"))
+    assert rule_pages
+    for html in rule_pages:
+        for link in parse(html).links:
+            assert "attack/T" not in link and "attack/tactics/" not in link, (html, link)
 
 
 # -- incremental rebuilds ------------------------------------------------------------------------------------

@@ -69,6 +69,25 @@ def test_sections_follow_the_seed_page(pages: dict[str, str]) -> None:
     ]  # fmt: skip
 
 
+def test_techniques_and_tactics_link_to_our_attack_pages_when_the_site_has_them(
+    web_docs: dict[str, dict[str, Any]],
+) -> None:
+    page = SiteRenderer(attack_pages=True).render_rule_page(web_docs[LOCALTONET_UID])
+    up = urls.relative(urls.rule_path(LOCALTONET_UID), urls.HOME_PATH).removesuffix("index.html")
+    techniques = re.findall(r'<a class="technique" href="([^"]+)"([^>]*)>', page)
+    assert [href for href, _ in techniques] == [
+        f"{up}attack/T1090/index.html",
+        f"{up}attack/T1102/index.html",
+        f"{up}attack/T1572/index.html",
+    ]
+    assert all("noopener" not in rest for _, rest in techniques)  # our own pages
+    assert f'<div class="tactic"><a href="{up}attack/tactics/TA0011/index.html">' in page
+    unknown = copy.deepcopy(web_docs[LOCALTONET_UID])  # a technique the ATT&CK data does not name
+    unknown["attack"][0]["techniques"][0]["name"] = ""
+    page = SiteRenderer(attack_pages=True).render_rule_page(unknown)
+    assert 'href="https://attack.mitre.org/techniques/T1090/" rel="noopener noreferrer"' in page
+
+
 def test_optional_sections_come_after_in_the_agreed_order(pages: dict[str, str]) -> None:
     assert parse(pages[DEPRECATED_UID]).sections[-3:] == ["indicators", "exclusions", "problems"]
     assert parse(pages[CORRELATION_UID]).sections[-2:] == ["indicators", "correlation"]

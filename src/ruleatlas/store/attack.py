@@ -49,6 +49,11 @@ def _uid_filter(uids: Iterable[str] | None, column: str = "uid") -> tuple[str, l
 _ATTACK_CACHE: dict[str, tuple[tuple[int, int], AttackData | None]] = {}
 
 
+def has_attack_data(catalog: Catalog) -> bool:
+    """Whether the catalog was built with ATT&CK data (then the site has ATT&CK pages), without reading it."""
+    return catalog.db.execute("SELECT 1 FROM blobs WHERE name = ?", (ATTACK_BLOB,)).fetchone() is not None
+
+
 def attack_data(catalog: Catalog) -> AttackData | None:
     """The ATT&CK data the catalog was built with; None when it was built without (`--attack`)."""
     try:

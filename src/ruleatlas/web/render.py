@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -251,11 +251,13 @@ class SiteRenderer:
         indicator_pages: bool = False,
         field_pages: bool = False,
         telemetry_pages: bool = False,
+        attack_pages: bool = False,
         index_file: str = "index.html",
     ) -> None:
         self.indicator_pages = indicator_pages
         self.field_pages = field_pages
         self.telemetry_pages = telemetry_pages  # link events to their pages (web/telemetry_pages.py)
+        self.attack_pages = attack_pages  # link techniques and tactics to their pages (web/attack_pages.py)
         self.index_file = index_file
         self.env = _ViewEnvironment(
             loader=FileSystemLoader(TEMPLATES_DIR),
@@ -318,7 +320,7 @@ class SiteRenderer:
         indicator_link, field_link = self._row_links(page)
         indicators, n_indicators = indicator_groups(_list(doc.get("indicators")), indicator_link, field_link)
         exclusions, n_exclusions = indicator_groups(_list(doc.get("exclusions")), indicator_link, field_link)
-        attack = self._attack(doc)
+        attack = self._attack(doc, page)
         events = [self._event(e, page) for e in _list(doc.get("events")) if isinstance(e, dict)]
         correlation = self._correlation(doc.get("correlation"))
         filter_rules = [_text(r) for r in _list(_dict(doc.get("filter")).get("rules"))]
@@ -415,36 +417,45 @@ class SiteRenderer:
             )
         return banners
 
-    @staticmethod
-    def _attack(doc: Mapping[str, Any]) -> dict[str, Any]:
+    def _attack(self, doc: Mapping[str, Any], page: str) -> dict[str, Any]:
+        """Tactics and techniques, linked to our ATT&CK pages when the site has them and the ATT&CK data
+        knows the technique (it then has a name), else to attack.mitre.org."""
         tactics = []
         for tactic in _list(doc.get("attack")):
             if not isinstance(tactic, dict):
                 continue
             tactic_id = _text(tactic.get("tactic_id"))
-            try:
-                tactic_href = urls.tactic_url(tactic_id)
-            except ValueError:
-                tactic_href = ""
+            tactic_href = self._attack_href(page, tactic_id, True, urls.attack_tactic_path, urls.tactic_url)
             techniques = []
             for tech in _list(tactic.get("techniques")):
                 if not isinstance(tech, dict):
                     continue
                 tid = _text(tech.get("id"))
-                try:
-                    href = urls.technique_url(tid)
-                except ValueError:
-                    href = ""
-                techniques.append({"id": tid, "name": _text(tech.get("name")), "href": href})
+                name = _text(tech.get("name"))
+                own, mitre = urls.attack_technique_path, urls.technique_url
+                href = self._attack_href(page, tid, bool(name), own, mitre)
+                external = href.startswith("https:")
+                techniques.append({"id": tid, "name": name, "href": href, "external": external})
             tactics.append(
                 {
                     "name": _text(tactic.get("tactic")) or "No tactic",
                     "id": tactic_id,
                     "href": tactic_href,
+                    "external": tactic_href.startswith("https:"),
                     "techniques": techniques,
                 }
             )
         return {"tactics": tactics, "unknown": [_text(t) for t in _list(doc.get("attack_unknown"))]}
+
+    def _attack_href(
+        self, page: str, attack_id: str, known: bool, own: Callable[[str], str], mitre: Callable[[str], str]
+    ) -> str:
+        try:
+            if self.attack_pages and known:
+                return self.link(page, own(attack_id))
+            return mitre(attack_id)
+        except ValueError:  # not an ATT&CK id
+            return ""
 
     def _event(self, event: Mapping[str, Any], page: str) -> dict[str, str]:
         event_id = event.get("event_id")

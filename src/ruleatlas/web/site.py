@@ -16,6 +16,7 @@ from typing import Any
 
 from ruleatlas.progress import Progress
 from ruleatlas.store import Catalog, CorpusTable
+from ruleatlas.store.attack import has_attack_data
 from ruleatlas.store.catalog import IndicatorKey
 from ruleatlas.web.attack_pages import write_attack_pages
 from ruleatlas.web.catalog_site import write_catalog_pages
@@ -30,7 +31,12 @@ def _render_batch(site: Path, catalog_path: Path, uids: list[str]) -> int:
     global _worker
     if _worker is None or _worker[1].path != catalog_path:
         catalog = Catalog(catalog_path)
-        renderer = SiteRenderer(indicator_pages=True, field_pages=True, telemetry_pages=True)
+        renderer = SiteRenderer(
+            indicator_pages=True,
+            field_pages=True,
+            telemetry_pages=True,
+            attack_pages=has_attack_data(catalog),
+        )
         _worker = (renderer, catalog, catalog.counts())
     renderer, catalog, counts = _worker
     for uid, doc in catalog.raw_documents(uids):
