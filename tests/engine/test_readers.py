@@ -264,6 +264,34 @@ def test_json_shapes(tmp_path: Path) -> None:
     assert [e.record for e in events if e.file.endswith("array.json")] == [1, 2]
 
 
+def test_cloudtrail_records_are_one_event_each(tmp_path: Path) -> None:
+    records = [
+        {"eventTime": "2024-01-02T03:04:05Z", "eventName": "ConsoleLogin", "userIdentity": {"type": "Root"}},
+        {"eventTime": "2024-01-02T03:04:06Z", "eventName": "StopLogging"},
+    ]
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": records}))  # one line, as AWS writes it
+    (tmp_path / "pretty.json").write_text(json.dumps({"Records": [records[1], 7]}, indent=2))
+    with gzip.open(tmp_path / "trail.json.gz", "wt") as f:
+        f.write(json.dumps({"Records": records}))
+    (tmp_path / "other.json").write_text(json.dumps({"Records": [1, 2], "More": True}))  # not a wrapper
+    events, problems = read_all([tmp_path], time_field="eventTime")
+    names = [(Path(e.file).name, e.record, e.fields.get("eventName")) for e in events]
+    assert names == [
+        ("other.json", 1, None),
+        ("pretty.json", 1, "StopLogging"),
+        ("trail.json", 1, "ConsoleLogin"),
+        ("trail.json", 2, "StopLogging"),
+        ("trail.json.gz", 1, "ConsoleLogin"),
+        ("trail.json.gz", 2, "StopLogging"),
+    ]
+    assert events[2].fields["userIdentity.type"] == "Root"
+    assert events[2].timestamp == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert [str(p) for p in problems] == [
+        f"{tmp_path / 'pretty.json'}: element 1: record 2 of its Records list is a JSON int, not an object: "
+        "skipped"
+    ]
+
+
 def test_json_array_errors_name_the_line(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('[\n{"a": 1},\n{"a": 2} {"a": 3},\n{"a": 4}\n]')
     (tmp_path / "open.json").write_text('[{"a": 1},\n')

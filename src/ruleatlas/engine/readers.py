@@ -6,7 +6,9 @@ may be at most `MAX_DOCUMENT_BYTES`; a larger one is reported and skipped, never
 
 `Event.record` says where an event is in its file: the EVTX record number (the record header's, as
 `evtx_dump` and the parser's errors count; `EventRecordID` in the fields is the System value), the line of
-a JSONL file, or the value's position (1-based) in a JSON document or array.
+a JSONL file, or the value's position (1-based) in a JSON document or array. A CloudTrail-style document,
+an object whose one member is a `Records` list (`{"Records": [{...}, ...]}`), holds one event per record;
+`Event.record` is then the record's position (1-based) in its list.
 
 Nothing is dropped silently: a file that cannot be opened, a record that cannot be decoded, a line that is
 not JSON, an EVTX file cut short, each becomes an `InputProblem` naming the file, the record/line/chunk and
@@ -224,6 +226,33 @@ def flat_fields(obj: dict[str, object]) -> dict[str, object]:
     return fields
 
 
+def _events_from(
+    obj: object, name: str, number: int, time_field: str | None, problems: list[InputProblem], where: str
+) -> Iterator[Event]:
+    """The event of one JSON document, or the events of its records for a CloudTrail-style `Records` list."""
+    records = obj.get("Records") if type(obj) is dict and len(obj) == 1 else None
+    if type(records) is not list:
+        event = _event_from(obj, name, number, time_field, problems, where)
+        if event is not None:
+            yield event
+        return
+    for position, record in enumerate(records, 1):
+        if type(record) is not dict:
+            problems.append(
+                InputProblem(
+                    name,
+                    number,
+                    f"record {position} of its Records list is a JSON {type(record).__name__}, not an "
+                    "object: skipped",
+                    where=where,
+                )
+            )
+            continue
+        event = _event_from(record, name, position, time_field, problems, where)
+        if event is not None:
+            yield event
+
+
 def _event_from(
     obj: object, name: str, number: int, time_field: str | None, problems: list[InputProblem], where: str
 ) -> Event | None:
@@ -364,9 +393,7 @@ def _read_jsonl(
                 )
                 return
             continue
-        event = _event_from(obj, name, number, time_field, problems, "line")
-        if event is not None:
-            yield event
+        yield from _events_from(obj, name, number, time_field, problems, "line")
 
 
 def _reason(exc: Exception) -> str:
@@ -501,7 +528,5 @@ def _read_documents(
             )
             pos = end
             continue
-        event = _event_from(value, name, index, time_field, problems, "element")
-        if event is not None:
-            yield event
+        yield from _events_from(value, name, index, time_field, problems, "element")
         pos = end
