@@ -227,3 +227,54 @@ def test_static_pages_work_from_file_urls(page_factory: Any, browse_catalog: Pat
     expect(page.locator("#search-status")).to_have_attribute("data-total", "1")
     assert page.locator(".result-title").inner_text() == "Scheduled Task Created From Cmd"
     assert problems(watch) == []
+
+
+RULE_WITH_SERVICE = """title: {title}
+id: {id}
+status: test
+description: {title}
+logsource:
+    product: windows
+{logsource}
+detection:
+    selection:
+        Image|endswith: '\\\\{image}'
+    condition: selection
+level: medium
+"""
+
+
+def test_static_logsource_filter_matches_a_service_beside_a_category(
+    page_factory: Any, tmp_path: Path
+) -> None:
+    """`logsource:` selects a rule by its category, service or product, in the static search as on the
+    server; a rule with both a category and a service shows the category, and is found by either."""
+    from catalog_support import build_fixture_catalog
+
+    from ruleatlas.store import open_catalog
+    from ruleatlas.store.search import search
+
+    corpus = tmp_path / "corpus" / "rules"
+    corpus.mkdir(parents=True)
+    rules = {
+        "both": ("Category And Service", "    category: process_creation\n    service: sysmon", "a.exe"),
+        "service": ("Service Only", "    service: sysmon", "b.exe"),
+        "category": ("Category Only", "    category: process_creation", "c.exe"),
+    }
+    for n, (stem, (title, logsource, image)) in enumerate(rules.items()):
+        rule_id = f"00000000-0000-4000-8000-00000000000{n}"
+        text = RULE_WITH_SERVICE.format(title=title, id=rule_id, logsource=logsource, image=image)
+        (corpus / f"{stem}.yml").write_text(text, encoding="utf-8")
+    out = build_fixture_catalog(tmp_path / "out", corpus.parent)
+    with open_catalog(out) as catalog:
+        served = {hit["title"] for hit in search(catalog, "logsource:sysmon")["results"]}
+    assert served == {"Category And Service", "Service Only"}
+    page, watch = open_page(
+        page_factory, (out / "site" / "search" / "index.html").as_uri() + "?q=logsource:sysmon"
+    )
+    expect(page.locator("#search-status")).to_have_attribute("data-total", "2")
+    assert set(page.locator(".result-title").all_inner_texts()) == served
+    page.goto((out / "site" / "search" / "index.html").as_uri() + "?q=logsource:process_creation")
+    expect(page.locator("#search-status")).to_have_attribute("data-total", "2")
+    assert set(page.locator(".result-title").all_inner_texts()) == {"Category And Service", "Category Only"}
+    assert problems(watch) == []

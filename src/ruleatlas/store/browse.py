@@ -47,6 +47,7 @@ class BrowseRow:
     techniques: tuple[str, ...]
     tactics: tuple[str, ...]  # ATT&CK tactic ids
     placements: tuple[tuple[str, str], ...] = ()  # (technique id, tactic id or "") as the build placed them
+    service: str = ""  # the Sigma service when the rule also has a category (`logsource` holds the category)
 
     @property
     def retired(self) -> bool:
@@ -219,6 +220,7 @@ def browse_rows(catalog: Catalog) -> list[BrowseRow]:
             tuple(techniques.get(uid, ())),
             tuple(sorted(tactics.get(uid, ()))),
             tuple(placed.get(uid, ())),
+            service if category and service else "",
         )
         for uid, vendor, title, status, level, kind, product, category, service, created, modified in (
             catalog.db.execute(

@@ -7,8 +7,9 @@ not fetch() a file, but it may load a script.
 Kept compact because it grows with the catalog (4,000 rules today, 16,000 later):
 
 - `data/rules.js`: one array per rule, facet values as small integers into per-facet value lists, dates as
-  yyyymmdd numbers, ATT&CK placements as a flat [technique, tactic, technique, tactic, ...] list of indexes;
-  plus the matrix layout (tactics in ATT&CK order, their techniques with sub-techniques) and names.
+  yyyymmdd numbers, ATT&CK placements as a flat [technique, tactic, technique, tactic, ...] list of indexes,
+  and the Sigma service when the rule also has a category (the log source shown is the category; search's
+  `logsource:` matches either); plus the matrix layout (tactics in ATT&CK order, their techniques with sub-techniques) and names.
   About 140 bytes per rule.
 - `data/search.js`: the text the server's FTS5 index holds per rule, in the same rule order (description,
   tags, references, authors, fields, values); loaded by the search page only when there is no server API.
@@ -87,7 +88,7 @@ def _matrix_layout(attack: AttackData) -> list[tuple[str, list[tuple[str, list[s
 
 def rules_index(rows: Sequence[BrowseRow], attack: AttackData | None, index_file: str) -> dict[str, Any]:
     """The browse index (module docstring); `rows` in the order the list shows by default."""
-    values: dict[str, dict[str, int]] = {f: {} for f in FACETS}
+    values: dict[str, dict[str, int]] = {f: {} for f in (*FACETS, "service")}
 
     def code(facet: str, value: str) -> int:
         table = values[facet]
@@ -125,6 +126,7 @@ def rules_index(rows: Sequence[BrowseRow], attack: AttackData | None, index_file
                 _date_number(row.created),
                 _date_number(row.modified),
                 placements,
+                code("service", row.service) if row.service else -1,  # `logsource:` matches it too
             ]
         )
     technique_names = {t.id: t.name for t in attack.techniques.values()} if attack is not None else {}
@@ -138,6 +140,7 @@ def rules_index(rows: Sequence[BrowseRow], attack: AttackData | None, index_file
         for tid in values["tactic"]
     ]
     facets["technique"] = [[tid, technique_names.get(tid, "")] for tid in values["technique"]]
+    facets["service"] = [[v, v] for v in values["service"]]  # a lookup table, not a facet of the page
     technique_code = values["technique"]
     tactic_code = values["tactic"]
     return {

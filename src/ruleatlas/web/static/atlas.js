@@ -109,6 +109,7 @@
       var row = {
         i: i, uid: r[1].indexOf("/") >= 0 ? r[1] : vendor + "/" + r[1], title: r[2],
         vendor: vendor, product: f.product[r[3]][0], logsource: f.logsource[r[4]][0],
+        service: r[11] >= 0 && f.service ? f.service[r[11]][0] : "",
         status: f.status[r[5]][0], level: f.level[r[6]][0], kind: f.kind[r[7]][0],
         created: r[8], modified: r[9], technique: techniques, tactic: tactics, placements: placements
       };
@@ -621,7 +622,9 @@
           v = v.toUpperCase();
           return row.technique.some(function (x) { return x === v || x.indexOf(v + ".") === 0; });
         case "tactic": return row.tactic.indexOf(TACTIC_BY_NAME[v.replace(/ /g, "-")] || raw) >= 0;
-        case "logsource": return row.logsource.toLowerCase() === v || row.product.toLowerCase() === v;
+        case "logsource":
+          return row.logsource.toLowerCase() === v || row.product.toLowerCase() === v ||
+            row.service.toLowerCase() === v;
         default: return String(row[name] || "").toLowerCase() === v;
       }
     });
