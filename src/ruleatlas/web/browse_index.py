@@ -9,8 +9,8 @@ Kept compact because it grows with the catalog (4,000 rules today, 16,000 later)
 - `data/rules.js`: one array per rule, facet values as small integers into per-facet value lists, dates as
   yyyymmdd numbers, ATT&CK placements as a flat [technique, tactic, technique, tactic, ...] list of indexes,
   and the Sigma service when the rule also has a category (the log source shown is the category; search's
-  `logsource:` matches either); plus the matrix layout (tactics in ATT&CK order, their techniques with sub-techniques) and names.
-  About 140 bytes per rule.
+  `logsource:` matches either); plus the matrix layout (tactics in ATT&CK order, their techniques with
+  sub-techniques) and names. About 140 bytes per rule.
 - `data/search.js`: the text the server's FTS5 index holds per rule, in the same rule order (description,
   tags, references, authors, fields, values); loaded by the search page only when there is no server API.
 - `data/mode.js`: `{"api": false}`; `ruleatlas serve` answers this path with `{"api": true}`.
