@@ -186,6 +186,22 @@ def test_workers_give_the_same_output(setup: Path, capsys: pytest.CaptureFixture
     assert one[1] == two[1] and len(one[1].splitlines()) == 102
 
 
+def test_the_scan_does_not_read_its_own_output(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    logs = setup / "logs"
+    out_file = logs / "matches.jsonl"  # inside the scanned folder, with a log's name
+    out_file.write_text(_event(4) + "\n")  # what an earlier run left there: read it, and it would match
+    args = ["--rules", str(setup / "rules"), "--format", "jsonl", "--output", str(out_file), str(logs)]
+    for workers in ("1", "2"):
+        code, _, err = _run([*args, "--workers", workers], capsys)
+        assert code == 0, err  # a warning, not an error
+        assert f"warning: {out_file}: not read, it is this scan's own output" in err
+        assert "scanned 3 events from 2 files" in err
+        assert [json.loads(line)["source"]["file"] for line in out_file.read_text().splitlines()] == [
+            str(logs / "a.jsonl"),
+            str(logs / "b.jsonl"),
+        ]
+
+
 def test_usage_errors(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = setup / "empty_rules"
     empty.mkdir()

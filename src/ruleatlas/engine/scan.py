@@ -305,6 +305,7 @@ class ScanOutput:
     rule_failures: list[RuleFailure] = field(default_factory=list)
     correlation_problems: list[str] = field(default_factory=list)  # correlations that cannot run
     correlation_notes: list[str] = field(default_factory=list)  # inputs a correlation skipped, and why
+    not_read: list[Path] = field(default_factory=list)  # input files that are the scan's own output
 
 
 def default_workers() -> int:
@@ -322,12 +323,17 @@ def run_scan(
     progress: Callable[[int, int], None] | None = None,
     routing: bool = True,
     prefilter: bool = True,
+    exclude: Sequence[Path] = (),
 ) -> ScanOutput:
     """Scan `paths` with `compiled`; matches go to `on_match` in input order, correlation alerts to
-    `on_alert` (after all matches, in time order). `progress(done, total)` counts tasks."""
+    `on_alert` (after all matches, in time order). `progress(done, total)` counts tasks. Files of `exclude`
+    (the scan's own output, written while it runs) are not read even when a folder of `paths` holds them;
+    `ScanOutput.not_read` lists them."""
     out = ScanOutput()
     scanner = Scanner(compiled, routing=routing, prefilter=prefilter)
     plan = plan_inputs(paths, out.input_problems)
+    if exclude:
+        plan.files, out.not_read = _without(plan.files, exclude)
     out.stats.files = len(plan.files)
     out.stats.skipped_files = plan.skipped
     tasks = make_tasks(plan.files, workers)
@@ -364,6 +370,17 @@ def run_scan(
             out.stats.alerts += 1
             on_alert(alert)
     return out
+
+
+def _without(files: list[Path], exclude: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """`files` less those that are one of `exclude` (by resolved path; only same-named files are resolved)."""
+    names = {path.name for path in exclude}
+    targets = {path.resolve() for path in exclude}
+    kept: list[Path] = []
+    dropped: list[Path] = []
+    for path in files:
+        (dropped if path.name in names and path.resolve() in targets else kept).append(path)
+    return kept, dropped
 
 
 class _CorrelationFeed:

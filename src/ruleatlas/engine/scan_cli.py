@@ -192,6 +192,10 @@ def report_scan_problems(report: _ProblemReport, output: ScanOutput) -> None:
         report.add("correlation", message, _problem_record("correlation", message=message))
     for message in output.correlation_notes:
         report.add("correlation", message, _problem_record("correlation_skip", message=message), error=False)
+    for path in output.not_read:
+        message = f"{path}: not read, it is this scan's own output (--output or --problems)"
+        record = _problem_record("not_read", file=str(path), message=message)
+        report.add("input", message, record, error=False)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -243,6 +247,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 progress=advance,
                 routing=not args.no_routing,
                 prefilter=not args.no_prefilter,
+                exclude=[path for path in (args.output, args.problems) if path is not None],
             )
             writer.close()
         report_scan_problems(report, result)
