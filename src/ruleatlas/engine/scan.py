@@ -262,9 +262,9 @@ def _source_bytes(source: InputSource) -> int:
 
 
 def group_tasks(tasks: Sequence[InputSource], workers: int) -> list[tuple[InputSource, ...]]:
-    """Consecutive tasks grouped into jobs of up to JOB_BYTES of input: each job costs the pool a round
-    trip (pickling, queues, threads: ~0.1 ms), which small files (a few dozen records each) would pay per
-    file. Jobs stay small enough for `workers` to share the work evenly."""
+    """Consecutive tasks grouped into jobs of up to JOB_BYTES of input: each job costs a round trip to a
+    worker (pickling, pipes: forked.py), which small files (a few dozen records each) would pay per file.
+    Jobs stay small enough for `workers` to share the work evenly."""
     sizes = [_source_bytes(source) for source in tasks]
     limit = max(1, min(JOB_BYTES, sum(sizes) // max(workers * 8, 1)))
     jobs: list[tuple[InputSource, ...]] = []
