@@ -36,6 +36,25 @@ def test_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def store_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A catalog (no pages) of tests/data/browse: 12 rules made to exercise every facet, with ATT&CK."""
+    from ruleatlas.build import build
+    from ruleatlas.config import BuildConfig, SourceSpec
+
+    out = tmp_path_factory.mktemp("store-catalog")
+    build(
+        BuildConfig(
+            out=out,
+            sources=[SourceSpec("sigma", TEST_DATA / "browse" / "sigma")],
+            attack=TEST_DATA / "attack",
+            jobs=1,
+            pages=False,
+        )
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
 def corpus_catalog(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The whole of ../shared's Sigma corpus built once, with ATT&CK, telemetry and the log samples, for every
     test to read."""

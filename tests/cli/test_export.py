@@ -20,18 +20,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("export-catalog")
-    build(
-        BuildConfig(
-            out=out,
-            sources=[SourceSpec("sigma", DATA / "browse" / "sigma")],
-            attack=DATA / "attack",
-            jobs=1,
-            pages=False,
-        )
-    )
-    return out
+def catalog(store_catalog: Path) -> Path:
+    return store_catalog  # read only: the export tests share the store tests' build
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

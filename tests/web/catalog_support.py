@@ -12,10 +12,8 @@ from __future__ import annotations
 import html
 import http.client
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -38,20 +36,6 @@ LISTED_BY_DEFAULT = 11  # the deprecated rule is listed only on request
 def build_fixture_catalog(out: Path, corpus: Path = BROWSE_CORPUS) -> Path:
     build(BuildConfig(out=out, sources=[SourceSpec("sigma", corpus)], attack=ATTACK_FIXTURE, jobs=1))
     return out
-
-
-@contextmanager
-def running(server: Any) -> Iterator[str]:
-    """Serve `server` (any socketserver) on a thread; yields its base URL."""
-    host, port = server.server_address[:2]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 class QuietStaticHandler(SimpleHTTPRequestHandler):

@@ -120,7 +120,8 @@ def browse_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def browse_served(browse_catalog: Path) -> Iterator[str]:
     """`ruleatlas serve` (the real store, routes and API) over the fixture build; its base URL."""
-    from catalog_support import atlas_server, running
+    from catalog_support import atlas_server
+    from site_support import running
 
     with running(atlas_server(browse_catalog)) as url:
         yield url
@@ -129,7 +130,8 @@ def browse_served(browse_catalog: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browse_static(browse_catalog: Path) -> Iterator[str]:
     """The same build's site/ behind Python's plain static file server; its base URL."""
-    from catalog_support import running, static_server
+    from catalog_support import static_server
+    from site_support import running
 
     with running(static_server(browse_catalog / "site")) as url:
         yield url

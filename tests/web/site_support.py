@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,9 +105,8 @@ class PageWatch:
 
 
 @contextmanager
-def serving(catalog_dir: Path) -> Iterator[str]:
-    """A catalog served by the real server on a free port, in a thread; yields its base URL (ending in /)."""
-    server = make_server(catalog_dir, "127.0.0.1", 0, quiet=True)
+def running(server: Any) -> Iterator[str]:
+    """Serve `server` (any socketserver) on a thread; yields its base URL (ending in /)."""
     host, port = server.server_address[:2]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -117,3 +116,8 @@ def serving(catalog_dir: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def serving(catalog_dir: Path) -> AbstractContextManager[str]:
+    """A catalog served by the real server on a free port, in a thread; its base URL (ending in /)."""
+    return running(make_server(catalog_dir, "127.0.0.1", 0, quiet=True))

@@ -17,8 +17,8 @@ from catalog_support import (
     atlas_server,
     build_fixture_catalog,
     fetch,
-    running,
 )
+from site_support import running
 
 from ruleatlas.web import urls
 from ruleatlas.web.routes import ApiError, Param, Request, Response, RouteTable, default_routes

@@ -11,7 +11,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from catalog_support import CrawlReport, atlas_server, crawl, fetch, running, static_server
+from catalog_support import CrawlReport, atlas_server, crawl, fetch, static_server
+from site_support import running
 
 
 def kinds(report: CrawlReport) -> Counter[str]:
