@@ -309,8 +309,7 @@ class Plan:
     always: tuple[int, ...]  # candidates whatever the text (no literal requirement), fields present
     # the automaton of the literals of the other rules whose required fields such events have (None: none)
     literal_set: _LiteralSet | None
-    text_fields: tuple[str, ...]  # the fields whose values it searches, in event order
-    values: Getter  # their values (a C getter)
+    values: Getter  # the values of the fields it searches, in event order (a C getter)
     # The same fields split by the type their values had when the plan was made: text (str) fields, and
     # numbers, booleans and nulls (whose text is added only when the automaton has literals that could be
     # in it). None: other types.
@@ -389,7 +388,6 @@ class Prefilter:
         return Plan(
             always=tuple(sorted(possible - self._searchable)),
             literal_set=self._sets.get(searched) if searched else None,
-            text_fields=text_fields,
             values=_getter(text_fields),
             split=_split(fields, text_fields),
         )
