@@ -32,13 +32,96 @@ class Kind(StrEnum):
 
 
 class RuleKind(StrEnum):
+    """A rule's class. Only DETECTION, CORRELATION and BUILDING_BLOCK are detections (`DETECTION_KINDS`):
+    the others stay searchable but are left out of the detection browse and the ATT&CK matrix."""
+
     DETECTION = "detection"
     CORRELATION = "correlation"
     FILTER = "filter"
     BUILDING_BLOCK = "building_block"
     HUNTING = "hunting"
+    ENRICHMENT = "enrichment"  # lookups, saved queries and data models that feed other rules
+    ALERT_FEED = "alert_feed"  # a third party's alerts passed through (e.g. Elastic's endpoint promotions)
     DEPRECATED = "deprecated"
     UNSUPPORTED = "unsupported"
+
+
+DETECTION_KINDS = frozenset({RuleKind.DETECTION, RuleKind.CORRELATION, RuleKind.BUILDING_BLOCK})
+
+
+class StageOp(StrEnum):
+    """What a stage does, one vocabulary for every language (DESIGN.md, "The rule model")."""
+
+    CONDITION = "condition"  # Sigma's condition: an expression over the named searches
+    SEARCH = "search"  # a named search (Sigma identifier, YARA-L `events`)
+    SOURCE = "source"  # index, table, data model, FROM
+    FILTER = "filter"  # search / where / WHERE: ANDed into the rule's logic up to the first aggregate
+    AGGREGATE = "aggregate"  # stats / summarize / STATS / match / GROUP BY
+    HAVING = "having"  # a filter after an aggregate (a threshold)
+    EXTEND = "extend"  # eval / extend / EVAL / rex / parse
+    PROJECT = "project"  # table / fields / project / KEEP / SELECT / outcome
+    JOIN = "join"  # join / lookup / union / ENRICH
+    SEQUENCE = "sequence"  # an EQL sequence header
+    LET = "let"  # a named sub-query others `Ref`
+    TRANSFORM = "transform"  # sort, limit, mv-expand, fillnull ...
+    ML = "ml"  # a machine-learning job: no expression
+
+
+class CorrelationType(StrEnum):
+    """Sigma's correlation types, and the inline aggregations of other languages in the same shape."""
+
+    EVENT_COUNT = "event_count"
+    VALUE_COUNT = "value_count"
+    TEMPORAL = "temporal"
+    TEMPORAL_ORDERED = "temporal_ordered"
+    VALUE_SUM = "value_sum"
+    VALUE_AVG = "value_avg"
+    VALUE_PERCENTILE = "value_percentile"
+    VALUE_MEDIAN = "value_median"
+    # inline aggregations of single rules (Correlation.rules == ()):
+    THRESHOLD = "threshold"  # Elastic threshold, Kusto `summarize ... | where count > N`
+    NEW_TERMS = "new_terms"  # Elastic new_terms
+    SEQUENCE = "sequence"  # EQL `sequence by ... with maxspan`, Panther sequence correlations
+    WINDOW = "window"  # YARA-L `match ... over`, Panther dedup
+
+
+SIGMA_CORRELATION_TYPES = frozenset(
+    {
+        CorrelationType.EVENT_COUNT,
+        CorrelationType.VALUE_COUNT,
+        CorrelationType.TEMPORAL,
+        CorrelationType.TEMPORAL_ORDERED,
+        CorrelationType.VALUE_SUM,
+        CorrelationType.VALUE_AVG,
+        CorrelationType.VALUE_PERCENTILE,
+        CorrelationType.VALUE_MEDIAN,
+    }
+)
+
+# A list-membership predicate (`in $org_domains`, `%list`, `_GetWatchlist()`, a lookup, a Sigma placeholder) is
+# `Pred(kind=EQ, value=<the list's name>, transforms=(MEMBERSHIP,))`: shown as "member of <name>".
+MEMBERSHIP = "expand"
+
+
+@dataclass(slots=True, frozen=True)
+class Vendor:
+    label: str  # the label in URLs and corpus counts
+    name: str  # how pages show it
+    languages: tuple[str, ...]
+
+
+VENDORS: dict[str, Vendor] = {
+    v.label: v
+    for v in (
+        Vendor("sigma", "Sigma", ("sigma",)),
+        Vendor("elastic", "Elastic", ("eql", "kuery", "esql", "lucene", "ml")),
+        Vendor("splunk", "Splunk", ("spl",)),
+        Vendor("kusto", "Kusto (Sentinel / Defender XDR)", ("kql",)),
+        Vendor("yaral", "YARA-L (Google SecOps)", ("yaral",)),
+        Vendor("sublime", "Sublime MQL", ("mql",)),
+        Vendor("panther", "Panther", ("python", "sql", "panther-yaml")),
+    )
+}
 
 
 Scalar: TypeAlias = str | int | float | bool | None
@@ -62,6 +145,7 @@ class Pred:
     transforms: tuple[str, ...] = ()
     regex_flags: str = ""
     native: str = ""
+    scope: bool = False  # selects the data source (index, sourcetype, event.category, Channel...): not an indicator
 
 
 @dataclass(slots=True, frozen=True)
@@ -95,6 +179,8 @@ class Stage:
 
     Sigma: stage 0 is the condition (op "condition"), stages 1..n the search identifiers (op "search").
     Pipeline languages: one stage per pipe operator (op "source", "filter", "aggregate", "project", ...).
+    `op` is a `StageOp` value. `defines` lists the columns the stage creates (`count` after `stats`): a later
+    predicate on one of them is that stage's logic, never an indicator.
     """
 
     index: int
@@ -103,6 +189,7 @@ class Stage:
     text: str
     expr: Expr | None
     line: int | None = None
+    defines: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -127,6 +214,8 @@ class Problem:
 
 @dataclass(slots=True)
 class Correlation:
+    """A Sigma correlation, or a single rule's inline aggregation (then `rules == ()`)."""
+
     type: str
     rules: tuple[str, ...]
     group_by: tuple[str, ...] = ()
@@ -176,6 +265,11 @@ class Rule:
     problems: list[Problem] = field(default_factory=list)
     line: int = 1
     content_hash: str = ""
+    # Header facts of the vendor's own format, in display order (("Time window", "9m"), ("Log types", ...)).
+    facts: tuple[tuple[str, str], ...] = ()
+    output_fields: tuple[str, ...] = ()  # fields the rule emits (project, outcome, alert context)
+    # False until the source parses this language's logic: the page then says the stages are not parsed.
+    logic_parsed: bool = True
 
 
 @dataclass(slots=True)
