@@ -8,7 +8,7 @@ store, the analysis or the web.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -73,4 +73,3 @@ SHARED_FOLDERS: dict[str, str] = {
     "panther": "panther",
 }
 
-ReaderLoader = Callable[[str], SourceReader]
