@@ -72,4 +72,3 @@ SHARED_FOLDERS: dict[str, str] = {
     "sublime": "sublime",
     "panther": "panther",
 }
-

@@ -1,0 +1,162 @@
+"""Splunk source: splunk/security_content detections (YAML, SPL in `search:`) → `Rule`s.
+
+Only `detections/**` are rules; macros, data sources, stories and lookup definitions are supporting data, read
+by `splunk.support` for the SPL logic of a later issue. A detection's class comes from its `type` (TTP and
+Anomaly detect, Hunting hunts, Correlation correlates risk events) and its folder (`detections/deprecated/`).
+Severity is not a field of the v5 format: it is derived from the highest RBA risk score on ESCU's stated
+scale, and the score itself is kept as a fact. Rules are counted per domain folder (`endpoint`, `cloud`, ...,
+`deprecated`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.sources import ParseOutput, RuleFile
+from ruleatlas.sources.common import (
+    YamlMapping,
+    attack_ids,
+    facts,
+    iso_date,
+    load_mapping,
+    new_rule,
+    part,
+    strings,
+    text,
+    walk,
+)
+from ruleatlas.sources.splunk.logsource import derive
+from ruleatlas.sources.splunk.spl import group_by
+
+VENDOR = "splunk"
+WHAT = "a Splunk detection (name, search, ...)"
+# ESCU's risk score scale ("How are risk scores calculated for RBA", security_content wiki): the lowest
+# score of each level, highest first.
+RISK_LEVELS: tuple[tuple[int, str], ...] = ((80, "critical"), (50, "high"), (25, "medium"), (0, "low"))
+TYPES = {"ttp": RuleKind.DETECTION, "anomaly": RuleKind.DETECTION, "hunting": RuleKind.HUNTING}
+
+
+def list_files(root: Path) -> Iterable[RuleFile]:
+    """Every `detections/**/*.yml`, counted per domain folder (`detections/<domain>/...`)."""
+    return walk(root, "detections", (".yml", ".yaml"), lambda rel: part(rel, 1))
+
+
+def parse_file(
+    text_: str,
+    rel_path: str,
+    folder: str,
+    *,
+    repo_url: str,
+    commit: str,
+    companions: dict[str, str],
+) -> ParseOutput:
+    doc, problems = load_mapping(text_, rel_path, WHAT)
+    if doc is None:
+        return [], problems
+    search = text(doc.get("search"))
+    if not search.strip():
+        return [], [
+            *problems,
+            Problem(
+                rel_path,
+                "detection has no 'search'",
+                doc.line_of("search"),
+                "a detection's SPL is in search:",
+            ),
+        ]
+    rule = new_rule(
+        VENDOR, "spl", text_, rel_path, folder, repo_url=repo_url, commit=commit, companions=companions
+    )
+    _fill(rule, doc, search, rel_path, problems)
+    rule.problems = problems
+    for problem in problems:
+        problem.rule_uid = rule.uid
+    return [rule], []
+
+
+def _fill(rule: Rule, doc: YamlMapping, search: str, rel_path: str, problems: list[Problem]) -> None:
+    rule.id = text(doc.get("id"))
+    rule.title = text(doc.get("name")).strip()
+    if not rule.title:
+        problems.append(Problem(rel_path, "detection has no 'name'", doc.line, "add name: <title>"))
+    rule.description = text(doc.get("description")).strip()
+    rule.status = text(doc.get("status")).strip()
+    rule.author = text(doc.get("author")).strip()
+    rule.authors = tuple(a.strip() for a in rule.author.split(",") if a.strip())
+    rule.date = iso_date(doc.get("date"))
+    rule.references = strings(doc.get("references"))
+    rule.falsepositives = strings(doc.get("known_false_positives"))
+    tags = doc.get("tags")
+    tags = tags if isinstance(tags, dict) else {}
+    rule.attack_ids = attack_ids(strings(tags.get("mitre_attack_id")))
+    stories = strings(tags.get("analytic_story"))
+    rule.tags = (
+        tuple(f"analytic_story:{s}" for s in stories)
+        + tuple(f"cve:{c}" for c in strings(tags.get("cve")))
+        + tuple(f"security_domain:{d}" for d in strings(tags.get("security_domain")))
+        + tuple(f"asset_type:{a}" for a in strings(tags.get("asset_type")))
+    )
+    native_type = text(doc.get("type")).strip()
+    rule.kind = _kind(rel_path, rule.status, native_type, doc, problems)
+    score = _risk_score(doc.get("rba"))
+    rule.level = (
+        next((name for floor, name in RISK_LEVELS if score >= floor), "") if score is not None else ""
+    )
+    data_sources = strings(doc.get("data_source"))
+    rule.logsource = derive(data_sources)
+    rule.output_fields = _rba_fields(doc.get("rba"))
+    by = group_by(search)
+    rule.facts = facts(
+        ("Status", rule.status),
+        ("Type", native_type),
+        ("Severity", rule.level),
+        ("Risk score", score),
+        ("Group by", list(by)),
+        ("Data source", list(data_sources)),
+        ("Analytic story", list(stories)),
+    )
+    rule.line = doc.line
+
+
+def _kind(rel_path: str, status: str, native: str, doc: YamlMapping, problems: list[Problem]) -> RuleKind:
+    if rel_path.startswith("detections/deprecated/") or status == "deprecated":
+        return RuleKind.DEPRECATED
+    lowered = native.lower()
+    if lowered == "correlation":
+        return RuleKind.CORRELATION
+    if lowered not in TYPES:
+        problems.append(
+            Problem(
+                rel_path,
+                f"unknown detection type '{native}'" if native else "detection has no 'type'",
+                doc.line_of("type"),
+                "one of: TTP, Anomaly, Hunting, Correlation",
+                severity="warning",
+            )
+        )
+    return TYPES.get(lowered, RuleKind.DETECTION)
+
+
+def _risk_score(rba: Any) -> int | None:
+    """The highest score of the detection's risk objects (None without RBA: Hunting and Correlation)."""
+    if not isinstance(rba, dict):
+        return None
+    scores = [o.get("score") for o in rba.get("risk_objects") or [] if isinstance(o, dict)]
+    numbers = [s for s in scores if isinstance(s, int | float) and not isinstance(s, bool)]
+    return int(max(numbers)) if numbers else None
+
+
+def _rba_fields(rba: Any) -> tuple[str, ...]:
+    """The fields the detection's risk and threat objects name (what it emits for RBA)."""
+    if not isinstance(rba, dict):
+        return ()
+    found: list[str] = []
+    for key in ("risk_objects", "threat_objects"):
+        for item in rba.get(key) or []:
+            name = text(item.get("field")) if isinstance(item, dict) else ""
+            if name and name not in found:
+                found.append(name)
+    return tuple(found)
