@@ -37,7 +37,8 @@ LEVELS: tuple[str, ...] = ("informational", "low", "medium", "high", "critical")
 fact)."""
 
 _LEVEL_WORDS = {level: level for level in LEVELS} | {"info": "informational", "information": "informational"}
-_TECHNIQUE = re.compile(r"(?<![A-Za-z0-9])T(\d{4})(?:[./](\d{3}))?(?![0-9])", re.IGNORECASE)
+# A technique id stands alone or follows "attack" glued on (SOC Prime's `attackt1496`).
+_TECHNIQUE = re.compile(r"(?:(?<![A-Za-z0-9])|(?<=attack))T(\d{4})(?:[./](\d{3}))?(?![0-9])", re.IGNORECASE)
 _SPAN = re.compile(r"(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)")
 _SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SLASH_DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
@@ -223,6 +224,13 @@ def strings(value: Any) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         return tuple(text(item) for item in value if item is not None and text(item) != "")
     return (text(value),) if text(value) else ()
+
+
+def split_list(value: Any) -> tuple[str, ...]:
+    """A list written as one string (`"a, b"`, one value per line), or an actual list, as stripped items."""
+    if isinstance(value, list | tuple):
+        return strings(value)
+    return tuple(item.strip() for item in re.split(r"[,\n]", text(value)) if item.strip())
 
 
 def iso_date(value: Any) -> str:

@@ -1,0 +1,129 @@
+"""YARA-L source: chronicle/detection-rules `.yaral` files → `Rule`s.
+
+A file holds one `rule <name> { ... }` (several are read if present; the first keeps the file's uid). Its
+metadata is the `meta:` section. Community rules write `rule_name`, `severity`, `type` (alert/detection →
+detection, hunt → hunting) and ATT&CK as `mitre_attack_url`/`technique`; SOC Prime's Sigma conversions under
+`rules/_deprecated/` are deprecated and write `mitre = "tactic, t1043"` plus the Sigma log source they came
+from. Rules are counted per folder under `rules/` (`community`, `_deprecated`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.sources import ParseOutput, RuleFile
+from ruleatlas.sources.common import (
+    attack_ids,
+    facts,
+    iso_date,
+    level,
+    new_rule,
+    part,
+    split_list,
+    too_large,
+    walk,
+)
+from ruleatlas.sources.yaml_load import MAX_FILE_BYTES
+from ruleatlas.sources.yaral.logsource import derive
+from ruleatlas.sources.yaral.rulefile import RuleText, split_rules
+
+VENDOR = "yaral"
+KINDS = {"alert": RuleKind.DETECTION, "detection": RuleKind.DETECTION, "hunt": RuleKind.HUNTING}
+_ATTACK_KEYS = (
+    "mitre_attack_technique_id",
+    "technique",
+    "mitre_attack_url",
+    "mitre",
+    "mitre_attack_technique",
+)
+
+
+def list_files(root: Path) -> Iterable[RuleFile]:
+    """Every `rules/**/*.yaral`, counted per folder under `rules/`."""
+    return walk(root, "rules", (".yaral",), lambda rel: part(rel, 1))
+
+
+def parse_file(
+    text_: str,
+    rel_path: str,
+    folder: str,
+    *,
+    repo_url: str,
+    commit: str,
+    companions: dict[str, str],
+) -> ParseOutput:
+    size = len(text_.encode("utf-8", "surrogateescape"))
+    if size > MAX_FILE_BYTES:
+        return [], [too_large(rel_path, size)]
+    found = split_rules(text_)
+    if not found:
+        return [], [
+            Problem(
+                rel_path, "no 'rule <name> {' in file: not a YARA-L rule", 1, "a YARA-L file starts a rule"
+            )
+        ]
+    rules = []
+    for number, found_rule in enumerate(found):
+        rule = new_rule(
+            VENDOR, "yaral", text_, rel_path, folder, repo_url=repo_url, commit=commit, companions=companions
+        )
+        if number:
+            rule.uid = f"{rule.uid}-{number + 1}"
+        _fill(rule, found_rule, rel_path)
+        rules.append(rule)
+    return rules, []
+
+
+def _fill(rule: Rule, found: RuleText, rel_path: str) -> None:
+    meta = found.meta
+    rule.name = found.name
+    rule.line = found.line
+    rule.title = meta.get("rule_name") or found.name
+    rule.id = meta.get("rule_id", "")
+    rule.description = meta.get("description", "")
+    rule.author = meta.get("author", "")
+    rule.authors = split_list(rule.author)
+    rule.date = iso_date(meta.get("created", ""))
+    rule.status = meta.get("sigma_status", "")
+    native_severity = meta.get("severity", "")
+    rule.level = level(native_severity)
+    rule.references = tuple(
+        ref
+        for key in ("reference", "references", "reference1", "reference2")
+        for ref in split_list(meta.get(key))
+    )
+    rule.falsepositives = split_list(meta.get("false_positives") or meta.get("falsepositives"))
+    rule.tags = split_list(meta.get("tags")) + tuple(
+        f"{key}:{meta[key]}" for key in ("mitre_attack_tactic", "tactic") if meta.get(key)
+    )
+    rule.attack_ids = attack_ids(meta.get(key, "") for key in _ATTACK_KEYS)
+    if meta.get("sigma_uuid"):
+        rule.related = ({"id": meta["sigma_uuid"], "type": "derived"},)
+    native_type = meta.get("type", "")
+    rule.kind = _kind(rel_path, rule.status, native_type)
+    events = found.sections["events"].text if "events" in found.sections else ""
+    rule.logsource = derive(meta, events)
+    match = found.sections.get("match")
+    rule.facts = facts(
+        ("Severity", native_severity),
+        ("Priority", meta.get("priority", "")),
+        ("Type", native_type),
+        ("Match", " ".join(match.text.split()) if match else ""),
+        ("Platform", meta.get("platform", "")),
+        ("Data source", meta.get("data_source", "")),
+        ("References", list(rule.references)),
+    )
+    problems = [Problem(rel_path, m, line, hint, severity="warning") for m, line, hint in found.problems]
+    for problem in problems:
+        if problem.message.startswith(("rule has no", "rule is not closed")):
+            problem.severity = "error"
+        problem.rule_uid = rule.uid
+    rule.problems = problems
+
+
+def _kind(rel_path: str, status: str, native_type: str) -> RuleKind:
+    if "/_deprecated/" in f"/{rel_path}" or status == "deprecated":
+        return RuleKind.DEPRECATED
+    return KINDS.get(native_type.strip().lower(), RuleKind.DETECTION)
