@@ -19,6 +19,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ruleatlas.model import FilterSpec, Problem, Rule, RuleKind, SourceRef, SourceResult, Stage
+from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.sigma_correlation import build_correlation
 from ruleatlas.sources.sigma_detection import Issues, build_detection_stages
 from ruleatlas.sources.sigma_meta import attack_ids, fill_metadata, rule_kind, split_authors
@@ -35,16 +36,45 @@ from ruleatlas.sources.yaml_load import (
 )
 
 __all__ = [
+    "VENDOR",
     "assign_unique_uids",
     "attack_ids",
+    "list_files",
     "list_sigma_files",
+    "parse_file",
     "parse_sigma_file",
     "read_sigma_tree",
     "split_authors",
 ]
 
+VENDOR = "sigma"
 RULE_SUFFIXES = (".yml", ".yaml")
 SPECIAL_FOLDERS = ("deprecated", "unsupported")
+# The rule folders of Yamato-Security's Sigma repositories: beside them, `config/` holds YAML that is no rule.
+SIGMA_REPO_FOLDERS = ("hayabusa", "suzaku")
+
+
+# --- the SourceReader protocol (ruleatlas.sources) -----------------------------------------------
+
+
+def list_files(root: Path) -> list[RuleFile]:
+    """`list_sigma_files` as `RuleFile`s (Sigma rules read no companion files)."""
+    return [RuleFile(path, rel_path, folder) for path, rel_path, folder in list_sigma_files(root)]
+
+
+def parse_file(
+    text: str,
+    rel_path: str,
+    folder: str,
+    *,
+    repo_url: str,
+    commit: str,
+    companions: dict[str, str],
+) -> ParseOutput:
+    """`parse_sigma_file` under the vendor label `sigma` (SigmaHQ's, Hayabusa's and Suzaku's rules alike)."""
+    return parse_sigma_file(text, rel_path, folder, vendor=VENDOR, repo_url=repo_url, commit=commit)
+
+
 RULE_KEYS = ("detection", "correlation", "filter", "title", "logsource")
 
 
@@ -54,15 +84,16 @@ RULE_KEYS = ("detection", "correlation", "filter", "title", "logsource")
 def list_sigma_files(root: Path) -> list[tuple[Path, str, str]]:
     """(path, posix path relative to root, top folder) of every Sigma file under `root`, sorted.
 
-    A SigmaHQ checkout is read from its `rules*/`, `deprecated/` and `unsupported/` folders; any other
-    folder is read whole. Hidden folders and files are skipped.
+    A SigmaHQ checkout is read from its `rules*/`, `deprecated/` and `unsupported/` folders, a Hayabusa or
+    Suzaku checkout from its `hayabusa/` or `suzaku/` folder; any other folder is read whole. Hidden folders
+    and files are skipped.
     """
     tops = sorted(
         entry.name
         for entry in os.scandir(root)
         if entry.is_dir()
         and not entry.name.startswith(".")
-        and (entry.name.startswith("rules") or entry.name in SPECIAL_FOLDERS)
+        and (entry.name.startswith("rules") or entry.name in SPECIAL_FOLDERS + SIGMA_REPO_FOLDERS)
     )
     found: list[tuple[Path, str, str]] = []
     starts = [root / top for top in tops] if tops else [root]

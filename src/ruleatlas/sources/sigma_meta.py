@@ -15,13 +15,15 @@ from uuid import UUID
 from yaml.nodes import Node
 
 from ruleatlas.model import Rule, RuleKind
+from ruleatlas.sources.common import LEVELS as LEVEL_SCALE
+from ruleatlas.sources.common import iso_date as _iso_date
+from ruleatlas.sources.common import text as _text
 from ruleatlas.sources.sigma_detection import Issues
 from ruleatlas.sources.yaml_load import line_of, to_python
 
-LEVELS = frozenset({"informational", "low", "medium", "high", "critical"})
+LEVELS = frozenset(LEVEL_SCALE)
 STATUSES = frozenset({"stable", "test", "experimental", "deprecated", "unsupported"})
 _ATTACK_TECHNIQUE = re.compile(r"attack\.(t\d{4}(?:\.\d{3})?)", re.IGNORECASE)
-_SLASH_DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
 
 
 def fill_metadata(rule: Rule, meta: dict[str, tuple[Node, Node]], issues: Issues, doc_line: int) -> None:
@@ -105,27 +107,12 @@ def rule_kind(folder: str, status: str, kind: RuleKind) -> RuleKind:
     return RuleKind.DETECTION
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
-
-
 def _strings(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, list):
         return tuple(_text(item) for item in value if item is not None)
     return (_text(value),)
-
-
-def _iso_date(value: Any) -> str:
-    text = _text(value)
-    match = _SLASH_DATE.fullmatch(text)
-    if match:  # Sigma 1.x wrote 2019/10/25; pySigma reads it as that date
-        year, month, day = match.groups()
-        return f"{year}-{int(month):02d}-{int(day):02d}"
-    return text
 
 
 def _is_uuid(text: str) -> bool:
