@@ -145,9 +145,7 @@ class Pred:
     transforms: tuple[str, ...] = ()
     regex_flags: str = ""
     native: str = ""
-    scope: bool = (
-        False  # selects the data source (index, sourcetype, event.category, Channel...): not an indicator
-    )
+    scope: bool = False  # selects the data source (index, sourcetype, event.category, Channel...): not an indicator
 
 
 @dataclass(slots=True, frozen=True)

@@ -12,10 +12,11 @@ tables, not in the query: they become the rule's inline `Correlation` (rules=())
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import tomli
 
 from ruleatlas.model import Correlation, CorrelationType, Problem, Rule, RuleKind
 from ruleatlas.sources import ParseOutput, RuleFile
@@ -60,8 +61,8 @@ def parse_file(
     if size > MAX_FILE_BYTES:
         return [], [too_large(rel_path, size)]
     try:
-        data = tomllib.loads(text_.removeprefix("\ufeff"))
-    except tomllib.TOMLDecodeError as exc:
+        data = tomli.loads(text_.removeprefix("\ufeff"))
+    except tomli.TOMLDecodeError as exc:
         place = _TOML_PLACE.search(str(exc))
         message = _TOML_PLACE.sub("", str(exc)).strip()
         return [], [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ruleatlas.sources.windows import security_categories, sysmon_categories
+from ruleatlas.sources.windows import SECURITY, SYSMON
 
 # Table → (product, service, category).
 TABLES: dict[str, tuple[str, str, str]] = {
@@ -53,7 +53,7 @@ def derive(tables: tuple[str, ...], query: str) -> dict[str, str]:
             ids = _event_ids(query)
             if len(ids) == 1:
                 event_id = ids.pop()
-                table = sysmon_categories() if sysmon else security_categories()
+                table = SYSMON if sysmon else SECURITY
                 category = table.get(event_id, "") if sysmon or service == "security" else ""
                 out["kusto.event_id"] = str(event_id)
         out.update(

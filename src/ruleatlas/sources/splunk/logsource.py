@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ruleatlas.sources.windows import powershell_categories, security_categories, sysmon_categories
+from ruleatlas.sources.windows import POWERSHELL, SECURITY, SYSMON
 
 _SYSMON = re.compile(r"^sysmon (for linux )?event ?id (\d+)$", re.IGNORECASE)
 _WINDOWS = re.compile(
@@ -61,17 +61,17 @@ def _one(name: str) -> dict[str, str]:
     match = _SYSMON.match(name)
     if match:
         linux, event_id = match.group(1), int(match.group(2))
-        category = sysmon_categories().get(event_id, "")
+        category = SYSMON.get(event_id, "")
         return _keys("linux" if linux else "windows", category, "sysmon", event_id)
     match = _POWERSHELL.match(name)
     if match:
         event_id = int(match.group(1))
-        return _keys("windows", powershell_categories().get(event_id, ""), "powershell", event_id)
+        return _keys("windows", POWERSHELL.get(event_id, ""), "powershell", event_id)
     match = _WINDOWS.match(name)
     if match:
         service = "-".join(match.group(1).lower().split()) or "security"
         event_id = int(match.group(2))
-        category = security_categories().get(event_id, "") if service == "security" else ""
+        category = SECURITY.get(event_id, "") if service == "security" else ""
         return _keys("windows", category, service, event_id)
     lowered = name.lower()
     for prefix, product, service in PREFIXES:
