@@ -286,7 +286,7 @@ def load_mapping(text_: str, rel_path: str, what: str) -> tuple[YamlMapping | No
         if may_have_aliases(body):
             check_budget(root)
     except YamlError as exc:
-        return None, [Problem(rel_path, exc.message, exc.line, exc.hint or f"expected {what}")]
+        return None, [Problem(rel_path, exc.message, exc.line or 1, exc.hint or f"expected {what}")]
     if not isinstance(root, MappingNode):
         kind = "a list" if isinstance(root, SequenceNode) else "a single value"
         return None, [

@@ -69,7 +69,7 @@ def parse_file(
             Problem(
                 rel_path,
                 f"malformed TOML: {message}",
-                int(place.group(1)) if place else None,
+                int(place.group(1)) if place else 1,
                 "check quoting ('''...''' for queries with quotes) and table headers around this line",
             )
         ]
@@ -115,10 +115,11 @@ def _language(body: dict[str, Any]) -> str:
 def _fill(
     rule: Rule, meta: dict[str, Any], body: dict[str, Any], rel_path: str, text_: str, problems: list[Problem]
 ) -> None:
+    rule.line = _line(text_, "rule", table=True) or 1
     rule.id = text(body.get("rule_id"))
     rule.title = text(body.get("name"))
     if not rule.title:
-        problems.append(Problem(rel_path, "rule has no 'name'", _line(text_, "name"), 'add name = "..."'))
+        problems.append(Problem(rel_path, "rule has no 'name'", rule.line, 'add name = "..." to [rule]'))
     rule.description = text(body.get("description")).strip()
     rule.status = text(meta.get("maturity"))
     native_severity = text(body.get("severity"))
@@ -142,7 +143,6 @@ def _fill(
     rule.tags = strings(body.get("tags"))
     rule.attack_ids = attack_ids(_technique_ids(body.get("threat")))
     rule.kind = _kind(rel_path, rule.status, meta, body)
-    rule.line = _line(text_, "rule", table=True) or 1
     query = text(body.get("query"))
     index = strings(body.get("index"))
     rule.logsource = derive(rule.language, query, index, rule.tags)
