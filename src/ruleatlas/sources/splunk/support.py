@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ruleatlas.model import Problem
-from ruleatlas.sources.common import YamlMapping, load_mapping, read_text, strings, text, walk
+from ruleatlas.sources.common import YamlMapping, load_mapping, read_text, split_list, strings, text, walk
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,7 +57,7 @@ class Lookup:
 
     name: str
     description: str = ""
-    filename: str = ""
+    lookup_type: str = ""  # csv, kvstore, mlmodel
     fields: tuple[str, ...] = ()
     path: str = ""
 
@@ -126,7 +126,7 @@ def _add(out: Support, folder: str, name: str, doc: YamlMapping, path: str) -> N
         out.lookups[name] = Lookup(
             name,
             text(doc.get("description")),
-            text(doc.get("filename")),
-            strings(doc.get("fields_list")),
+            text(doc.get("lookup_type")),
+            split_list(doc.get("fields")),
             path,
         )
