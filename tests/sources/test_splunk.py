@@ -129,7 +129,10 @@ def test_spl_commands_and_group_by() -> None:
         "where count > 1",
     ]
     assert group_by(search) == ("A.b", "A.c")
-    assert group_by("`sysmon` EventCode=1 | bucket _time span=1h | stats count by _time host") == ("_time", "host")
+    assert group_by("`sysmon` EventCode=1 | bucket _time span=1h | stats count by _time host") == (
+        "_time",
+        "host",
+    )
     assert group_by("`sysmon` EventCode=1 | table host user") == ()  # no aggregation, no group-by
     assert group_by("index=a | stats count by _time span=1h, host user") == ("_time span=1h", "host", "user")
 

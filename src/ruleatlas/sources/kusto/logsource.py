@@ -44,6 +44,7 @@ _SYSMON = re.compile(r"Microsoft-Windows-Sysmon", re.IGNORECASE)
 
 def derive(tables: tuple[str, ...], query: str) -> dict[str, str]:
     out: dict[str, str] = {}
+    event_id: int | None = None
     known = [t for t in tables if t in TABLES]
     if known:
         product, service, category = TABLES[known[0]]
