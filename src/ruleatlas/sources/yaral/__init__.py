@@ -9,10 +9,11 @@ from. Rules are counted per folder under `rules/` (`community`, `_deprecated`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.model import Correlation, CorrelationType, Problem, Rule, RuleKind
 from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.common import (
     attack_ids,
@@ -21,6 +22,7 @@ from ruleatlas.sources.common import (
     level,
     new_rule,
     part,
+    span_seconds,
     split_list,
     too_large,
     walk,
@@ -31,6 +33,7 @@ from ruleatlas.sources.yaral.rulefile import RuleText, split_rules
 
 VENDOR = "yaral"
 KINDS = {"alert": RuleKind.DETECTION, "detection": RuleKind.DETECTION, "hunt": RuleKind.HUNTING}
+_MATCH = re.compile(r"(.+?)\s+over\s+(\d+\s*[smhd])\b\s*(.*)", re.IGNORECASE)
 _ATTACK_KEYS = (
     "mitre_attack_technique_id",
     "technique",
@@ -106,11 +109,13 @@ def _fill(rule: Rule, found: RuleText, rel_path: str) -> None:
     events = found.sections["events"].text if "events" in found.sections else ""
     rule.logsource = derive(meta, events)
     match = found.sections.get("match")
+    rule.correlation = _window(match.text) if match else None
     rule.facts = facts(
         ("Severity", native_severity),
         ("Priority", meta.get("priority", "")),
         ("Type", native_type),
-        ("Match", " ".join(match.text.split()) if match else ""),
+        ("Group by", list(rule.correlation.group_by) if rule.correlation else []),
+        ("Time window", rule.correlation.timespan if rule.correlation else ""),
         ("Platform", meta.get("platform", "")),
         ("Data source", meta.get("data_source", "")),
         ("References", list(rule.references)),
@@ -120,7 +125,26 @@ def _fill(rule: Rule, found: RuleText, rel_path: str) -> None:
         if problem.message.startswith(("rule has no", "rule is not closed")):
             problem.severity = "error"
         problem.rule_uid = rule.uid
-    rule.problems = problems
+    rule.problems = sorted(problems, key=lambda p: p.line or 0)
+
+
+def _window(match: str) -> Correlation | None:
+    """`match: $user, $host over 5m` → the rule's inline aggregation: group by the variables, over the window
+    (YARA-L also allows `over 1h before $e`; the text after the duration is kept in the condition)."""
+    written = " ".join(line.split("//", 1)[0] for line in match.splitlines()).strip()
+    found = _MATCH.fullmatch(written)
+    if found is None:
+        return None
+    variables = tuple(v.strip() for v in found.group(1).split(",") if v.strip())
+    condition = {"match": written} if found.group(3) else {}
+    return Correlation(
+        CorrelationType.WINDOW,
+        (),
+        variables,
+        found.group(2),
+        span_seconds(found.group(2)),
+        condition=condition,
+    )
 
 
 def _kind(rel_path: str, status: str, native_type: str) -> RuleKind:
