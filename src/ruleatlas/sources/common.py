@@ -97,6 +97,8 @@ def read_tree(reader: Any, root: Path, *, repo_url: str = "", commit: str = "") 
             continue
         companions: dict[str, str] = {}
         for rel in file.companions:
+            if not (root / rel).is_file():
+                continue  # the reader says which companion is missing, at the line that names it
             companion, companion_problem = read_text(root / rel, rel)
             if companion is not None:
                 companions[rel] = companion

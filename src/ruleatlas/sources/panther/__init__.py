@@ -112,8 +112,8 @@ def parse_file(
     rule = new_rule(
         VENDOR, "python", text_, rel_path, folder, repo_url=repo_url, commit=commit, companions=companions
     )
-    _fill(rule, doc, analysis_type, rel_path, problems)
     _logic(rule, doc, analysis_type, rel_path, companions, problems)
+    _fill(rule, doc, analysis_type, rel_path, problems)
     rule.problems = problems
     for problem in problems:
         problem.rule_uid = rule.uid
@@ -153,23 +153,30 @@ def _fill(rule: Rule, doc: YamlMapping, analysis_type: str, rel_path: str, probl
     rule.output_fields = strings(doc.get("SummaryAttributes"))
     rule.line = doc.line
     dedup = doc.get("DedupPeriodMinutes")
-    rule.facts = facts(
-        ("Status", rule.status),
-        ("Analysis type", analysis_type),
-        ("Enabled", {True: "yes", False: "no"}.get(doc.get("Enabled"), "")),
-        ("Severity", native_severity),
-        ("Dedup", f"{dedup}m" if dedup not in (None, "") else ""),
-        ("Threshold", doc.get("Threshold")),
-        ("Log types", list(log_types)),
-        ("Resource types", list(resource_types)),
-        ("Scheduled queries", list(strings(doc.get("ScheduledQueries")))),
-        ("Schedule", _schedule(doc.get("Schedule"))),
-        ("Compliance", [f"{name}: {', '.join(strings(ids))}" for name, ids in reports.items()]),
-        ("Tags", list(rule.tags)),
-        ("Reference", reference),
-        ("Runbook", text(doc.get("Runbook")).strip()),
-        ("Tests", _tests(doc.get("Tests"))),
-    )
+    joined = rule.correlation
+    rule.facts = (
+        facts(
+            ("Status", rule.status),
+            ("Analysis type", analysis_type),
+            ("Enabled", {True: "yes", False: "no"}.get(doc.get("Enabled"), "")),
+            ("Severity", native_severity),
+            ("Rules", list(joined.rules) if joined else []),
+            ("Group by", list(joined.group_by) if joined else []),
+            ("Time window", joined.timespan if joined else ""),
+            ("Dedup", f"{dedup}m" if dedup not in (None, "") else ""),
+            ("Threshold", doc.get("Threshold")),
+            ("Log types", list(log_types)),
+            ("Resource types", list(resource_types)),
+            ("Scheduled queries", list(strings(doc.get("ScheduledQueries")))),
+            ("Schedule", _schedule(doc.get("Schedule"))),
+            ("Compliance", [f"{name}: {', '.join(strings(ids))}" for name, ids in reports.items()]),
+            ("Tags", list(rule.tags)),
+            ("Reference", reference),
+            ("Runbook", text(doc.get("Runbook")).strip()),
+            ("Tests", _tests(doc.get("Tests"))),
+        )
+        + rule.facts
+    )  # what the logic added (the Python functions)
 
 
 def _kind(analysis_type: str, status: str, doc: YamlMapping) -> RuleKind:
@@ -189,7 +196,8 @@ def _logic(
     companions: dict[str, str],
     problems: list[Problem],
 ) -> None:
-    """The item's language and body, its YAML logic where it has one, and its Python file read with ast."""
+    """The item's language and body, its YAML logic where it has one, and its Python file read with ast
+    (called before `_fill`, whose facts show the correlation this sets)."""
     detection = doc.get("Detection")
     filename = text(doc.get("Filename")).strip()
     if analysis_type in ("scheduled_query", "saved_query"):

@@ -1,0 +1,2 @@
+def aws_rule_context(event):
+    return {}
