@@ -1,5 +1,5 @@
-"""Panther reader on fixtures (tests/data/panther): analysis items and their classes, the Python companion read
-with ast (never run), correlation rules, simple YAML detections, SQL queries, and what is not a rule."""
+"""Panther reader on fixtures (tests/data/panther): analysis items and their classes, the Python companion
+read with ast (never run), correlation rules, simple YAML detections, SQL queries, and what is not a rule."""
 
 from __future__ import annotations
 

@@ -123,7 +123,10 @@ def test_data_source_names_give_the_log_source() -> None:
 
 
 def test_spl_commands_and_group_by() -> None:
-    search = '| tstats count from datamodel=X where a="x|y" [search b=1 | head 1] `m(a|b)` by A.b, A.c | where count > 1'
+    search = (
+        '| tstats count from datamodel=X where a="x|y" [search b=1 | head 1] `m(a|b)` by A.b, A.c'
+        " | where count > 1"
+    )
     assert commands(search) == [
         'tstats count from datamodel=X where a="x|y" [search b=1 | head 1] `m(a|b)` by A.b, A.c',
         "where count > 1",

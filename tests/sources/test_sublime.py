@@ -1,5 +1,5 @@
-"""Sublime reader on fixtures (tests/data/sublime): classes by folder, Sublime's own threat taxonomy kept as facts
-(never as ATT&CK), the message direction, authors, and broken files."""
+"""Sublime reader on fixtures (tests/data/sublime): classes by folder, Sublime's own threat taxonomy kept as
+facts (never as ATT&CK), the message direction, authors, and broken files."""
 
 from __future__ import annotations
 

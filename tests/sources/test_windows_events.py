@@ -13,8 +13,8 @@ from ruleatlas.sources.windows import POWERSHELL, SECURITY, SYSMON
 
 
 def reverse(table: dict[str, int | list[int]]) -> dict[int, str]:
-    """EventID → category; an id that several categories give alone takes the category listing it among others
-    (Sysmon 12 → registry_event) or, for the audit table, the one named `*_event`."""
+    """EventID → category; an id that several categories give alone takes the category listing it among
+    others (Sysmon 12 → registry_event) or, for the audit table, the one named `*_event`."""
     alone: dict[int, list[str]] = {}
     grouped: dict[int, str] = {}
     for category, ids in table.items():

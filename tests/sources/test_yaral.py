@@ -110,7 +110,10 @@ def test_a_file_without_a_rule_is_a_problem(tree: SourceResult) -> None:
 
 
 def test_several_rules_in_one_file() -> None:
-    text = 'rule a {\n meta:\n  x = "1"\n events:\n  $e\n condition:\n  $e\n}\nrule b {\n meta:\n  x = 2\n events:\n  $e\n condition:\n  $e\n}\n'
+    text = (
+        'rule a {\n meta:\n  x = "1"\n events:\n  $e\n condition:\n  $e\n}\n'
+        "rule b {\n meta:\n  x = 2\n events:\n  $e\n condition:\n  $e\n}\n"
+    )
     found = split_rules(text)
     assert [(r.name, r.line, r.meta, r.problems) for r in found] == [
         ("a", 1, {"x": "1"}, []),
