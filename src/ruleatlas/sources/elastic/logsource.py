@@ -6,7 +6,8 @@ comparison in kuery/ES|QL), read the way Elastic's own Sysmon ingest pipeline as
 `packages/windows/data_stream/sysmon_operational/elasticsearch/ingest_pipeline/default.yml`: Sysmon 1 →
 process/start, 3 → network, 7 → library, 11 → file, 12–14 → registry, 22 → network + dns). The product comes
 from `host.os.type` or the `OS:` tag; cloud and audit products from the data set (index pattern or
-`event.dataset`). Native values are kept under `elastic.*` keys so nothing derived hides what was written.
+`event.dataset`). Native values are kept under `elastic.*` keys so nothing derived hides what was written
+(`elastic.event_code` lists the Windows event ids a query compares `event.code` with).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ _QUERY_DATASET = re.compile(r"(?:event|data_stream)\.dataset\s*(?::|==)\s*\(?\s*
 _QUERY_OS = re.compile(r"host\.os\.type\s*(?::|==)\s*\(?\s*\"?(windows|linux|macos)", re.IGNORECASE)
 _EQL_EVENT = re.compile(r"(?:^|\[|\n)\s*([a-z_]+)\s+where\b", re.IGNORECASE)
 _QUERY_CATEGORY = re.compile(r"event\.category\s*(?::|==|in~?|:\s*\()\s*\(?\s*\"?([a-z_]+)", re.IGNORECASE)
+_EVENT_CODE = re.compile(r"event\.code\s*(?::|==)\s*\"?(\d+)")
 _START = re.compile(r"event\.(?:type|action)\s*(?::|==|in~?)\s*\(?[^)\n]*\bstart", re.IGNORECASE)
 
 
@@ -77,6 +79,9 @@ def derive(language: str, query: str, index: tuple[str, ...], tags: tuple[str, .
         out["elastic.index"] = ", ".join(index)
     if categories:
         out["elastic.event_category"] = ", ".join(categories)
+    codes = tuple(dict.fromkeys(m.group(1) for m in _EVENT_CODE.finditer(query)))
+    if codes:  # Windows event ids (`event.code : "4624"`): event coverage reads them with the service
+        out["elastic.event_code"] = ", ".join(codes)
     return out
 
 
