@@ -52,10 +52,11 @@ _OS = {"windows": "windows", "linux": "linux", "macos": "macos"}
 _INDEX_DATASET = re.compile(r"^logs-([a-z0-9_]+(?:\.[a-z0-9_]+)?)")
 _QUERY_DATASET = re.compile(r"(?:event|data_stream)\.dataset\s*(?::|==)\s*\(?\s*\"?([a-z0-9_]+\.[a-z0-9_]+)")
 _QUERY_OS = re.compile(r"host\.os\.type\s*(?::|==)\s*\(?\s*\"?(windows|linux|macos)", re.IGNORECASE)
-_EQL_EVENT = re.compile(r"(?:^|\[|\n)\s*([a-z_]+)\s+where\b", re.IGNORECASE)
+_EQL_EVENT = re.compile(r"(?:^|\[)[ \t]*([a-z_]+)[ \t]+where\b", re.IGNORECASE | re.MULTILINE)
 _QUERY_CATEGORY = re.compile(r"event\.category\s*(?::|==|in~?|:\s*\()\s*\(?\s*\"?([a-z_]+)", re.IGNORECASE)
 _EVENT_CODE = re.compile(r"event\.code\s*(?::|==)\s*\"?(\d+)")
-_START = re.compile(r"event\.(?:type|action)\s*(?::|==|in~?)\s*\(?[^)\n]*\bstart", re.IGNORECASE)
+# Bounded look-ahead: a hostile query repeating `event.type ==` on one long line stays linear.
+_START = re.compile(r"event\.(?:type|action)\s*(?::|==|in~?)\s*\(?[^)\n]{0,200}?\bstart", re.IGNORECASE)
 
 
 def derive(language: str, query: str, index: tuple[str, ...], tags: tuple[str, ...]) -> dict[str, str]:

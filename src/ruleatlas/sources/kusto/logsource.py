@@ -38,7 +38,7 @@ TABLES: dict[str, tuple[str, str, str]] = {
     "GCP_IAM": ("gcp", "gcp.audit", ""),
 }
 _EVENT_ID = re.compile(r"\bEventID\s*==\s*(\d+)\b")
-_EVENT_IDS_IN = re.compile(r"\bEventID\s+in\s*\(([^)]*)\)")
+_EVENT_IDS_IN = re.compile(r"\bEventID\s+in\s*\(([^)]{0,500})\)")  # bounded: linear on hostile text
 _SYSMON = re.compile(r"Microsoft-Windows-Sysmon", re.IGNORECASE)
 
 

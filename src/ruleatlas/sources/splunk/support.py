@@ -8,6 +8,7 @@ not use; deprecated objects (status `deprecated`) are kept and marked so callers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def read_support(root: Path) -> Support:
     """Every macro, data source, story and lookup definition of a security_content checkout."""
     out = Support()
     for folder in ("macros", "data_sources", "stories", "lookups"):
-        for file in walk(root, folder, (".yml", ".yaml"), lambda rel, top=folder: top):
+        for file in walk(root, folder, (".yml", ".yaml"), _folder_name(folder)):
             content, problem = read_text(file.path, file.rel_path)
             if content is None:
                 out.problems.extend([problem] if problem else [])
@@ -92,6 +93,10 @@ def read_support(root: Path) -> Support:
                 continue
             _add(out, folder, name, doc, file.rel_path)
     return out
+
+
+def _folder_name(folder: str) -> Callable[[str], str]:
+    return lambda _rel: folder
 
 
 def _add(out: Support, folder: str, name: str, doc: YamlMapping, path: str) -> None:

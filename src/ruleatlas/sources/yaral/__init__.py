@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ruleatlas.model import Correlation, CorrelationType, Problem, Rule, RuleKind
+from ruleatlas.model import Correlation, CorrelationType, Problem, Rule, RuleKind, Scalar
 from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.common import (
     attack_ids,
@@ -136,7 +136,7 @@ def _window(match: str) -> Correlation | None:
     if found is None:
         return None
     variables = tuple(v.strip() for v in found.group(1).split(",") if v.strip())
-    condition = {"match": written} if found.group(3) else {}
+    condition: dict[str, Scalar | list[Scalar]] = {"match": written} if found.group(3) else {}
     return Correlation(
         CorrelationType.WINDOW,
         (),

@@ -17,7 +17,9 @@ REQUIRED = ("meta", "events", "condition")
 # The brace may open on the next line; files may have Windows line ends (hence `\r?` before `$`).
 _HEADER = re.compile(r"^[ \t]*rule[ \t]+([A-Za-z_][A-Za-z0-9_]*)\s*\{", re.MULTILINE)
 _SECTION = re.compile(rf"^[ \t]*({'|'.join(SECTIONS)})[ \t]*:[ \t]*(?://[^\n]*)?\r?$", re.MULTILINE)
-_META = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+_META = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$"
+)  # the value is stripped in Python: no backtracking
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"\s*(?://.*)?$')
 _BARE = re.compile(r"([^\s/\"]+)\s*(?://.*)?$")
 _ESCAPE = re.compile(r"\\(.)")
@@ -99,7 +101,7 @@ def _read_meta(rule: RuleText, section: Section) -> None:
             continue
         line = section.line + offset
         match = _META.match(raw)
-        value = _value(match.group(2)) if match else None
+        value = _value(match.group(2).strip()) if match else None
         if match is None or value is None:
             rule.problems.append(
                 (
