@@ -37,6 +37,8 @@ from ruleatlas.sources.elastic.logsource import derive
 from ruleatlas.sources.yaml_load import MAX_FILE_BYTES
 
 VENDOR = "elastic"
+# Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
+PARSER_VERSION = "elastic-1"
 TOP_FOLDERS = ("rules", "rules_building_block")
 _TOML_PLACE = re.compile(r"\(at line (\d+), column (\d+)\)")
 _LOOKBACK = re.compile(r"^now-(\d+)([smhd])$")

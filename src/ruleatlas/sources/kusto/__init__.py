@@ -30,6 +30,8 @@ from ruleatlas.sources.common import (
 from ruleatlas.sources.kusto.logsource import derive
 
 VENDOR = "kusto"
+# Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
+PARSER_VERSION = "kusto-1"
 WHAT = "a Sentinel analytic rule (name, query, ...)"
 _RULE_FOLDERS = ("analytic rules", "analytical rules", "analytics rules")
 

@@ -48,6 +48,8 @@ from ruleatlas.sources.panther.logsource import derive
 from ruleatlas.sources.panther.python_body import ENTRY_POINTS, read_python
 
 VENDOR = "panther"
+# Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
+PARSER_VERSION = "panther-1"
 WHAT = "a Panther analysis item (AnalysisType, RuleID, ...)"
 FOLDERS = ("rules", "policies", "queries", "correlation_rules")
 KINDS: dict[str, RuleKind] = {

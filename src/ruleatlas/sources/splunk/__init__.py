@@ -32,6 +32,8 @@ from ruleatlas.sources.splunk.logsource import derive
 from ruleatlas.sources.splunk.spl import group_by
 
 VENDOR = "splunk"
+# Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
+PARSER_VERSION = "splunk-1"
 WHAT = "a Splunk detection (name, search, ...)"
 # ESCU's risk score scale ("How are risk scores calculated for RBA", security_content wiki): the lowest
 # score of each level, highest first.

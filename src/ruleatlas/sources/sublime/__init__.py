@@ -31,6 +31,8 @@ from ruleatlas.sources.common import (
 )
 
 VENDOR = "sublime"
+# Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
+PARSER_VERSION = "sublime-1"
 WHAT = "a Sublime rule (name, type, source, ...)"
 FOLDERS: dict[str, RuleKind] = {
     "detection-rules": RuleKind.DETECTION,

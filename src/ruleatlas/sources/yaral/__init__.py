@@ -32,6 +32,8 @@ from ruleatlas.sources.yaral.logsource import derive
 from ruleatlas.sources.yaral.rulefile import RuleText, split_rules
 
 VENDOR = "yaral"
+# Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
+PARSER_VERSION = "yaral-1"
 KINDS = {"alert": RuleKind.DETECTION, "detection": RuleKind.DETECTION, "hunt": RuleKind.HUNTING}
 _MATCH = re.compile(r"(.+?)\s+over\s+(\d+\s*[smhd])\b\s*(.*)", re.IGNORECASE)
 _ATTACK_KEYS = (
