@@ -69,3 +69,22 @@ def test_panther_python_is_only_parsed(python: str) -> None:
     assert problems == [] and len(rules) == 1
     assert all(p.file == "rules/x.py" and p.line is not None for p in rules[0].problems)
     assert not Path("/tmp/ruleatlas-pwned").exists()
+
+
+@pytest.mark.parametrize(
+    ("reader", "rel_path", "text"),
+    [
+        (elastic, "rules/x.toml", "[rule]\nname = 'x'\ndescription = '\udcff'\n"),
+        (yaral, "rules/community/x.yaral", 'rule x {\n meta:\n  a = "\udcff"\n'),
+        (splunk, "detections/endpoint/x.yml", "name: x\nsearch: '\udcff'\n"),
+    ],
+)
+def test_bytes_that_are_not_utf8_are_a_problem_with_their_line(
+    reader: ModuleType, rel_path: str, text: str
+) -> None:
+    # readers get undecodable bytes as surrogates (surrogateescape), never as text to store
+    rules, problems = reader.parse_file(text, rel_path, "x", repo_url="", commit="", companions={})
+    assert rules == []
+    assert [(p.message, p.line) for p in problems] == [
+        ("file is not valid UTF-8", 3 if reader is not splunk else 2)
+    ]

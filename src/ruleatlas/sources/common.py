@@ -25,6 +25,7 @@ from ruleatlas.sources.yaml_load import (
     MAX_FILE_BYTES,
     YamlError,
     check_budget,
+    check_text,
     compose_documents,
     items,
     line_of,
@@ -123,6 +124,22 @@ def read_text(path: Path, rel_path: str) -> tuple[str | None, Problem | None]:
     except OSError as exc:
         return None, Problem(rel_path, f"cannot read file: {exc.strerror or exc}")
     return raw.decode("utf-8", errors="surrogateescape"), None
+
+
+def unreadable_text(text_: str, rel_path: str) -> Problem | None:
+    """Why a non-YAML rule file cannot be read (over the size cap, or not UTF-8: the reader decoded
+    undecodable bytes as surrogates, so the line is known), or None. YAML files get the same checks from the
+    loader."""
+    try:
+        check_text(text_)
+    except YamlError as exc:
+        hint = (
+            "save the file as UTF-8"
+            if exc.line
+            else "a rule file is a few KB; check that this file is a rule"
+        )
+        return Problem(rel_path, exc.message, exc.line, hint)
+    return None
 
 
 def too_large(rel_path: str, size: int) -> Problem:

@@ -24,10 +24,9 @@ from ruleatlas.sources.common import (
     part,
     span_seconds,
     split_list,
-    too_large,
+    unreadable_text,
     walk,
 )
-from ruleatlas.sources.yaml_load import MAX_FILE_BYTES
 from ruleatlas.sources.yaral.logsource import derive
 from ruleatlas.sources.yaral.rulefile import RuleText, split_rules
 
@@ -59,9 +58,9 @@ def parse_file(
     commit: str,
     companions: dict[str, str],
 ) -> ParseOutput:
-    size = len(text_.encode("utf-8", "surrogateescape"))
-    if size > MAX_FILE_BYTES:
-        return [], [too_large(rel_path, size)]
+    unusable = unreadable_text(text_, rel_path)
+    if unusable is not None:
+        return [], [unusable]
     found = split_rules(text_)
     if not found:
         return [], [
