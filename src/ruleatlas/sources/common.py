@@ -20,7 +20,7 @@ from urllib.parse import quote
 from yaml.nodes import MappingNode, SequenceNode
 
 from ruleatlas.model import Problem, Rule, SourceRef, SourceResult
-from ruleatlas.sources import RuleFile
+from ruleatlas.sources import RuleFile, SourceReader
 from ruleatlas.sources.yaml_load import (
     MAX_FILE_BYTES,
     YamlError,
@@ -81,11 +81,10 @@ def part(rel_path: str, index: int) -> str:
     return parts[index] if index < len(parts) - 1 else "."
 
 
-def read_tree(reader: Any, root: Path, *, repo_url: str = "", commit: str = "") -> SourceResult:
-    """List and parse a whole checkout with one reader (tests, benchmarks, the scan CLI), uids made unique.
-
-    `reader` is a module implementing `SourceReader`. A file that cannot be read, or is over the size cap, is
-    a Problem and parsing goes on."""
+def read_tree(reader: SourceReader, root: Path, *, repo_url: str = "", commit: str = "") -> SourceResult:
+    """List and parse a whole checkout with one reader module, uids made unique (tests and benchmarks: the
+    build reads through `ingest`, which hashes and caches). A file that cannot be read, or is over the size
+    cap, is a Problem and parsing goes on."""
     from ruleatlas.sources.sigma import assign_unique_uids  # the one uid policy for every vendor
 
     result = SourceResult()
