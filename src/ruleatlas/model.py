@@ -48,6 +48,9 @@ class RuleKind(StrEnum):
 
 DETECTION_KINDS = frozenset({RuleKind.DETECTION, RuleKind.CORRELATION, RuleKind.BUILDING_BLOCK})
 
+# Sigma's rule levels, least severe first (the order `scan --min-level` compares in).
+LEVELS = ("informational", "low", "medium", "high", "critical")
+
 
 class StageOp(StrEnum):
     """What a stage does, one vocabulary for every language (DESIGN.md, "The rule model")."""

@@ -188,10 +188,10 @@ def test_workers_give_the_same_output(setup: Path, capsys: pytest.CaptureFixture
 
 def test_the_scan_does_not_read_its_own_output(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
     logs = setup / "logs"
-    out_file = logs / "matches.jsonl"  # inside the scanned folder, with a log's name
-    out_file.write_text(_event(4) + "\n")  # what an earlier run left there: read it, and it would match
+    out_file = logs / "matches.jsonl"  # inside the scanned folder, with a log's name, made by this scan
     args = ["--rules", str(setup / "rules"), "--format", "jsonl", "--output", str(out_file), str(logs)]
     for workers in ("1", "2"):
+        out_file.unlink(missing_ok=True)
         code, _, err = _run([*args, "--workers", workers], capsys)
         assert code == 0, err  # a warning, not an error
         assert f"warning: {out_file}: not read, it is this scan's own output" in err
@@ -200,6 +200,81 @@ def test_the_scan_does_not_read_its_own_output(setup: Path, capsys: pytest.Captu
             str(logs / "a.jsonl"),
             str(logs / "b.jsonl"),
         ]
+
+
+@pytest.mark.parametrize("option", ["--output", "--problems"])
+@pytest.mark.parametrize("how", ["direct", "in_folder", "symlink", "hardlink"])
+def test_an_output_that_is_one_of_the_logs_is_refused_before_anything_is_written(
+    setup: Path, capsys: pytest.CaptureFixture[str], option: str, how: str
+) -> None:
+    log = setup / "logs" / "a.jsonl"
+    before = log.read_bytes()
+    target = log
+    scanned = str(log) if how != "in_folder" else str(setup / "logs")
+    if how == "symlink":
+        target = setup / "link.jsonl"
+        target.symlink_to(log)
+    elif how == "hardlink":
+        target = setup / "hard.jsonl"
+        target.hardlink_to(log)
+    code, out, err = _run(["--rules", str(setup / "rules"), option, str(target), scanned], capsys)
+    assert code == 2
+    assert err.startswith(f"ruleatlas scan: {option} {target} is one of the logs to scan")
+    assert "Traceback" not in err and out == ""
+    assert log.read_bytes() == before  # not truncated, not appended to
+
+
+def test_output_and_problems_naming_one_file_are_refused(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    same = setup / "same.jsonl"
+    same.write_text("keep\n")
+    args = [
+        "--rules",
+        str(setup / "rules"),
+        "--output",
+        str(same),
+        "--problems",
+        str(same),
+        str(setup / "logs"),
+    ]
+    code, _, err = _run(args, capsys)
+    assert code == 2 and "is the same file as --output" in err
+    assert same.read_text() == "keep\n"
+
+
+def test_output_errors_are_one_line_and_exit_2(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = ["--rules", str(setup / "rules")]
+    code, _, err = _run([*rules, "--output", str(setup), str(setup / "logs")], capsys)
+    assert (code, err) == (2, f"ruleatlas scan: --output {setup} is a folder; name a file to write\n")
+    code, _, err = _run([*rules, "--output", "/dev/full", "--format", "jsonl", str(setup / "logs")], capsys)
+    assert code == 2
+    assert (
+        err.strip().splitlines()[-1]
+        == "ruleatlas scan: cannot write --output /dev/full: No space left on device"
+    )
+    assert "Traceback" not in err
+    code, _, err = _run(
+        [*rules, "--output", str(setup / "no" / "such" / "dir.jsonl"), str(setup / "logs")], capsys
+    )
+    assert code == 2 and "cannot write --output" in err and "No such file or directory" in err
+
+
+def test_a_closed_pipe_ends_the_scan_quietly(setup: Path) -> None:
+    import subprocess
+    import sys
+
+    for n in range(3):
+        (setup / "logs" / f"many{n}.jsonl").write_text("\n".join(_event(n) for _ in range(3000)) + "\n")
+    script = "import sys; from ruleatlas.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = [sys.executable, "-c", script, "scan", "--rules", str(setup / "rules"), "--format", "jsonl"]
+    scan = subprocess.Popen([*args, str(setup / "logs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert scan.stdout is not None and scan.stderr is not None
+    assert scan.stdout.readline().startswith(b'{"type": "match"')
+    scan.stdout.close()  # `| head -1`
+    err = scan.stderr.read().decode()
+    assert scan.wait(timeout=120) == scan_cli.EXIT_PIPE_CLOSED
+    assert "Traceback" not in err and "BrokenPipe" not in err
 
 
 def test_usage_errors(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,21 +6,32 @@ JSONL: one object per line.
 - correlation alert: {"type": "correlation", "rule": {...}, "timestamp" (window end), "correlation": {type,
   group: {field: value}, window: {start, end}, count}, "events": [{file, record, timestamp}, ...]}
 CSV: one row per match or alert, the same facts flattened (nested values as JSON text).
+
+Order: JSONL and CSV keep input order and stream (files in the order given, folders sorted, events in file
+order; a correlation alert comes when it fires, after the match that completed it give or take the
+correlator's time-ordering buffer). The table is for people: it is sorted by event time (untimed events
+last, input order among equal times), so it is printed when the scan ends.
+
+An event that cannot be written as it is never stops the output: text that is not valid Unicode (a lone
+surrogate such as "\\ud800", valid in JSON and in Windows strings) is written escaped, and a value nested
+too deeply to serialise is left out; each is reported as a problem for that event (`Writer.problems`).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from ruleatlas.engine.correlate import correlation_alert_json
-from ruleatlas.engine.event import Event
+from ruleatlas.engine.event import Event, InputProblem
+from ruleatlas.engine.fieldmap import with_audit_aliases
 from ruleatlas.engine.scan import RuleMatch
 from ruleatlas.model import Rule
 
@@ -93,10 +104,14 @@ def match_json(match: RuleMatch) -> dict[str, Any]:
 
 
 def _matched(match: RuleMatch) -> dict[str, object]:
+    """The fields whose comparisons held, with their values: the scanner's view of the event (a Security
+    4688 event answers to Image, CommandLine... as well), and no field the event does not have (a filter
+    on an absent field held, but the field is no evidence)."""
     try:
-        return match.rule.matched_fields(match.event.fields)
+        found = match.rule.matched_fields(with_audit_aliases(match.event.fields))
     except Exception as exc:  # display only: never lose the match over it
         return {"(matched_fields failed)": f"{type(exc).__name__}: {exc}"}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def alert_json(alert: Any) -> dict[str, Any]:
@@ -112,6 +127,15 @@ def alert_json(alert: Any) -> dict[str, Any]:
 
 def _dumps(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+NOT_UNICODE = "text that is not valid Unicode (a lone surrogate): written escaped"
+TOO_DEEP = "nested too deeply to write as JSON: the event's fields were left out of the output"
+
+
+def _escaped(text: str) -> str:
+    """`text` with lone surrogates written as \\udXXX (what JSON's own escape looks like)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(slots=True)
@@ -155,6 +179,20 @@ class Writer:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.summary = Summary()
+        self.problems: list[InputProblem] = []  # events that could not be written as they are
+
+    def problem(self, event: Event, message: str) -> None:
+        where = "line" if event.file.lower().endswith((".json", ".jsonl", ".ndjson", ".gz")) else "record"
+        self.problems.append(InputProblem(event.file, event.record, message, where=where))
+
+    def write_line(self, line: str, event: Event | None) -> None:
+        """One line out; text that cannot be encoded is escaped, and the event reported."""
+        try:
+            self.out.write(line)
+        except UnicodeEncodeError:
+            self.out.write(_escaped(line))
+            if event is not None:
+                self.problem(event, NOT_UNICODE)
 
     def match(self, match: RuleMatch) -> None:
         self.summary.add(match.rule.rule, match.rule.uid)
@@ -177,10 +215,27 @@ class Writer:
 
 class JsonlWriter(Writer):
     def write_match(self, match: RuleMatch) -> None:
-        self.out.write(_dumps(match_json(match)) + "\n")
+        data = match_json(match)
+        self._write(data, match.event)
 
     def write_alert(self, alert: Any) -> None:
-        self.out.write(_dumps(alert_json(alert)) + "\n")
+        self._write(alert_json(alert), alert.events[0] if alert.events else None)
+
+    def _write(self, data: dict[str, Any], event: Event | None) -> None:
+        try:
+            line = _dumps(data)
+        except (RecursionError, ValueError):  # a value nested deeper than the encoder goes
+            data = {**data, "event": {}, "matched": {}, "not_written": TOO_DEEP}
+            if event is not None:
+                self.problem(event, TOO_DEEP)
+            line = _dumps(data)
+        try:
+            self.out.write(line + "\n")
+        except UnicodeEncodeError:
+            # JSON's own escape: valid JSON, the text kept as it was read
+            self.out.write(json.dumps(data, ensure_ascii=True, default=str) + "\n")
+            if event is not None:
+                self.problem(event, NOT_UNICODE)
 
 
 CSV_COLUMNS = (
@@ -208,13 +263,27 @@ CSV_COLUMNS = (
 class CsvWriter(Writer):
     def __init__(self, out: TextIO) -> None:
         super().__init__(out)
-        self.csv = csv.writer(out)
-        self.csv.writerow(CSV_COLUMNS)
+        self.buffer = io.StringIO()
+        self.csv = csv.writer(self.buffer)
+        self._row(CSV_COLUMNS, None)
+
+    def _row(self, row: Sequence[object], event: Event | None) -> None:
+        """A row formatted in memory, then written as one line (so a bad one can be escaped whole)."""
+        self.csv.writerow(row)
+        text = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        self.write_line(text, event)
 
     def write_match(self, match: RuleMatch) -> None:
         event, rule = match.event, match.rule.rule
         fields = event.fields
-        self.csv.writerow(
+        try:
+            matched = _dumps(_matched(match))
+        except (RecursionError, ValueError):
+            matched = TOO_DEEP
+            self.problem(event, TOO_DEEP)
+        self._row(
             [
                 "match",
                 _iso(event.timestamp) or "",
@@ -227,21 +296,22 @@ class CsvWriter(Writer):
                 fields.get("EventID", ""),
                 event.file,
                 event.record if event.record is not None else "",
-                _dumps(_matched(match)),
+                matched,
                 "",
                 "",
                 "",
                 "",
                 "",
                 "",
-            ]
+            ],
+            event,
         )
 
     def write_alert(self, alert: Any) -> None:
         data = alert_json(alert)
         rule = alert.rule
         corr = data["correlation"]
-        self.csv.writerow(
+        self._row(
             [
                 "correlation",
                 data["timestamp"] or "",
@@ -261,7 +331,8 @@ class CsvWriter(Writer):
                 corr["window"]["end"],
                 corr["count"],
                 _dumps(data["events"]),
-            ]
+            ],
+            alert.events[0] if alert.events else None,
         )
 
 
@@ -270,45 +341,70 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
+@dataclass(slots=True, order=True)
+class _Row:
+    """A table row kept until the end: sorted by (untimed last, time, arrival)."""
+
+    untimed: bool
+    when: datetime | None
+    seq: int
+    level: str = field(compare=False)
+    title: str = field(compare=False)
+    computer: str = field(compare=False)
+    text: str = field(compare=False)
+    event: Event | None = field(compare=False)
+
+
 class TableWriter(Writer):
-    """Rows as matches arrive (rule, level, time, computer, matched fields), then the summary."""
+    """Rows for people (time, level, rule, computer, matched fields), in time order, then the summary.
+
+    Rows are kept as short text until the scan ends, then sorted by event time: the computer column is as
+    wide as its longest name (never cut); the rule title and the matched fields are cut to the terminal."""
 
     def __init__(self, out: TextIO, width: int | None = None) -> None:
         super().__init__(out)
         self.width = width or shutil.get_terminal_size((160, 24)).columns
-        self.rows = 0
+        self.rows: list[_Row] = []
 
-    def _header(self) -> None:
-        if self.rows == 0:
-            self.out.write(f"{'time (UTC)':<19}  {'level':<8}  {'rule':<40}  {'computer':<16}  matched\n")
-        self.rows += 1
+    def _keep(
+        self, when: datetime | None, level: str, title: str, computer: str, text: str, event: Event | None
+    ) -> None:
+        moment = when.astimezone(UTC) if when is not None and when.tzinfo is not None else when
+        self.rows.append(_Row(moment is None, moment, len(self.rows), level, title, computer, text, event))
 
     def write_match(self, match: RuleMatch) -> None:
-        self._header()
         event = match.event
-        when = _iso(event.timestamp) or "-"
         fields = event.fields
         computer = str(fields.get("Computer", fields.get("Hostname", "")) or "-")
         matched = "; ".join(f"{k}={v}" for k, v in _matched(match).items())
-        rest = max(self.width - 93, 30)
-        self.out.write(
-            f"{_clip(when[:19], 19):<19}  {_clip(match.rule.rule.level or '-', 8):<8}  "
-            f"{_clip(match.rule.rule.title or match.rule.uid, 40):<40}  {_clip(computer, 16):<16}  "
-            f"{_clip(matched, rest)}\n"
-        )
+        rule = match.rule.rule
+        self._keep(event.timestamp, rule.level or "-", rule.title or match.rule.uid, computer, matched, event)
 
     def write_alert(self, alert: Any) -> None:
-        self._header()
-        when = _iso(alert.window_end) or "-"
         group = ", ".join(f"{k}={v}" for k, v in alert.group.items())
         text = f"[{alert.type}] count={alert.count} {group} ({len(alert.events)} events)"
-        self.out.write(
-            f"{when[:19]:<19}  {_clip(alert.rule.level or '-', 8):<8}  "
-            f"{_clip(alert.rule.title or alert.rule.uid, 40):<40}  {'-':<16}  "
-            f"{_clip(text, max(self.width - 93, 30))}\n"
-        )
+        computers = {str(e.fields.get("Computer", e.fields.get("Hostname", ""))) for e in alert.events}
+        computers.discard("")
+        computer = computers.pop() if len(computers) == 1 else "-"
+        rule = alert.rule
+        self._keep(alert.window_end, rule.level or "-", rule.title or rule.uid, computer, text, None)
 
     def close(self) -> None:
+        rows = sorted(self.rows)
+        if rows:
+            wide = max(8, *(len(row.computer) for row in rows))
+            rest = max(self.width - (19 + 2 + 8 + 2 + 40 + 2 + wide + 2), 30)
+            self.write_line(
+                f"{'time (UTC)':<19}  {'level':<8}  {'rule':<40}  {'computer':<{wide}}  matched\n", None
+            )
+            for row in rows:
+                when = _iso(row.when) or "-"
+                self.write_line(
+                    f"{when[:19]:<19}  {_clip(row.level, 8):<8}  {_clip(row.title, 40):<40}  "
+                    f"{_clip(row.computer, wide):<{wide}}  {_clip(row.text, rest)}\n",
+                    row.event,
+                )
+        self.rows = []
         self.summary.write(self.out)
         super().close()
 

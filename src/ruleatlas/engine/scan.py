@@ -3,13 +3,15 @@
 `Scanner` tests each event against the rules routed to its (Channel, EventID) (routing.py) that pass the
 literal prefilter (prefilter.py), and yields a `RuleMatch` per (rule, event). `run_scan` reads inputs
 (readers.py), optionally in worker processes (one task per file, big EVTX files split by chunk ranges),
-merges the matches back in input order, then runs the correlator over the matches sorted by event time.
+and streams the matches out in input order as they are found (workers send them in parts), feeding the
+correlator through a bounded time-ordering buffer (`_CorrelationFeed`).
 
 A rule that raises while matching is reported once (`RuleFailure`) and the scan goes on.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from typing import Any, Protocol
 
 from ruleatlas.engine.event import Event, InputProblem
 from ruleatlas.engine.fieldmap import with_audit_aliases
-from ruleatlas.engine.forked import fork_available, run_forked
+from ruleatlas.engine.forked import fork_available, run_forked_parts
 from ruleatlas.engine.prefilter import (
     LiteralSets,
     Plan,
@@ -36,6 +38,7 @@ from ruleatlas.engine.readers import (
     read_source,
 )
 from ruleatlas.engine.routing import Pair, Route, Router, event_key, required_event_ids, route_for
+from ruleatlas.engine.scan_files import file_id
 from ruleatlas.model import Problem, Rule
 
 
@@ -191,13 +194,18 @@ class ScanStats:
 
 @dataclass(slots=True)
 class TaskResult:
+    """A part of a job's result: the matches found since the previous part (a job sends several, so that
+    matches stream out while a big file is still being read). `sources` and `failures` come with the
+    job's last part (`last`)."""
+
     index: int
     matches: list[tuple[int, Event]]
     problems: list[InputProblem]
     failures: list[tuple[int, RuleFailure]]
     events: int
     candidates_tested: int
-    sources: int = 1  # how many tasks (files or chunk ranges) this result covers
+    sources: int = 0  # how many tasks (files or chunk ranges) the job covered; set on its last part
+    last: bool = True
 
 
 def make_tasks(files: Sequence[Path], workers: int) -> list[InputSource]:
@@ -224,32 +232,48 @@ def _size(path: Path) -> int:
         return 0
 
 
-def scan_task(scanner: Scanner, index: int, source: InputSource, time_field: str | None) -> TaskResult:
-    return scan_sources(scanner, index, (source,), time_field)
+PART_MATCHES = 256  # matches per part sent back from a worker (in process: each match goes at once)
+PART_EVENTS = 65_536  # events read without a match before a part is sent anyway (progress, problems)
 
 
 def scan_sources(
-    scanner: Scanner, index: int, sources: Sequence[InputSource], time_field: str | None
-) -> TaskResult:
-    """Scan consecutive tasks into one result (a worker's job: one message back, whatever the count)."""
+    scanner: Scanner,
+    index: int,
+    sources: Sequence[InputSource],
+    time_field: str | None,
+    part_matches: int = PART_MATCHES,
+) -> Iterator[TaskResult]:
+    """Scan consecutive tasks (a worker's job) into parts of at most `part_matches` matches: memory stays
+    flat however many matches a file gives, and they reach the output while the file is read."""
     problems: list[InputProblem] = []
-    before_events, before_tested = scanner.events, scanner.candidates_tested
     scanner.failures = {}  # this job's failures only; the caller sums them up
     matches: list[tuple[int, Event]] = []
     match_ids = scanner.match_ids
+    events_mark, tested_mark = scanner.events, scanner.candidates_tested
+
+    def part(last: bool) -> TaskResult:
+        nonlocal matches, problems, events_mark, tested_mark
+        result = TaskResult(
+            index,
+            matches,
+            problems,
+            list(scanner.failures.items()) if last else [],
+            scanner.events - events_mark,
+            scanner.candidates_tested - tested_mark,
+            len(sources) if last else 0,
+            last,
+        )
+        matches, problems = [], []
+        events_mark, tested_mark = scanner.events, scanner.candidates_tested
+        return result
+
     for source in sources:
         for event in read_source(source, time_field=time_field, problems=problems):
             for rule_id in match_ids(event):
                 matches.append((rule_id, event))
-    return TaskResult(
-        index,
-        matches,
-        problems,
-        list(scanner.failures.items()),
-        scanner.events - before_events,
-        scanner.candidates_tested - before_tested,
-        len(sources),
-    )
+            if len(matches) >= part_matches or scanner.events - events_mark >= PART_EVENTS:
+                yield part(False)
+    yield part(True)
 
 
 JOB_BYTES = 4 * 1024 * 1024  # input per worker job (at most; at least 8 jobs per worker when input allows)
@@ -286,14 +310,14 @@ def _task_results(
 ) -> Iterator[TaskResult]:
     if workers <= 1 or len(tasks) <= 1 or not fork_available():
         for index, source in enumerate(tasks):
-            yield scan_task(scanner, index, source, time_field)
+            yield from scan_sources(scanner, index, (source,), time_field, part_matches=1)
         return
     jobs = list(enumerate(group_tasks(tasks, workers)))
 
-    def run(job: tuple[int, tuple[InputSource, ...]]) -> TaskResult:  # in a worker, which forked the scanner
+    def run(job: tuple[int, tuple[InputSource, ...]]) -> Iterator[TaskResult]:  # in a forked worker
         return scan_sources(scanner, job[0], job[1], time_field)
 
-    yield from run_forked(run, jobs, workers)  # in job order, so output stays in input order
+    yield from run_forked_parts(run, jobs, workers)  # in job order, so output stays in input order
 
 
 @dataclass(slots=True)
@@ -324,11 +348,15 @@ def run_scan(
     routing: bool = True,
     prefilter: bool = True,
     exclude: Sequence[Path] = (),
+    reports: Callable[[Rule], bool] | None = None,
 ) -> ScanOutput:
-    """Scan `paths` with `compiled`; matches go to `on_match` in input order, correlation alerts to
-    `on_alert` (after all matches, in time order). `progress(done, total)` counts tasks. Files of `exclude`
-    (the scan's own output, written while it runs) are not read even when a folder of `paths` holds them;
-    `ScanOutput.not_read` lists them."""
+    """Scan `paths` with `compiled`, streaming: each match goes to `on_match` as soon as it is found, in
+    input order (files in the order given, folders sorted, events in file order); correlation alerts go to
+    `on_alert` as they fire, between the matches (see `_CorrelationFeed` for the order they are fed in).
+    `progress(done, total)` counts tasks. Files of `exclude` (the scan's own outputs, written while it
+    runs) are not read even when a folder of `paths` holds them, compared by identity (device, inode);
+    `ScanOutput.not_read` lists them. `reports(rule)`, when given, says which rules' matches and alerts are
+    reported (the others still run and feed correlations)."""
     out = ScanOutput()
     scanner = Scanner(compiled, routing=routing, prefilter=prefilter)
     plan = plan_inputs(paths, out.input_problems)
@@ -338,12 +366,17 @@ def run_scan(
     out.stats.skipped_files = plan.skipped
     tasks = make_tasks(plan.files, workers)
     out.stats.sources = len(tasks)
-    correlation = _CorrelationFeed.create(compiled, scanner.rules, out)
+    wanted = [reports is None or reports(rule.rule) for rule in scanner.rules]
+
+    def alert(item: Any) -> None:
+        if reports is None or reports(item.rule):
+            out.stats.alerts += 1
+            on_alert(item)
+
+    correlation = _CorrelationFeed.create(compiled, scanner.rules, out, alert)
     failures: dict[int, RuleFailure] = {}
-    seq = 0
     done = 0
     for result in _task_results(scanner, tasks, workers, time_field):
-        done += result.sources
         out.stats.events += result.events
         out.stats.candidates_tested += result.candidates_tested
         out.input_problems.extend(result.problems)
@@ -354,54 +387,80 @@ def run_scan(
             else:
                 known.count += failure.count
         for rule_id, event in result.matches:
-            rule = scanner.rules[rule_id]
             if correlation is not None:
-                seq += 1
-                correlation.keep(rule_id, event, seq)
+                correlation.keep(rule_id, event)
                 if correlation.hidden(rule_id):
                     continue
-            out.stats.matches += 1
-            on_match(RuleMatch(rule, event))
-        if progress is not None:
-            progress(done, len(tasks))
+            if wanted[rule_id]:
+                out.stats.matches += 1
+                on_match(RuleMatch(scanner.rules[rule_id], event))
+        if result.last:
+            done += result.sources
+            if progress is not None:
+                progress(done, len(tasks))
     out.rule_failures = [failures[i] for i in sorted(failures)]
     if correlation is not None:
-        for alert in correlation.run():
-            out.stats.alerts += 1
-            on_alert(alert)
+        correlation.finish()
     return out
 
 
 def _without(files: list[Path], exclude: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """`files` less those that are one of `exclude` (by resolved path; only same-named files are resolved)."""
-    names = {path.name for path in exclude}
-    targets = {path.resolve() for path in exclude}
+    """`files` less those that are one of `exclude`, by identity (a symlink or hard link is the file)."""
+    targets = {key for key in (file_id(path) for path in exclude) if key is not None}
+    if not targets:
+        return files, []
     kept: list[Path] = []
     dropped: list[Path] = []
     for path in files:
-        (dropped if path.name in names and path.resolve() in targets else kept).append(path)
+        (dropped if file_id(path) in targets else kept).append(path)
     return kept, dropped
 
 
+REORDER_MATCHES = 50_000  # correlation inputs held to put them in time order (see _CorrelationFeed)
+
+
 class _CorrelationFeed:
-    """Keeps the matches of rules that correlations refer to, then feeds them to the correlator in time order.
+    """Feeds the matches of rules that correlations refer to into the correlator, in time order as far as a
+    bounded buffer allows.
+
+    Matches arrive in input order, which is time order within most logs but not across files (a folder of
+    hosts' exports, each a day). They wait in a heap of at most `REORDER_MATCHES`, oldest fed first when it
+    is full: input out of order by less than that many correlation inputs is fed exactly in time order, as
+    if sorted; an input older than what was already fed is put in order by the correlator when it still
+    falls within its group's window, else counted as a skip (late input), never silently lost. Memory
+    stays bounded by the buffer, the correlator's time-based expiry and its caps (groups, entries).
 
     Rules referred to only by correlations with `generate: false` (the spec's default) report no matches or
     alerts of their own (`Correlator.outputs`): they only feed the correlations.
     """
 
-    def __init__(self, correlator: Any, rules: Sequence[CompiledRuleLike], out: ScanOutput) -> None:
+    def __init__(
+        self,
+        correlator: Any,
+        rules: Sequence[CompiledRuleLike],
+        out: ScanOutput,
+        on_alert: Callable[[Any], None],
+        limit: int = REORDER_MATCHES,
+    ) -> None:
         self.correlator = correlator
         self.rules = rules
         wanted = correlator.referenced_uids
         self.referenced = {i for i, rule in enumerate(rules) if rule.uid in wanted}
         self._hidden = {i for i, rule in enumerate(rules) if not correlator.outputs(rule.rule)}
         self.out = out
-        self.kept: list[tuple[datetime, int, int, Event]] = []
+        self.on_alert = on_alert
+        self.limit = max(1, limit)
+        self.heap: list[tuple[datetime, int, int, Event]] = []
+        self.seq = 0
 
     @classmethod
     def create(
-        cls, compiled: CompiledSetLike, rules: Sequence[CompiledRuleLike], out: ScanOutput
+        cls,
+        compiled: CompiledSetLike,
+        rules: Sequence[CompiledRuleLike],
+        out: ScanOutput,
+        on_alert: Callable[[Any], None],
+        limit: int = REORDER_MATCHES,
     ) -> _CorrelationFeed | None:
         correlations = list(compiled.correlations)
         if not correlations:
@@ -412,28 +471,37 @@ class _CorrelationFeed:
         out.correlation_problems.extend(
             f"{p.file}{f':{p.line}' if p.line else ''}: {p.message}" for p in correlator.problems
         )
-        return cls(correlator, rules, out)
+        return cls(correlator, rules, out, on_alert, limit)
 
     def hidden(self, rule_id: int) -> bool:
         return rule_id in self._hidden
 
-    def keep(self, rule_id: int, event: Event, seq: int) -> None:
-        if rule_id in self.referenced:
-            # untimed events sort first; the correlator counts them as skipped (no timestamp)
-            self.kept.append((event.timestamp or _NO_TIME, seq, rule_id, event))
+    def keep(self, rule_id: int, event: Event) -> None:
+        if rule_id not in self.referenced:
+            return
+        self.seq += 1
+        # untimed events sort first; the correlator counts them as skipped (no timestamp)
+        heapq.heappush(self.heap, (event.timestamp or _NO_TIME, self.seq, rule_id, event))
+        if len(self.heap) > self.limit:
+            self._feed(heapq.heappop(self.heap))
 
-    def run(self) -> list[Any]:
-        self.kept.sort(key=lambda item: (item[0], item[1]))
-        alerts: list[Any] = []
-        for _, _, rule_id, event in self.kept:
-            alerts.extend(self.correlator.feed(self.rules[rule_id].rule, event))
-        alerts.extend(self.correlator.flush())
-        self.kept.clear()
+    def _feed(self, item: tuple[datetime, int, int, Event]) -> None:
+        _, _, rule_id, event = item
+        for alert in self.correlator.feed(self.rules[rule_id].rule, event):
+            if self.correlator.outputs(alert.rule):
+                self.on_alert(alert)
+
+    def finish(self) -> None:
+        heap = self.heap
+        while heap:
+            self._feed(heapq.heappop(heap))
+        for alert in self.correlator.flush():
+            if self.correlator.outputs(alert.rule):
+                self.on_alert(alert)
         for skip in self.correlator.skips:
             self.out.correlation_notes.append(
                 f"correlation {skip.rule.uid}: {skip.count} inputs not used: {skip.reason}"
             )
-        return [alert for alert in alerts if self.correlator.outputs(alert.rule)]
 
 
 _NO_TIME = datetime.min.replace(tzinfo=UTC)

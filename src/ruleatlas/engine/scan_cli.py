@@ -2,22 +2,26 @@
 
 Thin: read rules (sources.sigma), compile them (engine.compile), scan (engine.scan), write (engine.output).
 Every rule or input that could not be used is reported on stderr (and, with --problems FILE, as JSONL);
-the scan goes on. Exit codes: 0 clean scan, 1 some rule or input could not be used, 2 bad usage.
+the scan goes on. Exit codes: 0 clean scan, 1 some rule or input could not be used, 2 bad usage or an
+environment failure (an output that is one of the logs, a folder, or cannot be written: one line, no
+traceback), 141 when the reader of stdout went away (`| head`; nothing printed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ruleatlas.engine.event import DEFAULT_TIME_FIELDS
 from ruleatlas.engine.readers import limit_text
-from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.engine.scan_rules import OPTIONAL
+from ruleatlas.model import LEVELS, Problem
 
 if TYPE_CHECKING:
     from ruleatlas.engine.scan import ScanOutput
@@ -26,8 +30,8 @@ if TYPE_CHECKING:
 FORMATS = ("table", "jsonl", "csv")  # engine.output.FORMATS; a test keeps the two the same
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell tool's exit looks like when its reader went away
 STDERR_LIMIT = 50  # problem lines per kind on stderr; --problems FILE gets them all
-NOT_RUN_FROM_FOLDERS = (RuleKind.DEPRECATED, RuleKind.UNSUPPORTED)
 
 
 def add_scan_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -79,6 +83,46 @@ def add_scan_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--no-routing", action="store_true", help="ignore log sources: test every rule on every event"
     )
     p.add_argument(
+        "--include",
+        action="append",
+        choices=sorted(OPTIONAL),
+        default=[],
+        help="also run rules a folder scan leaves out: "
+        + "; ".join(f"{name}: {what}" for name, what in sorted(OPTIONAL.items())),
+    )
+    p.add_argument(
+        "--placeholder",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a value for the %%NAME%% placeholder of rules with the expand modifier (repeat a name for "
+        "several values); implies --include placeholder",
+    )
+    p.add_argument(
+        "--placeholders",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="YAML mapping placeholder names to a value or a list of values; implies --include placeholder",
+    )
+    p.add_argument(
+        "--level",
+        action="append",
+        choices=LEVELS,
+        default=[],
+        help="report only rules of this level (repeatable)",
+    )
+    p.add_argument("--min-level", choices=LEVELS, help="report only rules of this level or above")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="report only rules with this tag or one under it (attack.t1059 takes attack.t1059.001); "
+        "repeatable: any of them",
+    )
+    p.add_argument(
         "logs",
         nargs="+",
         type=Path,
@@ -86,35 +130,6 @@ def add_scan_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"log files or folders (one JSON document may be at most {limit_text()})",
     )
     return p
-
-
-def load_rules(paths: Sequence[Path], problems: list[Problem], notes: list[str]) -> list[Rule]:
-    """Rules from Sigma files and folders; folder rules that are deprecated or unsupported are not run."""
-    from ruleatlas.sources.sigma import parse_sigma_file, read_sigma_tree
-
-    rules: list[Rule] = []
-    for path in paths:
-        if path.is_dir():
-            result = read_sigma_tree(path)
-            problems.extend(result.errors)
-            kept = [rule for rule in result.rules if rule.kind not in NOT_RUN_FROM_FOLDERS]
-            if len(kept) < len(result.rules):
-                notes.append(
-                    f"{path}: {len(result.rules) - len(kept)} deprecated or unsupported rules not run"
-                )
-            rules.extend(kept)
-        elif path.is_file():
-            try:
-                text = path.read_bytes().decode("utf-8", errors="surrogateescape")
-            except OSError as exc:
-                problems.append(Problem(str(path), f"cannot read rule file: {exc.strerror or exc}"))
-                continue
-            found, file_problems = parse_sigma_file(text, str(path), path.parent.name or ".")
-            rules.extend(found)
-            problems.extend(file_problems)
-        else:
-            problems.append(Problem(str(path), "no such rule file or folder"))
-    return rules
 
 
 def _problem_record(kind: str, **data: object) -> dict[str, object]:
@@ -199,38 +214,106 @@ def report_scan_problems(report: _ProblemReport, output: ScanOutput) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    from ruleatlas.engine.scan_files import OutputFailed, OutputRefused
+
+    try:
+        return _scan(args)
+    except OutputRefused as exc:
+        sys.stderr.write(f"ruleatlas scan: {exc}\n")
+        return EXIT_USAGE
+    except OutputFailed as exc:
+        sys.stderr.write(f"ruleatlas scan: {exc}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE_CLOSED
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout is gone: point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _open_output(path: Path | None, where: str) -> Any:
+    from ruleatlas.engine.scan_files import GuardedStream, OutputFailed
+
+    if path is None:
+        return nullcontext(None)
+    try:
+        stream = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise OutputFailed(f"{where} {path}", exc) from exc
+    return _closing_guarded(stream, f"{where} {path}", GuardedStream)
+
+
+@contextmanager
+def _closing_guarded(stream: TextIO, where: str, guard: Any) -> Iterator[Any]:
+    from ruleatlas.engine.scan_files import OutputFailed
+
+    try:
+        yield guard(stream, where)
+    finally:
+        try:
+            stream.close()
+        except OSError as exc:  # the last buffered bytes could not be written (full disk)
+            raise OutputFailed(where, exc) from exc
+
+
+def _scan(args: argparse.Namespace) -> int:
     from ruleatlas.engine.compile import compile_rules
     from ruleatlas.engine.output import make_writer
+    from ruleatlas.engine.readers import plan_inputs
     from ruleatlas.engine.scan import default_workers, run_scan
+    from ruleatlas.engine.scan_files import GuardedStream, check_outputs
+    from ruleatlas.engine.scan_rules import PlaceholderError, Selection, load_rules, parse_placeholders
     from ruleatlas.progress import Progress
 
     err = sys.stderr
     if args.workers < 0:
         err.write("ruleatlas scan: --workers must be 0 (all cores) or more\n")
         return EXIT_USAGE
+    try:
+        placeholders = parse_placeholders(args.placeholder, args.placeholders)
+    except PlaceholderError as exc:
+        err.write(f"ruleatlas scan: {exc}\n")
+        return EXIT_USAGE
     workers = args.workers or default_workers()
-    sink_ctx = args.problems.open("w", encoding="utf-8") if args.problems else nullcontext(None)
-    with sink_ctx as sink:
+    # before anything is opened for writing: an output that is one of the logs would be emptied on open
+    check_outputs(
+        [("--output", args.output), ("--problems", args.problems)], plan_inputs(args.logs, []).files
+    )
+    include = set(args.include) | ({"placeholder"} if placeholders else set())
+    selection = Selection(
+        include=frozenset(include),
+        levels=frozenset(args.level),
+        min_level=args.min_level,
+        tags=tuple(tag.lower() for tag in args.tag),
+    )
+    with _open_output(args.problems, "--problems") as sink:
         report = _ProblemReport(err, sink)
-        source_problems: list[Problem] = []
-        notes: list[str] = []
-        rules = load_rules(args.rules, source_problems, notes)
-        for problem in source_problems:
+        loaded = load_rules(args.rules, selection)
+        for problem in loaded.problems:
             report.rule_problem(problem)
-        compiled = compile_rules(rules)
+        rules = loaded.rules
+        if selection.filters and not any(rule.correlation is not None for rule in rules):
+            rules = [rule for rule in rules if selection.reports(rule)]  # nothing else needs the others
+        compiled = compile_rules(rules, placeholders=placeholders)
         for problem in compiled.problems:
             report.rule_problem(problem)
-        for note in notes:
+        for note in loaded.notes:
             err.write(f"note: {note}\n")
         if not compiled.rules and not compiled.correlations:
             report.close()
             err.write("ruleatlas scan: no rule to run\n")
             return EXIT_USAGE
         fmt = args.format or ("table" if (args.output is None and sys.stdout.isatty()) else "jsonl")
-        out_ctx = (
-            args.output.open("w", encoding="utf-8", newline="") if args.output else nullcontext(sys.stdout)
-        )
-        with out_ctx as out, Progress("scan", 0) as progress:
+        with _open_output(args.output, "--output") as opened, Progress("scan", 0) as progress:
+            out = opened if opened is not None else GuardedStream(sys.stdout, "to stdout")
             writer = make_writer(fmt, out)
 
             def advance(done: int, total: int) -> None:
@@ -248,8 +331,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 routing=not args.no_routing,
                 prefilter=not args.no_prefilter,
                 exclude=[path for path in (args.output, args.problems) if path is not None],
+                reports=selection.reports if selection.filters else None,
             )
             writer.close()
+            for problem in writer.problems:
+                result.input_problems.append(problem)
         report_scan_problems(report, result)
         report.close()
         stats = result.stats
