@@ -1,4 +1,7 @@
-"""The regex guard: nested quantifiers run on a linear-time matcher that agrees with re.search."""
+"""The regex guard: every pattern runs in bounded time, with the answers of re.search.
+
+Patterns with unbounded repeats or nested quantifiers run on RE2 (rewritten with Python's meaning) or on
+the pure-Python linear matcher; the others on `re`."""
 
 from __future__ import annotations
 
@@ -44,23 +47,23 @@ def test_nested_quantifiers_are_detected(pattern: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "pattern",
+    ("pattern", "linear"),
     [
-        r"a+b+",
-        r"(?:0[0-9]{1,11}\.){3}",
-        r"([0-9a-fA-F]{2}\s?){2,20}",
-        r"(a|b)*c",
-        r"\+.*\+.*\+.*\+",
-        r"^C:\\Users\\[^\\]+\\NTUSER\.DAT$",
-        r"(?:\s-[^-\s]{0,20}i|\s--inode\s)",
-        r"(abc)+",
-        r"(?i)x(y|z)w",
+        (r"a+b+", True),
+        (r"(?:0[0-9]{1,11}\.){3}", False),
+        (r"([0-9a-fA-F]{2}\s?){2,20}", False),
+        (r"(a|b)*c", True),
+        (r"\+.*\+.*\+.*\+", True),
+        (r"^C:\\Users\\[^\\]+\\NTUSER\.DAT$", True),
+        (r"(?:\s-[^-\s]{0,20}i|\s--inode\s)", False),
+        (r"(abc)+", True),
+        (r"(?i)x(y|z)w", False),
     ],
 )
-def test_ordinary_patterns_run_on_re(pattern: str) -> None:
+def test_patterns_without_nesting_run_on_re_when_bounded_else_linear(pattern: str, linear: bool) -> None:
     assert not has_nested_quantifiers(list(sre_parse.parse(pattern)))
     search, guarded = compile_search(pattern)
-    assert not guarded
+    assert guarded is linear  # an unbounded repeat: RE2, whose time is linear in the text
     texts = ["", "aab", "ab", "0123456789.", "C:\\Users\\x\\NTUSER.DAT", " -abci", "abcabc", "XyW", "+a+b+c+"]
     for text in texts:  # `re` itself, behind literal gates that change no answer
         assert bool(search(text)) == bool(re.compile(pattern).search(text)), (pattern, text)
@@ -78,7 +81,7 @@ def test_gate_counts_a_literal_the_pattern_needs_several_times() -> None:
     on a command line with 13, the count gate does not start it. The answers stay those of `re`."""
     pattern = r"\+.*" * 13 + r"\+"
     search, guarded = compile_search(pattern)
-    assert not guarded
+    assert guarded  # RE2, behind the same gate
     for text in ("+" * 14, "a+" * 14, "+" * 13 + "x" * 200, "++\n" + "+" * 12, "x+" * 20):
         assert bool(search(text)) == bool(re.search(pattern, text)), text
     search, _ = compile_search(r"ab(?:ab)x")  # "ab" twice, disjoint
@@ -100,6 +103,88 @@ def test_sigmahq_invoke_obfuscation_regex_is_guarded_and_correct() -> None:
     assert search('cmd /c"set abc=x {0}\\" -f a) b"')
     assert not search('cmd /c"set abc {0}\\" -f' + ")" * 40)  # re needs minutes for this one
     assert not search("powershell -nop")
+
+
+USE_CLIP = r"(?i)echo.*clip.*&&.*(?:Clipboard|i`?n`?v`?o`?k`?e`?)"  # the stock rule of S1, below
+
+
+def test_sigmahq_use_clip_regex_answers_on_a_32_kb_command_line() -> None:
+    """`re` backtracked 24 s on 2.2 KB of `echo clip&&` (and over 60 s on 4.4 KB); RE2 walks it once."""
+    search, guarded = compile_search(USE_CLIP)
+    assert guarded
+    hostile = "cmd /c " + "echo clip&&" * 3000  # 33 KB: a Windows command line's maximum
+    assert not search(hostile)
+    assert search(hostile + "Clipboard") and search("echo x | clip && i`n`v`o`k`e")
+    assert not search("echo clip")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        (r".*a.*a.*a.*a.*a.*b", "b" + "a" * 20_000),  # S1's synthetic case: 35 s in `re` at 100 'a'
+        (r"(?i)(?:set).*&&\s?set.*(?:environment|invoke|input).*&&.*\"", "set x&&" * 3000),
+        (r"\w+x", "a" * 50_000),
+        (r"(\w+\s?)+$", "word " * 5000 + "!"),
+        (r"(a|aa)+$", "a" * 30_000 + "!"),
+        (r"^(.*?,){11}P", "1," * 20_000),
+    ],
+)
+def test_generated_worst_cases_answer_like_re_on_short_text(pattern: str, text: str) -> None:
+    """Each of these keeps `re` busy for minutes to days; here each answers (the test would hang)."""
+    search, guarded = compile_search(pattern)
+    assert guarded
+    assert not search(text)
+    short = text[:12]  # where `re` is still quick, both agree
+    assert bool(search(short)) == bool(re.search(pattern, short))
+
+
+RE2_PATTERNS = [
+    r"a+b+",
+    r"(?i)echo.*clip",
+    r"\d+\.\d+",
+    r"\w+\s+\W",
+    r"[\W\d]+x",
+    r"[^\W_]+y",
+    r"a.*$",
+    r"(?m)^b.*$",
+    r"(?s)a.*c",
+    r"(?a)\w+\s*\d+",
+    r"\Aab.*|c+\Z",
+    r"(?i)[a-cé]+Q",
+    r"(?i:AB)+c",
+    r"x*?y+?",
+]
+RE2_ALPHABET = "abcxyQ \n\t,._0192éÉ\u00a0\u2003٣ⅻ"
+
+
+@pytest.mark.parametrize("pattern", RE2_PATTERNS)
+def test_re2_agrees_with_re(pattern: str) -> None:
+    search, guarded = compile_search(pattern)
+    assert guarded
+    reference = re.compile(pattern)
+    rng = random.Random(pattern)
+    for _ in range(1500):
+        text = "".join(rng.choice(RE2_ALPHABET) for _ in range(rng.randint(0, 14)))
+        assert bool(search(text)) == bool(reference.search(text)), (pattern, text)
+
+
+def test_a_lone_surrogate_in_the_text_is_searched_not_raised() -> None:
+    search, _ = compile_search(r"a.*b")
+    assert search("a\ud800b") and not search("\ud800")
+
+
+def test_patterns_re2_cannot_spell_run_on_the_linear_matcher() -> None:
+    for pattern in (r"\bcmd.*\b", r"a$b*"):  # Unicode \b; `$` with pattern after it
+        search, guarded = compile_search(pattern)
+        assert guarded
+        for text in ("écmd x", "cmd x", "a", "a\n", "ab"):
+            assert bool(search(text)) == bool(re.search(pattern, text)), (pattern, text)
+
+
+def test_unbounded_pattern_with_a_lookahead_searches_a_bounded_text() -> None:
+    search, guarded = compile_search(r"a.*(?=b)")
+    assert not guarded
+    assert search("xab") and not search("a" * 10_000 + "b")  # beyond BACKTRACK_TEXT: not searched
 
 
 def test_guarded_rule_end_to_end() -> None:

@@ -3,21 +3,27 @@
 Python's `re` backtracks. A pattern with nested quantifiers such as `(a+)+$` (star height 2) takes time
 exponential in the input on a near-miss ('a'*50 + '!' would run for days), and SigmaHQ has such patterns:
 `rules/windows/process_creation/proc_creation_win_hktl_invoke_obfuscation_var.yml` uses `(?:.*\\)){1,}`,
-which `re` needs ~50 s for on a command line ending in 30 ')'. Options were: refuse such rules (losing
-them), cut the input short (does not help: 30 characters are enough), or a time budget (CPython cannot
-interrupt `re` except by a signal, main thread only). We do this instead:
+which `re` needs ~50 s for on a command line ending in 30 ')'. Without nesting, several unbounded repeats
+are polynomial: the stock `(?i)echo.*clip.*&&.*(?:Clipboard|...)` of
+`proc_creation_win_hktl_invoke_obfuscation_via_use_clip.yml` took 24 s on a 2.2 KB command line (S1 of
+the reliability study). CPython cannot interrupt `re` (no time budget short of a signal, main thread
+only), so the engine is chosen per pattern at compile time, from `re`'s own parse of it:
 
-- at compile time, parse the pattern (`re._parser`, the parser `re` itself uses) and look for nested
-  quantifiers: a variable repeat or an alternation inside a repeat that is unbounded or counts more than 16;
-- patterns without them run on `re` (fast, and at worst polynomial), behind `in` tests of the literal
-  texts every match contains (most values fail those at C speed, before `re` starts);
-- patterns with them run on `LinearRegex`, a Thompson-NFA simulation (Pike VM without captures) that
-  visits each (position, instruction) pair once: time linear in the input for a given pattern, with the
-  same match/no-match answer as `re.search`. Literals the pattern requires are checked first, and state
-  transitions are cached (a lazy DFA) when the pattern has no assertions;
-- constructs a Thompson NFA cannot do (backreferences, lookarounds, atomic groups, possessive repeats) in
-  such a pattern raise `RegexError`: the engine reports the rule as a problem. The Sigma specification's
-  regex flavour (v2.1, "Regular Expression") has none of them.
+- no unbounded repeat (`*`, `+`, `{n,}`) and no nested quantifier: `re` (fast; its work per start
+  position is bounded by the pattern), behind `in` tests of the literal texts every match contains;
+- otherwise RE2 (regex_re2.py: the pattern rewritten in RE2 syntax with Python's meaning), time linear in
+  the text, behind the same literal tests;
+- what RE2 cannot express exactly (`\b`, `$` before more pattern, ...) runs on `LinearRegex`, a
+  Thompson-NFA simulation (Pike VM without captures) that visits each (position, instruction) pair once,
+  with the same match/no-match answer as `re.search`; state transitions are cached (a lazy DFA) when the
+  pattern has no assertions;
+- what neither can do (backreferences, lookarounds, atomic groups, possessive repeats): with nested
+  quantifiers, `RegexError` (the engine reports the rule as a problem); with unbounded repeats only, `re`
+  over the first `BACKTRACK_TEXT` characters of the value. The Sigma specification's regex flavour (v2.1,
+  "Regular Expression") has none of them, and no SigmaHQ rule uses them.
+
+`compile_search` says whether a pattern runs on a linear-time engine (`guarded`): matchers order such
+comparisons after cheaper ones.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import re._parser as P
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeAlias
+
+from ruleatlas.engine.regex_re2 import Re2Search, Untranslatable, translate
 
 Search: TypeAlias = Callable[[str], object]
 """search(text) is truthy when the pattern occurs in text (re.Pattern.search or LinearRegex.search)."""
@@ -55,16 +63,65 @@ def python_flags(flags: str) -> int:
 
 
 def compile_search(pattern: str, flags: str = "") -> tuple[Search, bool]:
-    """A search function for `pattern` that cannot backtrack exponentially, and whether it is guarded."""
+    """A search function for `pattern` that runs in bounded time, and whether it runs on a linear-time
+    engine (RE2 or LinearRegex) rather than `re` (see the module docstring for the choice)."""
     bits = python_flags(flags)
     try:
         compiled = re.compile(pattern, bits)
         parsed = P.parse(pattern, bits)
     except (re.error, RecursionError, OverflowError) as exc:
         raise RegexError(f"invalid regular expression {pattern!r}: {exc}") from exc
-    if not has_nested_quantifiers(list(parsed)):
-        return _gated(compiled.search, literal_runs(list(parsed), parsed.state.flags)), False
-    return LinearRegex(parsed, parsed.state.flags).search, True
+    items = list(parsed)
+    runs = literal_runs(items, parsed.state.flags)
+    nested = has_nested_quantifiers(items)
+    if not nested and not has_unbounded_repeat(items):
+        return _gated(compiled.search, runs), False
+    try:
+        return _gated(Re2Search(translate(parsed, parsed.state.flags)), runs), True
+    except Untranslatable:
+        pass
+    try:
+        return LinearRegex(parsed, parsed.state.flags).search, True
+    except RegexError:
+        if nested:
+            raise
+    # an unbounded repeat with a construct neither linear engine has (lookaround, backreference): `re`
+    # on at most BACKTRACK_TEXT characters of the value, so the worst case stays bounded
+    return _gated(_bounded(compiled.search), runs), False
+
+
+BACKTRACK_TEXT = 4096  # characters `re` searches when neither linear engine can run the pattern
+
+
+def _bounded(search: Search) -> Search:
+    """`search` over at most the first BACKTRACK_TEXT characters of a text (see compile_search)."""
+
+    def bounded_search(text: str) -> object:
+        return search(text if len(text) <= BACKTRACK_TEXT else text[:BACKTRACK_TEXT])
+
+    return bounded_search
+
+
+def has_unbounded_repeat(items: list[tuple[Any, Any]]) -> bool:
+    """True when the pattern repeats something without an upper bound (`*`, `+`, `{n,}`): `re` then tries
+    each way to split the text at every start position, polynomial in the text (S1 of the reliability
+    study: `echo.*clip.*&&.*` took 24 s on a 2.2 KB command line)."""
+    for op, av in items:
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+            if av[1] == C.MAXREPEAT or has_unbounded_repeat(list(av[2])):
+                return True
+        elif op is C.SUBPATTERN:
+            if has_unbounded_repeat(list(av[3])):
+                return True
+        elif op is C.BRANCH:
+            if any(has_unbounded_repeat(list(alt)) for alt in av[1]):
+                return True
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            if has_unbounded_repeat(list(av[1])):
+                return True
+        elif op is C.ATOMIC_GROUP and has_unbounded_repeat(list(av)):
+            return True
+    return False
 
 
 GATE_NEEDLES = 2  # literal runs checked before `re` runs (the longest, counting repeats)
