@@ -160,6 +160,7 @@ def read_logs(paths: Sequence[Path], telemetry: TelemetryCatalog | None) -> Logs
     started = time.perf_counter()
     problems: list[InputProblem] = []
     plan = plan_inputs(paths, problems)
+    problems.extend(plan.warnings)  # FIFOs and devices named like logs: skipped, and said so
     observed = Observed(telemetry)
     for path in plan.files:
         for event in read_source(InputSource(path), problems=problems):

@@ -448,3 +448,39 @@ def test_pretty_printed_document_over_the_limit_is_rejected(
     assert events == []
     assert len(problems) == 1 and problems[0].record == 1
     assert problems[0].message == "JSON value 1 is larger than the 4096 bytes limit for one document: skipped"
+
+
+def test_json_nested_too_deeply_costs_one_line_and_the_rest_is_read(tmp_path: Path) -> None:
+    """json's decoder raises RecursionError at about 1,000 levels: that aborted the whole scan."""
+    deep = '{"EventID": 1, "x": ' + "[" * 1000 + "]" * 1000 + "}"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_text(deep + "\n" + json.dumps({"EventID": 2}) + "\n")
+    (logs / "b.json").write_text("[" + deep + "]")  # a document: no line to resume at
+    (logs / "c.jsonl").write_text(json.dumps({"EventID": 3}) + "\n")
+    events, problems = read_all([logs])
+    assert [e.fields["EventID"] for e in events] == [2, 3]
+    assert [(Path(p.file).name, p.record, p.where) for p in problems] == [
+        ("a.jsonl", 1, "line"),
+        ("b.json", 1, "line"),
+    ]
+    assert "nested too deeply" in problems[0].message and problems[0].message.endswith("skipped")
+    assert problems[1].message.endswith("rest of file skipped")
+
+
+def test_a_fifo_named_like_a_log_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    import os
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.mkfifo(logs / "pipe.jsonl")  # reading it would block until a writer comes: forever
+    (logs / "good.jsonl").write_text(json.dumps({"EventID": 1}) + "\n")
+    problems: list[InputProblem] = []
+    plan = plan_inputs([logs, logs / "pipe.jsonl"], problems)
+    assert plan.files == [logs / "good.jsonl"] and problems == []
+    assert [(Path(w.file).name, w.message) for w in plan.warnings] == [
+        ("pipe.jsonl", "a named pipe (FIFO), not a log file: skipped"),
+        ("pipe.jsonl", "a named pipe (FIFO), not a log file: skipped"),
+    ]
+    events, problems = read_all([logs])  # read_events reports them among the problems: nothing silent
+    assert len(events) == 1 and [Path(p.file).name for p in problems] == ["pipe.jsonl"]

@@ -288,3 +288,242 @@ def test_usage_errors(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_formats_agree() -> None:
     assert scan_cli.FORMATS == output.FORMATS
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_deep_json_and_lone_surrogates_cost_one_event_and_the_output_stays_json(
+    setup: Path, capsys: pytest.CaptureFixture[str], workers: str
+) -> None:
+    logs = setup / "logs"
+    deep = '{"EventID": 1, "x": ' + "[" * 1000 + "]" * 1000 + "}"
+    (logs / "0deep.jsonl").write_text(deep + "\n")
+    lone = _event(5).replace("pc1", "pc\\ud800")  # a JSON escape of an unpaired surrogate
+    (logs / "c.jsonl").write_text(lone + "\n")
+    out_file = setup / "out.jsonl"
+    args = ["--rules", str(setup / "rules"), "--output", str(out_file), "--workers", workers, str(logs)]
+    code, _, err = _run(args, capsys)
+    assert code == 1  # the deep line is an input error
+    assert f"error: {logs / '0deep.jsonl'}: line 1: JSON nested too deeply" in err
+    assert f"warning: {logs / 'c.jsonl'}: line 1: text that is not valid Unicode" in err
+    rows = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
+    assert [Path(r["source"]["file"]).name for r in rows] == ["a.jsonl", "b.jsonl", "c.jsonl"]
+    assert rows[2]["event"]["Computer"] == "pc\ud800"  # written as JSON's own escape, read back the same
+
+
+def test_a_fifo_in_a_scanned_folder_is_skipped(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    os.mkfifo(setup / "logs" / "pipe.jsonl")
+    code, out, err = _run(["--rules", str(setup / "rules"), "--format", "jsonl", str(setup / "logs")], capsys)
+    assert code == 0
+    assert f"warning: {setup / 'logs' / 'pipe.jsonl'}: a named pipe (FIFO), not a log file: skipped" in err
+    assert len(out.splitlines()) == 2
+
+
+PLACEHOLDER_RULE = """\
+title: Admin Logon Elsewhere
+id: 44444444-4444-4444-8444-444444444444
+level: high
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    selection:
+        User|expand: '%Admins%'
+    condition: selection
+"""
+
+
+@pytest.fixture()
+def checkout(setup: Path) -> Path:
+    """A SigmaHQ-shaped checkout: rules/, rules-placeholder/, deprecated/."""
+    root = setup / "sigma"
+    for folder in ("rules", "rules-placeholder", "deprecated"):
+        (root / folder).mkdir(parents=True)
+    (root / "rules" / "whoami.yml").write_text(WHOAMI)
+    (root / "rules-placeholder" / "admins.yml").write_text(PLACEHOLDER_RULE)
+    old = WHOAMI.replace("11111111-1111-4111-8111-111111111111", "55555555-5555-4555-8555-555555555555")
+    (root / "deprecated" / "old_whoami.yml").write_text(old.replace("status: test", "status: deprecated"))
+    event = json.loads(_event(6))
+    event["User"] = "CORP\\bob"
+    (setup / "logs" / "c.jsonl").write_text(json.dumps(event) + "\n")
+    return root
+
+
+def test_a_checkout_scan_leaves_placeholder_and_deprecated_rules_out_unless_asked(
+    checkout: Path, setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = str(setup / "logs")
+    code, out, err = _run(["--rules", str(checkout), "--format", "jsonl", logs], capsys)
+    assert code == 0 and "warning:" not in err and "0 problems, 0 warnings" in err  # no placeholder warnings
+    assert f"note: {checkout}: 1 deprecated rules (deprecated/ or status: deprecated) not run" in err
+    assert f"note: {checkout}: 1 rules-placeholder/ (needs --placeholder values) not run" in err
+    assert {json.loads(line)["rule"]["uid"] for line in out.splitlines()} == {"sigma/whoami"}
+
+    code, out, err = _run(
+        ["--rules", str(checkout), "--format", "jsonl", "--placeholder", "Admins=*\\bob", logs], capsys
+    )
+    assert code == 0, err
+    hits = [json.loads(line) for line in out.splitlines() if "admins" in line]
+    assert [(h["rule"]["uid"], h["matched"]) for h in hits] == [("sigma/admins", {"User": "CORP\\bob"})]
+
+    values = setup / "placeholders.yml"
+    values.write_text("placeholders:\n  Admins: ['*\\\\alice', '*\\\\bob']\n")
+    code, out, err = _run(
+        ["--rules", str(checkout), "--format", "jsonl", "--placeholders", str(values), logs], capsys
+    )
+    assert code == 0 and sum("sigma/admins" in line for line in out.splitlines()) == 1
+
+    code, out, err = _run(
+        ["--rules", str(checkout), "--format", "jsonl", "--include", "placeholder", logs], capsys
+    )
+    assert "Admins" in err and "warning:" in err  # asked for, without values: said once
+    code, out, _ = _run(
+        ["--rules", str(checkout), "--format", "jsonl", "--include", "deprecated", logs], capsys
+    )
+    assert sum("old_whoami" in line for line in out.splitlines()) == 3
+
+    code, _, err = _run(["--rules", str(checkout), "--placeholder", "novalue", logs], capsys)
+    assert code == 2 and "write NAME=VALUE" in err
+
+
+def test_level_and_tag_filters(checkout: Path, setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "--rules",
+        str(checkout),
+        "--format",
+        "jsonl",
+        "--placeholder",
+        "Admins=*\\bob",
+        str(setup / "logs"),
+    ]
+
+    def uids(*more: str) -> set[str]:
+        code, out, err = _run([*args, *more], capsys)
+        assert code == 0, err
+        return {json.loads(line)["rule"]["uid"] for line in out.splitlines()}
+
+    assert uids() == {"sigma/whoami", "sigma/admins"}
+    assert uids("--min-level", "high") == {"sigma/admins"}
+    assert uids("--level", "medium") == {"sigma/whoami"}
+    code, _, err = _run([*args, "--level", "low"], capsys)
+    assert code == 2 and "no rule to run (--level, --min-level and --tag left none)" in err
+    assert uids("--tag", "attack.t1033") == {"sigma/whoami"}
+    assert uids("--tag", "attack.discovery", "--tag", "attack.t1078") == {"sigma/whoami"}
+    assert uids("--tag", "attack.t10", "--tag", "attack.t1033") == {"sigma/whoami"}
+    code, _, err = _run([*args, "--tag", "attack.t10"], capsys)  # a tag or one under it, not any prefix
+    assert code == 2
+
+
+def test_filters_keep_the_rules_a_correlation_needs(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (setup / "rules" / "twice.yml").write_text(CORRELATION)  # level high, over the medium whoami rule
+    (setup / "logs" / "c.jsonl").write_text(_event(4) + "\n")
+    args = ["--rules", str(setup / "rules"), "--format", "jsonl", "--min-level", "high", str(setup / "logs")]
+    code, out, err = _run(args, capsys)
+    assert code == 0, err
+    assert [json.loads(line)["type"] for line in out.splitlines()] == ["correlation"]
+
+
+def test_table_is_in_time_order_with_the_whole_computer_name(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long_name = "WORKSTATION-FINANCE-0042.corp.example.com"
+    (setup / "logs" / "0early.jsonl").write_text(_event(0, computer=long_name) + "\n")  # read first, latest
+    late = json.loads(_event(9, computer=long_name))
+    late["@timestamp"] = "2024-01-01T00:09:00Z"
+    (setup / "logs" / "0early.jsonl").write_text(json.dumps(late) + "\n")
+    code, out, _ = _run(["--rules", str(setup / "rules"), "--format", "table", str(setup / "logs")], capsys)
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("2024-")]
+    assert [row[:19] for row in rows] == ["2024-01-01T00:01:00", "2024-01-01T00:03:00", "2024-01-01T00:09:00"]
+    assert long_name in rows[2]
+
+
+def test_matched_evidence_names_fields_and_values_for_a_security_4688_event(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_filter = WHOAMI.replace(
+        "    condition: selection",
+        "    filter:\n        ParentImage: 'C:\\Allowed\\x.exe'\n    condition: selection and not filter",
+    )
+    assert "not filter" in with_filter
+    (setup / "rules" / "whoami.yml").write_text(with_filter)
+    event = {
+        "Channel": "Security",
+        "EventID": 4688,
+        "NewProcessName": "C:\\Windows\\System32\\whoami.exe",
+        "Computer": "dc1",
+        "@timestamp": "2024-01-01T00:05:00Z",
+    }
+    (setup / "logs" / "sec.jsonl").write_text(json.dumps(event) + "\n")
+    code, out, err = _run(["--rules", str(setup / "rules"), "--format", "jsonl", str(setup / "logs")], capsys)
+    assert code == 0, err
+    rows = {Path(r["source"]["file"]).name: r for r in map(json.loads, out.splitlines())}
+    assert rows["sec.jsonl"]["matched"] == {
+        "Image": "C:\\Windows\\System32\\whoami.exe"
+    }  # no ParentImage: null
+    assert rows["a.jsonl"]["matched"] == {"Image": "C:\\Windows\\System32\\whoami.exe"}
+
+
+def test_killing_the_main_process_takes_the_workers_with_it(setup: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    logs = setup / "logs"
+    for n in range(60):
+        (logs / f"bulk{n:02}.jsonl").write_text("\n".join(_event(n % 9) for _ in range(3000)) + "\n")
+    script = "import sys; from ruleatlas.cli import main; sys.exit(main(sys.argv[1:]))"
+    for sig in (signal.SIGKILL, signal.SIGTERM):
+        scan = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                script,
+                "scan",
+                "--rules",
+                str(setup / "rules"),
+                "--workers",
+                "2",
+                "--output",
+                str(setup / "out.jsonl"),
+                str(logs),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        workers: list[int] = []
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            workers = _children(scan.pid)
+        assert len(workers) == 2, "the scan never started its workers"
+        os.kill(scan.pid, sig)
+        scan.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if _alive(pid)], f"workers outlived a {sig.name} of the parent"
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -14,7 +14,8 @@ last, input order among equal times), so it is printed when the scan ends.
 
 An event that cannot be written as it is never stops the output: text that is not valid Unicode (a lone
 surrogate such as "\\ud800", valid in JSON and in Windows strings) is written escaped, and a value nested
-too deeply to serialise is left out; each is reported as a problem for that event (`Writer.problems`).
+too deeply to serialise is left out; each is reported for that event (`Writer.warnings`: written
+escaped, nothing lost; `Writer.problems`: fields left out).
 """
 
 from __future__ import annotations
@@ -179,11 +180,13 @@ class Writer:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.summary = Summary()
-        self.problems: list[InputProblem] = []  # events that could not be written as they are
+        self.problems: list[InputProblem] = []  # events whose fields could not be written (left out)
+        self.warnings: list[InputProblem] = []  # events written escaped (valid JSON, nothing lost)
 
     def problem(self, event: Event, message: str) -> None:
-        where = "line" if event.file.lower().endswith((".json", ".jsonl", ".ndjson", ".gz")) else "record"
-        self.problems.append(InputProblem(event.file, event.record, message, where=where))
+        where = "record" if event.file.lower().endswith(".evtx") else "line"
+        target = self.warnings if message == NOT_UNICODE else self.problems
+        target.append(InputProblem(event.file, event.record, message, where=where))
 
     def write_line(self, line: str, event: Event | None) -> None:
         """One line out; text that cannot be encoded is escaped, and the event reported."""

@@ -64,6 +64,7 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # one JSON value (line, array element, ob
 LOG_SUFFIXES = (".evtx", ".json", ".jsonl", ".ndjson", ".log")
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BYTES = 1024 * 1024
+TOO_DEEP = "JSON nested too deeply (about 1,000 levels) for the decoder"
 MAX_LEADING_INVALID_LINES = 100  # a text file whose first lines are all not JSON is given up after these
 
 
@@ -79,6 +80,7 @@ class InputSource:
 class InputPlan:
     files: list[Path] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)  # suffix -> files in folders that are not logs
+    warnings: list[InputProblem] = field(default_factory=list)  # files named like logs that are not files
 
 
 def limit_text() -> str:
@@ -106,16 +108,46 @@ def plan_inputs(paths: Sequence[Path], problems: list[InputProblem]) -> InputPla
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 for name in sorted(files):
-                    if _is_log_name(name):
-                        plan.files.append(Path(root) / name)
-                    else:
+                    if not _is_log_name(name):
                         suffix = Path(name).suffix.lower() or "(none)"
                         plan.skipped[suffix] = plan.skipped.get(suffix, 0) + 1
+                        continue
+                    file = Path(root) / name
+                    kind = _not_regular(file)
+                    if kind is None:
+                        plan.files.append(file)
+                    else:
+                        plan.warnings.append(
+                            InputProblem(str(file), None, f"{kind}, not a log file: skipped")
+                        )
         elif stat.S_ISREG(mode):
             plan.files.append(path)
+        elif mode:
+            # a FIFO would block the scan until someone writes to it; a device may never end
+            plan.warnings.append(InputProblem(str(path), None, f"{_kind(mode)}, not a log file: skipped"))
         else:
             problems.append(InputProblem(str(path), None, "no such file or folder"))
     return plan
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _not_regular(path: Path) -> str | None:
+    """None for a regular file (symlinks followed); else what it is. A dangling symlink counts as regular:
+    opening it then reports it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else _kind(mode)
 
 
 def read_events(
@@ -126,7 +158,9 @@ def read_events(
     evtx_threads: int = 1,
 ) -> Iterator[Event]:
     """Every event of every file under `paths`, in order (folders sorted), streaming."""
-    for path in plan_inputs(paths, problems).files:
+    plan = plan_inputs(paths, problems)
+    problems.extend(plan.warnings)
+    for path in plan.files:
         yield from read_source(
             InputSource(path), time_field=time_field, problems=problems, evtx_threads=evtx_threads
         )
@@ -371,6 +405,9 @@ def _read_jsonl(
             continue
         try:
             obj = loads(line)
+        except RecursionError:  # json's C decoder counts depth on the stack: one line costs one line
+            problems.append(InputProblem(name, number, TOO_DEEP + ": skipped", where="line"))
+            continue
         except ValueError as exc:
             if number == 1 and _looks_like_document_start(line):
                 # a pretty-printed document (or several): decode values across lines instead
@@ -491,6 +528,11 @@ def _read_documents(
         while True:
             try:
                 value, end = decoder.raw_decode(buf, pos)
+            except RecursionError:  # no line structure to resume at (see the docstring)
+                problems.append(
+                    InputProblem(name, line_at(pos), TOO_DEEP + ": rest of file skipped", where="line")
+                )
+                return
             except json.JSONDecodeError as exc:
                 if len(buf) - pos > MAX_DOCUMENT_BYTES:
                     problems.append(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -207,6 +208,34 @@ class TaskResult:
     sources: int = 0  # how many tasks (files or chunk ranges) the job covered; set on its last part
     last: bool = True
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Sent from a worker: each matched event pickled on its own, so that one nested too deeply for
+        pickle (JSON allows about 1,000 levels) costs its match, reported, and not the whole scan."""
+        packed: list[tuple[int, bytes]] = []
+        problems = list(self.problems)
+        for rule_id, event in self.matches:
+            try:
+                packed.append((rule_id, pickle.dumps(event, pickle.HIGHEST_PROTOCOL)))
+            except RecursionError:
+                problems.append(
+                    InputProblem(
+                        event.file,
+                        event.record,
+                        f"event nested too deeply to pass between processes: its match (rule "
+                        f"#{rule_id + 1} of the set) not reported; scan it with --workers 1",
+                        where="record" if event.file.lower().endswith(".evtx") else "line",
+                    )
+                )
+        fields = (self.failures, self.events, self.candidates_tested, self.sources, self.last)
+        return (_unpack_result, (self.index, packed, problems, *fields))
+
+
+def _unpack_result(
+    index: int, packed: list[tuple[int, bytes]], problems: list[InputProblem], *rest: Any
+) -> TaskResult:
+    matches = [(rule_id, pickle.loads(data)) for rule_id, data in packed]
+    return TaskResult(index, matches, problems, *rest)
+
 
 def make_tasks(files: Sequence[Path], workers: int) -> list[InputSource]:
     """One task per file; with several workers, EVTX files of more than SPLIT_CHUNKS chunks are split."""
@@ -330,6 +359,7 @@ class ScanOutput:
     correlation_problems: list[str] = field(default_factory=list)  # correlations that cannot run
     correlation_notes: list[str] = field(default_factory=list)  # inputs a correlation skipped, and why
     not_read: list[Path] = field(default_factory=list)  # input files that are the scan's own output
+    input_warnings: list[InputProblem] = field(default_factory=list)  # FIFOs skipped, text escaped
 
 
 def default_workers() -> int:
@@ -360,6 +390,7 @@ def run_scan(
     out = ScanOutput()
     scanner = Scanner(compiled, routing=routing, prefilter=prefilter)
     plan = plan_inputs(paths, out.input_problems)
+    out.input_warnings = plan.warnings
     if exclude:
         plan.files, out.not_read = _without(plan.files, exclude)
     out.stats.files = len(plan.files)

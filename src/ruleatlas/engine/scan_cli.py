@@ -207,6 +207,9 @@ def report_scan_problems(report: _ProblemReport, output: ScanOutput) -> None:
         report.add("correlation", message, _problem_record("correlation", message=message))
     for message in output.correlation_notes:
         report.add("correlation", message, _problem_record("correlation_skip", message=message), error=False)
+    for p in output.input_warnings:
+        record = _problem_record("input_warning", file=p.file, at=p.record, message=p.message)
+        report.add("input", str(p), record, error=False)
     for path in output.not_read:
         message = f"{path}: not read, it is this scan's own output (--output or --problems)"
         record = _problem_record("not_read", file=str(path), message=message)
@@ -265,7 +268,7 @@ def _closing_guarded(stream: TextIO, where: str, guard: Any) -> Iterator[Any]:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from ruleatlas.engine.compile import compile_rules
+    from ruleatlas.engine.compile import RUNNABLE_KINDS, compile_rules
     from ruleatlas.engine.output import make_writer
     from ruleatlas.engine.readers import plan_inputs
     from ruleatlas.engine.scan import default_workers, run_scan
@@ -302,14 +305,15 @@ def _scan(args: argparse.Namespace) -> int:
         rules = loaded.rules
         if selection.filters and not any(rule.correlation is not None for rule in rules):
             rules = [rule for rule in rules if selection.reports(rule)]  # nothing else needs the others
-        compiled = compile_rules(rules, placeholders=placeholders)
+        compiled = compile_rules(rules, placeholders=placeholders, kinds=RUNNABLE_KINDS | selection.kinds)
         for problem in compiled.problems:
             report.rule_problem(problem)
         for note in loaded.notes:
             err.write(f"note: {note}\n")
         if not compiled.rules and not compiled.correlations:
             report.close()
-            err.write("ruleatlas scan: no rule to run\n")
+            why = " (--level, --min-level and --tag left none)" if loaded.rules and selection.filters else ""
+            err.write(f"ruleatlas scan: no rule to run{why}\n")
             return EXIT_USAGE
         fmt = args.format or ("table" if (args.output is None and sys.stdout.isatty()) else "jsonl")
         with _open_output(args.output, "--output") as opened, Progress("scan", 0) as progress:
@@ -334,8 +338,8 @@ def _scan(args: argparse.Namespace) -> int:
                 reports=selection.reports if selection.filters else None,
             )
             writer.close()
-            for problem in writer.problems:
-                result.input_problems.append(problem)
+            result.input_problems.extend(writer.problems)
+            result.input_warnings.extend(writer.warnings)
         report_scan_problems(report, result)
         report.close()
         stats = result.stats

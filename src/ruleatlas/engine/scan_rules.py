@@ -63,6 +63,11 @@ class Selection:
         return self.wants_level(rule) and self.wants_tags(rule)
 
     @property
+    def kinds(self) -> frozenset[RuleKind]:
+        """Rule kinds asked for beyond the runnable ones (deprecated, unsupported)."""
+        return frozenset(kind for name, kind in _KIND_OF.items() if name in self.include)
+
+    @property
     def filters(self) -> bool:
         return bool(self.levels or self.min_level or self.tags)
 
