@@ -9,6 +9,7 @@ from test_correlate_support import at, base, corr, ev, feed_all, skip_counts
 
 from ruleatlas.engine.correlate import (
     DUPLICATE,
+    GROUPS_FULL,
     LATE,
     NO_TIMESTAMP,
     WINDOW_FULL,
@@ -518,6 +519,17 @@ def test_max_group_entries_drops_the_oldest_and_says_so() -> None:
         correlator.feed(FAILED, ev(i, User="bob"))
     assert correlator.open_entries() == 3
     assert skip_counts(correlator) == {WINDOW_FULL: 2}
+
+
+def test_max_groups_drops_the_least_recently_fed_group_and_says_so() -> None:
+    """A long timespan over many distinct values (1M groups used 2.9 GB): open groups are capped."""
+    rule = corr("event_count", ["failed_login"], condition={"gte": 2}, timespan="3650d")
+    correlator = Correlator([rule], [FAILED], max_groups=100)
+    for i in range(1000):
+        correlator.feed(FAILED, ev(i, User=f"user{i}"))
+    assert correlator.open_entries() == 100
+    assert skip_counts(correlator) == {GROUPS_FULL: 900}
+    assert correlator.feed(FAILED, ev(1000, User="user999")) != []  # a recent group is still open
 
 
 def test_events_out_of_time_order() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from ruleatlas.engine.forked import WorkerError, run_forked
+from ruleatlas.engine.forked import WorkerError, run_forked, run_forked_parts
 
 
 def _slow_square(n: int) -> int:
@@ -57,3 +58,15 @@ def test_stopping_early_stops_the_workers() -> None:
     assert next(results) == 0
     results.close()
     assert multiprocessing.active_children() == []
+
+
+def _countdown(n: int) -> Iterator[tuple[int, int]]:
+    for part in range(n % 4):
+        time.sleep(0.001 * ((n * 7) % 3))
+        yield (n, part)
+
+
+def test_parts_come_in_job_order_and_part_order() -> None:
+    jobs = list(range(40))
+    expected = [(n, part) for n in jobs for part in range(n % 4)]
+    assert list(run_forked_parts(_countdown, jobs, workers=3)) == expected

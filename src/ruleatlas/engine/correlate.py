@@ -31,7 +31,10 @@ Semantics, and the choices made where the spec leaves room:
   their group's open window (input not in time order; slightly late events are put in order and kept); the
   oldest entries of a window over `max_group_entries`.
 - Memory: a group keeps the entries within `timespan` of its newest entry; a group whose newest entry is older
-  than `timespan` before the newest time seen is dropped; a window holds at most `max_group_entries`.
+  than `timespan` before the newest time seen is dropped (time-based expiry); a window holds at most
+  `max_group_entries`, and a correlation at most `max_groups` open groups (the least recently fed one is
+  dropped first: a long `timespan` over many distinct values, such as one group per host over a year,
+  would otherwise grow without bound). Each drop is counted in `skips` with the entries it cost.
 - `generate`: `outputs(rule)` is False for the rules (and intermediate correlations) referred to by a
   correlation with `generate: false`, the default: the scan reports their own matches only when it is True
   (pySigma's `disable_output`).
@@ -59,12 +62,14 @@ from ruleatlas.model import Problem, Rule
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_GROUP_ENTRIES = 100_000
+MAX_GROUPS = 100_000  # open groups per correlation; beyond it the least recently fed group is dropped
 SWEEP_EVERY = 4096  # feeds between sweeps of groups that went quiet
 
 NO_TIMESTAMP = "event has no timestamp"
 LATE = "event older than its group's open window (input not in time order)"
 DUPLICATE = "event already counted through another rule of this correlation"
 WINDOW_FULL = "window over max_group_entries: oldest entry dropped"
+GROUPS_FULL = "open groups over max_groups: the least recently fed group dropped with its entries"
 
 FieldGetter = Callable[[str], object]
 
@@ -114,11 +119,13 @@ class Correlator:
         base_rules: Sequence[Rule],
         *,
         max_group_entries: int = MAX_GROUP_ENTRIES,
+        max_groups: int = MAX_GROUPS,
     ) -> None:
         specs, problems = compile_correlations(correlations, base_rules)
         self.problems: list[Problem] = problems
         self._runs = [_Run(spec) for spec in specs]
         self._max_entries = max(1, max_group_entries)
+        self._max_groups = max(1, max_groups)
         self._by_match: dict[str, list[tuple[_Run, int]]] = {}
         self._by_alert: dict[str, list[tuple[_Run, int]]] = {}
         hidden: set[str] = set()
@@ -228,6 +235,9 @@ class Correlator:
         window = run.groups.get(group_key)
         if window is None:
             window = GroupWindow(shown, make_aggregate(spec), spec.type in TEMPORAL_TYPES)
+            if len(run.groups) >= self._max_groups:
+                _, dropped = run.groups.popitem(last=False)
+                self._skips[(spec.rule.uid, GROUPS_FULL)] += len(dropped.entries)
             run.groups[group_key] = window
         else:
             run.groups.move_to_end(group_key)
