@@ -19,6 +19,7 @@ from ruleatlas.engine.regex_guard import (
     compile_search,
     has_nested_quantifiers,
 )
+from ruleatlas.engine.regex_re2 import Re2Search, translate
 
 # The pattern of SigmaHQ rules/windows/process_creation/proc_creation_win_hktl_invoke_obfuscation_var.yml
 INVOKE_OBFUSCATION_VAR = (
@@ -144,7 +145,7 @@ RE2_PATTERNS = [
     r"\d+\.\d+",
     r"\w+\s+\W",
     r"[\W\d]+x",
-    r"[^\W_]+y",
+    r"[^\W]+y",
     r"a.*$",
     r"(?m)^b.*$",
     r"(?s)a.*c",
@@ -159,8 +160,10 @@ RE2_ALPHABET = "abcxyQ \n\t,._0192éÉ\u00a0\u2003٣ⅻ"
 
 @pytest.mark.parametrize("pattern", RE2_PATTERNS)
 def test_re2_agrees_with_re(pattern: str) -> None:
-    search, guarded = compile_search(pattern)
+    _, guarded = compile_search(pattern)
     assert guarded
+    parsed = sre_parse.parse(pattern)
+    search = Re2Search(translate(parsed, parsed.state.flags))  # RE2 itself (short values go to `re`)
     reference = re.compile(pattern)
     rng = random.Random(pattern)
     for _ in range(1500):
@@ -170,11 +173,30 @@ def test_re2_agrees_with_re(pattern: str) -> None:
 
 def test_a_lone_surrogate_in_the_text_is_searched_not_raised() -> None:
     search, _ = compile_search(r"a.*b")
-    assert search("a\ud800b") and not search("\ud800")
+    padding = "x" * 1000  # long enough for RE2
+    assert search("a\ud800b" + padding) and not search("\ud800" + padding)
+
+
+def test_short_values_run_on_re_and_long_ones_on_re2(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ruleatlas.engine.regex_guard as guard
+
+    assert guard.unbounded_repeats(list(sre_parse.parse(USE_CLIP))) == 3
+    calls: list[str] = []
+    real = guard.Re2Search
+
+    def counting(translated: str) -> object:
+        engine = real(translated)
+        return lambda text: calls.append(text) or engine(text)
+
+    monkeypatch.setattr(guard, "Re2Search", counting)
+    search, _ = compile_search(r"a.*b")  # one repeat: `re` up to sqrt(RE_STEP_BUDGET) characters
+    limit = int(guard.RE_STEP_BUDGET**0.5)
+    assert search("a" + "x" * (limit - 2) + "b") and calls == []
+    assert search("a" + "x" * limit + "b") and len(calls) == 1
 
 
 def test_patterns_re2_cannot_spell_run_on_the_linear_matcher() -> None:
-    for pattern in (r"\bcmd.*\b", r"a$b*"):  # Unicode \b; `$` with pattern after it
+    for pattern in (r"\bcmd.*\b", r"a$b*", r"[^\W_]+y"):  # Unicode \b; `$` before more; class minus
         search, guarded = compile_search(pattern)
         assert guarded
         for text in ("écmd x", "cmd x", "a", "a\n", "ab"):

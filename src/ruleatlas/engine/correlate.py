@@ -62,7 +62,7 @@ from ruleatlas.model import Problem, Rule
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_GROUP_ENTRIES = 100_000
-MAX_GROUPS = 100_000  # open groups per correlation; beyond it the least recently fed group is dropped
+MAX_GROUPS = 50_000  # open groups per correlation; beyond it the least recently fed group is dropped
 SWEEP_EVERY = 4096  # feeds between sweeps of groups that went quiet
 
 NO_TIMESTAMP = "event has no timestamp"

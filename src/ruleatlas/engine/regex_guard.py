@@ -12,7 +12,9 @@ only), so the engine is chosen per pattern at compile time, from `re`'s own pars
 - no unbounded repeat (`*`, `+`, `{n,}`) and no nested quantifier: `re` (fast; its work per start
   position is bounded by the pattern), behind `in` tests of the literal texts every match contains;
 - otherwise RE2 (regex_re2.py: the pattern rewritten in RE2 syntax with Python's meaning), time linear in
-  the text, behind the same literal tests;
+  the text, behind the same literal tests. Without nested quantifiers, a value short enough that `re`'s
+  worst case (about n**(k+1) steps for k unbounded repeats) stays within `RE_STEP_BUDGET` still goes to
+  `re`: a call into RE2 costs ~3 µs against ~0.2 µs, and most values are a few dozen characters;
 - what RE2 cannot express exactly (`\b`, `$` before more pattern, ...) runs on `LinearRegex`, a
   Thompson-NFA simulation (Pike VM without captures) that visits each (position, instruction) pair once,
   with the same match/no-match answer as `re.search`; state transitions are cached (a lazy DFA) when the
@@ -77,9 +79,13 @@ def compile_search(pattern: str, flags: str = "") -> tuple[Search, bool]:
     if not nested and not has_unbounded_repeat(items):
         return _gated(compiled.search, runs), False
     try:
-        return _gated(Re2Search(translate(parsed, parsed.state.flags)), runs), True
+        linear = Re2Search(translate(parsed, parsed.state.flags))
     except Untranslatable:
         pass
+    else:
+        if nested:
+            return _gated(linear, runs), True
+        return _gated(_short_on_re(compiled.search, linear, unbounded_repeats(items)), runs), True
     try:
         return LinearRegex(parsed, parsed.state.flags).search, True
     except RegexError:
@@ -91,6 +97,37 @@ def compile_search(pattern: str, flags: str = "") -> tuple[Search, bool]:
 
 
 BACKTRACK_TEXT = 4096  # characters `re` searches when neither linear engine can run the pattern
+# `re`'s worst case on a pattern with k unbounded repeats (no nesting) is about n**(k+1) steps on n
+# characters; up to this many steps a short value stays on `re` (a call costs ~0.2 µs, RE2's ~3 µs)
+RE_STEP_BUDGET = 200_000
+
+
+def _short_on_re(search: Search, linear: Search, repeats: int) -> Search:
+    """`search` (re) for values short enough that its worst case stays within RE_STEP_BUDGET, `linear`
+    (RE2) for longer ones: the same answers, and most values (a few dozen characters) at `re`'s speed."""
+    limit = int(RE_STEP_BUDGET ** (1 / (repeats + 1)))
+
+    def search_by_length(text: str) -> object:
+        return search(text) if len(text) <= limit else linear(text)
+
+    return search_by_length
+
+
+def unbounded_repeats(items: list[tuple[Any, Any]]) -> int:
+    """How many unbounded repeats (`*`, `+`, `{n,}`) the pattern has, in all branches together."""
+    count = 0
+    for op, av in items:
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+            count += (av[1] == C.MAXREPEAT) + unbounded_repeats(list(av[2]))
+        elif op is C.SUBPATTERN:
+            count += unbounded_repeats(list(av[3]))
+        elif op is C.BRANCH:
+            count += sum(unbounded_repeats(list(alt)) for alt in av[1])
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            count += unbounded_repeats(list(av[1]))
+        elif op is C.ATOMIC_GROUP:
+            count += unbounded_repeats(list(av))
+    return count
 
 
 def _bounded(search: Search) -> Search:

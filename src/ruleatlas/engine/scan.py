@@ -447,7 +447,7 @@ def _without(files: list[Path], exclude: Sequence[Path]) -> tuple[list[Path], li
     return kept, dropped
 
 
-REORDER_MATCHES = 50_000  # correlation inputs held to put them in time order (see _CorrelationFeed)
+REORDER_MATCHES = 10_000  # correlation inputs held to put them in time order (see _CorrelationFeed)
 
 
 class _CorrelationFeed:
