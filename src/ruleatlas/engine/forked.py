@@ -70,6 +70,7 @@ def _serve(
         if item is STOP or os.getppid() != parent:
             return
         index, job = item
+        answer: tuple[int, int, str | None]
         try:
             for part in function(job):
                 with lock:

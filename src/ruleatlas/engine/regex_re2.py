@@ -217,4 +217,5 @@ class Re2Search:
     def __call__(self, text: str) -> bool:
         # surrogatepass: a lone surrogate (valid in JSON) must not stop the search
         data = text.encode("utf-8", "surrogatepass")
-        return self._regexp.Match(self._anchor, data, 0, len(data))[0][0] >= 0
+        spans: list[tuple[int, int]] = self._regexp.Match(self._anchor, data, 0, len(data))
+        return spans[0][0] >= 0

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ruleatlas.engine.event import DEFAULT_TIME_FIELDS
 from ruleatlas.engine.readers import limit_text
@@ -318,7 +318,7 @@ def _scan(args: argparse.Namespace) -> int:
         fmt = args.format or ("table" if (args.output is None and sys.stdout.isatty()) else "jsonl")
         with _open_output(args.output, "--output") as opened, Progress("scan", 0) as progress:
             out = opened if opened is not None else GuardedStream(sys.stdout, "to stdout")
-            writer = make_writer(fmt, out)
+            writer = make_writer(fmt, cast(TextIO, out))  # GuardedStream: the write side of a TextIO
 
             def advance(done: int, total: int) -> None:
                 progress.set_total(total)

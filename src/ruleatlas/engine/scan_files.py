@@ -7,7 +7,6 @@ identity (device, inode), never by name, and the check runs before anything is o
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -65,9 +64,9 @@ def check_outputs(outputs: Sequence[tuple[str, Path | None]], inputs: Iterable[P
     if not existing:
         return
     for log in inputs:
-        key = file_id(log)
-        if key is not None and key in existing:
-            option, path = existing[key]
+        found = file_id(log)
+        if found is not None and found in existing:
+            option, path = existing[found]
             same = "" if Path(log) == path else f" (as {log})"
             raise OutputRefused(
                 f"{option} {path} is one of the logs to scan{same}: refusing to overwrite it; "
@@ -104,7 +103,3 @@ class GuardedStream:
 
     def isatty(self) -> bool:
         return self._stream.isatty()
-
-
-def is_pipe_closed(exc: BaseException) -> bool:
-    return isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE)
