@@ -119,7 +119,10 @@ def run_forked_parts(
                 in_flight += 1
             ready = wait([reader, *(process.sentinel for process in processes)])
             if reader not in ready:
-                codes = ", ".join(str(process.exitcode) for process in processes if process.sentinel in ready)
+                dead = [process for process in processes if process.sentinel in ready]
+                for process in dead:  # its pipe closes a moment before the kernel has its exit code
+                    process.join(timeout=5)
+                codes = ", ".join(str(process.exitcode) for process in dead)
                 raise WorkerError(f"a scan worker stopped (exit code {codes}) before its job was done")
             index, kind, value = reader.recv()
             if kind == FAILED:
