@@ -527,3 +527,22 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_stdout_appended_to_one_of_the_logs_is_refused(setup: Path) -> None:
+    import subprocess
+    import sys
+
+    log = setup / "logs" / "a.jsonl"
+    before = log.read_bytes()
+    script = "import sys; from ruleatlas.cli import main; sys.exit(main(sys.argv[1:]))"
+    with log.open("ab") as appended:  # `ruleatlas scan ... logs >> logs/a.jsonl`
+        done = subprocess.run(
+            [sys.executable, "-c", script, "scan", "--rules", str(setup / "rules"), str(setup / "logs")],
+            stdout=appended,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert b"standard output /dev/stdout is one of the logs to scan" in done.stderr
+    assert log.read_bytes() == before

@@ -32,6 +32,7 @@ FORMATS = ("table", "jsonl", "csv")  # engine.output.FORMATS; a test keeps the t
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell tool's exit looks like when its reader went away
 STDERR_LIMIT = 50  # problem lines per kind on stderr; --problems FILE gets them all
+STDOUT = Path("/dev/stdout")  # Linux: the file standard output was redirected to, if any
 
 
 def add_scan_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -287,8 +288,11 @@ def _scan(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     workers = args.workers or default_workers()
     # before anything is opened for writing: an output that is one of the logs would be emptied on open
+    # (stdout redirected with `>>` to one of the logs would grow it while it is read: refused too)
+    stdout = STDOUT if args.output is None and STDOUT.exists() else None
     check_outputs(
-        [("--output", args.output), ("--problems", args.problems)], plan_inputs(args.logs, []).files
+        [("--output", args.output), ("--problems", args.problems), ("standard output", stdout)],
+        plan_inputs(args.logs, []).files,
     )
     include = set(args.include) | ({"placeholder"} if placeholders else set())
     selection = Selection(
