@@ -270,7 +270,7 @@ def test_a_closed_pipe_ends_the_scan_quietly(setup: Path) -> None:
     args = [sys.executable, "-c", script, "scan", "--rules", str(setup / "rules"), "--format", "jsonl"]
     scan = subprocess.Popen([*args, str(setup / "logs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert scan.stdout is not None and scan.stderr is not None
-    assert scan.stdout.readline().startswith(b'{"type": "match"')
+    assert scan.stdout.readline().startswith(b'{"type":"match"')
     scan.stdout.close()  # `| head -1`
     err = scan.stderr.read().decode()
     assert scan.wait(timeout=120) == scan_cli.EXIT_PIPE_CLOSED

@@ -1,6 +1,6 @@
 """Scan output: a table for people, JSONL and CSV for programs, and a summary per rule and ATT&CK tactic.
 
-JSONL: one object per line.
+JSONL: one compact object per line (no spaces after separators).
 - match: {"type": "match", "rule": {uid, id, title, level}, "timestamp", "event" (its fields as read,
   Sigma-named), "matched" (the fields whose predicates matched), "source": {file, record}}
 - correlation alert: {"type": "correlation", "rule": {...}, "timestamp" (window end), "correlation": {type,
@@ -126,8 +126,25 @@ def alert_json(alert: Any) -> dict[str, Any]:
     }
 
 
-def _dumps(obj: object) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
+def _json_dumps(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))  # orjson's spacing
+
+
+try:  # orjson writes a match line ~5x faster than json; json stays the fallback (and the reference)
+    import orjson
+
+    _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+    def _dumps(obj: object) -> str:
+        try:
+            return orjson.dumps(obj, default=str, option=_ORJSON_OPTIONS).decode("utf-8")
+        except orjson.JSONEncodeError:
+            # what orjson refuses and json writes: a lone surrogate (then escaped by the writer), nesting
+            # deeper than orjson's 254 levels, integers over 64 bits
+            return _json_dumps(obj)
+
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _dumps = _json_dumps
 
 
 NOT_UNICODE = "text that is not valid Unicode (a lone surrogate): written escaped"
@@ -236,7 +253,7 @@ class JsonlWriter(Writer):
             self.out.write(line + "\n")
         except UnicodeEncodeError:
             # JSON's own escape: valid JSON, the text kept as it was read
-            self.out.write(json.dumps(data, ensure_ascii=True, default=str) + "\n")
+            self.out.write(json.dumps(data, ensure_ascii=True, default=str, separators=(",", ":")) + "\n")
             if event is not None:
                 self.problem(event, NOT_UNICODE)
 
