@@ -101,8 +101,9 @@ SIGMA_CORRELATION_TYPES = frozenset(
     }
 )
 
-# A list-membership predicate (`in $org_domains`, `%list`, `_GetWatchlist()`, a lookup, a Sigma placeholder) is
-# `Pred(kind=EQ, value=<the list's name>, transforms=(MEMBERSHIP,))`: shown as "member of <name>".
+# A list-membership predicate (`in $org_domains`, `%list`, `_GetWatchlist()`, a lookup, a Sigma
+# placeholder) is `Pred(kind=EQ, value=<the list's name>, transforms=(MEMBERSHIP,))`: shown as
+# "member of <name>".
 MEMBERSHIP = "expand"
 
 
@@ -148,7 +149,8 @@ class Pred:
     transforms: tuple[str, ...] = ()
     regex_flags: str = ""
     native: str = ""
-    scope: bool = False  # selects the data source (index, sourcetype, event.category, Channel...): not an indicator
+    # selects the data source (index, sourcetype, event.category, Channel...): not an indicator
+    scope: bool = False
 
 
 @dataclass(slots=True, frozen=True)
