@@ -20,6 +20,7 @@ from ruleatlas.attack import (
     TechniqueRef,
     find_bundle,
     load_attack,
+    load_stix,
     map_tags,
     parse_attack_tag,
 )
@@ -37,7 +38,14 @@ def data(fixture_bundle: Path) -> AttackData:
 
 @pytest.fixture(scope="module")
 def real(shared_dir: Path) -> AttackData:
+    """../shared's ATT&CK as a build reads it: v18.1 STIX with v19 laid over it."""
     return load_attack(shared_dir / "attack")
+
+
+@pytest.fixture(scope="module")
+def real18(shared_dir: Path) -> AttackData:
+    """The v18.1 STIX subset alone."""
+    return load_stix(shared_dir / "attack")
 
 
 def shape(cov_tactics: list[TacticCoverage]) -> list[tuple[str, list[str]]]:
@@ -208,12 +216,12 @@ def test_error_from_json_wrong_format() -> None:
         AttackData.from_json({"format": "something-else"}, file="catalog.db:attack")
     assert str(err.value) == (
         "catalog.db:attack: not RuleAtlas ATT&CK data"
-        " (format 'something-else', expected 'ruleatlas-attack/1')"
+        " (format 'something-else', expected 'ruleatlas-attack/2')"
     )
     with pytest.raises(
         AttackDataError, match=r"^catalog.db:attack: malformed RuleAtlas ATT&CK data: KeyError"
     ):
-        AttackData.from_json({"format": "ruleatlas-attack/1"}, file="catalog.db:attack")
+        AttackData.from_json({"format": "ruleatlas-attack/2"}, file="catalog.db:attack")
 
 
 def test_error_unexpected_stix_content(tmp_path: Path) -> None:
@@ -262,27 +270,17 @@ def test_parse_attack_tag_forms() -> None:
 
 def test_example_command_and_control(data: AttackData) -> None:
     cov = map_tags(["attack.command-and-control", "attack.t1572", "attack.t1090", "attack.t1102"], data)
+    active = {"revoked": False, "deprecated": False, "replaced_by": "", "replaced_by_name": "", "moved": ""}
     assert cov.page_attack() == [
         {
             "tactic": "Command and Control",
             "tactic_id": "TA0011",
             "shortname": "command-and-control",
+            "tagged_as": [],
             "techniques": [
-                {"id": "T1090", "name": "Proxy", "revoked": False, "deprecated": False, "replaced_by": ""},
-                {
-                    "id": "T1102",
-                    "name": "Web Service",
-                    "revoked": False,
-                    "deprecated": False,
-                    "replaced_by": "",
-                },
-                {
-                    "id": "T1572",
-                    "name": "Protocol Tunneling",
-                    "revoked": False,
-                    "deprecated": False,
-                    "replaced_by": "",
-                },
+                {"id": "T1090", "name": "Proxy", **active, "note": ""},
+                {"id": "T1102", "name": "Web Service", **active, "note": ""},
+                {"id": "T1572", "name": "Protocol Tunneling", **active, "note": ""},
             ],
         }
     ]
@@ -377,13 +375,23 @@ def test_revoked_and_deprecated_are_listed_and_flagged(data: AttackData) -> None
             "Execution",
             "TA0002",
             "execution",
-            [TechniqueRef("T1086", "PowerShell", True, False, "T1059.001")],
+            [
+                TechniqueRef(
+                    "T1086",
+                    "PowerShell",
+                    True,
+                    False,
+                    "T1059.001",
+                    replaced_by_name="PowerShell",
+                    note="revoked; replaced by T1059.001",
+                )
+            ],
         ),
         TacticCoverage(
             "Command and Control",
             "TA0011",
             "command-and-control",
-            [TechniqueRef("T1043", "Commonly Used Port", False, True, "")],
+            [TechniqueRef("T1043", "Commonly Used Port", False, True, "", note="deprecated")],
         ),
     ]
     # A revoked technique without kill-chain phases shows under its replacement's tactics.
@@ -393,7 +401,17 @@ def test_revoked_and_deprecated_are_listed_and_flagged(data: AttackData) -> None
             "Defense Evasion",
             "TA0005",
             "defense-evasion",
-            [TechniqueRef("T1150", "Plist Modification", True, False, "T1647")],
+            [
+                TechniqueRef(
+                    "T1150",
+                    "Plist Modification",
+                    True,
+                    False,
+                    "T1647",
+                    replaced_by_name="Plist File Modification",
+                    note="revoked; replaced by T1647",
+                )
+            ],
         )
     ]
 
@@ -442,7 +460,8 @@ def test_v18_tactic_name_resolves_on_v19_data() -> None:
 
 
 @pytest.mark.corpus
-def test_real_bundle_loads(real: AttackData, shared_dir: Path) -> None:
+def test_real_bundle_loads(real18: AttackData, shared_dir: Path) -> None:
+    real = real18
     assert real.version == "18.1"
     assert real.domain == "enterprise-attack"
     assert len(real.tactics) == 14 and len(real.techniques) == 835
@@ -490,7 +509,8 @@ def test_real_example_command_and_control(real: AttackData) -> None:
 
 
 @pytest.mark.corpus
-def test_real_data_matches_compact_index(real: AttackData, shared_dir: Path) -> None:
+def test_real_data_matches_compact_index(real18: AttackData, shared_dir: Path) -> None:
+    real = real18
     compact = json.loads((shared_dir / "attack" / "enterprise-attack-v18.1-compact.json").read_text())
     component_names = {c["id"]: c["name"] for c in compact["data_components"]}
     parent_from_id = set()
@@ -528,8 +548,9 @@ V19_ONLY_TAGS = {
 
 
 @pytest.mark.corpus
-def test_sigma_corpus_tags(real: AttackData, shared_dir: Path) -> None:
-    """Every attack.* tag of the SigmaHQ rule folders resolves, except the v19-only technique ids."""
+def test_sigma_corpus_tags(real: AttackData, real18: AttackData, shared_dir: Path) -> None:
+    """Every attack.* tag of the SigmaHQ rule folders resolves against v19 over v18.1; against v18.1
+    alone, all but the v19-only technique ids."""
     sigma = shared_dir / "corpus" / "sigma"
     unknown: dict[str, str] = {}
     tactic_tags: set[str] = set()
@@ -544,8 +565,9 @@ def test_sigma_corpus_tags(real: AttackData, shared_dir: Path) -> None:
             tags = [t for t in (doc or {}).get("tags") or () if isinstance(t, str)]
             rules += 1
             tactic_tags |= {t for t in tags if (p := parse_attack_tag(t)) and p.kind == "tactic"}
-            for tag in map_tags(tags, real).unknown:
+            for tag in map_tags(tags, real18).unknown:
                 unknown.setdefault(tag, str(path.relative_to(sigma)))
+            assert map_tags(tags, real).unknown == [], path
     assert rules > 4000
     # v19 names (rules*/) and the older underscore and pre-v19 forms (deprecated/, unsupported/) all occur
     assert {

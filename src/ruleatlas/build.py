@@ -25,6 +25,7 @@ import orjson
 
 from ruleatlas import __version__
 from ruleatlas.analysis.rows import RuleRow, analyse_rule
+from ruleatlas.attack import JSON_FORMAT as ATTACK_FORMAT
 from ruleatlas.attack import AttackData, load_attack
 from ruleatlas.config import BuildConfig, SourceSpec, default_jobs, describe_source
 from ruleatlas.engine.readers import InputProblem, read_events
@@ -258,7 +259,10 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
     # 1. List and hash every file; decide whether the previous catalog can be patched.
     specs = [describe_source(s) for s in config.sources]
     listing = [(spec, list_source_files(spec)) for spec in specs]
-    keys = {"attack": fingerprint(config.attack), "telemetry": fingerprint(config.telemetry)}
+    keys = {
+        "attack": f"{ATTACK_FORMAT}:{fingerprint(config.attack)}",
+        "telemetry": fingerprint(config.telemetry),
+    }
     samples_fingerprint = fingerprint(config.samples)  # not an input of the rows: only of telemetry pages
     inputs_key = hashlib.sha256(
         json.dumps(
@@ -428,6 +432,11 @@ def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
         ProblemRow(file.vendor, file.rel_path, r.uid, p.line, p.severity, p.message, p.hint)
         for r in rules
         for p in r.problems
+    ]
+    problem_rows += [
+        ProblemRow(file.vendor, file.rel_path, row.uid, p.line, p.severity, p.message, p.hint)
+        for row in rows
+        for p in row.problems
     ]
     meta = SourceFile(file.vendor, file.rel_path, file.folder, file.content_hash, None)
     return FileResult(meta, rows, problem_rows, sum(p.severity == "error" for p in problems), events)

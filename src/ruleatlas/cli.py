@@ -232,6 +232,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from ruleatlas.analysis.stats import kind_vs_status_text, problems_text
     from ruleatlas.store import open_catalog
 
     _require_catalog(args.catalog)
@@ -253,10 +254,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return EXIT_OK
-    print(
-        f"{stats['rules']} rules from {stats['files']} files; {stats['errors']} files with errors; "
-        f"{stats['problems']} problems (built {stats['built_at']})"
-    )
+    print(f"{stats['rules']} rules from {stats['files']} files (built {stats['built_at']})")
+    print(f"  {problems_text(stats)} (`ruleatlas problems` lists them)")
+    for name, n in stats["kind_vs_status"].items():
+        print("  " + kind_vs_status_text(name, n))
     for title, key in (
         ("vendor", "per_vendor"),
         ("kind", "per_kind"),

@@ -64,7 +64,12 @@ def render_text(doc: dict[str, Any]) -> str:
     if doc["falsepositives"]:
         out += _section("False positives", [f"  - {r}" for r in doc["falsepositives"]])
     attack = [
-        f"  {t['tactic']} ({t['tactic_id']}): " + ", ".join(f"{x['id']} {x['name']}" for x in t["techniques"])
+        f"  {t['tactic']} ({t['tactic_id']})"
+        + (f" [tagged {', '.join(t['tagged_as'])}]" if t.get("tagged_as") else "")
+        + ": "
+        + ", ".join(
+            f"{x['id']} {x['name']}" + (f" — {x['note']}" if x.get("note") else "") for x in t["techniques"]
+        )
         for t in doc["attack"]
     ]
     if doc["attack_unknown"]:

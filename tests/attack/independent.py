@@ -17,7 +17,7 @@ def counted(doc: dict[str, Any]) -> bool:
 
 def independent_cells(docs: Iterable[dict[str, Any]], attack: AttackData) -> dict[tuple[str, str], set[str]]:
     """(tactic id, technique id) -> uids of counted rules: a technique under the tactic its document names,
-    a sub-technique also in its parent's cell, a revoked id under its replacement."""
+    a sub-technique also in its parent's cell, a revoked (or moved) id under its replacement."""
     tactic_of = {t.shortname: t.id for t in attack.tactics}
     cells: dict[tuple[str, str], set[str]] = {}
     for doc in docs:
@@ -27,7 +27,7 @@ def independent_cells(docs: Iterable[dict[str, Any]], attack: AttackData) -> dic
             for tech in group["techniques"]:
                 target = attack.techniques[tech["id"]]
                 tactic_ids = [group["tactic_id"]]
-                if target.revoked or target.deprecated:
+                if target.revoked or target.deprecated or target.moved:
                     if not target.replaced_by:
                         continue
                     target = attack.techniques[target.replaced_by]

@@ -134,8 +134,8 @@ def _in_data(platforms: Iterable[str], known: set[str]) -> set[str]:
 
 
 def active(tech: Technique) -> bool:
-    """Neither revoked nor deprecated: a technique the matrix shows."""
-    return not (tech.revoked or tech.deprecated)
+    """Neither revoked, deprecated, nor dropped by a newer version: a technique the matrix shows."""
+    return tech.active
 
 
 # -- input rows ----------------------------------------------------------------------------------------------

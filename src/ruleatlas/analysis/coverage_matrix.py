@@ -18,7 +18,7 @@ from ruleatlas.analysis.coverage import (
     tactic_ids,
     technique_counts,
 )
-from ruleatlas.attack import AttackData, Technique, technique_sort_key
+from ruleatlas.attack import AttackData, Technique, retired_note, technique_sort_key
 
 # -- the matrix ----------------------------------------------------------------------------------------------
 
@@ -140,7 +140,8 @@ def build_matrix(index: CoverageIndex) -> Matrix:
 
 
 def retired_tags(index: CoverageIndex) -> list[dict[str, Any]]:
-    """Revoked/deprecated techniques counted rules still tag: where they went, or that they count nowhere."""
+    """Revoked, deprecated or moved techniques counted rules still tag: where they went, or that they count
+    nowhere."""
     attack = index.attack
     via: dict[str, set[str]] = {}
     target_of: dict[str, str] = {}
@@ -155,7 +156,14 @@ def retired_tags(index: CoverageIndex) -> list[dict[str, Any]]:
             {
                 "id": old,
                 "name": tech.name if tech else "",
-                "status": "unknown" if tech is None else "revoked" if tech.revoked else "deprecated",
+                "status": "unknown"
+                if tech is None
+                else "moved"
+                if tech.moved
+                else "revoked"
+                if tech.revoked
+                else "deprecated",
+                "note": retired_note(tech, attack) if tech else "not in the ATT&CK data",
                 "replaced_by": target_of.get(old, ""),
                 "rules": len(via.get(old, set()) | index.unreplaced.get(old, set())),
             }

@@ -13,7 +13,7 @@ from typing import Any
 from ruleatlas.analysis.document import rule_document
 from ruleatlas.analysis.indicators import rule_indicators
 from ruleatlas.attack import AttackData, map_tags
-from ruleatlas.model import Rule, RuleKind
+from ruleatlas.model import Problem, Rule, RuleKind
 from ruleatlas.telemetry import TelemetryCatalog, event_coverage
 
 # Rules of these kinds are shown but never counted: they are not part of the live corpus.
@@ -42,6 +42,8 @@ class RuleRow:
     events: list[tuple[str, str, int, str]] = field(default_factory=list)
     # (field, kind, normalised value, transforms, exclusion 0/1)
     indicators: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    # Problems the analysis found (tags ATT&CK does not know); the parser's own are on the Rule.
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def counted(self) -> bool:
@@ -69,15 +71,18 @@ class RuleRow:
             self.techniques,
             self.events,
             self.indicators,
+            self.problems,
         )
 
 
 def analyse_rule(rule: Rule, attack: AttackData | None, telemetry: TelemetryCatalog | None) -> RuleRow:
     tactics: list[dict[str, Any]] = []
     unknown: list[str] = []
+    problems: list[Problem] = []
     if attack is not None:
         coverage = map_tags(rule.tags, attack)
         tactics, unknown = coverage.page_attack(), list(coverage.unknown)
+        problems = [_unknown_tag(rule, tag, attack) for tag in unknown]
     events: dict[str, Any] = {"events": [], "events_note": NO_TELEMETRY_NOTE}
     if telemetry is not None:
         events = event_coverage(rule, telemetry).to_json()
@@ -113,4 +118,28 @@ def analyse_rule(rule: Rule, attack: AttackData | None, telemetry: TelemetryCata
             for flag, group in ((0, indicators.positives), (1, indicators.exclusions))
             for ind in group
         ],
+        problems=problems,
     )
+
+
+def _unknown_tag(rule: Rule, tag: str, attack: AttackData) -> Problem:
+    """A warning for an `attack.*` tag the loaded ATT&CK data does not know, on the tag's line."""
+    versions = f"v{attack.version}" + (f" or v{attack.details_version}" if attack.details_version else "")
+    return Problem(
+        rule.source.path,
+        f"tag {tag!r} names nothing in ATT&CK {versions}",
+        _tag_line(rule, tag),
+        hint="check the id on attack.mitre.org, or correct the tag (attack.t1059.001, attack.execution)",
+        severity="warning",
+        rule_uid=rule.uid,
+    )
+
+
+def _tag_line(rule: Rule, tag: str) -> int | None:
+    """The file line of a tag: the rule's first body line holding it as a list item (the body is verbatim)."""
+    wanted = tag.strip().casefold()
+    for offset, line in enumerate(rule.body.splitlines()):
+        text = line.strip().casefold()
+        if text.startswith("-") and text[1:].strip().strip("'\"") == wanted:
+            return rule.line + offset
+    return rule.line

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruleatlas.analysis.coverage import CoverageIndex, RuleInfo, tactic_ids
-from ruleatlas.attack import AttackData, Technique, technique_sort_key
+from ruleatlas.attack import AttackData, Technique, retired_note, technique_sort_key
 
 IndicatorKey = tuple[str, str, str, str]
 
@@ -121,7 +121,7 @@ def technique_report(
     tech = attack.technique(technique_id)
     if tech is None:
         return None
-    active = not (tech.revoked or tech.deprecated)
+    active = tech.active
     subs = index.subtechniques(tech.id) if active else []
     covered_ids = [tech.id, *subs]
     # Retired ids counted under this technique (or its sub-techniques) are part of what it covers.
@@ -155,6 +155,11 @@ def technique_report(
         "parent": _technique_ref(attack.technique(tech.parent), tech.parent) if tech.parent else None,
         "revoked": tech.revoked,
         "deprecated": tech.deprecated,
+        "moved": tech.moved,
+        "move_note": tech.move_note,
+        "retired_note": retired_note(tech, attack),
+        "attack_version": attack.version,
+        "details_version": tech.details_version,
         "replaced_by": _technique_ref(attack.technique(tech.replaced_by), tech.replaced_by)
         if tech.replaced_by
         else None,

@@ -4,7 +4,8 @@ Reads the official `enterprise-attack.json` of mitre-attack/attack-stix-data (ST
 (STIX 2.0), and subsets of it holding the same object types. The catalog stores `AttackData.to_json()` and
 reloads it with `AttackData.from_json()`, so pages never re-read STIX.
 
-- `data`: the dataclasses and their JSON form; `stix`: the loader; `tags`: tag parsing and `map_tags`.
+- `data`: the dataclasses and their JSON form; `stix`: the loader; `overlay`: a newer version's names and
+  tactics laid over the STIX data (ATT&CK v19 over v18.1); `tags`: tag parsing and `map_tags`.
 """
 
 from ruleatlas.attack.data import (
@@ -15,7 +16,7 @@ from ruleatlas.attack.data import (
     Technique,
     technique_sort_key,
 )
-from ruleatlas.attack.stix import find_bundle, load_attack
+from ruleatlas.attack.stix import find_bundle, load_attack, load_stix
 from ruleatlas.attack.tags import (
     TACTIC_ALIASES,
     AttackCoverage,
@@ -25,6 +26,7 @@ from ruleatlas.attack.tags import (
     map_tags,
     parse_attack_tag,
     resolve_tactic,
+    retired_note,
 )
 
 __all__ = [
@@ -40,8 +42,10 @@ __all__ = [
     "TechniqueRef",
     "find_bundle",
     "load_attack",
+    "load_stix",
     "map_tags",
     "parse_attack_tag",
     "resolve_tactic",
+    "retired_note",
     "technique_sort_key",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ruleatlas.model import Problem
 
-JSON_FORMAT = "ruleatlas-attack/1"
+JSON_FORMAT = "ruleatlas-attack/2"
 
 
 class AttackDataError(ValueError):
@@ -47,11 +47,27 @@ class Technique:
     description: str = ""
     url: str = ""
     data_components: tuple[str, ...] = ()
+    # How the id left the current matrix when a newer version dropped it ("" while it is in it): "name" or
+    # "judged" (a successor in `replaced_by`, matched by name or judged from both names) or "none".
+    moved: str = ""
+    move_note: str = ""  # the crosswalk's reason, e.g. "same name: Disable or Modify Tools"
+    # The ATT&CK version the description, platforms and data components come from; "" when the offline data
+    # has none for this id (a technique new in the current version).
+    details_version: str = ""
+
+    @property
+    def active(self) -> bool:
+        """In the current matrix: neither revoked, deprecated, nor dropped by a newer version."""
+        return not (self.revoked or self.deprecated or self.moved)
 
 
 @dataclass(slots=True)
 class AttackData:
-    """One ATT&CK domain, compact. `tactics` are in matrix order; the dicts map ATT&CK id -> name."""
+    """One ATT&CK domain, compact. `tactics` are in matrix order; the dicts map ATT&CK id -> name.
+
+    `version` is the matrix shown; `details_version` the older version descriptions come from when a newer
+    version's names and tactics were laid over it (`ruleatlas.attack.overlay`), else "".
+    """
 
     version: str
     domain: str = ""
@@ -64,6 +80,7 @@ class AttackData:
     mitigations: dict[str, str] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    details_version: str = ""
     _by_shortname: dict[str, Tactic] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +105,7 @@ class AttackData:
             "data_sources": self.data_sources,
             "mitigations": self.mitigations,
             "sources": self.sources,
+            "details_version": self.details_version,
             "problems": [
                 {"file": p.file, "message": p.message, "severity": p.severity} for p in self.problems
             ],
@@ -118,6 +136,7 @@ class AttackData:
                 data_sources=dict(d["data_sources"]),
                 mitigations=dict(d["mitigations"]),
                 sources=list(d["sources"]),
+                details_version=str(d["details_version"]),
                 problems=[Problem(p["file"], p["message"], severity=p["severity"]) for p in d["problems"]],
             )
         except (KeyError, TypeError) as exc:
@@ -143,6 +162,9 @@ def _technique_json(t: Technique) -> dict[str, Any]:
         "description": t.description,
         "url": t.url,
         "data_components": list(t.data_components),
+        "moved": t.moved,
+        "move_note": t.move_note,
+        "details_version": t.details_version,
     }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ruleatlas.attack.data import AttackData, AttackDataError, Tactic, Technique, technique_sort_key
+from ruleatlas.attack.overlay import apply_newer
 from ruleatlas.model import Problem
 
 # Kill-chain names ATT&CK uses for its tactics (one per domain); other kill chains are not ATT&CK tactics.
@@ -45,7 +46,14 @@ def _version_key(name: str) -> list[int]:
 
 
 def load_attack(path: Path) -> AttackData:
-    """Read a STIX 2.x ATT&CK bundle (a file, or a directory holding one) into `AttackData`."""
+    """Read a STIX 2.x ATT&CK bundle (a file, or a directory holding one) into `AttackData`, with a newer
+    version's compact list beside it laid over it (`ruleatlas.attack.overlay`)."""
+    bundle_path = find_bundle(Path(path))
+    return apply_newer(load_stix(bundle_path), bundle_path.parent)
+
+
+def load_stix(path: Path) -> AttackData:
+    """The STIX bundle alone (a file, or a directory holding one), without any newer version over it."""
     bundle_path = find_bundle(Path(path))
     bundle = _read_json(bundle_path)
     objects = bundle.get("objects") if isinstance(bundle, dict) else None
@@ -135,6 +143,8 @@ class _StixReader:
         techniques = self._techniques(get("attack-pattern", []), rels, tactics)
         self._data_components(techniques, by_type, rels)
         data = AttackData(version=version, domain=domain, tactics=tactics, techniques=techniques)
+        for tech in techniques.values():
+            tech.details_version = version
         data.groups = self._names(get("intrusion-set", []))
         data.software = self._names(get("malware", []) + get("tool", []))
         data.campaigns = self._names(get("campaign", []))

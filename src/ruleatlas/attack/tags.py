@@ -61,6 +61,9 @@ class TechniqueRef:
     revoked: bool = False
     deprecated: bool = False
     replaced_by: str = ""
+    moved: str = ""  # `Technique.moved`: the id left the current matrix ("name", "judged", "none")
+    replaced_by_name: str = ""
+    note: str = ""  # `retired_note`: what became of a retired id, in words
 
 
 @dataclass(slots=True)
@@ -69,6 +72,9 @@ class TacticCoverage:
     tactic_id: str
     shortname: str
     techniques: list[TechniqueRef] = field(default_factory=list)
+    # The rule's tactic tags that reached this tactic under another name (`attack.defense-evasion` on a
+    # Defense Impairment rule against v19 data), as the rule wrote them.
+    tagged_as: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -96,6 +102,7 @@ class AttackCoverage:
                 "tactic": tc.tactic,
                 "tactic_id": tc.tactic_id,
                 "shortname": tc.shortname,
+                "tagged_as": list(tc.tagged_as),
                 "techniques": [
                     {
                         "id": t.id,
@@ -103,12 +110,33 @@ class AttackCoverage:
                         "revoked": t.revoked,
                         "deprecated": t.deprecated,
                         "replaced_by": t.replaced_by,
+                        "replaced_by_name": t.replaced_by_name,
+                        "moved": t.moved,
+                        "note": t.note,
                     }
                     for t in tc.techniques
                 ],
             }
             for tc in self.tactics
         ]
+
+
+_BASIS_WORDS = {"name": "by name", "judged": "judged from both names"}
+
+
+def retired_note(tech: Technique, data: AttackData) -> str:
+    """What became of an id the current matrix lacks, in words ("" for an active technique):
+    "moved to T1685 in v19 (by name)", "not in v19; no successor", "revoked; replaced by T1059.001"."""
+    if tech.moved:
+        if tech.replaced_by:
+            return (
+                f"moved to {tech.replaced_by} in v{data.version} ({_BASIS_WORDS.get(tech.moved, tech.moved)})"
+            )
+        return f"not in v{data.version}; no successor"
+    if tech.revoked or tech.deprecated:
+        state = "revoked" if tech.revoked else "deprecated"
+        return f"{state}; replaced by {tech.replaced_by}" if tech.replaced_by else state
+    return ""
 
 
 def resolve_tactic(shortname: str, data: AttackData) -> tuple[Tactic, ...]:
@@ -127,6 +155,7 @@ def map_tags(tags: Sequence[str], data: AttackData) -> AttackCoverage:
     """
     cov = AttackCoverage()
     tactic_tags: list[tuple[Tactic, ...]] = []
+    aliased: dict[str, list[str]] = {}  # tactic shortname -> the rule's tags that resolved to it by alias
     techniques: list[Technique] = []
     named: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         "group": (data.groups, cov.groups),
@@ -145,6 +174,9 @@ def map_tags(tags: Sequence[str], data: AttackData) -> AttackCoverage:
             resolved = resolve_tactic(parsed.value, data)
             if resolved:
                 tactic_tags.append(resolved)
+                for t in resolved:
+                    if t.shortname != parsed.value:
+                        aliased.setdefault(t.shortname, []).append(parsed.tag)
             else:
                 cov.unknown.append(parsed.tag)
         elif parsed.kind == "technique":
@@ -178,16 +210,20 @@ def map_tags(tags: Sequence[str], data: AttackData) -> AttackCoverage:
 
     for tactic in data.tactics:
         if tactic.shortname in placed:
-            cov.tactics.append(
-                _tactic_coverage(tactic.name, tactic.id, tactic.shortname, placed.pop(tactic.shortname))
+            tc = _tactic_coverage(
+                tactic.name, tactic.id, tactic.shortname, placed.pop(tactic.shortname), data
             )
+            tc.tagged_as = aliased.get(tactic.shortname, [])
+            cov.tactics.append(tc)
     for shortname, techs in placed.items():  # a technique whose tactic is missing from the data's matrix
-        cov.tactics.append(_tactic_coverage("", "", shortname, techs))
+        cov.tactics.append(_tactic_coverage("", "", shortname, techs, data))
     return cov
 
 
 def _placement(tech: Technique, rule_tactics: set[str], data: AttackData) -> tuple[str, ...]:
-    own = tech.tactics
+    # A retired id may name tactics the current matrix no longer has (Defense Evasion after v19): its
+    # replacement's tactics say where it belongs now.
+    own = tuple(s for s in tech.tactics if data.tactic(s) is not None)
     if not own and tech.replaced_by:
         replacement = data.techniques.get(tech.replaced_by)
         own = replacement.tactics if replacement else ()
@@ -198,14 +234,16 @@ def _placement(tech: Technique, rule_tactics: set[str], data: AttackData) -> tup
     return both or own
 
 
-def _tactic_coverage(name: str, tactic_id: str, shortname: str, techs: list[Technique]) -> TacticCoverage:
+def _tactic_coverage(
+    name: str, tactic_id: str, shortname: str, techs: list[Technique], data: AttackData
+) -> TacticCoverage:
     unique = {t.id: t for t in techs}
-    return TacticCoverage(
-        tactic=name,
-        tactic_id=tactic_id,
-        shortname=shortname,
-        techniques=[
-            TechniqueRef(t.id, t.name, t.revoked, t.deprecated, t.replaced_by)
-            for t in sorted(unique.values(), key=lambda t: technique_sort_key(t.id))
-        ],
-    )
+    refs = []
+    for t in sorted(unique.values(), key=lambda t: technique_sort_key(t.id)):
+        target = data.techniques.get(t.replaced_by) if t.replaced_by else None
+        target_name = target.name if target else ""
+        note = retired_note(t, data)
+        refs.append(
+            TechniqueRef(t.id, t.name, t.revoked, t.deprecated, t.replaced_by, t.moved, target_name, note)
+        )
+    return TacticCoverage(tactic=name, tactic_id=tactic_id, shortname=shortname, techniques=refs)

@@ -205,7 +205,7 @@ def covered_ids(attack: AttackData, technique_id: str) -> list[str]:
     if tech is None:
         return []
     ids = {tech.id}
-    if not (tech.revoked or tech.deprecated):
+    if tech.active:
         ids |= {t.id for t in attack.techniques.values() if t.parent == tech.id and t.is_subtechnique}
         ids |= {t.id for t in attack.techniques.values() if t.replaced_by in ids}
     return sorted(ids)

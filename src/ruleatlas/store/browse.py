@@ -357,6 +357,7 @@ def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> dict[str, An
         "built_at": meta.get("built_at", ""),
         "attack_version": meta.get("attack_version", ""),
         "top_indicators": indicators,
+        "kind_vs_status": catalog.kind_vs_status(),
     }
 
 

@@ -433,13 +433,38 @@ class Catalog:
             "files_with_rules": files_with_rules or 0,
             "rules": one("SELECT COUNT(*) FROM rules").fetchone()[0],
             "errors": one("SELECT COUNT(*) FROM files WHERE rules = 0").fetchone()[0],
+            # Files that failed give no rule at all; problems are lines of `problems` (of files that did
+            # give rules too), split by severity, so "0 files failed" and "59 errors" read together.
+            "files_failed": one("SELECT COUNT(*) FROM files WHERE rules = 0").fetchone()[0],
             "problems": one("SELECT COUNT(*) FROM problems").fetchone()[0],
+            "problem_errors": one("SELECT COUNT(*) FROM problems WHERE severity = 'error'").fetchone()[0],
+            "problem_warnings": one("SELECT COUNT(*) FROM problems WHERE severity = 'warning'").fetchone()[0],
             "rules_with_problems": one(
                 "SELECT COUNT(DISTINCT uid) FROM problems WHERE uid IS NOT NULL"
             ).fetchone()[0],
+            "kind_vs_status": self.kind_vs_status(),
             **by,
             "per_folder": per_folder,
         }
+
+    def kind_vs_status(self) -> dict[str, dict[str, int]]:
+        """For the kinds a status can also say (deprecated, unsupported): rules of that kind (Sigma: the
+        folder), how many of them also carry the status, and rules elsewhere carrying it. A rule in
+        deprecated/ whose own status still says `test` is why "per kind" and "per status" differ."""
+        out = {}
+        for name in ("deprecated", "unsupported"):
+            kind, both, elsewhere = self.db.execute(
+                "SELECT SUM(kind = ?1), SUM(kind = ?1 AND status = ?1), SUM(kind != ?1 AND status = ?1) "
+                "FROM rules",
+                (name,),
+            ).fetchone()
+            if kind or elsewhere:
+                out[name] = {
+                    "kind": kind or 0,
+                    "kind_and_status": both or 0,
+                    "status_elsewhere": elsewhere or 0,
+                }
+        return out
 
     def indicator_rule_count(self, field: str, kind: str, value: str, transforms: str = "") -> int:
         row = self.db.execute(

@@ -150,14 +150,30 @@ def technique_view(
     `rule_link`: uid -> href of the rule page from this page (default: through `link`)."""
     tid = report["id"]
     rule_href = rule_link or (lambda uid: _rule_href(link, uid))
-    active = not (report["revoked"] or report["deprecated"])
+    active = not (report["revoked"] or report["deprecated"] or report["moved"])
 
     def tech_link(attack_id: str) -> str:
         return link(urls.attack_technique_path(attack_id)) if attack.technique(attack_id) else ""
 
     banners = []
     replacement = report["replaced_by"]
-    if not active:
+    version = report["attack_version"]
+    if report["moved"]:
+        basis = {"name": "by name", "judged": "judged from both names"}.get(report["moved"], "")
+        why = f" ({report['move_note']})" if report["move_note"] else ""
+        banners.append(
+            {
+                "title": f"Not in ATT&CK v{version}",
+                "text": f"Moved {basis} to"
+                if replacement
+                else f"No v{version} successor{why}; rules tagging it count under no technique.",
+                "ref_id": replacement["id"] if replacement else "",
+                "ref_name": replacement["name"] if replacement else "",
+                "href": tech_link(replacement["id"]) if replacement else "",
+                "after": f"{why}; rules tagging this id count there." if replacement else "",
+            }
+        )
+    elif not active:
         state = "Revoked" if report["revoked"] else "Deprecated"
         if replacement:
             banners.append(
@@ -261,6 +277,9 @@ def technique_view(
         "platforms": report["platforms"],
         "data_components": report["data_components"],
         "paragraphs": description_paragraphs(report["description"], attack, link),
+        # Where the description comes from: "" when the offline data has none (an id new in `version`).
+        "details_version": report["details_version"],
+        "attack_version": version,
         "subtechniques": subs,
         "rules_total": report["rules_total"],
         "rules_own": report["rules_own"],

@@ -66,7 +66,7 @@ def _matrix_layout(attack: AttackData) -> list[tuple[str, list[tuple[str, list[s
     """Tactics in matrix order with their active parent techniques (by name) and active sub-techniques."""
     subs: dict[str, list[str]] = {}
     for tech in attack.techniques.values():
-        if tech.is_subtechnique and tech.parent and not (tech.revoked or tech.deprecated):
+        if tech.is_subtechnique and tech.parent and tech.active:
             subs.setdefault(tech.parent, []).append(tech.id)
     layout = []
     for tactic in attack.tactics:
@@ -74,7 +74,7 @@ def _matrix_layout(attack: AttackData) -> list[tuple[str, list[tuple[str, list[s
             (
                 t
                 for t in attack.techniques.values()
-                if not t.is_subtechnique and not (t.revoked or t.deprecated) and tactic.shortname in t.tactics
+                if not t.is_subtechnique and t.active and tactic.shortname in t.tactics
             ),
             key=lambda t: (t.name.casefold(), technique_sort_key(t.id)),
         )

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 from jinja2 import Template
 from markupsafe import Markup
 
+from ruleatlas.analysis.stats import kind_vs_status_text
 from ruleatlas.store.browse import NONE_TOKEN
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import esc, value_view
@@ -131,13 +132,17 @@ class CatalogPages:
                     for v, n in shown
                 ],
                 "more": f"{len(rows) - len(shown)} more in the browse list" if len(rows) > len(shown) else "",
+                "notes": [],
             }
 
+        # Kind (where a rule sits) and status (what it says of itself) differ for deprecated rules: both
+        # tables say how, in the words `ruleatlas stats` uses.
+        kind_notes = [kind_vs_status_text(k, n) for k, n in overview["kind_vs_status"].items()]
         tables = [
             table("by-vendor", "By vendor", "vendor", overview["per_vendor"], vendor_name),
-            table("by-status", "By status", "status", overview["per_status"]),
+            table("by-status", "By status", "status", overview["per_status"]) | {"notes": kind_notes},
             table("by-level", "By level", "level", overview["per_level"]),
-            table("by-kind", "By kind", "kind", overview["per_kind"]),
+            table("by-kind", "By kind", "kind", overview["per_kind"]) | {"notes": kind_notes},
             table("by-product", "By product / platform", "product", overview["per_product"]),
             table("by-logsource", "By log source", "logsource", overview["per_logsource"]),
         ]

@@ -435,10 +435,19 @@ class SiteRenderer:
                 own, mitre = urls.attack_technique_path, urls.technique_url
                 href = self._attack_href(page, tid, bool(name), own, mitre)
                 external = href.startswith("https:")
-                techniques.append({"id": tid, "name": name, "href": href, "external": external})
+                techniques.append(
+                    {
+                        "id": tid,
+                        "name": name,
+                        "href": href,
+                        "external": external,
+                        "note": _text(tech.get("note")),
+                    }
+                )
             tactics.append(
                 {
                     "name": _text(tactic.get("tactic")) or "No tactic",
+                    "tagged_as": [_text(t) for t in _list(tactic.get("tagged_as"))],
                     "id": tactic_id,
                     "href": tactic_href,
                     "external": tactic_href.startswith("https:"),
