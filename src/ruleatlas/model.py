@@ -128,6 +128,46 @@ VENDORS: dict[str, Vendor] = {
 }
 
 
+@dataclass(slots=True, frozen=True)
+class AttackTactic:
+    shortname: str  # the tag form: Sigma writes attack.<shortname>, with hyphens or underscores
+    id: str
+    name: str
+
+
+# ATT&CK Enterprise tactics in the order of ATT&CK's own matrix, as of v19 (2026-04-14): v19 renamed TA0005
+# Defense Evasion to Stealth and split Defense Impairment (TA0112) off it, right after it. The loaded ATT&CK
+# data names and describes them; this fixes their order where the data has none (v19's compact list) and
+# lets the engine group matches by tactic without ATT&CK data.
+ATTACK_TACTICS: tuple[AttackTactic, ...] = tuple(
+    AttackTactic(*t)
+    for t in (
+        ("reconnaissance", "TA0043", "Reconnaissance"),
+        ("resource-development", "TA0042", "Resource Development"),
+        ("initial-access", "TA0001", "Initial Access"),
+        ("execution", "TA0002", "Execution"),
+        ("persistence", "TA0003", "Persistence"),
+        ("privilege-escalation", "TA0004", "Privilege Escalation"),
+        ("stealth", "TA0005", "Stealth"),
+        ("defense-impairment", "TA0112", "Defense Impairment"),
+        ("credential-access", "TA0006", "Credential Access"),
+        ("discovery", "TA0007", "Discovery"),
+        ("lateral-movement", "TA0008", "Lateral Movement"),
+        ("collection", "TA0009", "Collection"),
+        ("command-and-control", "TA0011", "Command and Control"),
+        ("exfiltration", "TA0010", "Exfiltration"),
+        ("impact", "TA0040", "Impact"),
+    )
+)
+# Tactic tags of older ATT&CK versions and of the ICS and mobile matrices that rules still carry.
+OTHER_TACTIC_TAGS: tuple[str, ...] = (
+    "defense-evasion",  # TA0005 before v19
+    "inhibit-response-function",
+    "impair-process-control",
+    "evasion",
+)
+
+
 Scalar: TypeAlias = str | int | float | bool | None
 
 

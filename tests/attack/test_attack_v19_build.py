@@ -113,3 +113,10 @@ def test_unknown_tags_are_build_problems(v19_catalog: Path, capsys: pytest.Captu
     assert main(["stats", "--catalog", str(v19_catalog), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["problems"] == 2 and stats["problem_warnings"] == 2
+
+
+def test_tactic_page_of_the_new_tactic(v19_catalog: Path) -> None:
+    page = v19_catalog / "site" / urls.page_file(urls.attack_tactic_path("TA0112"))
+    html = page.read_text(encoding="utf-8")
+    assert '<span class="tid">TA0112</span> Defense Impairment' in html
+    assert "The offline ATT&amp;CK data has no description of TA0112" in html

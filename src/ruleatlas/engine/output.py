@@ -34,31 +34,12 @@ from ruleatlas.engine.correlate import correlation_alert_json
 from ruleatlas.engine.event import Event, InputProblem
 from ruleatlas.engine.fieldmap import with_audit_aliases
 from ruleatlas.engine.scan import RuleMatch
-from ruleatlas.model import Rule
+from ruleatlas.model import ATTACK_TACTICS, OTHER_TACTIC_TAGS, Rule
 
 FORMATS = ("table", "jsonl", "csv")
 
-# ATT&CK tactic tags as Sigma writes them (sigma-appendix-tags.md): attack.<tactic short name>.
-TACTICS = (
-    "reconnaissance",
-    "resource-development",
-    "initial-access",
-    "execution",
-    "persistence",
-    "privilege-escalation",
-    "defense-evasion",
-    "credential-access",
-    "discovery",
-    "lateral-movement",
-    "collection",
-    "command-and-control",
-    "exfiltration",
-    "impact",
-    # ICS and mobile tactics that Sigma rules may carry
-    "inhibit-response-function",
-    "impair-process-control",
-    "evasion",
-)
+# ATT&CK tactic tags as Sigma writes them (sigma-appendix-tags.md), in matrix order.
+TACTICS = (*(t.shortname for t in ATTACK_TACTICS), *OTHER_TACTIC_TAGS)
 NO_TACTIC = "(no tactic)"
 
 
