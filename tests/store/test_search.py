@@ -202,3 +202,55 @@ def test_corpus_search(shared_dir: Path, corpus_catalog: Path) -> None:
         assert search(catalog, "technique:T1059.001 level:high")["total"] > 10
         rows = catalog.db.execute("SELECT COUNT(*) FROM rule_search").fetchone()[0]
         assert rows == catalog.db.execute("SELECT COUNT(*) FROM rules").fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # One indicator with both: the mimikatz rule has CommandLine indicators and excludes an Image value.
+        ("field:CommandLine value:sekurlsa", {"sigma/proc_creation_win_mimikatz_cli"}),
+        ("field:CommandLine value:admin_tool", set()),  # admin_tool is an Image value, and excluded
+        ("field:Image value:admin_tool", set()),  # an exclusion is not what the rule looks for
+        ("value:admin_tool", set()),
+        ("exclusion:admin_tool", {"sigma/proc_creation_win_mimikatz_cli"}),
+        ("field:image exclusion:ADMIN_TOOL", {"sigma/proc_creation_win_mimikatz_cli"}),
+        ("field:CommandLine exclusion:admin_tool", set()),
+    ],
+)
+def test_field_and_value_name_one_indicator(catalog: Catalog, query: str, expected: set[str]) -> None:
+    assert set(uids(search(catalog, query, per_page=100))) == expected
+
+
+def test_results_say_which_indicator_matched(catalog: Catalog) -> None:
+    [result] = search(catalog, "field:CommandLine value:sekurlsa")["results"]
+    assert result["matched"] == [
+        {"field": "CommandLine", "kind": "contains", "value": "sekurlsa::", "exclusion": False}
+    ]
+    [result] = search(catalog, "exclusion:admin_tool")["results"]
+    assert result["matched"] == [
+        {"field": "Image", "kind": "ends_with", "value": "\\admin_tool.exe", "exclusion": True}
+    ]
+    assert search(catalog, "mimikatz")["results"][0]["matched"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "named_by"),
+    [
+        ("5b1a0001-0000-4000-8000-000000000002", "rule id"),
+        ("5B1A0001-0000-4000-8000-000000000002", "rule id"),  # UUIDs are written either way
+        ("proc_creation_win_mimikatz_cli", "file stem"),
+        ("sigma/proc_creation_win_mimikatz_cli", "uid"),
+    ],
+)
+def test_a_rule_id_stem_or_uid_finds_the_rule(catalog: Catalog, query: str, named_by: str) -> None:
+    answer = search(catalog, query)
+    first = answer["results"][0]
+    assert (first["uid"], first["named_by"]) == ("sigma/proc_creation_win_mimikatz_cli", named_by)
+    assert answer["total"] == len(answer["results"]) >= 1
+    assert [r["uid"] for r in answer["results"]].count(first["uid"]) == 1
+
+
+def test_a_retired_rule_is_found_by_its_stem(catalog: Catalog) -> None:
+    answer = search(catalog, "proc_creation_win_old_powershell")
+    assert uids(answer)[0] == "sigma/proc_creation_win_old_powershell"
+    assert answer["results"][0]["named_by"] == "file stem"

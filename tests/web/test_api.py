@@ -64,6 +64,29 @@ def test_one_rule(browse_served: str) -> None:
     assert image["corpus"] == {"total": 3, "by_vendor": {"sigma": 3}}
 
 
+def test_one_rule_by_its_id(browse_served: str) -> None:
+    by_id = get_json(browse_served, "/api/rules/sigma/5b1a0001-0000-4000-8000-000000000002")
+    assert by_id["uid"] == "sigma/proc_creation_win_mimikatz_cli"
+    assert (
+        get_json(browse_served, "/api/rules/sigma/5B1A0001-0000-4000-8000-000000000002")["uid"]
+        == by_id["uid"]
+    )
+    missing = get_json(browse_served, "/api/rules/sigma/5b1a0001-0000-4000-8000-00000000ffff", 404)
+    assert missing["error"]["message"] == (
+        "no sigma rule with stem or id '5b1a0001-0000-4000-8000-00000000ffff' in the catalog"
+    )
+    get_json(browse_served, "/api/rules/elastic/5b1a0001-0000-4000-8000-000000000002", 404)
+
+
+def test_search_by_id_and_by_one_indicator(browse_served: str) -> None:
+    answer = get_json(browse_served, "/api/search?q=5b1a0001-0000-4000-8000-000000000002")
+    assert answer["results"][0]["uid"] == "sigma/proc_creation_win_mimikatz_cli"
+    assert answer["results"][0]["named_by"] == "rule id"
+    answer = get_json(browse_served, "/api/search?q=" + quote("field:Image exclusion:admin_tool"))
+    [result] = answer["results"]
+    assert result["matched"][0]["exclusion"] is True and result["matched"][0]["field"] == "Image"
+
+
 def test_search(browse_served: str) -> None:
     answer = get_json(browse_served, "/api/search?q=" + quote("powersh level:high"))
     assert [r["uid"] for r in answer["results"]] == ["sigma/proc_creation_win_powershell_encoded"]

@@ -371,13 +371,25 @@ class Catalog:
         ]
         return CorpusTable.from_rows(rows).fill(doc)
 
-    def find_uids(self, text: str) -> list[str]:
-        """Rules whose uid, file stem or Sigma id equals `text` (so `show` accepts any of them)."""
+    def find_uids(self, text: str, vendor: str = "") -> list[str]:
+        """Rules whose uid, file stem or rule id equals `text` (so `show`, search and the API accept any of
+        them); ids compare without case, as UUIDs are written either way. `vendor` restricts the match."""
+        return [uid for uid, _ in self.identify(text, vendor)]
+
+    def identify(self, text: str, vendor: str = "") -> list[tuple[str, str]]:
+        """(uid, what matched: "uid", "rule id" or "file stem") of the rules `text` names exactly."""
+        text = text.strip()
+        if not text:
+            return []
         rows = self.db.execute(
-            "SELECT uid FROM rules WHERE uid = ? OR rule_id = ? OR uid LIKE ? ORDER BY uid",
-            (text, text, f"%/{text}"),
+            "SELECT uid, CASE WHEN uid = ?1 THEN 'uid' WHEN lower(rule_id) = lower(?1) THEN 'rule id' "
+            "ELSE 'file stem' END FROM rules "
+            "WHERE (uid = ?1 OR (rule_id != '' AND lower(rule_id) = lower(?1)) "
+            "OR substr(uid, instr(uid, '/') + 1) = ?1 OR substr(base_uid, instr(base_uid, '/') + 1) = ?1) "
+            "AND (?2 = '' OR vendor = ?2) ORDER BY uid",
+            (text, vendor),
         ).fetchall()
-        return [r[0] for r in rows]
+        return [(uid, what) for uid, what in rows]
 
     def raw_documents(self, uids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
         """Stored documents without corpus counts (fill them from `counts()` in bulk)."""

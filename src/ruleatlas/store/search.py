@@ -7,16 +7,21 @@ A query is words and filters: `mimikatz lsass level:high technique:T1003 field:C
   `-enc`, `"`), and the last word also matches as a prefix unless the query ends with a space (results as
   you type). Ranking is bm25 with the title weighted most, then tags, fields and values, then the
   description; matched words come back highlighted (`<mark>`, the rest HTML-escaped).
-- Filters: `field:` (a field the rule's predicates use, any case), `value:` (a substring of one of its
-  indicator values, any case), `technique:` (the id or a sub-technique of it), `tactic:` (id, short name or
-  name), `logsource:` (category, service or product), `vendor:`, `level:`, `status:`, `kind:`, `product:`.
+- Indicator filters name one indicator: `field:X value:Y` is a rule with an indicator of field X (any case)
+  whose value holds Y (any case), not X in one place and Y in another. They search what the rule looks for,
+  not its exclusions; `exclusion:Y` asks for an exclusion instead (`field:X exclusion:Y`: one exclusion of
+  field X holding Y). Each result lists the indicators that matched (`matched`).
+- Other filters: `technique:` (the id or a sub-technique of it), `tactic:` (id, short name or name),
+  `logsource:` (category, service or product), `vendor:`, `level:`, `status:`, `kind:`, `product:`.
   Values may be quoted (`field:"Some Field"`). The same filter given twice means either value (OR); different
   filters all apply (AND). An unknown `name:` is searched as text (`C:\\...`, `http://...`).
+- A query that is a rule's id (UUID), file stem or uid lists that rule first (`matched`: what it named).
 - Deprecated and unsupported rules only when asked for (`retired`, or `status:`/`kind:` naming them).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -28,6 +33,7 @@ from ruleatlas.store.catalog import Catalog
 FILTERS = (
     "field",
     "value",
+    "exclusion",
     "technique",
     "tactic",
     "logsource",
@@ -125,19 +131,63 @@ def _filter_sql(catalog: Catalog, filters: dict[str, list[str]], retired: bool) 
                 + "))"
             )
             params.extend(tactic_ids)
-        elif name == "field":
-            any_of("r.uid IN (SELECT uid FROM indicators WHERE field = ? COLLATE NOCASE)", values)
-        elif name == "value":
-            escaped = [v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for v in values]
-            any_of(
-                "r.uid IN (SELECT uid FROM indicators WHERE value LIKE '%' || ? || '%' ESCAPE '\\')", escaped
-            )
+
+    for condition, condition_params in indicator_conditions(filters):
+        clauses.append(f"r.uid IN (SELECT uid FROM indicators i WHERE {condition})")
+        params.extend(condition_params)
     asks_retired = any(v.lower() in RETIRED for name in ("status", "kind") for v in filters.get(name, []))
     if not (retired or asks_retired):
         clauses.append(
             "r.kind NOT IN ('deprecated', 'unsupported') AND r.status NOT IN ('deprecated', 'unsupported')"
         )
     return (" AND ".join(clauses), params)
+
+
+def indicator_conditions(filters: dict[str, list[str]]) -> list[tuple[str, list[Any]]]:
+    """SQL conditions on one `indicators i` row, one per indicator the query asks for: field and value
+    together (module docstring). Empty when the query has no indicator filter."""
+    fields = filters.get("field", [])
+    wanted = [(0, v) for v in filters.get("value", [])] or ([] if "exclusion" in filters else [(0, None)])
+    excluded = [(1, v) for v in filters.get("exclusion", [])]
+    if not (fields or filters.get("value") or excluded):
+        return []
+    out = []
+    for flag, group in ((0, wanted), (1, excluded)):
+        values = [v for _, v in group if v is not None]
+        if not group or (not values and not fields):
+            continue
+        parts, params = ["i.exclusion = ?"], [flag]
+        if fields:
+            parts.append("(" + " OR ".join(["i.field = ? COLLATE NOCASE"] * len(fields)) + ")")
+            params.extend(fields)
+        if values:
+            like = "i.value LIKE '%' || ? || '%' ESCAPE '\\'"
+            parts.append("(" + " OR ".join([like] * len(values)) + ")")
+            params.extend(v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for v in values)
+        out.append((" AND ".join(parts), params))
+    return out
+
+
+def matched_indicators(
+    catalog: Catalog, uids: list[str], filters: dict[str, list[str]], limit: int = 3
+) -> dict[str, list[dict[str, Any]]]:
+    """uid -> the indicators (or exclusions) that met the query's indicator filters, at most `limit` each."""
+    conditions = indicator_conditions(filters)
+    if not conditions or not uids:
+        return {}
+    where = " OR ".join(f"({c})" for c, _ in conditions)
+    params = [p for _, ps in conditions for p in ps]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for uid, fld, kind, value, exclusion in catalog.db.execute(
+        "SELECT DISTINCT i.uid, i.field, i.kind, i.value, i.exclusion FROM indicators i "
+        f"WHERE i.uid IN (SELECT value FROM json_each(?)) AND ({where}) "
+        "ORDER BY i.uid, i.exclusion, i.field, i.kind, i.value",
+        [json.dumps(uids), *params],
+    ):
+        found = out.setdefault(uid, [])
+        if len(found) < limit:
+            found.append({"field": fld, "kind": kind, "value": value, "exclusion": bool(exclusion)})
+    return out
 
 
 def marked_html(text: str | None) -> str:
@@ -160,11 +210,24 @@ def search(
     """The `/api/search` answer: the parsed query, the total, and one page of ranked results."""
     query = parse_query(text)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    where, params = _filter_sql(catalog, query.filters, retired)
     offset = (page - 1) * per_page
     if not query.words and not query.filters:
         return _answer(query, text, 0, page, per_page, [])
+    # A rule's id, file stem or uid names that rule: it comes first, whatever else the text matches.
+    named = catalog.identify(text) if not query.filters and len(query.words) == 1 else []
+    first = [uid for uid, _ in named]
+    where, params = _filter_sql(catalog, query.filters, retired)  # named rules show even when retired
+    if first:
+        where = (f"{where} AND " if where else "") + "r.uid NOT IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(first))
+    shown_first = first[offset : offset + per_page]
+    limit, rest_offset = per_page - len(shown_first), max(0, offset - len(first))
     columns = "r.uid, r.title, r.vendor, r.level, r.status, r.kind, r.product, r.category, r.service"
+    rows: list[Any] = [
+        (*row, None, None, 0.0)
+        for uid in shown_first
+        for row in catalog.db.execute(f"SELECT {columns} FROM rules r WHERE r.uid = ?", (uid,))
+    ]
     if query.words:
         match = fts_expression(query.words, query.prefix)
         weights = ", ".join(str(w) for w in WEIGHTS)
@@ -179,19 +242,24 @@ def search(
         marks = [MARK_START, MARK_END, MARK_START, MARK_END]
         try:
             total = catalog.db.execute(f"SELECT COUNT(*) {base}", [match, *params]).fetchone()[0]
-            rows = catalog.db.execute(select, [*marks, match, *params, per_page, offset]).fetchall()
+            if limit:
+                rows += catalog.db.execute(select, [*marks, match, *params, limit, rest_offset]).fetchall()
         except sqlite3.OperationalError as exc:
             raise SearchError(f"cannot search for {text[:80]!r}: {exc}") from exc
     else:
         base = f"FROM rules r WHERE {where}"
         total = catalog.db.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0]
-        rows = [
-            (*row, None, None, 0.0)
-            for row in catalog.db.execute(
-                f"SELECT {columns} {base} ORDER BY r.title, r.uid LIMIT ? OFFSET ?",
-                [*params, per_page, offset],
-            )
-        ]
+        if limit:
+            rows += [
+                (*row, None, None, 0.0)
+                for row in catalog.db.execute(
+                    f"SELECT {columns} {base} ORDER BY r.title, r.uid LIMIT ? OFFSET ?",
+                    [*params, limit, rest_offset],
+                )
+            ]
+    total += len(first)
+    named_as = dict(named)
+    matched = matched_indicators(catalog, [row[0] for row in rows], query.filters)
     results = [
         {
             "uid": uid,
@@ -205,6 +273,10 @@ def search(
             "logsource": category or service,
             "product": product,
             "score": round(-score, 3) if score else 0.0,
+            # What made the rule a result besides its text: its id, stem or uid, or the indicators that met
+            # the query's field/value/exclusion filters.
+            "named_by": named_as.get(uid, ""),
+            "matched": matched.get(uid, []),
         }
         for (
             uid,

@@ -68,7 +68,7 @@ def register(routes: RouteTable) -> None:
         rule_document,
         summary="One rule's page document",
         description="The same object as `ruleatlas show --json` (docs/page-document.md), corpus counts "
-        "included.",
+        "included. `{stem}` is the rule's file stem or its rule id (a Sigma UUID).",
         tag="rules",
     )
     routes.api(
@@ -147,10 +147,17 @@ def rules_json(req: Request) -> dict[str, Any]:
 
 
 def rule_document(req: Request) -> dict[str, Any]:
-    uid = f"{req.args['vendor']}/{req.args['stem']}"
-    doc: dict[str, Any] | None = req.catalog().rule_document(uid)
+    """By file stem, or by rule id (as `ruleatlas show` accepts): the id of exactly one rule of the vendor."""
+    vendor, key = req.args["vendor"], req.args["stem"]
+    catalog = req.catalog()
+    doc: dict[str, Any] | None = catalog.rule_document(f"{vendor}/{key}")
     if doc is None:
-        raise ApiError(404, "not_found", f"no rule {uid!r} in the catalog")
+        found = catalog.find_uids(key, vendor)
+        if len(found) > 1:
+            raise ApiError(409, "ambiguous", f"{key!r} names {len(found)} {vendor} rules: {', '.join(found)}")
+        doc = catalog.rule_document(found[0]) if found else None
+    if doc is None:
+        raise ApiError(404, "not_found", f"no {vendor} rule with stem or id {key!r} in the catalog")
     return doc
 
 
