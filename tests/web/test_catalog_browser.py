@@ -158,6 +158,30 @@ def test_search_as_you_type(page_factory: Any, site_url: str) -> None:
     assert problems(watch) == []
 
 
+def test_search_by_id_stem_and_one_indicator(page_factory: Any, site_url: str) -> None:
+    """The same answers served (FTS5 and SQL) and static (the script over data/search.js)."""
+    page, watch = open_page(page_factory, site_url + "search/?q=5B1A0001-0000-4000-8000-000000000002")
+    expect(page.locator("#search-status")).to_have_attribute("data-total", "1")
+    assert page.locator(".result-title").first.inner_text() == "Mimikatz Command Line"
+    expect(page.locator(".result-why").first).to_have_text(
+        "Its rule id: sigma/proc_creation_win_mimikatz_cli"
+    )
+    page.locator("#q").fill("proc_creation_win_mimikatz_cli")
+    expect(page.locator(".result-why").first).to_have_text(
+        "Its file stem: sigma/proc_creation_win_mimikatz_cli"
+    )
+    # field:X value:Y is one indicator: admin_tool is an Image value the rule excludes, not a CommandLine one
+    page.locator("#q").fill("field:CommandLine value:admin_tool")
+    expect(page.locator("#search-status")).to_have_attribute("data-total", "0")
+    page.locator("#q").fill("field:Image exclusion:admin_tool")
+    expect(page.locator("#search-status")).to_have_attribute("data-total", "1")
+    expect(page.locator(".result-why")).to_have_text("Matched excluded Image ends_with \\admin_tool.exe")
+    page.locator("#q").fill("field:commandline value:SEKURLSA")
+    expect(page.locator("#search-status")).to_have_attribute("data-total", "1")
+    expect(page.locator(".result-why")).to_have_text("Matched CommandLine contains sekurlsa::")
+    assert problems(watch) == []
+
+
 def test_search_from_the_address_and_hostile_results(page_factory: Any, site_url: str) -> None:
     page, watch = open_page(page_factory, site_url + "search/?q=hostile")
     expect(page.locator("#search-status")).to_have_attribute("data-total", "1")

@@ -320,3 +320,18 @@ def search_texts(catalog: Catalog) -> dict[str, tuple[str, str, str, str, str, s
             "FROM rule_search s JOIN rules r ON r.rowid = s.rowid"
         )
     }
+
+
+def search_indicators(catalog: Catalog) -> dict[str, tuple[str, list[tuple[str, str, str, int]]]]:
+    """uid -> (rule id, [(field, kind, value, exclusion 0/1)]) for the static site's search: identifying a
+    rule by its id, and `field:`/`value:`/`exclusion:` naming one indicator, as `search()` does."""
+    out: dict[str, tuple[str, list[tuple[str, str, str, int]]]] = {
+        uid: (rule_id, []) for uid, rule_id in catalog.db.execute("SELECT uid, rule_id FROM rules")
+    }
+    for uid, fld, kind, value, exclusion in catalog.db.execute(
+        "SELECT DISTINCT uid, field, kind, value, exclusion FROM indicators "
+        "ORDER BY uid, exclusion, field, value"
+    ):
+        if uid in out:
+            out[uid][1].append((fld, kind, value, exclusion))
+    return out

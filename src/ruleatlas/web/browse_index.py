@@ -12,7 +12,9 @@ Kept compact because it grows with the catalog (4,000 rules today, 16,000 later)
   `logsource:` matches either); plus the matrix layout (tactics in ATT&CK order, their techniques with
   sub-techniques) and names. About 140 bytes per rule.
 - `data/search.js`: the text the server's FTS5 index holds per rule, in the same rule order (description,
-  tags, references, authors, fields, values); loaded by the search page only when there is no server API.
+  tags, references, authors, fields, values), with each rule's indicators (field, kind, value, exclusion, as
+  indexes) and rule id, so that `field:X value:Y` and a search by id work as the server's; loaded by the
+  search page only when there is no server API.
 - `data/mode.js`: `{"api": false}`; `ruleatlas serve` answers this path with `{"api": true}`.
 """
 
@@ -26,7 +28,7 @@ from typing import Any
 from ruleatlas.attack import AttackData, AttackDataError, technique_sort_key
 from ruleatlas.store import Catalog
 from ruleatlas.store.browse import FACETS, BrowseRow, browse_rows
-from ruleatlas.store.search import search_texts
+from ruleatlas.store.search import search_indicators, search_texts
 from ruleatlas.web import urls
 from ruleatlas.web.render import vendor_name
 
@@ -156,23 +158,34 @@ def rules_index(rows: Sequence[BrowseRow], attack: AttackData | None, index_file
     }
 
 
-def search_index(uids: Iterable[str], texts: dict[str, tuple[str, str, str, str, str, str]]) -> list[Any]:
-    """Per rule (same order as the browse index): [description, tags, references, authors, fields, values]
-    with fields and values as lists (deduplicated)."""
+def search_index(
+    uids: Iterable[str],
+    texts: dict[str, tuple[str, str, str, str, str, str]],
+    indicators: dict[str, tuple[str, list[tuple[str, str, str, int]]]],
+) -> dict[str, Any]:
+    """`kinds` (the comparison kinds used) and per rule, in the browse index's order: [description, tags,
+    references, authors, fields, values, indicators, rule id]. Fields and values are deduplicated lists;
+    indicators a flat list of four integers each: field index, kind index, value index, exclusion 0/1."""
+    kinds: dict[str, int] = {}
     out = []
     for uid in uids:
         description, tags, refs, authors, fields, vals = texts.get(uid, ("",) * 6)
-        out.append(
-            [
-                description,
-                tags,
-                refs,
-                authors,
-                [f for f in dict.fromkeys(fields.split(",")) if f] if fields else [],
-                [v for v in dict.fromkeys(vals.split("\n")) if v] if vals else [],
-            ]
-        )
-    return out
+        rule_id, rows = indicators.get(uid, ("", []))
+        field_list = [f for f in dict.fromkeys(fields.split(",")) if f] if fields else []
+        value_list = [v for v in dict.fromkeys(vals.split("\n")) if v] if vals else []
+        field_at = {f: i for i, f in enumerate(field_list)}
+        value_at = {v: i for i, v in enumerate(value_list)}
+        flat: list[int] = []
+        for fld, kind, value, exclusion in rows:
+            if fld not in field_at:
+                field_at[fld] = len(field_list)
+                field_list.append(fld)
+            if value not in value_at:
+                value_at[value] = len(value_list)
+                value_list.append(value)
+            flat += [field_at[fld], kinds.setdefault(kind, len(kinds)), value_at[value], exclusion]
+        out.append([description, tags, refs, authors, field_list, value_list, flat, rule_id])
+    return {"kinds": list(kinds), "rules": out}
 
 
 def write_indexes(site: Path, catalog: Catalog, index_file: str = "index.html") -> dict[str, int]:
@@ -182,7 +195,10 @@ def write_indexes(site: Path, catalog: Catalog, index_file: str = "index.html") 
     data_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "rules.js": as_script(RULES_VAR, rules_index(rows, _attack(catalog), index_file)),
-        "search.js": as_script(SEARCH_VAR, search_index((r.uid for r in rows), search_texts(catalog))),
+        "search.js": as_script(
+            SEARCH_VAR,
+            search_index((r.uid for r in rows), search_texts(catalog), search_indicators(catalog)),
+        ),
         "mode.js": mode_script(api=False),
     }
     sizes = {}

@@ -34,8 +34,11 @@ RULES_JS = urls.DATA_PATH + "rules.js"
 SEARCH_JS = urls.DATA_PATH + "search.js"
 HOME_TABLE_ROWS = 12
 SEARCH_SYNTAX = (
-    ("field:CommandLine", "rules whose predicates use this field (any case)"),
+    ("field:CommandLine", "rules looking for something in this field (any case)"),
     ("value:mimikatz", "rules with an indicator value containing this text"),
+    ("field:Image value:\\rundll32.exe", "one indicator with both: this field, a value containing this text"),
+    ("exclusion:svchost", "rules excluding a value containing this text (with field: in that field)"),
+    ("5b1a…-…, a file stem or sigma/stem", "the rule with this id, file stem or uid comes first"),
     ("technique:T1059.001", "rules tagged with this technique (T1059 includes its sub-techniques)"),
     ("tactic:persistence", "rules tagged with this tactic (id, short name or name)"),
     ("logsource:process_creation", "log source category, service or product"),

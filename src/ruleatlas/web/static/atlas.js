@@ -525,7 +525,8 @@
 
   var WORD = /[\p{L}\p{N}_]/u;
   var TOKEN = /([\p{L}\p{N}_]+):"([^"]*)"?|([\p{L}\p{N}_]+):(\S*)|"([^"]*)"?|(\S+)/gu;
-  var FILTERS = ["field", "value", "technique", "tactic", "logsource", "vendor", "level", "status", "kind", "product"];
+  var FILTERS = ["field", "value", "exclusion", "technique", "tactic", "logsource", "vendor", "level", "status", "kind", "product"];
+  var INDICATOR_FILTERS = { field: 1, value: 1, exclusion: 1 };
 
   function parseQuery(text) {
     var q = { words: [], filters: {}, prefix: !!text && !/\s$/.test(text) && !/"$/.test(text) };
@@ -559,14 +560,19 @@
     var s = document.createElement("script");
     s.src = ROOT + "data/search.js";
     s.onload = function () {
-      var data = window.RuleAtlasSearch || [];
+      var data = window.RuleAtlasSearch || { kinds: [], rules: [] };
       var rows = loadRows() || [];
       TEXTS = rows.map(function (row, i) {
-        var t = data[i] || ["", "", "", "", [], []];
+        var t = data.rules[i] || ["", "", "", "", [], [], [], ""];
+        var indicators = [];
+        for (var k = 0; k + 3 < t[6].length; k += 4) {
+          indicators.push({ field: t[4][t[6][k]], kind: data.kinds[t[6][k + 1]], value: t[5][t[6][k + 2]],
+            exclusion: t[6][k + 3] === 1 });
+        }
         return {
           description: t[0],
-          fields: t[4].map(function (x) { return x.toLowerCase(); }),
-          values: t[5].map(function (x) { return x.toLowerCase(); }),
+          ruleId: String(t[7] || "").toLowerCase(),
+          indicators: indicators,
           parts: [fold(row.title), fold(t[1]), fold(t[4].join(" ") + " " + t[5].join(" ")), fold(t[0]), fold(t[2] + " " + t[3])]
         };
       });
@@ -578,19 +584,57 @@
 
   var PART_WEIGHTS = [10, 4, 3, 2, 1];
 
+  // The query's indicator filters as conditions on one indicator each, as the server's
+  // indicator_conditions(): `field:X value:Y` is one indicator with both; `exclusion:` asks for exclusions.
+  function indicatorConditions(filters) {
+    function lower(v) { return v.toLowerCase(); }
+    var fields = (filters.field || []).map(lower), values = (filters.value || []).map(lower);
+    var excluded = (filters.exclusion || []).map(lower);
+    var out = [];
+    if (values.length || (fields.length && !excluded.length)) out.push({ exclusion: false, fields: fields, values: values });
+    if (excluded.length) out.push({ exclusion: true, fields: fields, values: excluded });
+    return out;
+  }
+
+  function meets(ind, c) {
+    if (ind.exclusion !== c.exclusion) return false;
+    if (c.fields.length && c.fields.indexOf(ind.field.toLowerCase()) < 0) return false;
+    var value = ind.value.toLowerCase();
+    return !c.values.length || c.values.some(function (v) { return value.indexOf(v) >= 0; });
+  }
+
+  // A rule named by the whole query: its uid, file stem or rule id (the server's Catalog.identify()).
+  function namedBy(text, row, t) {
+    var key = text.trim();
+    if (!key || /\s/.test(key)) return "";
+    if (row.uid === key) return "uid";
+    if (t.ruleId && t.ruleId === key.toLowerCase()) return "rule id";
+    return row.uid.slice(row.uid.indexOf("/") + 1) === key ? "file stem" : "";
+  }
+
   function localSearch(text, retired, page, perPage) {
     var q = parseQuery(text);
     var rows = loadRows() || [];
     var groups = q.words.map(tokens).filter(function (g) { return g.length; });
     if (!groups.length && !Object.keys(q.filters).length) return { total: 0, results: [], words: [] };
     var asksRetired = (q.filters.status || []).concat(q.filters.kind || []).some(function (v) { return RETIRED[v.toLowerCase()]; });
+    var conditions = indicatorConditions(q.filters);
+    var named = [];
+    if (!Object.keys(q.filters).length && q.words.length === 1) {
+      rows.forEach(function (row, i) {
+        var how = namedBy(text, row, TEXTS[i]);
+        if (how) named.push({ row: row, description: TEXTS[i].description, namedBy: how, matched: [] });
+      });
+    }
     var found = [];
     rows.forEach(function (row, i) {
       if (row.retired && !(retired || asksRetired)) return;
+      if (named.some(function (n) { return n.row === row; })) return;
       var t = TEXTS[i];
       for (var name in q.filters) {
-        if (!localFilter(name, q.filters[name], row, t)) return;
+        if (!INDICATOR_FILTERS[name] && !localFilter(name, q.filters[name], row, t)) return;
       }
+      if (!conditions.every(function (c) { return t.indicators.some(function (ind) { return meets(ind, c); }); })) return;
       var score = 0;
       for (var g = 0; g < groups.length; g++) {
         for (var k = 0; k < groups[g].length; k++) {
@@ -605,19 +649,20 @@
     });
     found.sort(function (a, b) { return b[0] - a[0] || a[1] - b[1]; });
     var words = [].concat.apply([], groups);
-    var results = found.slice((page - 1) * perPage, page * perPage).map(function (f) {
-      var row = rows[f[1]];
-      return { row: row, description: TEXTS[f[1]].description };
-    });
-    return { total: found.length, results: results, words: words };
+    var all = named.concat(found.map(function (f) {
+      var t = TEXTS[f[1]];
+      var matched = t.indicators.filter(function (ind) {
+        return conditions.some(function (c) { return meets(ind, c); });
+      }).slice(0, 3);
+      return { row: rows[f[1]], description: t.description, namedBy: "", matched: matched };
+    }));
+    return { total: all.length, results: all.slice((page - 1) * perPage, page * perPage), words: words };
   }
 
   function localFilter(name, values, row, t) {
     return values.some(function (raw) {
       var v = raw.toLowerCase();
       switch (name) {
-        case "field": return t.fields.indexOf(v) >= 0;
-        case "value": return t.values.some(function (x) { return x.indexOf(v) >= 0; });
         case "technique":
           v = v.toUpperCase();
           return row.technique.some(function (x) { return x === v || x.indexOf(v + ".") === 0; });
@@ -731,7 +776,8 @@
         if (!answer.ok) { clear(self.results); status(answer.body.error ? answer.body.error.message : "Search failed."); return; }
         self.show(answer.body.total, answer.body.results.map(function (r) {
           return { uid: r.uid, titleNode: fromMarkedHtml(r.title_html), snippetNode: r.snippet_html ? fromMarkedHtml(r.snippet_html) : null,
-            level: r.level, status: r.status, vendor: r.vendor, logsource: [r.product, r.logsource].filter(Boolean).join(" · ") };
+            level: r.level, status: r.status, vendor: r.vendor, logsource: [r.product, r.logsource].filter(Boolean).join(" · "),
+            namedBy: r.named_by || "", matched: r.matched || [] };
         }));
       }).catch(function () { if (seq === self.seq) status("The search service did not answer."); });
     } else {
@@ -741,7 +787,8 @@
         var text = snippet(r.description, found.words);
         return { uid: r.row.uid, titleNode: marked(r.row.title || r.row.uid, found.words),
           snippetNode: text ? marked(text, found.words) : null, level: r.row.level, status: r.row.status,
-          vendor: r.row.vendor, logsource: [r.row.product, r.row.logsource].filter(Boolean).join(" · ") };
+          vendor: r.row.vendor, logsource: [r.row.product, r.row.logsource].filter(Boolean).join(" · "),
+          namedBy: r.namedBy, matched: r.matched };
       }));
     }
   };
@@ -755,6 +802,20 @@
         el("div", { className: "result-meta" }, [badge(item.level, "level"), badge(item.status, "status"),
           el("span", { className: "rule-logsource", text: item.logsource })])
       ]);
+      if (item.namedBy) li.appendChild(el("p", { className: "result-why", text: "Its " + item.namedBy + ": " + item.uid }));
+      if (item.matched && item.matched.length) {
+        var why = el("p", { className: "result-why" }, [el("span", { className: "muted", text: "Matched " })]);
+        item.matched.forEach(function (m, k) {
+          if (k) why.appendChild(document.createTextNode(" · "));
+          if (m.exclusion) why.appendChild(el("span", { className: "muted", text: "excluded " }));
+          why.appendChild(el("code", { className: "field", text: m.field || "keyword" }));
+          why.appendChild(document.createTextNode(" "));
+          why.appendChild(el("span", { className: "kind", text: m.kind }));
+          why.appendChild(document.createTextNode(" "));
+          why.appendChild(el("code", { className: "value", text: m.value }));
+        });
+        li.appendChild(why);
+      }
       if (item.snippetNode) li.appendChild(el("p", { className: "snippet" }, [item.snippetNode]));
       list.appendChild(li);
     });
