@@ -52,7 +52,7 @@ def test_counts_distinct_rules_by_vendor_and_skip_deprecated_and_unsupported(tmp
             row("c", Ref("s"), {"s": HOST}, kind=RuleKind.DEPRECATED),
             row("d", Ref("s"), {"s": HOST}, kind=RuleKind.UNSUPPORTED),
             row("e", Ref("s"), {"s": HOST}, vendor="elastic"),
-            # An exclusion is shown with its corpus count but is not itself counted.
+            # An exclusion is counted among the rules that exclude, never among those that look for it.
             row("f", Not(Ref("s")), {"s": INITIATED}),
         ]
     )
@@ -65,7 +65,11 @@ def test_counts_distinct_rules_by_vendor_and_skip_deprecated_and_unsupported(tmp
         "Initiated true": {"total": 2, "by_vendor": {"sigma": 2}},
     }
     assert corpus(catalog, "c")["DestinationHostname .localto.net"]["total"] == 3  # type: ignore[index]
-    assert corpus(catalog, "f") == {"Initiated true": {"total": 2, "by_vendor": {"sigma": 2}}}
+    # f's exclusion: 1 rule (f) excludes it, 2 (a, b) look for it; a rule page labels both.
+    assert corpus(catalog, "f") == {"Initiated true": {"total": 1, "by_vendor": {"sigma": 1}}}
+    [excluded] = catalog.rule_document("f")["exclusions"]  # type: ignore[index]
+    assert excluded["looked_for"] == {"total": 2, "by_vendor": {"sigma": 2}}
+    assert catalog.counts().fill(catalog.raw_documents(["f"]).__next__()[1])["exclusions"] == [excluded]
     assert catalog.indicator_rule_count("DestinationHostname", "ends_with", ".localto.net") == 3
     catalog.close()
 

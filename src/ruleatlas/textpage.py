@@ -15,9 +15,9 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def _corpus_text(corpus: dict[str, Any]) -> str:
+def _corpus_text(corpus: dict[str, Any], label: str = "corpus") -> str:
     split = ", ".join(f"{v} {n}" for v, n in corpus["by_vendor"].items())
-    return f"corpus {corpus['total']}" + (f" ({split})" if split else "")
+    return f"{label} {corpus['total']}" + (f" ({split})" if split else "")
 
 
 def _indicator_lines(items: list[dict[str, Any]]) -> list[str]:
@@ -27,7 +27,11 @@ def _indicator_lines(items: list[dict[str, Any]]) -> list[str]:
         lines.append(f"  {field or '(keyword)'} {kind}")
         for ind in group:
             extra = f" [{'|'.join(ind['transforms'])}]" if ind["transforms"] else ""
-            lines.append(f"    • {_value_text(ind['value'])}{extra}  {_corpus_text(ind['corpus'])}")
+            counts = _corpus_text(ind["corpus"])
+            if "looked_for" in ind:  # an exclusion: rules excluding the same key, and rules looking for it
+                counts = _corpus_text(ind["corpus"], "excluded by")
+                counts += "; " + _corpus_text(ind["looked_for"], "looked for by")
+            lines.append(f"    • {_value_text(ind['value'])}{extra}  {counts}")
     return lines
 
 

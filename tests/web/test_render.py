@@ -197,7 +197,9 @@ def test_problems_link_to_their_line(pages: dict[str, str]) -> None:
 def test_exclusions_and_multi_vendor_counts(pages: dict[str, str]) -> None:
     page = pages[DEPRECATED_UID]
     exclusions = element_text(page, r'<section class="card" id="exclusions"[^>]*>(.*?)</section>')
-    assert "SourceImage ends_with \\csrss.exe corpus 57 (sigma 57)" in exclusions
+    # An exclusion counts the rules excluding the same key; those looking for it are labelled apart.
+    assert "SourceImage ends_with \\csrss.exe excluded by 57 (sigma 57) looked for by 4 " in exclusions
+    assert '"Excluded by" counts the catalog rules that exclude the same field' in exclusions
     indicators = element_text(page, r'<section class="card" id="indicators"[^>]*>(.*?)</section>')
     assert "\\spoolsv.exe corpus 14 (sigma 11, elastic 2, splunk 1)" in indicators
 

@@ -12,13 +12,13 @@ import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruleatlas.analysis.rows import RuleRow
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 CATALOG_FILE = "catalog.sqlite"
 
 SCHEMA = """
@@ -49,6 +49,12 @@ CREATE TABLE indicators (
     value TEXT NOT NULL, transforms TEXT NOT NULL, exclusion INTEGER NOT NULL, counted INTEGER NOT NULL
 );
 CREATE TABLE indicator_counts (
+    field TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, transforms TEXT NOT NULL,
+    vendor TEXT NOT NULL, rules INTEGER NOT NULL
+);
+-- The same count among rules that exclude the key (detection.wiki's "Rules excluding"): what an Exclusions
+-- section shows, beside how many rules look for the value.
+CREATE TABLE exclusion_counts (
     field TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, transforms TEXT NOT NULL,
     vendor TEXT NOT NULL, rules INTEGER NOT NULL
 );
@@ -91,6 +97,9 @@ CREATE INDEX problems_file ON problems (vendor, file);
 """
 
 COUNT_INDEX = "CREATE INDEX indicator_counts_key ON indicator_counts (field, kind, value, transforms)"
+EXCLUSION_COUNT_INDEX = (
+    "CREATE INDEX exclusion_counts_key ON exclusion_counts (field, kind, value, transforms)"
+)
 
 IndicatorKey = tuple[str, str, str, str]
 
@@ -237,19 +246,27 @@ class CatalogWriter:
         """Recompute corpus counts; return the rules showing an indicator whose count changed."""
         db = self.db
         db.execute("ALTER TABLE indicator_counts RENAME TO old_counts")
+        db.execute("ALTER TABLE exclusion_counts RENAME TO old_exclusion_counts")
         db.execute("DROP INDEX IF EXISTS indicator_counts_key")
-        db.execute(
-            "CREATE TABLE indicator_counts AS SELECT field, kind, value, transforms, vendor, "
-            "COUNT(DISTINCT uid) AS rules FROM indicators WHERE exclusion = 0 AND counted = 1 "
-            "GROUP BY field, kind, value, transforms, vendor"
-        )
+        db.execute("DROP INDEX IF EXISTS exclusion_counts_key")
+        for table, flag in (("indicator_counts", 0), ("exclusion_counts", 1)):
+            db.execute(
+                f"CREATE TABLE {table} AS SELECT field, kind, value, transforms, vendor, "
+                f"COUNT(DISTINCT uid) AS rules FROM indicators WHERE exclusion = {flag} AND counted = 1 "
+                "GROUP BY field, kind, value, transforms, vendor"
+            )
         db.execute(COUNT_INDEX)
+        db.execute(EXCLUSION_COUNT_INDEX)
         db.execute(
             "CREATE TEMP TABLE changed_counts AS "
             "SELECT field, kind, value, transforms FROM "
             "(SELECT * FROM indicator_counts EXCEPT SELECT * FROM old_counts) "
             "UNION SELECT field, kind, value, transforms FROM "
-            "(SELECT * FROM old_counts EXCEPT SELECT * FROM indicator_counts)"
+            "(SELECT * FROM old_counts EXCEPT SELECT * FROM indicator_counts) "
+            "UNION SELECT field, kind, value, transforms FROM "
+            "(SELECT * FROM exclusion_counts EXCEPT SELECT * FROM old_exclusion_counts) "
+            "UNION SELECT field, kind, value, transforms FROM "
+            "(SELECT * FROM old_exclusion_counts EXCEPT SELECT * FROM exclusion_counts)"
         )
         self.touched_keys.update(db.execute("SELECT field, kind, value, transforms FROM changed_counts"))
         affected = {
@@ -261,6 +278,7 @@ class CatalogWriter:
             )
         }
         db.execute("DROP TABLE old_counts")
+        db.execute("DROP TABLE old_exclusion_counts")
         db.execute("DROP TABLE changed_counts")
         return affected
 
@@ -284,29 +302,41 @@ class CatalogWriter:
 
 @dataclass(slots=True)
 class CorpusTable:
-    """Corpus counts by indicator key, for filling documents in bulk."""
+    """Corpus counts by indicator key, for filling documents in bulk: rules looking for each key, and rules
+    excluding it."""
 
     by_key: dict[IndicatorKey, dict[str, int]]
+    excluding: dict[IndicatorKey, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str, int]]) -> CorpusTable:
-        by_key: dict[IndicatorKey, dict[str, int]] = {}
-        for field, kind, value, transforms, vendor, n in rows:
-            by_key.setdefault((field, kind, value, transforms), {})[vendor] = n
-        return cls(by_key)
+    def from_rows(
+        cls,
+        rows: Iterable[tuple[str, str, str, str, str, int]],
+        excluding: Iterable[tuple[str, str, str, str, str, int]] = (),
+    ) -> CorpusTable:
+        return cls(_by_key(rows), _by_key(excluding))
 
     def fill(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Set `corpus` on every indicator and exclusion of a stored document (in place)."""
-        for group in (doc["indicators"], doc["exclusions"]):
+        """Set `corpus` on every indicator (rules looking for it) and exclusion (rules excluding it, with
+        `looked_for`: the rules looking for it) of a stored document, in place."""
+        for group, table in ((doc["indicators"], self.by_key), (doc["exclusions"], self.excluding)):
             for ind in group:
-                per_vendor = self.by_key.get(
-                    (ind["field"] or "", ind["kind"], ind["key"], "|".join(ind["transforms"])), {}
-                )
-                ind["corpus"] = {
-                    "total": sum(per_vendor.values()),
-                    "by_vendor": dict(sorted(per_vendor.items())),
-                }
+                key = (ind["field"] or "", ind["kind"], ind["key"], "|".join(ind["transforms"]))
+                ind["corpus"] = _corpus(table.get(key, {}))
+                if table is self.excluding:
+                    ind["looked_for"] = _corpus(self.by_key.get(key, {}))
         return doc
+
+
+def _by_key(rows: Iterable[tuple[str, str, str, str, str, int]]) -> dict[IndicatorKey, dict[str, int]]:
+    by_key: dict[IndicatorKey, dict[str, int]] = {}
+    for fld, kind, value, transforms, vendor, n in rows:
+        by_key.setdefault((fld, kind, value, transforms), {})[vendor] = n
+    return by_key
+
+
+def _corpus(per_vendor: dict[str, int]) -> dict[str, Any]:
+    return {"total": sum(per_vendor.values()), "by_vendor": dict(sorted(per_vendor.items()))}
 
 
 def _folder_summary(db: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
@@ -360,16 +390,19 @@ class Catalog:
             for group in (doc["indicators"], doc["exclusions"])
             for i in group
         }
-        rows = [
-            (*key, vendor, n)
-            for key in keys
-            for vendor, n in self.db.execute(
-                "SELECT vendor, rules FROM indicator_counts WHERE field = ? AND kind = ? AND value = ? "
-                "AND transforms = ?",
-                key,
-            )
+        tables = [
+            [
+                (*key, vendor, n)
+                for key in keys
+                for vendor, n in self.db.execute(
+                    f"SELECT vendor, rules FROM {table} WHERE field = ? AND kind = ? AND value = ? "
+                    "AND transforms = ?",
+                    key,
+                )
+            ]
+            for table in ("indicator_counts", "exclusion_counts")
         ]
-        return CorpusTable.from_rows(rows).fill(doc)
+        return CorpusTable.from_rows(*tables).fill(doc)
 
     def find_uids(self, text: str, vendor: str = "") -> list[str]:
         """Rules whose uid, file stem or rule id equals `text` (so `show`, search and the API accept any of
@@ -385,7 +418,7 @@ class Catalog:
             "SELECT uid, CASE WHEN uid = ?1 THEN 'uid' WHEN lower(rule_id) = lower(?1) THEN 'rule id' "
             "ELSE 'file stem' END FROM rules "
             "WHERE (uid = ?1 OR (rule_id != '' AND lower(rule_id) = lower(?1)) "
-            "OR substr(uid, instr(uid, '/') + 1) = ?1 OR substr(base_uid, instr(base_uid, '/') + 1) = ?1) "
+            "OR substr(uid, instr(uid, '/') + 1) = ?1) "
             "AND (?2 = '' OR vendor = ?2) ORDER BY uid",
             (text, vendor),
         ).fetchall()
@@ -399,7 +432,10 @@ class Catalog:
                 yield uid, json.loads(row[0])
 
     def counts(self) -> CorpusTable:
-        return CorpusTable.from_rows(self.db.execute("SELECT * FROM indicator_counts"))
+        return CorpusTable.from_rows(
+            self.db.execute("SELECT * FROM indicator_counts"),
+            self.db.execute("SELECT * FROM exclusion_counts"),
+        )
 
     def files(self) -> dict[tuple[str, str], str]:
         """(vendor, path) → content hash of every file the catalog was built from."""

@@ -133,13 +133,16 @@ def indicator_groups(
     items: Iterable[object],
     indicator_link: IndicatorLink | None = None,
     field_link: FieldLink | None = None,
+    exclusions: bool = False,
 ) -> tuple[Markup, int]:
     """Indicators grouped by (field, kind), groups and values in document order (the seed page's layout),
     each value with its corpus badge; returns the HTML and the number of values shown.
 
     `indicator_link(field, kind, key, transforms, corpus_total)` / `field_link(field)` give hrefs when those
-    pages exist.
+    pages exist. `exclusions`: the items are exclusions, whose `corpus` counts the rules excluding the same
+    key (labelled so) and `looked_for` the rules looking for it.
     """
+    label = "excluded by" if exclusions else "corpus"
     groups: dict[tuple[str, str], list[str]] = {}
     count = 0
     for item in items:
@@ -152,9 +155,9 @@ def indicator_groups(
         text, cls = (value, "v-str" if value else "v-empty") if type(value) is str else value_view(value)
         total, split, tier = corpus_view(item.get("corpus"))
         badge_text = (
-            f'corpus <strong>{total}</strong> <span class="split">{esc(split)}</span>'
+            f'{label} <strong>{total}</strong> <span class="split">{esc(split)}</span>'
             if split
-            else (f"corpus <strong>{total}</strong>")
+            else (f"{label} <strong>{total}</strong>")
         )
         if indicator_link is not None:
             href = indicator_link(field, kind, item.get("key", value), transforms, total)
@@ -166,6 +169,9 @@ def indicator_groups(
             if transforms
             else ""
         )
+        if exclusions and "looked_for" in item:
+            looked_for, _, _ = corpus_view(item.get("looked_for"))
+            badge += f'<span class="looked-for muted">looked for by <strong>{looked_for}</strong></span>'
         row = f'<li><code class="value {cls}">{esc(text)}</code>{chips}{badge}</li>'
         group = groups.get((field, kind))
         if group is None:

@@ -319,7 +319,9 @@ class SiteRenderer:
         stages = self._stages(doc, body_lines)
         indicator_link, field_link = self._row_links(page)
         indicators, n_indicators = indicator_groups(_list(doc.get("indicators")), indicator_link, field_link)
-        exclusions, n_exclusions = indicator_groups(_list(doc.get("exclusions")), indicator_link, field_link)
+        exclusions, n_exclusions = indicator_groups(
+            _list(doc.get("exclusions")), indicator_link, field_link, exclusions=True
+        )
         attack = self._attack(doc, page)
         events = [self._event(e, page) for e in _list(doc.get("events")) if isinstance(e, dict)]
         correlation = self._correlation(doc.get("correlation"))
