@@ -160,3 +160,64 @@ def test_matrix_from_a_file_url(page_factory: Any, corpus_catalog: Path) -> None
     page.select_option("select[name=platform]", label="macOS")
     assert shown_cells(page) == server_cells(corpus_catalog, AttackFilters(platform="macOS"))
     assert watch.page_errors == [] and watch.console_errors == []
+
+
+def test_a_long_technique_page_filters_and_folds(
+    page_factory: Any, attack_server: str, corpus_catalog: Path
+) -> None:
+    """T1059.001 has ~200 rules: 50 show, "Show all" shows the rest, typing filters by title, a level
+    filters by level; served and from file://."""
+    with open_catalog(corpus_catalog) as catalog:
+        report = store_attack.technique_api(catalog, "T1059.001")
+    assert report is not None and report["rules_total"] > 150
+    total = report["rules_total"]
+    high = sum(1 for r in report["rules"] if r["level"] == "high")
+    path = urls.attack_technique_path("T1059.001")
+    for url in (attack_server + path, (corpus_catalog / "site" / urls.page_file(path)).as_uri()):
+        page, watch = page_factory(width=390, height=844)
+        page.goto(url, wait_until="load")
+        items = page.locator("#rule-lists li")
+        visible = page.locator("#rule-lists li:visible")
+        count = page.locator("#rules .list-count")
+        assert items.count() == total
+        expect(visible).to_have_count(50)
+        expect(count).to_have_text(f"{total} rules; 50 shown")
+        page.locator("#rules .list-more").click()
+        expect(visible).to_have_count(total)
+        expect(page.locator("#rules .list-more")).to_be_hidden()
+        page.locator("#rules input[type=search]").fill("encoded")
+        titles = visible.locator("a").all_inner_texts()
+        assert titles and all("encoded" in t.lower() for t in titles)
+        expect(count).to_contain_text(f"{len(titles)} of {total} rules match")
+        page.locator("#rules input[type=search]").fill("")
+        page.select_option("#rules select[name=level]", "high")
+        expect(visible).to_have_count(high)
+        assert no_overflow(page)
+        assert watch.problems() == []
+
+
+def test_the_gaps_page_folds_per_platform_and_filters(page_factory: Any, attack_server: str) -> None:
+    page, watch = page_factory(width=390, height=844)
+    page.goto(attack_server + urls.ATTACK_GAPS_PATH, wait_until="load")
+    sections = page.locator("details.gap-section")
+    assert sections.count() > 5
+    assert sections.first.get_attribute("open") is not None
+    assert all(sections.nth(i).get_attribute("open") is None for i in range(1, sections.count()))
+    first = sections.first.locator("ul[data-long] > li")
+    expect(page.locator("#gap-sections details[open] li:visible")).to_have_count(
+        sum(
+            min(50, n)
+            for n in sections.first.locator("ul[data-long]").evaluate_all(
+                "uls => uls.map(u => u.children.length)"
+            )
+        )
+    )
+    assert first.count() > 50
+    page.locator("header input[type=search]").fill("t1685")
+    # Defense Impairment's T1685 has rules: no gap; a filter that matches nothing empties the open section.
+    expect(page.locator("#gap-sections details[open] li:visible")).to_have_count(0)
+    page.locator("header input[type=search]").fill("financial theft")
+    expect(page.locator("#gap-sections details[open] li:visible")).to_have_count(1)
+    expect(page.locator("#gap-sections details[open] [data-group]:visible h3")).to_contain_text("Impact")
+    assert no_overflow(page)
+    assert watch.problems() == []

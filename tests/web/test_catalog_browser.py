@@ -238,6 +238,21 @@ def test_phone_viewport_reads_well(page_factory: Any, site_url: str) -> None:
     assert problems(watch) == []
 
 
+def test_phone_navigation_shows_every_link(page_factory: Any, site_url: str) -> None:
+    """At 390 px the site links wrap under the brand: none scrolls out of sight."""
+    page, watch = open_page(page_factory, site_url, width=390, height=844)
+    nav = page.locator("header.site-header nav")
+    widths = nav.evaluate("n => [n.scrollWidth, n.clientWidth]")
+    assert widths[0] <= widths[1], widths
+    links = nav.locator("a")
+    assert links.count() >= 5
+    for i in range(links.count()):
+        box = links.nth(i).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (i, box)
+        assert links.nth(i).is_visible()
+    assert problems(watch) == []
+
+
 def test_static_pages_work_from_file_urls(page_factory: Any, browse_catalog: Path) -> None:
     site = browse_catalog / "site"
     page, watch = open_page(page_factory, (site / "rules" / "index.html").as_uri() + "?level=low")

@@ -33,6 +33,10 @@ Link = Callable[[str], str]  # site path -> link relative to the page being buil
 _MD_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)|<code>(.*?)</code>", re.DOTALL)
 _ATTACK_TECHNIQUE_URL = re.compile(r"https?://attack\.mitre\.org/techniques/(T\d{4})(?:/(\d{3}))?/?$")
 RULES_PER_INDICATOR = 5
+# Lists longer than this get static/lists.js: a filter, and this many items per list until "Show all" (the
+# same number as in the script).
+LIST_LIMIT = 50
+LISTS_SCRIPT = "lists.js"
 
 
 def tier_class(count: int) -> str:
@@ -285,6 +289,10 @@ def technique_view(
         "rules_own": report["rules_own"],
         "tier": tier_class(report["rules_total"]),
         "vendors": _vendor_groups(report["rules"], rule_href, own_ids),
+        # Long rule lists (T1059.001: 209 rules) get a filter and show LIST_LIMIT per vendor at first.
+        "list_limit": LIST_LIMIT,
+        "levels": [lv for lv in LEVELS if any(r["level"] == lv for r in report["rules"])],
+        "lists_script": link(urls.STATIC_PATH + LISTS_SCRIPT),
         "via_retired": [
             {"id": v["id"], "href": tech_link(v["id"]), "rules": len(v["rules"])}
             for v in report["via_retired"]
@@ -519,4 +527,8 @@ def gaps_view(indexes: Mapping[str, CoverageIndex], link: Link) -> dict[str, Any
                 "tactics": by_tactic,
             }
         )
-    return {"sections": sections, "matrix_href": link(urls.ATTACK_PATH)}
+    return {
+        "sections": sections,
+        "matrix_href": link(urls.ATTACK_PATH),
+        "lists_script": link(urls.STATIC_PATH + LISTS_SCRIPT),
+    }
