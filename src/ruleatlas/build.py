@@ -510,7 +510,7 @@ def _assign_uids(results: list[FileResult], kept: dict[str, tuple[str, str, str,
 def print_summary(summary: BuildSummary, stream: TextIO) -> None:
     stream.write(
         f"{summary.mode} build: {summary.rules} rules from {summary.files} files "
-        f"({summary.files_parsed} parsed, {summary.errors} files with errors, {summary.problems} problems) "
+        f"({summary.files_parsed} parsed, {summary.errors} files failed, {summary.problems} rule problems) "
         f"in {summary.seconds:.1f}s; pages: {summary.pages_written} written, {summary.pages_kept} unchanged\n"
     )
     width = max((len(k) for k in summary.per_folder), default=6)

@@ -41,7 +41,7 @@ def test_shared_indicators_have_pages_and_every_indicator_a_row(browse_catalog: 
         )
         assert f'<tr id="{anchor}">' in page(site, urls.indicator_list_path(field or None, kind)), g.key
     shared_page = page(site, urls.indicator_path("Image", "ends_with", "\\powershell.exe"))
-    assert "<h1" in shared_page and "Rules looking for it</dt><dd>4</dd>" in shared_page
+    assert "<h1" in shared_page and "Rules looking for it (any kind)</dt><dd>4</dd>" in shared_page
     assert shared_page.count('class="rule-list"') == 1  # one vendor group
     assert "Old PowerShell Rule" in shared_page  # a deprecated rule still shows, though it is not counted
 
@@ -95,10 +95,20 @@ def test_indexes_are_compact_and_complete(browse_catalog: Path) -> None:
     hostile = next(r for r in index["rules"] if r[2] == HOSTILE_TITLE)
     assert hostile[1] == "file_event_win_hostile"
     search_js = (data / "search.js").read_text(encoding="utf-8")
-    texts = json.loads(search_js.removeprefix("window.RuleAtlasSearch=").removesuffix(";\n"))
-    assert len(texts) == FIXTURE_RULES and all(len(t) == 6 for t in texts)
+    search = json.loads(search_js.removeprefix("window.RuleAtlasSearch=").removesuffix(";\n"))
+    texts = search["rules"]
+    assert len(texts) == FIXTURE_RULES and all(len(t) == 8 for t in texts)
     mimikatz = texts[[r[1] for r in index["rules"]].index("proc_creation_win_mimikatz_cli")]
     assert mimikatz[4] == ["CommandLine", "Image"] and "sekurlsa::" in mimikatz[5]
+    assert mimikatz[7] == "5b1a0001-0000-4000-8000-000000000002"
+    # Each indicator as (field, kind, value, exclusion) indexes: field:/value: name one indicator offline too.
+    flat = mimikatz[6]
+    indicators = {
+        (mimikatz[4][flat[i]], search["kinds"][flat[i + 1]], mimikatz[5][flat[i + 2]], flat[i + 3])
+        for i in range(0, len(flat), 4)
+    }
+    assert ("Image", "ends_with", "\\admin_tool.exe", 1) in indicators
+    assert ("CommandLine", "contains", "sekurlsa::", 0) in indicators
 
 
 def test_hostile_text_is_escaped_on_every_catalog_page(browse_catalog: Path) -> None:
@@ -165,7 +175,7 @@ def test_incremental_builds_end_where_a_full_build_does(tmp_path: Path) -> None:
     config = BuildConfig(out=out, sources=[SourceSpec("sigma", corpus)], attack=ATTACK_FIXTURE, jobs=1)
     summary = build(config)
     assert summary.mode == "incremental" and summary.files_parsed == 1
-    assert own.is_file() and "Rules looking for it</dt><dd>2</dd>" in own.read_text()
+    assert own.is_file() and "Rules looking for it (any kind)</dt><dd>2</dd>" in own.read_text()
     mimikatz = page(site, urls.rule_path("sigma/proc_creation_win_mimikatz_cli"))
     assert f'href="../../../{urls.indicator_path(*key)}index.html"' in mimikatz
     gone = site / urls.page_file(urls.indicator_list_path("CommandLine", "contains"))

@@ -358,13 +358,14 @@ class CatalogPages:
             f'<h1 class="indicator-title"><code class="field">{field_html}</code> '
             f'<span class="kind">{esc(kind)}</span> <code class="value {cls}">{esc(text)}</code>{chips}</h1>'
             '<dl class="stats">'
-            f'<div class="stat"><dt>Rules looking for it</dt><dd>{len(using)}</dd></div>'
+            f'<div class="stat"><dt>Rules looking for it (any kind)</dt><dd>{len(using)}</dd></div>'
             f'<div class="stat"><dt>Corpus count</dt><dd>{total}</dd></div>'
-            f'<div class="stat"><dt>Rules excluding it</dt><dd>{len(excluding)}</dd></div>'
+            f'<div class="stat"><dt>Rules excluding it (any kind)</dt><dd>{len(excluding)}</dd></div>'
             "</dl>"
             '<p class="section-lead">The corpus count is the number on rule pages: catalog rules that look '
             "for this field, comparison and value, deprecated and unsupported ones left out"
-            f"{' (' + split + ')' if split else ''}.</p></header>"
+            f"{' (' + split + ')' if split else ''}. The lists below hold every rule, those included; a rule "
+            "page's \u201cexcluded by\u201d leaves them out too.</p></header>"
         ]
         if using:
             parts.append(
