@@ -71,6 +71,8 @@ def test_counts_distinct_rules_by_vendor_and_skip_deprecated_and_unsupported(tmp
     assert excluded["looked_for"] == {"total": 2, "by_vendor": {"sigma": 2}}
     assert catalog.counts().fill(catalog.raw_documents(["f"]).__next__()[1])["exclusions"] == [excluded]
     assert catalog.indicator_rule_count("DestinationHostname", "ends_with", ".localto.net") == 3
+    # b's ".LOCALTO.NET" counts under the folded key, and its own page keeps its spelling.
+    assert {i["value"] for i in catalog.rule_document("b")["indicators"]} >= {".LOCALTO.NET"}  # type: ignore[index]
     catalog.close()
 
 
@@ -105,4 +107,18 @@ def test_patching_a_copy_reports_the_rules_whose_counts_moved(tmp_path: Path) ->
     assert catalog.files() == {("sigma", "a.yml"): "h1", ("sigma", "b.yml"): "h2b", ("sigma", "c.yml"): "h3"}
     assert corpus(catalog, "a")["DestinationHostname .localto.net"]["total"] == 1  # type: ignore[index]
     assert corpus(catalog, "c")["Initiated true"]["total"] == 2  # type: ignore[index]
+    catalog.close()
+
+
+def test_pages_listing_keys_show_the_spelling_most_rules_use(tmp_path: Path) -> None:
+    scm = Pred("Provider_Name", Kind.EQ, "Service Control Manager")
+    folded = Pred("Provider_Name", Kind.EQ, "service control manager")
+    writer = CatalogWriter(tmp_path / "catalog.sqlite")
+    writer.add_rules([row(u, Ref("s"), {"s": p}) for u, p in (("a", scm), ("b", scm), ("c", folded))])
+    writer.recount()
+    writer.close()
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    key = ("Provider_Name", "eq", "service control manager", "")
+    assert catalog.spellings() == {key: "Service Control Manager"}
+    assert catalog.indicator_rule_count(*key) == 3  # counted under the folded key
     catalog.close()

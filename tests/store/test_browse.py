@@ -149,6 +149,7 @@ def test_overview(catalog: Catalog) -> None:
         "field": "Image",
         "kind": "ends_with",
         "value": "\\powershell.exe",
+        "shown": "\\powershell.exe",
         "transforms": "",
         "rules": 3,
     }  # fmt: skip  (the hunting rule counts; the deprecated one does not)

@@ -40,8 +40,8 @@ class RuleRow:
     doc_json: str
     techniques: list[tuple[str, str]] = field(default_factory=list)
     events: list[tuple[str, str, int, str]] = field(default_factory=list)
-    # (field, kind, normalised value, transforms, exclusion 0/1)
-    indicators: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    # (field, kind, normalised value, transforms, exclusion 0/1, the value as the rule spells it)
+    indicators: list[tuple[str, str, str, str, int, str]] = field(default_factory=list)
     # Problems the analysis found (tags ATT&CK does not know); the parser's own are on the Rule.
     problems: list[Problem] = field(default_factory=list)
 
@@ -114,12 +114,19 @@ def analyse_rule(rule: Rule, attack: AttackData | None, telemetry: TelemetryCata
         techniques=[(t["id"], tactic["tactic_id"]) for tactic in tactics for t in tactic["techniques"]],
         events=[(e["provider"], e["channel"], e["event_id"], e["title"]) for e in events["events"]],
         indicators=[
-            (ind.pred.field or "", ind.key[1], ind.key[2], ind.key[3], flag)
+            (ind.pred.field or "", ind.key[1], ind.key[2], ind.key[3], flag, _spelling(ind.pred.value))
             for flag, group in ((0, indicators.positives), (1, indicators.exclusions))
             for ind in group
         ],
         problems=problems,
     )
+
+
+def _spelling(value: object) -> str:
+    """The value as the rule writes it, for pages (counting uses the folded key)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
 
 
 def _unknown_tag(rule: Rule, tag: str, attack: AttackData) -> Problem:

@@ -330,10 +330,12 @@ def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> dict[str, An
         )
     ]
     indicators = [
-        {"field": f, "kind": k, "value": v, "transforms": t, "rules": n}
-        for f, k, v, t, n in db.execute(
-            "SELECT field, kind, value, transforms, SUM(rules) AS n FROM indicator_counts "
-            "GROUP BY field, kind, value, transforms ORDER BY n DESC, field, kind, value LIMIT ?",
+        {"field": f, "kind": k, "value": v, "shown": shown or v, "transforms": t, "rules": n}
+        for f, k, v, t, n, shown in db.execute(
+            "SELECT c.field, c.kind, c.value, c.transforms, SUM(c.rules) AS n, s.shown "
+            "FROM indicator_counts c LEFT JOIN indicator_spellings s USING (field, kind, value, transforms) "
+            "GROUP BY c.field, c.kind, c.value, c.transforms ORDER BY n DESC, c.field, c.kind, c.value "
+            "LIMIT ?",
             (top_indicators,),
         )
     ]
@@ -372,6 +374,11 @@ class IndicatorRules:
     corpus: dict[str, int] = field(default_factory=dict)  # counted rules per vendor
     using: list[dict[str, str]] = field(default_factory=list)
     excluding: list[dict[str, str]] = field(default_factory=list)
+    shown: str = ""  # the value as most of its rules spell it (the folded key is key[2])
+
+    @property
+    def spelling(self) -> str:
+        return self.shown or self.key[2]
 
     def to_json(self) -> dict[str, Any]:
         f, k, v, t = self.key
@@ -379,6 +386,7 @@ class IndicatorRules:
             "field": f or None,
             "kind": k,
             "value": v,
+            "shown": self.spelling,
             "transforms": t.split("|") if t else [],
             "corpus": {"total": sum(self.corpus.values()), "by_vendor": dict(sorted(self.corpus.items()))},
             "rules": self.using,
@@ -404,12 +412,23 @@ def _indicator_groups(
     # Each rule's place in the (vendor, title, uid) order, so groups sort by one integer.
     rules.sort(key=lambda r: (r["vendor"], r["title"].casefold(), r["uid"]))
     rank = {r["uid"]: i for i, r in enumerate(rules)}
+    spellings = {
+        (f, k, v, t): shown
+        for f, k, v, t, shown in db.execute(
+            f"SELECT field, kind, value, transforms, shown FROM indicator_spellings {where}", params
+        )
+        if shown != v
+    }
     for key in sorted(groups):
         rows = groups[key]
         using = sorted({rank[u] for u, x in rows if not x and u in rank})
         excluding = sorted({rank[u] for u, x in rows if x and u in rank})
         yield IndicatorRules(
-            key, counts.get(key, {}), [rules[i] for i in using], [rules[i] for i in excluding]
+            key,
+            counts.get(key, {}),
+            [rules[i] for i in using],
+            [rules[i] for i in excluding],
+            spellings.get(key, ""),
         )
 
 

@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 from ruleatlas.analysis.rows import RuleRow
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 CATALOG_FILE = "catalog.sqlite"
 
 SCHEMA = """
@@ -46,11 +46,18 @@ CREATE TABLE rule_events (
 );
 CREATE TABLE indicators (
     uid TEXT NOT NULL, vendor TEXT NOT NULL, field TEXT NOT NULL, kind TEXT NOT NULL,
-    value TEXT NOT NULL, transforms TEXT NOT NULL, exclusion INTEGER NOT NULL, counted INTEGER NOT NULL
+    value TEXT NOT NULL, transforms TEXT NOT NULL, exclusion INTEGER NOT NULL, counted INTEGER NOT NULL,
+    shown TEXT NOT NULL  -- the value as the rule spells it; `value` is the folded key counts group by
 );
 CREATE TABLE indicator_counts (
     field TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, transforms TEXT NOT NULL,
     vendor TEXT NOT NULL, rules INTEGER NOT NULL
+);
+-- Per key, the spelling most of its rules use (`Service Control Manager`, not the folded key): what pages
+-- listing keys show.
+CREATE TABLE indicator_spellings (
+    field TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, transforms TEXT NOT NULL,
+    shown TEXT NOT NULL
 );
 -- The same count among rules that exclude the key (detection.wiki's "Rules excluding"): what an Exclusions
 -- section shows, beside how many rules look for the value.
@@ -92,6 +99,7 @@ CREATE INDEX rule_techniques_tech ON rule_techniques (technique_id);
 CREATE INDEX rule_events_event ON rule_events (provider, event_id);
 CREATE INDEX indicators_key ON indicators (field, kind, value);
 CREATE INDEX indicators_uid ON indicators (uid);
+CREATE INDEX indicator_spellings_key ON indicator_spellings (field, kind, value, transforms);
 CREATE INDEX rules_path ON rules (vendor, path);
 CREATE INDEX problems_file ON problems (vendor, file);
 """
@@ -230,11 +238,11 @@ class CatalogWriter:
             "INSERT INTO rule_events VALUES (?, ?, ?, ?, ?)", ((r.uid, *e) for r in rows for e in r.events)
         )
         self.db.executemany(
-            "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ((r.uid, r.vendor, *i, int(r.counted)) for r in rows for i in r.indicators),
+            "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((r.uid, r.vendor, *i[:5], int(r.counted), i[5]) for r in rows for i in r.indicators),
         )
         self.db.executemany(SEARCH_FILL, ((r.uid,) for r in rows))
-        self.touched_keys.update((f, k, v, t) for r in rows for f, k, v, t, _ in r.indicators)
+        self.touched_keys.update((f, k, v, t) for r in rows for f, k, v, t, *_ in r.indicators)
 
     def add_problems(self, rows: Iterable[ProblemRow]) -> None:
         self.db.executemany(
@@ -257,6 +265,13 @@ class CatalogWriter:
             )
         db.execute(COUNT_INDEX)
         db.execute(EXCLUSION_COUNT_INDEX)
+        db.execute("DELETE FROM indicator_spellings")
+        db.execute(
+            "INSERT INTO indicator_spellings SELECT field, kind, value, transforms, shown FROM ("
+            "SELECT field, kind, value, transforms, shown, ROW_NUMBER() OVER (PARTITION BY field, kind, "
+            "value, transforms ORDER BY COUNT(DISTINCT uid) DESC, shown) AS rank FROM indicators "
+            "GROUP BY field, kind, value, transforms, shown) WHERE rank = 1"
+        )
         db.execute(
             "CREATE TEMP TABLE changed_counts AS "
             "SELECT field, kind, value, transforms FROM "
@@ -513,6 +528,16 @@ class Catalog:
                     "status_elsewhere": elsewhere or 0,
                 }
         return out
+
+    def spellings(self, where: str = "", params: Sequence[Any] = ()) -> dict[IndicatorKey, str]:
+        """Key -> the spelling pages show, where it differs from the folded key."""
+        return {
+            (f, k, v, t): shown
+            for f, k, v, t, shown in self.db.execute(
+                f"SELECT field, kind, value, transforms, shown FROM indicator_spellings {where}", params
+            )
+            if shown != v
+        }
 
     def indicator_rule_count(self, field: str, kind: str, value: str, transforms: str = "") -> int:
         row = self.db.execute(

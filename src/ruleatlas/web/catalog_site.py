@@ -105,7 +105,7 @@ def _write_slice(site: Path, kind: str, start: int, stop: int, index_file: str) 
             group.key[0] or None, group.key[1], group.key[2], _transforms(group.key[3])
         )
         html = pages.render_indicator(
-            group.key, group.corpus, group.using, group.excluding, _RULE_HREFS, path
+            group.key, group.corpus, group.using, group.excluding, _RULE_HREFS, path, group.shown
         )
         leaf = f"{root}/{path}"  # indicator paths are slugs ([A-Za-z0-9._~-]): the URL path is the file path
         parent = leaf[: leaf.rindex("/", 0, -1)]

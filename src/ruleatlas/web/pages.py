@@ -157,7 +157,7 @@ class CatalogPages:
                     "field": ind["field"] or "keyword",
                     "field_href": self.link(page, urls.field_path(ind["field"])),
                     "kind": ind["kind"],
-                    "value": ind["value"],
+                    "value": ind["shown"],  # the rules' spelling; the link goes to the folded key's page
                     "href": self.link(
                         page,
                         urls.indicator_link_path(
@@ -300,9 +300,11 @@ class CatalogPages:
         excluding: Sequence[Mapping[str, str]],
         rule_href: Mapping[str, str] | None = None,
         page: str | None = None,
+        shown: str = "",
     ) -> str:
         """One indicator's page. `rule_href`: uid -> link from an indicator page (computed once per build);
-        missing ones are computed here. `page`: the key's `urls.indicator_path`, when already known."""
+        missing ones are computed here. `page`: the key's `urls.indicator_path`, when already known.
+        `shown`: the value as the rules spell it (the title shows it; the key is case-folded)."""
         field, kind, value, transforms = key
         transform_list = transforms.split("|") if transforms else []
         if page is None:
@@ -312,7 +314,7 @@ class CatalogPages:
         index = self.renderer.index_file
         field_html = esc(field) if field else "<em>keyword</em>"
         field_href = esc(up + urls.field_path(field) + index)
-        text, cls = value_view(value)
+        text, cls = value_view(shown or value)
         total = sum(corpus.values())
         split = ", ".join(f"{esc(v)} {n}" for v, n in sorted(corpus.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -411,7 +413,7 @@ class CatalogPages:
             transform_list = transforms.split("|") if transforms else []
             leaf = urls.indicator_anchor(field or None, kind, value, transform_list)
             total = sum(g.corpus.values())
-            text, cls = value_view(value)
+            text, cls = value_view(g.spelling)
             chips = "".join(f' <span class="flag flag-transform">{esc(t)}</span>' for t in transform_list)
             if total >= urls.SHARED_INDICATOR_RULES:
                 rules_html = f'<a href="{esc(leaf)}/{index}">{len(g.using)} rules</a>'
