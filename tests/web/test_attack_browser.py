@@ -219,5 +219,10 @@ def test_the_gaps_page_folds_per_platform_and_filters(page_factory: Any, attack_
     page.locator("header input[type=search]").fill("financial theft")
     expect(page.locator("#gap-sections details[open] li:visible")).to_have_count(1)
     expect(page.locator("#gap-sections details[open] [data-group]:visible h3")).to_contain_text("Impact")
+    # A platform chip opens its folded section.
+    windows = page.locator("details.gap-section", has=page.locator("summary h2", has_text="Windows"))
+    assert windows.get_attribute("open") is None
+    page.locator("header nav.chips a", has_text="Windows").click()
+    expect(windows).to_have_attribute("open", "")
     assert no_overflow(page)
     assert watch.problems() == []

@@ -51,8 +51,16 @@
     apply();
   }
 
+  // A link to a folded section (the gaps page's platform chips) opens it.
+  function openTarget() {
+    var target = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (target && target.tagName === "DETAILS") target.open = true;
+  }
+
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll("form[data-list-filter]"), setUp);
+    window.addEventListener("hashchange", openTarget);
+    openTarget();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
