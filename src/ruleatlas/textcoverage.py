@@ -64,7 +64,7 @@ def render_coverage_table(summary: dict[str, Any]) -> str:
         lines += ["", "Retired techniques still tagged:"]
         for r in summary["retired"]:
             where = f"counted under {r['replaced_by']}" if r["replaced_by"] else "counted nowhere"
-            lines.append(
-                f"  {r['id']:<10} {r['name']} ({r['note'] or r['status']}, {r['rules']} rules): {where}"
-            )
+            # A moved id says where it went ("moved to T1685 in v19 (by name)"); the others their state.
+            state = r["note"] if r["status"] == "moved" else r["status"]
+            lines.append(f"  {r['id']:<10} {r['name']} ({state}, {r['rules']} rules): {where}")
     return "\n".join(lines) + "\n"

@@ -66,8 +66,22 @@ def test_left_out_and_retired_are_reported(attack_catalog: Path) -> None:
     assert matrix is not None
     assert matrix.left_out == {"deprecated": 1, "hunting-only": 1, "unsupported": 1}
     assert matrix.retired == [
-        {"id": "T1043", "name": "Commonly Used Port", "status": "deprecated", "replaced_by": "", "rules": 1},
-        {"id": "T1086", "name": "PowerShell", "status": "revoked", "replaced_by": "T1059.001", "rules": 1},
+        {
+            "id": "T1043",
+            "name": "Commonly Used Port",
+            "status": "deprecated",
+            "note": "deprecated",
+            "replaced_by": "",
+            "rules": 1,
+        },
+        {
+            "id": "T1086",
+            "name": "PowerShell",
+            "status": "revoked",
+            "note": "revoked; replaced by T1059.001",
+            "replaced_by": "T1059.001",
+            "rules": 1,
+        },
     ]
     assert matrix.rules_counted == 9  # the 11 detection rules less untagged and old_port (T1043)
     assert without == 1
