@@ -37,6 +37,9 @@ def test_the_matrix_is_v19(v19) -> None:  # type: ignore[no-untyped-def]
     # New in v19: no description offline, platforms of the v18.1 technique that moved to it.
     assert t1685.details_version == "" and t1685.description == ""
     assert "Windows" in t1685.platforms
+    # A new parent with no predecessor of its own takes its sub-techniques' platforms (T1656 -> T1684.001).
+    assert set(v19.technique("T1684.001").platforms) <= set(v19.technique("T1684").platforms)
+    assert v19.technique("T1684").platforms
     # Shared ids keep v18.1's description; a renamed one takes the v19 name.
     t1211 = v19.technique("T1211")
     assert t1211.name == "Exploitation for Stealth" and t1211.details_version == "18.1" and t1211.description

