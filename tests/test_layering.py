@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"model", "analysis", "attack", "telemetry"},
     "web": {"model", "store", "analysis", "attack", "telemetry", "progress"},
     "engine": {"model", "progress"},
+    "spark": {"model", "engine", "sources"},  # the engine on Spark; rules are shipped as their files
     "config": set(),
     "fetch": set(),
     "ingest": {"model", "sources", "config", "progress"},
