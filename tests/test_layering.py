@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Modules that glue a layer to the command line, allowed to reach further.
 GLUE = {
-    "engine.scan_cli": {"sources", "attack", "store", "config"},
+    "engine.scan_cli": {"sources", "attack", "store", "config", "spark"},
     "engine.scan_rules": {"sources"},  # which rules `scan` runs: read through sources.sigma
 }
 TOP = {"build", "cli", "__init__", "__main__", "readiness"}

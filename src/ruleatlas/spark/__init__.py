@@ -51,9 +51,9 @@ try:
 except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise ImportError("ruleatlas.spark needs pyspark: pip install 'ruleatlas[spark]'") from exc
 
-from ruleatlas.engine.compile import CompiledSet, compile_rules
+from ruleatlas.engine.compile import CompiledSet
 from ruleatlas.engine.readers import LOG_SUFFIXES
-from ruleatlas.engine.scan_cli import load_rules
+from ruleatlas.engine.scan_rules import Selection
 from ruleatlas.model import Problem
 from ruleatlas.spark import worker
 from ruleatlas.spark.bundle import RuleBundle, bundle_for
@@ -63,7 +63,16 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-__all__ = ["ALERT_SCHEMA", "MATCH_SCHEMA", "PROBLEM_SCHEMA", "SparkScan", "scan", "stream"]
+__all__ = [
+    "ALERT_SCHEMA",
+    "MATCH_SCHEMA",
+    "PROBLEM_SCHEMA",
+    "Counts",
+    "SparkScan",
+    "TypedColumnsError",
+    "scan",
+    "stream",
+]
 
 RULE = StructType([StructField(name, StringType()) for name in ("uid", "id", "title", "level")])
 SOURCE = StructType([StructField("file", StringType()), StructField("record", LongType())])
@@ -99,6 +108,24 @@ PROBLEM_SCHEMA = StructType(
 )
 
 
+@dataclass(slots=True, frozen=True)
+class Counts:
+    """Accumulators the tasks add to: rule compiles on workers (one per Python worker, not per task) and
+    events read. Read them after an action (`.value`)."""
+
+    compiles: Accumulator[int]
+    events: Accumulator[int]
+
+    def task(self, run: Callable[[], Iterator[tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:
+        """Run one task's rows, adding what the worker counted meanwhile."""
+        compiles, events = worker.COMPILES, worker.EVENTS
+        try:
+            yield from run()
+        finally:
+            self.compiles.add(worker.COMPILES - compiles)
+            self.events.add(worker.EVENTS - events)
+
+
 class TypedColumnsError(ValueError):
     """A frame without its events' JSON text: typed columns would give wrong matches (module doc)."""
 
@@ -114,7 +141,8 @@ class SparkScan:
     rule_problems: list[Problem] = field(default_factory=list)
     # files under the given folders that are not logs (suffix -> count), as `ruleatlas scan` skips them
     skipped_files: dict[str, int] = field(default_factory=dict)
-    compiles: Accumulator[int] | None = None  # rule compiles on workers so far (one per Python worker)
+    counts: Counts | None = None  # filled as the jobs run
+    files: int = 0  # input files read (paths=)
 
 
 def scan(
@@ -131,27 +159,40 @@ def scan(
     partitions: int | None = None,
     routing: bool = True,
     prefilter: bool = True,
+    selection: Selection | None = None,
+    placeholders: dict[str, list[str]] | None = None,
+    compiled: CompiledSet | None = None,
 ) -> SparkScan:
     """Scan `paths`, or the JSON text column of `frame` or of the table `table` (one of the three).
 
     `file_column` / `record_column` name the columns giving each row's file and record (by default the
     table's name, or "dataframe", and the row's position in its partition). `partitions`: how many tasks
-    read the files (default: 4 per core of the cluster).
+    read the files (default: 4 per core of the cluster). `selection` and `placeholders`: which rules run
+    and report, and `%name%` values, as `ruleatlas scan`'s --include/--level/--tag/--placeholder
+    (engine/scan_rules.py). `compiled`: the rules as the caller compiled them already with the same
+    options (the driver then does not compile them again; their problems are the caller's).
     """
     if sum(x is not None for x in (paths, frame, table)) != 1:
         raise ValueError("scan: give exactly one of paths=, frame=, table=")
     sc = spark.sparkContext
     rule_paths = [Path(p) for p in rules]
     problems: list[Problem] = []
-    compiled = compile_rules(load_rules(rule_paths, problems, []))
-    problems.extend(compiled.problems)
-    bundle = _ship(sc, rule_paths, routing=routing, prefilter=prefilter)
-    compiles = sc.accumulator(0)
+    selection = selection or Selection()
+    placeholders = placeholders or {}
+    if compiled is None:
+        compiled, loaded = worker.compile_selected(rule_paths, selection, placeholders)
+        problems.extend(loaded.problems)
+        problems.extend(compiled.problems)
+    bundle = _ship(
+        sc, rule_paths, routing=routing, prefilter=prefilter, selection=selection, placeholders=placeholders
+    )
+    counts = Counts(sc.accumulator(0), sc.accumulator(0))
     tasks = partitions or max(sc.defaultParallelism * 4, 1)
     skipped: dict[str, int] = {}
+    files = 0
     if paths is not None:
-        rows, input_problems = _file_rows(
-            spark, [str(p) for p in paths], bundle, time_field, tasks, compiles, skipped
+        rows, input_problems, files = _file_rows(
+            spark, [str(p) for p in paths], bundle, time_field, tasks, counts, skipped
         )
     else:
         source = spark.table(table) if table is not None else frame
@@ -164,14 +205,14 @@ def scan(
             record_column,
             bundle,
             time_field,
-            compiles,
+            counts,
         )
         input_problems = []
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     matches = spark.createDataFrame(rows.filter(lambda row: row[0] == "match"), MATCH_SCHEMA)
     found = rows.filter(lambda row: row[0] == "problem").map(lambda row: row[1:])
     if compiled.correlations:
-        second = _correlate(rows, bundle, tasks, compiles).persist(StorageLevel.MEMORY_AND_DISK)
+        second = _correlate(rows, bundle, tasks, counts).persist(StorageLevel.MEMORY_AND_DISK)
         alerts = spark.createDataFrame(second.filter(lambda row: row[0] == "correlation"), ALERT_SCHEMA)
         skips = (
             second.filter(lambda row: row[0] == "skip")
@@ -191,7 +232,8 @@ def scan(
         compiled,
         problems,
         skipped,
-        compiles,
+        counts,
+        files,
     )
 
 
@@ -212,8 +254,8 @@ def stream(
     the correlation rules among `rules` are not run (a stream has no end to correlate over)."""
     sc = spark.sparkContext
     rule_paths = [Path(p) for p in rules]
-    bundle = _ship(sc, rule_paths, routing=True, prefilter=True)
-    compiles = sc.accumulator(0)
+    bundle = _ship(sc, rule_paths, routing=True, prefilter=True, correlations=False)
+    counts = Counts(sc.accumulator(0), sc.accumulator(0))
     reader = spark.readStream.format("binaryFile").option("recursiveFileLookup", "true")
     if max_files_per_trigger is not None:
         reader = reader.option("maxFilesPerTrigger", max_files_per_trigger)
@@ -224,7 +266,7 @@ def stream(
         named = batch.select("path", "content").rdd.zipWithIndex()
         rows = named.mapPartitions(
             _scan_files_task(
-                bundle, time_field, compiles, lambda item: (item[1], _local_name(item[0][0]), item[0][1])
+                bundle, time_field, counts, lambda item: (item[1], _local_name(item[0][0]), item[0][1])
             )
         ).persist(StorageLevel.MEMORY_AND_DISK)
         matches = spark.createDataFrame(rows.filter(lambda row: row[0] == "match"), MATCH_SCHEMA)
@@ -246,10 +288,27 @@ _SHIPPED: dict[tuple[int, str], str] = {}  # (SparkContext, archive digest) -> a
 _SCRATCH: list[Path] = []
 
 
-def _ship(sc: SparkContext, rule_paths: list[Path], *, routing: bool, prefilter: bool) -> RuleBundle:
+def _ship(
+    sc: SparkContext,
+    rule_paths: list[Path],
+    *,
+    routing: bool,
+    prefilter: bool,
+    correlations: bool = True,
+    selection: Selection | None = None,
+    placeholders: dict[str, list[str]] | None = None,
+) -> RuleBundle:
     folder = Path(tempfile.mkdtemp(prefix="ruleatlas-spark-"))
     _SCRATCH.append(folder)
-    bundle, archive = bundle_for(rule_paths, folder, routing=routing, prefilter=prefilter)
+    bundle, archive = bundle_for(
+        rule_paths,
+        folder,
+        routing=routing,
+        prefilter=prefilter,
+        correlations=correlations,
+        selection=selection,
+        placeholders=placeholders,
+    )
     key = (id(sc), bundle.digest)
     if key not in _SHIPPED:  # Spark refuses a second file of the same name from another path
         sc.addFile(str(archive))
@@ -272,9 +331,9 @@ def _file_rows(
     bundle: RuleBundle,
     time_field: str | None,
     tasks: int,
-    compiles: Accumulator[int],
+    counts: Counts,
     skipped: dict[str, int],
-) -> tuple[RDD[tuple[Any, ...]], list[tuple[Any, ...]]]:
+) -> tuple[RDD[tuple[Any, ...]], list[tuple[Any, ...]], int]:
     """Stage 1 over files: listed on the driver (to number them in `ruleatlas scan`'s order and to skip
     what is not a log), read whole by the executors."""
     problems: list[tuple[Any, ...]] = []
@@ -285,7 +344,7 @@ def _file_rows(
         else:
             existing.append(path)
     if not existing:
-        return spark.sparkContext.emptyRDD(), problems
+        return spark.sparkContext.emptyRDD(), problems, 0
     listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(existing)
     roots = [(_local_name(_absolute(path)).rstrip("/"), str(PurePosixPath(path))) for path in existing]
     placed = [
@@ -307,21 +366,17 @@ def _file_rows(
         index, name = numbered.value[item[0]]
         return index, name, bytes(item[1])
 
-    return content.mapPartitions(_scan_files_task(bundle, time_field, compiles, number)), problems
+    return content.mapPartitions(_scan_files_task(bundle, time_field, counts, number)), problems, len(order)
 
 
 def _scan_files_task(
     bundle: RuleBundle,
     time_field: str | None,
-    compiles: Accumulator[int],
+    counts: Counts,
     number: Callable[[Any], tuple[int, str, bytes]],
 ) -> Callable[[Iterator[Any]], Iterator[tuple[Any, ...]]]:
     def run(items: Iterator[Any]) -> Iterator[tuple[Any, ...]]:
-        before = worker.COMPILES
-        try:
-            yield from worker.scan_files(bundle, time_field, map(number, items))
-        finally:
-            compiles.add(worker.COMPILES - before)
+        return counts.task(lambda: worker.scan_files(bundle, time_field, map(number, items)))
 
     return run
 
@@ -334,7 +389,7 @@ def _document_rows(
     record_column: str | None,
     bundle: RuleBundle,
     time_field: str | None,
-    compiles: Accumulator[int],
+    counts: Counts,
 ) -> RDD[tuple[Any, ...]]:
     types = dict(source.dtypes)
     if json_column not in types:
@@ -356,27 +411,20 @@ def _document_rows(
     rows = source.select(text, file, record).rdd
 
     def run(partition: int, items: Iterator[Any]) -> Iterator[tuple[Any, ...]]:
-        before = worker.COMPILES
-        try:
-            yield from worker.scan_documents(bundle, time_field, partition, (tuple(item) for item in items))
-        finally:
-            compiles.add(worker.COMPILES - before)
+        documents = (tuple(item) for item in items)
+        return counts.task(lambda: worker.scan_documents(bundle, time_field, partition, documents))
 
     return rows.mapPartitionsWithIndex(run)
 
 
 def _correlate(
-    rows: RDD[tuple[Any, ...]], bundle: RuleBundle, tasks: int, compiles: Accumulator[int]
+    rows: RDD[tuple[Any, ...]], bundle: RuleBundle, tasks: int, counts: Counts
 ) -> RDD[tuple[Any, ...]]:
     feeds = rows.filter(lambda row: row[0] == "feed").map(lambda row: ((row[1], row[2]), row))
 
     def run(item: tuple[tuple[int, str], Any]) -> Iterator[tuple[Any, ...]]:
         (family, _key), fed = item
-        before = worker.COMPILES
-        try:
-            yield from worker.correlate_group(bundle, family, fed)
-        finally:
-            compiles.add(worker.COMPILES - before)
+        return counts.task(lambda: worker.correlate_group(bundle, family, fed))
 
     return feeds.groupByKey(tasks).flatMap(run)
 

@@ -15,9 +15,10 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ruleatlas.engine.scan_rules import Selection
 from ruleatlas.sources.sigma import list_sigma_files
 
 
@@ -30,16 +31,36 @@ class RuleBundle:
     digest: str
     routing: bool = True
     prefilter: bool = True
+    correlations: bool = True  # False: single-event rules only, every match reported (streaming)
+    selection: Selection = field(default_factory=Selection)  # which rules run and report (scan_rules)
+    placeholders: dict[str, list[str]] = field(default_factory=dict)  # %name% values (expand)
 
 
 def bundle_for(
-    paths: Sequence[Path], folder: Path, *, routing: bool = True, prefilter: bool = True
+    paths: Sequence[Path],
+    folder: Path,
+    *,
+    routing: bool = True,
+    prefilter: bool = True,
+    correlations: bool = True,
+    selection: Selection | None = None,
+    placeholders: dict[str, list[str]] | None = None,
 ) -> tuple[RuleBundle, Path]:
     """Write the archive of `paths` into `folder`: the bundle naming it, and the archive's path."""
     data, entries, digest = _archive(paths)
     target = folder / f"ruleatlas-rules-{digest}.tar.gz"
     target.write_bytes(data)
-    return RuleBundle(target.name, entries, digest, routing, prefilter), target
+    bundle = RuleBundle(
+        target.name,
+        entries,
+        digest,
+        routing,
+        prefilter,
+        correlations,
+        selection or Selection(),
+        dict(placeholders or {}),
+    )
+    return bundle, target
 
 
 def _archive(paths: Sequence[Path]) -> tuple[bytes, tuple[str, ...], str]:

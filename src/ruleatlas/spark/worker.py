@@ -36,15 +36,15 @@ from typing import Any
 
 import orjson
 
-from ruleatlas.engine.compile import CompiledRule, compile_rules
+from ruleatlas.engine.compile import RUNNABLE_KINDS, CompiledRule, CompiledSet, compile_rules
 from ruleatlas.engine.correlate import Correlator, correlation_alert_json, iso_time
 from ruleatlas.engine.correlate_keys import PartitionKeys
 from ruleatlas.engine.event import Event, InputProblem, parse_time
 from ruleatlas.engine.output import shown_fields
 from ruleatlas.engine.readers import InputSource, events_from_document, read_source
 from ruleatlas.engine.scan import Scanner
-from ruleatlas.engine.scan_cli import load_rules
-from ruleatlas.model import Problem, Rule
+from ruleatlas.engine.scan_rules import LoadedRules, Selection, load_rules
+from ruleatlas.model import Rule
 from ruleatlas.spark.bundle import RuleBundle, unpack
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -67,37 +67,52 @@ class Compiled:
 
 
 _COMPILED: dict[str, Compiled] = {}
-COMPILES = 0  # how many times this worker compiled (tests read it through an accumulator)
+COMPILES = 0  # how many times this worker compiled the rules (Counts reads it)
+EVENTS = 0  # events this worker read
 
 
 def compiled_for(bundle: RuleBundle) -> Compiled:
-    found = _COMPILED.get(bundle.digest)
+    key = repr(bundle)  # rules, options, selection and placeholders
+    found = _COMPILED.get(key)
     if found is None:
         from pyspark import SparkFiles
 
         root = Path(SparkFiles.getRootDirectory())
         folder = unpack(Path(SparkFiles.get(bundle.archive)), root)
-        found = _COMPILED[bundle.digest] = compile_paths([folder / entry for entry in bundle.entries], bundle)
+        found = _COMPILED[key] = compile_paths([folder / entry for entry in bundle.entries], bundle)
     return found
+
+
+def compile_selected(
+    paths: list[Path], selection: Selection, placeholders: dict[str, list[str]]
+) -> tuple[CompiledSet, LoadedRules]:
+    """The rules `ruleatlas scan` runs for these paths and options (scan_cli._scan does the same)."""
+    loaded = load_rules(paths, selection)
+    rules = loaded.rules
+    if selection.filters and not any(rule.correlation is not None for rule in rules):
+        rules = [rule for rule in rules if selection.reports(rule)]  # nothing else needs the others
+    return compile_rules(rules, placeholders=placeholders, kinds=RUNNABLE_KINDS | selection.kinds), loaded
 
 
 def compile_paths(paths: list[Path], bundle: RuleBundle) -> Compiled:
     """Read and compile the rules (the driver reports their problems; a worker only runs them)."""
     global COMPILES
     COMPILES += 1
-    problems: list[Problem] = []
-    compiled = compile_rules(load_rules(paths, problems, []))
+    selection = bundle.selection
+    compiled, _loaded = compile_selected(paths, selection, bundle.placeholders)
     rules = list(compiled.rules)
     scanner = Scanner(compiled, routing=bundle.routing, prefilter=bundle.prefilter)
-    correlations = list(compiled.correlations)
+    correlations = list(compiled.correlations) if bundle.correlations else []
     base_rules = [rule.rule for rule in rules]
+    # matches of rules the selection (--level, --tag) leaves out are not reported, as run_scan's `reports`
+    unreported = {i for i, rule in enumerate(rules) if selection.filters and not selection.reports(rule.rule)}
     if not correlations:
-        return Compiled(scanner, rules, [], base_rules, None, frozenset(), frozenset())
+        return Compiled(scanner, rules, [], base_rules, None, frozenset(unreported), frozenset())
     correlator = Correlator(correlations, base_rules)
     keys = PartitionKeys(correlations, base_rules)
-    hidden = frozenset(i for i, rule in enumerate(rules) if not correlator.outputs(rule.rule))
+    hidden = unreported | {i for i, rule in enumerate(rules) if not correlator.outputs(rule.rule)}
     fed = frozenset(i for i, rule in enumerate(rules) if rule.uid in keys.referenced_uids)
-    return Compiled(scanner, rules, correlations, base_rules, keys, hidden, fed)
+    return Compiled(scanner, rules, correlations, base_rules, keys, frozenset(hidden), fed)
 
 
 # --- stage 1: matching ----------------------------------------------------------------------------------
@@ -167,10 +182,12 @@ def scan_documents(
 
 
 def _scan_events(state: Compiled, number: int, events: Iterable[Event]) -> Iterator[Row]:
+    global EVENTS
     rules = state.rules
     match_ids = state.scanner.match_ids
     hidden, fed, keys = state.hidden, state.fed, state.keys
     for position, event in enumerate(events):
+        EVENTS += 1
         for rule_id in match_ids(event):
             rule = rules[rule_id]
             order: Order = (number, position, rule_id)
@@ -261,8 +278,9 @@ def correlate_group(bundle: RuleBundle, family: int, items: Iterable[Row]) -> It
         event = Event(orjson.loads(fields), file, record, parse_time(stamp) if stamp else None)
         alerts.extend(correlator.feed(by_uid[uid], event))
     alerts.extend(correlator.flush())
+    selection = bundle.selection
     for alert in alerts:
-        if correlator.outputs(alert.rule):
+        if correlator.outputs(alert.rule) and (not selection.filters or selection.reports(alert.rule)):
             data = correlation_alert_json(alert)
             yield (
                 "correlation",
