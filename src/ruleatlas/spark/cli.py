@@ -28,11 +28,12 @@ def session(master: str | None) -> Any:
     this Python (`spark.pyspark.python`) unless PYSPARK_PYTHON says otherwise."""
     from pyspark.sql import SparkSession
 
+    # the environment, not `spark.pyspark.python`: local mode starts workers from the resolved binary
+    # with that setting, outside the virtual environment that holds ruleatlas
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("ruleatlas scan").config("spark.ui.showConsoleProgress", "false")
     if master:
         builder = builder.master(master)
-    if not os.environ.get("PYSPARK_PYTHON"):
-        builder = builder.config("spark.pyspark.python", sys.executable)
     return builder.getOrCreate()
 
 
