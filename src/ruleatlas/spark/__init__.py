@@ -34,7 +34,7 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -61,7 +61,7 @@ from ruleatlas.spark.bundle import RuleBundle, bundle_for
 if TYPE_CHECKING:
     from pyspark import RDD, Accumulator, SparkContext
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming import StreamingQuery
+    from pyspark.sql.streaming.query import StreamingQuery
 
 __all__ = [
     "ALERT_SCHEMA",
@@ -374,8 +374,8 @@ def _scan_files_task(
     time_field: str | None,
     counts: Counts,
     number: Callable[[Any], tuple[int, str, bytes]],
-) -> Callable[[Iterator[Any]], Iterator[tuple[Any, ...]]]:
-    def run(items: Iterator[Any]) -> Iterator[tuple[Any, ...]]:
+) -> Callable[[Iterable[Any]], Iterator[tuple[Any, ...]]]:
+    def run(items: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
         return counts.task(lambda: worker.scan_files(bundle, time_field, map(number, items)))
 
     return run
@@ -410,7 +410,7 @@ def _document_rows(
     record = F.col(record_column).cast(LongType()) if record_column else F.lit(None).cast(LongType())
     rows = source.select(text, file, record).rdd
 
-    def run(partition: int, items: Iterator[Any]) -> Iterator[tuple[Any, ...]]:
+    def run(partition: int, items: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
         documents = (tuple(item) for item in items)
         return counts.task(lambda: worker.scan_documents(bundle, time_field, partition, documents))
 

@@ -75,7 +75,8 @@ def run_spark_scan(
         if row.kind == "input":
             out.input_problems.append(InputProblem(row.file, row.at, row.message, where=row.where))
         elif row.kind == "rule_failure":
-            out.rule_failures.append(RuleFailure(row.rule, row.file, row.at, row.message, row.count))
+            # row["count"]: a Row is a tuple, whose .count is a method
+            out.rule_failures.append(RuleFailure(row.rule, row.file, row.at, row.message, row["count"]))
         else:
             out.correlation_notes.append(row.message)
     assert result.counts is not None
