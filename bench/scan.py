@@ -11,7 +11,8 @@ once and feeds the same events again, to show the scanner's own rate apart from 
 Each measurement runs in its own process so that its peak memory (ru_maxrss) is its own; the rule set is
 read and compiled in each, outside the timing.
 
-Printed: events, events/s by the wall clock and per CPU second (process_time of the measuring process; with
+Printed: the CPU cost per event of each stage (parse, route, prefilter, match: `--mode stages`), events,
+events/s by the wall clock and per CPU second (process_time of the measuring process; with
 --workers 2 the CPU of parent and workers together) for parse-only, engine-only and the full scan, the
 scan/parse ratio, peak RSS at two input sizes (flat = it does not grow with the input), and 1 vs 2
 workers. The 1-minute load average is printed around each measurement: on a shared machine the wall-clock
@@ -136,6 +137,8 @@ def measure(mode: str, repeat: int, workers: int) -> dict[str, object]:
             cpu_rate=round(count / cpu_s),
             candidates_per_event=round(scanner.candidates_tested / count, 2),
         )
+    elif mode == "stages":  # the scanner's stages apart, per event: route, prefilter, match
+        out.update(stage_costs(repeat))
     else:  # scan
         from ruleatlas.engine.scan import run_scan
 
@@ -174,6 +177,51 @@ def measure(mode: str, repeat: int, workers: int) -> dict[str, object]:
     return out
 
 
+def stage_costs(repeat: int) -> dict[str, object]:
+    """CPU microseconds per event of routing (audit aliases, bucket and plan lookup), prefilter (the
+    automaton pass) and matching (the candidates' generated functions), each timed over its own loop on
+    events parsed once, after one warm-up pass (automata and plans built: one-time costs left out)."""
+    from ruleatlas.engine.event import InputProblem
+    from ruleatlas.engine.fieldmap import with_audit_aliases
+    from ruleatlas.engine.readers import read_events
+    from ruleatlas.engine.scan import Scanner
+
+    compiled, _info = load_compiled()
+    problems: list[InputProblem] = []
+    events = [event.fields for event in read_events(evtx_files(), problems=problems)]
+    scanner = Scanner(compiled)  # type: ignore[arg-type]
+    rules = scanner.rules
+    plan_of = scanner._plan  # the stage under measurement
+    for fields in events:  # warm-up
+        aliased = with_audit_aliases(fields)
+        bucket, plan = plan_of(aliased)
+        bucket.select(plan, aliased)
+    route = prefilter = match = 0.0
+    tested = 0
+    for _ in range(repeat):
+        start = time.process_time()
+        routed = [(aliased, plan_of(aliased)) for aliased in map(with_audit_aliases, events)]
+        middle = time.process_time()
+        selected = [(aliased, bucket.select(plan, aliased)) for aliased, (bucket, plan) in routed]
+        end = time.process_time()
+        for aliased, candidates in selected:
+            cache: dict[object, object] = {}
+            tested += len(candidates)
+            for rule_id in candidates:
+                rules[rule_id].match(aliased, cache)
+        route += middle - start
+        prefilter += end - middle
+        match += time.process_time() - end
+    count = len(events) * repeat
+    return {
+        "events": count,
+        "route_us": round(route / count * 1e6, 2),
+        "prefilter_us": round(prefilter / count * 1e6, 2),
+        "match_us": round(match / count * 1e6, 2),
+        "candidates_per_event": round(tested / count, 2),
+    }
+
+
 def run_child(mode: str, repeat: int, workers: int) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, __file__, "--mode", mode, "--repeat", str(repeat), "--workers", str(workers)],
@@ -192,7 +240,7 @@ def main() -> int:
     )
     parser.add_argument("--events", type=int, default=1_000_000, help="at least this many events per run")
     parser.add_argument(
-        "--mode", choices=("api", "parse", "engine", "scan"), help="run one measurement, print JSON"
+        "--mode", choices=("api", "parse", "engine", "stages", "scan"), help="run one measurement, print JSON"
     )
     parser.add_argument("--repeat", type=int, default=0, help="with --mode: how many times the file list")
     parser.add_argument("--workers", type=int, default=1)
@@ -240,6 +288,13 @@ def main() -> int:
         "engine only (parsed once)",
         engine,
         f"{engine['candidates_per_event']} rules tested/event (route + prefilter + match)  ",
+    )
+    stages = run_child("stages", max(repeat // 4, 1), 1)
+    parse_us = 1e6 / float(parse["cpu_rate"])  # type: ignore[arg-type]
+    print(
+        f"per event, CPU microseconds: parse {parse_us:.1f}, route {stages['route_us']}, prefilter "
+        f"{stages['prefilter_us']}, match {stages['match_us']} ({stages['candidates_per_event']} rules "
+        f"tested/event); load {stages['load_before']}/{stages['load_after']}"
     )
     small = run_child("scan", max(repeat // 10, 1), 1)
     one = run_child("scan", repeat, 1)

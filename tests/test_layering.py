@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"model", "analysis", "attack", "telemetry"},
     "web": {"model", "store", "analysis", "attack", "telemetry", "progress"},
     "engine": {"model", "progress"},
+    "spark": {"model", "engine", "sources"},  # the engine on Spark; rules are shipped as their files
     "config": set(),
     "fetch": set(),
     "ingest": {"model", "sources", "config", "progress"},
@@ -32,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Modules that glue a layer to the command line, allowed to reach further.
 GLUE = {
-    "engine.scan_cli": {"sources", "attack", "store", "config"},
+    "engine.scan_cli": {"sources", "attack", "store", "config", "spark"},
     "engine.scan_rules": {"sources"},  # which rules `scan` runs: read through sources.sigma
 }
 TOP = {"build", "cli", "__init__", "__main__", "readiness"}

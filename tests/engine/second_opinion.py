@@ -17,6 +17,11 @@ The same footing on both sides:
 - Keyword searches. The backend has none; the same pipeline maps them (`apply_keyword`) to a column holding
   every value text of the event, one per line, so a keyword `x` becomes `LIKE '%x%'` over all values.
 - Placeholders. `|expand` gets the same values on both sides (`PLACEHOLDERS`).
+- `null`. The backend writes `IS NULL`; the engine reads Sigma's `null` as "no value", empty text
+  included (an empty EVTX element reads as '': docs/engine-contract.md), so the backend is given the same
+  meaning (`field_null_expression`). With plain `IS NULL`, the one difference on ../shared/logs is
+  "HackTool - CACTUSTORCH Remote Thread Creation" on the empty `StartModule` of
+  sideloading_uacbypass_rundll32_injection_c2.evtx record 15.
 - Log sources. The backend ignores `logsource` unless a pipeline maps it; our scan routes events by
   (Channel, EventID). Both sides are restricted to the events our routing gives the rule
   (`routing.route_applies`; routing itself is checked against pySigma's tables in test_routing.py), so
@@ -213,7 +218,10 @@ def sql_backend(columns: Columns) -> sqliteBackend:
         ],
         vars={name: list(values) for name, values in PLACEHOLDERS.items()},
     )
-    return sqliteBackend(pipeline)
+    backend = sqliteBackend(pipeline)
+    # the engine's `null` is "no value": absent, null or empty text (an empty EVTX element reads as '')
+    backend.field_null_expression = "({field} IS NULL OR {field} = '')"
+    return backend
 
 
 def convert_text(text: str, path: str, backend: sqliteBackend) -> list[Conversion]:

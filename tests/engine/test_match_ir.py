@@ -38,9 +38,10 @@ def test_neq_kind_and_neq_transform() -> None:
         assert rule.match({"F": "y"}) and rule.match({}) and not rule.match({"F": "X"})
 
 
-def test_neq_null_means_present_and_not_null() -> None:
+def test_neq_null_means_a_value_that_is_not_empty() -> None:
     rule = compiled_one(pred("F", "neq", None))
-    assert rule.match({"F": ""}) and not rule.match({"F": None}) and not rule.match({})
+    assert rule.match({"F": "x"}) and rule.match({"F": 0})
+    assert not rule.match({"F": ""}) and not rule.match({"F": None}) and not rule.match({})
 
 
 def test_time_part_comparison_from_ir() -> None:

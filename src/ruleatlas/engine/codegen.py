@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ruleatlas.engine.matchers import _UNSET, Cache, Fields, Matcher, fold_value, lookup
+from ruleatlas.engine.matchers import _UNSET, Cache, Fields, Matcher, Path, fold_value, lookup
 
 MatchFunction = Callable[..., bool]
 """match(fields, cache=None) -> bool"""
 
 
-def _fill(fields: Fields, cache: Cache, name: str, path: tuple[str, ...] | None) -> object:
+def _fill(fields: Fields, cache: Cache, name: str, path: Path | None) -> object:
     value = cache[name] = fold_value(lookup(fields, name, path))
     return value
 

@@ -15,6 +15,7 @@ from ruleatlas.engine.matchers import (
     FieldMatcher,
     Fields,
     Matcher,
+    Path,
     dotted_path,
     lookup,
     present,
@@ -111,7 +112,13 @@ class Compare(FieldMatcher):
 
 
 class IsNull(FieldMatcher):
-    """Sigma `null`: the field is absent or null (pySigma's is-null)."""
+    """Sigma `null`: the field has no value: absent, null, or empty text.
+
+    Empty text counts because that is how an empty EVTX element reads (`<Data Name="StartModule"/>`), and
+    SigmaHQ writes `null` for exactly those elements: the SIEM ingesters its rules target (Winlogbeat,
+    NXLog, Splunk) drop empty values, so there the field is absent. `''` stays narrower: the field is present
+    and empty (docs/engine-contract.md, "null and empty values").
+    """
 
     __slots__ = ()
     cost = 1
@@ -120,11 +127,12 @@ class IsNull(FieldMatcher):
         super().__init__(field, False, lambda s: False)
 
     def __call__(self, fields: Fields, cache: Cache) -> bool:
-        return lookup(fields, self.field, self.path) is None
+        value = lookup(fields, self.field, self.path)
+        return value is None or value == ""
 
     def explain(self, fields: Fields, cache: Cache, out: dict[str, object]) -> bool:
         if self(fields, cache):
-            out[self.field] = None
+            out[self.field] = lookup(fields, self.field, self.path)
             return True
         return False
 
@@ -266,7 +274,7 @@ class FieldRef(FieldMatcher):
             return True
         return False
 
-    def fields_read(self) -> list[tuple[str, tuple[str, ...] | None]]:
+    def fields_read(self) -> list[tuple[str, Path | None]]:
         return [(self.field, self.path), (self.other, self.other_path)]
 
 

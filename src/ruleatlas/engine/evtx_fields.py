@@ -11,7 +11,9 @@ System: `Provider/@Name` -> `Provider_Name`, `TimeCreated/@SystemTime` -> `TimeC
 `Execution/@ProcessID` -> `ProcessID`, `Security/@UserID` -> `UserID`, ...; `EventID` always an int
 (its `@Qualifiers` kept as `Qualifiers`). EventData / UserData: every leaf by its name (`Data[@Name]` is
 already hoisted by the package); unnamed `Data` items are kept as `Data` (a list when several). System
-names win over an EventData item of the same name, which stays reachable as `EventData.<name>`.
+names win over an EventData item of the same name, which stays reachable as `EventData.<name>`. An empty
+element is empty text (""), whether the package renders it as "" or as null: the XML does not tell them
+apart, and the matchers read it as Sigma's `null` and `''` both (docs/engine-contract.md).
 """
 
 from __future__ import annotations
@@ -138,6 +140,8 @@ def _data_fields(section: object, out: dict[str, object], prefix: str, separate:
         if kind is not dict and key != "Data" and key != ATTRS:
             if " " in key:  # Sigma names such fields without the spaces (spec: Defender 1119 "Source Name")
                 key = key.replace(" ", "")
+            if value is None:  # an empty element the package renders as null (`<Binary/>`): empty text,
+                value = ""  # like the empty elements it renders as "" (a `null` rule matches both)
             if key in out:
                 out[f"{prefix}.{key}"] = value
             else:

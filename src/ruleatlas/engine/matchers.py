@@ -16,6 +16,7 @@ Value semantics (Sigma specification v2.1, pySigma where it is silent):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from types import FunctionType
 from typing import TYPE_CHECKING
@@ -26,36 +27,62 @@ from ruleatlas.engine.values import scalar_text
 
 Fields = dict[str, object]
 Cache = dict[object, object]
+Path = tuple[str | int, ...]  # steps into nested values: keys, and 0-based list indexes
+
+# `Data[1]`, `Data[1][2]`: a name with 1-based indexes (0 and leading zeros are no index: a plain key)
+_INDEXED = re.compile(r"([^\[\]]+)((?:\[[1-9][0-9]*\])+)")
+_INDEX = re.compile(r"\[([0-9]+)\]")
 
 _UNSET = object()
 _KEYWORD_TEXTS = object()  # cache key: every folded text of the event
 _KEYWORD_TEXTS_RAW = object()
 
 
-def lookup(fields: Fields, name: str, path: tuple[str, ...] | None) -> object:
-    """A field's value, None when absent; a dotted name also reaches into nested objects."""
+def lookup(fields: Fields, name: str, path: Path | None) -> object:
+    """A field's value, None when absent; a dotted name also reaches into nested objects, and an indexed
+    one (`Data[2]`) into a list."""
     value = fields.get(name)
     if value is None and path is not None:
         current: object = fields
         for key in path:
-            if not isinstance(current, dict) or key not in current:
+            if type(key) is int:
+                current = _item(current, key)
+                if current is _UNSET:
+                    return None
+            elif not isinstance(current, dict) or key not in current:
                 return None
-            current = current[key]
+            else:
+                current = current[key]
         return current
     return value
 
 
-def present(fields: Fields, name: str, path: tuple[str, ...] | None) -> bool:
+def present(fields: Fields, name: str, path: Path | None) -> bool:
     if name in fields:
         return True
     if path is None:
         return False
     current: object = fields
     for key in path:
-        if not isinstance(current, dict) or key not in current:
+        if type(key) is int:
+            current = _item(current, key)
+            if current is _UNSET:
+                return False
+        elif not isinstance(current, dict) or key not in current:
             return False
-        current = current[key]
+        else:
+            current = current[key]
     return True
+
+
+def _item(value: object, index: int) -> object:
+    """Item `index` (0-based) of a list; a single value is a list of one (EVTX keeps a lone unnamed
+    `<Data>` as a value, several as a list)."""
+    if type(value) is list:
+        return value[index] if index < len(value) else _UNSET
+    if value is None or isinstance(value, dict):
+        return _UNSET
+    return value if index == 0 else _UNSET
 
 
 def fold_value(value: object) -> object:
@@ -67,8 +94,26 @@ def fold_value(value: object) -> object:
     return value
 
 
-def dotted_path(name: str) -> tuple[str, ...] | None:
-    return tuple(name.split(".")) if "." in name else None
+def dotted_path(name: str) -> Path | None:
+    """The steps of a dotted (`a.b`) or indexed (`Data[1]`, XPath's 1-based count) field name; None for a
+    plain name. An event with the name itself as a key is read by that key first (lookup)."""
+    if "." not in name and "[" not in name:
+        return None
+    steps: list[str | int] = []
+    for part in name.split("."):
+        found = _INDEXED.fullmatch(part)
+        if found is None:
+            steps.append(part)
+            continue
+        steps.append(found.group(1))
+        steps.extend(int(index) - 1 for index in _INDEX.findall(found.group(2)))
+    return tuple(steps)
+
+
+def top_name(name: str) -> str:
+    """The event key a dotted or indexed field name starts from (`a.b` -> `a`, `Data[1]` -> `Data`)."""
+    path = dotted_path(name)
+    return name if path is None else str(path[0])
 
 
 class Matcher:
@@ -185,9 +230,9 @@ class NotOf(Matcher):
         return [*self.child.emit(gen), "r = not r"]
 
 
-def field_names(matcher: Matcher) -> list[tuple[str, tuple[str, ...] | None]]:
+def field_names(matcher: Matcher) -> list[tuple[str, Path | None]]:
     """The fields a matcher reads (with their dotted paths), in tree order."""
-    found: list[tuple[str, tuple[str, ...] | None]] = []
+    found: list[tuple[str, Path | None]] = []
     stack = [matcher]
     while stack:
         node = stack.pop()
@@ -276,7 +321,7 @@ class FieldMatcher(Matcher):
             f"    r = v is not None and {gen.name(self)}.test_value(v)",
         ]
 
-    def fields_read(self) -> list[tuple[str, tuple[str, ...] | None]]:
+    def fields_read(self) -> list[tuple[str, Path | None]]:
         return [(self.field, self.path)]
 
     def emit_str(self, gen: Emitter) -> list[str]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from ruleatlas.engine.literal_search import LiteralSearch
+from ruleatlas.engine.matchers import top_name
 from ruleatlas.engine.values import scalar_text
 from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Ref, Rule
 
@@ -191,7 +192,7 @@ def required_fields(rule: Rule) -> Requirement:
 
 def has_any_field(fields: Mapping[str, object], names: frozenset[str]) -> bool:
     """Whether the event has one of `names` (a dotted name counts when its top object is there)."""
-    return any(name in fields or ("." in name and name.split(".", 1)[0] in fields) for name in names)
+    return any(name in fields or top_name(name) in fields for name in names)
 
 
 def read_fields(matcher: object) -> frozenset[str] | None:
@@ -213,7 +214,7 @@ def read_fields(matcher: object) -> frozenset[str] | None:
         elif isinstance(node, FieldMatcher):
             for name, _path in node.fields_read():  # every field it reads (fieldref: both)
                 found.add(name)
-                found.add(name.split(".", 1)[0])
+                found.add(top_name(name))
         elif not isinstance(node, Const):  # a keyword search, or a matcher unknown here: may read anything
             return None
     return frozenset(found)
@@ -346,8 +347,9 @@ class Prefilter:
         for i in self.rule_ids:
             for name in facts.fields[i] or ():
                 by_field.setdefault(name, set()).add(i)
-                if "." in name:
-                    by_field.setdefault(name.split(".", 1)[0], set()).add(i)
+                top = top_name(name)
+                if top != name:
+                    by_field.setdefault(top, set()).add(i)
         self._by_field = {name: frozenset(rules) for name, rules in by_field.items()}
         self._keyword = frozenset(i for i in self.rule_ids if facts.reads[i] is None)
         self._plans: dict[tuple[str, ...], Plan] = {}

@@ -53,6 +53,7 @@ __all__ = [
     "InputPlan",
     "InputProblem",
     "InputSource",
+    "events_from_document",
     "evtx_chunk_count",
     "flat_fields",
     "plan_inputs",
@@ -285,6 +286,9 @@ def _events_from(
         event = _event_from(record, name, position, time_field, problems, where)
         if event is not None:
             yield event
+
+
+events_from_document = _events_from  # public: the events of one parsed JSON document (the Spark engine)
 
 
 def _event_from(

@@ -10,6 +10,7 @@ traceback), 141 when the reader of stdout went away (`| head`; nothing printed).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 # The scan machinery (pySigma tables, Aho-Corasick) loads when `scan` runs, not for other commands.
 FORMATS = ("table", "jsonl", "csv")  # engine.output.FORMATS; a test keeps the two the same
 
+ENGINES = ("local", "spark")
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell tool's exit looks like when its reader went away
 STDERR_LIMIT = 50  # problem lines per kind on stderr; --problems FILE gets them all
@@ -79,6 +81,18 @@ def add_scan_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--no-prefilter", action="store_true", help="test every routed rule (slower; for checking)"
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local (default: this machine, --workers processes) or spark (Apache Spark: pip install "
+        "'ruleatlas[spark]', Java 17; see README)",
+    )
+    p.add_argument(
+        "--master",
+        metavar="URL",
+        help="with --engine spark: local[N], spark://HOST:PORT, yarn, k8s://... (default: spark-submit's)",
     )
     p.add_argument(
         "--no-routing", action="store_true", help="ignore log sources: test every rule on every event"
@@ -287,6 +301,12 @@ def _scan(args: argparse.Namespace) -> int:
         err.write(f"ruleatlas scan: {exc}\n")
         return EXIT_USAGE
     workers = args.workers or default_workers()
+    if args.master and args.engine != "spark":
+        err.write("ruleatlas scan: --master goes with --engine spark\n")
+        return EXIT_USAGE
+    if args.engine == "spark" and importlib.util.find_spec("pyspark") is None:
+        err.write("ruleatlas scan: --engine spark needs pyspark: pip install 'ruleatlas[spark]'\n")
+        return EXIT_USAGE
     # before anything is opened for writing: an output that is one of the logs would be emptied on open
     # (stdout redirected with `>>` to one of the logs would grow it while it is read: refused too)
     stdout = STDOUT if args.output is None and STDOUT.exists() else None
@@ -328,19 +348,31 @@ def _scan(args: argparse.Namespace) -> int:
                 progress.set_total(total)
                 progress.advance(done - progress.done)
 
-            result = run_scan(
-                compiled,
-                args.logs,
-                on_match=writer.match,
-                on_alert=writer.alert,
-                workers=workers,
-                time_field=args.time_field,
-                progress=advance,
-                routing=not args.no_routing,
-                prefilter=not args.no_prefilter,
-                exclude=[path for path in (args.output, args.problems) if path is not None],
-                reports=selection.reports if selection.filters else None,
-            )
+            if args.engine == "spark":
+                from ruleatlas.spark.cli import run_spark_scan
+
+                result = run_spark_scan(
+                    args,
+                    compiled,
+                    on_match=writer.match,
+                    on_alert=writer.alert,
+                    selection=selection,
+                    placeholders=placeholders,
+                )
+            else:
+                result = run_scan(
+                    compiled,
+                    args.logs,
+                    on_match=writer.match,
+                    on_alert=writer.alert,
+                    workers=workers,
+                    time_field=args.time_field,
+                    progress=advance,
+                    routing=not args.no_routing,
+                    prefilter=not args.no_prefilter,
+                    exclude=[path for path in (args.output, args.problems) if path is not None],
+                    reports=selection.reports if selection.filters else None,
+                )
             writer.close()
             result.input_problems.extend(writer.problems)
             result.input_warnings.extend(writer.warnings)
