@@ -10,6 +10,7 @@ so the same search page asks /api/search (FTS5) when served and searches its own
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from ruleatlas import __version__
@@ -20,9 +21,13 @@ from ruleatlas.web import urls
 from ruleatlas.web.attack_api import COUNTING, FILTER_PARAMS
 from ruleatlas.web.attack_api import _filters as attack_filters
 from ruleatlas.web.browse_index import mode_script
+from ruleatlas.web.budget import QueryBudget
 from ruleatlas.web.routes import ApiError, Param, Request, Response, RouteTable, openapi_document
 
 MAX_INDICATORS = 200
+# CPU seconds one search may use: typed searches take 1-20 ms, while a 1,000-character query of `value:`
+# filters takes over a second (an attacker varies it, so caching does not help).
+SEARCH_BUDGET = 0.3
 FACET_PARAMS = tuple(
     Param(
         facet,
@@ -81,6 +86,7 @@ def register(routes: RouteTable) -> None:
         "escaped HTML with <mark> around matches.",
         params=(Param("q", "the query"), RETIRED_PARAM, *PAGE_PARAMS),
         tag="search",
+        heavy=True,
     )
     routes.api(
         "/api/indicators",
@@ -157,10 +163,22 @@ def rule_document(req: Request) -> dict[str, Any]:
 def search_json(req: Request) -> dict[str, Any]:
     page = req.int_param("page", 1, minimum=1)
     per_page = req.int_param("per_page", 20, minimum=1, maximum=100)
+    catalog = req.catalog()
+    budget = QueryBudget(SEARCH_BUDGET)
     try:
-        return search(req.catalog(), req.param("q"), page, per_page, retired=req.bool_param("retired"))
-    except SearchError as exc:
-        raise ApiError(400, "bad_query", str(exc)) from None
+        with budget.applied(catalog.db):
+            return search(catalog, req.param("q"), page, per_page, retired=req.bool_param("retired"))
+    except (SearchError, sqlite3.OperationalError) as exc:
+        if budget.exceeded:
+            raise ApiError(
+                400,
+                "query_too_expensive",
+                f"this search needs more than {SEARCH_BUDGET} s of work: use fewer or longer filter values",
+                lasting=False,
+            ) from None
+        if isinstance(exc, SearchError):
+            raise ApiError(400, "bad_query", str(exc)) from None
+        raise
 
 
 def indicators_json(req: Request) -> dict[str, Any]:

@@ -42,6 +42,7 @@ JSON error shape `{"error": {"status", "code", "message"}}`. A handler returns a
 from __future__ import annotations
 
 import importlib
+from urllib.parse import parse_qs
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -60,11 +61,14 @@ MAX_INT = 1_000_000_000
 class ApiError(Exception):
     """An error answer: HTTP status, a stable machine code and a message for people."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, lasting: bool = True) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        # False for an answer that depends on more than the request and the catalog (a query that ran out
+        # of its budget may fit on a quieter server): the server then does not cache it.
+        self.lasting = lasting
 
 
 @dataclass(slots=True, frozen=True)
@@ -150,6 +154,7 @@ class Route:
     tag: str = "catalog"
     cache: bool = True
     response_schema: dict[str, Any] | None = None
+    heavy: bool = False  # the client chooses its cost (search): computed in its own, smaller pool of slots
 
     @property
     def placeholders(self) -> list[str]:
@@ -197,13 +202,15 @@ class RouteTable:
         handler: Handler,
         *,
         summary: str,
+        response: dict[str, Any] | None = None,
         description: str = "",
         params: Iterable[Param] = (),
         tag: str = "catalog",
         cache: bool = True,
-        response_schema: dict[str, Any] | None = None,
+        heavy: bool = False,
     ) -> Route:
-        """A JSON endpoint: `handler(req)` returns a JSON-serialisable value or raises ApiError."""
+        """A JSON endpoint: `handler(req)` returns a JSON-serialisable value (described by `response`, a JSON
+        Schema, in the OpenAPI document) or raises ApiError."""
         route = Route(
             pattern,
             _split(pattern),
@@ -214,7 +221,8 @@ class RouteTable:
             tuple(params),
             tag,
             cache,
-            response_schema,
+            response,
+            heavy,
         )
         self._add(route)
         return route
@@ -244,6 +252,35 @@ class RouteTable:
 
     def api_routes(self) -> list[Route]:
         return sorted((r for r in self._routes if r.kind == "api"), key=lambda r: r.pattern)
+
+
+def parse_query(query: str, route: Route) -> dict[str, list[str]]:
+    """The query string as name -> values, checked against the route's declared parameters (ApiError 400
+    for a value that is not UTF-8, too long or holds a control character, an unknown or repeated name, a
+    missing required one)."""
+    try:
+        parsed = parse_qs(query, keep_blank_values=True, errors="strict", max_num_fields=64)
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_query", "the query string is not valid UTF-8") from None
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", f"the query string cannot be read ({exc})") from None
+    known = {p.name for p in route.params}
+    unknown = sorted(name for name in parsed if name not in known)
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        shown = ", ".join(repr(u[:40]) for u in unknown[:5])
+        raise ApiError(400, "unknown_parameter", f"unknown parameter {shown}; this route takes: {allowed}")
+    for name, values in parsed.items():
+        if any(len(v) > MAX_PARAM_CHARS for v in values):
+            raise ApiError(400, "parameter_too_long", f"{name} is longer than {MAX_PARAM_CHARS} characters")
+        if any(any(ord(c) < 0x20 and c not in "\t\n\r" for c in v) for v in values):
+            raise ApiError(400, "bad_parameter", f"{name} holds a control character")
+    for p in route.params:
+        if p.required and not any(v.strip() for v in parsed.get(p.name, [])):
+            raise ApiError(400, "missing_parameter", f"parameter {p.name!r} is required")
+        if not p.repeated and len(parsed.get(p.name, [])) > 1:
+            raise ApiError(400, "bad_parameter", f"parameter {p.name!r} is given more than once")
+    return parsed
 
 
 def default_routes(modules: Iterable[str] = ROUTE_MODULES) -> RouteTable:
