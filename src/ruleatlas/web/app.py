@@ -38,7 +38,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import FileResponse, Response
-from starlette.routing import BaseRoute, Route as StarletteRoute
+from starlette.routing import BaseRoute
+from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
@@ -76,10 +77,16 @@ class SiteFiles(StaticFiles):
     the host's /etc/mime.types), never following a symlink out of the site."""
 
     def file_response(
-        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
     ) -> Response:
         media_type = CONTENT_TYPES.get(Path(full_path).suffix.lower(), "application/octet-stream")
-        response = FileResponse(full_path, status_code=status_code, stat_result=stat_result, media_type=media_type)
+        response = FileResponse(
+            full_path, status_code=status_code, stat_result=stat_result, media_type=media_type
+        )
         if self.is_not_modified(response.headers, Headers(scope=scope)):
             return NotModifiedResponse(response.headers)
         return response
@@ -114,7 +121,9 @@ class CatalogApp:
         return RequestGuard(
             Starlette(
                 routes=self._starlette_routes(),
-                middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)],
+                middleware=[
+                    Middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
+                ],
                 exception_handlers={Exception: self.unexpected},
             ),
             not_found=self.not_found,
@@ -201,7 +210,9 @@ class CatalogApp:
         except Exception:
             log_error(traceback.format_exc())
             return error_response(path, 500, "internal error", close=True)
-        return Response(answer.body, answer.status, headers={"content-type": answer.content_type, **answer.headers})
+        return Response(
+            answer.body, answer.status, headers={"content-type": answer.content_type, **answer.headers}
+        )
 
     # -- site files -----------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from http import HTTPStatus
@@ -135,9 +136,7 @@ class RequestGuard:
                     message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
                 await plain_send(message)
 
-        try:
+        # Starlette logs an unexpected error and answers it (the app's `unexpected` handler), then re-raises
+        # it: nothing is left to do here, and uvicorn would log it a second time.
+        with contextlib.suppress(Exception):
             await self.app(scope, receive, send)
-        except Exception:  # noqa: S110
-            # Starlette has logged it and sent its 500 (the app's `unexpected` handler) before re-raising:
-            # nothing is left to do, and uvicorn would log it a second time.
-            pass

@@ -42,10 +42,10 @@ JSON error shape `{"error": {"status", "code", "message"}}`. A handler returns a
 from __future__ import annotations
 
 import importlib
-from urllib.parse import parse_qs
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
 ROUTE_MODULES: tuple[str, ...] = (
     "ruleatlas.web.api",
@@ -202,7 +202,7 @@ class RouteTable:
         handler: Handler,
         *,
         summary: str,
-        response: dict[str, Any] | None = None,
+        response: dict[str, Any],
         description: str = "",
         params: Iterable[Param] = (),
         tag: str = "catalog",
@@ -334,19 +334,18 @@ def openapi_document(table: RouteTable, version: str) -> dict[str, Any]:
             if p.repeated:
                 entry.update({"style": "form", "explode": True})
             parameters.append(entry)
-        ok: dict[str, Any] = {"description": "OK", "content": {"application/json": {}}}
-        if route.response_schema is not None:
-            ok["content"]["application/json"]["schema"] = route.response_schema
-        error = {
-            "description": "Error (bad parameter, unknown parameter, not found)",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
+        ok = {"description": "OK", "content": {"application/json": {"schema": route.response_schema}}}
         operation = {
             "operationId": _operation_id(route.pattern),
             "summary": route.summary,
             "tags": [route.tag],
             "parameters": parameters,
-            "responses": {"200": ok, "400": error, "404": error},
+            "responses": {
+                "200": ok,
+                "400": _error("bad, unknown or missing parameter; a search over its work budget"),
+                "404": _error("no such route or object"),
+                "503": _error("the catalog cannot be read (not built, or being replaced)"),
+            },
         }
         if route.description:
             operation["description"] = route.description
@@ -361,6 +360,13 @@ def openapi_document(table: RouteTable, version: str) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {"schemas": {"Error": ERROR_SCHEMA}},
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
 
 

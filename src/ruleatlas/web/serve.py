@@ -90,7 +90,9 @@ def check_catalog(catalog_dir: Path) -> None:
     if not served.site.is_dir():
         raise ServeError(f"no site at {served.site}: run `ruleatlas build` first", 1)
     if not served.catalog.is_file():
-        raise ServeError(f"no catalog at {served.catalog}: run `ruleatlas build --out {catalog_dir}` first", 1)
+        raise ServeError(
+            f"no catalog at {served.catalog}: run `ruleatlas build --out {catalog_dir}` first", 1
+        )
     try:
         db = sqlite3.connect(f"file:{served.catalog}?mode=ro", uri=True)
         try:
@@ -124,7 +126,9 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ServeError(f"port {port} on {host} is already in use: stop that server or pick --port", 2)
+            raise ServeError(
+                f"port {port} on {host} is already in use: stop that server or pick --port", 2
+            ) from None
         raise ServeError(f"cannot serve on {host}:{port}: {exc.strerror}", 2) from None
     sock.set_inheritable(True)
     return sock
