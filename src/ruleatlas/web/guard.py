@@ -5,7 +5,8 @@
   no `..`, `.`, empty segment, hidden file, encoded slash or backslash, NUL or other control character,
   invalid UTF-8. Routing then sees that decoded path (`scope["path"]`) and its segments (`scope[SEGMENTS]`);
   a path that fails is routed to the 404 page (or the JSON 404 under `/api`).
-- At most `MAX_HEADERS` header lines (431); `Content-Length` together with `Transfer-Encoding` is refused
+- A URL over `MAX_TARGET_BYTES` is a 414; more than `MAX_HEADERS` header lines or `MAX_HEADER_BYTES` of
+  them a 431; `Content-Length` together with `Transfer-Encoding` is refused
   (400), since a proxy in front may frame the body by the other one.
 - A request with a body (this server reads none) is answered and its connection closed: the body is never
   read as a next request, whatever framing a proxy in front used.
@@ -25,6 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 SEGMENTS = "ruleatlas.segments"
 NO_ROUTE_MESSAGE = "no such API route; try /api/rules/<vendor>/<name>, or see /openapi.json"
 MAX_HEADERS = 100
+# h11 bounds a head that is still arriving (ConnectionLimits.head_bytes); one that arrives whole in a single
+# read is measured here against the same figures.
+MAX_TARGET_BYTES = 16 * 1024  # a query value is at most 1,000 characters (routes.MAX_PARAM_CHARS)
+MAX_HEADER_BYTES = 64 * 1024
 ALLOWED_METHODS = ("GET", "HEAD")
 FALLBACK_PAGE = (
     "<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p><a href=/>Home</a></p>"
@@ -100,8 +105,14 @@ class RequestGuard:
             name.lower() == b"content-length" and value.strip() not in (b"", b"0") for name, value in headers
         )
         error: Response | None = None
-        if len(headers) > MAX_HEADERS:
+        if len(raw_path) + len(scope["query_string"]) > MAX_TARGET_BYTES:
+            error = error_response(
+                path[:200], 414, f"the URL is longer than {MAX_TARGET_BYTES} bytes", close=True
+            )
+        elif len(headers) > MAX_HEADERS:
             error = error_response(path, 431, f"more than {MAX_HEADERS} header lines", close=True)
+        elif sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES:
+            error = error_response(path, 431, f"headers over {MAX_HEADER_BYTES} bytes", close=True)
         elif b"transfer-encoding" in names and b"content-length" in names:
             error = error_response(path, 400, "Content-Length together with Transfer-Encoding", close=True)
         elif scope["method"] not in ALLOWED_METHODS:

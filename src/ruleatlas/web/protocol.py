@@ -11,7 +11,9 @@ always say 400. This subclass adds:
 - a write deadline: a client whose socket stays full (it does not read) for `write_timeout` seconds is
   dropped; a slow but reading client is not (every drained buffer restarts the clock);
 - a connection cap per process: a connection over `max_connections` is closed at once (the server logs
-  it once per overload, not once per connection), so file descriptors never run out;
+  it once per overload, not once per connection); if descriptors still run out (asyncio accepts a burst
+  of connections before any is seen here), asyncio pauses accepting for a second and `LimitedServer`
+  logs it once instead of a traceback a second;
 - protocol errors answered with the right status (431 for a head over the size limit, 414 when it is the
   request line that is too long, 400 otherwise) and the same security headers as every other answer.
 
@@ -23,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("ruleatlas.serve")
@@ -54,15 +58,53 @@ class _RecordingConnection(h11.Connection):
             raise
 
 
-class _Overload:
-    """Whether this process is refusing connections now; logged when it starts and when it ends."""
+class Overload:
+    """Whether this process is refusing connections (over its cap) or cannot accept them (out of file
+    descriptors: asyncio then stops accepting for a second and retries, instead of spinning). Each is
+    logged once when it starts, and again only after the load has fallen to half the cap."""
 
-    refusing = False
+    __slots__ = ("out_of_files", "refusing")
+
+    def __init__(self) -> None:
+        self.refusing = False
+        self.out_of_files = False
+
+    def loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The event loop's exception handler: one line for running out of descriptors, not a traceback
+        a second."""
+        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+            if not self.out_of_files:
+                self.out_of_files = True
+                log.warning(
+                    "ruleatlas serve: out of file descriptors (%s): new connections wait until some close",
+                    context.get("exception"),
+                )
+            return
+        if isinstance(context.get("exception"), ValueError) and "_start_serving" in repr(
+            context.get("handle")
+        ):
+            return  # that pause's retry, fired after shutdown closed the socket: nothing to accept on
+        loop.default_exception_handler(context)
+
+    def settled(self) -> None:
+        self.refusing = self.out_of_files = False
+
+
+class LimitedServer(uvicorn.Server):
+    """uvicorn's server, with the protocol's overload state handling the event loop's accept errors."""
+
+    def __init__(self, config: uvicorn.Config, overload: Overload) -> None:
+        super().__init__(config)
+        self.overload = overload
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        asyncio.get_running_loop().set_exception_handler(self.overload.loop_exception)
+        await super().startup(sockets=sockets)
 
 
 class LimitedH11Protocol(H11Protocol):
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
-    overload: ClassVar[_Overload] = _Overload()
+    overload: ClassVar[Overload] = Overload()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,24 +115,22 @@ class LimitedH11Protocol(H11Protocol):
     @classmethod
     def with_limits(cls, limits: ConnectionLimits) -> type[LimitedH11Protocol]:
         """A protocol class for one server: its limits, and its own overload state."""
-        return type("LimitedH11Protocol", (cls,), {"limits": limits, "overload": _Overload()})
+        return type("LimitedH11Protocol", (cls,), {"limits": limits, "overload": Overload()})
 
     # -- connections ----------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if len(self.server_state.connections) >= self.limits.max_connections:
+        open_now = len(self.server_state.connections)
+        if open_now >= self.limits.max_connections:
             if not self.overload.refusing:
                 self.overload.refusing = True
                 log.warning(
                     "ruleatlas serve: %d connections open, the most this process takes: refusing new "
                     "ones until some close",
-                    len(self.server_state.connections),
+                    open_now,
                 )
             transport.abort()
             return
-        if self.overload.refusing:
-            self.overload.refusing = False
-            log.warning("ruleatlas serve: accepting connections again")
         super().connection_made(transport)
         self._arm_head_deadline()
 
@@ -100,6 +140,8 @@ class LimitedH11Protocol(H11Protocol):
         self._cancel_head_deadline()
         self._cancel_write_deadline()
         super().connection_lost(exc)
+        if len(self.server_state.connections) < self.limits.max_connections // 2:
+            self.overload.settled()
 
     # -- the request head -----------------------------------------------------------------------------------
 

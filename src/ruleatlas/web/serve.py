@@ -33,7 +33,7 @@ import uvicorn
 from ruleatlas.web.answers import CatalogOpener, CatalogReader
 from ruleatlas.web.app import NO_ROUTE_MESSAGE, AppOptions, CatalogApp
 from ruleatlas.web.location import CatalogUnavailable, locate
-from ruleatlas.web.protocol import ConnectionLimits, LimitedH11Protocol
+from ruleatlas.web.protocol import ConnectionLimits, LimitedH11Protocol, LimitedServer
 from ruleatlas.web.routes import RouteTable, default_routes
 
 __all__ = [
@@ -172,6 +172,7 @@ class RuleAtlasServer:
             max_connections=_connection_cap(limits.max_connections),
         )
         self.limits = limits
+        self.protocol = LimitedH11Protocol.with_limits(limits)
         self.app = CatalogApp(
             catalog_dir,
             routes if routes is not None else default_routes(),
@@ -181,7 +182,7 @@ class RuleAtlasServer:
         )
         self.config = uvicorn.Config(
             self.app.asgi(),
-            http=LimitedH11Protocol.with_limits(limits),
+            http=self.protocol,
             lifespan="off",
             log_config=None,
             log_level=logging.ERROR if quiet else logging.WARNING,
@@ -193,13 +194,13 @@ class RuleAtlasServer:
             h11_max_incomplete_event_size=limits.head_bytes,
             backlog=2048,
         )
-        self._uvicorn: uvicorn.Server | None = None
+        self._uvicorn: LimitedServer | None = None
         self._stopped = threading.Event()
 
     def serve_forever(self) -> None:
         """Serve until `shutdown()` (from another thread) or, in the main thread, SIGINT/SIGTERM."""
         self._stopped.clear()
-        self._uvicorn = uvicorn.Server(self.config)
+        self._uvicorn = LimitedServer(self.config, self.protocol.overload)
         try:
             self._uvicorn.run(sockets=[self.socket])
         finally:
