@@ -85,14 +85,14 @@ def open_store_catalog(path: Path) -> CatalogReader:
 
 
 def check_catalog(catalog_dir: Path) -> None:
-    """Refuse a catalog folder that cannot be served, with the reason (ServeError, code 1)."""
+    """Refuse a catalog folder that cannot be served, with the reason (ServeError: code 2 when there is no
+    catalog there, as for every command; 1 when it is damaged or not ours)."""
     served = locate(catalog_dir)
+    build = f"run `ruleatlas build --out {catalog_dir}` first"
     if not served.site.is_dir():
-        raise ServeError(f"no site at {served.site}: run `ruleatlas build` first", 1)
+        raise ServeError(f"no site at {served.site}: {build}", 2)
     if not served.catalog.is_file():
-        raise ServeError(
-            f"no catalog at {served.catalog}: run `ruleatlas build --out {catalog_dir}` first", 1
-        )
+        raise ServeError(f"no catalog at {served.catalog}: {build}", 2)
     try:
         db = sqlite3.connect(f"file:{served.catalog}?mode=ro", uri=True)
         try:
