@@ -88,6 +88,49 @@ class AnswerCache:
             self.size -= len(dropped.body)
 
 
+@dataclass(slots=True, frozen=True)
+class CachedFile:
+    """A small site file held in memory: its identity when read, its bytes and its response headers
+    (content type, length, ETag, Last-Modified: made by Starlette's FileResponse from the same stat)."""
+
+    stamp: Generation
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+
+
+class FileCache:
+    """An LRU of small site files bounded in total bytes; an entry counts only while the file it was read
+    from is still the same (a build may rewrite any page)."""
+
+    __slots__ = ("items", "max_bytes", "size")
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.items: OrderedDict[Path, CachedFile] = OrderedDict()
+
+    def get(self, path: Path) -> CachedFile | None:
+        found = self.items.get(path)
+        if found is None:
+            return None
+        if file_generation(path) != found.stamp:
+            self.size -= len(found.body)
+            del self.items[path]
+            return None
+        self.items.move_to_end(path)
+        return found
+
+    def put(self, path: Path, entry: CachedFile) -> None:
+        old = self.items.pop(path, None)
+        if old is not None:
+            self.size -= len(old.body)
+        self.items[path] = entry
+        self.size += len(entry.body)
+        while self.size > self.max_bytes and self.items:
+            _, dropped = self.items.popitem(last=False)
+            self.size -= len(dropped.body)
+
+
 class SingleFlight:
     """While one request computes an answer, the same request from others awaits it instead of computing
     it again (200 clients asking for one new page at once)."""

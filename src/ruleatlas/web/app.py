@@ -43,7 +43,16 @@ from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
-from ruleatlas.web.answers import Answer, AnswerCache, CatalogOpener, CatalogPool, SingleFlight
+from ruleatlas.web.answers import (
+    Answer,
+    AnswerCache,
+    CachedFile,
+    CatalogOpener,
+    CatalogPool,
+    FileCache,
+    SingleFlight,
+    file_generation,
+)
 from ruleatlas.web.guard import NO_ROUTE_MESSAGE, SEGMENTS, RequestGuard, error_json, error_response
 from ruleatlas.web.location import CatalogUnavailable, locate
 from ruleatlas.web.render import SiteRenderer
@@ -62,6 +71,7 @@ CONTENT_TYPES = {
     ".xml": "application/xml",
     ".woff2": "font/woff2",
 }
+SMALL_FILE_BYTES = 512 * 1024  # kept in memory; larger files (the search index) are streamed from disk
 GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 6  # Starlette's default 9 costs about twice the CPU for a few per cent less
 
@@ -110,6 +120,7 @@ class CatalogApp:
         self.renderer = SiteRenderer()
         self.pool = CatalogPool(lambda: locate(catalog_dir).catalog, open_catalog, pooled=pooled)
         self.cache = AnswerCache()
+        self.file_cache = FileCache()
         self.flights = SingleFlight()
         self._sites: dict[Path, SiteFiles] = {}
         # Limiters are bound to an event loop: made on first use, in the process that serves.
@@ -227,12 +238,21 @@ class CatalogApp:
         segments: list[str] | None = scope.get(SEGMENTS)
         if segments is None:
             return self.not_found(scope)
-        files = self.files(locate(self.catalog_dir).site)
+        site = locate(self.catalog_dir).site
+        files = self.files(site)
         relative = "/".join(segments)
         directory = scope["path"].endswith("/")
+        wanted = (relative + "/index.html" if relative else "index.html") if directory else relative
+        # A page read before is answered from memory after one stat, without a worker thread.
+        cached = self.file_cache.get(site / wanted)
+        if cached is not None:
+            return _cached_file_response(files, cached, scope)
         try:
+            loaded = await run_sync(self._load_file, files, site, wanted)
+            if loaded is not None:
+                return _cached_file_response(files, loaded, scope)
             if directory:
-                return await files.get_response(relative + "/index.html" if relative else "index.html", scope)
+                return await files.get_response(wanted, scope)
             try:
                 return await files.get_response(relative, scope)
             except HTTPException as exc:
@@ -256,6 +276,24 @@ class CatalogApp:
         except OSError:
             return self.not_found(scope)
 
+    def _load_file(self, files: SiteFiles, site: Path, wanted: str) -> CachedFile | None:
+        """Read a small regular file of the site into the cache (in a worker thread); None for anything
+        else (missing, a directory, outside the site, large), which StaticFiles then answers."""
+        full_path, found = files.lookup_path(wanted)
+        if found is None or not stat.S_ISREG(found.st_mode) or found.st_size > SMALL_FILE_BYTES:
+            return None
+        path = site / wanted
+        stamp = file_generation(path)
+        with open(full_path, "rb") as handle:
+            body = handle.read(SMALL_FILE_BYTES + 1)
+        if stamp is None or stamp != file_generation(path) or len(body) != stamp[2]:
+            return None  # rewritten while read: let StaticFiles answer this one
+        media_type = CONTENT_TYPES.get(Path(full_path).suffix.lower(), "application/octet-stream")
+        headers = FileResponse(full_path, stat_result=os.stat(full_path), media_type=media_type).raw_headers
+        entry = CachedFile(stamp, body, tuple(headers))
+        self.file_cache.put(path, entry)
+        return entry
+
     async def unexpected(self, request: StarletteRequest, exc: Exception) -> Response:
         """The answer to an error no endpoint caught (Starlette re-raises it after; the guard drops it)."""
         log_error("".join(traceback.format_exception(exc)))
@@ -269,6 +307,14 @@ class CatalogApp:
             log_error(traceback.format_exc())
             return error_response(scope["path"], 404, "page not found")
         return Response(html.encode("utf-8"), 404, headers={"content-type": CONTENT_TYPES[".html"]})
+
+
+def _cached_file_response(files: SiteFiles, cached: CachedFile, scope: Scope) -> Response:
+    response = Response(cached.body)
+    response.raw_headers = list(cached.headers)
+    if files.is_not_modified(response.headers, Headers(scope=scope)):
+        return NotModifiedResponse(response.headers)
+    return response
 
 
 def _json_bytes(value: Any) -> bytes:
