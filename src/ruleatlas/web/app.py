@@ -2,9 +2,10 @@
 the built site's files.
 
 - Every route of `ruleatlas.web.routes` becomes a Starlette route (in the table's order: literal segments
-  before placeholders); API routes answer with or without a trailing slash. Any other `/api` path is the
-  JSON 404; any other path is a file under the site (Starlette's StaticFiles: ETag, Last-Modified and
-  conditional GET), a directory's `index.html`, a redirect to the directory's URL with its slash (so the
+  before placeholders); API routes answer with or without a trailing slash. Only paths whose first segment
+  starts a route reach the router; the site's pages go straight to the file handler. Any other `/api`
+  path is the JSON 404; any other path is a file under the site (Starlette's StaticFiles: ETag,
+  Last-Modified and conditional GET), a directory's `index.html`, a redirect to the directory's URL with its slash (so the
   pages' relative links resolve), or the site's 404 page. Answers are gzipped when the client asks.
 - `RequestGuard` runs before any routing (see its docstring): methods, paths, headers and bodies.
 - API answers are computed in worker threads (SQLite and JSON are blocking work), at most `work_slots` at a
@@ -34,14 +35,13 @@ from anyio.to_thread import run_sync
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ruleatlas.web.answers import (
     Answer,
@@ -129,28 +129,26 @@ class CatalogApp:
     # -- the application ------------------------------------------------------------------------------------
 
     def asgi(self) -> RequestGuard:
-        return RequestGuard(
-            Starlette(
-                routes=self._starlette_routes(),
-                middleware=[
-                    Middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
-                ],
-                exception_handlers={Exception: self.unexpected},
-            ),
-            not_found=self.not_found,
+        handlers = {Exception: self.unexpected}
+        routed = Starlette(routes=self._starlette_routes(), exception_handlers=handlers)
+        site = Starlette(
+            routes=[StarletteRoute("/{path:path}", self.site_file, methods=["GET", "HEAD"])],
+            exception_handlers=handlers,
         )
+        prefixes = frozenset(route.segments[0] for route in self.routes if route.segments)
+        api = frozenset(r.segments[0] for r in self.routes if r.kind == "api" and r.segments)
+        return RequestGuard(_Dispatch(routed, site, prefixes | api, api), not_found=self.not_found)
 
     def _starlette_routes(self) -> list[BaseRoute]:
         out: list[BaseRoute] = []
         for route in self.routes:  # the table's order: literal segments win over placeholders
             endpoint = self._api_endpoint(route) if route.kind == "api" else self._page_endpoint(route)
-            patterns = [route.pattern]
-            if route.kind == "api" and not route.pattern.endswith("/"):
-                patterns.append(route.pattern + "/")
-            out.extend(StarletteRoute(p, endpoint, methods=["GET", "HEAD"]) for p in patterns)
+            out.append(StarletteRoute(route.pattern, endpoint, methods=["GET", "HEAD"]))
         out.append(StarletteRoute("/api", self.no_api_route, methods=["GET", "HEAD"]))
         out.append(StarletteRoute("/api/{rest:path}", self.no_api_route, methods=["GET", "HEAD"]))
-        out.append(StarletteRoute("/{path:path}", self.site_file, methods=["GET", "HEAD"]))
+        out.append(
+            StarletteRoute("/{path:path}", self.site_file, methods=["GET", "HEAD"])
+        )  # e.g. data/rules.js
         return out
 
     def limiter(self, heavy: bool) -> anyio.CapacityLimiter:
@@ -307,6 +305,28 @@ class CatalogApp:
             log_error(traceback.format_exc())
             return error_response(scope["path"], 404, "page not found")
         return Response(html.encode("utf-8"), 404, headers={"content-type": CONTENT_TYPES[".html"]})
+
+
+class _Dispatch:
+    """Sends a request to the route table's router only when its first segment starts a route (`api`,
+    `openapi.json`, `data`): the site's pages, most requests, skip matching every route's pattern. Gzip
+    wraps the answer only when the client accepts it."""
+
+    def __init__(self, routed: ASGIApp, site: ASGIApp, prefixes: frozenset[str], api: frozenset[str]) -> None:
+        self.api = api
+        self.prefixes = prefixes
+        self.plain = (routed, site)
+        self.gzip = tuple(
+            GZipMiddleware(app, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL) for app in self.plain
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        segments = scope.get(SEGMENTS)
+        which = 0 if segments and segments[0] in self.prefixes else 1
+        if segments and segments[0] in self.api and scope["path"].endswith("/"):
+            scope["path"] = scope["path"].rstrip("/")  # an API route answers with or without its slash
+        gzip = any(name == b"accept-encoding" and b"gzip" in value for name, value in scope["headers"])
+        await (self.gzip if gzip else self.plain)[which](scope, receive, send)
 
 
 def _cached_file_response(files: SiteFiles, cached: CachedFile, scope: Scope) -> Response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from urllib.parse import unquote
@@ -31,6 +32,7 @@ MAX_HEADERS = 100
 MAX_TARGET_BYTES = 16 * 1024  # a query value is at most 1,000 characters (routes.MAX_PARAM_CHARS)
 MAX_HEADER_BYTES = 64 * 1024
 ALLOWED_METHODS = ("GET", "HEAD")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FALLBACK_PAGE = (
     "<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p><a href=/>Home</a></p>"
 )
@@ -49,13 +51,7 @@ def decode_segments(path: str) -> list[str] | None:
             name = unquote(raw, errors="strict")
         except UnicodeDecodeError:
             return None
-        if (
-            not name
-            or name.startswith(".")
-            or "/" in name
-            or "\\" in name
-            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
-        ):
+        if not name or name.startswith(".") or "/" in name or "\\" in name or _CONTROL.search(name):
             return None
         segments.append(name)
     return segments

@@ -102,6 +102,41 @@ class LimitedServer(uvicorn.Server):
         await super().startup(sockets=sockets)
 
 
+class _CoalescingTransport:
+    """Joins the writes of one loop turn into one: uvicorn writes a response's head and body separately,
+    which costs a second system call and segment, and the client a second wake-up, per answer."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class LimitedH11Protocol(H11Protocol):
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
     overload: ClassVar[Overload] = Overload()
@@ -132,6 +167,7 @@ class LimitedH11Protocol(H11Protocol):
             transport.abort()
             return
         super().connection_made(transport)
+        self.transport = _CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
         self._arm_head_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -188,6 +188,7 @@ class RuleAtlasServer:
             log_level=logging.ERROR if quiet else logging.WARNING,
             access_log=False,
             server_header=False,
+            proxy_headers=False,  # no proxy is trusted: the client address is the socket's
             headers=list(SECURITY_HEADERS.items()),
             timeout_keep_alive=limits.keep_alive_timeout,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
