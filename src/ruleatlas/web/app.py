@@ -5,8 +5,9 @@ the built site's files.
   before placeholders); API routes answer with or without a trailing slash. Only paths whose first segment
   starts a route reach the router; the site's pages go straight to the file handler. Any other `/api`
   path is the JSON 404; any other path is a file under the site (Starlette's StaticFiles: ETag,
-  Last-Modified and conditional GET), a directory's `index.html`, a redirect to the directory's URL with its slash (so the
-  pages' relative links resolve), or the site's 404 page. Answers are gzipped when the client asks.
+  Last-Modified and conditional GET; small files are kept in memory and checked with one `stat`), a
+  directory's `index.html`, a redirect to the directory's URL with its slash (so the pages' relative links
+  resolve), or the site's 404 page. Answers are gzipped when the client asks.
 - `RequestGuard` runs before any routing (see its docstring): methods, paths, headers and bodies.
 - API answers are computed in worker threads (SQLite and JSON are blocking work), at most `work_slots` at a
   time per process and `heavy_slots` for routes whose cost the client chooses (search): a burst of costly

@@ -12,6 +12,7 @@ How another module adds its routes (e.g. `ruleatlas.web.telemetry_api`):
     def register(routes: RouteTable) -> None:
         routes.api(
             "/api/telemetry/providers/{provider}", provider_json,
+            response=api_schemas.TELEMETRY_PROVIDER,  # the 200 answer's JSON Schema, for OpenAPI
             summary="One telemetry provider with its events",
             params=[Param("limit", "at most this many events", type="integer")],
             tag="telemetry",
@@ -24,7 +25,8 @@ How another module adds its routes (e.g. `ruleatlas.web.telemetry_api`):
         return found
 
 and add the module's dotted name to `ROUTE_MODULES` below. That is all: `/openapi.json` is generated from
-the table (path parameters from the `{placeholders}`, query parameters from `params`), unknown query
+the table (path parameters from the `{placeholders}`, query parameters from `params`, the answer's schema
+from `response`; `tests/web/test_openapi.py` checks real answers against it), unknown query
 parameters are answered with a 400 before the handler runs, and errors raised as `ApiError` become the one
 JSON error shape `{"error": {"status", "code", "message"}}`. A handler returns any JSON-serialisable value.
 
@@ -32,6 +34,8 @@ JSON error shape `{"error": {"status", "code", "message"}}`. A handler returns a
   one decoded path segment (never a `/`, `..`, hidden name or control character: the server rejects those
   before routing). A trailing slash is optional for API routes. Literal segments win over placeholders.
 - `page(...)` routes return a `Response` (HTML, JS, ...) and are not in the OpenAPI document.
+- `heavy=True` for a route whose cost the client chooses (search): the server computes those in their own,
+  smaller pool of slots.
 - Handlers get the catalog through `req.catalog()` (opened on first use and released by the server after
   the request; do not close it) and must not write anything.
 - API answers are cached by the server per (path, query) while the catalog file stays the same
