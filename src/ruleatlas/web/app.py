@@ -80,7 +80,7 @@ GZIP_LEVEL = 6  # Starlette's default 9 costs about twice the CPU for a few per 
 @dataclass(slots=True, frozen=True)
 class AppOptions:
     work_slots: int = 4
-    heavy_slots: int = 2
+    heavy_slots: int = 4
 
 
 class SiteFiles(StaticFiles):
