@@ -3,6 +3,12 @@
 kind of request; asserts nothing.
 
     .venv/bin/python bench/serve.py --catalog /tmp/cat3 [--clients 200] [--seconds 30] [--think-ms 0]
+    .venv/bin/python bench/serve.py --catalog /tmp/cat3 --server old=/tmp/old/src --server new=src --rounds 2
+
+- `--server NAME=SRC` (repeatable): run `ruleatlas serve` from that source folder (PYTHONPATH), so an older
+  commit (`git archive main src | tar -x -C /tmp/old`) and this one are measured in one run, in turns
+  (`--rounds`), under the same machine state. Each run prints the server's CPU seconds (all its processes)
+  and the load average before and after: the machine may be shared.
 
 - Clients are asyncio tasks in this process, each on one keep-alive HTTP/1.1 connection (a browser's
   behaviour), so 200 of them cost little; each request is a random pick: a rule page (40%), a search as
@@ -21,6 +27,7 @@ import asyncio
 import os
 import random
 import re
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -143,7 +150,13 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run(
-    host: str, port: int, work: dict[str, list[str]], clients: int, seconds: float, think: float
+    host: str,
+    port: int,
+    work: dict[str, list[str]],
+    clients: int,
+    seconds: float,
+    think: float,
+    quiet: bool = False,
 ) -> None:
     results: dict[str, list[float]] = {k: [] for k in work}
     errors: dict[str, int] = {}
@@ -157,6 +170,8 @@ async def run(
     )
     wall = time.perf_counter() - started
     total = sum(len(v) for v in results.values())
+    if quiet:
+        return
     print(
         f"{clients} clients, {seconds:.0f} s, think {think * 1000:.0f} ms: {total} answers in {wall:.1f} s "
         f"({total / wall:.0f}/s), errors {sum(errors.values())} {errors or ''}"
@@ -170,6 +185,34 @@ async def run(
         )
 
 
+def start_server(catalog: Path, host: str, port: int, src: str | None) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = str(Path(src).resolve())
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ruleatlas.cli", "serve", "--catalog", str(catalog), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -179,44 +222,34 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--think-ms", type=float, default=0.0, help="pause per client after each answer")
     parser.add_argument("--url", help="an already running server (default: start one)")
+    parser.add_argument(
+        "--server", action="append", default=[], help="NAME=SRC: a source folder to serve from"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each --server, in turns")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     work = workload(args.catalog, args.seed)
     print(f"cores: {os.cpu_count()}; workload: {', '.join(f'{k} {len(v)} paths' for k, v in work.items())}")
-    server = None
     if args.url:
         parts = urllib.parse.urlsplit(args.url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    else:
-        host, port = "127.0.0.1", free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ruleatlas.cli",
-                "serve",
-                "--catalog",
-                str(args.catalog),
-                "--port",
-                str(port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            try:
-                socket.create_connection((host, port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-    try:
-        # a short warm-up: the first answers read the catalog's pages into memory
-        asyncio.run(run(host, port, work, 20, 2.0, 0.0))
         asyncio.run(run(host, port, work, args.clients, args.seconds, args.think_ms / 1000))
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
+        return 0
+    servers = [tuple(spec.split("=", 1)) for spec in args.server] or [("this", "")]
+    for round_no in range(args.rounds):
+        for name, src in servers:
+            host, port = "127.0.0.1", free_port()
+            print(f"\n== {name} ({src or 'installed'}), round {round_no + 1}; load average {load()}")
+            cpu = children_cpu()
+            server = start_server(args.catalog, host, port, src or None)
+            try:
+                # a short warm-up: the first answers read the catalog's pages into memory
+                asyncio.run(run(host, port, work, 20, 2.0, 0.0, quiet=True))
+                asyncio.run(run(host, port, work, args.clients, args.seconds, args.think_ms / 1000))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            print(f"  server CPU {children_cpu() - cpu:.1f} s (warm-up included); load average {load()}")
     return 0
 
 

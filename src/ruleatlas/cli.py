@@ -195,10 +195,13 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ruleatlas.web.serve import serve
+    from ruleatlas.web.serve import ServeError, serve
 
-    _require_catalog(args.catalog)
-    serve(args.catalog, host=args.host, port=args.port, workers=args.workers)
+    try:
+        serve(args.catalog, host=args.host, port=args.port, workers=args.workers)
+    except ServeError as exc:
+        print(f"ruleatlas serve: {exc}", file=sys.stderr)
+        return exc.code
     return EXIT_OK
 
 

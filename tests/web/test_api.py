@@ -22,6 +22,9 @@ from site_support import running
 
 from ruleatlas.web import urls
 from ruleatlas.web.routes import ApiError, Param, Request, Response, RouteTable, default_routes
+from ruleatlas.web.serve import make_server
+
+ANY: dict[str, Any] = {}  # a response schema that accepts any answer
 
 
 def get_json(base: str, path: str, status: int = 200) -> Any:
@@ -240,10 +243,8 @@ def test_concurrent_identical_requests_compute_once(browse_catalog: Path) -> Non
         return {"n": len(calls)}
 
     table = default_routes()
-    table.api("/api/slow", slow, summary="test")
-    server = atlas_server(browse_catalog)
-    server.routes = table
-    with running(server) as base:
+    table.api("/api/slow", slow, summary="test", response={"type": "object"})
+    with running(make_server(browse_catalog, "127.0.0.1", 0, quiet=True, routes=table)) as base:
         answers: list[Any] = []
         threads = [
             threading.Thread(target=lambda: answers.append(get_json(base, "/api/slow"))) for _ in range(20)
@@ -258,17 +259,17 @@ def test_concurrent_identical_requests_compute_once(browse_catalog: Path) -> Non
 
 def test_route_table_rules() -> None:
     table = RouteTable()
-    table.api("/api/things/{id}", lambda req: {"id": req.args["id"]}, summary="one")
-    table.api("/api/things/new", lambda req: "new", summary="the literal wins")
+    table.api("/api/things/{id}", lambda req: {"id": req.args["id"]}, summary="one", response=ANY)
+    table.api("/api/things/new", lambda req: "new", summary="the literal wins", response=ANY)
     table.page("/data/x.js", lambda req: Response(200, b"", "text/javascript"))
     assert table.match(["api", "things", "new"])[0].pattern == "/api/things/new"  # type: ignore[index]
     route, args = table.match(["api", "things", "42"])  # type: ignore[misc]
     assert (route.pattern, args) == ("/api/things/{id}", {"id": "42"})
     assert table.match(["api", "things"]) is None
     with pytest.raises(ValueError, match="already registered"):
-        table.api("/api/things/{other}", lambda req: 1, summary="same shape")
+        table.api("/api/things/{other}", lambda req: 1, summary="same shape", response=ANY)
     with pytest.raises(ValueError, match="absolute path"):
-        table.api("api/x", lambda req: 1, summary="relative")
+        table.api("api/x", lambda req: 1, summary="relative", response=ANY)
     req = Request("/x", {}, {"n": ["12"], "b": ["yes"], "bad": ["1x"]}, lambda: None)
     assert req.int_param("n", 1, minimum=1, maximum=10) == 10 and req.bool_param("b") is True
     with pytest.raises(ApiError, match="bad must be an integer"):

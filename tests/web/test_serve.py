@@ -319,3 +319,53 @@ def test_the_server_never_writes(served_site: ServedSite) -> None:
     request(served_site, "POST", "/")
     after = {p: p.stat().st_mtime_ns for p in served_site.catalog_dir.rglob("*") if not p.is_symlink()}
     assert after == before
+
+
+def conditional(site: ServedSite, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(site.host, site.port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("path", ["/static/style.css", "/" + urls.rule_path(LOCALTONET_UID), "/"])
+def test_site_files_have_etags_and_answer_conditional_gets(served_site: ServedSite, path: str) -> None:
+    status, headers, body = request(served_site, "GET", path)
+    assert status == 200 and body
+    etag, modified = headers["etag"], headers["last-modified"]
+    status, again, empty = conditional(served_site, path, {"If-None-Match": etag})
+    assert (status, empty) == (304, b"")
+    assert again["etag"] == etag and "x-content-type-options" in again
+    assert conditional(served_site, path, {"If-Modified-Since": modified})[0] == 304
+    assert conditional(served_site, path, {"If-None-Match": '"other"'})[0] == 200
+
+
+def test_a_rewritten_file_is_served_new_with_a_new_etag(served_site: ServedSite) -> None:
+    target = served_site.site / "static" / "rewritten.txt"
+    target.write_text("first version\n", encoding="utf-8")
+    status, headers, body = request(served_site, "GET", "/static/rewritten.txt")
+    assert (status, body) == (200, b"first version\n")
+    target.write_text("the second, longer version\n", encoding="utf-8")
+    status, again, body = request(served_site, "GET", "/static/rewritten.txt")
+    assert (status, body) == (200, b"the second, longer version\n")
+    assert again["etag"] != headers["etag"]
+    target.unlink()
+    assert request(served_site, "GET", "/static/rewritten.txt")[0] == 404
+
+
+def test_answers_are_gzipped_when_asked(served_site: ServedSite) -> None:
+    import gzip
+
+    path = "/" + urls.rule_path(LOCALTONET_UID)
+    _, _, plain = request(served_site, "GET", path)
+    status, headers, body = conditional(served_site, path, {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == plain and len(body) < len(plain)
+    status, headers, body = conditional(
+        served_site, "/api/rules/" + LOCALTONET_UID, {"Accept-Encoding": "gzip"}
+    )
+    assert headers["content-encoding"] == "gzip"
+    assert json.loads(gzip.decompress(body)) == load_docs()[LOCALTONET_UID]

@@ -10,19 +10,25 @@ so the same search page asks /api/search (FTS5) when served and searches its own
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from ruleatlas import __version__
 from ruleatlas.store import attack as store_attack
 from ruleatlas.store import browse
 from ruleatlas.store.search import SearchError, search
+from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web import urls
 from ruleatlas.web.attack_api import COUNTING, FILTER_PARAMS
 from ruleatlas.web.attack_api import _filters as attack_filters
 from ruleatlas.web.browse_index import mode_script
+from ruleatlas.web.budget import QueryBudget
 from ruleatlas.web.routes import ApiError, Param, Request, Response, RouteTable, openapi_document
 
 MAX_INDICATORS = 200
+# CPU seconds one search may use: typed searches take 1-20 ms, while a 1,000-character query of `value:`
+# filters takes over a second (an attacker varies it, so caching does not help).
+SEARCH_BUDGET = 0.3
 FACET_PARAMS = tuple(
     Param(
         facet,
@@ -51,6 +57,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/rules",
         rules_json,
+        response=schemas.RULE_LIST,
         summary="The browse list: rules with facet counts, filtered, sorted and paged",
         description="Facets combine with AND, values of one facet with OR. Each facet value's count is the "
         "number of rules the list would hold with that value selected instead. Deprecated and unsupported "
@@ -66,6 +73,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/rules/{vendor}/{stem}",
         rule_document,
+        response=schemas.RULE_DOCUMENT,
         summary="One rule's page document",
         description="The same object as `ruleatlas show --json` (docs/page-document.md), corpus counts "
         "included. `{stem}` is the rule's file stem or its rule id (a Sigma UUID).",
@@ -74,6 +82,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/search",
         search_json,
+        response=schemas.SEARCH,
         summary="Full-text search with filters, ranked, matched words highlighted",
         description="Words match titles, descriptions, tags, references, authors, field names and values "
         "(all words, the last one also as a prefix). Filters in the same text: field:, value:, technique:, "
@@ -81,10 +90,12 @@ def register(routes: RouteTable) -> None:
         "escaped HTML with <mark> around matches.",
         params=(Param("q", "the query"), RETIRED_PARAM, *PAGE_PARAMS),
         tag="search",
+        heavy=True,
     )
     routes.api(
         "/api/indicators",
         indicators_json,
+        response=schemas.INDICATORS,
         summary="Indicators (field, kind, value) with the rules that use or exclude them, by vendor",
         description="Give a field, a value, or both (and optionally a kind). Values match exactly, or "
         "case-folded (case-insensitive values are stored folded). Use field= with an empty value for "
@@ -97,10 +108,17 @@ def register(routes: RouteTable) -> None:
         ),
         tag="indicators",
     )
-    routes.api("/api/fields", fields_json, summary="Every field rules use, with rule counts", tag="fields")
+    routes.api(
+        "/api/fields",
+        fields_json,
+        response=schemas.FIELDS,
+        summary="Every field rules use, with rule counts",
+        tag="fields",
+    )
     routes.api(
         "/api/fields/{field}",
         field_json,
+        response=schemas.FIELD,
         summary="One field: its comparisons and most used values, with rule counts",
         description="`field` is the field name, or its page's path segment (`~keyword` for keyword "
         "searches).",
@@ -110,19 +128,24 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/attack/matrix",
         attack_matrix_json,
+        response=schemas.ATTACK_MATRIX,
         summary="The ATT&CK matrix: tactics × techniques (sub-techniques under their parent), rules per cell",
         description=COUNTING,
         params=FILTER_PARAMS,
         tag="attack",
     )
     routes.api(
-        "/api/stats", stats_json, summary="What the catalog holds (the home page's figures)", tag="meta"
+        "/api/stats",
+        stats_json,
+        response=schemas.STATS,
+        summary="What the catalog holds (the home page's figures)",
+        tag="meta",
     )
 
     def openapi(req: Request) -> dict[str, Any]:
         return openapi_document(routes, __version__)
 
-    routes.api("/openapi.json", openapi, summary="This document", tag="meta")
+    routes.api("/openapi.json", openapi, response=schemas.OPENAPI, summary="This document", tag="meta")
     routes.page("/" + urls.DATA_PATH + "mode.js", mode_js)
 
 
@@ -164,10 +187,22 @@ def rule_document(req: Request) -> dict[str, Any]:
 def search_json(req: Request) -> dict[str, Any]:
     page = req.int_param("page", 1, minimum=1)
     per_page = req.int_param("per_page", 20, minimum=1, maximum=100)
+    catalog = req.catalog()
+    budget = QueryBudget(SEARCH_BUDGET)
     try:
-        return search(req.catalog(), req.param("q"), page, per_page, retired=req.bool_param("retired"))
-    except SearchError as exc:
-        raise ApiError(400, "bad_query", str(exc)) from None
+        with budget.applied(catalog.db):
+            return search(catalog, req.param("q"), page, per_page, retired=req.bool_param("retired"))
+    except (SearchError, sqlite3.OperationalError) as exc:
+        if budget.exceeded:
+            raise ApiError(
+                400,
+                "query_too_expensive",
+                f"this search needs more than {SEARCH_BUDGET} s of work: use fewer or longer filter values",
+                lasting=False,
+            ) from None
+        if isinstance(exc, SearchError):
+            raise ApiError(400, "bad_query", str(exc)) from None
+        raise
 
 
 def indicators_json(req: Request) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ruleatlas.analysis.coverage import AttackFilters, data_platforms, parse_list, resolve_platform
 from ruleatlas.store import attack as store_attack
+from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web.routes import ApiError, Param, Request, RouteTable
 
 FILTER_PARAMS = (
@@ -28,6 +29,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/attack/techniques/{id}",
         technique_json,
+        response=schemas.TECHNIQUE,
         summary="One ATT&CK technique: its rules, events and authoring guide",
         description="ATT&CK facts (tactics, platforms, data components, description), the rules covering the "
         "technique grouped by vendor, the catalog events they read, the fields they filter on, their most "
@@ -38,6 +40,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/attack/tactics/{id}",
         tactic_json,
+        response=schemas.TACTIC,
         summary="One ATT&CK tactic: its techniques with rule counts",
         description=COUNTING,
         params=FILTER_PARAMS,
@@ -46,6 +49,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/attack/gaps",
         gaps_json,
+        response=schemas.GAPS,
         summary="Active ATT&CK techniques with no detection rule",
         description="For all platforms, or one (`platform`); a technique covered only through its "
         "sub-techniques is no gap. " + COUNTING,

@@ -12,6 +12,7 @@ How another module adds its routes (e.g. `ruleatlas.web.telemetry_api`):
     def register(routes: RouteTable) -> None:
         routes.api(
             "/api/telemetry/providers/{provider}", provider_json,
+            response=api_schemas.TELEMETRY_PROVIDER,  # the 200 answer's JSON Schema, for OpenAPI
             summary="One telemetry provider with its events",
             params=[Param("limit", "at most this many events", type="integer")],
             tag="telemetry",
@@ -24,7 +25,8 @@ How another module adds its routes (e.g. `ruleatlas.web.telemetry_api`):
         return found
 
 and add the module's dotted name to `ROUTE_MODULES` below. That is all: `/openapi.json` is generated from
-the table (path parameters from the `{placeholders}`, query parameters from `params`), unknown query
+the table (path parameters from the `{placeholders}`, query parameters from `params`, the answer's schema
+from `response`; `tests/web/test_openapi.py` checks real answers against it), unknown query
 parameters are answered with a 400 before the handler runs, and errors raised as `ApiError` become the one
 JSON error shape `{"error": {"status", "code", "message"}}`. A handler returns any JSON-serialisable value.
 
@@ -32,6 +34,8 @@ JSON error shape `{"error": {"status", "code", "message"}}`. A handler returns a
   one decoded path segment (never a `/`, `..`, hidden name or control character: the server rejects those
   before routing). A trailing slash is optional for API routes. Literal segments win over placeholders.
 - `page(...)` routes return a `Response` (HTML, JS, ...) and are not in the OpenAPI document.
+- `heavy=True` for a route whose cost the client chooses (search): the server computes those in their own,
+  smaller pool of slots.
 - Handlers get the catalog through `req.catalog()` (opened on first use and released by the server after
   the request; do not close it) and must not write anything.
 - API answers are cached by the server per (path, query) while the catalog file stays the same
@@ -45,6 +49,7 @@ import importlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
 ROUTE_MODULES: tuple[str, ...] = (
     "ruleatlas.web.api",
@@ -60,11 +65,14 @@ MAX_INT = 1_000_000_000
 class ApiError(Exception):
     """An error answer: HTTP status, a stable machine code and a message for people."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, lasting: bool = True) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        # False for an answer that depends on more than the request and the catalog (a query that ran out
+        # of its budget may fit on a quieter server): the server then does not cache it.
+        self.lasting = lasting
 
 
 @dataclass(slots=True, frozen=True)
@@ -150,6 +158,7 @@ class Route:
     tag: str = "catalog"
     cache: bool = True
     response_schema: dict[str, Any] | None = None
+    heavy: bool = False  # the client chooses its cost (search): computed in its own, smaller pool of slots
 
     @property
     def placeholders(self) -> list[str]:
@@ -197,13 +206,15 @@ class RouteTable:
         handler: Handler,
         *,
         summary: str,
+        response: dict[str, Any],
         description: str = "",
         params: Iterable[Param] = (),
         tag: str = "catalog",
         cache: bool = True,
-        response_schema: dict[str, Any] | None = None,
+        heavy: bool = False,
     ) -> Route:
-        """A JSON endpoint: `handler(req)` returns a JSON-serialisable value or raises ApiError."""
+        """A JSON endpoint: `handler(req)` returns a JSON-serialisable value (described by `response`, a JSON
+        Schema, in the OpenAPI document) or raises ApiError."""
         route = Route(
             pattern,
             _split(pattern),
@@ -214,7 +225,8 @@ class RouteTable:
             tuple(params),
             tag,
             cache,
-            response_schema,
+            response,
+            heavy,
         )
         self._add(route)
         return route
@@ -244,6 +256,35 @@ class RouteTable:
 
     def api_routes(self) -> list[Route]:
         return sorted((r for r in self._routes if r.kind == "api"), key=lambda r: r.pattern)
+
+
+def parse_query(query: str, route: Route) -> dict[str, list[str]]:
+    """The query string as name -> values, checked against the route's declared parameters (ApiError 400
+    for a value that is not UTF-8, too long or holds a control character, an unknown or repeated name, a
+    missing required one)."""
+    try:
+        parsed = parse_qs(query, keep_blank_values=True, errors="strict", max_num_fields=64)
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_query", "the query string is not valid UTF-8") from None
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", f"the query string cannot be read ({exc})") from None
+    known = {p.name for p in route.params}
+    unknown = sorted(name for name in parsed if name not in known)
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        shown = ", ".join(repr(u[:40]) for u in unknown[:5])
+        raise ApiError(400, "unknown_parameter", f"unknown parameter {shown}; this route takes: {allowed}")
+    for name, values in parsed.items():
+        if any(len(v) > MAX_PARAM_CHARS for v in values):
+            raise ApiError(400, "parameter_too_long", f"{name} is longer than {MAX_PARAM_CHARS} characters")
+        if any(any(ord(c) < 0x20 and c not in "\t\n\r" for c in v) for v in values):
+            raise ApiError(400, "bad_parameter", f"{name} holds a control character")
+    for p in route.params:
+        if p.required and not any(v.strip() for v in parsed.get(p.name, [])):
+            raise ApiError(400, "missing_parameter", f"parameter {p.name!r} is required")
+        if not p.repeated and len(parsed.get(p.name, [])) > 1:
+            raise ApiError(400, "bad_parameter", f"parameter {p.name!r} is given more than once")
+    return parsed
 
 
 def default_routes(modules: Iterable[str] = ROUTE_MODULES) -> RouteTable:
@@ -297,19 +338,18 @@ def openapi_document(table: RouteTable, version: str) -> dict[str, Any]:
             if p.repeated:
                 entry.update({"style": "form", "explode": True})
             parameters.append(entry)
-        ok: dict[str, Any] = {"description": "OK", "content": {"application/json": {}}}
-        if route.response_schema is not None:
-            ok["content"]["application/json"]["schema"] = route.response_schema
-        error = {
-            "description": "Error (bad parameter, unknown parameter, not found)",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
+        ok = {"description": "OK", "content": {"application/json": {"schema": route.response_schema}}}
         operation = {
             "operationId": _operation_id(route.pattern),
             "summary": route.summary,
             "tags": [route.tag],
             "parameters": parameters,
-            "responses": {"200": ok, "400": error, "404": error},
+            "responses": {
+                "200": ok,
+                "400": _error("bad, unknown or missing parameter; a search over its work budget"),
+                "404": _error("no such route or object"),
+                "503": _error("the catalog cannot be read (not built, or being replaced)"),
+            },
         }
         if route.description:
             operation["description"] = route.description
@@ -324,6 +364,13 @@ def openapi_document(table: RouteTable, version: str) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {"schemas": {"Error": ERROR_SCHEMA}},
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from ruleatlas.store.telemetry import TelemetryQueries
 from ruleatlas.telemetry.catalog import TelemetryCatalog, parse_event_key
 from ruleatlas.telemetry.observed import SampleRecord, sample_index
+from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web.routes import ApiError, Request, RouteTable
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
@@ -41,12 +42,14 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/providers",
         providers_json,
+        response=schemas.TELEMETRY_PROVIDERS,
         summary="Every telemetry provider with its events and rule↔event mappings",
         tag=TAG,
     )
     routes.api(
         "/api/telemetry/providers/{provider}",
         provider_json,
+        response=schemas.TELEMETRY_PROVIDER,
         summary="One provider: its channels and events, each with its title, whether a sample exists, and "
         "the rules covering it",
         description="`provider` is the slug of its page (`microsoft-windows-sysmon`) or its name.",
@@ -55,6 +58,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/events/{provider}/{event}",
         event_json,
+        response=schemas.TELEMETRY_EVENT,
         summary="One event: definition, fields with the distinct rules testing each (by vendor), a real "
         "example, enum-like values seen, most used indicators, and the rules covering it",
         description="`event` is the EventID, or a catch-all event's name (`process_creation`).",
@@ -63,12 +67,14 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/vendors/{vendor}",
         vendor_json,
+        response=schemas.TELEMETRY_VENDOR,
         summary="Events x providers that have rules of one vendor, with the rule↔event mappings",
         tag=TAG,
     )
     routes.api(
         "/api/telemetry/uncovered",
         uncovered_json,
+        response=schemas.TELEMETRY_UNCOVERED,
         summary="Rules that cover no telemetry event, grouped by the reason",
         tag=TAG,
     )
