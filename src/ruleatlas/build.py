@@ -1,4 +1,6 @@
-"""`ruleatlas build`: sources → IR → analysis → catalog file → static pages.
+"""`ruleatlas build`: sources → IR → analysis → catalog file → static pages, as a new generation of the
+catalog folder published in one step (`output/generation.py`): a build killed at any moment leaves the
+previous catalog and site complete and serving, and the next build starts from them.
 
 A build is incremental when it can be: every file is hashed, and when the previous catalog was built from
 the same inputs (parser, ATT&CK, telemetry, sources, same set of files), only the changed files are parsed
@@ -10,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,8 @@ from ruleatlas.attack import AttackData, load_attack
 from ruleatlas.config import BuildConfig, SourceSpec, default_jobs, describe_source
 from ruleatlas.engine.readers import InputProblem, read_events
 from ruleatlas.ingest import PARSER_VERSION, SourceFile, list_source_files, parse_file, stand_in
+from ruleatlas.output import atomic
+from ruleatlas.output.generation import Output, Stage
 from ruleatlas.progress import Progress
 from ruleatlas.sources.sigma import assign_unique_uids
 from ruleatlas.store import CATALOG_FILE, SCHEMA_VERSION, Catalog, CatalogWriter, ProblemRow
@@ -39,6 +41,7 @@ from ruleatlas.telemetry.observed import Observed
 from ruleatlas.web import render as web_render
 from ruleatlas.web.site import write_site
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob
+from ruleatlas.workers import forked_pool
 
 T = TypeVar("T")
 
@@ -147,7 +150,7 @@ def _cached_json(
     value = load()
     body = json.dumps(dump(value))
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file.write_text(json.dumps(key) + "\n" + body, encoding="utf-8")
+    atomic.write_text(cache_file, json.dumps(key) + "\n" + body)
     return value, body
 
 
@@ -242,24 +245,38 @@ def _collect_samples(path: Path, telemetry: TelemetryCatalog) -> dict[str, Any]:
 
 
 def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = False) -> BuildSummary:
+    """Build `config.out`: a new generation's catalog and site, published in one step (module docstring).
+
+    Raises OutputError when `config.out` is not a folder a build may write or another build holds it, and
+    atomic.WriteError when a file cannot be written (the previous generation then stays current)."""
     log = log if log is not None else sys.stderr
     if not config.sources:
         raise ValueError(
             "no rule sources: pass --source VENDOR=PATH, set RULEATLAS_SHARED, or run `ruleatlas fetch`"
         )
-    started = time.perf_counter()
-    summary = BuildSummary()
-    timer = _Timer(summary)
-    out = config.out
-    out.mkdir(parents=True, exist_ok=True)
-    catalog_path = out / CATALOG_FILE
-    jobs = config.jobs or default_jobs()
+    with Output.open(config.out) as output:
+        return _build(config, output, log, force_full)
 
-    # 1. List and hash every file; decide whether the previous catalog can be patched.
+
+@dataclass(slots=True)
+class _Plan:
+    """What the inputs are and whether the current catalog can be patched (step 1)."""
+
+    specs: list[SourceSpec]
+    listing: list[tuple[SourceSpec, list[SourceFile]]]
+    keys: dict[str, str]  # input fingerprints: attack, telemetry
+    samples_fingerprint: str
+    inputs_key: str
+    templates_key: str
+    previous: _Previous | None
+    incremental: bool
+
+
+def _plan(config: BuildConfig, previous_catalog: Path | None) -> _Plan:
+    """List and hash every file; decide whether the previous catalog can be patched."""
     specs = [describe_source(s) for s in config.sources]
     listing = [(spec, list_source_files(spec)) for spec in specs]
     keys = {"attack": fingerprint(config.attack), "telemetry": fingerprint(config.telemetry)}
-    samples_fingerprint = fingerprint(config.samples)  # not an input of the rows: only of telemetry pages
     inputs_key = hashlib.sha256(
         json.dumps(
             [
@@ -272,26 +289,49 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
             ]
         ).encode()
     ).hexdigest()
-    templates_key = web_render.templates_fingerprint()
-    previous = None if force_full else _previous(catalog_path)
-    all_files = {(f.vendor, f.rel_path) for _, files in listing for f in files}
-    old_files = previous.files if previous is not None else {}
+    previous = _previous(previous_catalog) if previous_catalog is not None else None
+    all_files = {(f.vendor, f.rel_path) for _, listed in listing for f in listed}
     incremental = (
-        previous is not None and previous.meta.get("inputs_key") == inputs_key and set(old_files) == all_files
+        previous is not None
+        and previous.meta.get("inputs_key") == inputs_key
+        and set(previous.files) == all_files
     )
+    return _Plan(
+        specs,
+        listing,
+        keys,
+        fingerprint(config.samples),  # not an input of the rows: only of telemetry pages
+        inputs_key,
+        web_render.templates_fingerprint(),
+        previous,
+        incremental,
+    )
+
+
+def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -> BuildSummary:
+    started = time.perf_counter()
+    summary = BuildSummary()
+    timer = _Timer(summary)
+    jobs = config.jobs or default_jobs()
+    current = output.current()
+
+    # 1. The inputs, and whether the current catalog can be patched.
+    plan = _plan(config, None if force_full or current is None else current / CATALOG_FILE)
+    incremental, previous = plan.incremental, plan.previous
     summary.mode = "incremental" if incremental else "full"
-    summary.files = len(all_files)
+    summary.files = sum(len(listed) for _, listed in plan.listing)
     timer.lap("list")
 
     # 2. Parse and analyse what changed: indicators, ATT&CK names, event coverage → rows and documents.
+    old_files = previous.files if previous is not None else {}
     changed = [
         (
             spec,
-            [f for f in files if not incremental or old_files.get((f.vendor, f.rel_path)) != f.content_hash],
+            [f for f in listed if not incremental or old_files.get((f.vendor, f.rel_path)) != f.content_hash],
         )
-        for spec, files in listing
+        for spec, listed in plan.listing
     ]
-    context = _Context(config, out / "cache", keys)
+    context = _Context(config, output.root / "cache", plan.keys)
     attack = telemetry = None
     if not incremental or any(todo for _, todo in changed):
         attack, telemetry = context.attack(), context.telemetry()
@@ -314,13 +354,64 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
         if (info[0], info[2]) not in parsed_files
     }
     if not _assign_uids(results, kept):
-        return build(config, log=log, force_full=True)
-    rows = [row for r in results for row in r.rows]
+        return _build(config, output, log, force_full=True)
     timer.lap("uids")
 
-    # 4. The catalog: a fresh file, or a patched copy of the previous one.
-    writer = CatalogWriter(catalog_path, base=catalog_path if incremental else None)
-    touched_events: set[tuple[str, str]] = set()  # events whose telemetry pages change: before and after
+    # 4. The generation readers are not using: empty for a full build, else brought level with the current.
+    stage = output.begin(fresh=not incremental)
+    if stage.discarded_unfinished:
+        log.write(f"ruleatlas build: an earlier build of {output.root} did not finish; redoing its work\n")
+    timer.lap("generation")
+    with atomic.journal(stage.path, stage.journal):
+        stored = _store(stage, plan, results, attack, telemetry, context, incremental)
+        summary.problems = stored.problems
+        for name, (n_files, n_rules, n_error_files) in stored.folders.items():
+            summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
+        timer.lap("store")
+        if config.pages:
+            _pages(stage, plan, stored, context, output.root, jobs, log, summary)
+        timer.lap("pages")
+
+    # 5. Publish: one rename, after which readers see the new catalog and pages together.
+    output.commit(stage, pages=config.pages)
+    timer.lap("publish")
+    summary.rules = len(stored.summaries)
+    summary.errors = sum(f.error_files for f in summary.per_folder.values())
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+@dataclass(slots=True)
+class _Stored:
+    """What step 4 wrote into the new generation's catalog, for the pages."""
+
+    summaries: list[dict[str, Any]]
+    folders: dict[str, tuple[int, int, int]]
+    problems: int
+    rows: list[RuleRow]
+    affected: set[str]  # rules whose corpus counts changed
+    touched_keys: set[Any]  # indicator keys whose pages may change
+    touched_events: set[tuple[str, str]]  # events whose telemetry pages change: before and after
+    rerender_all: bool
+    rerender_telemetry: bool
+    samples_key: str
+
+
+def _store(
+    stage: Stage,
+    plan: _Plan,
+    results: list[FileResult],
+    attack: tuple[AttackData, str] | None,
+    telemetry: tuple[TelemetryCatalog, str] | None,
+    context: _Context,
+    incremental: bool,
+) -> _Stored:
+    """The catalog of the new generation: a fresh file, or a patched copy of the current one."""
+    previous = plan.previous
+    rows = [row for r in results for row in r.rows]
+    base = stage.previous / CATALOG_FILE if incremental and stage.previous is not None else None
+    writer = CatalogWriter(stage.catalog, base=base)
+    touched_events: set[tuple[str, str]] = set()
     for vendor in {r.file.vendor for r in results} if incremental else ():
         paths = [r.file.rel_path for r in results if r.file.vendor == vendor]
         touched_events |= telemetry_store.events_of_files(writer.db, vendor, paths)
@@ -336,19 +427,22 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
     writer.add_problems(p for r in results for p in r.problems)
     writer.set_meta("built_at", datetime.now(UTC).isoformat(timespec="seconds"))
     writer.set_meta("ruleatlas_version", __version__)
-    writer.set_meta("inputs_key", inputs_key)
+    writer.set_meta("inputs_key", plan.inputs_key)
     if attack is not None:
         writer.set_meta("attack_version", attack[0].version)
         writer.set_blob("attack", attack[1])
     if telemetry is not None:
         writer.set_blob("telemetry", telemetry[1])
-    writer.refresh_sources([(s.vendor, str(s.path), s.repo, s.commit) for s in specs])
+    writer.refresh_sources([(s.vendor, str(s.path), s.repo, s.commit) for s in plan.specs])
     affected = writer.recount()
-    rerender_all = not incremental or (
-        previous is not None and previous.meta.get("templates_key") != templates_key
+    # Every page again when the templates changed, or when the current generation has no complete site.
+    rerender_all = (
+        not incremental
+        or not stage.previous_pages
+        or (previous is not None and previous.meta.get("templates_key") != plan.templates_key)
     )
-    writer.set_meta("templates_key", templates_key)
-    samples_key = samples_fingerprint + keys["telemetry"]
+    writer.set_meta("templates_key", plan.templates_key)
+    samples_key = plan.samples_fingerprint + plan.keys["telemetry"]
     rerender_telemetry = rerender_all or (
         previous is not None and previous.meta.get("samples_key") != samples_key
     )
@@ -356,49 +450,64 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
         samples = context.samples(samples_key)
         writer.set_blob("telemetry_samples", samples if samples is not None else {})
     writer.set_meta("samples_key", samples_key)
-    summaries = writer.summaries()
-    for name, (n_files, n_rules, n_error_files) in writer.folder_summary().items():
-        summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
-    summary.problems = writer.problem_count()
+    stored = _Stored(
+        writer.summaries(),
+        writer.folder_summary(),
+        writer.problem_count(),
+        rows,
+        affected,
+        writer.touched_keys,
+        touched_events,
+        rerender_all,
+        rerender_telemetry,
+        samples_key,
+    )
     writer.close()
-    timer.lap("store")
+    return stored
 
-    # 5. Pages: those whose document or corpus counts changed, from the catalog just written.
-    if config.pages:
-        todo_uids = (
-            [s["uid"] for s in summaries] if rerender_all else sorted({r.uid for r in rows} | affected)
+
+def _pages(
+    stage: Stage,
+    plan: _Plan,
+    stored: _Stored,
+    context: _Context,
+    out: Path,
+    jobs: int,
+    log: TextIO,
+    summary: BuildSummary,
+) -> None:
+    """The pages whose document or corpus counts changed (all of them when `rerender_all`)."""
+    summaries, previous = stored.summaries, plan.previous
+    todo_uids = (
+        [s["uid"] for s in summaries]
+        if stored.rerender_all
+        else sorted({r.uid for r in stored.rows} | stored.affected)
+    )
+    gone = set(previous.base_uids) - {s["uid"] for s in summaries} if previous is not None else set()
+    # Telemetry pages: all of them, or those of the events the changed rules covered before and after.
+    telemetry_job = None
+    if stored.rerender_telemetry or stored.rows:
+        loaded = context.telemetry()
+        telemetry_job = TelemetryPagesJob(
+            telemetry=loaded[0] if loaded else None,
+            samples=context.samples(stored.samples_key),
+            events=None if stored.rerender_telemetry else stored.touched_events,
+            catalog_dir=out,  # readiness.json is kept at the top of the catalog folder
         )
-        gone = set(previous.base_uids) - {s["uid"] for s in summaries} if previous is not None else set()
-        # Telemetry pages: all of them, or those of the events the changed rules covered before and after.
-        telemetry_job = None
-        if rerender_telemetry or rows:
-            loaded = context.telemetry()
-            telemetry_job = TelemetryPagesJob(
-                telemetry=loaded[0] if loaded else None,
-                samples=context.samples(samples_key),
-                events=None if rerender_telemetry else touched_events,
-                catalog_dir=out,
-            )
-        with Progress("pages", len(todo_uids), log) as bar:
-            write_site(
-                out / "site",
-                catalog_path,
-                todo_uids,
-                summaries,
-                gone,
-                jobs=jobs,
-                progress=bar,
-                changed_indicators=None if rerender_all else writer.touched_keys,
-                telemetry_pages=telemetry_job,
-            )
-        summary.pages_written = len(todo_uids)
-        summary.pages_kept = len(summaries) - len(todo_uids)
-    timer.lap("pages")
-
-    summary.rules = len(summaries)
-    summary.errors = sum(f.error_files for f in summary.per_folder.values())
-    summary.seconds = time.perf_counter() - started
-    return summary
+    with Progress("pages", len(todo_uids), log) as bar:
+        write_site(
+            stage.site,
+            stage.catalog,
+            todo_uids,
+            summaries,
+            gone,
+            jobs=jobs,
+            progress=bar,
+            changed_indicators=None if stored.rerender_all else stored.touched_keys,
+            telemetry_pages=telemetry_job,
+        )
+    summary.pages_written = len(todo_uids)
+    summary.pages_kept = len(summaries) - len(todo_uids)
 
 
 @dataclass(slots=True)
@@ -467,7 +576,7 @@ def _analyse_files(
     size = max(20, len(files) // (jobs * 8))
     batches = [files[i : i + size] for i in range(0, len(files), size)]
     results: list[FileResult] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+    with forked_pool(jobs) as pool:
         futures = [pool.submit(_analyse_batch, b, spec.repo, spec.commit) for b in batches]
         for fut, batch in zip(futures, batches, strict=True):
             results.extend(fut.result())

@@ -1,6 +1,9 @@
 """The `ruleatlas` command. Each subcommand is thin: parse arguments, call the module that does the work.
 
-Exit codes: 0 done, 1 done but with problems in the input (or nothing found), 2 bad usage or settings.
+Exit codes: 0 done, 1 done but with problems in the input (or nothing found), or a file that could not be
+read or written (a corrupt catalog, a full disk); 2 bad usage or settings (or an output folder that is not
+ours, a port in use); 130 interrupted. Every failure is one line on stderr, never a traceback; a closed
+output pipe (`| head`) ends the command quietly.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +31,7 @@ from ruleatlas.config import (
 )
 from ruleatlas.engine.scan_cli import add_scan_parser, cmd_scan
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_OUT = Path("catalog")
 
 
@@ -173,7 +177,23 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
 def cmd_build(args: argparse.Namespace) -> int:
     from ruleatlas.build import build, print_summary
 
-    summary = build(resolve_build_config(args))
+    config = resolve_build_config(args)
+    try:
+        summary = build(config)
+    except KeyboardInterrupt:
+        print(
+            f"\nruleatlas build: interrupted; {config.out} still holds the previous catalog and site",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        from ruleatlas.output.atomic import WriteError, is_disk_full
+
+        if not (isinstance(exc, WriteError) or is_disk_full(exc)):
+            raise
+        kept = f"{config.out} still holds the previous catalog and site"
+        print(f"ruleatlas build: {_os_error(exc)}; {kept}", file=sys.stderr)
+        return EXIT_PROBLEMS
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:
@@ -202,11 +222,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class CatalogUnreadable(Exception):
+    """The catalog file exists but is not a readable RuleAtlas catalog (exit 1: an input problem)."""
+
+
 def _require_catalog(folder: Path) -> None:
+    """Refuse at once, with the reason, a folder without a catalog or with a damaged one."""
     from ruleatlas.store import CATALOG_FILE
 
-    if not (folder / CATALOG_FILE).is_file():
+    path = folder / CATALOG_FILE
+    if not path.is_file():
         raise ConfigError(f"no catalog in {folder}: run `ruleatlas build --out {folder}` first")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        rebuild = f"rebuild it with `ruleatlas build --out {folder}`"
+        raise CatalogUnreadable(f"{path} is not a readable RuleAtlas catalog ({exc}); {rebuild}") from exc
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -398,18 +433,53 @@ COMMANDS = {
 }
 
 
+def _os_error(exc: OSError) -> str:
+    """One line for an OSError: the file it names and the cause, without Python's decoration."""
+    where = exc.filename if exc.filename is not None else ""
+    if exc.strerror:
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    return str(exc)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of our output went away (`| head`): point stdout at /dev/null so the interpreter's final
+    flush does not complain about the pipe too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from ruleatlas.output.atomic import WriteError, is_disk_full
+    from ruleatlas.output.generation import OutputError
+
     args = make_parser().parse_args(argv)
+    name = f"ruleatlas {args.command}"
     try:
-        return COMMANDS[args.command](args)
-    except ConfigError as exc:
-        print(f"ruleatlas {args.command}: {exc}", file=sys.stderr)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, while we can still handle it
+        return code
+    except (ConfigError, OutputError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except FileNotFoundError as exc:
-        print(f"ruleatlas {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except CatalogUnreadable as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return EXIT_OK
     except KeyboardInterrupt:
-        return 130
+        print(f"\n{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except sqlite3.Error as exc:
+        catalog = getattr(args, "catalog", None)
+        print(f"{name}: the catalog {catalog} cannot be read ({exc}); rebuild it", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except OSError as exc:
+        # A file that could not be written (disk full) is a failed run, like bad input (1); anything else
+        # (a missing path, no permission, a port in use) is the environment or the settings (2).
+        print(f"{name}: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_PROBLEMS if isinstance(exc, WriteError) or is_disk_full(exc) else EXIT_USAGE
 
 
 if __name__ == "__main__":

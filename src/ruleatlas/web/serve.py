@@ -6,6 +6,9 @@
   `{"error": {"status": 404, "code": "not_found", "message": "..."}}`.
 - Any other path is a file under `<catalog>/site/` (a directory serves its `index.html`; without its
   trailing slash it redirects, so the pages' relative links resolve).
+- A build publishes a new generation of the catalog folder by swapping one pointer
+  (`ruleatlas.output.generation`); each request resolves the current generation once, when it starts, and
+  reads the catalog and the site files of that generation only, so pages and API answers always agree.
 
 Safety: a request path is decoded once and then only accepted if every segment is a plain name: no `..`,
 `.`, empty segment, hidden file, encoded slash or backslash, NUL or other control character, invalid UTF-8;
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, unquote
 
+from ruleatlas.output.generation import current_generation
 from ruleatlas.web.render import SiteRenderer
 from ruleatlas.web.routes import (
     MAX_PARAM_CHARS,
@@ -227,6 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, body, ctype, head_only=False, extra={"Allow": "GET, HEAD"})
 
     def _respond(self, head_only: bool) -> None:
+        self.server.pin_generation()
         try:
             target = self.path.split("#", 1)[0]
             path, _, query = target.partition("?")
@@ -420,8 +425,9 @@ class RuleAtlasServer(ThreadingHTTPServer):
         site = catalog_dir / SITE_DIRNAME
         if not site.is_dir():
             raise FileNotFoundError(f"no site at {site}: run `ruleatlas build` first")
-        self.site_root = site.resolve()
-        self.catalog_path = catalog_dir / CATALOG_FILENAME
+        self.catalog_dir = catalog_dir
+        self._pinned = threading.local()  # the generation (site root, catalog file) of this thread's request
+        self._generations: dict[Path, tuple[Path, Path]] = {}
         self.open_catalog = open_catalog
         self.quiet = quiet
         self.renderer = SiteRenderer()
@@ -440,6 +446,31 @@ class RuleAtlasServer(ThreadingHTTPServer):
         self._flights: dict[Any, threading.Event] = {}
         self._flights_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    # -- generations ----------------------------------------------------------------------------------------
+
+    def pin_generation(self) -> None:
+        """Resolve the current generation for the request this thread starts answering."""
+        self._pinned.value = self._generation()
+
+    def _generation(self) -> tuple[Path, Path]:
+        folder = current_generation(self.catalog_dir)
+        found = self._generations.get(folder)
+        if found is None:
+            found = self._generations[folder] = ((folder / SITE_DIRNAME).resolve(), folder / CATALOG_FILENAME)
+        return found
+
+    def _current(self) -> tuple[Path, Path]:
+        pinned: tuple[Path, Path] | None = getattr(self._pinned, "value", None)
+        return pinned if pinned is not None else self._generation()
+
+    @property
+    def site_root(self) -> Path:
+        return self._current()[0]
+
+    @property
+    def catalog_path(self) -> Path:
+        return self._current()[1]
 
     # -- files ----------------------------------------------------------------------------------------------
 
