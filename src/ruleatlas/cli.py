@@ -202,11 +202,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from ruleatlas.fetch import FetchError, fetch
+    from ruleatlas.fetch import FetchError, FetchRefused, fetch
 
     try:
         for path in fetch(args.dest):
             print(f"fetched {path}")
+    except FetchRefused as exc:
+        print(f"ruleatlas fetch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except FetchError as exc:
         print(f"ruleatlas fetch: {exc}", file=sys.stderr)
         print(f"without internet, point the build at a local copy: {SHARED_ENV}=../shared", file=sys.stderr)
