@@ -52,9 +52,7 @@ def write_bytes(path: str | Path, data: bytes) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -65,6 +63,12 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             raise
         raise WriteError(path, exc) from exc
     _note(path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def write_text(path: str | Path, text: str) -> None:
