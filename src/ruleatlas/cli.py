@@ -29,7 +29,6 @@ from ruleatlas.config import (
     parse_source_arg,
     shared_defaults,
 )
-from ruleatlas.engine.scan_cli import add_scan_parser, cmd_scan
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_OUT = Path("catalog")
@@ -86,6 +85,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_coverage_parser(sub)
     _add_readiness_parser(sub)
     _add_export_parser(sub)
+    from ruleatlas.engine.scan_cli import add_scan_parser
+
     add_scan_parser(sub)
     return parser
 
@@ -422,6 +423,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK if n else EXIT_PROBLEMS
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from ruleatlas.engine.scan_cli import cmd_scan
+
+    return cmd_scan(args)
+
+
 COMMANDS = {
     "fetch": cmd_fetch,
     "build": cmd_build,
@@ -429,7 +436,7 @@ COMMANDS = {
     "show": cmd_show,
     "stats": cmd_stats,
     "problems": cmd_problems,
-    "scan": cmd_scan,
+    "scan": _cmd_scan,
     "coverage": cmd_coverage,
     "readiness": cmd_readiness,
     "export": cmd_export,
@@ -456,7 +463,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ruleatlas.output.atomic import WriteError, is_disk_full
     from ruleatlas.output.generation import OutputError
 
-    args = make_parser().parse_args(argv)
+    try:
+        args = make_parser().parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the modules load
+        print("\nruleatlas: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     name = f"ruleatlas {args.command}"
     try:
         code = COMMANDS[args.command](args)

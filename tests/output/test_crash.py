@@ -55,7 +55,7 @@ def test_killed_builds_leave_the_previous_generation_and_the_next_build_repairs(
         target = CYCLE[trial % len(CYCLE)]
         switch(source, states[target])
         sig = SIGNALS[trial % len(SIGNALS)]
-        delay = rng.uniform(0.05, span)
+        delay = rng.uniform(0.3, span)  # after the interpreter itself started
         process = subprocess.Popen(
             build_command(source, out),
             stdout=subprocess.DEVNULL,

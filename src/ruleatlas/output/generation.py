@@ -307,31 +307,37 @@ def _sync(source: Path, target: Path) -> None:
     _link(source, target)
 
 
-def _mirror(source: Path | str, target: Path | str, *, top: bool = False) -> None:
+def _mirror(source: Path | str, target: Path | str, *, top: bool = False, fresh: bool = False) -> None:
     """Make the tree `target` equal to `source`: files it lacks or holds otherwise become hard links to
-    source's, and what source does not have is removed. At the top of a generation, its own state and
-    journal are left alone."""
+    source's, and what source does not have is removed (`fresh`: `target` does not exist yet). At the top of
+    a generation, its own state and journal are left alone. The idle generation has no readers, so links
+    are made in place: only the end state matters, and `begin` marked the folder unfinished first."""
     source, target = os.fspath(source), os.fspath(target)
-    os.makedirs(target, exist_ok=True)
+    skip = (STATE, JOURNAL) if top else ()
+    present: dict[str, os.DirEntry[str]] = {}
+    if fresh:
+        os.mkdir(target)
+    else:
+        os.makedirs(target, exist_ok=True)
+        with os.scandir(target) as it:
+            present = {e.name: e for e in it if e.name not in skip}
     with os.scandir(source) as it:
-        wanted = {e.name: e for e in it if not (top and e.name in (STATE, JOURNAL))}
-    with os.scandir(target) as it:
-        present = {e.name: e for e in it if not (top and e.name in (STATE, JOURNAL))}
+        wanted = [e for e in it if e.name not in skip]
+    names = {e.name for e in wanted}
     for name, entry in present.items():
-        if name not in wanted or entry.is_dir(follow_symlinks=False) != wanted[name].is_dir(
-            follow_symlinks=False
-        ):
+        if name not in names:
             _remove(entry.path)
-    for name, entry in wanted.items():
-        path = os.path.join(target, name)
-        if entry.is_dir(follow_symlinks=False):
-            _mirror(entry.path, path)
-            continue
-        have = present.get(name)
-        if have is not None and os.path.exists(path):
-            try:
-                if have.inode() == entry.inode():
-                    continue
-            except OSError:
-                pass
-        _link(entry.path, path)
+    for entry in wanted:
+        path = os.path.join(target, entry.name)
+        have = present.get(entry.name)
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if have is not None and have.is_dir(follow_symlinks=False) != is_dir:
+            _remove(have.path)
+            have = None
+        if is_dir:
+            _mirror(entry.path, path, fresh=have is None)
+        elif have is None:
+            os.link(entry.path, path)
+        elif have.inode() != entry.inode():
+            os.unlink(path)
+            os.link(entry.path, path)
