@@ -86,6 +86,7 @@ def test_no_404_for_pages_that_exist_before_and_after_a_rebuild(tmp_path: Path) 
             thread.join(timeout=60)
         server.shutdown()
         server.server_close()
+    print(f"{answered[1]} answers, {answered[0]} during the rebuild, {len(failures)} not 200")
     assert answered[0] > 50, f"only {answered[0]} answers during the rebuild"
     assert failures == [], f"{len(failures)} of {answered[1]} requests failed, e.g. {failures[:5]}"
     assert (out / "site" / "rules" / "sigma" / "proc_added_later" / "index.html").is_file()
