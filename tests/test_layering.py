@@ -37,7 +37,7 @@ GLUE = {
     "engine.scan_cli": {"sources", "attack", "store", "config"},
     "engine.scan_rules": {"sources"},  # which rules `scan` runs: read through sources.sigma
 }
-TOP = {"build", "cli", "__init__", "__main__", "readiness"}
+TOP = {"build", "build_inputs", "cli", "__init__", "__main__", "readiness"}
 
 
 def layer_of(module: str) -> str:
