@@ -1,9 +1,10 @@
 """The `ruleatlas` command. Each subcommand is thin: parse arguments, call the module that does the work.
 
-Exit codes: 0 done, 1 done but with problems in the input (or nothing found), or a file that could not be
-read or written (a corrupt catalog, a full disk); 2 bad usage or settings (or an output folder that is not
-ours, a port in use); 130 interrupted. Every failure is one line on stderr, never a traceback; a closed
-output pipe (`| head`) ends the command quietly.
+Exit codes: 0 done; 1 done but with problems in the input (or nothing found), a damaged catalog, or a build
+that could not write a file (a full disk: the previous generation stays); 2 bad usage, settings or
+environment (an `--out` folder that is not a catalog folder or is held by another build, an output that
+cannot be written, a port in use); 130 interrupted; 141, silently, when the reader of the output went away
+(`| head`), as `scan` and shell tools do. Every failure is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ruleatlas.config import (
     shared_defaults,
 )
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 0, 1, 2, 130, 141
 DEFAULT_OUT = Path("catalog")
 
 
@@ -460,7 +461,6 @@ def _quiet_broken_pipe() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ruleatlas.output.atomic import WriteError, is_disk_full
     from ruleatlas.output.generation import OutputError
 
     try:
@@ -481,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PROBLEMS
     except BrokenPipeError:
         _quiet_broken_pipe()
-        return EXIT_OK
+        return EXIT_PIPE_CLOSED
     except KeyboardInterrupt:
         print(f"\n{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -489,11 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         catalog = getattr(args, "catalog", None)
         print(f"{name}: the catalog {catalog} cannot be read ({exc}); rebuild it", file=sys.stderr)
         return EXIT_PROBLEMS
-    except OSError as exc:
-        # A file that could not be written (disk full) is a failed run, like bad input (1); anything else
-        # (a missing path, no permission, a port in use) is the environment or the settings (2).
+    except OSError as exc:  # a missing path, no permission, a full disk, a port in use: the environment
         print(f"{name}: {_os_error(exc)}", file=sys.stderr)
-        return EXIT_PROBLEMS if isinstance(exc, WriteError) or is_disk_full(exc) else EXIT_USAGE
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

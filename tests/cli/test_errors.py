@@ -1,5 +1,6 @@
 """Failures the command line meets in the field end in one clear line and the right exit code, never a
-traceback: a damaged catalog (1), a closed output pipe (quiet), a port in use (2) (issue 20)."""
+traceback: a damaged catalog (1), a closed output pipe (141, silently, as `scan` does), a port in use and an
+unwritable output (2) (issue 20)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def test_a_closed_pipe_ends_quietly(catalog: Path) -> None:
         process.stdout.close()  # the reader goes away before anything is written, as `| head -0` would
         err = process.communicate(timeout=120)[1].decode()
         assert "Traceback" not in err and "BrokenPipe" not in err, (command, err)
-        assert process.returncode == 0, (command, err)
+        assert err == "" and process.returncode == 141, (command, err)
 
 
 def test_a_port_in_use_is_one_line_and_exit_2(catalog: Path) -> None:
@@ -73,6 +74,15 @@ def test_a_port_in_use_is_one_line_and_exit_2(catalog: Path) -> None:
         done = ruleatlas("serve", "--catalog", str(catalog), "--port", str(port), "--workers", "1")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Address already in use" in done.stderr
+
+
+def test_an_unwritable_output_is_one_line_and_exit_2(
+    catalog: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for output, cause in (("/dev/full", "No space left on device"), (str(catalog), "Is a directory")):
+        assert main(["export", "--catalog", str(catalog), "--format", "jsonl", "--output", output]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and cause in err and "Traceback" not in err
 
 
 def test_build_into_a_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
