@@ -1,4 +1,6 @@
-"""`ruleatlas build`: sources → IR → analysis → catalog file → static pages.
+"""`ruleatlas build`: sources → IR → analysis → catalog file → static pages, as a new generation of the
+catalog folder published in one step (`output/generation.py`): a build killed at any moment leaves the
+previous catalog and site complete and serving, and the next build starts from them.
 
 A build is incremental when it can be: every file is hashed, and when the previous catalog was built from
 the same inputs (parser, ATT&CK, telemetry, sources, same set of files), only the changed files are parsed
@@ -10,38 +12,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import os
 import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
-
-import orjson
+from typing import Any, TextIO
 
 from ruleatlas import __version__
 from ruleatlas.analysis.rows import RuleRow, analyse_rule
 from ruleatlas.attack import JSON_FORMAT as ATTACK_FORMAT
-from ruleatlas.attack import AttackData, load_attack
+from ruleatlas.attack import AttackData
+from ruleatlas.build_inputs import InputContext, PreviousCatalog, fingerprint, read_previous
 from ruleatlas.config import BuildConfig, SourceSpec, default_jobs, describe_source
-from ruleatlas.engine.readers import InputProblem, read_events
 from ruleatlas.ingest import PARSER_VERSION, SourceFile, list_source_files, parse_file, stand_in
+from ruleatlas.output import atomic
+from ruleatlas.output.generation import Output, Stage
 from ruleatlas.progress import Progress
 from ruleatlas.sources.sigma import assign_unique_uids
-from ruleatlas.store import CATALOG_FILE, SCHEMA_VERSION, Catalog, CatalogWriter, ProblemRow
+from ruleatlas.store import CATALOG_FILE, SCHEMA_VERSION, CatalogWriter, ProblemRow
 from ruleatlas.store import telemetry as telemetry_store
-from ruleatlas.telemetry import TelemetryCatalog, load_telemetry
+from ruleatlas.telemetry import TelemetryCatalog
 from ruleatlas.telemetry.fields import RuleEventFields, rule_event_fields
-from ruleatlas.telemetry.observed import Observed
 from ruleatlas.web import render as web_render
 from ruleatlas.web.site import write_site
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob
-
-T = TypeVar("T")
+from ruleatlas.workers import forked_pool
 
 
 @dataclass(slots=True)
@@ -95,175 +91,42 @@ class _Timer:
         self.last = now
 
 
-def fingerprint(path: Path | None) -> str:
-    """Cheap identity of a file or folder tree: names, sizes and modification times."""
-    if path is None:
-        return ""
-    digest = hashlib.sha256(str(path.resolve()).encode())
-    stack = [path] if path.is_dir() else []
-    if path.is_file():
-        st = path.stat()
-        digest.update(f"{st.st_size}\0{st.st_mtime_ns}".encode())
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                elif entry.is_file():
-                    st = entry.stat()
-                    digest.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def _loads(text: str) -> Any:
-    """json.loads, by orjson (~3x faster on the megabytes of cached telemetry) where it can: it refuses
-    what json accepts and orjson does not (a lone surrogate escape), which json then reads."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-
-
-def _cached_json(
-    cache_dir: Path,
-    name: str,
-    key: str,
-    load: Callable[[], T],
-    dump: Callable[[T], Any],
-    undump: Callable[[Any], T],
-) -> tuple[T, str]:
-    """`load()`, or its JSON form from the cache when `key` (the input's fingerprint) has not changed.
-
-    Returns the value and its JSON text, which the catalog stores as it is.
-    """
-    cache_file = cache_dir / f"{name}.json"
-    if cache_file.is_file():
-        try:
-            text = cache_file.read_text(encoding="utf-8")
-            header, _, body = text.partition("\n")
-            if json.loads(header) == key:
-                return undump(_loads(body)), body
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # a damaged cache is rebuilt below
-    value = load()
-    body = json.dumps(dump(value))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file.write_text(json.dumps(key) + "\n" + body, encoding="utf-8")
-    return value, body
-
-
-@dataclass(slots=True)
-class _Previous:
-    meta: dict[str, str]
-    files: dict[tuple[str, str], str]
-    base_uids: dict[str, tuple[str, str, str, str]]
-
-
-def _previous(path: Path) -> _Previous | None:
-    if not path.is_file():
-        return None
-    try:
-        catalog = Catalog(path)
-        try:
-            return _Previous(catalog.meta(), catalog.files(), catalog.base_uids())
-        finally:
-            catalog.close()
-    except Exception:  # an older or damaged catalog is simply rebuilt
-        return None
-
-
-class _Context:
-    """ATT&CK and telemetry, loaded only when some rule needs analysing."""
-
-    def __init__(self, config: BuildConfig, cache_dir: Path, keys: dict[str, str]) -> None:
-        self.config = config
-        self.cache_dir = cache_dir
-        self.keys = keys
-        self._attack: tuple[AttackData, str] | None = None
-        self._telemetry: tuple[TelemetryCatalog, str] | None = None
-        self._samples: dict[str, Any] | None = None
-
-    def attack(self) -> tuple[AttackData, str] | None:
-        path = self.config.attack
-        if path is not None and self._attack is None:
-            self._attack = _cached_json(
-                self.cache_dir,
-                "attack",
-                self.keys["attack"],
-                lambda: load_attack(path),
-                lambda a: a.to_json(),
-                AttackData.from_json,
-            )
-        return self._attack
-
-    def telemetry(self) -> tuple[TelemetryCatalog, str] | None:
-        path = self.config.telemetry
-        if path is not None and self._telemetry is None:
-            sigma_dir = next((s.path for s in self.config.sources if s.vendor == "sigma"), None)
-            self._telemetry = _cached_json(
-                self.cache_dir,
-                "telemetry",
-                self.keys["telemetry"],
-                lambda: load_telemetry(path, sigma_dir),
-                lambda t: t.to_json(),
-                TelemetryCatalog.from_json,
-            )
-        return self._telemetry
-
-    def samples(self, key: str) -> dict[str, Any] | None:
-        """What the log samples (`--samples`, ../shared/logs) hold per event type: read once, then from
-        cache/samples.json until the logs or the telemetry definitions change (`key`)."""
-        path, loaded = self.config.samples, self.telemetry()
-        if path is None or loaded is None:
-            return None
-        if self._samples is None:
-            self._samples, _ = _cached_json(
-                self.cache_dir,
-                "samples",
-                key,
-                lambda: _collect_samples(path, loaded[0]),
-                lambda data: data,
-                lambda data: dict(data),
-            )
-        return self._samples
-
-
-def _collect_samples(path: Path, telemetry: TelemetryCatalog) -> dict[str, Any]:
-    """One streaming pass over the samples: per event type its count, fields, first event, enum values."""
-    problems: list[InputProblem] = []
-    observed = Observed(telemetry, examples=True, values=True)
-    root = path if path.is_dir() else path.parent
-    for event in read_events([path], problems=problems):
-        source = Path(event.file)
-        shown = source.relative_to(root).as_posix() if source.is_relative_to(root) else source.name
-        observed.add(event.fields, f"{shown}, record {event.record}" if event.record is not None else shown)
-    data = observed.to_json()
-    data["problems"] = [str(p) for p in problems]
-    return data
-
-
 def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = False) -> BuildSummary:
+    """Build `config.out`: a new generation's catalog and site, published in one step (module docstring).
+
+    Raises OutputError when `config.out` is not a folder a build may write or another build holds it, and
+    atomic.WriteError when a file cannot be written (the previous generation then stays current)."""
     log = log if log is not None else sys.stderr
     if not config.sources:
         raise ValueError(
             "no rule sources: pass --source VENDOR=PATH, set RULEATLAS_SHARED, or run `ruleatlas fetch`"
         )
-    started = time.perf_counter()
-    summary = BuildSummary()
-    timer = _Timer(summary)
-    out = config.out
-    out.mkdir(parents=True, exist_ok=True)
-    catalog_path = out / CATALOG_FILE
-    jobs = config.jobs or default_jobs()
+    with Output.open(config.out) as output:
+        return _build(config, output, log, force_full)
 
-    # 1. List and hash every file; decide whether the previous catalog can be patched.
+
+@dataclass(slots=True)
+class _Plan:
+    """What the inputs are and whether the current catalog can be patched (step 1)."""
+
+    specs: list[SourceSpec]
+    listing: list[tuple[SourceSpec, list[SourceFile]]]
+    keys: dict[str, str]  # input fingerprints: attack, telemetry
+    samples_fingerprint: str
+    inputs_key: str
+    templates_key: str
+    previous: PreviousCatalog | None
+    incremental: bool
+
+
+def _plan(config: BuildConfig, previous_catalog: Path | None) -> _Plan:
+    """List and hash every file; decide whether the previous catalog can be patched."""
     specs = [describe_source(s) for s in config.sources]
     listing = [(spec, list_source_files(spec)) for spec in specs]
     keys = {
         "attack": f"{ATTACK_FORMAT}:{fingerprint(config.attack)}",
         "telemetry": fingerprint(config.telemetry),
     }
-    samples_fingerprint = fingerprint(config.samples)  # not an input of the rows: only of telemetry pages
     inputs_key = hashlib.sha256(
         json.dumps(
             [
@@ -276,26 +139,49 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
             ]
         ).encode()
     ).hexdigest()
-    templates_key = web_render.templates_fingerprint()
-    previous = None if force_full else _previous(catalog_path)
-    all_files = {(f.vendor, f.rel_path) for _, files in listing for f in files}
-    old_files = previous.files if previous is not None else {}
+    previous = read_previous(previous_catalog) if previous_catalog is not None else None
+    all_files = {(f.vendor, f.rel_path) for _, listed in listing for f in listed}
     incremental = (
-        previous is not None and previous.meta.get("inputs_key") == inputs_key and set(old_files) == all_files
+        previous is not None
+        and previous.meta.get("inputs_key") == inputs_key
+        and set(previous.files) == all_files
     )
+    return _Plan(
+        specs,
+        listing,
+        keys,
+        fingerprint(config.samples),  # not an input of the rows: only of telemetry pages
+        inputs_key,
+        web_render.templates_fingerprint(),
+        previous,
+        incremental,
+    )
+
+
+def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -> BuildSummary:
+    started = time.perf_counter()
+    summary = BuildSummary()
+    timer = _Timer(summary)
+    jobs = config.jobs or default_jobs()
+    current = output.current()
+
+    # 1. The inputs, and whether the current catalog can be patched.
+    plan = _plan(config, None if force_full or current is None else current / CATALOG_FILE)
+    incremental, previous = plan.incremental, plan.previous
     summary.mode = "incremental" if incremental else "full"
-    summary.files = len(all_files)
+    summary.files = sum(len(listed) for _, listed in plan.listing)
     timer.lap("list")
 
     # 2. Parse and analyse what changed: indicators, ATT&CK names, event coverage → rows and documents.
+    old_files = previous.files if previous is not None else {}
     changed = [
         (
             spec,
-            [f for f in files if not incremental or old_files.get((f.vendor, f.rel_path)) != f.content_hash],
+            [f for f in listed if not incremental or old_files.get((f.vendor, f.rel_path)) != f.content_hash],
         )
-        for spec, files in listing
+        for spec, listed in plan.listing
     ]
-    context = _Context(config, out / "cache", keys)
+    context = InputContext(config, output.root / "cache", plan.keys)
     attack = telemetry = None
     if not incremental or any(todo for _, todo in changed):
         attack, telemetry = context.attack(), context.telemetry()
@@ -318,13 +204,64 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
         if (info[0], info[2]) not in parsed_files
     }
     if not _assign_uids(results, kept):
-        return build(config, log=log, force_full=True)
-    rows = [row for r in results for row in r.rows]
+        return _build(config, output, log, force_full=True)
     timer.lap("uids")
 
-    # 4. The catalog: a fresh file, or a patched copy of the previous one.
-    writer = CatalogWriter(catalog_path, base=catalog_path if incremental else None)
-    touched_events: set[tuple[str, str]] = set()  # events whose telemetry pages change: before and after
+    # 4. The generation readers are not using: empty for a full build, else brought level with the current.
+    stage = output.begin(fresh=not incremental)
+    if stage.discarded_unfinished:
+        log.write(f"ruleatlas build: an earlier build of {output.root} did not finish; redoing its work\n")
+    timer.lap("generation")
+    with atomic.journal(stage.path, stage.journal):
+        stored = _store(stage, plan, results, attack, telemetry, context, incremental)
+        summary.problems = stored.problems
+        for name, (n_files, n_rules, n_error_files) in stored.folders.items():
+            summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
+        timer.lap("store")
+        if config.pages:
+            _pages(stage, plan, stored, context, output.root, jobs, log, summary)
+        timer.lap("pages")
+
+    # 5. Publish: one rename, after which readers see the new catalog and pages together.
+    output.commit(stage, pages=config.pages)
+    timer.lap("publish")
+    summary.rules = len(stored.summaries)
+    summary.errors = sum(f.error_files for f in summary.per_folder.values())
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+@dataclass(slots=True)
+class _Stored:
+    """What step 4 wrote into the new generation's catalog, for the pages."""
+
+    summaries: list[dict[str, Any]]
+    folders: dict[str, tuple[int, int, int]]
+    problems: int
+    rows: list[RuleRow]
+    affected: set[str]  # rules whose corpus counts changed
+    touched_keys: set[Any]  # indicator keys whose pages may change
+    touched_events: set[tuple[str, str]]  # events whose telemetry pages change: before and after
+    rerender_all: bool
+    rerender_telemetry: bool
+    samples_key: str
+
+
+def _store(
+    stage: Stage,
+    plan: _Plan,
+    results: list[FileResult],
+    attack: tuple[AttackData, str] | None,
+    telemetry: tuple[TelemetryCatalog, str] | None,
+    context: InputContext,
+    incremental: bool,
+) -> _Stored:
+    """The catalog of the new generation: a fresh file, or a patched copy of the current one."""
+    previous = plan.previous
+    rows = [row for r in results for row in r.rows]
+    base = stage.previous / CATALOG_FILE if incremental and stage.previous is not None else None
+    writer = CatalogWriter(stage.catalog, base=base)
+    touched_events: set[tuple[str, str]] = set()
     for vendor in {r.file.vendor for r in results} if incremental else ():
         paths = [r.file.rel_path for r in results if r.file.vendor == vendor]
         touched_events |= telemetry_store.events_of_files(writer.db, vendor, paths)
@@ -340,19 +277,22 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
     writer.add_problems(p for r in results for p in r.problems)
     writer.set_meta("built_at", datetime.now(UTC).isoformat(timespec="seconds"))
     writer.set_meta("ruleatlas_version", __version__)
-    writer.set_meta("inputs_key", inputs_key)
+    writer.set_meta("inputs_key", plan.inputs_key)
     if attack is not None:
         writer.set_meta("attack_version", attack[0].version)
         writer.set_blob("attack", attack[1])
     if telemetry is not None:
         writer.set_blob("telemetry", telemetry[1])
-    writer.refresh_sources([(s.vendor, str(s.path), s.repo, s.commit) for s in specs])
+    writer.refresh_sources([(s.vendor, str(s.path), s.repo, s.commit) for s in plan.specs])
     affected = writer.recount()
-    rerender_all = not incremental or (
-        previous is not None and previous.meta.get("templates_key") != templates_key
+    # Every page again when the templates changed, or when the current generation has no complete site.
+    rerender_all = (
+        not incremental
+        or not stage.previous_pages
+        or (previous is not None and previous.meta.get("templates_key") != plan.templates_key)
     )
-    writer.set_meta("templates_key", templates_key)
-    samples_key = samples_fingerprint + keys["telemetry"]
+    writer.set_meta("templates_key", plan.templates_key)
+    samples_key = plan.samples_fingerprint + plan.keys["telemetry"]
     rerender_telemetry = rerender_all or (
         previous is not None and previous.meta.get("samples_key") != samples_key
     )
@@ -360,49 +300,64 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
         samples = context.samples(samples_key)
         writer.set_blob("telemetry_samples", samples if samples is not None else {})
     writer.set_meta("samples_key", samples_key)
-    summaries = writer.summaries()
-    for name, (n_files, n_rules, n_error_files) in writer.folder_summary().items():
-        summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
-    summary.problems = writer.problem_count()
+    stored = _Stored(
+        writer.summaries(),
+        writer.folder_summary(),
+        writer.problem_count(),
+        rows,
+        affected,
+        writer.touched_keys,
+        touched_events,
+        rerender_all,
+        rerender_telemetry,
+        samples_key,
+    )
     writer.close()
-    timer.lap("store")
+    return stored
 
-    # 5. Pages: those whose document or corpus counts changed, from the catalog just written.
-    if config.pages:
-        todo_uids = (
-            [s["uid"] for s in summaries] if rerender_all else sorted({r.uid for r in rows} | affected)
+
+def _pages(
+    stage: Stage,
+    plan: _Plan,
+    stored: _Stored,
+    context: InputContext,
+    out: Path,
+    jobs: int,
+    log: TextIO,
+    summary: BuildSummary,
+) -> None:
+    """The pages whose document or corpus counts changed (all of them when `rerender_all`)."""
+    summaries, previous = stored.summaries, plan.previous
+    todo_uids = (
+        [s["uid"] for s in summaries]
+        if stored.rerender_all
+        else sorted({r.uid for r in stored.rows} | stored.affected)
+    )
+    gone = set(previous.base_uids) - {s["uid"] for s in summaries} if previous is not None else set()
+    # Telemetry pages: all of them, or those of the events the changed rules covered before and after.
+    telemetry_job = None
+    if stored.rerender_telemetry or stored.rows:
+        loaded = context.telemetry()
+        telemetry_job = TelemetryPagesJob(
+            telemetry=loaded[0] if loaded else None,
+            samples=context.samples(stored.samples_key),
+            events=None if stored.rerender_telemetry else stored.touched_events,
+            catalog_dir=out,  # readiness.json is kept at the top of the catalog folder
         )
-        gone = set(previous.base_uids) - {s["uid"] for s in summaries} if previous is not None else set()
-        # Telemetry pages: all of them, or those of the events the changed rules covered before and after.
-        telemetry_job = None
-        if rerender_telemetry or rows:
-            loaded = context.telemetry()
-            telemetry_job = TelemetryPagesJob(
-                telemetry=loaded[0] if loaded else None,
-                samples=context.samples(samples_key),
-                events=None if rerender_telemetry else touched_events,
-                catalog_dir=out,
-            )
-        with Progress("pages", len(todo_uids), log) as bar:
-            write_site(
-                out / "site",
-                catalog_path,
-                todo_uids,
-                summaries,
-                gone,
-                jobs=jobs,
-                progress=bar,
-                changed_indicators=None if rerender_all else writer.touched_keys,
-                telemetry_pages=telemetry_job,
-            )
-        summary.pages_written = len(todo_uids)
-        summary.pages_kept = len(summaries) - len(todo_uids)
-    timer.lap("pages")
-
-    summary.rules = len(summaries)
-    summary.errors = sum(f.error_files for f in summary.per_folder.values())
-    summary.seconds = time.perf_counter() - started
-    return summary
+    with Progress("pages", len(todo_uids), log) as bar:
+        write_site(
+            stage.site,
+            stage.catalog,
+            todo_uids,
+            summaries,
+            gone,
+            jobs=jobs,
+            progress=bar,
+            changed_indicators=None if stored.rerender_all else stored.touched_keys,
+            telemetry_pages=telemetry_job,
+        )
+    summary.pages_written = len(todo_uids)
+    summary.pages_kept = len(summaries) - len(todo_uids)
 
 
 @dataclass(slots=True)
@@ -476,7 +431,7 @@ def _analyse_files(
     size = max(20, len(files) // (jobs * 8))
     batches = [files[i : i + size] for i in range(0, len(files), size)]
     results: list[FileResult] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+    with forked_pool(jobs) as pool:
         futures = [pool.submit(_analyse_batch, b, spec.repo, spec.commit) for b in batches]
         for fut, batch in zip(futures, batches, strict=True):
             results.extend(fut.result())

@@ -1,6 +1,10 @@
 """The `ruleatlas` command. Each subcommand is thin: parse arguments, call the module that does the work.
 
-Exit codes: 0 done, 1 done but with problems in the input (or nothing found), 2 bad usage or settings.
+Exit codes: 0 done; 1 done but with problems in the input (or nothing found), a damaged catalog, or a build
+that could not write a file (a full disk: the previous generation stays); 2 bad usage, settings or
+environment (an `--out` folder that is not a catalog folder or is held by another build, an output that
+cannot be written, a port in use); 130 interrupted; 141, silently, when the reader of the output went away
+(`| head`), as `scan` and shell tools do. Every failure is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,9 +30,8 @@ from ruleatlas.config import (
     parse_source_arg,
     shared_defaults,
 )
-from ruleatlas.engine.scan_cli import add_scan_parser, cmd_scan
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 0, 1, 2, 130, 141
 DEFAULT_OUT = Path("catalog")
 
 
@@ -82,6 +86,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_coverage_parser(sub)
     _add_readiness_parser(sub)
     _add_export_parser(sub)
+    from ruleatlas.engine.scan_cli import add_scan_parser
+
     add_scan_parser(sub)
     return parser
 
@@ -173,7 +179,23 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
 def cmd_build(args: argparse.Namespace) -> int:
     from ruleatlas.build import build, print_summary
 
-    summary = build(resolve_build_config(args))
+    config = resolve_build_config(args)
+    try:
+        summary = build(config)
+    except KeyboardInterrupt:
+        print(
+            f"\nruleatlas build: interrupted; {config.out} still holds the previous catalog and site",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        from ruleatlas.output.atomic import WriteError, is_disk_full
+
+        if not (isinstance(exc, WriteError) or is_disk_full(exc)):
+            raise
+        kept = f"{config.out} still holds the previous catalog and site"
+        print(f"ruleatlas build: {_os_error(exc)}; {kept}", file=sys.stderr)
+        return EXIT_PROBLEMS
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:
@@ -182,11 +204,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from ruleatlas.fetch import FetchError, fetch
+    from ruleatlas.fetch import FetchError, FetchRefused, fetch
 
     try:
         for path in fetch(args.dest):
             print(f"fetched {path}")
+    except FetchRefused as exc:
+        print(f"ruleatlas fetch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except FetchError as exc:
         print(f"ruleatlas fetch: {exc}", file=sys.stderr)
         print(f"without internet, point the build at a local copy: {SHARED_ENV}=../shared", file=sys.stderr)
@@ -205,11 +230,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class CatalogUnreadable(Exception):
+    """The catalog file exists but is not a readable RuleAtlas catalog (exit 1: an input problem)."""
+
+
 def _require_catalog(folder: Path) -> None:
+    """Refuse at once, with the reason, a folder without a catalog or with a damaged one."""
     from ruleatlas.store import CATALOG_FILE
 
-    if not (folder / CATALOG_FILE).is_file():
+    path = folder / CATALOG_FILE
+    if not path.is_file():
         raise ConfigError(f"no catalog in {folder}: run `ruleatlas build --out {folder}` first")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        rebuild = f"rebuild it with `ruleatlas build --out {folder}`"
+        raise CatalogUnreadable(f"{path} is not a readable RuleAtlas catalog ({exc}); {rebuild}") from exc
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -388,6 +428,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK if n else EXIT_PROBLEMS
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from ruleatlas.engine.scan_cli import cmd_scan
+
+    return cmd_scan(args)
+
+
 COMMANDS = {
     "fetch": cmd_fetch,
     "build": cmd_build,
@@ -395,25 +441,61 @@ COMMANDS = {
     "show": cmd_show,
     "stats": cmd_stats,
     "problems": cmd_problems,
-    "scan": cmd_scan,
+    "scan": _cmd_scan,
     "coverage": cmd_coverage,
     "readiness": cmd_readiness,
     "export": cmd_export,
 }
 
 
+def _os_error(exc: OSError) -> str:
+    """One line for an OSError: the file it names and the cause, without Python's decoration."""
+    where = exc.filename if exc.filename is not None else ""
+    if exc.strerror:
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    return str(exc)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of our output went away (`| head`): point stdout at /dev/null so the interpreter's final
+    flush does not complain about the pipe too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    from ruleatlas.output.generation import OutputError
+
     try:
-        return COMMANDS[args.command](args)
-    except ConfigError as exc:
-        print(f"ruleatlas {args.command}: {exc}", file=sys.stderr)
+        args = make_parser().parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the modules load
+        print("\nruleatlas: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    name = f"ruleatlas {args.command}"
+    try:
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, while we can still handle it
+        return code
+    except (ConfigError, OutputError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except FileNotFoundError as exc:
-        print(f"ruleatlas {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except CatalogUnreadable as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return EXIT_PIPE_CLOSED
     except KeyboardInterrupt:
-        return 130
+        print(f"\n{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except sqlite3.Error as exc:
+        catalog = getattr(args, "catalog", None)
+        print(f"{name}: the catalog {catalog} cannot be read ({exc}); rebuild it", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except OSError as exc:  # a missing path, no permission, a full disk, a port in use: the environment
+        print(f"{name}: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -2,10 +2,16 @@
 
 A shallow git clone for rule repositories and a plain download for the ATT&CK bundle. The URLs are data,
 so tests point them at local repositories and files.
+
+Fetch never deletes what it did not make: a clone is made in a temporary folder beside the target and
+renamed into place only when it succeeded (offline, nothing changes); an existing checkout is updated with
+`git pull --ff-only`, shallow only if it already was (a full clone keeps its history); a target that exists
+but is not a git checkout (an unpacked release with your own rules in it) is left alone and reported.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import urllib.request
@@ -35,7 +41,11 @@ DEFAULT_REMOTES = (
 
 
 class FetchError(Exception):
-    pass
+    """A source could not be fetched (offline, a bad URL): what was there before is unchanged."""
+
+
+class FetchRefused(FetchError):
+    """Fetching would replace a folder fetch did not make."""
 
 
 def fetch(
@@ -54,19 +64,36 @@ def fetch(
 
 
 def _git_fetch(remote: RemoteSource, target: Path, timeout: float) -> None:
-    if (target / ".git").is_dir():
-        cmds = [["git", "-C", str(target), "pull", "--ff-only", "--depth", "1"]]
-    else:
-        if target.exists():
-            shutil.rmtree(target)
-        cmds = [["git", "clone", "--depth", "1", remote.url, str(target)]]
-    for cmd in cmds:
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise FetchError(f"{remote.name}: {' '.join(cmd)} failed: {exc}") from exc
-        if done.returncode != 0:
-            raise FetchError(f"{remote.name}: git could not fetch {remote.url}: {done.stderr.strip()[-400:]}")
+    if (target / ".git").exists():
+        # --depth on a full clone would make it shallow (its history prunable): only a shallow one stays so
+        here = ["-C", str(target)]
+        shallow = _git(remote, [*here, "rev-parse", "--is-shallow-repository"], timeout) == "true"
+        _git(remote, [*here, "pull", "--ff-only", *(["--depth", "1"] if shallow else [])], timeout)
+        return
+    if target.exists() or target.is_symlink():
+        raise FetchRefused(
+            f"{remote.name}: {target} exists and is not a git checkout; fetch leaves it as it is "
+            "(move it away, or fetch into another --dest)"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.fetch-{os.getpid()}")
+    try:
+        _git(remote, ["clone", "--depth", "1", remote.url, str(tmp)], timeout)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():  # our own unfinished clone
+            shutil.rmtree(tmp)
+
+
+def _git(remote: RemoteSource, args: list[str], timeout: float) -> str:
+    cmd = ["git", *args]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FetchError(f"{remote.name}: {' '.join(cmd)} failed: {exc}") from exc
+    if done.returncode != 0:
+        raise FetchError(f"{remote.name}: git could not fetch {remote.url}: {done.stderr.strip()[-400:]}")
+    return done.stdout.strip()
 
 
 def _file_fetch(remote: RemoteSource, target: Path, timeout: float) -> None:

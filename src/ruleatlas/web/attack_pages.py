@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
+import os
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -43,11 +43,13 @@ from ruleatlas.analysis.technique_guide import (
     technique_report,
 )
 from ruleatlas.attack import AttackData
+from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
 from ruleatlas.web import urls
 from ruleatlas.web.attack_views import gaps_view, matrix_view, tactic_view, technique_view
 from ruleatlas.web.render import SiteRenderer, _use_fast_escape, templates_fingerprint
+from ruleatlas.workers import forked_pool
 
 MANIFEST_FILE = "attack-pages.json"
 MANIFEST_FORMAT = "ruleatlas-attack-pages/2"
@@ -89,12 +91,12 @@ class Manifest:
     rule_tags: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, path: Path | None, site: Path) -> Manifest | None:
+    def read(cls, path: Path | None, site: str) -> Manifest | None:
         if path is None or not path.is_file():
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != MANIFEST_FORMAT or data.get("site") != str(site):
+            if data.get("format") != MANIFEST_FORMAT or data.get("site") != site:
                 return None
             return cls(
                 str(data["templates_key"]),
@@ -106,22 +108,20 @@ class Manifest:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # a damaged record only costs a full render
 
-    def write(self, path: Path | None, site: Path) -> None:
+    def write(self, path: Path | None, site: str) -> None:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         body = {
             "format": MANIFEST_FORMAT,
-            "site": str(site),
+            "site": site,
             "templates_key": self.templates_key,
             "attack_version": self.attack_version,
             "aggregates": self.aggregates,
             "techniques": self.techniques,
             "rule_tags": self.rule_tags,
         }
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(body, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
+        atomic.write_text(path, json.dumps(body, sort_keys=True))
 
 
 class AttackPageRenderer:
@@ -357,8 +357,11 @@ def write_attack_pages(
     pages = AttackPageRenderer(renderer)
     manifest_path = manifest if manifest is not None else default_manifest(catalog_path)
     root = site.resolve()
+    # The record names its site relative to itself: a catalog folder's generations each hold a site and a
+    # record side by side (output/generation.py), and a copied generation's record stays valid.
+    site_id = os.path.relpath(root, manifest_path.parent.resolve())
     key = templates_fingerprint()
-    previous = Manifest.read(manifest_path, root)
+    previous = Manifest.read(manifest_path, site_id)
     result = AttackPagesResult()
     aggregates: dict[str, PageSpec] | None = None
     catalog = Catalog(catalog_path)
@@ -369,7 +372,7 @@ def write_attack_pages(
             _write(site, pages, specs, result)
             for path in previous.techniques if previous is not None else ():
                 result.removed += _remove_page(site, root, path)
-            Manifest(key, "").write(manifest_path, root)
+            Manifest(key, "").write(manifest_path, site_id)
             return result
         rule_tags = data.rule_tags()
         incremental = (
@@ -395,9 +398,7 @@ def write_attack_pages(
             technique_paths = previous.techniques
         elif jobs > 1:
             inputs = TechniqueInputs.read(catalog, data)
-            with ProcessPoolExecutor(
-                max_workers=jobs, mp_context=multiprocessing.get_context("fork")
-            ) as pool:
+            with forked_pool(jobs) as pool:
                 try:
                     futures = _submit_techniques(pool, site, data, inputs, pages, jobs)
                 finally:
@@ -427,7 +428,7 @@ def write_attack_pages(
     }
     _write(site, pages, todo, result)
     result.kept += len(aggregates) - len(todo)
-    Manifest(key, data.attack.version, digests, technique_paths, rule_tags).write(manifest_path, root)
+    Manifest(key, data.attack.version, digests, technique_paths, rule_tags).write(manifest_path, site_id)
     return result
 
 
@@ -450,7 +451,7 @@ def _remove_page(site: Path, root: Path, path: str) -> int:
         return 0
     if not target.is_file() or not target.resolve().is_relative_to(root):
         return 0
-    target.unlink()
+    atomic.remove(target)
     folder = target.parent
     if folder.resolve() != root and not any(folder.iterdir()):
         folder.rmdir()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ruleatlas.attack import AttackData, AttackDataError, technique_sort_key
+from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.store.browse import FACETS, BrowseRow, browse_rows
 from ruleatlas.store.search import search_indicators, search_texts
@@ -204,6 +205,6 @@ def write_indexes(site: Path, catalog: Catalog, index_file: str = "index.html") 
     sizes = {}
     for name, text in files.items():
         data = text.encode("utf-8")
-        (data_dir / name).write_bytes(data)
+        atomic.write_bytes(data_dir / name, data)
         sizes[name] = len(data)
     return sizes

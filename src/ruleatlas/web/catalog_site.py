@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
-import shutil
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ruleatlas import __version__
+from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.store.browse import (
     IndicatorRules,
@@ -43,6 +42,7 @@ from ruleatlas.web.browse_index import write_indexes
 from ruleatlas.web.pages import CatalogPages
 from ruleatlas.web.render import SiteRenderer
 from ruleatlas.web.routes import default_routes, openapi_document
+from ruleatlas.workers import kill, new_pool
 
 TOP_FIELD_VALUES = 100
 API_EXAMPLES = {
@@ -72,15 +72,11 @@ def _site_dir(site: Path, path: str) -> Path:
 def _remove(site: Path, path: str) -> None:
     target = _site_dir(site, path)
     if target.is_dir():
-        shutil.rmtree(target)
+        atomic.remove(target)
 
 
 def _write_file(path: str, html: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, html.encode("utf-8"))
-    finally:
-        os.close(fd)
+    atomic.write_bytes(path, html.encode("utf-8"))
 
 
 def _write_slice(site: Path, kind: str, start: int, stop: int, index_file: str) -> int:
@@ -247,7 +243,7 @@ def write_catalog_pages(
         futures: list[Future[Any]] = []
         _SUMMARIES = list(summaries)
         if jobs > 1:
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
+            pool = new_pool(jobs)
             futures += [
                 pool.submit(_write_other, site, catalog_path, what, index_file)
                 for what in ("indexes", "home", "all-rules")
@@ -280,7 +276,7 @@ def write_catalog_pages(
             renderer.write_page(site, urls.SEARCH_PATH, pages.render_search())
             openapi = openapi_document(default_routes(), __version__)
             renderer.write_page(site, urls.API_DOCS_PATH, pages.render_api_docs(openapi, API_EXAMPLES))
-            (site / urls.OPENAPI_PATH).write_text(json.dumps(openapi, indent=2), encoding="utf-8")
+            atomic.write_text(site / urls.OPENAPI_PATH, json.dumps(openapi, indent=2))
 
         # 3. The pages of the fields read above.
         details = field_details(field_groups)
@@ -296,6 +292,10 @@ def write_catalog_pages(
             written["index_bytes"] = futures[0].result()
         for future in futures:
             future.result()
+    except BaseException:
+        if pool is not None:
+            kill(pool)
+        raise
     finally:
         if pool is not None:
             pool.shutdown()

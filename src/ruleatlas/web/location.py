@@ -1,13 +1,16 @@
 """Where a catalog folder's catalog file and site are, for the server.
 
-The one place that knows the layout, asked on every request: a build that publishes a new generation beside
-the old one (and swaps a pointer) changes `locate` only, and the server follows on its next request.
+Asked on every request: a build publishes a new generation beside the old one and swaps a pointer
+(`ruleatlas.output.generation`), and the server follows on its next request, reading the catalog and the
+site of one generation together.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from ruleatlas.output.generation import current_generation
 
 SITE_DIRNAME = "site"
 CATALOG_FILENAME = "catalog.sqlite"
@@ -24,4 +27,5 @@ class Served:
 
 
 def locate(catalog_dir: Path) -> Served:
-    return Served(catalog_dir / CATALOG_FILENAME, catalog_dir / SITE_DIRNAME)
+    generation = current_generation(catalog_dir)
+    return Served(generation / CATALOG_FILENAME, generation / SITE_DIRNAME)

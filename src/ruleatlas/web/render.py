@@ -9,7 +9,6 @@ file:// path shows. Nothing here reads the store or re-parses rules.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import markupsafe
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from ruleatlas.output import atomic
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import FieldLink, IndicatorLink, esc, indicator_groups, predicate_list, toc
 from ruleatlas.web.highlight import highlight_yaml, line_count
@@ -668,7 +668,7 @@ class SiteRenderer:
         written = []
         for source in sorted(STATIC_DIR.iterdir()):
             if source.is_file() and not source.name.startswith("."):
-                shutil.copyfile(source, target / source.name)
+                atomic.copy_file(source, target / source.name)
                 written.append(target / source.name)
         return written
 
@@ -677,5 +677,5 @@ class SiteRenderer:
         """Write `html` as the page of site path `path` (e.g. `rules/sigma/x/` -> .../index.html)."""
         target = site_dir.joinpath(*urls.page_file(path).parts)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(html, encoding="utf-8")
+        atomic.write_text(target, html)
         return target

@@ -7,13 +7,11 @@ documents between processes costs more than rendering them.
 
 from __future__ import annotations
 
-import multiprocessing
-import shutil
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ruleatlas.output import atomic
 from ruleatlas.progress import Progress
 from ruleatlas.store import Catalog, CorpusTable
 from ruleatlas.store.attack import has_attack_data
@@ -23,6 +21,7 @@ from ruleatlas.web.catalog_site import write_catalog_pages
 from ruleatlas.web.render import SiteRenderer
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob, write_telemetry_pages
 from ruleatlas.web.urls import page_file, rule_path
+from ruleatlas.workers import forked_pool
 
 _worker: tuple[SiteRenderer, Catalog, CorpusTable] | None = None
 
@@ -63,7 +62,7 @@ def write_site(
     for uid in gone:
         page_dir = site.joinpath(*page_file(rule_path(uid)).parent.parts)
         if page_dir.is_dir() and page_dir.resolve().is_relative_to(root):
-            shutil.rmtree(page_dir)
+            atomic.remove(page_dir)
     uids = list(uids)
     _worker = None
     if jobs <= 1 or len(uids) < 200:
@@ -73,7 +72,7 @@ def write_site(
                 progress.advance(done)
     else:
         size = max(25, len(uids) // (jobs * 8))
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        with forked_pool(jobs) as pool:
             futures = [
                 pool.submit(_render_batch, site, catalog_path, uids[i : i + size])
                 for i in range(0, len(uids), size)
@@ -96,9 +95,10 @@ def write_site(
         site,
         catalog_path,
         changed=None if len(uids) >= len(summaries) else {*uids, *gone},
-        renderer=SiteRenderer(
-            indicator_pages=True, field_pages=True, telemetry_pages=telemetry_pages is not None
-        ),
+        # Link telemetry pages as rule pages do: every build with pages writes them. (Tying this to whether
+        # this build re-renders telemetry pages made a no-op build with a lost page record rewrite every
+        # technique page without its event links.)
+        renderer=SiteRenderer(indicator_pages=True, field_pages=True, telemetry_pages=True),
         jobs=jobs,
     )
     # Telemetry and readiness pages: all, or those of the events the changed rules covered (the build says).

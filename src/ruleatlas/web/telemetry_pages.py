@@ -19,11 +19,8 @@ Event pages are rendered on every core, by forked workers that open their own ca
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import shutil
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from typing import Any
 from jinja2 import Template
 from markupsafe import Markup
 
+from ruleatlas.output import atomic
 from ruleatlas.store import open_catalog
 from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
@@ -58,6 +56,7 @@ from ruleatlas.web.telemetry_views import (
     uncovered_view,
     vendor_view,
 )
+from ruleatlas.workers import forked_pool
 
 STYLESHEET = urls.STATIC_PATH + "telemetry.css"
 PAGE_TEMPLATES = ("index", "provider", "event", "vendor", "uncovered")
@@ -301,7 +300,7 @@ def _render_items(site: Path, catalog_path: Path, items: list[tuple[str, str]]) 
 def _remove_page(site: Path, path: str) -> None:
     target = site.joinpath(*urls.page_file(path).parent.parts)
     if target.is_dir() and target.resolve().is_relative_to(site.resolve()):
-        shutil.rmtree(target)
+        atomic.remove(target)
 
 
 def _prune(site: Path, keep: set[str]) -> int:
@@ -316,12 +315,12 @@ def _prune(site: Path, keep: set[str]) -> int:
             continue
         provider_path = f"{urls.TELEMETRY_PATH}{provider_dir.name}/"
         if provider_path not in keep:
-            shutil.rmtree(provider_dir)
+            atomic.remove(provider_dir)
             removed += 1
             continue
         for event_dir in list(provider_dir.iterdir()):
             if event_dir.is_dir() and f"{provider_path}{event_dir.name}/" not in keep:
-                shutil.rmtree(event_dir)
+                atomic.remove(event_dir)
                 removed += 1
     return removed
 
@@ -407,7 +406,7 @@ def _render_all(
         return done
     size = max(50, len(todo) // (jobs * 6))
     done = 0
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+    with forked_pool(jobs) as pool:
         futures = [
             pool.submit(_render_items, site, catalog_path, todo[i : i + size])
             for i in range(0, len(todo), size)
