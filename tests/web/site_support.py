@@ -47,7 +47,7 @@ def summary_of(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 class FakeCatalog:
-    """Stands in for ruleatlas.store.Catalog: the API route only needs rule_document(uid)."""
+    """Stands in for ruleatlas.store.Catalog: the API route needs rule_document(uid) and find_uids(key)."""
 
     def __init__(self, docs: dict[str, dict[str, Any]]) -> None:
         self.docs = docs
@@ -55,6 +55,14 @@ class FakeCatalog:
 
     def rule_document(self, uid: str) -> dict[str, Any] | None:
         return self.docs.get(uid)
+
+    def find_uids(self, text: str, vendor: str = "") -> list[str]:
+        return [
+            uid
+            for uid, doc in self.docs.items()
+            if (not vendor or uid.startswith(vendor + "/"))
+            and text in (uid, uid.partition("/")[2], str(doc.get("id", "")))
+        ]
 
     def close(self) -> None:
         self.closed = True

@@ -177,7 +177,7 @@ def test_api_serves_the_stored_document(served_site: ServedSite) -> None:
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        ("/api/rules/sigma/no_such_rule", "no rule 'sigma/no_such_rule' in the catalog"),
+        ("/api/rules/sigma/no_such_rule", "no sigma rule with stem or id 'no_such_rule' in the catalog"),
         ("/api/rules/sigma", NO_ROUTE),
         ("/api/rules/sigma/a/b", NO_ROUTE),
         ("/api/rules/sigma/%2e%2e", NO_ROUTE),
@@ -245,7 +245,7 @@ def test_a_real_build_served_end_to_end(tmp_path: Path) -> None:
     doc = json.loads(body)
     assert doc["uid"] == "sigma/net_tunnel_a"
     assert f'<h1 class="rule-title" data-section="title">{doc["title"]}</h1>'.encode() in page
-    assert json.loads(missing)["error"]["message"] == "no rule 'sigma/nothing' in the catalog"
+    assert json.loads(missing)["error"]["message"] == "no sigma rule with stem or id 'nothing' in the catalog"
 
 
 def test_an_unexpected_error_is_a_plain_500(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
