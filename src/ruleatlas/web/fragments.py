@@ -159,8 +159,11 @@ def indicator_groups(
             if split
             else (f"{label} <strong>{total}</strong>")
         )
+        # An indicator has a page of its own by how many rules look for it: for an exclusion that is its
+        # `looked_for` count, not the "excluded by" one shown.
+        looked_for = corpus_view(item.get("looked_for"))[0] if "looked_for" in item else total
         if indicator_link is not None:
-            href = indicator_link(field, kind, item.get("key", value), transforms, total)
+            href = indicator_link(field, kind, item.get("key", value), transforms, looked_for)
             badge = f'<a class="corpus {tier}" href="{esc(href)}">{badge_text}</a>'
         else:
             badge = f'<span class="corpus {tier}">{badge_text}</span>'
@@ -170,7 +173,6 @@ def indicator_groups(
             else ""
         )
         if exclusions and "looked_for" in item:
-            looked_for, _, _ = corpus_view(item.get("looked_for"))
             badge += f'<span class="looked-for muted">looked for by <strong>{looked_for}</strong></span>'
         row = f'<li><code class="value {cls}">{esc(text)}</code>{chips}{badge}</li>'
         group = groups.get((field, kind))
