@@ -43,10 +43,12 @@ try:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.types import (
+        BinaryType,
         LongType,
         StringType,
         StructField,
         StructType,
+        TimestampType,
     )
 except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise ImportError("ruleatlas.spark needs pyspark: pip install 'ruleatlas[spark]'") from exc
@@ -93,6 +95,15 @@ ALERT_SCHEMA = StructType(
         StructField("timestamp", StringType()),  # the window's end
         StructField("correlation", StringType()),  # JSON text: {type, group, window: {start, end}, count}
         StructField("events", StringType()),  # JSON text: [{file, record, timestamp}, ...]
+    ]
+)
+# the binaryFile source's columns
+BINARY_FILE_SCHEMA = StructType(
+    [
+        StructField("path", StringType()),
+        StructField("modificationTime", TimestampType()),
+        StructField("length", LongType()),
+        StructField("content", BinaryType()),
     ]
 )
 PROBLEM_SCHEMA = StructType(
@@ -256,7 +267,11 @@ def stream(
     rule_paths = [Path(p) for p in rules]
     bundle = _ship(sc, rule_paths, routing=True, prefilter=True, correlations=False)
     counts = Counts(sc.accumulator(0), sc.accumulator(0))
-    reader = spark.readStream.format("binaryFile").option("recursiveFileLookup", "true")
+    reader = (
+        spark.readStream.format("binaryFile")
+        .schema(BINARY_FILE_SCHEMA)  # a stream source needs its schema up front
+        .option("recursiveFileLookup", "true")
+    )
     if max_files_per_trigger is not None:
         reader = reader.option("maxFilesPerTrigger", max_files_per_trigger)
     files = reader.load(str(landing))

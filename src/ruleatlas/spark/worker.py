@@ -40,9 +40,9 @@ from ruleatlas.engine.compile import RUNNABLE_KINDS, CompiledRule, CompiledSet, 
 from ruleatlas.engine.correlate import Correlator, correlation_alert_json, iso_time
 from ruleatlas.engine.correlate_keys import PartitionKeys
 from ruleatlas.engine.event import Event, InputProblem, parse_time
-from ruleatlas.engine.output import shown_fields
+from ruleatlas.engine.output import match_json
 from ruleatlas.engine.readers import InputSource, events_from_document, read_source
-from ruleatlas.engine.scan import Scanner
+from ruleatlas.engine.scan import RuleMatch, Scanner
 from ruleatlas.engine.scan_rules import LoadedRules, Selection, load_rules
 from ruleatlas.model import Rule
 from ruleatlas.spark.bundle import RuleBundle, unpack
@@ -198,17 +198,13 @@ def _scan_events(state: Compiled, number: int, events: Iterable[Event]) -> Itera
 
 
 def _match_row(rule: CompiledRule, event: Event) -> Row:
-    try:
-        matched: object = rule.matched_fields(event.fields)
-    except Exception as exc:  # display only, as the JSONL writer: never lose the match over it
-        matched = {"(matched_fields failed)": f"{type(exc).__name__}: {exc}"}
-    moment = event.timestamp
+    data = match_json(RuleMatch(rule, event))  # the JSONL writer's record: the same event and matched
     return (
         "match",
         _rule(rule.rule, rule.uid),
-        iso_time(moment) if moment is not None else None,
-        _dumps(shown_fields(event)),
-        _dumps(matched),
+        data["timestamp"],
+        _dumps(data["event"]),
+        _dumps(data["matched"]),
         (event.file, event.record),
     )
 
