@@ -30,6 +30,8 @@ from ruleatlas.config import (
     parse_source_arg,
     shared_defaults,
 )
+from ruleatlas.engine.scan_cli import add_scan_parser, cmd_scan
+from ruleatlas.sources import SOURCES
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 0, 1, 2, 130, 141
 DEFAULT_OUT = Path("catalog")
@@ -44,7 +46,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ruleatlas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("fetch", help="download the default sources (SigmaHQ, ATT&CK) into a data folder")
+    p = sub.add_parser(
+        "fetch", help="download every rule source's repository and ATT&CK into a data folder (data/<source>)"
+    )
     p.add_argument("--dest", type=Path, default=Path("data"))
 
     p = sub.add_parser("build", help="build the catalog and its static pages")
@@ -52,8 +56,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--source",
         action="append",
         default=[],
-        metavar="VENDOR=PATH",
-        help="a rule source, e.g. sigma=../shared/corpus/sigma (repeatable)",
+        metavar="SOURCE=PATH",
+        help=f"a rule source, e.g. sigma=../shared/corpus/sigma (repeatable); sources: {', '.join(SOURCES)}",
     )
     p.add_argument("--attack", type=Path, help="ATT&CK STIX bundle, or a folder holding one")
     p.add_argument("--telemetry", type=Path, help="telemetry definitions folder (providers/)")
@@ -86,7 +90,6 @@ def make_parser() -> argparse.ArgumentParser:
     _add_coverage_parser(sub)
     _add_readiness_parser(sub)
     _add_export_parser(sub)
-    from ruleatlas.engine.scan_cli import add_scan_parser
 
     add_scan_parser(sub)
     return parser
@@ -146,8 +149,10 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
     if not config.sources and not args.source:
         if shared is not None:
             config.sources, config.attack, config.telemetry = shared_defaults(shared)
-        elif (Path("data") / "sigma").is_dir():
-            config.sources = [SourceSpec("sigma", Path("data") / "sigma")]
+        elif fetched := [
+            SourceSpec(name, Path("data") / name) for name in SOURCES if (Path("data") / name).is_dir()
+        ]:
+            config.sources = fetched  # what `ruleatlas fetch` wrote: data/<source name>
             config.attack = config.attack or Path("data") / "attack"
     if args.source:
         config.sources = [parse_source_arg(s) for s in args.source]
@@ -165,7 +170,7 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
         )
     for spec in config.sources:
         if not spec.path.is_dir():
-            raise ConfigError(f"--source {spec.vendor}={spec.path}: not a folder")
+            raise ConfigError(f"--source {spec.name}={spec.path}: not a folder")
     for name, path in (
         ("--attack", config.attack),
         ("--telemetry", config.telemetry),
@@ -207,15 +212,19 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from ruleatlas.fetch import FetchError, FetchRefused, fetch
 
     try:
-        for path in fetch(args.dest):
-            print(f"fetched {path}")
+        written = fetch(args.dest)
     except FetchRefused as exc:
         print(f"ruleatlas fetch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except FetchError as exc:
-        print(f"ruleatlas fetch: {exc}", file=sys.stderr)
+        for path in exc.written:
+            print(f"fetched {path}")
+        for failure in exc.failures:
+            print(f"ruleatlas fetch: {failure}", file=sys.stderr)
         print(f"without internet, point the build at a local copy: {SHARED_ENV}=../shared", file=sys.stderr)
         return EXIT_PROBLEMS
+    for path in written:
+        print(f"fetched {path}")
     return EXIT_OK
 
 
@@ -283,6 +292,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         stats = catalog.stats()
         stats["sources"] = [
             {
+                "source": s.source,
                 "vendor": s.vendor,
                 "path": s.path,
                 "repo": s.repo,
@@ -324,6 +334,7 @@ def cmd_problems(args: argparse.Namespace) -> int:
         problems = catalog.problems()
     rows: list[dict[str, Any]] = [
         {
+            "source": p.source,
             "vendor": p.vendor,
             "file": p.file,
             "uid": p.uid,
@@ -429,7 +440,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from ruleatlas.engine.scan_cli import cmd_scan
 
     return cmd_scan(args)
 

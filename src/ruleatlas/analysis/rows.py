@@ -27,6 +27,7 @@ class RuleRow:
     uid: str
     base_uid: str
     vendor: str
+    source: str  # the source name (several sources may share a vendor label)
     rule_id: str
     title: str
     status: str
@@ -57,6 +58,7 @@ class RuleRow:
             uid,
             self.base_uid,
             self.vendor,
+            self.source,
             self.rule_id,
             self.title,
             self.status,
@@ -75,12 +77,17 @@ class RuleRow:
         )
 
 
-def analyse_rule(rule: Rule, attack: AttackData | None, telemetry: TelemetryCatalog | None) -> RuleRow:
+def analyse_rule(
+    rule: Rule, attack: AttackData | None, telemetry: TelemetryCatalog | None, source: str = ""
+) -> RuleRow:
+    """`source` names the rule's source (`hayabusa`), when it is not its vendor label."""
     tactics: list[dict[str, Any]] = []
     unknown: list[str] = []
     problems: list[Problem] = []
     if attack is not None:
-        coverage = map_tags(rule.tags, attack)
+        # Other vendors give ATT&CK ids, not Sigma tags: both go through one mapping (repeats merged).
+        tags = (*rule.tags, *(f"attack.{attack_id.lower()}" for attack_id in rule.attack_ids))
+        coverage = map_tags(tags, attack)
         tactics, unknown = coverage.page_attack(), list(coverage.unknown)
         problems = [_unknown_tag(rule, tag, attack) for tag in unknown]
     events: dict[str, Any] = {"events": [], "events_note": NO_TELEMETRY_NOTE}
@@ -100,6 +107,7 @@ def analyse_rule(rule: Rule, attack: AttackData | None, telemetry: TelemetryCata
         uid=rule.uid,
         base_uid=rule.uid,
         vendor=rule.vendor,
+        source=source or rule.vendor,
         rule_id=rule.id,
         title=rule.title,
         status=rule.status,

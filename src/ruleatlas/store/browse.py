@@ -353,7 +353,14 @@ def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> dict[str, An
         "per_product": grouped("product"),
         "per_logsource": logsources,
         "sources": [
-            {"vendor": s.vendor, "repo": s.repo, "commit": s.commit, "files": s.files, "rules": s.rules}
+            {
+                "source": s.source,
+                "vendor": s.vendor,
+                "repo": s.repo,
+                "commit": s.commit,
+                "files": s.files,
+                "rules": s.rules,
+            }
             for s in catalog.sources()
         ],
         "built_at": meta.get("built_at", ""),

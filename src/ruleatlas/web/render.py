@@ -18,6 +18,7 @@ import markupsafe
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from ruleatlas.model import VENDORS
 from ruleatlas.output import atomic
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import FieldLink, IndicatorLink, esc, indicator_groups, predicate_list, toc
@@ -41,17 +42,8 @@ NAV_ITEMS: tuple[tuple[str, str], ...] = (
     ("Readiness", urls.READINESS_PATH),
 )
 
-VENDOR_NAMES = {
-    "sigma": "Sigma",
-    "elastic": "Elastic",
-    "splunk": "Splunk",
-    "sentinel": "Microsoft Sentinel",
-    "chronicle": "Google SecOps",
-    "sublime": "Sublime",
-    "panther": "Panther",
-    "hayabusa": "Hayabusa",
-    "suzaku": "Suzaku",
-}
+# How pages name each vendor label: the model's vendor table (one vocabulary for every layer).
+VENDOR_NAMES = {label: vendor.name for label, vendor in VENDORS.items()}
 # Documents are JSON objects: shape checks use `dict`, not `Mapping` (an ABC check costs 10x more, and
 # there are hundreds per page). Values that become CSS classes come from these sets only; anything else is
 # "other" (never raw text in an attribute).
