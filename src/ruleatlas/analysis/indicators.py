@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ruleatlas.model import All as AllOf
 from ruleatlas.model import Any as AnyOf
-from ruleatlas.model import Expr, Kind, Not, Pred, Ref, Rule, Scalar, Stage, walk_preds
+from ruleatlas.model import Expr, Kind, Not, Pred, Ref, Rule, Stage, scalar_text, walk_preds
 
 IndicatorKey = tuple[str, str, str, str]
 """(field, kind, normalised value, transforms) — field "" for a keyword search."""
@@ -37,16 +37,6 @@ class RuleIndicators:
     exclusions: list[Indicator] = field(default_factory=list)
 
 
-def _scalar_text(value: Scalar) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _is_case_insensitive(pred: Pred) -> bool:
     if pred.cased:
         return False
@@ -57,7 +47,7 @@ def _is_case_insensitive(pred: Pred) -> bool:
 
 
 def indicator_key(pred: Pred) -> IndicatorKey:
-    text = _scalar_text(pred.value)
+    text = scalar_text(pred.value)
     if isinstance(pred.value, str) and _is_case_insensitive(pred):
         text = text.casefold()
     return (pred.field or "", pred.kind.value, text, "|".join(pred.transforms))

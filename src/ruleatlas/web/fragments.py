@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ruleatlas.web import urls
+from ruleatlas.model import scalar_text
 
 IndicatorLink = Callable[[str, str, Any, list[str], int], str]
 FieldLink = Callable[[str], str]
@@ -48,7 +48,7 @@ def value_view(value: object) -> tuple[str, str]:
     if isinstance(value, bool):
         return ("true" if value else "false"), "v-bool"
     if isinstance(value, int | float):
-        return urls.scalar_text(value), "v-num"
+        return scalar_text(value), "v-num"
     text = str(value)
     return text, ("v-str" if text else "v-empty")
 
