@@ -41,8 +41,9 @@ class RuleRow:
     doc_json: str
     techniques: list[tuple[str, str]] = field(default_factory=list)
     events: list[tuple[str, str, int, str]] = field(default_factory=list)
-    # (field, kind, normalised value, transforms, exclusion 0/1, the value as the rule spells it)
-    indicators: list[tuple[str, str, str, str, int, str]] = field(default_factory=list)
+    # (canonical field, kind, normalised value, transforms, exclusion 0/1, the value as the rule spells it
+    # (canonical form), the rule's own field name)
+    indicators: list[tuple[str, str, str, str, int, str, str]] = field(default_factory=list)
     # Problems the analysis found (tags ATT&CK does not know); the parser's own are on the Rule.
     problems: list[Problem] = field(default_factory=list)
 
@@ -122,7 +123,15 @@ def analyse_rule(
         techniques=[(t["id"], tactic["tactic_id"]) for tactic in tactics for t in tactic["techniques"]],
         events=[(e["provider"], e["channel"], e["event_id"], e["title"]) for e in events["events"]],
         indicators=[
-            (ind.pred.field or "", ind.key[1], ind.key[2], ind.key[3], flag, _spelling(ind.pred.value))
+            (
+                ind.field,
+                ind.key[1],
+                ind.key[2],
+                ind.key[3],
+                flag,
+                _spelling(ind.value),
+                ind.native_field or "",
+            )
             for flag, group in ((0, indicators.positives), (1, indicators.exclusions))
             for ind in group
         ],

@@ -46,10 +46,12 @@ CREATE TABLE rule_events (
     uid TEXT NOT NULL, provider TEXT NOT NULL, channel TEXT NOT NULL, event_id INTEGER NOT NULL,
     title TEXT NOT NULL
 );
+-- field is canonical (analysis/canonical.py: what counts key on); native_field is the rule's own name for it.
 CREATE TABLE indicators (
     uid TEXT NOT NULL, vendor TEXT NOT NULL, field TEXT NOT NULL, kind TEXT NOT NULL,
     value TEXT NOT NULL, transforms TEXT NOT NULL, exclusion INTEGER NOT NULL, counted INTEGER NOT NULL,
-    shown TEXT NOT NULL  -- the value as the rule spells it; `value` is the folded key counts group by
+    shown TEXT NOT NULL,  -- the value as the rule spells it; `value` is the folded key counts group by
+    native_field TEXT NOT NULL  -- the rule's own name for the field; `field` is canonical
 );
 CREATE TABLE indicator_counts (
     field TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, transforms TEXT NOT NULL,
@@ -250,8 +252,12 @@ class CatalogWriter:
             "INSERT INTO rule_events VALUES (?, ?, ?, ?, ?)", ((r.uid, *e) for r in rows for e in r.events)
         )
         self.db.executemany(
-            "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((r.uid, r.vendor, *i[:5], int(r.counted), i[5]) for r in rows for i in r.indicators),
+            "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (r.uid, r.vendor, f, k, v, t, exclusion, int(r.counted), shown, native)
+                for r in rows
+                for f, k, v, t, exclusion, shown, native in r.indicators
+            ),
         )
         self.db.executemany(SEARCH_FILL, ((r.uid,) for r in rows))
         self.touched_keys.update((f, k, v, t) for r in rows for f, k, v, t, *_ in r.indicators)
