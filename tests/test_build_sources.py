@@ -4,6 +4,7 @@ companion files in the content hash, reader versions in the inputs key, and read
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ruleatlas.sources import SOURCES
 from ruleatlas.store import open_catalog
 
 DATA = Path(__file__).parent / "data"
+ATTACK_FIXTURE = DATA / "attack"
 SIGMA = DATA / "browse" / "sigma"
 VENDORS = DATA / "vendors"
 
@@ -129,3 +131,39 @@ def test_a_reader_that_raises_or_cannot_import_is_a_problem_not_a_crash(
     assert main(["problems", "--catalog", str(config.out), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["vendor"], r["file"]) for r in rows if r["source"] == "splunk"] == [("splunk", "")]
+
+
+def page_text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_pages_for_a_vendor_whose_logic_is_not_parsed(tmp_path: Path, fake_readers: None) -> None:
+    config = config_for(tmp_path, copy_sources(tmp_path))
+    config.pages = True
+    config.attack = ATTACK_FIXTURE
+    build(config)
+    site = config.out / "site" / "rules"
+    page = (site / "panther" / "aws_console_root_login" / "index.html").read_text()
+    text = page_text(page)
+    assert "Logic not parsed yet" in text
+    assert "RuleAtlas does not parse python into stages and predicates yet" in text
+    assert "Log types AWS.CloudTrail" in text  # the vendor's own header fact
+    assert (
+        "def rule(event):" in text and "&quot;ConsoleLogin&quot;" not in page
+    )  # verbatim, not YAML-coloured
+    assert "Not parsed yet: RuleAtlas does not read python" in text
+    enrichment = (site / "panther" / "aws_ip_lookup" / "index.html").read_text()
+    assert "<script>alert(1)</script>" not in enrichment
+    assert "Known bad IPs &lt;script&gt;alert(1)&lt;/script&gt;" in enrichment
+    assert "Enrichment or lookup" in page_text(enrichment)
+    copy = (site / "sigma" / "proc_creation_win_cmd_schtasks-hayabusa" / "index.html").read_text()
+    assert "corpus 2 (sigma 2)" in page_text(copy).replace("( ", "(").replace(" )", ")")
+    with open_catalog(config.out) as catalog:
+        from ruleatlas.store.browse import RuleFilter, browse_rows, filter_rows
+
+        rows = browse_rows(catalog)
+        listed = {r.uid for r in filter_rows(rows, RuleFilter())}
+        assert "panther/aws_console_root_login" in listed
+        assert "panther/aws_ip_lookup" not in listed  # enrichment: searchable, not in the detection browse
+        asked = {r.uid for r in filter_rows(rows, RuleFilter(kind=("enrichment",)))}
+        assert asked == {"panther/aws_ip_lookup"}

@@ -58,13 +58,14 @@ def indicator_dict(ind: Indicator) -> dict[str, Any]:
     return {
         "field": ind.field or None,  # canonical: what corpus counts key on
         "kind": ind.key[1],
-        "value": ind.pred.value,
+        "value": ind.value,
         "key": ind.key[2],
         "transforms": list(ind.pred.transforms),
         "cased": ind.pred.cased,
         # The predicate as the rule wrote it, and how the canonical field was reached (pages show both).
         "native_field": ind.native_field,
         "native_kind": ind.pred.kind.value,
+        "native_value": ind.pred.value,
         "native": ind.pred.native,
         "mapping": ind.how,
         "membership": MEMBERSHIP in ind.pred.transforms,
@@ -107,6 +108,10 @@ def rule_document(
         "events": events,
         "events_note": events_note,
         "body": rule.body,
+        # Header facts of the vendor's own format ("Time window", "Log types"...), in its order.
+        "facts": [[label, value] for label, value in rule.facts],
+        "output_fields": list(rule.output_fields),
+        "logic_parsed": rule.logic_parsed,
         "stages": [stage_dict(s) for s in rule.stages],
         "indicators": [indicator_dict(i) for i in indicators.positives],
         "exclusions": [indicator_dict(i) for i in indicators.exclusions],

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ruleatlas.analysis.canonical import Canonical, canonical
 from ruleatlas.model import All as AllOf
 from ruleatlas.model import Any as AnyOf
-from ruleatlas.model import Expr, Kind, Not, Pred, Ref, Rule, Stage, StageOp, scalar_text, walk_preds
+from ruleatlas.model import Expr, Kind, Not, Pred, Ref, Rule, Scalar, Stage, StageOp, scalar_text, walk_preds
 
 IndicatorKey = tuple[str, str, str, str]
 """(canonical field, kind, normalised value, transforms) — field "" for a keyword search."""
@@ -29,6 +29,7 @@ class Indicator:
     key: IndicatorKey
     pred: Pred  # the predicate as the rule wrote it (native field, kind and value)
     how: str = "sigma"  # how the canonical field was reached (`Canonical.how`)
+    value: Scalar = None  # the canonical value as written (the key holds it folded)
 
     @property
     def field(self) -> str:
@@ -126,5 +127,5 @@ def rule_indicators(rule: Rule) -> RuleIndicators:
             continue
         seen.add((key, negated))
         target = result.exclusions if negated else result.positives
-        target.append(Indicator(key, pred, form.how))
+        target.append(Indicator(key, pred, form.how, form.value))
     return result
