@@ -61,6 +61,8 @@ def test_sources_sharing_a_vendor_label_get_unique_uids_and_one_count(
         assert corpus["\\schtasks.exe"]["by_vendor"]["sigma"] >= 2
         stats = catalog.stats()
         assert stats["per_vendor"]["panther"] == 2
+        assert stats["per_vendor_kind"]["panther"] == {"detection": 1, "enrichment": 1}
+        assert stats["per_vendor_files"]["panther"] == {"files": 3, "error_files": 1}
         assert [(s.source, s.vendor) for s in catalog.sources()] == [
             ("panther", "panther"),
             ("hayabusa", "sigma"),

@@ -318,6 +318,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
         ("status", "per_status"),
     ):
         print(f"  per {title}: " + ", ".join(f"{k or '(none)'} {v}" for k, v in stats[key].items()))
+    print("  per vendor and class:")
+    for vendor, kinds in stats["per_vendor_kind"].items():
+        files = stats["per_vendor_files"].get(vendor, {})
+        print(
+            f"    {vendor:<10} "
+            + ", ".join(f"{k} {n}" for k, n in kinds.items())
+            + f"; files {files.get('files', 0)}, {files.get('error_files', 0)} with no rule"
+        )
     print("  per folder:")
     for name, f in sorted(stats["per_folder"].items()):
         print(

@@ -509,6 +509,17 @@ class Catalog:
             name: {"files": n_files, "rules": n_rules, "error_files": n_err}
             for name, (n_files, n_rules, n_err) in _folder_summary(self.db).items()
         }
+        per_vendor_kind: dict[str, dict[str, int]] = {}
+        for vendor, kind, n in one(
+            "SELECT vendor, kind, COUNT(*) FROM rules GROUP BY vendor, kind ORDER BY 1, 2"
+        ):
+            per_vendor_kind.setdefault(vendor, {})[kind] = n
+        per_vendor_files = {
+            vendor: {"files": n_files, "error_files": n_err}
+            for vendor, n_files, n_err in one(
+                "SELECT vendor, COUNT(*), SUM(rules = 0) FROM files GROUP BY vendor ORDER BY vendor"
+            )
+        }
         return {
             "files": files or 0,
             "files_with_rules": files_with_rules or 0,
@@ -525,6 +536,8 @@ class Catalog:
             ).fetchone()[0],
             "kind_vs_status": self.kind_vs_status(),
             **by,
+            "per_vendor_kind": per_vendor_kind,  # rules per vendor and class
+            "per_vendor_files": per_vendor_files,  # files per vendor, and those that gave no rule
             "per_folder": per_folder,
         }
 
