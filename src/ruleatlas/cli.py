@@ -357,7 +357,8 @@ def cmd_problems(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         for r in rows:
-            where = f"{r['file']}:{r['line']}" if r["line"] else r["file"]
+            file = r["file"] or f"(source {r['source']})"  # a problem of a whole source names no file
+            where = f"{file}:{r['line']}" if r["line"] else file
             hint = f" (hint: {r['hint']})" if r["hint"] else ""
             print(f"{r['severity']}: {where}: {r['message']}{hint}")
         print(f"{len(rows)} problems")
