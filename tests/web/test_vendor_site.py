@@ -26,7 +26,7 @@ def vendor_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.syspath_prepend(str(DATA / "readers"))
         patch.setitem(SOURCES, "panther", ("panther", "fake_panther"))
         out = tmp_path_factory.mktemp("vendor-catalog")
-        panther = out / "panther-src"
+        panther = tmp_path_factory.mktemp("vendor-sources") / "panther"
         shutil.copytree(DATA / "vendors" / "panther", panther)
         sources = [
             SourceSpec("sigma", BROWSE_CORPUS),
