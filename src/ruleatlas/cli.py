@@ -30,7 +30,6 @@ from ruleatlas.config import (
     parse_source_arg,
     shared_defaults,
 )
-from ruleatlas.engine.scan_cli import add_scan_parser, cmd_scan
 from ruleatlas.sources import SOURCES
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 0, 1, 2, 130, 141
@@ -90,6 +89,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_coverage_parser(sub)
     _add_readiness_parser(sub)
     _add_export_parser(sub)
+    from ruleatlas.engine.scan_cli import add_scan_parser
 
     add_scan_parser(sub)
     return parser
@@ -449,6 +449,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    from ruleatlas.engine.scan_cli import cmd_scan
 
     return cmd_scan(args)
 
