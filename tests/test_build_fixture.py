@@ -193,5 +193,5 @@ def test_missing_sources_is_a_usage_error(
     assert main(["build", "--out", str(tmp_path / "o")]) == 2
     assert "no rule sources" in capsys.readouterr().err
     assert main(["build", "--source", "sigma", "--out", str(tmp_path / "o")]) == 2
-    assert "expected VENDOR=PATH" in capsys.readouterr().err
+    assert "expected SOURCE=PATH" in capsys.readouterr().err
     assert main(["stats", "--catalog", str(tmp_path / "none")]) == 2

@@ -37,14 +37,30 @@ def test_shared_variable_points_at_the_shared_folder(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RULEATLAS_SHARED", str(shared_dir))
     config = resolve_build_config(make_parser().parse_args(["build"]))
-    assert config.sources == [SourceSpec("sigma", shared_dir / "corpus" / "sigma")]
+    corpus = shared_dir / "corpus"
+    assert config.sources == [
+        SourceSpec("sigma", corpus / "sigma"),
+        SourceSpec("hayabusa", corpus / "hayabusa"),
+        SourceSpec("suzaku", corpus / "suzaku"),
+        SourceSpec("elastic", corpus / "elastic"),
+        SourceSpec("splunk", corpus / "splunk"),
+        SourceSpec("kusto", corpus / "sentinel"),
+        SourceSpec("yaral", corpus / "chronicle"),
+        SourceSpec("sublime", corpus / "sublime"),
+        SourceSpec("panther", corpus / "panther"),
+    ]
+    assert [s.vendor for s in config.sources[:4]] == ["sigma", "sigma", "sigma", "elastic"]
     assert config.attack == shared_dir / "attack"
     assert config.telemetry == shared_dir / "providers"
 
 
 def test_bad_source_and_missing_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match="expected VENDOR=PATH"):
+    with pytest.raises(ConfigError, match="expected SOURCE=PATH"):
         parse_source_arg("=x")
+    with pytest.raises(
+        ConfigError, match=r"unknown source 'qradar' \(known: sigma, hayabusa, suzaku, elastic"
+    ):
+        parse_source_arg("qradar=x")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="not a folder"):
         resolve_build_config(make_parser().parse_args(["build", "--source", "sigma=missing"]))
@@ -79,5 +95,26 @@ def test_repository_and_commit_from_git(tmp_path: Path) -> None:
     assert spec.commit == git("rev-parse", "HEAD")
 
 
-def test_vendor_default_repository(tmp_path: Path) -> None:
+def test_upstream_repository_by_default(tmp_path: Path) -> None:
     assert describe_source(SourceSpec("sigma", tmp_path)).repo == "https://github.com/SigmaHQ/sigma"
+    assert describe_source(SourceSpec("kusto", tmp_path)).repo == "https://github.com/Azure/Azure-Sentinel"
+
+
+def test_shared_folder_with_only_some_corpora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for folder in ("corpus/sentinel", "corpus/elastic", "attack", "providers"):
+        (tmp_path / folder).mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    config = resolve_build_config(make_parser().parse_args(["build", "--shared", str(tmp_path)]))
+    assert [(s.name, s.vendor, s.path.name) for s in config.sources] == [
+        ("elastic", "elastic", "elastic"),
+        ("kusto", "kusto", "sentinel"),
+    ]
+    with pytest.raises(ConfigError, match="no rule folder there"):
+        resolve_build_config(make_parser().parse_args(["build", "--shared", str(tmp_path / "corpus")]))
+
+
+def test_toml_source_names_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ruleatlas.toml").write_text('[sources]\nsigmahq = "rules"\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"ruleatlas\.toml \[sources\]: unknown source 'sigmahq'"):
+        resolve_build_config(make_parser().parse_args(["build"]))

@@ -26,8 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "workers": set(),
     "engine": {"model", "progress"},
     "spark": {"model", "engine", "sources"},  # the engine on Spark; rules are shipped as their files
-    "config": set(),
-    "fetch": set(),
+    "config": {"sources", "model"},  # the source registry (names, vendor labels, upstream repositories)
+    "fetch": {"sources", "model"},
     "ingest": {"model", "sources", "config", "progress"},
     "textpage": set(),
     "textcoverage": set(),

@@ -81,9 +81,9 @@ def test_patching_a_copy_reports_the_rules_whose_counts_moved(tmp_path: Path) ->
     writer = CatalogWriter(path)
     writer.add_files(
         [
-            ("sigma", "a.yml", "rules", "h1", 1, 0),
-            ("sigma", "b.yml", "rules", "h2", 1, 0),
-            ("sigma", "c.yml", "rules", "h3", 1, 0),
+            ("sigma", "sigma", "a.yml", "rules", "h1", 1, 0),
+            ("sigma", "sigma", "b.yml", "rules", "h2", 1, 0),
+            ("sigma", "sigma", "c.yml", "rules", "h3", 1, 0),
         ]
     )
     writer.add_rules(
@@ -98,7 +98,7 @@ def test_patching_a_copy_reports_the_rules_whose_counts_moved(tmp_path: Path) ->
 
     patch = CatalogWriter(path, base=path)
     patch.delete_files("sigma", ["b.yml"])
-    patch.add_files([("sigma", "b.yml", "rules", "h2b", 1, 0)])
+    patch.add_files([("sigma", "sigma", "b.yml", "rules", "h2b", 1, 0)])
     patch.add_rules([row("b", Ref("s"), {"s": INITIATED})])
     # b changed itself; a's host count fell from 2 to 1; c's Initiated count rose from 1 to 2.
     assert patch.recount() == {"a", "b", "c"}

@@ -25,11 +25,20 @@ from ruleatlas.attack import JSON_FORMAT as ATTACK_FORMAT
 from ruleatlas.attack import AttackData
 from ruleatlas.build_inputs import InputContext, PreviousCatalog, fingerprint, read_previous
 from ruleatlas.config import BuildConfig, SourceSpec, default_jobs, describe_source
-from ruleatlas.ingest import PARSER_VERSION, SourceFile, list_source_files, parse_file, stand_in
+from ruleatlas.ingest import (
+    INGEST_VERSION,
+    SourceFile,
+    list_source_files,
+    parse_file,
+    reader_version,
+    stand_in,
+)
+from ruleatlas.model import Problem, Rule
 from ruleatlas.output import atomic
 from ruleatlas.output.generation import Output, Stage
 from ruleatlas.progress import Progress
-from ruleatlas.sources.sigma import assign_unique_uids
+from ruleatlas.sources import SOURCES
+from ruleatlas.sources.uids import assign_unique_uids, folder_rank
 from ruleatlas.store import CATALOG_FILE, SCHEMA_VERSION, CatalogWriter, ProblemRow
 from ruleatlas.store import telemetry as telemetry_store
 from ruleatlas.telemetry import TelemetryCatalog
@@ -99,7 +108,7 @@ def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = 
     log = log if log is not None else sys.stderr
     if not config.sources:
         raise ValueError(
-            "no rule sources: pass --source VENDOR=PATH, set RULEATLAS_SHARED, or run `ruleatlas fetch`"
+            "no rule sources: pass --source SOURCE=PATH, set RULEATLAS_SHARED, or run `ruleatlas fetch`"
         )
     with Output.open(config.out) as output:
         return _build(config, output, log, force_full)
@@ -117,12 +126,18 @@ class _Plan:
     templates_key: str
     previous: PreviousCatalog | None
     incremental: bool
+    source_problems: list[ProblemRow]  # sources whose reader could not be used (file "")
 
 
 def _plan(config: BuildConfig, previous_catalog: Path | None) -> _Plan:
     """List and hash every file; decide whether the previous catalog can be patched."""
     specs = [describe_source(s) for s in config.sources]
-    listing = [(spec, list_source_files(spec)) for spec in specs]
+    listing = []
+    source_problems: list[ProblemRow] = []
+    for spec in specs:
+        files, problems = list_source_files(spec)
+        listing.append((spec, files))
+        source_problems += [_problem_row(spec.name, spec.vendor, "", None, p) for p in problems]
     keys = {
         "attack": f"{ATTACK_FORMAT}:{fingerprint(config.attack)}",
         "telemetry": fingerprint(config.telemetry),
@@ -130,17 +145,18 @@ def _plan(config: BuildConfig, previous_catalog: Path | None) -> _Plan:
     inputs_key = hashlib.sha256(
         json.dumps(
             [
-                PARSER_VERSION,
+                INGEST_VERSION,
+                {s.name: reader_version(s.name) for s in specs},
                 __version__,
                 SCHEMA_VERSION,  # a catalog of an older schema is rebuilt, never patched
                 telemetry_store.TABLES_VERSION,
                 keys,
-                [(s.vendor, str(s.path.resolve()), s.repo, s.commit) for s in specs],
+                [(s.name, str(s.path.resolve()), s.repo, s.commit) for s in specs],
             ]
         ).encode()
     ).hexdigest()
     previous = read_previous(previous_catalog) if previous_catalog is not None else None
-    all_files = {(f.vendor, f.rel_path) for _, listed in listing for f in listed}
+    all_files = {(f.source, f.rel_path) for _, listed in listing for f in listed}
     incremental = (
         previous is not None
         and previous.meta.get("inputs_key") == inputs_key
@@ -155,6 +171,7 @@ def _plan(config: BuildConfig, previous_catalog: Path | None) -> _Plan:
         web_render.templates_fingerprint(),
         previous,
         incremental,
+        source_problems,
     )
 
 
@@ -177,7 +194,7 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     changed = [
         (
             spec,
-            [f for f in listed if not incremental or old_files.get((f.vendor, f.rel_path)) != f.content_hash],
+            [f for f in listed if not incremental or old_files.get((f.source, f.rel_path)) != f.content_hash],
         )
         for spec, listed in plan.listing
     ]
@@ -188,7 +205,7 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     timer.lap("attack+telemetry")
     results: list[FileResult] = []
     for spec, todo in changed:
-        with Progress(f"read {spec.vendor}", len(todo), log) as bar:
+        with Progress(f"read {spec.name}", len(todo), log) as bar:
             results += _analyse_files(
                 todo, spec, attack[0] if attack else None, telemetry[0] if telemetry else None, jobs, bar
             )
@@ -197,11 +214,11 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
 
     # 3. Unique uids across files. Unchanged rules take part as stand-ins; if any of them would get another
     # uid than it has, the catalog cannot be patched and the build starts over in full.
-    parsed_files = {(r.file.vendor, r.file.rel_path) for r in results}
+    parsed_files = {(r.file.source, r.file.rel_path) for r in results}
     kept = {
         uid: info
         for uid, info in (previous.base_uids.items() if incremental and previous is not None else ())
-        if (info[0], info[2]) not in parsed_files
+        if (info[4], info[2]) not in parsed_files
     }
     if not _assign_uids(results, kept):
         return _build(config, output, log, force_full=True)
@@ -226,7 +243,8 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     output.commit(stage, pages=config.pages)
     timer.lap("publish")
     summary.rules = len(stored.summaries)
-    summary.errors = sum(f.error_files for f in summary.per_folder.values())
+    # A source whose reader could not be used counts as an error too (exit code 1), as a file that gave none.
+    summary.errors = sum(f.error_files for f in summary.per_folder.values()) + len(plan.source_problems)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -262,12 +280,20 @@ def _store(
     base = stage.previous / CATALOG_FILE if incremental and stage.previous is not None else None
     writer = CatalogWriter(stage.catalog, base=base)
     touched_events: set[tuple[str, str]] = set()
-    for vendor in {r.file.vendor for r in results} if incremental else ():
-        paths = [r.file.rel_path for r in results if r.file.vendor == vendor]
-        touched_events |= telemetry_store.events_of_files(writer.db, vendor, paths)
-        writer.delete_files(vendor, paths)
+    for source in {r.file.source for r in results} if incremental else ():
+        paths = [r.file.rel_path for r in results if r.file.source == source]
+        touched_events |= telemetry_store.events_of_files(writer.db, source, paths)
+        writer.delete_files(source, paths)
     writer.add_files(
-        (r.file.vendor, r.file.rel_path, r.file.folder, r.file.content_hash, len(r.rows), r.file_errors)
+        (
+            r.file.source,
+            r.file.vendor,
+            r.file.rel_path,
+            r.file.folder,
+            r.file.content_hash,
+            len(r.rows),
+            r.file_errors,
+        )
         for r in results
     )
     writer.add_rules(rows)
@@ -275,6 +301,7 @@ def _store(
         writer.db, _rule_telemetry(results), full=not incremental
     )
     writer.add_problems(p for r in results for p in r.problems)
+    writer.replace_source_problems(plan.source_problems)
     writer.set_meta("built_at", datetime.now(UTC).isoformat(timespec="seconds"))
     writer.set_meta("ruleatlas_version", __version__)
     writer.set_meta("inputs_key", plan.inputs_key)
@@ -283,7 +310,7 @@ def _store(
         writer.set_blob("attack", attack[1])
     if telemetry is not None:
         writer.set_blob("telemetry", telemetry[1])
-    writer.refresh_sources([(s.vendor, str(s.path), s.repo, s.commit) for s in plan.specs])
+    writer.refresh_sources([(s.name, s.vendor, str(s.path), s.repo, s.commit) for s in plan.specs])
     affected = writer.recount()
     # Every page again when the templates changed, or when the current generation has no complete site.
     rerender_all = (
@@ -374,26 +401,25 @@ _WORKER_ATTACK: AttackData | None = None
 _WORKER_TELEMETRY: TelemetryCatalog | None = None
 
 
+def _problem_row(source: str, vendor: str, path: str, uid: str | None, p: Problem) -> ProblemRow:
+    return ProblemRow(source, vendor, path, uid, p.line, p.severity, p.message, p.hint)
+
+
 def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
     rules, problems = parse_file(file, repo, commit)
-    rows = [analyse_rule(rule, _WORKER_ATTACK, _WORKER_TELEMETRY) for rule in rules]
+    rows = [analyse_rule(rule, _WORKER_ATTACK, _WORKER_TELEMETRY, file.source) for rule in rules]
     telemetry = _WORKER_TELEMETRY
     events = [rule_event_fields(rule, telemetry) for rule in rules] if telemetry is not None else []
-    problem_rows = [
-        ProblemRow(file.vendor, file.rel_path, p.rule_uid, p.line, p.severity, p.message, p.hint)
-        for p in problems
+    problem_rows = [_problem_row(file.source, file.vendor, file.rel_path, p.rule_uid, p) for p in problems]
+    problem_rows += [
+        _problem_row(file.source, file.vendor, file.rel_path, r.uid, p) for r in rules for p in r.problems
     ]
     problem_rows += [
-        ProblemRow(file.vendor, file.rel_path, r.uid, p.line, p.severity, p.message, p.hint)
-        for r in rules
-        for p in r.problems
-    ]
-    problem_rows += [
-        ProblemRow(file.vendor, file.rel_path, row.uid, p.line, p.severity, p.message, p.hint)
+        _problem_row(file.source, file.vendor, file.rel_path, row.uid, p)
         for row in rows
         for p in row.problems
     ]
-    meta = SourceFile(file.vendor, file.rel_path, file.folder, file.content_hash, None)
+    meta = SourceFile(file.source, file.vendor, file.rel_path, file.folder, file.content_hash, None)
     return FileResult(meta, rows, problem_rows, sum(p.severity == "error" for p in problems), events)
 
 
@@ -439,17 +465,27 @@ def _analyse_files(
     return results
 
 
-def _assign_uids(results: list[FileResult], kept: dict[str, tuple[str, str, str, str]]) -> bool:
+_SOURCE_ORDER = {name: i for i, name in enumerate(SOURCES)}
+
+
+def _uid_rank(rule: Rule) -> tuple[object, ...]:
+    """Who keeps a shared `<vendor>/<stem>`: by folder (`rules` first), then by source in registry order
+    (SigmaHQ before Hayabusa and Suzaku), then by path. Stand-ins carry their source name as `repo`."""
+    rank, _, path = folder_rank(rule)
+    return (rank, _SOURCE_ORDER.get(rule.source.repo, len(_SOURCE_ORDER)), rule.source.repo, path)
+
+
+def _assign_uids(results: list[FileResult], kept: dict[str, tuple[str, str, str, str, str]]) -> bool:
     """Make new rows' uids unique against each other and the kept rules; False if a kept uid would move."""
     kept_stand_ins = [(uid, stand_in(*info)) for uid, info in kept.items()]
     new_stand_ins = [
-        (result, i, stand_in(row.vendor, row.base_uid, row.path, row.folder))
+        (result, i, stand_in(row.vendor, row.base_uid, row.path, row.folder, row.source))
         for result in results
         for i, row in enumerate(result.rows)
     ]
     everyone = [s for _, s in kept_stand_ins] + [s for _, _, s in new_stand_ins]
-    everyone.sort(key=lambda r: r.source.path)
-    assign_unique_uids(everyone)
+    everyone.sort(key=_uid_rank)
+    assign_unique_uids(everyone, rank=_uid_rank)
     if any(s.uid != uid for uid, s in kept_stand_ins):
         return False
     for result, i, s in new_stand_ins:

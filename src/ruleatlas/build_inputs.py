@@ -88,7 +88,7 @@ class PreviousCatalog:
 
     meta: dict[str, str]
     files: dict[tuple[str, str], str]
-    base_uids: dict[str, tuple[str, str, str, str]]
+    base_uids: dict[str, tuple[str, str, str, str, str]]
 
 
 def read_previous(path: Path) -> PreviousCatalog | None:
@@ -131,7 +131,7 @@ class InputContext:
     def telemetry(self) -> tuple[TelemetryCatalog, str] | None:
         path = self.config.telemetry
         if path is not None and self._telemetry is None:
-            sigma_dir = next((s.path for s in self.config.sources if s.vendor == "sigma"), None)
+            sigma_dir = next((s.path for s in self.config.sources if s.name == "sigma"), None)
             self._telemetry = _cached_json(
                 self.cache_dir,
                 "telemetry",

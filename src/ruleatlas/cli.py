@@ -30,6 +30,7 @@ from ruleatlas.config import (
     parse_source_arg,
     shared_defaults,
 )
+from ruleatlas.sources import SOURCES
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 0, 1, 2, 130, 141
 DEFAULT_OUT = Path("catalog")
@@ -44,7 +45,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ruleatlas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("fetch", help="download the default sources (SigmaHQ, ATT&CK) into a data folder")
+    p = sub.add_parser(
+        "fetch", help="download every rule source's repository and ATT&CK into a data folder (data/<source>)"
+    )
     p.add_argument("--dest", type=Path, default=Path("data"))
 
     p = sub.add_parser("build", help="build the catalog and its static pages")
@@ -52,8 +55,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--source",
         action="append",
         default=[],
-        metavar="VENDOR=PATH",
-        help="a rule source, e.g. sigma=../shared/corpus/sigma (repeatable)",
+        metavar="SOURCE=PATH",
+        help=f"a rule source, e.g. sigma=../shared/corpus/sigma (repeatable); sources: {', '.join(SOURCES)}",
     )
     p.add_argument("--attack", type=Path, help="ATT&CK STIX bundle, or a folder holding one")
     p.add_argument("--telemetry", type=Path, help="telemetry definitions folder (providers/)")
@@ -146,8 +149,10 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
     if not config.sources and not args.source:
         if shared is not None:
             config.sources, config.attack, config.telemetry = shared_defaults(shared)
-        elif (Path("data") / "sigma").is_dir():
-            config.sources = [SourceSpec("sigma", Path("data") / "sigma")]
+        elif fetched := [
+            SourceSpec(name, Path("data") / name) for name in SOURCES if (Path("data") / name).is_dir()
+        ]:
+            config.sources = fetched  # what `ruleatlas fetch` wrote: data/<source name>
             config.attack = config.attack or Path("data") / "attack"
     if args.source:
         config.sources = [parse_source_arg(s) for s in args.source]
@@ -165,7 +170,7 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
         )
     for spec in config.sources:
         if not spec.path.is_dir():
-            raise ConfigError(f"--source {spec.vendor}={spec.path}: not a folder")
+            raise ConfigError(f"--source {spec.name}={spec.path}: not a folder")
     for name, path in (
         ("--attack", config.attack),
         ("--telemetry", config.telemetry),
@@ -207,15 +212,19 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from ruleatlas.fetch import FetchError, FetchRefused, fetch
 
     try:
-        for path in fetch(args.dest):
-            print(f"fetched {path}")
+        written = fetch(args.dest)
     except FetchRefused as exc:
         print(f"ruleatlas fetch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except FetchError as exc:
-        print(f"ruleatlas fetch: {exc}", file=sys.stderr)
+        for path in exc.written:
+            print(f"fetched {path}")
+        for failure in exc.failures:
+            print(f"ruleatlas fetch: {failure}", file=sys.stderr)
         print(f"without internet, point the build at a local copy: {SHARED_ENV}=../shared", file=sys.stderr)
         return EXIT_PROBLEMS
+    for path in written:
+        print(f"fetched {path}")
     return EXIT_OK
 
 
@@ -283,6 +292,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         stats = catalog.stats()
         stats["sources"] = [
             {
+                "source": s.source,
                 "vendor": s.vendor,
                 "path": s.path,
                 "repo": s.repo,
@@ -308,6 +318,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
         ("status", "per_status"),
     ):
         print(f"  per {title}: " + ", ".join(f"{k or '(none)'} {v}" for k, v in stats[key].items()))
+    print("  per vendor and class:")
+    for vendor, kinds in stats["per_vendor_kind"].items():
+        files = stats["per_vendor_files"].get(vendor, {})
+        print(
+            f"    {vendor:<10} "
+            + ", ".join(f"{k} {n}" for k, n in kinds.items())
+            + f"; files {files.get('files', 0)}, {files.get('error_files', 0)} with no rule"
+        )
     print("  per folder:")
     for name, f in sorted(stats["per_folder"].items()):
         print(
@@ -324,6 +342,7 @@ def cmd_problems(args: argparse.Namespace) -> int:
         problems = catalog.problems()
     rows: list[dict[str, Any]] = [
         {
+            "source": p.source,
             "vendor": p.vendor,
             "file": p.file,
             "uid": p.uid,
@@ -338,7 +357,8 @@ def cmd_problems(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         for r in rows:
-            where = f"{r['file']}:{r['line']}" if r["line"] else r["file"]
+            file = r["file"] or f"(source {r['source']})"  # a problem of a whole source names no file
+            where = f"{file}:{r['line']}" if r["line"] else file
             hint = f" (hint: {r['hint']})" if r["hint"] else ""
             print(f"{r['severity']}: {where}: {r['message']}{hint}")
         print(f"{len(rows)} problems")

@@ -9,11 +9,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ruleatlas.sources import SHARED_FOLDERS, SOURCES, UPSTREAM_REPOS
+
 CONFIG_FILE = "ruleatlas.toml"
 SHARED_ENV = "RULEATLAS_SHARED"
-
-# Where each vendor's rules live upstream; used for source links when a checkout does not say.
-DEFAULT_REPOS = {"sigma": "https://github.com/SigmaHQ/sigma"}
 
 
 class ConfigError(Exception):
@@ -22,10 +21,17 @@ class ConfigError(Exception):
 
 @dataclass(slots=True)
 class SourceSpec:
-    vendor: str
+    """One rule source: its name (a key of `sources.SOURCES`: `sigma`, `hayabusa`, `elastic`...), folder."""
+
+    name: str
     path: Path
     repo: str = ""
     commit: str = ""
+
+    @property
+    def vendor(self) -> str:
+        """The vendor label its rules are counted under (Hayabusa's and Suzaku's rules are `sigma`)."""
+        return SOURCES[self.name][0]
 
 
 @dataclass(slots=True)
@@ -39,18 +45,33 @@ class BuildConfig:
     pages: bool = True
 
 
+def source_spec(name: str, path: Path, where: str) -> SourceSpec:
+    """A source by name, checked against the registry; `where` names the setting in the error."""
+    key = name.strip().lower()
+    if key not in SOURCES:
+        raise ConfigError(f"{where}: unknown source {name!r} (known: {', '.join(SOURCES)})")
+    return SourceSpec(key, path)
+
+
 def parse_source_arg(text: str) -> SourceSpec:
-    vendor, sep, path = text.partition("=")
-    if not sep or not vendor or not path:
-        raise ConfigError(f"--source {text!r}: expected VENDOR=PATH, e.g. sigma=../shared/corpus/sigma")
-    return SourceSpec(vendor=vendor.strip().lower(), path=Path(path).expanduser())
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise ConfigError(f"--source {text!r}: expected SOURCE=PATH, e.g. sigma=../shared/corpus/sigma")
+    return source_spec(name, Path(path).expanduser(), f"--source {text}")
 
 
 def shared_defaults(shared: Path) -> tuple[list[SourceSpec], Path, Path]:
-    """The sources, ATT&CK and telemetry folders inside a `shared/` data folder."""
-    if not (shared / "corpus" / "sigma").is_dir():
-        raise ConfigError(f"{SHARED_ENV}={shared}: no corpus/sigma folder there")
-    return [SourceSpec("sigma", shared / "corpus" / "sigma")], shared / "attack", shared / "providers"
+    """Every source whose corpus folder is present in a `shared/` data folder, with ATT&CK and telemetry."""
+    corpus = shared / "corpus"
+    specs = [
+        SourceSpec(name, corpus / folder)
+        for name, folder in SHARED_FOLDERS.items()
+        if (corpus / folder).is_dir()
+    ]
+    if not specs:
+        folders = ", ".join(f"corpus/{f}" for f in SHARED_FOLDERS.values())
+        raise ConfigError(f"{SHARED_ENV}={shared}: no rule folder there (looked for {folders})")
+    return specs, shared / "attack", shared / "providers"
 
 
 def load_toml(path: Path) -> dict[str, object]:
@@ -62,7 +83,7 @@ def load_toml(path: Path) -> dict[str, object]:
 
 
 def config_from_toml(path: Path, data: dict[str, object]) -> BuildConfig:
-    """`[build] out, attack, telemetry, samples, jobs` and `[sources] vendor = "path"`; paths relative to
+    """`[build] out, attack, telemetry, samples, jobs` and `[sources] name = "path"`; paths relative to
     the file."""
     base = path.parent
     build = data.get("build", {})
@@ -76,7 +97,10 @@ def config_from_toml(path: Path, data: dict[str, object]) -> BuildConfig:
 
     return BuildConfig(
         out=as_path("out") or base / "catalog",
-        sources=[SourceSpec(str(v).lower(), (base / str(p)).resolve()) for v, p in sources.items()],
+        sources=[
+            source_spec(str(name), (base / str(p)).resolve(), f"{path} [sources]")
+            for name, p in sources.items()
+        ],
         attack=as_path("attack"),
         telemetry=as_path("telemetry"),
         samples=as_path("samples"),
@@ -85,7 +109,7 @@ def config_from_toml(path: Path, data: dict[str, object]) -> BuildConfig:
 
 
 def describe_source(spec: SourceSpec) -> SourceSpec:
-    """Fill in the repository URL and commit: from git, else from a SOURCE.md, else the vendor default."""
+    """Fill in the repository URL and commit: from git, else from a SOURCE.md, else the upstream default."""
     repo, commit = spec.repo, spec.commit
     if (spec.path / ".git").exists():
         commit = commit or _git(spec.path, "rev-parse", "HEAD")
@@ -97,7 +121,7 @@ def describe_source(spec: SourceSpec) -> SourceSpec:
             repo = m.group(1).rstrip(".,)")
         if not commit and (m := re.search(r"commit:\s*`([0-9a-f]{7,40})`", text, re.IGNORECASE)):
             commit = m.group(1)
-    return SourceSpec(spec.vendor, spec.path, repo or DEFAULT_REPOS.get(spec.vendor, ""), commit)
+    return SourceSpec(spec.name, spec.path, repo or UPSTREAM_REPOS.get(spec.name, ""), commit)
 
 
 def _git(path: Path, *args: str) -> str:

@@ -1,7 +1,8 @@
-"""`ruleatlas fetch`: download the default sources (SigmaHQ rules, MITRE ATT&CK) into a data folder.
+"""`ruleatlas fetch`: download every rule source (`sources.UPSTREAM_REPOS`) and ATT&CK into a data folder.
 
-A shallow git clone for rule repositories and a plain download for the ATT&CK bundle. The URLs are data,
-so tests point them at local repositories and files.
+A shallow git clone for each rule repository, into `<dest>/<source name>` (where the build looks), and a
+plain download for the ATT&CK bundle. The URLs are data, so tests point them at local repositories and
+files. One source that cannot be fetched does not stop the others.
 
 Fetch never deletes what it did not make: a clone is made in a temporary folder beside the target and
 renamed into place only when it succeeded (offline, nothing changes); an existing checkout is updated with
@@ -18,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ruleatlas.sources import UPSTREAM_REPOS
+
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -30,7 +33,7 @@ class RemoteSource:
 
 
 DEFAULT_REMOTES = (
-    RemoteSource("sigma", "https://github.com/SigmaHQ/sigma.git", "git", "sigma"),
+    *(RemoteSource(name, f"{url}.git", "git", name) for name, url in UPSTREAM_REPOS.items()),
     RemoteSource(
         "attack",
         "https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/enterprise-attack/enterprise-attack.json",
@@ -41,7 +44,15 @@ DEFAULT_REMOTES = (
 
 
 class FetchError(Exception):
-    """A source could not be fetched (offline, a bad URL): what was there before is unchanged."""
+    """A source could not be fetched (offline, a bad URL): what was there before is unchanged.
+
+    Raised after every remote was tried: `written` holds what was fetched, `failures` one message per remote
+    that failed."""
+
+    def __init__(self, message: str, written: list[Path] | None = None, failures: list[str] | None = None):
+        super().__init__(message)
+        self.written = written or []
+        self.failures = failures or [message]
 
 
 class FetchRefused(FetchError):
@@ -51,15 +62,25 @@ class FetchRefused(FetchError):
 def fetch(
     dest: Path, remotes: tuple[RemoteSource, ...] = DEFAULT_REMOTES, *, timeout: float = 300
 ) -> list[Path]:
+    """Fetch every remote; raise one FetchError naming each remote that failed, after trying them all."""
     dest.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
+    failures: list[str] = []
     for remote in remotes:
         target = dest / remote.target
-        if remote.how == "git":
-            _git_fetch(remote, target, timeout)
-        else:
-            _file_fetch(remote, target, timeout)
+        try:
+            if remote.how == "git":
+                _git_fetch(remote, target, timeout)
+            else:
+                _file_fetch(remote, target, timeout)
+        except FetchRefused:
+            raise  # replacing a folder fetch did not make is a usage error, not a network failure
+        except FetchError as exc:
+            failures.append(str(exc))
+            continue
         written.append(target)
+    if failures:
+        raise FetchError("; ".join(failures), written, failures)
     return written
 
 

@@ -7,8 +7,9 @@ the engine compiles its own matchers from it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import TypeAlias
 
 
@@ -88,18 +89,41 @@ class CorrelationType(StrEnum):
     WINDOW = "window"  # YARA-L `match ... over`, Panther dedup
 
 
-SIGMA_CORRELATION_TYPES = frozenset(
+# Sigma's own correlation types in the specification's order (value_median is pySigma's: percentile 50).
+SIGMA_CORRELATION_TYPES: tuple[str, ...] = (
+    CorrelationType.EVENT_COUNT,
+    CorrelationType.VALUE_COUNT,
+    CorrelationType.TEMPORAL,
+    CorrelationType.TEMPORAL_ORDERED,
+    CorrelationType.VALUE_SUM,
+    CorrelationType.VALUE_AVG,
+    CorrelationType.VALUE_PERCENTILE,
+    CorrelationType.VALUE_MEDIAN,
+)
+TEMPORAL_TYPES = frozenset({CorrelationType.TEMPORAL, CorrelationType.TEMPORAL_ORDERED})
+# The types that aggregate a field's values (`condition.field`).
+FIELD_TYPES = frozenset(
     {
-        CorrelationType.EVENT_COUNT,
         CorrelationType.VALUE_COUNT,
-        CorrelationType.TEMPORAL,
-        CorrelationType.TEMPORAL_ORDERED,
         CorrelationType.VALUE_SUM,
         CorrelationType.VALUE_AVG,
         CorrelationType.VALUE_PERCENTILE,
         CorrelationType.VALUE_MEDIAN,
     }
 )
+
+# Timespan units: the specification's s, m, h, d; pySigma also takes w, M (30.44 d) and y (365.24 d).
+TIMESPAN_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2629746, "y": 31556952}
+_TIMESPAN = re.compile(r"([0-9]+)([smhdwMy])")
+
+
+def timespan_seconds(text: str) -> int | None:
+    """Seconds in a timespan such as `90m` (surrounding blanks allowed), or None when it is not one."""
+    match = _TIMESPAN.fullmatch(text.strip())
+    if match is None or int(match.group(1)) <= 0:
+        return None
+    return int(match.group(1)) * TIMESPAN_UNIT_SECONDS[match.group(2)]
+
 
 # A list-membership predicate (`in $org_domains`, `%list`, `_GetWatchlist()`, a lookup, a Sigma
 # placeholder) is `Pred(kind=EQ, value=<the list's name>, transforms=(MEMBERSHIP,))`: shown as
@@ -169,6 +193,93 @@ OTHER_TACTIC_TAGS: tuple[str, ...] = (
 
 
 Scalar: TypeAlias = str | int | float | bool | None
+
+
+def scalar_text(value: Scalar) -> str:
+    """A scalar as text, one way for every layer: null, true/false, integral floats without `.0`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# --- the wildcard syntax of `Kind.WILDCARD` values (Sigma's) -----------------------------------------------
+
+
+class Wild(Enum):
+    """A wildcard token of a parsed pattern."""
+
+    STAR = "*"  # any run of characters, also empty
+    ONE = "?"  # exactly one character
+    DASH = "-"  # one windash character (the engine's form of a `windash` position too many to expand)
+
+
+WildPart: TypeAlias = str | Wild
+
+_SPLIT_WILDCARDS = re.compile(r"([*?])")
+
+
+def parse_wildcard(text: str) -> tuple[WildPart, ...]:
+    """A pattern as literal text and wildcards, exactly as pySigma's SigmaString reads it.
+
+    `*` and `?` are wildcards; a backslash escapes `*`, `?` and itself; any other backslash (also a
+    trailing one) is a literal backslash. Runs of `*` are kept as written (pySigma keeps them).
+    """
+    if "\\" not in text:  # the common case, without the character loop
+        return tuple(
+            Wild.STAR if token == "*" else Wild.ONE if token == "?" else token
+            for token in _SPLIT_WILDCARDS.split(text)
+            if token
+        )
+    parts: list[WildPart] = []
+    acc: list[str] = []
+    escaped = False
+    for ch in text:
+        if escaped:
+            if ch not in "*?\\":
+                acc.append("\\")  # a backslash before an ordinary character is itself ordinary
+            acc.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "*" or ch == "?":
+            if acc:
+                parts.append("".join(acc))
+                acc = []
+            parts.append(Wild.STAR if ch == "*" else Wild.ONE)
+        else:
+            acc.append(ch)
+    if escaped:
+        acc.append("\\")  # a trailing backslash is literal
+    if acc:
+        parts.append("".join(acc))
+    return tuple(parts)
+
+
+def wildcard_text(parts: tuple[WildPart, ...] | list[WildPart]) -> str:
+    """Parts back to the wildcard syntax with as few escapes as possible (the inverse of `parse_wildcard`):
+    `*`/`?` literals become `\\*`/`\\?`, and a literal backslash is doubled only where the next character
+    would otherwise read as an escape (before `\\`, `*`, `?` or a wildcard)."""
+    out: list[str] = []
+    flat: list[WildPart] = [c for p in parts for c in (p if isinstance(p, str) else (p,))]
+    for index, item in enumerate(flat):
+        if isinstance(item, Wild):
+            out.append(item.value)
+        elif item == "\\":
+            following = flat[index + 1] if index + 1 < len(flat) else None
+            out.append(
+                "\\\\"
+                if following is not None and (isinstance(following, Wild) or following in "*?\\")
+                else "\\"
+            )
+        elif item in "*?":
+            out.append("\\" + item)
+        else:
+            out.append(item)
+    return "".join(out)
 
 
 @dataclass(slots=True, frozen=True)
@@ -327,16 +438,29 @@ class SourceResult:
     files_per_folder: dict[str, int] = field(default_factory=dict)
 
 
-def walk_preds(expr: Expr | None, negated: bool = False) -> list[tuple[Pred, bool]]:
-    """Every predicate under `expr`, with whether an odd number of `Not` lies above it."""
-    out: list[tuple[Pred, bool]] = []
+def walk_leaves(expr: Expr | None, negated: bool = False) -> list[tuple[Pred | Ref, bool]]:
+    """Every predicate and reference under `expr` in order, with whether an odd number of `Not` lies above it.
+
+    The one walk of an expression tree: analysis, telemetry and the engine read leaves through it.
+    """
+    out: list[tuple[Pred | Ref, bool]] = []
     stack: list[tuple[Expr, bool]] = [] if expr is None else [(expr, negated)]
     while stack:
         node, neg = stack.pop()
-        if isinstance(node, Pred):
+        if isinstance(node, Pred | Ref):
             out.append((node, neg))
         elif isinstance(node, Not):
             stack.append((node.item, not neg))
-        elif isinstance(node, All | Any):
+        else:
             stack.extend((item, neg) for item in reversed(node.items))
     return out
+
+
+def walk_preds(expr: Expr | None, negated: bool = False) -> list[tuple[Pred, bool]]:
+    """Every predicate under `expr`, with whether an odd number of `Not` lies above it."""
+    return [(node, neg) for node, neg in walk_leaves(expr, negated) if isinstance(node, Pred)]
+
+
+def walk_refs(expr: Expr | None, negated: bool = False) -> list[tuple[Ref, bool]]:
+    """Every reference under `expr` (a condition's search identifiers), with its negation parity."""
+    return [(node, neg) for node, neg in walk_leaves(expr, negated) if isinstance(node, Ref)]

@@ -81,3 +81,63 @@ def test_missing_condition_falls_back_to_every_search() -> None:
 def test_dangling_and_cyclic_references_drop_out() -> None:
     rule = make_rule("r", All((Ref("a"), Ref("missing"))), {"a": HOST_A})
     assert rule_logic(rule.stages) == All((HOST_A,))
+
+
+def pipeline_rule(stages: list[Stage], vendor: str = "splunk") -> Rule:
+    return Rule(
+        uid=f"{vendor}/p",
+        vendor=vendor,
+        language="spl",
+        source=SourceRef("", "p.yml"),
+        folder="detections",
+        logsource={"product": "windows", "category": "process_creation"},
+        stages=stages,
+    )
+
+
+def test_a_pipeline_ands_its_filters_up_to_the_first_aggregate() -> None:
+    index = Pred("index", Kind.EQ, "main", scope=True)
+    proc = Pred("Processes.process_name", Kind.EQ, "whoami.exe")
+    cmd = Pred("Processes.process", Kind.CONTAINS, "/all")
+    count = Pred("count", Kind.GT, 5)
+    after = Pred("Processes.user", Kind.EQ, "SYSTEM")
+    stages = [
+        Stage(0, "source", "source", "index=main", index),
+        Stage(1, "where", "filter", "...", All((proc, Not(cmd)))),
+        Stage(2, "stats", "aggregate", "stats count by dest", None, defines=("count",)),
+        Stage(3, "where", "having", "count > 5", count),
+        Stage(4, "search", "filter", "user=SYSTEM", after),
+    ]
+    rule = pipeline_rule(stages)
+    assert rule_logic(stages) == All((proc, Not(cmd)))
+    found = rule_indicators(rule)
+    assert [(i.key, i.native_field) for i in found.positives] == [
+        (("Image", "ends_with", "\\whoami.exe", ""), "Processes.process_name")
+    ]
+    assert [i.key for i in found.exclusions] == [("CommandLine", "contains", "/all", "")]
+
+
+def test_scope_and_defined_columns_are_never_indicators() -> None:
+    scope = Pred("event.category", Kind.EQ, "process", scope=True)
+    derived = Pred("Esql.recent", Kind.LE, 6)
+    real = Pred("process.command_line", Kind.CONTAINS, "-enc")
+    stages = [
+        Stage(0, "where", "filter", "", All((scope, real))),
+        Stage(1, "eval", "extend", "EVAL Esql.recent = ...", None, defines=("Esql.recent",)),
+        Stage(2, "where", "filter", "", derived),
+    ]
+    found = rule_indicators(pipeline_rule(stages, "elastic"))
+    assert [i.key for i in found.positives] == [("CommandLine", "contains", "-enc", "")]
+
+
+def test_let_stages_are_followed_through_references() -> None:
+    listed = Pred("HostGroup", Kind.EQ, "$hosts", transforms=("expand",))
+    stages = [
+        Stage(0, "hosts", "let", "let hosts = ...", Pred("FileName", Kind.EQ, "cmd.exe")),
+        Stage(1, "where", "filter", "", All((Ref("hosts"), listed))),
+    ]
+    found = rule_indicators(pipeline_rule(stages, "kusto"))
+    assert [i.key for i in found.positives] == [
+        ("Image", "ends_with", "\\cmd.exe", ""),
+        ("kusto:HostGroup", "eq", "$hosts", "expand"),
+    ]

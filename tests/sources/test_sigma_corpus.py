@@ -9,9 +9,9 @@ from typing import Any as TypingAny
 
 import pytest
 
-from ruleatlas.model import All, Any, Kind, Pred, Ref, RuleKind, SourceResult, walk_preds
+from ruleatlas.model import All, Any, Kind, Pred, Ref, RuleKind, SourceResult, Wild, walk_preds
 from ruleatlas.sources.sigma import list_sigma_files, parse_sigma_file, read_sigma_tree
-from ruleatlas.sources.sigma_modifiers import Wild, classify
+from ruleatlas.sources.sigma_modifiers import classify
 
 pytestmark = pytest.mark.corpus
 
@@ -186,10 +186,10 @@ def _pysigma_preds(detection: TypingAny, out: Counter[tuple[object, ...]]) -> No
                 parts: list[str | Wild] = []
                 for part in value.s:
                     if part is SpecialChars.WILDCARD_MULTI:
-                        if not (parts and parts[-1] is Wild.MULTI):
-                            parts.append(Wild.MULTI)
+                        if not (parts and parts[-1] is Wild.STAR):
+                            parts.append(Wild.STAR)
                     elif part is SpecialChars.WILDCARD_SINGLE:
-                        parts.append(Wild.SINGLE)
+                        parts.append(Wild.ONE)
                     elif parts and isinstance(parts[-1], str):
                         parts[-1] += str(part)
                     else:

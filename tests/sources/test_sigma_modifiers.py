@@ -9,18 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from ruleatlas.model import All, Any, Kind, Not, Pred, Rule
+from ruleatlas.model import All, Any, Kind, Not, Pred, Rule, Wild
+from ruleatlas.model import wildcard_text as to_pattern
 from ruleatlas.sources.sigma_modifiers import (
     MODIFIERS,
     ModifierError,
     Role,
     VType,
-    Wild,
     build_pred,
     classify,
     parse_key,
     parse_wildcards,
-    to_pattern,
 )
 
 
@@ -284,20 +283,20 @@ def test_numbers_and_booleans_keep_their_yaml_type() -> None:
 
 def test_wildcard_pattern_round_trips() -> None:
     rng = random.Random(7)
-    alphabet = ["a", "\\", "*", "?", Wild.MULTI, Wild.SINGLE]
+    alphabet = ["a", "\\", "*", "?", Wild.STAR, Wild.ONE]
     for _ in range(3000):
         parts: list[str | Wild] = []
         for item in (rng.choice(alphabet) for _ in range(rng.randint(1, 8))):
             if isinstance(item, str) and parts and isinstance(parts[-1], str):
                 parts[-1] += item
-            elif not (item is Wild.MULTI and parts and parts[-1] is Wild.MULTI):
+            elif not (item is Wild.STAR and parts and parts[-1] is Wild.STAR):
                 parts.append(item)
         assert parse_wildcards(to_pattern(parts)) == parts, parts
 
 
 def test_classify_only_makes_plain_kinds_from_end_wildcards() -> None:
-    assert classify([Wild.MULTI, "x", Wild.MULTI]) == (Kind.CONTAINS, "x")
-    assert classify([Wild.SINGLE, "x", Wild.MULTI]) == (Kind.WILDCARD, "?x*")
+    assert classify([Wild.STAR, "x", Wild.STAR]) == (Kind.CONTAINS, "x")
+    assert classify([Wild.ONE, "x", Wild.STAR]) == (Kind.WILDCARD, "?x*")
     assert classify(["a*b"]) == (Kind.EQ, "a*b")
 
 

@@ -177,7 +177,7 @@ def test_banners(pages: dict[str, str]) -> None:
     danger = element_text(pages[DEPRECATED_UID], r'<div class="banner banner-danger"[^>]*>(.*?)</div>')
     assert danger == "1 problem reading this rule Parts of this page may be incomplete. See the list."
     assert 'href="#problems"' in pages[DEPRECATED_UID]
-    assert "Threat-hunting rule" in pages[HOSTILE_UID]
+    assert "Threat-hunting query" in pages[HOSTILE_UID]
     assert "Correlation rule" in pages[CORRELATION_UID]
     assert "banner" not in pages[LOCALTONET_UID]
 

@@ -9,8 +9,8 @@ Pure functions over plain rows (the store's `ruleatlas.store.attack` reads them)
 
 Counting rules, shared by every page, API route and CLI command so that they all agree:
 
-- detection rules only: deprecated, unsupported and hunting rules (by kind, or by status for the first two)
-  are left out and reported as such;
+- detection rules only: deprecated, unsupported, hunting, enrichment and alert-feed rules (by kind, or by
+  status for the first two) are left out and reported as such;
 - a rule counts under the tactic the build placed the technique under (the rule's own tactic tags, see
   `ruleatlas.attack.map_tags`); a parent technique's cell counts distinct rules of the parent and of its
   sub-techniques under that tactic;
@@ -35,6 +35,8 @@ LEFT_OUT_KINDS: dict[str, str] = {
     "deprecated": "deprecated",
     "unsupported": "unsupported",
     "hunting": "hunting-only",
+    "enrichment": "enrichment or lookup",
+    "alert_feed": "third-party alert feed",
 }
 LEFT_OUT_STATUSES: dict[str, str] = {"deprecated": "deprecated", "unsupported": "unsupported"}
 

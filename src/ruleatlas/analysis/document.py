@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ruleatlas.analysis.indicators import Indicator, RuleIndicators
-from ruleatlas.model import Pred, Rule, Stage, walk_preds
+from ruleatlas.model import MEMBERSHIP, Pred, Rule, Stage, walk_preds
 
 # Log source keys in the order detection engineers read them (the seed page: "product windows, category ...").
 LOGSOURCE_ORDER = ("product", "category", "service", "definition")
@@ -25,6 +25,8 @@ def logsource_text(logsource: dict[str, str]) -> str:
 
 def pred_dict(pred: Pred, negated: bool = False) -> dict[str, Any]:
     return {
+        "scope": pred.scope,
+        "membership": MEMBERSHIP in pred.transforms,
         "field": pred.field,
         "kind": pred.kind.value,
         "value": pred.value,
@@ -43,6 +45,7 @@ def stage_dict(stage: Stage) -> dict[str, Any]:
         "op": stage.op,
         "text": stage.text,
         "line": stage.line,
+        "defines": list(stage.defines),
         "predicates": [pred_dict(p, neg) for p, neg in walk_preds(stage.expr)],
     }
 
@@ -53,12 +56,19 @@ def indicator_dict(ind: Indicator) -> dict[str, Any]:
     `corpus` is added by the store, which alone knows the whole catalog.
     """
     return {
-        "field": ind.pred.field,
+        "field": ind.field or None,  # canonical: what corpus counts key on
         "kind": ind.key[1],
-        "value": ind.pred.value,
+        "value": ind.value,
         "key": ind.key[2],
         "transforms": list(ind.pred.transforms),
         "cased": ind.pred.cased,
+        # The predicate as the rule wrote it, and how the canonical field was reached (pages show both).
+        "native_field": ind.native_field,
+        "native_kind": ind.pred.kind.value,
+        "native_value": ind.pred.value,
+        "native": ind.pred.native,
+        "mapping": ind.how,
+        "membership": MEMBERSHIP in ind.pred.transforms,
     }
 
 
@@ -98,6 +108,10 @@ def rule_document(
         "events": events,
         "events_note": events_note,
         "body": rule.body,
+        # Header facts of the vendor's own format ("Time window", "Log types"...), in its order.
+        "facts": [[label, value] for label, value in rule.facts],
+        "output_fields": list(rule.output_fields),
+        "logic_parsed": rule.logic_parsed,
         "stages": [stage_dict(s) for s in rule.stages],
         "indicators": [indicator_dict(i) for i in indicators.positives],
         "exclusions": [indicator_dict(i) for i in indicators.exclusions],

@@ -2,28 +2,42 @@
 
 A predicate reached through an even number of `not`s is an indicator; one reached through an odd number
 is an exclusion. The condition is followed through its references, so a search identifier that the
-condition never uses contributes nothing.
+condition never uses contributes nothing. A pipeline's logic is its filter stages up to the first
+aggregate, ANDed, with `let` stages followed through references.
+
+Not every predicate is an indicator: a scope predicate (`Pred.scope`: index, sourcetype, event.category,
+Channel...) selects the data source, as a Sigma logsource does, and a predicate on a column an earlier stage
+`defines` (`count > 5` after `stats`) is that stage's logic. Keys are canonical (`canonical`): one indicator
+written by three vendors counts once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ruleatlas.analysis.canonical import Canonical, canonical
 from ruleatlas.model import All as AllOf
 from ruleatlas.model import Any as AnyOf
-from ruleatlas.model import Expr, Kind, Not, Pred, Ref, Rule, Scalar, Stage, walk_preds
+from ruleatlas.model import Expr, Kind, Not, Pred, Ref, Rule, Scalar, Stage, StageOp, scalar_text, walk_preds
 
 IndicatorKey = tuple[str, str, str, str]
-"""(field, kind, normalised value, transforms) — field "" for a keyword search."""
+"""(canonical field, kind, normalised value, transforms) — field "" for a keyword search."""
 
 
 @dataclass(slots=True, frozen=True)
 class Indicator:
     key: IndicatorKey
-    pred: Pred
+    pred: Pred  # the predicate as the rule wrote it (native field, kind and value)
+    how: str = "sigma"  # how the canonical field was reached (`Canonical.how`)
+    value: Scalar = None  # the canonical value as written (the key holds it folded)
 
     @property
-    def field(self) -> str | None:
+    def field(self) -> str:
+        """The canonical field ("" for a keyword search)."""
+        return self.key[0]
+
+    @property
+    def native_field(self) -> str | None:
         return self.pred.field
 
     @property
@@ -37,30 +51,24 @@ class RuleIndicators:
     exclusions: list[Indicator] = field(default_factory=list)
 
 
-def _scalar_text(value: Scalar) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _is_case_insensitive(pred: Pred) -> bool:
-    if pred.cased:
+def _is_case_insensitive(form: Canonical, pred: Pred) -> bool:
+    if form.cased:
         return False
-    if pred.kind is Kind.REGEX:
+    if form.kind is Kind.REGEX:
         return "i" in pred.regex_flags
     # Field references compare two fields; the referenced name is not a value to fold.
-    return pred.kind is not Kind.FIELDREF
+    return form.kind is not Kind.FIELDREF
 
 
-def indicator_key(pred: Pred) -> IndicatorKey:
-    text = _scalar_text(pred.value)
-    if isinstance(pred.value, str) and _is_case_insensitive(pred):
+def indicator_key(pred: Pred, vendor: str = "sigma", logsource: dict[str, str] | None = None) -> IndicatorKey:
+    return _key(canonical(pred, vendor, logsource or {}), pred)
+
+
+def _key(form: Canonical, pred: Pred) -> IndicatorKey:
+    text = scalar_text(form.value)
+    if isinstance(form.value, str) and _is_case_insensitive(form, pred):
         text = text.casefold()
-    return (pred.field or "", pred.kind.value, text, "|".join(pred.transforms))
+    return (form.field, form.kind.value, text, "|".join(pred.transforms))
 
 
 def _resolve(expr: Expr, searches: dict[str, Expr | None], seen: frozenset[str]) -> Expr | None:
@@ -80,24 +88,44 @@ def _resolve(expr: Expr, searches: dict[str, Expr | None], seen: frozenset[str])
 
 
 def rule_logic(stages: list[Stage]) -> Expr | None:
-    """The rule's logic as one expression: the condition with its references resolved."""
-    searches = {s.label: s.expr for s in stages if s.op == "search"}
-    condition = next((s for s in stages if s.op == "condition"), None)
+    """The rule's logic as one expression: the condition with its references resolved (Sigma), or the
+    filter stages up to the first aggregate, ANDed (pipelines), references followed into `let` stages."""
+    condition = next((s for s in stages if s.op == StageOp.CONDITION), None)
+    named = {s.label: s.expr for s in stages if s.op in (StageOp.SEARCH, StageOp.LET)}
     if condition is not None and condition.expr is not None:
-        return _resolve(condition.expr, searches, frozenset())
+        return _resolve(condition.expr, named, frozenset())
+    filters: list[Expr] = []
+    for stage in stages:
+        if stage.op == StageOp.AGGREGATE:
+            break
+        if stage.op == StageOp.FILTER and stage.expr is not None:
+            resolved = _resolve(stage.expr, named, frozenset())
+            if resolved is not None:
+                filters.append(resolved)
+    if filters:
+        return filters[0] if len(filters) == 1 else AllOf(tuple(filters))
     # Without a usable condition every search counts, as if OR-ed: better than showing nothing.
-    items = tuple(e for e in searches.values() if e is not None)
+    items = tuple(e for s in stages if s.op == StageOp.SEARCH and (e := s.expr) is not None)
     return AnyOf(items) if items else None
+
+
+def defined_columns(stages: list[Stage]) -> frozenset[str]:
+    """Columns some stage computes (`count` after `stats`): predicates on them are logic, not indicators."""
+    return frozenset(column for stage in stages for column in stage.defines)
 
 
 def rule_indicators(rule: Rule) -> RuleIndicators:
     result = RuleIndicators()
     seen: set[tuple[IndicatorKey, bool]] = set()
+    defined = defined_columns(rule.stages)
     for pred, negated in walk_preds(rule_logic(rule.stages)):
-        key = indicator_key(pred)
+        if pred.scope or (pred.field is not None and pred.field in defined):
+            continue
+        form = canonical(pred, rule.vendor, rule.logsource)
+        key = _key(form, pred)
         if (key, negated) in seen:
             continue
         seen.add((key, negated))
         target = result.exclusions if negated else result.positives
-        target.append(Indicator(key, pred))
+        target.append(Indicator(key, pred, form.how, form.value))
     return result

@@ -27,6 +27,7 @@ class RuleRow:
     uid: str
     base_uid: str
     vendor: str
+    source: str  # the source name (several sources may share a vendor label)
     rule_id: str
     title: str
     status: str
@@ -40,8 +41,9 @@ class RuleRow:
     doc_json: str
     techniques: list[tuple[str, str]] = field(default_factory=list)
     events: list[tuple[str, str, int, str]] = field(default_factory=list)
-    # (field, kind, normalised value, transforms, exclusion 0/1, the value as the rule spells it)
-    indicators: list[tuple[str, str, str, str, int, str]] = field(default_factory=list)
+    # (canonical field, kind, normalised value, transforms, exclusion 0/1, the value as the rule spells it
+    # (canonical form), the rule's own field name)
+    indicators: list[tuple[str, str, str, str, int, str, str]] = field(default_factory=list)
     # Problems the analysis found (tags ATT&CK does not know); the parser's own are on the Rule.
     problems: list[Problem] = field(default_factory=list)
 
@@ -57,6 +59,7 @@ class RuleRow:
             uid,
             self.base_uid,
             self.vendor,
+            self.source,
             self.rule_id,
             self.title,
             self.status,
@@ -75,12 +78,17 @@ class RuleRow:
         )
 
 
-def analyse_rule(rule: Rule, attack: AttackData | None, telemetry: TelemetryCatalog | None) -> RuleRow:
+def analyse_rule(
+    rule: Rule, attack: AttackData | None, telemetry: TelemetryCatalog | None, source: str = ""
+) -> RuleRow:
+    """`source` names the rule's source (`hayabusa`), when it is not its vendor label."""
     tactics: list[dict[str, Any]] = []
     unknown: list[str] = []
     problems: list[Problem] = []
     if attack is not None:
-        coverage = map_tags(rule.tags, attack)
+        # Other vendors give ATT&CK ids, not Sigma tags: both go through one mapping (repeats merged).
+        tags = (*rule.tags, *(f"attack.{attack_id.lower()}" for attack_id in rule.attack_ids))
+        coverage = map_tags(tags, attack)
         tactics, unknown = coverage.page_attack(), list(coverage.unknown)
         problems = [_unknown_tag(rule, tag, attack) for tag in unknown]
     events: dict[str, Any] = {"events": [], "events_note": NO_TELEMETRY_NOTE}
@@ -100,6 +108,7 @@ def analyse_rule(rule: Rule, attack: AttackData | None, telemetry: TelemetryCata
         uid=rule.uid,
         base_uid=rule.uid,
         vendor=rule.vendor,
+        source=source or rule.vendor,
         rule_id=rule.id,
         title=rule.title,
         status=rule.status,
@@ -114,7 +123,15 @@ def analyse_rule(rule: Rule, attack: AttackData | None, telemetry: TelemetryCata
         techniques=[(t["id"], tactic["tactic_id"]) for tactic in tactics for t in tactic["techniques"]],
         events=[(e["provider"], e["channel"], e["event_id"], e["title"]) for e in events["events"]],
         indicators=[
-            (ind.pred.field or "", ind.key[1], ind.key[2], ind.key[3], flag, _spelling(ind.pred.value))
+            (
+                ind.field,
+                ind.key[1],
+                ind.key[2],
+                ind.key[3],
+                flag,
+                _spelling(ind.value),
+                ind.native_field or "",
+            )
             for flag, group in ((0, indicators.positives), (1, indicators.exclusions))
             for ind in group
         ],

@@ -23,26 +23,25 @@ Follows sigma-correlation-rules-specification.md v2.1 and, where it is silent, p
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ruleatlas.model import All, Any, Expr, Not, Pred, Problem, Ref, Rule
-
-CORRELATION_TYPES = frozenset(
-    {
-        "event_count",
-        "value_count",
-        "temporal",
-        "temporal_ordered",
-        "value_sum",
-        "value_avg",
-        "value_percentile",
-        "value_median",  # pySigma only: percentile 50
-    }
+from ruleatlas.model import (
+    FIELD_TYPES,
+    SIGMA_CORRELATION_TYPES,
+    TEMPORAL_TYPES,
+    Any,
+    Expr,
+    Not,
+    Pred,
+    Problem,
+    Ref,
+    Rule,
+    timespan_seconds,
+    walk_refs,
 )
-TEMPORAL_TYPES = frozenset({"temporal", "temporal_ordered"})
-FIELD_TYPES = frozenset({"value_count", "value_sum", "value_avg", "value_percentile", "value_median"})
+
+CORRELATION_TYPES = frozenset(SIGMA_CORRELATION_TYPES)
 NUMERIC_TYPES = FIELD_TYPES - {"value_count"}
 
 CONDITION_OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -55,17 +54,7 @@ CONDITION_OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 CONDITION_PARAMETERS = frozenset({"field", "percentile", "expression"})
 
-# The spec's units are s, m, h, d; pySigma also takes w, M (30.44 d) and y (365.24 d).
-TIMESPAN_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2629746, "y": 31556952}
-_TIMESPAN = re.compile(r"([0-9]+)([smhdwMy])")
-
-
-def parse_timespan(text: str) -> int | None:
-    """Seconds in a Sigma timespan such as `90m`, or None when it is not one."""
-    match = _TIMESPAN.fullmatch(text.strip())
-    if match is None or int(match.group(1)) <= 0:
-        return None
-    return int(match.group(1)) * TIMESPAN_UNIT_SECONDS[match.group(2)]
+parse_timespan = timespan_seconds  # the model's timespan vocabulary, under the engine's name
 
 
 @dataclass(slots=True, frozen=True)
@@ -361,18 +350,7 @@ def _extended_terms(
 
 
 def _ref_names(expr: Expr) -> list[str]:
-    out: list[str] = []
-    stack: list[Expr] = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Ref):
-            if node.name not in out:
-                out.append(node.name)
-        elif isinstance(node, Not):
-            stack.append(node.item)
-        elif isinstance(node, All | Any):
-            stack.extend(reversed(node.items))
-    return out
+    return list(dict.fromkeys(ref.name for ref, _ in walk_refs(expr)))
 
 
 def _dnf(expr: Expr) -> list[frozenset[str]] | None:

@@ -13,20 +13,15 @@ import base64
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
-from enum import Enum
 from itertools import product
 from typing import TypeAlias
 
+from ruleatlas.model import Wild, WildPart, parse_wildcard
 
-class Wild(Enum):
-    """A wildcard token inside a pattern."""
-
-    STAR = "*"  # any run of characters, also empty
-    ONE = "?"  # exactly one character
-    DASH = "-"  # one of the windash characters (used when expanding variants would explode)
+__all__ = ["Wild", "parse_wildcard"]  # the model's wildcard vocabulary, which every engine module reads here
 
 
-Part: TypeAlias = str | Wild
+Part: TypeAlias = WildPart
 Pattern: TypeAlias = tuple[Part, ...]
 
 # Windash characters: the specification's list (hyphen, slash, en dash, em dash, horizontal bar).
@@ -56,37 +51,6 @@ class MissingPlaceholders(Exception):
 
 # ---------------------------------------------------------------------------------------------------------
 # Patterns
-
-
-def parse_wildcard(text: str) -> Pattern:
-    """Parse Sigma's wildcard syntax exactly as pySigma's SigmaString does.
-
-    `*` and `?` are wildcards; a backslash escapes `*`, `?` and itself; any other backslash (also a
-    trailing one) is a literal backslash.
-    """
-    parts: list[Part] = []
-    acc: list[str] = []
-    escaped = False
-    for ch in text:
-        if escaped:
-            if ch not in "*?\\":
-                acc.append("\\")
-            acc.append(ch)
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch in "*?":
-            if acc:
-                parts.append("".join(acc))
-                acc = []
-            parts.append(Wild.STAR if ch == "*" else Wild.ONE)
-        else:
-            acc.append(ch)
-    if escaped:
-        acc.append("\\")
-    if acc:
-        parts.append("".join(acc))
-    return tuple(parts)
 
 
 def literal(text: str) -> Pattern:

@@ -72,3 +72,18 @@ SHARED_FOLDERS: dict[str, str] = {
     "sublime": "sublime",
     "panther": "panther",
 }
+
+
+# Where each source lives upstream: what `ruleatlas fetch` clones, and the repository of source links when a
+# checkout names none (no git remote, no SOURCE.md).
+UPSTREAM_REPOS: dict[str, str] = {
+    "sigma": "https://github.com/SigmaHQ/sigma",
+    "hayabusa": "https://github.com/Yamato-Security/hayabusa-rules",
+    "suzaku": "https://github.com/Yamato-Security/suzaku-rules",
+    "elastic": "https://github.com/elastic/detection-rules",
+    "splunk": "https://github.com/splunk/security_content",
+    "kusto": "https://github.com/Azure/Azure-Sentinel",
+    "yaral": "https://github.com/chronicle/detection-rules",
+    "sublime": "https://github.com/sublime-security/sublime-rules",
+    "panther": "https://github.com/panther-labs/panther-analysis",
+}

@@ -23,6 +23,7 @@ from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.sigma_correlation import build_correlation
 from ruleatlas.sources.sigma_detection import Issues, build_detection_stages
 from ruleatlas.sources.sigma_meta import attack_ids, fill_metadata, rule_kind, split_authors
+from ruleatlas.sources.uids import assign_unique_uids, file_stem
 from ruleatlas.sources.yaml_load import (
     MAX_FILE_BYTES,
     Document,
@@ -36,6 +37,7 @@ from ruleatlas.sources.yaml_load import (
 )
 
 __all__ = [
+    "PARSER_VERSION",
     "VENDOR",
     "assign_unique_uids",
     "attack_ids",
@@ -48,6 +50,8 @@ __all__ = [
 ]
 
 VENDOR = "sigma"
+# Bump when the parser's output changes shape or meaning: a catalog built by another version is rebuilt whole.
+PARSER_VERSION = "sigma-2"
 RULE_SUFFIXES = (".yml", ".yaml")
 SPECIAL_FOLDERS = ("deprecated", "unsupported")
 # The rule folders of Yamato-Security's Sigma repositories: beside them, `config/` holds YAML that is no rule.
@@ -155,54 +159,6 @@ def too_large_problem(rel_path: str, size: int) -> Problem:
     )
 
 
-def _folder_rank(rule: Rule) -> tuple[int, str]:
-    folder = rule.folder
-    return (0 if folder == "rules" else 1 if folder.startswith("rules") else 2, rule.source.path)
-
-
-def assign_unique_uids(rules: list[Rule]) -> None:
-    """Make uids unique across files, in place and deterministically.
-
-    Files with the same stem in different folders (a rule and its deprecated copy): the file in a
-    `rules*` folder keeps `<vendor>/<stem>`, the others become `<vendor>/<stem>-<folder>`. Any uid still
-    shared after that gets a numeric suffix.
-    """
-    files: dict[str, dict[str, list[Rule]]] = {}
-    for rule in rules:
-        base = f"{rule.vendor}/{_stem(rule.source.path)}"
-        files.setdefault(base, {}).setdefault(rule.source.path, []).append(rule)
-    taken = set(files)
-    for base, by_path in files.items():
-        if len(by_path) < 2:
-            continue
-        ordered = sorted(by_path.values(), key=lambda group: _folder_rank(group[0]))
-        for group in ordered[1:]:
-            new_base = f"{base}-{group[0].folder.strip('./') or 'root'}"
-            suffix = 2
-            candidate = new_base
-            while candidate in taken:
-                candidate = f"{new_base}-{suffix}"
-                suffix += 1
-            taken.add(candidate)
-            for rule in group:
-                if rule.uid.startswith(base):
-                    _rename(rule, candidate + rule.uid[len(base) :])
-    seen: set[str] = set()
-    for rule in rules:
-        if rule.uid in seen:
-            suffix = 2
-            while f"{rule.uid}-{suffix}" in seen:
-                suffix += 1
-            _rename(rule, f"{rule.uid}-{suffix}")
-        seen.add(rule.uid)
-
-
-def _rename(rule: Rule, uid: str) -> None:
-    rule.uid = uid
-    for problem in rule.problems:
-        problem.rule_uid = uid
-
-
 # --- files ---------------------------------------------------------------------------------------
 
 
@@ -302,7 +258,7 @@ def parse_sigma_file(
                 )
             )
 
-    stem = _stem(rel_path)
+    stem = file_stem(rel_path)
     for index, rule in enumerate(rules):
         rule.uid = f"{vendor}/{stem}" if index == 0 else f"{vendor}/{stem}-{index + 1}"
         for problem in rule.problems:
@@ -310,11 +266,6 @@ def parse_sigma_file(
     if not rules and not problems:
         problems.append(Problem(rel_path, "no rule in file (only Sigma 1.x 'action' documents)", 1))
     return rules, problems
-
-
-def _stem(rel_path: str) -> str:
-    name = rel_path.rsplit("/", 1)[-1]
-    return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
 
 
 def _add(builder: _RuleBuilder, source: _Source, rules: list[Rule], problems: list[Problem]) -> None:

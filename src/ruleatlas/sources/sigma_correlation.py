@@ -11,37 +11,25 @@ A temporal correlation without condition keeps condition {} (pySigma then requir
 from __future__ import annotations
 
 import difflib
-import re
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from ruleatlas.model import Correlation, Expr, Scalar, Stage
+from ruleatlas.model import (
+    FIELD_TYPES,
+    SIGMA_CORRELATION_TYPES,
+    TEMPORAL_TYPES,
+    Correlation,
+    Expr,
+    Scalar,
+    Stage,
+    timespan_seconds,
+)
 from ruleatlas.sources.sigma_condition import ConditionError, parse_condition
 from ruleatlas.sources.sigma_detection import Issues
 from ruleatlas.sources.yaml_load import items, line_of, slice_text, to_python
 
-CORRELATION_TYPES = (
-    "event_count",
-    "value_count",
-    "temporal",
-    "temporal_ordered",
-    "value_sum",
-    "value_avg",
-    "value_percentile",
-    "value_median",
-)
-TEMPORAL_TYPES = frozenset({"temporal", "temporal_ordered"})
-FIELD_TYPES = frozenset({"value_count", "value_sum", "value_avg", "value_percentile", "value_median"})
+CORRELATION_TYPES = SIGMA_CORRELATION_TYPES
 OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2629746, "y": 31556952}
-_TIMESPAN = re.compile(r"([0-9]+)([smhdwMy])")
-
-
-def timespan_seconds(timespan: str) -> int | None:
-    match = _TIMESPAN.fullmatch(timespan)
-    if match is None or int(match.group(1)) <= 0:
-        return None
-    return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
 
 
 def build_correlation(

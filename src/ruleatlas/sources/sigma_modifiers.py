@@ -22,20 +22,13 @@ import difflib
 import re
 from contextlib import suppress
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import StrEnum
 from ipaddress import ip_network
+from typing import TypeAlias
 
-from ruleatlas.model import Expr, Kind, Not, Pred, Scalar
+from ruleatlas.model import Expr, Kind, Not, Pred, Scalar, Wild, WildPart, parse_wildcard, wildcard_text
 
-
-class Wild(Enum):
-    """A wildcard inside a parsed Sigma string."""
-
-    MULTI = "*"
-    SINGLE = "?"
-
-
-Part = str | Wild
+Part: TypeAlias = WildPart
 
 
 class Role(StrEnum):
@@ -361,66 +354,27 @@ def _check_cidr(value: str) -> None:
 
 # --- wildcards and escapes -------------------------------------------------------------------------
 
-_SPLIT_WILDCARDS = re.compile(r"([*?])")
 _SPECIAL = re.compile(r"[*?\\]")
 _END_KINDS = {(True, True): Kind.CONTAINS, (False, True): Kind.STARTS_WITH, (True, False): Kind.ENDS_WITH}
 
 
 def parse_wildcards(text: str) -> list[Part]:
-    """A Sigma string as literal text and wildcards (pySigma SigmaString semantics)."""
-    if "\\" not in text:
-        if "*" not in text and "?" not in text:
-            return [text] if text else []
-        parts: list[Part] = []
-        for token in _SPLIT_WILDCARDS.split(text):
-            if token == "*":
-                _push_wild(parts, Wild.MULTI)
-            elif token == "?":
-                parts.append(Wild.SINGLE)
-            elif token:
-                parts.append(token)
-        return parts
-    parts = []
-    buf: list[str] = []
-    escaped = False
-    for char in text:
-        if escaped:
-            if char not in "*?\\":
-                buf.append("\\")  # a backslash before an ordinary character is itself ordinary
-            buf.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "*" or char == "?":
-            if buf:
-                parts.append("".join(buf))
-                buf = []
-            if char == "*":
-                _push_wild(parts, Wild.MULTI)
-            else:
-                parts.append(Wild.SINGLE)
-        else:
-            buf.append(char)
-    if escaped:
-        buf.append("\\")  # a trailing backslash is literal
-    if buf:
-        parts.append("".join(buf))
+    """A Sigma string as literal text and wildcards (the model's `parse_wildcard`, pySigma's semantics), with
+    runs of `*` made one: `**x` matches what `*x` matches, and normalises like it."""
+    parts: list[Part] = []
+    for part in parse_wildcard(text):
+        if not (part is Wild.STAR and parts and parts[-1] is Wild.STAR):
+            parts.append(part)
     return parts
-
-
-def _push_wild(parts: list[Part], wild: Wild) -> None:
-    # `**` matches what `*` matches: keep one, so '**x' normalises like '*x'.
-    if not (wild is Wild.MULTI and parts and parts[-1] is Wild.MULTI):
-        parts.append(wild)
 
 
 def add_wildcards(parts: list[Part], start: bool, end: bool) -> list[Part]:
     """contains/startswith/endswith: add `*` at the ends unless one is there (as pySigma does)."""
     out = list(parts)
-    if start and not (out and out[0] is Wild.MULTI):
-        out.insert(0, Wild.MULTI)
-    if end and not (out and out[-1] is Wild.MULTI):
-        out.append(Wild.MULTI)
+    if start and not (out and out[0] is Wild.STAR):
+        out.insert(0, Wild.STAR)
+    if end and not (out and out[-1] is Wild.STAR):
+        out.append(Wild.STAR)
     return out
 
 
@@ -433,37 +387,14 @@ def classify(parts: list[Part]) -> tuple[Kind, str]:
         return Kind.EQ, parts[0]
     first, last = parts[0], parts[-1]
     if count == 2:
-        if first is Wild.MULTI and isinstance(last, str):
+        if first is Wild.STAR and isinstance(last, str):
             return Kind.ENDS_WITH, last
-        if last is Wild.MULTI and isinstance(first, str):
+        if last is Wild.STAR and isinstance(first, str):
             return Kind.STARTS_WITH, first
-    elif count == 3 and first is Wild.MULTI and last is Wild.MULTI and isinstance(parts[1], str):
+    elif count == 3 and first is Wild.STAR and last is Wild.STAR and isinstance(parts[1], str):
         return Kind.CONTAINS, parts[1]
-    return Kind.WILDCARD, to_pattern(parts)
+    return Kind.WILDCARD, wildcard_text(parts)
 
 
 def plain_text(parts: list[Part]) -> str:
     return "".join(p if isinstance(p, str) else p.value for p in parts)
-
-
-def to_pattern(parts: list[Part]) -> str:
-    """Parts back to Sigma wildcard syntax with as few escapes as possible:
-    `*`/`?` literals become `\\*`/`\\?`, and a literal backslash is doubled only where the next character
-    would otherwise read as an escape (before `\\`, `*`, `?` or a wildcard)."""
-    out: list[str] = []
-    flat: list[Part] = [c for p in parts for c in (p if isinstance(p, str) else (p,))]
-    for index, item in enumerate(flat):
-        if isinstance(item, Wild):
-            out.append(item.value)
-        elif item == "\\":
-            following = flat[index + 1] if index + 1 < len(flat) else None
-            out.append(
-                "\\\\"
-                if following is not None and (isinstance(following, Wild) or following in "*?\\")
-                else "\\"
-            )
-        elif item in "*?":
-            out.append("\\" + item)
-        else:
-            out.append(item)
-    return "".join(out)

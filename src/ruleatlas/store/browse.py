@@ -7,8 +7,8 @@ JavaScript over the same rows (`web/browse_index.py` writes them), with the same
 
 - facets combine with AND; values of one facet with OR; a facet's counts are what the list would hold with
   that value selected instead of the facet's current selection (the others kept);
-- deprecated and unsupported rules (by kind or status) are shown only on request: `retired`, or a status /
-  kind filter that names one of those values;
+- deprecated and unsupported rules (by kind or status), enrichment and alert-feed rules (by kind) are shown
+  only on request: `retired`, or a status / kind filter that names one of those values;
 - `technique` T1059 also selects its sub-techniques (T1059.001, ...).
 """
 
@@ -23,7 +23,10 @@ from typing import Any
 
 from ruleatlas.store.catalog import Catalog, IndicatorKey
 
-RETIRED = frozenset({"deprecated", "unsupported"})
+# Left out of the detection browse unless asked for (`retired`, or a status / kind filter naming one): rules
+# no longer maintained, and rules that detect nothing themselves (lookups and saved queries, other products'
+# alerts passed on). They stay searchable and have their pages. The static site's atlas.js has the same set.
+RETIRED = frozenset({"deprecated", "unsupported", "enrichment", "alert_feed"})
 LEVEL_ORDER = ("critical", "high", "medium", "low", "informational")
 FACETS = ("vendor", "product", "logsource", "status", "level", "tactic", "technique", "kind")
 SORTS = ("title", "level", "modified", "created", "uid")
@@ -353,7 +356,14 @@ def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> dict[str, An
         "per_product": grouped("product"),
         "per_logsource": logsources,
         "sources": [
-            {"vendor": s.vendor, "repo": s.repo, "commit": s.commit, "files": s.files, "rules": s.rules}
+            {
+                "source": s.source,
+                "vendor": s.vendor,
+                "repo": s.repo,
+                "commit": s.commit,
+                "files": s.files,
+                "rules": s.rules,
+            }
             for s in catalog.sources()
         ],
         "built_at": meta.get("built_at", ""),

@@ -18,23 +18,25 @@ from typing import Any
 
 from ruleatlas.analysis.rows import RuleRow
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7  # 6: spellings and exclusion counts; 7: sources named apart from vendor labels
 CATALOG_FILE = "catalog.sqlite"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- A source is one repository (`sigma`, `hayabusa`, `elastic`...); several sources may share a vendor label.
 CREATE TABLE sources (
-    vendor TEXT PRIMARY KEY, path TEXT NOT NULL, repo TEXT NOT NULL, commit_id TEXT NOT NULL,
-    files INTEGER NOT NULL, rules INTEGER NOT NULL, errors INTEGER NOT NULL
+    source TEXT PRIMARY KEY, vendor TEXT NOT NULL, path TEXT NOT NULL, repo TEXT NOT NULL,
+    commit_id TEXT NOT NULL, files INTEGER NOT NULL, rules INTEGER NOT NULL, errors INTEGER NOT NULL
 );
 CREATE TABLE files (
-    vendor TEXT NOT NULL, path TEXT NOT NULL, folder TEXT NOT NULL, content_hash TEXT NOT NULL,
-    rules INTEGER NOT NULL, errors INTEGER NOT NULL, PRIMARY KEY (vendor, path)
+    source TEXT NOT NULL, vendor TEXT NOT NULL, path TEXT NOT NULL, folder TEXT NOT NULL,
+    content_hash TEXT NOT NULL, rules INTEGER NOT NULL, errors INTEGER NOT NULL, PRIMARY KEY (source, path)
 );
 -- `doc` is the page document without corpus counts: those change with other rules, so they live in
 -- indicator_counts and are joined in when a document is read.
 CREATE TABLE rules (
-    uid TEXT PRIMARY KEY, base_uid TEXT NOT NULL, vendor TEXT NOT NULL, rule_id TEXT NOT NULL,
+    uid TEXT PRIMARY KEY, base_uid TEXT NOT NULL, vendor TEXT NOT NULL, source TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
     title TEXT NOT NULL, status TEXT NOT NULL, level TEXT NOT NULL, kind TEXT NOT NULL,
     folder TEXT NOT NULL, product TEXT NOT NULL, category TEXT NOT NULL, service TEXT NOT NULL,
     path TEXT NOT NULL, doc TEXT NOT NULL
@@ -44,10 +46,12 @@ CREATE TABLE rule_events (
     uid TEXT NOT NULL, provider TEXT NOT NULL, channel TEXT NOT NULL, event_id INTEGER NOT NULL,
     title TEXT NOT NULL
 );
+-- field is canonical (analysis/canonical.py: what counts key on); native_field is the rule's own name for it.
 CREATE TABLE indicators (
     uid TEXT NOT NULL, vendor TEXT NOT NULL, field TEXT NOT NULL, kind TEXT NOT NULL,
     value TEXT NOT NULL, transforms TEXT NOT NULL, exclusion INTEGER NOT NULL, counted INTEGER NOT NULL,
-    shown TEXT NOT NULL  -- the value as the rule spells it; `value` is the folded key counts group by
+    shown TEXT NOT NULL,  -- the value as the rule spells it; `value` is the folded key counts group by
+    native_field TEXT NOT NULL  -- the rule's own name for the field; `field` is canonical
 );
 CREATE TABLE indicator_counts (
     field TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, transforms TEXT NOT NULL,
@@ -65,9 +69,10 @@ CREATE TABLE exclusion_counts (
     field TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, transforms TEXT NOT NULL,
     vendor TEXT NOT NULL, rules INTEGER NOT NULL
 );
+-- file '' is a problem of a whole source (its reader cannot be loaded): its message names the source.
 CREATE TABLE problems (
-    vendor TEXT NOT NULL, file TEXT NOT NULL, uid TEXT, line INTEGER, severity TEXT NOT NULL,
-    message TEXT NOT NULL, hint TEXT NOT NULL
+    source TEXT NOT NULL, vendor TEXT NOT NULL, file TEXT NOT NULL, uid TEXT, line INTEGER,
+    severity TEXT NOT NULL, message TEXT NOT NULL, hint TEXT NOT NULL
 );
 CREATE TABLE blobs (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- Full-text search (store/search.py queries it): one row per rule, rowid = the rule's rowid in `rules`.
@@ -100,8 +105,8 @@ CREATE INDEX rule_events_event ON rule_events (provider, event_id);
 CREATE INDEX indicators_key ON indicators (field, kind, value);
 CREATE INDEX indicators_uid ON indicators (uid);
 CREATE INDEX indicator_spellings_key ON indicator_spellings (field, kind, value, transforms);
-CREATE INDEX rules_path ON rules (vendor, path);
-CREATE INDEX problems_file ON problems (vendor, file);
+CREATE INDEX rules_path ON rules (source, path);
+CREATE INDEX problems_file ON problems (source, file);
 """
 
 COUNT_INDEX = "CREATE INDEX indicator_counts_key ON indicator_counts (field, kind, value, transforms)"
@@ -114,6 +119,7 @@ IndicatorKey = tuple[str, str, str, str]
 
 @dataclass(slots=True)
 class ProblemRow:
+    source: str
     vendor: str
     file: str
     uid: str | None
@@ -125,6 +131,7 @@ class ProblemRow:
 
 @dataclass(slots=True)
 class SourceRow:
+    source: str
     vendor: str
     path: str
     repo: str
@@ -163,19 +170,24 @@ class CatalogWriter:
         text = value if isinstance(value, str) else json.dumps(value)
         self.db.execute("INSERT OR REPLACE INTO blobs VALUES (?, ?)", (name, text))
 
-    def refresh_sources(self, specs: Iterable[tuple[str, str, str, str]]) -> None:
-        """One row per (vendor, path, repo, commit), with its totals counted from the files table."""
+    def refresh_sources(self, specs: Iterable[tuple[str, str, str, str, str]]) -> None:
+        """One row per (source, vendor, path, repo, commit), with its totals counted from the files table."""
         self.db.execute("DELETE FROM sources")
-        for vendor, path, repo, commit in specs:
+        for source, vendor, path, repo, commit in specs:
             files, rules, errors = self.db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(rules), 0), COALESCE(SUM(rules = 0), 0) FROM files "
-                "WHERE vendor = ?",
-                (vendor,),
+                "WHERE source = ?",
+                (source,),
             ).fetchone()
             self.db.execute(
-                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (vendor, path, repo, commit, files, rules, errors),
+                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (source, vendor, path, repo, commit, files, rules, errors),
             )
+
+    def replace_source_problems(self, rows: Iterable[ProblemRow]) -> None:
+        """The problems of whole sources (file ''): they belong to no file, so every build replaces them."""
+        self.db.execute("DELETE FROM problems WHERE file = ''")
+        self.add_problems(rows)
 
     def folder_summary(self) -> dict[str, tuple[int, int, int]]:
         return _folder_summary(self.db)
@@ -183,13 +195,13 @@ class CatalogWriter:
     def problem_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM problems").fetchone()[0])
 
-    def delete_files(self, vendor: str, paths: Iterable[str]) -> None:
+    def delete_files(self, source: str, paths: Iterable[str]) -> None:
         """Remove files and everything that came from them: rules, their indicators, events, problems."""
-        keys = [(vendor, p) for p in paths]
+        keys = [(source, p) for p in paths]
         uids = [
             (uid,)
             for key in keys
-            for (uid,) in self.db.execute("SELECT uid FROM rules WHERE vendor = ? AND path = ?", key)
+            for (uid,) in self.db.execute("SELECT uid FROM rules WHERE source = ? AND path = ?", key)
         ]
         for (uid,) in uids:
             self.touched_keys.update(
@@ -201,21 +213,23 @@ class CatalogWriter:
         for table in ("rule_techniques", "rule_events", "indicators"):
             self.db.executemany(f"DELETE FROM {table} WHERE uid = ?", uids)
         self.db.executemany("DELETE FROM rules WHERE uid = ?", uids)
-        self.db.executemany("DELETE FROM problems WHERE vendor = ? AND file = ?", keys)
-        self.db.executemany("DELETE FROM files WHERE vendor = ? AND path = ?", keys)
+        self.db.executemany("DELETE FROM problems WHERE source = ? AND file = ?", keys)
+        self.db.executemany("DELETE FROM files WHERE source = ? AND path = ?", keys)
 
-    def add_files(self, rows: Iterable[tuple[str, str, str, str, int, int]]) -> None:
-        self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
+    def add_files(self, rows: Iterable[tuple[str, str, str, str, str, int, int]]) -> None:
+        """(source, vendor, path, folder, content hash, rules, error problems) per file."""
+        self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def add_rules(self, rows: Iterable[RuleRow]) -> None:
         rows = list(rows)
         self.db.executemany(
-            "INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     r.uid,
                     r.base_uid,
                     r.vendor,
+                    r.source,
                     r.rule_id,
                     r.title,
                     r.status,
@@ -238,16 +252,20 @@ class CatalogWriter:
             "INSERT INTO rule_events VALUES (?, ?, ?, ?, ?)", ((r.uid, *e) for r in rows for e in r.events)
         )
         self.db.executemany(
-            "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((r.uid, r.vendor, *i[:5], int(r.counted), i[5]) for r in rows for i in r.indicators),
+            "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (r.uid, r.vendor, f, k, v, t, exclusion, int(r.counted), shown, native)
+                for r in rows
+                for f, k, v, t, exclusion, shown, native in r.indicators
+            ),
         )
         self.db.executemany(SEARCH_FILL, ((r.uid,) for r in rows))
         self.touched_keys.update((f, k, v, t) for r in rows for f, k, v, t, *_ in r.indicators)
 
     def add_problems(self, rows: Iterable[ProblemRow]) -> None:
         self.db.executemany(
-            "INSERT INTO problems VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((p.vendor, p.file, p.uid, p.line, p.severity, p.message, p.hint) for p in rows),
+            "INSERT INTO problems VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((p.source, p.vendor, p.file, p.uid, p.line, p.severity, p.message, p.hint) for p in rows),
         )
 
     def recount(self) -> set[str]:
@@ -355,11 +373,11 @@ def _corpus(per_vendor: dict[str, int]) -> dict[str, Any]:
 
 
 def _folder_summary(db: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
-    """`vendor/folder` → (files, rules, files that gave no rule)."""
+    """`source/folder` → (files, rules, files that gave no rule)."""
     return {
-        f"{vendor}/{folder}": (n_files, n_rules, n_err)
-        for vendor, folder, n_files, n_rules, n_err in db.execute(
-            "SELECT vendor, folder, COUNT(*), SUM(rules), SUM(rules = 0) FROM files GROUP BY vendor, folder"
+        f"{source}/{folder}": (n_files, n_rules, n_err)
+        for source, folder, n_files, n_rules, n_err in db.execute(
+            "SELECT source, folder, COUNT(*), SUM(rules), SUM(rules = 0) FROM files GROUP BY source, folder"
         )
     }
 
@@ -453,15 +471,15 @@ class Catalog:
         )
 
     def files(self) -> dict[tuple[str, str], str]:
-        """(vendor, path) → content hash of every file the catalog was built from."""
-        return {(v, p): h for v, p, h in self.db.execute("SELECT vendor, path, content_hash FROM files")}
+        """(source, path) → content hash of every file the catalog was built from."""
+        return {(s, p): h for s, p, h in self.db.execute("SELECT source, path, content_hash FROM files")}
 
-    def base_uids(self) -> dict[str, tuple[str, str, str, str]]:
-        """uid → (vendor, base uid, path, folder): what uid assignment across files needs."""
+    def base_uids(self) -> dict[str, tuple[str, str, str, str, str]]:
+        """uid → (vendor, base uid, path, folder, source): what uid assignment across files needs."""
         return {
-            uid: (vendor, base, path, folder)
-            for uid, vendor, base, path, folder in self.db.execute(
-                "SELECT uid, vendor, base_uid, path, folder FROM rules"
+            uid: (vendor, base, path, folder, source)
+            for uid, vendor, base, path, folder, source in self.db.execute(
+                "SELECT uid, vendor, base_uid, path, folder, source FROM rules"
             )
         }
 
@@ -469,10 +487,10 @@ class Catalog:
         return _summaries(self.db)
 
     def sources(self) -> list[SourceRow]:
-        return [SourceRow(*row) for row in self.db.execute("SELECT * FROM sources ORDER BY vendor")]
+        return [SourceRow(*row) for row in self.db.execute("SELECT * FROM sources ORDER BY vendor, source")]
 
     def problems(self) -> list[ProblemRow]:
-        rows = self.db.execute("SELECT * FROM problems ORDER BY vendor, file, line").fetchall()
+        rows = self.db.execute("SELECT * FROM problems ORDER BY vendor, source, file, line").fetchall()
         return [ProblemRow(*row) for row in rows]
 
     def stats(self) -> dict[str, Any]:
@@ -491,6 +509,17 @@ class Catalog:
             name: {"files": n_files, "rules": n_rules, "error_files": n_err}
             for name, (n_files, n_rules, n_err) in _folder_summary(self.db).items()
         }
+        per_vendor_kind: dict[str, dict[str, int]] = {}
+        for vendor, kind, n in one(
+            "SELECT vendor, kind, COUNT(*) FROM rules GROUP BY vendor, kind ORDER BY 1, 2"
+        ):
+            per_vendor_kind.setdefault(vendor, {})[kind] = n
+        per_vendor_files = {
+            vendor: {"files": n_files, "error_files": n_err}
+            for vendor, n_files, n_err in one(
+                "SELECT vendor, COUNT(*), SUM(rules = 0) FROM files GROUP BY vendor ORDER BY vendor"
+            )
+        }
         return {
             "files": files or 0,
             "files_with_rules": files_with_rules or 0,
@@ -507,6 +536,8 @@ class Catalog:
             ).fetchone()[0],
             "kind_vs_status": self.kind_vs_status(),
             **by,
+            "per_vendor_kind": per_vendor_kind,  # rules per vendor and class
+            "per_vendor_files": per_vendor_files,  # files per vendor, and those that gave no rule
             "per_folder": per_folder,
         }
 

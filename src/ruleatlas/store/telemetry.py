@@ -60,7 +60,7 @@ def ensure_schema(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
 
 
-def events_of_files(db: sqlite3.Connection, vendor: str, paths: Iterable[str]) -> set[EventKeyRow]:
+def events_of_files(db: sqlite3.Connection, source: str, paths: Iterable[str]) -> set[EventKeyRow]:
     """The events covered by the rules of these files, as the catalog has them now (call before the
     writer deletes those rules: a rebuild must re-render what a changed rule covered before)."""
     ensure_schema(db)
@@ -69,8 +69,8 @@ def events_of_files(db: sqlite3.Connection, vendor: str, paths: Iterable[str]) -
         found.update(
             db.execute(
                 "SELECT DISTINCT e.provider, e.event_key FROM tel_rule_events e "
-                "JOIN rules r ON r.uid = e.uid WHERE r.vendor = ? AND r.path = ?",
-                (vendor, path),
+                "JOIN rules r ON r.uid = e.uid WHERE r.source = ? AND r.path = ?",
+                (source, path),
             )
         )
     return found
@@ -316,10 +316,10 @@ class TelemetryQueries:
         """A digest of the rule files the catalog was built from: it changes when a rule does, not when the
         catalog is merely rebuilt (the readiness page uses it to say whether its report is stale)."""
         digest = hashlib.sha256()
-        for vendor, path, content_hash in self.db.execute(
-            "SELECT vendor, path, content_hash FROM files ORDER BY vendor, path"
+        for source, path, content_hash in self.db.execute(
+            "SELECT source, path, content_hash FROM files ORDER BY source, path"
         ):
-            digest.update(f"{vendor}\0{path}\0{content_hash}\n".encode())
+            digest.update(f"{source}\0{path}\0{content_hash}\n".encode())
         return digest.hexdigest()[:24]
 
     def counted_rules(self) -> list[tuple[str, str, str, str]]:

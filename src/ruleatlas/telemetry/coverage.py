@@ -14,8 +14,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruleatlas.model import All, Expr, Kind, Not, Ref, Rule, RuleKind, Stage, walk_preds
-from ruleatlas.model import Any as AnyOf
+from ruleatlas.model import Kind, Rule, RuleKind, Stage, walk_preds, walk_refs
 from ruleatlas.telemetry.catalog import (
     LOGSOURCE_KIND,
     EventDef,
@@ -105,18 +104,9 @@ def _negated_stages(stages: list[Stage]) -> set[str]:
     condition = next((s for s in stages if s.op == "condition"), None)
     labels = [s.label for s in stages if s.op != "condition"]
     negated: set[str] = set()
-
-    def visit(node: Expr | None, neg: bool) -> None:
-        if isinstance(node, Ref):
-            if neg:
-                negated.update(fnmatch.filter(labels, node.name) if "*" in node.name else [node.name])
-        elif isinstance(node, Not):
-            visit(node.item, not neg)
-        elif isinstance(node, All | AnyOf):
-            for item in node.items:
-                visit(item, neg)
-
-    visit(condition.expr if condition else None, False)
+    for ref, neg in walk_refs(condition.expr if condition else None):
+        if neg:
+            negated.update(fnmatch.filter(labels, ref.name) if "*" in ref.name else [ref.name])
     return negated
 
 

@@ -46,7 +46,9 @@ FACET_PARAMS = tuple(
         ("kind", "rule kind (detection, hunting, deprecated, unsupported, correlation, ...)"),
     )
 )
-RETIRED_PARAM = Param("retired", "also list deprecated and unsupported rules", type="boolean")
+RETIRED_PARAM = Param(
+    "retired", "also list deprecated, unsupported, enrichment and alert-feed rules", type="boolean"
+)
 PAGE_PARAMS = (
     Param("page", "page number, from 1 (a page past the end is empty)", type="integer"),
     Param("per_page", "results per page", type="integer"),

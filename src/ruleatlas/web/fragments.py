@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ruleatlas.web import urls
+from ruleatlas.model import scalar_text
 
 IndicatorLink = Callable[[str, str, Any, list[str], int], str]
 FieldLink = Callable[[str], str]
@@ -48,7 +48,7 @@ def value_view(value: object) -> tuple[str, str]:
     if isinstance(value, bool):
         return ("true" if value else "false"), "v-bool"
     if isinstance(value, int | float):
-        return urls.scalar_text(value), "v-num"
+        return scalar_text(value), "v-num"
     text = str(value)
     return text, ("v-str" if text else "v-empty")
 
@@ -103,7 +103,14 @@ def _flags(pred: dict[str, Any], negated: bool) -> str:
         flags.append(f'<span class="flag">flags {esc(text_of(pred.get("regex_flags")))}</span>')
     if negated:
         flags.append('<span class="flag flag-negated">negated</span>')
+    if pred.get("scope"):
+        flags.append('<span class="flag" title="selects the data source: not an indicator">scope</span>')
     return f'<span class="flags">{"".join(flags)}</span>' if flags else ""
+
+
+def kind_text(item: dict[str, Any]) -> str:
+    """A comparison's name as pages show it: a list membership reads "member of" (the list is the value)."""
+    return "member of" if item.get("membership") else text_of(item.get("kind"))
 
 
 def predicate_list(predicates: Iterable[object]) -> Markup:
@@ -115,7 +122,13 @@ def predicate_list(predicates: Iterable[object]) -> Markup:
         value = pred.get("value")
         text, cls = (value, "v-str" if value else "v-empty") if type(value) is str else value_view(value)
         negated = bool(pred.get("negated"))
-        has_flags = negated or pred.get("cased") or pred.get("transforms") or pred.get("regex_flags")
+        has_flags = (
+            negated
+            or pred.get("cased")
+            or pred.get("transforms")
+            or pred.get("regex_flags")
+            or pred.get("scope")
+        )
         native = text_of(pred.get("native"))
         field = text_of(pred.get("field"))
         field_text = esc(field) if field else "<em>keyword</em>"
@@ -123,7 +136,7 @@ def predicate_list(predicates: Iterable[object]) -> Markup:
         row_class = "pred pred-negated" if negated else "pred"
         rows.append(
             f'<li class="{row_class}"><code class="field"{title}>{field_text}</code>'
-            f'<span class="kind">{esc(text_of(pred.get("kind")))}</span>'
+            f'<span class="kind">{esc(kind_text(pred))}</span>'
             f'<code class="value {cls}">{esc(text)}</code>{_flags(pred, negated) if has_flags else ""}</li>'
         )
     return Markup(f'<ul class="preds">{"".join(rows)}</ul>') if rows else Markup("")
@@ -150,6 +163,7 @@ def indicator_groups(
             continue
         field = text_of(item.get("field"))
         kind = text_of(item.get("kind"))
+        shown_kind = kind_text(item)
         transforms = _strings(item.get("transforms"))
         value = item.get("value")
         text, cls = (value, "v-str" if value else "v-empty") if type(value) is str else value_view(value)
@@ -174,10 +188,10 @@ def indicator_groups(
         )
         if exclusions and "looked_for" in item:
             badge += f'<span class="looked-for muted">looked for by <strong>{looked_for}</strong></span>'
-        row = f'<li><code class="value {cls}">{esc(text)}</code>{chips}{badge}</li>'
-        group = groups.get((field, kind))
+        row = f'<li><code class="value {cls}">{esc(text)}</code>{chips}{badge}{_native(item, field)}</li>'
+        group = groups.get((field, shown_kind))
         if group is None:
-            groups[(field, kind)] = [row]
+            groups[(field, shown_kind)] = [row]
         else:
             group.append(row)
         count += 1
@@ -194,6 +208,25 @@ def indicator_groups(
             f'<ul class="ind-values">{"".join(rows)}</ul></div>'
         )
     return (Markup(f'<div class="ind-groups">{"".join(out)}</div>') if out else Markup("")), count
+
+
+def _native(item: dict[str, Any], field: str) -> str:
+    """The rule's own comparison when the canonical one differs (another field name, a name field made a path,
+    a regex made a plain comparison): pages show both."""
+    native_field = text_of(item.get("native_field"))
+    native_kind = text_of(item.get("native_kind"))
+    if "native_field" not in item or (
+        native_field == field
+        and native_kind == text_of(item.get("kind"))
+        and item.get("native_value") == item.get("value")
+    ):
+        return ""
+    native = (
+        text_of(item.get("native")) or f"{native_field} {native_kind} {text_of(item.get('native_value'))}"
+    )
+    how = text_of(item.get("mapping"))
+    title = f' title="{esc(how)}"' if how else ""
+    return f'<span class="native"{title}>from <code>{esc(native)}</code></span>'
 
 
 def toc(sections: Iterable[tuple[str, str, int | None]]) -> Markup:

@@ -302,5 +302,18 @@ def highlight_yaml(text: str, line_id_prefix: str = "") -> Markup:
     return Markup("\n".join(rows))
 
 
+def plain_lines(text: str, line_id_prefix: str = "") -> Markup:
+    """The same numbered lines as `highlight_yaml`, escaped and not coloured: bodies in languages this
+    module does not highlight (EQL, SPL, KQL, YARA-L, Python...)."""
+    prefix = _escape_line(line_id_prefix).replace('"', "&#34;")
+    rows = [
+        f'<span class="ln" id="{prefix}{n}">{_escape_line(line)}</span>'
+        if prefix
+        else f'<span class="ln">{_escape_line(line)}</span>'
+        for n, line in enumerate(_lines(text), 1)
+    ]
+    return Markup("\n".join(rows))
+
+
 def line_count(text: str) -> int:
     return len(_lines(text)) if text else 0

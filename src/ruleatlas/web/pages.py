@@ -169,6 +169,7 @@ class CatalogPages:
             )
         sources = [
             {
+                "source": s["source"],
                 "vendor": vendor_name(s["vendor"]),
                 "repo": s["repo"] or "local folder",
                 "href": safe_href(s["repo"]),

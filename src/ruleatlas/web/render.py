@@ -18,10 +18,11 @@ import markupsafe
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from ruleatlas.model import VENDORS
 from ruleatlas.output import atomic
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import FieldLink, IndicatorLink, esc, indicator_groups, predicate_list, toc
-from ruleatlas.web.highlight import highlight_yaml, line_count
+from ruleatlas.web.highlight import highlight_yaml, line_count, plain_lines
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -41,17 +42,8 @@ NAV_ITEMS: tuple[tuple[str, str], ...] = (
     ("Readiness", urls.READINESS_PATH),
 )
 
-VENDOR_NAMES = {
-    "sigma": "Sigma",
-    "elastic": "Elastic",
-    "splunk": "Splunk",
-    "sentinel": "Microsoft Sentinel",
-    "chronicle": "Google SecOps",
-    "sublime": "Sublime",
-    "panther": "Panther",
-    "hayabusa": "Hayabusa",
-    "suzaku": "Suzaku",
-}
+# How pages name each vendor label: the model's vendor table (one vocabulary for every layer).
+VENDOR_NAMES = {label: vendor.name for label, vendor in VENDORS.items()}
 # Documents are JSON objects: shape checks use `dict`, not `Mapping` (an ABC check costs 10x more, and
 # there are hundreds per page). Values that become CSS classes come from these sets only; anything else is
 # "other" (never raw text in an attribute).
@@ -106,8 +98,21 @@ KIND_BANNERS = {
     ),
     "hunting": (
         "info",
-        "Threat-hunting rule",
-        "Meant as a starting point for hunting, not for alerting: expect more false positives.",
+        "Threat-hunting query",
+        "Meant as a starting point for hunting, not for alerting: it is searchable, but left out of the "
+        "detection browse and the ATT&CK matrix.",
+    ),
+    "enrichment": (
+        "info",
+        "Enrichment or lookup",
+        "It feeds other rules (a lookup, a saved query, a data model) and alerts on nothing itself: it is "
+        "searchable, but left out of the detection browse and the ATT&CK matrix.",
+    ),
+    "alert_feed": (
+        "info",
+        "Third-party alert feed",
+        "It passes on another product's alerts (an EDR's, a threat-intel match) rather than detecting "
+        "anything itself: it is searchable, but left out of the detection browse and the ATT&CK matrix.",
     ),
     "building_block": (
         "info",
@@ -172,6 +177,17 @@ def templates_fingerprint() -> str:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+# Languages whose bodies are YAML (the highlighter's language); any other body is shown as plain text.
+YAML_LANGUAGES = frozenset({"sigma", "yaml", "panther-yaml", "mql"})
+
+
+def _body_html(body: str, language: str) -> Markup:
+    """The rule body verbatim, numbered (`L<n>` anchors), highlighted where it is YAML."""
+    if not body:
+        return Markup("")
+    return highlight_yaml(body, "L") if language in YAML_LANGUAGES else plain_lines(body, "L")
 
 
 def vendor_name(vendor: str) -> str:
@@ -313,6 +329,7 @@ class SiteRenderer:
         status = _text(doc.get("status"))
         level = _text(doc.get("level"))
         body = _text(doc.get("body"))
+        language = _text(doc.get("language")) or "yaml"
         body_lines = line_count(body)
         listing = self.link(page, urls.ALL_RULES_PATH)  # every rule by vendor and folder, with anchors
         problems = self._problems(doc, body_lines)
@@ -362,7 +379,14 @@ class SiteRenderer:
             "folder": folder,
             "folder_href": f"{listing}#{urls.anchor(vendor, folder)}" if folder else "",
             "kind": kind,
-            "banners": self._banners(kind, status, problems),
+            "banners": self._banners(kind, status, problems, language, doc.get("logic_parsed") is False),
+            "facts": [
+                {"label": _text(f[0]), "value": _text(f[1])}
+                for f in _list(doc.get("facts"))
+                if isinstance(f, list | tuple) and len(f) == 2 and _text(f[1])
+            ],
+            "logic_parsed": doc.get("logic_parsed") is not False,
+            "output_fields": [_text(f) for f in _list(doc.get("output_fields"))],
             "status": status,
             "status_class": status_class(status),
             "level": level,
@@ -386,9 +410,9 @@ class SiteRenderer:
             "attack": attack,
             "events": events,
             "events_note": _text(doc.get("events_note")),
-            "body_html": highlight_yaml(body, "L") if body else Markup(""),
+            "body_html": _body_html(body, language),
             "body_lines": body_lines,
-            "language": _text(doc.get("language")) or "yaml",
+            "language": language,
             "stages": stages,
             "indicators": indicators,
             "exclusions": exclusions,
@@ -400,12 +424,25 @@ class SiteRenderer:
         }
 
     @staticmethod
-    def _banners(kind: str, status: str, problems: list[dict[str, Any]]) -> list[dict[str, str]]:
+    def _banners(
+        kind: str, status: str, problems: list[dict[str, Any]], language: str, unparsed: bool
+    ) -> list[dict[str, str]]:
         banners = []
         shown = kind if kind in KIND_BANNERS else status if status in ("deprecated", "unsupported") else ""
         if shown:
             tone, title, text = KIND_BANNERS[shown]
             banners.append({"tone": tone, "title": title, "text": text, "href": ""})
+        if unparsed:
+            banners.append(
+                {
+                    "tone": "info",
+                    "title": "Logic not parsed yet",
+                    "text": f"RuleAtlas does not parse {language or 'this language'} into stages and "
+                    "predicates yet: the rule body below is the whole logic, and it has no indicators or "
+                    "corpus counts.",
+                    "href": "",
+                }
+            )
         errors = sum(1 for p in problems if p["severity"] == "error")
         if errors:
             noun = "problem" if errors == 1 else "problems"

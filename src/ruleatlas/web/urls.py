@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from urllib.parse import quote, unquote
 
-from ruleatlas.model import Scalar
+from ruleatlas.model import Scalar, scalar_text
 
 ATTACK_BASE = "https://attack.mitre.org"
 HOME_PATH = ""
@@ -86,17 +86,6 @@ def _name_segment(name: str) -> str:
         return name
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:_NAME_SLUG_CHARS]
     return f"{readable}-{_digest(name)}" if readable else _digest(name)
-
-
-def scalar_text(value: Scalar) -> str:
-    """A value as the analysis writes it in indicator keys (None -> null, True -> true, 3.0 -> 3)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def rule_path(uid: str) -> str:

@@ -17,7 +17,8 @@
     vendor: "Vendor", product: "Product", logsource: "Log source", status: "Status", level: "Level",
     tactic: "Tactic", technique: "Technique", kind: "Kind"
   };
-  var RETIRED = { deprecated: true, unsupported: true };
+  // Left out unless asked for: as store/browse.py RETIRED (no longer maintained, or detecting nothing itself).
+  var RETIRED = { deprecated: true, unsupported: true, enrichment: true, alert_feed: true };
   var LEVEL_RANK = { critical: 0, high: 1, medium: 2, low: 3, informational: 4 };
   var NONE = "(none)";
   var PER_PAGE = 50;

@@ -1,0 +1,232 @@
+"""The canonicaliser: one field vocabulary for every vendor, so one indicator written three ways counts once.
+
+A predicate's canonical form is (canonical field, kind, value). Canonical field names are Sigma's taxonomy
+names (`Image`, `CommandLine`, `TargetFilename`...) wherever the ecosystem's own tables map the vendor's field
+to one (`field_tables`: pySigma's pipelines read backwards, the rule's Sigma category choosing among several
+Sigma fields); then:
+
+- name fields: `process.name = X` is `Image ends_with \\X` (`/X` on Linux and macOS), as Splunk's own data
+  sources write `Image|endswith → process_name`;
+- regexes that are plain literals (optionally anchored, optionally `.*` at an end) become eq, starts_with,
+  ends_with or contains, so a SOC Prime conversion meets its Sigma original;
+- a vendor field spelled like a Sigma field is that field (Splunk's raw Sysmon fields, Sentinel's `Event`);
+- any other field keeps its native name, namespaced by vendor (`sublime:type`, `splunk:type`), so that two
+  vendors using one name for different things never merge.
+
+Sources keep native names; this module alone decides canonical ones, and pages show both.
+"""
+
+from __future__ import annotations
+
+import re
+import re._constants as sre_constants  # type: ignore[import-not-found]
+import re._parser as sre_parse  # type: ignore[import-not-found]
+from dataclasses import dataclass
+from functools import cache
+
+from ruleatlas.analysis.field_tables import Entry, reverse_table, sigma_field_names
+from ruleatlas.model import Kind, Pred, Scalar
+
+# Vendor label → the schemas its fields are looked up in, in order. Sigma is the canonical vocabulary itself;
+# Sublime's email model and Panther's log schemas are shared with no other vendor, so they stay native.
+VENDOR_SCHEMAS: dict[str, tuple[str, ...]] = {
+    "sigma": (),
+    "elastic": ("ecs",),
+    "splunk": ("cim",),
+    "kusto": ("mde", "asim", "azuremonitor"),
+    "yaral": ("udm",),
+    "sublime": (),
+    "panther": (),
+}
+
+# Where a reverse table names several Sigma fields for one vendor field in the rule's category (ECS
+# `process.executable` ← Image, NewProcessName, SourceImage...; `file.path` ← TargetFilename, ImageLoaded...),
+# the first of these in the rule's category's list wins, else the first of the default list. Each list is the
+# Sigma taxonomy's own field for that event type (the field its Sysmon event calls the thing).
+PREFERRED: dict[str, tuple[str, ...]] = {
+    "process_creation": ("Image", "ParentImage", "CommandLine", "User", "CurrentDirectory"),
+    "file_event": ("TargetFilename", "Image", "User"),
+    "file_change": ("TargetFilename", "Image"),
+    "file_delete": ("TargetFilename", "Image"),
+    "file_rename": ("TargetFilename", "Image"),
+    "file_access": ("TargetFilename", "Image"),
+    "image_load": ("ImageLoaded", "Image", "User"),
+    "driver_load": ("ImageLoaded",),
+    "process_access": ("SourceImage", "TargetImage", "SourceUser"),
+    "create_remote_thread": ("SourceImage", "TargetImage", "SourceUser"),
+    "network_connection": ("Image", "User", "DestinationHostname", "DestinationIp"),
+    "dns_query": ("QueryName", "Image", "User"),
+    "registry_event": ("TargetObject", "Image", "Details", "User"),
+    "registry_set": ("TargetObject", "Image", "Details", "User"),
+    "registry_add": ("TargetObject", "Image", "User"),
+    "registry_delete": ("TargetObject", "Image", "User"),
+    "ps_script": ("ScriptBlockText",),
+    "": (
+        "Image",
+        "TargetFilename",
+        "CommandLine",
+        "User",
+        "TargetObject",
+        "DestinationHostname",
+        "QueryName",
+    ),
+}
+
+# Fields that hold a file's name where the Sigma taxonomy holds its path: (schema, field) → (Sigma path field,
+# the categories it holds for; empty: any). `eq X` becomes `ends_with <sep>X`, `ends_with X` stays ends_with.
+NAME_FIELDS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
+    ("ecs", "process.name"): ("Image", frozenset()),
+    ("ecs", "process.parent.name"): ("ParentImage", frozenset()),
+    ("ecs", "file.name"): ("TargetFilename", frozenset()),
+    ("ecs", "dll.name"): ("ImageLoaded", frozenset()),
+    ("cim", "process_name"): ("Image", frozenset()),
+    ("cim", "Processes.process_name"): ("Image", frozenset()),
+    ("cim", "parent_process_name"): ("ParentImage", frozenset()),
+    ("cim", "Processes.parent_process_name"): ("ParentImage", frozenset()),
+    ("cim", "file_name"): ("TargetFilename", frozenset()),
+    ("cim", "Filesystem.file_name"): ("TargetFilename", frozenset()),
+    ("mde", "FileName"): ("Image", frozenset({"process_creation"})),
+    ("mde", "InitiatingProcessFileName"): ("ParentImage", frozenset({"process_creation"})),
+    ("asim", "TargetProcessName"): ("Image", frozenset({"process_creation"})),
+    ("asim", "ParentProcessName"): ("ParentImage", frozenset({"process_creation"})),
+}
+
+# A path separator per operating system, from the rule's Sigma-style log source product.
+PATH_SEPARATORS = {"windows": "\\", "linux": "/", "macos": "/"}
+
+
+@dataclass(slots=True, frozen=True)
+class Canonical:
+    """A predicate's canonical (field, kind, value), with how it was reached (`how`, shown on pages)."""
+
+    field: str
+    kind: Kind
+    value: Scalar
+    cased: bool
+    how: str  # "sigma", "table:<schema>", "name:<schema>", "same-name", "native"
+
+
+def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
+    """The canonical form of one predicate of a rule of `vendor` with Sigma-style `logsource`."""
+    kind, value, cased = pred.kind, pred.value, pred.cased
+    if kind is Kind.REGEX and isinstance(value, str):
+        reduced = reduce_regex(value, pred.regex_flags)
+        if reduced is not None:
+            # A regex is case-sensitive unless flagged (Sigma `|re|i`, an inline `(?i)`, YARA-L `nocase`).
+            kind, value = reduced
+            cased = "i" not in pred.regex_flags and not value_text_ignores_case(pred.value)
+    field = pred.field
+    if field is None or vendor == "sigma" or vendor not in VENDOR_SCHEMAS:
+        return Canonical(field or "", kind, value, cased, "sigma" if vendor == "sigma" else "native")
+    if field.endswith(".caseless"):  # ECS's case-insensitive multi-field: the field itself, compared so
+        field, cased = field.removesuffix(".caseless"), False
+    category = logsource.get("category", "")
+    for schema in VENDOR_SCHEMAS[vendor]:
+        named = _name_field(schema, field, category, kind, value, logsource.get("product", ""))
+        if named is not None:
+            return Canonical(named[0], named[1], named[2], cased, f"name:{schema}")
+        sigma = resolve(schema, field, category)
+        if sigma is not None:
+            return Canonical(sigma, kind, value, cased, f"table:{schema}")
+    if field in sigma_field_names():
+        return Canonical(field, kind, value, cased, "same-name")
+    return Canonical(f"{vendor}:{field}", kind, value, cased, "native")
+
+
+def resolve(schema: str, field: str, category: str) -> str | None:
+    """The Sigma field a schema's field stands for in a category, or None (unmapped, or still ambiguous)."""
+    entries = reverse_table(schema).get(field)
+    if not entries:
+        return None
+    return _choose(entries, category)
+
+
+@cache
+def _choose(entries: tuple[Entry, ...], category: str) -> str | None:
+    # Mappings made for this category first, then those made for any log source.
+    for fits in (
+        [sigma for sigma, where in entries if where is not None and category in where],
+        [sigma for sigma, where in entries if where is None],
+    ):
+        if len(fits) == 1:
+            return fits[0]
+        if fits:
+            for preferred in (*PREFERRED.get(category, ()), *PREFERRED[""]):
+                if preferred in fits:
+                    return preferred
+            return None  # several Sigma fields and no taxonomy preference: ambiguous, stays native
+    # Only mappings for other categories: a rule without a category takes the one Sigma field they all name.
+    names = {sigma for sigma, _ in entries}
+    return names.pop() if not category and len(names) == 1 else None
+
+
+def _name_field(
+    schema: str, field: str, category: str, kind: Kind, value: Scalar, product: str
+) -> tuple[str, Kind, Scalar] | None:
+    entry = NAME_FIELDS.get((schema, field))
+    if entry is None or not isinstance(value, str):
+        return None
+    target, categories = entry
+    if categories and category not in categories:
+        return None
+    if kind is Kind.ENDS_WITH:
+        return target, Kind.ENDS_WITH, value
+    separator = PATH_SEPARATORS.get(product)
+    if kind is Kind.EQ and separator is not None:
+        return target, Kind.ENDS_WITH, separator + value
+    return None  # a name compared another way (contains, starts_with, regex) says nothing exact of the path
+
+
+# --- regexes that are literals ---------------------------------------------------------------------------
+
+_AT_START = {sre_constants.AT_BEGINNING, sre_constants.AT_BEGINNING_STRING}
+_AT_END = {sre_constants.AT_END, sre_constants.AT_END_STRING}
+
+
+def value_text_ignores_case(value: Scalar) -> bool:
+    return isinstance(value, str) and value.startswith("(?i)")
+
+
+def reduce_regex(pattern: str, flags: str = "") -> tuple[Kind, str] | None:
+    """A regex that is a plain literal, as (kind, literal): `^x$` eq, `^x` starts_with, `x$` ends_with, `x`
+    contains; `.*` at an end is the same as no anchor there. None for anything else (classes, alternation,
+    repetition inside, flags other than ignore-case that change what the pattern means)."""
+    if set(flags) - {"i"}:
+        return None
+    text = pattern.removeprefix("(?i)")
+    try:
+        parsed = sre_parse.parse(text)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    if parsed.state.flags & (re.MULTILINE | re.DOTALL | re.VERBOSE | re.IGNORECASE):
+        return None  # other inline flags: leave such a regex to the regex kind
+    items = list(parsed)
+    start = bool(items) and _is_anchor(items[0], _AT_START)
+    if start or (items and _is_dot_star(items[0])):
+        items = items[1:]
+    end = bool(items) and _is_anchor(items[-1], _AT_END)
+    if end or (items and _is_dot_star(items[-1])):
+        items = items[:-1]
+    if not items or any(op is not sre_constants.LITERAL for op, _ in items):
+        return None
+    literal = "".join(chr(code) for _, code in items)
+    if start and end:
+        return Kind.EQ, literal
+    if start:
+        return Kind.STARTS_WITH, literal
+    if end:
+        return Kind.ENDS_WITH, literal
+    return Kind.CONTAINS, literal
+
+
+def _is_anchor(item: tuple[object, object], which: set[object]) -> bool:
+    op, arg = item
+    return op is sre_constants.AT and arg in which
+
+
+def _is_dot_star(item: tuple[object, object]) -> bool:
+    op, arg = item
+    if op is not sre_constants.MAX_REPEAT and op is not sre_constants.MIN_REPEAT:
+        return False
+    low, high, body = arg  # type: ignore[misc]
+    return bool(low == 0 and high == sre_constants.MAXREPEAT and list(body) == [(sre_constants.ANY, None)])

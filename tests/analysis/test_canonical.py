@@ -1,0 +1,150 @@
+"""The canonicaliser: every table it reads or holds, tested against the code that uses it."""
+
+from __future__ import annotations
+
+import pytest
+
+from ruleatlas.analysis.canonical import (
+    NAME_FIELDS,
+    PATH_SEPARATORS,
+    PREFERRED,
+    VENDOR_SCHEMAS,
+    canonical,
+    reduce_regex,
+    resolve,
+)
+from ruleatlas.analysis.field_tables import SCHEMA_SOURCES, reverse_table, sigma_field_names
+from ruleatlas.analysis.indicators import indicator_key
+from ruleatlas.model import VENDORS, Kind, Pred
+
+WIN_PROC = {"product": "windows", "category": "process_creation"}
+
+
+def test_every_vendor_has_schemas_and_every_schema_a_table() -> None:
+    assert set(VENDOR_SCHEMAS) == set(VENDORS)
+    schemas = {s for names in VENDOR_SCHEMAS.values() for s in names}
+    assert schemas == set(SCHEMA_SOURCES)
+    for schema in schemas:
+        table = reverse_table(schema)
+        assert len(table) >= 30, schema  # pySigma's tables as installed, read backwards
+        assert all(sigma in sigma_field_names() for entries in table.values() for sigma, _ in entries)
+
+
+@pytest.mark.parametrize(
+    ("schema", "field", "category", "sigma"),
+    [
+        ("ecs", "process.executable", "process_creation", "Image"),
+        ("ecs", "process.command_line", "process_creation", "CommandLine"),
+        ("ecs", "process.parent.executable", "process_creation", "ParentImage"),
+        ("ecs", "file.path", "file_event", "TargetFilename"),
+        ("ecs", "file.path", "image_load", "ImageLoaded"),
+        ("ecs", "process.pe.original_file_name", "process_creation", "OriginalFileName"),
+        ("ecs", "event.code", "", "EventID"),
+        ("cim", "Processes.process_path", "process_creation", "Image"),
+        ("cim", "Processes.process", "process_creation", "CommandLine"),
+        ("cim", "Registry.registry_key_name", "registry_set", "TargetObject"),
+        ("cim", "EventCode", "", "EventID"),
+        ("mde", "FolderPath", "process_creation", "Image"),
+        ("mde", "FolderPath", "image_load", "ImageLoaded"),
+        ("udm", "target.process.command_line", "process_creation", "CommandLine"),
+        ("udm", "target.process.file.full_path", "process_creation", "Image"),
+    ],
+)
+def test_reverse_tables_resolve_by_category(schema: str, field: str, category: str, sigma: str) -> None:
+    assert resolve(schema, field, category) == sigma
+
+
+def test_resolution_agrees_with_the_forward_pipeline() -> None:
+    """Independent check: every Sigma field pySigma's ECS pipeline maps for a category, mapped and resolved
+    back in that category, lands on a Sigma field that pySigma maps to the same ECS field."""
+    from sigma.pipelines.elasticsearch.windows import ecs_windows_variable_mappings
+
+    checked = 0
+    for sigma_field, placements in ecs_windows_variable_mappings.items():
+        for scope, name, target in placements:
+            if scope != "category":
+                continue
+            back = resolve("ecs", target.removesuffix(".caseless"), name)
+            assert back is not None, (sigma_field, name, target)
+            forward = {t for s, n, t in ecs_windows_variable_mappings.get(back, ()) if n == name}
+            assert back == sigma_field or target in forward or forward == set(), (sigma_field, name, back)
+            checked += 1
+    assert checked >= 15
+
+
+def test_preferences_name_sigma_fields_only() -> None:
+    known = sigma_field_names()
+    assert all(f in known for fields in PREFERRED.values() for f in fields)
+    assert "" in PREFERRED
+
+
+def test_name_fields_table() -> None:
+    known = sigma_field_names()
+    for (schema, _field), (target, _categories) in NAME_FIELDS.items():
+        assert schema in SCHEMA_SOURCES and target in known
+    assert set(PATH_SEPARATORS) == {"windows", "linux", "macos"}
+
+
+def test_a_name_field_is_the_sigma_path_field_ending_with_it() -> None:
+    sigma = Pred("Image", Kind.ENDS_WITH, "\\powershell.exe")
+    elastic = Pred("process.name", Kind.EQ, "PowerShell.EXE", native='process.name : "PowerShell.EXE"')
+    splunk = Pred("Processes.process_name", Kind.EQ, "powershell.exe")
+    keys = {
+        indicator_key(sigma, "sigma", WIN_PROC),
+        indicator_key(elastic, "elastic", WIN_PROC),
+        indicator_key(splunk, "splunk", WIN_PROC),
+    }
+    assert keys == {("Image", "ends_with", "\\powershell.exe", "")}
+    linux = canonical(Pred("process.name", Kind.EQ, "curl"), "elastic", {"product": "linux"})
+    assert (linux.field, linux.kind, linux.value, linux.how) == ("Image", Kind.ENDS_WITH, "/curl", "name:ecs")
+    # A name compared by contains says nothing exact about the path: the native field stays, namespaced.
+    other = canonical(Pred("process.name", Kind.CONTAINS, "power"), "elastic", WIN_PROC)
+    assert (other.field, other.kind) == ("elastic:process.name", Kind.CONTAINS)
+    # Without an operating system there is no separator to add.
+    assert canonical(Pred("process.name", Kind.EQ, "x.exe"), "elastic", {}).field == "elastic:process.name"
+
+
+def test_caseless_multi_fields_and_same_names() -> None:
+    caseless = canonical(
+        Pred("process.executable.caseless", Kind.EQ, "C:\\X.exe", cased=True), "elastic", WIN_PROC
+    )
+    assert (caseless.field, caseless.cased) == ("Image", False)
+    raw = canonical(Pred("CommandLine", Kind.CONTAINS, "-enc"), "splunk", WIN_PROC)
+    assert (raw.field, raw.how) == ("CommandLine", "same-name")
+
+
+def test_unmapped_fields_are_namespaced_by_vendor() -> None:
+    assert canonical(Pred("type.inbound", Kind.EQ, True), "sublime", {}).field == "sublime:type.inbound"
+    assert canonical(Pred("dest_category", Kind.EQ, "x"), "splunk", {}).field == "splunk:dest_category"
+    assert canonical(Pred("anything", Kind.EQ, "x"), "sigma", {}).field == "anything"
+    assert canonical(Pred(None, Kind.CONTAINS, "x"), "elastic", {}).field == ""
+
+
+@pytest.mark.parametrize(
+    ("pattern", "flags", "reduced"),
+    [
+        (r"\\powershell\.exe$", "", (Kind.ENDS_WITH, "\\powershell.exe")),
+        (r"^C:\\Windows\\", "", (Kind.STARTS_WITH, "C:\\Windows\\")),
+        (r"^whoami\.exe$", "i", (Kind.EQ, "whoami.exe")),
+        ("mimikatz", "", (Kind.CONTAINS, "mimikatz")),
+        (".*mimikatz.*", "", (Kind.CONTAINS, "mimikatz")),
+        ("(?i)mimikatz", "", (Kind.CONTAINS, "mimikatz")),
+        ("[m]imikatz", "", (Kind.CONTAINS, "mimikatz")),
+        ("mimi.atz", "", None),
+        ("a|b", "", None),
+        ("ab+", "", None),
+        ("^", "", None),
+        ("x", "m", None),
+        ("(?m)^x", "", None),
+        ("(unclosed", "", None),
+    ],
+)
+def test_regex_literals_reduce(pattern: str, flags: str, reduced: tuple[Kind, str] | None) -> None:
+    assert reduce_regex(pattern, flags) == reduced
+
+
+def test_a_reduced_regex_counts_with_the_plain_comparison() -> None:
+    regex = Pred("target.process.file.full_path", Kind.REGEX, r"\\powershell\.exe$", regex_flags="i")
+    assert indicator_key(regex, "yaral", WIN_PROC) == ("Image", "ends_with", "\\powershell.exe", "")
+    cased = Pred("CommandLine", Kind.REGEX, "Invoke-Mimikatz")
+    assert indicator_key(cased, "sigma", WIN_PROC) == ("CommandLine", "contains", "Invoke-Mimikatz", "")

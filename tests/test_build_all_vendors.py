@@ -1,0 +1,45 @@
+"""End to end over every corpus of ../shared: nine sources, seven vendor labels, one catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ruleatlas.build import build
+from ruleatlas.config import BuildConfig, shared_defaults
+from ruleatlas.model import VENDORS
+from ruleatlas.store import open_catalog
+
+pytestmark = pytest.mark.corpus
+
+
+def test_every_vendor_of_the_shared_corpus_is_in_one_catalog(shared_dir: Path, tmp_path: Path) -> None:
+    sources, attack, telemetry = shared_defaults(shared_dir)
+    assert [s.name for s in sources] == [
+        "sigma",
+        "hayabusa",
+        "suzaku",
+        "elastic",
+        "splunk",
+        "kusto",
+        "yaral",
+        "sublime",
+        "panther",
+    ]
+    config = BuildConfig(
+        out=tmp_path / "out", sources=sources, attack=attack, telemetry=telemetry, pages=False
+    )
+    summary = build(config)
+    with open_catalog(config.out) as catalog:
+        stats = catalog.stats()
+        source_problems = [p.message for p in catalog.problems() if p.file == ""]
+        rows = {s.source: (s.vendor, s.files, s.rules) for s in catalog.sources()}
+    assert source_problems == []
+    assert set(stats["per_vendor"]) == set(VENDORS)
+    # Every file gives a rule or a problem; most give a rule.
+    for source, (vendor, files, rules) in rows.items():
+        assert files > 0 and rules >= 0.95 * files, (source, vendor, files, rules)
+    assert stats["rules"] == summary.rules > 13_000
+    assert sum(stats["per_vendor_kind"]["sigma"].values()) == stats["per_vendor"]["sigma"]
+    print({v: stats["per_vendor_kind"][v] for v in sorted(stats["per_vendor_kind"])})
