@@ -11,6 +11,7 @@ where nothing can be named, `Resolution.note` says why.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -19,6 +20,27 @@ from ruleatlas.telemetry.catalog import PLATFORM_KIND, ProviderDef, TelemetryCat
 from ruleatlas.telemetry.platforms import gcp
 
 MAX_PATTERN_EVENTS = 12
+# CloudTrail events that are no API operation, so botocore has no model for them (AWS CloudTrail user
+# guide, "CloudTrail non-API events captured by CloudTrail": AWS console sign-in events).
+CLOUDTRAIL_NON_API = {
+    name: "signin.amazonaws.com"
+    for name in (
+        "ConsoleLogin",
+        "SwitchRole",
+        "ExitRole",
+        "RenewRole",
+        "CheckMfa",
+        "GetSigninToken",
+        "PasswordRecoveryRequested",
+        "PasswordRecoveryCompleted",
+    )
+}
+# GKE writes Kubernetes audit events into Cloud Audit Logs with methodName io.k8s.<group>.<version>.<resource>
+# [.<subresource>].<verb>.
+_GKE_METHOD = re.compile(
+    r"^io\.k8s\.(?:api\.)?([a-z.]+?)\.v[^.]*\.([a-z]+(?:\.[a-z]+)?)\.([a-z]+)$", re.IGNORECASE
+)
+_GKE_GROUPS = {"core": "core", "authorization.rbac": "rbac.authorization.k8s.io"}
 PATTERN_KINDS = {
     Kind.STARTS_WITH: "{}*",
     Kind.ENDS_WITH: "*{}",
@@ -152,7 +174,10 @@ def _aws(source: ActionSource, telemetry: TelemetryCatalog, values: Values, reso
                 resolution.add(provider, name)
             continue
         candidates = everywhere.get(name.lower(), [])
-        if sources and not candidates:
+        if not candidates and name in CLOUDTRAIL_NON_API and not sources:
+            resolution.add(CLOUDTRAIL_NON_API[name], name)
+            resolution.notes.append(f"{name} is a CloudTrail non-API event: no service model defines it.")
+        elif sources and not candidates:
             resolution.add(named[0].name if named else sources[0], name)
             resolution.notes.append(
                 f"{name} is not an operation of {', '.join(sources)} in botocore's models."
@@ -215,8 +240,14 @@ def _gcp(source: ActionSource, telemetry: TelemetryCatalog, values: Values, reso
     resolution.named_action = True
     services = [v for k, v in _values(values, ("protopayload.servicename", "servicename")) if k == Kind.EQ]
     for kind, method in methods:
+        gke = _GKE_METHOD.match(method.replace("*", "1"))
+        if gke is not None and kind in (Kind.EQ, Kind.WILDCARD):
+            _gke(telemetry, resolution, *gke.groups())
+            continue
         if kind in PATTERN_KINDS:
-            _expand(resolution, _platform_providers(telemetry, "gcp"), kind, method, "methodName")
+            # audit logs prefix compute methods with their API version (v1.compute...): match without it
+            bare = re.sub(r"^(v\*|v\d+\w*|beta|alpha|\*)\.", "", method)
+            _expand(resolution, _platform_providers(telemetry, "gcp"), kind, bare, "methodName")
             continue
         if kind != Kind.EQ:
             continue
@@ -230,6 +261,16 @@ def _gcp(source: ActionSource, telemetry: TelemetryCatalog, values: Values, reso
             service = services[0] if services else method.split(".")[0] + ".googleapis.com"
             resolution.add(service, method)
             resolution.notes.append(f"{method} is not a method of the discovery documents.")
+
+
+def _gke(telemetry: TelemetryCatalog, resolution: Resolution, group: str, resource: str, verb: str) -> None:
+    """A GKE methodName (io.k8s.core.v1.secrets.create) is the Kubernetes event (create secrets)."""
+    key = f"{verb.lower()} {resource.lower().replace('.', '/')}"
+    provider = f"kubernetes {_GKE_GROUPS.get(group.lower(), group.lower())}"
+    found = [f for f in _by_event(telemetry, "kubernetes", str.lower).get(key, []) if f[0] == provider]
+    resolution.add(*(found[0] if found else (provider, key)))
+    if not found:
+        resolution.notes.append(f"{key} is not an operation of the kubernetes client's API group {provider}.")
 
 
 def _kubernetes(
