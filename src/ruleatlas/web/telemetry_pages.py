@@ -47,6 +47,7 @@ from ruleatlas.web.telemetry_fragments import (
     rule_list_html,
     rules_html,
 )
+from ruleatlas.web.telemetry_platforms import platform_path, platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
     TelemetryAtlas,
@@ -59,7 +60,7 @@ from ruleatlas.web.telemetry_views import (
 from ruleatlas.workers import forked_pool
 
 STYLESHEET = urls.STATIC_PATH + "telemetry.css"
-PAGE_TEMPLATES = ("index", "provider", "event", "vendor", "uncovered")
+PAGE_TEMPLATES = ("index", "provider", "event", "vendor", "uncovered", "platform")
 
 
 @dataclass(slots=True)
@@ -149,8 +150,16 @@ class TelemetryPageRenderer:
                 "uncovered_path": urls.TELEMETRY_UNCOVERED_PATH,
             }
         else:
-            view = {**providers_view(atlas), "loaded": True}
+            view = {**providers_view(atlas), **platforms_view(atlas), "loaded": True}
         return self.render("telemetry_index", urls.TELEMETRY_PATH, "Telemetry", view)
+
+    def platform_page(self, atlas: TelemetryAtlas, key: str) -> str | None:
+        view = platform_view(atlas, key)
+        if view is None:
+            return None
+        page = view["path"]
+        crumbs = self.crumbs(page, (view["label"], page))
+        return self.render("telemetry_platform", page, f"{view['label']} telemetry", view, crumbs=crumbs)
 
     def provider_page(self, atlas: TelemetryAtlas, entry: ProviderEntry) -> str:
         page = entry.path
@@ -309,7 +318,7 @@ def _prune(site: Path, keep: set[str]) -> int:
     removed = 0
     if not root.is_dir():
         return 0
-    fixed = {"uncovered", "vendors"}
+    fixed = {"uncovered", "vendors", "platforms"}
     for provider_dir in list(root.iterdir()):
         if not provider_dir.is_dir() or provider_dir.name in fixed:
             continue
@@ -362,6 +371,11 @@ def write_telemetry_pages(
         for vendor in vendors:
             _write(site, urls.telemetry_vendor_path(vendor), pages.vendor_page(atlas, vendor))
         written += len(vendors)
+        for key in atlas.telemetry.platforms:  # a few pages, their figures move with any rule
+            html = pages.platform_page(atlas, key)
+            if html is not None:
+                _write(site, platform_path(key), html)
+                written += 1
         if job.events is None:
             todo = [(e.name, str(k)) for e, k in atlas.pages()]
             providers = list(atlas.entries.values())

@@ -15,6 +15,7 @@ from typing import Any
 from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
 from ruleatlas.telemetry.catalog import (
     LOGSOURCE_KIND,
+    PLATFORM_KIND,
     EventDef,
     EventKey,
     ProviderDef,
@@ -197,7 +198,8 @@ def provider_summary(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, A
 
 def providers_view(atlas: TelemetryAtlas) -> dict[str, Any]:
     """The telemetry index: every provider with its event count and rule↔event mappings."""
-    summaries = [provider_summary(atlas, e) for e in atlas.entries.values()]
+    # platform services (AWS, Google Cloud...) are listed on their platform's page, not here
+    summaries = [provider_summary(atlas, e) for e in atlas.entries.values() if e.kind != PLATFORM_KIND]
     summaries.sort(key=lambda s: (-s["mappings"]["total"], s["label"].lower(), s["name"]))
     with_rules = [s for s in summaries if s["mappings"]["total"]]
     windows = [s for s in with_rules if s["kind"] != LOGSOURCE_KIND]

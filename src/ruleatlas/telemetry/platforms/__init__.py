@@ -24,7 +24,7 @@ from ruleatlas.telemetry.catalog import (
     ProviderDef,
     TelemetryCatalog,
 )
-from ruleatlas.telemetry.platforms.auditd import load_auditd
+from ruleatlas.telemetry.platforms.auditd import DEFAULT_HEADER, load_auditd
 from ruleatlas.telemetry.platforms.aws import load_aws
 from ruleatlas.telemetry.platforms.gcp import load_gcp
 from ruleatlas.telemetry.platforms.kubernetes import load_kubernetes
@@ -149,11 +149,16 @@ PRODUCT_PLATFORMS = {
 DEFINED_LOADERS = (load_aws, load_gcp, load_kubernetes)
 
 
-def package_versions() -> str:
-    """What the defined platforms are read from, as a cache key: a new package version rebuilds them."""
-    return " ".join(
-        f"{d}={package_version(d)}" for d in ("botocore", "google-api-python-client", "kubernetes")
-    )
+def platform_inputs(audit_header: Path | None = None) -> str:
+    """What the defined platforms are read from, as a cache key: a new package version or audit header
+    rebuilds them, an unchanged one reads the cached catalog."""
+    header = audit_header or DEFAULT_HEADER
+    try:
+        stamp = f"{header}:{header.stat().st_mtime_ns}"
+    except OSError:
+        stamp = f"{header}:absent"
+    versions = (f"{d}={package_version(d)}" for d in ("botocore", "google-api-python-client", "kubernetes"))
+    return " ".join((*versions, stamp))
 
 
 def add_platforms(catalog: TelemetryCatalog, audit_header: Path | None = None) -> None:

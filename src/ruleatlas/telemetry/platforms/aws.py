@@ -126,4 +126,18 @@ def load_aws(problems: list[Problem]) -> tuple[PlatformDef, list[ProviderDef]]:
                 fields=_fields(model, operation),
                 named=True,
             )
+    # console sign-in events are CloudTrail's own, no API operation: a provider for them, events as seen
+    signin = "signin.amazonaws.com"
+    providers.setdefault(
+        signin,
+        ProviderDef(
+            name=signin,
+            label="AWS · signin",
+            kind=PLATFORM_KIND,
+            platform=KEY,
+            description="AWS console sign-in events (ConsoleLogin, SwitchRole...): CloudTrail non-API "
+            "events, listed as rules and samples name them.",
+            sources=("seen in rules and samples",),
+        ),
+    )
     return platform, list(providers.values())
