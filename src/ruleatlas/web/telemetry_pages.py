@@ -43,6 +43,7 @@ from ruleatlas.web.telemetry_fragments import (
     example_rows_html,
     field_rows_html,
     indicator_rows_html,
+    markdown_inline,
     other_field_rows_html,
     rule_list_html,
     rules_html,
@@ -118,6 +119,7 @@ class TelemetryPageRenderer:
             "rules_html": rules_html,
             "rule_list": rule_list_html,
             "samples_loaded": self.samples_loaded,
+            "markdown": markdown_inline,
             **extra,
         }
         return self.template(template).render(context)

@@ -25,6 +25,7 @@ from ruleatlas.telemetry.catalog import (
     parse_event_key,
 )
 from ruleatlas.telemetry.observed import SampleRecord
+from ruleatlas.telemetry.platforms.common import COMMON_FIELDS
 from ruleatlas.web import urls
 from ruleatlas.web.render import vendor_name
 
@@ -53,7 +54,9 @@ class ProviderEntry:
     def label(self) -> str:
         if self.definition is not None:
             return self.definition.label or self.definition.name
-        return self.name
+        # a channel or provider only rules or samples name ("Security", "Ntfs") would otherwise read like
+        # the defined provider of the same label on the index: say which row is which
+        return f"{self.name} (seen only in rules/samples)"
 
     @property
     def kind(self) -> str:
@@ -321,6 +324,8 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
     defined = event.fields if event is not None else []
     defined_names = {f.name.lower() for f in defined}
     common = {f.lower() for f in atlas.telemetry.logsources.common_fields}
+    platform = entry.definition.platform if entry.definition is not None else ""
+    common |= {f.lower() for f in COMMON_FIELDS.get(platform, ())}
     fields = [
         {
             "name": f.name,
@@ -371,7 +376,10 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
         "id": key,
         "path": urls.telemetry_event_path(entry.name, key),
         "defined": event is not None,
-        "catch_all": isinstance(key, str),
+        "catch_all": event.catch_all if event is not None else entry.kind == LOGSOURCE_KIND,
+        # a platform event (AWS · iam · CreateAccessKey) has no channel and no numeric id
+        "platform": platform if entry.kind == PLATFORM_KIND else "",
+        "id_label": f"Event ID {key}" if isinstance(key, int) else str(key),
         "title": (event.title if event is not None else "") or f"Event {key}",
         "description": event.description if event is not None else "",
         "message": event.message if event is not None else "",

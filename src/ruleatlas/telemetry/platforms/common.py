@@ -1,0 +1,65 @@
+"""The fields every record of a platform's log carries, whatever the event: an event page lists them as
+the platform's system fields, not as "not in the definition" (the definitions hold each event's own
+fields: an AWS operation's request parameters, a Google Cloud method's parameters)."""
+
+from __future__ import annotations
+
+COMMON_FIELDS: dict[str, tuple[str, ...]] = {
+    # the CloudTrail record (AWS CloudTrail user guide, "CloudTrail record contents")
+    "aws": (
+        "eventVersion",
+        "eventTime",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "errorCode",
+        "errorMessage",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "requestID",
+        "eventID",
+        "eventType",
+        "apiVersion",
+        "readOnly",
+        "recipientAccountId",
+        "serviceEventDetails",
+        "sharedEventID",
+        "vpcEndpointId",
+        "eventCategory",
+        "tlsDetails",
+        "sessionCredentialFromConsole",
+        "userIdentity",
+        "userIdentity.type",
+        "userIdentity.arn",
+        "userIdentity.accountId",
+        "userIdentity.principalId",
+        "userIdentity.userName",
+        "userIdentity.invokedBy",
+        "userIdentity.sessionContext.sessionIssuer.userName",
+        "userIdentity.sessionContext.sessionIssuer.type",
+        "resources",
+    ),
+    # the Cloud Audit Log entry (LogEntry with an AuditLog protoPayload)
+    "gcp": (
+        "protoPayload.serviceName",
+        "protoPayload.methodName",
+        "protoPayload.resourceName",
+        "protoPayload.authenticationInfo.principalEmail",
+        "protoPayload.requestMetadata.callerIp",
+        "protoPayload.requestMetadata.callerSuppliedUserAgent",
+        "protoPayload.status.code",
+        "protoPayload.request",
+        "protoPayload.response",
+        "resource.type",
+        "severity",
+        "logName",
+        "gcp.audit.method_name",
+        "methodName",
+        "serviceName",
+    ),
+    "kubernetes": ("kind", "apiVersion", "level", "auditID", "stage", "requestURI", "annotations"),
+    "auditd": ("type", "msg", "node"),
+}
