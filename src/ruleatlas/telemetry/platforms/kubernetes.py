@@ -21,7 +21,7 @@ from ruleatlas.telemetry.platforms.packages import package_dir, package_label
 KEY = "kubernetes"
 DISTRIBUTION = "kubernetes"
 CORE_GROUP = "core"
-_CALL = re.compile(r"method='(GET|POST|PUT|PATCH|DELETE)',\s*resource_path='(/apis?/[^']*)'")
+_CALL = re.compile(r"method='([A-Z]+)',\s*resource_path='(/apis?/[^']*)'")
 _WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 FIELDS = (
     (
@@ -72,12 +72,12 @@ def operation(method: str, path: str) -> Operation | None:
     subresource = rest[2] if named and len(rest) >= 3 else ""
     if watch:
         verb = "watch"
-    elif method == "GET":
+    elif method in ("GET", "HEAD"):  # the API server's request info reads HEAD as GET
         verb = "get" if named else "list"
     elif method == "DELETE":
         verb = "delete" if named else "deletecollection"
-    else:
-        verb = _WRITE_VERBS[method]
+    else:  # OPTIONS (proxy subresources) keeps its own name
+        verb = _WRITE_VERBS.get(method, method.lower())
     return Operation(group, f"{resource}/{subresource}" if subresource else resource, verb)
 
 
