@@ -36,7 +36,8 @@ def test_aws_operations_agree_with_botocores_own_loader() -> None:
     expected: dict[str, set[str]] = {}
     for service in session.get_available_services():
         model = loader.load_service_model(service, "service-2")
-        source = model["metadata"]["endpointPrefix"] + ".amazonaws.com"
+        metadata = model["metadata"]
+        source = (metadata.get("signingName") or metadata["endpointPrefix"]) + ".amazonaws.com"
         expected.setdefault(source, set()).update(model["operations"])
     problems: list[Problem] = []
     platform, providers = load_aws(problems)

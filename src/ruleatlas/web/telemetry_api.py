@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ruleatlas.store.telemetry import TelemetryQueries
-from ruleatlas.telemetry.catalog import TelemetryCatalog, parse_event_key
+from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
 from ruleatlas.telemetry.observed import SampleRecord, sample_index
 from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web.routes import ApiError, Request, RouteTable
@@ -34,7 +34,7 @@ from ruleatlas.web.telemetry_views import (
 )
 
 TAG = "telemetry"
-_cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, int], SampleRecord]]] = {}
+_cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, EventKey], SampleRecord]]] = {}
 _lock = threading.Lock()
 
 
@@ -80,7 +80,7 @@ def register(routes: RouteTable) -> None:
     )
 
 
-def _definitions(catalog: Any) -> tuple[TelemetryCatalog, dict[tuple[str, int], SampleRecord]]:
+def _definitions(catalog: Any) -> tuple[TelemetryCatalog, dict[tuple[str, EventKey], SampleRecord]]:
     path = Path(catalog.path)
     try:
         st = path.stat()

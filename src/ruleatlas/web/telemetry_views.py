@@ -30,6 +30,10 @@ from ruleatlas.web import urls
 from ruleatlas.web.render import vendor_name
 
 
+# services only rules or samples name belong to the platform their name says
+PLATFORM_SUFFIXES = ((".amazonaws.com", "aws"), (".googleapis.com", "gcp"))
+
+
 def vendor_split(by_vendor: dict[str, int]) -> dict[str, Any]:
     if not by_vendor:
         return {"total": 0, "by_vendor": {}}
@@ -47,7 +51,7 @@ class ProviderEntry:
     name: str
     definition: ProviderDef | None
     referenced: dict[str, str] = field(default_factory=dict)  # event key text -> a channel rules name
-    sampled: set[int] = field(default_factory=set)  # EventIDs the log samples hold
+    sampled: set[EventKey] = field(default_factory=set)  # EventIDs (or platform event keys) samples hold
     _keys: list[EventKey] | None = None
 
     @property
@@ -61,6 +65,14 @@ class ProviderEntry:
     @property
     def kind(self) -> str:
         return self.definition.kind if self.definition is not None else "undefined"
+
+    @property
+    def platform(self) -> str:
+        """The platform of the provider, or of a service only rules and samples name
+        (`billingconsole.amazonaws.com` is AWS's); "" for Windows channels and providers."""
+        if self.definition is not None:
+            return self.definition.platform
+        return next((p for suffix, p in PLATFORM_SUFFIXES if self.name.endswith(suffix)), "")
 
     @property
     def path(self) -> str:
@@ -89,7 +101,7 @@ class TelemetryAtlas:
         self,
         telemetry: TelemetryCatalog,
         queries: TelemetryQueries,
-        samples: dict[tuple[str, int], SampleRecord] | None = None,
+        samples: dict[tuple[str, EventKey], SampleRecord] | None = None,
     ) -> None:
         self.telemetry = telemetry
         self.queries = queries
@@ -138,7 +150,7 @@ class TelemetryAtlas:
         return [p for p, c in self._alias.items() if c == name] or [name]
 
     def sample(self, provider: str, key: EventKey) -> SampleRecord | None:
-        if not isinstance(key, int) or provider not in self._sampled:
+        if provider not in self._sampled:
             return None
         folded = self._keys.get(provider)
         if folded is None:
@@ -202,7 +214,11 @@ def provider_summary(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, A
 def providers_view(atlas: TelemetryAtlas) -> dict[str, Any]:
     """The telemetry index: every provider with its event count and rule↔event mappings."""
     # platform services (AWS, Google Cloud...) are listed on their platform's page, not here
-    summaries = [provider_summary(atlas, e) for e in atlas.entries.values() if e.kind != PLATFORM_KIND]
+    summaries = [
+        provider_summary(atlas, e)
+        for e in atlas.entries.values()
+        if e.kind != PLATFORM_KIND and (e.definition is not None or not e.platform)
+    ]
     summaries.sort(key=lambda s: (-s["mappings"]["total"], s["label"].lower(), s["name"]))
     with_rules = [s for s in summaries if s["mappings"]["total"]]
     windows = [s for s in with_rules if s["kind"] != LOGSOURCE_KIND]

@@ -40,7 +40,7 @@ CLOUDTRAIL_NON_API = {
 _GKE_METHOD = re.compile(
     r"^io\.k8s\.(?:api\.)?([a-z.]+?)\.v[^.]*\.([a-z]+(?:\.[a-z]+)?)\.([a-z]+)$", re.IGNORECASE
 )
-_GKE_GROUPS = {"core": "core", "authorization.rbac": "rbac.authorization.k8s.io"}
+_GKE_GROUPS = {"authorization.rbac": "rbac"}
 PATTERN_KINDS = {
     Kind.STARTS_WITH: "{}*",
     Kind.ENDS_WITH: "*{}",
@@ -240,9 +240,7 @@ def _gcp(source: ActionSource, telemetry: TelemetryCatalog, values: Values, reso
     resolution.named_action = True
     services = [v for k, v in _values(values, ("protopayload.servicename", "servicename")) if k == Kind.EQ]
     for kind, method in methods:
-        gke = _GKE_METHOD.match(method.replace("*", "1"))
-        if gke is not None and kind in (Kind.EQ, Kind.WILDCARD):
-            _gke(telemetry, resolution, *gke.groups())
+        if kind in (Kind.EQ, Kind.WILDCARD) and _gke(telemetry, resolution, method):
             continue
         if kind in PATTERN_KINDS:
             # audit logs prefix compute methods with their API version (v1.compute...): match without it
@@ -263,14 +261,33 @@ def _gcp(source: ActionSource, telemetry: TelemetryCatalog, values: Values, reso
             resolution.notes.append(f"{method} is not a method of the discovery documents.")
 
 
-def _gke(telemetry: TelemetryCatalog, resolution: Resolution, group: str, resource: str, verb: str) -> None:
-    """A GKE methodName (io.k8s.core.v1.secrets.create) is the Kubernetes event (create secrets)."""
+def gke_event(telemetry: TelemetryCatalog, method: str) -> tuple[tuple[str, str], bool] | None:
+    """A GKE methodName (io.k8s.core.v1.secrets.create) as the Kubernetes event it is (core, create
+    secrets), with whether the client's API defines it; None for any other method name."""
+    match = _GKE_METHOD.match(method.replace("*", "1"))
+    if match is None:
+        return None
+    group, resource, verb = match.groups()
     key = f"{verb.lower()} {resource.lower().replace('.', '/')}"
-    provider = f"kubernetes {_GKE_GROUPS.get(group.lower(), group.lower())}"
-    found = [f for f in _by_event(telemetry, "kubernetes", str.lower).get(key, []) if f[0] == provider]
-    resolution.add(*(found[0] if found else (provider, key)))
-    if not found:
+    group = _GKE_GROUPS.get(group.lower(), group.lower())
+    defining = _by_event(telemetry, "kubernetes", str.lower).get(key, [])
+    # GKE shortens the group (rbac, certificates): the API group it names is the one it starts
+    found = [f for f in defining if f[0] == f"kubernetes {group}"] or [
+        f for f in defining if f[0].startswith(f"kubernetes {group}.")
+    ]
+    provider = found[0][0] if found else f"kubernetes {group}"
+    return (found[0], True) if found else ((provider, key), False)
+
+
+def _gke(telemetry: TelemetryCatalog, resolution: Resolution, method: str) -> bool:
+    found = gke_event(telemetry, method)
+    if found is None:
+        return False
+    (provider, key), defined = found
+    resolution.add(provider, key)
+    if not defined:
         resolution.notes.append(f"{key} is not an operation of the kubernetes client's API group {provider}.")
+    return True
 
 
 def _kubernetes(

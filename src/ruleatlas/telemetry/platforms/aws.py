@@ -1,10 +1,12 @@
 """AWS: every operation of botocore's service models, as the CloudTrail events it logs.
 
-CloudTrail records an API call with `eventSource` `<endpointPrefix>.amazonaws.com` and `eventName` the
-operation's name, its request parameters under `requestParameters`. So each service model
+CloudTrail records an API call with `eventSource` `<service>.amazonaws.com` and `eventName` the operation's
+name, its request parameters under `requestParameters`. So each service model
 (`botocore/data/<service>/<newest api version>/service-2.json[.gz]`) is one provider named by its event
-source, each operation one event with its input shape's members as fields. Services that share an endpoint
-prefix (the SageMaker runtimes, ...) share one provider.
+source, each operation one event with its input shape's members as fields. The event source's first part is
+the model's signing name, which is the endpoint prefix for most services; where they differ (`ses` vs
+`email`, `ecr` vs `api.ecr`) the endpoint spelling is kept as an alias. Services that share a signing name
+share one provider.
 """
 
 from __future__ import annotations
@@ -62,6 +64,13 @@ def _plain(doc: object) -> str:
 
 
 def event_source(model: dict[str, Any]) -> str:
+    """CloudTrail's eventSource: the service's signing name (`ses`, `ecr`), which is its endpoint prefix
+    for most services but not all (`email` and `api.ecr` are endpoints)."""
+    metadata = model["metadata"]
+    return f"{metadata.get('signingName') or metadata['endpointPrefix']}.amazonaws.com"
+
+
+def endpoint_source(model: dict[str, Any]) -> str:
     return f"{model['metadata']['endpointPrefix']}.amazonaws.com"
 
 
@@ -87,7 +96,7 @@ def load_aws(problems: list[Problem]) -> tuple[PlatformDef, list[ProviderDef]]:
         label="AWS",
         status=DEFINED,
         source=package_label(DISTRIBUTION),
-        action="CloudTrail eventName under eventSource <endpointPrefix>.amazonaws.com",
+        action="CloudTrail eventName under eventSource <signingName or endpointPrefix>.amazonaws.com",
         description="Every API operation of botocore's service models, as CloudTrail logs it; "
         "its fields are the operation's request parameters.",
     )
@@ -100,6 +109,7 @@ def load_aws(problems: list[Problem]) -> tuple[PlatformDef, list[ProviderDef]]:
         try:
             model = read_model(path)
             source = event_source(model)
+            endpoint = endpoint_source(model)
             title = str(model["metadata"].get("serviceFullName") or model["metadata"]["endpointPrefix"])
             operations = model.get("operations", {})
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -116,6 +126,8 @@ def load_aws(problems: list[Problem]) -> tuple[PlatformDef, list[ProviderDef]]:
                 description=f"{title}: CloudTrail events with eventSource {source}.",
                 sources=(platform.source,),
             )
+        if endpoint != source and endpoint not in provider.aliases:
+            provider.aliases = (*provider.aliases, endpoint)
         for name, operation in operations.items():
             if name in provider.events:
                 continue
