@@ -45,7 +45,7 @@ def test_aws_operations_agree_with_botocores_own_loader() -> None:
     assert problems == []
     assert platform.status == DEFINED and platform.source == "botocore 1.44.18"
     assert got == expected
-    assert sum(map(len, got.values())) == 20360
+    assert sum(map(len, got.values())) == 20248
     iam = next(p for p in providers if p.name == "iam.amazonaws.com")
     event = iam.events["CreateAccessKey"]
     assert iam.label == "AWS · iam" and iam.kind == PLATFORM_KIND and event.named and not event.catch_all

@@ -18,6 +18,7 @@ from ruleatlas.telemetry.catalog import (
     PLATFORM_KIND,
     EventDef,
     EventKey,
+    FieldDef,
     ProviderDef,
     TelemetryCatalog,
     event_sort_key,
@@ -28,7 +29,6 @@ from ruleatlas.telemetry.observed import SampleRecord
 from ruleatlas.telemetry.platforms.common import COMMON_FIELDS
 from ruleatlas.web import urls
 from ruleatlas.web.render import vendor_name
-
 
 # services only rules or samples name belong to the platform their name says
 PLATFORM_SUFFIXES = ((".amazonaws.com", "aws"), (".googleapis.com", "gcp"))
@@ -337,7 +337,10 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
         indicators.extend(queries.event_indicators(name, str(key)))
     sample = atlas.sample(entry.name, key)
     seen = {f.lower() for f in sample.fields} if sample is not None else set()
-    defined = event.fields if event is not None else []
+    if event is not None:
+        defined = event.fields
+    else:  # an event only rules and samples name: its fields are the ones the samples show
+        defined = [FieldDef(n, "", "seen in samples") for n in sorted(sample.fields)] if sample else []
     defined_names = {f.name.lower() for f in defined}
     common = {f.lower() for f in atlas.telemetry.logsources.common_fields}
     platform = entry.definition.platform if entry.definition is not None else ""
