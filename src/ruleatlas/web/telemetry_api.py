@@ -6,7 +6,10 @@
 - `/api/telemetry/events/{provider}/{event}`: one event with its fields, per-field rule counts, sample,
   indicators and rules (an event page; any event the definitions hold, with or without a page of its own);
 - `/api/telemetry/vendors/{vendor}`, `/api/telemetry/uncovered`: the vendor reference and uncovered-rules
-  pages.
+  pages;
+- `/api/telemetry/platforms`: one card per platform (Windows, AWS, Google Cloud, Kubernetes, auditd, Okta...)
+  with its events, events with rules and samples, and rules (the home's cards);
+- `/api/telemetry/platforms/{platform}`: one platform's services and the events with rules or samples.
 
 The definitions (the catalog's `telemetry` blob, 8 MB of JSON) are parsed once per catalog file and kept
 while the file stays the same; the rule counts are read per request.
@@ -23,6 +26,7 @@ from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_
 from ruleatlas.telemetry.observed import SampleRecord, sample_index
 from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web.routes import ApiError, Request, RouteTable
+from ruleatlas.web.telemetry_platforms import platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
     TelemetryAtlas,
@@ -69,6 +73,20 @@ def register(routes: RouteTable) -> None:
         vendor_json,
         response=schemas.TELEMETRY_VENDOR,
         summary="Events x providers that have rules of one vendor, with the rule↔event mappings",
+        tag=TAG,
+    )
+    routes.api(
+        "/api/telemetry/platforms",
+        platforms_json,
+        summary="Every platform with its event count, events with rules, events with samples, and rules",
+        tag=TAG,
+    )
+    routes.api(
+        "/api/telemetry/platforms/{platform}",
+        platform_json,
+        summary="One platform: where its events come from, its services with their figures, and the events "
+        "rules or samples name",
+        description="`platform` is its key: `windows`, `aws`, `gcp`, `kubernetes`, `auditd`, `okta`, ...",
         tag=TAG,
     )
     routes.api(
@@ -144,6 +162,17 @@ def vendor_json(req: Request) -> dict[str, Any]:
     view = vendor_view(atlas, req.args["vendor"])
     if not view["groups"]:
         raise ApiError(404, "not_found", f"no rule of vendor {req.args['vendor']!r} covers an event")
+    return view
+
+
+def platforms_json(req: Request) -> dict[str, Any]:
+    return platforms_view(_atlas(req))
+
+
+def platform_json(req: Request) -> dict[str, Any]:
+    view = platform_view(_atlas(req), req.args["platform"])
+    if view is None:
+        raise ApiError(404, "not_found", f"no telemetry platform {req.args['platform']!r}")
     return view
 
 

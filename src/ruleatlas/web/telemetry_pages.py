@@ -150,6 +150,7 @@ class TelemetryPageRenderer:
                 "groups": [],
                 "vendors": [],
                 "uncovered_path": urls.TELEMETRY_UNCOVERED_PATH,
+                "platforms": [],
             }
         else:
             view = {**providers_view(atlas), **platforms_view(atlas), "loaded": True}
@@ -373,7 +374,17 @@ def write_telemetry_pages(
         for vendor in vendors:
             _write(site, urls.telemetry_vendor_path(vendor), pages.vendor_page(atlas, vendor))
         written += len(vendors)
-        for key in atlas.telemetry.platforms:  # a few pages, their figures move with any rule
+        # a platform's page moves with the rules of its events: all of them on a full build, else those of the
+        # changed events (an event of no platform is a Windows channel's)
+        platforms = (
+            set(atlas.telemetry.platforms)
+            if job.events is None
+            else {
+                (atlas.entries[n].platform if n in atlas.entries else "") or "windows"
+                for n, _ in atlas.entries_of(job.events)
+            }
+        )
+        for key in sorted(platforms):
             html = pages.platform_page(atlas, key)
             if html is not None:
                 _write(site, platform_path(key), html)
