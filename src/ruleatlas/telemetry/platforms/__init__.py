@@ -194,7 +194,6 @@ def add_platforms(catalog: TelemetryCatalog, audit_header: Path | None = None) -
                 kind=PLATFORM_KIND,
                 platform=seen.key,
                 description=item.description,
-                sources=(SEEN_SOURCE,),
             )
     for provider in catalog.providers.values():
         if provider.kind == WINDOWS_KIND:
