@@ -38,6 +38,11 @@ def test_home_has_one_card_per_platform(page_factory: Any, server: str) -> None:
     assert numbers["Events"] > 20000 and 0 < numbers["With rules"] < numbers["Events"]
     assert numbers["With samples"] > 100 and numbers["Rules"] > 50
     assert "seen in rules/samples" in page.locator("li[data-platform=okta]").inner_text()
+    # each Windows provider once: a channel only rules or samples name says so beside the defined one
+    labels = page.locator("#windows tbody td.name a").all_inner_texts()
+    assert len(labels) == len(set(labels)) and "Security" in labels
+    # the platforms' services are on their platform's page, not in the provider tables
+    assert page.locator("main a", has_text="AWS · iam").count() == 0
     assert watch.problems() == []
 
 
