@@ -85,8 +85,8 @@ def platform_view(atlas: TelemetryAtlas, key: str) -> dict[str, Any] | None:
         return None
     rules_by_provider = atlas.queries.provider_rules() if atlas.queries.has_tables() else {}
     entries = platform_entries(atlas, key)
-    providers = []
-    events = []
+    providers: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for entry in entries:
         figures = _figures(atlas, [entry], rules_by_provider)
         providers.append(
