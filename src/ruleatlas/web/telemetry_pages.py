@@ -384,10 +384,10 @@ def write_telemetry_pages(
                 for n, _ in atlas.entries_of(job.events)
             }
         )
-        for key in sorted(platforms):
-            html = pages.platform_page(atlas, key)
+        for platform_key in sorted(platforms):
+            html = pages.platform_page(atlas, platform_key)
             if html is not None:
-                _write(site, platform_path(key), html)
+                _write(site, platform_path(platform_key), html)
                 written += 1
         if job.events is None:
             todo = [(e.name, str(k)) for e, k in atlas.pages()]
