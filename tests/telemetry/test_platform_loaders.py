@@ -152,3 +152,21 @@ def test_a_damaged_service_model_is_a_problem_not_a_crash(
     assert {p.name: list(p.events) for p in providers if p.events} == {"good.amazonaws.com": ["Op"]}
     assert len(problems) == 1 and problems[0].file.endswith("bad/2020-01-01/service-2.json")
     assert "service model not read" in problems[0].message
+
+
+def test_platform_events_read_back_lazily_and_whole() -> None:
+    catalog = TelemetryCatalog()
+    add_platforms(catalog)
+    back = TelemetryCatalog.from_json(json.loads(json.dumps(catalog.to_json())))
+    iam = back.provider("iam.amazonaws.com")
+    assert (
+        iam is not None
+        and "CreateAccessKey" in iam.events
+        and len(iam.events) == len(catalog.providers["iam.amazonaws.com"].events)
+    )
+    assert (
+        iam.events.get("CreateAccessKey") == catalog.providers["iam.amazonaws.com"].events["CreateAccessKey"]
+    )
+    assert iam.events.get("NoSuchOperation") is None
+    assert dict(iam.events.items()) == catalog.providers["iam.amazonaws.com"].events
+    assert back.to_json() == catalog.to_json()

@@ -145,6 +145,44 @@ class EventDef:
         )
 
 
+class LazyEvents(dict[EventKey, EventDef]):
+    """A platform provider's events, each kept as its JSON until it is read.
+
+    The platform catalogs hold ~35,000 events (AWS operations, Google Cloud methods) of which a build reads a
+    few hundred (those rules cover); building every EventDef and FieldDef when the cached catalog is read
+    would cost most of a one-rule rebuild. Keys, `in` and `len` never convert; reading a value converts it
+    once; `items()`/`values()` convert all.
+    """
+
+    __slots__ = ()
+
+    def put_raw(self, data: dict[str, Any]) -> None:
+        event_id = data["id"]
+        key = event_id if isinstance(event_id, str) else int(event_id)
+        dict.__setitem__(self, key, data)  # type: ignore[misc]  # the JSON stands in for its EventDef
+
+    def __getitem__(self, key: EventKey) -> EventDef:
+        value: Any = dict.__getitem__(self, key)
+        if isinstance(value, dict):
+            value = EventDef.from_json(value)
+            dict.__setitem__(self, key, value)
+        return value  # type: ignore[no-any-return]
+
+    def get(self, key: EventKey, default: Any = None) -> Any:
+        return self[key] if key in self else default  # noqa: SIM401 - self.get is this method
+
+    def items(self) -> Any:
+        return [(k, self[k]) for k in self]
+
+    def values(self) -> Any:
+        return [self[k] for k in self]
+
+    def setdefault(self, key: EventKey, default: Any = None) -> Any:
+        if key not in self:
+            dict.__setitem__(self, key, default)
+        return self[key]
+
+
 @dataclass(slots=True)
 class ProviderDef:
     """An event provider (`Microsoft-Windows-Sysmon`) with its display label (`Sysmon`) and events.
@@ -187,13 +225,19 @@ class ProviderDef:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProviderDef:
-        events = [EventDef.from_json(e) for e in data.get("events", ())]
+        events: dict[EventKey, EventDef]
+        if data.get("kind") == PLATFORM_KIND:
+            events = LazyEvents()
+            for raw in data.get("events", ()):
+                events.put_raw(raw)
+        else:
+            events = {e.event_id: e for e in map(EventDef.from_json, data.get("events", ()))}
         return cls(
             name=data["name"],
             label=data.get("label", ""),
             guid=data.get("guid", ""),
             channels=list(data.get("channels", ())),
-            events={e.event_id: e for e in events},
+            events=events,
             sources=tuple(data.get("sources", ())),
             aliases=tuple(data.get("aliases", ())),
             kind=data.get("kind", WINDOWS_KIND),
