@@ -22,8 +22,9 @@ def server(corpus_catalog: Path) -> Iterator[str]:
 
 
 def figures(card: Any) -> dict[str, int]:
-    names = card.locator(".tel-figures dt").all_inner_texts()
-    values = card.locator(".tel-figures dd").all_inner_texts()
+    # text content, not the rendered text: the stylesheet upper-cases the labels
+    names = card.locator(".tel-figures dt").all_text_contents()
+    values = card.locator(".tel-figures dd").all_text_contents()
     return {n: int(v.replace(",", "")) for n, v in zip(names, values, strict=True)}
 
 
@@ -53,9 +54,8 @@ def test_aws_platform_page_groups_events_by_service(
     page, watch = open_page(page_factory, server + "telemetry/platforms/aws/", **viewport)
     assert page.locator("h1").inner_text().startswith("AWS")
     assert "botocore 1.44.18" in page.locator(".tel-source").first.inner_text()
-    events = page.locator("#platform-events tbody tr").all_inner_texts()
-    access_key = next(t for t in events if "CreateAccessKey" in t)
-    assert access_key.split("\t")[0].strip() == "AWS · iam"
+    access_key = page.locator("#platform-events tbody tr", has_text="CreateAccessKey").first
+    assert access_key.locator("td").first.text_content() == "AWS · iam"
     services = page.locator("#platform-providers tbody tr")
     assert services.count() > 300
     assert_fits(page)
@@ -76,8 +76,8 @@ def test_cloudtrail_event_page_has_fields_sample_and_rules(
     assert page.locator("h1").inner_text().startswith("StopLogging")
     header = page.locator("header.tel-hero").inner_text()
     assert "Catch-all" not in header and "Channel" not in header and "Event ID" not in header
-    fields = page.locator("#fields table.fields-table tbody tr").all_inner_texts()
-    assert [f.split("\t")[0] for f in fields] == ["requestParameters.Name"]
+    fields = page.locator("#fields table.fields-table tbody tr td:first-child").all_text_contents()
+    assert [f.strip() for f in fields] == ["requestParameters.Name"]
     system = page.locator("#fields table").last.inner_text()  # fields rules test beyond the definition
     assert "system" in system
     example = page.locator("#sample table tbody tr").all_inner_texts()
