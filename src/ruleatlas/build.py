@@ -34,6 +34,7 @@ from ruleatlas.store import CATALOG_FILE, SCHEMA_VERSION, CatalogWriter, Problem
 from ruleatlas.store import telemetry as telemetry_store
 from ruleatlas.telemetry import TelemetryCatalog
 from ruleatlas.telemetry.fields import RuleEventFields, rule_event_fields
+from ruleatlas.telemetry.platforms import platform_inputs
 from ruleatlas.web import render as web_render
 from ruleatlas.web.site import write_site
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob
@@ -125,7 +126,8 @@ def _plan(config: BuildConfig, previous_catalog: Path | None) -> _Plan:
     listing = [(spec, list_source_files(spec)) for spec in specs]
     keys = {
         "attack": f"{ATTACK_FORMAT}:{fingerprint(config.attack)}",
-        "telemetry": fingerprint(config.telemetry),
+        # the platform catalogs come from installed packages: their versions are inputs of the telemetry too
+        "telemetry": fingerprint(config.telemetry) + platform_inputs(),
     }
     inputs_key = hashlib.sha256(
         json.dumps(
@@ -150,7 +152,8 @@ def _plan(config: BuildConfig, previous_catalog: Path | None) -> _Plan:
         specs,
         listing,
         keys,
-        fingerprint(config.samples),  # not an input of the rows: only of telemetry pages
+        # not an input of the rows: only of telemetry pages
+        fingerprint(config.samples) + fingerprint(config.test_events),
         inputs_key,
         web_render.templates_fingerprint(),
         previous,

@@ -41,6 +41,29 @@ TAG = "telemetry"
 _cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, EventKey], SampleRecord]]] = {}
 _lock = threading.Lock()
 
+_PLATFORM_FIGURES = {
+    "key": schemas.STRING,
+    "label": schemas.STRING,
+    "status": schemas.STRING,
+    "source": schemas.STRING,
+    "events": schemas.INTEGER,
+    "events_with_rules": schemas.INTEGER,
+    "events_with_samples": schemas.INTEGER,
+    "rules": schemas.ANY_OBJECT,
+    "path": schemas.STRING,
+}
+PLATFORMS = schemas.obj(
+    "one card per platform: events, events with rules and with samples, distinct rules",
+    platforms=schemas.array(schemas.obj(**_PLATFORM_FIGURES)),
+)
+PLATFORM = schemas.obj(
+    "one platform: its source, its services with their figures, the events rules or samples name",
+    providers=schemas.array(schemas.ANY_OBJECT),
+    events_listed=schemas.array(schemas.ANY_OBJECT),
+    events_more=schemas.INTEGER,
+    **_PLATFORM_FIGURES,
+)
+
 
 def register(routes: RouteTable) -> None:
     routes.api(
@@ -78,12 +101,14 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/platforms",
         platforms_json,
+        response=PLATFORMS,
         summary="Every platform with its event count, events with rules, events with samples, and rules",
         tag=TAG,
     )
     routes.api(
         "/api/telemetry/platforms/{platform}",
         platform_json,
+        response=PLATFORM,
         summary="One platform: where its events come from, its services with their figures, and the events "
         "rules or samples name",
         description="`platform` is its key: `windows`, `aws`, `gcp`, `kubernetes`, `auditd`, `okta`, ...",
