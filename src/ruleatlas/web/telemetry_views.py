@@ -8,6 +8,7 @@ ones. Rule counts are distinct rules, deprecated and unsupported ones left out, 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,6 +220,11 @@ def providers_view(atlas: TelemetryAtlas) -> dict[str, Any]:
         for e in atlas.entries.values()
         if e.kind != PLATFORM_KIND and (e.definition is not None or not e.platform)
     ]
+    # two providers on one classic channel both read as the channel ("System"): name each row's provider
+    labels = Counter(s["label"] for s in summaries)
+    for summary in summaries:
+        if labels[summary["label"]] > 1 and summary["label"] != summary["name"]:
+            summary["label"] = f"{summary['label']} · {summary['name']}"
     summaries.sort(key=lambda s: (-s["mappings"]["total"], s["label"].lower(), s["name"]))
     with_rules = [s for s in summaries if s["mappings"]["total"]]
     windows = [s for s in with_rules if s["kind"] != LOGSOURCE_KIND]
