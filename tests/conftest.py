@@ -56,8 +56,8 @@ def store_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_catalog(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The whole of ../shared's Sigma corpus built once, with ATT&CK, telemetry and the log samples, for every
-    test to read."""
+    """The whole of ../shared's Sigma corpus built once, with ATT&CK, telemetry, the log samples and Panther's
+    rule-test events (cloud and SaaS samples), for every test to read."""
     from ruleatlas.build import build
     from ruleatlas.config import BuildConfig, SourceSpec
 
@@ -69,6 +69,7 @@ def corpus_catalog(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
             attack=shared_dir / "attack",
             telemetry=shared_dir / "providers",
             samples=shared_dir / "logs",
+            test_events=shared_dir / "corpus" / "panther",
         )
     )
     return out

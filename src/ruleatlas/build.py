@@ -43,6 +43,7 @@ from ruleatlas.store import CATALOG_FILE, SCHEMA_VERSION, CatalogWriter, Problem
 from ruleatlas.store import telemetry as telemetry_store
 from ruleatlas.telemetry import TelemetryCatalog
 from ruleatlas.telemetry.fields import RuleEventFields, rule_event_fields
+from ruleatlas.telemetry.platforms import platform_inputs
 from ruleatlas.web import render as web_render
 from ruleatlas.web.site import write_site
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob
@@ -140,7 +141,8 @@ def _plan(config: BuildConfig, previous_catalog: Path | None) -> _Plan:
         source_problems += [_problem_row(spec.name, spec.vendor, "", None, p) for p in problems]
     keys = {
         "attack": f"{ATTACK_FORMAT}:{fingerprint(config.attack)}",
-        "telemetry": fingerprint(config.telemetry),
+        # the platform catalogs come from installed packages: their versions are inputs of the telemetry too
+        "telemetry": fingerprint(config.telemetry) + platform_inputs(),
     }
     inputs_key = hashlib.sha256(
         json.dumps(
@@ -166,7 +168,8 @@ def _plan(config: BuildConfig, previous_catalog: Path | None) -> _Plan:
         specs,
         listing,
         keys,
-        fingerprint(config.samples),  # not an input of the rows: only of telemetry pages
+        # not an input of the rows: only of telemetry pages
+        fingerprint(config.samples) + fingerprint(config.test_events),
         inputs_key,
         web_render.templates_fingerprint(),
         previous,

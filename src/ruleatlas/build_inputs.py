@@ -17,10 +17,12 @@ import orjson
 from ruleatlas.attack import AttackData, load_attack
 from ruleatlas.config import BuildConfig
 from ruleatlas.engine.readers import InputProblem, read_events
+from ruleatlas.model import Problem
 from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.telemetry import TelemetryCatalog, load_telemetry
 from ruleatlas.telemetry.observed import Observed
+from ruleatlas.telemetry.platforms.samples import panther_test_events
 
 T = TypeVar("T")
 
@@ -145,30 +147,39 @@ class InputContext:
     def samples(self, key: str) -> dict[str, Any] | None:
         """What the log samples (`--samples`, ../shared/logs) hold per event type: read once, then from
         cache/samples.json until the logs or the telemetry definitions change (`key`)."""
-        path, loaded = self.config.samples, self.telemetry()
-        if path is None or loaded is None:
+        path, tests, loaded = self.config.samples, self.config.test_events, self.telemetry()
+        if (path is None and tests is None) or loaded is None:
             return None
         if self._samples is None:
             self._samples, _ = _cached_json(
                 self.cache_dir,
                 "samples",
                 key,
-                lambda: _collect_samples(path, loaded[0]),
+                lambda: _collect_samples(path, tests, loaded[0]),
                 lambda data: data,
                 lambda data: dict(data),
             )
         return self._samples
 
 
-def _collect_samples(path: Path, telemetry: TelemetryCatalog) -> dict[str, Any]:
-    """One streaming pass over the samples: per event type its count, fields, first event, enum values."""
+def _collect_samples(path: Path | None, tests: Path | None, telemetry: TelemetryCatalog) -> dict[str, Any]:
+    """One streaming pass over the samples: per event type its count, fields, first event, enum values.
+    `path`: log samples; `tests`: a Panther analysis checkout, whose rule tests hold cloud and SaaS events."""
     problems: list[InputProblem] = []
+    test_problems: list[Problem] = []
     observed = Observed(telemetry, examples=True, values=True)
-    root = path if path.is_dir() else path.parent
-    for event in read_events([path], problems=problems):
-        source = Path(event.file)
-        shown = source.relative_to(root).as_posix() if source.is_relative_to(root) else source.name
-        observed.add(event.fields, f"{shown}, record {event.record}" if event.record is not None else shown)
+    if path is not None:
+        root = path if path.is_dir() else path.parent
+        for event in read_events([path], problems=problems):
+            source = Path(event.file)
+            shown = source.relative_to(root).as_posix() if source.is_relative_to(root) else source.name
+            where = f"{shown}, record {event.record}" if event.record is not None else shown
+            observed.add(event.fields, where)
+    if tests is not None:
+        for fields, where in panther_test_events(tests, test_problems):
+            observed.add(fields, f"Panther rule test {where}")
     data = observed.to_json()
-    data["problems"] = [str(p) for p in problems]
+    data["problems"] = [str(p) for p in problems] + [
+        f"{p.file}{f':{p.line}' if p.line else ''}: {p.message}" for p in test_problems
+    ]
     return data

@@ -61,6 +61,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--attack", type=Path, help="ATT&CK STIX bundle, or a folder holding one")
     p.add_argument("--telemetry", type=Path, help="telemetry definitions folder (providers/)")
     p.add_argument("--samples", type=Path, help="log samples for the telemetry pages (e.g. ../shared/logs)")
+    p.add_argument(
+        "--test-events",
+        type=Path,
+        help="a Panther analysis checkout whose rule tests give cloud and SaaS sample events "
+        "(automatic with --shared: corpus/panther)",
+    )
     p.add_argument("--out", type=Path, help=f"output folder (default: {DEFAULT_OUT})")
     p.add_argument("--config", type=Path, help=f"settings file (default: ./{CONFIG_FILE} if present)")
     p.add_argument("--shared", type=Path, help=f"a shared/ data folder; same as ${SHARED_ENV}")
@@ -161,6 +167,9 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
     config.samples = args.samples or config.samples
     if config.samples is None and shared is not None and (shared / "logs").is_dir():
         config.samples = shared / "logs"
+    config.test_events = args.test_events or config.test_events
+    if config.test_events is None and shared is not None and (shared / "corpus" / "panther").is_dir():
+        config.test_events = shared / "corpus" / "panther"
     config.out = args.out or config.out
     config.jobs = args.jobs or config.jobs
     config.pages = not args.no_pages
@@ -175,6 +184,7 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
         ("--attack", config.attack),
         ("--telemetry", config.telemetry),
         ("--samples", config.samples),
+        ("--test-events", config.test_events),
     ):
         if path is not None and not path.exists():
             raise ConfigError(f"{name} {path}: no such file or folder")

@@ -41,6 +41,7 @@ class BuildConfig:
     attack: Path | None = None
     telemetry: Path | None = None
     samples: Path | None = None  # log samples for the telemetry pages (example events, values seen)
+    test_events: Path | None = None  # a Panther analysis checkout: its rule tests are cloud/SaaS samples
     jobs: int = 0
     pages: bool = True
 
@@ -83,8 +84,8 @@ def load_toml(path: Path) -> dict[str, object]:
 
 
 def config_from_toml(path: Path, data: dict[str, object]) -> BuildConfig:
-    """`[build] out, attack, telemetry, samples, jobs` and `[sources] name = "path"`; paths relative to
-    the file."""
+    """`[build] out, attack, telemetry, samples, test_events, jobs` and `[sources] name = "path"`; paths
+    relative to the file."""
     base = path.parent
     build = data.get("build", {})
     sources = data.get("sources", {})
@@ -104,6 +105,7 @@ def config_from_toml(path: Path, data: dict[str, object]) -> BuildConfig:
         attack=as_path("attack"),
         telemetry=as_path("telemetry"),
         samples=as_path("samples"),
+        test_events=as_path("test_events"),
         jobs=int(build.get("jobs", 0)),
     )
 

@@ -15,7 +15,9 @@ fields, so memory stays flat however large the logs). Then, for every rule count
 
 Catch-all events are seen through their channel (Windows services) or any Windows event (`windows/any`);
 the catch-alls of products without event ids (linux, aws, ...) cannot be recognised in event logs and count as
-never seen. The ATT&CK techniques effectively covered are those of the rules that fire.
+never seen. Platform events (a CloudTrail eventName, an Okta eventType...) are recognised in JSON logs by
+their record's shape (telemetry/platforms/samples.py), so cloud and SaaS rules get verdicts too. The ATT&CK
+techniques effectively covered are those of the rules that fire.
 
 Corrupt EVTX files and invalid JSON lines are reported (file, record or line, cause) and skipped; the rest is
 read. The report is printed as a table or JSON, and kept as `DIR/readiness.json` with its page
@@ -37,7 +39,14 @@ from typing import Any, TextIO
 from ruleatlas.engine.readers import InputProblem, InputSource, plan_inputs, read_source
 from ruleatlas.store import Catalog
 from ruleatlas.store.telemetry import RuleNeeds, TelemetryQueries
-from ruleatlas.telemetry.catalog import LOGSOURCE_KIND, TelemetryCatalog, name_key, parse_event_key
+from ruleatlas.telemetry.catalog import (
+    LOGSOURCE_KIND,
+    PLATFORM_KIND,
+    EventKey,
+    TelemetryCatalog,
+    name_key,
+    parse_event_key,
+)
 from ruleatlas.telemetry.observed import Observed
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 from ruleatlas.telemetry.report import REPORT_FILE, REPORT_FORMAT
@@ -66,8 +75,8 @@ class SeenIndex:
     """Lookups over what was observed: by provider and id, by channel and id, by channel, and overall."""
 
     def __init__(self, observed: Observed) -> None:
-        self.by_provider: dict[tuple[str, int], Seen] = {}
-        self.by_channel_id: dict[tuple[str, int], Seen] = {}
+        self.by_provider: dict[tuple[str, EventKey], Seen] = {}
+        self.by_channel_id: dict[tuple[str, EventKey], Seen] = {}
         self.by_channel: dict[str, Seen] = {}
         self.windows = Seen(False)
         for sample in observed.events.values():
@@ -97,6 +106,8 @@ class SeenIndex:
             if key == ANY_EVENT:
                 return self.windows
             return self.by_channel.get(name_key(row.channel), Seen(False)) if row.channel else Seen(False)
+        if provider is not None and provider.kind == PLATFORM_KIND:  # CloudTrail, Okta...: by event name
+            return self.by_provider.get((name_key(provider.name), key), Seen(False))
         if not isinstance(key, int):
             return Seen(False)
         found = self.by_provider.get((name_key(provider.name if provider else row.provider), key))

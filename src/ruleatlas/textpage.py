@@ -36,8 +36,9 @@ def _indicator_lines(items: list[dict[str, Any]]) -> list[str]:
 
 
 def _event_label(event_id: object) -> str:
-    # Catch-all events of non-Windows log sources carry a category or service name instead of a number.
-    return f"Event ID {event_id}" if isinstance(event_id, int) else f"any event ({event_id})"
+    # Platform events (CreateAccessKey, EXECVE) and the catch-alls of log sources without ids
+    # (process_creation) carry a name instead of a number: the name alone, never "Event ID process_creation".
+    return f"Event ID {event_id}" if isinstance(event_id, int) else str(event_id)
 
 
 def _section(title: str, lines: list[str]) -> list[str]:

@@ -77,8 +77,9 @@ def test_missing_providers_folder_is_a_problem(tmp_path: Path) -> None:
     catalog = load_telemetry(tmp_path / "nowhere")
     assert catalog.problems[0].file == str(tmp_path / "nowhere")
     assert catalog.problems[0].message == "providers folder not found"
-    # only the catch-all providers of log sources, which come from the Sigma tables, not from this folder
-    assert [p.name for p in catalog.providers.values() if p.kind != "logsource"] == []
+    # only the catch-all providers of log sources, which come from the Sigma tables, and the platforms, which
+    # come from installed packages: none from this folder
+    assert [p.name for p in catalog.providers.values() if p.kind not in ("logsource", "platform")] == []
 
 
 def test_bad_sigma_dir_is_reported(test_data: Path, tmp_path: Path) -> None:
@@ -154,5 +155,5 @@ def test_json_round_trip(telemetry: TelemetryCatalog) -> None:
 
 
 def test_from_json_rejects_an_unknown_format() -> None:
-    with pytest.raises(ValueError, match="telemetry catalog format 99, expected 2"):
+    with pytest.raises(ValueError, match="telemetry catalog format 99, expected 3"):
         TelemetryCatalog.from_json({"format": 99})

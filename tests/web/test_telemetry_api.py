@@ -93,3 +93,26 @@ def test_routes_are_in_the_openapi_document(api: str) -> None:
         "/api/telemetry/uncovered",
     ):
         assert document["paths"][path]["get"]["tags"] == ["telemetry"], path
+
+
+def test_platforms_and_one_platform(api: str) -> None:
+    status, body = get(api, "/api/telemetry/platforms")
+    assert status == 200
+    cards = {c["key"]: c for c in body["platforms"]}
+    aws = cards["aws"]
+    assert (aws["status"], aws["source"], aws["path"]) == (
+        "defined",
+        "botocore 1.44.18",
+        "telemetry/platforms/aws/",
+    )
+    assert aws["events"] > 20000 and aws["events_with_rules"] > 50 and aws["rules"]["by_vendor"]["sigma"] > 50
+    assert cards["okta"]["status"] == "seen"
+    status, one = get(api, "/api/telemetry/platforms/aws")
+    assert status == 200 and one["events_with_rules"] == aws["events_with_rules"]
+    listed = {(e["provider_name"], e["id"]) for e in one["events_listed"]}
+    assert ("iam.amazonaws.com", "CreateAccessKey") in listed
+    status, event = get(api, "/api/telemetry/events/iam.amazonaws.com/CreateAccessKey")
+    assert status == 200 and event["platform"] == "aws" and not event["catch_all"]
+    assert event["id_label"] == "CreateAccessKey"
+    status, missing = get(api, "/api/telemetry/platforms/nowhere")
+    assert status == 404 and missing["error"]["code"] == "not_found"

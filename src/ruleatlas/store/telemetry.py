@@ -192,6 +192,16 @@ class TelemetryQueries:
             out.setdefault((provider, key), {})[vendor] = n
         return out
 
+    def provider_rules(self) -> dict[str, dict[str, str]]:
+        """The counted rules covering some event of each provider (as the tables name it): uid -> vendor,
+        so that a platform's page counts each rule once however many of its events the rule covers."""
+        out: dict[str, dict[str, str]] = {}
+        for provider, uid, vendor in self.db.execute(
+            "SELECT DISTINCT provider, uid, vendor FROM tel_rule_events WHERE counted = 1"
+        ):
+            out.setdefault(provider, {})[uid] = vendor
+        return out
+
     def referenced_events(self) -> dict[EventKeyRow, str]:
         """Every event some rule covers (counted or not), with a channel rules name for it."""
         return {

@@ -13,7 +13,7 @@ from typing import Any
 from ruleatlas.model import Problem
 from ruleatlas.telemetry.logsources import LogsourceTable
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _NAME_NOISE = re.compile(r"[\s\-_]")
 
 # ProviderDef.kind: an event provider the data defines (Windows), or a stand-in for a Sigma log source
@@ -21,6 +21,13 @@ _NAME_NOISE = re.compile(r"[\s\-_]")
 # each a catch-all for every event of that log source).
 WINDOWS_KIND = "windows"
 LOGSOURCE_KIND = "logsource"
+# A service, namespace or log of a non-Windows platform (telemetry/platforms/): its events are named actions
+# (CloudTrail eventName, Okta eventType, auditd record type), never catch-alls.
+PLATFORM_KIND = "platform"
+# PlatformDef.status: the events come from a maintained definition (a package's data), or only from what
+# rules and samples name.
+DEFINED = "defined"
+SEEN = "seen"
 
 EventKey = int | str
 """A Windows EventID, or the Sigma category/service name of a catch-all event."""
@@ -94,10 +101,11 @@ class EventDef:
     task: str = ""
     opcode: str = ""
     notes: list[str] = field(default_factory=list)
+    named: bool = False  # a platform event keyed by its action name (not a catch-all despite its str key)
 
     @property
     def catch_all(self) -> bool:
-        return isinstance(self.event_id, str)
+        return isinstance(self.event_id, str) and not self.named
 
     def field_keys(self) -> set[str]:
         return {f.name.lower() for f in self.fields}
@@ -114,6 +122,8 @@ class EventDef:
             out["fields"] = [f.to_json() for f in self.fields]
         if self.notes:
             out["notes"] = self.notes
+        if self.named:
+            out["named"] = True
         return out
 
     @classmethod
@@ -131,7 +141,46 @@ class EventDef:
             task=data.get("task", ""),
             opcode=data.get("opcode", ""),
             notes=list(data.get("notes", ())),
+            named=bool(data.get("named", False)),
         )
+
+
+class LazyEvents(dict[EventKey, EventDef]):
+    """A platform provider's events, each kept as its JSON until it is read.
+
+    The platform catalogs hold ~35,000 events (AWS operations, Google Cloud methods) of which a build reads a
+    few hundred (those rules cover); building every EventDef and FieldDef when the cached catalog is read
+    would cost most of a one-rule rebuild. Keys, `in` and `len` never convert; reading a value converts it
+    once; `items()`/`values()` convert all.
+    """
+
+    __slots__ = ()
+
+    def put_raw(self, data: dict[str, Any]) -> None:
+        event_id = data["id"]
+        key = event_id if isinstance(event_id, str) else int(event_id)
+        dict.__setitem__(self, key, data)  # type: ignore[misc]  # the JSON stands in for its EventDef
+
+    def __getitem__(self, key: EventKey) -> EventDef:
+        value: Any = dict.__getitem__(self, key)
+        if isinstance(value, dict):
+            value = EventDef.from_json(value)
+            dict.__setitem__(self, key, value)
+        return value  # type: ignore[no-any-return]
+
+    def get(self, key: EventKey, default: Any = None) -> Any:
+        return self[key] if key in self else default  # noqa: SIM401 - self.get is this method
+
+    def items(self) -> Any:
+        return [(k, self[k]) for k in self]
+
+    def values(self) -> Any:
+        return [self[k] for k in self]
+
+    def setdefault(self, key: EventKey, default: Any = None) -> Any:
+        if key not in self:
+            dict.__setitem__(self, key, default)
+        return self[key]
 
 
 @dataclass(slots=True)
@@ -151,6 +200,7 @@ class ProviderDef:
     aliases: tuple[str, ...] = ()
     kind: str = WINDOWS_KIND
     description: str = ""
+    platform: str = ""  # PlatformDef.key of a PLATFORM_KIND provider
 
     def sorted_events(self) -> list[EventDef]:
         return [self.events[k] for k in sorted(self.events, key=event_sort_key)]
@@ -167,24 +217,60 @@ class ProviderDef:
             out["kind"] = self.kind
         if self.description:
             out["description"] = self.description
+        if self.platform:
+            out["platform"] = self.platform
         out["sources"] = list(self.sources)
         out["events"] = [e.to_json() for e in self.sorted_events()]
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProviderDef:
-        events = [EventDef.from_json(e) for e in data.get("events", ())]
+        events: dict[EventKey, EventDef]
+        if data.get("kind") == PLATFORM_KIND:
+            events = LazyEvents()
+            for raw in data.get("events", ()):
+                events.put_raw(raw)
+        else:
+            events = {e.event_id: e for e in map(EventDef.from_json, data.get("events", ()))}
         return cls(
             name=data["name"],
             label=data.get("label", ""),
             guid=data.get("guid", ""),
             channels=list(data.get("channels", ())),
-            events={e.event_id: e for e in events},
+            events=events,
             sources=tuple(data.get("sources", ())),
             aliases=tuple(data.get("aliases", ())),
             kind=data.get("kind", WINDOWS_KIND),
             description=data.get("description", ""),
+            platform=data.get("platform", ""),
         )
+
+
+@dataclass(slots=True)
+class PlatformDef:
+    """A platform of the telemetry home page (AWS, Okta, auditd...): where its events come from.
+
+    `source` names the package and version the events were read from ("botocore 1.44.18"), or says that they
+    are only those rules and samples name (`status` SEEN). `action` says which log field names an event
+    (the rule field coverage matches). `note` says what is missing (a header not installed...).
+    """
+
+    key: str
+    label: str
+    status: str = SEEN
+    source: str = ""
+    action: str = ""
+    description: str = ""
+    note: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            k: getattr(self, k) for k in ("key", "label", "status", "source", "action", "description", "note")
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> PlatformDef:
+        return cls(**{k: str(v) for k, v in data.items()})
 
 
 @dataclass(slots=True)
@@ -193,13 +279,17 @@ class TelemetryCatalog:
 
     providers: dict[str, ProviderDef] = field(default_factory=dict)
     logsources: LogsourceTable = field(default_factory=LogsourceTable)
+    platforms: dict[str, PlatformDef] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     _by_key: dict[str, str] = field(default_factory=dict, repr=False)
+    # lookup tables derived from the providers on first use (platforms/actions.py), never stored
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.reindex()
 
     def reindex(self) -> None:
+        self.derived.clear()
         self._by_key = {}
         for name, provider in self.providers.items():
             for spelling in (name, *provider.aliases):
@@ -228,6 +318,7 @@ class TelemetryCatalog:
             "format": FORMAT_VERSION,
             "providers": [self.providers[k].to_json() for k in sorted(self.providers)],
             "logsources": self.logsources.to_json(),
+            "platforms": [p.to_json() for p in self.platforms.values()],
             "problems": [{k: v for k, v in vars_of(p).items() if v not in (None, "")} for p in self.problems],
         }
 
@@ -239,6 +330,7 @@ class TelemetryCatalog:
         return cls(
             providers={p.name: p for p in providers},
             logsources=LogsourceTable.from_json(data.get("logsources", {})),
+            platforms={p["key"]: PlatformDef.from_json(p) for p in data.get("platforms", ())},
             problems=[Problem(**p) for p in data.get("problems", ())],
         )
 

@@ -25,6 +25,7 @@ from ruleatlas.telemetry.catalog import (
     provider_label,
 )
 from ruleatlas.telemetry.logsources import UNNAMED_DATA_CHANNELS, Target
+from ruleatlas.telemetry.platforms.actions import resolve_actions
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 
 # A service rule without EventID gets the channel's events that carry every field it tests, if there are at
@@ -75,6 +76,9 @@ class RuleFacts:
     # (providers named beside the EventID - alternative spellings of one provider, as a rule lists them -
     # or () when none is, event id), in rule order
     pairs: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+    # positive predicates on text or numbers, by lower-cased field: the action fields of platform events
+    # (eventName, eventType, verb...) are read from here
+    values: dict[str, list[tuple[Kind, str]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -142,6 +146,8 @@ def rule_facts(rule: Rule) -> RuleFacts:
             add_field(pred.field)
             if pred.kind == Kind.FIELDREF and isinstance(pred.value, str):
                 add_field(pred.value)
+            if not neg and isinstance(pred.value, str | int) and not isinstance(pred.value, bool):
+                facts.values.setdefault(pred.field.lower(), []).append((pred.kind, str(pred.value)))
             if pred.kind != Kind.EQ:
                 continue
             key = pred.field.lower()
@@ -519,6 +525,10 @@ def _logsource_coverage(
     """A log source without event ids: the catch-all event of its product's stand-in provider (products.py).
     The rule is listed under its service's event, else its category's, else the product's `any`; a log
     source the taxonomy does not name gives an event without a definition, said so in the note."""
+    facts = facts if facts is not None else rule_facts(rule)
+    platform = _platform_coverage(telemetry, product, service, facts)
+    if platform is not None and platform.events:
+        return platform
     name = product or category or service
     provider = telemetry.provider(name) if name else None
     if provider is not None and provider.kind != LOGSOURCE_KIND:
@@ -546,8 +556,37 @@ def _logsource_coverage(
         )
     elif event.fields:
         known = {f.name.lower() for f in event.fields}
-        facts = facts if facts is not None else rule_facts(rule)
         unknown = [f for f in facts.fields if f.lower() not in known]
         if unknown:
             notes.append(f"SigmaHQ's tests/logsource.json does not list {_list(unknown)} for {described}.")
-    return Coverage([_catch_all_ref(provider, key, event)], " ".join(notes))
+    if platform is not None:
+        notes.insert(0, platform.note)
+    return Coverage([_catch_all_ref(provider, key, event)], " ".join(n for n in notes if n))
+
+
+def _platform_coverage(
+    telemetry: TelemetryCatalog, product: str, service: str, facts: RuleFacts
+) -> Coverage | None:
+    """The named platform events of a rule whose log source has an action table (platforms/actions.py),
+    with the note of what could not be named; None when it has none."""
+    resolution = resolve_actions(telemetry, product, service, facts.values)
+    if resolution is None:
+        return None
+    refs = []
+    for provider_name, key in resolution.events:
+        provider = telemetry.provider(provider_name)
+        event = provider.events.get(key) if provider is not None else None
+        refs.append(
+            EventRef(
+                provider=provider.label if provider is not None else provider_name,
+                provider_name=provider.name if provider is not None else provider_name,
+                channel="",
+                event_id=key,
+                title=event.title if event is not None else "",
+            )
+        )
+    undefined = [f"{p} {k}" for p, k in resolution.events if telemetry.event(p, k) is None]
+    notes = list(resolution.notes)
+    if undefined and refs:
+        notes.append(f"Seen in rules, not in a definition: {_list(undefined)}.")
+    return Coverage(refs, " ".join(notes))

@@ -42,6 +42,7 @@ from ruleatlas.telemetry.logsources import (
     Target,
     build_logsource_table,
 )
+from ruleatlas.telemetry.platforms import add_platforms
 from ruleatlas.telemetry.products import add_logsource_providers
 
 SYSMON = "Microsoft-Windows-Sysmon"
@@ -438,10 +439,14 @@ def _etw_targets(table: LogsourceTable, catalog: TelemetryCatalog, problems: lis
             table.categories.setdefault(category, []).append(target)
 
 
-def load_telemetry(providers_dir: Path, sigma_dir: Path | None = None) -> TelemetryCatalog:
+def load_telemetry(
+    providers_dir: Path, sigma_dir: Path | None = None, audit_header: Path | None = None
+) -> TelemetryCatalog:
     """Providers -> channels -> events -> fields from `providers_dir` (../shared/providers), with the Sigma
     log source table from pySigma and, when `sigma_dir` (a SigmaHQ/sigma checkout) is given, its
-    tests/thor.yml and tests/logsource.json. Unreadable files become `catalog.problems`; the rest loads."""
+    tests/thor.yml and tests/logsource.json; then the other platforms (platforms/: AWS, Google Cloud,
+    Kubernetes from their packages, auditd from `audit_header` or the installed linux/audit.h, and the
+    platforms only rules and samples name). Unreadable files become `catalog.problems`; the rest loads."""
     problems: list[Problem] = []
     root = Path(providers_dir)
     if not root.is_dir():
@@ -469,4 +474,5 @@ def load_telemetry(providers_dir: Path, sigma_dir: Path | None = None) -> Teleme
             provider.name, provider.channels[0] if len(provider.channels) == 1 else ""
         )
     add_logsource_providers(catalog)
+    add_platforms(catalog, audit_header)
     return catalog

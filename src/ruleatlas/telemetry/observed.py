@@ -8,7 +8,9 @@ gigabytes of logs in constant memory.
 
 Providers are named as the telemetry catalog names them (`Provider_Name`, or the OTRF JSON `SourceName`,
 matched whatever its spelling); an event without one is given the provider that defines its EventID on its
-channel. An event with no EventID is counted as not attributable.
+channel. An event with no EventID is a platform record when its shape says which (a CloudTrail record, an
+Okta event...: telemetry/platforms/samples.py), its fields then named by their dotted paths
+(`userIdentity.arn`) as rules name them; any other is counted as not attributable.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruleatlas.telemetry.catalog import TelemetryCatalog, name_key
+from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, event_sort_key, name_key
+from ruleatlas.telemetry.platforms.samples import dotted, platform_event
 
 # A field is enum-like when it takes at most this many distinct short values over the samples of an event.
 MAX_ENUM_VALUES = 8
@@ -77,7 +80,7 @@ class EventSample:
     """One event type as seen in the logs."""
 
     provider: str
-    event_id: int
+    event_id: EventKey
     count: int = 0
     channels: Counter[str] = field(default_factory=Counter)
     fields: dict[str, int] = field(default_factory=dict)  # name -> events that had it
@@ -114,7 +117,7 @@ class SampleRecord:
     """An event type as the catalog stores it (EventSample.to_json read back)."""
 
     provider: str
-    event_id: int
+    event_id: EventKey
     count: int
     channels: dict[str, int]
     fields: dict[str, int]
@@ -126,7 +129,7 @@ class SampleRecord:
     def from_json(cls, data: dict[str, Any]) -> SampleRecord:
         return cls(
             provider=data["provider"],
-            event_id=int(data["event_id"]),
+            event_id=data["event_id"] if isinstance(data["event_id"], str) else int(data["event_id"]),
             count=int(data["count"]),
             channels=dict(data.get("channels", {})),
             fields=dict(data.get("fields", {})),
@@ -146,7 +149,7 @@ class Observed:
         self.telemetry = telemetry
         self.keep_examples = examples
         self.keep_values = values
-        self.events: dict[tuple[str, int], EventSample] = {}
+        self.events: dict[tuple[str, EventKey], EventSample] = {}
         self.total = 0
         self.unattributed = 0  # events without an EventID
         self.unattributed_fields: dict[str, int] = {}
@@ -176,15 +179,30 @@ class Observed:
         if isinstance(event_id, str) and event_id.strip().isdigit():
             event_id = int(event_id.strip())
         if not isinstance(event_id, int) or isinstance(event_id, bool):
-            self.unattributed += 1
-            if len(self.unattributed_fields) < 500:
-                for name in fields:
-                    self.unattributed_fields[name] = self.unattributed_fields.get(name, 0) + 1
+            platform = platform_event(fields, self.telemetry) if self.telemetry is not None else None
+            if platform is None:
+                self.unattributed += 1
+                if len(self.unattributed_fields) < 500:
+                    for name in fields:
+                        self.unattributed_fields[name] = self.unattributed_fields.get(name, 0) + 1
+                return
+            known = self.telemetry.provider(platform[0]) if self.telemetry is not None else None
+            self._add(
+                known.name if known is not None else platform[0],
+                platform[1],
+                "",
+                dict(dotted(fields)),
+                source,
+            )
             return
         raw = next((str(fields[k]) for k in PROVIDER_FIELDS if isinstance(fields.get(k), str)), "")
         channel = fields.get("Channel")
         channel = channel if isinstance(channel, str) else ""
-        provider = self.provider_of(raw, channel, event_id)
+        self._add(self.provider_of(raw, channel, event_id), event_id, channel, fields, source)
+
+    def _add(
+        self, provider: str, event_id: EventKey, channel: str, fields: dict[str, object], source: str
+    ) -> None:
         key = (provider, event_id)
         sample = self.events.get(key)
         if sample is None:
@@ -226,8 +244,8 @@ class Observed:
             if len(counter) > MAX_ENUM_VALUES:
                 values[name] = None
 
-    def channel_event_ids(self) -> dict[str, set[int]]:
-        out: dict[str, set[int]] = {}
+    def channel_event_ids(self) -> dict[str, set[EventKey]]:
+        out: dict[str, set[EventKey]] = {}
         for sample in self.events.values():
             for channel in sample.channels:
                 out.setdefault(channel, set()).add(sample.event_id)
@@ -237,13 +255,16 @@ class Observed:
         return {
             "total": self.total,
             "unattributed": self.unattributed,
-            "events": [self.events[k].to_json() for k in sorted(self.events)],
+            "events": [
+                self.events[k].to_json()
+                for k in sorted(self.events, key=lambda k: (k[0], event_sort_key(k[1])))
+            ],
         }
 
 
-def sample_index(data: dict[str, Any] | None) -> dict[tuple[str, int], SampleRecord]:
-    """Samples by (provider name key, EventID), from `Observed.to_json()` as stored."""
-    out: dict[tuple[str, int], SampleRecord] = {}
+def sample_index(data: dict[str, Any] | None) -> dict[tuple[str, EventKey], SampleRecord]:
+    """Samples by (provider name key, EventID or platform event key), from `Observed.to_json()` as stored."""
+    out: dict[tuple[str, EventKey], SampleRecord] = {}
     for item in (data or {}).get("events", ()):
         record = SampleRecord.from_json(item)
         out.setdefault((name_key(record.provider), record.event_id), record)

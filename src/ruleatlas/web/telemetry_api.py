@@ -6,7 +6,10 @@
 - `/api/telemetry/events/{provider}/{event}`: one event with its fields, per-field rule counts, sample,
   indicators and rules (an event page; any event the definitions hold, with or without a page of its own);
 - `/api/telemetry/vendors/{vendor}`, `/api/telemetry/uncovered`: the vendor reference and uncovered-rules
-  pages.
+  pages;
+- `/api/telemetry/platforms`: one card per platform (Windows, AWS, Google Cloud, Kubernetes, auditd, Okta...)
+  with its events, events with rules and samples, and rules (the home's cards);
+- `/api/telemetry/platforms/{platform}`: one platform's services and the events with rules or samples.
 
 The definitions (the catalog's `telemetry` blob, 8 MB of JSON) are parsed once per catalog file and kept
 while the file stays the same; the rule counts are read per request.
@@ -19,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ruleatlas.store.telemetry import TelemetryQueries
-from ruleatlas.telemetry.catalog import TelemetryCatalog, parse_event_key
+from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
 from ruleatlas.telemetry.observed import SampleRecord, sample_index
 from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web.routes import ApiError, Request, RouteTable
+from ruleatlas.web.telemetry_platforms import platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
     TelemetryAtlas,
@@ -34,8 +38,31 @@ from ruleatlas.web.telemetry_views import (
 )
 
 TAG = "telemetry"
-_cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, int], SampleRecord]]] = {}
+_cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, EventKey], SampleRecord]]] = {}
 _lock = threading.Lock()
+
+_PLATFORM_FIGURES = {
+    "key": schemas.STRING,
+    "label": schemas.STRING,
+    "status": schemas.STRING,
+    "source": schemas.STRING,
+    "events": schemas.INTEGER,
+    "events_with_rules": schemas.INTEGER,
+    "events_with_samples": schemas.INTEGER,
+    "rules": schemas.ANY_OBJECT,
+    "path": schemas.STRING,
+}
+PLATFORMS = schemas.obj(
+    "one card per platform: events, events with rules and with samples, distinct rules",
+    platforms=schemas.array(schemas.obj(**_PLATFORM_FIGURES)),
+)
+PLATFORM = schemas.obj(
+    "one platform: its source, its services with their figures, the events rules or samples name",
+    providers=schemas.array(schemas.ANY_OBJECT),
+    events_listed=schemas.array(schemas.ANY_OBJECT),
+    events_more=schemas.INTEGER,
+    **_PLATFORM_FIGURES,
+)
 
 
 def register(routes: RouteTable) -> None:
@@ -72,6 +99,22 @@ def register(routes: RouteTable) -> None:
         tag=TAG,
     )
     routes.api(
+        "/api/telemetry/platforms",
+        platforms_json,
+        response=PLATFORMS,
+        summary="Every platform with its event count, events with rules, events with samples, and rules",
+        tag=TAG,
+    )
+    routes.api(
+        "/api/telemetry/platforms/{platform}",
+        platform_json,
+        response=PLATFORM,
+        summary="One platform: where its events come from, its services with their figures, and the events "
+        "rules or samples name",
+        description="`platform` is its key: `windows`, `aws`, `gcp`, `kubernetes`, `auditd`, `okta`, ...",
+        tag=TAG,
+    )
+    routes.api(
         "/api/telemetry/uncovered",
         uncovered_json,
         response=schemas.TELEMETRY_UNCOVERED,
@@ -80,7 +123,7 @@ def register(routes: RouteTable) -> None:
     )
 
 
-def _definitions(catalog: Any) -> tuple[TelemetryCatalog, dict[tuple[str, int], SampleRecord]]:
+def _definitions(catalog: Any) -> tuple[TelemetryCatalog, dict[tuple[str, EventKey], SampleRecord]]:
     path = Path(catalog.path)
     try:
         st = path.stat()
@@ -144,6 +187,17 @@ def vendor_json(req: Request) -> dict[str, Any]:
     view = vendor_view(atlas, req.args["vendor"])
     if not view["groups"]:
         raise ApiError(404, "not_found", f"no rule of vendor {req.args['vendor']!r} covers an event")
+    return view
+
+
+def platforms_json(req: Request) -> dict[str, Any]:
+    return platforms_view(_atlas(req))
+
+
+def platform_json(req: Request) -> dict[str, Any]:
+    view = platform_view(_atlas(req), req.args["platform"])
+    if view is None:
+        raise ApiError(404, "not_found", f"no telemetry platform {req.args['platform']!r}")
     return view
 
 

@@ -8,6 +8,7 @@ attributes alike. The templates insert the result as Markup and keep the layout 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -108,7 +109,7 @@ def field_rows_html(fields: list[dict[str, Any]], link: Link) -> Markup:
         out.append(
             f'<tr><td class="name" data-label="Field">{_code_link(f["name"], f["path"], link)}{names}</td>'
             f'<td data-label="Type">{esc(f["type"])}</td>'
-            f'<td data-label="Description">{esc(f["description"])}{example}</td>'
+            f'<td data-label="Description">{markdown_inline(f["description"])}{example}</td>'
             f'<td class="num" data-label="Rules">{rules_html(f["rules"])}</td></tr>'
         )
     return Markup("\n".join(out))
@@ -194,3 +195,20 @@ def rule_list_html(rules: list[dict[str, Any]], link: Link, shown: int = 0) -> M
             item += f'<span class="tel-reason">{esc(r["reason"])}</span>'
         out.append(f"<li>{item}</li>")
     return Markup('<ul class="tel-rules">' + "\n".join(out) + "</ul>")
+
+
+_MD_CODE = re.compile(r"`([^`\n]+)`")
+_MD_STRONG = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
+_MD_EM = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])")
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
+
+
+def markdown_inline(text: str) -> Markup:
+    """The inline Markdown of the definitions' descriptions (OSSEM writes `**Note:**`, `code`, links) as
+    HTML: escaped first, so only these few constructs become tags; block syntax stays text."""
+    out = str(esc(text))
+    out = _MD_CODE.sub(r"<code>\1</code>", out)
+    out = _MD_LINK.sub(r'<a href="\2" rel="noopener">\1</a>', out)
+    out = _MD_STRONG.sub(lambda m: f"<strong>{m.group(1) or m.group(2)}</strong>", out)
+    out = _MD_EM.sub(r"<em>\1</em>", out)
+    return Markup(out)

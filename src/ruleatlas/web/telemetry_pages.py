@@ -43,10 +43,12 @@ from ruleatlas.web.telemetry_fragments import (
     example_rows_html,
     field_rows_html,
     indicator_rows_html,
+    markdown_inline,
     other_field_rows_html,
     rule_list_html,
     rules_html,
 )
+from ruleatlas.web.telemetry_platforms import platform_path, platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
     TelemetryAtlas,
@@ -59,7 +61,7 @@ from ruleatlas.web.telemetry_views import (
 from ruleatlas.workers import forked_pool
 
 STYLESHEET = urls.STATIC_PATH + "telemetry.css"
-PAGE_TEMPLATES = ("index", "provider", "event", "vendor", "uncovered")
+PAGE_TEMPLATES = ("index", "provider", "event", "vendor", "uncovered", "platform")
 
 
 @dataclass(slots=True)
@@ -117,6 +119,7 @@ class TelemetryPageRenderer:
             "rules_html": rules_html,
             "rule_list": rule_list_html,
             "samples_loaded": self.samples_loaded,
+            "markdown": markdown_inline,
             **extra,
         }
         return self.template(template).render(context)
@@ -147,10 +150,19 @@ class TelemetryPageRenderer:
                 "groups": [],
                 "vendors": [],
                 "uncovered_path": urls.TELEMETRY_UNCOVERED_PATH,
+                "platforms": [],
             }
         else:
-            view = {**providers_view(atlas), "loaded": True}
+            view = {**providers_view(atlas), **platforms_view(atlas), "loaded": True}
         return self.render("telemetry_index", urls.TELEMETRY_PATH, "Telemetry", view)
+
+    def platform_page(self, atlas: TelemetryAtlas, key: str) -> str | None:
+        view = platform_view(atlas, key)
+        if view is None:
+            return None
+        page = view["path"]
+        crumbs = self.crumbs(page, (view["label"], page))
+        return self.render("telemetry_platform", page, f"{view['label']} telemetry", view, crumbs=crumbs)
 
     def provider_page(self, atlas: TelemetryAtlas, entry: ProviderEntry) -> str:
         page = entry.path
@@ -309,7 +321,7 @@ def _prune(site: Path, keep: set[str]) -> int:
     removed = 0
     if not root.is_dir():
         return 0
-    fixed = {"uncovered", "vendors"}
+    fixed = {"uncovered", "vendors", "platforms"}
     for provider_dir in list(root.iterdir()):
         if not provider_dir.is_dir() or provider_dir.name in fixed:
             continue
@@ -362,6 +374,21 @@ def write_telemetry_pages(
         for vendor in vendors:
             _write(site, urls.telemetry_vendor_path(vendor), pages.vendor_page(atlas, vendor))
         written += len(vendors)
+        # a platform's page moves with the rules of its events: all of them on a full build, else those of the
+        # changed events (an event of no platform is a Windows channel's)
+        platforms = (
+            set(atlas.telemetry.platforms)
+            if job.events is None
+            else {
+                (atlas.entries[n].platform if n in atlas.entries else "") or "windows"
+                for n, _ in atlas.entries_of(job.events)
+            }
+        )
+        for platform_key in sorted(platforms):
+            html = pages.platform_page(atlas, platform_key)
+            if html is not None:
+                _write(site, platform_path(platform_key), html)
+                written += 1
         if job.events is None:
             todo = [(e.name, str(k)) for e, k in atlas.pages()]
             providers = list(atlas.entries.values())

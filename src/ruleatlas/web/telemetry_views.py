@@ -8,6 +8,7 @@ ones. Rule counts are distinct rules, deprecated and unsupported ones left out, 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +16,10 @@ from typing import Any
 from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
 from ruleatlas.telemetry.catalog import (
     LOGSOURCE_KIND,
+    PLATFORM_KIND,
     EventDef,
     EventKey,
+    FieldDef,
     ProviderDef,
     TelemetryCatalog,
     event_sort_key,
@@ -24,8 +27,12 @@ from ruleatlas.telemetry.catalog import (
     parse_event_key,
 )
 from ruleatlas.telemetry.observed import SampleRecord
+from ruleatlas.telemetry.platforms.common import COMMON_FIELDS
 from ruleatlas.web import urls
 from ruleatlas.web.render import vendor_name
+
+# services only rules or samples name belong to the platform their name says
+PLATFORM_SUFFIXES = ((".amazonaws.com", "aws"), (".googleapis.com", "gcp"))
 
 
 def vendor_split(by_vendor: dict[str, int]) -> dict[str, Any]:
@@ -45,18 +52,28 @@ class ProviderEntry:
     name: str
     definition: ProviderDef | None
     referenced: dict[str, str] = field(default_factory=dict)  # event key text -> a channel rules name
-    sampled: set[int] = field(default_factory=set)  # EventIDs the log samples hold
+    sampled: set[EventKey] = field(default_factory=set)  # EventIDs (or platform event keys) samples hold
     _keys: list[EventKey] | None = None
 
     @property
     def label(self) -> str:
         if self.definition is not None:
             return self.definition.label or self.definition.name
-        return self.name
+        # a channel or provider only rules or samples name ("Security", "Ntfs") would otherwise read like
+        # the defined provider of the same label on the index: say which row is which
+        return f"{self.name} (seen only in rules/samples)"
 
     @property
     def kind(self) -> str:
         return self.definition.kind if self.definition is not None else "undefined"
+
+    @property
+    def platform(self) -> str:
+        """The platform of the provider, or of a service only rules and samples name
+        (`billingconsole.amazonaws.com` is AWS's); "" for Windows channels and providers."""
+        if self.definition is not None:
+            return self.definition.platform
+        return next((p for suffix, p in PLATFORM_SUFFIXES if self.name.endswith(suffix)), "")
 
     @property
     def path(self) -> str:
@@ -85,7 +102,7 @@ class TelemetryAtlas:
         self,
         telemetry: TelemetryCatalog,
         queries: TelemetryQueries,
-        samples: dict[tuple[str, int], SampleRecord] | None = None,
+        samples: dict[tuple[str, EventKey], SampleRecord] | None = None,
     ) -> None:
         self.telemetry = telemetry
         self.queries = queries
@@ -134,7 +151,7 @@ class TelemetryAtlas:
         return [p for p, c in self._alias.items() if c == name] or [name]
 
     def sample(self, provider: str, key: EventKey) -> SampleRecord | None:
-        if not isinstance(key, int) or provider not in self._sampled:
+        if provider not in self._sampled:
             return None
         folded = self._keys.get(provider)
         if folded is None:
@@ -197,7 +214,17 @@ def provider_summary(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, A
 
 def providers_view(atlas: TelemetryAtlas) -> dict[str, Any]:
     """The telemetry index: every provider with its event count and rule↔event mappings."""
-    summaries = [provider_summary(atlas, e) for e in atlas.entries.values()]
+    # platform services (AWS, Google Cloud...) are listed on their platform's page, not here
+    summaries = [
+        provider_summary(atlas, e)
+        for e in atlas.entries.values()
+        if e.kind != PLATFORM_KIND and (e.definition is not None or not e.platform)
+    ]
+    # two providers on one classic channel both read as the channel ("System"): name each row's provider
+    labels = Counter(s["label"] for s in summaries)
+    for summary in summaries:
+        if labels[summary["label"]] > 1 and summary["label"] != summary["name"]:
+            summary["label"] = f"{summary['label']} · {summary['name']}"
     summaries.sort(key=lambda s: (-s["mappings"]["total"], s["label"].lower(), s["name"]))
     with_rules = [s for s in summaries if s["mappings"]["total"]]
     windows = [s for s in with_rules if s["kind"] != LOGSOURCE_KIND]
@@ -316,9 +343,14 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
         indicators.extend(queries.event_indicators(name, str(key)))
     sample = atlas.sample(entry.name, key)
     seen = {f.lower() for f in sample.fields} if sample is not None else set()
-    defined = event.fields if event is not None else []
+    if event is not None:
+        defined = event.fields
+    else:  # an event only rules and samples name: its fields are the ones the samples show
+        defined = [FieldDef(n, "", "seen in samples") for n in sorted(sample.fields)] if sample else []
     defined_names = {f.name.lower() for f in defined}
     common = {f.lower() for f in atlas.telemetry.logsources.common_fields}
+    platform = entry.definition.platform if entry.definition is not None else ""
+    common |= {f.lower() for f in COMMON_FIELDS.get(platform, ())}
     fields = [
         {
             "name": f.name,
@@ -369,7 +401,10 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
         "id": key,
         "path": urls.telemetry_event_path(entry.name, key),
         "defined": event is not None,
-        "catch_all": isinstance(key, str),
+        "catch_all": event.catch_all if event is not None else entry.kind == LOGSOURCE_KIND,
+        # a platform event (AWS · iam · CreateAccessKey) has no channel and no numeric id
+        "platform": platform if entry.kind == PLATFORM_KIND else "",
+        "id_label": f"Event ID {key}" if isinstance(key, int) else str(key),
         "title": (event.title if event is not None else "") or f"Event {key}",
         "description": event.description if event is not None else "",
         "message": event.message if event is not None else "",

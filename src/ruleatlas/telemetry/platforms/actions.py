@@ -1,0 +1,369 @@
+"""From a rule's log source and action predicates to the platform events it needs.
+
+The table `ACTION_SOURCES` says, per Sigma log source (product, service), which provider holds the events
+and which fields name the action: CloudTrail `eventName` (with `eventSource` choosing the service), Okta
+`eventType`, GCP `methodName`, Kubernetes `verb` × `objectRef.resource`, auditd `type`... Other vendors'
+rules join through their derived Sigma-style log source (issue 11) and the same table. A positive equality
+names one event; a prefix, suffix or contains pattern names every defined event it matches (if few enough);
+where nothing can be named, `Resolution.note` says why.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ruleatlas.model import Kind
+from ruleatlas.telemetry.catalog import PLATFORM_KIND, ProviderDef, TelemetryCatalog
+from ruleatlas.telemetry.platforms import gcp
+
+MAX_PATTERN_EVENTS = 12
+# CloudTrail events that are no API operation, so botocore has no model for them (AWS CloudTrail user
+# guide, "CloudTrail non-API events captured by CloudTrail": AWS console sign-in events).
+CLOUDTRAIL_NON_API = {
+    name: "signin.amazonaws.com"
+    for name in (
+        "ConsoleLogin",
+        "SwitchRole",
+        "ExitRole",
+        "RenewRole",
+        "CheckMfa",
+        "GetSigninToken",
+        "PasswordRecoveryRequested",
+        "PasswordRecoveryCompleted",
+    )
+}
+# GKE writes Kubernetes audit events into Cloud Audit Logs with methodName io.k8s.<group>.<version>.<resource>
+# [.<subresource>].<verb>.
+_GKE_METHOD = re.compile(
+    r"^io\.k8s\.(?:api\.)?([a-z.]+?)\.v[^.]*\.([a-z]+(?:\.[a-z]+)?)\.([a-z]+)$", re.IGNORECASE
+)
+_GKE_GROUPS = {"authorization.rbac": "rbac"}
+PATTERN_KINDS = {
+    Kind.STARTS_WITH: "{}*",
+    Kind.ENDS_WITH: "*{}",
+    Kind.CONTAINS: "*{}*",
+    Kind.WILDCARD: "{}",
+}
+
+Values = dict[str, list[tuple[Kind, str]]]
+"""A rule's positive predicates on string-like values: lower-cased field name -> (kind, value)."""
+
+
+@dataclass(slots=True)
+class Resolution:
+    events: list[tuple[str, str]] = field(default_factory=list)  # (provider name, event key), in rule order
+    notes: list[str] = field(default_factory=list)
+    named_action: bool = False  # the rule tests the platform's action field
+
+    def add(self, provider: str, key: str) -> None:
+        if (provider, key) not in self.events:
+            self.events.append((provider, key))
+
+
+@dataclass(slots=True, frozen=True)
+class ActionSource:
+    provider: str  # the provider's name ("" when the resolver picks it)
+    fields: tuple[str, ...]  # lower-cased action fields, first found wins
+    action: str  # how a note names the action
+    resolve: Callable[[ActionSource, TelemetryCatalog, Values, Resolution], None] | None = None
+    fold: Callable[[str], str] = str
+    fixed_key: str = ""  # a log with one event type
+
+
+def _values(values: Values, fields: Iterable[str]) -> list[tuple[Kind, str]]:
+    return [item for f in fields for item in values.get(f, ())]
+
+
+def _pattern(kind: Kind, value: str) -> str:
+    return PATTERN_KINDS[kind].format(value).lower()
+
+
+def _expand(
+    resolution: Resolution, providers: list[ProviderDef], kind: Kind, value: str, action: str
+) -> None:
+    """Every defined event of `providers` a pattern predicate matches, when few enough to list."""
+    pattern = _pattern(kind, value)
+    found = [
+        (p.name, str(k)) for p in providers for k in p.events if fnmatch.fnmatchcase(str(k).lower(), pattern)
+    ]
+    if not providers or not any(p.events for p in providers):
+        resolution.notes.append(
+            f"The rule's {action} {kind} {value!r} is a pattern and no event list is defined to expand it."
+        )
+    elif not found:
+        resolution.notes.append(f"No defined event matches the rule's {action} {kind} {value!r}.")
+    elif len(found) > MAX_PATTERN_EVENTS:
+        resolution.notes.append(
+            f"The rule's {action} {kind} {value!r} matches {len(found)} defined events, too many to list."
+        )
+    else:
+        for provider, key in found:
+            resolution.add(provider, key)
+        resolution.notes.append(f"Listed the events the rule's {action} {kind} {value!r} matches.")
+
+
+def _generic(
+    source: ActionSource, telemetry: TelemetryCatalog, values: Values, resolution: Resolution
+) -> None:
+    provider = telemetry.provider(source.provider)
+    if provider is None:
+        resolution.notes.append(f"No telemetry provider {source.provider}.")
+        return
+    if source.fixed_key:
+        resolution.named_action = True
+        resolution.add(provider.name, source.fixed_key)
+        return
+    items = _values(values, source.fields)
+    if not items:
+        return
+    resolution.named_action = True
+    spelled = {str(k).lower(): str(k) for k in provider.events}
+    for kind, value in items:
+        if kind == Kind.EQ:
+            key = source.fold(value)
+            resolution.add(provider.name, spelled.get(key.lower(), key))
+        elif kind in PATTERN_KINDS:
+            _expand(resolution, [provider], kind, value, source.action)
+
+
+def _platform_providers(telemetry: TelemetryCatalog, platform: str) -> list[ProviderDef]:
+    cache = telemetry.derived.setdefault("providers", {})
+    if platform not in cache:
+        cache[platform] = [
+            p for p in telemetry.providers.values() if p.kind == PLATFORM_KIND and p.platform == platform
+        ]
+    found: list[ProviderDef] = cache[platform]
+    return found
+
+
+def _by_event(
+    telemetry: TelemetryCatalog, platform: str, fold: Callable[[str], str]
+) -> dict[str, list[tuple[str, str]]]:
+    """Folded event key -> (provider, key) over a platform's providers."""
+    cache = telemetry.derived.setdefault("by_event", {})
+    if platform not in cache:
+        index: dict[str, list[tuple[str, str]]] = {}
+        for provider in _platform_providers(telemetry, platform):
+            for key in provider.events:
+                index.setdefault(fold(str(key)), []).append((provider.name, str(key)))
+        cache[platform] = index
+    found: dict[str, list[tuple[str, str]]] = cache[platform]
+    return found
+
+
+def _aws(source: ActionSource, telemetry: TelemetryCatalog, values: Values, resolution: Resolution) -> None:
+    names = _values(values, ("eventname",))
+    if not names:
+        return
+    resolution.named_action = True
+    sources = [v for k, v in _values(values, ("eventsource",)) if k == Kind.EQ]
+    named = [p for s in sources if (p := telemetry.provider(s)) is not None]
+    everywhere = _by_event(telemetry, "aws", str.lower)
+    for kind, name in names:
+        if kind in PATTERN_KINDS:
+            _expand(resolution, named or _platform_providers(telemetry, "aws"), kind, name, "eventName")
+            continue
+        if kind != Kind.EQ:
+            continue
+        defining = [p.name for p in named if name in p.events]
+        if defining:
+            for provider in defining:
+                resolution.add(provider, name)
+            continue
+        candidates = everywhere.get(name.lower(), [])
+        if not candidates and name in CLOUDTRAIL_NON_API and not sources:
+            resolution.add(CLOUDTRAIL_NON_API[name], name)
+            resolution.notes.append(f"{name} is a CloudTrail non-API event: no service model defines it.")
+        elif sources and not candidates:
+            resolution.add(named[0].name if named else sources[0], name)
+            resolution.notes.append(
+                f"{name} is not an operation of {', '.join(sources)} in botocore's models."
+            )
+        elif sources and len(sources) == 1:
+            resolution.add(named[0].name if named else sources[0], name)
+            resolution.notes.append(
+                f"{name} is not an operation of {sources[0]} in botocore's models "
+                f"(it is of {', '.join(p for p, _ in candidates)})."
+            )
+        elif candidates and len(candidates) <= 3:
+            for provider, key in candidates:
+                resolution.add(provider, key)
+            if not sources and len(candidates) > 1:
+                resolution.notes.append(
+                    f"The rule names no eventSource; {name} is an operation of {len(candidates)} services."
+                )
+        elif candidates:
+            resolution.notes.append(
+                f"The rule names no eventSource, and {name} is an operation of {len(candidates)} services."
+            )
+        else:
+            resolution.notes.append(
+                f"{name} is no operation in botocore's models, and the rule names no eventSource."
+            )
+
+
+def _gcp_index(telemetry: TelemetryCatalog) -> dict[str, list[tuple[str, str]]]:
+    cache = telemetry.derived
+    if "gcp_aliases" not in cache:
+        index: dict[str, list[tuple[str, str]]] = {}
+        for provider in _platform_providers(telemetry, "gcp"):
+            for key in provider.events:
+                for alias in gcp.method_aliases(str(key)):
+                    entries = index.setdefault(alias, [])
+                    if (provider.name, str(key)) not in entries:
+                        entries.append((provider.name, str(key)))
+        cache["gcp_aliases"] = index
+    found: dict[str, list[tuple[str, str]]] = cache["gcp_aliases"]
+    return found
+
+
+def gcp_events(telemetry: TelemetryCatalog, method: str, service: str = "") -> list[tuple[str, str]]:
+    """The discovery methods an audit log's methodName names (by id, else by gRPC name), narrowed to
+    `service` when given."""
+    index = _gcp_index(telemetry)
+    for key in gcp.lookup_key(method):
+        found = index.get(key, [])
+        if service:
+            found = [f for f in found if f[0] == service] or []
+        if found:
+            return found
+    return []
+
+
+def _gcp(source: ActionSource, telemetry: TelemetryCatalog, values: Values, resolution: Resolution) -> None:
+    methods = _values(values, source.fields)
+    if not methods:
+        return
+    resolution.named_action = True
+    services = [v for k, v in _values(values, ("protopayload.servicename", "servicename")) if k == Kind.EQ]
+    for kind, method in methods:
+        if kind in (Kind.EQ, Kind.WILDCARD) and _gke(telemetry, resolution, method):
+            continue
+        if kind in PATTERN_KINDS:
+            # audit logs prefix compute methods with their API version (v1.compute...): match without it
+            bare = re.sub(r"^(v\*|v\d+\w*|beta|alpha|\*)\.", "", method)
+            _expand(resolution, _platform_providers(telemetry, "gcp"), kind, bare, "methodName")
+            continue
+        if kind != Kind.EQ:
+            continue
+        found = [f for s in services or [""] for f in gcp_events(telemetry, method, s)]
+        if 0 < len(found) <= 3:
+            for provider, key in found:
+                resolution.add(provider, key)
+        elif found:
+            resolution.notes.append(f"methodName {method} names {len(found)} methods of several APIs.")
+        else:
+            service = services[0] if services else method.split(".")[0] + ".googleapis.com"
+            resolution.add(service, method)
+            resolution.notes.append(f"{method} is not a method of the discovery documents.")
+
+
+def gke_event(telemetry: TelemetryCatalog, method: str) -> tuple[tuple[str, str], bool] | None:
+    """A GKE methodName (io.k8s.core.v1.secrets.create) as the Kubernetes event it is (core, create
+    secrets), with whether the client's API defines it; None for any other method name."""
+    match = _GKE_METHOD.match(method.replace("*", "1"))
+    if match is None:
+        return None
+    group, resource, verb = match.groups()
+    key = f"{verb.lower()} {resource.lower().replace('.', '/')}"
+    group = _GKE_GROUPS.get(group.lower(), group.lower())
+    defining = _by_event(telemetry, "kubernetes", str.lower).get(key, [])
+    # GKE shortens the group (rbac, certificates): the API group it names is the one it starts
+    found = [f for f in defining if f[0] == f"kubernetes {group}"] or [
+        f for f in defining if f[0].startswith(f"kubernetes {group}.")
+    ]
+    provider = found[0][0] if found else f"kubernetes {group}"
+    return (found[0], True) if found else ((provider, key), False)
+
+
+def _gke(telemetry: TelemetryCatalog, resolution: Resolution, method: str) -> bool:
+    found = gke_event(telemetry, method)
+    if found is None:
+        return False
+    (provider, key), defined = found
+    resolution.add(provider, key)
+    if not defined:
+        resolution.notes.append(f"{key} is not an operation of the kubernetes client's API group {provider}.")
+    return True
+
+
+def _kubernetes(
+    source: ActionSource, telemetry: TelemetryCatalog, values: Values, resolution: Resolution
+) -> None:
+    verbs = [v.lower() for k, v in _values(values, ("verb",)) if k == Kind.EQ]
+    resources = [v.lower() for k, v in _values(values, ("objectref.resource",)) if k == Kind.EQ]
+    subresources = [v.lower() for k, v in _values(values, ("objectref.subresource",)) if k == Kind.EQ]
+    groups = [v or "core" for k, v in _values(values, ("objectref.apigroup", "apigroup")) if k == Kind.EQ]
+    if not verbs and not resources:
+        return
+    resolution.named_action = True
+    if not verbs or not resources:
+        missing = "verb" if not verbs else "objectRef.resource"
+        resolution.notes.append(
+            f"The rule names no {missing}, so its events are every {' or '.join(verbs or resources)} request."
+        )
+    everywhere = _by_event(telemetry, "kubernetes", str.lower)
+    known_verbs = {k.split(" ", 1)[0] for k in everywhere}
+    for verb in verbs or sorted(known_verbs):
+        for resource in resources or []:
+            for sub in subresources or [""]:
+                key = f"{verb} {resource}/{sub}" if sub else f"{verb} {resource}"
+                found = everywhere.get(key, [])
+                if groups:
+                    found = [f for f in found if f[0] == f"kubernetes {groups[0]}"] or found
+                core = [f for f in found if f[0] == "kubernetes core"]
+                for provider, event in (core or found)[:3]:
+                    resolution.add(provider, event)
+                if not found:
+                    group = groups[0] if groups else "core"
+                    resolution.add(f"kubernetes {group}", key)
+                    resolution.notes.append(f"{key} is not an operation of the kubernetes client's API.")
+
+
+ACTION_SOURCES: dict[tuple[str, str], ActionSource] = {
+    ("aws", ""): ActionSource("", ("eventname",), "eventName", _aws),
+    ("gcp", "gcp.audit"): ActionSource(
+        "",
+        ("gcp.audit.method_name", "methodname", "protopayload.methodname", "data.protopayload.methodname"),
+        "methodName",
+        _gcp,
+    ),
+    ("gcp", "google_workspace.admin"): ActionSource("Google Workspace admin", ("eventname",), "eventName"),
+    ("gcp", "google_workspace.login"): ActionSource("Google Workspace login", ("eventname",), "eventName"),
+    ("kubernetes", ""): ActionSource("", ("verb", "objectref.resource"), "verb", _kubernetes),
+    ("linux", "auditd"): ActionSource("auditd", ("type",), "record type", fold=str.upper),
+    ("okta", ""): ActionSource("Okta System Log", ("eventtype", "legacyeventtype"), "eventType"),
+    ("github", ""): ActionSource("GitHub audit log", ("action",), "action"),
+    ("azure", "activitylogs"): ActionSource(
+        "Azure Activity Log", ("operationname",), "operationName", fold=str.upper
+    ),
+    ("azure", "auditlogs"): ActionSource(
+        "Entra ID audit logs", ("properties.message", "operationname", "activitydisplayname"), "activity"
+    ),
+    ("azure", "signinlogs"): ActionSource("Entra ID sign-in logs", (), "sign-in", fixed_key="sign-in"),
+    ("azure", "riskdetection"): ActionSource("Entra ID risk detections", ("riskeventtype",), "riskEventType"),
+    ("azure", "pim"): ActionSource("Entra ID risk detections", ("riskeventtype",), "riskEventType"),
+    ("m365", ""): ActionSource("Microsoft 365 audit", ("eventname", "operation"), "operation"),
+}
+
+
+def action_source(product: str, service: str) -> ActionSource | None:
+    return ACTION_SOURCES.get((product, service)) or ACTION_SOURCES.get((product, ""))
+
+
+def resolve_actions(
+    telemetry: TelemetryCatalog, product: str, service: str, values: Values
+) -> Resolution | None:
+    """The platform events of a rule with this log source and these positive predicates; None when the
+    log source has no action table."""
+    source = action_source(product, service)
+    if source is None:
+        return None
+    resolution = Resolution()
+    (source.resolve or _generic)(source, telemetry, values, resolution)
+    if not resolution.named_action:
+        resolution.notes.append(f"The rule tests no {source.action}, so no single event can be named.")
+    return resolution
