@@ -34,6 +34,8 @@ EXAMPLES = {
     "/api/telemetry/events/{provider}/{event}": "/api/telemetry/events/microsoft-windows-sysmon/1",
     "/api/telemetry/vendors/{vendor}": "/api/telemetry/vendors/sigma",
     "/api/telemetry/uncovered": "/api/telemetry/uncovered",
+    "/api/telemetry/platforms": "/api/telemetry/platforms",
+    "/api/telemetry/platforms/{platform}": "/api/telemetry/platforms/windows",
 }
 
 
