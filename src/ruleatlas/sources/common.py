@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from yaml.nodes import MappingNode, SequenceNode
 
-from ruleatlas.model import Problem, Rule, SourceRef, SourceResult
+from ruleatlas.model import LEVELS, TIMESPAN_UNIT_SECONDS, Problem, Rule, SourceRef, SourceResult
 from ruleatlas.sources import RuleFile, SourceReader
 from ruleatlas.sources.yaml_load import (
     MAX_FILE_BYTES,
@@ -33,15 +33,10 @@ from ruleatlas.sources.yaml_load import (
     to_python,
 )
 
-LEVELS: tuple[str, ...] = ("informational", "low", "medium", "high", "critical")
-"""Sigma's level scale, lowest first: every vendor's severity is normalised onto it (the native one is a
-fact)."""
-
 _LEVEL_WORDS = {level: level for level in LEVELS} | {"info": "informational", "information": "informational"}
 # A technique id stands alone or follows "attack" glued on (SOC Prime's `attackt1496`).
 _TECHNIQUE = re.compile(r"(?:(?<![A-Za-z0-9])|(?<=attack))T(\d{4})(?:[./](\d{3}))?(?![0-9])", re.IGNORECASE)
 _SPAN = re.compile(r"(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)")
-_SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SLASH_DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
 
 
@@ -226,7 +221,7 @@ def span_seconds(span: str) -> int | None:
     match = _SPAN.fullmatch(span.strip().lower())
     if not match:
         return None
-    return int(match.group(1)) * _SPAN_UNITS[match.group(2)[0]]
+    return int(match.group(1)) * TIMESPAN_UNIT_SECONDS[match.group(2)[0]]
 
 
 def text(value: Any) -> str:

@@ -25,8 +25,9 @@ from ruleatlas.analysis.coverage import (
 )
 from ruleatlas.analysis.coverage_matrix import Matrix, gaps
 from ruleatlas.attack import AttackData
+from ruleatlas.model import LEVELS
 from ruleatlas.web import urls
-from ruleatlas.web.render import LEVELS, level_class, safe_href, status_class, vendor_name
+from ruleatlas.web.render import level_class, safe_href, status_class, vendor_name
 
 Link = Callable[[str], str]  # site path -> link relative to the page being built
 

@@ -18,7 +18,7 @@ import markupsafe
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
-from ruleatlas.model import VENDORS
+from ruleatlas.model import LEVELS, VENDORS
 from ruleatlas.output import atomic
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import FieldLink, IndicatorLink, esc, indicator_groups, predicate_list, toc
@@ -47,7 +47,6 @@ VENDOR_NAMES = {label: vendor.name for label, vendor in VENDORS.items()}
 # Documents are JSON objects: shape checks use `dict`, not `Mapping` (an ABC check costs 10x more, and
 # there are hundreds per page). Values that become CSS classes come from these sets only; anything else is
 # "other" (never raw text in an attribute).
-LEVELS = ("informational", "low", "medium", "high", "critical")
 STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported")
 LEVEL_RANK = {level: rank for rank, level in enumerate(reversed(LEVELS))}
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ruleatlas.model import LEVELS
 from ruleatlas.web.fragments import esc
-from ruleatlas.web.render import LEVELS, STATUSES
+from ruleatlas.web.render import STATUSES
 
 Link = Callable[[str], str]
 _ZERO = Markup('<span class="tel-zero">0</span>')

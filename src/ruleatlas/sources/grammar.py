@@ -1,0 +1,147 @@
+"""What every query-language reader shares: a Lark grammar loaded once, a parse error as a Problem with its
+line, column and a hint, and the fallback that keeps an unparsed query readable as text stages split at pipes.
+
+One grammar file per language lives next to its source module (`sources/elastic/eql.lark`...). LALR
+parsers are built once per process and reused: building one costs milliseconds, parsing with it is linear.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from lark import Lark, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ruleatlas.model import Problem, Stage, StageOp
+
+
+@cache
+def lark_parser(grammar_path: str, start: str = "start", parser: str = "lalr") -> Lark:
+    """The parser for the grammar file at `grammar_path` (absolute), built once per process.
+
+    `propagate_positions` keeps line and column on every tree node, so a stage or predicate can point at its
+    place in the rule file.
+    """
+    text = Path(grammar_path).read_text(encoding="utf-8")
+    return Lark(
+        text,
+        start=start,
+        parser=parser,
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=False,
+    )
+
+
+def grammar_file(module_file: str, name: str) -> str:
+    """The path of grammar `name` (e.g. `eql.lark`) beside the module whose `__file__` is `module_file`."""
+    return str(Path(module_file).with_name(name))
+
+
+def parse_problem(
+    file: str,
+    error: Exception,
+    *,
+    language: str,
+    first_line: int = 1,
+    hint: str = "",
+    rule_uid: str | None = None,
+) -> Problem:
+    """A parse error as a Problem naming the file, the line in that file (`first_line` is the file line where
+    the query text starts) and the column, with what the parser expected where it stopped."""
+    line: int | None = None
+    column: int | None = None
+    expected = ""
+    if isinstance(error, UnexpectedInput):
+        line = getattr(error, "line", None)
+        column = getattr(error, "column", None)
+        if isinstance(error, UnexpectedToken):
+            names = sorted(str(x) for x in (error.expected or ()))[:6]
+            expected = f"; expected one of {', '.join(names)}" if names else ""
+            found = f"unexpected {error.token.type} {str(error.token)!r}"
+        elif isinstance(error, UnexpectedCharacters):
+            found = f"unexpected character {error.char!r}"
+        elif isinstance(error, UnexpectedEOF):
+            found = "unexpected end of query"
+        else:
+            found = "does not parse"
+    else:
+        found = str(error) or type(error).__name__
+    file_line = None if line is None or line < 1 else first_line + line - 1
+    where = f" at column {column}" if column and column > 0 else ""
+    return Problem(
+        file=file,
+        message=f"{language} query does not parse: {found}{where}{expected}",
+        line=file_line,
+        hint=hint or f"the {language} text is kept as written; its stages are shown unparsed",
+        severity="warning",
+        rule_uid=rule_uid,
+    )
+
+
+def split_pipes(text: str) -> list[tuple[str, int]]:
+    """`text` split at top-level pipes (outside quotes, brackets and triple-quoted strings), each part with
+    the line (1-based, within `text`) where it starts. Blank parts are dropped."""
+    parts: list[tuple[str, int]] = []
+    depth = 0
+    quote = ""
+    start = 0
+    line = 1
+    start_line = 1
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        if quote:
+            if text.startswith(quote, i) and (len(quote) == 3 or i == 0 or text[i - 1] != "\\"):
+                i += len(quote)
+                quote = ""
+                continue
+        elif text.startswith('"""', i):
+            quote = '"""'
+            i += 3
+            continue
+        elif ch in "\"'`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif ch == "|" and depth == 0 and not text.startswith("||", i) and (i == 0 or text[i - 1] != "|"):
+            piece = text[start:i]
+            if piece.strip():
+                parts.append((piece.strip(), start_line + _leading_newlines(piece)))
+            start = i + 1
+            start_line = line
+        i += 1
+    piece = text[start:]
+    if piece.strip():
+        parts.append((piece.strip(), start_line + _leading_newlines(piece)))
+    return parts
+
+
+def _leading_newlines(piece: str) -> int:
+    stripped = piece.lstrip()
+    return piece[: len(piece) - len(stripped)].count("\n")
+
+
+def text_stages(text: str, first_line: int = 1, source_op: StageOp | None = None) -> list[Stage]:
+    """The fallback for a query that does not parse: one stage per top-level pipe, its text as written, no
+    expression. The first part is the `source_op` stage when given (an index, a table), else a filter."""
+    stages: list[Stage] = []
+    for index, (piece, line) in enumerate(split_pipes(text)):
+        op = (source_op or StageOp.FILTER) if index == 0 else StageOp.TRANSFORM
+        word = piece.split(None, 1)[0].lower() if piece.split() else ""
+        stages.append(
+            Stage(
+                index=index,
+                label=word or f"stage {index}",
+                op=op,
+                text=piece,
+                expr=None,
+                line=first_line + line - 1,
+            )
+        )
+    return stages
