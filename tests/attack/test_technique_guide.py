@@ -42,7 +42,15 @@ def test_t1572_authoring_guide(attack_catalog: Path) -> None:
         "field": "DestinationHostname",
         "rules": 2,
         "kinds": {"ends_with": 2},
-        "samples": [{"kind": "ends_with", "value": ".localto.net", "transforms": [], "rules": 2}],
+        "samples": [
+            {
+                "kind": "ends_with",
+                "value": ".localto.net",
+                "key_value": ".localto.net",
+                "transforms": [],
+                "rules": 2,
+            }
+        ],
     }
     top = r["indicators"][0]
     assert (top["field"], top["kind"], top["value"], top["rules"]) == (
@@ -59,6 +67,7 @@ def test_t1572_authoring_guide(attack_catalog: Path) -> None:
             "field": "Image",
             "kind": "ends_with",
             "value": "\\svchost.exe",
+            "key_value": "\\svchost.exe",
             "transforms": [],
             "rules": 1,
             "uids": ["sigma/tunnel_win"],
@@ -118,8 +127,26 @@ def test_bulk_path_gives_the_api_answer(attack_catalog: Path) -> None:
         index = index_coverage(attack, store_attack.tagged_rules(catalog), store_attack.placements(catalog))
         keys = rule_keys(store_attack.indicator_rows(catalog))
         events = group_rows(store_attack.event_rows(catalog))
-        reach = CorpusReach(store_attack.corpus_reach(catalog))
+        reach = CorpusReach(store_attack.corpus_reach(catalog), spellings=catalog.spellings())
         for tid in attack.techniques:
             assert technique_report(index, tid, keys, events, reach) == store_attack.technique_api(
                 catalog, tid
             ), tid
+
+
+def test_guide_shows_values_as_rules_spell_them(attack_catalog: Path) -> None:
+    """Counting groups by the folded key; the guide shows the spelling most of the key's rules use."""
+    with open_catalog(attack_catalog) as catalog:
+        attack = store_attack.attack_data(catalog)
+        assert attack is not None
+        index = index_coverage(attack, store_attack.tagged_rules(catalog), store_attack.placements(catalog))
+        keys = rule_keys(store_attack.indicator_rows(catalog))
+        events = group_rows(store_attack.event_rows(catalog))
+        key = ("DestinationHostname", "ends_with", ".localto.net", "")
+        reach = CorpusReach(store_attack.corpus_reach(catalog), spellings={key: ".LocalTo.Net"})
+        r = technique_report(index, "T1572", keys, events, reach)
+    assert r is not None
+    top = r["indicators"][0]
+    assert (top["value"], top["key_value"]) == (".LocalTo.Net", ".localto.net")
+    sample = next(f for f in r["fields"] if f["field"] == "DestinationHostname")["samples"][0]
+    assert (sample["value"], sample["key_value"]) == (".LocalTo.Net", ".localto.net")

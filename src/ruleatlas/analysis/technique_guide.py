@@ -63,6 +63,8 @@ class CorpusReach:
 
     by_vendor: Mapping[IndicatorKey, Mapping[str, int]]
     totals: dict[IndicatorKey, int] = field(default_factory=dict)
+    # key -> the spelling most of its rules use, where it differs from the folded key: what the guide shows
+    spellings: Mapping[IndicatorKey, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.totals:
@@ -71,6 +73,10 @@ class CorpusReach:
     def corpus(self, key: IndicatorKey) -> dict[str, Any]:
         per_vendor = self.by_vendor.get(key, {})
         return {"total": self.totals.get(key, 0), "by_vendor": dict(sorted(per_vendor.items()))}
+
+    def shown(self, key: IndicatorKey) -> str:
+        """The value as rules spell it (`Service Control Manager`); counting uses the folded key."""
+        return self.spellings.get(key, key[2])
 
 
 def rule_sort_key(rule: RuleInfo) -> tuple[int, str, str]:
@@ -309,7 +315,13 @@ def _guide(uids: list[str], indicators: Mapping[str, RuleKeys], reach: CorpusRea
             "rules": n,
             "kinds": dict(sorted(kinds[name], key=lambda kv: (-kv[1], kv[0]))),
             "samples": [
-                {"kind": key[1], "value": key[2], "transforms": _transforms(key), "rules": count}
+                {
+                    "kind": key[1],
+                    "value": reach.shown(key),
+                    "key_value": key[2],
+                    "transforms": _transforms(key),
+                    "rules": count,
+                }
                 for key, count in heapq.nsmallest(
                     SAMPLES_PER_FIELD, samples[name], key=lambda kv: (-kv[1], kv[0])
                 )
@@ -325,7 +337,8 @@ def _guide(uids: list[str], indicators: Mapping[str, RuleKeys], reach: CorpusRea
         {
             "field": key[0],
             "kind": key[1],
-            "value": key[2],
+            "value": reach.shown(key),
+            "key_value": key[2],
             "transforms": _transforms(key),
             "rules": n,
             "uids": users(key),
@@ -337,7 +350,8 @@ def _guide(uids: list[str], indicators: Mapping[str, RuleKeys], reach: CorpusRea
         {
             "field": key[0],
             "kind": key[1],
-            "value": key[2],
+            "value": reach.shown(key),
+            "key_value": key[2],
             "transforms": _transforms(key),
             "rules": n,
             "uids": users(key, exclusion=True),

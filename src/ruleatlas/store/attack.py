@@ -227,7 +227,7 @@ def technique_api(
         technique_id,
         rule_keys(rows),
         group_rows(event_rows(catalog, uids)),
-        CorpusReach(corpus_reach(catalog, {r.key for r in rows})),
+        CorpusReach(corpus_reach(catalog, {r.key for r in rows}), spellings=catalog.spellings()),
     )
 
 

@@ -239,7 +239,7 @@ class TechniqueInputs:
         if technique_ids is None:
             rows = store_attack.indicator_rows(catalog)
             events = group_rows(store_attack.event_rows(catalog))
-            reach = CorpusReach(store_attack.corpus_reach(catalog))
+            reach = CorpusReach(store_attack.corpus_reach(catalog), spellings=catalog.spellings())
         else:
             uids = {
                 u
@@ -249,7 +249,9 @@ class TechniqueInputs:
             }
             rows = store_attack.indicator_rows(catalog, uids)
             events = group_rows(store_attack.event_rows(catalog, uids))
-            reach = CorpusReach(store_attack.corpus_reach(catalog, {r.key for r in rows}))
+            reach = CorpusReach(
+                store_attack.corpus_reach(catalog, {r.key for r in rows}), spellings=catalog.spellings()
+            )
         titles = {uid: rule.title for uid, rule in data.rules.items()}
         return cls(rule_keys(rows), events, reach, titles)
 

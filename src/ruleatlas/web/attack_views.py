@@ -133,7 +133,11 @@ def _indicator_href(renderer_flags: Mapping[str, bool], link: Link, item: Mappin
     # only indicators shared by several rules have a page of their own (urls.indicator_link_path)
     total = item["corpus"]["total"] if isinstance(item.get("corpus"), dict) else 0
     field = item["field"] or None
-    return link(urls.indicator_link_path(field, item["kind"], item["value"], item["transforms"], total))
+    return link(
+        urls.indicator_link_path(
+            field, item["kind"], item.get("key_value", item["value"]), item["transforms"], total
+        )
+    )
 
 
 def _field_href(renderer_flags: Mapping[str, bool], link: Link, field: str) -> str:
