@@ -142,3 +142,21 @@ def test_navigator_layer_paints_t1685(corpus_catalog: Path, capsys: pytest.Captu
     cells = {(t["techniqueID"], t["tactic"]): t for t in layer["techniques"]}
     assert cells[("T1685", "defense-impairment")]["score"] > 164
     assert not any(tid.startswith("T1562") for tid, _ in cells)
+
+
+def test_techniques_without_platforms_stay_under_every_platform_filter(
+    v19, corpus_catalog: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """v19 techniques with no predecessor (T1682, T1687...) have no platforms offline: unknown, not none, so a
+    platform filter keeps them in the matrix, the gaps and the Navigator layer instead of hiding them."""
+    unknown = {t.id for t in v19.techniques.values() if t.active and not t.platforms}
+    assert {"T1682", "T1683", "T1687"} <= unknown
+    assert all(v19.technique(tid).applies_to("Windows") for tid in unknown)
+    assert v19.technique("T1685").applies_to("Windows") and not v19.technique("T1685").applies_to("Nowhere")
+    argv = ["coverage", "--catalog", str(corpus_catalog), "--platform", "linux", "--format", "json"]
+    assert main(argv) == 0
+    listed = {t["id"] for t in json.loads(capsys.readouterr().out)["techniques"]}
+    assert unknown <= listed
+    site = corpus_catalog / "site"
+    matrix = (site / urls.page_file(urls.ATTACK_PATH)).read_text(encoding="utf-8")
+    assert 'data-pl="*"' in matrix

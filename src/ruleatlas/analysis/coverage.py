@@ -376,7 +376,7 @@ def navigator_layer(index: CoverageIndex, name: str = "RuleAtlas coverage") -> d
     techniques: list[dict[str, Any]] = []
     top = 1
     for tech in sorted(attack.techniques.values(), key=lambda t: technique_sort_key(t.id)):
-        if not active(tech) or (platform and platform not in tech.platforms):
+        if not active(tech) or not tech.applies_to(platform):
             continue
         for short in tech.tactics:
             tactic = attack.tactic(short)

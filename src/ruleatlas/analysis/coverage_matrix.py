@@ -95,10 +95,7 @@ def matrix_techniques(attack: AttackData, tactic_shortname: str, platform: str =
     found = [
         t
         for t in attack.techniques.values()
-        if active(t)
-        and not t.is_subtechnique
-        and tactic_shortname in t.tactics
-        and (not platform or platform in t.platforms)
+        if active(t) and not t.is_subtechnique and tactic_shortname in t.tactics and t.applies_to(platform)
     ]
     return sorted(found, key=lambda t: (t.name.casefold(), technique_sort_key(t.id)))
 
@@ -113,7 +110,7 @@ def build_matrix(index: CoverageIndex) -> Matrix:
             subs = []
             for sub_id in index.subtechniques(tech.id):
                 sub = attack.techniques[sub_id]
-                if tactic.shortname not in sub.tactics or (platform and platform not in sub.platforms):
+                if tactic.shortname not in sub.tactics or not sub.applies_to(platform):
                     continue
                 n = len(index.technique_uids(sub_id, tactic.id, with_subs=False))
                 subs.append(MatrixCell(sub.id, sub.name, n, n, sub.platforms))
@@ -200,7 +197,7 @@ def gaps(index: CoverageIndex) -> list[Gap]:
     out = []
     for tid, n in technique_counts(index).items():
         tech = attack.techniques[tid]
-        if n or (platform and platform not in tech.platforms):
+        if n or not tech.applies_to(platform):
             continue
         out.append(Gap(tid, tech.name, tactic_ids(tech, attack), tech.is_subtechnique, tech.platforms))
     return sorted(out, key=lambda g: technique_sort_key(g.technique_id))
@@ -211,7 +208,7 @@ def gaps_report(index: CoverageIndex) -> dict[str, Any]:
     attack = index.attack
     platform = index.filters.platform
     counts = technique_counts(index)
-    applicable = [tid for tid in counts if not platform or platform in attack.techniques[tid].platforms]
+    applicable = [tid for tid in counts if attack.techniques[tid].applies_to(platform)]
     found = gaps(index)
     return {
         "attack_version": attack.version,
@@ -253,7 +250,7 @@ def coverage_summary(index: CoverageIndex) -> dict[str, Any]:
             tid
             for tid in counts
             if tactic.shortname in attack.techniques[tid].tactics
-            and (not platform or platform in attack.techniques[tid].platforms)
+            and attack.techniques[tid].applies_to(platform)
         ]
         parents = [t for t in ids if not attack.techniques[t].is_subtechnique]
         subs = [t for t in ids if attack.techniques[t].is_subtechnique]
@@ -280,7 +277,7 @@ def coverage_summary(index: CoverageIndex) -> dict[str, Any]:
             "rules": n,
         }
         for tid, n in sorted(counts.items(), key=lambda kv: technique_sort_key(kv[0]))
-        if not platform or platform in attack.techniques[tid].platforms
+        if attack.techniques[tid].applies_to(platform)
     ]
     return {
         "attack_version": attack.version,

@@ -60,6 +60,12 @@ class Technique:
         """In the current matrix: neither revoked, deprecated, nor dropped by a newer version."""
         return not (self.revoked or self.deprecated or self.moved)
 
+    def applies_to(self, platform: str) -> bool:
+        """Whether a platform filter keeps this technique: "" keeps all; a technique whose offline data names
+        no platform (new in v19 with no predecessor: T1682, T1683, T1687) is unknown, not absent, so every
+        filter keeps it rather than hide it."""
+        return not platform or not self.platforms or platform in self.platforms
+
 
 @dataclass(slots=True)
 class AttackData:

@@ -438,7 +438,10 @@ def _cell_view(cell: Any, number: int, platform_bit: Mapping[str, int], link: Li
         "own": cell.own,
         "n": number,
         "tier": tier_class(cell.rules),
-        "platforms": " ".join(str(platform_bit[p]) for p in cell.platforms if p in platform_bit),
+        # "*": no platform in the offline data (new in v19): every platform filter keeps the cell
+        "platforms": " ".join(str(platform_bit[p]) for p in cell.platforms if p in platform_bit)
+        if cell.platforms
+        else "*",
         "href": link(urls.attack_technique_path(cell.technique_id)),
     }
 
@@ -521,7 +524,7 @@ def gaps_view(indexes: Mapping[str, CoverageIndex], link: Link) -> dict[str, Any
             if items:
                 by_tactic.append({"id": tactic.id, "name": tactic.name, "items": items})
         counts = technique_counts(index)
-        applicable = [t for t in counts if not platform or platform in attack.techniques[t].platforms]
+        applicable = [t for t in counts if attack.techniques[t].applies_to(platform)]
         sections.append(
             {
                 "platform": platform or "All platforms",

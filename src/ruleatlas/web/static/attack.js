@@ -43,7 +43,9 @@
       var out = cell.querySelector(":scope > .n");
       if (out) out.textContent = String(n);
       cell.className = cell.className.replace(/\bcov-\d\b/, "cov-" + tier(n));
-      cell.hidden = f.platform !== "" && cell.dataset.pl.split(" ").indexOf(f.platform) < 0;
+      // "*": the offline data names no platform for the technique; unknown is kept, not hidden
+      cell.hidden = f.platform !== "" && cell.dataset.pl !== "*" &&
+        cell.dataset.pl.split(" ").indexOf(f.platform) < 0;
     });
     columns.forEach(function (col) {
       var top = col.querySelectorAll(".cells > .cell");
