@@ -1,0 +1,7 @@
+"""`python -m ruleatlas.cli`: the `ruleatlas` command."""
+
+import sys
+
+from ruleatlas.cli import main
+
+sys.exit(main())
