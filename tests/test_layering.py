@@ -38,7 +38,7 @@ GLUE = {
     "engine.scan_cli": {"sources", "attack", "store", "config", "spark"},
     "engine.scan_rules": {"sources"},  # which rules `scan` runs: read through sources.sigma
 }
-TOP = {"build", "build_inputs", "cli", "__init__", "__main__", "readiness"}
+TOP = {"build", "cli", "__init__", "__main__", "readiness"}
 
 
 def layer_of(module: str) -> str:

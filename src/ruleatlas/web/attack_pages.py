@@ -49,7 +49,7 @@ from ruleatlas.store import attack as store_attack
 from ruleatlas.web import urls
 from ruleatlas.web.attack_views import gaps_view, matrix_view, tactic_view, technique_view
 from ruleatlas.web.render import SiteRenderer, _use_fast_escape, templates_fingerprint
-from ruleatlas.workers import forked_pool
+from ruleatlas.workers import batch_size, forked_pool
 
 MANIFEST_FILE = "attack-pages.json"
 MANIFEST_FORMAT = "ruleatlas-attack-pages/2"
@@ -307,7 +307,7 @@ def _submit_techniques(
     pages.template("technique")  # compiled once, before the fork
     _FORKED = (site, data, inputs, pages)
     ids = list(data.attack.techniques)
-    size = max(20, len(ids) // (jobs * 4))
+    size = batch_size(len(ids), jobs, per_job=4, least=20)
     return [pool.submit(_render_techniques, ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
