@@ -57,7 +57,7 @@ from ruleatlas.engine.correlate_rules import (
     compile_correlations,
 )
 from ruleatlas.engine.correlate_window import Entry, GroupWindow, make_aggregate
-from ruleatlas.engine.event import Event, lookup
+from ruleatlas.logs.event import Event, lookup
 from ruleatlas.model import Problem, Rule
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
