@@ -46,7 +46,7 @@ from ruleatlas.attack import AttackData
 from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
-from ruleatlas.web import urls
+from ruleatlas.web import attack_answers, urls
 from ruleatlas.web.attack_views import gaps_view, matrix_view, tactic_view, technique_view
 from ruleatlas.web.render import SiteRenderer, _use_fast_escape, templates_fingerprint
 from ruleatlas.workers import batch_size, forked_pool
@@ -244,7 +244,7 @@ class TechniqueInputs:
             uids = {
                 u
                 for tid in technique_ids
-                for cid in store_attack.covered_ids(data.attack, tid)
+                for cid in attack_answers.covered_ids(data.attack, tid)
                 for u in data.index.tagged.get(cid, ())
             }
             rows = store_attack.indicator_rows(catalog, uids)
