@@ -23,6 +23,7 @@ from ruleatlas.analysis.coverage import AttackFilters
 from ruleatlas.analysis.coverage_matrix import coverage_summary
 from ruleatlas.store import attack as store_attack
 from ruleatlas.store import open_catalog
+from ruleatlas.web import attack_answers
 from ruleatlas.web.attack_pages import write_attack_pages
 from ruleatlas.web.render import SiteRenderer
 
@@ -69,21 +70,21 @@ def main() -> int:
     with open_catalog(args.catalog) as catalog:
         timed(
             "API /api/attack/techniques/T1059 (406 rules)",
-            lambda: store_attack.technique_api(catalog, "T1059"),
+            lambda: attack_answers.technique_api(catalog, "T1059"),
             5,
         )
-        timed("API /api/attack/techniques/T1572", lambda: store_attack.technique_api(catalog, "T1572"), 5)
-        timed("API /api/attack/tactics/TA0005", lambda: store_attack.tactic_api(catalog, "TA0005"), 5)
+        timed("API /api/attack/techniques/T1572", lambda: attack_answers.technique_api(catalog, "T1572"), 5)
+        timed("API /api/attack/tactics/TA0005", lambda: attack_answers.tactic_api(catalog, "TA0005"), 5)
         timed(
             "API /api/attack/gaps?platform=Windows",
-            lambda: store_attack.gaps_api(catalog, AttackFilters(platform="Windows")),
+            lambda: attack_answers.gaps_api(catalog, AttackFilters(platform="Windows")),
             5,
         )
 
         def summary() -> Any:
             attack = store_attack.attack_data(catalog)
             assert attack is not None
-            return coverage_summary(store_attack.coverage_index(catalog, attack))
+            return coverage_summary(attack_answers.coverage_index(catalog, attack))
 
         timed("ruleatlas coverage (summary, no printing)", summary, 5)
     return 0

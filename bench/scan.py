@@ -67,8 +67,8 @@ def load_compiled() -> tuple[object, dict[str, object]]:
 
 def measure(mode: str, repeat: int, workers: int) -> dict[str, object]:
     """One measurement in this process."""
-    from ruleatlas.engine.event import InputProblem
-    from ruleatlas.engine.readers import read_events
+    from ruleatlas.logs.event import InputProblem
+    from ruleatlas.logs.readers import read_events
 
     files = evtx_files() * repeat
     out: dict[str, object] = {"mode": mode, "repeat": repeat, "workers": workers, "files": len(files)}
@@ -76,7 +76,7 @@ def measure(mode: str, repeat: int, workers: int) -> dict[str, object]:
     if mode == "api":  # the evtx package alone: records_json strings, then json.loads or orjson.loads
         from evtx import PyEvtxParser
 
-        from ruleatlas.engine.evtx_fields import fast_loads
+        from ruleatlas.logs.evtx_fields import fast_loads
 
         decoders = {"records_json": None, "records_json+json": json.loads, "records_json+orjson": fast_loads}
         for label, decode in decoders.items():
@@ -181,10 +181,10 @@ def stage_costs(repeat: int) -> dict[str, object]:
     """CPU microseconds per event of routing (audit aliases, bucket and plan lookup), prefilter (the
     automaton pass) and matching (the candidates' generated functions), each timed over its own loop on
     events parsed once, after one warm-up pass (automata and plans built: one-time costs left out)."""
-    from ruleatlas.engine.event import InputProblem
     from ruleatlas.engine.fieldmap import with_audit_aliases
-    from ruleatlas.engine.readers import read_events
     from ruleatlas.engine.scan import Scanner
+    from ruleatlas.logs.event import InputProblem
+    from ruleatlas.logs.readers import read_events
 
     compiled, _info = load_compiled()
     problems: list[InputProblem] = []

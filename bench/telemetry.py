@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ruleatlas.build import _collect_samples
+from ruleatlas.build.inputs import _collect_samples
 from ruleatlas.store import Catalog
 from ruleatlas.telemetry import TelemetryCatalog
 from ruleatlas.web.render import SiteRenderer

@@ -11,7 +11,7 @@ from ruleatlas.analysis.coverage import AttackFilters
 from ruleatlas.attack import parse_attack_tag
 from ruleatlas.store import Catalog, open_catalog
 from ruleatlas.store import attack as store_attack
-from ruleatlas.web import urls
+from ruleatlas.web import attack_answers, urls
 
 pytestmark = pytest.mark.corpus
 SEED = "sigma/net_connection_win_domain_localtonet_tunnel"
@@ -23,7 +23,7 @@ def all_docs(catalog: Catalog) -> list[dict]:  # type: ignore[type-arg]
 
 def test_t1572_lists_the_localtonet_rule(corpus_catalog: Path) -> None:
     with open_catalog(corpus_catalog) as catalog:
-        report = store_attack.technique_api(catalog, "T1572")
+        report = attack_answers.technique_api(catalog, "T1572")
     assert report is not None
     assert SEED in [r["uid"] for r in report["rules"]]
     assert report["name"] == "Protocol Tunneling"
@@ -48,7 +48,7 @@ def test_matrix_counts_equal_an_independent_count(corpus_catalog: Path) -> None:
     with open_catalog(corpus_catalog) as catalog:
         attack = store_attack.attack_data(catalog)
         assert attack is not None
-        matrix = store_attack.attack_matrix(catalog)
+        matrix = attack_answers.attack_matrix(catalog)
         docs = all_docs(catalog)
     assert matrix is not None
     expected = independent_cells(docs, attack)
@@ -70,7 +70,7 @@ def test_sigmahq_v19_tactic_tags_resolve(corpus_catalog: Path) -> None:
     unknown, and each lands on its own v19 tactic."""
     with open_catalog(corpus_catalog) as catalog:
         docs = all_docs(catalog)
-        matrix = store_attack.attack_matrix(catalog)
+        matrix = attack_answers.attack_matrix(catalog)
     assert matrix is not None and matrix.attack_version == "19"
     assert len(matrix.columns) == 15
     expected = {"stealth": "TA0005", "defense-impairment": "TA0112"}
@@ -91,10 +91,10 @@ def test_sigmahq_v19_tactic_tags_resolve(corpus_catalog: Path) -> None:
 
 def test_platform_filters_add_up(corpus_catalog: Path) -> None:
     with open_catalog(corpus_catalog) as catalog:
-        all_rules = store_attack.attack_matrix(catalog)
-        windows = store_attack.attack_matrix(catalog, AttackFilters(platform="Windows"))
-        linux = store_attack.attack_matrix(catalog, AttackFilters(platform="Linux"))
-        gaps = store_attack.gaps_api(catalog, AttackFilters(platform="Windows"))
+        all_rules = attack_answers.attack_matrix(catalog)
+        windows = attack_answers.attack_matrix(catalog, AttackFilters(platform="Windows"))
+        linux = attack_answers.attack_matrix(catalog, AttackFilters(platform="Linux"))
+        gaps = attack_answers.gaps_api(catalog, AttackFilters(platform="Windows"))
     assert all_rules is not None and windows is not None and linux is not None and gaps is not None
     assert windows.rules_counted + linux.rules_counted < all_rules.rules_counted
     assert windows.rules_counted > 2000 and linux.rules_counted > 100
@@ -104,7 +104,7 @@ def test_platform_filters_add_up(corpus_catalog: Path) -> None:
 
 def test_retired_techniques_are_shown_with_their_replacement(corpus_catalog: Path) -> None:
     with open_catalog(corpus_catalog) as catalog:
-        t1086 = store_attack.technique_api(catalog, "T1086")
+        t1086 = attack_answers.technique_api(catalog, "T1086")
     assert t1086 is not None
     assert t1086["revoked"] and t1086["replaced_by"] == {"id": "T1059.001", "name": "PowerShell"}
     page = corpus_catalog / "site" / urls.page_file(urls.attack_technique_path("T1086"))

@@ -10,9 +10,8 @@ import pytest
 
 from ruleatlas.attack import AttackDataError, load_attack, map_tags
 from ruleatlas.cli import main
-from ruleatlas.store import attack as store_attack
 from ruleatlas.store import open_catalog
-from ruleatlas.web import urls
+from ruleatlas.web import attack_answers, urls
 
 FIXTURE_STIX = Path(__file__).resolve().parents[1] / "data" / "attack" / "enterprise-attack.json"
 
@@ -121,8 +120,8 @@ def test_coverage_json_counts_v19_and_moved_tags(
 @pytest.mark.corpus
 def test_technique_pages_of_moved_and_new_ids(corpus_catalog: Path) -> None:
     with open_catalog(corpus_catalog) as catalog:
-        t1685 = store_attack.technique_api(catalog, "T1685")
-        old = store_attack.technique_api(catalog, "T1562.001")
+        t1685 = attack_answers.technique_api(catalog, "T1685")
+        old = attack_answers.technique_api(catalog, "T1562.001")
     assert t1685 is not None and old is not None
     assert old["moved"] == "name" and old["replaced_by"] == {"id": "T1685", "name": "Disable or Modify Tools"}
     assert old["rules_total"] == 0 and old["left_out"]["deprecated"]

@@ -12,9 +12,8 @@ import pytest
 from ruleatlas.build import build
 from ruleatlas.cli import main
 from ruleatlas.config import BuildConfig, SourceSpec
-from ruleatlas.store import attack as store_attack
 from ruleatlas.store import open_catalog
-from ruleatlas.web import urls
+from ruleatlas.web import attack_answers, urls
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "attack_v19" / "sigma"
 
@@ -76,8 +75,8 @@ def test_rule_page_shows_the_tag_as_written_and_the_move(v19_catalog: Path) -> N
 
 def test_technique_pages(v19_catalog: Path) -> None:
     with open_catalog(v19_catalog) as catalog:
-        t1685 = store_attack.technique_api(catalog, "T1685")
-        old = store_attack.technique_api(catalog, "T1562.001")
+        t1685 = attack_answers.technique_api(catalog, "T1685")
+        old = attack_answers.technique_api(catalog, "T1562.001")
     assert t1685 is not None and old is not None
     assert [r["uid"] for r in t1685["rules"]] == ["sigma/disable_defender", "sigma/clear_log"] or {
         r["uid"] for r in t1685["rules"]

@@ -18,10 +18,11 @@ from ruleatlas.analysis.coverage import (
 from ruleatlas.analysis.coverage_matrix import build_matrix, coverage_summary, gaps
 from ruleatlas.store import Catalog, open_catalog
 from ruleatlas.store import attack as store_attack
+from ruleatlas.web import attack_answers
 
 
 def cells_of(catalog: Catalog, filters: AttackFilters | None = None) -> dict[tuple[str, str], int]:
-    matrix = store_attack.attack_matrix(catalog, filters)
+    matrix = attack_answers.attack_matrix(catalog, filters)
     assert matrix is not None
     out = {}
     for column in matrix.columns:
@@ -61,7 +62,7 @@ def test_cells_by_tactic_sub_technique_and_replacement(attack_catalog: Path) -> 
 
 def test_left_out_and_retired_are_reported(attack_catalog: Path) -> None:
     with open_catalog(attack_catalog) as catalog:
-        matrix = store_attack.attack_matrix(catalog)
+        matrix = attack_answers.attack_matrix(catalog)
         without = store_attack.counted_rules_without_techniques(catalog)
     assert matrix is not None
     assert matrix.left_out == {"deprecated": 1, "hunting-only": 1, "unsupported": 1}
@@ -139,8 +140,8 @@ def test_gaps_all_platforms_and_per_platform(attack_catalog: Path) -> None:
     with open_catalog(attack_catalog) as catalog:
         attack = store_attack.attack_data(catalog)
         assert attack is not None
-        index = store_attack.coverage_index(catalog, attack)
-        windows = store_attack.coverage_index(catalog, attack, AttackFilters(platform="Windows"))
+        index = attack_answers.coverage_index(catalog, attack)
+        windows = attack_answers.coverage_index(catalog, attack, AttackFilters(platform="Windows"))
     all_gaps = [g.technique_id for g in gaps(index)]
     assert all_gaps == ["T1003.001", "T1090.001", "T1547", "T1647"]
     assert "T1059" not in all_gaps  # covered through its sub-technique only: no gap
@@ -153,7 +154,7 @@ def test_summary_per_tactic(attack_catalog: Path) -> None:
     with open_catalog(attack_catalog) as catalog:
         attack = store_attack.attack_data(catalog)
         assert attack is not None
-        summary = coverage_summary(store_attack.coverage_index(catalog, attack))
+        summary = coverage_summary(attack_answers.coverage_index(catalog, attack))
     c2 = next(t for t in summary["tactics"] if t["id"] == "TA0011")
     assert c2 == {
         "id": "TA0011",

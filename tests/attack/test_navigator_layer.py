@@ -14,13 +14,14 @@ from ruleatlas.analysis.coverage import AttackFilters, navigator_layer
 from ruleatlas.cli import main
 from ruleatlas.store import attack as store_attack
 from ruleatlas.store import open_catalog
+from ruleatlas.web import attack_answers
 
 
 def layer_of(catalog_dir: Path, filters: AttackFilters | None = None) -> tuple[dict[str, Any], set[str]]:
     with open_catalog(catalog_dir) as catalog:
         attack = store_attack.attack_data(catalog)
         assert attack is not None
-        index = store_attack.coverage_index(catalog, attack, filters)
+        index = attack_answers.coverage_index(catalog, attack, filters)
     return navigator_layer(index), {t.shortname for t in attack.tactics}
 
 

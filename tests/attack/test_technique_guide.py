@@ -9,11 +9,12 @@ from ruleatlas.analysis.coverage import AttackFilters, index_coverage
 from ruleatlas.analysis.technique_guide import CorpusReach, group_rows, rule_keys, technique_report
 from ruleatlas.store import attack as store_attack
 from ruleatlas.store import open_catalog
+from ruleatlas.web import attack_answers
 
 
 def report(catalog_dir: Path, technique_id: str, filters: AttackFilters | None = None) -> dict:  # type: ignore[type-arg]
     with open_catalog(catalog_dir) as catalog:
-        found = store_attack.technique_api(catalog, technique_id, filters)
+        found = attack_answers.technique_api(catalog, technique_id, filters)
     assert found is not None
     return found
 
@@ -114,8 +115,8 @@ def test_filters_narrow_the_rules(attack_catalog: Path) -> None:
 
 def test_unknown_technique(attack_catalog: Path) -> None:
     with open_catalog(attack_catalog) as catalog:
-        assert store_attack.technique_api(catalog, "T9999") is None
-        assert store_attack.tactic_api(catalog, "TA9999") is None
+        assert attack_answers.technique_api(catalog, "T9999") is None
+        assert attack_answers.tactic_api(catalog, "TA9999") is None
 
 
 def test_bulk_path_gives_the_api_answer(attack_catalog: Path) -> None:
@@ -129,7 +130,7 @@ def test_bulk_path_gives_the_api_answer(attack_catalog: Path) -> None:
         events = group_rows(store_attack.event_rows(catalog))
         reach = CorpusReach(store_attack.corpus_reach(catalog), spellings=catalog.spellings())
         for tid in attack.techniques:
-            assert technique_report(index, tid, keys, events, reach) == store_attack.technique_api(
+            assert technique_report(index, tid, keys, events, reach) == attack_answers.technique_api(
                 catalog, tid
             ), tid
 

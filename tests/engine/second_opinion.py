@@ -51,12 +51,12 @@ from sigma.processing.transformations.placeholder import ValueListPlaceholderTra
 from sigma.rule import SigmaRule
 
 from ruleatlas.engine.compile import CompiledRule, CompiledSet, compile_rules
-from ruleatlas.engine.event import Event, InputProblem
 from ruleatlas.engine.fieldmap import with_audit_aliases
-from ruleatlas.engine.readers import read_events
 from ruleatlas.engine.routing import Pair, event_key, route_applies
 from ruleatlas.engine.scan import Scanner
 from ruleatlas.engine.values import iter_texts
+from ruleatlas.logs.event import Event, InputProblem
+from ruleatlas.logs.readers import read_events
 from ruleatlas.model import Kind, Rule, walk_preds
 from ruleatlas.sources.sigma import read_sigma_tree
 

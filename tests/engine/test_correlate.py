@@ -16,7 +16,7 @@ from ruleatlas.engine.correlate import (
     Correlator,
     correlation_alert_json,
 )
-from ruleatlas.engine.event import Event
+from ruleatlas.logs.event import Event
 from ruleatlas.model import Rule
 
 FAILED = base("failed_login")

@@ -9,7 +9,7 @@ from test_correlate_support import ev, feed_all
 
 from ruleatlas.engine.correlate import CorrelationAlert, Correlator, correlation_alert_json
 from ruleatlas.engine.correlate_keys import PartitionKeys
-from ruleatlas.engine.event import Event
+from ruleatlas.logs.event import Event
 from ruleatlas.model import Rule, RuleKind
 from ruleatlas.sources.sigma import parse_sigma_file
 

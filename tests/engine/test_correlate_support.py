@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from ruleatlas.engine.correlate import CorrelationAlert, Correlator
 from ruleatlas.engine.correlate_rules import parse_timespan
-from ruleatlas.engine.event import Event
+from ruleatlas.logs.event import Event
 from ruleatlas.model import Correlation, Rule, RuleKind, Scalar, SourceRef
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ import pytest
 from match_support import compile_detection
 
 from ruleatlas.engine import compile_rules
-from ruleatlas.engine.event import Event, InputProblem
-from ruleatlas.engine.readers import InputSource, read_source
 from ruleatlas.engine.scan import Scanner
+from ruleatlas.logs.event import Event, InputProblem
+from ruleatlas.logs.readers import InputSource, read_source
 from ruleatlas.sources.sigma import read_sigma_tree
 
 SAMPLES = "logs/evtx-attack-samples"

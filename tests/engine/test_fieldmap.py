@@ -46,8 +46,8 @@ def test_an_existing_taxonomy_field_is_not_overwritten() -> None:
 
 def test_a_process_creation_rule_fires_on_security_4688() -> None:
     from ruleatlas.engine.compile import compile_rules
-    from ruleatlas.engine.event import Event
     from ruleatlas.engine.scan import Scanner
+    from ruleatlas.logs.event import Event
     from ruleatlas.sources.sigma import parse_sigma_file
 
     text = """title: Cmd

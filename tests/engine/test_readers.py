@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ruleatlas.engine.event import Event, InputProblem, parse_time
-from ruleatlas.engine.evtx_fields import evtx_fields
-from ruleatlas.engine.readers import (
+from ruleatlas.logs.event import Event, InputProblem, parse_time
+from ruleatlas.logs.evtx_fields import evtx_fields
+from ruleatlas.logs.readers import (
     EVTX_CHUNK_BYTES,
     EVTX_HEADER_BYTES,
     MAX_DOCUMENT_BYTES,
@@ -377,7 +377,7 @@ _MEASURE = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from ruleatlas.engine.readers import read_events
+    from ruleatlas.logs.readers import read_events
     problems = []
     count = sum(1 for _ in read_events([Path(sys.argv[1])], problems=problems))
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child of a big pytest process would
@@ -439,7 +439,7 @@ def test_100mb_single_json_object_is_rejected_with_a_clear_message(tmp_path: Pat
 def test_pretty_printed_document_over_the_limit_is_rejected(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ruleatlas.engine.readers as readers
+    import ruleatlas.logs.readers as readers
 
     monkeypatch.setattr(readers, "MAX_DOCUMENT_BYTES", 4096)
     path = tmp_path / "pretty.json"

@@ -38,10 +38,10 @@ import pytest
 import yaml
 
 from ruleatlas.engine import CompiledRule, CompiledSet, compile_rules
-from ruleatlas.engine.event import Event, InputProblem
-from ruleatlas.engine.evtx_fields import evtx_fields
-from ruleatlas.engine.readers import read_events
 from ruleatlas.engine.scan import Scanner
+from ruleatlas.logs.event import Event, InputProblem
+from ruleatlas.logs.evtx_fields import evtx_fields
+from ruleatlas.logs.readers import read_events
 from ruleatlas.sources.sigma import read_sigma_tree
 
 pytestmark = pytest.mark.corpus

@@ -12,8 +12,6 @@ from sigma.pipelines.windows.windows import (
     windows_generic_category_channel_mapping,
 )
 
-from ruleatlas.engine.event import InputProblem
-from ruleatlas.engine.readers import read_events
 from ruleatlas.engine.routing import (
     CATEGORY_EVENTS,
     NOT_WINDOWS,
@@ -26,6 +24,8 @@ from ruleatlas.engine.routing import (
     route_applies,
     route_for,
 )
+from ruleatlas.logs.event import InputProblem
+from ruleatlas.logs.readers import read_events
 from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Ref, Rule, SourceRef, Stage
 
 SYSMON = "microsoft-windows-sysmon/operational"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ruleatlas.engine.event import Event
-from ruleatlas.engine.readers import InputSource
 from ruleatlas.engine.scan import RuleMatch, Scanner, group_tasks, make_tasks, run_scan, scan_sources
+from ruleatlas.logs.event import Event
+from ruleatlas.logs.readers import InputSource
 from ruleatlas.model import Problem, Rule, SourceRef
 
 

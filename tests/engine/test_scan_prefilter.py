@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from ruleatlas.engine.compile import compile_rules
-from ruleatlas.engine.event import Event, InputProblem
 from ruleatlas.engine.fieldmap import with_audit_aliases
-from ruleatlas.engine.readers import read_events
 from ruleatlas.engine.routing import event_key, route_applies, route_for
 from ruleatlas.engine.scan import Scanner
+from ruleatlas.logs.event import Event, InputProblem
+from ruleatlas.logs.readers import read_events
 from ruleatlas.sources.sigma import read_sigma_tree
 
 RULE_FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ruleatlas.engine import CompiledSet, compile_rules
-from ruleatlas.engine.event import Event
+from ruleatlas.logs.event import Event
 from ruleatlas.model import Rule
 from ruleatlas.sources.sigma import parse_sigma_file
 from second_opinion import (

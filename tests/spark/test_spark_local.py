@@ -13,8 +13,8 @@ import pytest
 
 from conftest import compile_paths, local_answers, match_rows, spark_answers
 from ruleatlas.engine.compile import CompiledSet
-from ruleatlas.engine.event import InputProblem
-from ruleatlas.engine.readers import read_events
+from ruleatlas.logs.event import InputProblem
+from ruleatlas.logs.readers import read_events
 
 LOGS = "logs"
 

@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from ruleatlas.cli import main
-from ruleatlas.readiness import (
+from ruleatlas.store.telemetry import RuleNeeds
+from ruleatlas.telemetry import TelemetryCatalog
+from ruleatlas.telemetry.observed import Observed
+from ruleatlas.telemetry.readiness import (
     BLOCKED,
     EVENT_NEVER_SEEN,
     FIELD_NEVER_PRESENT,
@@ -21,9 +24,6 @@ from ruleatlas.readiness import (
     judge,
     read_logs,
 )
-from ruleatlas.store.telemetry import RuleNeeds
-from ruleatlas.telemetry import TelemetryCatalog
-from ruleatlas.telemetry.observed import Observed
 from ruleatlas.telemetry.report import REPORT_FILE, load_report
 
 SYSMON = "Microsoft-Windows-Sysmon"

@@ -13,9 +13,8 @@ from playwright.sync_api import expect
 from site_support import serving
 
 from ruleatlas.analysis.coverage import AttackFilters
-from ruleatlas.store import attack as store_attack
 from ruleatlas.store import open_catalog
-from ruleatlas.web import urls
+from ruleatlas.web import attack_answers, urls
 
 pytestmark = [pytest.mark.browser, pytest.mark.corpus]
 SEED = "net_connection_win_domain_localtonet_tunnel"
@@ -35,7 +34,7 @@ def attack_server(corpus_catalog: Path) -> Iterator[str]:
 
 def server_cells(catalog_dir: Path, filters: AttackFilters | None = None) -> dict[tuple[str, str], int]:
     with open_catalog(catalog_dir) as catalog:
-        matrix = store_attack.attack_matrix(catalog, filters)
+        matrix = attack_answers.attack_matrix(catalog, filters)
     assert matrix is not None
     out = {}
     for column in matrix.columns:
@@ -100,7 +99,7 @@ def test_matrix_filters_from_the_url_and_on_a_phone(
 
 def test_technique_page(page_factory: Any, attack_server: str, corpus_catalog: Path) -> None:
     with open_catalog(corpus_catalog) as catalog:
-        report = store_attack.technique_api(catalog, "T1572")
+        report = attack_answers.technique_api(catalog, "T1572")
     assert report is not None
     total = report["rules_total"]
     for width, height in ((1280, 900), (375, 812)):
@@ -170,7 +169,7 @@ def test_a_long_technique_page_filters_and_folds(
     """T1059.001 has ~200 rules: 50 show, "Show all" shows the rest, typing filters by title, a level
     filters by level; served and from file://."""
     with open_catalog(corpus_catalog) as catalog:
-        report = store_attack.technique_api(catalog, "T1059.001")
+        report = attack_answers.technique_api(catalog, "T1059.001")
     assert report is not None and report["rules_total"] > 150
     total = report["rules_total"]
     high = sum(1 for r in report["rules"] if r["level"] == "high")

@@ -23,7 +23,7 @@ from ruleatlas.build import BuildSummary, build
 from ruleatlas.config import BuildConfig, SourceSpec
 from ruleatlas.store import attack as store_attack
 from ruleatlas.store import open_catalog
-from ruleatlas.web import urls
+from ruleatlas.web import attack_answers, urls
 from ruleatlas.web.serve import make_server
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -329,7 +329,7 @@ def test_api_technique(api: str, attack_site: Path) -> None:
     status, body = get(api, "/api/attack/techniques/T1572")
     assert status == 200
     with open_catalog(attack_site) as catalog:
-        assert body == store_attack.technique_api(catalog, "T1572")
+        assert body == attack_answers.technique_api(catalog, "T1572")
     status, body = get(api, "/api/attack/techniques/t1572?platform=windows&level=high,medium")
     assert status == 200
     assert [r["uid"] for r in body["rules"]] == ["sigma/tunnel_win"]
@@ -344,7 +344,7 @@ def test_api_tactic_and_gaps(api: str, attack_site: Path) -> None:
     assert status == 200
     assert [g["id"] for g in body["gaps"]] == ["T1003", "T1003.001", "T1090.001", "T1547"]
     with open_catalog(attack_site) as catalog:
-        assert body == store_attack.gaps_api(catalog, AttackFilters(platform="Windows"))
+        assert body == attack_answers.gaps_api(catalog, AttackFilters(platform="Windows"))
 
 
 @pytest.mark.parametrize(

@@ -174,8 +174,8 @@ def test_no_horizontal_overflow_on_a_phone(page_factory: Any, served_site: Serve
         assert widths[0] <= widths[1] and widths[2] <= widths[1], (uid, widths)
         # Long lines scroll inside their code block instead of widening the page.
         body = page.locator("#body pre")
-        if body.count():
-            assert body.evaluate("e => getComputedStyle(e).overflowX") == "auto"
+        assert body.count() == 1, uid  # every fixture rule has a body
+        assert body.evaluate("e => getComputedStyle(e).overflowX") == "auto"
         assert watch.problems() == []
 
 

@@ -19,8 +19,8 @@ Sources keep native names; this module alone decides canonical ones, and pages s
 from __future__ import annotations
 
 import re
-import re._constants as sre_constants  # type: ignore[import-not-found]
-import re._parser as sre_parse  # type: ignore[import-not-found]
+import re._constants as sre_constants
+import re._parser as sre_parse
 from dataclasses import dataclass
 from functools import cache
 
@@ -228,5 +228,6 @@ def _is_dot_star(item: tuple[object, object]) -> bool:
     op, arg = item
     if op is not sre_constants.MAX_REPEAT and op is not sre_constants.MIN_REPEAT:
         return False
-    low, high, body = arg  # type: ignore[misc]
+    assert isinstance(arg, tuple)  # a repeat's argument: (min, max, body)
+    low, high, body = arg
     return bool(low == 0 and high == sre_constants.MAXREPEAT and list(body) == [(sre_constants.ANY, None)])

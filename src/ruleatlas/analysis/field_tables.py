@@ -72,6 +72,8 @@ def _pipeline_pairs(pipeline: Any) -> Iterable[tuple[str, str, list[str]]]:
             if isinstance(c, LogsourceCondition) and (c.category or c.service)
         ]
         for sigma_field, targets in transformation.mapping.items():
+            if sigma_field is None:  # pySigma types the keys optional; no field, nothing to reverse
+                continue
             for target in targets if isinstance(targets, list) else [targets]:
                 yield sigma_field, target, scopes
 
@@ -143,8 +145,8 @@ def _udm() -> ReverseTable:
     the Sigma categories whose UDM event type falls in it."""
     with warnings.catch_warnings():  # the package reads its UDM schema through a deprecated importlib API
         warnings.simplefilter("ignore", DeprecationWarning)
-        from sigma.pipelines.secops.mappings import get_field_mapping_type, get_field_mappings
-        from sigma.pipelines.secops.utils import get_category_mapping
+        from sigma.pipelines.secops.mappings import get_field_mappings
+        from sigma.pipelines.secops.utils import get_category_mapping, get_field_mapping_type
 
     groups: dict[str, set[str]] = {}
     for category, event_type in get_category_mapping().items():

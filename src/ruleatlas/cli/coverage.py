@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ruleatlas.store import attack as store_attack
     from ruleatlas.store import open_catalog
     from ruleatlas.textcoverage import render_coverage_table
+    from ruleatlas.web import attack_answers
 
     require_catalog(args.catalog)
     with open_catalog(args.catalog) as catalog:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         filters = AttackFilters(
             parse_list(args.vendor), platform, parse_list(args.level), parse_list(args.status)
         )
-        index = store_attack.coverage_index(catalog, attack, filters)
+        index = attack_answers.coverage_index(catalog, attack, filters)
     if args.format == "navigator":
         print(json.dumps(navigator_layer(index), indent=2))
     elif args.format == "json":

@@ -1,4 +1,5 @@
-"""`ruleatlas readiness`: which rules can fire on the telemetry of some logs, and why not."""
+"""`ruleatlas readiness`: which rules can fire on the telemetry of some logs, and why not (the verdicts:
+telemetry/readiness.py; the report: telemetry/report.py; its page: web/readiness_page.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ruleatlas.cli.common import EXIT_OK, EXIT_PROBLEMS, add_catalog_arg, require_catalog
 
@@ -20,16 +21,19 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every input was read, 1 when some were reported and skipped (corrupt EVTX, bad lines)."""
-    from ruleatlas.readiness import print_table, read_logs, readiness_report, write_readiness
     from ruleatlas.store import open_catalog
+    from ruleatlas.store.telemetry import readiness_inputs
     from ruleatlas.telemetry import TelemetryCatalog
+    from ruleatlas.telemetry.readiness import read_logs
+    from ruleatlas.telemetry.report import readiness_report
+    from ruleatlas.web.readiness_page import write_readiness
 
     require_catalog(args.catalog)
     with open_catalog(args.catalog) as catalog:
         blob = catalog.blob("telemetry")
         telemetry = TelemetryCatalog.from_json(blob) if isinstance(blob, dict) else None
         logs = read_logs(args.logs, telemetry)
-        report = readiness_report(catalog, logs, args.logs, telemetry)
+        report = readiness_report(readiness_inputs(catalog), logs, args.logs, telemetry)
     write_readiness(args.catalog, report)
     try:
         if args.json:
@@ -39,3 +43,42 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `| head`: the reader has seen enough
         sys.stderr.close()
     return EXIT_PROBLEMS if report["logs"]["problems_total"] else EXIT_OK
+
+
+def print_table(report: dict[str, Any], out: TextIO) -> None:
+    """The report for a terminal: figures, then one line per rule (blocked ones first)."""
+    from ruleatlas.telemetry.readiness import (
+        BLOCKED,
+        EVENT_NEVER_SEEN,
+        FIELD_NEVER_PRESENT,
+        FIRES,
+        UNKNOWN,
+    )
+
+    logs, rules, tech = report["logs"], report["rules"], report["techniques"]
+    unattributed = f", {logs['unattributed']:,} without an EventID" if logs["unattributed"] else ""
+    out.write(
+        f"Logs: {logs['files']} files, {logs['events']:,} events of {logs['event_types']} types"
+        f"{unattributed}; {logs['problems_total']} problems (skipped)\n"
+    )
+    for problem in logs["problems"][:20]:
+        place = problem["file"] + (f": {problem['where']} {problem['record']}" if problem["record"] else "")
+        out.write(f"  problem: {place}: {problem['message']}\n")
+    if logs["problems_total"] > 20:
+        out.write(f"  ... and {logs['problems_total'] - 20} more (see --json)\n")
+    reasons = report["reasons"]
+    out.write(
+        f"Rules: {rules['total']:,} — {rules[FIRES]:,} can fire, {rules[BLOCKED]:,} cannot "
+        f"({reasons[EVENT_NEVER_SEEN]:,} event never seen, {reasons[FIELD_NEVER_PRESENT]:,} field never "
+        f"present), {rules[UNKNOWN]:,} without event coverage\n"
+    )
+    out.write(f"ATT&CK: {tech['covered']:,} of {tech['tagged']:,} tagged techniques effectively covered\n\n")
+    order = {BLOCKED: 0, FIRES: 1, UNKNOWN: 2}
+    rows = sorted(report["rule_verdicts"], key=lambda v: (order[v["verdict"]], v["reason"], v["uid"]))
+    width = min(max((len(v["uid"]) for v in rows), default=10), 70)
+    out.write(f"{'verdict':<8}  {'rule':<{width}}  why\n")
+    for v in rows:
+        why = v["reason"] + (f": {v['detail']}" if v.get("detail") else "")
+        if v["verdict"] == FIRES:
+            why = "on " + ", ".join(v["events"][:4]) + (" …" if len(v["events"]) > 4 else "")
+        out.write(f"{v['verdict']:<8}  {v['uid']:<{width}}  {why}\n")

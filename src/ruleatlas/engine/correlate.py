@@ -52,13 +52,12 @@ from functools import partial
 
 from ruleatlas.engine.correlate_rules import (
     NUMERIC_TYPES,
-    TEMPORAL_TYPES,
     CompiledCorrelation,
     compile_correlations,
 )
 from ruleatlas.engine.correlate_window import Entry, GroupWindow, make_aggregate
-from ruleatlas.engine.event import Event, lookup
-from ruleatlas.model import Problem, Rule
+from ruleatlas.logs.event import Event, lookup
+from ruleatlas.model import TEMPORAL_TYPES, Problem, Rule
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_GROUP_ENTRIES = 100_000

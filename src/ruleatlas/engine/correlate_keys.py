@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ruleatlas.engine.correlate import comparable
 from ruleatlas.engine.correlate_rules import CompiledCorrelation, compile_correlations
-from ruleatlas.engine.event import lookup
+from ruleatlas.logs.event import lookup
 from ruleatlas.model import Rule
 
 Key = tuple[str | None, ...]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ruleatlas.engine.correlate_rules import Clause, CompiledCorrelation
-from ruleatlas.engine.event import Event
+from ruleatlas.logs.event import Event
 
 
 @dataclass(slots=True)

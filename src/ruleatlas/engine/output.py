@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from ruleatlas.engine.correlate import correlation_alert_json
-from ruleatlas.engine.event import Event, InputProblem
 from ruleatlas.engine.fieldmap import with_audit_aliases
 from ruleatlas.engine.scan import RuleMatch
+from ruleatlas.logs.event import Event, InputProblem
 from ruleatlas.model import ATTACK_TACTICS, OTHER_TACTIC_TAGS, Rule
 
 FORMATS = ("table", "jsonl", "csv")

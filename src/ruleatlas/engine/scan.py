@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ruleatlas.engine.event import Event, InputProblem
 from ruleatlas.engine.fieldmap import with_audit_aliases
 from ruleatlas.engine.forked import fork_available, run_forked_parts
 from ruleatlas.engine.prefilter import (
@@ -31,15 +30,16 @@ from ruleatlas.engine.prefilter import (
     read_fields,
     required_fields,
 )
-from ruleatlas.engine.readers import (
+from ruleatlas.engine.routing import Pair, Route, Router, event_key, required_event_ids, route_for
+from ruleatlas.engine.scan_files import file_id
+from ruleatlas.logs.event import Event, InputProblem
+from ruleatlas.logs.readers import (
     EVTX_CHUNK_BYTES,
     InputSource,
     evtx_chunk_count,
     plan_inputs,
     read_source,
 )
-from ruleatlas.engine.routing import Pair, Route, Router, event_key, required_event_ids, route_for
-from ruleatlas.engine.scan_files import file_id
 from ruleatlas.model import Problem, Rule
 
 

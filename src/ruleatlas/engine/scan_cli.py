@@ -19,9 +19,9 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from ruleatlas.engine.event import DEFAULT_TIME_FIELDS
-from ruleatlas.engine.readers import limit_text
 from ruleatlas.engine.scan_rules import OPTIONAL
+from ruleatlas.logs.event import DEFAULT_TIME_FIELDS
+from ruleatlas.logs.readers import limit_text
 from ruleatlas.model import LEVELS, Problem
 
 if TYPE_CHECKING:
@@ -285,10 +285,10 @@ def _closing_guarded(stream: TextIO, where: str, guard: Any) -> Iterator[Any]:
 def _scan(args: argparse.Namespace) -> int:
     from ruleatlas.engine.compile import RUNNABLE_KINDS, compile_rules
     from ruleatlas.engine.output import make_writer
-    from ruleatlas.engine.readers import plan_inputs
     from ruleatlas.engine.scan import default_workers, run_scan
     from ruleatlas.engine.scan_files import GuardedStream, check_outputs
     from ruleatlas.engine.scan_rules import PlaceholderError, Selection, load_rules, parse_placeholders
+    from ruleatlas.logs.readers import plan_inputs
     from ruleatlas.progress import Progress
 
     err = sys.stderr

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from yaml.nodes import Node
 
+from ruleatlas.model import LEVELS as LEVEL_SCALE
 from ruleatlas.model import Rule, RuleKind
-from ruleatlas.sources.common import LEVELS as LEVEL_SCALE
 from ruleatlas.sources.common import iso_date as _iso_date
 from ruleatlas.sources.common import text as _text
 from ruleatlas.sources.sigma_detection import Issues

@@ -54,8 +54,8 @@ except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise ImportError("ruleatlas.spark needs pyspark: pip install 'ruleatlas[spark]'") from exc
 
 from ruleatlas.engine.compile import CompiledSet
-from ruleatlas.engine.readers import LOG_SUFFIXES
 from ruleatlas.engine.scan_rules import Selection
+from ruleatlas.logs.readers import LOG_SUFFIXES
 from ruleatlas.model import Problem
 from ruleatlas.spark import worker
 from ruleatlas.spark.bundle import RuleBundle, bundle_for

@@ -17,10 +17,10 @@ from typing import Any
 
 from ruleatlas.engine.compile import CompiledSet
 from ruleatlas.engine.correlate import CorrelationAlert
-from ruleatlas.engine.event import Event, InputProblem, parse_time
-from ruleatlas.engine.readers import flat_fields
 from ruleatlas.engine.scan import RuleFailure, RuleMatch, ScanOutput
 from ruleatlas.engine.scan_rules import Selection
+from ruleatlas.logs.event import Event, InputProblem, parse_time
+from ruleatlas.logs.readers import flat_fields
 
 
 def session(master: str | None) -> Any:

@@ -39,11 +39,11 @@ import orjson
 from ruleatlas.engine.compile import RUNNABLE_KINDS, CompiledRule, CompiledSet, compile_rules
 from ruleatlas.engine.correlate import Correlator, correlation_alert_json, iso_time
 from ruleatlas.engine.correlate_keys import PartitionKeys
-from ruleatlas.engine.event import Event, InputProblem, parse_time
 from ruleatlas.engine.output import match_json
-from ruleatlas.engine.readers import InputSource, events_from_document, read_source
 from ruleatlas.engine.scan import RuleMatch, Scanner
 from ruleatlas.engine.scan_rules import LoadedRules, Selection, load_rules
+from ruleatlas.logs.event import Event, InputProblem, parse_time
+from ruleatlas.logs.readers import InputSource, events_from_document, read_source
 from ruleatlas.model import Rule
 from ruleatlas.spark.bundle import RuleBundle, unpack
 

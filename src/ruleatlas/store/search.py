@@ -147,8 +147,11 @@ def indicator_conditions(filters: dict[str, list[str]]) -> list[tuple[str, list[
     """SQL conditions on one `indicators i` row, one per indicator the query asks for: field and value
     together (module docstring). Empty when the query has no indicator filter."""
     fields = filters.get("field", [])
-    wanted = [(0, v) for v in filters.get("value", [])] or ([] if "exclusion" in filters else [(0, None)])
-    excluded = [(1, v) for v in filters.get("exclusion", [])]
+    # (exclusion flag, value); a None value asks for the field alone
+    wanted: list[tuple[int, str | None]] = [(0, v) for v in filters.get("value", [])] or (
+        [] if "exclusion" in filters else [(0, None)]
+    )
+    excluded: list[tuple[int, str | None]] = [(1, v) for v in filters.get("exclusion", [])]
     if not (fields or filters.get("value") or excluded):
         return []
     out = []
@@ -156,7 +159,8 @@ def indicator_conditions(filters: dict[str, list[str]]) -> list[tuple[str, list[
         values = [v for _, v in group if v is not None]
         if not group or (not values and not fields):
             continue
-        parts, params = ["i.exclusion = ?"], [flag]
+        parts = ["i.exclusion = ?"]
+        params: list[Any] = [flag]
         if fields:
             parts.append("(" + " OR ".join(["i.field = ? COLLATE NOCASE"] * len(fields)) + ")")
             params.extend(fields)

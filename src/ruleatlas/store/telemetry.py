@@ -20,8 +20,14 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ruleatlas.telemetry.fields import RuleEventFields
+from ruleatlas.telemetry.readiness import CoveredEvent
+from ruleatlas.telemetry.report import ReadinessInputs
+
+if TYPE_CHECKING:
+    from ruleatlas.store.catalog import Catalog
 
 TABLES_VERSION = "1"  # part of the build's inputs key: a catalog with other tables is rebuilt, not patched
 
@@ -340,3 +346,30 @@ class TelemetryQueries:
                 "ORDER BY uid"
             )
         )
+
+
+def readiness_inputs(catalog: Catalog) -> ReadinessInputs:
+    """What the readiness report needs from a built catalog: its counted rules, the events each covers with
+    the fields it needs, why the others cover none, and their ATT&CK techniques with names."""
+    queries = TelemetryQueries(catalog.db)
+    covered: dict[str, list[CoveredEvent]] = {}
+    uncovered: dict[str, str] = {}
+    if queries.has_tables():
+        for row in queries.rule_needs():
+            covered.setdefault(row.uid, []).append(row)
+        uncovered = {u.uid: u.reason for u in queries.uncovered_rules()}
+    attack = catalog.blob("attack")
+    names = (
+        {t["id"]: t["name"] for t in attack.get("techniques", ()) if isinstance(t, dict) and "id" in t}
+        if isinstance(attack, dict)
+        else {}
+    )
+    return ReadinessInputs(
+        rules=queries.counted_rules(),
+        covered=covered,
+        uncovered_notes=uncovered,
+        techniques=queries.rule_techniques(),
+        technique_names=names,
+        built_at=catalog.meta().get("built_at", ""),
+        rules_fingerprint=queries.rules_fingerprint(),
+    )

@@ -1,14 +1,33 @@
-"""Where the readiness report is kept, and reading it back: the `readiness` command writes
-`<catalog>/readiness.json`; the build renders the readiness page from it."""
+"""The readiness report: assembled from a catalog's rules and the logs read (telemetry/readiness.py has the
+verdicts), kept as `<catalog>/readiness.json` by the `readiness` command, and read back: the build renders
+the readiness page from it."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ruleatlas.telemetry.catalog import TelemetryCatalog
+from ruleatlas.telemetry.readiness import (
+    BLOCKED,
+    EVENT_NEVER_SEEN,
+    FIELD_NEVER_PRESENT,
+    FIRES,
+    NO_COVERAGE,
+    UNKNOWN,
+    CoveredEvent,
+    LogsRead,
+    SeenIndex,
+    judge,
+)
+
 REPORT_FILE = "readiness.json"
 REPORT_FORMAT = "ruleatlas-readiness/1"
+MAX_PROBLEMS_KEPT = 200  # log problems kept in the report; its total counts them all
 
 
 def load_report(catalog_dir: Path) -> dict[str, Any] | None:
@@ -19,3 +38,105 @@ def load_report(catalog_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("format") == REPORT_FORMAT else None
+
+
+@dataclass(slots=True)
+class ReadinessInputs:
+    """What the readiness report needs from a built catalog (store.telemetry.readiness_inputs reads it)."""
+
+    rules: list[tuple[str, str, str, str]]  # (uid, vendor, title, kind) of every counted rule
+    covered: dict[str, list[CoveredEvent]]  # uid -> the events it covers, with the fields it needs there
+    uncovered_notes: dict[str, str]  # uid -> why it covers no event
+    techniques: dict[str, list[str]]  # uid -> its ATT&CK technique ids
+    technique_names: dict[str, str]
+    built_at: str
+    rules_fingerprint: str
+
+
+def _ranked(counts: dict[str, int], names: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"id": t, "name": names.get(t, ""), "rules": n}
+        for t, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ]
+
+
+def readiness_report(
+    catalog: ReadinessInputs,
+    logs: LogsRead,
+    inputs: Sequence[Path],
+    telemetry: TelemetryCatalog | None,
+) -> dict[str, Any]:
+    """The report (JSON-ready) of `logs` against the rules of a catalog (telemetry/readiness.py)."""
+    index = SeenIndex(logs.observed)
+    verdicts = []
+    counts = {FIRES: 0, BLOCKED: 0, UNKNOWN: 0}
+    reasons = {EVENT_NEVER_SEEN: 0, FIELD_NEVER_PRESENT: 0, NO_COVERAGE: 0}
+    covered: dict[str, int] = {}
+    tagged: dict[str, int] = {}
+    for uid, vendor, title, kind in catalog.rules:
+        rows = catalog.covered.get(uid)
+        if rows:
+            verdict = judge(rows, index, telemetry)
+        else:
+            note = catalog.uncovered_notes.get(uid, "")
+            verdict = {"verdict": UNKNOWN, "reason": NO_COVERAGE, "detail": note, "events": []}
+        counts[verdict["verdict"]] += 1
+        if verdict["reason"]:
+            reasons[verdict["reason"]] += 1
+        rule_techniques = catalog.techniques.get(uid, [])
+        for tid in rule_techniques:
+            tagged[tid] = tagged.get(tid, 0) + 1
+            if verdict["verdict"] == FIRES:
+                covered[tid] = covered.get(tid, 0) + 1
+        verdicts.append(
+            {
+                "uid": uid,
+                "vendor": vendor,
+                "title": title,
+                "kind": kind,
+                **verdict,
+                "techniques": rule_techniques,
+            }
+        )
+    observed = logs.observed
+    seen = [
+        {
+            "provider": s.provider,
+            "event_id": s.event_id,
+            "count": s.count,
+            "channels": dict(s.channels.most_common()),
+            "fields": len(s.fields),
+        }
+        for s in sorted(observed.events.values(), key=lambda s: (-s.count, s.provider, s.event_id))
+    ]
+    names = catalog.technique_names
+    return {
+        "format": REPORT_FORMAT,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "catalog_built_at": catalog.built_at,
+        "catalog_rules": catalog.rules_fingerprint,
+        "inputs": [str(p) for p in inputs],
+        "logs": {
+            "files": logs.files,
+            "events": observed.total,
+            "event_types": len(observed.events),
+            "unattributed": observed.unattributed,
+            "skipped_files": logs.skipped,
+            "problems_total": len(logs.problems),
+            "problems": [
+                {"file": p.file, "record": p.record, "where": p.where, "message": p.message}
+                for p in logs.problems[:MAX_PROBLEMS_KEPT]
+            ],
+            "seconds": round(logs.seconds, 3),
+        },
+        "seen": seen,
+        "rules": {"total": len(verdicts), **counts},
+        "reasons": reasons,
+        "techniques": {
+            "tagged": len(tagged),
+            "covered": len(covered),
+            "covered_list": _ranked(covered, names),
+            "not_covered_list": [t for t in _ranked(tagged, names) if t["id"] not in covered],
+        },
+        "rule_verdicts": verdicts,
+    }

@@ -14,11 +14,10 @@ import sqlite3
 from typing import Any
 
 from ruleatlas import __version__
-from ruleatlas.store import attack as store_attack
 from ruleatlas.store import browse
 from ruleatlas.store.search import SearchError, search
 from ruleatlas.web import api_schemas as schemas
-from ruleatlas.web import urls
+from ruleatlas.web import attack_answers, urls
 from ruleatlas.web.attack_api import COUNTING, FILTER_PARAMS
 from ruleatlas.web.attack_api import _filters as attack_filters
 from ruleatlas.web.browse_index import mode_script
@@ -254,7 +253,7 @@ def field_json(req: Request) -> dict[str, Any]:
 
 
 def attack_matrix_json(req: Request) -> dict[str, Any]:
-    matrix = store_attack.attack_matrix(req.catalog(), attack_filters(req))
+    matrix = attack_answers.attack_matrix(req.catalog(), attack_filters(req))
     if matrix is None:
         raise ApiError(
             404, "no_attack_data", "the catalog was built without ATT&CK data (build with --attack)"

@@ -10,6 +10,7 @@ from typing import Any
 from ruleatlas.analysis.coverage import AttackFilters, data_platforms, parse_list, resolve_platform
 from ruleatlas.store import attack as store_attack
 from ruleatlas.web import api_schemas as schemas
+from ruleatlas.web import attack_answers
 from ruleatlas.web.routes import ApiError, Param, Request, RouteTable
 
 FILTER_PARAMS = (
@@ -88,7 +89,7 @@ def technique_json(req: Request) -> dict[str, Any]:
     if store_attack.attack_data(catalog) is None:
         raise _no_attack()
     technique_id = req.args["id"].strip().upper()
-    found = store_attack.technique_api(catalog, technique_id, request_filters(req))
+    found = attack_answers.technique_api(catalog, technique_id, request_filters(req))
     if found is None:
         raise ApiError(404, "not_found", f"no technique {req.args['id'][:40]!r} in the ATT&CK data")
     return found
@@ -98,7 +99,7 @@ def tactic_json(req: Request) -> dict[str, Any]:
     catalog = req.catalog()
     if store_attack.attack_data(catalog) is None:
         raise _no_attack()
-    found = store_attack.tactic_api(catalog, req.args["id"], request_filters(req))
+    found = attack_answers.tactic_api(catalog, req.args["id"], request_filters(req))
     if found is None:
         raise ApiError(404, "not_found", f"no tactic {req.args['id'][:40]!r} in the ATT&CK data")
     return found
@@ -106,7 +107,7 @@ def tactic_json(req: Request) -> dict[str, Any]:
 
 def gaps_json(req: Request) -> dict[str, Any]:
     catalog = req.catalog()
-    found = store_attack.gaps_api(catalog, request_filters(req))
+    found = attack_answers.gaps_api(catalog, request_filters(req))
     if found is None:
         raise _no_attack()
     return found

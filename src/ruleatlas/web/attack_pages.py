@@ -46,10 +46,10 @@ from ruleatlas.attack import AttackData
 from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
-from ruleatlas.web import urls
+from ruleatlas.web import attack_answers, urls
 from ruleatlas.web.attack_views import gaps_view, matrix_view, tactic_view, technique_view
 from ruleatlas.web.render import SiteRenderer, _use_fast_escape, templates_fingerprint
-from ruleatlas.workers import forked_pool
+from ruleatlas.workers import batch_size, forked_pool
 
 MANIFEST_FILE = "attack-pages.json"
 MANIFEST_FORMAT = "ruleatlas-attack-pages/2"
@@ -244,7 +244,7 @@ class TechniqueInputs:
             uids = {
                 u
                 for tid in technique_ids
-                for cid in store_attack.covered_ids(data.attack, tid)
+                for cid in attack_answers.covered_ids(data.attack, tid)
                 for u in data.index.tagged.get(cid, ())
             }
             rows = store_attack.indicator_rows(catalog, uids)
@@ -309,7 +309,7 @@ def _submit_techniques(
     pages.template("technique")  # compiled once, before the fork
     _FORKED = (site, data, inputs, pages)
     ids = list(data.attack.techniques)
-    size = max(20, len(ids) // (jobs * 4))
+    size = batch_size(len(ids), jobs, per_job=4, least=20)
     return [pool.submit(_render_techniques, ids[i : i + size]) for i in range(0, len(ids), size)]
 
 

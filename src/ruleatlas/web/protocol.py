@@ -143,7 +143,9 @@ class LimitedH11Protocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.conn = _RecordingConnection(h11.SERVER, self.limits.head_bytes)
+        # uvicorn types `conn` as h11's Connection; keep ours typed too, for the error it records
+        self.recording = _RecordingConnection(h11.SERVER, self.limits.head_bytes)
+        self.conn = self.recording
         self._head_deadline: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
 
@@ -226,7 +228,7 @@ class LimitedH11Protocol(H11Protocol):
     # -- protocol errors ------------------------------------------------------------------------------------
 
     def send_400_response(self, msg: str) -> None:
-        error = self.conn.last_error
+        error = self.recording.last_error
         status = error.error_status_hint if error is not None else 400
         if status == 431 and b"\r\n" not in self.conn.trailing_data[0]:
             status = 414  # the request line alone is over the limit

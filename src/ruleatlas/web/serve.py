@@ -31,7 +31,8 @@ from typing import Any
 import uvicorn
 
 from ruleatlas.web.answers import CatalogOpener, CatalogReader
-from ruleatlas.web.app import NO_ROUTE_MESSAGE, AppOptions, CatalogApp
+from ruleatlas.web.app import AppOptions, CatalogApp
+from ruleatlas.web.guard import NO_ROUTE_MESSAGE
 from ruleatlas.web.location import CatalogUnavailable, locate
 from ruleatlas.web.protocol import ConnectionLimits, LimitedH11Protocol, LimitedServer
 from ruleatlas.web.routes import RouteTable, default_routes

@@ -8,6 +8,7 @@ documents between processes costs more than rendering them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ruleatlas.web.catalog_site import write_catalog_pages
 from ruleatlas.web.render import SiteRenderer
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob, write_telemetry_pages
 from ruleatlas.web.urls import page_file, rule_path
-from ruleatlas.workers import forked_pool
+from ruleatlas.workers import map_batches
 
 _worker: tuple[SiteRenderer, Catalog, CorpusTable] | None = None
 
@@ -65,22 +66,16 @@ def write_site(
             atomic.remove(page_dir)
     uids = list(uids)
     _worker = None
-    if jobs <= 1 or len(uids) < 200:
-        for i in range(0, len(uids), 100):
-            done = _render_batch(site, catalog_path, uids[i : i + 100])
-            if progress is not None:
-                progress.advance(done)
-    else:
-        size = max(25, len(uids) // (jobs * 8))
-        with forked_pool(jobs) as pool:
-            futures = [
-                pool.submit(_render_batch, site, catalog_path, uids[i : i + size])
-                for i in range(0, len(uids), size)
-            ]
-            for fut in futures:
-                done = fut.result()
-                if progress is not None:
-                    progress.advance(done)
+    map_batches(
+        partial(_render_batch, site, catalog_path),
+        uids,
+        jobs,
+        parallel_from=200,
+        least=25,
+        per_job=8,
+        serial_batch=100,
+        done=None if progress is None else lambda _batch, n: progress.advance(n),
+    )
     if _worker is not None:
         _worker[1].close()
         _worker = None

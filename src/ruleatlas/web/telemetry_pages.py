@@ -22,6 +22,7 @@ import contextlib
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ from ruleatlas.web.telemetry_views import (
     uncovered_view,
     vendor_view,
 )
-from ruleatlas.workers import forked_pool
+from ruleatlas.workers import map_batches
 
 STYLESHEET = urls.STATIC_PATH + "telemetry.css"
 PAGE_TEMPLATES = ("index", "provider", "event", "vendor", "uncovered", "platform")
@@ -426,21 +427,14 @@ def _render_all(
     jobs: int,
     progress: Callable[[int], None] | None,
 ) -> int:
-    if jobs <= 1 or len(todo) < 400:
-        done = _render_items(site, catalog_path, todo) if todo else 0
-        if progress is not None:
-            progress(done)
-        return done
-    size = max(50, len(todo) // (jobs * 6))
-    done = 0
-    with forked_pool(jobs) as pool:
-        futures = [
-            pool.submit(_render_items, site, catalog_path, todo[i : i + size])
-            for i in range(0, len(todo), size)
-        ]
-        for fut in futures:
-            n = fut.result()
-            done += n
-            if progress is not None:
-                progress(n)
-    return done
+    counts = map_batches(
+        partial(_render_items, site, catalog_path),
+        todo,
+        jobs,
+        parallel_from=400,
+        least=50,
+        per_job=6,
+        serial_batch=len(todo),
+        done=None if progress is None else lambda _batch, n: progress(n),
+    )
+    return sum(counts)

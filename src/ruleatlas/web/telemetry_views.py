@@ -221,9 +221,9 @@ def providers_view(atlas: TelemetryAtlas) -> dict[str, Any]:
         if e.kind != PLATFORM_KIND and (e.definition is not None or not e.platform)
     ]
     # two providers on one classic channel both read as the channel ("System"): name each row's provider
-    labels = Counter(s["label"] for s in summaries)
+    shared_labels = Counter(s["label"] for s in summaries)
     for summary in summaries:
-        if labels[summary["label"]] > 1 and summary["label"] != summary["name"]:
+        if shared_labels[summary["label"]] > 1 and summary["label"] != summary["name"]:
             summary["label"] = f"{summary['label']} · {summary['name']}"
     summaries.sort(key=lambda s: (-s["mappings"]["total"], s["label"].lower(), s["name"]))
     with_rules = [s for s in summaries if s["mappings"]["total"]]

@@ -16,7 +16,7 @@ import orjson
 
 from ruleatlas.attack import AttackData, load_attack
 from ruleatlas.config import BuildConfig
-from ruleatlas.engine.readers import InputProblem, read_events
+from ruleatlas.logs.readers import InputProblem, read_events
 from ruleatlas.model import Problem
 from ruleatlas.output import atomic
 from ruleatlas.store import Catalog

@@ -29,7 +29,7 @@ from typing import IO, Any, cast
 
 from evtx import PyEvtxParser
 
-from ruleatlas.engine.event import Event, InputProblem
+from ruleatlas.logs.event import Event, InputProblem
 
 fast_loads: Callable[[str], Any] | None
 try:  # orjson decodes the package's JSON about 3x faster than json; json stays the fallback

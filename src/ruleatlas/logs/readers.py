@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from ruleatlas.engine.event import Event, InputProblem
-from ruleatlas.engine.evtx_fields import (
+from ruleatlas.logs.event import Event, InputProblem
+from ruleatlas.logs.evtx_fields import (
     EVTX_CHUNK_BYTES,
     EVTX_HEADER_BYTES,
     EVTX_LAYOUT_BYTES,

@@ -1,0 +1,113 @@
+"""`ruleatlas build`: sources → IR → analysis → catalog file → static pages, as a new generation of the
+catalog folder published in one step (`output/generation.py`): a build killed at any moment leaves the
+previous catalog and site complete and serving, and the next build starts from them.
+
+A build is incremental when it can be: every file is hashed, and when the previous catalog was built from
+the same inputs (parser, ATT&CK, telemetry, sources, same set of files), only the changed files are parsed
+and analysed, their rows replaced in a copy of the catalog, corpus counts recounted in SQL, and only the
+pages whose document or counts changed rendered again. Anything else is a full build, on every core.
+
+The steps, one module each: `plan` (list, hash, decide), `analyse` (parse and analyse files), `uids`,
+`store` (the catalog file), `pages`; `inputs` loads and caches ATT&CK, telemetry and samples.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from ruleatlas.build.analyse import FileResult, analyse_files
+from ruleatlas.build.inputs import InputContext
+from ruleatlas.build.pages import write_pages
+from ruleatlas.build.plan import plan_build
+from ruleatlas.build.store import store_catalog
+from ruleatlas.build.summary import BuildSummary, FolderSummary, StepTimer, print_summary
+from ruleatlas.build.uids import assign_uids
+from ruleatlas.config import BuildConfig, default_jobs
+from ruleatlas.output import atomic
+from ruleatlas.output.generation import Output
+from ruleatlas.progress import Progress
+from ruleatlas.store import CATALOG_FILE
+
+__all__ = ["BuildSummary", "FolderSummary", "build", "print_summary"]
+
+
+def build(config: BuildConfig, *, log: TextIO | None = None, force_full: bool = False) -> BuildSummary:
+    """Build `config.out`: a new generation's catalog and site, published in one step (module docstring).
+
+    Raises OutputError when `config.out` is not a folder a build may write or another build holds it, and
+    atomic.WriteError when a file cannot be written (the previous generation then stays current)."""
+    log = log if log is not None else sys.stderr
+    if not config.sources:
+        raise ValueError(
+            "no rule sources: pass --source SOURCE=PATH, set RULEATLAS_SHARED, or run `ruleatlas fetch`"
+        )
+    with Output.open(config.out) as output:
+        return _build(config, output, log, force_full)
+
+
+def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -> BuildSummary:
+    started = time.perf_counter()
+    summary = BuildSummary()
+    timer = StepTimer(summary)
+    jobs = config.jobs or default_jobs()
+    current = output.current()
+
+    # 1. The inputs, and whether the current catalog can be patched.
+    plan = plan_build(config, None if force_full or current is None else current / CATALOG_FILE)
+    summary.mode = "incremental" if plan.incremental else "full"
+    summary.files = plan.files
+    timer.lap("list")
+
+    # 2. Parse and analyse what changed. ATT&CK and telemetry load only when some file needs them.
+    changed = plan.changed_files()
+    context = InputContext(config, output.root / "cache", plan.keys)
+    attack = telemetry = None
+    if not plan.incremental or any(todo for _, todo in changed):
+        attack, telemetry = context.attack(), context.telemetry()
+    timer.lap("attack+telemetry")
+    results: list[FileResult] = []
+    for spec, todo in changed:
+        with Progress(f"read {spec.name}", len(todo), log) as bar:
+            results += analyse_files(
+                todo, spec, attack[0] if attack else None, telemetry[0] if telemetry else None, jobs, bar
+            )
+    summary.files_parsed = len(results)
+    timer.lap("parse+analysis")
+
+    # 3. Unique uids across files; a kept rule whose uid would move means a full build.
+    parsed_files = {(r.file.source, r.file.rel_path) for r in results}
+    previous = plan.previous
+    kept = {
+        uid: info
+        for uid, info in (previous.base_uids.items() if plan.incremental and previous is not None else ())
+        if (info[4], info[2]) not in parsed_files
+    }
+    if not assign_uids(results, kept):
+        return _build(config, output, log, force_full=True)
+    timer.lap("uids")
+
+    # 4. The generation readers are not using: empty for a full build, else brought level with the current.
+    stage = output.begin(fresh=not plan.incremental)
+    if stage.discarded_unfinished:
+        log.write(f"ruleatlas build: an earlier build of {output.root} did not finish; redoing its work\n")
+    timer.lap("generation")
+    with atomic.journal(stage.path, stage.journal):
+        stored = store_catalog(stage, plan, results, attack, telemetry, context)
+        summary.problems = stored.problems
+        for name, (n_files, n_rules, n_error_files) in stored.folders.items():
+            summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
+        timer.lap("store")
+        if config.pages:
+            write_pages(stage, plan, stored, context, output.root, jobs, log, summary)
+        timer.lap("pages")
+
+    # 5. Publish: one rename, after which readers see the new catalog and pages together.
+    output.commit(stage, pages=config.pages)
+    timer.lap("publish")
+    summary.rules = len(stored.summaries)
+    # A source whose reader could not be used counts as an error too (exit code 1), as a file that gave none.
+    summary.errors = sum(f.error_files for f in summary.per_folder.values()) + len(plan.source_problems)
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,181 @@
+"""Readiness: which of the catalog's rules can fire on the telemetry a set of logs holds, and why not.
+
+The logs are streamed through the log readers (`ruleatlas.logs`) into an `Observed`: per event type
+(provider, EventID), how often it was seen, on which channels, and which field names it carried (bounded by
+the number of event types and fields, so memory stays flat however large the logs). Then, for every rule
+counted in the catalog (deprecated and unsupported left out), over the events it covers (the build's
+`tel_rule_events`):
+
+- **fires**: some covered event was seen, carrying every field of at least one way the rule can match
+  (`needs`, telemetry/fields.py: the condition in disjunctive form, fields under `not` needing nothing);
+- **blocked**, *event never seen*: none of its events is in the logs;
+- **blocked**, *field never present*: its events were seen, but each lacks a field that every way of
+  matching needs;
+- **unknown**: the rule covers no event (the uncovered-rules page says why).
+
+Catch-all events are seen through their channel (Windows services) or any Windows event (`windows/any`);
+the catch-alls of products without event ids (linux, aws, ...) cannot be recognised in event logs and count as
+never seen. Platform events (a CloudTrail eventName, an Okta eventType...) are recognised in JSON logs by
+their record's shape (telemetry/platforms/samples.py), so cloud and SaaS rules get verdicts too. The ATT&CK
+techniques effectively covered are those of the rules that fire.
+
+Corrupt EVTX files and invalid JSON lines are reported (file, record or line, cause) and skipped; the rest is
+read. The report itself is assembled in telemetry/report.py, its page in web/readiness_page.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ruleatlas.logs.readers import InputProblem, InputSource, plan_inputs, read_source
+from ruleatlas.telemetry.catalog import (
+    LOGSOURCE_KIND,
+    PLATFORM_KIND,
+    EventKey,
+    TelemetryCatalog,
+    name_key,
+    parse_event_key,
+)
+from ruleatlas.telemetry.observed import Observed
+from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
+
+FIRES, BLOCKED, UNKNOWN = "fires", "blocked", "unknown"
+EVENT_NEVER_SEEN = "event never seen"
+FIELD_NEVER_PRESENT = "field never present"
+NO_COVERAGE = "no event coverage"
+
+
+class CoveredEvent(Protocol):
+    """One event a rule covers, with the fields each way of matching it needs (store.telemetry.RuleNeeds)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def event_key(self) -> str: ...
+    @property
+    def needs(self) -> list[list[str]]: ...
+
+
+@dataclass(slots=True)
+class Seen:
+    """What the logs showed for one covered event of a rule."""
+
+    seen: bool
+    count: int = 0
+    fields: set[str] = field(default_factory=set)  # lower-cased
+
+
+class SeenIndex:
+    """Lookups over what was observed: by provider and id, by channel and id, by channel, and overall."""
+
+    def __init__(self, observed: Observed) -> None:
+        self.by_provider: dict[tuple[str, EventKey], Seen] = {}
+        self.by_channel_id: dict[tuple[str, EventKey], Seen] = {}
+        self.by_channel: dict[str, Seen] = {}
+        self.windows = Seen(False)
+        for sample in observed.events.values():
+            fields = {f.lower() for f in sample.fields}
+            self._add(self.by_provider, (name_key(sample.provider), sample.event_id), sample.count, fields)
+            for channel in sample.channels:
+                self._add(self.by_channel_id, (name_key(channel), sample.event_id), sample.count, fields)
+                self._add(self.by_channel, name_key(channel), sample.count, fields)
+            self.windows.seen = True
+            self.windows.count += sample.count
+            self.windows.fields |= fields
+
+    @staticmethod
+    def _add(index: dict[Any, Seen], key: Any, count: int, fields: set[str]) -> None:
+        found = index.get(key)
+        if found is None:
+            index[key] = found = Seen(True)
+        found.count += count
+        found.fields |= fields
+
+    def lookup(self, row: CoveredEvent, telemetry: TelemetryCatalog | None) -> Seen:
+        provider = telemetry.provider(row.provider) if telemetry is not None else None
+        key = parse_event_key(row.event_key)
+        if provider is not None and provider.kind == LOGSOURCE_KIND:
+            if provider.name != WINDOWS_PRODUCT:
+                return Seen(False)  # linux, aws, ...: not recognisable in event logs
+            if key == ANY_EVENT:
+                return self.windows
+            return self.by_channel.get(name_key(row.channel), Seen(False)) if row.channel else Seen(False)
+        if provider is not None and provider.kind == PLATFORM_KIND:  # CloudTrail, Okta...: by event name
+            return self.by_provider.get((name_key(provider.name), key), Seen(False))
+        if not isinstance(key, int):
+            return Seen(False)
+        found = self.by_provider.get((name_key(provider.name if provider else row.provider), key))
+        if found is None and row.channel:
+            found = self.by_channel_id.get((name_key(row.channel), key))
+        if found is None and provider is None:  # the row names the channel where the provider is unknown
+            found = self.by_channel_id.get((name_key(row.provider), key))
+        return found or Seen(False)
+
+
+def _event_label(row: CoveredEvent, telemetry: TelemetryCatalog | None) -> str:
+    provider = telemetry.provider(row.provider) if telemetry is not None else None
+    return f"{provider.label if provider is not None else row.provider} {row.event_key}"
+
+
+def judge(
+    rows: Sequence[CoveredEvent], index: SeenIndex, telemetry: TelemetryCatalog | None
+) -> dict[str, Any]:
+    """The verdict of one rule from its covered events."""
+    firing: list[str] = []
+    missing: list[str] = []
+    unseen: list[str] = []
+    for row in rows:
+        seen = index.lookup(row, telemetry)
+        label = _event_label(row, telemetry)
+        if not seen.seen:
+            unseen.append(label)
+            continue
+        lacking = [[f for f in alt if f.lower() not in seen.fields] for alt in row.needs] or [[]]
+        best = min(lacking, key=len)
+        if not best:
+            firing.append(label)
+        else:
+            missing.append(f"{label} lacks {', '.join(best)}")
+    if firing:
+        return {"verdict": FIRES, "reason": "", "events": firing}
+    if missing:
+        return {
+            "verdict": BLOCKED,
+            "reason": FIELD_NEVER_PRESENT,
+            "detail": "; ".join(missing),
+            "events": [],
+        }
+    return {
+        "verdict": BLOCKED,
+        "reason": EVENT_NEVER_SEEN,
+        "detail": ", ".join(unseen),
+        "events": [],
+    }
+
+
+@dataclass(slots=True)
+class LogsRead:
+    observed: Observed
+    files: int
+    problems: list[InputProblem]
+    skipped: dict[str, int]
+    seconds: float
+
+
+def read_logs(paths: Sequence[Path], telemetry: TelemetryCatalog | None) -> LogsRead:
+    """Stream every event of `paths` into an Observed (field names only: no examples, no values kept)."""
+    started = time.perf_counter()
+    problems: list[InputProblem] = []
+    plan = plan_inputs(paths, problems)
+    problems.extend(plan.warnings)  # FIFOs and devices named like logs: skipped, and said so
+    observed = Observed(telemetry)
+    for path in plan.files:
+        for event in read_source(InputSource(path), problems=problems):
+            observed.add(event.fields)
+    return LogsRead(observed, len(plan.files), problems, plan.skipped, time.perf_counter() - started)
