@@ -1,7 +1,9 @@
 """Splunk source: splunk/security_content detections (YAML, SPL in `search:`) → `Rule`s.
 
-Only `detections/**` are rules; macros, data sources, stories and lookup definitions are supporting data, read
-by `splunk.support` for the SPL logic of a later issue. A detection's class comes from its `type` (TTP and
+Only `detections/**` are rules; macros, data sources, stories and lookup definitions are supporting data
+(`splunk.support`). Each detection lists the macro files its search calls (directly or through other macros)
+as companions, so the build's content hash covers them and a changed macro re-parses the rules that use it;
+the search is then expanded and parsed into stages (`splunk.parse`). A detection's class comes from its `type` (TTP and
 Anomaly detect, Hunting hunts, Correlation correlates risk events) and its folder (`detections/deprecated/`).
 Severity is not a field of the v5 format: it is derived from the highest RBA risk score on ESCU's stated
 scale, and the score itself is kept as a fact. Rules are counted per domain folder (`endpoint`, `cloud`, ...,
@@ -10,7 +12,9 @@ scale, and the score itself is kept as a fact. Rules are counted per domain fold
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +28,21 @@ from ruleatlas.sources.common import (
     load_mapping,
     new_rule,
     part,
+    read_text,
     strings,
     text,
     walk,
 )
+from ruleatlas.sources.grammar import parse_problem, text_stages
 from ruleatlas.sources.splunk.logsource import derive
+from ruleatlas.sources.splunk.macros import called
+from ruleatlas.sources.splunk.parse import SplError, build_stages
 from ruleatlas.sources.splunk.spl import group_by
+from ruleatlas.sources.splunk.support import Macro
 
 VENDOR = "splunk"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "splunk-1"
+PARSER_VERSION = "splunk-2"
 WHAT = "a Splunk detection (name, search, ...)"
 # ESCU's risk score scale ("How are risk scores calculated for RBA", security_content wiki): the lowest
 # score of each level, highest first.
@@ -41,9 +50,58 @@ RISK_LEVELS: tuple[tuple[int, str], ...] = ((80, "critical"), (50, "high"), (25,
 TYPES = {"ttp": RuleKind.DETECTION, "anomaly": RuleKind.DETECTION, "hunting": RuleKind.HUNTING}
 
 
+MACRO_FOLDER = "macros"
+_BLOCK_SCALAR = re.compile(r"^\s*[|>][+-]?[0-9]?\s*(#.*)?$")
+
+
 def list_files(root: Path) -> Iterable[RuleFile]:
-    """Every `detections/**/*.yml`, counted per domain folder (`detections/<domain>/...`)."""
-    return walk(root, "detections", (".yml", ".yaml"), lambda rel: part(rel, 1))
+    """Every `detections/**/*.yml`, counted per domain folder (`detections/<domain>/...`), with the macro
+    files it calls as companions."""
+    macro_files = _macro_files(root)
+    for file in walk(root, "detections", (".yml", ".yaml"), lambda rel: part(rel, 1)):
+        content, _problem = read_text(file.path, file.rel_path)  # unreadable: parse_file reports it
+        companions = _macros_called(content or "", macro_files)
+        yield RuleFile(file.path, file.rel_path, file.folder, companions) if companions else file
+
+
+def _macro_files(root: Path) -> dict[str, tuple[str, str]]:
+    """Macro name → (its file's rel_path, the file's text), for the checkout's `macros/` folder."""
+    out: dict[str, tuple[str, str]] = {}
+    for file in walk(root, MACRO_FOLDER, (".yml", ".yaml"), lambda _rel: MACRO_FOLDER):
+        content, _problem = read_text(file.path, file.rel_path)
+        if content is not None:
+            out[file.path.stem] = (file.rel_path, content)
+    return out
+
+
+def _macros_called(content: str, macro_files: dict[str, tuple[str, str]]) -> tuple[str, ...]:
+    found: list[str] = []
+    pending = [content]
+    while pending:
+        for call in called(pending.pop()):
+            entry = macro_files.get(call.split("(", 1)[0])
+            if entry is not None and entry[0] not in found:
+                found.append(entry[0])
+                pending.append(entry[1])
+    return tuple(sorted(found))
+
+
+@lru_cache(maxsize=512)
+def _macro(rel_path: str, content: str) -> Macro | None:
+    doc, _problems = load_mapping(content, rel_path, "a Splunk macro")
+    if doc is None or not text(doc.get("name")).strip():
+        return None
+    name = text(doc.get("name")).strip()
+    return Macro(name, text(doc.get("definition")), strings(doc.get("arguments")), "", rel_path)
+
+
+def _macros(companions: dict[str, str]) -> dict[str, Macro]:
+    out: dict[str, Macro] = {}
+    for rel_path, content in companions.items():
+        macro = _macro(rel_path, content)
+        if macro is not None:
+            out[macro.call_name] = macro
+    return out
 
 
 def parse_file(
@@ -73,6 +131,7 @@ def parse_file(
         VENDOR, "spl", text_, rel_path, folder, repo_url=repo_url, commit=commit, companions=companions
     )
     _fill(rule, doc, search, rel_path, problems)
+    _logic(rule, search, _search_line(text_, doc.line_of("search")), _macros(companions), problems)
     rule.problems = problems
     for problem in problems:
         problem.rule_uid = rule.uid
@@ -121,6 +180,51 @@ def _fill(rule: Rule, doc: YamlMapping, search: str, rel_path: str, problems: li
         ("Analytic story", list(stories)),
     )
     rule.line = doc.line
+
+
+def _search_line(content: str, key_line: int) -> int:
+    """The file line where the search text starts: the key's line, or the next for a block scalar."""
+    lines = content.splitlines()
+    if 0 < key_line <= len(lines):
+        after = lines[key_line - 1].split(":", 1)[-1]
+        if _BLOCK_SCALAR.match(after):
+            return key_line + 1
+    return key_line
+
+
+def _logic(rule: Rule, search: str, first_line: int, macros: dict[str, Macro], problems: list[Problem]) -> None:
+    """Stages from the search; a search that does not parse keeps text stages and gets a located Problem."""
+    try:
+        parsed = build_stages(search, macros, first_line)
+    except SplError as exc:
+        line = first_line + search.count("\n", 0, exc.offset)
+        command = " ".join(exc.command.split())
+        shown = command if len(command) <= 100 else command[:97] + "..."
+        problems.append(
+            parse_problem(
+                rule.source.path,
+                exc.error,
+                language="SPL",
+                first_line=line,
+                hint=f"in the command `{shown}` (after macro expansion); the search is kept as text stages",
+            )
+        )
+        rule.stages = text_stages(search, first_line)
+        rule.logic_parsed = False
+        return
+    rule.stages = parsed.stages
+    rule.logic_parsed = True
+    rule.output_fields = tuple(dict.fromkeys((*parsed.output_fields, *rule.output_fields)))
+    for name in parsed.unresolved:
+        problems.append(
+            Problem(
+                rule.source.path,
+                f"macro `{name}` is not defined in macros/",
+                first_line,
+                "its text is kept as written; RuleAtlas does not guess what it does",
+                severity="warning",
+            )
+        )
 
 
 def _kind(rel_path: str, status: str, native: str, doc: YamlMapping, problems: list[Problem]) -> RuleKind:

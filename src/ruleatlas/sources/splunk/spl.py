@@ -15,7 +15,12 @@ _AGGREGATES = ("tstats", "stats", "mstats", "eventstats", "streamstats")
 
 def commands(search: str) -> list[str]:
     """The pipe commands of a search, stripped, empty ones (a leading `|`) left out."""
-    out: list[str] = []
+    return [command for command, _ in command_spans(search)]
+
+
+def command_spans(search: str) -> list[tuple[str, int]]:
+    """The pipe commands of a search, stripped, each with the offset where its text starts."""
+    out: list[tuple[str, int]] = []
     depth = 0
     quote = macro = False
     start = 0
@@ -37,11 +42,16 @@ def commands(search: str) -> list[str]:
             elif char == "]":
                 depth = max(0, depth - 1)
             elif char == "|" and depth == 0:
-                out.append(search[start:index].strip())
+                out.append(_span(search, start, index))
                 start = index + 1
         index += 1
-    out.append(search[start:].strip())
-    return [command for command in out if command]
+    out.append(_span(search, start, len(search)))
+    return [(command, offset) for command, offset in out if command]
+
+
+def _span(search: str, start: int, end: int) -> tuple[str, int]:
+    piece = search[start:end]
+    return piece.strip(), start + len(piece) - len(piece.lstrip())
 
 
 def group_by(search: str) -> tuple[str, ...]:
