@@ -150,18 +150,24 @@ class Builder:
         if not tree.children:
             return None
         child = tree.children[0]
-        return self.s_node(child) if isinstance(child, Tree) else None
+        if isinstance(child, Token):  # a lone subsearch
+            return None
+        return self.s_node(child)
 
-    def s_node(self, node: Tree[Token]) -> Expr:
+    def s_node(self, node: Tree[Token]) -> Expr | None:
         rule = node.data
-        if rule == "s_or":
-            return Any(self._flat(Any, [self.s_node(c) for c in node.children if isinstance(c, Tree)]))
-        if rule == "s_and":
-            return All(self._flat(All, [self.s_node(c) for c in node.children if isinstance(c, Tree)]))
+        if rule in ("s_or", "s_and"):
+            items = [e for c in node.children if isinstance(c, Tree) and (e := self.s_node(c)) is not None]
+            if len(items) <= 1:
+                return items[0] if items else None
+            return Any(self._flat(Any, items)) if rule == "s_or" else All(self._flat(All, items))
+        if rule == "s_subsearch":
+            return None  # its conditions exist only at run time
         if rule == "s_negate":
             inner = node.children[-1]
             assert isinstance(inner, Tree)
-            return Not(self.s_node(inner))
+            negated = self.s_node(inner)
+            return None if negated is None else Not(negated)
         if rule == "s_compare":
             field_node, op, operand = node.children
             assert isinstance(field_node, Tree) and isinstance(op, Token) and isinstance(operand, Tree)
@@ -236,7 +242,7 @@ class Builder:
         if rule == "e_in":
             left = node.children[0]
             args = node.children[2] if len(node.children) > 2 else None
-            values = list(args.children) if isinstance(args, Tree) else []
+            values = self._args(args) if isinstance(args, Tree) else []
             return self.e_in(left, values, self.span(node))
         if rule == "e_like":
             return self.e_like(node.children[0], node.children[2], self.span(node))
@@ -244,6 +250,12 @@ class Builder:
             return self.e_call(node)
         # a bare field or value used as a boolean
         return Pred(self.span(node), Kind.EQ, True, native=self.span(node))
+
+    @staticmethod
+    def _args(node: Tree[Token] | Token) -> list[Tree[Token] | Token]:
+        if isinstance(node, Token):
+            return []
+        return [c for c in node.children if not (isinstance(c, Token) and c.type == "COMMA")]
 
     @staticmethod
     def _is_keyword(node: Tree[Token] | Token) -> bool:
@@ -264,7 +276,7 @@ class Builder:
                     return "literal", None, _number("-" + str(inner.children[0])), False
             if node.data == "e_call":
                 name = str(node.children[0]).lower()
-                args = node.children[1].children if len(node.children) > 1 else []
+                args = self._args(node.children[1]) if len(node.children) > 1 else []
                 if name in _CASE_FOLDERS and len(args) == 1:
                     what, field_name, _, _ = self.operand(args[0])
                     if what == "field":
@@ -320,7 +332,7 @@ class Builder:
 
     def e_call(self, node: Tree[Token]) -> Expr:
         name = str(node.children[0]).lower()
-        args = list(node.children[1].children) if len(node.children) > 1 else []
+        args = self._args(node.children[1]) if len(node.children) > 1 else []
         native = self.span(node)
         if name == "like" and len(args) == 2:
             return self.e_like(args[0], args[1], native)

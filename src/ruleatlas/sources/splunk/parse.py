@@ -46,6 +46,7 @@ _REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_]\w*)>")
 _EVAL_TARGET = re.compile(r"^\s*(\"[^\"]+\"|'[^']+'|[^\s=]+)\s*=(?!=)")
 _DROP = re.compile(r"^`drop_dm_object_name\(\s*\"?([^`\")]+?)\"?\s*\)`$")
 _MACRO_ONLY = re.compile(r"^`[^`]*`$")
+_COMMENT = re.compile(r"```.*?```", re.DOTALL)
 _DATAMODEL = re.compile(r"datamodel\s*[=:]\s*\"?([\w.]+)\"?", re.IGNORECASE)
 
 
@@ -134,6 +135,8 @@ class StageBuilder:
         self.result = Parsed()
 
     def build(self, search: str, first_line: int) -> Parsed:
+        # ```comments``` become blanks of the same length, so offsets and lines stay those of the file
+        search = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), search)
         implicit = not search.lstrip().startswith("|")
         for number, (native, offset) in enumerate(command_spans(search)):
             line = first_line + search.count("\n", 0, offset)
