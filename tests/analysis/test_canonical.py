@@ -8,6 +8,7 @@ from ruleatlas.analysis.canonical import (
     NAME_FIELDS,
     PATH_SEPARATORS,
     PREFERRED,
+    VENDOR_MAPPINGS,
     VENDOR_SCHEMAS,
     canonical,
     reduce_regex,
@@ -102,6 +103,30 @@ def test_a_name_field_is_the_sigma_path_field_ending_with_it() -> None:
     assert (other.field, other.kind) == ("elastic:process.name", Kind.CONTAINS)
     # Without an operating system there is no separator to add.
     assert canonical(Pred("process.name", Kind.EQ, "x.exe"), "elastic", {}).field == "elastic:process.name"
+
+
+@pytest.mark.parametrize(
+    ("pred", "expected"),
+    [
+        # Splunk's own data_sources/sysmon_eventid_13.yml: TargetObject → Registry.registry_path
+        (
+            Pred("Registry.registry_path", Kind.CONTAINS, "\\Run\\"),
+            ("TargetObject", Kind.CONTAINS, "table:cim"),
+        ),
+        (Pred("Processes.process_hash", Kind.CONTAINS, "ABC"), ("Hashes", Kind.CONTAINS, "table:cim")),
+        # ESCU's process_exec holds the image's file name, as process_name does
+        (Pred("Processes.process_exec", Kind.EQ, "net.exe"), ("Image", Kind.ENDS_WITH, "name:cim")),
+        (Pred("parent_process_exec", Kind.EQ, "cmd.exe"), ("ParentImage", Kind.ENDS_WITH, "name:cim")),
+    ],
+)
+def test_splunk_fields_beyond_pysigma(pred: Pred, expected: tuple[str, Kind, str]) -> None:
+    form = canonical(pred, "splunk", WIN_PROC)
+    assert (form.field, form.kind, form.how) == expected
+    assert set(VENDOR_MAPPINGS.values()) <= sigma_field_names()
+
+
+def test_pysigma_wins_over_vendor_mappings() -> None:
+    assert all(resolve(schema, f, "") is None for schema, f in VENDOR_MAPPINGS)
 
 
 def test_caseless_multi_fields_and_same_names() -> None:

@@ -83,12 +83,25 @@ NAME_FIELDS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("cim", "Processes.process_name"): ("Image", frozenset()),
     ("cim", "parent_process_name"): ("ParentImage", frozenset()),
     ("cim", "Processes.parent_process_name"): ("ParentImage", frozenset()),
+    ("cim", "Processes.process_exec"): ("Image", frozenset()),
+    ("cim", "process_exec"): ("Image", frozenset()),
+    ("cim", "Processes.parent_process_exec"): ("ParentImage", frozenset()),
+    ("cim", "parent_process_exec"): ("ParentImage", frozenset()),
     ("cim", "file_name"): ("TargetFilename", frozenset()),
     ("cim", "Filesystem.file_name"): ("TargetFilename", frozenset()),
     ("mde", "FileName"): ("Image", frozenset({"process_creation"})),
     ("mde", "InitiatingProcessFileName"): ("ParentImage", frozenset({"process_creation"})),
     ("asim", "TargetProcessName"): ("Image", frozenset({"process_creation"})),
     ("asim", "ParentProcessName"): ("ParentImage", frozenset({"process_creation"})),
+}
+
+# Vendor fields that pySigma's tables leave out, mapped by the vendor's own published Sigma mappings:
+# (schema, field) → Sigma field. Splunk's `data_sources/*.yml` `field_mappings` (sysmon_eventid_13.yml:
+# `TargetObject: Registry.registry_path`; sysmon_eventid_1.yml: `Hashes: Processes.process_hash`).
+# Where pySigma maps a field, pySigma wins: these are looked up only after its table.
+VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
+    ("cim", "Registry.registry_path"): "TargetObject",
+    ("cim", "Processes.process_hash"): "Hashes",
 }
 
 # A path separator per operating system, from the rule's Sigma-style log source product.
@@ -125,7 +138,7 @@ def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
         named = _name_field(schema, field, category, kind, value, logsource.get("product", ""))
         if named is not None:
             return Canonical(named[0], named[1], named[2], cased, f"name:{schema}")
-        sigma = resolve(schema, field, category)
+        sigma = resolve(schema, field, category) or VENDOR_MAPPINGS.get((schema, field))
         if sigma is not None:
             return Canonical(sigma, kind, value, cased, f"table:{schema}")
     if field in sigma_field_names():
