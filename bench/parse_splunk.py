@@ -39,9 +39,13 @@ def main() -> None:
     total = sum(hows.values())
     named = total - hows["native"]
     print(f"files {tree.files}, rules {len(tree.rules)}, live {len(live)}")
-    print(f"live with every logic stage parsed: {len(parsed)} ({100 * len(parsed) / max(1, len(live)):.1f} %)")
-    print(f"predicates: {total + scope} ({scope} scope); non-scope with a Sigma name: {named} "
-          f"({100 * named / max(1, total):.1f} %) {dict(hows)}")
+    print(
+        f"live with every logic stage parsed: {len(parsed)} ({100 * len(parsed) / max(1, len(live)):.1f} %)"
+    )
+    print(
+        f"predicates: {total + scope} ({scope} scope); non-scope with a Sigma name: {named} "
+        f"({100 * named / max(1, total):.1f} %) {dict(hows)}"
+    )
     print(f"parse CPU seconds (read + parse of {tree.files} files): {seconds:.2f}")
 
 

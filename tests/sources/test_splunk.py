@@ -67,7 +67,12 @@ def test_ttp_detection(rules: dict[str, Rule]) -> None:
         ("Data source", "Sysmon EventID 1, Windows Event Log Security 4688"),
         ("Analytic story", "Malicious PowerShell"),
     )
-    assert (rule.stages, rule.logic_parsed) == ([], False)
+    assert rule.logic_parsed
+    assert [(s.label, s.op) for s in rule.stages][:3] == [
+        ("tstats", "source"),
+        ("tstats", "filter"),
+        ("tstats", "aggregate"),
+    ]
 
 
 def test_classes_and_severity(rules: dict[str, Rule]) -> None:

@@ -192,7 +192,9 @@ def _search_line(content: str, key_line: int) -> int:
     return key_line
 
 
-def _logic(rule: Rule, search: str, first_line: int, macros: dict[str, Macro], problems: list[Problem]) -> None:
+def _logic(
+    rule: Rule, search: str, first_line: int, macros: dict[str, Macro], problems: list[Problem]
+) -> None:
     """Stages from the search; a search that does not parse keeps text stages and gets a located Problem."""
     try:
         parsed = build_stages(search, macros, first_line)

@@ -131,7 +131,9 @@ class StageBuilder:
     def __init__(self, macros: Mapping[str, Macro]) -> None:
         self.macros = macros
         self.names = Names()
-        self.known_fields: list[str] = []  # data-model fields named by tstats (what drop_dm_object_name strips)
+        self.known_fields: list[
+            str
+        ] = []  # data-model fields named by tstats (what drop_dm_object_name strips)
         self.result = Parsed()
 
     def build(self, search: str, first_line: int) -> Parsed:
@@ -160,7 +162,9 @@ class StageBuilder:
     def _note(names: list[str], into: list[str]) -> None:
         into.extend(n for n in names if n not in into)
 
-    def _stage(self, label: str, op: StageOp, text: str, expr: Expr | None, line: int, defines: tuple[str, ...] = ()) -> None:
+    def _stage(
+        self, label: str, op: StageOp, text: str, expr: Expr | None, line: int, defines: tuple[str, ...] = ()
+    ) -> None:
         stages = self.result.stages
         stages.append(Stage(len(stages), label, op, text, expr, line, defines))
 
@@ -235,18 +239,21 @@ class StageBuilder:
 
         head_end = min(p for p in (from_at, where_at, by_at, len(words)) if p is not None)
         head = section(0, head_end)
-        aggregate_text = " ".join(w for w in head.split() if not _OPTION.match(w)) if head else ""
+        aggregate_text = " ".join(w for w in head.split() if not _OPTION.match(w) and not w.startswith("`"))
         datamodel = ""
         if from_at is not None:
             source_text = section(from_at, min(p for p in ends if p > from_at))
             found = _DATAMODEL.search(source_text)
             datamodel = found.group(1) if found else source_text.removeprefix("from").strip()
-            expr = Pred("datamodel", Kind.EQ, datamodel, native=source_text, scope=True) if datamodel else None
+            expr = (
+                Pred("datamodel", Kind.EQ, datamodel, native=source_text, scope=True) if datamodel else None
+            )
             self._stage(name, StageOp.SOURCE, source_text, expr, line)
         if where_at is not None:
             where_text = section(where_at + 1, by_at if by_at is not None else len(words))
             expr = parse_search(where_text, self.names)
-            self._stage(name, StageOp.FILTER, f"where {where_text}", expr, line)
+            shown_where = _native_where(text) or where_text  # the macro calls as written, when readable
+            self._stage(name, StageOp.FILTER, f"where {shown_where}", expr, line)
         by = _field_list(section(by_at + 1, len(words))) if by_at is not None else []
         defined, read = _aggregates(aggregate_text)
         self.known_fields.extend(f for f in (*by, *read) if f not in self.known_fields)
@@ -282,7 +289,7 @@ class StageBuilder:
                 column = unquote(target.group(1))
                 expression = assignment[target.end() :]
                 # `eval x = lower(x)` rewrites x: predicates on it still describe the event's x
-                if not re.search(rf"(?<![\w.]){re.escape(column)}(?![\w.])", expression):
+                if not re.search(rf"(?<![\w.]){re.escape(column)}(?![\w.]|\s*\()", expression):
                     defined.append(column)
         elif name == "rex":
             defined = _REX_GROUP.findall(rest)
@@ -337,6 +344,20 @@ class StageBuilder:
         if not removing:
             self.result.output_fields = columns
         self._stage(name, StageOp.PROJECT, text, None, line)
+
+
+def _native_where(command: str) -> str:
+    """The `where` clause of a tstats command as written (macros unexpanded), or "" if it has none."""
+    words = top_words(command)
+    lowered = [w.lower() for w, _ in words]
+    if "where" not in lowered:
+        return ""
+    start = lowered.index("where") + 1
+    stop = len(words) - 1 - lowered[::-1].index("by") if "by" in lowered[start:] else len(words)
+    if start >= len(words) or stop <= start:
+        return ""
+    end = words[stop][1] if stop < len(words) else len(command)
+    return command[words[start][1] : end].strip()
 
 
 def _pairs(words: list[str]) -> list[tuple[str, str]]:
