@@ -171,7 +171,8 @@ def test_rename_lookup_membership_and_defines() -> None:
 
 def _detection(search: str) -> str:
     body = textwrap.indent(search, "  ")
-    return f"name: Test\nid: x\ntype: TTP\nstatus: production\ndata_source:\n- Sysmon EventID 1\nsearch: |-\n{body}\n"
+    head = "name: Test\nid: x\ntype: TTP\nstatus: production\ndata_source:\n- Sysmon EventID 1\n"
+    return f"{head}search: |-\n{body}\n"
 
 
 def _rule(search: str, companions: dict[str, str] | None = None) -> Rule:

@@ -3,8 +3,9 @@
 Only `detections/**` are rules; macros, data sources, stories and lookup definitions are supporting data
 (`splunk.support`). Each detection lists the macro files its search calls (directly or through other macros)
 as companions, so the build's content hash covers them and a changed macro re-parses the rules that use it;
-the search is then expanded and parsed into stages (`splunk.parse`). A detection's class comes from its `type` (TTP and
-Anomaly detect, Hunting hunts, Correlation correlates risk events) and its folder (`detections/deprecated/`).
+the search is then expanded and parsed into stages (`splunk.parse`). A detection's class comes from its
+`type` (TTP and Anomaly detect, Hunting hunts, Correlation correlates risk events) and its folder
+(`detections/deprecated/`).
 Severity is not a field of the v5 format: it is derived from the highest RBA risk score on ESCU's stated
 scale, and the score itself is kept as a fact. Rules are counted per domain folder (`endpoint`, `cloud`, ...,
 `deprecated`).

@@ -176,9 +176,10 @@ class Builder:
             field_node = node.children[0]
             assert isinstance(field_node, Tree)
             name = self._token_text(field_node)
-            items = node.children[2].children if len(node.children) > 2 else []
+            listed = node.children[2] if len(node.children) > 2 else None
+            values = listed.children if isinstance(listed, Tree) else []
             native = self.span(node)
-            preds = [self.s_value(name, x, native) for x in items if isinstance(x, Tree)]
+            preds = [self.s_value(name, x, native) for x in values if isinstance(x, Tree)]
             return preds[0] if len(preds) == 1 else Any(tuple(preds))
         if rule == "s_term":
             value = node.children[0]

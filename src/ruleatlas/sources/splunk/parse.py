@@ -245,10 +245,10 @@ class StageBuilder:
             source_text = section(from_at, min(p for p in ends if p > from_at))
             found = _DATAMODEL.search(source_text)
             datamodel = found.group(1) if found else source_text.removeprefix("from").strip()
-            expr = (
+            model: Expr | None = (
                 Pred("datamodel", Kind.EQ, datamodel, native=source_text, scope=True) if datamodel else None
             )
-            self._stage(name, StageOp.SOURCE, source_text, expr, line)
+            self._stage(name, StageOp.SOURCE, source_text, model, line)
         if where_at is not None:
             where_text = section(where_at + 1, by_at if by_at is not None else len(words))
             expr = parse_search(where_text, self.names)
