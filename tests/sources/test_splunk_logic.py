@@ -115,8 +115,8 @@ def test_search_expressions() -> None:
             Not(Pred("CommandLine", Kind.CONTAINS, "foo", native="CommandLine!=*foo*")),
             Any(
                 (
-                    Pred("User", Kind.EQ, "a", native='User IN ("a", b,)'),
-                    Pred("User", Kind.EQ, "b", native='User IN ("a", b,)'),
+                    Pred("User", Kind.EQ, "a", native='User IN ("a")'),
+                    Pred("User", Kind.EQ, "b", native="User IN (b)"),
                 )
             ),
             Pred(None, Kind.EQ, "mimikatz", native="mimikatz"),

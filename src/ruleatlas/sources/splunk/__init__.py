@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.model import Problem, Rule, RuleKind, Stage
 from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.common import (
     YamlMapping,
@@ -132,7 +132,7 @@ def parse_file(
         VENDOR, "spl", text_, rel_path, folder, repo_url=repo_url, commit=commit, companions=companions
     )
     _fill(rule, doc, search, rel_path, problems)
-    _logic(rule, search, _search_line(text_, doc.line_of("search")), _macros(companions), problems)
+    _logic(rule, search, text_, doc.line_of("search"), _macros(companions), problems)
     rule.problems = problems
     for problem in problems:
         problem.rule_uid = rule.uid
@@ -193,10 +193,38 @@ def _search_line(content: str, key_line: int) -> int:
     return key_line
 
 
+def _relocate(stages: list[Stage], content: str, first_line: int) -> None:
+    """Stage lines of a search written as a folded (quoted or plain) scalar, whose line breaks are not the
+    file's: each stage's first word looked up in the file's lines of the search, in order."""
+    lines = content.splitlines()
+    end = next(
+        (n for n in range(first_line + 1, len(lines) + 1) if lines[n - 1][:1] not in (" ", "\t", "")),
+        len(lines) + 1,
+    )
+    cursor = first_line
+    for stage in stages:
+        words = stage.text.split(None, 1)
+        if not words:
+            continue
+        needle = words[0]
+        found = next((n for n in range(cursor, end) if needle in lines[n - 1]), None)
+        if found is None:
+            found = next((n for n in range(first_line, cursor) if needle in lines[n - 1]), None)
+        if found is not None:
+            stage.line = found
+            cursor = max(cursor, found)
+
+
 def _logic(
-    rule: Rule, search: str, first_line: int, macros: dict[str, Macro], problems: list[Problem]
+    rule: Rule,
+    search: str,
+    content: str,
+    key_line: int,
+    macros: dict[str, Macro],
+    problems: list[Problem],
 ) -> None:
     """Stages from the search; a search that does not parse keeps text stages and gets a located Problem."""
+    first_line = _search_line(content, key_line)
     try:
         parsed = build_stages(search, macros, first_line)
     except SplError as exc:
@@ -216,6 +244,8 @@ def _logic(
         rule.logic_parsed = False
         return
     rule.stages = parsed.stages
+    if first_line == key_line:
+        _relocate(rule.stages, content, first_line)
     rule.logic_parsed = True
     rule.output_fields = tuple(dict.fromkeys((*parsed.output_fields, *rule.output_fields)))
     for name in parsed.unresolved:

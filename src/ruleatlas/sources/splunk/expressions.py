@@ -178,8 +178,11 @@ class Builder:
             name = self._token_text(field_node)
             listed = node.children[2] if len(node.children) > 2 else None
             values = listed.children if isinstance(listed, Tree) else []
-            native = self.span(node)
-            preds = [self.s_value(name, x, native) for x in values if isinstance(x, Tree)]
+            written = self.span(field_node)
+            # each value's own `field IN (value)`: the whole list repeated on every value says nothing more
+            preds = [
+                self.s_value(name, x, f"{written} IN ({self.span(x)})") for x in values if isinstance(x, Tree)
+            ]
             return preds[0] if len(preds) == 1 else Any(tuple(preds))
         if rule == "s_term":
             value = node.children[0]
@@ -315,10 +318,12 @@ class Builder:
         if what == "literal":
             name = self.span(left)
         preds: list[Expr] = []
+        written = self.span(left)
         for value in values:
             vwhat, _, literal, _ = self.operand(value)
             shown = literal if vwhat == "literal" else self.span(value)
-            preds.append(self.pred(name, Kind.EQ, shown, native, cased=not fold))
+            one = f"{written} IN ({self.span(value)})" if len(values) > 1 else native
+            preds.append(self.pred(name, Kind.EQ, shown, one, cased=not fold))
         return preds[0] if len(preds) == 1 else Any(tuple(preds))
 
     def e_like(self, target: Tree[Token] | Token, pattern: Tree[Token] | Token, native: str) -> Expr:
