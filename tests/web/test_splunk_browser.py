@@ -1,0 +1,85 @@
+"""A Splunk tstats rule's page in headless Chromium, from a build of real rules (tests/data/splunk_pages: four
+security_content detections with their macros, and one SigmaHQ rule that shares an indicator): each pipe
+command its own stage with its native text, predicates, exclusions, indicators counted across vendors, the
+group-by fact and event coverage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from catalog_support import ATTACK_FIXTURE, atlas_server
+from site_support import running
+
+from ruleatlas.build import build
+from ruleatlas.config import BuildConfig, SourceSpec
+
+pytestmark = pytest.mark.browser
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+PAGES = DATA / "splunk_pages"
+RULE = "rules/splunk/windows_cmdline_tool_execution_from_non_shell_process/"
+
+
+@pytest.fixture(scope="module")
+def splunk_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    out = tmp_path_factory.mktemp("splunk-catalog")
+    sources = [SourceSpec("sigma", PAGES / "sigma"), SourceSpec("splunk", PAGES / "splunk")]
+    build(
+        BuildConfig(
+            out=out,
+            sources=sources,
+            attack=ATTACK_FIXTURE,
+            telemetry=DATA / "telemetry" / "providers",
+            jobs=1,
+        )
+    )
+    with running(atlas_server(out)) as url:
+        yield url
+
+
+def test_a_tstats_rule_page(page_factory: Any, splunk_site: str) -> None:
+    page, watch = page_factory()
+    response = page.goto(splunk_site + RULE, wait_until="load")
+    assert response is not None and response.status == 200
+    heads = page.locator("#stages .stage-head")
+    labels = [heads.nth(i).locator("h3").inner_text() for i in range(heads.count())]
+    assert labels == [
+        "Stage 0: tstats",
+        "Stage 1: tstats",
+        "Stage 2: tstats",
+        "Stage 3: drop_dm_object_name",
+        "Stage 4: convert",
+        "Stage 5: convert",
+        "Stage 6: filter macro",
+    ]
+    ops = [heads.nth(i).locator(".chip").inner_text() for i in range(3)]
+    assert ops == ["source", "filter", "aggregate"]
+    stages = page.locator("#stages .stage")
+    assert stages.nth(0).locator("pre").inner_text() == "from datamodel=Endpoint.Processes"
+    where = stages.nth(1).locator("pre").inner_text()
+    assert where.startswith('where Processes.process_name IN ("ipconfig.exe",')
+    assert "Processes.parent_process_name" in stages.nth(1).inner_text()
+    assert stages.nth(2).locator("pre").inner_text().startswith("tstats count min(_time) as firstTime")
+    assert stages.nth(6).locator("pre").inner_text() == (
+        "`windows_cmdline_tool_execution_from_non_shell_process_filter`"
+    )
+    assert heads.nth(0).locator(".line-link").inner_text() == "line 21"  # `from datamodel` in the file
+
+    indicators = page.locator("#indicators").inner_text()
+    assert "\\whoami.exe" in indicators and "corpus 2 (sigma 1, splunk 1)" in indicators
+    assert 'Processes.process_name IN ("whoami.exe")' in indicators
+    exclusions = page.locator("#exclusions").inner_text()
+    assert (
+        "ParentImage" in exclusions and "\\cmd.exe" in exclusions and "excluded by 1 (splunk 1)" in exclusions
+    )
+    assert "datamodel" not in indicators + exclusions  # a scope predicate is never an indicator
+
+    facts = page.locator(".meta-grid").inner_text().lower()
+    assert "group by" in facts and "processes.parent_process_name" in facts
+    assert "severity" in facts and "risk score" in facts
+    events = page.locator("#events table.events")
+    assert "Sysmon" in events.inner_text() and "Process creation" in events.inner_text()
+    assert watch.problems() == []
