@@ -15,6 +15,8 @@ from ruleatlas.model import Rule, RuleKind, SourceResult, walk_preds
 from ruleatlas.sources import splunk
 from ruleatlas.sources.common import read_tree
 from ruleatlas.sources.splunk.expressions import SCOPE_FIELDS
+from ruleatlas.telemetry import load_telemetry
+from ruleatlas.telemetry.coverage import event_coverage
 
 pytestmark = pytest.mark.corpus
 
@@ -151,3 +153,15 @@ def test_post_aggregate_thresholds_are_logic_not_indicators(live: list[Rule]) ->
         found = rule_indicators(rule)
         assert all(i.native_field not in defined for i in (*found.positives, *found.exclusions))
     assert thresholds >= 100
+
+
+def test_event_coverage_from_data_sources(shared_dir: Path, live: list[Rule]) -> None:
+    telemetry = load_telemetry(shared_dir / "providers", shared_dir / "corpus" / "sigma")
+    covered = {r.source.path for r in live if event_coverage(r, telemetry).events}
+    assert len(covered) >= 1081  # 1,420 today
+    # every rule whose YAML names a Sysmon or Security event as its first data source has that coverage
+    named = re.compile(
+        r"^data_source:\n- (Sysmon EventID \d+|Windows Event Log Security \d+)\n", re.MULTILINE
+    )
+    windows = {r.source.path for r in live if named.search(r.body)}
+    assert len(windows) >= 800 and windows <= covered  # 820 today
