@@ -160,6 +160,12 @@ def test_rename_lookup_membership_and_defines() -> None:
         "query", Kind.EQ, "ioc_domains", transforms=(MEMBERSHIP,), native="isnotnull(is_ioc)"
     )
     assert renamed == Pred("query", Kind.EQ, "x.com", cased=True, native='domain="x.com"')
+    again = build_stages(
+        "index=dns | lookup ioc_domains domain AS query OUTPUT isIOC | search isIOC=true", {}, 1
+    )
+    assert again.stages[-1].expr == Pred(
+        "query", Kind.EQ, "ioc_domains", transforms=(MEMBERSHIP,), native="isIOC=true"
+    )
     assert by_label["eval"].defines == ("len",)  # `domain=lower(domain)` rewrites domain, defines nothing
     assert by_label["rex"].defines == ("tld",)
     assert by_label["stats"].defines == ("count",)  # `values(domain) as domain` still holds domain's values

@@ -12,8 +12,8 @@ search expression inside it. A comparison of two fields is a field reference; a 
 a computation (`len(process) > 100`) keeps that computation, as written, as its field.
 
 Field names go through the command context (`Names`): a renamed field stands for its original name, a field
-that `drop_dm_object_name(X)` stripped stands for `X.<field>`, and an existence test of a lookup's output
-field is membership of the lookup's input field in that lookup.
+that `drop_dm_object_name(X)` stripped stands for `X.<field>`, and an existence or true-ish test of a lookup's
+output field (`isnotnull(is_ioc)`, `isIOC=true`) is membership of the lookup's input field in that lookup.
 """
 
 from __future__ import annotations
@@ -99,6 +99,11 @@ def _like_parts(pattern: str) -> list[WildPart]:
     return parts
 
 
+def _truthy(value: Scalar) -> bool:
+    """A lookup output tested for a true-ish value (`isIOC=true`) filters on membership, as isnotnull does."""
+    return value is True or value == 1 or (isinstance(value, str) and value.lower() in ("true", "1", "yes"))
+
+
 def _number(text: str) -> Scalar:
     if _INTEGER.fullmatch(text) and str(int(text)) == text:
         return int(text)
@@ -138,7 +143,7 @@ class Builder:
             return Pred(None, kind, value, cased, native=native)
         original = self.field_name(name)
         lookup = self.names.lookup_outputs.get(name)
-        if lookup is not None and kind is Kind.EXISTS:
+        if lookup is not None and (kind is Kind.EXISTS or (kind is Kind.EQ and _truthy(value))):
             source_field, table = lookup
             return Pred(self.field_name(source_field), Kind.EQ, table, False, (MEMBERSHIP,), native=native)
         scope = original.lower() in SCOPE_FIELDS
