@@ -11,11 +11,12 @@ import pytest
 import yaml
 
 from ruleatlas.analysis.indicators import IndicatorKey, defined_columns, rule_indicators
+from ruleatlas.analysis.rows import coverage_facts
 from ruleatlas.model import Rule, RuleKind, SourceResult, walk_preds
 from ruleatlas.sources import splunk
 from ruleatlas.sources.common import read_tree
 from ruleatlas.sources.splunk.expressions import SCOPE_FIELDS
-from ruleatlas.telemetry import load_telemetry
+from ruleatlas.telemetry import TelemetryCatalog, load_telemetry
 from ruleatlas.telemetry.coverage import event_coverage
 
 pytestmark = pytest.mark.corpus
@@ -29,6 +30,11 @@ def corpus(shared_dir: Path) -> SourceResult:
 @pytest.fixture(scope="module")
 def live(corpus: SourceResult) -> list[Rule]:
     return [r for r in corpus.rules if r.kind is not RuleKind.DEPRECATED]
+
+
+@pytest.fixture(scope="module")
+def telemetry(shared_dir: Path) -> TelemetryCatalog:
+    return load_telemetry(shared_dir / "providers", shared_dir / "corpus" / "sigma")
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +161,7 @@ def test_post_aggregate_thresholds_are_logic_not_indicators(live: list[Rule]) ->
     assert thresholds >= 100
 
 
-def test_event_coverage_from_data_sources(shared_dir: Path, live: list[Rule]) -> None:
-    telemetry = load_telemetry(shared_dir / "providers", shared_dir / "corpus" / "sigma")
+def test_event_coverage_from_data_sources(telemetry: TelemetryCatalog, live: list[Rule]) -> None:
     covered = {r.source.path for r in live if event_coverage(r, telemetry).events}
     assert len(covered) >= 1081  # 1,420 today
     # every rule whose YAML names a Sysmon or Security event as its first data source has that coverage
@@ -165,3 +170,18 @@ def test_event_coverage_from_data_sources(shared_dir: Path, live: list[Rule]) ->
     )
     windows = {r.source.path for r in live if named.search(r.body)}
     assert len(windows) >= 800 and windows <= covered  # 820 today
+
+
+def test_coverage_reads_a_vendor_rule_in_sigma_field_names(
+    telemetry: TelemetryCatalog, live: list[Rule]
+) -> None:
+    """`Processes.process_name` is Image and EventCode is EventID for the coverage check: a tstats rule on
+    Endpoint.Processes whose data sources are Sysmon 1 and Security 4688 covers both, and no coverage note
+    names a scope field."""
+    rule = next(r for r in live if r.uid == "splunk/windows_cmdline_tool_execution_from_non_shell_process")
+    coverage = event_coverage(rule, telemetry, coverage_facts(rule))
+    assert {(e.provider_name, e.event_id) for e in coverage.events} == {
+        ("Microsoft-Windows-Sysmon", 1),
+        ("Microsoft-Windows-Security-Auditing", 4688),
+    }
+    assert "datamodel" not in coverage.note and "Processes.process_name" not in coverage.note

@@ -7,14 +7,17 @@ the parent costs little (pickling rule objects or nested dicts would cost more t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ruleatlas.analysis.canonical import canonical
 from ruleatlas.analysis.document import rule_document
 from ruleatlas.analysis.indicators import rule_indicators
 from ruleatlas.attack import AttackData, map_tags
-from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.model import All, Expr, Not, Pred, Problem, Ref, Rule, RuleKind
+from ruleatlas.model import Any as AnyOf
 from ruleatlas.telemetry import TelemetryCatalog, event_coverage
+from ruleatlas.telemetry.coverage import RuleFacts, rule_facts
 
 # Rules of these kinds are shown but never counted: they are not part of the live corpus.
 UNCOUNTED_KINDS = frozenset({RuleKind.DEPRECATED, RuleKind.UNSUPPORTED})
@@ -93,7 +96,7 @@ def analyse_rule(
         problems = [_unknown_tag(rule, tag, attack) for tag in unknown]
     events: dict[str, Any] = {"events": [], "events_note": NO_TELEMETRY_NOTE}
     if telemetry is not None:
-        events = event_coverage(rule, telemetry).to_json()
+        events = event_coverage(rule, telemetry, coverage_facts(rule)).to_json()
     indicators = rule_indicators(rule)
     doc = rule_document(
         rule,
@@ -167,3 +170,32 @@ def _tag_line(rule: Rule, tag: str) -> int | None:
         if text.startswith("-") and text[1:].strip().strip("'\"") == wanted:
             return rule.line + offset
     return rule.line
+
+
+def coverage_facts(rule: Rule) -> RuleFacts:
+    """What a rule's logic says about its events, in Sigma's field names: a vendor rule's predicates through
+    the canonicaliser (`Processes.process_name` is `Image`, `EventCode` is `EventID`), so the field-aware
+    coverage check compares the event's fields with names it knows. Scope predicates (index, sourcetype,
+    data model) select the data, not an event field, and are left out; a field with no Sigma name keeps its
+    own (a platform event's `eventName` is read as written)."""
+    if rule.vendor == "sigma":
+        return rule_facts(rule)
+    stages = [replace(stage, expr=_sigma_named(stage.expr, rule)) for stage in rule.stages]
+    return rule_facts(replace(rule, stages=stages))
+
+
+def _sigma_named(expr: Expr | None, rule: Rule) -> Expr | None:
+    if expr is None or isinstance(expr, Ref):
+        return expr
+    if isinstance(expr, Pred):
+        if expr.scope or expr.field is None:
+            return None
+        form = canonical(expr, rule.vendor, rule.logsource)
+        return expr if form.how == "native" else replace(expr, field=form.field)
+    if isinstance(expr, Not):
+        inner = _sigma_named(expr.item, rule)
+        return None if inner is None else Not(inner)
+    items = tuple(x for x in (_sigma_named(i, rule) for i in expr.items) if x is not None)
+    if not items:
+        return None
+    return All(items) if isinstance(expr, All) else AnyOf(items)
