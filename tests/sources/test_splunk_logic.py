@@ -8,7 +8,7 @@ import textwrap
 from ruleatlas.analysis.indicators import rule_indicators
 from ruleatlas.model import MEMBERSHIP, All, Any, Kind, Not, Pred, Rule, StageOp
 from ruleatlas.sources import splunk
-from ruleatlas.sources.splunk.macros import expand
+from ruleatlas.sources.splunk.macros import MAX_EXPANDED, expand
 from ruleatlas.sources.splunk.parse import Parsed, build_stages
 from ruleatlas.sources.splunk.support import Macro
 
@@ -240,3 +240,10 @@ def test_an_undefined_macro_is_a_warning_naming_it() -> None:
         ("macro `get_asset` is not defined in macros/", "warning")
     ]
     assert rule.stages[-1].label == "get_asset"
+
+
+def test_macros_that_multiply_stop_at_a_budget() -> None:
+    bomb = {f"m{i}": Macro(f"m{i}", " ".join([f"`m{i + 1}`"] * 10)) for i in range(8)}
+    bomb["m8"] = Macro("m8", "x=1")
+    done = expand("`m0`", bomb)
+    assert len(done.text) < 2 * MAX_EXPANDED and done.unresolved  # 10^8 copies never built

@@ -52,6 +52,7 @@ TYPES = {"ttp": RuleKind.DETECTION, "anomaly": RuleKind.DETECTION, "hunting": Ru
 
 
 MACRO_FOLDER = "macros"
+_LOOK_BACK = 20  # lines a stage's line is looked for before the previous stage's
 _BLOCK_SCALAR = re.compile(r"^\s*[|>][+-]?[0-9]?\s*(#.*)?$")
 
 
@@ -208,8 +209,9 @@ def _relocate(stages: list[Stage], content: str, first_line: int) -> None:
             continue
         needle = words[0]
         found = next((n for n in range(cursor, end) if needle in lines[n - 1]), None)
-        if found is None:
-            found = next((n for n in range(first_line, cursor) if needle in lines[n - 1]), None)
+        if found is None:  # a stage of the same command written earlier (tstats' aggregate after its where)
+            back = range(cursor - 1, max(first_line, cursor - _LOOK_BACK) - 1, -1)
+            found = next((n for n in back if needle in lines[n - 1]), None)
         if found is not None:
             stage.line = found
             cursor = max(cursor, found)

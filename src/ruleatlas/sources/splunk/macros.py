@@ -22,6 +22,9 @@ from ruleatlas.sources.splunk.support import Macro
 BUILTIN_RENAMES = frozenset({"drop_dm_object_name"})
 _CALL = re.compile(r"`([^`(]*)(?:\(((?:[^`()]|\([^`()]*\))*)\))?`")
 _MAX_DEPTH = 8
+# An expansion longer than this stops expanding (macros calling macros many times each would grow without
+# bound); the calls left are reported as unresolved.
+MAX_EXPANDED = 200_000
 
 
 @dataclass(slots=True)
@@ -29,6 +32,7 @@ class Expansion:
     text: str
     unresolved: list[str] = field(default_factory=list)  # macro names with no definition (not `_filter`)
     empty_filters: list[str] = field(default_factory=list)  # `<name>_filter` macros that expand to nothing
+    size: int = 0  # characters of macro bodies substituted so far
 
 
 def split_arguments(text: str) -> list[str]:
@@ -88,10 +92,11 @@ def _expand(text: str, macros: Mapping[str, Macro], result: Expansion, depth: in
         body = macro.definition
         for parameter, argument in zip(macro.arguments, arguments, strict=False):
             body = body.replace(f"${parameter}$", argument)
-        if depth >= _MAX_DEPTH:
+        if depth >= _MAX_DEPTH or result.size + len(body) > MAX_EXPANDED:
             if name not in result.unresolved:
                 result.unresolved.append(name)
             return match.group(0)
+        result.size += len(body)
         return _expand(body, macros, result, depth + 1)
 
     return _CALL.sub(replace, text)
