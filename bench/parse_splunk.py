@@ -3,8 +3,8 @@
     .venv/bin/python bench/parse_splunk.py [path to corpus/splunk]
 
 Figures: live detections, how many have every search/tstats/where stage parsed, predicates, the share of
-non-scope predicates whose canonical field is a Sigma name, and the parse CPU time (process time, so a loaded
-machine does not inflate it).
+non-scope predicates (all stages) and of indicators (what corpus counts use) whose canonical field is a Sigma
+name, and the parse CPU time (process time, so a loaded machine does not inflate it).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from ruleatlas.analysis.canonical import canonical
+from ruleatlas.analysis.indicators import rule_indicators
 from ruleatlas.model import RuleKind, walk_preds
 from ruleatlas.sources import splunk
 from ruleatlas.sources.common import read_tree
@@ -45,6 +46,14 @@ def main() -> None:
     print(
         f"predicates: {total + scope} ({scope} scope); non-scope with a Sigma name: {named} "
         f"({100 * named / max(1, total):.1f} %) {dict(hows)}"
+    )
+    indicators = [
+        i for r in live for found in [rule_indicators(r)] for i in (*found.positives, *found.exclusions)
+    ]
+    sigma_named = sum(i.how != "native" for i in indicators)
+    print(
+        f"indicators of live rules (no scope, no defined column): {len(indicators)}; with a Sigma name: "
+        f"{sigma_named} ({100 * sigma_named / max(1, len(indicators)):.1f} %)"
     )
     print(f"parse CPU seconds (read + parse of {tree.files} files): {seconds:.2f}")
 
