@@ -1,5 +1,5 @@
-"""Elastic source: elastic/detection-rules TOML files → `Rule`s (metadata; the query languages' logic comes
-later).
+"""Elastic source: elastic/detection-rules TOML files → `Rule`s, with their EQL, kuery and ES|QL logic as stages
+and predicates (`logic.py`, one grammar per language beside it).
 
 One TOML file is one rule (`[metadata]` + `[rule]`). Files under `rules/_deprecated/` (or with maturity
 `deprecated`) are deprecated; `building_block_type` marks building blocks; promotion rules
@@ -34,11 +34,12 @@ from ruleatlas.sources.common import (
     unreadable_text,
     walk,
 )
+from ruleatlas.sources.elastic.logic import fill_logic
 from ruleatlas.sources.elastic.logsource import derive
 
 VENDOR = "elastic"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "elastic-1"
+PARSER_VERSION = "elastic-2"
 TOP_FOLDERS = ("rules", "rules_building_block")
 _TOML_PLACE = re.compile(r"\(at line (\d+), column (\d+)\)")
 _LOOKBACK = re.compile(r"^now-(\d+)([smhd])$")
@@ -156,6 +157,11 @@ def _fill(
         rule.output_fields = strings(investigation.get("field_names"))
     window = _lookback(text(body.get("from")))
     rule.correlation = _aggregation(body, window)
+    rule.problems = problems  # the query's parse problem, if any, joins the metadata ones
+    rule.correlation = fill_logic(rule, body, text_, rel_path) or rule.correlation
+    sequence = (
+        rule.correlation if rule.correlation and rule.correlation.type == CorrelationType.SEQUENCE else None
+    )
     group_by = rule.correlation.group_by if rule.correlation else ()
     rule.facts = facts(
         ("Status", rule.status),
@@ -164,6 +170,7 @@ def _fill(
         ("Severity", native_severity),
         ("Risk score", body.get("risk_score")),
         ("Time window", window),
+        ("Max span", sequence.timespan if sequence else ""),
         ("Schedule", body.get("interval")),
         ("Group by", list(group_by)),
         ("Index", list(index)),
