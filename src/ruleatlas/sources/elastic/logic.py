@@ -39,7 +39,7 @@ def fill_logic(rule: Rule, body: dict[str, Any], file_text: str, rel_path: str) 
         rule.logic_parsed = True
         return None
     query = text(body.get("query"))
-    first_line = query_line(file_text)
+    first_line = query_line(file_text, rule.line)
     language = rule.language
     try:
         correlation = None
@@ -71,11 +71,15 @@ def fill_logic(rule: Rule, body: dict[str, Any], file_text: str, rel_path: str) 
     return correlation
 
 
-def query_line(file_text: str) -> int:
-    """The file line where the `query` value's text starts (TOML drops a newline right after `'''`)."""
-    match = _QUERY_KEY.search(file_text)
+def query_line(file_text: str, table_line: int = 1) -> int:
+    """The file line where the `query` value of the table starting at `table_line` (`[rule]`) begins (TOML
+    drops a newline right after `'''`); other tables (`[[transform.osquery]]`) have queries too."""
+    offset = 0
+    for _ in range(table_line - 1):
+        offset = file_text.find("\n", offset) + 1
+    match = _QUERY_KEY.search(file_text, offset)
     if match is None:
-        return 1
+        return table_line
     line = file_text.count("\n", 0, match.start()) + 1
     multiline = len(match.group(1)) == 3 and not match.group(2).strip()
     return line + 1 if multiline else line
