@@ -1,5 +1,5 @@
-"""The whole Elastic corpus through the reader's grammars (read once per module), each figure checked against a
-count made without the parser: TOML keys and regexes over the query text."""
+"""The whole Elastic corpus through the reader's grammars (read once per module), each figure checked against
+a count made without the parser: TOML keys and regexes over the query text."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def test_sequences_are_inline_correlations(corpus: tuple[list[Rule], dict[str, d
     sequences = [r for r in live(rules) if r.language == "eql" and r.stages[0].op == StageOp.SEQUENCE]
     comments = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
     texts = [
-        comments.sub("", str(tomls[r.source.path].get("query", ""))) for r in live(rules) if r.language == "eql"
+        comments.sub("", str(tomls[r.source.path].get("query", "")))
+        for r in live(rules)
+        if r.language == "eql"
     ]
     assert len(sequences) == sum(1 for t in texts if re.match(r"\s*(sequence|sample)\b", t))
     with_maxspan = [r for r in sequences if r.correlation is not None and r.correlation.timespan]
@@ -60,7 +62,9 @@ def test_sequences_are_inline_correlations(corpus: tuple[list[Rule], dict[str, d
     assert members >= 2 * len(sequences)
 
 
-def test_stage_lines_point_into_the_rule_file(corpus: tuple[list[Rule], dict[str, dict[str, object]]]) -> None:
+def test_stage_lines_point_into_the_rule_file(
+    corpus: tuple[list[Rule], dict[str, dict[str, object]]],
+) -> None:
     rules, _ = corpus
     checked = 0
     for rule in live(rules):
@@ -84,9 +88,7 @@ def test_no_scope_field_is_an_indicator(corpus: tuple[list[Rule], dict[str, dict
     assert not fields & SCOPE_FIELDS
 
 
-def _text_count(
-    rules: list[Rule], tomls: dict[str, dict[str, object]], field: str, value: str
-) -> set[str]:
+def _text_count(rules: list[Rule], tomls: dict[str, dict[str, object]], field: str, value: str) -> set[str]:
     """Rules whose query text compares `field` (or its `.caseless` form) with a list or string holding the
     quoted `value` — by `:`, `==`, `in`, `like`, kuery's `field:(... or ...)` — counted without the parser."""
     compare = re.compile(
@@ -104,7 +106,9 @@ def _text_count(
 
 def _unix_only(rule_toml: dict[str, object]) -> bool:
     tags = rule_toml.get("tags")
-    systems = {t for t in tags if isinstance(t, str) and t.startswith("OS: ")} if isinstance(tags, list) else set()
+    systems = (
+        {t for t in tags if isinstance(t, str) and t.startswith("OS: ")} if isinstance(tags, list) else set()
+    )
     query = str(rule_toml.get("query", ""))
     if re.search(r'host\.os\.type\s*(?::|==)\s*"?(linux|macos)', query) and "windows" not in query:
         return True
@@ -127,7 +131,13 @@ def _ir_count(rules: list[Rule], key: IndicatorKey) -> tuple[set[str], set[str]]
     [
         ("process.name", "powershell.exe", ("Image", "ends_with", "\\powershell.exe", ""), 78, 10),
         ("process.name", "certutil.exe", ("Image", "ends_with", "\\certutil.exe", ""), 22, 0),
-        ("process.pe.original_file_name", "powershell.exe", ("OriginalFileName", "eq", "powershell.exe", ""), 21, 1),
+        (
+            "process.pe.original_file_name",
+            "powershell.exe",
+            ("OriginalFileName", "eq", "powershell.exe", ""),
+            21,
+            1,
+        ),
     ],
 )
 def test_cross_vendor_counts_agree_with_the_text(
@@ -144,7 +154,9 @@ def test_cross_vendor_counts_agree_with_the_text(
     assert positive | exclusion_only == _text_count(rules, tomls, field, value)
 
 
-def test_share_of_predicates_with_a_sigma_name(corpus: tuple[list[Rule], dict[str, dict[str, object]]]) -> None:
+def test_share_of_predicates_with_a_sigma_name(
+    corpus: tuple[list[Rule], dict[str, dict[str, object]]],
+) -> None:
     from ruleatlas.analysis.canonical import canonical
 
     rules, _ = corpus

@@ -106,8 +106,8 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
 
 # A path separator per operating system, from the rule's Sigma-style log source product.
 PATH_SEPARATORS = {"windows": "\\", "linux": "/", "macos": "/"}
-# A file name with one of these extensions is a Windows executable image: without a product (a rule written for
-# several operating systems), such a name is still a Windows path's last part.
+# A file name with one of these extensions is a Windows executable image: without a product (a rule written
+# for several operating systems), such a name is still a Windows path's last part.
 WINDOWS_IMAGE_EXTENSIONS = (".exe", ".dll", ".sys", ".com", ".scr", ".cpl", ".ocx")
 # Sigma fields holding Windows file and registry paths, which Windows compares case-insensitively: a vendor's
 # case-sensitive comparison of one (EQL `process.name in ("PowerShell.EXE")`) means what the insensitive one

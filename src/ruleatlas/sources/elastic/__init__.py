@@ -1,5 +1,5 @@
-"""Elastic source: elastic/detection-rules TOML files → `Rule`s, with their EQL, kuery and ES|QL logic as stages
-and predicates (`logic.py`, one grammar per language beside it).
+"""Elastic source: elastic/detection-rules TOML files → `Rule`s, with their EQL, kuery and ES|QL logic as
+stages and predicates (`logic.py`, one grammar per language beside it).
 
 One TOML file is one rule (`[metadata]` + `[rule]`). Files under `rules/_deprecated/` (or with maturity
 `deprecated`) are deprecated; `building_block_type` marks building blocks; promotion rules

@@ -103,13 +103,22 @@ class _Builder:
     def defines(self, command: Tree[Token]) -> tuple[str, ...]:
         names: list[str] = []
         if command.data in ("eval_cmd", "stats_cmd", "completion_cmd"):
-            for node in command.iter_subtrees_topdown():
-                if node.data == "assign":
-                    names.append(self.field_name(node.children[0]))
-                elif node.data == "aggregate" and _is(node.children[0], "assignment"):
-                    names.append(self.source(node.children[0]))  # an unnamed aggregate is named by its text
+            nodes = [c for c in command.children if isinstance(c, Tree)]
+            nodes += [g for c in nodes if c.data == "by_groups" for g in c.children if isinstance(g, Tree)]
+            for node in nodes:
+                first = node.children[0] if node.children else None
+                if node.data == "aggregate" and isinstance(first, Tree):
+                    node, first = first, first.children[0] if first.children else None
+                    if node.data == "assignment":  # an unnamed aggregate is a column named by its text
+                        names.append(self.source(node))
+                if node.data == "assign" and first is not None:
+                    names.append(self.field_name(first))
         elif command.data == "rename_cmd":
-            names += [self.field_name(r.children[1]) for r in command.children if _is(r, "rename")]
+            names += [
+                self.field_name(r.children[1])
+                for r in command.children
+                if isinstance(r, Tree) and r.data == "rename"
+            ]
         elif command.data in ("grok_cmd", "dissect_cmd"):
             pattern = next(c for c in command.children if _is(c, "string"))
             assert isinstance(pattern, Tree)

@@ -1,4 +1,5 @@
-"""A rule's Kibana `filters` (Elasticsearch query DSL in the TOML) as extra filter stages, ANDed with the query.
+"""A rule's Kibana `filters` (Elasticsearch query DSL in the TOML) as extra filter stages, ANDed with the
+query.
 
 Each filter is one stage: `exists`, `wildcard` (backslash escapes, `case_insensitive`), `prefix`,
 `match_phrase`/`match`/`term` (equality), `terms` (any of), `range`, and `bool` (`must`/`filter` all,

@@ -24,7 +24,7 @@ _HINTS = {
     "eql": "check the EQL syntax near this place (Elastic's EQL reference); the query is kept as written",
     "kuery": "check the kuery syntax near this place (Kibana's KQL reference); the query is kept as written",
     "lucene": "Lucene syntax beyond kuery's is not read; the query is kept as written",
-    "esql": "check the ES|QL syntax near this place (Elastic's ES|QL reference); the query is kept as written",
+    "esql": "check the ES|QL syntax near this place (Elastic's ES|QL reference); the query is kept as is",
 }
 
 
@@ -55,7 +55,7 @@ def fill_logic(rule: Rule, body: dict[str, Any], file_text: str, rel_path: str) 
             )
         else:
             return None  # a rule type without a query language: metadata only
-    except Exception as error:  # noqa: BLE001 — any failure of one query is that rule's problem, never the build's
+    except Exception as error:
         rule.stages = text_stages(query, first_line, StageOp.SOURCE if language == "esql" else None)
         rule.problems.append(
             parse_problem(
@@ -86,8 +86,8 @@ def query_line(file_text: str, table_line: int = 1) -> int:
 
 
 def _rule_type_stages(body: dict[str, Any], line: int, start: int) -> list[Stage]:
-    """The step a rule type adds after its query: a threshold's or new terms' aggregation, an indicator match's
-    join with the threat index."""
+    """The step a rule type adds after its query: a threshold's or new terms' aggregation, an indicator
+    match's join with the threat index."""
     kind = body.get("type")
     threshold, new_terms = body.get("threshold"), body.get("new_terms")
     if kind == "threshold" and isinstance(threshold, dict):

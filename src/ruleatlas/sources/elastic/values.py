@@ -56,8 +56,9 @@ def unescape(body: str) -> str:
 
 
 def pattern_parts(text: str, escapes: bool = False) -> list[WildPart]:
-    """A wildcard pattern as literal text and wildcards, runs of `*` made one. With `escapes` (kuery's unquoted
-    values), a backslash makes the next character literal; otherwise a backslash is an ordinary character."""
+    """A wildcard pattern as literal text and wildcards, runs of `*` made one. With `escapes` (kuery's
+    unquoted values), a backslash makes the next character literal; otherwise a backslash is an ordinary
+    character."""
     parts: list[WildPart] = []
     acc: list[str] = []
     i, n = 0, len(text)
