@@ -171,3 +171,24 @@ def test_share_of_predicates_with_a_sigma_name(
     named = sum(n for how, n in hows.items() if how != "native")
     # measured 58 %: process.args, event.action and event.outcome have no Sigma field in pySigma's ECS tables
     assert named / sum(hows.values()) >= 0.55
+
+
+def test_windows_rules_have_event_coverage(
+    shared_dir: Path, corpus: tuple[list[Rule], dict[str, dict[str, object]]]
+) -> None:
+    from ruleatlas.telemetry.coverage import event_coverage
+    from ruleatlas.telemetry.load import load_telemetry
+
+    rules, tomls = corpus
+    telemetry = load_telemetry(shared_dir / "providers", shared_dir / "corpus" / "sigma")
+    windows = [
+        r
+        for r in live(rules)
+        if "OS: Windows" in r.tags
+        or re.search(r'host\.os\.type\s*(?::|==)\s*"?windows', str(tomls[r.source.path].get("query", "")))
+    ]
+    covered = [r for r in windows if event_coverage(r, telemetry).events]
+    assert len(windows) == 631 and len(covered) >= 627, len(covered)
+    # a sequence (an inline correlation) covers the events of its members
+    sequence = next(r for r in covered if r.correlation is not None and r.correlation.type == "sequence")
+    assert event_coverage(sequence, telemetry).events
