@@ -198,7 +198,8 @@ def test_filters_ml_threshold_and_indicator_match_stages() -> None:
     assert threshold.stages[1].text == "count ≥ 25 by source.ip"
     assert threshold.correlation is not None and threshold.correlation.group_by == ("source.ip",)
     match = rule_of(
-        "type = 'threat_match'\nlanguage = 'kuery'\nquery = 'file.hash.sha256:*'\nthreat_index = ['logs-ti_*']\n"
+        "type = 'threat_match'\nlanguage = 'kuery'\nquery = 'file.hash.sha256:*'\n"
+        "threat_index = ['logs-ti_*']\n"
         "[[rule.threat_mapping]]\n[[rule.threat_mapping.entries]]\nfield = 'file.hash.sha256'\n"
         "type = 'mapping'\nvalue = 'threat.indicator.file.hash.sha256'\n"
     )
