@@ -3,9 +3,10 @@
 `field:"phrase"` is an equality with the phrase as written; an unquoted value reads `*` as a wildcard
 (`process.name:python*` starts_with) and a backslash as an escape; `field:*` is an existence check;
 `field:(a or b)` applies the field to every value; `field:{ sub:x }` is the nested field `field.sub`; ranges
-are lt/le/gt/ge. Kibana compares keyword fields case-sensitively (ECS `.caseless` sub-fields are not: the
-canonicaliser knows that suffix), so kuery predicates are cased. Words without a field are a free-text search
-(field None), several words one phrase.
+are lt/le/gt/ge. A quoted phrase on an analysed text field (`powershell.file.script_block_text`) is found
+anywhere in it, case-insensitively: contains. Kibana compares keyword fields case-sensitively (ECS
+`.caseless` sub-fields are not: the canonicaliser knows that suffix), so other kuery predicates are cased.
+Words without a field are a free-text search (field None), several words one phrase.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from __future__ import annotations
 from lark import Token, Tree
 
 from ruleatlas.model import All, Expr, Kind, Not, Pred
-from ruleatlas.sources.elastic.values import is_scope, number, one_or_any, unescape, wildcard_pred
+from ruleatlas.sources.elastic.values import (
+    TEXT_FIELDS,
+    is_scope,
+    number,
+    one_or_any,
+    unescape,
+    wildcard_pred,
+)
 from ruleatlas.sources.grammar import grammar_file, lark_parser
 
 GRAMMAR = grammar_file(__file__, "kuery.lark")
@@ -71,6 +79,8 @@ class _Builder:
         if data == "value_negation":
             return Not(self.values(items[0], field, native))
         text = native or f"{field}:{self._source(node)}"
+        if data == "quoted" and field in TEXT_FIELDS:
+            return Pred(field, Kind.CONTAINS, _value_text(node), native=text)
         if data == "quoted":
             return Pred(field, Kind.EQ, _value_text(node), cased=True, native=text, scope=is_scope(field))
         return wildcard_pred(field, _words(items[0]), True, text, escapes=True)

@@ -33,6 +33,12 @@ SCOPE_FIELDS = frozenset(
     }
 )
 
+# ECS fields mapped as analysed text, where a quoted kuery value is a phrase found anywhere in the field,
+# case-insensitively (Elastic's `match_phrase`), not the whole value: Sigma's `|contains`.
+TEXT_FIELDS = frozenset(
+    {"powershell.file.script_block_text", "message", "error.message", "file.Ext.header_bytes"}
+)
+
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", '"': '"', "'": "'", "\\": "\\"}
 
 
