@@ -4,7 +4,8 @@ stages and predicates (`logic.py`, one grammar per language beside it).
 One TOML file is one rule (`[metadata]` + `[rule]`). Files under `rules/_deprecated/` (or with maturity
 `deprecated`) are deprecated; `building_block_type` marks building blocks; promotion rules
 (`metadata.promotion`, `rules/promotions/`) forward another product's alerts (Elastic Defend, Okta
-ThreatInsight...), so they are alert feeds. Threshold and new_terms rules carry their aggregation in TOML
+ThreatInsight...), so they are alert feeds, as are indicator-match (`threat_match`) rules. Threshold and
+new_terms rules carry their aggregation in TOML
 tables, not in the query: they become the rule's inline `Correlation` (rules=()). TOML is read with `tomli`,
 the standard library's `tomllib` compiled (3x faster on this corpus): plain data, no code; nesting past
 Python's recursion limit is a RecursionError, reported like a syntax error.
@@ -180,10 +181,13 @@ def _fill(
 
 
 def _kind(rel_path: str, status: str, meta: dict[str, Any], body: dict[str, Any]) -> RuleKind:
-    """Precedence: deprecated, alert feed (promotion), building block, detection."""
+    """Precedence: deprecated, alert feed (promotion, indicator match), building block, detection."""
     if rel_path.startswith("rules/_deprecated/") or status == "deprecated":
         return RuleKind.DEPRECATED
     if meta.get("promotion") is True or rel_path.startswith("rules/promotions/"):
+        return RuleKind.ALERT_FEED
+    if body.get("type") == "threat_match":
+        # an indicator match alerts on a threat-intel feed's indicators, not on a behaviour it describes
         return RuleKind.ALERT_FEED
     if body.get("building_block_type"):
         return RuleKind.BUILDING_BLOCK
