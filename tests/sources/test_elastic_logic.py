@@ -227,3 +227,20 @@ def test_a_query_that_does_not_parse_keeps_text_stages_and_a_located_problem() -
     assert problem.file == "rules/windows/x.toml" and problem.line == 12 and problem.rule_uid == rule.uid
     assert problem.message.startswith("eql query does not parse: unexpected") and "column" in problem.message
     assert problem.hint
+
+
+@pytest.mark.parametrize(
+    ("language", "query"),
+    [
+        ("esql", "FROM x | WHERE " + "NOT " * 20_000 + "a == 1"),
+        ("eql", "process where " + "(" * 20_000 + "a == 1" + ")" * 20_000),
+        ("kuery", "a:(" * 20_000),
+    ],
+)
+def test_hostile_queries_are_problems_or_stages_never_crashes(language: str, query: str) -> None:
+    text = f"[rule]\nname = 'x'\ntype = '{language}'\nlanguage = '{language}'\nquery = '''\n{query}\n'''\n"
+    (rule,), problems = elastic.parse_file(
+        text, "rules/x.toml", "rules", repo_url="", commit="", companions={}
+    )
+    assert problems == []
+    assert rule.logic_parsed or (rule.stages and [p.line for p in rule.problems] == [6])

@@ -57,11 +57,12 @@ def fill_logic(rule: Rule, body: dict[str, Any], file_text: str, rel_path: str) 
             return None  # a rule type without a query language: metadata only
     except Exception as error:
         rule.stages = text_stages(query, first_line, StageOp.SOURCE if language == "esql" else None)
-        rule.problems.append(
-            parse_problem(
-                rel_path, error, language=language, first_line=first_line, hint=_HINTS.get(language, "")
-            )
+        problem = parse_problem(
+            rel_path, error, language=language, first_line=first_line, hint=_HINTS.get(language, "")
         )
+        if problem.line is None:  # not a syntax error with a place (nesting too deep): the query's first line
+            problem.line = first_line
+        rule.problems.append(problem)
         rule.logic_parsed = False
         return None
     stages += filter_stages(body.get("filters"), rule.line, start=len(stages))
