@@ -10,6 +10,7 @@ from ruleatlas.analysis.canonical import (
     PREFERRED,
     VENDOR_MAPPINGS,
     VENDOR_SCHEMAS,
+    WINDOWS_CASELESS_FIELDS,
     canonical,
     reduce_regex,
     resolve,
@@ -101,8 +102,21 @@ def test_a_name_field_is_the_sigma_path_field_ending_with_it() -> None:
     # A name compared by contains says nothing exact about the path: the native field stays, namespaced.
     other = canonical(Pred("process.name", Kind.CONTAINS, "power"), "elastic", WIN_PROC)
     assert (other.field, other.kind) == ("elastic:process.name", Kind.CONTAINS)
-    # Without an operating system there is no separator to add.
-    assert canonical(Pred("process.name", Kind.EQ, "x.exe"), "elastic", {}).field == "elastic:process.name"
+    # Without an operating system there is no separator to add, unless the name is a Windows image's.
+    assert canonical(Pred("process.name", Kind.EQ, "curl"), "elastic", {}).field == "elastic:process.name"
+    image = canonical(Pred("process.name", Kind.EQ, "X.exe", cased=True), "elastic", {})
+    assert (image.field, image.kind, image.value, image.cased) == ("Image", Kind.ENDS_WITH, "\\X.exe", False)
+
+
+def test_windows_path_fields_fold_for_every_vendor_but_sigma() -> None:
+    for field in WINDOWS_CASELESS_FIELDS:
+        assert field in sigma_field_names()
+    cased = Pred("process.pe.original_file_name", Kind.EQ, "PowerShell.EXE", cased=True)
+    assert indicator_key(cased, "elastic", WIN_PROC) == ("OriginalFileName", "eq", "powershell.exe", "")
+    linux = canonical(Pred("process.name", Kind.EQ, "Curl", cased=True), "elastic", {"product": "linux"})
+    assert linux.cased  # Linux paths are case-sensitive
+    sigma = Pred("Image", Kind.ENDS_WITH, "\\PowerShell.EXE", cased=True)
+    assert indicator_key(sigma, "sigma", WIN_PROC)[2] == "\\PowerShell.EXE"  # Sigma's |cased kept as written
 
 
 @pytest.mark.parametrize(

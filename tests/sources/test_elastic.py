@@ -49,7 +49,7 @@ def test_eql_rule_metadata(rules: dict[str, Rule]) -> None:
     assert rule.source.url == f"{REPO}/blob/abc123/rules/windows/execution_encoded_powershell.toml"
     assert rule.body.startswith("[metadata]\n") and 'process.args : ("-enc"' in rule.body
     assert rule.line == 7  # the [rule] table
-    assert (rule.stages, rule.logic_parsed) == ([], False)
+    assert rule.logic_parsed and [s.op for s in rule.stages] == ["filter"]
     assert rule.facts == (
         ("Status", "production"),
         ("Rule type", "eql"),

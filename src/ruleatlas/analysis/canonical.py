@@ -106,6 +106,25 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
 
 # A path separator per operating system, from the rule's Sigma-style log source product.
 PATH_SEPARATORS = {"windows": "\\", "linux": "/", "macos": "/"}
+# A file name with one of these extensions is a Windows executable image: without a product (a rule written
+# for several operating systems), such a name is still a Windows path's last part.
+WINDOWS_IMAGE_EXTENSIONS = (".exe", ".dll", ".sys", ".com", ".scr", ".cpl", ".ocx")
+# Sigma fields holding Windows file and registry paths, which Windows compares case-insensitively: a vendor's
+# case-sensitive comparison of one (EQL `process.name in ("PowerShell.EXE")`) means what the insensitive one
+# does, so its indicator value is folded as Sigma's is. Sigma's own `|cased` predicates are left as written.
+WINDOWS_CASELESS_FIELDS = frozenset(
+    {
+        "Image",
+        "ParentImage",
+        "OriginalFileName",
+        "TargetFilename",
+        "ImageLoaded",
+        "SourceImage",
+        "TargetImage",
+        "CurrentDirectory",
+        "TargetObject",
+    }
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -135,12 +154,15 @@ def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
         field, cased = field.removesuffix(".caseless"), False
     category = logsource.get("category", "")
     for schema in VENDOR_SCHEMAS[vendor]:
-        named = _name_field(schema, field, category, kind, value, logsource.get("product", ""))
+        product = logsource.get("product", "")
+        named = _name_field(schema, field, category, kind, value, product)
         if named is not None:
-            return Canonical(named[0], named[1], named[2], cased, f"name:{schema}")
+            folded = _windows_caseless(named[0], product, value)
+            return Canonical(named[0], named[1], named[2], cased and not folded, f"name:{schema}")
         sigma = resolve(schema, field, category) or VENDOR_MAPPINGS.get((schema, field))
         if sigma is not None:
-            return Canonical(sigma, kind, value, cased, f"table:{schema}")
+            folded = _windows_caseless(sigma, product, value)
+            return Canonical(sigma, kind, value, cased and not folded, f"table:{schema}")
     if field in sigma_field_names():
         return Canonical(field, kind, value, cased, "same-name")
     return Canonical(f"{vendor}:{field}", kind, value, cased, "native")
@@ -185,9 +207,22 @@ def _name_field(
     if kind is Kind.ENDS_WITH:
         return target, Kind.ENDS_WITH, value
     separator = PATH_SEPARATORS.get(product)
+    if separator is None and not product and _windows_image(value):
+        separator = PATH_SEPARATORS["windows"]
     if kind is Kind.EQ and separator is not None:
         return target, Kind.ENDS_WITH, separator + value
     return None  # a name compared another way (contains, starts_with, regex) says nothing exact of the path
+
+
+def _windows_image(value: Scalar) -> bool:
+    return isinstance(value, str) and value.lower().endswith(WINDOWS_IMAGE_EXTENSIONS)
+
+
+def _windows_caseless(sigma_field: str, product: str, value: Scalar) -> bool:
+    """Whether a vendor predicate on `sigma_field` compares a Windows path (case-insensitive on Windows)."""
+    if sigma_field not in WINDOWS_CASELESS_FIELDS:
+        return False
+    return product == "windows" or (not product and _windows_image(value))
 
 
 # --- regexes that are literals ---------------------------------------------------------------------------

@@ -445,7 +445,9 @@ def event_coverage(rule: Rule, telemetry: TelemetryCatalog, facts: RuleFacts | N
     category = logsource.get("category", "").lower()
     service = logsource.get("service", "").lower()
     table = telemetry.logsources
-    if rule.kind is RuleKind.CORRELATION or rule.correlation is not None:
+    # A correlation of other rules covers their events; an inline aggregation (an EQL sequence, a threshold:
+    # `rules == ()`) reads events itself, so its log source is resolved like any rule's.
+    if rule.kind is RuleKind.CORRELATION or (rule.correlation is not None and rule.correlation.rules):
         return Coverage([], "Correlation rule: its events are those of the rules it correlates.")
     windows_category = category in table.categories
     windows_service = service in table.services

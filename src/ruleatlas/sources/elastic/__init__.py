@@ -1,10 +1,11 @@
-"""Elastic source: elastic/detection-rules TOML files → `Rule`s (metadata; the query languages' logic comes
-later).
+"""Elastic source: elastic/detection-rules TOML files → `Rule`s, with their EQL, kuery and ES|QL logic as
+stages and predicates (`logic.py`, one grammar per language beside it).
 
 One TOML file is one rule (`[metadata]` + `[rule]`). Files under `rules/_deprecated/` (or with maturity
 `deprecated`) are deprecated; `building_block_type` marks building blocks; promotion rules
 (`metadata.promotion`, `rules/promotions/`) forward another product's alerts (Elastic Defend, Okta
-ThreatInsight...), so they are alert feeds. Threshold and new_terms rules carry their aggregation in TOML
+ThreatInsight...), so they are alert feeds, as are indicator-match (`threat_match`) rules. Threshold and
+new_terms rules carry their aggregation in TOML
 tables, not in the query: they become the rule's inline `Correlation` (rules=()). TOML is read with `tomli`,
 the standard library's `tomllib` compiled (3x faster on this corpus): plain data, no code; nesting past
 Python's recursion limit is a RecursionError, reported like a syntax error.
@@ -34,11 +35,12 @@ from ruleatlas.sources.common import (
     unreadable_text,
     walk,
 )
+from ruleatlas.sources.elastic.logic import fill_logic
 from ruleatlas.sources.elastic.logsource import derive
 
 VENDOR = "elastic"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "elastic-1"
+PARSER_VERSION = "elastic-2"
 TOP_FOLDERS = ("rules", "rules_building_block")
 _TOML_PLACE = re.compile(r"\(at line (\d+), column (\d+)\)")
 _LOOKBACK = re.compile(r"^now-(\d+)([smhd])$")
@@ -156,6 +158,11 @@ def _fill(
         rule.output_fields = strings(investigation.get("field_names"))
     window = _lookback(text(body.get("from")))
     rule.correlation = _aggregation(body, window)
+    rule.problems = problems  # the query's parse problem, if any, joins the metadata ones
+    rule.correlation = fill_logic(rule, body, text_, rel_path) or rule.correlation
+    sequence = (
+        rule.correlation if rule.correlation and rule.correlation.type == CorrelationType.SEQUENCE else None
+    )
     group_by = rule.correlation.group_by if rule.correlation else ()
     rule.facts = facts(
         ("Status", rule.status),
@@ -164,6 +171,7 @@ def _fill(
         ("Severity", native_severity),
         ("Risk score", body.get("risk_score")),
         ("Time window", window),
+        ("Max span", sequence.timespan if sequence else ""),
         ("Schedule", body.get("interval")),
         ("Group by", list(group_by)),
         ("Index", list(index)),
@@ -173,10 +181,13 @@ def _fill(
 
 
 def _kind(rel_path: str, status: str, meta: dict[str, Any], body: dict[str, Any]) -> RuleKind:
-    """Precedence: deprecated, alert feed (promotion), building block, detection."""
+    """Precedence: deprecated, alert feed (promotion, indicator match), building block, detection."""
     if rel_path.startswith("rules/_deprecated/") or status == "deprecated":
         return RuleKind.DEPRECATED
     if meta.get("promotion") is True or rel_path.startswith("rules/promotions/"):
+        return RuleKind.ALERT_FEED
+    if body.get("type") == "threat_match":
+        # an indicator match alerts on a threat-intel feed's indicators, not on a behaviour it describes
         return RuleKind.ALERT_FEED
     if body.get("building_block_type"):
         return RuleKind.BUILDING_BLOCK

@@ -66,10 +66,16 @@ def derive(language: str, query: str, index: tuple[str, ...], tags: tuple[str, .
     os_name = _os(query, tags)
     if os_name and (not product or product == os_name):
         product = os_name
+    elif product in _OS and not os_name and len(_tagged_os(tags)) > 1:
+        product = ""  # one of several data sets of a rule for several systems (auditd beside Defend)
     categories = _categories(language, query)
     category = _category(categories, query)
     if category == "dns_query" or (category == "network_connection" and "dns.question" in query):
         category = "dns_query"
+    if "powershell.file.script_block_text" in query:
+        # PowerShell script block logging (event 4104), which Sigma's ps_script category reads; Elastic's
+        # integration files these events under event.category process, without a start event
+        category = "ps_script"
     if product:
         out["product"] = product
     if category:
@@ -105,6 +111,10 @@ def _os(query: str, tags: tuple[str, ...]) -> str:
     if not found:
         found = {_OS.get(t.split(":", 1)[1].strip().lower(), "") for t in tags if t.startswith("OS:")} - {""}
     return found.pop() if len(found) == 1 else ""
+
+
+def _tagged_os(tags: tuple[str, ...]) -> set[str]:
+    return {_OS.get(t.split(":", 1)[1].strip().lower(), "") for t in tags if t.startswith("OS:")} - {""}
 
 
 def _categories(language: str, query: str) -> tuple[str, ...]:

@@ -1,0 +1,118 @@
+"""What Elastic's three query languages share once parsed: string literals, wildcard patterns as the model's
+kinds, and which ECS fields select the data source rather than the behaviour (scope predicates).
+
+Elastic's wildcard patterns (`:` and `like` in EQL, unquoted kuery values, ES|QL `LIKE`) treat `*` and `?` as
+wildcards and a backslash as an ordinary character (`"C:\\\\Windows\\\\*"` is the folder's contents), so a
+pattern is split here and handed to the Sigma reader's `classify`, which turns wildcards at the ends into
+contains/starts_with/ends_with and writes inner ones in the model's wildcard syntax.
+"""
+
+from __future__ import annotations
+
+from ruleatlas.model import Any, Expr, Kind, Pred, Scalar, Wild, WildPart
+from ruleatlas.sources.sigma_modifiers import classify
+
+# ECS fields that choose the data (which events, which host OS, which data set), as a Sigma logsource does:
+# shown and used for event coverage, never indicators (vendors.md §1 item 3). `event.action`, `event.code`
+# and `event.provider` name the behaviour (the API call, the Windows event id) and stay indicators.
+SCOPE_FIELDS = frozenset(
+    {
+        "event.category",
+        "event.type",
+        "event.kind",
+        "event.module",
+        "event.dataset",
+        "data_stream.dataset",
+        "data_stream.namespace",
+        "data_stream.type",
+        "host.os.type",
+        "host.os.family",
+        "host.os.platform",
+        "_index",
+        "index",
+    }
+)
+
+# ECS fields mapped as analysed text, where a quoted kuery value is a phrase found anywhere in the field,
+# case-insensitively (Elastic's `match_phrase`), not the whole value: Sigma's `|contains`.
+TEXT_FIELDS = frozenset(
+    {"powershell.file.script_block_text", "message", "error.message", "file.Ext.header_bytes"}
+)
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", '"': '"', "'": "'", "\\": "\\"}
+
+
+def unescape(body: str) -> str:
+    """A quoted string's body with its backslash escapes applied (`\\\\` → `\\`, `\\"` → `"`, `\\n`...); an
+    unknown escape keeps its backslash."""
+    if "\\" not in body:
+        return body
+    out: list[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        ch = body[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = body[i + 1]
+            out.append(_ESCAPES.get(nxt, "\\" + nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def pattern_parts(text: str, escapes: bool = False) -> list[WildPart]:
+    """A wildcard pattern as literal text and wildcards, runs of `*` made one. With `escapes` (kuery's
+    unquoted values), a backslash makes the next character literal; otherwise a backslash is an ordinary
+    character."""
+    parts: list[WildPart] = []
+    acc: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if escapes and ch == "\\" and i + 1 < n:
+            acc.append(text[i + 1])
+            i += 2
+            continue
+        if ch in "*?":
+            if acc:
+                parts.append("".join(acc))
+                acc = []
+            wild = Wild.STAR if ch == "*" else Wild.ONE
+            if not (wild is Wild.STAR and parts and parts[-1] is Wild.STAR):
+                parts.append(wild)
+        else:
+            acc.append(ch)
+        i += 1
+    if acc:
+        parts.append("".join(acc))
+    return parts
+
+
+def wildcard_pred(field: str | None, pattern: str, cased: bool, native: str, escapes: bool = False) -> Pred:
+    """A pattern comparison: `*x` ends_with, `x*` starts_with, `*x*` contains, no wildcard eq, else wildcard;
+    a lone `*` is an existence check."""
+    parts = pattern_parts(pattern, escapes)
+    if parts == [Wild.STAR] and field is not None:
+        return Pred(field, Kind.EXISTS, True, native=native, scope=is_scope(field))
+    kind, value = classify(parts)
+    return Pred(field, kind, value, cased, native=native, scope=is_scope(field))
+
+
+def is_scope(field: str | None) -> bool:
+    return field is not None and field in SCOPE_FIELDS
+
+
+def one_or_any(items: list[Expr]) -> Expr:
+    return items[0] if len(items) == 1 else Any(tuple(items))
+
+
+def number(text: str) -> Scalar:
+    """A numeric literal as int or float (as written when neither)."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
