@@ -177,3 +177,12 @@ def test_a_reduced_regex_counts_with_the_plain_comparison() -> None:
     assert indicator_key(regex, "yaral", WIN_PROC) == ("Image", "ends_with", "\\powershell.exe", "")
     cased = Pred("CommandLine", Kind.REGEX, "Invoke-Mimikatz")
     assert indicator_key(cased, "sigma", WIN_PROC) == ("CommandLine", "contains", "Invoke-Mimikatz", "")
+
+
+def test_cloud_audit_keys_by_service() -> None:
+    trail = {"product": "aws", "service": "cloudtrail"}
+    kusto = Pred("EventName", Kind.EQ, "StopLogging")
+    udm = Pred("metadata.product_event_type", Kind.EQ, "StopLogging", cased=True)  # YARA-L without nocase
+    assert indicator_key(kusto, "kusto", trail) == ("eventName", "eq", "stoplogging", "")
+    assert indicator_key(udm, "yaral", trail) == ("eventName", "eq", "stoplogging", "")
+    assert canonical(udm, "yaral", {"product": "windows"}).field != "eventName"  # elsewhere: UDM's table

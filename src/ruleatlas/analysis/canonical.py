@@ -104,6 +104,15 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
     ("cim", "Processes.process_hash"): "Hashes",
 }
 
+# Cloud audit records keep their own keys whatever the vendor: (Sigma log source service, vendor field) → the
+# key as Sigma's rules for that service write it. Sentinel's AWSCloudTrail table spells CloudTrail's
+# `eventName` `EventName`; Google SecOps UDM keeps it in `metadata.product_event_type`.
+SERVICE_FIELDS: dict[tuple[str, str], str] = {
+    ("cloudtrail", "EventName"): "eventName",
+    ("cloudtrail", "EventSource"): "eventSource",
+    ("cloudtrail", "metadata.product_event_type"): "eventName",
+}
+
 # A path separator per operating system, from the rule's Sigma-style log source product.
 PATH_SEPARATORS = {"windows": "\\", "linux": "/", "macos": "/"}
 
@@ -116,7 +125,7 @@ class Canonical:
     kind: Kind
     value: Scalar
     cased: bool
-    how: str  # "sigma", "table:<schema>", "name:<schema>", "same-name", "native"
+    how: str  # "sigma", "table:<schema>", "name:<schema>", "service:<service>", "same-name", "native"
 
 
 def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
@@ -133,6 +142,11 @@ def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
         return Canonical(field or "", kind, value, cased, "sigma" if vendor == "sigma" else "native")
     if field.endswith(".caseless"):  # ECS's case-insensitive multi-field: the field itself, compared so
         field, cased = field.removesuffix(".caseless"), False
+    service_field = SERVICE_FIELDS.get((logsource.get("service", ""), field))
+    if service_field is not None:
+        # The service spells each of these values one way (`StopLogging`), so a cased comparison means the same
+        # as Sigma's uncased one: counted together.
+        return Canonical(service_field, kind, value, False, f"service:{logsource['service']}")
     category = logsource.get("category", "")
     for schema in VENDOR_SCHEMAS[vendor]:
         named = _name_field(schema, field, category, kind, value, logsource.get("product", ""))
