@@ -144,8 +144,8 @@ def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
         field, cased = field.removesuffix(".caseless"), False
     service_field = SERVICE_FIELDS.get((logsource.get("service", ""), field))
     if service_field is not None:
-        # The service spells each of these values one way (`StopLogging`), so a cased comparison means the same
-        # as Sigma's uncased one: counted together.
+        # The service spells each of these values one way (`StopLogging`), so a cased comparison means the
+        # same as Sigma's uncased one: counted together.
         return Canonical(service_field, kind, value, False, f"service:{logsource['service']}")
     category = logsource.get("category", "")
     for schema in VENDOR_SCHEMAS[vendor]:
