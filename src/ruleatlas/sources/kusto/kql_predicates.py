@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ruleatlas.model import MEMBERSHIP, Expr, Kind, Not, Pred, Scalar
+from ruleatlas.model import MEMBERSHIP, Expr, Kind, Not, Pred, Scalar, scalar_text
 from ruleatlas.model import All as AllOf
 from ruleatlas.model import Any as AnyOf
 from ruleatlas.sources.kusto.kql_ast import Between, Binary, Call, ListN, Lit, Name, Node, Pipe, Source
@@ -215,7 +215,20 @@ class Predicates:
             return [Value(membership_name(node, self.query), member_of=True)]
         if isinstance(node, Call) and node.name.lower() in ("toscalar", "materialize"):
             return [Value(self.text(node), member_of=True)]
-        return [Value(" ".join(self.text(node).split()))]  # `ago(1d)`, `now() - 1h`: the expression
+        return [Value(self.render(node))]  # `ago(1d)`, `now() - 1h`: the expression, lets inlined
+
+    def render(self, node: Node) -> str:
+        """An expression's text on one line with the scalar `let`s it names replaced by their values
+        (`ago(lookback)` → `ago(1h)`)."""
+        if isinstance(node, Name):
+            resolved = self.resolve(node.path)
+            if resolved is not None and len(resolved) == 1 and not resolved[0].member_of:
+                return scalar_text(resolved[0].value)
+        if isinstance(node, Call):
+            return f"{node.name}({', '.join(self.render(a) for a in node.args)})"
+        if isinstance(node, Binary) and node.op not in ("and", "or"):
+            return f"{self.render(node.left)} {node.op} {self.render(node.right)}"
+        return " ".join(self.text(node).split())
 
 
 def membership_name(node: Node, query: str) -> str:
