@@ -17,6 +17,8 @@ regex`...), `+ -`, `* / %`, unary minus, then postfix `.` / `[...]` / call.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ruleatlas.sources.kusto.kql_ast import (
     Assign,
     Between,
@@ -56,6 +58,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.watchlists: list[str] = []  # `_GetWatchlist('x')` calls anywhere in the query
 
     # --- token helpers -------------------------------------------------------------------------------
 
@@ -277,6 +280,8 @@ class _Parser:
             elif tok.text == "(" and isinstance(node, Name):
                 args = self.call_args()
                 node = Call(node.path, args, node.start, self.prev_end())
+                if node.name == "_GetWatchlist" and args and isinstance(args[0], Lit):
+                    self.watchlists.append(str(args[0].value))
             else:
                 return node
 
@@ -523,7 +528,13 @@ def _end(node: Node) -> int:
     return node.end
 
 
-def parse_query(text: str) -> list[Statement]:
+@dataclass(slots=True)
+class ParsedQuery:
+    statements: list[Statement]
+    watchlists: list[str]  # the watchlists the query reads, wherever it calls `_GetWatchlist`
+
+
+def parse_query(text: str) -> ParsedQuery:
     """The statements of a KQL query; raises `KqlSyntaxError` (with line and column) where it cannot."""
     parser = _Parser(text)
     statements = parser.statements()
@@ -531,4 +542,4 @@ def parse_query(text: str) -> list[Statement]:
         raise parser.error("unexpected text after the query")
     if not any(not s.name for s in statements):
         raise KqlSyntaxError("the query has no tabular expression (only let statements)", 1, 1)
-    return statements
+    return ParsedQuery(statements, list(dict.fromkeys(parser.watchlists)))

@@ -375,4 +375,9 @@ def _columns(
 def query_logic(query: str, first_line: int = 1) -> QueryLogic:
     """The stages of a KQL query whose first line is line `first_line` of its file; raises
     `KqlSyntaxError` when the query does not parse."""
-    return _Builder(query, first_line).build(parse_query(query))
+    parsed = parse_query(query)
+    logic = _Builder(query, first_line).build(parsed.statements)
+    for name in parsed.watchlists:
+        if name not in logic.watchlists:
+            logic.watchlists.append(name)
+    return logic
