@@ -62,7 +62,8 @@ _OPS: dict[str, StageOp] = {
     "lookup": StageOp.JOIN,
     "union": StageOp.JOIN,
 }
-_ANTI_JOINS = frozenset({"leftanti", "anti", "leftantisemi", "rightanti", "rightantisemi"})
+# A right anti join keeps the right side's rows that the left lacks: no expression says that here.
+_ANTI_JOINS = frozenset({"leftanti", "anti", "leftantisemi"})
 _FILTERING_JOINS = frozenset({"", "inner", "innerunique", "leftsemi", "rightsemi"})
 _TABULAR_CALLS = frozenset({"_getwatchlist", "materialize", "view", "table", "externaldata", "datatable"})
 # The column an aggregation function makes when the rule does not name it: `dcount(x)` → `dcount_x`.
