@@ -445,7 +445,7 @@ def event_coverage(rule: Rule, telemetry: TelemetryCatalog, facts: RuleFacts | N
     category = logsource.get("category", "").lower()
     service = logsource.get("service", "").lower()
     table = telemetry.logsources
-    # a single rule's inline aggregation (`rules == ()`: YARA-L `match`, a Kusto threshold) reads its own events
+    # a single rule's inline aggregation (`rules == ()`: YARA-L `match`, a Kusto threshold) has events
     if rule.kind is RuleKind.CORRELATION or (rule.correlation is not None and rule.correlation.rules):
         return Coverage([], "Correlation rule: its events are those of the rules it correlates.")
     windows_category = category in table.categories
