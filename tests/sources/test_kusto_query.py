@@ -202,3 +202,12 @@ def test_a_query_that_does_not_parse_keeps_text_stages_and_a_problem() -> None:
     assert (problem.file, problem.line, problem.severity) == ("Detections/x/Broken.yaml", 6, "warning")
     assert problem.message == "KQL query does not parse: unexpected character '@' at column 14"
     assert "text stages" in problem.hint
+
+
+def test_thousands_of_nested_ors_are_a_problem_not_a_crash() -> None:
+    query = "T | where " + " or ".join(f"A == {n}" for n in range(20_000)) + "\n| where " + "(" * 5000
+    text = "name: x\nquery: |\n  " + query + "\n"
+    rules, _ = kusto.parse_file(
+        text, "Detections/x.yaml", "Detections", repo_url="", commit="", companions={}
+    )
+    assert not rules[0].logic_parsed and rules[0].problems[0].line is not None

@@ -147,3 +147,15 @@ def test_a_section_that_does_not_parse_keeps_text_stages_and_a_problem() -> None
     assert problem.message.startswith(
         "YARA-L events query does not parse: unexpected COMPARE '=' at column 12"
     )
+
+
+def test_thousands_of_nested_ors_are_a_problem_not_a_crash() -> None:
+    events = "    " + " or ".join(f'$e.a = "{n}"' for n in range(20_000))
+    text = f'rule t {{\n  meta:\n    a = "1"\n  events:\n{events}\n  condition:\n    $e\n}}\n'
+    rules, _ = yaral.parse_file(
+        text, "rules/community/t.yaral", "community", repo_url="", commit="", companions={}
+    )
+    assert not rules[0].logic_parsed
+    assert [(p.line, p.message) for p in rules[0].problems] == [
+        (5, "YARA-L events query does not parse: nested too deeply to read")
+    ]

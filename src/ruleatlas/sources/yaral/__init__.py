@@ -28,9 +28,9 @@ from ruleatlas.sources.common import (
     walk,
 )
 from ruleatlas.sources.grammar import parse_problem
-from ruleatlas.sources.yaral.logic import SectionError, yaral_logic
+from ruleatlas.sources.yaral.logic import SectionError, TooDeep, yaral_logic
 from ruleatlas.sources.yaral.logsource import derive
-from ruleatlas.sources.yaral.rulefile import RuleText, split_rules
+from ruleatlas.sources.yaral.rulefile import RuleText, Section, split_rules
 
 VENDOR = "yaral"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
@@ -138,23 +138,10 @@ def _logic(rule: Rule, found: RuleText, rel_path: str) -> list[Problem]:
     try:
         logic = yaral_logic(found)
     except SectionError as exc:
-        rule.stages = [
-            Stage(index, name, _TEXT_OPS.get(name, StageOp.TRANSFORM), section.text, None, section.text_line)
-            for index, (name, section) in enumerate(
-                (n, found.sections[n])
-                for n in ("condition", "events", "match", "outcome")
-                if n in found.sections
-            )
-        ]
-        return [
-            parse_problem(
-                rel_path,
-                exc.error,
-                language=f"YARA-L {exc.section.name}",
-                first_line=exc.section.text_line,
-                hint="the rule is kept as written; its sections are shown as text",
-            )
-        ]
+        return _unparsed(rule, found, rel_path, exc.section, exc.error)
+    except RecursionError:  # thousands of nested `or`s: kept as text, as a syntax error is
+        where = found.sections.get("events") or next(iter(found.sections.values()))
+        return _unparsed(rule, found, rel_path, where, TooDeep())
     rule.stages = logic.stages
     rule.logic_parsed = True
     rule.output_fields = logic.output_fields
@@ -165,6 +152,24 @@ def _logic(rule: Rule, found: RuleText, rel_path: str) -> list[Problem]:
         *facts(("Condition", logic.condition), ("Risk score", logic.risk_score)),
     )
     return []
+
+
+def _unparsed(
+    rule: Rule, found: RuleText, rel_path: str, section: Section, error: Exception
+) -> list[Problem]:
+    present = [found.sections[n] for n in _TEXT_OPS if n in found.sections]
+    rule.stages = [
+        Stage(index, s.name, _TEXT_OPS[s.name], s.text, None, s.text_line) for index, s in enumerate(present)
+    ]
+    return [
+        parse_problem(
+            rel_path,
+            error,
+            language=f"YARA-L {section.name}",
+            first_line=section.text_line,
+            hint="the rule is kept as written; its sections are shown as text",
+        )
+    ]
 
 
 _TEXT_OPS = {

@@ -60,6 +60,16 @@ class SectionError(Exception):
         self.error = error
 
 
+class TooDeep(Exception):
+    """A section nested deeper than the converter reads (thousands of `or`s), placed at its first line."""
+
+    line = 1
+    column = 1
+
+    def __init__(self) -> None:
+        super().__init__("nested too deeply to read")
+
+
 @dataclass(slots=True)
 class YaralLogic:
     stages: list[Stage] = field(default_factory=list)
