@@ -157,5 +157,5 @@ def test_thousands_of_nested_ors_are_a_problem_not_a_crash() -> None:
     )
     assert not rules[0].logic_parsed
     assert [(p.line, p.message) for p in rules[0].problems] == [
-        (5, "YARA-L events query does not parse: nested too deeply to read")
+        (5, "YARA-L events query does not parse: nested too deeply to read at column 1")
     ]
