@@ -31,8 +31,9 @@ def walk(reader: ModuleType, root: Path) -> SourceResult:
     problems = result.errors + [p for r in result.rules for p in r.problems]
     assert all(p.file and p.line is not None for p in problems), [p for p in problems if p.line is None][:3]
     assert all(r.vendor == reader.VENDOR for r in result.rules)
-    # languages whose logic is parsed have their own corpus tests (test_kusto_corpus, test_yaral_corpus)
-    assert not any(r.logic_parsed for r in result.rules if r.language not in ("panther-yaml", "kql", "yaral"))
+    # languages whose logic is parsed have their own corpus tests (test_kusto_corpus, test_yaral_corpus...)
+    parsed = ("panther-yaml", "kql", "yaral", "spl")
+    assert not any(r.logic_parsed for r in result.rules if r.language not in parsed)
     return result
 
 
