@@ -169,6 +169,10 @@ def test_unmapped_fields_are_namespaced_by_vendor() -> None:
         (".*mimikatz.*", "", (Kind.CONTAINS, "mimikatz")),
         ("(?i)mimikatz", "", (Kind.CONTAINS, "mimikatz")),
         ("[m]imikatz", "", (Kind.CONTAINS, "mimikatz")),
+        (r".*.*\.arj$", "", (Kind.ENDS_WITH, ".arj")),
+        (r".*\\Corona.*\.exe", "", (Kind.WILDCARD, "*\\Corona*.exe*")),
+        (r"^C:\\Users\\.*\\gup\.exe$", "i", (Kind.WILDCARD, r"C:\Users\\*\gup.exe")),
+        (r"a\*.*b", "", (Kind.WILDCARD, "*a\\**b*")),
         ("mimi.atz", "", None),
         ("a|b", "", None),
         ("ab+", "", None),
@@ -187,3 +191,12 @@ def test_a_reduced_regex_counts_with_the_plain_comparison() -> None:
     assert indicator_key(regex, "yaral", WIN_PROC) == ("Image", "ends_with", "\\powershell.exe", "")
     cased = Pred("CommandLine", Kind.REGEX, "Invoke-Mimikatz")
     assert indicator_key(cased, "sigma", WIN_PROC) == ("CommandLine", "contains", "Invoke-Mimikatz", "")
+
+
+def test_cloud_audit_keys_by_service() -> None:
+    trail = {"product": "aws", "service": "cloudtrail"}
+    kusto = Pred("EventName", Kind.EQ, "StopLogging")
+    udm = Pred("metadata.product_event_type", Kind.EQ, "StopLogging", cased=True)  # YARA-L without nocase
+    assert indicator_key(kusto, "kusto", trail) == ("eventName", "eq", "stoplogging", "")
+    assert indicator_key(udm, "yaral", trail) == ("eventName", "eq", "stoplogging", "")
+    assert canonical(udm, "yaral", {"product": "windows"}).field != "eventName"  # elsewhere: UDM's table

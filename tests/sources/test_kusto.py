@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ruleatlas.model import Rule, RuleKind, SourceResult
+from ruleatlas.analysis.indicators import rule_indicators
+from ruleatlas.model import CorrelationType, Kind, Pred, Rule, RuleKind, SourceResult
 from ruleatlas.sources import kusto
 from ruleatlas.sources.common import read_tree
 from ruleatlas.sources.kusto.logsource import derive
@@ -48,7 +49,8 @@ def test_scheduled_rule(rules: dict[str, Rule]) -> None:
     assert (rule.kind, rule.status, rule.level) == (RuleKind.DETECTION, "Available", "medium")
     assert rule.attack_ids == ("T1059.001",)
     assert rule.tags == ("tactic:Execution", "Demo", "Schema:ASIMProcessEvent", "SchemaVersion:0.1.0")
-    assert rule.output_fields == ("AccountCustomEntity", "HostCustomEntity", "CommandLine")
+    # the columns the query's last extend adds (the input's own are unknown), then the entity mappings'
+    assert rule.output_fields == ("HostCustomEntity", "AccountCustomEntity", "CommandLine")
     assert rule.body.startswith("id: 5b1d2a3c") and "\ufeff" not in rule.body
     assert rule.logsource == {
         "product": "windows",
@@ -68,7 +70,28 @@ def test_scheduled_rule(rules: dict[str, Rule]) -> None:
         ("Tables", "SecurityEvent"),
         ("Version", "1.0.1"),
     )
-    assert (rule.stages, rule.logic_parsed) == ([], False)
+    assert rule.logic_parsed
+    assert [(s.op, s.label, s.line) for s in rule.stages] == [
+        ("let", "lookback", 19),  # file lines: the query starts on line 19
+        ("source", "SecurityEvent", 20),
+        ("filter", "where", 21),
+        ("filter", "where", 22),
+        ("extend", "extend", 23),
+    ]
+    assert rule.stages[4].defines == ("HostCustomEntity", "AccountCustomEntity")
+    found = rule_indicators(rule)
+    assert [i.key for i in found.positives] == [
+        ("EventID", "eq", "4688", ""),
+        ("Image", "ends_with", "powershell.exe", ""),  # SecurityEvent NewProcessName, pySigma's table
+        ("CommandLine", "contains", "-enc", ""),  # `has`: a term match, counted as contains
+    ]
+    time_range = rule.stages[2].expr
+    assert isinstance(time_range, Pred) and time_range.scope  # the time range picks data, as a log source
+    assert (time_range.kind, time_range.value, time_range.native) == (
+        Kind.GT,
+        "ago(1h)",  # the scalar let inlined
+        "TimeGenerated > ago(lookback)",
+    )
 
 
 def test_classes_and_other_tables(rules: dict[str, Rule]) -> None:
@@ -84,8 +107,20 @@ def test_classes_and_other_tables(rules: dict[str, Rule]) -> None:
         signins.source.url
         == f"{REPO}/blob/b819/Solutions/Contoso%20Solution/Analytic%20Rules/ContosoSignins.yaml"
     )
+    assert signins.correlation is not None  # `summarize ... by` and a threshold after it
+    assert (signins.correlation.type, signins.correlation.group_by, signins.correlation.timespan) == (
+        CorrelationType.THRESHOLD,
+        ("Location",),
+        "14d",
+    )
+    assert signins.correlation.condition == {"having": "where count_ == 1"}
+    assert [s.op for s in signins.stages] == ["source", "aggregate", "having"]
+    assert signins.stages[1].defines == ("count_",)
+    assert signins.output_fields == ("Location", "count_")
+    assert rule_indicators(signins).positives == []  # count_ is the aggregate's column: logic, no indicator
     custom = rules["kusto/BadSeverity"]
     assert custom.logsource == {"kusto.table": "Contoso_CL"}  # a custom table has no Sigma counterpart
+    assert ("Custom tables", "Contoso_CL (custom log table: no telemetry definition)") in custom.facts
     assert [(p.message, p.line, p.severity) for p in custom.problems] == [
         ("rule has no 'name'", 1, "error"),
         ("unknown severity 'Severe'", 3, "warning"),

@@ -19,7 +19,7 @@ from ruleatlas.sources import elastic, kusto, panther, splunk, sublime, yaral
 from ruleatlas.sources.common import read_tree
 
 pytestmark = pytest.mark.corpus
-LOGIC_PARSED = frozenset({"panther-yaml", "eql", "kuery", "esql", "lucene", "ml"})
+LOGIC_PARSED = frozenset({"panther-yaml", "eql", "kuery", "esql", "lucene", "ml", "kql", "yaral", "spl"})
 
 
 def walk(reader: ModuleType, root: Path) -> SourceResult:

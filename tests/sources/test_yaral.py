@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ruleatlas.model import CorrelationType, Rule, RuleKind, SourceResult
+from ruleatlas.analysis.indicators import rule_indicators
+from ruleatlas.model import CorrelationType, Ref, Rule, RuleKind, SourceResult
 from ruleatlas.sources import yaral
 from ruleatlas.sources.common import read_tree
 from ruleatlas.sources.yaral.rulefile import split_rules
@@ -73,8 +74,23 @@ def test_community_rule(rules: dict[str, Rule]) -> None:
         ("Platform", "Windows"),
         ("Data source", "Sysmon"),
         ("References", "https://example.org/a, https://example.org/b"),
+        ("Condition", "$process"),
+        ("Risk score", "50"),
     )
-    assert rule.body.startswith("/*\n") and (rule.stages, rule.logic_parsed) == ([], False)
+    assert rule.body.startswith("/*\n") and rule.logic_parsed
+    assert [(s.op, s.label, s.line) for s in rule.stages] == [
+        ("condition", "condition", 39),
+        ("search", "$process", 27),
+        ("aggregate", "match", 33),
+        ("project", "outcome", 36),
+    ]
+    assert rule.stages[0].expr == Ref("$process")
+    assert rule.output_fields == ("risk_score",)
+    # the regexes are literals: the canonical keys meet Sigma's `Image|endswith`, `CommandLine|contains`
+    assert [i.key for i in rule_indicators(rule).positives] == [
+        ("Image", "ends_with", "\\powershell.exe", ""),
+        ("CommandLine", "contains", "-enc", ""),
+    ]
     assert rule.problems == []
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from ruleatlas.analysis.field_tables import Entry, reverse_table, sigma_field_names
-from ruleatlas.model import Kind, Pred, Scalar
+from ruleatlas.model import Kind, Pred, Scalar, Wild, WildPart, wildcard_text
 
 # Vendor label → the schemas its fields are looked up in, in order. Sigma is the canonical vocabulary itself;
 # Sublime's email model and Panther's log schemas are shared with no other vendor, so they stay native.
@@ -104,6 +104,15 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
     ("cim", "Processes.process_hash"): "Hashes",
 }
 
+# Cloud audit records keep their own keys whatever the vendor: (Sigma log source service, vendor field) → the
+# key as Sigma's rules for that service write it. Sentinel's AWSCloudTrail table spells CloudTrail's
+# `eventName` `EventName`; Google SecOps UDM keeps it in `metadata.product_event_type`.
+SERVICE_FIELDS: dict[tuple[str, str], str] = {
+    ("cloudtrail", "EventName"): "eventName",
+    ("cloudtrail", "EventSource"): "eventSource",
+    ("cloudtrail", "metadata.product_event_type"): "eventName",
+}
+
 # A path separator per operating system, from the rule's Sigma-style log source product.
 PATH_SEPARATORS = {"windows": "\\", "linux": "/", "macos": "/"}
 # A file name with one of these extensions is a Windows executable image: without a product (a rule written
@@ -135,7 +144,7 @@ class Canonical:
     kind: Kind
     value: Scalar
     cased: bool
-    how: str  # "sigma", "table:<schema>", "name:<schema>", "same-name", "native"
+    how: str  # "sigma", "table:<schema>", "name:<schema>", "service:<service>", "same-name", "native"
 
 
 def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
@@ -152,6 +161,11 @@ def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
         return Canonical(field or "", kind, value, cased, "sigma" if vendor == "sigma" else "native")
     if field.endswith(".caseless"):  # ECS's case-insensitive multi-field: the field itself, compared so
         field, cased = field.removesuffix(".caseless"), False
+    service_field = SERVICE_FIELDS.get((logsource.get("service", ""), field))
+    if service_field is not None:
+        # The service spells each of these values one way (`StopLogging`), so a cased comparison means the
+        # same as Sigma's uncased one: counted together.
+        return Canonical(service_field, kind, value, False, f"service:{logsource['service']}")
     category = logsource.get("category", "")
     for schema in VENDOR_SCHEMAS[vendor]:
         product = logsource.get("product", "")
@@ -237,8 +251,9 @@ def value_text_ignores_case(value: Scalar) -> bool:
 
 def reduce_regex(pattern: str, flags: str = "") -> tuple[Kind, str] | None:
     """A regex that is a plain literal, as (kind, literal): `^x$` eq, `^x` starts_with, `x$` ends_with, `x`
-    contains; `.*` at an end is the same as no anchor there. None for anything else (classes, alternation,
-    repetition inside, flags other than ignore-case that change what the pattern means)."""
+    contains; `.*` at an end is the same as no anchor there; `.*` inside makes it a wildcard pattern (kind
+    wildcard, the value in Sigma's wildcard syntax, `*` at each unanchored end). None for anything else
+    (classes, alternation, other repetition, flags other than ignore-case that change what it means)."""
     if set(flags) - {"i"}:
         return None
     text = pattern.removeprefix("(?i)")
@@ -250,13 +265,26 @@ def reduce_regex(pattern: str, flags: str = "") -> tuple[Kind, str] | None:
         return None  # other inline flags: leave such a regex to the regex kind
     items = list(parsed)
     start = bool(items) and _is_anchor(items[0], _AT_START)
-    if start or (items and _is_dot_star(items[0])):
+    if start:
+        items = items[1:]
+    while items and _is_dot_star(items[0]):  # `.*.*x`: any number of `.*` is one unanchored start
+        start = False
         items = items[1:]
     end = bool(items) and _is_anchor(items[-1], _AT_END)
-    if end or (items and _is_dot_star(items[-1])):
+    if end:
         items = items[:-1]
-    if not items or any(op is not sre_constants.LITERAL for op, _ in items):
+    while items and _is_dot_star(items[-1]):
+        end = False
+        items = items[:-1]
+    if not items or any(op is not sre_constants.LITERAL and not _is_dot_star((op, a)) for op, a in items):
         return None
+    if any(op is not sre_constants.LITERAL for op, _ in items):
+        # `.*` inside: a wildcard pattern (`.*\\Corona.*\.exe` → `*\Corona*.exe*`), as Sigma writes it
+        parts: list[WildPart] = [] if start else [Wild.STAR]
+        for op, code in items:
+            parts.append(chr(code) if op is sre_constants.LITERAL else Wild.STAR)
+        parts += [] if end else [Wild.STAR]
+        return Kind.WILDCARD, wildcard_text(parts)
     literal = "".join(chr(code) for _, code in items)
     if start and end:
         return Kind.EQ, literal

@@ -87,9 +87,13 @@ def _resolve(expr: Expr, searches: dict[str, Expr | None], seen: frozenset[str])
     return expr
 
 
+_PIPELINE_LOGIC = (StageOp.FILTER, StageOp.SOURCE, StageOp.JOIN)
+
+
 def rule_logic(stages: list[Stage]) -> Expr | None:
     """The rule's logic as one expression: the condition with its references resolved (Sigma), or the
-    filter stages up to the first aggregate, ANDed (pipelines), references followed into `let` stages."""
+    filter stages up to the first aggregate, ANDed (pipelines), with the references of source and join
+    stages, all references followed into `let` stages."""
     condition = next((s for s in stages if s.op == StageOp.CONDITION), None)
     named = {s.label: s.expr for s in stages if s.op in (StageOp.SEARCH, StageOp.LET)}
     if condition is not None and condition.expr is not None:
@@ -98,7 +102,8 @@ def rule_logic(stages: list[Stage]) -> Expr | None:
     for stage in stages:
         if stage.op == StageOp.AGGREGATE:
             break
-        if stage.op == StageOp.FILTER and stage.expr is not None:
+        # a source or join stage's expression is a reference to the `let` or sub-query it reads (Kusto)
+        if stage.op in _PIPELINE_LOGIC and stage.expr is not None:
             resolved = _resolve(stage.expr, named, frozenset())
             if resolved is not None:
                 filters.append(resolved)

@@ -65,8 +65,10 @@ def parse_problem(
             found = "unexpected end of query"
         else:
             found = "does not parse"
-    else:
+    else:  # a hand-written parser's error (KQL's) carries the same line and column, when it has them
         found = str(error) or type(error).__name__
+        line = _int_attr(error, "line")
+        column = _int_attr(error, "column")
     file_line = None if line is None or line < 1 else first_line + line - 1
     where = f" at column {column}" if column and column > 0 else ""
     return Problem(
@@ -77,6 +79,11 @@ def parse_problem(
         severity="warning",
         rule_uid=rule_uid,
     )
+
+
+def _int_attr(error: Exception, name: str) -> int | None:
+    value = getattr(error, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def split_pipes(text: str) -> list[tuple[str, int]]:

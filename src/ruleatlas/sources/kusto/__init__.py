@@ -5,6 +5,11 @@ Rules are the YAML files under `Detections/` and `Solutions/*/Analytic Rules/` (
 Solutions" stubs, each reported as a Problem naming the file. Rules whose every table is `SecurityAlert` pass
 another product's alerts through: they are alert feeds. The rule's time window is `queryPeriod`, its schedule
 `queryFrequency`; severity Informational/Low/Medium/High maps onto Sigma's scale.
+
+The query is parsed into stages and predicates (`kql_parser`, `kql_stages`, `kql_predicates`). A query that
+does not parse keeps its text as stages split at pipes, with a Problem naming the file, line and column. The
+tables the query reads complete the declared data types for the log source; custom `_CL` tables have no
+telemetry definition, which the rule's facts say.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.model import Correlation, CorrelationType, Problem, Rule, RuleKind, StageOp
 from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.common import (
     YamlMapping,
@@ -23,15 +28,19 @@ from ruleatlas.sources.common import (
     load_mapping,
     new_rule,
     part,
+    span_seconds,
     strings,
     text,
     walk,
 )
+from ruleatlas.sources.grammar import parse_problem, text_stages
+from ruleatlas.sources.kusto.kql_lexer import KqlSyntaxError
+from ruleatlas.sources.kusto.kql_stages import QueryLogic, query_logic
 from ruleatlas.sources.kusto.logsource import derive
 
 VENDOR = "kusto"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "kusto-1"
+PARSER_VERSION = "kusto-2"
 WHAT = "a Sentinel analytic rule (name, query, ...)"
 _RULE_FOLDERS = ("analytic rules", "analytical rules", "analytics rules")
 
@@ -77,6 +86,7 @@ def parse_file(
         VENDOR, "kql", text_, rel_path, folder, repo_url=repo_url, commit=commit, companions=companions
     )
     _fill(rule, doc, query, rel_path, problems)
+    _logic(rule, doc, text_, query, rel_path, problems)
     rule.problems = problems
     for problem in problems:
         problem.rule_uid = rule.uid
@@ -126,6 +136,69 @@ def _fill(rule: Rule, doc: YamlMapping, query: str, rel_path: str, problems: lis
         ("Version", doc.get("version")),
     )
     rule.line = doc.line
+
+
+def _query_line(text_: str, doc: YamlMapping) -> int:
+    """The file line where the query's text starts: the line after `query: |`, else the key's own line."""
+    key_line = doc.line_of("query")
+    lines = text_.removeprefix("\ufeff").splitlines()
+    written = lines[key_line - 1] if 0 < key_line <= len(lines) else ""
+    after = written.split(":", 1)[1].strip() if ":" in written else ""
+    return key_line + 1 if after[:1] in ("|", ">") else key_line
+
+
+def _logic(
+    rule: Rule, doc: YamlMapping, text_: str, query: str, rel_path: str, problems: list[Problem]
+) -> None:
+    first_line = _query_line(text_, doc)
+    try:
+        logic = query_logic(query, first_line)
+    except (KqlSyntaxError, RecursionError) as exc:
+        problems.append(
+            parse_problem(
+                rel_path,
+                exc,
+                language="KQL",
+                first_line=first_line,
+                hint="the query is kept as written and shown as text stages split at pipes",
+            )
+        )
+        rule.stages = text_stages(query, first_line, StageOp.SOURCE)
+        return
+    rule.stages = logic.stages
+    rule.logic_parsed = True
+    _apply(rule, doc, query, logic)
+
+
+def _apply(rule: Rule, doc: YamlMapping, query: str, logic: QueryLogic) -> None:
+    """What the parsed query adds: the tables it reads where the rule declares none, the columns it emits
+    before the entity mappings' columns, its group-by and threshold, its watchlists and custom tables."""
+    _, declared = _connectors(doc.get("requiredDataConnectors"))
+    if not declared and logic.tables:
+        rule.logsource = derive(tuple(logic.tables), query)
+    rule.output_fields = tuple(dict.fromkeys([*logic.output_fields, *rule.output_fields]))
+    window = text(doc.get("queryPeriod"))
+    if logic.group_by and logic.having:
+        rule.correlation = Correlation(
+            CorrelationType.THRESHOLD,
+            (),
+            logic.group_by,
+            window,
+            span_seconds(window) if window else None,
+            condition={"having": logic.having},
+        )
+    custom = [t for t in (*declared, *logic.tables) if t.endswith("_CL")]
+    extra = facts(
+        ("Group by", list(logic.group_by)),
+        ("Threshold", logic.having),
+        ("Tables read", [t for t in logic.tables if t not in declared]),
+        ("Watchlists", logic.watchlists),
+        (
+            "Custom tables",
+            [f"{t} (custom log table: no telemetry definition)" for t in dict.fromkeys(custom)],
+        ),
+    )
+    rule.facts = (*rule.facts, *extra)
 
 
 def _connectors(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ruleatlas.model import Correlation, CorrelationType, Problem, Rule, RuleKind, Scalar
+from ruleatlas.model import Correlation, CorrelationType, Problem, Rule, RuleKind, Scalar, Stage, StageOp
 from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.common import (
     attack_ids,
@@ -27,12 +27,14 @@ from ruleatlas.sources.common import (
     unreadable_text,
     walk,
 )
+from ruleatlas.sources.grammar import parse_problem
+from ruleatlas.sources.yaral.logic import SectionError, TooDeep, yaral_logic
 from ruleatlas.sources.yaral.logsource import derive
-from ruleatlas.sources.yaral.rulefile import RuleText, split_rules
+from ruleatlas.sources.yaral.rulefile import RuleText, Section, split_rules
 
 VENDOR = "yaral"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "yaral-1"
+PARSER_VERSION = "yaral-2"
 KINDS = {"alert": RuleKind.DETECTION, "detection": RuleKind.DETECTION, "hunt": RuleKind.HUNTING}
 _MATCH = re.compile(r"(.+?)\s+over\s+(\d+\s*[smhd])\b\s*(.*)", re.IGNORECASE)
 _ATTACK_KEYS = (
@@ -122,11 +124,60 @@ def _fill(rule: Rule, found: RuleText, rel_path: str) -> None:
         ("References", list(rule.references)),
     )
     problems = [Problem(rel_path, m, line, hint, severity="warning") for m, line, hint in found.problems]
+    problems.extend(_logic(rule, found, rel_path))
     for problem in problems:
         if problem.message.startswith(("rule has no", "rule is not closed")):
             problem.severity = "error"
         problem.rule_uid = rule.uid
     rule.problems = sorted(problems, key=lambda p: p.line or 0)
+
+
+def _logic(rule: Rule, found: RuleText, rel_path: str) -> list[Problem]:
+    """Stages and predicates from the events, condition and outcome sections; a section that does not parse
+    leaves every section as a text stage and a Problem at its line and column."""
+    try:
+        logic = yaral_logic(found)
+    except SectionError as exc:
+        return _unparsed(rule, found, rel_path, exc.section, exc.error)
+    except RecursionError:  # thousands of nested `or`s: kept as text, as a syntax error is
+        where = found.sections.get("events") or next(iter(found.sections.values()))
+        return _unparsed(rule, found, rel_path, where, TooDeep())
+    rule.stages = logic.stages
+    rule.logic_parsed = True
+    rule.output_fields = logic.output_fields
+    if rule.correlation is not None and logic.condition:
+        rule.correlation.condition = {**rule.correlation.condition, "condition": logic.condition}
+    rule.facts = (
+        *rule.facts,
+        *facts(("Condition", logic.condition), ("Risk score", logic.risk_score)),
+    )
+    return []
+
+
+def _unparsed(
+    rule: Rule, found: RuleText, rel_path: str, section: Section, error: Exception
+) -> list[Problem]:
+    present = [found.sections[n] for n in _TEXT_OPS if n in found.sections]
+    rule.stages = [
+        Stage(index, s.name, _TEXT_OPS[s.name], s.text, None, s.text_line) for index, s in enumerate(present)
+    ]
+    return [
+        parse_problem(
+            rel_path,
+            error,
+            language=f"YARA-L {section.name}",
+            first_line=section.text_line,
+            hint="the rule is kept as written; its sections are shown as text",
+        )
+    ]
+
+
+_TEXT_OPS = {
+    "condition": StageOp.CONDITION,
+    "events": StageOp.SEARCH,
+    "match": StageOp.AGGREGATE,
+    "outcome": StageOp.PROJECT,
+}
 
 
 def _window(match: str) -> Correlation | None:

@@ -38,6 +38,7 @@ PRODUCTS: dict[str, tuple[str, str]] = {
     "GCP_CLOUDAUDIT": ("gcp", "gcp.audit"),
     "AWS_CLOUDTRAIL": ("aws", "cloudtrail"),
     "AWSCLOUDTRAIL": ("aws", "cloudtrail"),
+    "AWS CLOUDTRAIL": ("aws", "cloudtrail"),
     "AWSGUARDDUTY": ("aws", "guardduty"),
     "OFFICE_365": ("m365", "audit"),
     "OFFICE365": ("m365", "audit"),

@@ -1,8 +1,8 @@
 """The shape of a `.yaral` file: `rule <name> { meta: ... events: ... [match: ...] [outcome: ...] condition:
 ... [options: ...] }`, its sections with their lines, and the `key = value` pairs of `meta:`.
 
-This is not the YARA-L grammar (the logic parser of a later issue reads `events`, `match`, `outcome` and
-`condition`); it finds the sections by their headers, which YARA-L writes alone on a line, and reads
+This is not the YARA-L grammar (`yaral.lark`, read by `logic`, parses `events`, `outcome` and `condition`);
+it finds the sections by their headers, which YARA-L writes alone on a line, and reads
 `meta:`, whose entries are one `key = "string"` (or number, or boolean) per line, optionally followed by a
 `//` comment.
 """
@@ -30,6 +30,7 @@ class Section:
     name: str
     line: int  # 1-based line of the header
     text: str  # the body, verbatim, up to the next header (or the rule's closing brace)
+    text_line: int = 0  # the file line of the body's first line
 
 
 @dataclass(slots=True)
@@ -74,7 +75,9 @@ def _read(text: str, header: re.Match[str], end: int) -> RuleText:
                 (f"section '{name}:' written twice", line, f"merge the two '{name}:' sections")
             )
             continue
-        rule.sections[name] = Section(name, line, text[match.end() : stop].strip("\n"))
+        raw = text[match.end() : stop]
+        body = raw.lstrip("\n")
+        rule.sections[name] = Section(name, line, body.rstrip("\n"), line + len(raw) - len(body))
     for name in REQUIRED:
         if name not in rule.sections:
             rule.problems.append(
@@ -99,7 +102,7 @@ def _read_meta(rule: RuleText, section: Section) -> None:
         stripped = raw.strip()
         if not stripped or stripped.startswith("//"):
             continue
-        line = section.line + offset
+        line = section.text_line + offset - 1
         match = _META.match(raw)
         value = _value(match.group(2).strip()) if match else None
         if match is None or value is None:

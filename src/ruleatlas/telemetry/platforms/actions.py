@@ -155,7 +155,7 @@ def _by_event(
 
 
 def _aws(source: ActionSource, telemetry: TelemetryCatalog, values: Values, resolution: Resolution) -> None:
-    names = _values(values, ("eventname",))
+    names = _values(values, source.fields)
     if not names:
         return
     resolution.named_action = True
@@ -324,7 +324,8 @@ def _kubernetes(
 
 
 ACTION_SOURCES: dict[tuple[str, str], ActionSource] = {
-    ("aws", ""): ActionSource("", ("eventname",), "eventName", _aws),
+    # Google SecOps UDM keeps CloudTrail's eventName and Okta's eventType in metadata.product_event_type
+    ("aws", ""): ActionSource("", ("eventname", "metadata.product_event_type"), "eventName", _aws),
     ("gcp", "gcp.audit"): ActionSource(
         "",
         ("gcp.audit.method_name", "methodname", "protopayload.methodname", "data.protopayload.methodname"),
@@ -335,7 +336,9 @@ ACTION_SOURCES: dict[tuple[str, str], ActionSource] = {
     ("gcp", "google_workspace.login"): ActionSource("Google Workspace login", ("eventname",), "eventName"),
     ("kubernetes", ""): ActionSource("", ("verb", "objectref.resource"), "verb", _kubernetes),
     ("linux", "auditd"): ActionSource("auditd", ("type",), "record type", fold=str.upper),
-    ("okta", ""): ActionSource("Okta System Log", ("eventtype", "legacyeventtype"), "eventType"),
+    ("okta", ""): ActionSource(
+        "Okta System Log", ("eventtype", "legacyeventtype", "metadata.product_event_type"), "eventType"
+    ),
     ("github", ""): ActionSource("GitHub audit log", ("action",), "action"),
     ("azure", "activitylogs"): ActionSource(
         "Azure Activity Log", ("operationname",), "operationName", fold=str.upper
