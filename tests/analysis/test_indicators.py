@@ -109,7 +109,8 @@ def test_a_pipeline_ands_its_filters_up_to_the_first_aggregate() -> None:
         Stage(4, "search", "filter", "user=SYSTEM", after),
     ]
     rule = pipeline_rule(stages)
-    assert rule_logic(stages) == All((proc, Not(cmd)))
+    # the source stage's scope predicate is logic too (it selects the data), but never an indicator
+    assert rule_logic(stages) == All((index, All((proc, Not(cmd)))))
     found = rule_indicators(rule)
     assert [(i.key, i.native_field) for i in found.positives] == [
         (("Image", "ends_with", "\\whoami.exe", ""), "Processes.process_name")
