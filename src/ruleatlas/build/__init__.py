@@ -55,7 +55,8 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     current = output.current()
 
     # 1. The inputs, and whether the current catalog can be patched.
-    plan = plan_build(config, None if force_full or current is None else current / CATALOG_FILE)
+    previous_catalog = None if force_full or current is None else current / CATALOG_FILE
+    plan = plan_build(config, previous_catalog, output.root / "cache")
     summary.mode = "incremental" if plan.incremental else "full"
     summary.files = plan.files
     timer.lap("list")
