@@ -2,6 +2,10 @@
 
 Hashing first lets the build parse only the files whose content changed since the last catalog; a rule's
 hash covers its companion files (a Panther YAML's Python body), so editing either re-parses the rule.
+A file whose stat (size, modification time, inode: its own and its companions') is the one the previous
+listing recorded keeps that listing's hash unread (`ListingCache`, as git's index does), and is read only
+if it must be parsed; files modified within `RACY_SECONDS` of a listing are never recorded, since a change
+in the same clock tick would not show in their stat.
 A reader that cannot be imported, that fails to list its files or that raises on one file is a problem
 for that source or that file: the build goes on with the rest.
 """
@@ -10,13 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
+import os
+import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
 from ruleatlas.config import SourceSpec
 from ruleatlas.model import Problem, Rule, SourceRef
+from ruleatlas.output import atomic
 from ruleatlas.sources import SOURCES, ParseOutput, RuleFile, SourceReader
 
 # The largest rule file read (with its companions): anything bigger is refused unread, so a hostile
@@ -25,6 +34,11 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 
 # Bumped when this module changes what every reader's output means; each reader has its own version too.
 INGEST_VERSION = "ingest-2"
+LISTING_FORMAT = "ruleatlas-listing/1"
+RACY_SECONDS = 2.0
+
+# Per path of a rule file (the file, then its companions): size, modification time (ns), inode.
+StatKey = tuple[tuple[int, int, int], ...]
 
 
 @dataclass(slots=True)
@@ -37,6 +51,49 @@ class SourceFile:
     text: str | None
     read_error: Problem | None = None
     companions: dict[str, str] = field(default_factory=dict)  # rel_path → text
+    # Listed from the stat cache: `text` and `companions` not read yet (`read_deferred` reads them).
+    deferred: bool = False
+    companion_paths: tuple[str, ...] = ()
+    stat: StatKey = ()  # what the listing cache records for the file; () when it must not be recorded
+
+
+@dataclass(slots=True)
+class ListingCache:
+    """The hashes of a source's previous listing, by rel_path: (companions, stat, hash)."""
+
+    entries: dict[str, tuple[tuple[str, ...], StatKey, str]] = field(default_factory=dict)
+
+    @staticmethod
+    def path(cache_dir: Path, spec: SourceSpec) -> Path:
+        return cache_dir / f"listing-{spec.name}.json"
+
+    @classmethod
+    def read(cls, cache_dir: Path, spec: SourceSpec) -> ListingCache:
+        """The recorded listing, or an empty one when there is none, it is of another folder or format,
+        or it cannot be read (then every file is read and hashed)."""
+        try:
+            data = json.loads(cls.path(cache_dir, spec).read_text(encoding="utf-8"))
+            if data.get("format") != LISTING_FORMAT or data.get("root") != str(spec.path.resolve()):
+                return cls()
+            return cls(
+                {
+                    rel: (tuple(companions), tuple((int(a), int(b), int(c)) for a, b, c in stat), str(hash_))
+                    for rel, (companions, stat, hash_) in data["entries"].items()
+                }
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+
+    @staticmethod
+    def write(cache_dir: Path, spec: SourceSpec, files: list[SourceFile]) -> None:
+        entries = {
+            f.rel_path: [list(f.companion_paths), [list(s) for s in f.stat], f.content_hash]
+            for f in files
+            if f.stat
+        }
+        data = {"format": LISTING_FORMAT, "root": str(spec.path.resolve()), "entries": entries}
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(ListingCache.path(cache_dir, spec), json.dumps(data, separators=(",", ":")))
 
 
 class ReaderError(Exception):
@@ -72,9 +129,12 @@ def source_problem(spec: SourceSpec, message: str, hint: str = "") -> Problem:
     return Problem("", f"source {spec.name} ({spec.path}): {message}", hint=hint)
 
 
-def list_source_files(spec: SourceSpec) -> tuple[list[SourceFile], list[Problem]]:
+def list_source_files(
+    spec: SourceSpec, known: ListingCache | None = None
+) -> tuple[list[SourceFile], list[Problem]]:
     """Every rule file of a source with its content hash (an unusable file carries its problem), and the
-    problems of the source itself (its reader cannot be loaded or fails to list)."""
+    problems of the source itself (its reader cannot be loaded or fails to list). Files whose stat `known`
+    recorded keep its hash, unread (`deferred`)."""
     if not spec.path.is_dir():
         return [], [source_problem(spec, "not a folder")]
     try:
@@ -92,12 +152,69 @@ def list_source_files(spec: SourceSpec) -> tuple[list[SourceFile], list[Problem]
                 hint=f"a reader bug, raised at {Path(where.filename).name}:{where.lineno}",
             )
         ]
-    return [_read(spec, f) for f in listed], []
+    racy_from = time.time_ns() - int(RACY_SECONDS * 1e9)
+    entries = known.entries if known is not None else {}
+    return [_listed(spec, f, entries, racy_from) for f in listed], []
+
+
+def _stat_key(paths: list[Path]) -> StatKey:
+    out = []
+    for path in paths:
+        st = os.stat(path)
+        out.append((st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(out)
+
+
+def _listed(
+    spec: SourceSpec,
+    rule_file: RuleFile,
+    known: Mapping[str, tuple[tuple[str, ...], StatKey, str]],
+    racy_from: int,
+) -> SourceFile:
+    """The file from the listing cache when its stat is the recorded one, else read and hashed."""
+    try:
+        stat = _stat_key([rule_file.path, *(spec.path / rel for rel in rule_file.companions)])
+    except OSError:
+        stat = ()
+    recorded = known.get(rule_file.rel_path)
+    if stat and recorded is not None and recorded[0] == rule_file.companions and recorded[1] == stat:
+        return SourceFile(
+            spec.name,
+            spec.vendor,
+            rule_file.rel_path,
+            rule_file.folder,
+            recorded[2],
+            None,
+            deferred=True,
+            companion_paths=rule_file.companions,
+            stat=stat,
+        )
+    file = _read(spec, rule_file)
+    if stat and file.read_error is None and all(mtime < racy_from for _, mtime, _ in stat):
+        file.stat = stat
+    return file
+
+
+def read_deferred(spec: SourceSpec, file: SourceFile) -> SourceFile:
+    """A file the listing left unread, read now (to be parsed); others as they are."""
+    if not file.deferred:
+        return file
+    rule_file = RuleFile(spec.path / file.rel_path, file.rel_path, file.folder, file.companion_paths)
+    return _read(spec, rule_file)
 
 
 def _read(spec: SourceSpec, rule_file: RuleFile) -> SourceFile:
     def unusable(hash_: str, problem: Problem) -> SourceFile:
-        return SourceFile(spec.name, spec.vendor, rule_file.rel_path, rule_file.folder, hash_, None, problem)
+        return SourceFile(
+            spec.name,
+            spec.vendor,
+            rule_file.rel_path,
+            rule_file.folder,
+            hash_,
+            None,
+            problem,
+            companion_paths=rule_file.companions,
+        )
 
     root = spec.path
     try:
@@ -130,6 +247,7 @@ def _read(spec: SourceSpec, rule_file: RuleFile) -> SourceFile:
         digest.hexdigest(),
         texts[0],
         companions=dict(zip(rule_file.companions, texts[1:], strict=True)),
+        companion_paths=rule_file.companions,
     )
 
 

@@ -29,14 +29,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruleatlas.attack import AttackData, Technique, technique_sort_key
+from ruleatlas.model import DETECTION_KINDS, RuleKind
 
+# Why a kind of rule that is not a detection (`model.DETECTION_KINDS`) is left out, as readers are told.
+_LEFT_OUT_REASONS: dict[RuleKind, str] = {
+    RuleKind.DEPRECATED: "deprecated",
+    RuleKind.UNSUPPORTED: "unsupported",
+    RuleKind.HUNTING: "hunting-only",
+    RuleKind.FILTER: "filter",
+    RuleKind.ENRICHMENT: "enrichment or lookup",
+    RuleKind.ALERT_FEED: "third-party alert feed",
+}
 # Kinds (and statuses) of rules that the coverage never counts, with the reason shown to readers.
 LEFT_OUT_KINDS: dict[str, str] = {
-    "deprecated": "deprecated",
-    "unsupported": "unsupported",
-    "hunting": "hunting-only",
-    "enrichment": "enrichment or lookup",
-    "alert_feed": "third-party alert feed",
+    kind.value: _LEFT_OUT_REASONS.get(kind, kind.value) for kind in RuleKind if kind not in DETECTION_KINDS
 }
 LEFT_OUT_STATUSES: dict[str, str] = {"deprecated": "deprecated", "unsupported": "unsupported"}
 

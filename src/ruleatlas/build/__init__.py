@@ -23,7 +23,7 @@ from ruleatlas.build.pages import write_pages
 from ruleatlas.build.plan import plan_build
 from ruleatlas.build.store import store_catalog
 from ruleatlas.build.summary import BuildSummary, FolderSummary, StepTimer, print_summary
-from ruleatlas.build.uids import assign_uids
+from ruleatlas.build.uids import assign_uids, reuse_uids
 from ruleatlas.config import BuildConfig, default_jobs
 from ruleatlas.output import atomic
 from ruleatlas.output.generation import Output
@@ -55,7 +55,8 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     current = output.current()
 
     # 1. The inputs, and whether the current catalog can be patched.
-    plan = plan_build(config, None if force_full or current is None else current / CATALOG_FILE)
+    previous_catalog = None if force_full or current is None else current / CATALOG_FILE
+    plan = plan_build(config, previous_catalog, output.root / "cache")
     summary.mode = "incremental" if plan.incremental else "full"
     summary.files = plan.files
     timer.lap("list")
@@ -76,16 +77,18 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     summary.files_parsed = len(results)
     timer.lap("parse+analysis")
 
-    # 3. Unique uids across files; a kept rule whose uid would move means a full build.
+    # 3. Unique uids across files (each re-parsed file's old ones when its rules are the same); a kept rule
+    # whose uid would move means a full build.
     parsed_files = {(r.file.source, r.file.rel_path) for r in results}
-    previous = plan.previous
-    kept = {
-        uid: info
-        for uid, info in (previous.base_uids.items() if plan.incremental and previous is not None else ())
-        if (info[4], info[2]) not in parsed_files
-    }
-    if not assign_uids(results, kept):
-        return _build(config, output, log, force_full=True)
+    previous = plan.previous if plan.incremental else None
+    if previous is None or not reuse_uids(results, previous.base_uids):
+        kept = {
+            uid: info
+            for uid, info in (previous.base_uids.items() if previous is not None else ())
+            if (info[4], info[2]) not in parsed_files
+        }
+        if not assign_uids(results, kept):
+            return _build(config, output, log, force_full=True)
     timer.lap("uids")
 
     # 4. The generation readers are not using: empty for a full build, else brought level with the current.

@@ -13,7 +13,14 @@ from ruleatlas import __version__
 from ruleatlas.attack import JSON_FORMAT as ATTACK_FORMAT
 from ruleatlas.build.inputs import PreviousCatalog, fingerprint, read_previous
 from ruleatlas.config import BuildConfig, SourceSpec, describe_source
-from ruleatlas.ingest import INGEST_VERSION, SourceFile, list_source_files, reader_version
+from ruleatlas.ingest import (
+    INGEST_VERSION,
+    ListingCache,
+    SourceFile,
+    list_source_files,
+    read_deferred,
+    reader_version,
+)
 from ruleatlas.model import Problem
 from ruleatlas.store import SCHEMA_VERSION, ProblemRow
 from ruleatlas.store import telemetry as telemetry_store
@@ -40,13 +47,18 @@ class Plan:
         return sum(len(listed) for _, listed in self.listing)
 
     def changed_files(self) -> list[tuple[SourceSpec, list[SourceFile]]]:
-        """Per source, the files to parse: all of them, or in an incremental build those whose content
-        hash differs from the current catalog's."""
+        """Per source, the files to parse, read: all of them, or in an incremental build those whose
+        content hash differs from the current catalog's."""
         old = self.previous.files if self.previous is not None else {}
-        if not self.incremental:
-            return list(self.listing)
         return [
-            (spec, [f for f in listed if old.get((f.source, f.rel_path)) != f.content_hash])
+            (
+                spec,
+                [
+                    read_deferred(spec, f)
+                    for f in listed
+                    if not self.incremental or old.get((f.source, f.rel_path)) != f.content_hash
+                ],
+            )
             for spec, listed in self.listing
         ]
 
@@ -55,13 +67,16 @@ def problem_row(source: str, vendor: str, path: str, uid: str | None, p: Problem
     return ProblemRow(source, vendor, path, uid, p.line, p.severity, p.message, p.hint)
 
 
-def plan_build(config: BuildConfig, previous_catalog: Path | None) -> Plan:
-    """List and hash every file; decide whether the previous catalog can be patched."""
+def plan_build(config: BuildConfig, previous_catalog: Path | None, cache_dir: Path) -> Plan:
+    """List and hash every file (those whose stat the last listing recorded keep its hash, unread); decide
+    whether the previous catalog can be patched."""
     specs = [describe_source(s) for s in config.sources]
     listing = []
     source_problems: list[ProblemRow] = []
     for spec in specs:
-        files, problems = list_source_files(spec)
+        files, problems = list_source_files(spec, ListingCache.read(cache_dir, spec))
+        if not problems:
+            ListingCache.write(cache_dir, spec, files)
         listing.append((spec, files))
         source_problems += [problem_row(spec.name, spec.vendor, "", None, p) for p in problems]
     keys = {

@@ -19,6 +19,36 @@ def _uid_rank(rule: Rule) -> tuple[object, ...]:
     return (rank, _SOURCE_ORDER.get(rule.source.repo, len(_SOURCE_ORDER)), rule.source.repo, path)
 
 
+def reuse_uids(results: list[FileResult], previous: dict[str, tuple[str, str, str, str, str]]) -> bool:
+    """The common case of an incremental build, without ranking every rule again: each re-parsed file has the
+    same rules (base uids) as before, so each takes the uid it had. The assignment depends only on the base
+    uids, folders, sources and paths of all rules, which are then unchanged. False (nothing renamed) when a
+    file's rules differ from its previous ones."""
+    before: dict[tuple[str, str], dict[str, str]] = {}  # (source, path) -> base uid -> uid
+    for uid, (_vendor, base_uid, path, _folder, source) in previous.items():
+        if base_uid in before.setdefault((source, path), {}):
+            return False  # two rules of one file share a base uid: let the full assignment decide
+        before[(source, path)][base_uid] = uid
+    renames: list[tuple[FileResult, int, str]] = []
+    for result in results:
+        mine = before.get((result.file.source, result.file.rel_path), {})
+        if sorted(row.base_uid for row in result.rows) != sorted(mine):
+            return False
+        renames += [(result, i, mine[row.base_uid]) for i, row in enumerate(result.rows)]
+    for result, i, uid in renames:
+        _rename(result, i, uid)
+    return True
+
+
+def _rename(result: FileResult, i: int, uid: str) -> None:
+    old = result.rows[i].uid
+    if uid != old:
+        result.rows[i] = result.rows[i].renamed(uid)
+        for p in result.problems:
+            if p.uid == old:
+                p.uid = uid
+
+
 def assign_uids(results: list[FileResult], kept: dict[str, tuple[str, str, str, str, str]]) -> bool:
     """Make new rows' uids unique against each other and the kept rules; False if a kept uid would move."""
     kept_stand_ins = [(uid, stand_in(*info)) for uid, info in kept.items()]
@@ -33,10 +63,5 @@ def assign_uids(results: list[FileResult], kept: dict[str, tuple[str, str, str, 
     if any(s.uid != uid for uid, s in kept_stand_ins):
         return False
     for result, i, s in new_stand_ins:
-        old = result.rows[i].uid
-        if s.uid != old:
-            result.rows[i] = result.rows[i].renamed(s.uid)
-            for p in result.problems:
-                if p.uid == old:
-                    p.uid = s.uid
+        _rename(result, i, s.uid)
     return True

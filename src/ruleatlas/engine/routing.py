@@ -1,9 +1,10 @@
 """Route events to the rules whose log source can produce them, by (Channel, EventID).
 
-The tables are pySigma's own (house rule 4): the sysmon pipeline's category -> Sysmon EventID, the windows
-pipelines' service -> Channel, category -> Channel + EventID (PowerShell) and the windows-audit pipeline's
-category -> Security EventID (process_creation -> 4688, registry_* -> 4657). A rule routes to every
-(Channel, EventID) any of these pipelines gives its log source; `EventID` None means any event of the channel.
+The tables are pySigma's own (house rule 4), read by logs/sigma_windows.py (which the rule pages' event
+coverage reads too): the sysmon pipeline's category -> Sysmon EventID, the windows pipelines' service ->
+Channel, category -> Channel + EventID (PowerShell) and the windows-audit pipeline's category -> Security
+EventID (process_creation -> 4688, registry_* -> 4657). A rule routes to every (Channel, EventID) any of
+these pipelines gives its log source; `EventID` None means any event of the channel.
 
 Soundness first: a Windows rule whose log source these tables do not cover (unknown categories or
 services, no product) is not routed: it is tested against every event. A rule for another product
@@ -19,50 +20,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sigma.pipelines.common import windows_logsource_mapping
-from sigma.pipelines.sysmon.sysmon import sysmon_generic_logsource_eventid_mapping
-from sigma.pipelines.windows.windows import (
-    generic_logsource_to_windows_audit_event_mapping,
-    windows_generic_category_channel_mapping,
-)
-
+from ruleatlas.logs.sigma_windows import windows_tables
 from ruleatlas.model import All, Any, Expr, Kind, Pred, Ref, Rule
 
 Pair = tuple[str, int | None]  # (case-folded Channel, EventID or None for any)
 
-
-def _as_list(value: object) -> list[object]:
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def _service_channels() -> dict[str, tuple[str, ...]]:
-    return {
-        service: tuple(str(c) for c in _as_list(channels))
-        for service, channels in windows_logsource_mapping.items()
-    }
-
-
-SERVICE_CHANNELS: dict[str, tuple[str, ...]] = _service_channels()
-
-
-def _category_pairs() -> dict[str, frozenset[tuple[str, int]]]:
-    """category -> (Channel, EventID) pairs, from the sysmon, windows and windows-audit pipelines."""
-    table: dict[str, set[tuple[str, int]]] = {}
-    for category, ids in sysmon_generic_logsource_eventid_mapping.items():
-        for channel in SERVICE_CHANNELS["sysmon"]:
-            table.setdefault(category, set()).update((channel, int(i)) for i in _as_list(ids))  # type: ignore[call-overload]
-    for category, info in windows_generic_category_channel_mapping.items():
-        for channel in SERVICE_CHANNELS[str(info["service"])]:
-            table.setdefault(category, set()).add((channel, int(str(info["EventID"]))))
-    audit: dict[str, dict[str, object]] = generic_logsource_to_windows_audit_event_mapping  # type: ignore[assignment]
-    for category, conditions in audit.items():
-        for channel in SERVICE_CHANNELS["security"]:
-            for event_id in _as_list(conditions["EventID"]):
-                table.setdefault(category, set()).add((channel, int(event_id)))  # type: ignore[call-overload]
-    return {category: frozenset(pairs) for category, pairs in table.items()}
-
-
-CATEGORY_EVENTS: dict[str, frozenset[tuple[str, int]]] = _category_pairs()
+# pySigma's tables as the routing reads them (logs/sigma_windows.py reads them for the rule pages too).
+SERVICE_CHANNELS: dict[str, tuple[str, ...]] = dict(windows_tables().services)
+CATEGORY_EVENTS: dict[str, frozenset[tuple[str, int]]] = {
+    category: frozenset((e.channel, e.event_id) for e in events)
+    for category, events in windows_tables().categories.items()
+}
 
 
 @dataclass(slots=True, frozen=True)

@@ -138,13 +138,56 @@ def add_scan_parser(subparsers: Any) -> argparse.ArgumentParser:
         "repeatable: any of them",
     )
     p.add_argument(
+        "--explain",
+        metavar="UID",
+        help="print the Python function the engine generates for this rule (uid, file stem or rule id) "
+        "and the objects it calls, then exit: no LOGS needed",
+    )
+    p.add_argument(
         "logs",
-        nargs="+",
+        nargs="*",
         type=Path,
         metavar="LOGS",
         help=f"log files or folders (one JSON document may be at most {limit_text()})",
     )
     return p
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """`--explain UID`: the generated source of one rule's matcher (engine/codegen.py), with the objects
+    its names stand for; exit 1 when no rule, or several, answer to UID, or it cannot be compiled."""
+    from ruleatlas.engine.codegen import generated_source
+    from ruleatlas.engine.compile import compile_rules
+    from ruleatlas.engine.scan_rules import Selection, load_rules
+
+    wanted = args.explain
+    loaded = load_rules(args.rules, Selection(include=frozenset(OPTIONAL)))
+    found = [
+        rule
+        for rule in loaded.rules
+        if wanted in (rule.uid, rule.uid.partition("/")[2], rule.id) and rule.correlation is None
+    ]
+    if len(found) != 1:
+        names = ", ".join(rule.uid for rule in found[:10])
+        why = f"several rules answer to it: {names}" if found else "no detection rule with that uid or id"
+        sys.stderr.write(f"ruleatlas scan --explain {wanted}: {why}\n")
+        return EXIT_PROBLEMS
+    rule = found[0]
+    compiled = compile_rules([rule], kinds=frozenset({rule.kind}))
+    if not compiled.rules:
+        for problem in compiled.problems:
+            sys.stderr.write(f"ruleatlas scan --explain {wanted}: {problem.message}\n")
+        return EXIT_PROBLEMS
+    source, emitter = generated_source(compiled.rules[0].matcher)
+    out = sys.stdout
+    out.write(f"# {rule.uid}: {rule.title} ({rule.source.path})\n")
+    out.write(f"# traceback lines name it <compiled {rule.uid}>; the names it calls:\n")
+    for name, obj in emitter.namespace.items():
+        if name.startswith("k"):
+            text = repr(obj)
+            out.write(f"#   {name} = {text[:200] + ' …' if len(text) > 200 else text}\n")
+    out.write(source)
+    return EXIT_OK
 
 
 def _problem_record(kind: str, **data: object) -> dict[str, object]:
@@ -292,6 +335,11 @@ def _scan(args: argparse.Namespace) -> int:
     from ruleatlas.progress import Progress
 
     err = sys.stderr
+    if args.explain:
+        return _explain(args)
+    if not args.logs:
+        err.write("ruleatlas scan: no LOGS: name the log files or folders to scan\n")
+        return EXIT_USAGE
     if args.workers < 0:
         err.write("ruleatlas scan: --workers must be 0 (all cores) or more\n")
         return EXIT_USAGE

@@ -7,8 +7,9 @@ JavaScript over the same rows (`web/browse_index.py` writes them), with the same
 
 - facets combine with AND; values of one facet with OR; a facet's counts are what the list would hold with
   that value selected instead of the facet's current selection (the others kept);
-- deprecated and unsupported rules (by kind or status), enrichment and alert-feed rules (by kind) are shown
-  only on request: `retired`, or a status / kind filter that names one of those values;
+- rules that are not detections (`model.DETECTION_KINDS`: hunting, filter, enrichment, alert-feed,
+  deprecated and unsupported kinds) and deprecated or unsupported statuses are shown only on request:
+  `retired`, or a status / kind filter that names one of those values;
 - `technique` T1059 also selects its sub-techniques (T1059.001, ...).
 """
 
@@ -21,12 +22,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ruleatlas.model import DETECTION_KINDS, RuleKind
 from ruleatlas.store.catalog import Catalog, IndicatorKey
 
 # Left out of the detection browse unless asked for (`retired`, or a status / kind filter naming one): rules
-# no longer maintained, and rules that detect nothing themselves (lookups and saved queries, other products'
-# alerts passed on). They stay searchable and have their pages. The static site's atlas.js has the same set.
-RETIRED = frozenset({"deprecated", "unsupported", "enrichment", "alert_feed"})
+# no longer maintained (by status), and every kind that is not a detection (`model.DETECTION_KINDS`:
+# hunting queries, filters, lookups and saved queries, other products' alerts passed on, deprecated and
+# unsupported rules). They stay searchable and have their pages. The static site's atlas.js reads this set
+# from the browse and search indexes (web/browse_index.py).
+RETIRED_STATUSES = frozenset({"deprecated", "unsupported"})
+RETIRED = frozenset(k.value for k in RuleKind if k not in DETECTION_KINDS) | RETIRED_STATUSES
 LEVEL_ORDER = ("critical", "high", "medium", "low", "informational")
 FACETS = ("vendor", "product", "logsource", "status", "level", "tactic", "technique", "kind")
 SORTS = ("title", "level", "modified", "created", "uid")

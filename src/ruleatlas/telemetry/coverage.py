@@ -270,8 +270,9 @@ class _Resolver:
             unsupported=target.unsupported,
         )
 
-    def category(self, category: str) -> Coverage:
-        targets = list(self.table.categories[category])
+    def category(self, category: str, targets: list[Target]) -> Coverage:
+        """Coverage from the category's `targets` (all of them, or those on the rule's service)."""
+        targets = list(targets)
         facts = self.facts
         explicit = False
         if facts.event_ids:
@@ -457,10 +458,20 @@ def event_coverage(rule: Rule, telemetry: TelemetryCatalog, facts: RuleFacts | N
         return _logsource_coverage(rule, telemetry, product, category, service, facts)
 
     resolver = _Resolver(rule, telemetry, facts if facts is not None else rule_facts(rule))
-    if windows_category:
-        coverage = resolver.category(category)
+    # A service narrows its category to the service's channels, as the scan's routing does
+    # (engine/routing.py); a category with no event there leaves the service's events.
+    service_channels = {name_key(c) for c in table.services.get(service, [])} if windows_service else set()
+    on_service = [
+        t
+        for t in table.categories.get(category, [])
+        if not service_channels or name_key(t.channel) in service_channels
+    ]
+    if windows_category and on_service:
+        coverage = resolver.category(category, on_service)
         return coverage if coverage.events else _windows_catch_all(resolver, coverage, service, [])
-    if category:
+    if windows_category:
+        resolver.notes.append(f"None of category {category}'s events is on service {service}'s channels.")
+    elif category:
         resolver.notes.append(
             f"Category {category} has no Windows event mapping (pySigma pipelines, thor.yml)."
         )

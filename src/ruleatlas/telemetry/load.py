@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ruleatlas.logs.sigma_windows import SYSMON_CHANNEL
 from ruleatlas.model import Problem
 from ruleatlas.telemetry import readers
 from ruleatlas.telemetry.catalog import (
@@ -37,7 +38,6 @@ from ruleatlas.telemetry.logsources import (
     CHANNEL_PROVIDERS,
     ETW_CATEGORY_PROVIDERS,
     SPEC_ETW,
-    SYSMON_CHANNEL,
     LogsourceTable,
     Target,
     build_logsource_table,

@@ -1,9 +1,10 @@
 """The Sigma log source -> Windows events table.
 
-Most of the table is imported at run time from the ecosystem's own pipelines (pySigma's sysmon and windows
-pipelines) and completed from SigmaHQ's `tests/thor.yml` and `tests/logsource.json` when a SigmaHQ checkout is
-given. The few facts neither carries are small tables below, each with the place it comes from; tests compare
-them with the Sigma specification's taxonomy appendix and with the EVTX samples' provider/channel pairs.
+Most of the table comes from the ecosystem's own pipelines (pySigma's sysmon and windows pipelines, read by
+logs/sigma_windows.py, which the scan's routing reads too) and is completed from SigmaHQ's `tests/thor.yml`
+and `tests/logsource.json` when a SigmaHQ checkout is given. The few facts neither carries are small tables
+below, each with the place it comes from; tests compare them with the Sigma specification's taxonomy
+appendix and with the EVTX samples' provider/channel pairs.
 
 The table is keyed by the specification's own words (category, service) and is stored inside the telemetry
 catalog, so event coverage needs no pySigma import at build or serve time.
@@ -18,9 +19,13 @@ from typing import Any
 
 import yaml
 
+from ruleatlas.logs.sigma_windows import (
+    PYSIGMA_AUDIT,
+    PYSIGMA_WINDOWS,
+    SECURITY_CHANNEL,
+    windows_tables,
+)
 from ruleatlas.model import Problem
-
-SYSMON_CHANNEL = "Microsoft-Windows-Sysmon/Operational"
 
 # The Windows event schema's <System> element: present in every event whatever its provider, so a rule testing
 # one of these never rules an event out. SigmaHQ's tests/logsource.json ("common") names the first five.
@@ -77,9 +82,6 @@ CHANNEL_PROVIDERS: dict[str, tuple[str, ...]] = {
     "Microsoft-IIS-Configuration/Operational": ("Microsoft-Windows-IIS-Configuration",),  # events
 }
 
-PYSIGMA_SYSMON = "pySigma sysmon pipeline"
-PYSIGMA_WINDOWS = "pySigma windows pipeline"
-PYSIGMA_AUDIT = "pySigma windows audit pipeline"
 THOR = "SigmaHQ tests/thor.yml"
 SPEC_ETW = "Sigma taxonomy appendix (ETW provider)"
 
@@ -215,79 +217,30 @@ def _add_target(table: LogsourceTable, category: str, new: Target) -> None:
     targets.append(new)
 
 
-def _pysigma_services(table: LogsourceTable, problems: list[Problem]) -> None:
-    try:
-        # pySigma: sigma/pipelines/common.py, windows_logsource_mapping (service -> channel or channels)
-        from sigma.pipelines.common import windows_logsource_mapping
-    except ImportError as exc:
-        problems.append(Problem("sigma.pipelines.common", f"cannot import pySigma's service table: {exc}"))
-        return
-    for service, channels in windows_logsource_mapping.items():
-        _add_service(table, service, [str(c) for c in _as_list(channels)], PYSIGMA_WINDOWS)
-
-
-def _pysigma_sysmon(table: LogsourceTable, problems: list[Problem]) -> None:
-    try:
-        # pysigma-pipeline-sysmon: sigma/pipelines/sysmon/sysmon.py (category -> Sysmon EventID or EventIDs)
-        from sigma.pipelines.sysmon.sysmon import sysmon_generic_logsource_eventid_mapping
-    except ImportError as exc:
-        problems.append(Problem("sigma.pipelines.sysmon", f"cannot import the Sysmon category table: {exc}"))
-        return
-    channel = (table.services.get("sysmon") or [SYSMON_CHANNEL])[0]
-    for category, ids in sysmon_generic_logsource_eventid_mapping.items():
-        for event_id in _as_list(ids):
-            _add_target(table, category, Target(channel, int(event_id), origins=(PYSIGMA_SYSMON,)))
-
-
-def _pysigma_windows(table: LogsourceTable, problems: list[Problem]) -> None:
-    try:
-        # pysigma-pipeline-windows: sigma/pipelines/windows/windows.py
-        from sigma.pipelines.windows import windows as pipeline
-    except ImportError as exc:
-        problems.append(Problem("sigma.pipelines.windows", f"cannot import the Windows pipeline: {exc}"))
-        return
-    # windows_generic_category_channel_mapping: ps_* categories -> service + EventID
-    for category, info in getattr(pipeline, "windows_generic_category_channel_mapping", {}).items():
-        for channel in table.services.get(info["service"], []):
-            _add_target(table, category, Target(channel, int(info["EventID"]), origins=(PYSIGMA_WINDOWS,)))
-
-    # windows_audit_pipeline(): categories -> Security events
-    # (generic_logsource_to_windows_audit_event_mapping),
-    # registry renames and unsupported fields for 4657, and a rename table for every rule on service security
-    # that only lives inside the pipeline function (ProcessingItem "windows_audit_fieldmappings").
-    security = (table.services.get("security") or ["Security"])[0]
-    generic_map: dict[str, str] = {}
-    try:
-        for item in pipeline.windows_audit_pipeline().items:
-            if item.identifier == "windows_audit_fieldmappings":
-                mapping = getattr(item.transformation, "mapping", {})
-                generic_map = {k: v if isinstance(v, str) else str(v[0]) for k, v in mapping.items()}
-    except Exception as exc:  # a changed pipeline shape must not stop the catalog
-        problems.append(Problem("sigma.pipelines.windows", f"cannot read windows_audit_pipeline(): {exc}"))
-    if generic_map:
-        table.channel_field_maps[security] = dict(generic_map)
-    registry_categories = tuple(getattr(pipeline, "windows_audit_registry_categories", ()))
-    registry_map = dict(getattr(pipeline, "windows_audit_registry_fieldmappings", {}))
-    registry_unsupported = tuple(getattr(pipeline, "windows_audit_registry_unsupported_fields", ()))
-    for category, conditions in getattr(
-        pipeline, "generic_logsource_to_windows_audit_event_mapping", {}
-    ).items():
-        extra = {k: [str(x) for x in _as_list(v)] for k, v in conditions.items() if k != "EventID"}
-        is_registry = category in registry_categories
-        field_map = {**generic_map, **registry_map} if is_registry else dict(generic_map)
-        for event_id in _as_list(conditions.get("EventID")):
-            _add_target(
-                table,
-                category,
-                Target(
-                    security,
-                    int(event_id),
-                    field_map=field_map,
-                    unsupported=registry_unsupported if is_registry else (),
-                    conditions=extra,
-                    origins=(PYSIGMA_AUDIT,),
-                ),
+def _pysigma(table: LogsourceTable, problems: list[Problem]) -> None:
+    """pySigma's services, categories and Security field renames, as logs/sigma_windows.py reads them for
+    the scan's routing too (one reading: a page lists no event the routing leaves out for these tables)."""
+    pysigma = windows_tables()
+    problems += [Problem(module, message) for module, message in pysigma.problems]
+    for service, channels in pysigma.services.items():
+        _add_service(table, service, list(channels), PYSIGMA_WINDOWS)
+    if pysigma.security_field_map:
+        for channel in pysigma.channels("security") or (SECURITY_CHANNEL,):
+            table.channel_field_maps[channel] = dict(pysigma.security_field_map)
+    for category, events in pysigma.categories.items():
+        is_registry = category in pysigma.registry_categories
+        for event in events:
+            audit = event.origin == PYSIGMA_AUDIT
+            field_map = {**pysigma.security_field_map, **(pysigma.registry_field_map if is_registry else {})}
+            target = Target(
+                event.channel,
+                event.event_id,
+                field_map=field_map if audit else {},
+                unsupported=pysigma.registry_unsupported if audit and is_registry else (),
+                conditions={k: list(v) for k, v in event.conditions},
+                origins=(event.origin,),
             )
+            _add_target(table, category, target)
 
 
 def _read_thor(table: LogsourceTable, path: Path, problems: list[Problem]) -> None:
@@ -380,9 +333,7 @@ def _read_logsource_json(table: LogsourceTable, path: Path, problems: list[Probl
 def build_logsource_table(sigma_dir: Path | None, problems: list[Problem]) -> LogsourceTable:
     """pySigma's tables, completed from a SigmaHQ checkout's tests/thor.yml and tests/logsource.json."""
     table = LogsourceTable()
-    _pysigma_services(table, problems)
-    _pysigma_sysmon(table, problems)
-    _pysigma_windows(table, problems)
+    _pysigma(table, problems)
     if sigma_dir is not None:
         for name, reader in (("thor.yml", _read_thor), ("logsource.json", _read_logsource_json)):
             path = sigma_dir / "tests" / name

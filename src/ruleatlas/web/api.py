@@ -46,7 +46,10 @@ FACET_PARAMS = tuple(
     )
 )
 RETIRED_PARAM = Param(
-    "retired", "also list deprecated, unsupported, enrichment and alert-feed rules", type="boolean"
+    "retired",
+    "also list rules that are not detections (hunting, filter, enrichment, alert feed) and deprecated or "
+    "unsupported ones",
+    type="boolean",
 )
 PAGE_PARAMS = (
     Param("page", "page number, from 1 (a page past the end is empty)", type="integer"),

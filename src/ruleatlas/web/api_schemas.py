@@ -38,7 +38,18 @@ def counts(description: str) -> Schema:
 
 STRINGS = array(STRING)
 VENDOR_COUNTS = obj("a count and its split by vendor", total=INTEGER, by_vendor=counts("count per vendor"))
-RULE_SUMMARY = obj(uid=STRING, title=STRING, vendor=STRING, level=STRING, status=STRING, kind=STRING)
+# Property groups several answers share (spread into `obj`).
+RULE_KEYS: dict[str, Schema] = {
+    "uid": STRING,
+    "title": STRING,
+    "vendor": STRING,
+    "level": STRING,
+    "status": STRING,
+    "kind": STRING,
+}
+PAGING: dict[str, Schema] = {"total": INTEGER, "page": INTEGER, "per_page": INTEGER, "pages": INTEGER}
+TACTIC_KEYS: dict[str, Schema] = {"id": STRING, "shortname": STRING, "name": STRING}
+RULE_SUMMARY = obj(**RULE_KEYS)
 ATTACK_FILTERS = obj(
     "the filters the answer applied", vendor=STRINGS, platform=STRING, level=STRINGS, status=STRINGS
 )
@@ -46,36 +57,15 @@ ATTACK_FILTERS = obj(
 FACET_VALUES = array(obj(value=STRING, rules=INTEGER))
 RULE_LIST = obj(
     "one page of the browse list, with facet counts",
-    total=INTEGER,
-    page=INTEGER,
-    per_page=INTEGER,
-    pages=INTEGER,
+    **PAGING,
     sort=STRING,
     filters=ANY_OBJECT,
     facets={"type": "object", "additionalProperties": FACET_VALUES, "description": "values per facet"},
-    rules=array(
-        obj(
-            uid=STRING,
-            title=STRING,
-            vendor=STRING,
-            status=STRING,
-            level=STRING,
-            kind=STRING,
-            product=STRING,
-            logsource=STRING,
-            techniques=STRINGS,
-            tactics=STRINGS,
-        )
-    ),
+    rules=array(obj(**RULE_KEYS, product=STRING, logsource=STRING, techniques=STRINGS, tactics=STRINGS)),
 )
 RULE_DOCUMENT = obj(
     "a rule's page document (docs/page-document.md)",
-    uid=STRING,
-    vendor=STRING,
-    kind=STRING,
-    title=STRING,
-    status=STRING,
-    level=STRING,
+    **RULE_KEYS,
     logsource=ANY_OBJECT,
     description=STRING,
     tags=STRINGS,
@@ -89,20 +79,12 @@ SEARCH = obj(
     "ranked results of a search",
     query=STRING,
     parsed=obj(words=STRINGS, filters={"type": "object", "additionalProperties": STRINGS}),
-    total=INTEGER,
-    page=INTEGER,
-    per_page=INTEGER,
-    pages=INTEGER,
+    **PAGING,
     results=array(
         obj(
-            uid=STRING,
-            title=STRING,
+            **RULE_KEYS,
             title_html=STRING,
             snippet_html=STRING,
-            vendor=STRING,
-            level=STRING,
-            status=STRING,
-            kind=STRING,
             logsource=STRING,
             product=STRING,
             score=NUMBER,
@@ -142,16 +124,7 @@ ATTACK_MATRIX = obj(
     attack_version=STRING,
     filters=ATTACK_FILTERS,
     rules_counted=INTEGER,
-    tactics=array(
-        obj(
-            id=STRING,
-            shortname=STRING,
-            name=STRING,
-            techniques=INTEGER,
-            covered=INTEGER,
-            cells=array(ANY_OBJECT),
-        )
-    ),
+    tactics=array(obj(**TACTIC_KEYS, techniques=INTEGER, covered=INTEGER, cells=array(ANY_OBJECT))),
 )
 STATS = obj(
     "what the catalog holds",
@@ -177,7 +150,7 @@ TECHNIQUE = obj(
     name=STRING,
     url=STRING,
     is_subtechnique=BOOLEAN,
-    tactics=array(obj(id=STRING, shortname=STRING, name=STRING, rules=INTEGER)),
+    tactics=array(obj(**TACTIC_KEYS, rules=INTEGER)),
     subtechniques=array(obj(id=STRING, name=STRING, rules=INTEGER)),
     filters=ATTACK_FILTERS,
     rules_total=INTEGER,
@@ -188,9 +161,7 @@ TECHNIQUE = obj(
 )
 TACTIC = obj(
     "an ATT&CK tactic with its technique cells",
-    id=STRING,
-    shortname=STRING,
-    name=STRING,
+    **TACTIC_KEYS,
     url=STRING,
     filters=ATTACK_FILTERS,
     techniques=INTEGER,

@@ -20,7 +20,8 @@ FILTER_PARAMS = (
     Param("status", "only rules of these statuses (repeat, or separate with commas)", repeated=True),
 )
 COUNTING = (
-    "Detection rules only: deprecated, unsupported and hunting-only rules are left out (listed under "
+    "Detection rules only: deprecated, unsupported, hunting, filter, enrichment and alert-feed rules are "
+    "left out (listed under "
     "`left_out`). A parent technique counts its sub-techniques' rules; a rule tagging a revoked technique "
     "counts under its replacement."
 )

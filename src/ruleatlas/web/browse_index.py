@@ -28,7 +28,7 @@ from typing import Any
 from ruleatlas.attack import AttackData, AttackDataError, technique_sort_key
 from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
-from ruleatlas.store.browse import FACETS, BrowseRow, browse_rows
+from ruleatlas.store.browse import FACETS, RETIRED, BrowseRow, browse_rows
 from ruleatlas.store.search import search_indicators, search_texts
 from ruleatlas.web import urls
 from ruleatlas.web.render import vendor_name
@@ -150,6 +150,7 @@ def rules_index(rows: Sequence[BrowseRow], attack: AttackData | None, index_file
         "version": INDEX_VERSION,
         "index_file": index_file,
         "rules_path": "rules/",
+        "retired": sorted(RETIRED),  # kinds and statuses left out unless asked for (store/browse.py)
         "facets": facets,
         "rules": rules,
         "matrix": [
@@ -186,7 +187,7 @@ def search_index(
                 value_list.append(value)
             flat += [field_at[fld], kinds.setdefault(kind, len(kinds)), value_at[value], exclusion]
         out.append([description, tags, refs, authors, field_list, value_list, flat, rule_id])
-    return {"kinds": list(kinds), "rules": out}
+    return {"kinds": list(kinds), "retired": sorted(RETIRED), "rules": out}
 
 
 def write_indexes(site: Path, catalog: Catalog, index_file: str = "index.html") -> dict[str, int]:

@@ -22,6 +22,7 @@ from jinja2 import Template
 from markupsafe import Markup
 
 from ruleatlas.analysis.stats import kind_vs_status_text
+from ruleatlas.model import DETECTION_KINDS
 from ruleatlas.store.browse import NONE_TOKEN
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import esc, value_view
@@ -329,7 +330,7 @@ class CatalogPages:
                         href = up + urls.rule_path(uid) + index
                     except ValueError:
                         continue
-                note = r["kind"] if r["kind"] in ("deprecated", "unsupported", "hunting") else ""
+                note = r["kind"] if r["kind"] not in DETECTION_KINDS else ""
                 badges = "".join(
                     f'<span class="badge badge-sm {c}">{esc(t)}</span>'
                     for t, c in (

@@ -123,7 +123,12 @@ KIND_BANNERS = {
         "Correlation rule",
         "It matches on the results of other rules over time; see Correlation below.",
     ),
-    "filter": ("info", "Filter", "It removes matches from other rules; see Filter below."),
+    "filter": (
+        "info",
+        "Filter",
+        "It removes matches from other rules (see Filter below) and alerts on nothing itself: it is "
+        "searchable, but left out of the detection browse and the ATT&CK matrix.",
+    ),
 }
 CONDITION_OPERATORS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "eq": "=", "neq": "≠"}
 

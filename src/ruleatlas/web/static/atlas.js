@@ -17,8 +17,11 @@
     vendor: "Vendor", product: "Product", logsource: "Log source", status: "Status", level: "Level",
     tactic: "Tactic", technique: "Technique", kind: "Kind"
   };
-  // Left out unless asked for: as store/browse.py RETIRED (no longer maintained, or detecting nothing itself).
-  var RETIRED = { deprecated: true, unsupported: true, enrichment: true, alert_feed: true };
+  // Left out unless asked for: store/browse.py's RETIRED (no longer maintained, or not a detection), which the
+  // browse and search indexes carry; the search index fills it on pages without the browse index.
+  var RETIRED = {};
+  function setRetired(values) { (values || []).forEach(function (v) { RETIRED[v] = true; }); }
+  if (INDEX) setRetired(INDEX.retired);
   var LEVEL_RANK = { critical: 0, high: 1, medium: 2, low: 3, informational: 4 };
   var NONE = "(none)";
   var PER_PAGE = 50;
@@ -562,6 +565,7 @@
     s.src = ROOT + "data/search.js";
     s.onload = function () {
       var data = window.RuleAtlasSearch || { kinds: [], rules: [] };
+      setRetired(data.retired);
       var rows = loadRows() || [];
       TEXTS = rows.map(function (row, i) {
         var t = data.rules[i] || ["", "", "", "", [], [], [], ""];
