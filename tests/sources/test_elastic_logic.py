@@ -145,7 +145,10 @@ def test_esql_commands_are_stages_with_their_columns() -> None:
         "| SORT Esql.count DESC\n"
         "| LIMIT 10"
     )
-    stages = parse_esql(query, first_line=3)
+    logic = parse_esql(query, first_line=3)
+    stages = logic.stages
+    assert logic.correlation is not None and logic.correlation.type == CorrelationType.THRESHOLD
+    assert (logic.correlation.rules, logic.correlation.group_by) == ((), ("host.id",))
     assert [(s.label, s.op, s.line, s.defines) for s in stages] == [
         ("from", StageOp.SOURCE, 3, ()),
         ("where", StageOp.FILTER, 4, ()),
