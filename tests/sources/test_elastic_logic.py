@@ -167,6 +167,16 @@ def test_esql_commands_are_stages_with_their_columns() -> None:
     assert stages[4].text == "WHERE Esql.count >= 5"
 
 
+def test_esql_type_conversions_compare_the_field() -> None:
+    stages = parse_esql(
+        'FROM x | WHERE CIDR_MATCH(TO_IP(source.ip), "10.0.0.0/8") AND TO_STRING(x) LIKE "a*"'
+    ).stages
+    assert preds(stages[1].expr) == [
+        ("source.ip", Kind.CIDR, "10.0.0.0/8", False),
+        ("x", Kind.STARTS_WITH, "a", True),
+    ]
+
+
 def test_esql_threshold_after_stats_is_not_an_indicator() -> None:
     rule = rule_of(
         "type = 'esql'\nlanguage = 'esql'\nquery = '''\nFROM logs-*\n"

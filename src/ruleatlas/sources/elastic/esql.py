@@ -41,6 +41,9 @@ _OPS = {
 _COMPARE_KINDS = {"<": Kind.LT, "<=": Kind.LE, ">": Kind.GT, ">=": Kind.GE}
 _FUNCTION_KINDS = {"starts_with": Kind.STARTS_WITH, "ends_with": Kind.ENDS_WITH, "cidr_match": Kind.CIDR}
 _CASE_FOLDS = frozenset({"to_lower", "to_upper"})
+_CONVERSIONS = frozenset(
+    {"to_ip", "to_string", "to_str", "to_double", "to_dbl", "to_integer", "to_int", "to_long", "to_boolean"}
+)
 # GROK `%{PATTERN:name}` / `%{PATTERN:name:type}` and DISSECT `%{name}` / `%{+name}` / `%{?name}`
 _GROK_NAME = re.compile(r"%\{[A-Za-z0-9_]+:([^:}]+)(?::[a-z]+)?\}")
 _DISSECT_NAME = re.compile(r"%\{[+?&*]?([^}]+?)(?:->)?\}")
@@ -275,6 +278,8 @@ class _Builder:
             args = [c for c in node.children[1:] if isinstance(c, Tree)]
             if name in _CASE_FOLDS and len(args) == 1 and _is(args[0], "field"):
                 return self.field_name(args[0]), True
+            if name in _CONVERSIONS and len(args) == 1:
+                return self._operand(args[0])  # a type conversion compares the field's own value
         return self.source(node), False
 
     def field_name(self, node: Tree[Token] | Token) -> str:
