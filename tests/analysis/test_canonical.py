@@ -108,6 +108,18 @@ def test_a_name_field_is_the_sigma_path_field_ending_with_it() -> None:
     assert (image.field, image.kind, image.value, image.cased) == ("Image", Kind.ENDS_WITH, "\\X.exe", False)
 
 
+def test_an_ecs_cloud_action_is_the_key_sigma_writes_for_its_service() -> None:
+    elastic = Pred("event.action", Kind.EQ, "CreateAccessKey", cased=True)
+    sigma = Pred("eventName", Kind.EQ, "CreateAccessKey")
+    aws = {"product": "aws", "service": "cloudtrail"}
+    assert indicator_key(elastic, "elastic", aws) == indicator_key(sigma, "sigma", aws)
+    okta = canonical(
+        Pred("event.action", Kind.EQ, "user.mfa.factor.deactivate"), "elastic", {"service": "okta"}
+    )
+    assert (okta.field, okta.how) == ("eventType", "service:okta")
+    assert canonical(elastic, "elastic", WIN_PROC).field == "elastic:event.action"  # an endpoint action stays
+
+
 def test_windows_path_fields_fold_for_every_vendor_but_sigma() -> None:
     for field in WINDOWS_CASELESS_FIELDS:
         assert field in sigma_field_names()

@@ -145,7 +145,10 @@ def test_esql_commands_are_stages_with_their_columns() -> None:
         "| SORT Esql.count DESC\n"
         "| LIMIT 10"
     )
-    stages = parse_esql(query, first_line=3)
+    logic = parse_esql(query, first_line=3)
+    stages = logic.stages
+    assert logic.correlation is not None and logic.correlation.type == CorrelationType.THRESHOLD
+    assert (logic.correlation.rules, logic.correlation.group_by) == ((), ("host.id",))
     assert [(s.label, s.op, s.line, s.defines) for s in stages] == [
         ("from", StageOp.SOURCE, 3, ()),
         ("where", StageOp.FILTER, 4, ()),
@@ -162,6 +165,16 @@ def test_esql_commands_are_stages_with_their_columns() -> None:
         ("process.args", Kind.EQ, "/c", True),
     ]
     assert stages[4].text == "WHERE Esql.count >= 5"
+
+
+def test_esql_type_conversions_compare_the_field() -> None:
+    stages = parse_esql(
+        'FROM x | WHERE CIDR_MATCH(TO_IP(source.ip), "10.0.0.0/8") AND TO_STRING(x) LIKE "a*"'
+    ).stages
+    assert preds(stages[1].expr) == [
+        ("source.ip", Kind.CIDR, "10.0.0.0/8", False),
+        ("x", Kind.STARTS_WITH, "a", True),
+    ]
 
 
 def test_esql_threshold_after_stats_is_not_an_indicator() -> None:

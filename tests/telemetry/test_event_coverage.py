@@ -417,6 +417,13 @@ def test_correlation_rule_has_no_events_of_its_own(telemetry: TelemetryCatalog) 
     assert coverage.note.startswith("Correlation rule")
 
 
+def test_an_inline_aggregation_covers_the_events_of_its_log_source(telemetry: TelemetryCatalog) -> None:
+    rule = make_rule({"product": "windows", "category": "process_creation"}, {"s": ends("Image", "\\x.exe")})
+    rule.correlation = Correlation(type="sequence", rules=(), group_by=("process.entity_id",))
+    coverage = event_coverage(rule, telemetry)
+    assert coverage.events and not coverage.note.startswith("Correlation rule")
+
+
 def test_rule_facts_pair_event_ids_with_their_selection_providers() -> None:
     searches: dict[str, Expr] = {
         "selection": All(

@@ -111,6 +111,14 @@ SERVICE_FIELDS: dict[tuple[str, str], str] = {
     ("cloudtrail", "EventName"): "eventName",
     ("cloudtrail", "EventSource"): "eventSource",
     ("cloudtrail", "metadata.product_event_type"): "eventName",
+    # Elastic's integrations copy the record's action into ECS `event.action` (CloudTrail eventName, Okta
+    # eventType, Azure Activity operationName, GCP audit methodName) and CloudTrail's eventSource into
+    # `event.provider`; the keys on the right are those SigmaHQ's cloud rules use.
+    ("cloudtrail", "event.action"): "eventName",
+    ("cloudtrail", "event.provider"): "eventSource",
+    ("okta", "event.action"): "eventType",
+    ("activitylogs", "event.action"): "operationName",
+    ("gcp.audit", "event.action"): "gcp.audit.method_name",
 }
 
 # A path separator per operating system, from the rule's Sigma-style log source product.

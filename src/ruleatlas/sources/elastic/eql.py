@@ -13,8 +13,6 @@ Case follows Elastic's EQL semantics: `==`, `in`, `like`, `regex` and the string
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lark import Token, Tree
 
 from ruleatlas.model import (
@@ -30,7 +28,7 @@ from ruleatlas.model import (
     StageOp,
     timespan_seconds,
 )
-from ruleatlas.sources.elastic.values import is_scope, number, one_or_any, unescape, wildcard_pred
+from ruleatlas.sources.elastic.values import Logic, is_scope, number, one_or_any, unescape, wildcard_pred
 from ruleatlas.sources.grammar import grammar_file, lark_parser
 
 GRAMMAR = grammar_file(__file__, "eql.lark")
@@ -46,14 +44,6 @@ _FUNCTION_KINDS = {
 }
 _AGGREGATING_PIPES = frozenset({"count", "unique_count"})
 _FILTER_PIPES = frozenset({"filter", "where"})
-
-
-@dataclass(slots=True)
-class Logic:
-    """A query's stages, and the inline aggregation its syntax carries (a sequence's keys and maxspan)."""
-
-    stages: list[Stage]
-    correlation: Correlation | None = None
 
 
 def parse_eql(query: str, first_line: int = 1) -> Logic:

@@ -16,9 +16,9 @@ import re
 
 from lark import Token, Tree
 
-from ruleatlas.model import All, Expr, Kind, Not, Pred, Scalar, Stage, StageOp
+from ruleatlas.model import All, Correlation, CorrelationType, Expr, Kind, Not, Pred, Scalar, Stage, StageOp
 from ruleatlas.sources.elastic.kuery import parse_kuery
-from ruleatlas.sources.elastic.values import is_scope, number, one_or_any, unescape, wildcard_pred
+from ruleatlas.sources.elastic.values import Logic, is_scope, number, one_or_any, unescape, wildcard_pred
 from ruleatlas.sources.grammar import grammar_file, lark_parser
 
 GRAMMAR = grammar_file(__file__, "esql.lark")
@@ -41,25 +41,33 @@ _OPS = {
 _COMPARE_KINDS = {"<": Kind.LT, "<=": Kind.LE, ">": Kind.GT, ">=": Kind.GE}
 _FUNCTION_KINDS = {"starts_with": Kind.STARTS_WITH, "ends_with": Kind.ENDS_WITH, "cidr_match": Kind.CIDR}
 _CASE_FOLDS = frozenset({"to_lower", "to_upper"})
+_CONVERSIONS = frozenset(
+    {"to_ip", "to_string", "to_str", "to_double", "to_dbl", "to_integer", "to_int", "to_long", "to_boolean"}
+)
 # GROK `%{PATTERN:name}` / `%{PATTERN:name:type}` and DISSECT `%{name}` / `%{+name}` / `%{?name}`
 _GROK_NAME = re.compile(r"%\{[A-Za-z0-9_]+:([^:}]+)(?::[a-z]+)?\}")
 _DISSECT_NAME = re.compile(r"%\{[+?&*]?([^}]+?)(?:->)?\}")
 
 
-def parse_esql(query: str, first_line: int = 1) -> list[Stage]:
-    """One stage per command of an ES|QL query whose text starts at `first_line` of the rule file. Raises
-    Lark's `UnexpectedInput` when it does not parse."""
+def parse_esql(query: str, first_line: int = 1) -> Logic:
+    """One stage per command of an ES|QL query whose text starts at `first_line` of the rule file, and the
+    threshold a WHERE after the first STATS ... BY makes of it (group-by: the BY columns). Raises Lark's
+    `UnexpectedInput` when it does not parse."""
     tree = lark_parser(GRAMMAR).parse(query)
     builder = _Builder(query)
     stages: list[Stage] = []
     aggregated = False
+    group_by: tuple[str, ...] = ()
+    thresholded = False
     for command in tree.children:
         assert isinstance(command, Tree)
         op = _OPS[command.data]
-        if op is StageOp.AGGREGATE:
+        if op is StageOp.AGGREGATE and not aggregated:
             aggregated = True
+            group_by = builder.groups(command)
         elif op is StageOp.FILTER and aggregated:
             op = StageOp.HAVING
+            thresholded = True
         text = builder.source(command)
         label = " ".join(text.split(None, 2)[:2]).lower() if text.lower().startswith("inline") else ""
         stages.append(
@@ -73,7 +81,8 @@ def parse_esql(query: str, first_line: int = 1) -> list[Stage]:
                 defines=builder.defines(command),
             )
         )
-    return stages
+    correlation = Correlation(CorrelationType.THRESHOLD, (), group_by) if thresholded and group_by else None
+    return Logic(stages, correlation)
 
 
 class _Builder:
@@ -99,6 +108,16 @@ class _Builder:
         if command.data == "where_cmd":
             return self.expr(command.children[-1])
         return None
+
+    def groups(self, stats: Tree[Token]) -> tuple[str, ...]:
+        """The BY columns of a STATS command (`BY host.id, day = DATE_TRUNC(...)` → host.id, day)."""
+        names: list[str] = []
+        for by in (c for c in stats.children if isinstance(c, Tree) and c.data == "by_groups"):
+            for group in by.children:
+                if isinstance(group, Tree) and group.children:
+                    first = group.children[0]
+                    names.append(self.field_name(first) if group.data == "assign" else self.source(group))
+        return tuple(names)
 
     def defines(self, command: Tree[Token]) -> tuple[str, ...]:
         names: list[str] = []
@@ -259,6 +278,8 @@ class _Builder:
             args = [c for c in node.children[1:] if isinstance(c, Tree)]
             if name in _CASE_FOLDS and len(args) == 1 and _is(args[0], "field"):
                 return self.field_name(args[0]), True
+            if name in _CONVERSIONS and len(args) == 1:
+                return self._operand(args[0])  # a type conversion compares the field's own value
         return self.source(node), False
 
     def field_name(self, node: Tree[Token] | Token) -> str:

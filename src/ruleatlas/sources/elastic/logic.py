@@ -47,7 +47,8 @@ def fill_logic(rule: Rule, body: dict[str, Any], file_text: str, rel_path: str) 
             logic = parse_eql(query, first_line)
             stages, correlation = logic.stages, logic.correlation
         elif language == "esql":
-            stages = parse_esql(query, first_line)
+            logic = parse_esql(query, first_line)
+            stages, correlation = logic.stages, logic.correlation
         elif language in ("kuery", "lucene"):
             expr = parse_kuery(query)
             stages = (

@@ -9,8 +9,20 @@ contains/starts_with/ends_with and writes inner ones in the model's wildcard syn
 
 from __future__ import annotations
 
-from ruleatlas.model import Any, Expr, Kind, Pred, Scalar, Wild, WildPart
+from dataclasses import dataclass
+
+from ruleatlas.model import Any, Correlation, Expr, Kind, Pred, Scalar, Stage, Wild, WildPart
 from ruleatlas.sources.sigma_modifiers import classify
+
+
+@dataclass(slots=True)
+class Logic:
+    """A query's stages, and the inline aggregation its syntax carries (an EQL sequence's keys and maxspan, an
+    ES|QL STATS ... BY that a WHERE after it thresholds)."""
+
+    stages: list[Stage]
+    correlation: Correlation | None = None
+
 
 # ECS fields that choose the data (which events, which host OS, which data set), as a Sigma logsource does:
 # shown and used for event coverage, never indicators (vendors.md §1 item 3). `event.action`, `event.code`
