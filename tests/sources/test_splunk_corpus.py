@@ -144,8 +144,8 @@ def test_no_scope_field_is_an_indicator_and_most_get_a_sigma_name(live: list[Rul
             assert (indicator.native_field or "").lower() not in SCOPE_FIELDS
             total += 1
             named += indicator.how != "native"
-    # the canonical-field share of the indicators (72.9 % today; the issue's goal is 75 %)
-    assert named / total >= 0.72
+    # the canonical-field share of the indicators (76.7 % today; the issue asks for 75 %)
+    assert named / total >= 0.75
 
 
 def test_post_aggregate_thresholds_are_logic_not_indicators(live: list[Rule]) -> None:
