@@ -151,6 +151,22 @@ def test_splunk_fields_beyond_pysigma(pred: Pred, expected: tuple[str, Kind, str
     assert set(VENDOR_MAPPINGS.values()) <= sigma_field_names()
 
 
+@pytest.mark.parametrize(
+    ("field", "service", "sigma"),
+    [
+        ("eventName", "cloudtrail", "eventName"),
+        ("errorCode", "cloudtrail", "errorCode"),
+        ("Operation", "audit", "Operation"),
+        ("operationName", "activitylogs", "operationName"),
+    ],
+)
+def test_splunk_cloud_fields_are_sigmas_for_their_service(field: str, service: str, sigma: str) -> None:
+    form = canonical(Pred(field, Kind.EQ, "StopLogging", cased=True), "splunk", {"service": service})
+    assert (form.field, form.how, form.cased) == (sigma, f"service:{service}", False)
+    # the same key spelled by another service stays the vendor's own
+    assert canonical(Pred(field, Kind.EQ, "x"), "splunk", {"service": "okta"}).field == f"splunk:{field}"
+
+
 def test_pysigma_wins_over_vendor_mappings() -> None:
     assert all(resolve(schema, f, "") is None for schema, f in VENDOR_MAPPINGS)
 

@@ -247,3 +247,15 @@ def test_macros_that_multiply_stop_at_a_budget() -> None:
     bomb["m8"] = Macro("m8", "x=1")
     done = expand("`m0`", bomb)
     assert len(done.text) < 2 * MAX_EXPANDED and done.unresolved  # 10^8 copies never built
+
+
+def test_an_undefined_macro_inside_an_expression_is_no_predicate() -> None:
+    parsed = build_stages(
+        "| tstats count from datamodel=Endpoint.Processes where `get_asset(x)` Processes.process_name=a by x",
+        {},
+        1,
+    )
+    assert parsed.stages[1].expr == Pred(
+        "Processes.process_name", Kind.EQ, "a", native="Processes.process_name=a"
+    )
+    assert parsed.unresolved == ["get_asset"]

@@ -106,7 +106,9 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
 
 # Cloud audit records keep their own keys whatever the vendor: (Sigma log source service, vendor field) → the
 # key as Sigma's rules for that service write it. Sentinel's AWSCloudTrail table spells CloudTrail's
-# `eventName` `EventName`; Google SecOps UDM keeps it in `metadata.product_event_type`.
+# `eventName` `EventName`; Google SecOps UDM keeps it in `metadata.product_event_type`. Splunk keeps the
+# record's own keys, as Sigma's rules do (SigmaHQ's cloudtrail rules use eventName, eventSource, errorCode;
+# its m365 audit rules Operation and Workload; its Azure activity and audit log rules operationName).
 SERVICE_FIELDS: dict[tuple[str, str], str] = {
     ("cloudtrail", "EventName"): "eventName",
     ("cloudtrail", "EventSource"): "eventSource",
@@ -119,6 +121,13 @@ SERVICE_FIELDS: dict[tuple[str, str], str] = {
     ("okta", "event.action"): "eventType",
     ("activitylogs", "event.action"): "operationName",
     ("gcp.audit", "event.action"): "gcp.audit.method_name",
+    ("cloudtrail", "eventName"): "eventName",
+    ("cloudtrail", "eventSource"): "eventSource",
+    ("cloudtrail", "errorCode"): "errorCode",
+    ("audit", "Operation"): "Operation",
+    ("audit", "Workload"): "Workload",
+    ("activitylogs", "operationName"): "operationName",
+    ("auditlogs", "operationName"): "operationName",
 }
 
 # A path separator per operating system, from the rule's Sigma-style log source product.

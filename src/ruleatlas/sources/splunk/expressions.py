@@ -155,7 +155,7 @@ class Builder:
         if not tree.children:
             return None
         child = tree.children[0]
-        if isinstance(child, Token):  # a lone subsearch
+        if isinstance(child, Token):  # a lone subsearch or macro
             return None
         return self.s_node(child)
 
@@ -166,8 +166,8 @@ class Builder:
             if len(items) <= 1:
                 return items[0] if items else None
             return Any(self._flat(Any, items)) if rule == "s_or" else All(self._flat(All, items))
-        if rule == "s_subsearch":
-            return None  # its conditions exist only at run time
+        if rule in ("s_subsearch", "s_macro"):
+            return None  # a subsearch's conditions exist only at run time; an undefined macro is reported
         if rule == "s_negate":
             inner = node.children[-1]
             assert isinstance(inner, Tree)

@@ -97,6 +97,14 @@ def _expand(text: str, macros: Mapping[str, Macro], result: Expansion, depth: in
                 result.unresolved.append(name)
             return match.group(0)
         result.size += len(body)
+        text = match.string
+        quoted = (
+            match.start() > 0
+            and text[match.start() - 1] == '"'
+            and text[match.end() : match.end() + 1] == '"'
+        )
+        if quoted and len(body) >= 2 and body[0] == body[-1] == '"':
+            body = body[1:-1]  # `"`window`"` with a quoted definition: one string, not two
         return _expand(body, macros, result, depth + 1)
 
     return _CALL.sub(replace, text)

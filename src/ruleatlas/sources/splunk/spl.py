@@ -32,6 +32,8 @@ def command_spans(search: str) -> list[tuple[str, int]]:
                 index += 1
             elif char == '"':
                 quote = False
+        elif char == "\\" and not macro:
+            index += 1  # `\"` outside quotes is a literal quote in a value (`f=*\"x\":true*`), no string
         elif char == '"':
             quote = True
         elif char == "`":
