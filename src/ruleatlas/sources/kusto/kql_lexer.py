@@ -10,6 +10,7 @@ Literals that are not expressions, `datetime(2021-01-01T00:00Z)` and `timespan(.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -109,6 +110,7 @@ class _Lexer:
         self.line = 1
         self.line_start = 0
         self.tokens: list[Token] = []
+        self.newlines = [i for i, ch in enumerate(text) if ch == "\n"]  # a token's line by bisection
 
     def error(self, message: str, at: int | None = None) -> KqlSyntaxError:
         at = self.pos if at is None else at
@@ -118,7 +120,7 @@ class _Lexer:
 
     def add(self, type_: Tok, start: int, value: str | int | float | None = None) -> None:
         text = self.text[start : self.pos]
-        line = self.text.count("\n", 0, start) + 1
+        line = bisect_left(self.newlines, start) + 1
         self.tokens.append(Token(type_, text, text if value is None else value, start, self.pos, line))
 
     def run(self) -> list[Token]:
@@ -151,7 +153,7 @@ class _Lexer:
                         break
                 else:
                     raise self.error(f"unexpected character {ch!r}")
-        self.tokens.append(Token(Tok.END, "", "", n, n, self.text.count("\n") + 1))
+        self.tokens.append(Token(Tok.END, "", "", n, n, len(self.newlines) + 1))
         return self.tokens
 
     def string(self) -> None:
