@@ -10,6 +10,7 @@ Literals that are not expressions, `datetime(2021-01-01T00:00Z)` and `timespan(.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from enum import StrEnum
@@ -97,6 +98,7 @@ SYMBOLS = (
     ":",
     "?",
 )
+_BLANK = re.compile("[ \t\r\n\f\v\ufeff\u00a0]+")
 _WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$")
 _WORD_CHARS = _WORD_START | frozenset("0123456789")
 _DIGITS = frozenset("0123456789")
@@ -128,7 +130,8 @@ class _Lexer:
         while self.pos < n:
             ch = text[self.pos]
             if ch in " \t\r\n\f\v\ufeff\u00a0":
-                self.pos += 1
+                blank = _BLANK.match(text, self.pos)
+                self.pos = blank.end() if blank else self.pos + 1
             elif text.startswith("//", self.pos):
                 newline = text.find("\n", self.pos)
                 self.pos = n if newline < 0 else newline
