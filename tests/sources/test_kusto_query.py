@@ -205,9 +205,12 @@ def test_a_query_that_does_not_parse_keeps_text_stages_and_a_problem() -> None:
 
 
 def test_thousands_of_nested_ors_are_a_problem_not_a_crash() -> None:
-    query = "T | where " + " or ".join(f"A == {n}" for n in range(20_000)) + "\n| where " + "(" * 5000
-    text = "name: x\nquery: |\n  " + query + "\n"
-    rules, _ = kusto.parse_file(
-        text, "Detections/x.yaml", "Detections", repo_url="", commit="", companions={}
-    )
-    assert not rules[0].logic_parsed and rules[0].problems[0].line is not None
+    deep = "T | where " + " or ".join(f"A == {n}" for n in range(20_000))  # read, but too deep to convert
+    unclosed = "T | where " + "(" * 5000  # too deep to read
+    for query in (deep, unclosed):
+        text = "name: x\nquery: |\n  " + query + "\n"
+        rules, _ = kusto.parse_file(
+            text, "Detections/x.yaml", "Detections", repo_url="", commit="", companions={}
+        )
+        assert not rules[0].logic_parsed
+        assert [(p.line, p.severity) for p in rules[0].problems] == [(3, "warning")]

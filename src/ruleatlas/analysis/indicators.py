@@ -18,7 +18,20 @@ from dataclasses import dataclass, field
 from ruleatlas.analysis.canonical import Canonical, canonical
 from ruleatlas.model import All as AllOf
 from ruleatlas.model import Any as AnyOf
-from ruleatlas.model import Expr, Kind, Not, Pred, Ref, Rule, Scalar, Stage, StageOp, scalar_text, walk_preds
+from ruleatlas.model import (
+    Expr,
+    Kind,
+    Not,
+    Pred,
+    Ref,
+    Rule,
+    Scalar,
+    Stage,
+    StageOp,
+    scalar_text,
+    walk_preds,
+    walk_refs,
+)
 
 IndicatorKey = tuple[str, str, str, str]
 """(canonical field, kind, normalised value, transforms) — field "" for a keyword search."""
@@ -87,9 +100,6 @@ def _resolve(expr: Expr, searches: dict[str, Expr | None], seen: frozenset[str])
     return expr
 
 
-_PIPELINE_LOGIC = (StageOp.FILTER, StageOp.SOURCE, StageOp.JOIN)
-
-
 def rule_logic(stages: list[Stage]) -> Expr | None:
     """The rule's logic as one expression: the condition with its references resolved (Sigma), or the
     filter stages up to the first aggregate, ANDed (pipelines), with the references of source and join
@@ -102,8 +112,10 @@ def rule_logic(stages: list[Stage]) -> Expr | None:
     for stage in stages:
         if stage.op == StageOp.AGGREGATE:
             break
-        # a source or join stage's expression is a reference to the `let` or sub-query it reads (Kusto)
-        if stage.op in _PIPELINE_LOGIC and stage.expr is not None:
+        # a source or join stage counts when it references the `let` or sub-query it reads (Kusto); its own
+        # data-source predicates (a Splunk data model) stay the log source's
+        reads = stage.op in (StageOp.SOURCE, StageOp.JOIN) and bool(walk_refs(stage.expr))
+        if (stage.op == StageOp.FILTER or reads) and stage.expr is not None:
             resolved = _resolve(stage.expr, named, frozenset())
             if resolved is not None:
                 filters.append(resolved)

@@ -153,7 +153,12 @@ def _logic(
     first_line = _query_line(text_, doc)
     try:
         logic = query_logic(query, first_line)
-    except (KqlSyntaxError, RecursionError) as exc:
+    except (KqlSyntaxError, RecursionError) as caught:
+        exc = (
+            caught
+            if isinstance(caught, KqlSyntaxError)
+            else KqlSyntaxError("nested too deeply to read", 1, 1)
+        )
         problems.append(
             parse_problem(
                 rel_path,

@@ -10,6 +10,8 @@ Literals that are not expressions, `datetime(2021-01-01T00:00Z)` and `timespan(.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -96,6 +98,7 @@ SYMBOLS = (
     ":",
     "?",
 )
+_BLANK = re.compile("[ \t\r\n\f\v\ufeff\u00a0]+")
 _WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$")
 _WORD_CHARS = _WORD_START | frozenset("0123456789")
 _DIGITS = frozenset("0123456789")
@@ -109,6 +112,7 @@ class _Lexer:
         self.line = 1
         self.line_start = 0
         self.tokens: list[Token] = []
+        self.newlines = [i for i, ch in enumerate(text) if ch == "\n"]  # a token's line by bisection
 
     def error(self, message: str, at: int | None = None) -> KqlSyntaxError:
         at = self.pos if at is None else at
@@ -118,7 +122,7 @@ class _Lexer:
 
     def add(self, type_: Tok, start: int, value: str | int | float | None = None) -> None:
         text = self.text[start : self.pos]
-        line = self.text.count("\n", 0, start) + 1
+        line = bisect_left(self.newlines, start) + 1
         self.tokens.append(Token(type_, text, text if value is None else value, start, self.pos, line))
 
     def run(self) -> list[Token]:
@@ -126,7 +130,8 @@ class _Lexer:
         while self.pos < n:
             ch = text[self.pos]
             if ch in " \t\r\n\f\v\ufeff\u00a0":
-                self.pos += 1
+                blank = _BLANK.match(text, self.pos)
+                self.pos = blank.end() if blank else self.pos + 1
             elif text.startswith("//", self.pos):
                 newline = text.find("\n", self.pos)
                 self.pos = n if newline < 0 else newline
@@ -151,7 +156,7 @@ class _Lexer:
                         break
                 else:
                     raise self.error(f"unexpected character {ch!r}")
-        self.tokens.append(Token(Tok.END, "", "", n, n, self.text.count("\n") + 1))
+        self.tokens.append(Token(Tok.END, "", "", n, n, len(self.newlines) + 1))
         return self.tokens
 
     def string(self) -> None:

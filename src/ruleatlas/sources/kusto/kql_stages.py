@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from ruleatlas.model import All, Expr, Not, Ref, Stage, StageOp
@@ -90,6 +91,7 @@ class _Builder:
     def __init__(self, query: str, first_line: int) -> None:
         self.query = query
         self.first_line = first_line
+        self.newlines = [i for i, ch in enumerate(query) if ch == "\n"]
         self.lets: dict[str, _Let] = {}
         self.logic = QueryLogic()
         self.anonymous = 0
@@ -140,7 +142,7 @@ class _Builder:
     # --- stages ----------------------------------------------------------------------------------
 
     def line(self, offset: int) -> int:
-        return self.first_line + self.query.count("\n", 0, offset)
+        return self.first_line + bisect_left(self.newlines, offset)
 
     def text(self, node: Node | Operator | Statement) -> str:
         return self.query[node.start : node.end].strip()
