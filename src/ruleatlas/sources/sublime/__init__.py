@@ -29,10 +29,11 @@ from ruleatlas.sources.common import (
     text,
     walk,
 )
+from ruleatlas.sources.sublime.mql import parse_mql
 
 VENDOR = "sublime"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "sublime-1"
+PARSER_VERSION = "sublime-2"
 WHAT = "a Sublime rule (name, type, source, ...)"
 FOLDERS: dict[str, RuleKind] = {
     "detection-rules": RuleKind.DETECTION,
@@ -72,6 +73,11 @@ def parse_file(
         VENDOR, "mql", text_, rel_path, folder, repo_url=repo_url, commit=commit, companions=companions
     )
     _fill(rule, doc, source, rel_path, folder, problems)
+    logic = parse_mql(source, rel_path, _source_line(text_, doc.line_of("source")))
+    problems.extend(logic.problems)
+    if logic.stage is not None:
+        rule.stages = [logic.stage]
+        rule.logic_parsed = True
     rule.problems = problems
     for problem in problems:
         problem.rule_uid = rule.uid
@@ -117,6 +123,16 @@ def _fill(
         ("Detection methods", list(strings(doc.get("detection_methods")))),
     )
     rule.line = doc.line
+
+
+def _source_line(text_: str, key_line: int | None) -> int:
+    """The file line where the MQL starts: the line after `source: |` (a block scalar), else the key's."""
+    if key_line is None:
+        return 1
+    lines = text_.splitlines()
+    key = lines[key_line - 1] if 0 < key_line <= len(lines) else ""
+    after = key.split(":", 1)[1].strip() if ":" in key else ""
+    return key_line + 1 if after[:1] in ("|", ">", "") else key_line
 
 
 def _authors(value: Any) -> tuple[str, ...]:
