@@ -13,7 +13,8 @@ unreadable `and` operand is left out (the rest still must hold, so the predicate
 an unknown call stops the walk there. `PythonLogic.complete` says whether the whole function reduced.
 
 A policy returns True for a compliant resource and alerts on False, so its expression is negated: the
-stage says when the policy alerts, as a rule's says when the rule alerts.
+stage says when the policy alerts, as a rule's says when the rule alerts. Only a completely reduced policy
+has predicates: the negation of a partial compliance condition is no necessary condition of an alert.
 """
 
 from __future__ import annotations
@@ -86,7 +87,12 @@ def reduce_python(source: str, tree: ast.Module) -> PythonLogic | None:
     if expr is _TRUE or expr is _FALSE:
         expr = None
     if function.name == "policy" and expr is not None:
-        expr = expr.item if isinstance(expr, Not) else Not(expr)
+        if reducer.unreduced:
+            # A partial compliance condition is necessary for compliance; its negation is not necessary for
+            # an alert (the unreduced part can fail too), so nothing honest is left to show as predicates.
+            expr = None
+        else:
+            expr = expr.item if isinstance(expr, Not) else Not(expr)
     text = ast.get_source_segment(source, function) or ""
     return PythonLogic(function.name, text, function.lineno, expr, not reducer.unreduced, reducer.unreduced)
 
@@ -291,6 +297,8 @@ class _Reducer:
         return _negate(pred) if negated else pred
 
     def pred(self, accessor: _Field, kind: Kind, value: Scalar, native: str) -> Pred:
+        if accessor.udm and ".udm(" not in native:  # read through an alias: say it is a data-model name
+            native = f'{native}  [{accessor.path} = event.udm("{accessor.path}")]'
         return Pred(accessor.path, kind, value, cased=accessor.cased, native=native)
 
     def values(self, node: ast.expr) -> tuple[Scalar, ...]:
