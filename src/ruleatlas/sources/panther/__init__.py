@@ -44,9 +44,10 @@ from ruleatlas.sources.common import (
     walk,
 )
 from ruleatlas.sources.panther.detection import UnknownCondition, correlation, simple_stage
-from ruleatlas.sources.panther.logsource import derive
+from ruleatlas.sources.panther.logsource import derive, table_log_types
 from ruleatlas.sources.panther.python_body import ENTRY_POINTS, read_python
 from ruleatlas.sources.panther.python_logic import alert_context_keys, dedup_field, reduce_python
+from ruleatlas.sources.panther.sql import parse_sql
 
 VENDOR = "panther"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
@@ -152,6 +153,9 @@ def _fill(rule: Rule, doc: YamlMapping, analysis_type: str, rel_path: str, probl
     rule.attack_ids = attack_ids(strings(reports.get("MITRE ATT&CK")))
     rule.kind = _kind(analysis_type, rule.status, doc)
     log_types, resource_types = strings(doc.get("LogTypes")), strings(doc.get("ResourceTypes"))
+    if not log_types:  # a query names its log types by the tables it reads
+        log_types = tuple(dict(rule.facts).get("Table log types", "").split(", ")) if rule.facts else ()
+        log_types = tuple(t for t in log_types if t)
     rule.logsource = derive(log_types, resource_types)
     # SummaryAttributes first, then the alert_context keys the Python logic added
     rule.output_fields = tuple(dict.fromkeys((*strings(doc.get("SummaryAttributes")), *rule.output_fields)))
@@ -209,10 +213,18 @@ def _logic(
         rule.body = text(doc.get("Query")) or rule.body
         if not text(doc.get("Query")).strip():
             problems.append(Problem(rel_path, "query has no 'Query'", doc.line, "a query's SQL is in Query:"))
+            return
+        sql = parse_sql(text(doc.get("Query")), rel_path, doc.line_of("Query") + 1)
+        rule.stages = sql.stages
+        rule.logic_parsed = not sql.problems
+        problems.extend(sql.problems)
+        rule.output_fields = sql.output_fields
+        rule.facts += facts(("Tables", sql.tables), ("Table log types", table_log_types(sql.tables)))
         return
     if detection is not None:
         rule.language = "panther-yaml"
         rule.correlation = correlation(detection)
+        rule.logic_parsed = rule.correlation is not None  # a correlation's logic is its Correlation
         if rule.correlation is None:
             try:
                 rule.stages = [simple_stage(detection)]

@@ -87,12 +87,9 @@ def reduce_python(source: str, tree: ast.Module) -> PythonLogic | None:
     if expr is _TRUE or expr is _FALSE:
         expr = None
     if function.name == "policy" and expr is not None:
-        if reducer.unreduced:
-            # A partial compliance condition is necessary for compliance; its negation is not necessary for
-            # an alert (the unreduced part can fail too), so nothing honest is left to show as predicates.
-            expr = None
-        else:
-            expr = expr.item if isinstance(expr, Not) else Not(expr)
+        # A partial compliance condition is necessary for compliance; its negation is not necessary for an
+        # alert (the unreduced part can fail too), so nothing honest is left to show as predicates.
+        expr = None if reducer.unreduced else expr.item if isinstance(expr, Not) else Not(expr)
     text = ast.get_source_segment(source, function) or ""
     return PythonLogic(function.name, text, function.lineno, expr, not reducer.unreduced, reducer.unreduced)
 
