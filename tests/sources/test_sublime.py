@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ruleatlas.model import Rule, RuleKind, SourceResult
+from ruleatlas.model import All, Kind, Not, Pred, Rule, RuleKind, SourceResult
 from ruleatlas.sources import sublime
 from ruleatlas.sources.common import read_tree
 
@@ -55,7 +55,26 @@ def test_detection_rule(rules: dict[str, Rule]) -> None:
     )
     assert rule.logsource == {"sublime.message_type": "inbound"}
     assert rule.source.url == f"{REPO}/blob/4f7d/detection-rules/attachment_lnk.yml"
-    assert (rule.stages, rule.logic_parsed) == ([], False)
+    assert rule.logic_parsed
+    [stage] = rule.stages
+    assert (stage.op, stage.line) == ("filter", 12)  # the line after `source: |`
+    assert stage.expr == All(
+        (
+            Pred("type.inbound", Kind.EQ, True, cased=True, native="type.inbound", scope=True),
+            Pred(
+                "attachments[].file_extension", Kind.EQ, "lnk", native='.file_extension in~ ("lnk")'
+            ),
+            Not(
+                Pred(
+                    "profile.by_sender().solicited",
+                    Kind.EQ,
+                    True,
+                    cased=True,
+                    native="profile.by_sender().solicited",
+                )
+            ),
+        )
+    )
 
 
 def test_classes_by_folder(rules: dict[str, Rule]) -> None:
