@@ -61,9 +61,7 @@ def test_detection_rule(rules: dict[str, Rule]) -> None:
     assert stage.expr == All(
         (
             Pred("type.inbound", Kind.EQ, True, cased=True, native="type.inbound", scope=True),
-            Pred(
-                "attachments[].file_extension", Kind.EQ, "lnk", native='.file_extension in~ ("lnk")'
-            ),
+            Pred("attachments[].file_extension", Kind.EQ, "lnk", native='.file_extension in~ ("lnk")'),
             Not(
                 Pred(
                     "profile.by_sender().solicited",
