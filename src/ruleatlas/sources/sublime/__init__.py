@@ -5,8 +5,9 @@ Every YAML file of the five folders is one rule. Its class comes from the folder
 severity), `insights/` are the small signals (`type: query`) Sublime shows beside a message, so enrichment,
 and `exclusions/` keep messages out of analysis, like a Sigma filter. `attack_types` and
 `tactics_and_techniques` are Sublime's own threat taxonomy, not ATT&CK: they are facts ("Threat
-classification"), never ATT&CK ids. Email rules have no Sigma log source; the message direction the rule
-tests (`type.inbound`, `type.outbound`, `type.internal`) is kept as `sublime.message_type`.
+classification"), never ATT&CK ids. Email rules have no Sigma log source: their product is `email`, the
+telemetry catalog's email platform (`telemetry/platforms/email.py`); the message direction the rule tests
+(`type.inbound`, `type.outbound`, `type.internal`) is kept as `sublime.message_type`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ruleatlas.sources.common import (
     walk,
 )
 from ruleatlas.sources.sublime.mql import parse_mql
+from ruleatlas.telemetry.platforms.email import PRODUCT as EMAIL_PRODUCT
 
 VENDOR = "sublime"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
@@ -111,8 +113,9 @@ def _fill(
     rule.tags = strings(doc.get("tags"))
     rule.kind = FOLDERS.get(folder, RuleKind.DETECTION)
     directions = tuple(dict.fromkeys(_DIRECTION.findall(source)))
+    rule.logsource = {"product": EMAIL_PRODUCT}  # the email platform of the telemetry catalog
     if directions:
-        rule.logsource = {"sublime.message_type": ", ".join(directions)}
+        rule.logsource["sublime.message_type"] = ", ".join(directions)
     attack_types = strings(doc.get("attack_types"))
     techniques = strings(doc.get("tactics_and_techniques"))
     rule.facts = facts(
