@@ -64,12 +64,20 @@ def _values(event: AnyValue, path: str) -> list[AnyValue]:
     for key in path.split("."):
         step: list[AnyValue] = []
         for item in current:
-            if isinstance(item, dict) and key in item:
-                step.append(item[key])
-            elif isinstance(item, list):
-                step += [e[key] for e in item if isinstance(e, dict) and key in e]
+            for mapping in item if isinstance(item, list) else [item]:
+                if isinstance(mapping, dict):
+                    step += _get(mapping, key)
         current = step
     return current
+
+
+def _get(mapping: dict[str, AnyValue], key: str) -> list[AnyValue]:
+    """The key's value; else the value of the one key that differs only in case (some test events spell
+    Okta's `eventType` as `eventtype`, and the rule still reads it there)."""
+    if key in mapping:
+        return [mapping[key]]
+    folded = [v for k, v in mapping.items() if isinstance(k, str) and k.casefold() == key.casefold()]
+    return folded[:1]
 
 
 def _pred(pred: Pred, event: dict[str, AnyValue]) -> Truth:

@@ -33,11 +33,14 @@ HELPERS: dict[str, str] = {
     "wiz_success": 'event.get("status") == "SUCCESS"',
     "zia_success": 'event.deep_get("event", "errorcode") == "None" '
     'and event.deep_get("event", "result") == "SUCCESS"',
+    "azure_resource_logs_success": 'event.deep_get("properties", "metricResponseType") == "Success"',
     "is_sign_in_event": 'event.get("operationName") == "Sign-in activity"',
     "is_auth0_config_event": 'event.deep_get("data", "details", "request", "channel") '
     '== "https://manage.auth0.com/"',
 }
 ENTRY_POINTS = ("rule", "policy")
+# How exact a reduced condition must be (`_Reducer.cond`); EXACT is 0 so that negation keeps it.
+POSITIVE, NEGATIVE, EXACT = 1, -1, 0
 _COMPARE: dict[type[ast.cmpop], tuple[Kind, bool]] = {
     ast.Eq: (Kind.EQ, False),
     ast.NotEq: (Kind.EQ, True),
@@ -165,9 +168,32 @@ class _Reducer:
             if isinstance(stmt, ast.Return):
                 result = self.returned(stmt.value)
                 return self.combine(guards, alternatives, result)
+            if isinstance(stmt, ast.Global | ast.Nonlocal | ast.Pass):
+                continue
+            if isinstance(stmt, ast.If) and _always_returns(stmt.body) and not _returns_constant(stmt.body):
+                # `if C: <a block that returns>`: the block's own condition, under C
+                inner = self.body(stmt.body)
+                polarity = EXACT if stmt.orelse else NEGATIVE if inner is _FALSE else POSITIVE
+                test = self.try_cond(stmt.test, polarity)
+                if stmt.orelse and _always_returns(stmt.orelse):
+                    other = self.body(stmt.orelse)
+                    if test is None or inner is None or other is None:
+                        self.note(stmt.test)
+                        return self.combine(guards, alternatives, None, open_ended=True)
+                    both = _or([_and([test, inner]) or test, _and([_negate(test), other]) or _negate(test)])
+                    return self.combine(guards, alternatives, _drop_sentinels(both))
+                if test is None or inner is None or stmt.orelse:
+                    self.note(stmt.test)
+                    return self.combine(guards, alternatives, None, open_ended=True)
+                if inner is _FALSE:
+                    guards.append(_negate(test))
+                else:
+                    alternatives.append(_and([*guards, test, inner]) or test)
+                continue
             if isinstance(stmt, ast.If) and _returns_constant(stmt.body) is not None and not stmt.orelse:
-                condition = self.try_cond(stmt.test)
-                if _returns_constant(stmt.body) is False:
+                returns = _returns_constant(stmt.body)
+                condition = self.try_cond(stmt.test, NEGATIVE if returns is False else POSITIVE)
+                if returns is False:
                     if condition is None:
                         self.note(stmt.test)
                     else:
@@ -219,46 +245,60 @@ class _Reducer:
 
     # -- conditions
 
-    def try_cond(self, node: ast.expr) -> Expr | None:
+    def try_cond(self, node: ast.expr, polarity: int = POSITIVE) -> Expr | None:
         try:
-            return self.cond(node)
+            return self.cond(node, polarity)
         except _Unreduced:
             return None
 
-    def cond(self, node: ast.expr) -> Expr:
+    def cond(self, node: ast.expr, polarity: int = POSITIVE) -> Expr:
+        """The condition `node` tests. With POSITIVE polarity the result may be weaker than the Python (an
+        unreadable `and` operand left out: what is kept still must hold); NEGATIVE, stronger (an unreadable
+        `or` branch left out, for a condition that is negated, as a guard's); EXACT, neither."""
         if isinstance(node, ast.BoolOp):
-            if isinstance(node.op, ast.And):
-                parts: list[Expr | None] = []
-                for value in node.values:
-                    part = self.try_cond(value)
-                    if part is None:
-                        self.note(value)
+            conjunction = isinstance(node.op, ast.And)
+            may_drop = polarity == (POSITIVE if conjunction else NEGATIVE)
+            parts: list[Expr] = []
+            for value in node.values:
+                part = self.try_cond(value, polarity)
+                if part is None:
+                    if not may_drop:
+                        raise _Unreduced
+                    self.note(value)
+                else:
                     parts.append(part)
-                if all(p is None for p in parts):
-                    raise _Unreduced
-                return _and(parts) or _TRUE
-            return _or([self.cond(v) for v in node.values])
+            if not parts:
+                raise _Unreduced
+            return (_and(list(parts)) or _TRUE) if conjunction else _or(parts)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return _negate(self.cond(node.operand))
+            return _negate(self.cond(node.operand, -polarity))
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
             return self.compare(node.left, node.ops[0], node.comparators[0], self.text(node))
         if isinstance(node, ast.Call):
-            return self.call(node)
+            return self.call(node, polarity)
         accessor = self.try_field(node)
         if accessor is not None:  # truthiness: present and not empty
             return self.pred(accessor, Kind.EXISTS, True, self.text(node))
         raise _Unreduced
 
-    def call(self, node: ast.Call) -> Expr:
+    def call(self, node: ast.Call, polarity: int) -> Expr:
         func = node.func
         if isinstance(func, ast.Name) and func.id == "bool" and len(node.args) == 1:
-            return self.cond(node.args[0])
+            return self.cond(node.args[0], polarity)
+        if (
+            isinstance(func, ast.Name)
+            and func.id in ("all", "any")
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.List | ast.Tuple | ast.Set)
+        ):  # all([a, b]) is `a and b`, any([a, b]) `a or b`
+            joined = ast.BoolOp(ast.And() if func.id == "all" else ast.Or(), list(node.args[0].elts))
+            return self.cond(ast.copy_location(joined, node), polarity)
         if isinstance(func, ast.Name) and func.id in HELPERS and len(node.args) == 1:
             if not (isinstance(node.args[0], ast.Name) and node.args[0].id == self.param):
                 raise _Unreduced
             helper = ast.parse(HELPERS[func.id], mode="eval").body
             inner = _Reducer(HELPERS[func.id], "event", {})
-            return _renative(inner.cond(helper), self.text(node))
+            return _renative(inner.cond(helper, EXACT), self.text(node))
         if isinstance(func, ast.Attribute) and func.attr in ("startswith", "endswith") and node.args:
             accessor = self.field(func.value)
             kind = Kind.STARTS_WITH if func.attr == "startswith" else Kind.ENDS_WITH
@@ -338,7 +378,11 @@ class _Reducer:
             deep_get = isinstance(func, ast.Name) and func.id == "deep_get" and len(node.args) >= 2
             if deep_get and self._is_event(node.args[0]):
                 return _Field(".".join(_keys(node.args[1:])))
-            if isinstance(func, ast.Attribute) and func.attr in ("get", "deep_get", "udm") and node.args:
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr in ("get", "deep_get", "deep_walk", "udm")
+                and node.args
+            ):
                 base = func.value
                 if func.attr == "get":
                     keys = _keys(node.args[:1])
@@ -369,6 +413,22 @@ def _keys(args: list[ast.expr]) -> list[str]:
             raise _Unreduced
         keys.append(arg.value)
     return keys
+
+
+def _always_returns(body: list[ast.stmt]) -> bool:
+    """Whether every path through the block ends in a `return` (so nothing after it runs)."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, ast.Return):
+        return True
+    if isinstance(last, ast.If):
+        return _always_returns(last.body) and _always_returns(last.orelse)
+    return False
+
+
+def _drop_sentinels(expr: Expr) -> Expr | None:
+    return None if expr is _TRUE else expr
 
 
 def _returns_constant(body: list[ast.stmt]) -> bool | None:
