@@ -111,6 +111,13 @@ def _constants(tree: ast.Module) -> dict[str, tuple[Scalar, ...]]:
             values = _literals(value)
             if values is not None:
                 out[target.id] = values
+            elif isinstance(value, ast.Dict):  # `x in D` reads the keys, `x in D[k]` one of the values
+                keys = _literals(ast.Tuple([k for k in value.keys if k is not None]))
+                if keys is not None:
+                    out[target.id] = keys
+                members = [_literals(v) for v in value.values]
+                if all(m is not None for m in members):
+                    out[f"{target.id}[]"] = tuple(x for m in members if m is not None for x in m)
     return out
 
 
@@ -204,6 +211,13 @@ class _Reducer:
                 else:
                     alternatives.append(_and([*guards, condition]) or condition)
                 continue
+            if _only_rejects(stmt):
+                # A loop or branch that can only return False (or fall through) only ever rules events out:
+                # what follows still must hold. Names it binds are no longer known aliases.
+                self.note(stmt)
+                for name in _bound_names(stmt):
+                    self.aliases.pop(name, None)
+                continue
             # a loop, a branch with its own logic, anything else: what follows depends on it
             self.note(stmt)
             return self.combine(guards, alternatives, None, open_ended=True)
@@ -273,7 +287,7 @@ class _Reducer:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return _negate(self.cond(node.operand, -polarity))
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
-            return self.compare(node.left, node.ops[0], node.comparators[0], self.text(node))
+            return self.compare(node.left, node.ops[0], node.comparators[0], self.text(node), polarity)
         if isinstance(node, ast.Call):
             return self.call(node, polarity)
         accessor = self.try_field(node)
@@ -307,7 +321,9 @@ class _Reducer:
         accessor = self.field(node)  # a field read used as a truth value: present and not empty
         return self.pred(accessor, Kind.EXISTS, True, self.text(node))
 
-    def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr, native: str) -> Expr:
+    def compare(
+        self, left: ast.expr, op: ast.cmpop, right: ast.expr, native: str, polarity: int = EXACT
+    ) -> Expr:
         if isinstance(op, ast.Is | ast.IsNot) and isinstance(right, ast.Constant) and right.value is None:
             return self.pred(self.field(left), Kind.EXISTS, isinstance(op, ast.IsNot), native)
         if isinstance(op, ast.In | ast.NotIn):
@@ -317,7 +333,8 @@ class _Reducer:
                 pred = _or([self.pred(accessor, Kind.CONTAINS, v, native) for v in values])
             else:
                 accessor = self.field(left)
-                pred = _or([self.pred(accessor, Kind.EQ, v, native) for v in self.values(right)])
+                values = self.values(right, polarity if isinstance(op, ast.In) else -polarity)
+                pred = _or([self.pred(accessor, Kind.EQ, v, native) for v in values])
             return _negate(pred) if isinstance(op, ast.NotIn) else pred
         if type(op) not in _COMPARE:
             raise _Unreduced
@@ -338,13 +355,20 @@ class _Reducer:
             native = f'{native}  [{accessor.path} = event.udm("{accessor.path}")]'
         return Pred(accessor.path, kind, value, cased=accessor.cased, native=native)
 
-    def values(self, node: ast.expr) -> tuple[Scalar, ...]:
+    def values(self, node: ast.expr, polarity: int = EXACT) -> tuple[Scalar, ...]:
         if isinstance(node, ast.Constant) and (
             node.value is None or isinstance(node.value, str | int | float)
         ):
             return (node.value,)
         if isinstance(node, ast.Name) and node.id in self.constants:
             return self.constants[node.id]
+        if (
+            polarity == POSITIVE
+            and isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and f"{node.value.id}[]" in self.constants
+        ):  # one of a constant dict's value lists, the key unknown: any of them (a weaker condition)
+            return self.constants[f"{node.value.id}[]"]
         literal = _literals(node)
         if literal is None or not literal:
             raise _Unreduced
@@ -413,6 +437,24 @@ def _keys(args: list[ast.expr]) -> list[str]:
             raise _Unreduced
         keys.append(arg.value)
     return keys
+
+
+def _only_rejects(stmt: ast.stmt) -> bool:
+    """A loop, branch, `with` or `try` whose every `return` returns False or None (nested functions aside)."""
+    if not isinstance(stmt, ast.For | ast.While | ast.If | ast.With | ast.Try):
+        return False
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.Yield | ast.YieldFrom):
+            return False
+        if isinstance(node, ast.Return) and not (
+            node.value is None or (isinstance(node.value, ast.Constant) and node.value.value in (False, None))
+        ):
+            return False
+    return True
+
+
+def _bound_names(stmt: ast.stmt) -> set[str]:
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def _always_returns(body: list[ast.stmt]) -> bool:
