@@ -46,7 +46,7 @@ def test_unit_tests_agree_with_the_reduced_logic(shared_dir: Path, corpus: Sourc
 
 def test_sql_queries_and_correlations(corpus: SourceResult) -> None:
     sql = [r for r in corpus.rules if r.language == "sql"]
-    assert len(sql) == 95 and sum(r.logic_parsed for r in sql) >= 64
+    assert len(sql) == 95 and sum(r.logic_parsed for r in sql) >= 79  # measured 79 (2026-12-07)
     assert all(r.stages for r in sql)  # unparsed ones keep text stages, with a Problem
     assert all(r.problems for r in sql if not r.logic_parsed)
     correlations = [r for r in corpus.rules if r.kind == "correlation"]

@@ -24,6 +24,7 @@ from ruleatlas.sources.grammar import grammar_file, lark_parser, parse_problem
 
 GRAMMAR = grammar_file(__file__, "sql.lark")
 _JINJA_STATEMENT = re.compile(r"\{%.*?%\}", re.DOTALL)
+_TIME_MACRO = re.compile(r"\b(p_occurs_\w+)\(([^()]*)\)", re.IGNORECASE)
 _CLAUSES = re.compile(r"\b(select|from|where|group\s+by|having|qualify|order\s+by|limit)\b", re.IGNORECASE)
 _COMPARE = {
     "=": (Kind.EQ, False),
@@ -47,6 +48,9 @@ class SqlLogic:
 
 def parse_sql(query: str, rel_path: str, first_line: int) -> SqlLogic:
     text = _JINJA_STATEMENT.sub(lambda m: "\n" * m.group(0).count("\n"), query)
+    # Panther's time macros take bare durations and empty arguments (`p_occurs_since(1h, , p_parse_time)`):
+    # their arguments become one string, so the call parses and keeps its text
+    text = _TIME_MACRO.sub(lambda m: f"{m.group(1)}('{m.group(2).replace(chr(39), chr(39) * 2)}')", text)
     if "{{" in text:
         return _unparsed(
             query,
