@@ -177,7 +177,11 @@ class _Reducer:
                 return self.combine(guards, alternatives, result)
             if isinstance(stmt, ast.Global | ast.Nonlocal | ast.Pass):
                 continue
-            if isinstance(stmt, ast.If) and _always_returns(stmt.body) and not _returns_constant(stmt.body):
+            if (
+                isinstance(stmt, ast.If)
+                and _always_returns(stmt.body)
+                and _returns_constant(stmt.body) is None
+            ):
                 # `if C: <a block that returns>`: the block's own condition, under C
                 inner = self.body(stmt.body)
                 polarity = EXACT if stmt.orelse else NEGATIVE if inner is _FALSE else POSITIVE
@@ -326,6 +330,13 @@ class _Reducer:
     ) -> Expr:
         if isinstance(op, ast.Is | ast.IsNot) and isinstance(right, ast.Constant) and right.value is None:
             return self.pred(self.field(left), Kind.EXISTS, isinstance(op, ast.IsNot), native)
+        if (
+            isinstance(op, ast.Is | ast.IsNot)
+            and isinstance(right, ast.Constant)
+            and isinstance(right.value, bool)
+        ):
+            pred = self.pred(self.field(left), Kind.EQ, right.value, native)
+            return _negate(pred) if isinstance(op, ast.IsNot) else pred
         if isinstance(op, ast.In | ast.NotIn):
             accessor = self.try_field(right)
             if accessor is not None:  # "x" in event.get("field"): a substring or a list member
