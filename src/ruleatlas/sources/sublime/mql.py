@@ -326,6 +326,7 @@ class _Reader:
         preds: list[Expr] = []
         for arg in args[1:]:
             value = self.value(arg, ctx)
+            native = self.one_value_native(native, args, arg)
             if isinstance(value, Lit) and isinstance(value.value, str):
                 like_kind, text = _like(value.value) if kind is Kind.WILDCARD else (kind, value.value)
                 preds.append(Pred(field, like_kind, text, cased=not insensitive, native=native))
@@ -351,12 +352,21 @@ class _Reader:
         preds: list[Expr] = []
         for arg in args[1:]:
             value = self.value(arg, ctx)
+            native = self.one_value_native(native, args, arg)
             pattern = value.value if isinstance(value, Lit) else _text_of(value)
             text = f"^(?:{pattern})$" if anchored else str(pattern)
             preds.append(
                 Pred(field, Kind.REGEX, text, cased=not insensitive, regex_flags=flags, native=native)
             )
         return None if not preds else preds[0] if len(preds) == 1 else Any(tuple(preds))
+
+    def one_value_native(self, call: str, args: list[Tree[Token] | Token], arg: Tree[Token] | Token) -> str:
+        """`strings.ilike(subject.subject, "*a*", "*b*")` seen from its "*b*" comparison: the call with
+        that one value (Sublime's own function is its match kind, shown beside ours)."""
+        if len(args) <= 2:
+            return call
+        name = call.split("(", 1)[0]
+        return f"{name}({self.text(args[0])}, {self.text(arg)})"
 
     # -- values
 
