@@ -226,7 +226,7 @@ class _Reader:
             return Any(tuple(All(group) for group in combinations(items, count)))
         self.notes.append(
             (
-                f"'{count} of' {len(items)} conditions is kept as 'any of them'",
+                f"'N of (…)' kept as 'any of them': {count} of {len(items)} conditions",
                 node.meta.line,
                 f"more than {MAX_COMBINATIONS} combinations; each item is still shown as a way to match",
             )
