@@ -66,12 +66,12 @@ def main() -> None:
     report("panther", result, cpu, wall)
     python = [r for r in result.rules if r.language == "python"]
     status = Counter(dict(r.facts).get("Python logic", "no rule()/policy()") for r in python)
-    for label, count in status.most_common():
-        print(f"  python {count:>4}  {label}")
-    count = oracle(root, result.rules)
+    for label, rules in status.most_common():
+        print(f"  python {rules:>4}  {label}")
+    tests = oracle(root, result.rules)
     print(
-        f"  unit-test oracle: {count.satisfied} of {count.events} alerting test events satisfy the reduced "
-        f"logic ({count.share:.3f}); {count.contradicted} contradict it"
+        f"  unit-test oracle: {tests.satisfied} of {tests.events} alerting test events satisfy the reduced "
+        f"logic ({tests.share:.3f}); {tests.contradicted} contradict it"
     )
 
 

@@ -335,18 +335,19 @@ class _Reducer:
             and isinstance(right, ast.Constant)
             and isinstance(right.value, bool)
         ):
-            pred = self.pred(self.field(left), Kind.EQ, right.value, native)
-            return _negate(pred) if isinstance(op, ast.IsNot) else pred
+            same = self.pred(self.field(left), Kind.EQ, right.value, native)
+            return _negate(same) if isinstance(op, ast.IsNot) else same
         if isinstance(op, ast.In | ast.NotIn):
+            member: Expr
             accessor = self.try_field(right)
             if accessor is not None:  # "x" in event.get("field"): a substring or a list member
                 values = self.values(left)
-                pred = _or([self.pred(accessor, Kind.CONTAINS, v, native) for v in values])
+                member = _or([self.pred(accessor, Kind.CONTAINS, v, native) for v in values])
             else:
                 accessor = self.field(left)
                 values = self.values(right, polarity if isinstance(op, ast.In) else -polarity)
-                pred = _or([self.pred(accessor, Kind.EQ, v, native) for v in values])
-            return _negate(pred) if isinstance(op, ast.NotIn) else pred
+                member = _or([self.pred(accessor, Kind.EQ, v, native) for v in values])
+            return _negate(member) if isinstance(op, ast.NotIn) else member
         if type(op) not in _COMPARE:
             raise _Unreduced
         accessor = self.try_field(left)
