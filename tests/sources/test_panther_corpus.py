@@ -59,7 +59,7 @@ def test_stop_logging_counted_with_and_without_the_parser(shared_dir: Path, corp
         for r in corpus.rules
         if r.status != "deprecated"
         and any(
-            i.key[1:3] == ("eq", "StopLogging") and i.key[0].endswith("eventName")
+            i.key[:3] == ("eventName", "eq", "stoplogging")  # Sigma's CloudTrail key (canonical)
             for i in rule_indicators(r).positives
         )
     }

@@ -111,6 +111,8 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
 SERVICE_FIELDS: dict[tuple[str, str], str] = {
     ("cloudtrail", "EventName"): "eventName",
     ("cloudtrail", "EventSource"): "eventSource",
+    ("cloudtrail", "eventName"): "eventName",  # Panther reads the CloudTrail record itself
+    ("cloudtrail", "eventSource"): "eventSource",
     ("cloudtrail", "metadata.product_event_type"): "eventName",
 }
 
