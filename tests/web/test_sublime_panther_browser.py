@@ -61,7 +61,9 @@ def test_panther_python_rule_page(page_factory: Any, server: str) -> None:
     assert "eventName" in output and "aws_rule_context()" in output
     indicators = page.locator("#indicators").inner_text()
     assert "StopLogging" in indicators and "DeleteTrail" in indicators
-    assert 'event.get("eventName") in CLOUDTRAIL_STOP_DELETE' in indicators
+    # eventName is Sigma's CloudTrail key itself, so the row needs no "from"; the stage keeps the Python
+    titles = stages.locator("code.field").evaluate_all("nodes => nodes.map(n => n.title)")
+    assert 'event.get("eventName") in CLOUDTRAIL_STOP_DELETE' in titles
     exclusions = page.locator("#exclusions").inner_text()
     assert "errorCode" in exclusions  # aws_cloudtrail_success(event), from global_helpers
     fact = page.locator("[data-section=fact]", has_text="Python logic")
