@@ -46,7 +46,7 @@ def test_python_rule(rules: dict[str, Rule]) -> None:
     assert rule.references == (
         "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-delete-trails-console.html",
     )
-    assert rule.output_fields == ("eventName", "userAgent")
+    assert rule.output_fields == ("eventName", "userAgent", "aws_rule_context()")  # + alert_context
     assert rule.body.startswith("from panther_aws_helpers import")  # the logic, in its language
     assert rule.source.path == "rules/aws_rules/aws_cloudtrail_stopped.yml"
     assert rule.logsource == {
@@ -58,6 +58,7 @@ def test_python_rule(rules: dict[str, Rule]) -> None:
         ("Analysis type", "rule"),
         ("Enabled", "yes"),
         ("Severity", "Medium"),
+        ("Time window", "60m"),
         ("Dedup", "60m"),
         ("Threshold", "1"),
         ("Log types", "AWS.CloudTrail"),
@@ -70,8 +71,22 @@ def test_python_rule(rules: dict[str, Rule]) -> None:
         ("Runbook", "Check who stopped the trail."),
         ("Tests", "2 (1 expect an alert)"),
         ("Python functions", "rule, title, alert_context"),
+        ("Python logic", "reduced to predicates"),
     )
-    assert (rule.stages, rule.logic_parsed, rule.problems) == ([], False, [])
+    assert (rule.logic_parsed, rule.problems) == (True, [])
+    [stage] = rule.stages
+    native = 'event.get("eventName") in STOP_EVENTS'
+    assert (stage.label, stage.op) == ("rule()", "filter")
+    assert stage.expr == Any(
+        (
+            Pred("eventName", Kind.EQ, "DeleteTrail", cased=True, native=native),
+            Pred("eventName", Kind.EQ, "StopLogging", cased=True, native=native),
+        )
+    )
+    assert rule.correlation is not None and (rule.correlation.type, rule.correlation.timespan) == (
+        "window",
+        "60m",
+    )
 
 
 def test_classes(rules: dict[str, Rule]) -> None:

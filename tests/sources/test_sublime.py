@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ruleatlas.model import Rule, RuleKind, SourceResult
+from ruleatlas.model import All, Kind, Not, Pred, Rule, RuleKind, SourceResult
 from ruleatlas.sources import sublime
 from ruleatlas.sources.common import read_tree
 
@@ -53,18 +53,38 @@ def test_detection_rule(rules: dict[str, Rule]) -> None:
         ("Tactics and techniques", "Evasion, LNK"),
         ("Detection methods", "File analysis"),
     )
-    assert rule.logsource == {"sublime.message_type": "inbound"}
+    assert rule.logsource == {"product": "email", "sublime.message_type": "inbound"}
     assert rule.source.url == f"{REPO}/blob/4f7d/detection-rules/attachment_lnk.yml"
-    assert (rule.stages, rule.logic_parsed) == ([], False)
+    assert rule.logic_parsed
+    [stage] = rule.stages
+    assert (stage.op, stage.line) == ("filter", 12)  # the line after `source: |`
+    assert stage.expr == All(
+        (
+            Pred("type.inbound", Kind.EQ, True, cased=True, native="type.inbound", scope=True),
+            Pred("attachments[].file_extension", Kind.EQ, "lnk", native='.file_extension in~ ("lnk")'),
+            Not(
+                Pred(
+                    "profile.by_sender().solicited",
+                    Kind.EQ,
+                    True,
+                    cased=True,
+                    native="profile.by_sender().solicited",
+                )
+            ),
+        )
+    )
 
 
 def test_classes_by_folder(rules: dict[str, Rule]) -> None:
     assert rules["sublime/new_sender_domain"].kind is RuleKind.HUNTING
     assert rules["sublime/new_sender_domain"].level == ""  # discovery rules often have no severity
     assert rules["sublime/outbound_card_numbers"].kind is RuleKind.HUNTING
-    assert rules["sublime/outbound_card_numbers"].logsource == {"sublime.message_type": "outbound"}
+    assert rules["sublime/outbound_card_numbers"].logsource == {
+        "product": "email",
+        "sublime.message_type": "outbound",
+    }
     assert rules["sublime/archive_with_exe"].kind is RuleKind.ENRICHMENT
-    assert rules["sublime/archive_with_exe"].logsource == {}  # an insight tests no direction
+    assert rules["sublime/archive_with_exe"].logsource == {"product": "email"}  # no direction tested
     assert rules["sublime/simulation_vendor"].kind is RuleKind.FILTER
 
 

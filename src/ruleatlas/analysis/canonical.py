@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import re._constants as sre_constants
 import re._parser as sre_parse
+import warnings
 from dataclasses import dataclass
 from functools import cache
 
@@ -112,6 +113,8 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
 SERVICE_FIELDS: dict[tuple[str, str], str] = {
     ("cloudtrail", "EventName"): "eventName",
     ("cloudtrail", "EventSource"): "eventSource",
+    ("cloudtrail", "eventName"): "eventName",  # Panther reads the CloudTrail record itself
+    ("cloudtrail", "eventSource"): "eventSource",
     ("cloudtrail", "metadata.product_event_type"): "eventName",
     # Elastic's integrations copy the record's action into ECS `event.action` (CloudTrail eventName, Okta
     # eventType, Azure Activity operationName, GCP audit methodName) and CloudTrail's eventSource into
@@ -275,7 +278,9 @@ def reduce_regex(pattern: str, flags: str = "") -> tuple[Kind, str] | None:
         return None
     text = pattern.removeprefix("(?i)")
     try:
-        parsed = sre_parse.parse(text)
+        with warnings.catch_warnings():  # `[[` in MQL regexes: Python's "possible nested set" FutureWarning
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = sre_parse.parse(text)
     except (re.error, RecursionError, OverflowError):
         return None
     if parsed.state.flags & (re.MULTILINE | re.DOTALL | re.VERBOSE | re.IGNORECASE):

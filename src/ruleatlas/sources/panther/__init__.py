@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.model import Correlation, CorrelationType, Problem, Rule, RuleKind, Stage, StageOp
 from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.common import (
     YamlMapping,
@@ -44,12 +44,14 @@ from ruleatlas.sources.common import (
     walk,
 )
 from ruleatlas.sources.panther.detection import UnknownCondition, correlation, simple_stage
-from ruleatlas.sources.panther.logsource import derive
+from ruleatlas.sources.panther.logsource import derive, table_log_types
 from ruleatlas.sources.panther.python_body import ENTRY_POINTS, read_python
+from ruleatlas.sources.panther.python_logic import alert_context_keys, dedup_field, reduce_python
+from ruleatlas.sources.panther.sql import parse_sql
 
 VENDOR = "panther"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "panther-1"
+PARSER_VERSION = "panther-2"
 WHAT = "a Panther analysis item (AnalysisType, RuleID, ...)"
 FOLDERS = ("rules", "policies", "queries", "correlation_rules")
 KINDS: dict[str, RuleKind] = {
@@ -151,8 +153,12 @@ def _fill(rule: Rule, doc: YamlMapping, analysis_type: str, rel_path: str, probl
     rule.attack_ids = attack_ids(strings(reports.get("MITRE ATT&CK")))
     rule.kind = _kind(analysis_type, rule.status, doc)
     log_types, resource_types = strings(doc.get("LogTypes")), strings(doc.get("ResourceTypes"))
+    if not log_types:  # a query names its log types by the tables it reads
+        log_types = tuple(dict(rule.facts).get("Table log types", "").split(", ")) if rule.facts else ()
+        log_types = tuple(t for t in log_types if t)
     rule.logsource = derive(log_types, resource_types)
-    rule.output_fields = strings(doc.get("SummaryAttributes"))
+    # SummaryAttributes first, then the alert_context keys the Python logic added
+    rule.output_fields = tuple(dict.fromkeys((*strings(doc.get("SummaryAttributes")), *rule.output_fields)))
     rule.line = doc.line
     dedup = doc.get("DedupPeriodMinutes")
     joined = rule.correlation
@@ -207,10 +213,18 @@ def _logic(
         rule.body = text(doc.get("Query")) or rule.body
         if not text(doc.get("Query")).strip():
             problems.append(Problem(rel_path, "query has no 'Query'", doc.line, "a query's SQL is in Query:"))
+            return
+        sql = parse_sql(text(doc.get("Query")), rel_path, doc.line_of("Query") + 1)
+        rule.stages = sql.stages
+        rule.logic_parsed = not sql.problems
+        problems.extend(sql.problems)
+        rule.output_fields = sql.output_fields
+        rule.facts += facts(("Tables", sql.tables), ("Table log types", table_log_types(sql.tables)))
         return
     if detection is not None:
         rule.language = "panther-yaml"
         rule.correlation = correlation(detection)
+        rule.logic_parsed = rule.correlation is not None  # a correlation's logic is its Correlation
         if rule.correlation is None:
             try:
                 rule.stages = [simple_stage(detection)]
@@ -258,6 +272,40 @@ def _logic(
             )
         )
     rule.facts += facts(("Python functions", list(body.functions)))
+    if body.tree is None:
+        return
+    logic = reduce_python(source, body.tree)
+    if logic is not None:
+        status = (
+            "reduced to predicates"
+            if logic.complete and logic.expr is not None
+            else "partly reduced: the predicates shown must hold, the rest is Python logic not reduced"
+            if logic.expr is not None
+            else "Python logic not reduced"
+        )
+        label = f"{logic.function}()" + ("" if logic.complete and logic.expr is not None else f" — {status}")
+        # The stage's text is the Python function; its line is in the Python file, not the YAML, so no link.
+        rule.stages = [Stage(0, label, StageOp.FILTER, logic.text, logic.expr)]
+        rule.logic_parsed = True
+        rule.facts += facts(
+            ("Python logic", status),
+            ("Python not reduced", logic.unreduced[:8]),
+        )
+    rule.output_fields = alert_context_keys(body.tree)
+    dedup = doc.get("DedupPeriodMinutes")
+    threshold = doc.get("Threshold")
+    minutes = dedup if isinstance(dedup, int) and not isinstance(dedup, bool) and dedup > 0 else None
+    count = threshold if isinstance(threshold, int) and not isinstance(threshold, bool) else None
+    if minutes is not None or (count is not None and count > 1):
+        key = dedup_field(source, body.tree)
+        rule.correlation = Correlation(
+            CorrelationType.WINDOW,
+            (),
+            (key,) if key else (),
+            f"{minutes}m" if minutes is not None else "",
+            minutes * 60 if minutes is not None else None,
+            condition={"gte": count} if count is not None and count > 1 else {},
+        )
 
 
 def _schedule(value: Any) -> str:

@@ -50,3 +50,11 @@ def derive(log_types: tuple[str, ...], resource_types: tuple[str, ...]) -> dict[
     if resource_types:
         out["panther.resource_types"] = ", ".join(resource_types)
     return out
+
+
+def table_log_types(tables: list[str]) -> list[str]:
+    """The log types a query's tables hold: `panther_logs.public.aws_cloudtrail` is AWS.CloudTrail (a table is
+    its log type in lower case, dots as underscores). Tables of other log types are not named here."""
+    by_table = {name.lower().replace(".", "_"): name for name in LOG_TYPES}
+    found = (by_table.get(table.rsplit(".", 1)[-1].strip('"').lower()) for table in tables)
+    return list(dict.fromkeys(t for t in found if t))

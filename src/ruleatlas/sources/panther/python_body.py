@@ -2,7 +2,7 @@
 
 What the metadata pass needs from it: that it parses (a syntax error is a Problem naming the Python file and
 line), and which of Panther's entry points it defines (`rule`/`policy` is the detection, `title`, `dedup`,
-`severity`, `alert_context`... shape the alert). Reading the logic itself is a later issue.
+`severity`, `alert_context`... shape the alert). `python_logic` reduces the detection function's logic.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ MAX_PYTHON_BYTES = 512 * 1024  # the largest Panther detection is ~30 KB
 class PythonBody:
     functions: tuple[str, ...] = ()  # module-level functions, in file order
     imports: tuple[str, ...] = ()  # modules imported (panther_base_helpers, ...)
+    tree: ast.Module | None = None  # the parsed module, for `python_logic`
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -55,4 +56,4 @@ def read_python(source: str, rel_path: str) -> PythonBody:
             imports += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
             imports.append(node.module)
-    return PythonBody(tuple(functions), tuple(dict.fromkeys(imports)))
+    return PythonBody(tuple(functions), tuple(dict.fromkeys(imports)), tree)

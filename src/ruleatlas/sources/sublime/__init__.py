@@ -5,8 +5,9 @@ Every YAML file of the five folders is one rule. Its class comes from the folder
 severity), `insights/` are the small signals (`type: query`) Sublime shows beside a message, so enrichment,
 and `exclusions/` keep messages out of analysis, like a Sigma filter. `attack_types` and
 `tactics_and_techniques` are Sublime's own threat taxonomy, not ATT&CK: they are facts ("Threat
-classification"), never ATT&CK ids. Email rules have no Sigma log source; the message direction the rule
-tests (`type.inbound`, `type.outbound`, `type.internal`) is kept as `sublime.message_type`.
+classification"), never ATT&CK ids. Email rules have no Sigma log source: their product is `email`, the
+telemetry catalog's email platform (`telemetry/platforms/email.py`); the message direction the rule tests
+(`type.inbound`, `type.outbound`, `type.internal`) is kept as `sublime.message_type`.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from ruleatlas.sources.common import (
     text,
     walk,
 )
+from ruleatlas.sources.sublime.mql import parse_mql
+from ruleatlas.telemetry.platforms.email import PRODUCT as EMAIL_PRODUCT
 
 VENDOR = "sublime"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "sublime-1"
+PARSER_VERSION = "sublime-2"
 WHAT = "a Sublime rule (name, type, source, ...)"
 FOLDERS: dict[str, RuleKind] = {
     "detection-rules": RuleKind.DETECTION,
@@ -72,6 +75,11 @@ def parse_file(
         VENDOR, "mql", text_, rel_path, folder, repo_url=repo_url, commit=commit, companions=companions
     )
     _fill(rule, doc, source, rel_path, folder, problems)
+    logic = parse_mql(source, rel_path, _source_line(text_, doc.line_of("source")))
+    problems.extend(logic.problems)
+    if logic.stage is not None:
+        rule.stages = [logic.stage]
+        rule.logic_parsed = True
     rule.problems = problems
     for problem in problems:
         problem.rule_uid = rule.uid
@@ -105,8 +113,9 @@ def _fill(
     rule.tags = strings(doc.get("tags"))
     rule.kind = FOLDERS.get(folder, RuleKind.DETECTION)
     directions = tuple(dict.fromkeys(_DIRECTION.findall(source)))
+    rule.logsource = {"product": EMAIL_PRODUCT}  # the email platform of the telemetry catalog
     if directions:
-        rule.logsource = {"sublime.message_type": ", ".join(directions)}
+        rule.logsource["sublime.message_type"] = ", ".join(directions)
     attack_types = strings(doc.get("attack_types"))
     techniques = strings(doc.get("tactics_and_techniques"))
     rule.facts = facts(
@@ -117,6 +126,16 @@ def _fill(
         ("Detection methods", list(strings(doc.get("detection_methods")))),
     )
     rule.line = doc.line
+
+
+def _source_line(text_: str, key_line: int | None) -> int:
+    """The file line where the MQL starts: the line after `source: |` (a block scalar), else the key's."""
+    if key_line is None:
+        return 1
+    lines = text_.splitlines()
+    key = lines[key_line - 1] if 0 < key_line <= len(lines) else ""
+    after = key.split(":", 1)[1].strip() if ":" in key else ""
+    return key_line + 1 if after[:1] in ("|", ">", "") else key_line
 
 
 def _authors(value: Any) -> tuple[str, ...]:

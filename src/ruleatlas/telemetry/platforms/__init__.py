@@ -26,6 +26,7 @@ from ruleatlas.telemetry.catalog import (
 )
 from ruleatlas.telemetry.platforms.auditd import DEFAULT_HEADER, load_auditd
 from ruleatlas.telemetry.platforms.aws import load_aws
+from ruleatlas.telemetry.platforms.email import load_email
 from ruleatlas.telemetry.platforms.gcp import load_gcp
 from ruleatlas.telemetry.platforms.kubernetes import load_kubernetes
 from ruleatlas.telemetry.platforms.packages import package_version
@@ -144,6 +145,7 @@ PRODUCT_PLATFORMS = {
     "m365": "m365",
     "macos": "macos",
     "linux": "linux",
+    "email": "email",
 }
 
 DEFINED_LOADERS = (load_aws, load_gcp, load_kubernetes)
@@ -174,6 +176,7 @@ def add_platforms(catalog: TelemetryCatalog, audit_header: Path | None = None) -
     )
     loaded = [loader(problems) for loader in DEFINED_LOADERS]
     loaded.append(load_auditd(problems, audit_header))
+    loaded.append(load_email(problems))
     for platform, providers in loaded:
         catalog.platforms[platform.key] = platform
         for provider in providers:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ruleatlas.model import Kind
 from ruleatlas.telemetry.catalog import PLATFORM_KIND, ProviderDef, TelemetryCatalog
-from ruleatlas.telemetry.platforms import gcp
+from ruleatlas.telemetry.platforms import email, gcp
 
 MAX_PATTERN_EVENTS = 12
 # CloudTrail events that are no API operation, so botocore has no model for them (AWS CloudTrail user
@@ -350,6 +350,7 @@ ACTION_SOURCES: dict[tuple[str, str], ActionSource] = {
     ("azure", "riskdetection"): ActionSource("Entra ID risk detections", ("riskeventtype",), "riskEventType"),
     ("azure", "pim"): ActionSource("Entra ID risk detections", ("riskeventtype",), "riskEventType"),
     ("m365", ""): ActionSource("Microsoft 365 audit", ("eventname", "operation"), "operation"),
+    (email.PRODUCT, ""): ActionSource(email.PROVIDER, (), email.ACTION, email.resolve_email),
 }
 
 

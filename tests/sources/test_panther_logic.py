@@ -1,0 +1,152 @@
+"""Panther logic readers on small inputs: Python reduced by ast (guards, polarity, helpers, policies),
+the SQL subset, and the unit-test oracle."""
+
+from __future__ import annotations
+
+import ast
+
+from ruleatlas.model import All, Any, Kind, Not, Pred, StageOp
+from ruleatlas.sources.panther.oracle import alerting_events, evaluate
+from ruleatlas.sources.panther.python_logic import PythonLogic, alert_context_keys, reduce_python
+from ruleatlas.sources.panther.sql import parse_sql
+
+
+def reduce(source: str) -> PythonLogic:
+    logic = reduce_python(source, ast.parse(source))
+    assert logic is not None
+    return logic
+
+
+def test_a_guard_then_a_return_is_an_and() -> None:
+    logic = reduce(
+        "def rule(event):\n"
+        "    if not event.get('eventSource', '').endswith('.amazonaws.com'):\n"
+        "        return False\n"
+        "    return event.deep_get('requestParameters', 'name') == 'x'\n"
+    )
+    assert logic.complete
+    assert logic.expr == All(
+        (
+            Pred(
+                "eventSource",
+                Kind.ENDS_WITH,
+                ".amazonaws.com",
+                cased=True,
+                native="event.get('eventSource', '').endswith('.amazonaws.com')",
+            ),
+            Pred(
+                "requestParameters.name",
+                Kind.EQ,
+                "x",
+                cased=True,
+                native="event.deep_get('requestParameters', 'name') == 'x'",
+            ),
+        )
+    )
+
+
+def test_an_unreadable_and_operand_is_dropped_only_where_that_is_sound() -> None:
+    positive = reduce("def rule(event):\n    return event.get('a') == 1 and mystery(event)\n")
+    assert not positive.complete and positive.expr == Pred(
+        "a", Kind.EQ, 1, cased=True, native="event.get('a') == 1"
+    )
+    # under a guard the same `and` would rule out too much: nothing is kept of it
+    guard = reduce(
+        "def rule(event):\n"
+        "    if event.get('a') == 1 and mystery(event):\n"
+        "        return False\n"
+        "    return event.get('b') == 2\n"
+    )
+    assert guard.expr == Pred("b", Kind.EQ, 2, cased=True, native="event.get('b') == 2")
+
+
+def test_membership_helpers_and_lowercase() -> None:
+    logic = reduce(
+        "from panther_aws_helpers import aws_cloudtrail_success\n"
+        "NAMES = {'StopLogging', 'DeleteTrail'}\n"
+        "def rule(event):\n"
+        "    return aws_cloudtrail_success(event) and event.get('eventName', '').lower() in NAMES\n"
+    )
+    assert logic.complete and isinstance(logic.expr, All)
+    success, names = logic.expr.items[0], logic.expr.items[-1]
+    assert success == Not(
+        Pred("errorCode", Kind.EXISTS, True, cased=True, native="aws_cloudtrail_success(event)")
+    )
+    assert isinstance(names, Any) and {p.value for p in names.items if isinstance(p, Pred)} == {
+        "StopLogging",
+        "DeleteTrail",
+    }
+    assert all(isinstance(p, Pred) and not p.cased for p in names.items)
+
+
+def test_a_policy_alerts_when_it_is_false() -> None:
+    logic = reduce("def policy(resource):\n    return resource.get('Encrypted') is True\n")
+    assert logic.function == "policy" and isinstance(logic.expr, Not)
+    partial = reduce("def policy(resource):\n    return resource.get('A') and mystery(resource)\n")
+    assert partial.expr is None  # the negation of a partial compliance condition is not necessary
+
+
+def test_loops_that_only_reject_are_skipped() -> None:
+    logic = reduce(
+        "def rule(event):\n"
+        "    for x in event.get('list', []):\n"
+        "        if x == 'bad':\n"
+        "            return False\n"
+        "    return event.get('ok') == 'yes'\n"
+    )
+    assert logic.expr == Pred("ok", Kind.EQ, "yes", cased=True, native="event.get('ok') == 'yes'")
+    assert not logic.complete and logic.unreduced[0].startswith("for x in")
+
+
+def test_alert_context_keys() -> None:
+    tree = ast.parse("def alert_context(event):\n    return {'user': 1, 'ip': 2}\n")
+    assert alert_context_keys(tree) == ("user", "ip")
+
+
+def test_sql_stages() -> None:
+    query = (
+        "SELECT userIdentity:arn AS arn, count(*) AS n\n"
+        "FROM panther_logs.public.aws_cloudtrail\n"
+        "WHERE eventName = 'StopLogging' AND userAgent ILIKE '%boto%' AND p_occurs_since(1d)\n"
+        "GROUP BY userIdentity:arn\n"
+        "HAVING count(*) > 2\n"
+    )
+    logic = parse_sql(query, "q.yml", 10)
+    assert logic.problems == []
+    assert [s.op for s in logic.stages] == [
+        StageOp.SOURCE,
+        StageOp.FILTER,
+        StageOp.AGGREGATE,
+        StageOp.HAVING,
+        StageOp.PROJECT,
+    ]
+    assert logic.tables == ["panther_logs.public.aws_cloudtrail"]
+    assert logic.output_fields == ("arn", "n")
+    where = logic.stages[1].expr
+    assert isinstance(where, All) and where.items[0] == Pred(
+        "eventName", Kind.EQ, "StopLogging", cased=True, native="eventName = 'StopLogging'"
+    )
+    assert where.items[1] == Pred("userAgent", Kind.CONTAINS, "boto", native="userAgent ILIKE '%boto%'")
+    assert isinstance(where.items[2], Pred) and where.items[2].scope
+    assert logic.stages[1].line == 12
+
+
+def test_sql_outside_the_subset_is_text_with_a_problem() -> None:
+    logic = parse_sql("SELECT a FROM t UNION SELECT b FROM u", "q.yml", 3)
+    assert [p.file for p in logic.problems] == ["q.yml"] and logic.problems[0].line == 3
+    assert logic.stages and all(s.expr is None for s in logic.stages)
+    macro = parse_sql("{{ statistical_anomaly('x') }}", "q.yml", 3)
+    assert "Jinja macro" in macro.problems[0].message
+
+
+def test_oracle_is_three_valued() -> None:
+    tests = [
+        {"ExpectedResult": True, "Log": {"eventtype": "user.session.start", "a": {"b": ["x", "y"]}}},
+        {"ExpectedResult": False, "Log": {}},
+    ]
+    [event] = alerting_events(tests, policy=False)
+    assert evaluate(Pred("eventType", Kind.EQ, "user.session.start", cased=True), event) is True
+    assert evaluate(Pred("a.b", Kind.CONTAINS, "y", cased=True), event) is True
+    assert evaluate(Not(Pred("a.b", Kind.CONTAINS, "y", cased=True)), event) is False
+    unknown = Pred("user", Kind.EQ, "u", native='event.udm("user") == "u"')
+    assert evaluate(All((unknown, Pred("a.b", Kind.EQ, "x"))), event) is None
