@@ -1,0 +1,164 @@
+"""Queries behind collection priority, `readiness --next` and the per-platform coverage matrices.
+
+Read-only over a built catalog: `tel_rule_events` (which counted rule covers which event, with the fields it
+needs there), `rules` (level, class, correlation references) and the telemetry blob's definitions. The
+priority formula itself is telemetry/priority.py; the bridges telemetry/bridges.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ruleatlas.model import DETECTION_KINDS, TEMPORAL_TYPES, RuleKind
+from ruleatlas.telemetry.bridges import BridgeIndex
+from ruleatlas.telemetry.priority import EventRow, RuleNeed
+
+_DETECTION = tuple(sorted(str(k) for k in DETECTION_KINDS))
+_PLACEHOLDERS = ", ".join("?" for _ in _DETECTION)
+
+
+@dataclass(slots=True)
+class CoveredRule:
+    """One counted detection rule with the events it covers and the fields it needs on each."""
+
+    uid: str
+    vendor: str
+    level: str
+    title: str
+    events: dict[EventRow, list[list[str]]] = field(default_factory=dict)
+    channels: dict[EventRow, str] = field(default_factory=dict)
+
+
+def covered_rules(db: sqlite3.Connection) -> dict[str, CoveredRule]:
+    """Every counted detection-class rule (detection, correlation, building block) that covers an event."""
+    out: dict[str, CoveredRule] = {}
+    rows = db.execute(
+        "SELECT e.uid, e.vendor, r.level, r.title, e.provider, e.channel, e.event_key, e.needs "
+        "FROM tel_rule_events e JOIN rules r ON r.uid = e.uid "
+        f"WHERE e.counted = 1 AND r.kind IN ({_PLACEHOLDERS}) ORDER BY e.uid",
+        _DETECTION,
+    )
+    for uid, vendor, level, title, provider, channel, key, needs in rows:
+        rule = out.get(uid)
+        if rule is None:
+            rule = out[uid] = CoveredRule(uid, vendor, level, title)
+        rule.events[(provider, key)] = json.loads(needs)
+        rule.channels[(provider, key)] = channel
+    return out
+
+
+@dataclass(slots=True, frozen=True)
+class CorrelationRow:
+    uid: str
+    vendor: str
+    level: str
+    title: str
+    type: str
+    refs: tuple[str, ...]
+
+
+def correlation_rules(db: sqlite3.Connection) -> list[CorrelationRow]:
+    """Counted correlation rules with the names of the rules they correlate."""
+    out = []
+    for uid, vendor, level, title, text in db.execute(
+        "SELECT uid, vendor, level, title, json_extract(doc, '$.correlation') FROM rules WHERE kind = ? "
+        "ORDER BY uid",
+        (str(RuleKind.CORRELATION),),
+    ):
+        data = json.loads(text) if isinstance(text, str) else None
+        if not isinstance(data, dict):
+            continue
+        refs = tuple(str(r) for r in data.get("rules") or () if isinstance(r, str | int))
+        out.append(CorrelationRow(uid, vendor, level, title, str(data.get("type") or ""), refs))
+    return out
+
+
+def rule_names(db: sqlite3.Connection) -> dict[tuple[str, str], str]:
+    """(vendor, a rule's name or id) -> uid, as a correlation names the rules it correlates; the counted rule
+    wins over a deprecated copy."""
+    out: dict[tuple[str, str], str] = {}
+    for uid, vendor, rule_id, name, kind in db.execute(
+        "SELECT uid, vendor, rule_id, COALESCE(json_extract(doc, '$.name'), ''), kind FROM rules "
+        "ORDER BY kind IN ('deprecated', 'unsupported'), uid"
+    ):
+        del kind
+        for key in (rule_id, name):
+            if key:
+                out.setdefault((vendor, str(key)), uid)
+    return out
+
+
+def rule_needs(
+    db: sqlite3.Connection, bridges: BridgeIndex | None = None
+) -> tuple[list[RuleNeed], dict[str, CoveredRule]]:
+    """What every counted detection rule needs (telemetry/priority.py's `RuleNeed`), with the catalog rows
+    it came from. A single-event rule has one part: its covered events and the events bridged to them;
+    a temporal correlation one part per rule it correlates (each must fire), other correlations one part
+    (any of their rules' events). A correlation whose rules cannot all be found is left out."""
+    covered = covered_rules(db)
+    needs: list[RuleNeed] = []
+    parts_of: dict[str, frozenset[EventRow]] = {}
+    for rule in covered.values():
+        events: list[EventRow] = list(rule.events)
+        if bridges is not None:
+            for event, alternatives in rule.events.items():
+                for bridged in bridges.bridged_events(event, alternatives):
+                    if bridged not in events:
+                        events.append(bridged)
+        part = frozenset(events)
+        parts_of[rule.uid] = part
+        needs.append(RuleNeed(rule.uid, rule.vendor, rule.level, rule.title, (part,)))
+    names = rule_names(db)
+    for corr in correlation_rules(db):
+        referenced = [parts_of.get(names.get((corr.vendor, ref), "")) for ref in corr.refs]
+        if not referenced or any(p is None for p in referenced):
+            continue
+        found = [p for p in referenced if p is not None]
+        if corr.type in {str(t) for t in TEMPORAL_TYPES}:
+            parts = tuple(dict.fromkeys(found))
+        else:
+            parts = (frozenset().union(*found),)
+        needs.append(RuleNeed(corr.uid, corr.vendor, corr.level, corr.title, parts))
+    return needs, covered
+
+
+@dataclass(slots=True)
+class MatrixRule:
+    uid: str
+    vendor: str
+    title: str
+    note: str
+
+
+def rules_with_notes(db: sqlite3.Connection, uids: Iterable[str]) -> list[MatrixRule]:
+    """Title and event-coverage note of the given rules."""
+    out = []
+    for uid in sorted(set(uids)):
+        row = db.execute(
+            "SELECT uid, vendor, title, COALESCE(json_extract(doc, '$.events_note'), '') FROM rules "
+            "WHERE uid = ?",
+            (uid,),
+        ).fetchone()
+        if row is not None:
+            out.append(MatrixRule(*row))
+    return out
+
+
+def rule_events_by_provider(db: sqlite3.Connection) -> dict[str, dict[str, set[str]]]:
+    """provider -> event key -> counted rule uids covering it."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for provider, key, uid in db.execute(
+        "SELECT DISTINCT provider, event_key, uid FROM tel_rule_events WHERE counted = 1"
+    ):
+        out.setdefault(provider, {}).setdefault(key, set()).add(uid)
+    return out
+
+
+def rule_vendors(db: sqlite3.Connection) -> dict[str, str]:
+    """uid -> vendor of every counted rule."""
+    return dict(
+        db.execute("SELECT uid, vendor FROM rules WHERE kind NOT IN ('deprecated', 'unsupported')").fetchall()
+    )
