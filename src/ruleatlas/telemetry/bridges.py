@@ -204,9 +204,11 @@ def ecs_windows_fields() -> dict[str, dict[str, str]]:
             str(c.category) for c in item.rule_conditions if isinstance(c, LogsourceCondition) and c.category
         ] or [""]
         for sigma_field, targets in transformation.mapping.items():
+            if sigma_field is None:
+                continue
             target = targets if isinstance(targets, str) else str(targets[0])
             for scope in scopes:
-                out.setdefault(scope, {})[sigma_field] = target.removesuffix(".caseless")
+                out.setdefault(scope, {})[str(sigma_field)] = target.removesuffix(".caseless")
     return out
 
 
