@@ -344,6 +344,14 @@ class BridgeIndex:
                 if member.event is not None:
                     self.by_event.setdefault(member.event, []).append((bridge, member))
 
+    def partners(self, events: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The catalog events that share a bridge with one of `events`."""
+        out: set[tuple[str, str]] = set()
+        for event in events:
+            for bridge, _ in self.by_event.get(event, ()):
+                out.update(m.event for m in bridge.members if m.event is not None)
+        return out
+
     def also_seen_as(self, provider: str, event_key: str) -> list[dict[str, Any]]:
         """For an event page: the other members of its bridges, each with the field correspondences
         (this event's field, Sigma field, the other member's field) of the fields both carry."""
