@@ -55,10 +55,10 @@ def coverage_page(pages: TelemetryPageRenderer, atlas: TelemetryAtlas, platform:
     )
 
 
-def coverage_index_page(pages: TelemetryPageRenderer, atlas: TelemetryAtlas) -> str:
+def coverage_index_page(pages: TelemetryPageRenderer, atlas: TelemetryAtlas | None) -> str:
     """One link per platform (its figures are on its own page: working out every matrix here would cost a
-    one-rule rebuild a second of CPU)."""
-    platforms = _platform_links(atlas)
+    one-rule rebuild a second of CPU); without telemetry definitions, a page that says so."""
+    platforms = _platform_links(atlas) if atlas is not None else []
     return pages.render(
         "coverage_index", COVERAGE_PATH, "Coverage matrices", {}, current=COVERAGE_PATH, platforms=platforms
     )

@@ -29,7 +29,7 @@ from ruleatlas.web import urls
 from ruleatlas.web.telemetry_views import ProviderEntry, TelemetryAtlas, vendor_split
 
 PRIORITY_PATH = urls.TELEMETRY_PATH + "priority/"
-COVERAGE_PATH = "coverage/"
+COVERAGE_PATH = urls.COVERAGE_PATH
 OTHER_PLATFORM = "other"
 OTHER_LABEL = "Other log sources"
 SYSMON = "Microsoft-Windows-Sysmon"

@@ -36,7 +36,7 @@ from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_
 from ruleatlas.telemetry.observed import sample_index
 from ruleatlas.telemetry.report import load_report
 from ruleatlas.web import urls
-from ruleatlas.web.collection_pages import write_collection_pages
+from ruleatlas.web.collection_pages import coverage_index_page, write_collection_pages
 from ruleatlas.web.collection_views import (
     COVERAGE_PATH,
     PRIORITY_PATH,
@@ -392,7 +392,8 @@ def write_telemetry_pages(
         if job.telemetry is None or not queries.has_tables():
             _write(site, urls.TELEMETRY_PATH, pages.index_page(None))
             _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(None, queries))
-            return written + 2
+            _write(site, COVERAGE_PATH, coverage_index_page(pages, None))  # the ATT&CK pages link to it
+            return written + 3
         atlas = TelemetryAtlas(job.telemetry, queries, sample_index(job.samples))
         _write(site, urls.TELEMETRY_PATH, pages.index_page(atlas))
         _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(atlas, queries))

@@ -50,6 +50,7 @@ KEYWORD_FIELD_SEGMENT = "~keyword"  # a keyword search has no field; "~" never a
 TELEMETRY_PATH = "telemetry/"
 TELEMETRY_UNCOVERED_PATH = "telemetry/uncovered/"
 READINESS_PATH = "readiness/"
+COVERAGE_PATH = "coverage/"  # the per-platform coverage matrices (web/collection_views.py)
 _TELEMETRY_RESERVED = frozenset({"uncovered", "vendors", "platforms", "priority"})
 _PROVIDER_PLAIN = re.compile(r"[A-Za-z0-9 _.-]+")
 _PROVIDER_JUNK = re.compile(r"[^a-z0-9_.]+")
