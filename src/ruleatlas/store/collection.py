@@ -91,38 +91,50 @@ def rule_names(db: sqlite3.Connection) -> dict[tuple[str, str], str]:
     return out
 
 
+EventNeeds = dict[EventRow, tuple[str, list[list[str]]]]
+"""Per event a rule can be served by: (a channel rules name for it, the ways of matching in its names)."""
+
+
 def rule_needs(
     db: sqlite3.Connection, bridges: BridgeIndex | None = None
-) -> tuple[list[RuleNeed], dict[str, CoveredRule]]:
-    """What every counted detection rule needs (telemetry/priority.py's `RuleNeed`), with the catalog rows
-    it came from. A single-event rule has one part: its covered events and the events bridged to them;
-    a temporal correlation one part per rule it correlates (each must fire), other correlations one part
-    (any of their rules' events). A correlation whose rules cannot all be found is left out."""
-    covered = covered_rules(db)
+) -> tuple[list[RuleNeed], dict[str, EventNeeds]]:
+    """What every counted detection rule needs (telemetry/priority.py's `RuleNeed`), and for each rule the
+    fields it needs on each of its events. A single-event rule has one part: its covered events and the
+    events bridged to them that carry its fields; a temporal correlation one part per rule it correlates
+    (each must fire), other correlations one part (any of their rules' events). A correlation whose rules
+    cannot all be found is left out."""
     needs: list[RuleNeed] = []
+    event_needs: dict[str, EventNeeds] = {}
     parts_of: dict[str, frozenset[EventRow]] = {}
-    for rule in covered.values():
-        events: list[EventRow] = list(rule.events)
+    for rule in covered_rules(db).values():
+        mine: EventNeeds = {e: (rule.channels.get(e, ""), alts) for e, alts in rule.events.items()}
         if bridges is not None:
             for event, alternatives in rule.events.items():
-                for bridged in bridges.bridged_events(event, alternatives):
-                    if bridged not in events:
-                        events.append(bridged)
-        part = frozenset(events)
+                for bridged, alts in bridges.bridged_needs(event, alternatives).items():
+                    if bridged not in mine:
+                        mine[bridged] = ("", alts)
+        part = frozenset(mine)
         parts_of[rule.uid] = part
+        event_needs[rule.uid] = mine
         needs.append(RuleNeed(rule.uid, rule.vendor, rule.level, rule.title, (part,)))
     names = rule_names(db)
     for corr in correlation_rules(db):
-        referenced = [parts_of.get(names.get((corr.vendor, ref), "")) for ref in corr.refs]
-        if not referenced or any(p is None for p in referenced):
+        uids = [names.get((corr.vendor, ref), "") for ref in corr.refs]
+        if not uids or any(u not in parts_of for u in uids):
             continue
-        found = [p for p in referenced if p is not None]
+        found = [parts_of[u] for u in uids]
         if corr.type in {str(t) for t in TEMPORAL_TYPES}:
             parts = tuple(dict.fromkeys(found))
         else:
             parts = (frozenset().union(*found),)
+        merged: EventNeeds = {}
+        for uid in uids:
+            for event, (channel, alts) in event_needs[uid].items():
+                known = merged.setdefault(event, (channel, []))
+                known[1].extend(a for a in alts if a not in known[1])
+        event_needs[corr.uid] = merged
         needs.append(RuleNeed(corr.uid, corr.vendor, corr.level, corr.title, parts))
-    return needs, covered
+    return needs, event_needs
 
 
 @dataclass(slots=True)

@@ -375,6 +375,26 @@ class BridgeIndex:
                 )
         return out
 
+    def bridged_needs(
+        self, event: tuple[str, str], needs: Iterable[Iterable[str]]
+    ) -> dict[tuple[str, str], list[list[str]]]:
+        """`bridged_events` with, for each, the ways of matching in that event's own field names (those it
+        carries whole)."""
+        alternatives = [list(alt) for alt in needs]
+        out: dict[tuple[str, str], list[list[str]]] = {}
+        for target in self.bridged_events(event, alternatives):
+            for bridge, mine in self.by_event.get(event, ()):
+                other = bridge.member(target)
+                if other is None:
+                    continue
+                common = self.common if mine.os == WINDOWS_OS else frozenset()
+                for alt in alternatives:
+                    names = [other.own_name(mine.sigma_name(f)) for f in alt if f.lower() not in common]
+                    if alt and all(n is not None for n in names):
+                        out.setdefault(target, []).append([n for n in names if n is not None])
+                break
+        return out
+
     def bridged_events(self, event: tuple[str, str], needs: Iterable[Iterable[str]]) -> list[tuple[str, str]]:
         """Catalog events on the same operating system that serve a rule covering `event` whose ways of
         matching need `needs` (each a set of `event`'s own field names): those carrying every field of one

@@ -22,7 +22,8 @@ from typing import Any
 from ruleatlas.model import LEVELS
 from ruleatlas.store.collection import rule_needs, rule_vendors, rules_with_notes
 from ruleatlas.telemetry.bridges import BridgeIndex, bridge_index
-from ruleatlas.telemetry.catalog import LOGSOURCE_KIND, PLATFORM_KIND, EventDef, EventKey, parse_event_key
+from ruleatlas.telemetry.catalog import LOGSOURCE_KIND, PLATFORM_KIND, EventKey, parse_event_key
+from ruleatlas.telemetry.collect import collect_hint
 from ruleatlas.telemetry.priority import EventPriority, EventRow, RuleNeed, collection_priority, ranked
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 from ruleatlas.web import urls
@@ -32,8 +33,6 @@ PRIORITY_PATH = urls.TELEMETRY_PATH + "priority/"
 COVERAGE_PATH = urls.COVERAGE_PATH
 OTHER_PLATFORM = "other"
 OTHER_LABEL = "Other log sources"
-SYSMON = "Microsoft-Windows-Sysmon"
-SECURITY = "Microsoft-Windows-Security-Auditing"
 RANKED_PER_PLATFORM = 50
 MATRIX_RULES_SHOWN = 200  # rules listed per reason group on a coverage matrix (the count is always exact)
 FORMULA = (
@@ -125,30 +124,6 @@ def _catch_all(atlas: TelemetryAtlas, event: EventRow) -> bool:
         return event[1] == ANY_EVENT or entry.name == WINDOWS_PRODUCT or entry.platform in named
     defined = entry.event(parse_event_key(event[1]))
     return defined is not None and defined.catch_all
-
-
-def collect_hint(provider: str, event: EventDef | None) -> dict[str, str] | None:
-    """How to make Windows write the event, where the definitions say: the Sysmon configuration element
-    (the schema's rule name) or the Security audit policy subcategory (OSSEM-DM)."""
-    if event is None or not event.task:
-        return None
-    if provider == SYSMON:
-        return {
-            "kind": "Sysmon configuration",
-            "text": f'<RuleGroup groupRelation="or"><{event.task} onmatch="exclude"/></RuleGroup>',
-            "note": "an empty exclude rule logs every event of this type",
-        }
-    if provider == SECURITY:
-        policies = [p.strip() for p in event.task.split(";") if p.strip()]
-        subcategories = [p.rsplit(" / ", 1)[-1] for p in policies]
-        return {
-            "kind": "Audit policy",
-            "text": "; ".join(
-                f'auditpol /set /subcategory:"{s}" /success:enable /failure:enable' for s in subcategories
-            ),
-            "note": "subcategory: " + "; ".join(policies) + " (OSSEM-DM)",
-        }
-    return None
 
 
 def _event_item(atlas: TelemetryAtlas, entry: EventPriority) -> dict[str, Any]:
