@@ -36,10 +36,39 @@ RULES_SHOWN = 25  # rules listed per step (the count is exact)
 class _Served:
     """Whether the logs serve a rule on an event, each event looked up once."""
 
-    def __init__(self, event_needs: dict[str, EventNeeds], lookup: Lookup) -> None:
+    def __init__(
+        self, event_needs: dict[str, EventNeeds], lookup: Lookup, telemetry: TelemetryCatalog | None
+    ) -> None:
         self.event_needs = event_needs
         self.lookup = lookup
+        self.telemetry = telemetry
         self.seen: dict[tuple[str, str, str], tuple[bool, frozenset[str]]] = {}
+        self.defined: dict[EventRow, frozenset[str] | None] = {}
+        common = telemetry.logsources.common_fields if telemetry is not None else ()
+        self.common = frozenset(f.lower() for f in common)
+
+    def carried(self, event: EventRow) -> frozenset[str] | None:
+        """The fields the event's definition lists (and those every Windows event has), None if unknown."""
+        if event not in self.defined:
+            provider = self.telemetry.provider(event[0]) if self.telemetry is not None else None
+            found = provider.events.get(parse_event_key(event[1])) if provider is not None else None
+            self.defined[event] = (
+                frozenset(found.field_keys()) | self.common if found is not None and found.fields else None
+            )
+        return self.defined[event]
+
+    def possible(self, need: RuleNeed, event: EventRow) -> bool:
+        """Collecting the event can serve the rule: it is not in the logs yet, or the fields the rule lacks
+        on it are fields its definition has (a logging option away: 4688's command line), not fields only
+        enrichment adds."""
+        channel, alternatives = self.alternatives(need, event)
+        seen, fields = self.observed(event, channel)
+        carried = self.carried(event)
+        if not seen or carried is None:
+            return True
+        return any(
+            all(f.lower() in fields or f.lower() in carried for f in alt) for alt in alternatives or [[]]
+        )
 
     def observed(self, event: EventRow, channel: str) -> tuple[bool, frozenset[str]]:
         key = (event[0], event[1], channel)
@@ -68,14 +97,24 @@ class _Served:
         return min(lacking, key=len)
 
 
-def _eligible(telemetry: TelemetryCatalog | None) -> Callable[[EventRow], bool]:
+def platform_of(telemetry: TelemetryCatalog | None, provider_name: str) -> str:
+    """The platform of a provider as the tables name it; a provider or channel the definitions do not know
+    is a Windows one (as the telemetry pages count it); a stand-in log source of no platform (Zeek, a proxy)
+    is "other"."""
+    provider = telemetry.provider(provider_name) if telemetry is not None else None
+    if provider is None:
+        return "windows"
+    return provider.platform or ("other" if provider.kind == LOGSOURCE_KIND else "windows")
+
+
+def _eligible(telemetry: TelemetryCatalog | None, platforms: set[str] | None) -> Callable[[EventRow], bool]:
     def eligible(event: EventRow) -> bool:
         if event[1] == ANY_EVENT:
             return False
         provider = telemetry.provider(event[0]) if telemetry is not None else None
-        return not (
-            provider is not None and provider.kind == LOGSOURCE_KIND and provider.name == WINDOWS_PRODUCT
-        )
+        if provider is not None and provider.kind == LOGSOURCE_KIND and provider.name == WINDOWS_PRODUCT:
+            return False
+        return platforms is None or platform_of(telemetry, event[0]) in platforms
 
     return eligible
 
@@ -86,12 +125,17 @@ def next_steps(
     lookup: Lookup,
     telemetry: TelemetryCatalog | None,
     limit: int = DEFAULT_STEPS,
+    platforms: set[str] | None = None,
 ) -> dict[str, Any]:
-    """The plan as JSON: how many detection rules fire now and wait, and the steps."""
-    served = _Served(event_needs, lookup)
+    """The plan as JSON: how many detection rules fire now and wait, and the steps. `platforms`: recommend
+    only events of these platforms (those the logs show: a Windows estate is not told to collect CloudTrail);
+    None: any."""
+    served = _Served(event_needs, lookup, telemetry)
     usable = [n for n in needs if n.parts and all(n.parts)]
     firing = sum(1 for n in usable if fires(n, served, set()))
-    steps = next_collection(usable, served, limit=limit, eligible=_eligible(telemetry))
+    steps = next_collection(
+        usable, served, limit=limit, eligible=_eligible(telemetry, platforms), possible=served.possible
+    )
     out = []
     unlocked_total = 0
     for rank, step in enumerate(steps, 1):
@@ -104,18 +148,22 @@ def next_steps(
         unlocked_total += len(step.unlocked)
         data = step.to_json()
         data["unlocks"] = data["unlocks"][:RULES_SHOWN] if isinstance(data["unlocks"], list) else []
+        label = f"{provider.label if provider is not None else step.event[0]} {step.event[1]}"
         out.append(
             {
                 "rank": rank,
                 **data,
-                "label": f"{provider.label if provider is not None else step.event[0]} {step.event[1]}",
-                "title": event.title if event is not None else "",
+                "label": label,
+                "title": event.title
+                if event is not None and event.title not in (step.event[1], label)
+                else "",
                 "collect": collect_hint(provider.name if provider is not None else "", event),
                 "in_logs": seen or bool(lacking),
                 "missing_fields": [f for f, _ in lacking.most_common(8)],
             }
         )
     return {
+        "platforms": sorted(platforms) if platforms is not None else [],
         "rules": len(usable),
         "firing": firing,
         "waiting": len(usable) - firing,
@@ -126,9 +174,10 @@ def next_steps(
 
 def print_next(plan: dict[str, Any], write: Callable[[str], Any]) -> None:
     """The plan for a terminal."""
+    where = f" on {', '.join(plan['platforms'])} (the platforms of these logs)" if plan["platforms"] else ""
     write(
-        f"\nWhat to collect next: {plan['firing']:,} of {plan['rules']:,} detection rules can fire on these "
-        f"logs (events bridged to theirs included); the {len(plan['steps'])} steps below unlock "
+        f"\nWhat to collect next{where}: {plan['firing']:,} of {plan['rules']:,} detection rules can fire on "
+        f"these logs (events bridged to theirs included); the {len(plan['steps'])} steps below unlock "
         f"{plan['unlocked']:,} more.\n"
     )
     for step in plan["steps"]:

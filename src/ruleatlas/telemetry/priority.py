@@ -169,11 +169,13 @@ def next_collection(
     *,
     limit: int = 20,
     eligible: Callable[[EventRow], bool] = lambda event: True,
+    possible: Callable[[RuleNeed, EventRow], bool] = lambda need, event: True,
 ) -> list[NextStep]:
     """Greedy collection plan: at each step the eligible event whose addition lets the most (weighted)
     rules fire that cannot fire now, as the last missing event of each. `served(rule, event)`: the logs hold
-    `event` with the fields `rule` needs there. Rules that fire already, or that no eligible event can
-    complete, are left out."""
+    `event` with the fields `rule` needs there; `possible(rule, event)`: collecting `event` can serve `rule`
+    at all (not when the rule needs a field the event never carries). Rules that fire already, or that no
+    eligible event can complete, are left out."""
     waiting = [
         n for n in needs if n.parts and all(n.parts) and not fires(n, served, set())
     ]  # rules that cannot fire now
@@ -181,13 +183,14 @@ def next_collection(
     alone_counts: dict[EventRow, int] = {}
     for need in waiting:
         for event in _completing(need, served, set()):
-            alone_counts[event] = alone_counts.get(event, 0) + 1
+            if possible(need, event):
+                alone_counts[event] = alone_counts.get(event, 0) + 1
     steps: list[NextStep] = []
     while waiting and len(steps) < limit:
         gains: dict[EventRow, list[RuleNeed]] = {}
         for need in waiting:
             for event in _completing(need, served, added):
-                if eligible(event):
+                if eligible(event) and possible(need, event):
                     gains.setdefault(event, []).append(need)
         if not gains:
             break
