@@ -152,3 +152,10 @@ def test_bridged_events_need_every_field_and_the_same_os(index: BridgeIndex) -> 
     assert all(p[0] == SECURITY for p in index.bridged_events((SYSMON, "1"), [["CommandLine"]]))
     assert ("auditd", "SYSCALL") in index.bridged_events(("linux", "process_creation"), [["Image"]])
     assert index.bridged_events(("linux", "process_creation"), [["Image", "CommandLine"]]) == []
+
+
+def test_partners_stay_on_one_operating_system(index: BridgeIndex) -> None:
+    partners = index.partners([(SYSMON, "1")])
+    assert {(SYSMON, "1"), (SECURITY, "4688")} <= partners
+    assert ("linux", "process_creation") not in partners and ("auditd", "EXECVE") not in partners
+    assert ("auditd", "EXECVE") in index.partners([("linux", "process_creation")])

@@ -345,11 +345,12 @@ class BridgeIndex:
                     self.by_event.setdefault(member.event, []).append((bridge, member))
 
     def partners(self, events: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """The catalog events that share a bridge with one of `events`."""
+        """The catalog events on the same operating system that share a bridge with one of `events` (those a
+        rule on one of them can be served by)."""
         out: set[tuple[str, str]] = set()
         for event in events:
-            for bridge, _ in self.by_event.get(event, ()):
-                out.update(m.event for m in bridge.members if m.event is not None)
+            for bridge, mine in self.by_event.get(event, ()):
+                out.update(m.event for m in bridge.members if m.event is not None and m.os == mine.os)
         return out
 
     def also_seen_as(self, provider: str, event_key: str) -> list[dict[str, Any]]:
