@@ -12,12 +12,10 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ruleatlas.model import DETECTION_KINDS, TEMPORAL_TYPES, RuleKind
 from ruleatlas.telemetry.bridges import BridgeIndex
-from ruleatlas.telemetry.priority import EventRow, RuleNeed
+from ruleatlas.telemetry.priority import ALL_PARTS_TYPES, CORRELATION_KIND, COUNTED_KINDS, EventRow, RuleNeed
 
-_DETECTION = tuple(sorted(str(k) for k in DETECTION_KINDS))
-_PLACEHOLDERS = ", ".join("?" for _ in _DETECTION)
+_PLACEHOLDERS = ", ".join("?" for _ in COUNTED_KINDS)
 
 
 @dataclass(slots=True)
@@ -39,7 +37,7 @@ def covered_rules(db: sqlite3.Connection) -> dict[str, CoveredRule]:
         "SELECT e.uid, e.vendor, r.level, r.title, e.provider, e.channel, e.event_key, e.needs "
         "FROM tel_rule_events e JOIN rules r ON r.uid = e.uid "
         f"WHERE e.counted = 1 AND r.kind IN ({_PLACEHOLDERS}) ORDER BY e.uid",
-        _DETECTION,
+        COUNTED_KINDS,
     )
     for uid, vendor, level, title, provider, channel, key, needs in rows:
         rule = out.get(uid)
@@ -66,7 +64,7 @@ def correlation_rules(db: sqlite3.Connection) -> list[CorrelationRow]:
     for uid, vendor, level, title, text in db.execute(
         "SELECT uid, vendor, level, title, json_extract(doc, '$.correlation') FROM rules WHERE kind = ? "
         "ORDER BY uid",
-        (str(RuleKind.CORRELATION),),
+        (CORRELATION_KIND,),
     ):
         data = json.loads(text) if isinstance(text, str) else None
         if not isinstance(data, dict):
@@ -123,10 +121,9 @@ def rule_needs(
         if not uids or any(u not in parts_of for u in uids):
             continue
         found = [parts_of[u] for u in uids]
-        if corr.type in {str(t) for t in TEMPORAL_TYPES}:
-            parts = tuple(dict.fromkeys(found))
-        else:
-            parts = (frozenset().union(*found),)
+        # a temporal correlation needs each of its rules to fire; a count over several rules needs any
+        all_parts = corr.type in ALL_PARTS_TYPES
+        parts = tuple(dict.fromkeys(found)) if all_parts else (frozenset().union(*found),)
         merged: EventNeeds = {}
         for uid in uids:
             for event, (channel, alts) in event_needs[uid].items():

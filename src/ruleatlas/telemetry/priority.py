@@ -28,12 +28,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ruleatlas.model import LEVELS
+from ruleatlas.model import DETECTION_KINDS, LEVELS, TEMPORAL_TYPES, RuleKind
 
 EventRow = tuple[str, str]
 """(provider name, event key text), as the telemetry tables name an event."""
 
 DEFAULT_LEVEL = "medium"  # the weight of a rule whose vendor gives no level
+# The rule classes priority counts (the model's detection classes), and those of a correlation that needs
+# every rule it correlates, as the store's text columns spell them.
+COUNTED_KINDS: tuple[str, ...] = tuple(sorted(str(k) for k in DETECTION_KINDS))
+CORRELATION_KIND = str(RuleKind.CORRELATION)
+ALL_PARTS_TYPES = frozenset(str(t) for t in TEMPORAL_TYPES)
 
 
 def level_weight(level: str) -> float:
