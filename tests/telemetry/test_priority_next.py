@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ruleatlas.build import build
+from ruleatlas.cli import main
+from ruleatlas.config import BuildConfig, SourceSpec
 from ruleatlas.telemetry.catalog import (
     LOGSOURCE_KIND,
     EventDef,
@@ -12,6 +23,9 @@ from ruleatlas.telemetry.catalog import (
 )
 from ruleatlas.telemetry.next_steps import next_steps, print_next
 from ruleatlas.telemetry.priority import RuleNeed
+from ruleatlas.telemetry.report import load_report
+
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "catalog" / "sigma"
 
 SYSMON = "Microsoft-Windows-Sysmon"
 SECURITY = "Microsoft-Windows-Security-Auditing"
@@ -105,3 +119,48 @@ def test_plan_from_no_logs_any_platform() -> None:
     print_next(plan, lines.append)
     text = "".join(lines)
     assert "What to collect next:" in text and "AWS cloudtrail" in text and "FileCreate" in text
+
+
+@pytest.fixture(scope="module")
+def small_catalog(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The five-rule fixture corpus with the real telemetry definitions, built with its pages."""
+    out = tmp_path_factory.mktemp("next-catalog")
+    build(
+        BuildConfig(
+            out=out / "cat",
+            sources=[SourceSpec("sigma", FIXTURE)],
+            telemetry=shared_dir / "providers",
+            jobs=1,
+        ),
+        log=open(os.devnull, "w"),  # noqa: SIM115
+    )
+    return out / "cat"
+
+
+@pytest.mark.corpus
+def test_readiness_next_command_keeps_the_plan_and_shows_it(small_catalog: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text(
+        '{"Channel": "Security", "EventID": 4688, "NewProcessName": "C:\\\\x.exe"}\n', encoding="utf-8"
+    )
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["readiness", "--catalog", str(small_catalog), str(logs), "--next", "--json"]) == 0
+    plan = json.loads(out.getvalue())["next"]
+    assert plan["platforms"] == ["windows"]
+    labels = [s["label"] for s in plan["steps"]]
+    # the two network rules need Sysmon 3; the <script> rule needs a command line, which 4688 can carry
+    assert labels[0] == "Sysmon 3"
+    assert {u["uid"] for u in plan["steps"][0]["unlocks"]} == {"sigma/net_tunnel_a", "sigma/net_tunnel_b"}
+    security = next(s for s in plan["steps"] if s["label"] == "Security 4688")
+    assert security["missing_fields"] == ["CommandLine"] and security["path"].endswith("/4688/")
+    assert security["unlocks"][0]["path"] == "rules/sigma/hostile_title/"
+    kept = load_report(small_catalog)
+    assert kept is not None and kept["next"] == plan
+    page = (small_catalog / "site" / "readiness" / "index.html").read_text(encoding="utf-8")
+    assert "What to collect next" in page and "NetworkConnect" in page
+    assert "&lt;script&gt;" in page or "hostile" in page  # titles are escaped, never markup
+    table = io.StringIO()
+    with contextlib.redirect_stdout(table):
+        assert main(["readiness", "--catalog", str(small_catalog), str(logs), "--next"]) == 0
+    assert "What to collect next on windows" in table.getvalue()
