@@ -36,6 +36,8 @@ EXAMPLES = {
     "/api/telemetry/uncovered": "/api/telemetry/uncovered",
     "/api/telemetry/platforms": "/api/telemetry/platforms",
     "/api/telemetry/platforms/{platform}": "/api/telemetry/platforms/windows",
+    "/api/telemetry/priority": "/api/telemetry/priority?platform=windows&limit=20",
+    "/api/coverage/{platform}": "/api/coverage/okta",
 }
 
 

@@ -17,6 +17,11 @@ def add_parser(sub: Any) -> None:
     add_catalog_arg(p)
     p.add_argument("logs", nargs="+", type=Path, metavar="LOGS", help="EVTX/JSON/JSONL files or folders")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--next",
+        action="store_true",
+        help="also say which events to collect next, and the rules each would let fire (kept in the report)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,12 +39,18 @@ def run(args: argparse.Namespace) -> int:
         telemetry = TelemetryCatalog.from_json(blob) if isinstance(blob, dict) else None
         logs = read_logs(args.logs, telemetry)
         report = readiness_report(readiness_inputs(catalog), logs, args.logs, telemetry)
+        if args.next:
+            report["next"] = next_plan(catalog, logs, telemetry)
     write_readiness(args.catalog, report)
     try:
         if args.json:
             print(json.dumps(report, indent=2, ensure_ascii=False))
         else:
             print_table(report, sys.stdout)
+            if args.next:
+                from ruleatlas.telemetry.next_steps import print_next
+
+                print_next(report["next"], sys.stdout.write)
     except BrokenPipeError:  # `| head`: the reader has seen enough
         sys.stderr.close()
     return EXIT_PROBLEMS if report["logs"]["problems_total"] else EXIT_OK
@@ -82,3 +93,24 @@ def print_table(report: dict[str, Any], out: TextIO) -> None:
         if v["verdict"] == FIRES:
             why = "on " + ", ".join(v["events"][:4]) + (" …" if len(v["events"]) > 4 else "")
         out.write(f"{v['verdict']:<8}  {v['uid']:<{width}}  {why}\n")
+
+
+def next_plan(catalog: Any, logs: Any, telemetry: Any) -> dict[str, Any]:
+    """`--next`: the events to collect next (telemetry/next_steps.py) for the rules the catalog holds, with
+    their pages' links."""
+    from ruleatlas.store.collection import rule_needs
+    from ruleatlas.telemetry.bridges import bridge_index
+    from ruleatlas.telemetry.catalog import parse_event_key
+    from ruleatlas.telemetry.next_steps import plan_from_logs
+    from ruleatlas.web import urls
+
+    needs, event_needs = rule_needs(catalog.db, bridge_index(telemetry) if telemetry is not None else None)
+    plan = plan_from_logs(needs, event_needs, logs.observed, telemetry)
+    for step in plan["steps"]:
+        step["path"] = urls.telemetry_event_path(step["provider"], parse_event_key(step["event_key"]))
+        for rule in step["unlocks"]:
+            try:
+                rule["path"] = urls.rule_path(rule["uid"])
+            except ValueError:
+                rule["path"] = ""
+    return plan

@@ -13,7 +13,7 @@ from typing import Any
 from ruleatlas.model import Problem
 from ruleatlas.telemetry.logsources import LogsourceTable
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: Security events name their audit subcategory (task)
 _NAME_NOISE = re.compile(r"[\s\-_]")
 
 # ProviderDef.kind: an event provider the data defines (Windows), or a stand-in for a Sigma log source

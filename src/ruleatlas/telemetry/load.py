@@ -79,6 +79,7 @@ class _Builder:
         self.alt_titles: dict[tuple[str, int], list[str]] = {}
         self.channel_pairs: list[tuple[str, str]] = []
         self.dm_titles: dict[tuple[str, int], str] = {}
+        self.dm_audit: dict[tuple[str, int], list[str]] = {}
 
     def provider(self, name: str, source: str) -> ProviderDef:
         key = name_key(name)
@@ -319,6 +320,20 @@ class _Builder:
                 self.channel_pairs.append((item.provider, item.channel))
             if item.name and not item.name.startswith("EventID("):
                 self.dm_titles.setdefault((name_key(item.provider), item.event_id), item.name.rstrip("."))
+            if item.audit:
+                policies = self.dm_audit.setdefault((name_key(item.provider), item.event_id), [])
+                if item.audit not in policies:
+                    policies.append(item.audit)
+
+    def audit_tasks(self) -> None:
+        """A Security event's task is its audit subcategory, which the manifests here do not name ("task_0");
+        OSSEM-DM's relationships do ("Detailed Tracking / Process Creation"): it tells which audit policy
+        makes Windows write the event."""
+        for (key, event_id), policies in self.dm_audit.items():
+            provider = self.providers.get(key)
+            event = provider.events.get(event_id) if provider is not None else None
+            if event is not None and not event.task:
+                event.task = "; ".join(sorted(policies))
 
     # -- titles, channels ---------------------------------------------------------------------------------
 
@@ -460,6 +475,7 @@ def load_telemetry(
         builder.add_wep_manifests()
         builder.add_messages(root / readers.MESSAGES_JSON)
         builder.add_relationships(root / readers.OSSEM_DM_JSON)
+        builder.audit_tasks()
     builder.title_events()
 
     table = build_logsource_table(Path(sigma_dir) if sigma_dir is not None else None, problems)

@@ -224,6 +224,14 @@ class RelationshipEvent:
     channel: str
     event_id: int
     name: str
+    audit: str = ""  # "<audit category> / <audit subcategory>" for Security events
+
+
+def _audit_policy(event: dict[str, Any]) -> str:
+    category, subcategory = event.get("audit_category"), event.get("audit_sub_category")
+    if not isinstance(subcategory, str) or not subcategory:
+        return ""
+    return f"{category} / {subcategory}" if isinstance(category, str) and category else subcategory
 
 
 def read_relationship_events(path: Path, problems: list[Problem]) -> list[RelationshipEvent]:
@@ -245,6 +253,7 @@ def read_relationship_events(path: Path, problems: list[Problem]) -> list[Relati
                         str(event.get("channel") or ""),
                         int(event_id),
                         str(event.get("name") or ""),
+                        _audit_policy(event),
                     )
                 )
     return list(dict.fromkeys(out))

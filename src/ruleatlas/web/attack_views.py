@@ -419,6 +419,7 @@ def matrix_view(
             for r in matrix.retired
         ],
         "gaps_href": link(urls.ATTACK_GAPS_PATH),
+        "coverage_href": link(urls.COVERAGE_PATH),
         "filters": {
             "vendors": [{"value": str(i), "label": vendor_name(v)} for i, v in enumerate(vendors)],
             "platforms": [{"value": str(i), "label": p} for i, p in enumerate(platforms)],

@@ -25,6 +25,7 @@ from ruleatlas.store.telemetry import TelemetryQueries
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
 from ruleatlas.telemetry.observed import SampleRecord, sample_index
 from ruleatlas.web import api_schemas as schemas
+from ruleatlas.web.collection_views import event_collection_view
 from ruleatlas.web.routes import ApiError, Request, RouteTable
 from ruleatlas.web.telemetry_platforms import platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
@@ -39,6 +40,8 @@ from ruleatlas.web.telemetry_views import (
 
 TAG = "telemetry"
 _cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, EventKey], SampleRecord]]] = {}
+# what views compute once over a whole catalog (TelemetryAtlas.extras: collection priority...), per catalog
+_extras: dict[tuple[str, int, int], dict[str, Any]] = {}
 _lock = threading.Lock()
 
 _PLATFORM_FIGURES = {
@@ -123,6 +126,15 @@ def register(routes: RouteTable) -> None:
     )
 
 
+def _catalog_key(catalog: Any) -> tuple[str, int, int]:
+    path = Path(catalog.path)
+    try:
+        st = path.stat()
+        return (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return (str(path), 0, 0)
+
+
 def _definitions(catalog: Any) -> tuple[TelemetryCatalog, dict[tuple[str, EventKey], SampleRecord]]:
     path = Path(catalog.path)
     try:
@@ -147,10 +159,23 @@ def _definitions(catalog: Any) -> tuple[TelemetryCatalog, dict[tuple[str, EventK
     return found
 
 
-def _atlas(req: Request) -> TelemetryAtlas:
+def atlas_of(req: Request) -> TelemetryAtlas:
+    """The request's atlas, sharing with every request on the same catalog file what views compute once over
+    the whole catalog (`TelemetryAtlas.extras`)."""
     catalog = req.catalog()
     telemetry, samples = _definitions(catalog)
-    return TelemetryAtlas(telemetry, TelemetryQueries(catalog.db), samples)
+    atlas = TelemetryAtlas(telemetry, TelemetryQueries(catalog.db), samples)
+    key = _catalog_key(catalog)
+    with _lock:
+        extras = _extras.get(key)
+        if extras is None:
+            _extras.clear()  # one catalog is served at a time
+            extras = _extras[key] = {}
+    atlas.extras = extras
+    return atlas
+
+
+_atlas = atlas_of
 
 
 def _entry(atlas: TelemetryAtlas, text: str) -> ProviderEntry:
@@ -179,7 +204,8 @@ def event_json(req: Request) -> dict[str, Any]:
     key = parse_event_key(req.args["event"])
     if key not in entry.event_keys():
         raise ApiError(404, "not_found", f"provider {entry.name!r} has no event {req.args['event']!r}")
-    return event_view(atlas, entry, key)
+    # its collection priority and the events bridged to it (web/collection_views.py)
+    return {**event_view(atlas, entry, key), **event_collection_view(atlas, entry, key)}
 
 
 def vendor_json(req: Request) -> dict[str, Any]:

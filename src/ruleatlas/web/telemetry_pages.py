@@ -36,6 +36,15 @@ from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_
 from ruleatlas.telemetry.observed import sample_index
 from ruleatlas.telemetry.report import load_report
 from ruleatlas.web import urls
+from ruleatlas.web.collection_pages import coverage_index_page, write_collection_pages
+from ruleatlas.web.collection_views import (
+    COVERAGE_PATH,
+    PRIORITY_PATH,
+    collection_model,
+    coverage_path,
+    event_collection_view,
+    provider_priority_view,
+)
 from ruleatlas.web.render import VENDOR_NAMES, SiteRenderer, _use_fast_escape, vendor_name
 from ruleatlas.web.telemetry_fragments import (
     crumbs_html,
@@ -116,6 +125,8 @@ class TelemetryPageRenderer:
             "link": link,
             "telemetry_css": link(STYLESHEET),
             "readiness_path": urls.READINESS_PATH,
+            "priority_path": PRIORITY_PATH,
+            "coverage_index_path": COVERAGE_PATH,
             "vendor_names": VENDOR_NAMES,
             "rules_html": rules_html,
             "rule_list": rule_list_html,
@@ -163,7 +174,16 @@ class TelemetryPageRenderer:
             return None
         page = view["path"]
         crumbs = self.crumbs(page, (view["label"], page))
-        return self.render("telemetry_platform", page, f"{view['label']} telemetry", view, crumbs=crumbs)
+        link = self.linker(page)
+        return self.render(
+            "telemetry_platform",
+            page,
+            f"{view['label']} telemetry",
+            view,
+            crumbs=crumbs,
+            coverage_href=link(coverage_path(key)),
+            priority_href=link(PRIORITY_PATH),
+        )
 
     def provider_page(self, atlas: TelemetryAtlas, entry: ProviderEntry) -> str:
         page = entry.path
@@ -176,7 +196,12 @@ class TelemetryPageRenderer:
 
         view["rows_html"] = event_rows_html(view["event_rows"], child_link)
         return self.render(
-            "telemetry_provider", page, entry.label, view, crumbs=self.crumbs(page, (entry.label, page))
+            "telemetry_provider",
+            page,
+            entry.label,
+            view,
+            crumbs=self.crumbs(page, (entry.label, page)),
+            priority_rows=provider_priority_view(atlas, entry),
         )
 
     def event_page(self, atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> str:
@@ -199,7 +224,8 @@ class TelemetryPageRenderer:
         }
         title = f"{entry.label} {key}: {view['title']}"
         crumbs = self.crumbs(page, (entry.label, entry.path), (str(key), page))
-        return self.render("telemetry_event", page, title, view, crumbs=crumbs, html=html)
+        collection = event_collection_view(atlas, entry, key)
+        return self.render("telemetry_event", page, title, view, crumbs=crumbs, html=html, c=collection)
 
     def vendor_page(self, atlas: TelemetryAtlas, vendor: str) -> str:
         page = urls.telemetry_vendor_path(vendor)
@@ -322,7 +348,7 @@ def _prune(site: Path, keep: set[str]) -> int:
     removed = 0
     if not root.is_dir():
         return 0
-    fixed = {"uncovered", "vendors", "platforms"}
+    fixed = {"uncovered", "vendors", "platforms", "priority"}
     for provider_dir in list(root.iterdir()):
         if not provider_dir.is_dir() or provider_dir.name in fixed:
             continue
@@ -366,7 +392,8 @@ def write_telemetry_pages(
         if job.telemetry is None or not queries.has_tables():
             _write(site, urls.TELEMETRY_PATH, pages.index_page(None))
             _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(None, queries))
-            return written + 2
+            _write(site, COVERAGE_PATH, coverage_index_page(pages, None))  # the ATT&CK pages link to it
+            return written + 3
         atlas = TelemetryAtlas(job.telemetry, queries, sample_index(job.samples))
         _write(site, urls.TELEMETRY_PATH, pages.index_page(atlas))
         _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(atlas, queries))
@@ -390,6 +417,12 @@ def write_telemetry_pages(
             if html is not None:
                 _write(site, platform_path(platform_key), html)
                 written += 1
+        # computed once here, before the workers fork, so that every event page shares it
+        model = collection_model(atlas)
+        written += write_collection_pages(site, pages, atlas, platforms)
+        if job.events is not None:
+            # an event's priority moves with the rules of the events bridged to it
+            job.events = set(job.events) | model.bridges.partners(atlas.entries_of(job.events))
         if job.events is None:
             todo = [(e.name, str(k)) for e, k in atlas.pages()]
             providers = list(atlas.entries.values())

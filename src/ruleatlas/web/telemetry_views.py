@@ -124,6 +124,8 @@ class TelemetryAtlas:
         sampled = {p for p, _ in self.samples}
         self._sampled = {name for name in self.entries if name_key(name) in sampled}
         self.by_slug = {urls.telemetry_provider_slug(name): name for name in self.entries}
+        # what other views compute once per atlas over the whole catalog (web/collection_views.py)
+        self.extras: dict[str, Any] = {}
 
     def field_path(self, name: str) -> str:
         """The field's page when the site has one (fields some rule uses positively), else ""."""

@@ -23,11 +23,12 @@ Schemes (stable: the same input gives the same path in every build):
   ids upper case (`T1059.001`, `TA0002`). `technique_url` / `tactic_url` link to attack.mitre.org instead.
 - telemetry: `telemetry/` (providers), `telemetry/<provider slug>/`, `telemetry/<provider slug>/<event id>/`
   (a catch-all event's name instead of a numeric id: `telemetry/linux/process_creation/`),
-  `telemetry/uncovered/`, `telemetry/vendors/<vendor>/`, `telemetry/platforms/<platform>/`; `readiness/`.
+  `telemetry/uncovered/`, `telemetry/vendors/<vendor>/`, `telemetry/platforms/<platform>/`,
+  `telemetry/priority/`; `readiness/`; coverage matrices `coverage/` and `coverage/<platform>/`.
   A provider slug is its name lower-cased, every run of other characters than `a-z0-9_.` a "-"
   (`microsoft-windows-sysmon`), plus a hash of the exact name when the name holds anything but letters,
   digits, spaces, "-", "_" and "." or is cut short; slugs that would name the fixed pages (`uncovered`,
-  `vendors`, `platforms`) get "-provider".
+  `vendors`, `platforms`, `priority`) get "-provider".
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ KEYWORD_FIELD_SEGMENT = "~keyword"  # a keyword search has no field; "~" never a
 TELEMETRY_PATH = "telemetry/"
 TELEMETRY_UNCOVERED_PATH = "telemetry/uncovered/"
 READINESS_PATH = "readiness/"
-_TELEMETRY_RESERVED = frozenset({"uncovered", "vendors", "platforms"})
+COVERAGE_PATH = "coverage/"  # the per-platform coverage matrices (web/collection_views.py)
+_TELEMETRY_RESERVED = frozenset({"uncovered", "vendors", "platforms", "priority"})
 _PROVIDER_PLAIN = re.compile(r"[A-Za-z0-9 _.-]+")
 _PROVIDER_JUNK = re.compile(r"[^a-z0-9_.]+")
 # Browse and search pages (issue 3). The browse list takes its filters as a query string

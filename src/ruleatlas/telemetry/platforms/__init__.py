@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ruleatlas.model import Problem
 from ruleatlas.telemetry.catalog import (
+    FORMAT_VERSION,
     LOGSOURCE_KIND,
     PLATFORM_KIND,
     SEEN,
@@ -160,7 +161,9 @@ def platform_inputs(audit_header: Path | None = None) -> str:
     except OSError:
         stamp = f"{header}:absent"
     versions = (f"{d}={package_version(d)}" for d in ("botocore", "google-api-python-client", "kubernetes"))
-    return " ".join((*versions, stamp))
+    # the catalog's format too: a build with a new format must load the definitions again, not keep the
+    # stored ones (the build's telemetry key is the providers' fingerprint plus this)
+    return " ".join((*versions, stamp, f"format={FORMAT_VERSION}"))
 
 
 def add_platforms(catalog: TelemetryCatalog, audit_header: Path | None = None) -> None:

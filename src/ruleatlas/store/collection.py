@@ -1,0 +1,173 @@
+"""Queries behind collection priority, `readiness --next` and the per-platform coverage matrices.
+
+Read-only over a built catalog: `tel_rule_events` (which counted rule covers which event, with the fields it
+needs there), `rules` (level, class, correlation references) and the telemetry blob's definitions. The
+priority formula itself is telemetry/priority.py; the bridges telemetry/bridges.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ruleatlas.telemetry.bridges import BridgeIndex
+from ruleatlas.telemetry.priority import ALL_PARTS_TYPES, CORRELATION_KIND, COUNTED_KINDS, EventRow, RuleNeed
+
+_PLACEHOLDERS = ", ".join("?" for _ in COUNTED_KINDS)
+
+
+@dataclass(slots=True)
+class CoveredRule:
+    """One counted detection rule with the events it covers and the fields it needs on each."""
+
+    uid: str
+    vendor: str
+    level: str
+    title: str
+    events: dict[EventRow, list[list[str]]] = field(default_factory=dict)
+    channels: dict[EventRow, str] = field(default_factory=dict)
+
+
+def covered_rules(db: sqlite3.Connection) -> dict[str, CoveredRule]:
+    """Every counted detection-class rule (detection, correlation, building block) that covers an event."""
+    out: dict[str, CoveredRule] = {}
+    rows = db.execute(
+        "SELECT e.uid, e.vendor, r.level, r.title, e.provider, e.channel, e.event_key, e.needs "
+        "FROM tel_rule_events e JOIN rules r ON r.uid = e.uid "
+        f"WHERE e.counted = 1 AND r.kind IN ({_PLACEHOLDERS}) ORDER BY e.uid",
+        COUNTED_KINDS,
+    )
+    for uid, vendor, level, title, provider, channel, key, needs in rows:
+        rule = out.get(uid)
+        if rule is None:
+            rule = out[uid] = CoveredRule(uid, vendor, level, title)
+        rule.events[(provider, key)] = json.loads(needs)
+        rule.channels[(provider, key)] = channel
+    return out
+
+
+@dataclass(slots=True, frozen=True)
+class CorrelationRow:
+    uid: str
+    vendor: str
+    level: str
+    title: str
+    type: str
+    refs: tuple[str, ...]
+
+
+def correlation_rules(db: sqlite3.Connection) -> list[CorrelationRow]:
+    """Counted correlation rules with the names of the rules they correlate."""
+    out = []
+    for uid, vendor, level, title, text in db.execute(
+        "SELECT uid, vendor, level, title, json_extract(doc, '$.correlation') FROM rules WHERE kind = ? "
+        "ORDER BY uid",
+        (CORRELATION_KIND,),
+    ):
+        data = json.loads(text) if isinstance(text, str) else None
+        if not isinstance(data, dict):
+            continue
+        refs = tuple(str(r) for r in data.get("rules") or () if isinstance(r, str | int))
+        out.append(CorrelationRow(uid, vendor, level, title, str(data.get("type") or ""), refs))
+    return out
+
+
+def rule_names(db: sqlite3.Connection) -> dict[tuple[str, str], str]:
+    """(vendor, a rule's name or id) -> uid, as a correlation names the rules it correlates; the counted rule
+    wins over a deprecated copy."""
+    out: dict[tuple[str, str], str] = {}
+    for uid, vendor, rule_id, name, kind in db.execute(
+        "SELECT uid, vendor, rule_id, COALESCE(json_extract(doc, '$.name'), ''), kind FROM rules "
+        "ORDER BY kind IN ('deprecated', 'unsupported'), uid"
+    ):
+        del kind
+        for key in (rule_id, name):
+            if key:
+                out.setdefault((vendor, str(key)), uid)
+    return out
+
+
+EventNeeds = dict[EventRow, tuple[str, list[list[str]]]]
+"""Per event a rule can be served by: (a channel rules name for it, the ways of matching in its names)."""
+
+
+def rule_needs(
+    db: sqlite3.Connection, bridges: BridgeIndex | None = None
+) -> tuple[list[RuleNeed], dict[str, EventNeeds]]:
+    """What every counted detection rule needs (telemetry/priority.py's `RuleNeed`), and for each rule the
+    fields it needs on each of its events. A single-event rule has one part: its covered events and the
+    events bridged to them that carry its fields; a temporal correlation one part per rule it correlates
+    (each must fire), other correlations one part (any of their rules' events). A correlation whose rules
+    cannot all be found is left out."""
+    needs: list[RuleNeed] = []
+    event_needs: dict[str, EventNeeds] = {}
+    parts_of: dict[str, frozenset[EventRow]] = {}
+    for rule in covered_rules(db).values():
+        mine: EventNeeds = {e: (rule.channels.get(e, ""), alts) for e, alts in rule.events.items()}
+        if bridges is not None:
+            for event, alternatives in rule.events.items():
+                for bridged, alts in bridges.bridged_needs(event, alternatives).items():
+                    if bridged not in mine:
+                        mine[bridged] = ("", alts)
+        part = frozenset(mine)
+        parts_of[rule.uid] = part
+        event_needs[rule.uid] = mine
+        needs.append(RuleNeed(rule.uid, rule.vendor, rule.level, rule.title, (part,)))
+    names = rule_names(db)
+    for corr in correlation_rules(db):
+        uids = [names.get((corr.vendor, ref), "") for ref in corr.refs]
+        if not uids or any(u not in parts_of for u in uids):
+            continue
+        found = [parts_of[u] for u in uids]
+        # a temporal correlation needs each of its rules to fire; a count over several rules needs any
+        all_parts = corr.type in ALL_PARTS_TYPES
+        parts = tuple(dict.fromkeys(found)) if all_parts else (frozenset().union(*found),)
+        merged: EventNeeds = {}
+        for uid in uids:
+            for event, (channel, alts) in event_needs[uid].items():
+                known = merged.setdefault(event, (channel, []))
+                known[1].extend(a for a in alts if a not in known[1])
+        event_needs[corr.uid] = merged
+        needs.append(RuleNeed(corr.uid, corr.vendor, corr.level, corr.title, parts))
+    return needs, event_needs
+
+
+@dataclass(slots=True)
+class MatrixRule:
+    uid: str
+    vendor: str
+    title: str
+    note: str
+
+
+def rules_with_notes(db: sqlite3.Connection, uids: Iterable[str]) -> list[MatrixRule]:
+    """Title and event-coverage note of the given rules."""
+    out = []
+    for uid in sorted(set(uids)):
+        row = db.execute(
+            "SELECT uid, vendor, title, COALESCE(json_extract(doc, '$.events_note'), '') FROM rules "
+            "WHERE uid = ?",
+            (uid,),
+        ).fetchone()
+        if row is not None:
+            out.append(MatrixRule(*row))
+    return out
+
+
+def rule_events_by_provider(db: sqlite3.Connection) -> dict[str, dict[str, set[str]]]:
+    """provider -> event key -> counted rule uids covering it."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for provider, key, uid in db.execute(
+        "SELECT DISTINCT provider, event_key, uid FROM tel_rule_events WHERE counted = 1"
+    ):
+        out.setdefault(provider, {}).setdefault(key, set()).add(uid)
+    return out
+
+
+def rule_vendors(db: sqlite3.Connection) -> dict[str, str]:
+    """uid -> vendor of every counted rule."""
+    return dict(
+        db.execute("SELECT uid, vendor FROM rules WHERE kind NOT IN ('deprecated', 'unsupported')").fetchall()
+    )
