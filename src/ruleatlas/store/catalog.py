@@ -18,7 +18,7 @@ from typing import Any
 
 from ruleatlas.analysis.rows import RuleRow
 
-SCHEMA_VERSION = 7  # 6: spellings and exclusion counts; 7: sources named apart from vendor labels
+SCHEMA_VERSION = 8  # 6: spellings and exclusion counts; 7: sources named apart from vendor labels; 8: relations
 CATALOG_FILE = "catalog.sqlite"
 
 SCHEMA = """

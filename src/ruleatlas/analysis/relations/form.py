@@ -206,10 +206,10 @@ class _Builder:
             raise TooBig(f"its logic has more than {MAX_LITERALS} comparisons")
         if not lit[0]:
             self.opaque.add("keyword")
+        elif lit[1] in OPAQUE_KINDS:
+            self.opaque.add(lit[1])
         elif lit[4]:
             self.opaque.add("membership" if MEMBERSHIP in lit[4].split("|") else "transformed value")
-        elif lit[1] in OPAQUE_KINDS or lit[1] == Kind.WILDCARD:
-            self.opaque.add(lit[1])
         return lit
 
     def terms(self, expr: Expr) -> list[Term]:
