@@ -122,7 +122,9 @@ def refresh(db: sqlite3.Connection) -> RefreshSummary:
 def _update_digests(db: sqlite3.Connection, forms: list[RuleForm]) -> set[str]:
     """Digest what each rule's sections show (related uids, reasons, titles, class size); return the rules
     whose digest changed, and those of rules that lost every relation."""
-    titles = {uid: (title, vendor) for uid, title, vendor in db.execute("SELECT uid, title, vendor FROM rules")}
+    titles = {
+        uid: (title, vendor) for uid, title, vendor in db.execute("SELECT uid, title, vendor FROM rules")
+    }
     shown: dict[str, list[Any]] = defaultdict(list)
     for narrow, broad, broad_reason, narrow_reason in db.execute("SELECT * FROM rel_neighbours"):
         shown[narrow].append(("broad", broad, broad_reason, titles.get(broad)))
@@ -228,9 +230,12 @@ def rule_relations(db: sqlite3.Connection, uid: str) -> dict[str, Any]:
         ).fetchall()
         out[f"{side}_total"] = len(rows)
         out[side] = [
-            {"uid": u, "reason": why, "title": title, "vendor": vendor} for u, why, title, vendor in rows[:LIST_LIMIT]
+            {"uid": u, "reason": why, "title": title, "vendor": vendor}
+            for u, why, title, vendor in rows[:LIST_LIMIT]
         ]
-    actions = db.execute("SELECT provider, action FROM rel_actions WHERE uid = ? ORDER BY 1, 2", (uid,)).fetchall()
+    actions = db.execute(
+        "SELECT provider, action FROM rel_actions WHERE uid = ? ORDER BY 1, 2", (uid,)
+    ).fetchall()
     for provider, action in actions:
         rows = db.execute(
             "SELECT a.uid, r.title, r.vendor FROM rel_actions a JOIN rules r ON r.uid = a.uid "
@@ -253,10 +258,10 @@ def classes(db: sqlite3.Connection, limit: int | None = None, offset: int = 0) -
     if not _has_tables(db):
         return []
     rows = db.execute(
-        "SELECT c.class_key, COUNT(*) AS size, group_concat(DISTINCT r.vendor), MIN(r.title), "
-        "(SELECT f.form FROM rel_forms f WHERE f.uid = MIN(c.uid)) FROM rel_classes c "
-        "JOIN rules r ON r.uid = c.uid GROUP BY c.class_key ORDER BY size DESC, MIN(r.title), c.class_key "
-        "LIMIT ? OFFSET ?",
+        "SELECT class_key, size, vendors, title, (SELECT f.form FROM rel_forms f WHERE f.uid = first_uid) "
+        "FROM (SELECT c.class_key, COUNT(*) AS size, group_concat(DISTINCT r.vendor) AS vendors, "
+        "MIN(r.title) AS title, MIN(c.uid) AS first_uid FROM rel_classes c JOIN rules r ON r.uid = c.uid "
+        "GROUP BY c.class_key) ORDER BY size DESC, title, class_key LIMIT ? OFFSET ?",
         (-1 if limit is None else limit, offset),
     ).fetchall()
     out = []
@@ -294,7 +299,7 @@ def class_detail(db: sqlite3.Connection, key: str) -> dict[str, Any] | None:
         return None
     members = []
     form = RuleForm.from_json(rows[0][4])
-    for uid, title, vendor, doc_text, _form in rows:
+    for uid, title, vendor, doc_text, form_text in rows:
         doc = json.loads(doc_text)
         members.append(
             {
@@ -302,6 +307,7 @@ def class_detail(db: sqlite3.Connection, key: str) -> dict[str, Any] | None:
                 "title": title,
                 "vendor": vendor,
                 "language": doc.get("language", ""),
+                "stage_count": RuleForm.from_json(form_text).stage_count,
                 "stages": [
                     {"index": s["index"], "label": s["label"], "op": s["op"], "text": s["text"]}
                     for s in doc.get("stages", [])
@@ -313,7 +319,6 @@ def class_detail(db: sqlite3.Connection, key: str) -> dict[str, Any] | None:
         "size": len(members),
         "shape": shape_text(form.shape),
         "correlation": form.shape,
-        "stage_count": form.stage_count,
         "coverage": sorted(form.coverage),
         "members": members,
     }
