@@ -55,6 +55,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "ruleatlas.web.api",
     "ruleatlas.web.attack_api",
     "ruleatlas.web.telemetry_api",
+    "ruleatlas.web.relations_api",
 )
 
 ParamType = Literal["string", "integer", "boolean"]
