@@ -374,3 +374,31 @@ def test_the_property_test_finds_counter_examples() -> None:
     forms = [rule_form(_rule("sigma/n", narrow), EVENTS), rule_form(_rule("sigma/b", broad), EVENTS)]
     assert all(f is not None and f.terms is not None for f in forms)
     assert not terms_imply(forms[0].terms, forms[1].terms)  # type: ignore[union-attr,arg-type]
+
+
+def test_one_vendor_s_rules_on_one_log_source_compare_whatever_their_field_aware_coverage() -> None:
+    # `Image or OriginalFileName` loses Security 4688 (no OriginalFileName there): still fed the same events.
+    broad = sigma_rule(
+        "b",
+        "  sel:\n    - Image|endswith: '\\whoami.exe'\n    - OriginalFileName: whoami.exe\n  condition: sel",
+    )
+    narrow = sigma_rule(
+        "n", "  sel:\n    Image|endswith: '\\whoami.exe'\n    CommandLine|contains: /priv\n  condition: sel"
+    )
+    both = [*EVENTS, ("Security", "Security", 4688, "")]
+    forms = [rule_form(narrow, both), rule_form(broad, EVENTS)]
+    assert all(f is not None for f in forms)
+    (found,) = relate(forms).neighbours  # type: ignore[arg-type]
+    assert (found.narrow, found.broad) == ("sigma/n", "sigma/b")
+    assert "covers" not in found.broad_reason
+    # Another log source with fewer events is never assumed to see this rule's events.
+    other = rule_form(
+        sigma_rule(
+            "o",
+            "  sel:\n    Image|endswith: '\\whoami.exe'\n  condition: sel",
+            "product: linux\n  category: process_creation",
+        ),
+        EVENTS,
+    )
+    assert other is not None
+    assert relate([forms[0], other]).neighbours == []  # type: ignore[list-item]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any as AnyType
 
 from ruleatlas.analysis.canonical import canonical
@@ -67,7 +67,9 @@ class RuleForm:
     class_key: str = ""  # hash of the canonical form: equal keys, equal forms
     actions: tuple[tuple[str, str], ...] = ()  # (provider, action event) of cloud and SaaS rules
     stage_count: int = 0
-    extra: dict[str, AnyType] = field(default_factory=dict)
+    # vendor and Sigma-style log source: two rules of one vendor with one log source are fed the same events,
+    # whatever fields each tests (event coverage is field-aware: `Image or OriginalFileName` drops 4688)
+    source: str = ""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -82,6 +84,7 @@ class RuleForm:
                 "class_key": self.class_key,
                 "actions": [list(a) for a in self.actions],
                 "stage_count": self.stage_count,
+                "source": self.source,
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -102,6 +105,7 @@ class RuleForm:
             class_key=data["class_key"],
             actions=tuple((a[0], a[1]) for a in data["actions"]),
             stage_count=data["stage_count"],
+            source=data.get("source", ""),
         )
 
 
@@ -350,4 +354,10 @@ def rule_form(
         class_key=key,
         actions=actions,
         stage_count=sum(1 for s in rule.stages if s.op != StageOp.CONDITION),
+        source="|".join(
+            [
+                rule.vendor,
+                *(rule.logsource.get(k, "").strip().lower() for k in ("product", "category", "service")),
+            ]
+        ),
     )

@@ -6,7 +6,8 @@ one of W's terms is implied by a clause of N, so N holds a literal implying a li
 same field, with W's literal text inside N's (for text comparisons). For each W, the clause whose literals
 are implied by the fewest catalog rules picks the candidates, found through an index of every positive
 literal by (field, trigram of its folded text) — or by field for number bounds, CIDR ranges and `exists`,
-or by the literal itself for what only identity implies; then event coverage (N's events within W's)
+or by the literal itself for what only identity implies; then event coverage (N's events within W's, or one
+vendor's rules on one log source: fed the same events)
 filters them and the implication check (`implication`) decides.
 """
 
@@ -168,13 +169,14 @@ def relate(forms: list[RuleForm]) -> Relations:
             narrow = forms[other]
             if other == number or narrow.class_key == broad.class_key:
                 continue
-            if not narrow.coverage <= broad.coverage:
+            if not (narrow.coverage <= broad.coverage or narrow.source == broad.source):
                 continue
             relations.candidates += 1
             assert narrow.terms is not None and broad.terms is not None
             if not terms_imply(narrow.terms, broad.terms):
                 continue
-            if narrow.coverage == broad.coverage and terms_imply(broad.terms, narrow.terms):
+            same_events = narrow.coverage == broad.coverage or narrow.source == broad.source
+            if same_events and terms_imply(broad.terms, narrow.terms):
                 continue  # the same events either way: equivalent, not a neighbour
             broad_reason, narrow_reason = describe(narrow, broad)
             relations.neighbours.append(Neighbour(narrow.uid, broad.uid, broad_reason, narrow_reason))
@@ -266,7 +268,7 @@ def describe(narrow: RuleForm, broad: RuleForm) -> tuple[str, str]:
         more = len(broad.terms) - len(narrow.terms)
         broad_words.append(f"has {_count(more, 'more alternative', 'more alternatives')}")
         narrow_words.append(f"has {_count(more, 'fewer alternative', 'fewer alternatives')}")
-    if broad.coverage != narrow.coverage:
+    if broad.coverage != narrow.coverage and broad.source != narrow.source:
         more = len(broad.coverage) - len(narrow.coverage)
         broad_words.append(f"covers {_count(more, 'more event', 'more events')}")
         narrow_words.append(f"covers {_count(more, 'fewer event', 'fewer events')}")
