@@ -36,6 +36,9 @@ EXAMPLES = {
     "/api/telemetry/uncovered": "/api/telemetry/uncovered",
     "/api/telemetry/platforms": "/api/telemetry/platforms",
     "/api/telemetry/platforms/{platform}": "/api/telemetry/platforms/windows",
+    "/api/rules/eq": "/api/rules/eq?limit=5",
+    # SigmaHQ's aws_cloudtrail_failed_login and the first rule of aws_cloudtrail_many_failed_logins
+    "/api/rules/eq/{id}": "/api/rules/eq/7823dcfd9e2afa6f",
 }
 
 
