@@ -13,6 +13,8 @@ from typing import Any
 from ruleatlas.analysis.canonical import canonical
 from ruleatlas.analysis.document import rule_document
 from ruleatlas.analysis.indicators import rule_indicators
+from ruleatlas.analysis.relations import rule_form
+from ruleatlas.analysis.relations.actions import cloud_actions
 from ruleatlas.attack import AttackData, map_tags
 from ruleatlas.model import All, Expr, Not, Pred, Problem, Ref, Rule, RuleKind
 from ruleatlas.model import Any as AnyOf
@@ -49,6 +51,8 @@ class RuleRow:
     indicators: list[tuple[str, str, str, str, int, str, str]] = field(default_factory=list)
     # Problems the analysis found (tags ATT&CK does not know); the parser's own are on the Rule.
     problems: list[Problem] = field(default_factory=list)
+    # The rule's canonical form for relations (analysis/relations: JSON), "" when it has no logic to compare.
+    relation_form: str = ""
 
     @property
     def counted(self) -> bool:
@@ -78,6 +82,7 @@ class RuleRow:
             self.events,
             self.indicators,
             self.problems,
+            self.relation_form,
         )
 
 
@@ -107,6 +112,8 @@ def analyse_rule(
         events_note=events["events_note"],
     )
     ls = rule.logsource
+    event_rows = [(e["provider"], e["channel"], e["event_id"], e["title"]) for e in events["events"]]
+    form = rule_form(rule, event_rows, cloud_actions(rule, telemetry))
     return RuleRow(
         uid=rule.uid,
         base_uid=rule.uid,
@@ -124,7 +131,7 @@ def analyse_rule(
         path=rule.source.path,
         doc_json=json.dumps(doc, ensure_ascii=False),
         techniques=[(t["id"], tactic["tactic_id"]) for tactic in tactics for t in tactic["techniques"]],
-        events=[(e["provider"], e["channel"], e["event_id"], e["title"]) for e in events["events"]],
+        events=event_rows,
         indicators=[
             (
                 ind.field,
@@ -139,6 +146,7 @@ def analyse_rule(
             for ind in group
         ],
         problems=problems,
+        relation_form=form.to_json() if form is not None else "",
     )
 
 

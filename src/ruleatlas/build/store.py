@@ -15,6 +15,7 @@ from ruleatlas.build.inputs import InputContext
 from ruleatlas.build.plan import Plan
 from ruleatlas.output.generation import Stage
 from ruleatlas.store import CATALOG_FILE, CatalogWriter
+from ruleatlas.store import relations as relations_store
 from ruleatlas.store import telemetry as telemetry_store
 from ruleatlas.telemetry import TelemetryCatalog
 
@@ -66,6 +67,7 @@ def store_catalog(
         for r in results
     )
     writer.add_rules(rows)
+    relations_store.write_forms(writer.db, ((r.uid, r.relation_form) for r in rows))
     touched_events |= telemetry_store.write_rule_events(
         writer.db, rule_telemetry(results), full=not incremental
     )
@@ -81,6 +83,10 @@ def store_catalog(
         writer.set_blob("telemetry", telemetry[1])
     writer.refresh_sources([(s.name, s.vendor, str(s.path), s.repo, s.commit) for s in plan.specs])
     affected = writer.recount()
+    # Neighbours, classes and same-action rules over every stored form (when a rule changed): pages whose
+    # sections changed are rendered again too.
+    if rows:
+        affected |= relations_store.refresh(writer.db).changed
     # Every page again when the templates changed, or when the current generation has no complete site.
     rerender_all = (
         not incremental

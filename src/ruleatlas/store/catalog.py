@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ruleatlas.analysis.rows import RuleRow
+from ruleatlas.store.relations import rule_relations
 
-SCHEMA_VERSION = 7  # 6: spellings and exclusion counts; 7: sources named apart from vendor labels
+# 6: spellings and exclusion counts; 7: sources named apart from vendor labels; 8: relation tables
+SCHEMA_VERSION = 8
 CATALOG_FILE = "catalog.sqlite"
 
 SCHEMA = """
@@ -435,6 +437,7 @@ class Catalog:
             ]
             for table in ("indicator_counts", "exclusion_counts")
         ]
+        doc["relations"] = rule_relations(self.db, uid)  # neighbours, class, same action (store/relations.py)
         return CorpusTable.from_rows(*tables).fill(doc)
 
     def find_uids(self, text: str, vendor: str = "") -> list[str]:

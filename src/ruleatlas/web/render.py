@@ -23,6 +23,7 @@ from ruleatlas.output import atomic
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import FieldLink, IndicatorLink, esc, indicator_groups, predicate_list, toc
 from ruleatlas.web.highlight import highlight_yaml, line_count, plain_lines
+from ruleatlas.web.relations_views import relations_view
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -62,6 +63,7 @@ SECTIONS: tuple[tuple[str, str, bool], ...] = (
     ("stages", "Stages and predicates", True),
     ("indicators", "Indicators", True),
     ("exclusions", "Exclusions", False),
+    ("relations", "Related rules", False),
     ("correlation", "Correlation", False),
     ("filter", "Filter", False),
     ("problems", "Problems", False),
@@ -347,6 +349,7 @@ class SiteRenderer:
         events = [self._event(e, page) for e in _list(doc.get("events")) if isinstance(e, dict)]
         correlation = self._correlation(doc.get("correlation"))
         filter_rules = [_text(r) for r in _list(_dict(doc.get("filter")).get("rules"))]
+        relations = relations_view(_dict(doc.get("relations")), page, self.link)
         has = {
             "references": bool(_list(doc.get("references"))),
             "falsepositives": bool(_list(doc.get("falsepositives"))),
@@ -354,6 +357,7 @@ class SiteRenderer:
             "correlation": correlation is not None,
             "filter": isinstance(doc.get("filter"), dict),
             "problems": bool(problems),
+            "relations": relations is not None,
         }
         counts = {
             "references": len(_list(doc.get("references"))),
@@ -424,6 +428,7 @@ class SiteRenderer:
             "filter_rules": filter_rules,
             "filter_shown": has["filter"],
             "problems": problems,
+            "relations": relations,
             "toc": toc(sections),
         }
 

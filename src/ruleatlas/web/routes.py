@@ -56,6 +56,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "ruleatlas.web.attack_api",
     "ruleatlas.web.telemetry_api",
     "ruleatlas.web.collection_api",
+    "ruleatlas.web.relations_api",
 )
 
 ParamType = Literal["string", "integer", "boolean"]

@@ -17,8 +17,10 @@ from ruleatlas.progress import Progress
 from ruleatlas.store import Catalog, CorpusTable
 from ruleatlas.store.attack import has_attack_data
 from ruleatlas.store.catalog import IndicatorKey
+from ruleatlas.store.relations import rule_relations
 from ruleatlas.web.attack_pages import write_attack_pages
 from ruleatlas.web.catalog_site import write_catalog_pages
+from ruleatlas.web.relations_pages import write_class_pages
 from ruleatlas.web.render import SiteRenderer
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob, write_telemetry_pages
 from ruleatlas.web.urls import page_file, rule_path
@@ -40,6 +42,7 @@ def _render_batch(site: Path, catalog_path: Path, uids: list[str]) -> int:
         _worker = (renderer, catalog, catalog.counts())
     renderer, catalog, counts = _worker
     for uid, doc in catalog.raw_documents(uids):
+        doc["relations"] = rule_relations(catalog.db, uid)
         renderer.write_page(site, rule_path(uid), renderer.render_rule_page(counts.fill(doc)))
     return len(uids)
 
@@ -96,6 +99,8 @@ def write_site(
         renderer=SiteRenderer(indicator_pages=True, field_pages=True, telemetry_pages=True),
         jobs=jobs,
     )
+    # Equivalence classes (web/relations_pages.py): the list and every class page whose HTML changed.
+    write_class_pages(site, catalog_path)
     # Telemetry and readiness pages: all, or those of the events the changed rules covered (the build says).
     if telemetry_pages is not None:
         write_telemetry_pages(

@@ -99,6 +99,17 @@ def rule_path(uid: str) -> str:
     return f"rules/{_uid_segment(vendor, uid)}/{_uid_segment(stem, uid)}/"
 
 
+RULE_CLASSES_PATH = "rules/eq/"  # equivalence classes, largest first (web/relations_pages.py)
+_CLASS_KEY = re.compile(r"[0-9a-f]{8,64}")
+
+
+def rule_class_path(key: str) -> str:
+    """`rules/eq/<class id>/`; raises ValueError for anything but a class id (lower-case hex)."""
+    if not _CLASS_KEY.fullmatch(key):
+        raise ValueError(f"class id {key!r}: expected lower-case hex")
+    return f"{RULE_CLASSES_PATH}{key}/"
+
+
 def field_segment(field: str | None) -> str:
     return KEYWORD_FIELD_SEGMENT if not field else _name_segment(field)
 

@@ -1,0 +1,363 @@
+"""A rule's canonical form: what rules are compared on for neighbours, equivalence classes and actions.
+
+The form of a single-event rule is its logic as alternatives (`Term`s, OR-ed); a term is a set of clauses
+(AND-ed), each clause a set of canonical literals (OR-ed: a value list is one clause), and a set of excluded
+terms (the rule's filters: a matching event satisfies none of them). Literals are canonical (`canonical`:
+Sigma's field names, regexes that are plain literals reduced) with case-insensitive values folded, so one
+comparison written by three vendors is one literal.
+
+Scope predicates (index, sourcetype, Channel...) and predicates on columns an earlier stage defines are left
+out: the first is what the rule's event coverage describes (`coverage`, from the catalog's own event
+coverage), the second belongs to the rule's aggregation (`shape`).
+
+Expanding AND over OR can blow up; beyond `MAX_TERMS` alternatives or `MAX_LITERALS` literals the form keeps
+no terms and says so (`undecidable`), and the class key falls back to the sorted expression tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any as AnyType
+
+from ruleatlas.analysis.canonical import canonical
+from ruleatlas.analysis.indicators import defined_columns, rule_logic
+from ruleatlas.model import MEMBERSHIP, All, Any, Expr, Kind, Not, Pred, Rule, Scalar, StageOp
+
+MAX_TERMS = 64  # alternatives of one expression (a term list) before the form gives up
+MAX_LITERALS = 4000  # literals in the whole form before it gives up
+
+# Kinds compared only when identical: what they match cannot be told from their text (regexes, field
+# references) or is not a comparison with a value (neq is true of absent fields in some engines).
+OPAQUE_KINDS = frozenset({Kind.REGEX, Kind.FIELDREF, Kind.NEQ})
+
+Lit = tuple[str, str, Scalar, bool, str]
+"""(canonical field, kind, value — folded when case-insensitive —, case-sensitive, extra): `extra` joins the
+value transforms (base64offset, windash, membership...) and regex flags; a literal with an extra is compared
+only when identical. Field "" is a keyword search (compared only when identical)."""
+
+
+class TooBig(Exception):
+    """The logic expands to more alternatives or literals than the form keeps."""
+
+
+@dataclass(slots=True, frozen=True)
+class Term:
+    """One alternative: every clause holds (some literal of each) and no excluded term does."""
+
+    clauses: frozenset[frozenset[Lit]]
+    exclusions: frozenset[Term]
+
+
+TRUE = Term(frozenset(), frozenset())
+
+
+@dataclass(slots=True)
+class RuleForm:
+    """What relations are computed from, for one rule (stored as JSON, `to_json`/`from_json`)."""
+
+    uid: str
+    vendor: str
+    coverage: frozenset[str]  # event tokens (provider|event), or the log source when no event is known
+    shape: dict[str, AnyType] | None  # None: a single-event rule; else its aggregation (correlation) shape
+    terms: tuple[Term, ...] | None  # None when undecidable
+    undecidable: str = ""  # why `terms` is None
+    opaque: tuple[str, ...] = ()  # kinds in the logic compared only when identical (regex, keyword...)
+    class_key: str = ""  # hash of the canonical form: equal keys, equal forms
+    actions: tuple[tuple[str, str], ...] = ()  # (provider, action event) of cloud and SaaS rules
+    stage_count: int = 0
+    # vendor and Sigma-style log source: two rules of one vendor with one log source are fed the same events,
+    # whatever fields each tests (event coverage is field-aware: `Image or OriginalFileName` drops 4688)
+    source: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "uid": self.uid,
+                "vendor": self.vendor,
+                "coverage": sorted(self.coverage),
+                "shape": self.shape,
+                "terms": None if self.terms is None else [term_json(t) for t in self.terms],
+                "undecidable": self.undecidable,
+                "opaque": list(self.opaque),
+                "class_key": self.class_key,
+                "actions": [list(a) for a in self.actions],
+                "stage_count": self.stage_count,
+                "source": self.source,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> RuleForm:
+        data = json.loads(text)
+        terms = data["terms"]
+        return cls(
+            uid=data["uid"],
+            vendor=data["vendor"],
+            coverage=frozenset(data["coverage"]),
+            shape=data["shape"],
+            terms=None if terms is None else tuple(term_from_json(t) for t in terms),
+            undecidable=data["undecidable"],
+            opaque=tuple(data["opaque"]),
+            class_key=data["class_key"],
+            actions=tuple((a[0], a[1]) for a in data["actions"]),
+            stage_count=data["stage_count"],
+            source=data.get("source", ""),
+        )
+
+
+# --- serialisation: sorted, so equal forms give equal text -------------------------------------------------
+
+
+def _sort_key(item: object) -> str:
+    return json.dumps(item, ensure_ascii=False, sort_keys=True)
+
+
+def term_json(term: Term) -> list[AnyType]:
+    clauses = sorted(
+        (sorted((list(lit) for lit in clause), key=_sort_key) for clause in term.clauses), key=_sort_key
+    )
+    exclusions = sorted((term_json(t) for t in term.exclusions), key=_sort_key)
+    return [clauses, exclusions]
+
+
+def term_from_json(data: list[AnyType]) -> Term:
+    clauses, exclusions = data
+    return Term(
+        frozenset(
+            frozenset((lit[0], lit[1], lit[2], lit[3], lit[4]) for lit in clause) for clause in clauses
+        ),
+        frozenset(term_from_json(t) for t in exclusions),
+    )
+
+
+# --- literals -------------------------------------------------------------------------------------------
+
+
+def literal(pred: Pred, vendor: str, logsource: dict[str, str]) -> Lit:
+    """The canonical literal of a predicate: canonical field and kind, case-insensitive text folded."""
+    form = canonical(pred, vendor, logsource)
+    value = form.value
+    insensitive = not form.cased and form.kind not in (Kind.FIELDREF, Kind.REGEX)
+    if isinstance(value, str) and insensitive:
+        value = value.casefold()
+    extra = "|".join(pred.transforms)
+    if form.kind is Kind.REGEX:
+        extra += f"/re:{pred.regex_flags}"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    # Case says nothing about numbers, booleans or null: one literal however the source flagged it.
+    cased = not insensitive if isinstance(value, str) else False
+    return (form.field, form.kind.value, value, cased, extra)
+
+
+def literal_text(lit: Lit) -> str:
+    """A literal as pages write it: `CommandLine contains -enc`."""
+    field_name, kind, value, _cased, extra = lit
+    shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    if MEMBERSHIP in extra.split("|"):
+        return f"{field_name or 'keyword'} member of {shown}"
+    suffix = f" ({extra.strip('|')})" if extra and not extra.startswith("/re:") else ""
+    return f"{field_name or 'keyword'} {kind} {shown}{suffix}"
+
+
+def clause_text(clause: frozenset[Lit], limit: int = 3) -> str:
+    """A clause as pages write it: one literal, or a field's value list (`Image ends_with \\a, \\b`)."""
+    lits = sorted(clause, key=_sort_key)
+    if len(lits) == 1:
+        return literal_text(lits[0])
+    heads = {(lit[0], lit[1]) for lit in lits}
+    if len(heads) == 1:
+        field_name, kind = next(iter(heads))
+        values = [str(lit[2]) for lit in lits]
+        shown = ", ".join(values[:limit]) + (f", … ({len(values)} values)" if len(values) > limit else "")
+        return f"{field_name or 'keyword'} {kind} {shown}"
+    shown = " or ".join(literal_text(lit) for lit in lits[:limit])
+    return shown + (f" or … ({len(lits)} comparisons)" if len(lits) > limit else "")
+
+
+# --- expressions to terms ----------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, vendor: str, logsource: dict[str, str], defined: frozenset[str]) -> None:
+        self.vendor = vendor
+        self.logsource = logsource
+        self.defined = defined
+        self.literals = 0
+        self.opaque: set[str] = set()
+
+    def keep(self, expr: Expr) -> Expr | None:
+        """`expr` without scope predicates and predicates on defined columns (empty groups drop out)."""
+        if isinstance(expr, Pred):
+            dropped = expr.scope or (expr.field is not None and expr.field in self.defined)
+            return None if dropped else expr
+        if isinstance(expr, Not):
+            inner = self.keep(expr.item)
+            return None if inner is None else Not(inner)
+        if isinstance(expr, All | Any):
+            items = tuple(x for x in (self.keep(i) for i in expr.items) if x is not None)
+            return type(expr)(items) if items else None
+        return None  # a reference left unresolved: nothing known of it
+
+    def lit(self, pred: Pred) -> Lit:
+        lit = literal(pred, self.vendor, self.logsource)
+        self.literals += 1
+        if self.literals > MAX_LITERALS:
+            raise TooBig(f"its logic has more than {MAX_LITERALS} comparisons")
+        if not lit[0]:
+            self.opaque.add("keyword")
+        elif lit[1] in OPAQUE_KINDS:
+            self.opaque.add(lit[1])
+        elif lit[4]:
+            self.opaque.add("membership" if MEMBERSHIP in lit[4].split("|") else "transformed value")
+        return lit
+
+    def terms(self, expr: Expr) -> list[Term]:
+        if isinstance(expr, Pred):
+            return [Term(frozenset({frozenset({self.lit(expr)})}), frozenset())]
+        if isinstance(expr, Not):
+            if isinstance(expr.item, Not):
+                return self.terms(expr.item.item)
+            excluded = self.terms(expr.item)
+            if TRUE in excluded:  # `not (anything)`: nothing is left to match
+                return []
+            return [Term(frozenset(), frozenset(excluded))]
+        if isinstance(expr, All):
+            acc = [TRUE]
+            for item in expr.items:
+                step = self.terms(item)
+                acc = [_merge(a, b) for a in acc for b in step]
+                if len(acc) > MAX_TERMS:
+                    raise TooBig(f"its logic expands to more than {MAX_TERMS} alternatives")
+            return acc
+        if isinstance(expr, Any):
+            parts: list[list[Term]] = [self.terms(item) for item in expr.items]
+            if all(len(p) == 1 and len(p[0].clauses) == 1 and not p[0].exclusions for p in parts):
+                # A value list (or any OR of single comparisons) is one clause.
+                return [
+                    Term(
+                        frozenset({frozenset(lit for p in parts for lit in next(iter(p[0].clauses)))}),
+                        frozenset(),
+                    )
+                ]
+            out: list[Term] = []
+            for p in parts:
+                if TRUE in p:
+                    return [TRUE]
+                out.extend(t for t in p if t not in out)
+            if len(out) > MAX_TERMS:
+                raise TooBig(f"its logic expands to more than {MAX_TERMS} alternatives")
+            return out
+        return [TRUE]
+
+
+def _merge(a: Term, b: Term) -> Term:
+    clauses = a.clauses | b.clauses
+    # A clause that contains a whole other clause adds nothing (x and (x or y) is x).
+    minimal = frozenset(c for c in clauses if not any(o < c for o in clauses))
+    return Term(minimal, a.exclusions | b.exclusions)
+
+
+def _tree(expr: Expr, builder: _Builder) -> AnyType:
+    """The expression as a sorted, flattened tree (the class key when the terms are too many)."""
+    if isinstance(expr, Pred):
+        return list(literal(expr, builder.vendor, builder.logsource))
+    if isinstance(expr, Not):
+        return ["not", _tree(expr.item, builder)]
+    if isinstance(expr, All | Any):
+        op = "and" if isinstance(expr, All) else "or"
+        items: list[AnyType] = []
+        for item in expr.items:
+            sub = _tree(item, builder)
+            if isinstance(sub, list) and sub and sub[0] == op and len(sub) == 2 and isinstance(sub[1], list):
+                items.extend(sub[1])
+            else:
+                items.append(sub)
+        return [op, sorted(items, key=_sort_key)]
+    return None
+
+
+# --- the rule's form ------------------------------------------------------------------------------------
+
+
+def coverage_tokens(
+    events: list[tuple[str, str, int | str, str]], logsource: dict[str, str]
+) -> frozenset[str]:
+    """Event tokens of the rule's event coverage (provider|event id); the log source when it has none."""
+    if events:
+        return frozenset(f"{provider}|{event_id}" for provider, _channel, event_id, _title in events)
+    parts = "|".join(logsource.get(k, "") for k in ("product", "category", "service"))
+    return frozenset({f"logsource|{parts}"})
+
+
+def _shape(rule: Rule) -> dict[str, AnyType] | None:
+    corr = rule.correlation
+    if corr is not None:
+        return {
+            "type": corr.type,
+            "group_by": sorted(g.casefold() for g in corr.group_by),
+            "timespan_seconds": corr.timespan_seconds,
+            "condition": {k: corr.condition[k] for k in sorted(corr.condition)},
+        }
+    ops = [s.op for s in rule.stages]
+    if StageOp.AGGREGATE in ops or StageOp.SEQUENCE in ops or StageOp.JOIN in ops:
+        # A pipeline that aggregates or joins without an inline-aggregation shape: its stages after the
+        # filters are its shape, in its own words (equal only to itself).
+        first = next(
+            i for i, op in enumerate(ops) if op in (StageOp.AGGREGATE, StageOp.SEQUENCE, StageOp.JOIN)
+        )
+        return {"type": "pipeline", "stages": [s.text for s in rule.stages[first:]]}
+    return None
+
+
+def rule_form(
+    rule: Rule,
+    events: list[tuple[str, str, int | str, str]],
+    actions: tuple[tuple[str, str], ...] = (),
+) -> RuleForm | None:
+    """The canonical form of `rule` over its event coverage (`events` as the catalog computed them), or None
+    when the rule has no logic of its own to compare (its language is not parsed yet, a Sigma correlation
+    over other rules, no stages)."""
+    if not rule.logic_parsed:
+        return None
+    if rule.correlation is not None and rule.correlation.rules:
+        return None  # its events are those of the rules it correlates
+    logic = rule_logic(rule.stages)
+    builder = _Builder(rule.vendor, rule.logsource, defined_columns(rule.stages))
+    kept = builder.keep(logic) if logic is not None else None
+    if kept is None:
+        return None
+    coverage = coverage_tokens(events, rule.logsource)
+    shape = _shape(rule)
+    terms: tuple[Term, ...] | None
+    try:
+        terms = tuple(builder.terms(kept))
+        undecidable = ""
+    except TooBig as too_big:
+        terms, undecidable = None, str(too_big)
+    body: AnyType = [term_json(t) for t in terms] if terms is not None else ["tree", _tree(kept, builder)]
+    key = hashlib.sha256(
+        json.dumps([sorted(coverage), shape, body], ensure_ascii=False, sort_keys=True).encode()
+    ).hexdigest()[:16]
+    return RuleForm(
+        uid=rule.uid,
+        vendor=rule.vendor,
+        coverage=coverage,
+        shape=shape,
+        terms=terms,
+        undecidable=undecidable,
+        opaque=tuple(sorted(builder.opaque)),
+        class_key=key,
+        actions=actions,
+        stage_count=sum(1 for s in rule.stages if s.op != StageOp.CONDITION),
+        source="|".join(
+            [
+                rule.vendor,
+                *(rule.logsource.get(k, "").strip().lower() for k in ("product", "category", "service")),
+            ]
+        ),
+    )
