@@ -24,10 +24,10 @@ from enum import StrEnum
 
 
 class RelationType(StrEnum):
-    """The types of Sigma's `related:` (the specification's list)."""
+    """The types of Sigma's `related:` (the specification's list; v1's `obsoletes` reads as `obsolete`)."""
 
     DERIVED = "derived"
-    OBSOLETES = "obsoletes"
+    OBSOLETE = "obsolete"
     MERGED = "merged"
     RENAMED = "renamed"
     SIMILAR = "similar"
@@ -36,18 +36,19 @@ class RelationType(StrEnum):
 # How a page says a link: on the rule that writes it ("this rule ... X"), on its target ("X ... this rule").
 OUTGOING_PHRASE = {
     RelationType.DERIVED: "Derived from",
-    RelationType.OBSOLETES: "Obsoletes",
+    RelationType.OBSOLETE: "Obsoletes",
     RelationType.MERGED: "Merged from",
     RelationType.RENAMED: "Renamed from",
     RelationType.SIMILAR: "Similar to",
 }
 INCOMING_PHRASE = {
     RelationType.DERIVED: "derives from this rule",
-    RelationType.OBSOLETES: "obsoletes this rule",
+    RelationType.OBSOLETE: "obsoletes this rule",
     RelationType.MERGED: "was merged from this rule",
     RelationType.RENAMED: "is this rule renamed",
     RelationType.SIMILAR: "is similar to this rule",
 }
+_V1_TYPES = {"obsoletes": "obsolete"}  # Sigma 2.0 renamed it (specification, other/version-1.0-2.0.md)
 LOGSOURCE_KEYS = ("category", "product", "service")
 
 
@@ -151,8 +152,9 @@ def rule_links(rules: Sequence[RuleFacts]) -> dict[str, list[Link]]:
 
 
 def _relation(raw: str) -> RelationType | None:
+    folded = raw.strip().casefold()
     try:
-        return RelationType(raw.strip().casefold())
+        return RelationType(_V1_TYPES.get(folded, folded))
     except ValueError:
         return None
 
