@@ -19,8 +19,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "convert",
         help="a Sigma rule in Splunk, Elastic, Kusto or YARA-L, by pySigma's backends",
-        description="Print a Sigma rule converted by pySigma's backends, with the pipeline each used. Exit 0: "
-        "every asked conversion succeeded; 1: a backend refused (its message is printed) or no such rule.",
+        description="Print a Sigma rule converted by pySigma's backends, with the pipeline each used. "
+        "Exit 0: every asked conversion succeeded; 1: a backend refused (its message is printed) or no "
+        "such rule.",
     )
     p.add_argument("rule", help="a catalog rule (uid, file stem or rule id) or a Sigma rule file")
     p.add_argument("--to", choices=(*TARGET_NAMES, ALL), default=ALL, help="the target (default: all)")
