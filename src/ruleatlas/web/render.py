@@ -23,6 +23,8 @@ from ruleatlas.output import atomic
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import FieldLink, IndicatorLink, esc, indicator_groups, predicate_list, toc
 from ruleatlas.web.highlight import highlight_yaml, line_count, plain_lines
+from ruleatlas.web.relations_view import SECTIONS as RELATION_SECTIONS
+from ruleatlas.web.relations_view import relations_view
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -64,6 +66,7 @@ SECTIONS: tuple[tuple[str, str, bool], ...] = (
     ("exclusions", "Exclusions", False),
     ("correlation", "Correlation", False),
     ("filter", "Filter", False),
+    *((sid, heading, False) for sid, heading in RELATION_SECTIONS),
     ("problems", "Problems", False),
 )
 # The order the seed page (reference/seed-rule-page.txt) shows its parts in; tests compare with it.
@@ -342,7 +345,9 @@ class SiteRenderer:
         events = [self._event(e, page) for e in _list(doc.get("events")) if isinstance(e, dict)]
         correlation = self._correlation(doc.get("correlation"))
         filter_rules = [_text(r) for r in _list(_dict(doc.get("filter")).get("rules"))]
+        relations = relations_view(doc, page, self.link)
         has = {
+            **relations["relations_has"],
             "references": bool(_list(doc.get("references"))),
             "falsepositives": bool(_list(doc.get("falsepositives"))),
             "exclusions": n_exclusions > 0,
@@ -359,6 +364,7 @@ class SiteRenderer:
             "indicators": n_indicators,
             "exclusions": n_exclusions,
             "problems": len(problems),
+            **relations["relations_counts"],
         }
         sections = [
             (sid, heading, counts.get(sid))
@@ -420,6 +426,7 @@ class SiteRenderer:
             "filter_shown": has["filter"],
             "problems": problems,
             "toc": toc(sections),
+            **relations,
         }
 
     @staticmethod

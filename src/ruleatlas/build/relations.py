@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,25 @@ class RelationsSummary:
     changed: set[str] = field(default_factory=set)  # rules whose relations changed: their pages to render
     cpu: dict[str, float] = field(default_factory=dict)
 
+    def counts(self) -> dict[str, int]:
+        return {
+            "links": self.links,
+            "conversions_run": self.conversions_run,
+            "conversions_cached": self.conversions_cached,
+            "fires_scans": self.fires_scans,
+            "fires_rules_scanned": self.fires_rules_scanned,
+            "samples": self.samples,
+            "pages_changed": len(self.changed),
+            **{f"cpu_ms_{name}": round(seconds * 1000) for name, seconds in self.cpu.items()},
+        }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished workers (the pools' processes are joined)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
 
 def sample_roots(samples: Path | None, sigma_checkouts: Sequence[tuple[str, Path]]) -> list[tuple[str, Path]]:
     """The log samples (`--samples`) and every Sigma checkout's regression data."""
@@ -69,19 +88,19 @@ def relate(
     try:
         before = deploy_store.snapshot(db)
         rules = deploy_store.stored_rules(db)
-        clock = time.process_time()
+        clock = _cpu()
         links = related.rule_links(
             [related.facts_of(r.uid, r.source, r.rule_id, r.title, r.logsource, r.related) for r in rules]
         )
         summary.links = sum(len(v) for v in links.values())
-        summary.cpu["related"] = time.process_time() - clock
+        summary.cpu["related"] = _cpu() - clock
         sigma = [r for r in rules if r.language == SIGMA_LANGUAGE]
-        clock = time.process_time()
+        clock = _cpu()
         conversions = _conversions(sigma, cache_dir, jobs, summary) if convert else {}
-        summary.cpu["deploy"] = time.process_time() - clock
-        clock = time.process_time()
+        summary.cpu["deploy"] = _cpu() - clock
+        clock = _cpu()
         checked, fired = _fires(sigma, cache_dir, roots, jobs, summary)
-        summary.cpu["fires_on"] = time.process_time() - clock
+        summary.cpu["fires_on"] = _cpu() - clock
         deploy_store.replace(
             db, {uid: [link.to_json() for link in v] for uid, v in links.items()}, conversions, checked, fired
         )
@@ -99,6 +118,11 @@ def relate(
 
 
 # -- deploy as ----------------------------------------------------------------------------------------------
+
+# Conversions this process has made or read, by (backend versions, rule key): a second build in one process
+# (tests, a server that rebuilds) converts nothing twice even into a fresh output folder. Forked workers
+# inherit it.
+_MEMO: dict[tuple[str, str], list[dict[str, str]]] = {}
 
 
 def _correlated_bodies(rule: deploy_store.StoredRule, by_ref: dict[str, str]) -> tuple[str, ...]:
@@ -127,7 +151,9 @@ def _conversions(
     for r in rules:
         extra = _correlated_bodies(r, by_ref)
         keyed.append((r.uid, deploy.conversion_key("\n---\n".join([r.body, *extra])), r.body, extra))
-    todo = {key: (body, extra) for _, key, body, extra in keyed if key not in cached}
+    for key, value in cached.items():
+        _MEMO.setdefault((versions, key), value)
+    todo = {key: (body, extra) for _, key, body, extra in keyed if (versions, key) not in _MEMO}
     summary.conversions_run = len(todo)
     summary.conversions_cached = len(keyed) - len(todo)
     items = [(key, body, extra) for key, (body, extra) in todo.items()]
@@ -142,8 +168,10 @@ def _conversions(
             ]
             for fut in futures:
                 fresh.update(fut.result())
+    for key, value in fresh.items():
+        _MEMO[(versions, key)] = value
     # Only this catalog's rules are kept: the cache does not grow with every edit.
-    kept = {key: cached.get(key) or fresh[key] for _, key, _, _ in keyed}
+    kept = {key: _MEMO[(versions, key)] for _, key, _, _ in keyed}
     if fresh or set(kept) != set(cached):
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic.write_text(cache_file, json.dumps({"versions": versions, "items": kept}))

@@ -1,0 +1,112 @@
+"""The build's relations pass end to end over a small fixture: related links on both rules' pages, a
+dangling id, fires-on samples with record numbers, deploy-as conversions with a refusal, `ruleatlas convert`
+reading the catalog, and rebuilds that convert and scan only what changed."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ruleatlas.build import BuildSummary, build
+from ruleatlas.cli import main
+from ruleatlas.config import BuildConfig, SourceSpec
+from ruleatlas.store import open_catalog
+from ruleatlas.web.urls import page_file, rule_path
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "relations"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, BuildSummary]:
+    root = tmp_path_factory.mktemp("relations")
+    corpus = root / "sigma"
+    shutil.copytree(FIXTURE / "sigma", corpus)
+    out = root / "out"
+    config = BuildConfig(out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", jobs=1)
+    return out, corpus, build(config, log=io.StringIO())
+
+
+def _doc(out: Path, uid: str) -> dict[str, Any]:
+    with open_catalog(out) as catalog:
+        doc = catalog.rule_document(uid)
+    assert doc is not None
+    return doc
+
+
+def _page(out: Path, uid: str) -> str:
+    return (out / "site" / page_file(rule_path(uid))).read_text(encoding="utf-8")
+
+
+def test_related_links_show_on_both_rules_and_a_dangling_id_unlinked(
+    built: tuple[Path, Path, BuildSummary],
+) -> None:
+    out, _, _ = built
+    derived = _doc(out, "sigma/derived")["related_links"]
+    assert [(x["direction"], x["type"], x["uid"], x["id"]) for x in derived] == [
+        ("out", "derived", "sigma/base", "11111111-1111-4111-8111-111111111111"),
+        ("out", "obsolete", "", "99999999-9999-4999-8999-999999999999"),
+    ]
+    base = _doc(out, "sigma/base")["related_links"]
+    assert [(x["direction"], x["uid"], x["phrase"]) for x in base] == [
+        ("in", "sigma/derived", "derives from this rule")
+    ]
+    page = _page(out, "sigma/base")
+    assert (
+        'href="../derived/index.html">Whoami Execution With Privileges Flag</a> derives from this rule'
+        in page
+    )
+    derived_page = _page(out, "sigma/derived")
+    assert '<code class="plain">99999999-9999-4999-8999-999999999999</code>' in derived_page
+    assert "no rule in this catalog has this id" in derived_page
+
+
+def test_fires_on_names_samples_and_records(built: tuple[Path, Path, BuildSummary]) -> None:
+    out, _, summary = built
+    assert _doc(out, "sigma/base")["fires_on"] == {
+        "samples_checked": 1,
+        "samples": [{"name": "samples/whoami.jsonl", "records": [2]}],
+    }
+    assert _doc(out, "sigma/derived")["fires_on"] == {"samples_checked": 1, "samples": []}
+    assert "Seen firing on 1 sample (of 1 sample files" in _page(out, "sigma/base")
+    assert "No sample fires it" in _page(out, "sigma/derived")
+    assert summary.relations["fires_scans"] == 1 and summary.relations["samples"] == 1
+
+
+def test_deploy_as_is_stored_shown_and_printed_by_convert(
+    built: tuple[Path, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _, summary = built
+    deploy = {c["target"]: c for c in _doc(out, "sigma/refused")["deploy"]}
+    assert len(deploy) == 7 and summary.relations["conversions_run"] == 3
+    assert deploy["defender"]["query"] == "" and "CurrentDirectory" in deploy["defender"]["error"]
+    page = _page(out, "sigma/refused")
+    assert "Refused by the backend:</strong> SigmaTransformationError" in page
+    assert '<script src="../../../static/deploy.js" defer></script>' in page
+    assert main(["convert", "sigma/refused", "--catalog", str(out), "--to", "splunk"]) == 0
+    assert capsys.readouterr().out == deploy["splunk"]["query"] + "\n"
+    assert main(["convert", "refused", "--catalog", str(out), "--to", "defender"]) == 1
+    assert capsys.readouterr().out.startswith("# refused by the backend: SigmaTransformationError")
+    assert main(["convert", "sigma/nope", "--catalog", str(out)]) == 1
+    assert "names no rule" in capsys.readouterr().err
+
+
+def test_a_rebuild_converts_and_scans_only_what_changed(built: tuple[Path, Path, BuildSummary]) -> None:
+    out, corpus, _ = built
+    config = BuildConfig(out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", jobs=1)
+    same = build(config, log=io.StringIO())
+    assert same.relations["conversions_run"] == 0 and same.relations["conversions_cached"] == 3
+    assert same.relations["fires_scans"] == 0 and same.relations["pages_changed"] == 0
+    derived = corpus / "rules" / "windows" / "derived.yml"
+    derived.write_text(
+        derived.read_text(encoding="utf-8").replace("With Privileges Flag", "With The Priv Flag"),
+        encoding="utf-8",
+    )
+    edited = build(config, log=io.StringIO())
+    assert edited.mode == "incremental"
+    assert edited.relations["conversions_run"] == 1 and edited.relations["fires_rules_scanned"] == 1
+    # The base rule's page names the edited rule: it is rendered again though its own file did not change.
+    assert "Whoami Execution With The Priv Flag</a> derives from this rule" in _page(out, "sigma/base")
