@@ -5,6 +5,8 @@ reading the catalog, and rebuilds that convert and scan only what changed."""
 from __future__ import annotations
 
 import io
+import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from ruleatlas.store import open_catalog
 from ruleatlas.web.urls import page_file, rule_path
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "relations"
+ATTACK = Path(__file__).resolve().parent / "data" / "attack"
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, BuildSu
     corpus = root / "sigma"
     shutil.copytree(FIXTURE / "sigma", corpus)
     out = root / "out"
-    config = BuildConfig(out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", jobs=1)
+    config = BuildConfig(
+        out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", attack=ATTACK, jobs=1
+    )
     return out, corpus, build(config, log=io.StringIO())
 
 
@@ -96,7 +101,9 @@ def test_deploy_as_is_stored_shown_and_printed_by_convert(
 
 def test_a_rebuild_converts_and_scans_only_what_changed(built: tuple[Path, Path, BuildSummary]) -> None:
     out, corpus, _ = built
-    config = BuildConfig(out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", jobs=1)
+    config = BuildConfig(
+        out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", attack=ATTACK, jobs=1
+    )
     same = build(config, log=io.StringIO())
     assert same.relations["conversions_run"] == 0 and same.relations["conversions_cached"] == 3
     assert same.relations["fires_scans"] == 0 and same.relations["pages_changed"] == 0
@@ -110,3 +117,26 @@ def test_a_rebuild_converts_and_scans_only_what_changed(built: tuple[Path, Path,
     assert edited.relations["conversions_run"] == 1 and edited.relations["fires_rules_scanned"] == 1
     # The base rule's page names the edited rule: it is rendered again though its own file did not change.
     assert "Whoami Execution With The Priv Flag</a> derives from this rule" in _page(out, "sigma/base")
+
+
+def test_coverage_and_technique_pages_filter_on_validated_by_a_sample(
+    built: tuple[Path, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _, _ = built
+    assert main(["coverage", "--catalog", str(out), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rules_counted"] == 2  # base and derived tag T1059
+    assert main(["coverage", "--catalog", str(out), "--format", "json", "--validated"]) == 0
+    validated = json.loads(capsys.readouterr().out)
+    assert (validated["rules_counted"], validated["filtered_out"], validated["filters"]["validated"]) == (
+        1,
+        1,
+        True,
+    )
+    assert main(["coverage", "--catalog", str(out), "--format", "navigator", "--validated"]) == 0
+    layer = json.loads(capsys.readouterr().out)
+    assert [(t["techniqueID"], t["score"]) for t in layer["techniques"] if t.get("score")] == [("T1059", 1)]
+    technique = (out / "site" / "attack" / "T1059" / "index.html").read_text(encoding="utf-8")
+    items = re.findall(r"<li data-text[^>]*>", technique)
+    # base is validated; derived (its title is edited by the rebuild test) is not
+    assert len(items) == 2 and sum("data-validated" in item for item in items) == 1
+    assert '<li data-text="whoami execution " data-level="low" data-validated>' in items
