@@ -91,8 +91,17 @@ def stored_rules(db: sqlite3.Connection) -> list[StoredRule]:
 def snapshot(db: sqlite3.Connection) -> dict[str, str]:
     """Per rule, its relations as one text: compared before and after a build to find pages to render."""
     ensure_tables(db)
-    uids = {uid for table in TABLES for (uid,) in db.execute(f"SELECT DISTINCT uid FROM {table}")}
-    return {uid: json.dumps(relations(db, uid), sort_keys=True) for uid in uids}
+    # One ordered read per table (not four queries per rule): every row's text, gathered per rule.
+    parts: dict[str, list[str]] = {}
+    for table, order in (
+        ("rule_links", "uid, position"),
+        ("rule_conversions", "uid, position"),
+        ("rule_fires_checked", "uid"),
+        ("rule_fires", "uid, sample"),
+    ):
+        for row in db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+            parts.setdefault(row[0], []).append(json.dumps([table, *row[1:]]))
+    return {uid: "\n".join(rows) for uid, rows in parts.items()}
 
 
 def replace(
