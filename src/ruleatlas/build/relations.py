@@ -18,8 +18,9 @@ from typing import Any, TextIO
 
 from ruleatlas import __version__
 from ruleatlas.analysis import deploy, related
+from ruleatlas.engine.compile import RUNNABLE_KINDS
 from ruleatlas.engine.fires_on import FiresCache, RuleToRun, Sample, engine_key, fires_on, list_samples
-from ruleatlas.model import Rule, RuleKind
+from ruleatlas.model import Rule
 from ruleatlas.output import atomic
 from ruleatlas.sources.sigma import parse_file
 from ruleatlas.store import deploy as deploy_store
@@ -30,7 +31,7 @@ CONVERSIONS_CACHE = "conversions.json"
 FIRES_CACHE = "fires_on.json"
 REGRESSION_FOLDER = "regression_data"  # SigmaHQ's samples, one folder per rule, beside its rule folders
 # Rules the fires-on pass runs: what the engine runs alone (correlations need other rules over time).
-FIRES_KINDS = frozenset({RuleKind.DETECTION, RuleKind.HUNTING, RuleKind.BUILDING_BLOCK})
+FIRES_KINDS = frozenset(kind.value for kind in RUNNABLE_KINDS)
 
 
 @dataclass(slots=True)
@@ -86,8 +87,10 @@ def relate(
     summary = RelationsSummary()
     db = sqlite3.connect(catalog)
     try:
+        clock = _cpu()
         before = deploy_store.snapshot(db)
         rules = deploy_store.stored_rules(db)
+        summary.cpu["read"] = _cpu() - clock
         clock = _cpu()
         links = related.rule_links(
             [related.facts_of(r.uid, r.source, r.rule_id, r.title, r.logsource, r.related) for r in rules]
@@ -101,11 +104,13 @@ def relate(
         clock = _cpu()
         checked, fired = _fires(sigma, cache_dir, roots, jobs, summary)
         summary.cpu["fires_on"] = _cpu() - clock
+        clock = _cpu()
         deploy_store.replace(
             db, {uid: [link.to_json() for link in v] for uid, v in links.items()}, conversions, checked, fired
         )
         after = deploy_store.snapshot(db)
         summary.changed = {uid for uid in before.keys() | after.keys() if before.get(uid) != after.get(uid)}
+        summary.cpu["write"] = _cpu() - clock
     finally:
         db.close()
     if log is not None:
