@@ -81,6 +81,17 @@ def test_fires_on_names_samples_and_records(built: tuple[Path, Path, BuildSummar
     assert summary.relations["fires_scans"] == 1 and summary.relations["samples"] == 1
 
 
+def test_show_prints_the_relations(
+    built: tuple[Path, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _, _ = built
+    assert main(["show", "sigma/base", "--catalog", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Related rules\n-------------\n  sigma/derived derives from this rule\n" in text
+    assert "  seen firing on 1 sample (of 1 run)\n  samples/whoami.jsonl: records 2\n" in text
+    assert "  Splunk SPL (pipeline splunk_windows):\n" in text
+
+
 def test_deploy_as_is_stored_shown_and_printed_by_convert(
     built: tuple[Path, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
 ) -> None:
