@@ -97,7 +97,7 @@ def test_deploy_as_is_stored_shown_and_printed_by_convert(
 ) -> None:
     out, _, summary = built
     deploy = {c["target"]: c for c in _doc(out, "sigma/refused")["deploy"]}
-    assert len(deploy) == 7 and summary.relations["conversions_run"] == 3
+    assert len(deploy) == 7 and summary.relations["conversions_run"] == 4
     assert deploy["defender"]["query"] == "" and "CurrentDirectory" in deploy["defender"]["error"]
     page = _page(out, "sigma/refused")
     assert "Refused by the backend:</strong> SigmaTransformationError" in page
@@ -110,13 +110,27 @@ def test_deploy_as_is_stored_shown_and_printed_by_convert(
     assert "names no rule" in capsys.readouterr().err
 
 
+def test_a_correlation_is_converted_with_the_rule_it_names_and_not_run_over_samples(
+    built: tuple[Path, Path, BuildSummary],
+) -> None:
+    out, _, _ = built
+    doc = _doc(out, "sigma/correlation")
+    splunk = next(c for c in doc["deploy"] if c["target"] == "splunk")
+    # the rule it names lives in another file: the build hands its text to the backend with the correlation
+    assert splunk["error"] == "" and 'Image="*\\\\whoami.exe"' in splunk["query"], splunk
+    assert "| stats count as event_count by _time Computer" in splunk["query"]
+    assert "| search event_count >= 5" in splunk["query"]
+    assert doc["fires_on"] is None
+    assert 'data-section="fires"' not in _page(out, "sigma/correlation")
+
+
 def test_a_rebuild_converts_and_scans_only_what_changed(built: tuple[Path, Path, BuildSummary]) -> None:
     out, corpus, _ = built
     config = BuildConfig(
         out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", attack=ATTACK, jobs=1
     )
     same = build(config, log=io.StringIO())
-    assert same.relations["conversions_run"] == 0 and same.relations["conversions_cached"] == 3
+    assert same.relations["conversions_run"] == 0 and same.relations["conversions_cached"] == 4
     assert same.relations["fires_scans"] == 0 and same.relations["pages_changed"] == 0
     derived = corpus / "rules" / "windows" / "derived.yml"
     derived.write_text(
