@@ -88,7 +88,6 @@ def relate(
     db = sqlite3.connect(catalog)
     try:
         clock = _cpu()
-        before = deploy_store.snapshot(db)
         rules = deploy_store.stored_rules(db)
         summary.cpu["read"] = _cpu() - clock
         clock = _cpu()
@@ -105,11 +104,9 @@ def relate(
         checked, fired = _fires(sigma, cache_dir, roots, jobs, summary)
         summary.cpu["fires_on"] = _cpu() - clock
         clock = _cpu()
-        deploy_store.replace(
+        summary.changed = deploy_store.replace(
             db, {uid: [link.to_json() for link in v] for uid, v in links.items()}, conversions, checked, fired
         )
-        after = deploy_store.snapshot(db)
-        summary.changed = {uid for uid in before.keys() | after.keys() if before.get(uid) != after.get(uid)}
         summary.cpu["write"] = _cpu() - clock
     finally:
         db.close()

@@ -88,20 +88,53 @@ def stored_rules(db: sqlite3.Connection) -> list[StoredRule]:
     return out
 
 
-def snapshot(db: sqlite3.Connection) -> dict[str, str]:
-    """Per rule, its relations as one text: compared before and after a build to find pages to render."""
+_ORDER = {
+    "rule_links": "uid, position",
+    "rule_conversions": "uid, position",
+    "rule_fires_checked": "uid",
+    "rule_fires": "uid, sample",
+}
+_INSERT = {
+    "rule_links": "INSERT INTO rule_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "rule_conversions": "INSERT INTO rule_conversions VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "rule_fires_checked": "INSERT INTO rule_fires_checked VALUES (?, ?)",
+    "rule_fires": "INSERT INTO rule_fires VALUES (?, ?, ?)",
+}
+Row = tuple[Any, ...]
+
+
+def _snapshot(db: sqlite3.Connection) -> dict[str, list[tuple[str, Row]]]:
+    """Every stored row per rule, in the tables' order (one ordered read per table)."""
     ensure_tables(db)
-    # One ordered read per table (not four queries per rule): every row's text, gathered per rule.
-    parts: dict[str, list[str]] = {}
-    for table, order in (
-        ("rule_links", "uid, position"),
-        ("rule_conversions", "uid, position"),
-        ("rule_fires_checked", "uid"),
-        ("rule_fires", "uid, sample"),
-    ):
-        for row in db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
-            parts.setdefault(row[0], []).append(json.dumps([table, *row[1:]]))
-    return {uid: "\n".join(rows) for uid, rows in parts.items()}
+    out: dict[str, list[tuple[str, Row]]] = {}
+    for table in TABLES:
+        for row in db.execute(f"SELECT * FROM {table} ORDER BY {_ORDER[table]}"):
+            out.setdefault(row[0], []).append((table, tuple(row)))
+    return out
+
+
+def _rows(
+    links: Mapping[str, Iterable[Mapping[str, str]]],
+    conversions: Mapping[str, Iterable[Mapping[str, str]]],
+    checked: Mapping[str, int],
+    fired: Mapping[str, Mapping[str, list[int]]],
+) -> dict[str, list[tuple[str, Row]]]:
+    """The rows the tables should hold, per rule, in the same order `_snapshot` reads them."""
+    out: dict[str, list[tuple[str, Row]]] = {}
+    for uid, per_rule in links.items():
+        for i, x in enumerate(per_rule):
+            link: Row = (uid, i, x["direction"], x["type"], x["uid"], x["id"], x["title"], x["phrase"])
+            out.setdefault(uid, []).append(("rule_links", link))
+    for uid, per_rule in conversions.items():
+        for i, c in enumerate(per_rule):
+            conversion: Row = (uid, i, c["target"], c["label"], c["pipeline"], c["query"], c["error"])
+            out.setdefault(uid, []).append(("rule_conversions", conversion))
+    for uid, n in checked.items():
+        out.setdefault(uid, []).append(("rule_fires_checked", (uid, n)))
+    for uid, per_sample in fired.items():
+        for sample, records in sorted(per_sample.items()):
+            out.setdefault(uid, []).append(("rule_fires", (uid, sample, json.dumps(records))))
+    return out
 
 
 def replace(
@@ -110,37 +143,21 @@ def replace(
     conversions: Mapping[str, Iterable[Mapping[str, str]]],
     checked: Mapping[str, int],
     fired: Mapping[str, Mapping[str, list[int]]],
-) -> None:
-    """Replace every row of the four tables."""
-    ensure_tables(db)
+) -> set[str]:
+    """Make the four tables hold exactly these relations, rewriting only the rules whose rows differ from
+    what is stored (a rebuild changes few); returns those rules: their pages are to be rendered again."""
+    before = _snapshot(db)
+    after = _rows(links, conversions, checked, fired)
+    changed = {uid for uid in before.keys() | after.keys() if before.get(uid) != after.get(uid)}
+    todo = json.dumps(sorted(changed))
     for table in TABLES:
-        db.execute(f"DELETE FROM {table}")
-    db.executemany(
-        "INSERT INTO rule_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            (uid, i, link["direction"], link["type"], link["uid"], link["id"], link["title"], link["phrase"])
-            for uid, per_rule in links.items()
-            for i, link in enumerate(per_rule)
-        ),
-    )
-    db.executemany(
-        "INSERT INTO rule_conversions VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            (uid, i, c["target"], c["label"], c["pipeline"], c["query"], c["error"])
-            for uid, per_rule in conversions.items()
-            for i, c in enumerate(per_rule)
-        ),
-    )
-    db.executemany("INSERT INTO rule_fires_checked VALUES (?, ?)", checked.items())
-    db.executemany(
-        "INSERT INTO rule_fires VALUES (?, ?, ?)",
-        (
-            (uid, sample, json.dumps(records))
-            for uid, per_sample in fired.items()
-            for sample, records in per_sample.items()
-        ),
-    )
+        db.execute(f"DELETE FROM {table} WHERE uid IN (SELECT value FROM json_each(?))", (todo,))
+    for table in TABLES:
+        db.executemany(
+            _INSERT[table], (row for uid in changed for t, row in after.get(uid, []) if t == table)
+        )
     db.commit()
+    return changed
 
 
 def _has_tables(db: sqlite3.Connection) -> bool:
