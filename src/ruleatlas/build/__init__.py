@@ -8,7 +8,8 @@ and analysed, their rows replaced in a copy of the catalog, corpus counts recoun
 pages whose document or counts changed rendered again. Anything else is a full build, on every core.
 
 The steps, one module each: `plan` (list, hash, decide), `analyse` (parse and analyse files), `uids`,
-`store` (the catalog file), `relations` (related links, fires-on samples, deploy-as conversions), `pages`; `inputs` loads and caches ATT&CK, telemetry and samples.
+`store` (the catalog file), `relations` (related links, fires-on samples, deploy-as conversions),
+`pages`; `inputs` loads and caches ATT&CK, telemetry and samples.
 """
 
 from __future__ import annotations
