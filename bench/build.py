@@ -2,7 +2,10 @@
 changed and after one rule changed. Prints wall and CPU time (the parent's and its workers'), rules per
 vendor and class, and files per vendor that gave no rule; asserts nothing.
 
-    .venv/bin/python bench/build.py [--shared ../shared] [--jobs N] [--only sigma,elastic,...]
+    .venv/bin/python bench/build.py [--shared ../shared] [--jobs N] [--only sigma,...] [--no-deploy-as]
+
+The relations pass's figures follow each build: links, conversions run and cached, fires-on engine runs, and
+its CPU milliseconds per part (cpu_ms_deploy is the pySigma conversions, workers included).
 
 SigmaHQ's corpus is copied to a temporary folder so one rule can be edited without touching ../shared; the
 other sources are read in place. A source whose reader is not available is reported by the build as a
@@ -43,6 +46,8 @@ def timed(label: str, config: BuildConfig) -> float:
         f"{label:<28} {seconds:6.2f} s wall, {cpu:6.2f} s CPU  rules {summary.rules}, files {summary.files}, "
         f"pages written {summary.pages_written}  ({phases}; load average {os.getloadavg()[0]:.1f})"
     )
+    # The relations pass (related links, fires-on samples, deploy-as conversions): what it ran, its CPU.
+    print(f"{'':<28} relations: " + ", ".join(f"{k} {v}" for k, v in summary.relations.items()))
     return seconds
 
 
@@ -53,6 +58,7 @@ def main() -> int:
     )
     parser.add_argument("--jobs", type=int, default=0)
     parser.add_argument("--only", default="", help="comma-separated source names (default: every one there)")
+    parser.add_argument("--no-deploy-as", action="store_true", help="builds without pySigma conversions")
     args = parser.parse_args()
     shared = args.shared.resolve()
     sources, attack, telemetry = shared_defaults(shared)
@@ -67,7 +73,13 @@ def main() -> int:
         shutil.copytree(shared / "corpus" / "sigma", corpus)
         sources = [SourceSpec("sigma", corpus) if s.name == "sigma" else s for s in sources]
         config = BuildConfig(
-            out=Path(tmp) / "out", sources=sources, attack=attack, telemetry=telemetry, jobs=args.jobs
+            out=Path(tmp) / "out",
+            sources=sources,
+            attack=attack,
+            telemetry=telemetry,
+            samples=shared / "logs" if (shared / "logs").is_dir() else None,  # as `ruleatlas build --shared`
+            jobs=args.jobs,
+            deploy_as=not args.no_deploy_as,
         )
         timed("cold build", config)
         timed("rebuild, nothing changed", config)

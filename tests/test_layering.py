@@ -38,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "export": {"store", "analysis"},
     "build": {
         "model",
+        "engine",  # the fires-on pass runs the engine over the log samples (build/relations.py)
         "sources",
         "config",
         "ingest",

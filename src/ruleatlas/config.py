@@ -44,6 +44,7 @@ class BuildConfig:
     test_events: Path | None = None  # a Panther analysis checkout: its rule tests are cloud/SaaS samples
     jobs: int = 0
     pages: bool = True
+    deploy_as: bool = True  # convert Sigma rules with pySigma's backends (cached; minutes of CPU when cold)
 
 
 def source_spec(name: str, path: Path, where: str) -> SourceSpec:
@@ -84,8 +85,8 @@ def load_toml(path: Path) -> dict[str, object]:
 
 
 def config_from_toml(path: Path, data: dict[str, object]) -> BuildConfig:
-    """`[build] out, attack, telemetry, samples, test_events, jobs` and `[sources] name = "path"`; paths
-    relative to the file."""
+    """`[build] out, attack, telemetry, samples, test_events, jobs, deploy_as` and `[sources] name = "path"`;
+    paths relative to the file."""
     base = path.parent
     build = data.get("build", {})
     sources = data.get("sources", {})
@@ -107,6 +108,7 @@ def config_from_toml(path: Path, data: dict[str, object]) -> BuildConfig:
         samples=as_path("samples"),
         test_events=as_path("test_events"),
         jobs=int(build.get("jobs", 0)),
+        deploy_as=bool(build.get("deploy_as", True)),
     )
 
 

@@ -101,6 +101,7 @@ def render_text(doc: dict[str, Any]) -> str:
                 f"condition {c['condition']}"
             ],
         )
+    out += _relation_lines(doc)
     if doc["problems"]:
         out += _section(
             "Problems",
@@ -111,3 +112,37 @@ def render_text(doc: dict[str, Any]) -> str:
             ],
         )
     return "\n".join(out) + "\n"
+
+
+def _relation_lines(doc: dict[str, Any]) -> list[str]:
+    """Related rules, fires-on samples and deploy-as conversions (store/deploy.py) where the rule has them."""
+    out: list[str] = []
+    links = doc.get("related_links") or []
+    if links:
+        lines = []
+        for x in links:
+            other = x["uid"] or f"{x['id']} (no rule in this catalog has this id)"
+            if x["direction"] == "in":
+                lines.append(f"  {other} {x['phrase']}")
+            else:
+                lines.append(f"  {x['phrase']} {other}")
+        out += _section("Related rules", lines)
+    fires = doc.get("fires_on")
+    if fires is not None:
+        samples = fires["samples"]
+        plural = "" if len(samples) == 1 else "s"
+        head = f"  seen firing on {len(samples)} sample{plural}" if samples else "  no sample fires it"
+        out += _section(
+            "Fires on samples",
+            [f"{head} (of {fires['samples_checked']} run)"]
+            + [f"  {s['name']}: records {', '.join(str(r) for r in s['records'])}" for s in samples],
+        )
+    deploy = doc.get("deploy") or []
+    if deploy:
+        lines = []
+        for c in deploy:
+            lines.append(f"  {c['label']} (pipeline {c['pipeline']}):")
+            body = c["query"] if not c["error"] else f"refused by the backend: {c['error']}"
+            lines += ["    " + line for line in body.splitlines()] + [""]
+        out += _section("Deploy as", lines)
+    return out

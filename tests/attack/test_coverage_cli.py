@@ -33,7 +33,13 @@ def test_json_with_platform_and_filters(attack_catalog: Path, capsys: pytest.Cap
     code, out, _ = run(capsys, "--catalog", str(attack_catalog), "--platform", "linux", "--format", "json")
     assert code == 0
     summary = json.loads(out)
-    assert summary["filters"] == {"vendor": [], "platform": "Linux", "level": [], "status": []}
+    assert summary["filters"] == {
+        "vendor": [],
+        "platform": "Linux",
+        "level": [],
+        "status": [],
+        "validated": False,
+    }
     assert summary["rules_counted"] == 1
     assert {t["id"]: t["rules"] for t in summary["techniques"]}["T1572"] == 1
     assert "T1059.001" not in {t["id"] for t in summary["techniques"]}  # Windows only

@@ -333,7 +333,13 @@ def test_api_technique(api: str, attack_site: Path) -> None:
     status, body = get(api, "/api/attack/techniques/t1572?platform=windows&level=high,medium")
     assert status == 200
     assert [r["uid"] for r in body["rules"]] == ["sigma/tunnel_win"]
-    assert body["filters"] == {"vendor": [], "platform": "Windows", "level": ["high", "medium"], "status": []}
+    assert body["filters"] == {
+        "vendor": [],
+        "platform": "Windows",
+        "level": ["high", "medium"],
+        "status": [],
+        "validated": False,
+    }
 
 
 def test_api_tactic_and_gaps(api: str, attack_site: Path) -> None:

@@ -1,7 +1,7 @@
 """Rules in relation in headless Chromium, over a real build of tests/data/relations (Sigma rules in pairs,
-with telemetry so that cloud actions resolve): a rule page's Related rules section (its class, broader and
-stricter alternatives with reasons, the same cloud action), the class page and the class list, served with
-the API, on a desktop and a phone, with no console error and no dead link."""
+with telemetry so that cloud actions resolve): a rule page's Alternatives and equivalents section (its class,
+broader and stricter alternatives with reasons, the same cloud action), the class page and the class list,
+served with the API, on a desktop and a phone, with no console error and no dead link."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_rule_page_shows_class_broader_and_stricter(
 ) -> None:
     page, watch = open_page(page_factory, server + "rules/sigma/proc_powershell_encoded/", **viewport)
     section = page.locator("#relations")
-    assert section.locator("h2").inner_text() == "Related rules"
+    assert section.locator("h2").inner_text() == "Alternatives and equivalents"
     assert page.locator(".toc a[href='#relations']").count() == 1
     klass = section.locator("[data-relation=class]")
     assert "The same logic as 2 other rules" in klass.inner_text()

@@ -124,8 +124,6 @@ SERVICE_FIELDS: dict[tuple[str, str], str] = {
     ("okta", "event.action"): "eventType",
     ("activitylogs", "event.action"): "operationName",
     ("gcp.audit", "event.action"): "gcp.audit.method_name",
-    ("cloudtrail", "eventName"): "eventName",
-    ("cloudtrail", "eventSource"): "eventSource",
     ("cloudtrail", "errorCode"): "errorCode",
     ("audit", "Operation"): "Operation",
     ("audit", "Workload"): "Workload",

@@ -161,6 +161,7 @@ class RuleInfo:
     level: str
     product: str = ""
     service: str = ""
+    validated: bool = False  # some log sample fires it (the build's fires-on pass)
 
     def left_out_reason(self) -> str:
         """Why the coverage does not count this rule ("" when it does)."""
@@ -184,9 +185,10 @@ class AttackFilters:
     platform: str = ""
     levels: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
+    validated: bool = False  # only rules some log sample fires
 
     def __bool__(self) -> bool:
-        return bool(self.vendors or self.platform or self.levels or self.statuses)
+        return bool(self.vendors or self.platform or self.levels or self.statuses or self.validated)
 
     def accepts(self, rule: RuleInfo, platforms: set[str] | None = None) -> bool:
         """`platforms`: the rule's platforms in the data's names (computed by the caller, once per rule)."""
@@ -196,6 +198,8 @@ class AttackFilters:
             return False
         if self.statuses and rule.status not in self.statuses:
             return False
+        if self.validated and not rule.validated:
+            return False
         return not self.platform or (platforms is not None and self.platform in platforms)
 
     def to_json(self) -> dict[str, Any]:
@@ -204,6 +208,7 @@ class AttackFilters:
             "platform": self.platform,
             "level": list(self.levels),
             "status": list(self.statuses),
+            "validated": self.validated,
         }
 
 

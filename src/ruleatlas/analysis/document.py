@@ -100,6 +100,8 @@ def rule_document(
         "modified": rule.modified,
         "description": rule.description,
         "references": list(rule.references),
+        # Sigma's `related:` as written ({"id", "type"}): pages link both ends (analysis/related.py)
+        "related": [dict(r) for r in rule.related],
         "falsepositives": list(rule.falsepositives),
         "tags": list(rule.tags),
         "source": asdict(rule.source),

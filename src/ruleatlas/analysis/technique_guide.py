@@ -97,6 +97,7 @@ def _rule_json(rule: RuleInfo, tagged: list[str], tactics: list[str]) -> dict[st
         "kind": rule.kind,
         "level": rule.level,
         "status": rule.status,
+        "validated": rule.validated,
         "techniques": tagged,
         "tactics": tactics,
     }

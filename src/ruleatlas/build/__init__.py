@@ -8,7 +8,8 @@ and analysed, their rows replaced in a copy of the catalog, corpus counts recoun
 pages whose document or counts changed rendered again. Anything else is a full build, on every core.
 
 The steps, one module each: `plan` (list, hash, decide), `analyse` (parse and analyse files), `uids`,
-`store` (the catalog file), `pages`; `inputs` loads and caches ATT&CK, telemetry and samples.
+`store` (the catalog file), `relations` (related links, fires-on samples, deploy-as conversions),
+`pages`; `inputs` loads and caches ATT&CK, telemetry and samples.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ruleatlas.build.analyse import FileResult, analyse_files
 from ruleatlas.build.inputs import InputContext
 from ruleatlas.build.pages import write_pages
 from ruleatlas.build.plan import plan_build
+from ruleatlas.build.relations import relate, sample_roots
 from ruleatlas.build.store import store_catalog
 from ruleatlas.build.summary import BuildSummary, FolderSummary, StepTimer, print_summary
 from ruleatlas.build.uids import assign_uids, reuse_uids
@@ -102,6 +104,18 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
         for name, (n_files, n_rules, n_error_files) in stored.folders.items():
             summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
         timer.lap("store")
+        # Related links, fires-on samples, deploy-as conversions: they need every stored rule.
+        sigma_checkouts = [(s.name, s.path) for s in plan.specs if s.vendor == "sigma"]
+        relations = relate(
+            stage.catalog,
+            output.root / "cache",
+            sample_roots(config.samples, sigma_checkouts),
+            jobs=jobs,
+            convert=config.deploy_as,
+        )
+        stored.affected |= relations.changed
+        summary.relations = relations.counts()
+        timer.lap("relations")
         if config.pages:
             write_pages(stage, plan, stored, context, output.root, jobs, log, summary)
         timer.lap("pages")

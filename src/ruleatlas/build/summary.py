@@ -27,6 +27,8 @@ class BuildSummary:
     pages_kept: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    # The relations step (build/relations.py): links, conversions run and cached, fires-on engine runs.
+    relations: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class BuildSummary:
             "pages_kept": self.pages_kept,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "relations": self.relations,
         }
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ruleatlas import __version__
-from ruleatlas.cli import build, catalog, coverage, export, fetch, readiness, scan, serve
+from ruleatlas.cli import build, catalog, convert, coverage, export, fetch, readiness, scan, serve
 from ruleatlas.cli.build import resolve_build_config
 from ruleatlas.cli.common import (
     EXIT_INTERRUPTED,
@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[Callable[[Any], None], Command]] = {
     "readiness": (readiness.add_parser, readiness.run),
     "export": (export.add_parser, export.run),
     "scan": (scan.add_parser, scan.run),
+    "convert": (convert.add_parser, convert.run),
 }
 
 

@@ -47,6 +47,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--shared", type=Path, help=f"a shared/ data folder; same as ${SHARED_ENV}")
     p.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
     p.add_argument("--no-pages", action="store_true", help="write the catalog only")
+    p.add_argument(
+        "--no-deploy-as",
+        action="store_true",
+        help="skip converting Sigma rules with pySigma's backends (the rule pages' Deploy as)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -80,6 +85,8 @@ def resolve_build_config(args: argparse.Namespace) -> BuildConfig:
     config.out = args.out or config.out
     config.jobs = args.jobs or config.jobs
     config.pages = not args.no_pages
+    if args.no_deploy_as:
+        config.deploy_as = False
     if not config.sources:
         raise ConfigError(
             f"no rule sources: pass --source sigma=PATH, set {SHARED_ENV}=../shared, or run `ruleatlas fetch`"

@@ -16,6 +16,9 @@ def add_parser(sub: Any) -> None:
     add_catalog_arg(p)
     p.add_argument("--platform", help="an ATT&CK platform: windows, linux, macos, iaas, ...")
     p.add_argument("--format", choices=("table", "json", "navigator"), default="table")
+    p.add_argument(
+        "--validated", action="store_true", help="only rules some log sample fires (validated by a sample)"
+    )
     for name in ("vendor", "level", "status"):
         p.add_argument(
             f"--{name}", action="append", default=[], help=f"only rules of this {name} (repeatable)"
@@ -50,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
             known = ", ".join(data_platforms(attack))
             raise ConfigError(f"--platform {args.platform}: not an ATT&CK platform of this data ({known})")
         filters = AttackFilters(
-            parse_list(args.vendor), platform, parse_list(args.level), parse_list(args.status)
+            parse_list(args.vendor),
+            platform,
+            parse_list(args.level),
+            parse_list(args.status),
+            validated=args.validated,
         )
         index = attack_answers.coverage_index(catalog, attack, filters)
     if args.format == "navigator":

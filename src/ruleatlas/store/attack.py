@@ -24,6 +24,7 @@ from ruleatlas.analysis.technique_guide import (
 )
 from ruleatlas.attack import AttackData, AttackDataError
 from ruleatlas.store.catalog import Catalog
+from ruleatlas.store.deploy import validated_uids
 from ruleatlas.store.telemetry import TelemetryQueries
 
 ATTACK_BLOB = "attack"
@@ -77,7 +78,11 @@ def tagged_rules(catalog: Catalog, uids: Iterable[str] | None = None) -> dict[st
         f"WHERE uid IN (SELECT uid FROM rule_techniques){where}",
         params,
     )
-    return {row[0]: RuleInfo(*row) for row in rows}
+    validated = validated_uids(catalog.db)
+    return {
+        uid: RuleInfo(uid, title, vendor, kind, status, level, product, service, uid in validated)
+        for uid, title, vendor, kind, status, level, product, service in rows
+    }
 
 
 def placements(

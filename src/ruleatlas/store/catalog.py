@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ruleatlas.analysis.rows import RuleRow
+from ruleatlas.store.deploy import attach as attach_links
 from ruleatlas.store.relations import rule_relations
 
 # 6: spellings and exclusion counts; 7: sources named apart from vendor labels; 8: relation tables
@@ -438,7 +439,8 @@ class Catalog:
             for table in ("indicator_counts", "exclusion_counts")
         ]
         doc["relations"] = rule_relations(self.db, uid)  # neighbours, class, same action (store/relations.py)
-        return CorpusTable.from_rows(*tables).fill(doc)
+        # related links, fires-on samples and deploy-as conversions (store/deploy.py)
+        return attach_links(self.db, CorpusTable.from_rows(*tables).fill(doc))
 
     def find_uids(self, text: str, vendor: str = "") -> list[str]:
         """Rules whose uid, file stem or rule id equals `text` (so `show`, search and the API accept any of

@@ -18,6 +18,7 @@ FILTER_PARAMS = (
     Param("platform", "only rules for this ATT&CK platform (windows, linux, macos, iaas, ...)"),
     Param("level", "only rules of these levels (repeat, or separate with commas)", repeated=True),
     Param("status", "only rules of these statuses (repeat, or separate with commas)", repeated=True),
+    Param("validated", "1: only rules some log sample fires (the build's fires-on pass)"),
 )
 COUNTING = (
     "Detection rules only: deprecated, unsupported, hunting, filter, enrichment and alert-feed rules are "
@@ -75,6 +76,7 @@ def request_filters(req: Request) -> AttackFilters:
         platform=platform,
         levels=parse_list(req.params("level")),
         statuses=parse_list(req.params("status")),
+        validated=req.param("validated").strip().lower() in ("1", "true", "yes"),
     )
 
 

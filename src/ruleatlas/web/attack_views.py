@@ -112,6 +112,7 @@ def _rule_item(rule: Mapping[str, Any], rule_href: Link, own_ids: Sequence[str] 
         "status": rule["status"],
         "status_class": status_class(rule["status"]),
         "tags": tags,
+        "validated": bool(rule.get("validated")),
     }
 
 

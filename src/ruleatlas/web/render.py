@@ -23,6 +23,8 @@ from ruleatlas.output import atomic
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import FieldLink, IndicatorLink, esc, indicator_groups, predicate_list, toc
 from ruleatlas.web.highlight import highlight_yaml, line_count, plain_lines
+from ruleatlas.web.relations_view import SECTIONS as LINK_SECTIONS
+from ruleatlas.web.relations_view import relations_view as links_view
 from ruleatlas.web.relations_views import relations_view
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -63,9 +65,10 @@ SECTIONS: tuple[tuple[str, str, bool], ...] = (
     ("stages", "Stages and predicates", True),
     ("indicators", "Indicators", True),
     ("exclusions", "Exclusions", False),
-    ("relations", "Related rules", False),
+    ("relations", "Alternatives and equivalents", False),
     ("correlation", "Correlation", False),
     ("filter", "Filter", False),
+    *((sid, heading, False) for sid, heading in LINK_SECTIONS),
     ("problems", "Problems", False),
 )
 # The order the seed page (reference/seed-rule-page.txt) shows its parts in; tests compare with it.
@@ -350,7 +353,9 @@ class SiteRenderer:
         correlation = self._correlation(doc.get("correlation"))
         filter_rules = [_text(r) for r in _list(_dict(doc.get("filter")).get("rules"))]
         relations = relations_view(_dict(doc.get("relations")), page, self.link)
+        links = links_view(doc, page, self.link)
         has = {
+            **links["relations_has"],
             "references": bool(_list(doc.get("references"))),
             "falsepositives": bool(_list(doc.get("falsepositives"))),
             "exclusions": n_exclusions > 0,
@@ -368,6 +373,7 @@ class SiteRenderer:
             "indicators": n_indicators,
             "exclusions": n_exclusions,
             "problems": len(problems),
+            **links["relations_counts"],
         }
         sections = [
             (sid, heading, counts.get(sid))
@@ -430,6 +436,7 @@ class SiteRenderer:
             "problems": problems,
             "relations": relations,
             "toc": toc(sections),
+            **links,
         }
 
     @staticmethod

@@ -17,6 +17,7 @@ from ruleatlas.progress import Progress
 from ruleatlas.store import Catalog, CorpusTable
 from ruleatlas.store.attack import has_attack_data
 from ruleatlas.store.catalog import IndicatorKey
+from ruleatlas.store.deploy import attach as attach_links
 from ruleatlas.store.relations import rule_relations
 from ruleatlas.web.attack_pages import write_attack_pages
 from ruleatlas.web.catalog_site import write_catalog_pages
@@ -43,7 +44,8 @@ def _render_batch(site: Path, catalog_path: Path, uids: list[str]) -> int:
     renderer, catalog, counts = _worker
     for uid, doc in catalog.raw_documents(uids):
         doc["relations"] = rule_relations(catalog.db, uid)
-        renderer.write_page(site, rule_path(uid), renderer.render_rule_page(counts.fill(doc)))
+        doc = attach_links(catalog.db, counts.fill(doc))
+        renderer.write_page(site, rule_path(uid), renderer.render_rule_page(doc))
     return len(uids)
 
 

@@ -1,7 +1,8 @@
 // RuleAtlas long lists (a technique's rules, the coverage gaps): filter as you type, by level where the
 // list has levels, and show the first LIMIT items of each list until "Show all" is pressed. Without
 // JavaScript every item shows. A form[data-list-filter] names the element holding the lists; lists are
-// ul[data-long], items li[data-text] (lower-case text to match) with an optional data-level, and an
+// ul[data-long], items li[data-text] (lower-case text to match) with an optional data-level (and
+// data-validated, which a "validated" checkbox keeps), and an
 // element [data-group] around a heading and its list is hidden when none of its items shows.
 (function () {
   "use strict";
@@ -12,6 +13,7 @@
     if (!scope) return;
     var input = form.querySelector("input[type=search]");
     var level = form.querySelector("select[name=level]");
+    var validated = form.querySelector("input[name=validated]");
     var count = form.querySelector(".list-count");
     var more = form.querySelector(".list-more");
     var lists = Array.prototype.slice.call(scope.querySelectorAll("ul[data-long]"));
@@ -27,7 +29,8 @@
         Array.prototype.forEach.call(ul.children, function (li) {
           total++;
           var ok = (!q || (li.getAttribute("data-text") || "").indexOf(q) >= 0) &&
-            (!lv || li.getAttribute("data-level") === lv);
+            (!lv || li.getAttribute("data-level") === lv) &&
+            (!validated || !validated.checked || li.hasAttribute("data-validated"));
           li.hidden = !ok || (!expanded && n >= LIMIT);
           if (ok) { n++; matching++; }
           if (!li.hidden) shown++;
@@ -45,6 +48,7 @@
 
     input.addEventListener("input", apply);
     if (level) level.addEventListener("change", apply);
+    if (validated) validated.addEventListener("change", apply);
     more.addEventListener("click", function () { expanded = true; apply(); });
     form.addEventListener("submit", function (e) { e.preventDefault(); });
     form.hidden = false;

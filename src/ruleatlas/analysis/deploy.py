@@ -1,0 +1,268 @@
+"""Deploy as: a Sigma rule converted by pySigma's own backends into the query languages of SIEMs.
+
+Each target is one pySigma backend with one output format and the processing pipeline pySigma ships for the
+rule's log source (pipelines map Sigma's field names to the SIEM's schema). A backend that refuses a rule
+(a field its schema lacks, a modifier it cannot express) is a result too: its message is shown instead of a
+query. Nothing here is RuleAtlas's own translation.
+
+Conversions are cached by the rule's text and the backends' versions (`conversion_key`): pySigma costs
+5-10 ms per rule and target, so a catalog's cold conversion is minutes of CPU and a rebuild must not
+repeat it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import importlib.metadata
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+# Bump when what a conversion stores changes: cached conversions of another version are dropped.
+DEPLOY_VERSION = 1
+
+# The distributions whose versions a cached conversion depends on.
+BACKEND_PACKAGES = (
+    "pySigma",
+    "pySigma-backend-splunk",
+    "pySigma-backend-elasticsearch",
+    "pySigma-backend-kusto",
+    "pySigma-backend-secops",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class Pipeline:
+    """A pySigma processing pipeline: `factory` is "module:function"; an empty factory is no pipeline."""
+
+    name: str  # how pages name it (pySigma's own identifier)
+    factory: str = ""
+
+
+NO_PIPELINE = Pipeline("none (Sigma's own field names)")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """One "deploy as" target: a pySigma backend class, an output format and the pipeline per product."""
+
+    name: str  # the CLI's `--to` value and the page's anchor
+    label: str  # how pages name the target
+    backend: str  # "module:Class"
+    output_format: str
+    # Sigma `logsource.product` → pipeline; "" is every other product.
+    pipelines: tuple[tuple[str, Pipeline], ...]
+
+    def pipeline_for(self, logsource: dict[str, str]) -> Pipeline:
+        product = logsource.get("product", "")
+        by_product = dict(self.pipelines)
+        return by_product.get(product, by_product.get("", NO_PIPELINE))
+
+
+_ECS = "sigma.pipelines.elasticsearch"
+_ELASTIC_PIPELINES = (
+    ("windows", Pipeline("ecs_windows", f"{_ECS}:ecs_windows")),
+    ("macos", Pipeline("ecs_macos_esf", f"{_ECS}:ecs_macos_esf")),
+    ("zeek", Pipeline("ecs_zeek_beats", f"{_ECS}:ecs_zeek_beats")),
+    ("kubernetes", Pipeline("ecs_kubernetes", f"{_ECS}:ecs_kubernetes")),
+)
+
+TARGETS: tuple[Target, ...] = (
+    Target(
+        "splunk",
+        "Splunk SPL",
+        "sigma.backends.splunk:SplunkBackend",
+        "default",
+        (("", Pipeline("splunk_windows", "sigma.pipelines.splunk:splunk_windows_pipeline")),),
+    ),
+    Target(
+        "lucene",
+        "Elastic Lucene",
+        "sigma.backends.elasticsearch:LuceneBackend",
+        "default",
+        _ELASTIC_PIPELINES,
+    ),
+    Target("eql", "Elastic EQL", "sigma.backends.elasticsearch:EqlBackend", "default", _ELASTIC_PIPELINES),
+    Target(
+        "esql", "Elastic ES|QL", "sigma.backends.elasticsearch:ESQLBackend", "default", _ELASTIC_PIPELINES
+    ),
+    Target(
+        "defender",
+        "Microsoft 365 Defender (KQL)",
+        "sigma.backends.kusto:KustoBackend",
+        "default",
+        (("", Pipeline("microsoft_xdr", "sigma.pipelines.microsoftxdr:microsoft_xdr_pipeline")),),
+    ),
+    Target(
+        "sentinel",
+        "Microsoft Sentinel ASIM (KQL)",
+        "sigma.backends.kusto:KustoBackend",
+        "default",
+        (("", Pipeline("sentinel_asim", "sigma.pipelines.sentinelasim:sentinel_asim_pipeline")),),
+    ),
+    Target(
+        "secops",
+        "Google SecOps YARA-L",
+        "sigma.backends.secops:SecOpsBackend",
+        "yara_l",
+        (("", Pipeline("secops_udm", "sigma.pipelines.secops:secops_udm_pipeline")),),
+    ),
+)
+TARGET_NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
+_BY_NAME = {t.name: t for t in TARGETS}
+
+
+def target(name: str) -> Target:
+    """The target called `name`; KeyError names the known ones."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown target {name!r}; known: {', '.join(TARGET_NAMES)}") from None
+
+
+@dataclass(slots=True, frozen=True)
+class Conversion:
+    """A rule in one target's language, or the backend's refusal (`error`, then `query` is empty)."""
+
+    target: str
+    label: str
+    pipeline: str
+    query: str
+    error: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "target": self.target,
+            "label": self.label,
+            "pipeline": self.pipeline,
+            "query": self.query,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Conversion:
+        return cls(
+            str(data["target"]),
+            str(data["label"]),
+            str(data["pipeline"]),
+            str(data["query"]),
+            str(data.get("error", "")),
+        )
+
+
+def backend_versions() -> dict[str, str]:
+    """The installed version of each backend package ("missing" when not installed)."""
+    out = {}
+    for package in BACKEND_PACKAGES:
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = "missing"
+    return out
+
+
+def versions_key() -> str:
+    """What every cached conversion depends on besides the rule: this module's format and the backends."""
+    return json.dumps([DEPLOY_VERSION, backend_versions(), TARGET_NAMES], sort_keys=True)
+
+
+def conversion_key(body: str) -> str:
+    """The cache key of one rule's conversions: its text (the backends' versions key the whole cache)."""
+    return hashlib.sha256(body.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _load(ref: str) -> Any:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _message(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Converter:
+    """Converts rule texts; backends and pipelines are made once per (target, pipeline) and reused."""
+
+    def __init__(self, targets: Sequence[Target] = TARGETS) -> None:
+        self.targets = tuple(targets)
+        self._backends: dict[tuple[str, str], Any] = {}
+        self.conversions = 0  # backend runs, for tests and figures
+
+    def _backend(self, tgt: Target, pipeline: Pipeline) -> Any:
+        key = (tgt.name, pipeline.name)
+        backend = self._backends.get(key)
+        if backend is None:
+            cls = _load(tgt.backend)
+            backend = cls(_load(pipeline.factory)()) if pipeline.factory else cls()
+            self._backends[key] = backend
+        return backend
+
+    def convert(self, body: str, extra_documents: Iterable[str] = ()) -> list[Conversion]:
+        """`body` (one Sigma document; `extra_documents` are the rules a correlation refers to) in every
+        target. A document pySigma cannot read gives the same error for every target."""
+        from sigma.collection import SigmaCollection
+        from sigma.rule import SigmaRule
+
+        out: list[Conversion] = []
+        try:
+            # YAML read once, by libyaml where it is there (pySigma's own from_yaml reads it in pure Python,
+            # which was 60% of a conversion's cost).
+            documents = list(yaml.load_all("\n---\n".join([body, *extra_documents]), Loader=_LOADER))
+        except yaml.YAMLError as exc:
+            error = _message(exc)
+            return [Conversion(t.name, t.label, NO_PIPELINE.name, "", error) for t in self.targets]
+        for tgt in self.targets:
+            pipeline = NO_PIPELINE
+            try:
+                # A fresh rule per target: pipelines change the rule objects they process.
+                collection = SigmaCollection.from_dicts(copy.deepcopy(documents))
+                first = collection.rules[0] if collection.rules else None
+                logsource = _logsource(first) if isinstance(first, SigmaRule) else {}
+                pipeline = tgt.pipeline_for(logsource)
+                self.conversions += 1
+                result = self._backend(tgt, pipeline).convert(collection, tgt.output_format)
+                out.append(Conversion(tgt.name, tgt.label, pipeline.name, _query_text(result)))
+            except Exception as exc:  # a backend's refusal is a result: pySigma raises many kinds
+                out.append(Conversion(tgt.name, tgt.label, pipeline.name, "", _message(exc)))
+        return out
+
+
+def _logsource(rule: Any) -> dict[str, str]:
+    ls = rule.logsource
+    return {
+        k: v for k, v in (("product", ls.product), ("category", ls.category), ("service", ls.service)) if v
+    }
+
+
+def _query_text(result: Any) -> str:
+    """A backend's output as one text: several queries (a correlation's parts) one per paragraph."""
+    if isinstance(result, str):
+        return result.strip()
+    if isinstance(result, list | tuple):
+        parts = [_query_text(item) for item in result]
+        return "\n\n".join(p for p in parts if p)
+    if isinstance(result, dict):
+        return json.dumps(result, indent=2, ensure_ascii=False)
+    return str(result).strip()
+
+
+ConvertBatch = Callable[[list[tuple[str, str, tuple[str, ...]]]], list[tuple[str, list[dict[str, str]]]]]
+_worker_converter: Converter | None = None
+
+
+def convert_batch(items: list[tuple[str, str, tuple[str, ...]]]) -> list[tuple[str, list[dict[str, str]]]]:
+    """(key, body, extra documents) → (key, conversions as JSON): a worker pool's task, one converter per
+    process."""
+    global _worker_converter
+    if _worker_converter is None:
+        _worker_converter = Converter()
+    return [
+        (key, [c.to_json() for c in _worker_converter.convert(body, extra)]) for key, body, extra in items
+    ]

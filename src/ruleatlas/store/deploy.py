@@ -1,0 +1,215 @@
+"""The catalog's tables for a rule's relations beyond its own document: Sigma's `related:` links and
+siblings, the samples it fires on, and its conversions by pySigma's backends ("deploy as").
+
+They are computed after the rules are stored (they need every rule: a link's target, a correlation's
+referenced rules) and rewritten whole by each build; pages and the API read them beside the document
+(`attach`). This module owns these tables' SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rule_links (
+    uid TEXT NOT NULL, position INTEGER NOT NULL, direction TEXT NOT NULL, type TEXT NOT NULL,
+    other_uid TEXT NOT NULL, other_id TEXT NOT NULL, title TEXT NOT NULL, phrase TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rule_links_uid ON rule_links (uid);
+CREATE TABLE IF NOT EXISTS rule_conversions (
+    uid TEXT NOT NULL, position INTEGER NOT NULL, target TEXT NOT NULL, label TEXT NOT NULL,
+    pipeline TEXT NOT NULL, query TEXT NOT NULL, error TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rule_conversions_uid ON rule_conversions (uid);
+-- One row per rule the fires-on pass ran (`samples`: how many samples it was run over), and one per
+-- (rule, sample) it fired on.
+CREATE TABLE IF NOT EXISTS rule_fires_checked (uid TEXT PRIMARY KEY, samples INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rule_fires (
+    uid TEXT NOT NULL, sample TEXT NOT NULL, records TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rule_fires_uid ON rule_fires (uid);
+"""
+TABLES = ("rule_links", "rule_conversions", "rule_fires_checked", "rule_fires")
+
+
+@dataclass(slots=True, frozen=True)
+class StoredRule:
+    """What the relations pass reads of a stored rule."""
+
+    uid: str
+    source: str
+    rule_id: str
+    title: str
+    kind: str
+    language: str
+    name: str
+    logsource: dict[str, str]
+    related: list[dict[str, str]]
+    body: str
+    correlation_rules: list[str]
+    is_filter: bool
+
+
+def ensure_tables(db: sqlite3.Connection) -> None:
+    db.executescript(SCHEMA)
+
+
+def stored_rules(db: sqlite3.Connection) -> list[StoredRule]:
+    """Every rule with the parts of its document the relations pass needs, in uid order."""
+    rows = db.execute(
+        "SELECT uid, source, rule_id, title, kind, json_extract(doc, '$.language'), "
+        "json_extract(doc, '$.name'), json_extract(doc, '$.logsource'), "
+        "json_extract(doc, '$.related'), json_extract(doc, '$.body'), "
+        "json_extract(doc, '$.correlation.rules'), json_extract(doc, '$.filter') IS NOT NULL "
+        "FROM rules ORDER BY uid"
+    )
+    out = []
+    for uid, source, rule_id, title, kind, language, name, ls, related, body, corr, is_filter in rows:
+        out.append(
+            StoredRule(
+                uid,
+                source,
+                rule_id,
+                title,
+                kind,
+                language or "",
+                name or "",
+                json.loads(ls) if ls else {},
+                json.loads(related) if related else [],
+                body or "",
+                json.loads(corr) if corr else [],
+                bool(is_filter),
+            )
+        )
+    return out
+
+
+_ORDER = {
+    "rule_links": "uid, position",
+    "rule_conversions": "uid, position",
+    "rule_fires_checked": "uid",
+    "rule_fires": "uid, sample",
+}
+_INSERT = {
+    "rule_links": "INSERT INTO rule_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "rule_conversions": "INSERT INTO rule_conversions VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "rule_fires_checked": "INSERT INTO rule_fires_checked VALUES (?, ?)",
+    "rule_fires": "INSERT INTO rule_fires VALUES (?, ?, ?)",
+}
+Row = tuple[Any, ...]
+
+
+def _snapshot(db: sqlite3.Connection) -> dict[str, list[tuple[str, Row]]]:
+    """Every stored row per rule, in the tables' order (one ordered read per table)."""
+    ensure_tables(db)
+    out: dict[str, list[tuple[str, Row]]] = {}
+    for table in TABLES:
+        for row in db.execute(f"SELECT * FROM {table} ORDER BY {_ORDER[table]}"):
+            out.setdefault(row[0], []).append((table, tuple(row)))
+    return out
+
+
+def _rows(
+    links: Mapping[str, Iterable[Mapping[str, str]]],
+    conversions: Mapping[str, Iterable[Mapping[str, str]]],
+    checked: Mapping[str, int],
+    fired: Mapping[str, Mapping[str, list[int]]],
+) -> dict[str, list[tuple[str, Row]]]:
+    """The rows the tables should hold, per rule, in the same order `_snapshot` reads them."""
+    out: dict[str, list[tuple[str, Row]]] = {}
+    for uid, per_rule in links.items():
+        for i, x in enumerate(per_rule):
+            link: Row = (uid, i, x["direction"], x["type"], x["uid"], x["id"], x["title"], x["phrase"])
+            out.setdefault(uid, []).append(("rule_links", link))
+    for uid, per_rule in conversions.items():
+        for i, c in enumerate(per_rule):
+            conversion: Row = (uid, i, c["target"], c["label"], c["pipeline"], c["query"], c["error"])
+            out.setdefault(uid, []).append(("rule_conversions", conversion))
+    for uid, n in checked.items():
+        out.setdefault(uid, []).append(("rule_fires_checked", (uid, n)))
+    for uid, per_sample in fired.items():
+        for sample, records in sorted(per_sample.items()):
+            out.setdefault(uid, []).append(("rule_fires", (uid, sample, json.dumps(records))))
+    return out
+
+
+def replace(
+    db: sqlite3.Connection,
+    links: Mapping[str, Iterable[Mapping[str, str]]],
+    conversions: Mapping[str, Iterable[Mapping[str, str]]],
+    checked: Mapping[str, int],
+    fired: Mapping[str, Mapping[str, list[int]]],
+) -> set[str]:
+    """Make the four tables hold exactly these relations, rewriting only the rules whose rows differ from
+    what is stored (a rebuild changes few); returns those rules: their pages are to be rendered again."""
+    before = _snapshot(db)
+    after = _rows(links, conversions, checked, fired)
+    changed = {uid for uid in before.keys() | after.keys() if before.get(uid) != after.get(uid)}
+    todo = json.dumps(sorted(changed))
+    for table in TABLES:
+        db.execute(f"DELETE FROM {table} WHERE uid IN (SELECT value FROM json_each(?))", (todo,))
+    for table in TABLES:
+        db.executemany(
+            _INSERT[table], (row for uid in changed for t, row in after.get(uid, []) if t == table)
+        )
+    db.commit()
+    return changed
+
+
+def _has_tables(db: sqlite3.Connection) -> bool:
+    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rule_links'").fetchone()
+    return row is not None
+
+
+def relations(db: sqlite3.Connection, uid: str) -> dict[str, Any]:
+    """A rule's `related_links`, `fires_on` and `deploy` (docs/page-document.md); empty ones for a catalog
+    built before these tables existed."""
+    empty: dict[str, Any] = {"related_links": [], "fires_on": None, "deploy": []}
+    if not _has_tables(db):
+        return empty
+    links = [
+        {"direction": d, "type": t, "uid": o, "id": i, "title": title, "phrase": phrase}
+        for d, t, o, i, title, phrase in db.execute(
+            "SELECT direction, type, other_uid, other_id, title, phrase FROM rule_links WHERE uid = ? "
+            "ORDER BY position",
+            (uid,),
+        )
+    ]
+    deploy = [
+        {"target": t, "label": label, "pipeline": p, "query": q, "error": e}
+        for t, label, p, q, e in db.execute(
+            "SELECT target, label, pipeline, query, error FROM rule_conversions WHERE uid = ? "
+            "ORDER BY position",
+            (uid,),
+        )
+    ]
+    checked = db.execute("SELECT samples FROM rule_fires_checked WHERE uid = ?", (uid,)).fetchone()
+    fires_on = None
+    if checked is not None:
+        fires_on = {
+            "samples_checked": checked[0],
+            "samples": [
+                {"name": sample, "records": json.loads(records)}
+                for sample, records in db.execute(
+                    "SELECT sample, records FROM rule_fires WHERE uid = ? ORDER BY sample", (uid,)
+                )
+            ],
+        }
+    return {"related_links": links, "fires_on": fires_on, "deploy": deploy}
+
+
+def attach(db: sqlite3.Connection, doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with its rule's relations set, in place."""
+    doc.update(relations(db, str(doc.get("uid", ""))))
+    return doc
+
+
+def validated_uids(db: sqlite3.Connection) -> set[str]:
+    """Rules some sample fires (the "validated by a sample" filter of ATT&CK pages and coverage)."""
+    if not _has_tables(db):
+        return set()
+    return {uid for (uid,) in db.execute("SELECT DISTINCT uid FROM rule_fires")}

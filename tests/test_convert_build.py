@@ -1,0 +1,167 @@
+"""The build's relations pass end to end over a small fixture: related links on both rules' pages, a
+dangling id, fires-on samples with record numbers, deploy-as conversions with a refusal, `ruleatlas convert`
+reading the catalog, and rebuilds that convert and scan only what changed."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ruleatlas.build import BuildSummary, build
+from ruleatlas.cli import main
+from ruleatlas.config import BuildConfig, SourceSpec
+from ruleatlas.store import open_catalog
+from ruleatlas.web.urls import page_file, rule_path
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "relations"
+ATTACK = Path(__file__).resolve().parent / "data" / "attack"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, BuildSummary]:
+    root = tmp_path_factory.mktemp("relations")
+    corpus = root / "sigma"
+    shutil.copytree(FIXTURE / "sigma", corpus)
+    out = root / "out"
+    config = BuildConfig(
+        out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", attack=ATTACK, jobs=1
+    )
+    return out, corpus, build(config, log=io.StringIO())
+
+
+def _doc(out: Path, uid: str) -> dict[str, Any]:
+    with open_catalog(out) as catalog:
+        doc = catalog.rule_document(uid)
+    assert doc is not None
+    return doc
+
+
+def _page(out: Path, uid: str) -> str:
+    return (out / "site" / page_file(rule_path(uid))).read_text(encoding="utf-8")
+
+
+def test_related_links_show_on_both_rules_and_a_dangling_id_unlinked(
+    built: tuple[Path, Path, BuildSummary],
+) -> None:
+    out, _, _ = built
+    derived = _doc(out, "sigma/derived")["related_links"]
+    assert [(x["direction"], x["type"], x["uid"], x["id"]) for x in derived] == [
+        ("out", "derived", "sigma/base", "11111111-1111-4111-8111-111111111111"),
+        ("out", "obsolete", "", "99999999-9999-4999-8999-999999999999"),
+    ]
+    base = _doc(out, "sigma/base")["related_links"]
+    assert [(x["direction"], x["uid"], x["phrase"]) for x in base] == [
+        ("in", "sigma/derived", "derives from this rule")
+    ]
+    page = _page(out, "sigma/base")
+    assert (
+        'href="../derived/index.html">Whoami Execution With Privileges Flag</a> derives from this rule'
+        in page
+    )
+    derived_page = _page(out, "sigma/derived")
+    assert '<code class="plain">99999999-9999-4999-8999-999999999999</code>' in derived_page
+    assert "no rule in this catalog has this id" in derived_page
+
+
+def test_fires_on_names_samples_and_records(built: tuple[Path, Path, BuildSummary]) -> None:
+    out, _, summary = built
+    assert _doc(out, "sigma/base")["fires_on"] == {
+        "samples_checked": 1,
+        "samples": [{"name": "samples/whoami.jsonl", "records": [2]}],
+    }
+    assert _doc(out, "sigma/derived")["fires_on"] == {"samples_checked": 1, "samples": []}
+    assert "Seen firing on 1 sample (of 1 sample files" in _page(out, "sigma/base")
+    assert "No sample fires it" in _page(out, "sigma/derived")
+    assert summary.relations["fires_scans"] == 1 and summary.relations["samples"] == 1
+
+
+def test_show_prints_the_relations(
+    built: tuple[Path, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _, _ = built
+    assert main(["show", "sigma/base", "--catalog", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Related rules\n-------------\n  sigma/derived derives from this rule\n" in text
+    assert "  seen firing on 1 sample (of 1 run)\n  samples/whoami.jsonl: records 2\n" in text
+    assert "  Splunk SPL (pipeline splunk_windows):\n" in text
+
+
+def test_deploy_as_is_stored_shown_and_printed_by_convert(
+    built: tuple[Path, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _, summary = built
+    deploy = {c["target"]: c for c in _doc(out, "sigma/refused")["deploy"]}
+    assert len(deploy) == 7 and summary.relations["conversions_run"] == 4
+    assert deploy["defender"]["query"] == "" and "CurrentDirectory" in deploy["defender"]["error"]
+    page = _page(out, "sigma/refused")
+    assert "Refused by the backend:</strong> SigmaTransformationError" in page
+    assert '<script src="../../../static/deploy.js" defer></script>' in page
+    assert main(["convert", "sigma/refused", "--catalog", str(out), "--to", "splunk"]) == 0
+    assert capsys.readouterr().out == deploy["splunk"]["query"] + "\n"
+    assert main(["convert", "refused", "--catalog", str(out), "--to", "defender"]) == 1
+    assert capsys.readouterr().out.startswith("# refused by the backend: SigmaTransformationError")
+    assert main(["convert", "sigma/nope", "--catalog", str(out)]) == 1
+    assert "names no rule" in capsys.readouterr().err
+
+
+def test_a_correlation_is_converted_with_the_rule_it_names_and_not_run_over_samples(
+    built: tuple[Path, Path, BuildSummary],
+) -> None:
+    out, _, _ = built
+    doc = _doc(out, "sigma/correlation")
+    splunk = next(c for c in doc["deploy"] if c["target"] == "splunk")
+    # the rule it names lives in another file: the build hands its text to the backend with the correlation
+    assert splunk["error"] == "" and 'Image="*\\\\whoami.exe"' in splunk["query"], splunk
+    assert "| stats count as event_count by _time Computer" in splunk["query"]
+    assert "| search event_count >= 5" in splunk["query"]
+    assert doc["fires_on"] is None
+    assert 'data-section="fires"' not in _page(out, "sigma/correlation")
+
+
+def test_a_rebuild_converts_and_scans_only_what_changed(built: tuple[Path, Path, BuildSummary]) -> None:
+    out, corpus, _ = built
+    config = BuildConfig(
+        out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", attack=ATTACK, jobs=1
+    )
+    same = build(config, log=io.StringIO())
+    assert same.relations["conversions_run"] == 0 and same.relations["conversions_cached"] == 4
+    assert same.relations["fires_scans"] == 0 and same.relations["pages_changed"] == 0
+    derived = corpus / "rules" / "windows" / "derived.yml"
+    derived.write_text(
+        derived.read_text(encoding="utf-8").replace("With Privileges Flag", "With The Priv Flag"),
+        encoding="utf-8",
+    )
+    edited = build(config, log=io.StringIO())
+    assert edited.mode == "incremental"
+    assert edited.relations["conversions_run"] == 1 and edited.relations["fires_rules_scanned"] == 1
+    # The base rule's page names the edited rule: it is rendered again though its own file did not change.
+    assert "Whoami Execution With The Priv Flag</a> derives from this rule" in _page(out, "sigma/base")
+
+
+def test_coverage_and_technique_pages_filter_on_validated_by_a_sample(
+    built: tuple[Path, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _, _ = built
+    assert main(["coverage", "--catalog", str(out), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rules_counted"] == 2  # base and derived tag T1059
+    assert main(["coverage", "--catalog", str(out), "--format", "json", "--validated"]) == 0
+    validated = json.loads(capsys.readouterr().out)
+    assert (validated["rules_counted"], validated["filtered_out"], validated["filters"]["validated"]) == (
+        1,
+        1,
+        True,
+    )
+    assert main(["coverage", "--catalog", str(out), "--format", "navigator", "--validated"]) == 0
+    layer = json.loads(capsys.readouterr().out)
+    assert [(t["techniqueID"], t["score"]) for t in layer["techniques"] if t.get("score")] == [("T1059", 1)]
+    technique = (out / "site" / "attack" / "T1059" / "index.html").read_text(encoding="utf-8")
+    items = re.findall(r"<li data-text[^>]*>", technique)
+    # base is validated; derived (its title is edited by the rebuild test) is not
+    assert len(items) == 2 and sum("data-validated" in item for item in items) == 1
+    assert '<li data-text="whoami execution " data-level="low" data-validated>' in items
