@@ -54,7 +54,8 @@ def test_an_eql_sequence_page_shows_its_logic(page_factory: Any, elastic_site: s
         )
     )
     assert (facts["Rule type"], facts["Max span"], facts["Group by"]) == ("eql", "1m", "process.entity_id")
-    assert "Sysmon" in section(page, "events") and "Event ID 7" in section(page, "events")  # event.code == "7"
+    events = section(page, "events")  # the second member's event.code == "7": Sysmon's image load
+    assert "Sysmon" in events and "Event ID 7" in events
 
     stages = page.locator('[data-section="stages"] .stage')
     assert stages.count() == 3
