@@ -53,8 +53,7 @@ def test_ttp_detection(rules: dict[str, Rule]) -> None:
     assert rule.body.startswith("name: Encoded PowerShell Command\n")
     assert rule.logsource == {
         "product": "windows",
-        "category": "process_creation",
-        "service": "sysmon",
+        "category": "process_creation",  # Sysmon 1 or Security 4688: no one service
         "splunk.event_id": "1",
         "splunk.data_source": "Sysmon EventID 1, Windows Event Log Security 4688",
     }
@@ -125,6 +124,10 @@ def test_data_source_names_give_the_log_source() -> None:
     assert derive(("Sysmon EventID 1 AND Sysmon EventID 11",))["category"] == "process_creation"
     assert derive(("Palo Alto Network Threat",)) == {"splunk.data_source": "Palo Alto Network Threat"}
     assert derive(()) == {}
+    # one event type from two services: the category, no service (a rule on the data model reads either)
+    both = derive(("Sysmon EventID 1", "Windows Event Log Security 4688", "CrowdStrike ProcessRollup2"))
+    assert (both["category"], "service" in both) == ("process_creation", False)
+    assert derive(("Sysmon EventID 1", "Sysmon EventID 11"))["service"] == "sysmon"
 
 
 def test_spl_commands_and_group_by() -> None:

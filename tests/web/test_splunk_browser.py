@@ -80,8 +80,9 @@ def test_a_tstats_rule_page(page_factory: Any, splunk_site: str) -> None:
     facts = page.locator(".meta-grid").inner_text().lower()
     assert "group by" in facts and "processes.parent_process_name" in facts
     assert "severity" in facts and "risk score" in facts
-    # the fixture telemetry's Sysmon 1 is a small made-up schema without ParentImage: the coverage check reads
-    # the rule's fields in Sigma's names (Processes.parent_process_name is ParentImage) and says so
+    # the rule's data sources are Sysmon 1 and Security 4688; the fixture telemetry's Sysmon 1 is a small
+    # made-up schema without ParentImage: the coverage check reads the rule's fields in Sigma's names
+    # (Processes.parent_process_name is ParentImage) and says so
     events = page.locator("#events table.events")
     assert "Event ID 4688" in events.inner_text()
     note = page.locator("#events .events-note").inner_text()

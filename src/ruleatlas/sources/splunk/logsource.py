@@ -45,13 +45,22 @@ _CATEGORY_BY_PREFIX = {"crowdstrike processrollup2": "process_creation"}
 
 
 def derive(data_sources: tuple[str, ...]) -> dict[str, str]:
-    """product/category/service from the first data source that tells them, plus `splunk.data_source`."""
+    """product/category/service from the first data source that tells them, plus `splunk.data_source`.
+
+    A rule whose data sources are one event type from several services (Sysmon 1 and Security 4688 for a
+    process rule on the Endpoint data model) keeps the category without a service: it reads either."""
     out: dict[str, str] = {}
-    for name in data_sources:
-        found = _one(name.split(" AND ")[0].strip())
-        if found:
-            out.update(found)
-            break
+    found_all = [f for f in (_one(name.split(" AND ")[0].strip()) for name in data_sources) if f]
+    if found_all:
+        out.update(found_all[0])
+        first = found_all[0]
+        if first.get("category") and any(
+            f.get("product") == first.get("product")
+            and f.get("category") == first.get("category")
+            and f.get("service") != first.get("service")
+            for f in found_all[1:]
+        ):
+            out.pop("service", None)
     if data_sources:
         out["splunk.data_source"] = ", ".join(data_sources)
     return out
