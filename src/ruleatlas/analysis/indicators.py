@@ -30,7 +30,6 @@ from ruleatlas.model import (
     StageOp,
     scalar_text,
     walk_preds,
-    walk_refs,
 )
 
 IndicatorKey = tuple[str, str, str, str]
@@ -112,10 +111,9 @@ def rule_logic(stages: list[Stage]) -> Expr | None:
     for stage in stages:
         if stage.op == StageOp.AGGREGATE:
             break
-        # a source or join stage counts when it references the `let` or sub-query it reads (Kusto); its own
-        # data-source predicates (a Splunk data model) stay the log source's
-        reads = stage.op in (StageOp.SOURCE, StageOp.JOIN) and bool(walk_refs(stage.expr))
-        if (stage.op == StageOp.FILTER or reads) and stage.expr is not None:
+        # a source or join stage's expression is logic too: the `let` or sub-query it reads (Kusto), the data
+        # it selects (a Splunk data model: a scope predicate, never an indicator)
+        if stage.op in (StageOp.FILTER, StageOp.SOURCE, StageOp.JOIN) and stage.expr is not None:
             resolved = _resolve(stage.expr, named, frozenset())
             if resolved is not None:
                 filters.append(resolved)
