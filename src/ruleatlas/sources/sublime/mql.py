@@ -131,15 +131,13 @@ class MqlLogic:
 
 def parse_mql(source: str, rel_path: str, first_line: int) -> MqlLogic:
     """The rule's stage, or None with a Problem when the MQL does not parse."""
-    try:
-        tree = lark_parser(GRAMMAR).parse(source)
-    except LarkError as exc:
-        return MqlLogic(None, [parse_problem(rel_path, exc, language="MQL", first_line=first_line)])
     reader = _Reader(source)
     try:
+        tree = lark_parser(GRAMMAR).parse(source)
         expr = reader.cond(tree.children[0], ())
-    except RecursionError as exc:
+    except (LarkError, RecursionError) as exc:  # RecursionError: nested deeper than the reader follows
         problem = parse_problem(rel_path, exc, language="MQL", first_line=first_line)
+        problem.line = problem.line or first_line
         return MqlLogic(None, [problem])
     stage = Stage(0, "source", StageOp.FILTER, source.strip(), expr, line=first_line)
     problems = [
