@@ -150,3 +150,21 @@ def test_oracle_is_three_valued() -> None:
     assert evaluate(Not(Pred("a.b", Kind.CONTAINS, "y", cased=True)), event) is False
     unknown = Pred("user", Kind.EQ, "u", native='event.udm("user") == "u"')
     assert evaluate(All((unknown, Pred("a.b", Kind.EQ, "x"))), event) is None
+
+
+def test_hostile_nesting_is_a_problem_not_a_crash() -> None:
+    deep = "(" * 3000 + "a = 1" + ")" * 3000
+    logic = parse_sql(f"SELECT x FROM t WHERE {deep}", "q.yml", 1)
+    assert logic.problems and logic.stages  # kept as text
+    from ruleatlas.sources.panther import parse_file
+
+    condition = " and ".join(f"event.get('f{i}') == {i}" for i in range(3000))
+    rules, errors = parse_file(
+        "AnalysisType: rule\nRuleID: X\nFilename: x.py\nLogTypes: [AWS.CloudTrail]\n",
+        "rules/x.yml",
+        "rules",
+        repo_url="r",
+        commit="c",
+        companions={"rules/x.py": f"def rule(event):\n    return {condition}\n"},
+    )
+    assert errors == [] and len(rules) == 1  # read (or a problem), never a crash

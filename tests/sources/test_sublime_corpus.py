@@ -30,3 +30,13 @@ def test_lists_are_membership_and_quantifiers_flatten(corpus: SourceResult) -> N
     assert any(p.value == "$high_trust_sender_root_domains" for p in members)
     assert any(p.field == "attachments[].file_extension" for p in preds)
     assert not any(p.field and p.field.startswith(".") for p in preds if "any(" not in p.native)
+
+
+def test_hostile_mql_is_a_problem_not_a_crash() -> None:
+    from ruleatlas.sources.sublime.mql import parse_mql
+
+    deep = "not (" * 2000 + "type.inbound" + ")" * 2000
+    logic = parse_mql(deep, "x.yml", 5)
+    assert logic.stage is not None or (logic.problems and logic.problems[0].line)
+    broken = parse_mql('type.inbound and strings.icontains(subject.subject, "x"', "x.yml", 5)
+    assert broken.stage is None and broken.problems[0].file == "x.yml" and broken.problems[0].line == 5

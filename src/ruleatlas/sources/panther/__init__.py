@@ -274,7 +274,19 @@ def _logic(
     rule.facts += facts(("Python functions", list(body.functions)))
     if body.tree is None:
         return
-    logic = reduce_python(source, body.tree)
+    try:
+        logic = reduce_python(source, body.tree)
+    except RecursionError:  # conditions nested deeper than the reducer follows: shown as Python
+        problems.append(
+            Problem(
+                python_path,
+                "Python logic nested too deeply to reduce",
+                1,
+                "the function is shown as written",
+                severity="warning",
+            )
+        )
+        logic = None
     if logic is not None:
         status = (
             "reduced to predicates"

@@ -20,6 +20,7 @@ has predicates: the negation of a partial compliance condition is no necessary c
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Scalar
@@ -39,6 +40,7 @@ HELPERS: dict[str, str] = {
     '== "https://manage.auth0.com/"',
 }
 ENTRY_POINTS = ("rule", "policy")
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 # How exact a reduced condition must be (`_Reducer.cond`); EXACT is 0 so that negation keeps it.
 POSITIVE, NEGATIVE, EXACT = 1, -1, 0
 _COMPARE: dict[type[ast.cmpop], tuple[Kind, bool]] = {
@@ -143,13 +145,26 @@ def _literals(node: ast.expr) -> tuple[Scalar, ...] | None:
 class _Reducer:
     def __init__(self, source: str, param: str, constants: dict[str, tuple[Scalar, ...]]) -> None:
         self.source = source
+        self.lines = _LINES.findall(source)  # Python's own line ends only (splitlines also splits at \f)
         self.param = param
         self.constants = constants
         self.aliases: dict[str, _Field] = {}
         self.unreduced: list[str] = []
 
     def text(self, node: ast.AST) -> str:
-        return " ".join((ast.get_source_segment(self.source, node) or ast.unparse(node)).split())
+        """The node's Python as written, whitespace runs folded (lines split once, not per node as
+        `ast.get_source_segment` does: a long function stays linear)."""
+        start, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        first, last = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if start is None or end is None or first is None or last is None or end > len(self.lines):
+            return " ".join(ast.unparse(node).split())
+        if start == end:
+            text = self.lines[start - 1].encode()[first:last].decode(errors="replace")
+        else:
+            head = self.lines[start - 1].encode()[first:].decode(errors="replace")
+            tail = self.lines[end - 1].encode()[:last].decode(errors="replace")
+            text = head + "".join(self.lines[start : end - 1]) + tail
+        return " ".join(text.split())
 
     # -- statements
 

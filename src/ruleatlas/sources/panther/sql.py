@@ -69,8 +69,12 @@ def parse_sql(query: str, rel_path: str, first_line: int) -> SqlLogic:
         return _unparsed(
             query, first_line, parse_problem(rel_path, exc, language="SQL", first_line=first_line)
         )
-    reader = _Reader(text, first_line)
-    return reader.query(tree)
+    try:
+        return _Reader(text, first_line).query(tree)
+    except RecursionError as exc:  # a query nested deeper than the reader follows
+        return _unparsed(
+            query, first_line, parse_problem(rel_path, exc, language="SQL", first_line=first_line)
+        )
 
 
 def _unparsed(query: str, first_line: int, problem: Problem) -> SqlLogic:

@@ -40,6 +40,7 @@ from ruleatlas.sources.grammar import grammar_file, lark_parser, parse_problem
 
 GRAMMAR = grammar_file(__file__, "mql.lark")
 MAX_COMBINATIONS = 64
+MAX_MQL_BYTES = 512 * 1024  # the largest rule's MQL is 229 KB (a list of Spamhaus ASN-DROP addresses)
 # Where MQL's `.field` paths of the message direction select the message kind, as a Sigma log source does.
 SCOPE_PREFIX = "type."
 
@@ -131,15 +132,27 @@ class MqlLogic:
 
 def parse_mql(source: str, rel_path: str, first_line: int) -> MqlLogic:
     """The rule's stage, or None with a Problem when the MQL does not parse."""
-    try:
-        tree = lark_parser(GRAMMAR).parse(source)
-    except LarkError as exc:
-        return MqlLogic(None, [parse_problem(rel_path, exc, language="MQL", first_line=first_line)])
+    size = len(source.encode("utf-8", "surrogateescape"))
+    if size > MAX_MQL_BYTES:
+        return MqlLogic(
+            None,
+            [
+                Problem(
+                    rel_path,
+                    f"MQL too large to parse ({size} bytes > {MAX_MQL_BYTES})",
+                    first_line,
+                    "the rule's MQL is kept as written, unparsed",
+                    severity="warning",
+                )
+            ],
+        )
     reader = _Reader(source)
     try:
+        tree = lark_parser(GRAMMAR).parse(source)
         expr = reader.cond(tree.children[0], ())
-    except RecursionError as exc:
+    except (LarkError, RecursionError) as exc:  # RecursionError: nested deeper than the reader follows
         problem = parse_problem(rel_path, exc, language="MQL", first_line=first_line)
+        problem.line = problem.line or first_line
         return MqlLogic(None, [problem])
     stage = Stage(0, "source", StageOp.FILTER, source.strip(), expr, line=first_line)
     problems = [
@@ -171,7 +184,14 @@ class _Reader:
         data = node.data
         kids = node.children
         if data in ("or_", "and_"):
-            parts = [e for e in (self.cond(k, ctx) for k in kids) if e is not None]
+            # a chain `a and b and c` is left-nested: walk it in a loop, so a long one needs no deep recursion
+            operands: list[Tree[Token] | Token] = []
+            chain: Tree[Token] | Token = node
+            while isinstance(chain, Tree) and chain.data == data:
+                operands.append(chain.children[1])
+                chain = chain.children[0]
+            operands.append(chain)
+            parts = [e for e in (self.cond(k, ctx) for k in reversed(operands)) if e is not None]
             joiner = Any if data == "or_" else All
             flat: list[Expr] = []
             for part in parts:
@@ -185,9 +205,9 @@ class _Reader:
         if data == "compare":
             return self.compare(kids[0], str(kids[1]), kids[2], ctx, self.text(node))
         if data == "compare_chain":
-            left = self.compare(kids[0], str(kids[1]), kids[2], ctx, self.text(node))
-            right = self.compare(kids[2], str(kids[3]), kids[4], ctx, self.text(node))
-            return All(tuple(e for e in (left, right) if e is not None))
+            low = self.compare(kids[0], str(kids[1]), kids[2], ctx, self.text(node))
+            high = self.compare(kids[2], str(kids[3]), kids[4], ctx, self.text(node))
+            return All(tuple(e for e in (low, high) if e is not None))
         if data in ("in_", "in_i", "not_in", "not_in_i"):
             pred = self.membership(kids[0], kids[1], ctx, data.endswith("_i"), self.text(node))
             return Not(pred) if data.startswith("not_") and pred is not None else pred
