@@ -10,7 +10,7 @@ import pytest
 from ruleatlas.analysis.deploy import TARGET_NAMES, TARGETS, Converter, conversion_key, target, versions_key
 from ruleatlas.cli import main
 
-DATA = Path(__file__).parent / "data" / "relations" / "sigma" / "rules" / "windows"
+DATA = Path(__file__).parent / "data" / "deploy" / "sigma" / "rules" / "windows"
 
 
 @pytest.fixture(scope="module")

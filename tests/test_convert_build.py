@@ -19,7 +19,7 @@ from ruleatlas.config import BuildConfig, SourceSpec
 from ruleatlas.store import open_catalog
 from ruleatlas.web.urls import page_file, rule_path
 
-FIXTURE = Path(__file__).resolve().parent / "data" / "relations"
+FIXTURE = Path(__file__).resolve().parent / "data" / "deploy"
 ATTACK = Path(__file__).resolve().parent / "data" / "attack"
 
 

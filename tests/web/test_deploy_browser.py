@@ -21,7 +21,7 @@ from ruleatlas.web import urls
 
 pytestmark = pytest.mark.browser
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "relations"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "deploy"
 
 
 @pytest.fixture(scope="module")

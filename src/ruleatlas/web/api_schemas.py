@@ -51,7 +51,12 @@ PAGING: dict[str, Schema] = {"total": INTEGER, "page": INTEGER, "per_page": INTE
 TACTIC_KEYS: dict[str, Schema] = {"id": STRING, "shortname": STRING, "name": STRING}
 RULE_SUMMARY = obj(**RULE_KEYS)
 ATTACK_FILTERS = obj(
-    "the filters the answer applied", vendor=STRINGS, platform=STRING, level=STRINGS, status=STRINGS
+    "the filters the answer applied",
+    vendor=STRINGS,
+    platform=STRING,
+    level=STRINGS,
+    status=STRINGS,
+    validated=BOOLEAN,
 )
 
 FACET_VALUES = array(obj(value=STRING, rules=INTEGER))
@@ -74,6 +79,17 @@ RULE_DOCUMENT = obj(
     attack=array(ANY_OBJECT),
     indicators=array(ANY_OBJECT),
     exclusions=array(ANY_OBJECT),
+    related_links=array(
+        obj(direction=STRING, type=STRING, uid=STRING, id=STRING, title=STRING, phrase=STRING)
+    ),
+    fires_on={
+        "oneOf": [
+            {"type": "null"},
+            obj(samples_checked=INTEGER, samples=array(obj(name=STRING, records=array(INTEGER)))),
+        ],
+        "description": "the log samples the rule fires on; null when it was not run over samples",
+    },
+    deploy=array(obj(target=STRING, label=STRING, pipeline=STRING, query=STRING, error=STRING)),
 )
 SEARCH = obj(
     "ranked results of a search",
