@@ -22,10 +22,11 @@ from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.common import (
     YamlMapping,
     facts,
-    level,
     load_mapping,
     new_rule,
+    one_rule,
     part,
+    severity_level,
     strings,
     text,
     walk,
@@ -80,10 +81,7 @@ def parse_file(
     if logic.stage is not None:
         rule.stages = [logic.stage]
         rule.logic_parsed = True
-    rule.problems = problems
-    for problem in problems:
-        problem.rule_uid = rule.uid
-    return [rule], []
+    return one_rule(rule, problems)
 
 
 def _fill(
@@ -95,17 +93,13 @@ def _fill(
         problems.append(Problem(rel_path, "rule has no 'name'", doc.line, "add name: <title>"))
     rule.description = text(doc.get("description")).strip()
     native_severity = text(doc.get("severity")).strip()
-    rule.level = level(native_severity)
-    if native_severity and not rule.level:
-        problems.append(
-            Problem(
-                rel_path,
-                f"unknown severity '{native_severity}'",
-                doc.line_of("severity"),
-                "one of: informational, low, medium, high, critical",
-                severity="warning",
-            )
-        )
+    rule.level = severity_level(
+        native_severity,
+        rel_path,
+        doc.line_of("severity"),
+        "informational, low, medium, high, critical",
+        problems,
+    )
     rule.authors = _authors(doc.get("authors"))
     rule.author = ", ".join(rule.authors)
     rule.references = strings(doc.get("references"))
