@@ -6,7 +6,7 @@ severity), `insights/` are the small signals (`type: query`) Sublime shows besid
 and `exclusions/` keep messages out of analysis, like a Sigma filter. `attack_types` and
 `tactics_and_techniques` are Sublime's own threat taxonomy, not ATT&CK: they are facts ("Threat
 classification"), never ATT&CK ids. Email rules have no Sigma log source: their product is `email`, the
-telemetry catalog's email platform (`telemetry/platforms/email.py`); the message direction the rule tests
+telemetry catalog's email platform (`model.EMAIL_PRODUCT`); the message direction the rule tests
 (`type.inbound`, `type.outbound`, `type.internal`) is kept as `sublime.message_type`.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.model import EMAIL_PRODUCT, Problem, Rule, RuleKind
 from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.common import (
     YamlMapping,
@@ -32,7 +32,6 @@ from ruleatlas.sources.common import (
     walk,
 )
 from ruleatlas.sources.sublime.mql import parse_mql
-from ruleatlas.telemetry.platforms.email import PRODUCT as EMAIL_PRODUCT
 
 VENDOR = "sublime"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
