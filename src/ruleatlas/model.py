@@ -52,6 +52,10 @@ DETECTION_KINDS = frozenset({RuleKind.DETECTION, RuleKind.CORRELATION, RuleKind.
 # Sigma's rule levels, least severe first (the order `scan --min-level` compares in).
 LEVELS = ("informational", "low", "medium", "high", "critical")
 
+# The Sigma-style log source product of email rules (Sublime's reader derives it for every rule; the telemetry
+# catalog's email platform is filed under it).
+EMAIL_PRODUCT = "email"
+
 
 class StageOp(StrEnum):
     """What a stage does, one vocabulary for every language (DESIGN.md, "The rule model")."""

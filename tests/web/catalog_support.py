@@ -30,7 +30,7 @@ BROWSE_CORPUS = TESTS / "data" / "browse" / "sigma"
 ATTACK_FIXTURE = TESTS / "data" / "attack"
 HOSTILE_TITLE = "<script>alert(1)</script> Hostile Title"
 FIXTURE_RULES = 12
-LISTED_BY_DEFAULT = 11  # the deprecated rule is listed only on request
+LISTED_BY_DEFAULT = 10  # the deprecated rule and the hunting query are listed only on request
 
 
 def build_fixture_catalog(out: Path, corpus: Path = BROWSE_CORPUS) -> Path:

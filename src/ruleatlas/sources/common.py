@@ -20,7 +20,7 @@ from urllib.parse import quote
 from yaml.nodes import MappingNode, SequenceNode
 
 from ruleatlas.model import LEVELS, TIMESPAN_UNIT_SECONDS, Problem, Rule, SourceRef, SourceResult
-from ruleatlas.sources import RuleFile, SourceReader
+from ruleatlas.sources import ParseOutput, RuleFile, SourceReader
 from ruleatlas.sources.yaml_load import (
     MAX_FILE_BYTES,
     YamlError,
@@ -192,6 +192,26 @@ def new_rule(
 def level(native: Any) -> str:
     """A native severity on Sigma's scale (`Info` → informational, `High` → high), or "" if it is none."""
     return _LEVEL_WORDS.get(text(native).strip().lower(), "")
+
+
+def severity_level(
+    native: str, rel_path: str, line: int | None, accepted: str, problems: list[Problem]
+) -> str:
+    """`level(native)`; a severity off Sigma's scale is a warning naming the values the vendor accepts."""
+    found = level(native)
+    if native and not found:
+        problems.append(
+            Problem(rel_path, f"unknown severity '{native}'", line, f"one of: {accepted}", severity="warning")
+        )
+    return found
+
+
+def one_rule(rule: Rule, problems: list[Problem]) -> ParseOutput:
+    """A file's one rule, carrying the file's problems (each naming the rule)."""
+    rule.problems = problems
+    for problem in problems:
+        problem.rule_uid = rule.uid
+    return [rule], []
 
 
 def attack_ids(values: Iterable[Any]) -> tuple[str, ...]:

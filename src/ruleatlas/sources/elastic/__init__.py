@@ -26,9 +26,10 @@ from ruleatlas.sources.common import (
     attack_ids,
     facts,
     iso_date,
-    level,
     new_rule,
+    one_rule,
     part,
+    severity_level,
     span_seconds,
     strings,
     text,
@@ -104,10 +105,7 @@ def parse_file(
     )
     problems: list[Problem] = []
     _fill(rule, meta, body, rel_path, text_, problems)
-    rule.problems = problems
-    for problem in problems:
-        problem.rule_uid = rule.uid
-    return [rule], []
+    return one_rule(rule, problems)
 
 
 def _language(body: dict[str, Any]) -> str:
@@ -127,17 +125,9 @@ def _fill(
     rule.description = text(body.get("description")).strip()
     rule.status = text(meta.get("maturity"))
     native_severity = text(body.get("severity"))
-    rule.level = level(native_severity)
-    if native_severity and not rule.level:
-        problems.append(
-            Problem(
-                rel_path,
-                f"unknown severity '{native_severity}'",
-                _line(text_, "severity"),
-                "one of: low, medium, high, critical",
-                severity="warning",
-            )
-        )
+    rule.level = severity_level(
+        native_severity, rel_path, _line(text_, "severity"), "low, medium, high, critical", problems
+    )
     rule.authors = strings(body.get("author"))
     rule.author = ", ".join(rule.authors)
     rule.date = iso_date(meta.get("creation_date"))

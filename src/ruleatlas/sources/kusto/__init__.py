@@ -24,10 +24,11 @@ from ruleatlas.sources.common import (
     YamlMapping,
     attack_ids,
     facts,
-    level,
     load_mapping,
     new_rule,
+    one_rule,
     part,
+    severity_level,
     span_seconds,
     strings,
     text,
@@ -87,10 +88,7 @@ def parse_file(
     )
     _fill(rule, doc, query, rel_path, problems)
     _logic(rule, doc, text_, query, rel_path, problems)
-    rule.problems = problems
-    for problem in problems:
-        problem.rule_uid = rule.uid
-    return [rule], []
+    return one_rule(rule, problems)
 
 
 def _fill(rule: Rule, doc: YamlMapping, query: str, rel_path: str, problems: list[Problem]) -> None:
@@ -101,17 +99,9 @@ def _fill(rule: Rule, doc: YamlMapping, query: str, rel_path: str, problems: lis
     rule.description = text(doc.get("description")).strip().strip("'").strip()
     rule.status = text(doc.get("status")).strip()
     native_severity = text(doc.get("severity")).strip()
-    rule.level = level(native_severity)
-    if native_severity and not rule.level:
-        problems.append(
-            Problem(
-                rel_path,
-                f"unknown severity '{native_severity}'",
-                doc.line_of("severity"),
-                "one of: Informational, Low, Medium, High",
-                severity="warning",
-            )
-        )
+    rule.level = severity_level(
+        native_severity, rel_path, doc.line_of("severity"), "Informational, Low, Medium, High", problems
+    )
     tactics = strings(doc.get("tactics"))
     rule.tags = tuple(f"tactic:{t}" for t in tactics) + _tags(doc.get("tags"))
     rule.attack_ids = attack_ids(strings(doc.get("relevantTechniques")) + strings(doc.get("techniques")))

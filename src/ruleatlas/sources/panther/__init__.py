@@ -34,11 +34,12 @@ from ruleatlas.sources.common import (
     YamlMapping,
     attack_ids,
     facts,
-    level,
     load_mapping,
     new_rule,
+    one_rule,
     part,
     read_text,
+    severity_level,
     strings,
     text,
     walk,
@@ -118,10 +119,7 @@ def parse_file(
     )
     _logic(rule, doc, analysis_type, rel_path, companions, problems)
     _fill(rule, doc, analysis_type, rel_path, problems)
-    rule.problems = problems
-    for problem in problems:
-        problem.rule_uid = rule.uid
-    return [rule], []
+    return one_rule(rule, problems)
 
 
 def _fill(rule: Rule, doc: YamlMapping, analysis_type: str, rel_path: str, problems: list[Problem]) -> None:
@@ -134,17 +132,9 @@ def _fill(rule: Rule, doc: YamlMapping, analysis_type: str, rel_path: str, probl
     rule.description = text(doc.get("Description")).strip()
     rule.status = text(doc.get("Status")).strip().lower()
     native_severity = text(doc.get("Severity")).strip()
-    rule.level = level(native_severity)
-    if native_severity and not rule.level:
-        problems.append(
-            Problem(
-                rel_path,
-                f"unknown severity '{native_severity}'",
-                doc.line_of("Severity"),
-                "one of: Info, Low, Medium, High, Critical",
-                severity="warning",
-            )
-        )
+    rule.level = severity_level(
+        native_severity, rel_path, doc.line_of("Severity"), "Info, Low, Medium, High, Critical", problems
+    )
     rule.tags = strings(doc.get("Tags"))
     reference = text(doc.get("Reference")).strip()
     rule.references = (reference,) if reference else ()

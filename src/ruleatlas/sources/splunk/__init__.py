@@ -28,6 +28,7 @@ from ruleatlas.sources.common import (
     iso_date,
     load_mapping,
     new_rule,
+    one_rule,
     part,
     read_text,
     strings,
@@ -134,10 +135,7 @@ def parse_file(
     )
     _fill(rule, doc, search, rel_path, problems)
     _logic(rule, search, text_, doc.line_of("search"), _macros(companions), problems)
-    rule.problems = problems
-    for problem in problems:
-        problem.rule_uid = rule.uid
-    return [rule], []
+    return one_rule(rule, problems)
 
 
 def _fill(rule: Rule, doc: YamlMapping, search: str, rel_path: str, problems: list[Problem]) -> None:

@@ -6,7 +6,7 @@ severity), `insights/` are the small signals (`type: query`) Sublime shows besid
 and `exclusions/` keep messages out of analysis, like a Sigma filter. `attack_types` and
 `tactics_and_techniques` are Sublime's own threat taxonomy, not ATT&CK: they are facts ("Threat
 classification"), never ATT&CK ids. Email rules have no Sigma log source: their product is `email`, the
-telemetry catalog's email platform (`telemetry/platforms/email.py`); the message direction the rule tests
+telemetry catalog's email platform (`model.EMAIL_PRODUCT`); the message direction the rule tests
 (`type.inbound`, `type.outbound`, `type.internal`) is kept as `sublime.message_type`.
 """
 
@@ -17,21 +17,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ruleatlas.model import Problem, Rule, RuleKind
+from ruleatlas.model import EMAIL_PRODUCT, Problem, Rule, RuleKind
 from ruleatlas.sources import ParseOutput, RuleFile
 from ruleatlas.sources.common import (
     YamlMapping,
     facts,
-    level,
     load_mapping,
     new_rule,
+    one_rule,
     part,
+    severity_level,
     strings,
     text,
     walk,
 )
 from ruleatlas.sources.sublime.mql import parse_mql
-from ruleatlas.telemetry.platforms.email import PRODUCT as EMAIL_PRODUCT
 
 VENDOR = "sublime"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
@@ -80,10 +80,7 @@ def parse_file(
     if logic.stage is not None:
         rule.stages = [logic.stage]
         rule.logic_parsed = True
-    rule.problems = problems
-    for problem in problems:
-        problem.rule_uid = rule.uid
-    return [rule], []
+    return one_rule(rule, problems)
 
 
 def _fill(
@@ -95,17 +92,13 @@ def _fill(
         problems.append(Problem(rel_path, "rule has no 'name'", doc.line, "add name: <title>"))
     rule.description = text(doc.get("description")).strip()
     native_severity = text(doc.get("severity")).strip()
-    rule.level = level(native_severity)
-    if native_severity and not rule.level:
-        problems.append(
-            Problem(
-                rel_path,
-                f"unknown severity '{native_severity}'",
-                doc.line_of("severity"),
-                "one of: informational, low, medium, high, critical",
-                severity="warning",
-            )
-        )
+    rule.level = severity_level(
+        native_severity,
+        rel_path,
+        doc.line_of("severity"),
+        "informational, low, medium, high, critical",
+        problems,
+    )
     rule.authors = _authors(doc.get("authors"))
     rule.author = ", ".join(rule.authors)
     rule.references = strings(doc.get("references"))

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ruleatlas.model import Problem
+from ruleatlas.model import EMAIL_PRODUCT, Problem
 from ruleatlas.telemetry.catalog import PLATFORM_KIND, SEEN, PlatformDef, ProviderDef, TelemetryCatalog
 
 if TYPE_CHECKING:
     from ruleatlas.telemetry.platforms.actions import ActionSource, Resolution, Values
 
 KEY = "email"
-PRODUCT = "email"  # the Sigma-style product the Sublime reader derives for every rule
+PRODUCT = EMAIL_PRODUCT  # the Sigma-style product the Sublime reader derives for every rule
 PROVIDER = "Sublime message"
 ACTION = "message attribute"
 
