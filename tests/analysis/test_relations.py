@@ -413,7 +413,8 @@ def _pipeline(uid: str, *stages: tuple[str, str, Expr | None, tuple[str, ...]]) 
         folder="rules",
         logsource={"product": "windows", "category": "process_creation", "elastic.index": "logs-*"},
         stages=[
-            Stage(i, op, op, text, expr, defines=defines)
+            # "let:<name>": a let stage, labelled with the name it defines (as the parsers label them)
+            Stage(i, op.split(":")[-1], op.split(":")[0], text, expr, defines=defines)
             for i, (op, text, expr, defines) in enumerate(stages)
         ],
     )
@@ -457,3 +458,34 @@ def test_stages_after_an_aggregate_are_part_of_the_shape() -> None:
     assert all(f is not None and f.shape is not None for f in forms)
     assert forms[0].class_key != forms[1].class_key  # type: ignore[union-attr]
     assert relate(forms).neighbours == []  # type: ignore[arg-type]
+
+
+def test_scope_predicates_and_rule_defined_lists_tell_rules_apart() -> None:
+    def iam(uid: str, action: str) -> Rule:
+        expr = All(
+            (
+                Pred("event.type", Kind.EQ, action, cased=True, scope=True),
+                Pred("event.outcome", Kind.EQ, "success"),
+            )
+        )
+        return _pipeline(uid, ("filter", f"iam where event.type == {action!r}", expr, ()))
+
+    deletion, creation = (
+        rule_form(iam("elastic/d", "deletion"), []),
+        rule_form(iam("elastic/c", "creation"), []),
+    )
+    assert deletion is not None and creation is not None and deletion.class_key != creation.class_key
+
+    def listed(uid: str, values: str) -> Rule:
+        member = Pred("Codename", Kind.EQ, "codeNameList", transforms=("expand",))
+        return _pipeline(
+            uid,
+            ("let:codeNameList", f"let codeNameList = datatable(Codename:string)[{values}]", None, ()),
+            ("filter", "where Codename in~ (codeNameList)", member, ()),
+        )
+
+    one, other, same = (
+        rule_form(listed(f"elastic/{n}", v), []) for n, v in (("a", '"A"'), ("b", '"B"'), ("s", '"A"'))
+    )
+    assert one is not None and other is not None and same is not None
+    assert one.class_key != other.class_key and one.class_key == same.class_key

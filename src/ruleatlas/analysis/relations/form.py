@@ -6,8 +6,10 @@ terms (the rule's filters: a matching event satisfies none of them). Literals ar
 Sigma's field names, regexes that are plain literals reduced) with case-insensitive values folded, so one
 comparison written by three vendors is one literal.
 
-Scope predicates (index, sourcetype, Channel...) are left out: they are what the rule's event coverage
-(`coverage`, the catalog's own) and its log source and source stages (`source`) describe. A predicate on a
+Scope predicates (index, sourcetype, `event.type`, Channel...) stay: event coverage is coarser than they are
+(`event.type == "deletion"` and `"creation"` share one coverage). The rule's event coverage (`coverage`, the
+catalog's own), its log source and its source stages (`source`) say what it is fed. A list the rule defines
+itself (`let names = datatable(...)`) is compared by its text, not its name. A predicate on a
 column an earlier stage defines (`EVAL x = ...` then `WHERE x ...`) stays, under a name holding the text of
 the defining stages, so it only ever meets rules that define their columns alike. What the terms cannot hold
 (an aggregation, a join, a sequence, and every stage from there on) is the form's `shape`, compared as text.
@@ -156,11 +158,16 @@ def literal(pred: Pred, vendor: str, logsource: dict[str, str]) -> Lit:
     return (form.field, form.kind.value, value, cased, extra)
 
 
+def is_membership(extra: str) -> bool:
+    """The literal's extra names a list membership (`expand`, or `expand#<the list's definition hash>`)."""
+    return any(part.split("#", 1)[0] == MEMBERSHIP for part in extra.split("|"))
+
+
 def literal_text(lit: Lit) -> str:
     """A literal as pages write it: `CommandLine contains -enc`."""
     field_name, kind, value, _cased, extra = lit
     shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-    if MEMBERSHIP in extra.split("|"):
+    if is_membership(extra):
         return f"{field_name or 'keyword'} member of {shown}"
     suffix = f" ({extra.strip('|')})" if extra and not extra.startswith("/re:") else ""
     return f"{field_name or 'keyword'} {kind} {shown}{suffix}"
@@ -193,16 +200,15 @@ class _Builder:
         self.defined = defined
         digest = hashlib.sha256(definitions.encode("utf-8", "surrogatepass")).hexdigest()[:12]
         self.defined_prefix = f"defined#{digest}:"
+        self.lists: dict[str, str] = {}
         self.literals = 0
         self.opaque: set[str] = set()
 
     def keep(self, expr: Expr) -> Expr | None:
-        """`expr` without scope predicates (empty groups drop out); a predicate on a column an earlier stage
-        defines is kept under a name that holds the definitions' text (`defined`), so that it compares only
-        with rules that define their columns alike."""
+        """`expr` with unresolved references dropped (empty groups drop out); a predicate on a column an
+        earlier stage defines is kept under a name that holds the definitions' text (`defined`), so that it
+        compares only with rules that define their columns alike."""
         if isinstance(expr, Pred):
-            if expr.scope:
-                return None
             if expr.field is not None and expr.field in self.defined:
                 return replace(expr, field=f"{self.defined_prefix}{expr.field}")
             return expr
@@ -216,6 +222,12 @@ class _Builder:
 
     def lit(self, pred: Pred) -> Lit:
         lit = literal(pred, self.vendor, self.logsource)
+        if MEMBERSHIP in pred.transforms and isinstance(pred.value, str):
+            # A list the rule defines itself (`let names = datatable(...)`) is that text, not its name.
+            defined = self.lists.get(pred.value.casefold())
+            if defined is not None:
+                digest = hashlib.sha256(defined.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+                lit = (lit[0], lit[1], lit[2], lit[3], f"{lit[4]}#{digest}")
         self.literals += 1
         if self.literals > MAX_LITERALS:
             raise TooBig(f"its logic has more than {MAX_LITERALS} comparisons")
@@ -224,7 +236,7 @@ class _Builder:
         elif lit[1] in OPAQUE_KINDS:
             self.opaque.add(lit[1])
         elif lit[4]:
-            self.opaque.add("membership" if MEMBERSHIP in lit[4].split("|") else "transformed value")
+            self.opaque.add("membership" if is_membership(lit[4]) else "transformed value")
         return lit
 
     def terms(self, expr: Expr) -> list[Term]:
@@ -356,6 +368,7 @@ def rule_form(
     logic = rule_logic(rule.stages)
     definitions = "\n".join(_text(s.text) for s in rule.stages if s.defines)
     builder = _Builder(rule.vendor, rule.logsource, defined_columns(rule.stages), definitions)
+    builder.lists = {s.label.casefold(): _text(s.text) for s in rule.stages if s.op == StageOp.LET}
     # The data a pipeline reads (index, table, FROM): part of what it is fed, in its own words.
     sources = sorted(_text(s.text) for s in rule.stages if s.op == StageOp.SOURCE)
     kept = builder.keep(logic) if logic is not None else None
