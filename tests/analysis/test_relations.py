@@ -402,3 +402,90 @@ def test_one_vendor_s_rules_on_one_log_source_compare_whatever_their_field_aware
     )
     assert other is not None
     assert relate([forms[0], other]).neighbours == []  # type: ignore[list-item]
+
+
+def _pipeline(uid: str, *stages: tuple[str, str, Expr | None, tuple[str, ...]]) -> Rule:
+    return Rule(
+        uid=uid,
+        vendor="elastic",
+        language="esql",
+        source=SourceRef("", uid),
+        folder="rules",
+        logsource={"product": "windows", "category": "process_creation", "elastic.index": "logs-*"},
+        stages=[
+            # "let:<name>": a let stage, labelled with the name it defines (as the parsers label them)
+            Stage(i, op.split(":")[-1], op.split(":")[0], text, expr, defines=defines)
+            for i, (op, text, expr, defines) in enumerate(stages)
+        ],
+    )
+
+
+def test_predicates_on_defined_columns_stay_and_compare_only_under_the_same_definitions() -> None:
+    source = ("source", "FROM logs-*", None, ())
+    where = (
+        "filter",
+        'WHERE process.name == "a.exe"',
+        Pred("process.name", Kind.EQ, "a.exe", cased=True),
+        (),
+    )
+    define = ("extend", "EVAL c = TO_LOWER(process.command_line)", None, ("c",))
+    other_define = ("extend", "EVAL c = TO_UPPER(process.command_line)", None, ("c",))
+
+    def on_c(value: str) -> tuple[str, str, Expr | None, tuple[str, ...]]:
+        return ("filter", f'WHERE c == "{value}"', Pred("c", Kind.EQ, value, cased=True), ())
+
+    a = rule_form(_pipeline("elastic/a", source, where, define, on_c("y")), [])
+    b = rule_form(_pipeline("elastic/b", source, where, define, on_c("z")), [])
+    c = rule_form(_pipeline("elastic/c", source, where, other_define, on_c("y")), [])
+    d = rule_form(_pipeline("elastic/d", source, where), [])
+    assert a is not None and b is not None and c is not None and d is not None
+    assert len({a.class_key, b.class_key, c.class_key, d.class_key}) == 4
+    found = {(n.narrow, n.broad) for n in relate([a, b, c, d]).neighbours}
+    # Each filtered rule is stricter than the plain one; none is claimed against another's definitions.
+    assert found == {("elastic/a", "elastic/d"), ("elastic/b", "elastic/d"), ("elastic/c", "elastic/d")}
+
+
+def test_stages_after_an_aggregate_are_part_of_the_shape() -> None:
+    where = ("filter", "where EventID == 4625", Pred("EventID", Kind.EQ, 4625), ())
+    rules = [
+        _pipeline(f"elastic/{name}", where, ("aggregate", "stats count by user", None, ("count",)), tail)
+        for name, tail in (
+            ("x", ("join", "join kind=inner (A) on user", None, ())),
+            ("y", ("join", "join kind=inner (B) on user", None, ())),
+        )
+    ]
+    forms = [rule_form(r, []) for r in rules]
+    assert all(f is not None and f.shape is not None for f in forms)
+    assert forms[0].class_key != forms[1].class_key  # type: ignore[union-attr]
+    assert relate(forms).neighbours == []  # type: ignore[arg-type]
+
+
+def test_scope_predicates_and_rule_defined_lists_tell_rules_apart() -> None:
+    def iam(uid: str, action: str) -> Rule:
+        expr = All(
+            (
+                Pred("event.type", Kind.EQ, action, cased=True, scope=True),
+                Pred("event.outcome", Kind.EQ, "success"),
+            )
+        )
+        return _pipeline(uid, ("filter", f"iam where event.type == {action!r}", expr, ()))
+
+    deletion, creation = (
+        rule_form(iam("elastic/d", "deletion"), []),
+        rule_form(iam("elastic/c", "creation"), []),
+    )
+    assert deletion is not None and creation is not None and deletion.class_key != creation.class_key
+
+    def listed(uid: str, values: str) -> Rule:
+        member = Pred("Codename", Kind.EQ, "codeNameList", transforms=("expand",))
+        return _pipeline(
+            uid,
+            ("let:codeNameList", f"let codeNameList = datatable(Codename:string)[{values}]", None, ()),
+            ("filter", "where Codename in~ (codeNameList)", member, ()),
+        )
+
+    one, other, same = (
+        rule_form(listed(f"elastic/{n}", v), []) for n, v in (("a", '"A"'), ("b", '"B"'), ("s", '"A"'))
+    )
+    assert one is not None and other is not None and same is not None
+    assert one.class_key != other.class_key and one.class_key == same.class_key

@@ -40,7 +40,7 @@ EXAMPLES = {
     "/api/coverage/{platform}": "/api/coverage/okta",
     "/api/rules/eq": "/api/rules/eq?limit=5",
     # SigmaHQ's aws_cloudtrail_failed_login and the first rule of aws_cloudtrail_many_failed_logins
-    "/api/rules/eq/{id}": "/api/rules/eq/7823dcfd9e2afa6f",
+    "/api/rules/eq/{id}": "/api/rules/eq/fbda4010d36ce70b",
 }
 
 

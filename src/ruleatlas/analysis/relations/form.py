@@ -6,9 +6,13 @@ terms (the rule's filters: a matching event satisfies none of them). Literals ar
 Sigma's field names, regexes that are plain literals reduced) with case-insensitive values folded, so one
 comparison written by three vendors is one literal.
 
-Scope predicates (index, sourcetype, Channel...) and predicates on columns an earlier stage defines are left
-out: the first is what the rule's event coverage describes (`coverage`, from the catalog's own event
-coverage), the second belongs to the rule's aggregation (`shape`).
+Scope predicates (index, sourcetype, `event.type`, Channel...) stay: event coverage is coarser than they are
+(`event.type == "deletion"` and `"creation"` share one coverage). The rule's event coverage (`coverage`, the
+catalog's own), its log source and its source stages (`source`) say what it is fed. A list the rule defines
+itself (`let names = datatable(...)`) is compared by its text, not its name. A predicate on a
+column an earlier stage defines (`EVAL x = ...` then `WHERE x ...`) stays, under a name holding the text of
+the defining stages, so it only ever meets rules that define their columns alike. What the terms cannot hold
+(an aggregation, a join, a sequence, and every stage from there on) is the form's `shape`, compared as text.
 
 Expanding AND over OR can blow up; beyond `MAX_TERMS` alternatives or `MAX_LITERALS` literals the form keeps
 no terms and says so (`undecidable`), and the class key falls back to the sorted expression tree.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any as AnyType
 
 from ruleatlas.analysis.canonical import canonical
@@ -154,11 +158,16 @@ def literal(pred: Pred, vendor: str, logsource: dict[str, str]) -> Lit:
     return (form.field, form.kind.value, value, cased, extra)
 
 
+def is_membership(extra: str) -> bool:
+    """The literal's extra names a list membership (`expand`, or `expand#<the list's definition hash>`)."""
+    return any(part.split("#", 1)[0] == MEMBERSHIP for part in extra.split("|"))
+
+
 def literal_text(lit: Lit) -> str:
     """A literal as pages write it: `CommandLine contains -enc`."""
     field_name, kind, value, _cased, extra = lit
     shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-    if MEMBERSHIP in extra.split("|"):
+    if is_membership(extra):
         return f"{field_name or 'keyword'} member of {shown}"
     suffix = f" ({extra.strip('|')})" if extra and not extra.startswith("/re:") else ""
     return f"{field_name or 'keyword'} {kind} {shown}{suffix}"
@@ -183,18 +192,26 @@ def clause_text(clause: frozenset[Lit], limit: int = 3) -> str:
 
 
 class _Builder:
-    def __init__(self, vendor: str, logsource: dict[str, str], defined: frozenset[str]) -> None:
+    def __init__(
+        self, vendor: str, logsource: dict[str, str], defined: frozenset[str], definitions: str = ""
+    ) -> None:
         self.vendor = vendor
         self.logsource = logsource
         self.defined = defined
+        digest = hashlib.sha256(definitions.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        self.defined_prefix = f"defined#{digest}:"
+        self.lists: dict[str, str] = {}
         self.literals = 0
         self.opaque: set[str] = set()
 
     def keep(self, expr: Expr) -> Expr | None:
-        """`expr` without scope predicates and predicates on defined columns (empty groups drop out)."""
+        """`expr` with unresolved references dropped (empty groups drop out); a predicate on a column an
+        earlier stage defines is kept under a name that holds the definitions' text (`defined`), so that it
+        compares only with rules that define their columns alike."""
         if isinstance(expr, Pred):
-            dropped = expr.scope or (expr.field is not None and expr.field in self.defined)
-            return None if dropped else expr
+            if expr.field is not None and expr.field in self.defined:
+                return replace(expr, field=f"{self.defined_prefix}{expr.field}")
+            return expr
         if isinstance(expr, Not):
             inner = self.keep(expr.item)
             return None if inner is None else Not(inner)
@@ -205,6 +222,12 @@ class _Builder:
 
     def lit(self, pred: Pred) -> Lit:
         lit = literal(pred, self.vendor, self.logsource)
+        if MEMBERSHIP in pred.transforms and isinstance(pred.value, str):
+            # A list the rule defines itself (`let names = datatable(...)`) is that text, not its name.
+            defined = self.lists.get(pred.value.casefold())
+            if defined is not None:
+                digest = hashlib.sha256(defined.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+                lit = (lit[0], lit[1], lit[2], lit[3], f"{lit[4]}#{digest}")
         self.literals += 1
         if self.literals > MAX_LITERALS:
             raise TooBig(f"its logic has more than {MAX_LITERALS} comparisons")
@@ -213,7 +236,7 @@ class _Builder:
         elif lit[1] in OPAQUE_KINDS:
             self.opaque.add(lit[1])
         elif lit[4]:
-            self.opaque.add("membership" if MEMBERSHIP in lit[4].split("|") else "transformed value")
+            self.opaque.add("membership" if is_membership(lit[4]) else "transformed value")
         return lit
 
     def terms(self, expr: Expr) -> list[Term]:
@@ -290,27 +313,43 @@ def coverage_tokens(
     """Event tokens of the rule's event coverage (provider|event id); the log source when it has none."""
     if events:
         return frozenset(f"{provider}|{event_id}" for provider, _channel, event_id, _title in events)
-    parts = "|".join(logsource.get(k, "") for k in ("product", "category", "service"))
-    return frozenset({f"logsource|{parts}"})
+    return frozenset({f"logsource|{_logsource_key(logsource)}"})
+
+
+def _logsource_key(logsource: dict[str, str]) -> str:
+    """Every log source key (the native ones too: `kusto.table`, `elastic.index`...), sorted, as text."""
+    return json.dumps(
+        sorted((str(k).lower(), str(v).strip().lower()) for k, v in logsource.items() if v),
+        ensure_ascii=False,
+    )
+
+
+def _text(stage_text: str) -> str:
+    return " ".join(stage_text.split())
+
+
+_AFTER_FILTERS = (StageOp.AGGREGATE, StageOp.SEQUENCE, StageOp.JOIN)
 
 
 def _shape(rule: Rule) -> dict[str, AnyType] | None:
+    """None for a single-event rule; else its correlation or aggregation, with the text of every stage from
+    the first aggregate, sequence or join on (what the terms do not hold: equal only to the same text)."""
+    ops = [s.op for s in rule.stages]
+    first = next((i for i, op in enumerate(ops) if op in _AFTER_FILTERS), None)
+    tail = [_text(s.text) for s in rule.stages[first:]] if first is not None else []
     corr = rule.correlation
     if corr is not None:
-        return {
+        shape: dict[str, AnyType] = {
             "type": corr.type,
             "group_by": sorted(g.casefold() for g in corr.group_by),
             "timespan_seconds": corr.timespan_seconds,
             "condition": {k: corr.condition[k] for k in sorted(corr.condition)},
         }
-    ops = [s.op for s in rule.stages]
-    if StageOp.AGGREGATE in ops or StageOp.SEQUENCE in ops or StageOp.JOIN in ops:
-        # A pipeline that aggregates or joins without an inline-aggregation shape: its stages after the
-        # filters are its shape, in its own words (equal only to itself).
-        first = next(
-            i for i, op in enumerate(ops) if op in (StageOp.AGGREGATE, StageOp.SEQUENCE, StageOp.JOIN)
-        )
-        return {"type": "pipeline", "stages": [s.text for s in rule.stages[first:]]}
+        if tail:
+            shape["stages"] = tail
+        return shape
+    if tail:
+        return {"type": "pipeline", "stages": tail}
     return None
 
 
@@ -327,7 +366,11 @@ def rule_form(
     if rule.correlation is not None and rule.correlation.rules:
         return None  # its events are those of the rules it correlates
     logic = rule_logic(rule.stages)
-    builder = _Builder(rule.vendor, rule.logsource, defined_columns(rule.stages))
+    definitions = "\n".join(_text(s.text) for s in rule.stages if s.defines)
+    builder = _Builder(rule.vendor, rule.logsource, defined_columns(rule.stages), definitions)
+    builder.lists = {s.label.casefold(): _text(s.text) for s in rule.stages if s.op == StageOp.LET}
+    # The data a pipeline reads (index, table, FROM): part of what it is fed, in its own words.
+    sources = sorted(_text(s.text) for s in rule.stages if s.op == StageOp.SOURCE)
     kept = builder.keep(logic) if logic is not None else None
     if kept is None:
         return None
@@ -341,7 +384,7 @@ def rule_form(
         terms, undecidable = None, str(too_big)
     body: AnyType = [term_json(t) for t in terms] if terms is not None else ["tree", _tree(kept, builder)]
     key = hashlib.sha256(
-        json.dumps([sorted(coverage), shape, body], ensure_ascii=False, sort_keys=True).encode()
+        json.dumps([sorted(coverage), sources, shape, body], ensure_ascii=False, sort_keys=True).encode()
     ).hexdigest()[:16]
     return RuleForm(
         uid=rule.uid,
@@ -354,10 +397,5 @@ def rule_form(
         class_key=key,
         actions=actions,
         stage_count=sum(1 for s in rule.stages if s.op != StageOp.CONDITION),
-        source="|".join(
-            [
-                rule.vendor,
-                *(rule.logsource.get(k, "").strip().lower() for k in ("product", "category", "service")),
-            ]
-        ),
+        source=json.dumps([rule.vendor, _logsource_key(rule.logsource), sources], ensure_ascii=False),
     )
