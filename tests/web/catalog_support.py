@@ -12,8 +12,9 @@ from __future__ import annotations
 import html
 import http.client
 import re
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +37,20 @@ LISTED_BY_DEFAULT = 10  # the deprecated rule and the hunting query are listed o
 def build_fixture_catalog(out: Path, corpus: Path = BROWSE_CORPUS) -> Path:
     build(BuildConfig(out=out, sources=[SourceSpec("sigma", corpus)], attack=ATTACK_FIXTURE, jobs=1))
     return out
+
+
+def corpus_subset(shared_dir: Path, corpus_folder: str, rel_paths: Iterable[str], dest: Path) -> Path:
+    """Copy the named files of ../shared/corpus/<corpus_folder> into `dest`, keeping their paths under the
+    corpus root, and return `dest`: tests build from a few real rules without the project holding copies."""
+    root = shared_dir / "corpus" / corpus_folder
+    for rel in rel_paths:
+        source = root / rel
+        if not source.is_file():  # a corpus update moved or removed it: say which, not "no rules found"
+            raise FileNotFoundError(f"{source} is not in the shared corpus")
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return dest
 
 
 class QuietStaticHandler(SimpleHTTPRequestHandler):

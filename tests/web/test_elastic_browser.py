@@ -1,6 +1,7 @@
-"""An Elastic EQL sequence rule's page in headless Chromium, from a build of real Elastic rules beside one
-Sigma rule (tests/data/elastic_browse): header facts, event coverage, each sequence member a stage with its
-native text and predicates, indicators counted across vendors, exclusions, and the inline correlation."""
+"""An Elastic EQL sequence rule's page in headless Chromium, from a build of four real Elastic rules (read
+from ../shared/corpus/elastic at test time) beside one Sigma rule of ours (tests/data/elastic_browse): header
+facts, event coverage, each sequence member a stage with its native text and predicates, indicators counted
+across vendors, exclusions, and the inline correlation."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_support import ATTACK_FIXTURE, atlas_server
+from catalog_support import ATTACK_FIXTURE, atlas_server, corpus_subset
 from site_support import running
 
 from ruleatlas.build import build
@@ -17,13 +18,21 @@ from ruleatlas.config import BuildConfig, SourceSpec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FIXTURE = DATA / "elastic_browse"
+# an EQL sequence, an ES|QL rule, a kuery threshold rule and a kuery rule on PowerShell script blocks
+ELASTIC_RULES = [
+    "rules/windows/credential_access_suspicious_comsvcs_imageload.toml",
+    "rules/windows/command_and_control_dns_rmm_domains_non_browser.toml",
+    "rules/windows/impact_stop_process_service_threshold.toml",
+    "rules/windows/collection_posh_audio_capture.toml",
+]
 SEQUENCE_PAGE = "rules/elastic/credential_access_suspicious_comsvcs_imageload/"
 
 
 @pytest.fixture(scope="module")
-def elastic_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def elastic_site(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    elastic = corpus_subset(shared_dir, "elastic", ELASTIC_RULES, tmp_path_factory.mktemp("elastic-rules"))
     out = tmp_path_factory.mktemp("elastic-catalog")
-    sources = [SourceSpec("sigma", FIXTURE / "sigma"), SourceSpec("elastic", FIXTURE / "elastic")]
+    sources = [SourceSpec("sigma", FIXTURE / "sigma"), SourceSpec("elastic", elastic)]
     build(
         BuildConfig(
             out=out,

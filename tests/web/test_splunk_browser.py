@@ -1,7 +1,7 @@
-"""A Splunk tstats rule's page in headless Chromium, from a build of real rules (tests/data/splunk_pages: four
-security_content detections with their macros, and one SigmaHQ rule that shares an indicator): each pipe
-command its own stage with its native text, predicates, exclusions, indicators counted across vendors, the
-group-by fact and event coverage."""
+"""A Splunk tstats rule's page in headless Chromium, from a build of real rules read from ../shared/corpus at
+test time (four security_content detections with their macros, and one SigmaHQ rule that shares an indicator):
+each pipe command its own stage with its native text, predicates, exclusions, indicators counted across
+vendors, the group-by fact and event coverage."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_support import ATTACK_FIXTURE, atlas_server
+from catalog_support import ATTACK_FIXTURE, atlas_server, corpus_subset
 from site_support import running
 
 from ruleatlas.build import build
@@ -19,14 +19,31 @@ from ruleatlas.config import BuildConfig, SourceSpec
 pytestmark = pytest.mark.browser
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-PAGES = DATA / "splunk_pages"
+# a tstats rule (the page under test), a tstats + lookup rule and an implicit search with stats and renames,
+# with the macros they call
+SPLUNK_RULES = [
+    "detections/endpoint/windows_cmdline_tool_execution_from_non_shell_process.yml",
+    "detections/endpoint/certutil_download_with_urlcache_and_split_arguments.yml",
+    "detections/endpoint/3cx_supply_chain_attack_network_indicators.yml",
+    "detections/endpoint/delete_shadowcopy_with_powershell.yml",
+    "macros/fillnull_config.yml",
+    "macros/oldsummaries_config.yml",
+    "macros/powershell.yml",
+    "macros/process_certutil.yml",
+    "macros/security_content_ctime.yml",
+    "macros/security_content_summariesonly.yml",
+    "macros/summariesonly_config.yml",
+]
+SIGMA_RULES = ["rules/windows/process_creation/proc_creation_win_whoami_output.yml"]  # whoami.exe too
 RULE = "rules/splunk/windows_cmdline_tool_execution_from_non_shell_process/"
 
 
 @pytest.fixture(scope="module")
-def splunk_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def splunk_site(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    sigma = corpus_subset(shared_dir, "sigma", SIGMA_RULES, tmp_path_factory.mktemp("splunk-sigma"))
+    splunk = corpus_subset(shared_dir, "splunk", SPLUNK_RULES, tmp_path_factory.mktemp("splunk-rules"))
     out = tmp_path_factory.mktemp("splunk-catalog")
-    sources = [SourceSpec("sigma", PAGES / "sigma"), SourceSpec("splunk", PAGES / "splunk")]
+    sources = [SourceSpec("sigma", sigma), SourceSpec("splunk", splunk)]
     build(
         BuildConfig(
             out=out,
