@@ -1,5 +1,5 @@
-"""A Kusto and a YARA-L rule page in headless Chromium, from a build of real rules (tests/data/kusto_pages,
-tests/data/yaral_pages, and the SigmaHQ rule of tests/data/kusto_pages_sigma they meet in the counts): stages
+"""A Kusto and a YARA-L rule page in headless Chromium, from a build of real rules read from ../shared/corpus
+at test time (two Sentinel rules, two Chronicle rules, and the SigmaHQ rule they meet in the counts): stages
 with their native text and lines, predicates, exclusions, indicators with corpus counts split by vendor,
 header facts (time window, group-by), event coverage and output fields."""
 
@@ -10,21 +10,36 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from catalog_support import corpus_subset
 from site_support import serving
 
 from ruleatlas.build import build
 from ruleatlas.config import BuildConfig, SourceSpec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+# SecurityEvent 4688 with exclusions; a list `let` and CloudTrail `StopLogging`
+SENTINEL_RULES = [
+    "Detections/SecurityEvent/Potentialre-namedsdeleteusage.yaml",
+    "Detections/AWSCloudTrail/AWS_ClearStopChangeTrailLogs.yaml",
+]
+# a nocase regex exclusion, match window and outcome; CloudTrail `StopLogging`
+CHRONICLE_RULES = [
+    "rules/community/microsoft/windows/renamed_createdump_utility_execution.yaral",
+    "rules/community/aws/cloudtrail/aws_cloudtrail_logging_tampered.yaral",
+]
+SIGMA_RULES = ["rules/cloud/aws/cloudtrail/aws_cloudtrail_disable_logging.yml"]  # eventName: StopLogging
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    def subset(corpus_folder: str, rel_paths: list[str]) -> Path:
+        return corpus_subset(shared_dir, corpus_folder, rel_paths, tmp_path_factory.mktemp(corpus_folder))
+
     out = tmp_path_factory.mktemp("kusto-yaral-catalog")
     sources = [
-        SourceSpec("sigma", DATA / "kusto_pages_sigma"),
-        SourceSpec("kusto", DATA / "kusto_pages"),
-        SourceSpec("yaral", DATA / "yaral_pages"),
+        SourceSpec("sigma", subset("sigma", SIGMA_RULES)),
+        SourceSpec("kusto", subset("sentinel", SENTINEL_RULES)),
+        SourceSpec("yaral", subset("chronicle", CHRONICLE_RULES)),
     ]
     build(
         BuildConfig(

@@ -1,6 +1,6 @@
-"""A Sublime rule page and a Panther Python rule page in headless Chromium, built from real rules copied into
-tests/data/sublime_real and tests/data/panther_real: stages and predicates, indicators with the native
-text beside ours, Sublime's own threat classification, Panther's output fields and dedup window."""
+"""A Sublime rule page and a Panther Python rule page in headless Chromium, built from real rules read from
+../shared/corpus at test time: stages and predicates, indicators with the native text beside ours, Sublime's
+own threat classification, Panther's output fields and dedup window."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_support import ATTACK_FIXTURE, atlas_server
+from catalog_support import ATTACK_FIXTURE, atlas_server, corpus_subset
 from site_support import running
 from test_catalog_browser import open_page
 
@@ -17,16 +17,19 @@ from ruleatlas.build import build
 from ruleatlas.config import BuildConfig, SourceSpec
 
 pytestmark = [pytest.mark.browser]
-DATA = Path(__file__).resolve().parents[1] / "data"
+SUBLIME_RULES = ["detection-rules/abuse_behance_document_sharing_suspicious_language.yml"]
+PANTHER_RULES = [
+    "rules/aws_cloudtrail_rules/aws_cloudtrail_stopped.yml",
+    "rules/aws_cloudtrail_rules/aws_cloudtrail_stopped.py",
+]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    sublime = corpus_subset(shared_dir, "sublime", SUBLIME_RULES, tmp_path_factory.mktemp("sublime-rules"))
+    panther = corpus_subset(shared_dir, "panther", PANTHER_RULES, tmp_path_factory.mktemp("panther-rules"))
     out = tmp_path_factory.mktemp("sublime-panther-catalog")
-    sources = [
-        SourceSpec("sublime", DATA / "sublime_real"),
-        SourceSpec("panther", DATA / "panther_real"),
-    ]
+    sources = [SourceSpec("sublime", sublime), SourceSpec("panther", panther)]
     build(BuildConfig(out=out, sources=sources, attack=ATTACK_FIXTURE, jobs=1))
     with running(atlas_server(out)) as base:
         yield base
