@@ -96,6 +96,10 @@ NAME_FIELDS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("asim", "ParentProcessName"): ("ParentImage", frozenset({"process_creation"})),
 }
 
+# Fields that hold a file's extension (ECS: the part of the file's name after its last dot, no dot) where the
+# Sigma taxonomy holds the path: `eq X` is exactly `ends_with .X` of that path; other comparisons stay native.
+EXTENSION_FIELDS: dict[tuple[str, str], str] = {("ecs", "file.extension"): "TargetFilename"}
+
 # Vendor fields that pySigma's tables leave out, mapped by the vendor's own published Sigma mappings:
 # (schema, field) → Sigma field. Splunk's `data_sources/*.yml` `field_mappings` (sysmon_eventid_13.yml:
 # `TargetObject: Registry.registry_path`; sysmon_eventid_1.yml: `Hashes: Processes.process_hash`).
@@ -103,7 +107,20 @@ NAME_FIELDS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
 VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
     ("cim", "Registry.registry_path"): "TargetObject",
     ("cim", "Processes.process_hash"): "Hashes",
+    # Elastic Defend writes a library load's image under `dll.*` where Winlogbeat's Sysmon event 7 has
+    # `file.*`; pySigma's ecs_windows() maps ImageLoaded → file.path and, for image loads, Signature →
+    # file.code_signature.subject_name. `dll.*` exists only on library events, so these are those fields
+    # (`dll.name` is already ImageLoaded's name in NAME_FIELDS). `dll.hash.*` stays native: Sigma's `Hashes`
+    # is a list of `ALGO=value` pairs, not one hash.
+    ("ecs", "dll.path"): "ImageLoaded",
+    ("ecs", "dll.code_signature.subject_name"): "Signature",
 }
+
+# Schemas whose pySigma pipeline writes every Sigma field it does not map as a prefix plus the Sigma name:
+# `ecs_windows()` ends with AddFieldnamePrefixTransformation("winlog.event_data.") for Windows rules, so
+# ECS `winlog.event_data.ServiceFileName` is Sigma's `ServiceFileName` (read back only where the rest is a
+# Sigma taxonomy field name, looked up after the table).
+FIELD_PREFIXES: dict[str, str] = {"ecs": "winlog.event_data."}
 
 # Cloud audit records keep their own keys whatever the vendor: (Sigma log source service, vendor field) → the
 # key as Sigma's rules for that service write it. Sentinel's AWSCloudTrail table spells CloudTrail's
@@ -195,9 +212,21 @@ def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
         if sigma is not None:
             folded = _windows_caseless(sigma, product, value)
             return Canonical(sigma, kind, value, cased and not folded, f"table:{schema}")
+        prefixed = _prefixed_sigma_field(schema, field)
+        if prefixed is not None:
+            folded = _windows_caseless(prefixed, product, value)
+            return Canonical(prefixed, kind, value, cased and not folded, f"table:{schema}")
     if field in sigma_field_names():
         return Canonical(field, kind, value, cased, "same-name")
     return Canonical(f"{vendor}:{field}", kind, value, cased, "native")
+
+
+def _prefixed_sigma_field(schema: str, field: str) -> str | None:
+    prefix = FIELD_PREFIXES.get(schema)
+    if prefix is None or not field.startswith(prefix):
+        return None
+    rest = field.removeprefix(prefix)
+    return rest if rest in sigma_field_names() else None
 
 
 def resolve(schema: str, field: str, category: str) -> str | None:
@@ -230,6 +259,11 @@ def _choose(entries: tuple[Entry, ...], category: str) -> str | None:
 def _name_field(
     schema: str, field: str, category: str, kind: Kind, value: Scalar, product: str
 ) -> tuple[str, Kind, Scalar] | None:
+    extension_of = EXTENSION_FIELDS.get((schema, field))
+    if extension_of is not None:
+        if kind is Kind.EQ and isinstance(value, str) and value and "." not in value:
+            return extension_of, Kind.ENDS_WITH, "." + value
+        return None  # an extension compared another way is not one end of the path
     entry = NAME_FIELDS.get((schema, field))
     if entry is None or not isinstance(value, str):
         return None

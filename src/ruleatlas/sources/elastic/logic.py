@@ -17,6 +17,7 @@ from ruleatlas.sources.elastic.eql import parse_eql
 from ruleatlas.sources.elastic.esql import parse_esql
 from ruleatlas.sources.elastic.filters import filter_stages
 from ruleatlas.sources.elastic.kuery import parse_kuery
+from ruleatlas.sources.elastic.values import ENDPOINT_PRODUCTS, mark_event_kinds
 from ruleatlas.sources.grammar import parse_problem, text_stages
 
 _QUERY_KEY = re.compile(r"^query\s*=\s*('''|\"\"\"|'|\")(.*)$", re.MULTILINE)
@@ -68,6 +69,9 @@ def fill_logic(rule: Rule, body: dict[str, Any], file_text: str, rel_path: str) 
         return None
     stages += filter_stages(body.get("filters"), rule.line, start=len(stages))
     stages += _rule_type_stages(body, rule.line, start=len(stages))
+    if rule.logsource.get("product", "") in ENDPOINT_PRODUCTS:
+        for stage in stages:  # `event.action == "exec"` chooses process events, as the category does
+            stage.expr = mark_event_kinds(stage.expr)
     rule.stages = stages
     rule.logic_parsed = True
     return correlation

@@ -9,9 +9,9 @@ contains/starts_with/ends_with and writes inner ones in the model's wildcard syn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ruleatlas.model import Any, Correlation, Expr, Kind, Pred, Scalar, Stage, Wild, WildPart
+from ruleatlas.model import All, Any, Correlation, Expr, Kind, Not, Pred, Scalar, Stage, Wild, WildPart
 from ruleatlas.sources.sigma_modifiers import classify
 
 
@@ -40,10 +40,65 @@ SCOPE_FIELDS = frozenset(
         "host.os.type",
         "host.os.family",
         "host.os.platform",
+        "host.os.name",
+        "os.type",
+        "os.family",
+        "os.platform",
         "_index",
         "index",
     }
 )
+
+# Endpoint `event.action` values that name the kind of event (a process started, a file created, a network
+# connection attempted, a library loaded), as Elastic Defend, auditd/Auditbeat, Sysmon via Winlogbeat and
+# CrowdStrike FDR write them. Such a value chooses the data as a Sigma category does (process_creation,
+# file_event, file_rename, image_load, network_connection, dns_query): pySigma's own ECS macOS pipeline turns
+# Sigma's `process_creation` log source into `event.action: exec`, `file_event` into `event.action: create`
+# (sigma.pipelines.elasticsearch.macos), so they are scope. Values that name what was done rather than which
+# record it is stay indicators: cloud API operations (CloudTrail eventName, Azure operationName, Kubernetes
+# verbs, m365 Operation), and Windows Security events that Sigma writes as an EventID (`logged-in` is 4624,
+# `service-installed` 4697), since Sigma counts `EventID` as an indicator. Compared case-insensitively.
+EVENT_KIND_ACTIONS = frozenset(
+    {
+        # process events
+        "exec",
+        "executed",
+        "exec_event",
+        "start",
+        "process_started",
+        "processrollup2",
+        "process create",
+        "fork",
+        "end",
+        "uid_change",
+        # file events
+        "creation",
+        "deletion",
+        "modification",
+        "rename",
+        "open",
+        "opened-file",
+        "file_create_event",
+        "file_rename_event",
+        "file_modify_event",
+        "file_delete_event",
+        # library loads
+        "load",
+        "image loaded",
+        # network events
+        "connection_attempted",
+        "connection_accepted",
+        "connected-to",
+        "disconnect_received",
+        "network_flow",
+        "flow_started",
+        "flow_dropped",
+        "lookup_requested",
+    }
+)
+# The Sigma log source products whose rules read endpoint events (an empty product: a rule for several
+# operating systems); elsewhere (`kubernetes`, cloud products) `event.action` is the service's operation.
+ENDPOINT_PRODUCTS = frozenset({"windows", "linux", "macos", ""})
 
 # ECS fields mapped as analysed text, where a quoted kuery value is a phrase found anywhere in the field,
 # case-insensitively (Elastic's `match_phrase`), not the whole value: Sigma's `|contains`.
@@ -113,6 +168,29 @@ def wildcard_pred(field: str | None, pattern: str, cased: bool, native: str, esc
 
 def is_scope(field: str | None) -> bool:
     return field is not None and field in SCOPE_FIELDS
+
+
+def is_event_kind(pred: Pred) -> bool:
+    """Whether a predicate compares `event.action` with a value naming an endpoint event kind (the caller
+    checks that the rule reads endpoint data)."""
+    return (
+        pred.field == "event.action"
+        and pred.kind is Kind.EQ
+        and isinstance(pred.value, str)
+        and pred.value.lower() in EVENT_KIND_ACTIONS
+    )
+
+
+def mark_event_kinds(expr: Expr | None) -> Expr | None:
+    """The expression with its endpoint event-kind `event.action` comparisons marked scope."""
+    if isinstance(expr, Pred):
+        return replace(expr, scope=True) if not expr.scope and is_event_kind(expr) else expr
+    if isinstance(expr, (All, Any)):
+        return type(expr)(tuple(mark_event_kinds(item) or item for item in expr.items))
+    if isinstance(expr, Not):
+        inner = mark_event_kinds(expr.item)
+        return Not(inner) if inner is not None else expr
+    return expr
 
 
 def one_or_any(items: list[Expr]) -> Expr:
