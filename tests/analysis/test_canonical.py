@@ -228,3 +228,60 @@ def test_cloud_audit_keys_by_service() -> None:
     assert indicator_key(kusto, "kusto", trail) == ("eventName", "eq", "stoplogging", "")
     assert indicator_key(udm, "yaral", trail) == ("eventName", "eq", "stoplogging", "")
     assert canonical(udm, "yaral", {"product": "windows"}).field != "eventName"  # elsewhere: UDM's table
+
+
+@pytest.mark.parametrize(
+    ("pred", "logsource", "expected"),
+    [
+        # pySigma's ecs_windows() prefixes every field it does not map with `winlog.event_data.`
+        (
+            Pred("winlog.event_data.ServiceFileName", Kind.CONTAINS, "cmd"),
+            {"product": "windows", "service": "system"},
+            ("ServiceFileName", Kind.CONTAINS, "cmd", "table:ecs"),
+        ),
+        # a prefix followed by a name the Sigma taxonomy does not know stays native
+        (
+            Pred("winlog.event_data.NoSuchSigmaField", Kind.EQ, "x"),
+            {"product": "windows"},
+            ("elastic:winlog.event_data.NoSuchSigmaField", Kind.EQ, "x", "native"),
+        ),
+        # an extension is exactly the end of the file's path after a dot
+        (
+            Pred("file.extension", Kind.EQ, "vbs"),
+            {"product": "windows", "category": "file_event"},
+            ("TargetFilename", Kind.ENDS_WITH, ".vbs", "name:ecs"),
+        ),
+        (
+            Pred("file.extension", Kind.STARTS_WITH, "vb"),
+            {"product": "windows", "category": "file_event"},
+            ("elastic:file.extension", Kind.STARTS_WITH, "vb", "native"),
+        ),
+        # Elastic Defend's library events: dll.* where Sysmon event 7 has file.*
+        (
+            Pred("dll.path", Kind.ENDS_WITH, "\\x.dll"),
+            {"product": "windows", "category": "image_load"},
+            ("ImageLoaded", Kind.ENDS_WITH, "\\x.dll", "table:ecs"),
+        ),
+        (
+            Pred("dll.code_signature.subject_name", Kind.EQ, "Microsoft Windows"),
+            {"product": "windows", "category": "image_load"},
+            ("Signature", Kind.EQ, "Microsoft Windows", "table:ecs"),
+        ),
+        # no exact Sigma field: process.args is one argument, CommandLine the whole line
+        (
+            Pred("process.args", Kind.EQ, "-enc"),
+            {"product": "windows", "category": "process_creation"},
+            ("elastic:process.args", Kind.EQ, "-enc", "native"),
+        ),
+        (
+            Pred("event.outcome", Kind.EQ, "success"),
+            {"product": "aws", "service": "cloudtrail"},
+            ("elastic:event.outcome", Kind.EQ, "success", "native"),
+        ),
+    ],
+)
+def test_ecs_fields_beyond_pysigmas_reverse_table(
+    pred: Pred, logsource: dict[str, str], expected: tuple[str, Kind, str, str]
+) -> None:
+    form = canonical(pred, "elastic", logsource)
+    assert (form.field, form.kind, form.value, form.how) == expected

@@ -169,8 +169,9 @@ def test_share_of_predicates_with_a_sigma_name(
                     continue
                 hows[canonical(pred, "elastic", rule.logsource).how.split(":")[0]] += 1
     named = sum(n for how, n in hows.items() if how != "native")
-    # measured 60 %: process.args, endpoint event.action and event.outcome have no Sigma field in any table
-    assert named / sum(hows.values()) >= 0.55
+    # measured 65.1 % (25,225 of 38,739): process.args, process.parent.args, process.name compared other than
+    # by eq/ends_with, event.outcome and signer names of processes have no exact Sigma field, so stay native
+    assert named / sum(hows.values()) >= 0.65
 
 
 def test_windows_rules_have_event_coverage(

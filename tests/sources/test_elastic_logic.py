@@ -257,3 +257,69 @@ def test_hostile_queries_are_problems_or_stages_never_crashes(language: str, que
     )
     assert problems == []
     assert rule.logic_parsed or (rule.stages and [p.line for p in rule.problems] == [6])
+
+
+@pytest.mark.parametrize(
+    ("rule_table", "field", "value", "scope"),
+    [
+        # an endpoint event kind chooses the data, as Sigma's process_creation / file_rename category does
+        (
+            "type = 'eql'\nlanguage = 'eql'\n"
+            'query = \'process where host.os.type == "linux" and event.action == "exec" and process.name == "x"\'\n',
+            "event.action",
+            "exec",
+            True,
+        ),
+        (
+            "type = 'eql'\nlanguage = 'eql'\n"
+            'query = \'file where host.os.type == "windows" and event.action : ("rename", "creation")\'\n',
+            "event.action",
+            "creation",
+            True,
+        ),
+        (
+            "type = 'query'\nlanguage = 'kuery'\nquery = 'event.action:ProcessRollup2 and host.os.type:linux'\n",
+            "event.action",
+            "ProcessRollup2",
+            True,
+        ),
+        # a Windows Security event Sigma writes as an EventID stays an indicator, as EventID does
+        (
+            "type = 'query'\nlanguage = 'kuery'\nquery = 'event.action:\"logged-in\" and host.os.type:windows'\n",
+            "event.action",
+            "logged-in",
+            False,
+        ),
+        # a Kubernetes API verb is the operation, not the kind of record
+        (
+            "type = 'query'\nlanguage = 'kuery'\nindex = ['logs-kubernetes.audit_logs-*']\n"
+            "query = 'event.action:exec'\n",
+            "event.action",
+            "exec",
+            False,
+        ),
+        # a cloud API operation (CloudTrail eventName) stays an indicator
+        (
+            "type = 'query'\nlanguage = 'kuery'\nindex = ['logs-aws.cloudtrail-*']\n"
+            "query = 'event.action:StopLogging'\n",
+            "event.action",
+            "StopLogging",
+            False,
+        ),
+        # the host's operating system is scope under any of ECS's names for it
+        (
+            "type = 'query'\nlanguage = 'kuery'\nquery = 'host.os.name:Windows and process.name:x.exe'\n",
+            "host.os.name",
+            "Windows",
+            True,
+        ),
+    ],
+)
+def test_event_kinds_are_scope_operations_are_indicators(
+    rule_table: str, field: str, value: str, scope: bool
+) -> None:
+    rule = rule_of(rule_table)
+    found = [p for s in rule.stages for p, _ in walk_preds(s.expr) if p.field == field and p.value == value]
+    assert found and all(p.scope is scope for p in found)
+    keys = {i.native_field for i in rule_indicators(rule).positives}
+    assert (field in keys) is not scope
