@@ -10,6 +10,7 @@ import pytest
 
 from ruleatlas.model import Kind, Pred, Ref, Rule, SourceRef, Stage
 from ruleatlas.telemetry import TelemetryCatalog, load_telemetry
+from ruleatlas.telemetry.catalog import FORMAT_VERSION
 from ruleatlas.telemetry.coverage import event_coverage
 from ruleatlas.telemetry.load import _message_title
 
@@ -155,5 +156,5 @@ def test_json_round_trip(telemetry: TelemetryCatalog) -> None:
 
 
 def test_from_json_rejects_an_unknown_format() -> None:
-    with pytest.raises(ValueError, match="telemetry catalog format 99, expected 3"):
+    with pytest.raises(ValueError, match=f"telemetry catalog format 99, expected {FORMAT_VERSION}$"):
         TelemetryCatalog.from_json({"format": 99})

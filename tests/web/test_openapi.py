@@ -16,7 +16,7 @@ from site_support import running
 from ruleatlas.web.routes import default_routes
 
 # One real request per API route of the table (a route added without one fails the first test).
-EXAMPLES = {
+EXAMPLES: dict[str, str | None] = {
     "/api/rules": "/api/rules?level=high&page=2",
     "/api/rules/{vendor}/{stem}": "/api/rules/sigma/proc_creation_win_7zip_exfil_dmp_files",
     "/api/search": "/api/search?q=powershell+encoded",
@@ -39,8 +39,9 @@ EXAMPLES = {
     "/api/telemetry/priority": "/api/telemetry/priority?platform=windows&limit=20",
     "/api/coverage/{platform}": "/api/coverage/okta",
     "/api/rules/eq": "/api/rules/eq?limit=5",
-    # SigmaHQ's aws_cloudtrail_failed_login and the first rule of aws_cloudtrail_many_failed_logins
-    "/api/rules/eq/{id}": "/api/rules/eq/fbda4010d36ce70b",
+    # SigmaHQ alone has no two rules of one canonical form: a class's answer is checked against this schema
+    # over the relations fixture, which has one (tests/web/test_relations_browser.py)
+    "/api/rules/eq/{id}": None,
 }
 
 
@@ -68,13 +69,15 @@ def test_every_operation_has_a_response_schema(browse_served: str) -> None:
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("pattern", sorted(EXAMPLES))
+@pytest.mark.parametrize("pattern", sorted(p for p, example in EXAMPLES.items() if example is not None))
 def test_real_answers_match_their_schema(corpus_served: str, pattern: str) -> None:
     _, _, body = fetch(corpus_served, "/openapi.json")
     schema: dict[str, Any] = json.loads(body)["paths"][pattern]["get"]["responses"]["200"]["content"][
         "application/json"
     ]["schema"]
-    status, headers, answer = fetch(corpus_served, EXAMPLES[pattern])
+    example = EXAMPLES[pattern]
+    assert example is not None
+    status, headers, answer = fetch(corpus_served, example)
     assert status == 200, answer[:300]
     assert headers["content-type"] == "application/json; charset=utf-8"
     jsonschema.validate(json.loads(answer), schema, cls=jsonschema.Draft202012Validator)

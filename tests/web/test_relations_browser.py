@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from catalog_support import fetch
 from site_support import serving
@@ -122,6 +123,12 @@ def test_api_serves_classes_and_a_rule_s_relations(server: str) -> None:
     key = listing["classes"][0]["id"]
     status, _, body = fetch(server, f"/api/rules/eq/{key}")
     assert status == 200 and len(json.loads(body)["members"]) == 3
+    # both answers match the OpenAPI document's schemas (the corpus has no class to check them on)
+    _, _, spec = fetch(server, "/openapi.json")
+    paths = json.loads(spec)["paths"]
+    for pattern, answer in (("/api/rules/eq", listing), ("/api/rules/eq/{id}", json.loads(body))):
+        schema = paths[pattern]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        jsonschema.validate(answer, schema, cls=jsonschema.Draft202012Validator)
     status, _, body = fetch(server, "/api/rules/eq/0000000000000000")
     assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
     status, _, body = fetch(server, "/api/rules/sigma/proc_powershell_any")
