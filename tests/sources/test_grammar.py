@@ -47,3 +47,14 @@ def test_parse_problem_names_file_line_and_column(tmp_path: Path) -> None:
     assert "EQL query does not parse" in problem.message
     assert "column 1" in problem.message and "NAME" in problem.message
     assert problem.hint
+
+
+def test_affix_kind_reads_like_patterns_as_the_plainest_kind() -> None:
+    from ruleatlas.model import Kind
+    from ruleatlas.sources.grammar import affix_kind
+
+    assert affix_kind("%cmd%", "%") == (Kind.CONTAINS, "cmd")
+    assert affix_kind("%.exe", "%") == (Kind.ENDS_WITH, ".exe")
+    assert affix_kind("C:\\*", "*") == (Kind.STARTS_WITH, "C:\\")
+    assert affix_kind("exact", "*") == (Kind.EQ, "exact")
+    assert affix_kind("a*b", "*") is None and affix_kind("**", "*") is None

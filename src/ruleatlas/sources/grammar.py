@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lark import Lark, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ruleatlas.model import Problem, Stage, StageOp
+from ruleatlas.model import Kind, Problem, Stage, StageOp
 
 
 @cache
@@ -152,3 +152,18 @@ def text_stages(text: str, first_line: int = 1, source_op: StageOp | None = None
             )
         )
     return stages
+
+
+def affix_kind(pattern: str, any_run: str) -> tuple[Kind, str] | None:
+    """A `like` pattern whose only wildcard is `any_run` (`%` in SQL, `*` in MQL) at its ends, as the plainest
+    kind: `%x%` contains, `x%` starts_with, `%x` ends_with, none eq; None when the wildcard is also inside it
+    (or it is nothing but wildcards): the caller keeps it as a wildcard."""
+    inner = pattern.strip(any_run)
+    if not inner or any_run in inner:
+        return None
+    head, tail = pattern.startswith(any_run), pattern.endswith(any_run)
+    if head and tail:
+        return Kind.CONTAINS, inner
+    if head:
+        return Kind.ENDS_WITH, inner
+    return (Kind.STARTS_WITH if tail else Kind.EQ), inner

@@ -20,7 +20,7 @@ from lark import Token, Tree
 from lark.exceptions import LarkError
 
 from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Problem, Scalar, Stage, StageOp
-from ruleatlas.sources.grammar import grammar_file, lark_parser, parse_problem
+from ruleatlas.sources.grammar import affix_kind, grammar_file, lark_parser, parse_problem
 
 GRAMMAR = grammar_file(__file__, "sql.lark")
 _JINJA_STATEMENT = re.compile(r"\{%.*?%\}", re.DOTALL)
@@ -285,19 +285,9 @@ def _like(field_: str, op: str, pattern: str, native: str) -> Pred:
     if op in ("rlike", "regexp"):
         return Pred(field_, Kind.REGEX, pattern, cased=True, native=native)
     cased = op == "like"
-    inner = pattern.strip("%")
-    if inner and "%" not in inner and "_" not in inner:
-        head, tail = pattern.startswith("%"), pattern.endswith("%")
-        kind = (
-            Kind.CONTAINS
-            if head and tail
-            else Kind.ENDS_WITH
-            if head
-            else Kind.STARTS_WITH
-            if tail
-            else Kind.EQ
-        )
-        return Pred(field_, kind, inner, cased=cased, native=native)
+    plain = affix_kind(pattern, "%") if "_" not in pattern else None
+    if plain is not None:
+        return Pred(field_, plain[0], plain[1], cased=cased, native=native)
     wildcard = pattern.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
     return Pred(
         field_, Kind.WILDCARD, wildcard.replace("%", "*").replace("_", "?"), cased=cased, native=native

@@ -36,7 +36,7 @@ from lark import Token, Tree
 from lark.exceptions import LarkError
 
 from ruleatlas.model import MEMBERSHIP, All, Any, Expr, Kind, Not, Pred, Problem, Scalar, Stage, StageOp
-from ruleatlas.sources.grammar import grammar_file, lark_parser, parse_problem
+from ruleatlas.sources.grammar import affix_kind, grammar_file, lark_parser, parse_problem
 
 GRAMMAR = grammar_file(__file__, "mql.lark")
 MAX_COMBINATIONS = 64
@@ -537,19 +537,9 @@ def _like(pattern: str) -> tuple[Kind, str]:
     """A `like` pattern (`*` any run) as the plainest kind: `*x*` contains, `x*` starts_with, `*x` ends_with,
     no `*` eq; a `*` inside stays a wildcard, in Sigma's syntax (`?` and `\\` escaped, MQL reads them as
     themselves)."""
-    inner = pattern.strip("*")
-    if "*" not in inner and inner:
-        head, tail = pattern.startswith("*"), pattern.endswith("*")
-        kind = (
-            Kind.CONTAINS
-            if head and tail
-            else Kind.ENDS_WITH
-            if head
-            else Kind.STARTS_WITH
-            if tail
-            else Kind.EQ
-        )
-        return kind, inner
+    plain = affix_kind(pattern, "*")
+    if plain is not None:
+        return plain
     return Kind.WILDCARD, pattern.replace("\\", "\\\\").replace("?", "\\?")
 
 
