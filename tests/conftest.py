@@ -70,6 +70,9 @@ def corpus_catalog(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
             telemetry=shared_dir / "providers",
             samples=shared_dir / "logs",
             test_events=shared_dir / "corpus" / "panther",
+            # pySigma conversions of ~3,700 rules cost a minute of CPU and no test of this catalog reads
+            # them: deploy-as is tested on its own fixture (tests/test_convert_build.py)
+            deploy_as=False,
         )
     )
     return out
