@@ -306,6 +306,11 @@ class Pred:
     native: str = ""
     # selects the data source (index, sourcetype, event.category, Channel...): not an indicator
     scope: bool = False
+    # The comparison `kind`/`value` state is implied by the native one, not equal to it: the native operator
+    # is narrower than any kind of the vocabulary (Kusto `has "cmd"` is a whole-term match, stored as
+    # `contains "cmd"`, which every match of it satisfies). Indicator counts use the stored comparison;
+    # relations never treat it as equal to an exact one.
+    implies_only: bool = False
 
 
 @dataclass(slots=True, frozen=True)
