@@ -22,22 +22,39 @@ OPERATORS: list[tuple[str, Expr]] = [
     ('F =~ "a"', Pred("F", Kind.EQ, "a")),
     ('F != "a"', Not(Pred("F", Kind.EQ, "a", cased=True))),
     ('F !~ "a"', Not(Pred("F", Kind.EQ, "a"))),
-    ('F has "a"', Pred("F", Kind.CONTAINS, "a")),
-    ('F has_cs "a"', Pred("F", Kind.CONTAINS, "a", cased=True)),
-    ('F !has "a"', Not(Pred("F", Kind.CONTAINS, "a"))),
+    ('F has "a"', Pred("F", Kind.CONTAINS, "a", implies_only=True)),
+    ('F has_cs "a"', Pred("F", Kind.CONTAINS, "a", cased=True, implies_only=True)),
+    ('F !has "a"', Not(Pred("F", Kind.CONTAINS, "a", implies_only=True))),
     ('F contains "a"', Pred("F", Kind.CONTAINS, "a")),
     ('F contains_cs "a"', Pred("F", Kind.CONTAINS, "a", cased=True)),
     ('F !contains "a"', Not(Pred("F", Kind.CONTAINS, "a"))),
     ('F startswith "a"', Pred("F", Kind.STARTS_WITH, "a")),
     ('F endswith_cs "a"', Pred("F", Kind.ENDS_WITH, "a", cased=True)),
     ('F !endswith "a"', Not(Pred("F", Kind.ENDS_WITH, "a"))),
-    ('F hasprefix "a"', Pred("F", Kind.CONTAINS, "a")),
+    ('F hasprefix "a"', Pred("F", Kind.CONTAINS, "a", implies_only=True)),
+    ('F hassuffix "a"', Pred("F", Kind.CONTAINS, "a", implies_only=True)),
     ('F matches regex "a.*b"', Pred("F", Kind.REGEX, "a.*b", cased=True)),
     ('F in ("a", "b")', Any((Pred("F", Kind.EQ, "a", cased=True), Pred("F", Kind.EQ, "b", cased=True)))),
     ('F in~ ("a", "b")', Any((Pred("F", Kind.EQ, "a"), Pred("F", Kind.EQ, "b")))),
     ('F !in~ ("a")', Not(Pred("F", Kind.EQ, "a"))),
-    ('F has_any ("a", "b")', Any((Pred("F", Kind.CONTAINS, "a"), Pred("F", Kind.CONTAINS, "b")))),
-    ('F has_all ("a", "b")', All((Pred("F", Kind.CONTAINS, "a"), Pred("F", Kind.CONTAINS, "b")))),
+    (
+        'F has_any ("a", "b")',
+        Any(
+            (
+                Pred("F", Kind.CONTAINS, "a", implies_only=True),
+                Pred("F", Kind.CONTAINS, "b", implies_only=True),
+            )
+        ),
+    ),
+    (
+        'F has_all ("a", "b")',
+        All(
+            (
+                Pred("F", Kind.CONTAINS, "a", implies_only=True),
+                Pred("F", Kind.CONTAINS, "b", implies_only=True),
+            )
+        ),
+    ),
     ("F between (1 .. 5)", All((Pred("F", Kind.GE, 1), Pred("F", Kind.LE, 5)))),
     ("F > 3", Pred("F", Kind.GT, 3)),
     ("3 < F", Pred("F", Kind.GT, 3)),
@@ -46,8 +63,8 @@ OPERATORS: list[tuple[str, Expr]] = [
     ('ipv4_is_in_range(F, "10.0.0.0/8")', Pred("F", Kind.CIDR, "10.0.0.0/8")),
     ('tolower(F) == "a"', Pred("F", Kind.EQ, "a")),
     ("F == G", Pred("F", Kind.FIELDREF, "G", cased=True)),
-    ('not(F has "a")', Not(Pred("F", Kind.CONTAINS, "a"))),
-    ('* has "a"', Pred(None, Kind.CONTAINS, "a")),
+    ('not(F has "a")', Not(Pred("F", Kind.CONTAINS, "a", implies_only=True))),
+    ('* has "a"', Pred(None, Kind.CONTAINS, "a", implies_only=True)),
 ]
 
 
@@ -60,7 +77,15 @@ def test_operator_table(where: str, expected: Expr) -> None:
 
 def _without_native(expr: Expr | None) -> Expr | None:
     if isinstance(expr, Pred):
-        return Pred(expr.field, expr.kind, expr.value, expr.cased, expr.transforms, expr.regex_flags)
+        return Pred(
+            expr.field,
+            expr.kind,
+            expr.value,
+            expr.cased,
+            expr.transforms,
+            expr.regex_flags,
+            implies_only=expr.implies_only,
+        )
     if isinstance(expr, Not):
         return Not(_without_native(expr.item))  # type: ignore[arg-type]
     if isinstance(expr, All | Any):

@@ -8,7 +8,8 @@ Operators map onto the one kind vocabulary (research note vendors.md §1.1):
   `cmd2.exe`), which the vocabulary has no kind for. It is mapped to `contains`, which every `has` match also
   satisfies, and the predicate's `native` keeps the `has` as written so pages show what the rule says;
   `has_any` is `Any` of those, `has_all` `All`. `hasprefix`/`hassuffix` (a term's start or end, anywhere in
-  the value) are mapped to `contains` for the same reason;
+  the value) are mapped to `contains` for the same reason. Each such predicate is `implies_only`: relations
+  never take it for an exact `contains`;
 - `matches regex` is `regex` (KQL regexes are case-sensitive unless they start with `(?i)`);
 - `between (a .. b)` is `All(ge a, le b)`; `<`, `<=`, `>`, `>=` as written;
 - `isnotempty(f)`/`isnotnull(f)` are `exists true`, `isempty`/`isnull` `exists false`;
@@ -39,6 +40,8 @@ _STRING_KINDS: dict[str, Kind] = {
     "startswith": Kind.STARTS_WITH,
     "endswith": Kind.ENDS_WITH,
 }
+# Term operators: narrower than the `contains` they are stored as (module docstring).
+_TERM_OPERATORS = frozenset({"has", "hasprefix", "hassuffix"})
 _ORDER_KINDS = {"<": Kind.LT, "<=": Kind.LE, ">": Kind.GT, ">=": Kind.GE}
 _LOOK_THROUGH = frozenset({"tolower", "toupper", "tostring", "trim", "trim_start", "trim_end"})
 _EXISTS = {"isnotempty": True, "isnotnull": True, "isempty": False, "isnull": False}
@@ -153,7 +156,7 @@ class Predicates:
             return _negate(_one_of(self.each(name, Kind.EQ, values, node, cased)), negated)
         if base.startswith("has_any") or base.startswith("has_all"):
             cased = base.endswith("_cs") and not folded
-            preds = self.each(name, Kind.CONTAINS, values, node, cased)
+            preds = self.each(name, Kind.CONTAINS, values, node, cased, implies_only=True)
             combined = _one_of(preds) if base.startswith("has_any") else _all_of(preds)
             return _negate(combined, negated)
         if base == "matches regex":
@@ -162,23 +165,46 @@ class Predicates:
         word = "contains" if word == "containscs" else word
         if word in _STRING_KINDS:
             cased = (base.endswith("_cs") or base == "containscs") and not folded
-            return _negate(_one_of(self.each(name, _STRING_KINDS[word], values, node, cased)), negated)
+            term = word in _TERM_OPERATORS
+            preds = self.each(name, _STRING_KINDS[word], values, node, cased, implies_only=term)
+            return _negate(_one_of(preds), negated)
         return None
 
-    def each(self, field: str, kind: Kind, values: list[Value], node: Node, cased: bool) -> list[Pred]:
+    def each(
+        self,
+        field: str,
+        kind: Kind,
+        values: list[Value],
+        node: Node,
+        cased: bool,
+        *,
+        implies_only: bool = False,
+    ) -> list[Pred]:
         out: list[Pred] = []
         for value in values:
             if value.member_of:
-                out.append(self.pred(field, Kind.EQ, value.value, node, cased=cased, member=True))
+                out.append(
+                    self.pred(
+                        field, Kind.EQ, value.value, node, cased=cased, member=True, implies_only=implies_only
+                    )
+                )
             elif value.column:  # another column: a field reference for equality, else not a literal test
                 if kind is Kind.EQ:
                     out.append(self.pred(field, Kind.FIELDREF, value.value, node, cased=cased))
             else:
-                out.append(self.pred(field, kind, value.value, node, cased=cased))
+                out.append(self.pred(field, kind, value.value, node, cased=cased, implies_only=implies_only))
         return out
 
     def pred(
-        self, field: str, kind: Kind, value: Scalar, node: Node, *, cased: bool = False, member: bool = False
+        self,
+        field: str,
+        kind: Kind,
+        value: Scalar,
+        node: Node,
+        *,
+        cased: bool = False,
+        member: bool = False,
+        implies_only: bool = False,
     ) -> Pred:
         return Pred(
             field=None if field == "*" else field,
@@ -188,6 +214,7 @@ class Predicates:
             transforms=(MEMBERSHIP,) if member else (),
             native=self.text(node),
             scope=field in self.scope_fields,
+            implies_only=implies_only,
         )
 
     def field(self, node: Node) -> tuple[str, bool] | None:
