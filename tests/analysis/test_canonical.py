@@ -6,6 +6,7 @@ import pytest
 
 from ruleatlas.analysis.canonical import (
     NAME_FIELDS,
+    PART_FIELDS,
     PATH_SEPARATORS,
     PREFERRED,
     VENDOR_MAPPINGS,
@@ -20,6 +21,8 @@ from ruleatlas.analysis.indicators import indicator_key
 from ruleatlas.model import VENDORS, Kind, Pred
 
 WIN_PROC = {"product": "windows", "category": "process_creation"}
+LINUX_PROC = {"product": "linux", "category": "process_creation"}
+WIN_REG = {"product": "windows", "category": "registry_set"}
 
 
 def test_every_vendor_has_schemas_and_every_schema_a_table() -> None:
@@ -99,9 +102,19 @@ def test_a_name_field_is_the_sigma_path_field_ending_with_it() -> None:
     assert keys == {("Image", "ends_with", "\\powershell.exe", "")}
     linux = canonical(Pred("process.name", Kind.EQ, "curl"), "elastic", {"product": "linux"})
     assert (linux.field, linux.kind, linux.value, linux.how) == ("Image", Kind.ENDS_WITH, "/curl", "name:ecs")
-    # A name compared by contains says nothing exact about the path: the native field stays, namespaced.
+    assert not linux.implied  # a name equal to X is exactly a path ending with <sep>X
+    # A part, a prefix or a pattern of the name implies one of the path, and is marked so.
     other = canonical(Pred("process.name", Kind.CONTAINS, "power"), "elastic", WIN_PROC)
-    assert (other.field, other.kind) == ("elastic:process.name", Kind.CONTAINS)
+    assert (other.field, other.kind, other.value, other.implied) == ("Image", Kind.CONTAINS, "power", True)
+    prefix = canonical(Pred("process.name", Kind.STARTS_WITH, "python"), "elastic", {"product": "linux"})
+    assert (prefix.field, prefix.kind, prefix.value, prefix.implied) == (
+        "Image",
+        Kind.CONTAINS,
+        "/python",
+        True,
+    )
+    pattern = canonical(Pred("process.name", Kind.WILDCARD, "ps*.exe"), "elastic", WIN_PROC)
+    assert (pattern.kind, pattern.value, pattern.implied) == (Kind.WILDCARD, "*\\ps*.exe", True)
     # Without an operating system there is no separator to add, unless the name is a Windows image's.
     assert canonical(Pred("process.name", Kind.EQ, "curl"), "elastic", {}).field == "elastic:process.name"
     image = canonical(Pred("process.name", Kind.EQ, "X.exe", cased=True), "elastic", {})
@@ -267,11 +280,12 @@ def test_cloud_audit_keys_by_service() -> None:
             {"product": "windows", "category": "image_load"},
             ("Signature", Kind.EQ, "Microsoft Windows", "table:ecs"),
         ),
-        # no exact Sigma field: process.args is one argument, CommandLine the whole line
+        # no exact Sigma field: process.args is one argument, CommandLine the whole line, which the argument
+        # implies (an implied form, test_a_part_field_counts_under_the_sigma_comparison_it_implies)
         (
             Pred("process.args", Kind.EQ, "-enc"),
             {"product": "windows", "category": "process_creation"},
-            ("elastic:process.args", Kind.EQ, "-enc", "native"),
+            ("CommandLine", Kind.CONTAINS, "-enc", "part:ecs"),
         ),
         (
             Pred("event.outcome", Kind.EQ, "success"),
@@ -285,3 +299,68 @@ def test_ecs_fields_beyond_pysigmas_reverse_table(
 ) -> None:
     form = canonical(pred, "elastic", logsource)
     assert (form.field, form.kind, form.value, form.how) == expected
+
+
+@pytest.mark.parametrize(
+    ("pred", "logsource", "expected"),
+    [
+        # one argument equal to, starting, ending with or containing X: the command line contains X
+        (Pred("process.args", Kind.EQ, "-enc"), WIN_PROC, ("CommandLine", Kind.CONTAINS, "-enc")),
+        (
+            Pred("process.args", Kind.STARTS_WITH, "/tmp/"),
+            LINUX_PROC,
+            ("CommandLine", Kind.CONTAINS, "/tmp/"),
+        ),
+        (Pred("process.args", Kind.ENDS_WITH, ".sh"), LINUX_PROC, ("CommandLine", Kind.CONTAINS, ".sh")),
+        (Pred("process.parent.args", Kind.EQ, "-c"), LINUX_PROC, ("ParentCommandLine", Kind.CONTAINS, "-c")),
+        # an argument matching a pattern: the command line matches it somewhere
+        (
+            Pred("process.args", Kind.WILDCARD, "http*://*"),
+            LINUX_PROC,
+            ("CommandLine", Kind.WILDCARD, "*http*://*"),
+        ),
+        # a regex that is a plain literal is that literal first
+        (Pred("process.args", Kind.REGEX, "^-nop$"), WIN_PROC, ("CommandLine", Kind.CONTAINS, "-nop")),
+        # the registry value's name is the last part of the path; the key a part of it
+        (
+            Pred("registry.value", Kind.EQ, "Debugger"),
+            WIN_REG,
+            ("TargetObject", Kind.ENDS_WITH, "\\Debugger"),
+        ),
+        (Pred("registry.key", Kind.ENDS_WITH, "\\Run"), WIN_REG, ("TargetObject", Kind.CONTAINS, "\\Run")),
+    ],
+)
+def test_a_part_field_counts_under_the_sigma_comparison_it_implies(
+    pred: Pred, logsource: dict[str, str], expected: tuple[str, Kind, str]
+) -> None:
+    form = canonical(pred, "elastic", logsource)
+    assert (form.field, form.kind, form.value) == expected
+    assert form.implied and form.how == "part:ecs"
+
+
+def test_a_part_field_stays_native_where_nothing_is_implied() -> None:
+    # a file event's process.args are the acting process's: Sigma's file events have no CommandLine
+    on_file = canonical(
+        Pred("process.args", Kind.EQ, "-o"), "elastic", {"product": "linux", "category": "file_event"}
+    )
+    assert on_file.field == "elastic:process.args" and not on_file.implied
+    for kind, value in ((Kind.NEQ, "x"), (Kind.EXISTS, True), (Kind.EQ, ""), (Kind.REGEX, "a|b")):
+        assert canonical(Pred("process.args", kind, value), "elastic", WIN_PROC).how == "native"
+    # process.args_count counts arguments: no part of any Sigma field
+    assert canonical(Pred("process.args_count", Kind.EQ, 2), "elastic", WIN_PROC).how == "native"
+
+
+def test_part_fields_table() -> None:
+    known = sigma_field_names()
+    for (schema, _field), (target, _part, _categories) in PART_FIELDS.items():
+        assert schema in SCHEMA_SOURCES and target in known
+
+
+def test_a_predicate_marked_implies_only_has_an_implied_canonical_form() -> None:
+    has = Pred("CommandLine", Kind.CONTAINS, "-enc", implies_only=True, native='CommandLine has "-enc"')
+    form = canonical(has, "kusto", WIN_PROC)
+    assert (form.field, form.kind, form.implied) == ("CommandLine", Kind.CONTAINS, True)
+    # the indicator key is the canonical comparison, as before: it counts with Sigma's `contains`
+    assert indicator_key(has, "kusto", WIN_PROC) == indicator_key(
+        Pred("CommandLine", Kind.CONTAINS, "-enc"), "sigma", WIN_PROC
+    )

@@ -10,6 +10,10 @@ Sigma fields); then:
 - regexes that are plain literals (optionally anchored, optionally `.*` at an end) become eq, starts_with,
   ends_with or contains, so a SOC Prime conversion meets its Sigma original;
 - a vendor field spelled like a Sigma field is that field (Splunk's raw Sysmon fields, Sentinel's `Event`);
+- a field that holds one part of what a Sigma field holds whole (ECS `process.args`, one argument of
+  `process.command_line`) is counted under the Sigma comparison it implies (`process.args : "-enc"` is
+  `CommandLine contains -enc`), as Kusto's `has` is stored as `contains`: such a form is `implied`, which
+  relations keep apart from an exact comparison;
 - any other field keeps its native name, namespaced by vendor (`sublime:type`, `splunk:type`), so that two
   vendors using one name for different things never merge.
 
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from ruleatlas.analysis.field_tables import Entry, reverse_table, sigma_field_names
-from ruleatlas.model import Kind, Pred, Scalar, Wild, WildPart, wildcard_text
+from ruleatlas.model import Kind, Pred, Scalar, Wild, WildPart, parse_wildcard, wildcard_text
 
 # Vendor label → the schemas its fields are looked up in, in order. Sigma is the canonical vocabulary itself;
 # Sublime's email model and Panther's log schemas are shared with no other vendor, so they stay native.
@@ -94,6 +98,26 @@ NAME_FIELDS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("mde", "InitiatingProcessFileName"): ("ParentImage", frozenset({"process_creation"})),
     ("asim", "TargetProcessName"): ("Image", frozenset({"process_creation"})),
     ("asim", "ParentProcessName"): ("ParentImage", frozenset({"process_creation"})),
+}
+
+# Fields that hold one part of what a Sigma field holds whole: (schema, field) → (Sigma field, the part, the
+# categories it holds for; empty: any). The ECS field reference defines the parts: `process.args` is the
+# "array of process arguments, starting with the absolute path to the executable" and `process.command_line`
+# the "full command line that started the process, including the absolute path to the executable, and all
+# arguments" (`process.parent.*` likewise); `registry.key` is the "hive-relative path of keys",
+# `registry.value` the "name of the value written" and `registry.path` the "full path, including hive, key
+# and value".
+# pySigma's ecs_windows() names the wholes: CommandLine → process.command_line (process creation),
+# ParentCommandLine → process.parent.command_line, TargetObject → registry.path. A comparison of a part
+# implies one of the whole (`ARG`: some argument equals X, so the command line contains X; `LAST`: the last
+# path component), never the other way round, so the canonical form is `implied`. Sigma's CommandLine is a
+# field of process creation only: on other events `process.args` is the acting process's and stays native.
+ARG, LAST = "element", "last"
+PART_FIELDS: dict[tuple[str, str], tuple[str, str, frozenset[str]]] = {
+    ("ecs", "process.args"): ("CommandLine", ARG, frozenset({"process_creation", ""})),
+    ("ecs", "process.parent.args"): ("ParentCommandLine", ARG, frozenset({"process_creation", ""})),
+    ("ecs", "registry.key"): ("TargetObject", ARG, frozenset()),
+    ("ecs", "registry.value"): ("TargetObject", LAST, frozenset()),
 }
 
 # Fields that hold a file's extension (ECS: the part of the file's name after its last dot, no dot) where the
@@ -179,7 +203,11 @@ class Canonical:
     kind: Kind
     value: Scalar
     cased: bool
-    how: str  # "sigma", "table:<schema>", "name:<schema>", "service:<service>", "same-name", "native"
+    # "sigma", "table:<schema>", "name:<schema>", "part:<schema>", "service:<service>", "same-name", "native"
+    how: str
+    # The canonical comparison is implied by the native one, not equal to it (`Pred.implies_only`, a part
+    # field, a name compared by a prefix): counted under it, never taken for an exact comparison.
+    implied: bool = False
 
 
 def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
@@ -191,6 +219,15 @@ def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
             # A regex is case-sensitive unless flagged (Sigma `|re|i`, an inline `(?i)`, YARA-L `nocase`).
             kind, value = reduced
             cased = "i" not in pred.regex_flags and not value_text_ignores_case(pred.value)
+    form = _canonical(pred, vendor, logsource, kind, value, cased)
+    if pred.implies_only and not form.implied:
+        return Canonical(form.field, form.kind, form.value, form.cased, form.how, implied=True)
+    return form
+
+
+def _canonical(
+    pred: Pred, vendor: str, logsource: dict[str, str], kind: Kind, value: Scalar, cased: bool
+) -> Canonical:
     field = pred.field
     if field is None or vendor == "sigma" or vendor not in VENDOR_SCHEMAS:
         return Canonical(field or "", kind, value, cased, "sigma" if vendor == "sigma" else "native")
@@ -207,7 +244,11 @@ def canonical(pred: Pred, vendor: str, logsource: dict[str, str]) -> Canonical:
         named = _name_field(schema, field, category, kind, value, product)
         if named is not None:
             folded = _windows_caseless(named[0], product, value)
-            return Canonical(named[0], named[1], named[2], cased and not folded, f"name:{schema}")
+            return Canonical(named[0], named[1], named[2], cased and not folded, f"name:{schema}", named[3])
+        part = _part_field(schema, field, category, kind, value)
+        if part is not None:
+            folded = _windows_caseless(part[0], product, value)
+            return Canonical(part[0], part[1], part[2], cased and not folded, f"part:{schema}", True)
         sigma = resolve(schema, field, category) or VENDOR_MAPPINGS.get((schema, field))
         if sigma is not None:
             folded = _windows_caseless(sigma, product, value)
@@ -258,26 +299,66 @@ def _choose(entries: tuple[Entry, ...], category: str) -> str | None:
 
 def _name_field(
     schema: str, field: str, category: str, kind: Kind, value: Scalar, product: str
-) -> tuple[str, Kind, Scalar] | None:
+) -> tuple[str, Kind, Scalar, bool] | None:
+    """(Sigma path field, kind, value, implied) of a name field's comparison, or None. `eq X` is exactly
+    `ends_with <sep>X` and `ends_with X` stays; a prefix, a part or a pattern of the name implies one of the
+    path (`starts_with X` → `contains <sep>X`, `contains X` → `contains X`, `P` → `*<sep>P`)."""
     extension_of = EXTENSION_FIELDS.get((schema, field))
     if extension_of is not None:
         if kind is Kind.EQ and isinstance(value, str) and value and "." not in value:
-            return extension_of, Kind.ENDS_WITH, "." + value
+            return extension_of, Kind.ENDS_WITH, "." + value, False
         return None  # an extension compared another way is not one end of the path
     entry = NAME_FIELDS.get((schema, field))
-    if entry is None or not isinstance(value, str):
+    if entry is None or not isinstance(value, str) or not value:
         return None
     target, categories = entry
     if categories and category not in categories:
         return None
     if kind is Kind.ENDS_WITH:
-        return target, Kind.ENDS_WITH, value
+        return target, Kind.ENDS_WITH, value, False
+    if kind is Kind.CONTAINS:
+        return target, Kind.CONTAINS, value, True
     separator = PATH_SEPARATORS.get(product)
     if separator is None and not product and _windows_image(value):
         separator = PATH_SEPARATORS["windows"]
-    if kind is Kind.EQ and separator is not None:
-        return target, Kind.ENDS_WITH, separator + value
-    return None  # a name compared another way (contains, starts_with, regex) says nothing exact of the path
+    if separator is None:
+        return None  # without an operating system there is no separator to add
+    if kind is Kind.EQ:
+        return target, Kind.ENDS_WITH, separator + value, False
+    if kind is Kind.STARTS_WITH:
+        return target, Kind.CONTAINS, separator + value, True
+    if kind is Kind.WILDCARD:
+        return target, Kind.WILDCARD, wildcard_text([Wild.STAR, separator, *parse_wildcard(value)]), True
+    return None  # a regex or a number says nothing of the path
+
+
+def _part_field(
+    schema: str, field: str, category: str, kind: Kind, value: Scalar
+) -> tuple[str, Kind, Scalar] | None:
+    """(Sigma field, kind, value) implied by a comparison of a part field (`PART_FIELDS`), or None."""
+    entry = PART_FIELDS.get((schema, field))
+    if entry is None or not isinstance(value, str) or not value:
+        return None
+    target, part, categories = entry
+    if categories and category not in categories:
+        return None
+    if part == LAST:  # the last component of a backslash-separated path
+        if kind is Kind.EQ:
+            return target, Kind.ENDS_WITH, "\\" + value
+        if kind is Kind.ENDS_WITH:
+            return target, Kind.ENDS_WITH, value
+        if kind is Kind.STARTS_WITH:
+            return target, Kind.CONTAINS, "\\" + value
+    if kind in (Kind.EQ, Kind.STARTS_WITH, Kind.ENDS_WITH, Kind.CONTAINS):
+        return target, Kind.CONTAINS, value
+    if kind is Kind.WILDCARD:
+        parts = parse_wildcard(value)
+        lead: list[WildPart] = [] if parts and parts[0] is Wild.STAR else [Wild.STAR]
+        if part == LAST:
+            lead.append("\\")
+        tail: list[WildPart] = [] if parts and parts[-1] is Wild.STAR else [Wild.STAR]
+        return target, Kind.WILDCARD, wildcard_text([*lead, *parts, *(tail if part == ARG else [])])
+    return None  # regexes, numbers, `neq`, `exists`: nothing implied of the whole
 
 
 def _windows_image(value: Scalar) -> bool:

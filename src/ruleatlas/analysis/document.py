@@ -68,6 +68,8 @@ def indicator_dict(ind: Indicator) -> dict[str, Any]:
         "native_value": ind.pred.value,
         "native": ind.pred.native,
         "mapping": ind.how,
+        # the canonical comparison is implied by the native one (`process.args : "x"`, Kusto `has`), not equal
+        "implied": ind.implied,
         "membership": MEMBERSHIP in ind.pred.transforms,
     }
 

@@ -42,6 +42,7 @@ class Indicator:
     pred: Pred  # the predicate as the rule wrote it (native field, kind and value)
     how: str = "sigma"  # how the canonical field was reached (`Canonical.how`)
     value: Scalar = None  # the canonical value as written (the key holds it folded)
+    implied: bool = False  # the canonical comparison is implied by the native one, not equal to it
 
     @property
     def field(self) -> str:
@@ -142,5 +143,5 @@ def rule_indicators(rule: Rule) -> RuleIndicators:
             continue
         seen.add((key, negated))
         target = result.exclusions if negated else result.positives
-        target.append(Indicator(key, pred, form.how, form.value))
+        target.append(Indicator(key, pred, form.how, form.value, form.implied))
     return result

@@ -215,8 +215,10 @@ def _native(item: dict[str, Any], field: str) -> str:
     a regex made a plain comparison): pages show both."""
     native_field = text_of(item.get("native_field"))
     native_kind = text_of(item.get("native_kind"))
+    implied = bool(item.get("implied"))
     if "native_field" not in item or (
-        native_field == field
+        not implied
+        and native_field == field
         and native_kind == text_of(item.get("kind"))
         and item.get("native_value") == item.get("value")
     ):
@@ -226,7 +228,9 @@ def _native(item: dict[str, Any], field: str) -> str:
     )
     how = text_of(item.get("mapping"))
     title = f' title="{esc(how)}"' if how else ""
-    return f'<span class="native"{title}>from <code>{esc(native)}</code></span>'
+    # A narrower native comparison counted under the one it implies says so: it is not the same comparison.
+    said = "implied by" if implied else "from"
+    return f'<span class="native"{title}>{said} <code>{esc(native)}</code></span>'
 
 
 def toc(sections: Iterable[tuple[str, str, int | None]]) -> Markup:
