@@ -38,8 +38,15 @@ OPAQUE_KINDS = frozenset({Kind.REGEX, Kind.FIELDREF, Kind.NEQ})
 
 Lit = tuple[str, str, Scalar, bool, str]
 """(canonical field, kind, value — folded when case-insensitive —, case-sensitive, extra): `extra` joins the
-value transforms (base64offset, windash, membership...) and regex flags; a literal with an extra is compared
-only when identical. Field "" is a keyword search (compared only when identical)."""
+value transforms (base64offset, windash, membership...), regex flags and `IMPLIED`; a literal with an extra is
+compared only when identical. Field "" is a keyword search (compared only when identical)."""
+
+# The extra of a literal whose canonical comparison is implied by the native one, not equal to it (Kusto
+# `has`, ECS `process.args` as `CommandLine contains`: `Canonical.implied`), as `implied#<digest>` of the
+# vendor and the native comparison: it never equals, implies or is implied by an exact comparison, nor one
+# implied by another native comparison (`has x` and `process.args : x` both imply `contains x`, and differ),
+# so no equivalence or "broader" is claimed from it.
+IMPLIED = "implied"
 
 
 class TooBig(Exception):
@@ -148,7 +155,7 @@ def literal(pred: Pred, vendor: str, logsource: dict[str, str]) -> Lit:
     insensitive = not form.cased and form.kind not in (Kind.FIELDREF, Kind.REGEX)
     if isinstance(value, str) and insensitive:
         value = value.casefold()
-    extra = "|".join(pred.transforms)
+    extra = "|".join((*pred.transforms, _implied_extra(pred, vendor)) if form.implied else pred.transforms)
     if form.kind is Kind.REGEX:
         extra += f"/re:{pred.regex_flags}"
     if isinstance(value, float) and value.is_integer():
@@ -156,6 +163,17 @@ def literal(pred: Pred, vendor: str, logsource: dict[str, str]) -> Lit:
     # Case says nothing about numbers, booleans or null: one literal however the source flagged it.
     cased = not insensitive if isinstance(value, str) else False
     return (form.field, form.kind.value, value, cased, extra)
+
+
+def _implied_extra(pred: Pred, vendor: str) -> str:
+    native = pred.native or f"{pred.field} {pred.kind.value} {pred.value!r} {pred.cased}"
+    text = f"{vendor}\n{pred.field}\n{pred.kind.value}\n{native}"
+    return f"{IMPLIED}#{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+
+
+def is_implied(extra: str) -> bool:
+    """The literal's extra says its comparison is implied by a narrower native one (`IMPLIED`)."""
+    return any(part.split("#", 1)[0] == IMPLIED for part in extra.split("|"))
 
 
 def is_membership(extra: str) -> bool:
@@ -169,7 +187,8 @@ def literal_text(lit: Lit) -> str:
     shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     if is_membership(extra):
         return f"{field_name or 'keyword'} member of {shown}"
-    suffix = f" ({extra.strip('|')})" if extra and not extra.startswith("/re:") else ""
+    shown_extra = "|".join(part.split("#", 1)[0] for part in extra.split("|") if part)
+    suffix = f" ({shown_extra})" if shown_extra and not extra.startswith("/re:") else ""
     return f"{field_name or 'keyword'} {kind} {shown}{suffix}"
 
 
@@ -235,8 +254,12 @@ class _Builder:
             self.opaque.add("keyword")
         elif lit[1] in OPAQUE_KINDS:
             self.opaque.add(lit[1])
+        elif is_membership(lit[4]):
+            self.opaque.add("membership")
+        elif is_implied(lit[4]):
+            self.opaque.add("implied")
         elif lit[4]:
-            self.opaque.add("membership" if is_membership(lit[4]) else "transformed value")
+            self.opaque.add("transformed value")
         return lit
 
     def terms(self, expr: Expr) -> list[Term]:
