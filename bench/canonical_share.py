@@ -1,5 +1,6 @@
 """Print the share of a vendor's non-scope predicates that get a Sigma name from the canonicaliser (canonical
-`how` other than "native"), by how, with the largest fields left native and the scope fields set aside.
+`how` other than "native"), by how, how many of them are implied rather than equal, with the largest fields
+left native and the scope fields set aside.
 
     .venv/bin/python bench/canonical_share.py --vendor elastic [--shared ../shared] [--top 30]
 
@@ -32,6 +33,7 @@ def main() -> None:
     hows: Counter[str] = Counter()
     native: Counter[str] = Counter()
     scope: Counter[str] = Counter()
+    implied = 0  # named by a comparison the native one implies (a part field, Kusto `has`), not equals
     for source, (vendor, module_name) in SOURCES.items():
         root = args.shared / "corpus" / SHARED_FOLDERS[source]
         if vendor != args.vendor or not root.is_dir():
@@ -48,14 +50,17 @@ def main() -> None:
                         continue
                     if pred.field in defined:
                         continue
-                    how = canonical(pred, args.vendor, rule.logsource).how
+                    form = canonical(pred, args.vendor, rule.logsource)
+                    how = form.how
                     hows[how.split(":")[0]] += 1
+                    implied += form.implied
                     if how == "native":
                         native[pred.field or ""] += 1
     total = sum(hows.values())
     named = total - hows["native"]
     print(f"{args.vendor}: {named} of {total} non-scope predicates named ({named / max(total, 1):.1%})")
     print("by how: " + ", ".join(f"{how} {n}" for how, n in hows.most_common()))
+    print(f"implied (counted under a comparison the native one implies, not equals): {implied}")
     print("scope (not counted): " + ", ".join(f"{field} {n}" for field, n in scope.most_common()))
     print("largest native fields:")
     for field, n in native.most_common(args.top):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from ruleatlas.model import All, Any, Kind, Not, Pred, StageOp
+from ruleatlas.model import All, Any, Kind, Not, Pred, Ref, StageOp
 from ruleatlas.sources.panther.oracle import alerting_events, evaluate
 from ruleatlas.sources.panther.python_logic import PythonLogic, alert_context_keys, reduce_python
 from ruleatlas.sources.panther.sql import parse_sql
@@ -132,11 +132,50 @@ def test_sql_stages() -> None:
 
 
 def test_sql_outside_the_subset_is_text_with_a_problem() -> None:
-    logic = parse_sql("SELECT a FROM t UNION SELECT b FROM u", "q.yml", 3)
-    assert [p.file for p in logic.problems] == ["q.yml"] and logic.problems[0].line == 3
+    # a JOIN after WHERE is not SQL (kubernetes_ioc_activity_query.yml writes one)
+    logic = parse_sql("SELECT a FROM t WHERE x = 1\nINNER JOIN u ON a = b", "q.yml", 3)
+    assert [p.file for p in logic.problems] == ["q.yml"] and logic.problems[0].line == 4
     assert logic.stages and all(s.expr is None for s in logic.stages)
-    macro = parse_sql("{{ statistical_anomaly('x') }}", "q.yml", 3)
-    assert "Jinja macro" in macro.problems[0].message
+    macro = parse_sql("{{ statistical_anomaly('x') }}", "q.yml", 3)  # no template defines it
+    assert "'statistical_anomaly' is undefined" in macro.problems[0].message
+
+
+def test_snowflake_sql_beyond_one_select() -> None:
+    query = (
+        "WITH recent AS (SELECT * FROM panther_logs.public.okta_systemlog WHERE eventType = 'x')\n"
+        "SELECT * FROM recent r WHERE r.ip IS NOT NULL AND NOT EXISTS (SELECT 1 FROM h WHERE h.ip = r.ip)\n"
+        "  AND p_event_time >= TIMESTAMP '2025-11-24 03:00:00' AND (a, b) IN (SELECT a, b FROM h)\n"
+        "UNION ALL SELECT * FROM recent NATURAL JOIN h\n"
+        "MINUS SELECT * FROM t MATCH_RECOGNIZE (PARTITION BY u PATTERN (s f+) DEFINE f AS e IS NULL)"
+    )
+    logic = parse_sql(query, "q.yml", 1)
+    assert logic.problems == []
+    assert [(s.label, s.op) for s in logic.stages] == [
+        ("recent", StageOp.LET),
+        ("FROM", StageOp.SOURCE),
+        ("WHERE", StageOp.FILTER),
+        ("SELECT", StageOp.PROJECT),
+        ("UNION ALL", StageOp.JOIN),
+        ("MINUS", StageOp.JOIN),
+    ]
+    assert logic.stages[0].expr == Pred("eventType", Kind.EQ, "x", cased=True, native="eventType = 'x'")
+    assert logic.stages[1].expr == Ref("recent")
+    assert logic.tables == ["panther_logs.public.okta_systemlog", "h", "t"]
+    where = logic.stages[2].expr
+    assert isinstance(where, All)
+    assert Pred("r.ip", Kind.EXISTS, True, native="r.ip IS NOT NULL") in where.items
+    typed = "p_event_time >= TIMESTAMP '2025-11-24 03:00:00'"
+    assert Pred("p_event_time", Kind.GE, "2025-11-24 03:00:00", cased=True, native=typed) in where.items
+    recognize = parse_sql(
+        "SELECT * FROM t MATCH_RECOGNIZE (PATTERN (a b+) DEFINE a AS x = 'y)') HAVING n > 5", "q.yml", 1
+    )
+    assert recognize.problems == []
+    assert [s.op for s in recognize.stages] == [
+        StageOp.SOURCE,
+        StageOp.SEQUENCE,
+        StageOp.HAVING,
+        StageOp.PROJECT,
+    ]
 
 
 def test_oracle_is_three_valued() -> None:

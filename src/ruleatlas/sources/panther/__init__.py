@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from ruleatlas.sources.common import (
     walk,
 )
 from ruleatlas.sources.panther.detection import UnknownCondition, correlation, simple_stage
+from ruleatlas.sources.panther.jinja import IMPORTED, is_template
 from ruleatlas.sources.panther.logsource import derive, table_log_types
 from ruleatlas.sources.panther.python_body import ENTRY_POINTS, read_python
 from ruleatlas.sources.panther.python_logic import alert_context_keys, dedup_field, reduce_python
@@ -52,7 +54,7 @@ from ruleatlas.sources.panther.sql import parse_sql
 
 VENDOR = "panther"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "panther-2"
+PARSER_VERSION = "panther-3"
 WHAT = "a Panther analysis item (AnalysisType, RuleID, ...)"
 FOLDERS = ("rules", "policies", "queries", "correlation_rules")
 KINDS: dict[str, RuleKind] = {
@@ -68,20 +70,61 @@ _FILENAME = re.compile(r"^Filename:[ \t]*[\"']?([^\"'\s#]+)", re.MULTILINE)
 
 
 def list_files(root: Path) -> Iterable[RuleFile]:
-    """Every analysis-item YAML of the rule folders, with its Python file as companion (`queries/macros/` too:
-    its Jinja macros are a saved query other queries import)."""
+    """Every analysis-item YAML of the rule folders, with its companions: its Python file, and for a query
+    the Jinja templates it imports (saved queries of `{% macro %}` blocks, `queries/macros/`), so a changed
+    macro re-parses the queries that use it."""
+    templates = _template_files(root)
     for top in FOLDERS:
         for file in walk(root, top, (".yml", ".yaml"), lambda rel: part(rel, 0)):
-            yield _with_companion(root, file)
+            yield _with_companions(root, file, templates)
 
 
-def _with_companion(root: Path, file: RuleFile) -> RuleFile:
+def _template_files(root: Path) -> dict[str, str]:
+    """Template name (its QueryName) → rel_path, for every template among the checkout's queries."""
+    out: dict[str, str] = {}
+    for file in walk(root, "queries", (".yml", ".yaml"), lambda rel: part(rel, 0)):
+        content, _problem = read_text(file.path, file.rel_path)
+        if content is None or "macro" not in content:  # most queries: no YAML read
+            continue
+        found = _template_of(file.rel_path, content)
+        if found is not None:
+            out.setdefault(found[0], file.rel_path)
+    return out
+
+
+def _with_companions(root: Path, file: RuleFile, templates: dict[str, str]) -> RuleFile:
     content, _problem = read_text(file.path, file.rel_path)  # unreadable: parse_file reports it
+    companions: list[str] = []
     match = _FILENAME.search(content or "")
-    if not match:
-        return file
-    folder = file.rel_path.rsplit("/", 1)[0]
-    return RuleFile(file.path, file.rel_path, file.folder, (f"{folder}/{match.group(1)}",))
+    if match:
+        folder = file.rel_path.rsplit("/", 1)[0]
+        companions.append(f"{folder}/{match.group(1)}")
+    for imported in IMPORTED.finditer(content or ""):
+        rel = templates.get(imported.group(2))
+        if rel is not None and rel != file.rel_path and rel not in companions:
+            companions.append(rel)
+    return RuleFile(file.path, file.rel_path, file.folder, tuple(companions)) if companions else file
+
+
+@lru_cache(maxsize=64)
+def _template_of(rel_path: str, content: str) -> tuple[str, str] | None:
+    """(template name, its SQL) of a companion that is a template."""
+    doc, _problems = load_mapping(content, rel_path, WHAT)
+    if doc is None:
+        return None
+    query = text(doc.get("Query"))
+    name = text(doc.get("QueryName")).strip()
+    return (name, query) if name and is_template(query) else None
+
+
+def _templates(companions: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for rel_path, content in companions.items():
+        if rel_path.endswith((".yml", ".yaml")):
+            found = _template_of(rel_path, content)
+            if found is not None:
+                out.setdefault(*found)
+    return out
 
 
 def parse_file(
@@ -204,12 +247,17 @@ def _logic(
         if not text(doc.get("Query")).strip():
             problems.append(Problem(rel_path, "query has no 'Query'", doc.line, "a query's SQL is in Query:"))
             return
-        sql = parse_sql(text(doc.get("Query")), rel_path, doc.line_of("Query") + 1)
+        sql = parse_sql(text(doc.get("Query")), rel_path, doc.line_of("Query") + 1, _templates(companions))
         rule.stages = sql.stages
         rule.logic_parsed = not sql.problems
         problems.extend(sql.problems)
         rule.output_fields = sql.output_fields
-        rule.facts += facts(("Tables", sql.tables), ("Table log types", table_log_types(sql.tables)))
+        rule.facts += facts(
+            ("Jinja template", "macros for other queries (no query of its own)" if sql.template else ""),
+            ("Jinja macros from", list(sql.templates)),
+            ("Tables", sql.tables),
+            ("Table log types", table_log_types(sql.tables)),
+        )
         return
     if detection is not None:
         rule.language = "panther-yaml"
