@@ -9,6 +9,7 @@ from ruleatlas.analysis.canonical import (
     PART_FIELDS,
     PATH_SEPARATORS,
     PREFERRED,
+    SERVICE_FIELDS,
     VENDOR_MAPPINGS,
     VENDOR_SCHEMAS,
     WINDOWS_CASELESS_FIELDS,
@@ -363,4 +364,30 @@ def test_a_predicate_marked_implies_only_has_an_implied_canonical_form() -> None
     # the indicator key is the canonical comparison, as before: it counts with Sigma's `contains`
     assert indicator_key(has, "kusto", WIN_PROC) == indicator_key(
         Pred("CommandLine", Kind.CONTAINS, "-enc"), "sigma", WIN_PROC
+    )
+
+
+def test_kubernetes_audit_keys_are_those_pysigma_maps_and_sigma_writes() -> None:
+    from sigma.pipelines.elasticsearch.kubernetes import ecs_kubernetes
+    from sigma.processing.transformations import FieldMappingTransformation
+
+    targets = {
+        target
+        for item in ecs_kubernetes().items
+        if isinstance(item.transformation, FieldMappingTransformation)
+        for targets in item.transformation.mapping.values()
+        for target in (targets if isinstance(targets, list) else [targets])
+    }
+    kubernetes = {k: v for k, v in SERVICE_FIELDS.items() if k[1].startswith("kubernetes.audit.")}
+    assert len(kubernetes) == 5
+    for (_service, ecs_field), sigma_key in kubernetes.items():
+        assert ecs_field in targets  # pySigma's ecs_kubernetes() maps a Sigma field to it
+        assert ecs_field == "kubernetes.audit." + sigma_key  # the audit event's own key, as Sigma writes it
+    audit = {"product": "kubernetes", "service": "audit"}
+    elastic = canonical(
+        Pred("kubernetes.audit.objectRef.resource", Kind.EQ, "pods", cased=True), "elastic", audit
+    )
+    assert (elastic.field, elastic.how) == ("objectRef.resource", "service:audit")
+    assert indicator_key(Pred("kubernetes.audit.verb", Kind.EQ, "create"), "elastic", audit) == indicator_key(
+        Pred("verb", Kind.EQ, "create"), "sigma", audit
     )

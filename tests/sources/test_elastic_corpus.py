@@ -169,10 +169,10 @@ def test_share_of_predicates_with_a_sigma_name(
                     continue
                 hows[canonical(pred, "elastic", rule.logsource).how.split(":")[0]] += 1
     named = sum(n for how, n in hows.items() if how != "native")
-    # measured 79.9 % (30,964 of 38,739; 65.1 % before argument and registry parts were counted under the
-    # Sigma comparison they imply): event.outcome, endpoint event.action and signer names of processes have
-    # no Sigma field, so stay native
-    assert named / sum(hows.values()) >= 0.79
+    # measured 80.4 % (31,148 of 38,739; 65.1 % before argument and registry parts were counted under the
+    # Sigma comparison they imply and Kubernetes audit keys under Sigma's): event.outcome, endpoint
+    # event.action and signer names of processes have no Sigma field, so stay native
+    assert named / sum(hows.values()) >= 0.80
     assert hows["part"] >= 5000  # process.args and process.parent.args as CommandLine / ParentCommandLine
 
 

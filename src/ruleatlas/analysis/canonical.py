@@ -165,6 +165,15 @@ SERVICE_FIELDS: dict[tuple[str, str], str] = {
     ("okta", "event.action"): "eventType",
     ("activitylogs", "event.action"): "operationName",
     ("gcp.audit", "event.action"): "gcp.audit.method_name",
+    # Elastic keeps the Kubernetes audit event under `kubernetes.audit.`; pySigma's ecs_kubernetes() maps
+    # verb → kubernetes.audit.verb and resource → kubernetes.audit.objectRef.resource (...subresource,
+    # namespace, apiGroup likewise), and SigmaHQ's Kubernetes audit rules write the event's own keys
+    # (`verb`, `objectRef.resource`).
+    ("audit", "kubernetes.audit.verb"): "verb",
+    ("audit", "kubernetes.audit.objectRef.resource"): "objectRef.resource",
+    ("audit", "kubernetes.audit.objectRef.subresource"): "objectRef.subresource",
+    ("audit", "kubernetes.audit.objectRef.namespace"): "objectRef.namespace",
+    ("audit", "kubernetes.audit.objectRef.apiGroup"): "objectRef.apiGroup",
     ("cloudtrail", "errorCode"): "errorCode",
     ("audit", "Operation"): "Operation",
     ("audit", "Workload"): "Workload",
