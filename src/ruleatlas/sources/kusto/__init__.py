@@ -41,7 +41,7 @@ from ruleatlas.sources.kusto.logsource import derive
 
 VENDOR = "kusto"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "kusto-2"
+PARSER_VERSION = "kusto-3"
 WHAT = "a Sentinel analytic rule (name, query, ...)"
 _RULE_FOLDERS = ("analytic rules", "analytical rules", "analytics rules")
 
