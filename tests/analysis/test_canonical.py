@@ -329,6 +329,11 @@ def test_ecs_fields_beyond_pysigmas_reverse_table(
             ("TargetObject", Kind.ENDS_WITH, "\\Debugger"),
         ),
         (Pred("registry.key", Kind.ENDS_WITH, "\\Run"), WIN_REG, ("TargetObject", Kind.CONTAINS, "\\Run")),
+        (
+            Pred("registry.value", Kind.WILDCARD, "*Debug?r"),
+            WIN_REG,
+            ("TargetObject", Kind.WILDCARD, "*\\\\*Debug?r"),  # a backslash before `*` is escaped
+        ),
     ],
 )
 def test_a_part_field_counts_under_the_sigma_comparison_it_implies(

@@ -362,11 +362,11 @@ def _part_field(
         return target, Kind.CONTAINS, value
     if kind is Kind.WILDCARD:
         parts = parse_wildcard(value)
-        lead: list[WildPart] = [] if parts and parts[0] is Wild.STAR else [Wild.STAR]
-        if part == LAST:
-            lead.append("\\")
-        tail: list[WildPart] = [] if parts and parts[-1] is Wild.STAR else [Wild.STAR]
-        return target, Kind.WILDCARD, wildcard_text([*lead, *parts, *(tail if part == ARG else [])])
+        if part == LAST:  # the pattern matches the whole last component: `*\P`
+            return target, Kind.WILDCARD, wildcard_text([Wild.STAR, "\\", *parts])
+        lead: list[WildPart] = [] if parts[0] is Wild.STAR else [Wild.STAR]
+        tail: list[WildPart] = [] if parts[-1] is Wild.STAR else [Wild.STAR]
+        return target, Kind.WILDCARD, wildcard_text([*lead, *parts, *tail])
     return None  # regexes, numbers, `neq`, `exists`: nothing implied of the whole
 
 
