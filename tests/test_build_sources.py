@@ -104,6 +104,19 @@ def test_a_reader_version_change_rebuilds_whole(
     assert build(config).mode == "full"
 
 
+def test_changed_analysis_code_rebuilds_whole(
+    tmp_path: Path, fake_readers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A canonicaliser table changed between builds: every rule is analysed again, none keeps old rows."""
+    from ruleatlas.build import plan
+
+    config = config_for(tmp_path, copy_sources(tmp_path))
+    build(config)
+    assert build(config).mode == "incremental"
+    monkeypatch.setattr(plan, "analysis_fingerprint", lambda: "another-canonicaliser")
+    assert build(config).mode == "full"
+
+
 def test_a_reader_that_raises_or_cannot_import_is_a_problem_not_a_crash(
     tmp_path: Path, fake_readers: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

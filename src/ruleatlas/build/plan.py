@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ruleatlas import __version__
+from ruleatlas.analysis import analysis_fingerprint
 from ruleatlas.attack import JSON_FORMAT as ATTACK_FORMAT
 from ruleatlas.build.inputs import PreviousCatalog, fingerprint, read_previous
 from ruleatlas.config import BuildConfig, SourceSpec, describe_source
@@ -90,6 +91,7 @@ def plan_build(config: BuildConfig, previous_catalog: Path | None, cache_dir: Pa
                 INGEST_VERSION,
                 {s.name: reader_version(s.name) for s in specs},
                 __version__,
+                analysis_fingerprint(),  # a changed canonicaliser re-analyses every rule
                 SCHEMA_VERSION,  # a catalog of an older schema is rebuilt, never patched
                 telemetry_store.TABLES_VERSION,
                 keys,
