@@ -284,3 +284,30 @@ def test_linear_matcher_stays_right_when_its_transition_cache_starts_over(
     for _ in range(500):
         text = "".join(rng.choice("abcx") for _ in range(rng.randint(0, 20)))
         assert linear.search(text) == bool(reference.search(text)), text
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r".{1000,}",  # SigmaHQ's "Unusually Long PowerShell CommandLine"
+        r"(?s).{20,}x",
+        r"a{5}(?:bc|d)+",
+        r"(?=abc)abc.*\d{3}",
+        r"(?i)[a-z]{8,}\\x?",
+        r"^.{2}$",
+        r"x|",
+    ],
+)
+def test_length_gate_answers_like_re_around_the_shortest_match(pattern: str) -> None:
+    """A text shorter than the shortest match is refused by its length alone; at and above it, and for
+    every engine the pattern runs on, the answers stay those of re.search."""
+    search, _ = compile_search(pattern)
+    shortest = sre_parse.parse(pattern).getwidth()[0]
+    reference = re.compile(pattern)
+    rng = random.Random(pattern)
+    for length in {0, 1, max(shortest - 1, 0), shortest, shortest + 1, shortest + 7, 2 * shortest + 3}:
+        for _ in range(40):
+            text = "".join(rng.choice("abcdx\\\n19AZ") for _ in range(length))
+            assert bool(search(text)) == bool(reference.search(text)), (pattern, length, text)
+    if pattern == r".{1000,}":  # a newline-free command line: refused at 999 characters, found at 1000
+        assert not search("a" * 999) and search("a" * 1000) and search("b\n" + "a" * 1000)

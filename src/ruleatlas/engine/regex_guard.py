@@ -75,25 +75,38 @@ def compile_search(pattern: str, flags: str = "") -> tuple[Search, bool]:
         raise RegexError(f"invalid regular expression {pattern!r}: {exc}") from exc
     items = list(parsed)
     runs = literal_runs(items, parsed.state.flags)
+    shortest = _shortest_match(parsed)
     nested = has_nested_quantifiers(items)
     if not nested and not has_unbounded_repeat(items):
-        return _gated(compiled.search, runs), False
+        return _gated(compiled.search, runs, shortest), False
     try:
         linear = Re2Search(translate(parsed, parsed.state.flags))
     except Untranslatable:
         pass
     else:
         if nested:
-            return _gated(linear, runs), True
-        return _gated(_short_on_re(compiled.search, linear, unbounded_repeats(items)), runs), True
+            return _gated(linear, runs, shortest), True
+        search = _short_on_re(compiled.search, linear, unbounded_repeats(items))
+        return _gated(search, runs, shortest), True
     try:
-        return LinearRegex(parsed, parsed.state.flags).search, True
+        return _gated(LinearRegex(parsed, parsed.state.flags).search, [], shortest), True
     except RegexError:
         if nested:
             raise
     # an unbounded repeat with a construct neither linear engine has (lookaround, backreference): `re`
     # on at most BACKTRACK_TEXT characters of the value, so the worst case stays bounded
-    return _gated(_bounded(compiled.search), runs), False
+    return _gated(_bounded(compiled.search), runs, shortest), False
+
+
+def _shortest_match(parsed: P.SubPattern) -> int:
+    """The fewest characters a match can span, by `re`'s own reckoning (lookarounds count as nothing, so
+    it never overstates): a text shorter than that cannot hold a match, whatever the engine. SigmaHQ's
+    `CommandLine|re: '.{1000,}'` (abnormal command line size) cost RE2 ~2 ms on each command line of
+    450-1000 characters; the length alone answers those."""
+    try:
+        return int(parsed.getwidth()[0])
+    except (OverflowError, RecursionError):  # pragma: no cover - re.compile has parsed it already
+        return 0
 
 
 BACKTRACK_TEXT = 4096  # characters `re` searches when neither linear engine can run the pattern
@@ -164,21 +177,28 @@ def has_unbounded_repeat(items: list[tuple[Any, Any]]) -> bool:
 GATE_NEEDLES = 2  # literal runs checked before `re` runs (the longest, counting repeats)
 
 
-def _gated(search: Search, runs: list[str]) -> Search:
+def _gated(search: Search, runs: list[str], shortest: int = 0) -> Search:
     r"""`search`, preceded by tests of texts every match contains (C speed, no backtracking): most values
     fail them, and `re` can take time quadratic in the value (`\w+x` on a long word) or worse.
 
     A run the pattern requires n times must occur n times without overlap (the runs of a match are
     disjoint parts of it): `\+.*\+.*\+` needs three "+", which `str.count` (the most non-overlapping
-    occurrences) checks before `re` tries every way to place the `.*`."""
+    occurrences) checks before `re` tries every way to place the `.*`. A text shorter than `shortest`
+    (`_shortest_match`) is answered by its length."""
     counts = Counter(runs)
     chosen = sorted(counts, key=lambda run: (len(run) * counts[run], len(run)), reverse=True)[:GATE_NEEDLES]
-    if not chosen:
+    # the runs' own lengths already refuse texts too short for them: the length test adds only above that
+    longest_run = max((len(run) * counts[run] for run in chosen), default=0)
+    if shortest <= max(longest_run, 1):
+        shortest = 0
+    if not chosen and not shortest:
         return search
     single = tuple(run for run in chosen if counts[run] == 1)
     repeated = tuple((run, counts[run]) for run in chosen if counts[run] > 1)
 
     def gated_search(text: str) -> object:
+        if len(text) < shortest:
+            return None
         for needle in single:
             if needle not in text:
                 return None
