@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,24 @@ def test_an_element_with_attributes_gives_its_children_not_its_attributes(
     assert event.fields["EventID"] == 1102 and event.fields["SubjectUserName"] == "admin01"
     assert attribute not in event.fields
     assert matches("sel:\n  EventID: 1102\n  SubjectUserName: admin01\ncondition: sel", event)
+
+
+def test_plain_eventdata_copied_at_once_gives_the_fields_item_by_item(
+    shared_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_data_fields` copies a plain EventData (named scalar items, none taken by System) in one update: on
+    every record of ../shared/logs that gives the fields, and their order, of the item-by-item loop."""
+    from evtx import PyEvtxParser
+
+    import ruleatlas.logs.evtx_fields as module
+
+    objects = [
+        json.loads(record["data"])
+        for path in sorted((shared_dir / "logs").rglob("*.evtx"))
+        for record in PyEvtxParser(str(path), number_of_threads=1).records_json()
+    ]
+    fast = [module.evtx_fields(obj) for obj in objects]
+    monkeypatch.setattr(module, "_PLAIN_VALUES", frozenset())  # no section qualifies: the loop for all
+    slow = [module.evtx_fields(obj) for obj in objects]
+    assert len(objects) > 7000
+    assert [list(fields.items()) for fields in fast] == [list(fields.items()) for fields in slow]
