@@ -1,0 +1,131 @@
+"""Where the scanner's prefilter spends its time, per kind of event (Channel, EventID) of ../shared/logs.
+
+    .venv/bin/python bench/scan_buckets.py            # the 8 kinds that cost the prefilter most
+    .venv/bin/python bench/scan_buckets.py --top 20 --passes 7
+
+SigmaHQ's rules (as bench/scan.py reads them) over every EVTX record of ../shared/logs, parsed once. After
+a warm-up pass (automata and plans built), each step of `Prefilter.select` is timed on its own over the
+events of each kind, best of `--passes` passes (CPU time, process_time): the plan lookup (`Scanner._plan`),
+building the folded text, the automaton search (`found`), the literal hits with the further-requirement
+checks (`hits`, the search included) and the whole `select`. Printed per kind: events, share of all
+events and of the prefilter's time, automaton literals, text length, literals found (occurrences and
+distinct), rules hit before and after the further-requirement checks, and the microseconds per event of
+each step. The machine is shared: the figures move with its load (printed); compare within one run.
+Prints figures only; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scan import evtx_files, load_compiled
+
+
+def best_us(step: Callable[[object], object], items: Sequence[object], passes: int) -> float:
+    best = float("inf")
+    for _ in range(passes):
+        start = time.process_time()
+        for item in items:
+            step(item)
+        best = min(best, time.process_time() - start)
+    return best / max(len(items), 1) * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--top", type=int, default=8, help="how many kinds of event to print")
+    parser.add_argument("--passes", type=int, default=5, help="timed passes per step (the best is kept)")
+    args = parser.parse_args()
+
+    from ruleatlas.engine.fieldmap import with_audit_aliases
+    from ruleatlas.engine.prefilter import _split_text, values_text
+    from ruleatlas.engine.scan import Scanner
+    from ruleatlas.logs.event import InputProblem
+    from ruleatlas.logs.readers import read_events
+
+    compiled, info = load_compiled()
+    problems: list[InputProblem] = []
+    events = [with_audit_aliases(e.fields) for e in read_events(evtx_files(), problems=problems)]
+    scanner = Scanner(compiled)  # type: ignore[arg-type]
+    print(
+        f"{info['rules_compiled']} rules, {len(events):,} events; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    by_kind: dict[tuple[object, object], list[dict[str, object]]] = defaultdict(list)
+    for fields in events:
+        by_kind[(fields.get("Channel"), fields.get("EventID"))].append(fields)
+    for fields in events:  # warm-up: buckets, plans and automata built
+        bucket, plan = scanner._plan(fields)
+        bucket.select(plan, fields)
+
+    def text_of(item: tuple[dict[str, object], object, object]) -> str | None:
+        fields, _bucket, plan = item
+        literal_set = plan.literal_set  # type: ignore[attr-defined]
+        if literal_set is None:
+            return None
+        split = plan.split  # type: ignore[attr-defined]
+        text = _split_text(split, fields, literal_set.numeric) if split is not None else None
+        return text if text is not None else values_text(plan.values(fields))  # type: ignore[attr-defined]
+
+    select_us = {
+        kind: best_us(lambda f: scanner._plan(f)[0].select(scanner._plan(f)[1], f), group, 1)  # type: ignore[arg-type]
+        for kind, group in by_kind.items()
+    }
+    weight = {kind: select_us[kind] * len(by_kind[kind]) for kind in by_kind}
+    total = sum(weight.values()) or 1.0
+    print(
+        f"{'Channel, EventID':<52}{'events':>7}{'ev%':>6}{'pf%':>6}{'lits':>7}{'text':>6}{'found':>11}"
+        f"{'rules':>9}{'plan':>7}{'text':>7}{'found':>7}{'hits':>7}{'select':>8}  (µs/event)"
+    )
+    for kind in sorted(weight, key=weight.__getitem__, reverse=True)[: args.top]:
+        group = by_kind[kind]
+        items = [(fields, *scanner._plan(fields)) for fields in group]
+        literal_set = items[0][2].literal_set
+        texts = [text_of(item) for item in items]  # type: ignore[arg-type]
+        searched = [text for text in texts if text is not None]
+        name = f"{kind[0]}, {kind[1]}"[:50]
+        if literal_set is None or not searched:
+            print(f"{name:<52}{len(group):>7}  (no literal search)")
+            continue
+        raw = sum(
+            len(literal_set.search._str_automaton.find_matches_as_strings(t, overlapping=True))
+            if literal_set.search._str_automaton is not None
+            else 0
+            for t in searched
+        )
+        distinct = sum(len(literal_set.search.found(t)) for t in searched)
+        hit_before = sum(
+            len(set().union(*map(literal_set.rules_of.__getitem__, literal_set.search.found(t))))
+            for t in searched
+        )
+        hit_after = sum(len(literal_set.hits(t)) for t in searched)
+        n = len(searched)
+        plan_us = best_us(lambda item: scanner._plan(item[0]), items, args.passes)  # type: ignore[index]
+        text_us = best_us(text_of, items, args.passes)  # type: ignore[arg-type]
+        found_us = best_us(literal_set.search.found, searched, args.passes)  # type: ignore[arg-type]
+        hits_us = best_us(literal_set.hits, searched, args.passes)  # type: ignore[arg-type]
+        whole_us = best_us(lambda item: item[1].select(item[2], item[0]), items, args.passes)  # type: ignore[index]
+        print(
+            f"{name:<52}{len(group):>7}{len(group) / len(events) * 100:>6.1f}"
+            f"{weight[kind] / total * 100:>6.1f}"
+            f"{len(literal_set.search.literals):>7}{sum(map(len, searched)) // n:>6}"
+            f"{raw / n:>6.0f}/{distinct / n:<4.0f}{hit_before / n:>5.0f}/{hit_after / n:<3.0f}"
+            f"{plan_us:>7.1f}{text_us:>7.1f}{found_us:>7.1f}{hits_us:>7.1f}{whole_us:>8.1f}",
+            flush=True,
+        )
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
