@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ruleatlas.analysis.rows import RuleRow, analyse_rule
 from ruleatlas.model import All, Any, Kind, Not, Pred, Ref, Rule, RuleKind, SourceRef, Stage
 from ruleatlas.store import Catalog, CatalogWriter
@@ -76,7 +78,10 @@ def test_counts_distinct_rules_by_vendor_and_skip_deprecated_and_unsupported(tmp
     catalog.close()
 
 
-def test_patching_a_copy_reports_the_rules_whose_counts_moved(tmp_path: Path) -> None:
+@pytest.mark.parametrize("patch_only_touched", [False, True])
+def test_patching_a_copy_reports_the_rules_whose_counts_moved(
+    tmp_path: Path, patch_only_touched: bool
+) -> None:
     path = tmp_path / "catalog.sqlite"
     writer = CatalogWriter(path)
     writer.add_files(
@@ -101,7 +106,7 @@ def test_patching_a_copy_reports_the_rules_whose_counts_moved(tmp_path: Path) ->
     patch.add_files([("sigma", "sigma", "b.yml", "rules", "h2b", 1, 0)])
     patch.add_rules([row("b", Ref("s"), {"s": INITIATED})])
     # b changed itself; a's host count fell from 2 to 1; c's Initiated count rose from 1 to 2.
-    assert patch.recount() == {"a", "b", "c"}
+    assert patch.recount(patch=patch_only_touched) == {"a", "b", "c"}
     patch.close()
     catalog = Catalog(path)
     assert catalog.files() == {("sigma", "a.yml"): "h1", ("sigma", "b.yml"): "h2b", ("sigma", "c.yml"): "h3"}

@@ -82,11 +82,12 @@ def store_catalog(
     if telemetry is not None:
         writer.set_blob("telemetry", telemetry[1])
     writer.refresh_sources([(s.name, s.vendor, str(s.path), s.repo, s.commit) for s in plan.specs])
-    affected = writer.recount()
+    affected = writer.recount(patch=incremental)
     # Neighbours, classes and same-action rules over every stored form (when a rule changed): pages whose
     # sections changed are rendered again too.
-    if rows:
-        affected |= relations_store.refresh(writer.db).changed
+    if rows or writer.deleted_uids:
+        changed = writer.deleted_uids | {r.uid for r in rows} if incremental else None
+        affected |= relations_store.refresh(writer.db, changed).changed
     # Every page again when the templates changed, or when the current generation has no complete site.
     rerender_all = (
         not incremental

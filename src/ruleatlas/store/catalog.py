@@ -20,8 +20,9 @@ from ruleatlas.analysis.rows import RuleRow
 from ruleatlas.store.deploy import attach as attach_links
 from ruleatlas.store.relations import rule_relations
 
-# 6: spellings and exclusion counts; 7: sources named apart from vendor labels; 8: relation tables
-SCHEMA_VERSION = 8
+# 6: spellings and exclusion counts; 7: sources named apart from vendor labels; 8: relation tables;
+# 9: relation forms with their coverage, source, role and actions (an incremental refresh reads those)
+SCHEMA_VERSION = 9
 CATALOG_FILE = "catalog.sqlite"
 
 SCHEMA = """
@@ -159,6 +160,7 @@ class CatalogWriter:
             shutil.copyfile(base, self.tmp)
         # Indicator keys whose page may change: keys of rules deleted or added, keys whose counts changed.
         self.touched_keys: set[IndicatorKey] = set()
+        self.deleted_uids: set[str] = set()  # rules `delete_files` removed (some come back re-analysed)
         self.db = sqlite3.connect(self.tmp)
         self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
         if base is None:
@@ -206,6 +208,7 @@ class CatalogWriter:
             for key in keys
             for (uid,) in self.db.execute("SELECT uid FROM rules WHERE source = ? AND path = ?", key)
         ]
+        self.deleted_uids.update(uid for (uid,) in uids)
         for (uid,) in uids:
             self.touched_keys.update(
                 self.db.execute("SELECT field, kind, value, transforms FROM indicators WHERE uid = ?", (uid,))
@@ -271,8 +274,13 @@ class CatalogWriter:
             ((p.source, p.vendor, p.file, p.uid, p.line, p.severity, p.message, p.hint) for p in rows),
         )
 
-    def recount(self) -> set[str]:
-        """Recompute corpus counts; return the rules showing an indicator whose count changed."""
+    def recount(self, *, patch: bool = False) -> set[str]:
+        """Recompute corpus counts; return the rules showing an indicator whose count changed.
+
+        `patch` (a copy of a catalog being patched): only the keys of the rules deleted and added
+        (`touched_keys`) are counted again, the others' counts being those of the same rows as before."""
+        if patch:
+            return self._recount_touched()
         db = self.db
         db.execute("ALTER TABLE indicator_counts RENAME TO old_counts")
         db.execute("ALTER TABLE exclusion_counts RENAME TO old_exclusion_counts")
@@ -316,6 +324,52 @@ class CatalogWriter:
         db.execute("DROP TABLE old_counts")
         db.execute("DROP TABLE old_exclusion_counts")
         db.execute("DROP TABLE changed_counts")
+        return affected
+
+    def _recount_touched(self) -> set[str]:
+        db = self.db
+        db.execute("DROP TABLE IF EXISTS temp.touched")
+        db.execute(
+            "CREATE TEMP TABLE touched (field TEXT, kind TEXT, value TEXT, transforms TEXT, "
+            "PRIMARY KEY (field, kind, value, transforms)) WITHOUT ROWID"
+        )
+        db.executemany("INSERT OR IGNORE INTO touched VALUES (?, ?, ?, ?)", self.touched_keys)
+        # the touched keys' indicator rows, found through the (field, kind, value) index
+        db.execute(
+            "CREATE TEMP TABLE touched_rows AS SELECT i.* FROM touched t JOIN indicators i "
+            "ON i.field = t.field AND i.kind = t.kind AND i.value = t.value AND i.transforms = t.transforms"
+        )
+        key = "(field, kind, value, transforms) IN (SELECT field, kind, value, transforms FROM touched)"
+        changed: set[IndicatorKey] = set()
+        for table, flag in (("indicator_counts", 0), ("exclusion_counts", 1)):
+            before = set(db.execute(f"SELECT * FROM {table} WHERE {key}"))
+            db.execute(f"DELETE FROM {table} WHERE {key}")
+            db.execute(
+                f"INSERT INTO {table} SELECT field, kind, value, transforms, vendor, COUNT(DISTINCT uid) "
+                f"FROM touched_rows WHERE exclusion = {flag} AND counted = 1 "
+                "GROUP BY field, kind, value, transforms, vendor"
+            )
+            after = set(db.execute(f"SELECT * FROM {table} WHERE {key}"))
+            changed.update(row[:4] for row in before ^ after)
+        db.execute(f"DELETE FROM indicator_spellings WHERE {key}")
+        db.execute(
+            "INSERT INTO indicator_spellings SELECT field, kind, value, transforms, shown FROM ("
+            "SELECT field, kind, value, transforms, shown, ROW_NUMBER() OVER (PARTITION BY field, kind, "
+            "value, transforms ORDER BY COUNT(DISTINCT uid) DESC, shown) AS rank FROM touched_rows "
+            "GROUP BY field, kind, value, transforms, shown) WHERE rank = 1"
+        )
+        self.touched_keys.update(changed)
+        db.execute("DELETE FROM touched")
+        db.executemany("INSERT INTO touched VALUES (?, ?, ?, ?)", changed)
+        affected = {
+            uid
+            for (uid,) in db.execute(
+                "SELECT DISTINCT i.uid FROM touched t JOIN indicators i ON i.field = t.field "
+                "AND i.kind = t.kind AND i.value = t.value AND i.transforms = t.transforms"
+            )
+        }
+        db.execute("DROP TABLE temp.touched")
+        db.execute("DROP TABLE temp.touched_rows")
         return affected
 
     def summaries(self) -> list[dict[str, Any]]:

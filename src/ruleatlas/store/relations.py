@@ -18,9 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ruleatlas.analysis.relations import RuleForm, relate
+from ruleatlas.analysis.relations.neighbours import Neighbour, comparable, fed_within, may_be_broad, pair
 
 TABLES = """
-CREATE TABLE IF NOT EXISTS rel_forms (uid TEXT PRIMARY KEY, class_key TEXT NOT NULL, form TEXT NOT NULL);
+-- beside the form, what an incremental refresh sifts every rule by without reading its form: its log source,
+-- its coverage (a JSON list) and its role (0: not compared, 1: compared, 2: may also be a broader rule)
+CREATE TABLE IF NOT EXISTS rel_forms (
+    uid TEXT PRIMARY KEY, class_key TEXT NOT NULL, form TEXT NOT NULL, source TEXT NOT NULL,
+    coverage TEXT NOT NULL, role INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rel_forms_key ON rel_forms (class_key);
+CREATE TABLE IF NOT EXISTS rel_form_actions (uid TEXT NOT NULL, provider TEXT NOT NULL, action TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS rel_form_actions_uid ON rel_form_actions (uid);
+CREATE INDEX IF NOT EXISTS rel_form_actions_action ON rel_form_actions (provider, action);
 CREATE TABLE IF NOT EXISTS rel_neighbours (
     narrow TEXT NOT NULL, broad TEXT NOT NULL, broad_reason TEXT NOT NULL, narrow_reason TEXT NOT NULL
 );
@@ -51,15 +61,31 @@ def _has_tables(db: sqlite3.Connection) -> bool:
     return row is not None
 
 
+def _role(data: dict[str, Any]) -> int:
+    """`neighbours.comparable` (1) and `neighbours.may_be_broad` (2) of a form's JSON, without reading its
+    terms into literals."""
+    terms = data["terms"]
+    if data["shape"] is not None or not terms:
+        return 0
+    return 2 if all(clauses for clauses, _exclusions in terms) else 1
+
+
 def write_forms(db: sqlite3.Connection, forms: Iterable[tuple[str, str]]) -> None:
     """Store (uid, form JSON) of analysed rules; an empty form text removes the rule's form (no logic)."""
     ensure_tables(db)
     for uid, text in forms:
+        db.execute("DELETE FROM rel_form_actions WHERE uid = ?", (uid,))
         if not text:
             db.execute("DELETE FROM rel_forms WHERE uid = ?", (uid,))
             continue
-        key = json.loads(text)["class_key"]
-        db.execute("INSERT OR REPLACE INTO rel_forms VALUES (?, ?, ?)", (uid, key, text))
+        data = json.loads(text)
+        db.execute(
+            "INSERT OR REPLACE INTO rel_forms VALUES (?, ?, ?, ?, ?, ?)",
+            (uid, data["class_key"], text, data.get("source", ""), json.dumps(data["coverage"]), _role(data)),
+        )
+        db.executemany(
+            "INSERT INTO rel_form_actions VALUES (?, ?, ?)", ((uid, a[0], a[1]) for a in data["actions"])
+        )
 
 
 @dataclass(slots=True)
@@ -87,10 +113,21 @@ def load_forms(db: sqlite3.Connection) -> list[RuleForm]:
     return out
 
 
-def refresh(db: sqlite3.Connection) -> RefreshSummary:
-    """Recompute every relation from the stored forms; the summary names the rules whose sections changed."""
+_LIVE = f"r.kind NOT IN {UNCOUNTED} AND r.status NOT IN {UNCOUNTED}"
+
+
+def refresh(db: sqlite3.Connection, changed: Iterable[str] | None = None) -> RefreshSummary:
+    """Recompute the relations from the stored forms; the summary names the rules whose sections changed.
+
+    `changed`: the rules written or removed since the last refresh (their forms already written): only the
+    relations they take part in, before or after, are recomputed — the same tables a whole refresh gives,
+    since a pair's relation depends on its two forms alone, a class on its key's members, a same-action
+    group on its action's rules."""
     ensure_tables(db)
+    if changed is not None:
+        return _refresh_changed(db, set(changed))
     db.execute("DELETE FROM rel_forms WHERE uid NOT IN (SELECT uid FROM rules)")
+    db.execute("DELETE FROM rel_form_actions WHERE uid NOT IN (SELECT uid FROM rules)")
     forms = load_forms(db)
     relations = relate(forms)
     db.execute("DELETE FROM rel_neighbours")
@@ -108,7 +145,7 @@ def refresh(db: sqlite3.Connection) -> RefreshSummary:
         "INSERT INTO rel_actions VALUES (?, ?, ?)",
         ((provider, action, uid) for (provider, action), uids in relations.actions.items() for uid in uids),
     )
-    changed = _update_digests(db, forms)
+    changed = _update_digests(db, {form.uid: form for form in forms})
     return RefreshSummary(
         len(forms),
         len(relations.neighbours),
@@ -119,39 +156,227 @@ def refresh(db: sqlite3.Connection) -> RefreshSummary:
     )
 
 
-def _update_digests(db: sqlite3.Connection, forms: list[RuleForm]) -> set[str]:
-    """Digest what each rule's sections show (related uids, reasons, titles, class size); return the rules
-    whose digest changed, and those of rules that lost every relation."""
-    titles = {
-        uid: (title, vendor) for uid, title, vendor in db.execute("SELECT uid, title, vendor FROM rules")
+def _in(column: str, values: Iterable[Any]) -> tuple[str, tuple[str]]:
+    """`column IN (the values)` for any number of values: one JSON parameter."""
+    return f"{column} IN (SELECT value FROM json_each(?))", (json.dumps(sorted(values)),)
+
+
+def _refresh_changed(db: sqlite3.Connection, changed: set[str]) -> RefreshSummary:
+    """`refresh` over the relations of `changed` rules only (its docstring)."""
+    where_uid, todo = _in("uid", changed)
+    # What the changed rules were related to before: those rules' sections may change too.
+    before = {
+        uid
+        for row in db.execute(
+            "SELECT narrow, broad FROM rel_neighbours WHERE narrow IN (SELECT value FROM json_each(?1)) "
+            "OR broad IN (SELECT value FROM json_each(?1))",
+            todo,
+        )
+        for uid in row
     }
+    keys = {key for (key,) in db.execute(f"SELECT class_key FROM rel_classes WHERE {where_uid}", todo)}
+    actions = set(db.execute(f"SELECT provider, action FROM rel_actions WHERE {where_uid}", todo))
+    db.execute(f"DELETE FROM rel_forms WHERE {where_uid} AND uid NOT IN (SELECT uid FROM rules)", todo)
+    db.execute(f"DELETE FROM rel_form_actions WHERE {where_uid} AND uid NOT IN (SELECT uid FROM rules)", todo)
+    db.execute(
+        "DELETE FROM rel_neighbours WHERE narrow IN (SELECT value FROM json_each(?1)) "
+        "OR broad IN (SELECT value FROM json_each(?1))",
+        todo,
+    )
+    mine = {
+        uid: _form(uid, text)
+        for uid, text in db.execute(
+            f"SELECT f.uid, f.form FROM rel_forms f JOIN rules r ON r.uid = f.uid WHERE {_LIVE} "
+            "AND f.uid IN (SELECT value FROM json_each(?))",
+            todo,
+        )
+    }
+    keys |= {form.class_key for form in mine.values()}
+    actions |= {action for form in mine.values() for action in form.actions}
+    found, candidates = _neighbours_of(db, mine)
+    db.executemany(
+        "INSERT INTO rel_neighbours VALUES (?, ?, ?, ?)",
+        ((n.narrow, n.broad, n.broad_reason, n.narrow_reason) for n in found),
+    )
+    # Classes and same-action groups of the keys and actions the changed rules had or have.
+    where_key, key_list = _in("class_key", keys)
+    db.execute(f"DELETE FROM rel_classes WHERE {where_key}", key_list)
+    members: dict[str, list[str]] = defaultdict(list)
+    for key, uid in db.execute(
+        f"SELECT f.class_key, f.uid FROM rel_forms f JOIN rules r ON r.uid = f.uid WHERE {_LIVE} "
+        "AND f.class_key IN (SELECT value FROM json_each(?))",
+        key_list,
+    ):
+        members[key].append(uid)
+    db.executemany(
+        "INSERT INTO rel_classes VALUES (?, ?)",
+        ((key, uid) for key, uids in members.items() if len(uids) >= 2 for uid in sorted(uids)),
+    )
+    peers: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for provider, action in actions:
+        db.execute("DELETE FROM rel_actions WHERE provider = ? AND action = ?", (provider, action))
+        peers[(provider, action)] = [
+            uid
+            for (uid,) in db.execute(
+                "SELECT DISTINCT a.uid FROM rel_form_actions a JOIN rules r ON r.uid = a.uid "
+                f"WHERE {_LIVE} AND a.provider = ? AND a.action = ? ORDER BY a.uid",
+                (provider, action),
+            )
+        ]
+    db.executemany(
+        "INSERT INTO rel_actions VALUES (?, ?, ?)",
+        ((p, a, uid) for (p, a), uids in peers.items() if len(uids) >= 2 for uid in uids),
+    )
+    # The sections to digest again: the changed rules, who they were and are related to.
+    touched = changed | before | {uid for n in found for uid in (n.narrow, n.broad)}
+    touched |= {uid for uids in members.values() for uid in uids}
+    touched |= {uid for uids in peers.values() for uid in uids}
+    where_touched, touched_list = _in("f.uid", touched)
+    forms = {
+        uid: _form(uid, text)
+        for uid, text in db.execute(
+            f"SELECT f.uid, f.form FROM rel_forms f JOIN rules r ON r.uid = f.uid WHERE {_LIVE} "
+            f"AND {where_touched}",
+            touched_list,
+        )
+    }
+    changed_sections = _update_digests(db, forms, touched)
+    count = db.execute
+    return RefreshSummary(
+        count(f"SELECT COUNT(*) FROM rel_forms f JOIN rules r ON r.uid = f.uid WHERE {_LIVE}").fetchone()[0],
+        count("SELECT COUNT(*) FROM rel_neighbours").fetchone()[0],
+        count("SELECT COUNT(DISTINCT class_key) FROM rel_classes").fetchone()[0],
+        count("SELECT COUNT(*) FROM (SELECT DISTINCT provider, action FROM rel_actions)").fetchone()[0],
+        candidates,
+        changed_sections,
+    )
+
+
+def _form(uid: str, text: str) -> RuleForm:
+    form = RuleForm.from_json(text)
+    form.uid = uid  # a uid made unique after analysis
+    return form
+
+
+def _neighbours_of(db: sqlite3.Connection, mine: dict[str, RuleForm]) -> tuple[list[Neighbour], int]:
+    """Every neighbour pair with a rule of `mine` on either side, over the catalog's live forms: only the
+    rules whose coverage (or log source) a pair allows are read and compared."""
+    forms = [form for form in mine.values() if comparable(form)]
+    if not forms:
+        return [], 0
+    others: list[tuple[str, str, str, frozenset[str], int]] = [
+        (uid, key, source, frozenset(json.loads(coverage)), role)
+        for uid, key, source, coverage, role in db.execute(
+            f"SELECT f.uid, f.class_key, f.source, f.coverage, f.role FROM rel_forms f JOIN rules r "
+            f"ON r.uid = f.uid WHERE {_LIVE} AND f.role > 0"
+        )
+    ]
+    wanted: dict[str, list[tuple[RuleForm, bool]]] = defaultdict(list)  # other uid -> (form, other is broad)
+    for form in forms:
+        broad = may_be_broad(form)
+        for uid, key, source, coverage, role in others:
+            if uid == form.uid or key == form.class_key:
+                continue
+            # a pair of two changed rules is found once, from its narrow side
+            if broad and (coverage <= form.coverage or source == form.source) and uid not in mine:
+                wanted[uid].append((form, False))
+            if role == 2 and (form.coverage <= coverage or source == form.source):
+                wanted[uid].append((form, True))
+    found: dict[tuple[str, str], Neighbour] = {}
+    candidates = 0
+    where, uids = _in("uid", wanted)
+    for uid, text in db.execute(f"SELECT uid, form FROM rel_forms WHERE {where}", uids):
+        other = mine.get(uid) or _form(uid, text)
+        for form, other_is_broad in wanted[uid]:
+            narrow, wide = (form, other) if other_is_broad else (other, form)
+            if not fed_within(narrow, wide):
+                continue
+            candidates += 1
+            neighbour = pair(narrow, wide)
+            if neighbour is not None:
+                found[(neighbour.narrow, neighbour.broad)] = neighbour
+    return list(found.values()), candidates
+
+
+def _update_digests(
+    db: sqlite3.Connection, forms: dict[str, RuleForm], only: set[str] | None = None
+) -> set[str]:
+    """Digest what each rule's sections show (related uids, reasons, titles, class size); return the rules
+    whose digest changed, and those of rules that lost every relation. `only`: digest these rules alone
+    (`forms` then holds theirs), the others' sections being unchanged."""
+    params: tuple[str, ...] = ()
+    if only is None:
+        where = "1"
+        titles = {
+            uid: (title, vendor) for uid, title, vendor in db.execute("SELECT uid, title, vendor FROM rules")
+        }
+    else:
+        where, params = _in("{column}", only)
+        titles = {}
     shown: dict[str, list[Any]] = defaultdict(list)
-    for narrow, broad, broad_reason, narrow_reason in db.execute("SELECT * FROM rel_neighbours"):
+    neighbour_rows = db.execute(
+        "SELECT * FROM rel_neighbours WHERE "
+        + (
+            "1"
+            if only is None
+            else "narrow IN (SELECT value FROM json_each(?1)) OR broad IN (SELECT value FROM json_each(?1))"
+        ),
+        params,
+    ).fetchall()
+    class_rows = db.execute(
+        "SELECT c.class_key, c.uid, (SELECT COUNT(*) FROM rel_classes s WHERE s.class_key = c.class_key) "
+        f"FROM rel_classes c WHERE {where.format(column='c.uid')}",
+        params,
+    ).fetchall()
+    action_rows = db.execute(
+        "SELECT provider, action, uid FROM rel_actions WHERE (provider, action) IN "
+        f"(SELECT provider, action FROM rel_actions WHERE {where.format(column='uid')}) ORDER BY rowid",
+        params,
+    ).fetchall()
+    if only is not None:
+        named = {u for row in neighbour_rows for u in row[:2]} | {row[2] for row in action_rows}
+        where_named, named_list = _in("uid", named)
+        titles = {
+            uid: (title, vendor)
+            for uid, title, vendor in db.execute(
+                f"SELECT uid, title, vendor FROM rules WHERE {where_named}", named_list
+            )
+        }
+    for narrow, broad, broad_reason, narrow_reason in neighbour_rows:
         shown[narrow].append(("broad", broad, broad_reason, titles.get(broad)))
         shown[broad].append(("narrow", narrow, narrow_reason, titles.get(narrow)))
-    for key, size in db.execute("SELECT class_key, COUNT(*) FROM rel_classes GROUP BY class_key").fetchall():
-        for (uid,) in db.execute("SELECT uid FROM rel_classes WHERE class_key = ?", (key,)):
-            shown[uid].append(("class", key, size))
-    for provider, action, uid in db.execute("SELECT provider, action, uid FROM rel_actions"):
-        shown[uid].append(("action", provider, action))
+    for key, uid, size in class_rows:
+        shown[uid].append(("class", key, size))
     peers: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for provider, action, uid in db.execute("SELECT provider, action, uid FROM rel_actions"):
+    for provider, action, uid in action_rows:
         peers[(provider, action)].append(uid)
     for (provider, action), uids in peers.items():
         for uid in uids:
+            shown[uid].append(("action", provider, action))
             shown[uid].append(("peers", provider, action, [(u, titles.get(u)) for u in uids]))
-    for form in forms:
+    for form in forms.values():
         shown[form.uid].append(("form", form.undecidable, form.opaque))
     digests = {
         uid: hashlib.sha256(json.dumps(sorted(map(repr, items))).encode()).hexdigest()[:16]
         for uid, items in shown.items()
+        if only is None or uid in only
     }
-    old = dict(db.execute("SELECT uid, digest FROM rel_digests").fetchall())
-    changed = {uid for uid, digest in digests.items() if old.get(uid) != digest}
-    changed |= set(old) - set(digests)
-    db.execute("DELETE FROM rel_digests")
+    if only is None:
+        old = dict(db.execute("SELECT uid, digest FROM rel_digests").fetchall())
+        gone = set(old) - set(digests)
+        db.execute("DELETE FROM rel_digests")
+        live = set(titles)
+    else:
+        old = dict(
+            db.execute(f"SELECT uid, digest FROM rel_digests WHERE {where.format(column='uid')}", params)
+        )
+        gone = set(old) - set(digests)
+        db.execute(f"DELETE FROM rel_digests WHERE {where.format(column='uid')}", params)
+        where_only, only_list = _in("uid", only)
+        live = {uid for (uid,) in db.execute(f"SELECT uid FROM rules WHERE {where_only}", only_list)}
+    changed = {uid for uid, digest in digests.items() if old.get(uid) != digest} | gone
     db.executemany("INSERT INTO rel_digests VALUES (?, ?)", digests.items())
-    return {uid for uid in changed if uid in titles}
+    return {uid for uid in changed if uid in live}
 
 
 # --- reading -------------------------------------------------------------------------------------------

@@ -167,22 +167,42 @@ def relate(forms: list[RuleForm]) -> Relations:
             continue
         for other in found:
             narrow = forms[other]
-            if other == number or narrow.class_key == broad.class_key:
-                continue
-            if not (narrow.coverage <= broad.coverage or narrow.source == broad.source):
+            if other == number or not fed_within(narrow, broad):
                 continue
             relations.candidates += 1
-            assert narrow.terms is not None and broad.terms is not None
-            if not terms_imply(narrow.terms, broad.terms):
-                continue
-            same_events = narrow.coverage == broad.coverage or narrow.source == broad.source
-            if same_events and terms_imply(broad.terms, narrow.terms):
-                continue  # the same events either way: equivalent, not a neighbour
-            broad_reason, narrow_reason = describe(narrow, broad)
-            relations.neighbours.append(Neighbour(narrow.uid, broad.uid, broad_reason, narrow_reason))
+            neighbour = pair(narrow, broad)
+            if neighbour is not None:
+                relations.neighbours.append(neighbour)
     relations.classes = equivalence_classes(forms)
     relations.actions = same_actions(forms)
     return relations
+
+
+def may_be_broad(form: RuleForm) -> bool:
+    """Whether `relate` looks for stricter rules of `form`: a term without a clause gives its index nothing
+    to search by, so such a rule is never anyone's broader neighbour."""
+    return comparable(form) and all(term.clauses for term in form.terms or ())
+
+
+def fed_within(narrow: RuleForm, broad: RuleForm) -> bool:
+    """The coverage test of a pair: `narrow`'s events within `broad`'s, or one vendor's log source; forms of
+    one class are equivalent, never neighbours."""
+    if narrow.class_key == broad.class_key:
+        return False
+    return narrow.coverage <= broad.coverage or narrow.source == broad.source
+
+
+def pair(narrow: RuleForm, broad: RuleForm) -> Neighbour | None:
+    """The neighbour relation of two comparable forms that pass `fed_within`, or None (the implication
+    check; `relate` and an incremental refresh decide every pair here)."""
+    assert narrow.terms is not None and broad.terms is not None
+    if not terms_imply(narrow.terms, broad.terms):
+        return None
+    same_events = narrow.coverage == broad.coverage or narrow.source == broad.source
+    if same_events and terms_imply(broad.terms, narrow.terms):
+        return None  # the same events either way: equivalent, not a neighbour
+    broad_reason, narrow_reason = describe(narrow, broad)
+    return Neighbour(narrow.uid, broad.uid, broad_reason, narrow_reason)
 
 
 def equivalence_classes(forms: Iterable[RuleForm]) -> dict[str, list[str]]:

@@ -1,0 +1,113 @@
+"""An incremental build after an edit ends where a full build of the same files does: the same relation
+tables (neighbours, classes, same-action groups, section digests), corpus counts and rule documents, over
+the relations fixture (tests/data/relations: rules made in pairs, a class of three, two rules on one cloud
+action). Each edit makes a relation appear or disappear."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ruleatlas.build import build
+from ruleatlas.config import BuildConfig, SourceSpec
+from ruleatlas.store import open_catalog
+
+RULES = "rules"
+EDITS = [
+    # the hunting rule stops being broader than the encoded ones: neighbours disappear
+    ("rules-threat-hunting/proc_powershell_any.yml", "'\\powershell.exe'", "'\\cmd.exe'"),
+    # ... and back: they appear again
+    ("rules-threat-hunting/proc_powershell_any.yml", "'\\cmd.exe'", "'\\powershell.exe'"),
+    # a member leaves the class of three (it becomes stricter than the other two)
+    (f"{RULES}/proc_powershell_encoded_copy.yml", "' -enc '", "' -encodedcommand '"),
+    # the cloud action of a pair changes: the same-action group dissolves
+    (f"{RULES}/aws_iam_create_access_key.yml", "eventName: CreateAccessKey", "eventName: DeleteAccessKey"),
+    # a title changes: the neighbours' sections show it
+    (f"{RULES}/proc_powershell_encoded.yml", "title: Encoded PowerShell", "title: PowerShell Encoded"),
+    # an indicator's count changes on other rules' documents
+    (f"{RULES}/proc_powershell_or_pwsh.yml", "'\\pwsh.exe'", "'\\powershell_ise.exe'"),
+]
+TABLES = {
+    "rel_neighbours": "SELECT * FROM rel_neighbours ORDER BY 1, 2",
+    "rel_classes": "SELECT * FROM rel_classes ORDER BY 1, 2",
+    "rel_actions": "SELECT * FROM rel_actions ORDER BY 1, 2, 3",
+    "rel_digests": "SELECT * FROM rel_digests ORDER BY 1",
+    "rel_forms": "SELECT * FROM rel_forms ORDER BY 1",
+    "rel_form_actions": "SELECT * FROM rel_form_actions ORDER BY 1, 2, 3",
+    "indicator_counts": "SELECT * FROM indicator_counts ORDER BY 1, 2, 3, 4, 5",
+    "exclusion_counts": "SELECT * FROM exclusion_counts ORDER BY 1, 2, 3, 4, 5",
+    "indicator_spellings": "SELECT * FROM indicator_spellings ORDER BY 1, 2, 3, 4",
+    "rules": "SELECT uid, title, level, doc FROM rules ORDER BY uid",
+    "indicators": "SELECT * FROM indicators ORDER BY 1, 2, 3, 4, 5, 6, 7",
+}
+
+
+def _config(test_data: Path, rules: Path, out: Path) -> BuildConfig:
+    return BuildConfig(
+        out=out,
+        sources=[SourceSpec("sigma", rules)],
+        attack=test_data / "attack",
+        telemetry=test_data / "telemetry" / "providers",
+        jobs=1,
+        pages=False,
+        deploy_as=False,  # conversions are per rule, cached by its text: no relation between rules
+    )
+
+
+def _contents(out: Path) -> dict[str, Any]:
+    db = sqlite3.connect(out / "catalog.sqlite")
+    try:
+        tables = {name: db.execute(sql).fetchall() for name, sql in TABLES.items()}
+    finally:
+        db.close()
+    with open_catalog(out) as catalog:
+        tables["documents"] = [catalog.rule_document(s["uid"]) for s in catalog.summaries()]
+    return tables
+
+
+@pytest.fixture(scope="module")
+def edited(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Any, Any, str]]:
+    """Per edit: (edit, the incremental build's contents, a full build's contents, the incremental mode)."""
+    rules = tmp_path_factory.mktemp("incremental-rules") / "sigma"
+    shutil.copytree(test_data / "relations" / "sigma", rules)
+    out = tmp_path_factory.mktemp("incremental-catalog")
+    build(_config(test_data, rules, out))
+    results = []
+    for number, (path, old, new) in enumerate(EDITS):
+        rule = rules / path
+        text = rule.read_text(encoding="utf-8")
+        assert old in text
+        rule.write_text(text.replace(old, new), encoding="utf-8")
+        summary = build(_config(test_data, rules, out))
+        # A full build of the same files into a copy of the folder (its build caches too): nothing patched.
+        full = tmp_path_factory.mktemp(f"full-{number}") / "out"
+        shutil.copytree(out, full, symlinks=True)
+        build(_config(test_data, rules, full), force_full=True)
+        results.append((f"{path}: {new}", _contents(out), _contents(full), summary.mode))
+    return results
+
+
+@pytest.mark.parametrize("number", range(len(EDITS)))
+def test_an_incremental_build_ends_where_a_full_build_does(
+    edited: list[tuple[str, Any, Any, str]], number: int
+) -> None:
+    edit, incremental, full, mode = edited[number]
+    assert mode == "incremental", edit
+    for name in full:
+        assert incremental[name] == full[name], f"{name} after {edit}"
+
+
+def test_the_edits_move_relations(edited: list[tuple[str, Any, Any, str]]) -> None:
+    """The fixture edits do what they say, so the comparisons above are of relations that changed."""
+    neighbours = [len(full["rel_neighbours"]) for _, _, full, _ in edited]
+    classes = [len(full["rel_classes"]) for _, _, full, _ in edited]
+    actions = [len(full["rel_actions"]) for _, _, full, _ in edited]
+    assert neighbours[0] < neighbours[1]  # the hunting rule's pairs went and came back
+    assert classes[1] > classes[2]  # the class lost a member
+    assert actions[2] > actions[3] == 0  # the action pair dissolved
+    titles = {uid: title for uid, title, *_ in edited[4][2]["rules"]}
+    assert titles["sigma/proc_powershell_encoded"].startswith("PowerShell Encoded")
