@@ -85,6 +85,11 @@ class ListingCache:
             return cls()
 
     @staticmethod
+    def entries_of(files: list[SourceFile]) -> dict[str, tuple[tuple[str, ...], StatKey, str]]:
+        """What `write` records of `files`, in the form `read` gives back."""
+        return {f.rel_path: (f.companion_paths, f.stat, f.content_hash) for f in files if f.stat}
+
+    @staticmethod
     def write(cache_dir: Path, spec: SourceSpec, files: list[SourceFile]) -> None:
         entries = {
             f.rel_path: [list(f.companion_paths), [list(s) for s in f.stat], f.content_hash]

@@ -75,8 +75,10 @@ def plan_build(config: BuildConfig, previous_catalog: Path | None, cache_dir: Pa
     listing = []
     source_problems: list[ProblemRow] = []
     for spec in specs:
-        files, problems = list_source_files(spec, ListingCache.read(cache_dir, spec))
-        if not problems:
+        known = ListingCache.read(cache_dir, spec)
+        files, problems = list_source_files(spec, known)
+        # rewritten only when a file's stat or hash moved: a rebuild of an unchanged source writes nothing
+        if not problems and ListingCache.entries_of(files) != known.entries:
             ListingCache.write(cache_dir, spec, files)
         listing.append((spec, files))
         source_problems += [problem_row(spec.name, spec.vendor, "", None, p) for p in problems]

@@ -99,7 +99,7 @@ def store_catalog(
     rerender_telemetry = rerender_all or (
         previous is not None and previous.meta.get("samples_key") != samples_key
     )
-    if rerender_telemetry or rows:
+    if rerender_telemetry:  # else the copied catalog holds the blob of the same samples already
         samples = context.samples(samples_key)
         writer.set_blob("telemetry_samples", samples if samples is not None else {})
     writer.set_meta("samples_key", samples_key)
