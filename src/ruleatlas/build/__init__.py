@@ -6,7 +6,8 @@ A build is incremental when it can be: every file is hashed, and when the previo
 the same inputs (parser, ATT&CK, telemetry, sources, same set of files), only the changed files are parsed
 and analysed, their rows replaced in a copy of the catalog, corpus counts recounted in SQL for the indicator
 keys those rules had or have, neighbours, classes and same-action groups recomputed for those rules alone
-(`store/relations.refresh`), and only the pages whose document, counts or relations changed rendered again. Anything else is a full build, on every core.
+(`store/relations.refresh`), and only the pages whose document, counts or relations changed rendered
+again. Anything else is a full build, on every core.
 
 The steps, one module each: `plan` (list, hash, decide), `analyse` (parse and analyse files), `uids`,
 `store` (the catalog file), `relations` (related links, fires-on samples, deploy-as conversions),
