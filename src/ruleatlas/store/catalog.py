@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ruleatlas.analysis.document import CorpusDoc, RuleDocument
 from ruleatlas.analysis.rows import RuleRow
 from ruleatlas.store.deploy import attach as attach_links
 from ruleatlas.store.relations import rule_relations
@@ -352,7 +353,7 @@ class CorpusTable:
     ) -> CorpusTable:
         return cls(_by_key(rows), _by_key(excluding))
 
-    def fill(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def fill(self, doc: RuleDocument) -> RuleDocument:
         """Set `corpus` on every indicator (rules looking for it) and exclusion (rules excluding it, with
         `looked_for`: the rules looking for it) of a stored document, in place."""
         for group, table in ((doc["indicators"], self.by_key), (doc["exclusions"], self.excluding)):
@@ -371,7 +372,7 @@ def _by_key(rows: Iterable[tuple[str, str, str, str, str, int]]) -> dict[Indicat
     return by_key
 
 
-def _corpus(per_vendor: dict[str, int]) -> dict[str, Any]:
+def _corpus(per_vendor: dict[str, int]) -> CorpusDoc:
     return {"total": sum(per_vendor.values()), "by_vendor": dict(sorted(per_vendor.items()))}
 
 
@@ -415,12 +416,12 @@ class Catalog:
         row = self.db.execute("SELECT value FROM blobs WHERE name = ?", (name,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def rule_document(self, uid: str) -> dict[str, Any] | None:
+    def rule_document(self, uid: str) -> RuleDocument | None:
         """The page document, corpus counts included (docs/page-document.md)."""
         row = self.db.execute("SELECT doc FROM rules WHERE uid = ?", (uid,)).fetchone()
         if row is None:
             return None
-        doc: dict[str, Any] = json.loads(row[0])
+        doc: RuleDocument = json.loads(row[0])
         keys = {
             (i["field"] or "", i["kind"], i["key"], "|".join(i["transforms"]))
             for group in (doc["indicators"], doc["exclusions"])
@@ -462,7 +463,7 @@ class Catalog:
         ).fetchall()
         return [(uid, what) for uid, what in rows]
 
-    def raw_documents(self, uids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    def raw_documents(self, uids: Iterable[str]) -> Iterator[tuple[str, RuleDocument]]:
         """Stored documents without corpus counts (fill them from `counts()` in bulk)."""
         for uid in uids:
             row = self.db.execute("SELECT doc FROM rules WHERE uid = ?", (uid,)).fetchone()
