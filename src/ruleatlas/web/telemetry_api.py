@@ -30,7 +30,11 @@ from ruleatlas.web.routes import ApiError, Request, RouteTable
 from ruleatlas.web.telemetry_platforms import platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
+    ProvidersView,
+    ProviderView,
     TelemetryAtlas,
+    UncoveredView,
+    VendorView,
     event_view,
     provider_view,
     providers_view,
@@ -41,7 +45,7 @@ from ruleatlas.web.telemetry_views import (
 TAG = "telemetry"
 _cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, EventKey], SampleRecord]]] = {}
 # what views compute once over a whole catalog (TelemetryAtlas.extras: collection priority...), per catalog
-_extras: dict[tuple[str, int, int], dict[str, Any]] = {}
+_extras: dict[tuple[str, int, int], dict[str, object]] = {}
 _lock = threading.Lock()
 
 _PLATFORM_FIGURES = {
@@ -189,11 +193,11 @@ def _entry(atlas: TelemetryAtlas, text: str) -> ProviderEntry:
     return entry
 
 
-def providers_json(req: Request) -> dict[str, Any]:
+def providers_json(req: Request) -> ProvidersView:
     return providers_view(_atlas(req))
 
 
-def provider_json(req: Request) -> dict[str, Any]:
+def provider_json(req: Request) -> ProviderView:
     atlas = _atlas(req)
     return provider_view(atlas, _entry(atlas, req.args["provider"]))
 
@@ -208,7 +212,7 @@ def event_json(req: Request) -> dict[str, Any]:
     return {**event_view(atlas, entry, key), **event_collection_view(atlas, entry, key)}
 
 
-def vendor_json(req: Request) -> dict[str, Any]:
+def vendor_json(req: Request) -> VendorView:
     atlas = _atlas(req)
     view = vendor_view(atlas, req.args["vendor"])
     if not view["groups"]:
@@ -227,5 +231,5 @@ def platform_json(req: Request) -> dict[str, Any]:
     return view
 
 
-def uncovered_json(req: Request) -> dict[str, Any]:
+def uncovered_json(req: Request) -> UncoveredView:
     return uncovered_view(_atlas(req))

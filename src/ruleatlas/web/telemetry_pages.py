@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -114,7 +114,7 @@ class TelemetryPageRenderer:
         template: str,
         page: str,
         title: str,
-        view: dict[str, Any],
+        view: Mapping[str, Any],
         current: str = urls.TELEMETRY_PATH,
         **extra: Any,
     ) -> str:
@@ -194,12 +194,12 @@ class TelemetryPageRenderer:
         def child_link(path: str) -> str:  # an event page is a folder inside its provider's
             return path[len(page) :] + index_file if path.startswith(page) else link(path)
 
-        view["rows_html"] = event_rows_html(view["event_rows"], child_link)
         return self.render(
             "telemetry_provider",
             page,
             entry.label,
             view,
+            rows_html=event_rows_html(view["event_rows"], child_link),
             crumbs=self.crumbs(page, (entry.label, page)),
             priority_rows=provider_priority_view(atlas, entry),
         )
