@@ -27,7 +27,7 @@ from ruleatlas.telemetry.observed import SampleRecord, sample_index
 from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web.collection_views import event_collection_view
 from ruleatlas.web.routes import ApiError, Request, RouteTable
-from ruleatlas.web.telemetry_platforms import platform_view, platforms_view
+from ruleatlas.web.telemetry_platforms import PlatformsView, PlatformView, platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
     ProvidersView,
@@ -220,11 +220,11 @@ def vendor_json(req: Request) -> VendorView:
     return view
 
 
-def platforms_json(req: Request) -> dict[str, Any]:
+def platforms_json(req: Request) -> PlatformsView:
     return platforms_view(_atlas(req))
 
 
-def platform_json(req: Request) -> dict[str, Any]:
+def platform_json(req: Request) -> PlatformView:
     view = platform_view(_atlas(req), req.args["platform"])
     if view is None:
         raise ApiError(404, "not_found", f"no telemetry platform {req.args['platform']!r}")

@@ -58,9 +58,10 @@ from ruleatlas.web.telemetry_fragments import (
     rule_list_html,
     rules_html,
 )
-from ruleatlas.web.telemetry_platforms import platform_path, platform_view, platforms_view
+from ruleatlas.web.telemetry_platforms import PlatformsView, platform_path, platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
+    ProvidersView,
     TelemetryAtlas,
     event_view,
     provider_view,
@@ -72,6 +73,10 @@ from ruleatlas.workers import map_batches
 
 STYLESHEET = urls.STATIC_PATH + "telemetry.css"
 PAGE_TEMPLATES = ("index", "provider", "event", "vendor", "uncovered", "platform")
+
+
+class TelemetryIndexView(ProvidersView, PlatformsView):
+    loaded: bool  # False when the build had no telemetry definitions
 
 
 @dataclass(slots=True)
@@ -151,7 +156,7 @@ class TelemetryPageRenderer:
 
     def index_page(self, atlas: TelemetryAtlas | None) -> str:
         if atlas is None:
-            view: dict[str, Any] = {
+            view: TelemetryIndexView = {
                 "loaded": False,
                 "providers": 0,
                 "events": 0,
