@@ -10,10 +10,13 @@ An event's own priority and bridges are the `collection`, `collect` and `also_se
 
 from __future__ import annotations
 
-from typing import Any
-
 from ruleatlas.web import api_schemas as schemas
-from ruleatlas.web.collection_views import coverage_matrix_view, priority_view
+from ruleatlas.web.collection_views import (
+    CoverageMatrixView,
+    PriorityView,
+    coverage_matrix_view,
+    priority_view,
+)
 from ruleatlas.web.routes import ApiError, Param, Request, RouteTable
 from ruleatlas.web.telemetry_api import atlas_of
 
@@ -98,7 +101,7 @@ def register(routes: RouteTable) -> None:
     )
 
 
-def priority_json(req: Request) -> dict[str, Any]:
+def priority_json(req: Request) -> PriorityView:
     atlas = atlas_of(req)
     view = priority_view(atlas, req.int_param("limit", 50, minimum=1, maximum=MAX_LIMIT))
     wanted = req.param("platform").strip()
@@ -109,7 +112,7 @@ def priority_json(req: Request) -> dict[str, Any]:
     return view
 
 
-def coverage_json(req: Request) -> dict[str, Any]:
+def coverage_json(req: Request) -> CoverageMatrixView:
     view = coverage_matrix_view(atlas_of(req), req.args["platform"])
     if view is None:
         raise ApiError(404, "not_found", f"no telemetry platform {req.args['platform'][:60]!r}")

@@ -25,10 +25,11 @@ from ruleatlas.store.telemetry import TelemetryQueries
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
 from ruleatlas.telemetry.observed import SampleRecord, sample_index
 from ruleatlas.web import api_schemas as schemas
-from ruleatlas.web.collection_views import event_collection_view
+from ruleatlas.web.collection_views import EventCollection, event_collection_view
 from ruleatlas.web.routes import ApiError, Request, RouteTable
 from ruleatlas.web.telemetry_platforms import PlatformsView, PlatformView, platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
+    EventView,
     ProviderEntry,
     ProvidersView,
     ProviderView,
@@ -202,7 +203,11 @@ def provider_json(req: Request) -> ProviderView:
     return provider_view(atlas, _entry(atlas, req.args["provider"]))
 
 
-def event_json(req: Request) -> dict[str, Any]:
+class EventAnswer(EventView, EventCollection):
+    """An event's API answer: its page's view and its collection sections."""
+
+
+def event_json(req: Request) -> EventAnswer:
     atlas = _atlas(req)
     entry = _entry(atlas, req.args["provider"])
     key = parse_event_key(req.args["event"])
