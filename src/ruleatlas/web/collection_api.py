@@ -23,56 +23,10 @@ from ruleatlas.web.telemetry_api import atlas_of
 TAG = "telemetry"
 MAX_LIMIT = 100_000
 
-PRIORITY_EVENT = schemas.obj(
-    "one event's collection priority",
-    provider=schemas.STRING,
-    event_key=schemas.STRING,
-    label=schemas.STRING,
-    priority=schemas.NUMBER,
-    rules=schemas.INTEGER,
-    alone=schemas.INTEGER,
-    shared=schemas.INTEGER,
-    required=schemas.INTEGER,
-    by_vendor=schemas.ANY_OBJECT,
-    by_level=schemas.ANY_OBJECT,
-    path=schemas.STRING,
-)
-PRIORITY = schemas.obj(
-    "events ranked by collection priority, per platform, with the formula",
-    formula=schemas.STRING,
-    rules=schemas.INTEGER,
-    platforms=schemas.array(
-        schemas.obj(
-            "one platform's ranking",
-            key=schemas.STRING,
-            label=schemas.STRING,
-            events=schemas.INTEGER,
-            ranked=schemas.array(PRIORITY_EVENT),
-            catch_alls=schemas.array(PRIORITY_EVENT),
-        )
-    ),
-)
-COVERAGE = schemas.obj(
+PRIORITY = schemas.typed(PriorityView, "events ranked by collection priority, per platform, with the formula")
+COVERAGE = schemas.typed(
+    CoverageMatrixView,
     "a platform's coverage matrix: events with rules by vendor, and rules not attributed to one event",
-    platform=schemas.STRING,
-    label=schemas.STRING,
-    vendors=schemas.STRINGS,
-    events=schemas.INTEGER,
-    rules=schemas.ANY_OBJECT,
-    groups=schemas.array(
-        schemas.obj(
-            "a provider, service or namespace", label=schemas.STRING, events=schemas.array(schemas.ANY_OBJECT)
-        )
-    ),
-    unattributed=schemas.array(
-        schemas.obj(
-            "rules grouped by why no event is named",
-            reason=schemas.STRING,
-            count=schemas.INTEGER,
-            rules=schemas.array(schemas.ANY_OBJECT),
-        )
-    ),
-    unattributed_rules=schemas.INTEGER,
 )
 
 

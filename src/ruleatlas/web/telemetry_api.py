@@ -49,42 +49,19 @@ _cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, Event
 _extras: dict[tuple[str, int, int], dict[str, object]] = {}
 _lock = threading.Lock()
 
-_PLATFORM_FIGURES = {
-    "key": schemas.STRING,
-    "label": schemas.STRING,
-    "status": schemas.STRING,
-    "source": schemas.STRING,
-    "events": schemas.INTEGER,
-    "events_with_rules": schemas.INTEGER,
-    "events_with_samples": schemas.INTEGER,
-    "rules": schemas.ANY_OBJECT,
-    "path": schemas.STRING,
-}
-PLATFORMS = schemas.obj(
-    "one card per platform: events, events with rules and with samples, distinct rules",
-    platforms=schemas.array(schemas.obj(**_PLATFORM_FIGURES)),
-)
-PLATFORM = schemas.obj(
-    "one platform: its source, its services with their figures, the events rules or samples name",
-    providers=schemas.array(schemas.ANY_OBJECT),
-    events_listed=schemas.array(schemas.ANY_OBJECT),
-    events_more=schemas.INTEGER,
-    **_PLATFORM_FIGURES,
-)
-
 
 def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/providers",
         providers_json,
-        response=schemas.TELEMETRY_PROVIDERS,
+        response=PROVIDERS,
         summary="Every telemetry provider with its events and rule↔event mappings",
         tag=TAG,
     )
     routes.api(
         "/api/telemetry/providers/{provider}",
         provider_json,
-        response=schemas.TELEMETRY_PROVIDER,
+        response=PROVIDER,
         summary="One provider: its channels and events, each with its title, whether a sample exists, and "
         "the rules covering it",
         description="`provider` is the slug of its page (`microsoft-windows-sysmon`) or its name.",
@@ -93,7 +70,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/events/{provider}/{event}",
         event_json,
-        response=schemas.TELEMETRY_EVENT,
+        response=EVENT,
         summary="One event: definition, fields with the distinct rules testing each (by vendor), a real "
         "example, enum-like values seen, most used indicators, and the rules covering it",
         description="`event` is the EventID, or a catch-all event's name (`process_creation`).",
@@ -102,7 +79,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/vendors/{vendor}",
         vendor_json,
-        response=schemas.TELEMETRY_VENDOR,
+        response=VENDOR,
         summary="Events x providers that have rules of one vendor, with the rule↔event mappings",
         tag=TAG,
     )
@@ -125,7 +102,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/uncovered",
         uncovered_json,
-        response=schemas.TELEMETRY_UNCOVERED,
+        response=UNCOVERED,
         summary="Rules that cover no telemetry event, grouped by the reason",
         tag=TAG,
     )
@@ -238,3 +215,22 @@ def platform_json(req: Request) -> PlatformView:
 
 def uncovered_json(req: Request) -> UncoveredView:
     return uncovered_view(_atlas(req))
+
+
+# The answers' schemas, derived from the views' types (after EventAnswer; `register` reads them when called).
+PROVIDERS = schemas.typed(ProvidersView, "telemetry providers grouped, with event and mapping counts")
+PROVIDER = schemas.typed(ProviderView, "one provider with its events")
+EVENT = schemas.typed(
+    EventAnswer,
+    "one event: definition, fields with the rules testing each, sample, indicators, rules, collection "
+    "priority and the events bridged to it",
+)
+VENDOR = schemas.typed(VendorView, "events with rules of one vendor, by provider")
+PLATFORMS = schemas.typed(
+    PlatformsView, "one card per platform: events, events with rules and with samples, distinct rules"
+)
+PLATFORM = schemas.typed(
+    PlatformView,
+    "one platform: its source, its services with their figures, the events rules or samples name",
+)
+UNCOVERED = schemas.typed(UncoveredView, "rules that cover no telemetry event, grouped by reason")
