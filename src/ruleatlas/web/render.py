@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 
 import markupsafe
@@ -224,6 +224,23 @@ def status_class(status: object) -> str:
     return f"status-{status}" if status in STATUSES else "status-other"
 
 
+class NavItem(TypedDict):
+    label: str
+    href: str
+    current: bool
+
+
+class Chrome(TypedDict):
+    """What base.html needs of every page."""
+
+    page_title: str
+    home: str
+    stylesheet: str
+    icon: str
+    nav: list[NavItem]
+    catalog_css: NotRequired[str]  # the catalog pages' own stylesheet
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
@@ -307,7 +324,7 @@ class SiteRenderer:
     def link(self, from_path: str, to_path: str) -> str:
         return urls.relative(from_path, to_path, self.index_file)
 
-    def _chrome(self, page: str, title: str, current: str | None = None) -> dict[str, Any]:
+    def _chrome(self, page: str, title: str, current: str | None = None) -> Chrome:
         """What base.html needs: links to home, the stylesheet and the nav, relative to `page`."""
         return {
             "page_title": title,

@@ -45,7 +45,7 @@ from ruleatlas.web.collection_views import (
     event_collection_view,
     provider_priority_view,
 )
-from ruleatlas.web.render import VENDOR_NAMES, SiteRenderer, _use_fast_escape, vendor_name
+from ruleatlas.web.render import VENDOR_NAMES, Chrome, SiteRenderer, _use_fast_escape, vendor_name
 from ruleatlas.web.telemetry_fragments import (
     crumbs_html,
     enums_html,
@@ -97,9 +97,9 @@ class TelemetryPageRenderer:
         self.renderer = renderer or SiteRenderer()
         self.samples_loaded = samples_loaded
         self._templates: dict[str, Template] = {}
-        self._chromes: dict[tuple[int, str], dict[str, Any]] = {}
+        self._chromes: dict[tuple[int, str], Chrome] = {}
 
-    def chrome(self, page: str, title: str, current: str) -> dict[str, Any]:
+    def chrome(self, page: str, title: str, current: str) -> Chrome:
         """base.html's links for `page`: they depend only on how deep the page is, so they are worked out
         once per depth (thousands of event pages share one)."""
         key = (page.count("/"), current)
