@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from jinja2 import Template
 from markupsafe import Markup
@@ -266,12 +266,37 @@ class TelemetryPageRenderer:
         return self.render("readiness", urls.READINESS_PATH, "Readiness", view, current=urls.READINESS_PATH)
 
 
-def readiness_view(report: dict[str, Any] | None, catalog_rules: str = "") -> dict[str, Any]:
+class ReadinessRule(TypedDict):
+    uid: str
+    title: str
+    kind: str
+    path: str
+    reason: str
+
+
+class ReadinessGroup(TypedDict):
+    id: str
+    verdict: str
+    title: str
+    rules: list[ReadinessRule]
+
+
+class ReadinessView(TypedDict):
+    present: bool
+    # The rest when a report is kept. `report` is readiness.json as the last `ruleatlas readiness` wrote it,
+    # read back from the file: it is read by key, each with a default, as a file of an older version may be.
+    stale: NotRequired[bool]
+    report: NotRequired[dict[str, Any]]
+    seen: NotRequired[list[dict[str, Any]]]  # the report's seen events, each with its page's path
+    groups: NotRequired[list[ReadinessGroup]]
+
+
+def readiness_view(report: dict[str, Any] | None, catalog_rules: str = "") -> ReadinessView:
     """The readiness page's view from a kept report (None: the page explains how to make one)."""
     if report is None:
         return {"present": False}
     verdicts = report.get("rule_verdicts", [])
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[ReadinessRule]] = {}
     for v in verdicts:
         path = ""
         with contextlib.suppress(ValueError):
