@@ -61,6 +61,7 @@ class IndicatorDoc(TypedDict):
     native_value: Scalar
     native: str
     mapping: str
+    implied: bool  # the canonical comparison is implied by the native one, not equal to it
     membership: bool
     corpus: NotRequired[CorpusDoc]  # set by the store when the document is read
     looked_for: NotRequired[CorpusDoc]  # exclusions only, likewise
