@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from ruleatlas.analysis.coverage import index_coverage, navigator_layer
+from ruleatlas.analysis.document import RuleDocument
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
 from ruleatlas.store.browse import BrowseRow, RuleFilter, browse_rows, filter_rows, resolve_tactics
@@ -62,7 +63,7 @@ def select(catalog: Catalog, selection: RuleFilter) -> list[BrowseRow]:
     return filter_rows(browse_rows(catalog), selection)
 
 
-def _documents(catalog: Catalog, rows: Iterable[BrowseRow]) -> Iterable[dict[str, Any]]:
+def _documents(catalog: Catalog, rows: Iterable[BrowseRow]) -> Iterable[RuleDocument]:
     counts = catalog.counts()
     for _, doc in catalog.raw_documents(r.uid for r in rows):
         yield counts.fill(doc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from itertools import groupby
 from typing import Any
 
@@ -45,7 +46,9 @@ def _section(title: str, lines: list[str]) -> list[str]:
     return ["", title, "-" * len(title), *lines]
 
 
-def render_text(doc: dict[str, Any]) -> str:
+def render_text(doc: Mapping[str, Any]) -> str:
+    """`ruleatlas show`'s text page of a rule document (analysis/document.py's `RuleDocument`: this leaf
+    module imports nothing of RuleAtlas, so it reads the document as a mapping)."""
     out = [
         f"Detection rules › {doc['vendor'].capitalize()} › {doc['folder']}",
         "",
@@ -114,7 +117,7 @@ def render_text(doc: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _relation_lines(doc: dict[str, Any]) -> list[str]:
+def _relation_lines(doc: Mapping[str, Any]) -> list[str]:
     """Related rules, fires-on samples and deploy-as conversions (store/deploy.py) where the rule has them."""
     out: list[str] = []
     links = doc.get("related_links") or []

@@ -9,7 +9,7 @@ whose docstring states the counting rules every page, API route and CLI command 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from ruleatlas.analysis.coverage import (
     AttackFilters,
@@ -21,6 +21,17 @@ from ruleatlas.analysis.coverage import (
 from ruleatlas.attack import AttackData, Technique, retired_note, technique_sort_key
 
 # -- the matrix ----------------------------------------------------------------------------------------------
+
+
+class RetiredTag(TypedDict):
+    """A revoked, deprecated or moved technique counted rules still tag (`retired_tags`)."""
+
+    id: str
+    name: str
+    status: str  # moved, revoked, deprecated or unknown
+    note: str
+    replaced_by: str  # where its rules count ("": nowhere)
+    rules: int
 
 
 @dataclass(slots=True)
@@ -76,7 +87,7 @@ class Matrix:
     rules_counted: int
     left_out: dict[str, int]
     filtered_out: int
-    retired: list[dict[str, Any]]
+    retired: list[RetiredTag]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,7 +147,7 @@ def build_matrix(index: CoverageIndex) -> Matrix:
     )
 
 
-def retired_tags(index: CoverageIndex) -> list[dict[str, Any]]:
+def retired_tags(index: CoverageIndex) -> list[RetiredTag]:
     """Revoked, deprecated or moved techniques counted rules still tag: where they went, or that they count
     nowhere."""
     attack = index.attack
@@ -146,7 +157,7 @@ def retired_tags(index: CoverageIndex) -> list[dict[str, Any]]:
         for old, uid in pairs:
             via.setdefault(old, set()).add(uid)
             target_of[old] = target
-    out = []
+    out: list[RetiredTag] = []
     for old in sorted(set(via) | set(index.unreplaced), key=technique_sort_key):
         tech = attack.technique(old)
         out.append(

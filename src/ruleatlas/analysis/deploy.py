@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from ruleatlas.analysis.document import DeployDoc
+
 # Bump when what a conversion stores changes: cached conversions of another version are dropped.
 DEPLOY_VERSION = 1
 
@@ -136,7 +138,7 @@ class Conversion:
     query: str
     error: str = ""
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> DeployDoc:
         return {
             "target": self.target,
             "label": self.label,
@@ -146,7 +148,7 @@ class Conversion:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Conversion:
+    def from_json(cls, data: DeployDoc) -> Conversion:
         return cls(
             str(data["target"]),
             str(data["label"]),
@@ -253,11 +255,11 @@ def _query_text(result: Any) -> str:
     return str(result).strip()
 
 
-ConvertBatch = Callable[[list[tuple[str, str, tuple[str, ...]]]], list[tuple[str, list[dict[str, str]]]]]
+ConvertBatch = Callable[[list[tuple[str, str, tuple[str, ...]]]], list[tuple[str, list[DeployDoc]]]]
 _worker_converter: Converter | None = None
 
 
-def convert_batch(items: list[tuple[str, str, tuple[str, ...]]]) -> list[tuple[str, list[dict[str, str]]]]:
+def convert_batch(items: list[tuple[str, str, tuple[str, ...]]]) -> list[tuple[str, list[DeployDoc]]]:
     """(key, body, extra documents) → (key, conversions as JSON): a worker pool's task, one converter per
     process."""
     global _worker_converter

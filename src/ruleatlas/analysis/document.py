@@ -6,11 +6,213 @@ pages, the API and `ruleatlas show --json` all print the same object.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from typing import Literal, NotRequired, TypedDict
 
 from ruleatlas.analysis.indicators import Indicator, RuleIndicators
-from ruleatlas.model import MEMBERSHIP, Pred, Rule, Stage, walk_preds
+from ruleatlas.attack.tags import TacticDoc
+from ruleatlas.model import MEMBERSHIP, Pred, Rule, Scalar, Stage, walk_preds
+from ruleatlas.telemetry.coverage import EventDoc
+
+# The document's types: what `rule_document` builds and the store stores, then what the store attaches when a
+# document is read (corpus counts, relations, related links, fires-on samples, deploy-as conversions; marked
+# NotRequired because a stored document lacks them). The API schema (web/api_schemas.py) describes the same
+# object for clients; docs/page-document.md describes it in words.
+
+
+class PredicateDoc(TypedDict):
+    scope: bool
+    membership: bool
+    field: str | None
+    kind: str
+    value: Scalar
+    cased: bool
+    transforms: list[str]
+    regex_flags: str
+    native: str
+    negated: bool
+
+
+class StageDoc(TypedDict):
+    index: int
+    label: str
+    op: str
+    text: str
+    line: int | None
+    defines: list[str]
+    predicates: list[PredicateDoc]
+
+
+class CorpusDoc(TypedDict):
+    """How many catalog rules share a key, and the split by vendor label."""
+
+    total: int
+    by_vendor: dict[str, int]
+
+
+class IndicatorDoc(TypedDict):
+    field: str | None
+    kind: str
+    value: Scalar
+    key: str
+    transforms: list[str]
+    cased: bool
+    native_field: str | None
+    native_kind: str
+    native_value: Scalar
+    native: str
+    mapping: str
+    implied: bool  # the canonical comparison is implied by the native one, not equal to it
+    membership: bool
+    corpus: NotRequired[CorpusDoc]  # set by the store when the document is read
+    looked_for: NotRequired[CorpusDoc]  # exclusions only, likewise
+
+
+class SourceDoc(TypedDict):
+    repo: str
+    path: str
+    commit: str
+    url: str
+
+
+class CorrelationDoc(TypedDict):
+    type: str
+    rules: list[str]
+    group_by: list[str]
+    timespan: str
+    timespan_seconds: int | None
+    condition: dict[str, Scalar | list[Scalar]]
+    aliases: dict[str, dict[str, str]]
+    generate: bool
+
+
+class FilterDoc(TypedDict):
+    rules: list[str]
+
+
+class ProblemDoc(TypedDict):
+    message: str
+    line: int | None
+    hint: str
+    severity: str
+
+
+class RelatedRuleDoc(TypedDict):
+    """A rule another part of the document names (a broader/stricter neighbour, a same-action rule)."""
+
+    uid: str
+    title: str
+    vendor: str
+    reason: NotRequired[str]  # neighbours only: the comparisons that make it broader or stricter
+
+
+class SameActionDoc(TypedDict):
+    provider: str
+    action: str
+    total: int
+    rules: list[RelatedRuleDoc]
+
+
+class RuleClassDoc(TypedDict):
+    id: str
+    size: int
+
+
+# `class` is a keyword, hence the functional form.
+RelationsDoc = TypedDict(
+    "RelationsDoc",
+    {
+        "compared": bool,
+        "note": str,
+        "class": RuleClassDoc | None,
+        "broader": list[RelatedRuleDoc],
+        "broader_total": int,
+        "stricter": list[RelatedRuleDoc],
+        "stricter_total": int,
+        "same_action": list[SameActionDoc],
+    },
+)
+
+
+class RelatedLinkDoc(TypedDict):
+    direction: Literal["out", "in", "sibling"]
+    type: str
+    uid: str  # "" for an id no rule carries
+    id: str
+    title: str
+    phrase: str
+
+
+class FiresSampleDoc(TypedDict):
+    name: str
+    records: list[int]
+
+
+class FiresOnDoc(TypedDict):
+    samples_checked: int
+    samples: list[FiresSampleDoc]
+
+
+class DeployDoc(TypedDict):
+    target: str
+    label: str
+    pipeline: str
+    query: str
+    error: str
+
+
+class LinksDoc(TypedDict):
+    """What store/deploy.py attaches to a document when it is read."""
+
+    related_links: list[RelatedLinkDoc]
+    fires_on: FiresOnDoc | None
+    deploy: list[DeployDoc]
+
+
+class RuleDocument(TypedDict):
+    """The rule page document (docs/page-document.md)."""
+
+    uid: str
+    vendor: str
+    language: str
+    kind: str
+    folder: str
+    id: str
+    name: str
+    title: str
+    status: str
+    level: str
+    logsource: dict[str, str]
+    logsource_text: str
+    author: str
+    authors: list[str]
+    date: str
+    modified: str
+    description: str
+    references: list[str]
+    related: list[dict[str, str]]  # Sigma's `related:` as written ({"id", "type"})
+    falsepositives: list[str]
+    tags: list[str]
+    source: SourceDoc
+    attack: list[TacticDoc]
+    attack_unknown: list[str]
+    events: list[EventDoc]
+    events_note: str
+    body: str
+    facts: list[list[str]]  # [label, value] pairs
+    output_fields: list[str]
+    logic_parsed: bool
+    stages: list[StageDoc]
+    indicators: list[IndicatorDoc]
+    exclusions: list[IndicatorDoc]
+    correlation: CorrelationDoc | None
+    filter: FilterDoc | None
+    problems: list[ProblemDoc]
+    # Attached when the document is read (the store), not stored: they depend on the whole catalog.
+    relations: NotRequired[RelationsDoc]
+    related_links: NotRequired[list[RelatedLinkDoc]]
+    fires_on: NotRequired[FiresOnDoc | None]
+    deploy: NotRequired[list[DeployDoc]]
+
 
 # Log source keys in the order detection engineers read them (the seed page: "product windows, category ...").
 LOGSOURCE_ORDER = ("product", "category", "service", "definition")
@@ -23,7 +225,7 @@ def logsource_text(logsource: dict[str, str]) -> str:
     return ", ".join(f"{k} {logsource[k]}" for k in keys)
 
 
-def pred_dict(pred: Pred, negated: bool = False) -> dict[str, Any]:
+def pred_dict(pred: Pred, negated: bool = False) -> PredicateDoc:
     return {
         "scope": pred.scope,
         "membership": MEMBERSHIP in pred.transforms,
@@ -38,7 +240,7 @@ def pred_dict(pred: Pred, negated: bool = False) -> dict[str, Any]:
     }
 
 
-def stage_dict(stage: Stage) -> dict[str, Any]:
+def stage_dict(stage: Stage) -> StageDoc:
     return {
         "index": stage.index,
         "label": stage.label,
@@ -50,7 +252,7 @@ def stage_dict(stage: Stage) -> dict[str, Any]:
     }
 
 
-def indicator_dict(ind: Indicator) -> dict[str, Any]:
+def indicator_dict(ind: Indicator) -> IndicatorDoc:
     """An indicator as the page shows it; `key` is the normalised value it is counted under.
 
     `corpus` is added by the store, which alone knows the whole catalog.
@@ -78,11 +280,11 @@ def rule_document(
     rule: Rule,
     indicators: RuleIndicators,
     *,
-    attack: list[dict[str, Any]],
+    attack: list[TacticDoc],
     attack_unknown: list[str],
-    events: list[dict[str, Any]],
+    events: list[EventDoc],
     events_note: str,
-) -> dict[str, Any]:
+) -> RuleDocument:
     return {
         "uid": rule.uid,
         "vendor": rule.vendor,
@@ -106,7 +308,12 @@ def rule_document(
         "related": [dict(r) for r in rule.related],
         "falsepositives": list(rule.falsepositives),
         "tags": list(rule.tags),
-        "source": asdict(rule.source),
+        "source": {
+            "repo": rule.source.repo,
+            "path": rule.source.path,
+            "commit": rule.source.commit,
+            "url": rule.source.url,
+        },
         "attack": attack,
         "attack_unknown": attack_unknown,
         "events": events,
@@ -128,7 +335,7 @@ def rule_document(
     }
 
 
-def _correlation_dict(rule: Rule) -> dict[str, Any] | None:
+def _correlation_dict(rule: Rule) -> CorrelationDoc | None:
     corr = rule.correlation
     if corr is None:
         return None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from ruleatlas.analysis.canonical import canonical
 from ruleatlas.analysis.document import rule_document
@@ -16,10 +15,11 @@ from ruleatlas.analysis.indicators import rule_indicators
 from ruleatlas.analysis.relations import rule_form
 from ruleatlas.analysis.relations.actions import cloud_actions
 from ruleatlas.attack import AttackData, map_tags
+from ruleatlas.attack.tags import TacticDoc
 from ruleatlas.model import All, Expr, Not, Pred, Problem, Ref, Rule, RuleKind
 from ruleatlas.model import Any as AnyOf
 from ruleatlas.telemetry import TelemetryCatalog, event_coverage
-from ruleatlas.telemetry.coverage import RuleFacts, rule_facts
+from ruleatlas.telemetry.coverage import CoverageDoc, RuleFacts, rule_facts
 
 # Rules of these kinds are shown but never counted: they are not part of the live corpus.
 UNCOUNTED_KINDS = frozenset({RuleKind.DEPRECATED, RuleKind.UNSUPPORTED})
@@ -45,7 +45,7 @@ class RuleRow:
     path: str
     doc_json: str
     techniques: list[tuple[str, str]] = field(default_factory=list)
-    events: list[tuple[str, str, int, str]] = field(default_factory=list)
+    events: list[tuple[str, str, int | str, str]] = field(default_factory=list)
     # (canonical field, kind, normalised value, transforms, exclusion 0/1, the value as the rule spells it
     # (canonical form), the rule's own field name)
     indicators: list[tuple[str, str, str, str, int, str, str]] = field(default_factory=list)
@@ -90,7 +90,7 @@ def analyse_rule(
     rule: Rule, attack: AttackData | None, telemetry: TelemetryCatalog | None, source: str = ""
 ) -> RuleRow:
     """`source` names the rule's source (`hayabusa`), when it is not its vendor label."""
-    tactics: list[dict[str, Any]] = []
+    tactics: list[TacticDoc] = []
     unknown: list[str] = []
     problems: list[Problem] = []
     if attack is not None:
@@ -99,7 +99,7 @@ def analyse_rule(
         coverage = map_tags(tags, attack)
         tactics, unknown = coverage.page_attack(), list(coverage.unknown)
         problems = [_unknown_tag(rule, tag, attack) for tag in unknown]
-    events: dict[str, Any] = {"events": [], "events_note": NO_TELEMETRY_NOTE}
+    events: CoverageDoc = {"events": [], "events_note": NO_TELEMETRY_NOTE}
     if telemetry is not None:
         events = event_coverage(rule, telemetry, coverage_facts(rule)).to_json()
     indicators = rule_indicators(rule)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from ruleatlas.attack.data import AttackData, Tactic, Technique, technique_sort_key
 
@@ -54,6 +54,29 @@ def parse_attack_tag(tag: str) -> AttackTag | None:
     return AttackTag(text, "tactic", rest.replace("_", "-"))
 
 
+class TechniqueDoc(TypedDict):
+    """A technique of the rule page document's `attack[].techniques` (docs/page-document.md)."""
+
+    id: str
+    name: str
+    revoked: bool
+    deprecated: bool
+    replaced_by: str
+    replaced_by_name: str
+    moved: str
+    note: str
+
+
+class TacticDoc(TypedDict):
+    """One entry of the rule page document's `attack` (docs/page-document.md)."""
+
+    tactic: str
+    tactic_id: str
+    shortname: str
+    tagged_as: list[str]
+    techniques: list[TechniqueDoc]
+
+
 @dataclass(slots=True)
 class TechniqueRef:
     id: str
@@ -95,7 +118,7 @@ class AttackCoverage:
     data_sources: list[tuple[str, str]] = field(default_factory=list)
     mitigations: list[tuple[str, str]] = field(default_factory=list)
 
-    def page_attack(self) -> list[dict[str, Any]]:
+    def page_attack(self) -> list[TacticDoc]:
         """The page document's `attack` value (docs/page-document.md), with the revoked/deprecated flags."""
         return [
             {

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ruleatlas.analysis.deploy import TARGET_NAMES
+from ruleatlas.analysis.document import DeployDoc
 from ruleatlas.cli.common import EXIT_OK, EXIT_PROBLEMS, add_catalog_arg, require_catalog
 
 ALL = "all"
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if conversions and all(not c.error for c in conversions) else EXIT_PROBLEMS
 
 
-def _from_catalog(args: argparse.Namespace) -> list[dict[str, str]] | None:
+def _from_catalog(args: argparse.Namespace) -> list[DeployDoc] | None:
     from ruleatlas.analysis.deploy import Converter
     from ruleatlas.store import open_catalog
 
@@ -61,7 +62,7 @@ def _from_catalog(args: argparse.Namespace) -> list[dict[str, str]] | None:
     if doc.get("language") != "sigma":
         print(f"ruleatlas convert: {doc['uid']} is a {doc.get('language')} rule, not Sigma", file=sys.stderr)
         return None
-    deploy: list[dict[str, str]] = doc.get("deploy") or []
+    deploy: list[DeployDoc] = doc.get("deploy") or []
     if not deploy:  # a catalog built without conversions: convert its stored text now
         deploy = [c.to_json() for c in Converter().convert(str(doc.get("body", "")))]
     return deploy

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ruleatlas.analysis.document import DeployDoc, FiresOnDoc, LinksDoc, RelatedLinkDoc, RuleDocument
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rule_links (
     uid TEXT NOT NULL, position INTEGER NOT NULL, direction TEXT NOT NULL, type TEXT NOT NULL,
@@ -165,13 +167,13 @@ def _has_tables(db: sqlite3.Connection) -> bool:
     return row is not None
 
 
-def relations(db: sqlite3.Connection, uid: str) -> dict[str, Any]:
+def relations(db: sqlite3.Connection, uid: str) -> LinksDoc:
     """A rule's `related_links`, `fires_on` and `deploy` (docs/page-document.md); empty ones for a catalog
     built before these tables existed."""
-    empty: dict[str, Any] = {"related_links": [], "fires_on": None, "deploy": []}
+    empty: LinksDoc = {"related_links": [], "fires_on": None, "deploy": []}
     if not _has_tables(db):
         return empty
-    links = [
+    links: list[RelatedLinkDoc] = [
         {"direction": d, "type": t, "uid": o, "id": i, "title": title, "phrase": phrase}
         for d, t, o, i, title, phrase in db.execute(
             "SELECT direction, type, other_uid, other_id, title, phrase FROM rule_links WHERE uid = ? "
@@ -179,7 +181,7 @@ def relations(db: sqlite3.Connection, uid: str) -> dict[str, Any]:
             (uid,),
         )
     ]
-    deploy = [
+    deploy: list[DeployDoc] = [
         {"target": t, "label": label, "pipeline": p, "query": q, "error": e}
         for t, label, p, q, e in db.execute(
             "SELECT target, label, pipeline, query, error FROM rule_conversions WHERE uid = ? "
@@ -188,7 +190,7 @@ def relations(db: sqlite3.Connection, uid: str) -> dict[str, Any]:
         )
     ]
     checked = db.execute("SELECT samples FROM rule_fires_checked WHERE uid = ?", (uid,)).fetchone()
-    fires_on = None
+    fires_on: FiresOnDoc | None = None
     if checked is not None:
         fires_on = {
             "samples_checked": checked[0],
@@ -202,9 +204,12 @@ def relations(db: sqlite3.Connection, uid: str) -> dict[str, Any]:
     return {"related_links": links, "fires_on": fires_on, "deploy": deploy}
 
 
-def attach(db: sqlite3.Connection, doc: dict[str, Any]) -> dict[str, Any]:
+def attach(db: sqlite3.Connection, doc: RuleDocument) -> RuleDocument:
     """`doc` with its rule's relations set, in place."""
-    doc.update(relations(db, str(doc.get("uid", ""))))
+    links = relations(db, doc["uid"])
+    doc["related_links"] = links["related_links"]
+    doc["fires_on"] = links["fires_on"]
+    doc["deploy"] = links["deploy"]
     return doc
 
 

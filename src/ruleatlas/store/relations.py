@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ruleatlas.analysis.document import RelatedRuleDoc, RelationsDoc
 from ruleatlas.analysis.relations import RuleForm, relate
 from ruleatlas.analysis.relations.neighbours import Neighbour, comparable, fed_within, may_be_broad, pair
 
@@ -402,9 +403,9 @@ def shape_text(shape: dict[str, Any] | None) -> str:
     return " ".join(words)
 
 
-def rule_relations(db: sqlite3.Connection, uid: str) -> dict[str, Any]:
+def rule_relations(db: sqlite3.Connection, uid: str) -> RelationsDoc:
     """The `relations` part of a rule's document: its class, neighbours and same-action rules."""
-    empty: dict[str, Any] = {
+    empty: RelationsDoc = {
         "compared": False,
         "note": "",
         "class": None,
@@ -424,7 +425,7 @@ def rule_relations(db: sqlite3.Connection, uid: str) -> dict[str, Any]:
         )
         return empty
     form = RuleForm.from_json(row[0])
-    out = dict(empty, compared=True)
+    out: RelationsDoc = {**empty, "compared": True}
     notes = []
     if form.undecidable:
         notes.append(f"Broader and stricter rules are undecidable for this rule: {form.undecidable}.")
@@ -453,11 +454,14 @@ def rule_relations(db: sqlite3.Connection, uid: str) -> dict[str, Any]:
             f"ON r.uid = n.{theirs} WHERE n.{mine} = ? ORDER BY length(n.{reason}), r.title, n.{theirs}",
             (uid,),
         ).fetchall()
-        out[f"{side}_total"] = len(rows)
-        out[side] = [
+        listed: list[RelatedRuleDoc] = [
             {"uid": u, "reason": why, "title": title, "vendor": vendor}
             for u, why, title, vendor in rows[:LIST_LIMIT]
         ]
+        if side == "broader":
+            out["broader"], out["broader_total"] = listed, len(rows)
+        else:
+            out["stricter"], out["stricter_total"] = listed, len(rows)
     actions = db.execute(
         "SELECT provider, action FROM rel_actions WHERE uid = ? ORDER BY 1, 2", (uid,)
     ).fetchall()

@@ -8,13 +8,21 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from ruleatlas.telemetry.catalog import EventDef
 
 SYSMON = "Microsoft-Windows-Sysmon"
 SECURITY = "Microsoft-Windows-Security-Auditing"
 
 
-def collect_hint(provider: str, event: EventDef | None) -> dict[str, str] | None:
+class CollectHint(TypedDict):
+    kind: str  # "Sysmon configuration", "Audit policy"
+    text: str  # what to paste
+    note: str
+
+
+def collect_hint(provider: str, event: EventDef | None) -> CollectHint | None:
     """`{"kind", "text", "note"}` for a Sysmon or Security event whose definition says how; else None."""
     if event is None or not event.task:
         return None

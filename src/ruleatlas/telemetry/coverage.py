@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from ruleatlas.model import Kind, Rule, RuleKind, Stage, walk_preds, walk_refs
 from ruleatlas.telemetry.catalog import (
@@ -33,6 +33,21 @@ from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 MAX_INFERRED_EVENTS = 12
 
 
+class EventDoc(TypedDict):
+    """One entry of the rule page document's `events` (docs/page-document.md)."""
+
+    provider: str
+    provider_name: str
+    channel: str
+    event_id: int | str
+    title: str
+
+
+class CoverageDoc(TypedDict):
+    events: list[EventDoc]
+    events_note: str
+
+
 @dataclass(slots=True, frozen=True)
 class EventRef:
     """One event a rule covers, as the rule page lists it (`events` in docs/page-document.md)."""
@@ -43,7 +58,7 @@ class EventRef:
     event_id: int | str
     title: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EventDoc:
         return {
             "provider": self.provider,
             "provider_name": self.provider_name,
@@ -60,7 +75,7 @@ class Coverage:
     events: list[EventRef] = field(default_factory=list)
     note: str = ""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CoverageDoc:
         return {"events": [e.to_json() for e in self.events], "events_note": self.note}
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from ruleatlas.model import DETECTION_KINDS, LEVELS, TEMPORAL_TYPES, RuleKind
 
@@ -65,6 +66,20 @@ class RuleNeed:
         return frozenset().union(*self.parts) if self.parts else frozenset()
 
 
+class PriorityDoc(TypedDict):
+    """An event's priority as pages and the API show it (`EventPriority.to_json`)."""
+
+    provider: str
+    event_key: str
+    priority: float
+    rules: int
+    alone: int
+    shared: int
+    required: int
+    by_vendor: dict[str, int]
+    by_level: dict[str, int]
+
+
 @dataclass(slots=True)
 class EventPriority:
     """One event's priority and the rules behind it."""
@@ -82,7 +97,7 @@ class EventPriority:
     def total(self) -> int:
         return self.alone + self.shared + self.required
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> PriorityDoc:
         return {
             "provider": self.event[0],
             "event_key": self.event[1],

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from ruleatlas.analysis.document import RuleDocument
+
 CACHE_BYTES = 64 * 1024 * 1024
 CACHE_ENTRY_BYTES = 4 * 1024 * 1024  # larger answers are sent but not kept
 MAX_IDLE_CONNECTIONS = 64
@@ -28,7 +30,7 @@ T = TypeVar("T")
 
 
 class CatalogReader(Protocol):
-    def rule_document(self, uid: str) -> dict[str, Any] | None: ...
+    def rule_document(self, uid: str) -> RuleDocument | None: ...
 
 
 CatalogOpener = Callable[[Path], CatalogReader]

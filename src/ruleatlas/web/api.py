@@ -14,6 +14,7 @@ import sqlite3
 from typing import Any
 
 from ruleatlas import __version__
+from ruleatlas.analysis.document import RuleDocument
 from ruleatlas.store import browse
 from ruleatlas.store.search import SearchError, search
 from ruleatlas.web import api_schemas as schemas
@@ -173,11 +174,11 @@ def rules_json(req: Request) -> dict[str, Any]:
     return browse.query_rules(req.catalog(), _selection(req), sort, page, per_page)
 
 
-def rule_document(req: Request) -> dict[str, Any]:
+def rule_document(req: Request) -> RuleDocument:
     """By file stem, or by rule id (as `ruleatlas show` accepts): the id of exactly one rule of the vendor."""
     vendor, key = req.args["vendor"], req.args["stem"]
     catalog = req.catalog()
-    doc: dict[str, Any] | None = catalog.rule_document(f"{vendor}/{key}")
+    doc: RuleDocument | None = catalog.rule_document(f"{vendor}/{key}")
     if doc is None:
         found = catalog.find_uids(key, vendor)
         if len(found) > 1:

@@ -7,8 +7,13 @@ lists where their items matter; answers may carry more (a new property is not a 
 
 from __future__ import annotations
 
-from typing import Any
+import types
+import typing
+from typing import Any, Literal, NotRequired, Union, get_args, get_origin, get_type_hints
 
+from ruleatlas.analysis.document import RuleDocument
+
+# A JSON Schema is itself untyped JSON (its keywords vary by type).
 Schema = dict[str, Any]
 
 STRING: Schema = {"type": "string"}
@@ -34,6 +39,56 @@ def array(items: Schema) -> Schema:
 def counts(description: str) -> Schema:
     """An object of name -> number."""
     return {"type": "object", "additionalProperties": INTEGER, "description": description}
+
+
+_SCALARS: dict[object, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_SCALARS[type(None)] = "null"
+
+
+def typed(tp: object, description: str = "", *, always: tuple[str, ...] = ()) -> Schema:
+    """The schema of a typed answer, derived from its type (a TypedDict of the views or documents), so the
+    OpenAPI document says what the code builds. `always`: keys the type leaves NotRequired (a stored
+    document lacks them) that this answer always has."""
+    schema = _schema_of(tp, set())
+    if always:
+        schema["required"] = sorted({*schema.get("required", ()), *always})
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _schema_of(tp: object, seen: set[object]) -> Schema:
+    if tp in _SCALARS:
+        return {"type": _SCALARS[tp]}
+    if tp is Any or tp is object:
+        return {}
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        parts = [_schema_of(a, seen) for a in args]
+        if all(set(p) == {"type"} and isinstance(p["type"], str) for p in parts):
+            return {"type": [p["type"] for p in parts]}
+        return {"anyOf": parts}
+    if origin is Literal:
+        return {"enum": list(args)}
+    if origin in (list, tuple):  # a tuple is a JSON array too; its items may differ by position
+        items = {"anyOf": [_schema_of(a, seen) for a in args if a is not Ellipsis]}
+        return {"type": "array", "items": items if len(args) != 1 else _schema_of(args[0], seen)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(args[1], seen)}
+    if typing.is_typeddict(tp):
+        if tp in seen:  # a recursive type (a cell's sub-cells): described once
+            return {"type": "object"}
+        hints = get_type_hints(tp, include_extras=True)
+        properties: dict[str, Schema] = {}
+        required = []
+        for key, hint in hints.items():
+            if get_origin(hint) is NotRequired:
+                hint = get_args(hint)[0]
+            else:
+                required.append(key)
+            properties[key] = _schema_of(hint, seen | {tp})
+        return {"type": "object", "required": sorted(required), "properties": properties}
+    raise TypeError(f"no JSON Schema for {tp!r}")
 
 
 STRINGS = array(STRING)
@@ -68,28 +123,10 @@ RULE_LIST = obj(
     facets={"type": "object", "additionalProperties": FACET_VALUES, "description": "values per facet"},
     rules=array(obj(**RULE_KEYS, product=STRING, logsource=STRING, techniques=STRINGS, tactics=STRINGS)),
 )
-RULE_DOCUMENT = obj(
+RULE_DOCUMENT = typed(
+    RuleDocument,
     "a rule's page document (docs/page-document.md)",
-    **RULE_KEYS,
-    logsource=ANY_OBJECT,
-    description=STRING,
-    tags=STRINGS,
-    references=STRINGS,
-    source=ANY_OBJECT,
-    attack=array(ANY_OBJECT),
-    indicators=array(ANY_OBJECT),
-    exclusions=array(ANY_OBJECT),
-    related_links=array(
-        obj(direction=STRING, type=STRING, uid=STRING, id=STRING, title=STRING, phrase=STRING)
-    ),
-    fires_on={
-        "oneOf": [
-            {"type": "null"},
-            obj(samples_checked=INTEGER, samples=array(obj(name=STRING, records=array(INTEGER)))),
-        ],
-        "description": "the log samples the rule fires on; null when it was not run over samples",
-    },
-    deploy=array(obj(target=STRING, label=STRING, pipeline=STRING, query=STRING, error=STRING)),
+    always=("relations", "related_links", "fires_on", "deploy"),
 )
 SEARCH = obj(
     "ranked results of a search",
@@ -190,46 +227,4 @@ GAPS = obj(
     filters=ATTACK_FILTERS,
     covered=INTEGER,
     gaps=array(obj(id=STRING, name=STRING, tactics=STRINGS, is_subtechnique=BOOLEAN)),
-)
-
-TELEMETRY_PROVIDERS = obj(
-    "telemetry providers grouped, with event and mapping counts",
-    providers=INTEGER,
-    events=INTEGER,
-    events_with_rules=INTEGER,
-    mappings=INTEGER,
-    groups=array(obj(id=STRING, title=STRING, providers=array(ANY_OBJECT))),
-)
-TELEMETRY_PROVIDER = obj(
-    "one provider with its events",
-    name=STRING,
-    label=STRING,
-    kind=STRING,
-    path=STRING,
-    events=INTEGER,
-    channels=STRINGS,
-    event_rows=array(obj(id={"type": ["integer", "string"]}, title=STRING, rules=VENDOR_COUNTS, path=STRING)),
-)
-TELEMETRY_EVENT = obj(
-    "one event: definition, fields with the rules testing each, sample, indicators and rules",
-    provider=obj(name=STRING, label=STRING, kind=STRING, path=STRING),
-    id={"type": ["integer", "string"]},
-    path=STRING,
-    title=STRING,
-    fields=array(obj(name=STRING, rules=VENDOR_COUNTS)),
-    indicators=array(ANY_OBJECT),
-    rules=VENDOR_COUNTS,
-)
-TELEMETRY_VENDOR = obj(
-    "events with rules of one vendor, by provider",
-    vendor=STRING,
-    events=INTEGER,
-    providers=INTEGER,
-    mappings=INTEGER,
-    groups=array(ANY_OBJECT),
-)
-TELEMETRY_UNCOVERED = obj(
-    "rules that cover no telemetry event, grouped by reason",
-    rules=INTEGER,
-    groups=array(obj(reason=STRING, rules=array(ANY_OBJECT))),
 )

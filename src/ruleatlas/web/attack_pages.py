@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +63,7 @@ class PageSpec:
 
     template: str
     title: str
-    view: dict[str, Any]
+    view: Mapping[str, Any]  # one of attack_views' views (TechniqueView, MatrixView, TacticView, GapsView)
 
     def digest(self, templates_key: str) -> str:
         text = json.dumps([templates_key, self.template, self.title, self.view], sort_keys=True, default=str)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from markupsafe import Markup
 
@@ -23,7 +23,7 @@ from ruleatlas.analysis.coverage import (
     tactic_ids,
     technique_counts,
 )
-from ruleatlas.analysis.coverage_matrix import Matrix, gaps
+from ruleatlas.analysis.coverage_matrix import Matrix, MatrixCell, RetiredTag, gaps
 from ruleatlas.attack import AttackData
 from ruleatlas.model import LEVELS
 from ruleatlas.web import urls
@@ -40,14 +40,276 @@ LIST_LIMIT = 50
 LISTS_SCRIPT = "lists.js"
 
 
+# `class` is a keyword, hence the functional form.
+LegendEntry = TypedDict("LegendEntry", {"class": str, "label": str})
+
+
+class Segment(TypedDict):
+    """A piece of a description paragraph: text, a link (`href` with `text`) or code."""
+
+    text: str
+    href: str
+    code: str
+
+
+class Crumb(TypedDict):
+    label: str
+    href: str
+
+
+class AttackRuleItem(TypedDict):
+    uid: str
+    title: str
+    href: str
+    level: str
+    level_class: str
+    status: str
+    status_class: str
+    tags: list[str]  # the rule's other techniques
+    validated: bool
+
+
+class VendorGroup(TypedDict):
+    vendor: str
+    anchor: str
+    rules: list[AttackRuleItem]
+
+
+class Banner(TypedDict):
+    title: str
+    text: str
+    ref_id: str
+    ref_name: str
+    href: str
+    after: str
+
+
+class TechniqueLink(TypedDict):
+    id: str
+    name: str
+    rules: int
+    href: str
+    tier: str
+
+
+class TitledLink(TypedDict):
+    title: str
+    href: str
+
+
+class LeftOutGroup(TypedDict):
+    reason: str
+    rules: list[TitledLink]
+
+
+class KindCount(TypedDict):
+    kind: str
+    rules: int
+
+
+class FieldRow(TypedDict):
+    field: str
+    href: str
+    rules: int
+    kinds: list[KindCount]
+    samples: list[Any]  # technique_guide's sample values of the field, as it reports them
+
+
+class IndicatorRow(TypedDict):
+    field: str
+    kind: str
+    value: Any  # a predicate value (model.Scalar) as the guide reports it
+    transforms: list[str]
+    rules: int
+    shown: list[TitledLink]
+    more: int
+
+
+class PositiveRow(IndicatorRow):
+    corpus: int
+    corpus_split: str
+    href: str
+
+
+class TacticLink(TypedDict):
+    id: str
+    name: str
+    rules: int
+    href: str
+
+
+class RetiredVia(TypedDict):
+    id: str
+    href: str
+    rules: int
+
+
+class TechniqueEvent(TypedDict):
+    provider: str
+    provider_name: str
+    channel: str
+    event_id: int | str
+    title: str
+    rules: int
+    href: str
+
+
+class TechniqueView(TypedDict):
+    id: str
+    name: str
+    active: bool
+    is_subtechnique: bool
+    crumbs: list[Crumb]
+    banners: list[Banner]
+    attack_href: str
+    tactics: list[TacticLink]
+    platforms: list[str]
+    data_components: list[str]
+    paragraphs: list[list[Segment]]
+    details_version: str
+    attack_version: str
+    subtechniques: list[TechniqueLink]
+    rules_total: int
+    rules_own: int
+    tier: str
+    vendors: list[VendorGroup]
+    list_limit: int
+    levels: list[str]
+    lists_script: str
+    via_retired: list[RetiredVia]
+    left_out: list[LeftOutGroup]
+    left_out_total: int
+    events: list[TechniqueEvent]
+    fields: list[FieldRow]
+    fields_total: int
+    indicators: list[PositiveRow]
+    indicators_total: int
+    exclusions: list[IndicatorRow]
+    exclusions_total: int
+
+
+class CellView(TypedDict):
+    id: str
+    name: str
+    rules: int
+    own: int
+    n: int  # the cell's number in the page's filter data
+    tier: str
+    platforms: str  # platform bits, space-separated ("*": any)
+    href: str
+    subs: list[CellView]
+
+
+class ColumnView(TypedDict):
+    id: str
+    name: str
+    href: str
+    covered: int
+    total: int
+    cells: list[CellView]
+
+
+class ReasonCount(TypedDict):
+    reason: str
+    rules: int
+
+
+class RetiredView(RetiredTag):
+    href: str
+    replacement_href: str
+
+
+class FilterOption(TypedDict):
+    value: str
+    label: str
+
+
+class MatrixFilters(TypedDict):
+    vendors: list[FilterOption]
+    platforms: list[FilterOption]
+    levels: list[FilterOption]
+    statuses: list[FilterOption]
+
+
+class MatrixView(TypedDict):
+    attack_version: str
+    columns: list[ColumnView]
+    legend: list[LegendEntry]
+    rules_counted: int
+    left_out: list[ReasonCount]
+    without_techniques: int
+    no_platform: int
+    techniques_total: int
+    techniques_covered: int
+    retired: list[RetiredView]
+    gaps_href: str
+    coverage_href: str
+    filters: MatrixFilters
+    data: Markup  # JSON for the page's script
+    script: str
+
+
+class TacticCell(TypedDict):
+    id: str
+    name: str
+    rules: int
+    own: int
+    tier: str
+    href: str
+    subs: list[TechniqueLink]
+
+
+class TacticView(TypedDict):
+    id: str
+    name: str
+    shortname: str
+    attack_href: str
+    paragraphs: list[list[Segment]]
+    techniques: int
+    covered: int
+    rules: int
+    cells: list[TacticCell]
+    legend: list[LegendEntry]
+    matrix_href: str
+    gaps_href: str
+
+
+class GapItem(TypedDict):
+    id: str
+    name: str
+    href: str
+    subs: int  # its sub-techniques that are gaps too
+
+
+class GapTactic(TypedDict):
+    id: str
+    name: str
+    items: list[GapItem]
+
+
+class GapSection(TypedDict):
+    platform: str
+    anchor: str
+    gaps: int
+    applicable: int
+    rules: int
+    tactics: list[GapTactic]
+
+
+class GapsView(TypedDict):
+    sections: list[GapSection]
+    matrix_href: str
+    lists_script: str
+
+
 def tier_class(count: int) -> str:
     return f"cov-{coverage_tier(count)}"
 
 
-def legend() -> list[dict[str, str]]:
+def legend() -> list[LegendEntry]:
     """The colour legend: one entry per coverage tier."""
     bounds = [0, *COVERAGE_TIERS]
-    out = [{"class": "cov-0", "label": "no rule"}]
+    out: list[LegendEntry] = [{"class": "cov-0", "label": "no rule"}]
     for i in range(1, len(bounds)):
         low = bounds[i]
         high = bounds[i + 1] - 1 if i + 1 < len(bounds) else None
@@ -64,7 +326,7 @@ def json_for_script(value: Any) -> Markup:
     return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def description_paragraphs(text: str, attack: AttackData, link: Link) -> list[list[dict[str, str]]]:
+def description_paragraphs(text: str, attack: AttackData, link: Link) -> list[list[Segment]]:
     """ATT&CK description text -> paragraphs of segments {"text", "href", "code"}.
 
     ATT&CK writes Markdown links (`[Proxy](https://attack.mitre.org/techniques/T1090)`) and `<code>` tags;
@@ -72,7 +334,7 @@ def description_paragraphs(text: str, attack: AttackData, link: Link) -> list[li
     everything is text to the template (escaped there)."""
     paragraphs = []
     for block in re.split(r"\n\s*\n", text.strip()):
-        segments: list[dict[str, str]] = []
+        segments: list[Segment] = []
         pos = 0
         for m in _MD_LINK.finditer(block):
             if m.start() > pos:
@@ -100,7 +362,11 @@ def _description_href(url: str, attack: AttackData, link: Link) -> str:
     return safe_href(url)
 
 
-def _rule_item(rule: Mapping[str, Any], rule_href: Link, own_ids: Sequence[str] = ()) -> dict[str, Any]:
+# The inputs below are analysis reports (technique_guide.technique_report, coverage_matrix.tactic_report):
+# JSON-ready dicts the API returns as they are, read here by key.
+
+
+def _rule_item(rule: Mapping[str, Any], rule_href: Link, own_ids: Sequence[str] = ()) -> AttackRuleItem:
     href = rule_href(rule["uid"])
     tags = [t for t in rule.get("techniques", ()) if t not in own_ids]
     return {
@@ -118,8 +384,8 @@ def _rule_item(rule: Mapping[str, Any], rule_href: Link, own_ids: Sequence[str] 
 
 def _vendor_groups(
     rules: Sequence[Mapping[str, Any]], link: Link, own_ids: Sequence[str]
-) -> list[dict[str, Any]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
+) -> list[VendorGroup]:
+    groups: dict[str, list[AttackRuleItem]] = {}
     for rule in rules:
         groups.setdefault(rule["vendor"], []).append(_rule_item(rule, link, own_ids))
     return [
@@ -155,7 +421,7 @@ def technique_view(
     titles: Mapping[str, str],
     flags: Mapping[str, bool],
     rule_link: Callable[[str], str] | None = None,
-) -> dict[str, Any]:
+) -> TechniqueView:
     """`report`: technique_guide.technique_report(); `titles`: uid -> rule title for the indicator lists;
     `rule_link`: uid -> href of the rule page from this page (default: through `link`)."""
     tid = report["id"]
@@ -165,7 +431,7 @@ def technique_view(
     def tech_link(attack_id: str) -> str:
         return link(urls.attack_technique_path(attack_id)) if attack.technique(attack_id) else ""
 
-    banners = []
+    banners: list[Banner] = []
     replacement = report["replaced_by"]
     version = report["attack_version"]
     if report["moved"]:
@@ -208,14 +474,14 @@ def technique_view(
                 }
             )
     parent = report["parent"]
-    crumbs = [{"label": "ATT&CK", "href": link(urls.ATTACK_PATH)}]
+    crumbs: list[Crumb] = [{"label": "ATT&CK", "href": link(urls.ATTACK_PATH)}]
     if report["tactics"]:
         first = report["tactics"][0]
         crumbs.append({"label": first["name"], "href": link(urls.attack_tactic_path(first["id"]))})
     if parent:
         crumbs.append({"label": f"{parent['id']} {parent['name']}".strip(), "href": tech_link(parent["id"])})
     own_ids = [tid]
-    subs = [
+    subs: list[TechniqueLink] = [
         {
             "id": s["id"],
             "name": s["name"],
@@ -225,14 +491,14 @@ def technique_view(
         }
         for s in report["subtechniques"]
     ]
-    left_out = [
+    left_out: list[LeftOutGroup] = [
         {
             "reason": reason,
             "rules": [{"title": titles.get(uid, uid), "href": rule_href(uid)} for uid in uids],
         }
         for reason, uids in report["left_out"].items()
     ]
-    fields = [
+    fields: list[FieldRow] = [
         {
             "field": f["field"],
             "href": _field_href(flags, link, f["field"]),
@@ -242,9 +508,13 @@ def technique_view(
         }
         for f in report["fields"]
     ]
-    indicators = [
+    indicators: list[PositiveRow] = [
         {
-            **{k: item[k] for k in ("field", "kind", "value", "transforms", "rules")},
+            "field": item["field"],
+            "kind": item["kind"],
+            "value": item["value"],
+            "transforms": item["transforms"],
+            "rules": item["rules"],
             "corpus": item["corpus"]["total"],
             "corpus_split": ", ".join(f"{v} {n}" for v, n in item["corpus"]["by_vendor"].items()),
             "href": _indicator_href(flags, link, item),
@@ -256,9 +526,13 @@ def technique_view(
         }
         for item in report["indicators"]
     ]
-    exclusions = [
+    exclusions: list[IndicatorRow] = [
         {
-            **{k: item[k] for k in ("field", "kind", "value", "transforms", "rules")},
+            "field": item["field"],
+            "kind": item["kind"],
+            "value": item["value"],
+            "transforms": item["transforms"],
+            "rules": item["rules"],
             "shown": [
                 {"title": titles.get(uid, uid), "href": rule_href(uid)}
                 for uid in item["uids"][:RULES_PER_INDICATOR]
@@ -307,7 +581,12 @@ def technique_view(
         "left_out_total": sum(len(g["rules"]) for g in left_out),
         "events": [
             {
-                **e,
+                "provider": e["provider"],
+                "provider_name": e["provider_name"],
+                "channel": e["channel"],
+                "event_id": e["event_id"],
+                "title": e["title"],
+                "rules": e["rules"],
                 "href": link(urls.telemetry_event_path(e["provider_name"], e["event_id"]))
                 if flags.get("telemetry_pages") and e.get("provider_name")
                 else "",
@@ -338,27 +617,25 @@ def matrix_view(
     index: CoverageIndex,
     link: Link,
     without_techniques: int,
-) -> dict[str, Any]:
+) -> MatrixView:
     """The matrix with its filter data: every counted rule as [vendor, level, status, platform mask, cells],
     so the page recounts every cell in the browser when a filter changes."""
     attack = index.attack
     platforms = data_platforms(attack)
     platform_bit = {p: i for i, p in enumerate(platforms)}
     cell_of: dict[tuple[str, str], int] = {}
-    columns = []
+    columns: list[ColumnView] = []
     for column in matrix.columns:
-        cells = []
+        cells: list[CellView] = []
         for cell in column.cells:
-            cell_of[(column.tactic_id, cell.technique_id)] = len(cell_of)
-            subs = []
+            number = cell_of[(column.tactic_id, cell.technique_id)] = len(cell_of)
+            subs: list[CellView] = []
             for sub in cell.subtechniques:
                 cell_of[(column.tactic_id, sub.technique_id)] = len(cell_of)
                 subs.append(
-                    _cell_view(sub, cell_of[(column.tactic_id, sub.technique_id)], platform_bit, link)
+                    _cell_view(sub, cell_of[(column.tactic_id, sub.technique_id)], platform_bit, link, [])
                 )
-            view = _cell_view(cell, cell_of[(column.tactic_id, cell.technique_id)], platform_bit, link)
-            view["subs"] = subs
-            cells.append(view)
+            cells.append(_cell_view(cell, number, platform_bit, link, subs))
         columns.append(
             {
                 "id": column.tactic_id,
@@ -411,7 +688,12 @@ def matrix_view(
         "techniques_covered": sum(1 for t in parents if counts.get(t.id)),
         "retired": [
             {
-                **r,
+                "id": r["id"],
+                "name": r["name"],
+                "status": r["status"],
+                "note": r["note"],
+                "replaced_by": r["replaced_by"],
+                "rules": r["rules"],
                 "href": link(urls.attack_technique_path(r["id"])) if attack.technique(r["id"]) else "",
                 "replacement_href": link(urls.attack_technique_path(r["replaced_by"]))
                 if r["replaced_by"]
@@ -432,7 +714,9 @@ def matrix_view(
     }
 
 
-def _cell_view(cell: Any, number: int, platform_bit: Mapping[str, int], link: Link) -> dict[str, Any]:
+def _cell_view(
+    cell: MatrixCell, number: int, platform_bit: Mapping[str, int], link: Link, subs: list[CellView]
+) -> CellView:
     return {
         "id": cell.technique_id,
         "name": cell.name,
@@ -445,15 +729,16 @@ def _cell_view(cell: Any, number: int, platform_bit: Mapping[str, int], link: Li
         if cell.platforms
         else "*",
         "href": link(urls.attack_technique_path(cell.technique_id)),
+        "subs": subs,
     }
 
 
 # -- tactic page ---------------------------------------------------------------------------------------------
 
 
-def tactic_view(report: Mapping[str, Any], attack: AttackData, link: Link) -> dict[str, Any]:
+def tactic_view(report: Mapping[str, Any], attack: AttackData, link: Link) -> TacticView:
     """`report`: coverage.tactic_report()."""
-    cells = []
+    cells: list[TacticCell] = []
     for cell in report["cells"]:
         cells.append(
             {
@@ -494,16 +779,16 @@ def tactic_view(report: Mapping[str, Any], attack: AttackData, link: Link) -> di
 # -- gaps page -----------------------------------------------------------------------------------------------
 
 
-def gaps_view(indexes: Mapping[str, CoverageIndex], link: Link) -> dict[str, Any]:
+def gaps_view(indexes: Mapping[str, CoverageIndex], link: Link) -> GapsView:
     """`indexes`: "" (all platforms) and each platform -> the coverage index filtered to it."""
-    sections = []
+    sections: list[GapSection] = []
     for platform, index in indexes.items():
         attack = index.attack
         found = gaps(index)
         gap_ids = {g.technique_id for g in found}
-        by_tactic = []
+        by_tactic: list[GapTactic] = []
         for tactic in attack.tactics:
-            items = []
+            items: list[GapItem] = []
             for g in found:
                 tech = attack.techniques[g.technique_id]
                 if tactic.id not in g.tactics:

@@ -10,66 +10,23 @@ An event's own priority and bridges are the `collection`, `collect` and `also_se
 
 from __future__ import annotations
 
-from typing import Any
-
 from ruleatlas.web import api_schemas as schemas
-from ruleatlas.web.collection_views import coverage_matrix_view, priority_view
+from ruleatlas.web.collection_views import (
+    CoverageMatrixView,
+    PriorityView,
+    coverage_matrix_view,
+    priority_view,
+)
 from ruleatlas.web.routes import ApiError, Param, Request, RouteTable
 from ruleatlas.web.telemetry_api import atlas_of
 
 TAG = "telemetry"
 MAX_LIMIT = 100_000
 
-PRIORITY_EVENT = schemas.obj(
-    "one event's collection priority",
-    provider=schemas.STRING,
-    event_key=schemas.STRING,
-    label=schemas.STRING,
-    priority=schemas.NUMBER,
-    rules=schemas.INTEGER,
-    alone=schemas.INTEGER,
-    shared=schemas.INTEGER,
-    required=schemas.INTEGER,
-    by_vendor=schemas.ANY_OBJECT,
-    by_level=schemas.ANY_OBJECT,
-    path=schemas.STRING,
-)
-PRIORITY = schemas.obj(
-    "events ranked by collection priority, per platform, with the formula",
-    formula=schemas.STRING,
-    rules=schemas.INTEGER,
-    platforms=schemas.array(
-        schemas.obj(
-            "one platform's ranking",
-            key=schemas.STRING,
-            label=schemas.STRING,
-            events=schemas.INTEGER,
-            ranked=schemas.array(PRIORITY_EVENT),
-            catch_alls=schemas.array(PRIORITY_EVENT),
-        )
-    ),
-)
-COVERAGE = schemas.obj(
+PRIORITY = schemas.typed(PriorityView, "events ranked by collection priority, per platform, with the formula")
+COVERAGE = schemas.typed(
+    CoverageMatrixView,
     "a platform's coverage matrix: events with rules by vendor, and rules not attributed to one event",
-    platform=schemas.STRING,
-    label=schemas.STRING,
-    vendors=schemas.STRINGS,
-    events=schemas.INTEGER,
-    rules=schemas.ANY_OBJECT,
-    groups=schemas.array(
-        schemas.obj(
-            "a provider, service or namespace", label=schemas.STRING, events=schemas.array(schemas.ANY_OBJECT)
-        )
-    ),
-    unattributed=schemas.array(
-        schemas.obj(
-            "rules grouped by why no event is named",
-            reason=schemas.STRING,
-            count=schemas.INTEGER,
-            rules=schemas.array(schemas.ANY_OBJECT),
-        )
-    ),
-    unattributed_rules=schemas.INTEGER,
 )
 
 
@@ -98,7 +55,7 @@ def register(routes: RouteTable) -> None:
     )
 
 
-def priority_json(req: Request) -> dict[str, Any]:
+def priority_json(req: Request) -> PriorityView:
     atlas = atlas_of(req)
     view = priority_view(atlas, req.int_param("limit", 50, minimum=1, maximum=MAX_LIMIT))
     wanted = req.param("platform").strip()
@@ -109,7 +66,7 @@ def priority_json(req: Request) -> dict[str, Any]:
     return view
 
 
-def coverage_json(req: Request) -> dict[str, Any]:
+def coverage_json(req: Request) -> CoverageMatrixView:
     view = coverage_matrix_view(atlas_of(req), req.args["platform"])
     if view is None:
         raise ApiError(404, "not_found", f"no telemetry platform {req.args['platform'][:60]!r}")

@@ -17,17 +17,24 @@ kept on it: the pages of one build and the API answers of one catalog share it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from ruleatlas.model import LEVELS
 from ruleatlas.store.collection import rule_needs, rule_vendors, rules_with_notes
 from ruleatlas.telemetry.bridges import BridgeIndex, bridge_index
 from ruleatlas.telemetry.catalog import LOGSOURCE_KIND, PLATFORM_KIND, EventKey, parse_event_key
-from ruleatlas.telemetry.collect import collect_hint
-from ruleatlas.telemetry.priority import EventPriority, EventRow, RuleNeed, collection_priority, ranked
+from ruleatlas.telemetry.collect import CollectHint, collect_hint
+from ruleatlas.telemetry.priority import (
+    EventPriority,
+    EventRow,
+    PriorityDoc,
+    RuleNeed,
+    collection_priority,
+    ranked,
+)
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 from ruleatlas.web import urls
-from ruleatlas.web.telemetry_views import ProviderEntry, TelemetryAtlas, vendor_split
+from ruleatlas.web.telemetry_views import ProviderEntry, TelemetryAtlas, VendorSplit, vendor_split
 
 PRIORITY_PATH = urls.TELEMETRY_PATH + "priority/"
 COVERAGE_PATH = urls.COVERAGE_PATH
@@ -42,6 +49,96 @@ FORMULA = (
     "a rule only one event serves gives it all. Events bridged to a rule's events that carry its fields "
     "serve it too."
 )
+
+
+class PriorityItem(PriorityDoc):
+    label: str
+    title: str
+    path: str
+    rules_split: VendorSplit
+    collect: CollectHint | None
+
+
+class RankedItem(PriorityItem):
+    rank: int  # among its platform's named events (0: not ranked)
+
+
+class PlatformPriority(TypedDict):
+    key: str
+    label: str
+    events: int
+    ranked: list[RankedItem]
+    catch_alls: list[PriorityItem]
+    coverage_path: str
+
+
+class PriorityView(TypedDict):
+    formula: str
+    levels: list[str]
+    rules: int
+    platforms: list[PlatformPriority]
+
+
+class EventPriorityDoc(PriorityDoc):
+    platform: str
+    platform_label: str
+    rank: int
+    catch_all: bool
+    formula: str
+    priority_path: str
+    collect: CollectHint | None
+
+
+class EventCollection(TypedDict):
+    collection: EventPriorityDoc | None
+    collect: CollectHint | None
+    # telemetry/bridges.py's members as it writes them (`Member.to_json` and the field correspondences)
+    also_seen_as: list[dict[str, Any]]
+
+
+class MatrixEvent(TypedDict):
+    provider: str
+    event_key: str
+    title: str
+    path: str
+    rules: VendorSplit
+
+
+class MatrixGroup(TypedDict):
+    label: str
+    events: list[MatrixEvent]
+
+
+class CatchAllEvent(TypedDict):
+    label: str
+    rules: int
+
+
+class MatrixRule(TypedDict):
+    uid: str
+    vendor: str
+    title: str
+    path: str
+
+
+class UnattributedGroup(TypedDict):
+    reason: str
+    count: int
+    rules: list[MatrixRule]
+
+
+class CoverageMatrixView(TypedDict):
+    platform: str
+    label: str
+    path: str
+    vendors: list[str]
+    events: int
+    rules: VendorSplit
+    groups: list[MatrixGroup]
+    catch_all_events: list[CatchAllEvent]
+    unattributed: list[UnattributedGroup]
+    unattributed_rules: int
+    platform_path: str
 
 
 def coverage_path(platform: str) -> str:
@@ -126,7 +223,7 @@ def _catch_all(atlas: TelemetryAtlas, event: EventRow) -> bool:
     return defined is not None and defined.catch_all
 
 
-def _event_item(atlas: TelemetryAtlas, entry: EventPriority) -> dict[str, Any]:
+def _event_item(atlas: TelemetryAtlas, entry: EventPriority) -> PriorityItem:
     provider, key_text = entry.event
     known = atlas.entries.get(provider)
     key: EventKey = parse_event_key(key_text)
@@ -145,10 +242,10 @@ def _event_item(atlas: TelemetryAtlas, entry: EventPriority) -> dict[str, Any]:
     }
 
 
-def priority_view(atlas: TelemetryAtlas, per_platform: int = RANKED_PER_PLATFORM) -> dict[str, Any]:
+def priority_view(atlas: TelemetryAtlas, per_platform: int = RANKED_PER_PLATFORM) -> PriorityView:
     """Per platform, its named events ranked by priority (the first `per_platform`), then its catch-alls."""
     model = collection_model(atlas)
-    platforms = []
+    platforms: list[PlatformPriority] = []
     for key, entries in sorted(
         _by_platform(atlas, model.priorities).items(),
         key=lambda item: (item[0] != "windows", item[0] == OTHER_PLATFORM, platform_label(atlas, item[0])),
@@ -175,12 +272,13 @@ def priority_view(atlas: TelemetryAtlas, per_platform: int = RANKED_PER_PLATFORM
     }
 
 
-def event_collection_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> dict[str, Any]:
+def event_collection_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> EventCollection:
     """`collection` (None when no detection rule needs the event) and `also_seen_as` of an event."""
     model = collection_model(atlas)
     row = (entry.name, str(key))
     found = model.priorities.get(row)
-    collection: dict[str, Any] | None = None
+    hint = collect_hint(entry.name, entry.event(key))
+    collection: EventPriorityDoc | None = None
     if found is not None:
         platform, rank = model.ranks.get(row, (platform_of(atlas, entry.name), 0))
         collection = {
@@ -191,11 +289,8 @@ def event_collection_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: Even
             "catch_all": _catch_all(atlas, row),
             "formula": FORMULA,
             "priority_path": PRIORITY_PATH,
+            "collect": hint,
         }
-    event = entry.event(key)
-    hint = collect_hint(entry.name, event)
-    if collection is not None:
-        collection["collect"] = hint
     also = []
     for other in model.bridges.also_seen_as(entry.name, str(key)):
         path = ""
@@ -208,13 +303,11 @@ def event_collection_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: Even
     return {"collection": collection, "collect": hint, "also_seen_as": also}
 
 
-def provider_priority_view(
-    atlas: TelemetryAtlas, entry: ProviderEntry, limit: int = 25
-) -> list[dict[str, Any]]:
+def provider_priority_view(atlas: TelemetryAtlas, entry: ProviderEntry, limit: int = 25) -> list[RankedItem]:
     """The provider's events that detection rules need, by priority."""
     model = collection_model(atlas)
     mine = ranked(e for row, e in model.priorities.items() if row[0] == entry.name)
-    out = []
+    out: list[RankedItem] = []
     for item in mine[:limit]:
         rank = model.ranks.get(item.event, ("", 0))[1]
         out.append({**_event_item(atlas, item), "rank": rank})
@@ -233,14 +326,14 @@ def _group_of(atlas: TelemetryAtlas, entry: ProviderEntry, key_text: str) -> str
     return entry.label
 
 
-def coverage_matrix_view(atlas: TelemetryAtlas, platform: str) -> dict[str, Any] | None:
+def coverage_matrix_view(atlas: TelemetryAtlas, platform: str) -> CoverageMatrixView | None:
     """Every event of `platform` some rule covers, with its rules by vendor, grouped; then the rules that
     cover only catch-all events of the platform, grouped by the reason their coverage gives."""
     if platform not in atlas.telemetry.platforms:
         return None
     entries = [e for e in atlas.entries.values() if platform_of(atlas, e.name) == platform]
     vendors: set[str] = set()
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[MatrixEvent]] = {}
     catch_uids: dict[str, set[str]] = {}
     named_uids: set[str] = set()
     by_provider = atlas.extras.get("rule_events")
@@ -271,7 +364,7 @@ def coverage_matrix_view(atlas: TelemetryAtlas, platform: str) -> dict[str, Any]
                     "rules": vendor_split(per_vendor),
                 }
             )
-    unattributed: dict[str, list[dict[str, Any]]] = {}
+    unattributed: dict[str, list[MatrixRule]] = {}
     vendor_of = atlas.extras.get("rule_vendors")
     if not isinstance(vendor_of, dict):
         vendor_of = atlas.extras["rule_vendors"] = rule_vendors(atlas.queries.db)

@@ -26,7 +26,7 @@ from ruleatlas.model import DETECTION_KINDS
 from ruleatlas.store.browse import NONE_TOKEN
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import esc, value_view
-from ruleatlas.web.render import SiteRenderer, level_class, safe_href, status_class, vendor_name
+from ruleatlas.web.render import Chrome, SiteRenderer, level_class, safe_href, status_class, vendor_name
 
 CATALOG_CSS = urls.STATIC_PATH + "catalog.css"
 ATLAS_JS = urls.STATIC_PATH + "atlas.js"
@@ -104,7 +104,7 @@ class CatalogPages:
     def link(self, page: str, to: str) -> str:
         return self.renderer.link(page, to)
 
-    def _chrome(self, page: str, title: str, current: str | None = None) -> dict[str, Any]:
+    def _chrome(self, page: str, title: str, current: str | None = None) -> Chrome:
         chrome = self.renderer._chrome(page, title, current)
         chrome["catalog_css"] = self.link(page, CATALOG_CSS)
         return chrome

@@ -16,7 +16,7 @@ from ruleatlas.store import relations as relations_store
 from ruleatlas.web import urls
 from ruleatlas.web.pages import CATALOG_CSS
 from ruleatlas.web.relations_views import vendor_label
-from ruleatlas.web.render import SiteRenderer
+from ruleatlas.web.render import Chrome, SiteRenderer
 
 
 class ClassPages:
@@ -25,7 +25,7 @@ class ClassPages:
         self._list = renderer.env.get_template("rule_classes.html")
         self._one = renderer.env.get_template("rule_class.html")
 
-    def _chrome(self, page: str, title: str) -> dict[str, Any]:
+    def _chrome(self, page: str, title: str) -> Chrome:
         chrome = self.renderer._chrome(page, title, urls.RULES_PATH)
         chrome["catalog_css"] = self.renderer.link(page, CATALOG_CSS)
         return chrome

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
+from ruleatlas.analysis.document import DeployDoc
 from ruleatlas.web import urls
 
 SHOWN_RECORDS = 20  # record numbers listed per sample before "and N more"
@@ -21,6 +22,56 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 _GROUPS = (("out", "This rule"), ("in", "Rules that name this one"), ("sibling", "Other log sources"))
 
 
+class RelatedItem(TypedDict):
+    phrase: str
+    title: str
+    uid: str
+    id: str
+    type: str
+    href: str
+    dangling: bool  # an id no rule of the catalog carries
+    incoming: bool
+
+
+class RelatedGroup(TypedDict):
+    direction: str
+    heading: str
+    items: list[RelatedItem]
+
+
+class FiresSample(TypedDict):
+    name: str
+    records: str  # "records 3, 7 and 12 more"
+
+
+class FiresView(TypedDict):
+    samples: list[FiresSample]
+    summary: str
+    validated: bool
+
+
+class SectionFlags(TypedDict):
+    related: bool
+    fires: bool
+    deploy: bool
+
+
+class SectionCounts(TypedDict):
+    related: int
+    fires: int
+    deploy: int
+
+
+class LinksView(TypedDict):
+    related_groups: list[RelatedGroup]
+    fires: FiresView | None
+    deploy: list[DeployDoc]
+    deploy_script: str
+    deploy_stylesheet: str
+    relations_has: SectionFlags
+    relations_counts: SectionCounts
+
+
 def _text(value: object) -> str:
     return "" if value is None else str(value)
 
@@ -32,14 +83,15 @@ def _rule_href(page: str, uid: str, link: Callable[[str, str], str]) -> str:
         return ""
 
 
-def related_groups(
-    doc: Mapping[str, Any], page: str, link: Callable[[str, str], str]
-) -> list[dict[str, Any]]:
+# The document is read as stored JSON (render.py's rule view: each part checked before use).
+
+
+def related_groups(doc: Mapping[str, Any], page: str, link: Callable[[str, str], str]) -> list[RelatedGroup]:
     """The links grouped as the page shows them: this rule's own, those naming it, siblings."""
     links = [x for x in doc.get("related_links") or [] if isinstance(x, Mapping)]
-    groups = []
+    groups: list[RelatedGroup] = []
     for direction, heading in _GROUPS:
-        items = []
+        items: list[RelatedItem] = []
         for x in links:
             if x.get("direction") != direction:
                 continue
@@ -68,12 +120,12 @@ def records_text(records: list[int]) -> str:
     return f"{label} {shown}" + (f" and {more} more" if more > 0 else "")
 
 
-def fires_view(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+def fires_view(doc: Mapping[str, Any]) -> FiresView | None:
     """None when the rule was not run over samples (not Sigma, a correlation, no samples in the build)."""
     fires = doc.get("fires_on")
     if not isinstance(fires, Mapping):
         return None
-    samples = [
+    samples: list[FiresSample] = [
         {"name": _text(s.get("name")), "records": records_text([int(r) for r in s.get("records") or []])}
         for s in fires.get("samples") or []
         if isinstance(s, Mapping)
@@ -86,7 +138,7 @@ def fires_view(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"samples": samples, "summary": summary, "validated": n > 0}
 
 
-def deploy_view(doc: Mapping[str, Any]) -> list[dict[str, str]]:
+def deploy_view(doc: Mapping[str, Any]) -> list[DeployDoc]:
     return [
         {
             "target": _text(c.get("target")),
@@ -100,7 +152,7 @@ def deploy_view(doc: Mapping[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def relations_view(doc: Mapping[str, Any], page: str, link: Callable[[str, str], str]) -> dict[str, Any]:
+def relations_view(doc: Mapping[str, Any], page: str, link: Callable[[str, str], str]) -> LinksView:
     """What rule.html's relation sections need; `counts` and `has` feed the page's table of contents."""
     related = related_groups(doc, page, link)
     fires = fires_view(doc)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 
 import markupsafe
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from ruleatlas.analysis.document import RelationsDoc
 from ruleatlas.model import LEVELS, VENDORS
 from ruleatlas.output import atomic
 from ruleatlas.web import urls
@@ -223,6 +224,23 @@ def status_class(status: object) -> str:
     return f"status-{status}" if status in STATUSES else "status-other"
 
 
+class NavItem(TypedDict):
+    label: str
+    href: str
+    current: bool
+
+
+class Chrome(TypedDict):
+    """What base.html needs of every page."""
+
+    page_title: str
+    home: str
+    stylesheet: str
+    icon: str
+    nav: list[NavItem]
+    catalog_css: NotRequired[str]  # the catalog pages' own stylesheet
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
@@ -306,7 +324,7 @@ class SiteRenderer:
     def link(self, from_path: str, to_path: str) -> str:
         return urls.relative(from_path, to_path, self.index_file)
 
-    def _chrome(self, page: str, title: str, current: str | None = None) -> dict[str, Any]:
+    def _chrome(self, page: str, title: str, current: str | None = None) -> Chrome:
         """What base.html needs: links to home, the stylesheet and the nav, relative to `page`."""
         return {
             "page_title": title,
@@ -331,6 +349,8 @@ class SiteRenderer:
         return self._rule.render(view)
 
     def _rule_view(self, doc: Mapping[str, Any], page: str) -> dict[str, Any]:
+        # `doc` is a RuleDocument (analysis/document.py) as a stored catalog holds it, possibly one an older
+        # build wrote: every part is read with a check, so an odd or missing part shows as nothing.
         title = _text(doc.get("title")) or _text(doc.get("name")) or _text(doc.get("uid")) or "Untitled rule"
         vendor = _text(doc.get("vendor"))
         folder = _text(doc.get("folder"))
@@ -352,7 +372,9 @@ class SiteRenderer:
         events = [self._event(e, page) for e in _list(doc.get("events")) if isinstance(e, dict)]
         correlation = self._correlation(doc.get("correlation"))
         filter_rules = [_text(r) for r in _list(_dict(doc.get("filter")).get("rules"))]
-        relations = relations_view(_dict(doc.get("relations")), page, self.link)
+        found = doc.get("relations")  # stored JSON: its shape is the document's once it is a dict
+        shown = cast(RelationsDoc, found) if isinstance(found, dict) else None
+        relations = relations_view(shown, page, self.link)
         links = links_view(doc, page, self.link)
         has = {
             **links["relations_has"],
@@ -364,7 +386,7 @@ class SiteRenderer:
             "problems": bool(problems),
             "relations": relations is not None,
         }
-        counts = {
+        counts: dict[str, int] = {
             "references": len(_list(doc.get("references"))),
             "falsepositives": len(_list(doc.get("falsepositives"))),
             "attack": sum(len(t["techniques"]) for t in attack["tactics"]),
@@ -373,7 +395,12 @@ class SiteRenderer:
             "indicators": n_indicators,
             "exclusions": n_exclusions,
             "problems": len(problems),
-            **links["relations_counts"],
+        }
+        link_counts = links["relations_counts"]
+        counts |= {
+            "related": link_counts["related"],
+            "fires": link_counts["fires"],
+            "deploy": link_counts["deploy"],
         }
         sections = [
             (sid, heading, counts.get(sid))

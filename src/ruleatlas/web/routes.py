@@ -12,7 +12,7 @@ How another module adds its routes (e.g. `ruleatlas.web.telemetry_api`):
     def register(routes: RouteTable) -> None:
         routes.api(
             "/api/telemetry/providers/{provider}", provider_json,
-            response=api_schemas.TELEMETRY_PROVIDER,  # the 200 answer's JSON Schema, for OpenAPI
+            response=api_schemas.typed(ProviderView),  # the 200 answer's JSON Schema, from its type
             summary="One telemetry provider with its events",
             params=[Param("limit", "at most this many events", type="integer")],
             tag="telemetry",

@@ -25,12 +25,17 @@ from ruleatlas.store.telemetry import TelemetryQueries
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
 from ruleatlas.telemetry.observed import SampleRecord, sample_index
 from ruleatlas.web import api_schemas as schemas
-from ruleatlas.web.collection_views import event_collection_view
+from ruleatlas.web.collection_views import EventCollection, event_collection_view
 from ruleatlas.web.routes import ApiError, Request, RouteTable
-from ruleatlas.web.telemetry_platforms import platform_view, platforms_view
+from ruleatlas.web.telemetry_platforms import PlatformsView, PlatformView, platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
+    EventView,
     ProviderEntry,
+    ProvidersView,
+    ProviderView,
     TelemetryAtlas,
+    UncoveredView,
+    VendorView,
     event_view,
     provider_view,
     providers_view,
@@ -41,45 +46,22 @@ from ruleatlas.web.telemetry_views import (
 TAG = "telemetry"
 _cache: dict[tuple[str, int, int], tuple[TelemetryCatalog, dict[tuple[str, EventKey], SampleRecord]]] = {}
 # what views compute once over a whole catalog (TelemetryAtlas.extras: collection priority...), per catalog
-_extras: dict[tuple[str, int, int], dict[str, Any]] = {}
+_extras: dict[tuple[str, int, int], dict[str, object]] = {}
 _lock = threading.Lock()
-
-_PLATFORM_FIGURES = {
-    "key": schemas.STRING,
-    "label": schemas.STRING,
-    "status": schemas.STRING,
-    "source": schemas.STRING,
-    "events": schemas.INTEGER,
-    "events_with_rules": schemas.INTEGER,
-    "events_with_samples": schemas.INTEGER,
-    "rules": schemas.ANY_OBJECT,
-    "path": schemas.STRING,
-}
-PLATFORMS = schemas.obj(
-    "one card per platform: events, events with rules and with samples, distinct rules",
-    platforms=schemas.array(schemas.obj(**_PLATFORM_FIGURES)),
-)
-PLATFORM = schemas.obj(
-    "one platform: its source, its services with their figures, the events rules or samples name",
-    providers=schemas.array(schemas.ANY_OBJECT),
-    events_listed=schemas.array(schemas.ANY_OBJECT),
-    events_more=schemas.INTEGER,
-    **_PLATFORM_FIGURES,
-)
 
 
 def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/providers",
         providers_json,
-        response=schemas.TELEMETRY_PROVIDERS,
+        response=PROVIDERS,
         summary="Every telemetry provider with its events and rule↔event mappings",
         tag=TAG,
     )
     routes.api(
         "/api/telemetry/providers/{provider}",
         provider_json,
-        response=schemas.TELEMETRY_PROVIDER,
+        response=PROVIDER,
         summary="One provider: its channels and events, each with its title, whether a sample exists, and "
         "the rules covering it",
         description="`provider` is the slug of its page (`microsoft-windows-sysmon`) or its name.",
@@ -88,7 +70,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/events/{provider}/{event}",
         event_json,
-        response=schemas.TELEMETRY_EVENT,
+        response=EVENT,
         summary="One event: definition, fields with the distinct rules testing each (by vendor), a real "
         "example, enum-like values seen, most used indicators, and the rules covering it",
         description="`event` is the EventID, or a catch-all event's name (`process_creation`).",
@@ -97,7 +79,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/vendors/{vendor}",
         vendor_json,
-        response=schemas.TELEMETRY_VENDOR,
+        response=VENDOR,
         summary="Events x providers that have rules of one vendor, with the rule↔event mappings",
         tag=TAG,
     )
@@ -120,7 +102,7 @@ def register(routes: RouteTable) -> None:
     routes.api(
         "/api/telemetry/uncovered",
         uncovered_json,
-        response=schemas.TELEMETRY_UNCOVERED,
+        response=UNCOVERED,
         summary="Rules that cover no telemetry event, grouped by the reason",
         tag=TAG,
     )
@@ -189,16 +171,20 @@ def _entry(atlas: TelemetryAtlas, text: str) -> ProviderEntry:
     return entry
 
 
-def providers_json(req: Request) -> dict[str, Any]:
+def providers_json(req: Request) -> ProvidersView:
     return providers_view(_atlas(req))
 
 
-def provider_json(req: Request) -> dict[str, Any]:
+def provider_json(req: Request) -> ProviderView:
     atlas = _atlas(req)
     return provider_view(atlas, _entry(atlas, req.args["provider"]))
 
 
-def event_json(req: Request) -> dict[str, Any]:
+class EventAnswer(EventView, EventCollection):
+    """An event's API answer: its page's view and its collection sections."""
+
+
+def event_json(req: Request) -> EventAnswer:
     atlas = _atlas(req)
     entry = _entry(atlas, req.args["provider"])
     key = parse_event_key(req.args["event"])
@@ -208,7 +194,7 @@ def event_json(req: Request) -> dict[str, Any]:
     return {**event_view(atlas, entry, key), **event_collection_view(atlas, entry, key)}
 
 
-def vendor_json(req: Request) -> dict[str, Any]:
+def vendor_json(req: Request) -> VendorView:
     atlas = _atlas(req)
     view = vendor_view(atlas, req.args["vendor"])
     if not view["groups"]:
@@ -216,16 +202,35 @@ def vendor_json(req: Request) -> dict[str, Any]:
     return view
 
 
-def platforms_json(req: Request) -> dict[str, Any]:
+def platforms_json(req: Request) -> PlatformsView:
     return platforms_view(_atlas(req))
 
 
-def platform_json(req: Request) -> dict[str, Any]:
+def platform_json(req: Request) -> PlatformView:
     view = platform_view(_atlas(req), req.args["platform"])
     if view is None:
         raise ApiError(404, "not_found", f"no telemetry platform {req.args['platform']!r}")
     return view
 
 
-def uncovered_json(req: Request) -> dict[str, Any]:
+def uncovered_json(req: Request) -> UncoveredView:
     return uncovered_view(_atlas(req))
+
+
+# The answers' schemas, derived from the views' types (after EventAnswer; `register` reads them when called).
+PROVIDERS = schemas.typed(ProvidersView, "telemetry providers grouped, with event and mapping counts")
+PROVIDER = schemas.typed(ProviderView, "one provider with its events")
+EVENT = schemas.typed(
+    EventAnswer,
+    "one event: definition, fields with the rules testing each, sample, indicators, rules, collection "
+    "priority and the events bridged to it",
+)
+VENDOR = schemas.typed(VendorView, "events with rules of one vendor, by provider")
+PLATFORMS = schemas.typed(
+    PlatformsView, "one card per platform: events, events with rules and with samples, distinct rules"
+)
+PLATFORM = schemas.typed(
+    PlatformView,
+    "one platform: its source, its services with their figures, the events rules or samples name",
+)
+UNCOVERED = schemas.typed(UncoveredView, "rules that cover no telemetry event, grouped by reason")

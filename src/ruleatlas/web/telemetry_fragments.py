@@ -9,7 +9,7 @@ attributes alike. The templates insert the result as Markup and keep the layout 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from markupsafe import Markup
@@ -17,17 +17,26 @@ from markupsafe import Markup
 from ruleatlas.model import LEVELS
 from ruleatlas.web.fragments import esc
 from ruleatlas.web.render import STATUSES
+from ruleatlas.web.telemetry_views import (
+    EventField,
+    EventIndicator,
+    EventRow,
+    FieldBrief,
+    OtherField,
+    SampleEnum,
+    VendorSplit,
+)
 
 Link = Callable[[str], str]
 _ZERO = Markup('<span class="tel-zero">0</span>')
 
 
-def rules_html(split: dict[str, Any]) -> Markup:
+def rules_html(split: VendorSplit) -> Markup:
     """A rule count with its split by vendor (shown unless it is all Sigma)."""
     total = split["total"]
     if not total:
         return _ZERO
-    by_vendor: dict[str, int] = split["by_vendor"]
+    by_vendor = split["by_vendor"]
     html = f'<span class="tel-num">{total:,}</span>'
     if len(by_vendor) > 1 or (by_vendor and next(iter(by_vendor)) != "sigma"):
         parts = ", ".join(f"{esc(v)} {n}" for v, n in by_vendor.items())
@@ -52,7 +61,7 @@ def _code_link(name: str, path: str, link: Link, css: str = "field") -> str:
     return f"<code>{esc(name)}</code>"
 
 
-def event_rows_html(rows: list[dict[str, Any]], link: Link) -> Markup:
+def event_rows_html(rows: list[EventRow], link: Link) -> Markup:
     """A provider's event table (Shell-Core has 2,380 rows)."""
     out = []
     for e in rows:
@@ -78,7 +87,7 @@ def event_rows_html(rows: list[dict[str, Any]], link: Link) -> Markup:
     return Markup("\n".join(out))
 
 
-def _definition_html(message: str, fields: list[dict[str, str]]) -> str:
+def _definition_html(message: str, fields: list[FieldBrief]) -> str:
     """An event without a page of its own: its definition, folded into its provider's table row."""
     parts = []
     if fields:
@@ -97,7 +106,7 @@ def _definition_html(message: str, fields: list[dict[str, str]]) -> str:
     return f'<details class="tel-more"><summary>Definition: {what}</summary>{"".join(parts)}</details>'
 
 
-def field_rows_html(fields: list[dict[str, Any]], link: Link) -> Markup:
+def field_rows_html(fields: list[EventField], link: Link) -> Markup:
     out = []
     for f in fields:
         names = ""
@@ -116,7 +125,7 @@ def field_rows_html(fields: list[dict[str, Any]], link: Link) -> Markup:
     return Markup("\n".join(out))
 
 
-def other_field_rows_html(fields: list[dict[str, Any]], link: Link) -> Markup:
+def other_field_rows_html(fields: list[OtherField], link: Link) -> Markup:
     out = []
     for f in fields:
         kind = "system" if f["system"] else "not in the definition"
@@ -128,7 +137,7 @@ def other_field_rows_html(fields: list[dict[str, Any]], link: Link) -> Markup:
     return Markup("\n".join(out))
 
 
-def example_rows_html(example: list[list[str]]) -> Markup:
+def example_rows_html(example: Sequence[tuple[str, str]]) -> Markup:
     return Markup(
         "\n".join(
             f'<tr><td data-label="Field"><code>{esc(k)}</code></td>'
@@ -138,7 +147,7 @@ def example_rows_html(example: list[list[str]]) -> Markup:
     )
 
 
-def enums_html(enums: list[dict[str, Any]]) -> Markup:
+def enums_html(enums: list[SampleEnum]) -> Markup:
     out = []
     for e in enums:
         values = "".join(
@@ -148,7 +157,7 @@ def enums_html(enums: list[dict[str, Any]]) -> Markup:
     return Markup("\n".join(out))
 
 
-def indicator_rows_html(indicators: list[dict[str, Any]], link: Link, linked: bool) -> Markup:
+def indicator_rows_html(indicators: list[EventIndicator], link: Link, linked: bool) -> Markup:
     out = []
     for i in indicators:
         joined = esc("|".join(i["transforms"]))
@@ -167,8 +176,11 @@ def indicator_rows_html(indicators: list[dict[str, Any]], link: Link, linked: bo
     return Markup("\n".join(out))
 
 
-def rule_list_html(rules: list[dict[str, Any]], link: Link, shown: int = 0) -> Markup:
-    """Rules as a list; with `shown`, the ones after the first `shown` are folded away."""
+def rule_list_html(rules: Sequence[Mapping[str, Any]], link: Link, shown: int = 0) -> Markup:
+    """Rules as a list; with `shown`, the ones after the first `shown` are folded away.
+
+    The items are any of the views' rule items (`RuleItem`, `UncoveredRule`, the collection pages' rules):
+    `uid` and `path` always, the badges and notes when the item has them."""
     if shown and len(rules) > shown + 10:
         rest = len(rules) - shown
         return Markup(

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from jinja2 import Template
 from markupsafe import Markup
@@ -45,7 +45,7 @@ from ruleatlas.web.collection_views import (
     event_collection_view,
     provider_priority_view,
 )
-from ruleatlas.web.render import VENDOR_NAMES, SiteRenderer, _use_fast_escape, vendor_name
+from ruleatlas.web.render import VENDOR_NAMES, Chrome, SiteRenderer, _use_fast_escape, vendor_name
 from ruleatlas.web.telemetry_fragments import (
     crumbs_html,
     enums_html,
@@ -58,9 +58,10 @@ from ruleatlas.web.telemetry_fragments import (
     rule_list_html,
     rules_html,
 )
-from ruleatlas.web.telemetry_platforms import platform_path, platform_view, platforms_view
+from ruleatlas.web.telemetry_platforms import PlatformsView, platform_path, platform_view, platforms_view
 from ruleatlas.web.telemetry_views import (
     ProviderEntry,
+    ProvidersView,
     TelemetryAtlas,
     event_view,
     provider_view,
@@ -72,6 +73,10 @@ from ruleatlas.workers import map_batches
 
 STYLESHEET = urls.STATIC_PATH + "telemetry.css"
 PAGE_TEMPLATES = ("index", "provider", "event", "vendor", "uncovered", "platform")
+
+
+class TelemetryIndexView(ProvidersView, PlatformsView):
+    loaded: bool  # False when the build had no telemetry definitions
 
 
 @dataclass(slots=True)
@@ -92,9 +97,9 @@ class TelemetryPageRenderer:
         self.renderer = renderer or SiteRenderer()
         self.samples_loaded = samples_loaded
         self._templates: dict[str, Template] = {}
-        self._chromes: dict[tuple[int, str], dict[str, Any]] = {}
+        self._chromes: dict[tuple[int, str], Chrome] = {}
 
-    def chrome(self, page: str, title: str, current: str) -> dict[str, Any]:
+    def chrome(self, page: str, title: str, current: str) -> Chrome:
         """base.html's links for `page`: they depend only on how deep the page is, so they are worked out
         once per depth (thousands of event pages share one)."""
         key = (page.count("/"), current)
@@ -114,7 +119,7 @@ class TelemetryPageRenderer:
         template: str,
         page: str,
         title: str,
-        view: dict[str, Any],
+        view: Mapping[str, Any],
         current: str = urls.TELEMETRY_PATH,
         **extra: Any,
     ) -> str:
@@ -151,7 +156,7 @@ class TelemetryPageRenderer:
 
     def index_page(self, atlas: TelemetryAtlas | None) -> str:
         if atlas is None:
-            view: dict[str, Any] = {
+            view: TelemetryIndexView = {
                 "loaded": False,
                 "providers": 0,
                 "events": 0,
@@ -194,12 +199,12 @@ class TelemetryPageRenderer:
         def child_link(path: str) -> str:  # an event page is a folder inside its provider's
             return path[len(page) :] + index_file if path.startswith(page) else link(path)
 
-        view["rows_html"] = event_rows_html(view["event_rows"], child_link)
         return self.render(
             "telemetry_provider",
             page,
             entry.label,
             view,
+            rows_html=event_rows_html(view["event_rows"], child_link),
             crumbs=self.crumbs(page, (entry.label, page)),
             priority_rows=provider_priority_view(atlas, entry),
         )
@@ -261,12 +266,37 @@ class TelemetryPageRenderer:
         return self.render("readiness", urls.READINESS_PATH, "Readiness", view, current=urls.READINESS_PATH)
 
 
-def readiness_view(report: dict[str, Any] | None, catalog_rules: str = "") -> dict[str, Any]:
+class ReadinessRule(TypedDict):
+    uid: str
+    title: str
+    kind: str
+    path: str
+    reason: str
+
+
+class ReadinessGroup(TypedDict):
+    id: str
+    verdict: str
+    title: str
+    rules: list[ReadinessRule]
+
+
+class ReadinessView(TypedDict):
+    present: bool
+    # The rest when a report is kept. `report` is readiness.json as the last `ruleatlas readiness` wrote it,
+    # read back from the file: it is read by key, each with a default, as a file of an older version may be.
+    stale: NotRequired[bool]
+    report: NotRequired[dict[str, Any]]
+    seen: NotRequired[list[dict[str, Any]]]  # the report's seen events, each with its page's path
+    groups: NotRequired[list[ReadinessGroup]]
+
+
+def readiness_view(report: dict[str, Any] | None, catalog_rules: str = "") -> ReadinessView:
     """The readiness page's view from a kept report (None: the page explains how to make one)."""
     if report is None:
         return {"present": False}
     verdicts = report.get("rule_verdicts", [])
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[ReadinessRule]] = {}
     for v in verdicts:
         path = ""
         with contextlib.suppress(ValueError):

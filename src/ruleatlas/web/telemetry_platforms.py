@@ -9,13 +9,64 @@ other telemetry views, each is the JSON the API returns and the page renders.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
-from ruleatlas.telemetry.catalog import SEEN, PlatformDef
+from ruleatlas.telemetry.catalog import SEEN, EventKey, PlatformDef
 from ruleatlas.web import urls
-from ruleatlas.web.telemetry_views import ProviderEntry, TelemetryAtlas, vendor_split
+from ruleatlas.web.telemetry_views import ProviderEntry, TelemetryAtlas, VendorSplit, vendor_split
 
 MAX_LISTED_EVENTS = 400  # a platform page lists the events with rules or samples, the busiest first
+
+
+class Figures(TypedDict):
+    events: int
+    events_with_rules: int
+    events_with_samples: int
+    rules: VendorSplit  # distinct rules
+
+
+class PlatformHead(TypedDict):
+    key: str
+    label: str
+    status: str
+    status_label: str
+    source: str
+    action: str
+    description: str
+    note: str
+    path: str
+
+
+class PlatformCard(PlatformHead, Figures):
+    providers: int
+
+
+class PlatformsView(TypedDict):
+    platforms: list[PlatformCard]
+
+
+class PlatformProvider(Figures):
+    name: str
+    label: str
+    path: str
+    kind: str
+
+
+class PlatformEvent(TypedDict):
+    provider: str  # its provider's label
+    provider_name: str
+    id: EventKey
+    title: str
+    defined: bool
+    rules: VendorSplit
+    sample: int
+    path: str
+
+
+class PlatformView(PlatformHead, Figures):
+    providers: list[PlatformProvider]
+    events_listed: list[PlatformEvent]
+    events_more: int
 
 
 def platform_path(key: str) -> str:
@@ -28,7 +79,7 @@ def platform_entries(atlas: TelemetryAtlas, key: str) -> list[ProviderEntry]:
 
 def _figures(
     atlas: TelemetryAtlas, entries: list[ProviderEntry], rules_by_provider: dict[str, dict[str, str]]
-) -> dict[str, Any]:
+) -> Figures:
     events = with_rules = with_samples = 0
     rules: dict[str, str] = {}
     for entry in entries:
@@ -49,7 +100,7 @@ def _figures(
     }
 
 
-def _platform_head(platform: PlatformDef) -> dict[str, Any]:
+def _platform_head(platform: PlatformDef) -> PlatformHead:
     return {
         "key": platform.key,
         "label": platform.label,
@@ -63,10 +114,10 @@ def _platform_head(platform: PlatformDef) -> dict[str, Any]:
     }
 
 
-def platforms_view(atlas: TelemetryAtlas) -> dict[str, Any]:
+def platforms_view(atlas: TelemetryAtlas) -> PlatformsView:
     """One card per platform that has events or a definition, the busiest first."""
     rules_by_provider = atlas.queries.provider_rules() if atlas.queries.has_tables() else {}
-    cards = []
+    cards: list[PlatformCard] = []
     for platform in atlas.telemetry.platforms.values():
         entries = platform_entries(atlas, platform.key)
         figures = _figures(atlas, entries, rules_by_provider)
@@ -77,7 +128,7 @@ def platforms_view(atlas: TelemetryAtlas) -> dict[str, Any]:
     return {"platforms": cards}
 
 
-def platform_view(atlas: TelemetryAtlas, key: str) -> dict[str, Any] | None:
+def platform_view(atlas: TelemetryAtlas, key: str) -> PlatformView | None:
     """A platform page: its providers (services, API groups, logs) with their figures, and the events with
     rules or samples. None when the catalog has no such platform."""
     platform = atlas.telemetry.platforms.get(key)
@@ -85,8 +136,8 @@ def platform_view(atlas: TelemetryAtlas, key: str) -> dict[str, Any] | None:
         return None
     rules_by_provider = atlas.queries.provider_rules() if atlas.queries.has_tables() else {}
     entries = platform_entries(atlas, key)
-    providers: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    providers: list[PlatformProvider] = []
+    events: list[PlatformEvent] = []
     for entry in entries:
         figures = _figures(atlas, [entry], rules_by_provider)
         providers.append(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
 from ruleatlas.telemetry.catalog import (
@@ -35,7 +35,219 @@ from ruleatlas.web.render import vendor_name
 PLATFORM_SUFFIXES = ((".amazonaws.com", "aws"), (".googleapis.com", "gcp"))
 
 
-def vendor_split(by_vendor: dict[str, int]) -> dict[str, Any]:
+class VendorSplit(TypedDict):
+    """Distinct rules and their split by vendor label."""
+
+    total: int
+    by_vendor: dict[str, int]
+
+
+class ProviderSummary(TypedDict):
+    name: str
+    label: str
+    kind: str
+    path: str
+    events: int
+    channels: list[str]
+    events_with_rules: int
+    mappings: VendorSplit
+    description: str
+
+
+class ProviderGroup(TypedDict):
+    id: str
+    title: str
+    providers: list[ProviderSummary]
+
+
+class VendorLink(TypedDict):
+    vendor: str
+    label: str
+    path: str
+
+
+class ProvidersView(TypedDict):
+    providers: int
+    events: int
+    events_with_rules: int
+    mappings: int
+    summary: str
+    groups: list[ProviderGroup]
+    vendors: list[VendorLink]
+    uncovered_path: str
+    samples: int
+
+
+class FieldBrief(TypedDict):
+    name: str
+    type: str
+    description: str
+
+
+class EventRow(TypedDict):
+    """An event on its provider's page; an event without a page of its own shows its message and fields."""
+
+    id: EventKey
+    title: str
+    defined: bool
+    channel: str
+    sample: int
+    rules: VendorSplit
+    path: str
+    message: str
+    fields: list[FieldBrief]
+
+
+class ProviderView(ProviderSummary):
+    guid: str
+    aliases: list[str]
+    sources: list[str]
+    summary: str
+    event_rows: list[EventRow]
+
+
+class SampleEnum(TypedDict):
+    field: str
+    values: list[tuple[str, int]]  # (value, times seen)
+
+
+class SampleView(TypedDict):
+    count: int
+    channels: dict[str, int]
+    source: str
+    example: list[tuple[str, str]]  # (field, value) of one real record
+    fields: list[str]
+    enums: list[SampleEnum]
+
+
+class EventField(TypedDict):
+    name: str
+    type: str
+    description: str
+    example: str
+    rules: VendorSplit
+    rule_names: list[str]
+    in_samples: bool
+    path: str
+    rule_name_paths: list[tuple[str, str]]  # (name a rule gives the field, its page or "")
+
+
+class OtherField(TypedDict):
+    """A field rules test that the event's definition lacks."""
+
+    name: str
+    rules: VendorSplit
+    rule_names: list[str]
+    system: bool
+    path: str
+
+
+class RuleItem(TypedDict):
+    uid: str
+    title: str
+    level: str
+    status: str
+    kind: str
+    path: str
+
+
+class VendorRules(TypedDict):
+    vendor: str
+    rules: list[RuleItem]
+
+
+class EventIndicator(TypedDict):
+    field: str
+    kind: str
+    value: str
+    transforms: list[str]
+    rules: int
+    by_vendor: dict[str, int]
+    path: str
+
+
+class ProviderRef(TypedDict):
+    name: str
+    label: str
+    kind: str
+    path: str
+
+
+class EventView(TypedDict):
+    provider: ProviderRef
+    id: EventKey
+    path: str
+    defined: bool
+    catch_all: bool
+    platform: str
+    id_label: str
+    title: str
+    description: str
+    message: str
+    channel: str
+    provider_channels: list[str]
+    level: str
+    task: str
+    opcode: str
+    version: int | None
+    notes: list[str]
+    sources: list[str]
+    fields: list[EventField]
+    other_fields: list[OtherField]
+    sample: SampleView | None
+    indicators: list[EventIndicator]
+    rules: VendorSplit
+    rules_by_vendor: list[VendorRules]
+    uncounted_rules: list[RuleItem]
+
+
+class VendorEvent(TypedDict):
+    id: EventKey
+    title: str
+    rules: int
+    path: str
+
+
+class VendorProviderGroup(TypedDict):
+    name: str
+    label: str
+    path: str
+    events: list[VendorEvent]
+    mappings: int
+
+
+class VendorView(TypedDict):
+    vendor: str
+    path: str
+    events: int
+    providers: int
+    mappings: int
+    groups: list[VendorProviderGroup]
+
+
+class UncoveredRule(TypedDict):
+    uid: str
+    vendor: str
+    title: str
+    kind: str
+    logsource: str
+    reason: str
+    path: str
+
+
+class UncoveredGroup(TypedDict):
+    reason: str
+    rules: list[UncoveredRule]
+
+
+class UncoveredView(TypedDict):
+    rules: int
+    counted_rules: int
+    covered_rules: int
+    groups: list[UncoveredGroup]
+
+
+def vendor_split(by_vendor: dict[str, int]) -> VendorSplit:
     if not by_vendor:
         return {"total": 0, "by_vendor": {}}
     return {"total": sum(by_vendor.values()), "by_vendor": dict(sorted(by_vendor.items()))}
@@ -125,7 +337,8 @@ class TelemetryAtlas:
         self._sampled = {name for name in self.entries if name_key(name) in sampled}
         self.by_slug = {urls.telemetry_provider_slug(name): name for name in self.entries}
         # what other views compute once per atlas over the whole catalog (web/collection_views.py)
-        self.extras: dict[str, Any] = {}
+        # (keyed by what each is; each user checks the type it put there)
+        self.extras: dict[str, object] = {}
 
     def field_path(self, name: str) -> str:
         """The field's page when the site has one (fields some rule uses positively), else ""."""
@@ -190,7 +403,7 @@ class TelemetryAtlas:
 # -- providers ----------------------------------------------------------------------------------------------
 
 
-def provider_summary(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, Any]:
+def provider_summary(atlas: TelemetryAtlas, entry: ProviderEntry) -> ProviderSummary:
     keys = entry.event_keys()
     rules: dict[str, int] = {}
     mapped = 0
@@ -214,7 +427,7 @@ def provider_summary(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, A
     }
 
 
-def providers_view(atlas: TelemetryAtlas) -> dict[str, Any]:
+def providers_view(atlas: TelemetryAtlas) -> ProvidersView:
     """The telemetry index: every provider with its event count and rule↔event mappings."""
     # platform services (AWS, Google Cloud...) are listed on their platform's page, not here
     summaries = [
@@ -267,10 +480,10 @@ def _event_channel(entry: ProviderEntry, key: EventKey, event: EventDef | None) 
     return entry.referenced.get(str(key)) or (channels[0] if len(channels) == 1 else "")
 
 
-def provider_view(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, Any]:
+def provider_view(atlas: TelemetryAtlas, entry: ProviderEntry) -> ProviderView:
     """A provider page: "N events across M channels", then each event: id, title, channel, whether a sample
     exists, and the rules covering it."""
-    rows = []
+    rows: list[EventRow] = []
     events = entry.definition.events if entry.definition is not None else {}
     referenced = entry.referenced
     for key in entry.event_keys():
@@ -308,22 +521,20 @@ def provider_view(atlas: TelemetryAtlas, entry: ProviderEntry) -> dict[str, Any]
 # -- events -------------------------------------------------------------------------------------------------
 
 
-def _sample_view(sample: SampleRecord | None) -> dict[str, Any] | None:
+def _sample_view(sample: SampleRecord | None) -> SampleView | None:
     if sample is None:
         return None
     return {
         "count": sample.count,
         "channels": sample.channels,
         "source": sample.example_source,
-        "example": [[k, v] for k, v in sample.example.items()],
+        "example": list(sample.example.items()),
         "fields": sorted(sample.fields),
-        "enums": [
-            {"field": name, "values": [[v, n] for v, n in values]} for name, values in sample.enums.items()
-        ],
+        "enums": [{"field": name, "values": list(values)} for name, values in sample.enums.items()],
     }
 
 
-def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> dict[str, Any]:
+def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> EventView:
     """An event page: its definition, the fields with the distinct rules testing each (by vendor), a real
     example from the samples and the enum-like values seen, the most used indicators, and the rules."""
     event = entry.event(key)
@@ -353,7 +564,7 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
     common = {f.lower() for f in atlas.telemetry.logsources.common_fields}
     platform = entry.definition.platform if entry.definition is not None else ""
     common |= {f.lower() for f in COMMON_FIELDS.get(platform, ())}
-    fields = [
+    fields: list[EventField] = [
         {
             "name": f.name,
             "type": f.type,
@@ -363,11 +574,11 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
             "rule_names": aliases.get(f.name, []),
             "in_samples": f.name.lower() in seen,
             "path": atlas.field_path(f.name),
-            "rule_name_paths": [[n, atlas.field_path(n)] for n in aliases.get(f.name, [])],
+            "rule_name_paths": [(n, atlas.field_path(n)) for n in aliases.get(f.name, [])],
         }
         for f in defined
     ]
-    extra = [
+    extra: list[OtherField] = [
         {
             "name": name,
             "rules": vendor_split(per_vendor),
@@ -378,14 +589,14 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> di
         for name, per_vendor in sorted(counts.items(), key=lambda item: (-sum(item[1].values()), item[0]))
         if name.lower() not in defined_names
     ]
-    by_vendor: dict[str, list[dict[str, Any]]] = {}
-    uncounted = []
+    by_vendor: dict[str, list[RuleItem]] = {}
+    uncounted: list[RuleItem] = []
     seen_uids: set[str] = set()
     for rule in rules:
         if rule.uid in seen_uids:
             continue
         seen_uids.add(rule.uid)
-        item = {
+        item: RuleItem = {
             "uid": rule.uid,
             "title": rule.title,
             "level": rule.level,
@@ -452,11 +663,11 @@ def _rule_path(uid: str) -> str:
 # -- vendors and uncovered rules ----------------------------------------------------------------------------
 
 
-def vendor_view(atlas: TelemetryAtlas, vendor: str) -> dict[str, Any]:
+def vendor_view(atlas: TelemetryAtlas, vendor: str) -> VendorView:
     """Events x providers that have rules of `vendor`: "N events across M providers with <vendor> rules,
     K mappings" (a mapping: one rule covering one event)."""
     per_event = atlas.queries.vendor_mappings().get(vendor, {}) if atlas.queries.has_tables() else {}
-    providers: dict[str, list[dict[str, Any]]] = {}
+    providers: dict[str, list[VendorEvent]] = {}
     for (provider, key_text), n in per_event.items():
         entry = atlas.entry_for(provider)
         key = parse_event_key(key_text)
@@ -469,7 +680,7 @@ def vendor_view(atlas: TelemetryAtlas, vendor: str) -> dict[str, Any]:
                 "path": urls.telemetry_event_path(entry.name, key),
             }
         )
-    groups = []
+    groups: list[VendorProviderGroup] = []
     for name, events in providers.items():
         entry = atlas.entries[name]
         events.sort(key=lambda e: event_sort_key(e["id"]))
@@ -495,10 +706,10 @@ def vendor_view(atlas: TelemetryAtlas, vendor: str) -> dict[str, Any]:
     }
 
 
-def uncovered_view(atlas: TelemetryAtlas) -> dict[str, Any]:
+def uncovered_view(atlas: TelemetryAtlas) -> UncoveredView:
     """Rules with no event, grouped by why."""
     rules = atlas.queries.uncovered_rules() if atlas.queries.has_tables() else []
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[UncoveredRule]] = {}
     for rule in rules:
         reason = rule.reason or "No reason recorded."
         groups.setdefault(_reason_group(reason), []).append(
