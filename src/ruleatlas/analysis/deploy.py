@@ -27,7 +27,7 @@ import yaml
 from ruleatlas.analysis.document import DeployDoc
 
 # Bump when what a conversion stores changes: cached conversions of another version are dropped.
-DEPLOY_VERSION = 1
+DEPLOY_VERSION = 2  # 2: Kusto refusals no longer carry the fields of earlier rules
 
 # The distributions whose versions a cached conversion depends on.
 BACKEND_PACKAGES = (
@@ -196,17 +196,23 @@ class Converter:
     def __init__(self, targets: Sequence[Target] = TARGETS) -> None:
         _validate_regexes_once()
         self.targets = tuple(targets)
-        self._backends: dict[tuple[str, str], Any] = {}
+        # (target, pipeline) → the backend and the refusal messages its transformations start from
+        self._backends: dict[tuple[str, str], tuple[Any, list[tuple[Any, str]]]] = {}
         self.conversions = 0  # backend runs, for tests and figures
 
     def _backend(self, tgt: Target, pipeline: Pipeline) -> Any:
         key = (tgt.name, pipeline.name)
-        backend = self._backends.get(key)
-        if backend is None:
+        found = self._backends.get(key)
+        if found is None:
             cls = _load(tgt.backend)
             backend = cls(_load(pipeline.factory)()) if pipeline.factory else cls()
             _combine_pipelines_once(backend, tgt.output_format)
-            self._backends[key] = backend
+            found = self._backends[key] = (backend, _refusal_messages(backend))
+        backend, messages = found
+        # pySigma-backend-kusto's InvalidFieldTransformation prepends each refused field to its own message:
+        # reused, the backend's refusal of one rule would carry the fields of every rule refused before it.
+        for transformation, message in messages:
+            transformation.message = message
         return backend
 
     def convert(self, body: str, extra_documents: Iterable[str] = ()) -> list[Conversion]:
@@ -292,6 +298,17 @@ def _combine_pipelines_once(backend: Any, output_format: str) -> None:
     """
     backend.init_processing_pipeline(output_format)
     backend.init_processing_pipeline = _pipelines_already_combined
+
+
+def _refusal_messages(backend: Any) -> list[tuple[Any, str]]:
+    """The transformations of a backend's joined pipeline that carry a message (a refusal's text), with it."""
+    out = []
+    for item in backend.last_processing_pipeline.items:
+        transformation = getattr(item, "transformation", None)
+        message = getattr(transformation, "message", None)
+        if isinstance(message, str):
+            out.append((transformation, message))
+    return out
 
 
 def _pipelines_already_combined(output_format: str | None = None) -> None:
