@@ -4,8 +4,10 @@ vendor and class, and files per vendor that gave no rule; asserts nothing.
 
     .venv/bin/python bench/build.py [--shared ../shared] [--jobs N] [--only sigma,...] [--no-deploy-as]
 
-The relations pass's figures follow each build: links, conversions run and cached, fires-on engine runs, and
-its CPU milliseconds per part (cpu_ms_deploy is the pySigma conversions, workers included).
+Each build's line is followed by the CPU seconds of each step (the parent's and its finished workers'; a
+step's workers count where their pool is joined). The relations pass's figures follow: links, conversions
+run and cached, fires-on engine runs, and its CPU milliseconds per part (cpu_ms_deploy is the pySigma
+conversions, workers included).
 
 SigmaHQ's corpus is copied to a temporary folder so one rule can be edited without touching ../shared; the
 other sources are read in place. A source whose reader is not available is reported by the build as a
