@@ -129,6 +129,12 @@ def timespan_seconds(text: str) -> int | None:
     return int(match.group(1)) * TIMESPAN_UNIT_SECONDS[match.group(2)]
 
 
+# A log source key a reader sets when it read the rule's Sigma category from one scope comparison of its logic
+# that means exactly that category (YARA-L `metadata.event_type = "PROCESS_LAUNCH"` → process_creation, the
+# only UDM event type read as that category): `<field>=<value>`, as the predicate writes them. Over the
+# category's event coverage the comparison holds for every event, so the canonical form leaves it to coverage.
+CATEGORY_SCOPE = "category_scope"
+
 # A list-membership predicate (`in $org_domains`, `%list`, `_GetWatchlist()`, a lookup, a Sigma
 # placeholder) is `Pred(kind=EQ, value=<the list's name>, transforms=(MEMBERSHIP,))`: shown as
 # "member of <name>".
