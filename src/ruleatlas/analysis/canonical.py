@@ -140,6 +140,25 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
     ("ecs", "dll.code_signature.subject_name"): "Signature",
 }
 
+# Where a vendor's own Sigma translations read a field otherwise than pySigma's table, the vendor's reading
+# wins in the categories it was seen in: (schema, field) → (Sigma field, "" for "stays native", categories).
+# Google's community YARA-L rules translated from SigmaHQ (those naming their `sigma_uuid`) write Sysmon's
+# TargetFilename as `target.file.full_path` (pySigma-backend-secops: ObjectName, and TargetFilename as
+# `target.file.names`), the file event's process Image as `principal.process.file.full_path` (UDM: the
+# principal is the actor; pySigma: `target.process.file.full_path`, which then means no Sigma field there),
+# OriginalFileName as `src.process.file.full_path` and Product as `target.asset.software.description`
+# (neither in pySigma's table).
+_FILE_CATEGORIES = frozenset(
+    {"file_event", "file_delete", "file_change", "file_rename", "file_access", "create_stream_hash"}
+)
+VENDOR_READINGS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
+    ("udm", "target.file.full_path"): ("TargetFilename", _FILE_CATEGORIES),
+    ("udm", "principal.process.file.full_path"): ("Image", _FILE_CATEGORIES),
+    ("udm", "target.process.file.full_path"): ("", _FILE_CATEGORIES),
+    ("udm", "src.process.file.full_path"): ("OriginalFileName", frozenset({"process_creation"})),
+    ("udm", "target.asset.software.description"): ("Product", frozenset({"process_creation"})),
+}
+
 # Schemas whose pySigma pipeline writes every Sigma field it does not map as a prefix plus the Sigma name:
 # `ecs_windows()` ends with AddFieldnamePrefixTransformation("winlog.event_data.") for Windows rules, so
 # ECS `winlog.event_data.ServiceFileName` is Sigma's `ServiceFileName` (read back only where the rest is a
@@ -212,7 +231,8 @@ class Canonical:
     kind: Kind
     value: Scalar
     cased: bool
-    # "sigma", "table:<schema>", "name:<schema>", "part:<schema>", "service:<service>", "same-name", "native"
+    # how it was reached: "sigma", "table:<schema>", "vendor:<schema>", "name:<schema>", "part:<schema>",
+    # "service:<service>", "same-name", "native"
     how: str
     # The canonical comparison is implied by the native one, not equal to it (`Pred.implies_only`, a part
     # field, a name compared by a prefix): counted under it, never taken for an exact comparison.
@@ -250,6 +270,12 @@ def _canonical(
     category = logsource.get("category", "")
     for schema in VENDOR_SCHEMAS[vendor]:
         product = logsource.get("product", "")
+        reading = VENDOR_READINGS.get((schema, field))
+        if reading is not None and category in reading[1]:
+            if not reading[0]:
+                break  # no Sigma field in this category: the native name below
+            folded = _windows_caseless(reading[0], product, value)
+            return Canonical(reading[0], kind, value, cased and not folded, f"vendor:{schema}")
         named = _name_field(schema, field, category, kind, value, product)
         if named is not None:
             folded = _windows_caseless(named[0], product, value)
@@ -451,3 +477,88 @@ def _is_dot_star(item: tuple[object, object]) -> bool:
     assert isinstance(arg, tuple)  # a repeat's argument: (min, max, body)
     low, high, body = arg
     return bool(low == 0 and high == sre_constants.MAXREPEAT and list(body) == [(sre_constants.ANY, None)])
+
+
+# A regex is read as a list of literals up to this many alternatives (`(a|b)(c|d)` is four).
+MAX_ALTERNATIVES = 256
+
+
+def expand_regex(pattern: str, flags: str = "") -> tuple[Kind, tuple[str, ...]] | None:
+    """A regex that is a list of plain literals with one anchoring, as (kind, literals): `\\\\(a|b)\\.exe$` →
+    ends_with `\\a.exe`, `\\b.exe`; groups, alternations and sets of single characters are expanded, `.*` at
+    an end is no anchor, as in `reduce_regex`. None when it is not such a list (or already one literal, or
+    more than `MAX_ALTERNATIVES`), or for flags other than ignore-case."""
+    if set(flags) - {"i"}:
+        return None
+    text = pattern.removeprefix("(?i)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = sre_parse.parse(text)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    if parsed.state.flags & (re.MULTILINE | re.DOTALL | re.VERBOSE | re.IGNORECASE):
+        return None
+    items = list(parsed)
+    start = bool(items) and _is_anchor(items[0], _AT_START)
+    if start:
+        items = items[1:]
+    while items and _is_dot_star(items[0]):
+        start, items = False, items[1:]
+    end = bool(items) and _is_anchor(items[-1], _AT_END)
+    if end:
+        items = items[:-1]
+    while items and _is_dot_star(items[-1]):
+        end, items = False, items[:-1]
+    values = _literals(items)
+    if values is None or len(values) < 2:
+        return None
+    kind = (
+        Kind.EQ if start and end else Kind.STARTS_WITH if start else Kind.ENDS_WITH if end else Kind.CONTAINS
+    )
+    return kind, tuple(sorted(set(values)))
+
+
+def _literals(items: list[tuple[object, object]]) -> list[str] | None:
+    """Every text a sequence of regex items matches, when they are literals, literal sets, groups and
+    alternations only (at most `MAX_ALTERNATIVES`); else None."""
+    out = [""]
+    for op, arg in items:
+        if op is sre_constants.LITERAL:
+            assert isinstance(arg, int)
+            choices = [chr(arg)]
+        elif op is sre_constants.IN:
+            assert isinstance(arg, list)
+            if not all(sub_op is sre_constants.LITERAL for sub_op, _ in arg):
+                return None  # a range, a class, a negated set: more than a list
+            choices = [chr(code) for _, code in arg]
+        elif op is sre_constants.SUBPATTERN:
+            assert isinstance(arg, tuple)
+            _group, add_flags, del_flags, body = arg
+            if add_flags or del_flags:
+                return None
+            found = _literals(list(body))
+            if found is None:
+                return None
+            choices = found
+        elif op is sre_constants.MAX_REPEAT or op is sre_constants.MIN_REPEAT:
+            assert isinstance(arg, tuple)
+            low, high, body = arg
+            found = _literals(list(body)) if (low, high) == (0, 1) else None
+            if found is None:
+                return None  # only `x?` is a list (of two); other repetitions are not
+            choices = ["", *found]
+        elif op is sre_constants.BRANCH:
+            assert isinstance(arg, tuple)
+            choices = []
+            for branch in arg[1]:
+                found = _literals(list(branch))
+                if found is None:
+                    return None
+                choices.extend(found)
+        else:
+            return None
+        out = [head + tail for head in out for tail in choices]
+        if len(out) > MAX_ALTERNATIVES:
+            return None
+    return out

@@ -25,9 +25,22 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any as AnyType
 
-from ruleatlas.analysis.canonical import canonical
+from ruleatlas.analysis.canonical import canonical, expand_regex, value_text_ignores_case
 from ruleatlas.analysis.indicators import defined_columns, rule_logic
-from ruleatlas.model import MEMBERSHIP, All, Any, Expr, Kind, Not, Pred, Rule, Scalar, StageOp
+from ruleatlas.model import (
+    CATEGORY_SCOPE,
+    MEMBERSHIP,
+    All,
+    Any,
+    CorrelationType,
+    Expr,
+    Kind,
+    Not,
+    Pred,
+    Rule,
+    Scalar,
+    StageOp,
+)
 
 MAX_TERMS = 64  # alternatives of one expression (a term list) before the form gives up
 MAX_LITERALS = 4000  # literals in the whole form before it gives up
@@ -264,6 +277,9 @@ class _Builder:
 
     def terms(self, expr: Expr) -> list[Term]:
         if isinstance(expr, Pred):
+            alternatives = _regex_alternatives(expr)
+            if alternatives is not None:
+                return self.terms(alternatives)
             return [Term(frozenset({frozenset({self.lit(expr)})}), frozenset())]
         if isinstance(expr, Not):
             if isinstance(expr.item, Not):
@@ -299,6 +315,19 @@ class _Builder:
                 raise TooBig(f"its logic expands to more than {MAX_TERMS} alternatives")
             return out
         return [TRUE]
+
+
+def _regex_alternatives(pred: Pred) -> Any | None:
+    """A regex that is a list of plain literals (`\\\\(a|b)\\.exe$`) as that list of comparisons (`ends_with
+    \\a.exe`, `ends_with \\b.exe`), each matching what its branch does; None for any other predicate."""
+    if pred.kind is not Kind.REGEX or pred.transforms or not isinstance(pred.value, str):
+        return None
+    expanded = expand_regex(pred.value, pred.regex_flags)
+    if expanded is None:
+        return None
+    kind, values = expanded
+    cased = "i" not in pred.regex_flags and not value_text_ignores_case(pred.value)
+    return Any(tuple(replace(pred, kind=kind, value=v, cased=cased, regex_flags="") for v in values))
 
 
 def _merge(a: Term, b: Term) -> Term:
@@ -361,6 +390,8 @@ def _shape(rule: Rule) -> dict[str, AnyType] | None:
     first = next((i for i, op in enumerate(ops) if op in _AFTER_FILTERS), None)
     tail = [_text(s.text) for s in rule.stages[first:]] if first is not None else []
     corr = rule.correlation
+    if corr is not None and _one_event_window(rule):
+        return None
     if corr is not None:
         shape: dict[str, AnyType] = {
             "type": corr.type,
@@ -374,6 +405,65 @@ def _shape(rule: Rule) -> dict[str, AnyType] | None:
     if tail:
         return {"type": "pipeline", "stages": tail}
     return None
+
+
+def _one_event_window(rule: Rule) -> bool:
+    """A YARA-L `match` window over one event variable whose condition only asks that the variable match
+    (`condition: $e`) alerts on every event its events section matches, grouped: the events are a single-event
+    rule's. (The zero-value filter of its match placeholders is in the logic already: `exists` predicates.)"""
+    corr = rule.correlation
+    if corr is None or corr.type != CorrelationType.WINDOW or corr.rules:
+        return False
+    condition = corr.condition
+    searches = [s for s in rule.stages if s.op == StageOp.SEARCH]
+    if set(condition) != {"condition"} or len(searches) != 1:
+        return False
+    if any(s.op == StageOp.JOIN for s in rule.stages):
+        return False
+    return condition["condition"] == searches[0].label
+
+
+def _implied_by_coverage(
+    expr: Expr, vendor: str, logsource: dict[str, str], coverage: frozenset[str]
+) -> bool:
+    """`expr` holds for every event of the rule's event coverage: the scope comparison its reader read the
+    category from (`CATEGORY_SCOPE`), or an event id comparison naming every covered event's id."""
+    if (
+        isinstance(expr, Pred)
+        and expr.scope
+        and expr.kind is Kind.EQ
+        and not expr.transforms
+        and logsource.get(CATEGORY_SCOPE) == f"{expr.field}={expr.value}"
+    ):
+        return True
+    preds = expr.items if isinstance(expr, Any) else (expr,)
+    ids: set[str] = set()
+    for pred in preds:
+        if not isinstance(pred, Pred) or pred.kind is not Kind.EQ or pred.transforms:
+            return False
+        lit = literal(pred, vendor, logsource)
+        if lit[0] != EVENT_ID_FIELD or lit[4]:
+            return False
+        ids.add(str(lit[2]))
+    return all(token.split("|", 1)[1] in ids for token in coverage)
+
+
+# The Sigma field of a Windows event's id: equality naming the id of every covered event says nothing.
+EVENT_ID_FIELD = "EventID"
+
+
+def _without_implied(
+    expr: Expr, vendor: str, logsource: dict[str, str], coverage: frozenset[str]
+) -> Expr | None:
+    """`expr` without its top-level conjuncts that every covered event satisfies (None: nothing is left). Only
+    conjuncts go: a comparison true of every event is the identity of AND, whatever vendor wrote it."""
+    items = expr.items if isinstance(expr, All) else (expr,)
+    kept = tuple(i for i in items if not _implied_by_coverage(i, vendor, logsource, coverage))
+    if len(kept) == len(items):
+        return expr
+    if not kept:
+        return None
+    return kept[0] if len(kept) == 1 else All(kept)
 
 
 def rule_form(
@@ -398,6 +488,10 @@ def rule_form(
     if kept is None:
         return None
     coverage = coverage_tokens(events, rule.logsource)
+    if events:
+        # Compared over the same coverage, a comparison that only restates it must not tell rules apart.
+        trimmed = _without_implied(kept, rule.vendor, rule.logsource, coverage)
+        kept = trimmed if trimmed is not None else kept
     shape = _shape(rule)
     terms: tuple[Term, ...] | None
     try:

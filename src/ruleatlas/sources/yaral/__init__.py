@@ -136,7 +136,7 @@ def _logic(rule: Rule, found: RuleText, rel_path: str) -> list[Problem]:
     """Stages and predicates from the events, condition and outcome sections; a section that does not parse
     leaves every section as a text stage and a Problem at its line and column."""
     try:
-        logic = yaral_logic(found)
+        logic = yaral_logic(found, rule.correlation.group_by if rule.correlation is not None else ())
     except SectionError as exc:
         return _unparsed(rule, found, rel_path, exc.section, exc.error)
     except RecursionError:  # thousands of nested `or`s: kept as text, as a syntax error is

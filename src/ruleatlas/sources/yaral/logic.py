@@ -18,11 +18,14 @@ membership of the reference list (`Pred(value="%list", transforms=(MEMBERSHIP,))
 exists false; `<`, `>`... as written. The field is the path below the event variable (`$e.metadata.event_type`
 → `metadata.event_type`); `metadata.event_type`, `log_type`, `product_name` and `vendor_name` are scope
 predicates. A binding of a placeholder (`$host = $e.principal.hostname`) is no predicate, and is shown in its
-stage's text.
+stage's text, except for a placeholder the match section groups by: YARA-L filters out the zero values of
+those (unless `options: allow_zero_values = true`), so such a binding is the field's `exists` predicate
+(`!= ""`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lark import Token, Tree
@@ -152,8 +155,10 @@ class _Operand:
 
 
 class _Converter:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, non_zero: frozenset[str] = frozenset()) -> None:
         self.text = text
+        # match placeholders whose zero values the engine filters out: binding one is `field != ""`
+        self.non_zero = non_zero
 
     def native(self, node: Tree[Token] | Token) -> str:
         start, end = _span(node)
@@ -249,6 +254,8 @@ class _Converter:
                 return None
             ref = self.pred(left, Kind.FIELDREF, right.field, node)
             return Not(ref) if op == "!=" else ref
+        if right.placeholder and right.placeholder in self.non_zero and op == "=":
+            return self.pred(left, Kind.EXISTS, True, node)
         if not right.is_literal:
             return None  # a placeholder binding or a computed value
         cased = not (nocase or left.folded)
@@ -321,12 +328,28 @@ def _statement_variables(node: Tree[Token] | Token) -> list[str]:
     return list(dict.fromkeys(_event_variable(t) for t in _tokens(node) if t.type == "FIELD"))
 
 
-def yaral_logic(found: RuleText) -> YaralLogic:
-    """The stages of one parsed rule; raises `SectionError` for a section that does not parse."""
+_ALLOW_ZERO = re.compile(r"\ballow_zero_values\s*=\s*true\b", re.IGNORECASE)
+
+
+def non_zero_placeholders(found: RuleText, match_variables: tuple[str, ...]) -> frozenset[str]:
+    """The match section's placeholders whose zero values YARA-L filters out: all of them, unless the rule's
+    options allow zero values."""
+    options = found.sections.get("options")
+    if options is not None and _ALLOW_ZERO.search(options.text):
+        return frozenset()
+    return frozenset(v for v in match_variables if v.startswith("$"))
+
+
+def yaral_logic(found: RuleText, match_variables: tuple[str, ...] = ()) -> YaralLogic:
+    """The stages of one parsed rule (`match_variables`: the placeholders the match section groups by);
+    raises `SectionError` for a section that does not parse."""
     logic = YaralLogic()
     events_section = found.sections.get("events")
     statements = _parse(events_section) if events_section is not None else []
-    converter = _Converter(events_section.text if events_section is not None else "")
+    converter = _Converter(
+        events_section.text if events_section is not None else "",
+        non_zero_placeholders(found, match_variables),
+    )
     by_variable: dict[str, list[Tree[Token] | Token]] = {}
     across: list[Tree[Token] | Token] = []
     for statement in statements:

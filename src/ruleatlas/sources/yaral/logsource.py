@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ruleatlas.model import CATEGORY_SCOPE
+
 # UDM metadata.event_type → Sigma category.
 EVENT_TYPES: dict[str, str] = {
     "PROCESS_LAUNCH": "process_creation",
@@ -53,6 +55,10 @@ PRODUCTS: dict[str, tuple[str, str]] = {
     "WORKSPACE_ACTIVITY": ("google_workspace", "google_workspace.admin"),
     "ONELOGIN_SSO": ("onelogin", ""),
 }
+# Sigma category → the UDM event types read as it.
+_READ_AS: dict[str, list[str]] = {}
+for _type, _category in EVENT_TYPES.items():
+    _READ_AS.setdefault(_category, []).append(_type)
 PLATFORMS = {"windows": "windows", "aws": "aws", "azure": "azure", "gcp": "gcp", "github": "github"}
 _COMPARE = re.compile(r"\.metadata\.(event_type|log_type|product_name)\s*=\s*\"([^\"]+)\"")
 
@@ -77,6 +83,9 @@ def derive(meta: dict[str, str], events: str) -> dict[str, str]:
         service = "sysmon"
     categories = {EVENT_TYPES.get(t, "") for t in found["event_type"]}
     category = categories.pop() if len(categories) == 1 else ""
+    if category and len(found["event_type"]) == 1 and _READ_AS[category] == [found["event_type"][0]]:
+        # one event type, the only one read as this category: the category says exactly what it does
+        out[CATEGORY_SCOPE] = f"metadata.event_type={found['event_type'][0]}"
     out.update({k: v for k, v in (("product", product), ("category", category), ("service", service)) if v})
     for key, values in found.items():
         if values:
