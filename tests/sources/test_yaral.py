@@ -53,6 +53,8 @@ def test_community_rule(rules: dict[str, Rule]) -> None:
     assert rule.logsource == {
         "product": "windows",
         "category": "process_creation",
+        # the category was read from this comparison alone (relations leave it to event coverage)
+        "category_scope": "metadata.event_type=PROCESS_LAUNCH",
         "service": "sysmon",
         "yaral.event_type": "PROCESS_LAUNCH",
         "yaral.platform": "Windows",
@@ -86,10 +88,12 @@ def test_community_rule(rules: dict[str, Rule]) -> None:
     ]
     assert rule.stages[0].expr == Ref("$process")
     assert rule.output_fields == ("risk_score",)
-    # the regexes are literals: the canonical keys meet Sigma's `Image|endswith`, `CommandLine|contains`
+    # the regexes are literals: the canonical keys meet Sigma's `Image|endswith`, `CommandLine|contains`; the
+    # binding of the match placeholder `$hostname` is `exists` (YARA-L drops events where it is empty)
     assert [i.key for i in rule_indicators(rule).positives] == [
         ("Image", "ends_with", "\\powershell.exe", ""),
         ("CommandLine", "contains", "-enc", ""),
+        ("SourceHostname", "exists", "true", ""),
     ]
     assert rule.problems == []
 

@@ -111,7 +111,9 @@ def test_event_variables_joins_bindings_and_the_condition() -> None:
         (StageOp.PROJECT, "outcome"),
     ]
     assert rule.stages[0].expr == All((Ref("$a"), Ref("$b")))  # `!$c` names no event variable
-    assert [p.field for p, _ in walk_preds(rule.stages[1].expr)] == ["metadata.event_type"]  # binding: none
+    # `$user` is a match placeholder: YARA-L drops events where it is empty, so its binding is `exists`
+    bound = [(p.field, p.kind, p.value) for p, _ in walk_preds(rule.stages[1].expr)]
+    assert bound == [("metadata.event_type", Kind.EQ, "USER_LOGIN"), ("target.user.userid", Kind.EXISTS, True)]
     join = rule.stages[3].expr
     assert isinstance(join, Pred) and (join.field, join.kind, join.value) == (
         "principal.hostname",
@@ -124,7 +126,8 @@ def test_event_variables_joins_bindings_and_the_condition() -> None:
     assert rule.correlation.condition == {"condition": "$a and #b > 2 and !$c"}
     keys = [i.key for i in rule_indicators(rule).positives]
     assert keys == [
-        ("yaral:target.process.file.full_path", "ends_with", "\\whoami.exe", "")
+        ("TargetUserName", "exists", "true", ""),  # the match placeholder's binding
+        ("yaral:target.process.file.full_path", "ends_with", "\\whoami.exe", ""),
     ]  # scope and join keys are not indicators
 
 

@@ -141,22 +141,26 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
 }
 
 # Where a vendor's own Sigma translations read a field otherwise than pySigma's table, the vendor's reading
-# wins in the categories it was seen in: (schema, field) → (Sigma field, "" for "stays native", categories).
+# wins in the categories it was seen in: (schema, field) → ((Sigma field or "" for none, categories), ...).
 # Google's community YARA-L rules translated from SigmaHQ (those naming their `sigma_uuid`) write Sysmon's
 # TargetFilename as `target.file.full_path` (pySigma-backend-secops: ObjectName, and TargetFilename as
 # `target.file.names`), the file event's process Image as `principal.process.file.full_path` (UDM: the
 # principal is the actor; pySigma: `target.process.file.full_path`, which then means no Sigma field there),
 # OriginalFileName as `src.process.file.full_path` and Product as `target.asset.software.description`
-# (neither in pySigma's table).
+# (neither in pySigma's table); in process access events, SourceImage and TargetImage as the principal's and
+# the target's process path (pySigma: Image as the target's) and GrantedAccess as `target.resource.name`.
 _FILE_CATEGORIES = frozenset(
     {"file_event", "file_delete", "file_change", "file_rename", "file_access", "create_stream_hash"}
 )
-VENDOR_READINGS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
-    ("udm", "target.file.full_path"): ("TargetFilename", _FILE_CATEGORIES),
-    ("udm", "principal.process.file.full_path"): ("Image", _FILE_CATEGORIES),
-    ("udm", "target.process.file.full_path"): ("", _FILE_CATEGORIES),
-    ("udm", "src.process.file.full_path"): ("OriginalFileName", frozenset({"process_creation"})),
-    ("udm", "target.asset.software.description"): ("Product", frozenset({"process_creation"})),
+_ACCESS = frozenset({"process_access"})
+_CREATION = frozenset({"process_creation"})
+VENDOR_READINGS: dict[tuple[str, str], tuple[tuple[str, frozenset[str]], ...]] = {
+    ("udm", "target.file.full_path"): (("TargetFilename", _FILE_CATEGORIES),),
+    ("udm", "principal.process.file.full_path"): (("Image", _FILE_CATEGORIES), ("SourceImage", _ACCESS)),
+    ("udm", "target.process.file.full_path"): (("", _FILE_CATEGORIES), ("TargetImage", _ACCESS)),
+    ("udm", "src.process.file.full_path"): (("OriginalFileName", _CREATION),),
+    ("udm", "target.asset.software.description"): (("Product", _CREATION),),
+    ("udm", "target.resource.name"): (("GrantedAccess", _ACCESS),),
 }
 
 # Schemas whose pySigma pipeline writes every Sigma field it does not map as a prefix plus the Sigma name:
@@ -164,6 +168,10 @@ VENDOR_READINGS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
 # ECS `winlog.event_data.ServiceFileName` is Sigma's `ServiceFileName` (read back only where the rest is a
 # Sigma taxonomy field name, looked up after the table).
 FIELD_PREFIXES: dict[str, str] = {"ecs": "winlog.event_data."}
+# Schemas that keep a log's unmapped keys by their own name in a map field: UDM's
+# `additional.fields["CallTrace"]` is the Sysmon event's CallTrace (read back only where the key is a Sigma
+# taxonomy field name).
+FIELD_MAPS: dict[str, tuple[str, str]] = {"udm": ('additional.fields["', '"]')}
 
 # Cloud audit records keep their own keys whatever the vendor: (Sigma log source service, vendor field) → the
 # key as Sigma's rules for that service write it. Sentinel's AWSCloudTrail table spells CloudTrail's
@@ -270,12 +278,14 @@ def _canonical(
     category = logsource.get("category", "")
     for schema in VENDOR_SCHEMAS[vendor]:
         product = logsource.get("product", "")
-        reading = VENDOR_READINGS.get((schema, field))
-        if reading is not None and category in reading[1]:
-            if not reading[0]:
-                break  # no Sigma field in this category: the native name below
-            folded = _windows_caseless(reading[0], product, value)
-            return Canonical(reading[0], kind, value, cased and not folded, f"vendor:{schema}")
+        reading = next(
+            (s for s, where in VENDOR_READINGS.get((schema, field), ()) if category in where), None
+        )
+        if reading == "":
+            break  # no Sigma field in this category: the native name below
+        if reading is not None:
+            folded = _windows_caseless(reading, product, value)
+            return Canonical(reading, kind, value, cased and not folded, f"vendor:{schema}")
         named = _name_field(schema, field, category, kind, value, product)
         if named is not None:
             folded = _windows_caseless(named[0], product, value)
@@ -299,10 +309,14 @@ def _canonical(
 
 def _prefixed_sigma_field(schema: str, field: str) -> str | None:
     prefix = FIELD_PREFIXES.get(schema)
-    if prefix is None or not field.startswith(prefix):
-        return None
-    rest = field.removeprefix(prefix)
-    return rest if rest in sigma_field_names() else None
+    if prefix is not None and field.startswith(prefix):
+        rest = field.removeprefix(prefix)
+        return rest if rest in sigma_field_names() else None
+    brackets = FIELD_MAPS.get(schema)
+    if brackets is not None and field.startswith(brackets[0]) and field.endswith(brackets[1]):
+        key = field[len(brackets[0]) : len(field) - len(brackets[1])]
+        return key if key in sigma_field_names() else None
+    return None
 
 
 def resolve(schema: str, field: str, category: str) -> str | None:
