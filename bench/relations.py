@@ -74,8 +74,20 @@ def main() -> int:
         print(f"neighbour pairs {summary.neighbours}, classes {summary.classes}, actions {summary.actions}")
         sizes = sorted((len(uids) for uids in relations.classes.values()), reverse=True)
         print("largest classes:", sizes[:10])
-        cross = sum(1 for uids in relations.classes.values() if len({u.split("/")[0] for u in uids}) > 1)
-        print(f"classes across vendors: {cross}")
+        vendor_of = {f.uid: f.vendor for f in forms}
+        cross = {
+            key: uids for key, uids in relations.classes.items() if len({vendor_of[u] for u in uids}) > 1
+        }
+        pairs = Counter("+".join(sorted({vendor_of[u] for u in uids})) for uids in cross.values())
+        print(f"classes across vendors: {len(cross)} {dict(sorted(pairs.items()))}")
+        for key, uids in sorted(cross.items())[:5]:
+            print(f"  class {key}: {', '.join(uids)}")
+        across = [n for n in relations.neighbours if vendor_of[n.narrow] != vendor_of[n.broad]]
+        neighbour_pairs = Counter(f"{vendor_of[n.narrow]}<{vendor_of[n.broad]}" for n in across)
+        shown = dict(sorted(neighbour_pairs.items()))
+        print(f"neighbour pairs across vendors (narrow<broad): {len(across)} {shown}")
+        for n in across[:5]:
+            print(f"  {n.narrow} < {n.broad}: {n.broad_reason}")
         for key, uids in sorted(relations.classes.items(), key=lambda item: -len(item[1]))[:5]:
             print(f"  class {key}: {', '.join(uids[:4])}{' ...' if len(uids) > 4 else ''}")
         db.close()
