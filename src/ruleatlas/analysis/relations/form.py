@@ -7,10 +7,17 @@ Sigma's field names, regexes that are plain literals reduced) with case-insensit
 comparison written by three vendors is one literal.
 
 Scope predicates (index, sourcetype, `event.type`, Channel...) stay: event coverage is coarser than they are
-(`event.type == "deletion"` and `"creation"` share one coverage). The rule's event coverage (`coverage`, the
-catalog's own), its log source and its source stages (`source`) say what it is fed. A list the rule defines
-itself (`let names = datatable(...)`) is compared by its text, not its name. A predicate on a
-column an earlier stage defines (`EVAL x = ...` then `WHERE x ...`) stays, under a name holding the text of
+(`event.type == "deletion"` and `"creation"` share one coverage). Only a top-level conjunct that restates the
+coverage goes, so that one logic over one coverage is one form whichever vendor wrote it: the comparison a
+reader read the Sigma category from (`CATEGORY_SCOPE`: YARA-L `metadata.event_type = "PROCESS_LAUNCH"`), or an
+`EventID` equality naming the id of every covered event. A regex that is a list of literals (`\\(a|b)\\.exe$`)
+is that list (`ends_with \\a.exe`, `ends_with \\b.exe`), as a Sigma value list writes it. A YARA-L `match`
+window over one event variable whose condition is that variable alone matches single events (its match
+placeholders' zero-value filter is in the logic, as `exists` predicates).
+
+The rule's event coverage (`coverage`, the catalog's own), its log source and its source stages (`source`)
+say what it is fed. A list the rule defines itself (`let names = datatable(...)`) is compared by its text, not
+its name. A predicate on a column an earlier stage defines (`EVAL x = ...` then `WHERE x ...`) stays, under a name holding the text of
 the defining stages, so it only ever meets rules that define their columns alike. What the terms cannot hold
 (an aggregation, a join, a sequence, and every stage from there on) is the form's `shape`, compared as text.
 
