@@ -113,7 +113,10 @@ def test_event_variables_joins_bindings_and_the_condition() -> None:
     assert rule.stages[0].expr == All((Ref("$a"), Ref("$b")))  # `!$c` names no event variable
     # `$user` is a match placeholder: YARA-L drops events where it is empty, so its binding is `exists`
     bound = [(p.field, p.kind, p.value) for p, _ in walk_preds(rule.stages[1].expr)]
-    assert bound == [("metadata.event_type", Kind.EQ, "USER_LOGIN"), ("target.user.userid", Kind.EXISTS, True)]
+    assert bound == [
+        ("metadata.event_type", Kind.EQ, "USER_LOGIN"),
+        ("target.user.userid", Kind.EXISTS, True),
+    ]
     join = rule.stages[3].expr
     assert isinstance(join, Pred) and (join.field, join.kind, join.value) == (
         "principal.hostname",

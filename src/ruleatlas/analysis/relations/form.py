@@ -18,8 +18,9 @@ placeholders' zero-value filter is in the logic, as `exists` predicates).
 The rule's event coverage (`coverage`, the catalog's own), its log source and its source stages (`source`)
 say what it is fed. A list the rule defines itself (`let names = datatable(...)`) is compared by its text, not
 its name. A predicate on a column an earlier stage defines (`EVAL x = ...` then `WHERE x ...`) stays, under a
-name holding the text of the defining stages, so it only ever meets rules that define their columns alike. What the terms cannot hold
-(an aggregation, a join, a sequence, and every stage from there on) is the form's `shape`, compared as text.
+name holding the text of the defining stages, so it only ever meets rules that define their columns alike.
+What the terms cannot hold (an aggregation, a join, a sequence, and every stage from there on) is the form's
+`shape`, compared as text.
 
 Expanding AND over OR can blow up; beyond `MAX_TERMS` alternatives or `MAX_LITERALS` literals the form keeps
 no terms and says so (`undecidable`), and the class key falls back to the sorted expression tree.
