@@ -217,3 +217,28 @@ def test_a_real_translation_is_stricter_than_its_sigma_original_by_its_host_grou
     )
     (rule,), _ = parse_yaral(allowed, REAL_YARAL, "community", repo_url="", commit="", companions={})
     assert form(rule, SYSMON_1).class_key == s_form.class_key
+
+
+def test_event_ids_left_to_coverage_never_merge_one_log_source_s_other_events() -> None:
+    """Rules of one log source compare whatever their coverage; an event id left to coverage must not then
+    make a Kerberos ticket rule stricter than a service installation rule."""
+    security = "product: windows\n  service: security"
+
+    def rule(name: str, detection: str) -> Rule:
+        text = f"title: {name}\nlogsource:\n  {security}\ndetection:\n{detection}\nlevel: high\n"
+        (found,), _ = parse_sigma_file(text, f"{name}.yml", "rules")
+        found.uid = f"sigma/{name}"
+        return found
+
+    rc4 = "    EventID: 4769\n    TicketEncryptionType: '0x17'\n"
+    kerberos = rule("k", f"  sel:\n{rc4}    TicketOptions: '0x40810000'\n  condition: sel")
+    # the same field test on another event of the log source (a service installation)
+    service = rule("s", "  sel:\n    EventID: 4697\n    TicketEncryptionType: '0x17'\n  condition: sel")
+    any_ticket = rule("t", f"  sel:\n{rc4}  condition: sel")
+    forms = [
+        form(kerberos, [("Security", "Security", 4769, "")]),
+        form(service, [("Security", "Security", 4697, "")]),
+        form(any_ticket, [("Security", "Security", 4769, "")]),
+    ]
+    found = {(n.narrow, n.broad) for n in relate(forms).neighbours}
+    assert found == {("sigma/k", "sigma/t")}  # the same event: one is stricter; the service rule is apart

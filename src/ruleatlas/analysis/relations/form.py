@@ -460,6 +460,10 @@ def _implied_by_coverage(
 EVENT_ID_FIELD = "EventID"
 
 
+def _conjuncts(expr: Expr) -> tuple[Expr, ...]:
+    return expr.items if isinstance(expr, All) else (expr,)
+
+
 def _without_implied(
     expr: Expr, vendor: str, logsource: dict[str, str], coverage: frozenset[str]
 ) -> Expr | None:
@@ -496,10 +500,15 @@ def rule_form(
     if kept is None:
         return None
     coverage = coverage_tokens(events, rule.logsource)
+    restated: list[AnyType] = []
     if events:
         # Compared over the same coverage, a comparison that only restates it must not tell rules apart.
         trimmed = _without_implied(kept, rule.vendor, rule.logsource, coverage)
-        kept = trimmed if trimmed is not None else kept
+        if trimmed is not None and trimmed != kept:
+            restated = sorted(
+                (_tree(x, builder) for x in _conjuncts(kept) if x not in _conjuncts(trimmed)), key=_sort_key
+            )
+            kept = trimmed
     shape = _shape(rule)
     terms: tuple[Term, ...] | None
     try:
@@ -522,5 +531,10 @@ def rule_form(
         class_key=key,
         actions=actions,
         stage_count=sum(1 for s in rule.stages if s.op != StageOp.CONDITION),
-        source=json.dumps([rule.vendor, _logsource_key(rule.logsource), sources], ensure_ascii=False),
+        # What the rule restated of its coverage goes with its source: rules of one source compare whatever
+        # their coverage only when the same comparisons were left to it (`EventID: 4624` is not `4769`'s).
+        source=json.dumps(
+            [rule.vendor, _logsource_key(rule.logsource), sources, *([restated] if restated else [])],
+            ensure_ascii=False,
+        ),
     )
