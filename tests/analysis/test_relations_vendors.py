@@ -88,29 +88,17 @@ def test_a_window_that_counts_stays_an_aggregation() -> None:
 
 def test_scope_comparisons_that_restate_the_coverage_are_left_to_it() -> None:
     original = form(sigma(CERTUTIL), SYSMON_1)
-    # The event type the category was read from, and the covered event's id, add nothing over Sysmon 1.
+    # The event type the category was read from adds nothing over Sysmon 1.
+    assert form(yaral(CERTUTIL_EVENTS, match=""), SYSMON_1).class_key == original.class_key
+    # An event id stays a condition (left to coverage it would leave an `EventID`-only rule nothing to index).
     with_id = CERTUTIL_EVENTS + '    $e.metadata.product_event_type = "1"\n'
-    assert form(yaral(with_id, match=""), SYSMON_1).class_key == original.class_key
-    # Another event id is a real condition: the rules differ.
-    other_id = CERTUTIL_EVENTS + '    $e.metadata.product_event_type = "4688"\n'
-    assert form(yaral(other_id, match=""), SYSMON_1).class_key != original.class_key
+    assert form(yaral(with_id, match=""), SYSMON_1).class_key != original.class_key
     # Without a known event coverage, nothing is left out.
     bare = form(yaral(CERTUTIL_EVENTS, match=""), [])
     assert any("metadata.event_type" in lit[0] for t in bare.terms or () for c in t.clauses for lit in c)
     # An event type read as a category that other types are read as too restates nothing.
     read = yaral('    $e.metadata.event_type = "FILE_READ"\n    $e.target.file.full_path = "x"\n', match="")
     assert "category_scope" not in read.logsource
-
-
-def test_a_sigma_event_id_restating_its_coverage_is_left_to_it() -> None:
-    plain = form(sigma(CERTUTIL), SYSMON_1)
-    with_id = CERTUTIL.replace("  sel:\n", "  sel:\n    EventID: 1\n")
-    assert form(sigma(with_id), SYSMON_1).class_key == plain.class_key
-    listed = CERTUTIL.replace("  sel:\n", "  sel:\n    EventID: [1, 4688]\n")
-    assert form(sigma(listed), SYSMON_1).class_key == plain.class_key
-    both = [*SYSMON_1, ("Security", "Security", 4688, "")]
-    # Over Sysmon 1 and Security 4688, `EventID: 1` drops the 4688 events: kept.
-    assert form(sigma(with_id), both).class_key != form(sigma(CERTUTIL), both).class_key
 
 
 def test_regexes_that_are_lists_are_those_lists() -> None:
@@ -219,9 +207,9 @@ def test_a_real_translation_is_stricter_than_its_sigma_original_by_its_host_grou
     assert form(rule, SYSMON_1).class_key == s_form.class_key
 
 
-def test_event_ids_left_to_coverage_never_merge_one_log_source_s_other_events() -> None:
-    """Rules of one log source compare whatever their coverage; an event id left to coverage must not then
-    make a Kerberos ticket rule stricter than a service installation rule."""
+def test_rules_of_one_log_source_never_compare_across_their_event_ids() -> None:
+    """Rules of one log source compare whatever their coverage: their event ids stay in the form, so that a
+    Kerberos ticket rule is never stricter than a service installation rule."""
     security = "product: windows\n  service: security"
 
     def rule(name: str, detection: str) -> Rule:

@@ -9,11 +9,11 @@ comparison written by three vendors is one literal.
 Scope predicates (index, sourcetype, `event.type`, Channel...) stay: event coverage is coarser than they are
 (`event.type == "deletion"` and `"creation"` share one coverage). Only a top-level conjunct that restates the
 coverage goes, so that one logic over one coverage is one form whichever vendor wrote it: the comparison a
-reader read the Sigma category from (`CATEGORY_SCOPE`: YARA-L `metadata.event_type = "PROCESS_LAUNCH"`), or an
-`EventID` equality naming the id of every covered event. A regex that is a list of literals (`\\(a|b)\\.exe$`)
-is that list (`ends_with \\a.exe`, `ends_with \\b.exe`), as a Sigma value list writes it. A YARA-L `match`
-window over one event variable whose condition is that variable alone matches single events (its match
-placeholders' zero-value filter is in the logic, as `exists` predicates).
+reader read the Sigma category from (`CATEGORY_SCOPE`: YARA-L `metadata.event_type = "PROCESS_LAUNCH"`).
+A regex that is a list of literals (`\\(a|b)\\.exe$`) is that list (`ends_with \\a.exe`, `ends_with
+\\b.exe`), as a Sigma value list writes it. A YARA-L `match` window over one event variable whose condition
+is that variable alone matches single events (its match placeholders' zero-value filter is in the logic, as
+`exists` predicates).
 
 The rule's event coverage (`coverage`, the catalog's own), its log source and its source stages (`source`)
 say what it is fed. A list the rule defines itself (`let names = datatable(...)`) is compared by its text, not
@@ -431,46 +431,28 @@ def _one_event_window(rule: Rule) -> bool:
     return condition["condition"] == searches[0].label
 
 
-def _implied_by_coverage(
-    expr: Expr, vendor: str, logsource: dict[str, str], coverage: frozenset[str]
-) -> bool:
+def _implied_by_coverage(expr: Expr, logsource: dict[str, str]) -> bool:
     """`expr` holds for every event of the rule's event coverage: the scope comparison its reader read the
-    category from (`CATEGORY_SCOPE`), or an event id comparison naming every covered event's id."""
-    if (
+    category from (`CATEGORY_SCOPE`). (An `EventID` naming every covered event would too, but a rule whose
+    logic is only that is left with nothing to index, and then loses its stricter neighbours: kept.)"""
+    return (
         isinstance(expr, Pred)
         and expr.scope
         and expr.kind is Kind.EQ
         and not expr.transforms
         and logsource.get(CATEGORY_SCOPE) == f"{expr.field}={expr.value}"
-    ):
-        return True
-    preds = expr.items if isinstance(expr, Any) else (expr,)
-    ids: set[str] = set()
-    for pred in preds:
-        if not isinstance(pred, Pred) or pred.kind is not Kind.EQ or pred.transforms:
-            return False
-        lit = literal(pred, vendor, logsource)
-        if lit[0] != EVENT_ID_FIELD or lit[4]:
-            return False
-        ids.add(str(lit[2]))
-    return all(token.split("|", 1)[1] in ids for token in coverage)
-
-
-# The Sigma field of a Windows event's id: equality naming the id of every covered event says nothing.
-EVENT_ID_FIELD = "EventID"
+    )
 
 
 def _conjuncts(expr: Expr) -> tuple[Expr, ...]:
     return expr.items if isinstance(expr, All) else (expr,)
 
 
-def _without_implied(
-    expr: Expr, vendor: str, logsource: dict[str, str], coverage: frozenset[str]
-) -> Expr | None:
+def _without_implied(expr: Expr, logsource: dict[str, str]) -> Expr | None:
     """`expr` without its top-level conjuncts that every covered event satisfies (None: nothing is left). Only
     conjuncts go: a comparison true of every event is the identity of AND, whatever vendor wrote it."""
     items = expr.items if isinstance(expr, All) else (expr,)
-    kept = tuple(i for i in items if not _implied_by_coverage(i, vendor, logsource, coverage))
+    kept = tuple(i for i in items if not _implied_by_coverage(i, logsource))
     if len(kept) == len(items):
         return expr
     if not kept:
@@ -503,7 +485,7 @@ def rule_form(
     restated: list[AnyType] = []
     if events:
         # Compared over the same coverage, a comparison that only restates it must not tell rules apart.
-        trimmed = _without_implied(kept, rule.vendor, rule.logsource, coverage)
+        trimmed = _without_implied(kept, rule.logsource)
         if trimmed is not None and trimmed != kept:
             restated = sorted(
                 (_tree(x, builder) for x in _conjuncts(kept) if x not in _conjuncts(trimmed)), key=_sort_key
