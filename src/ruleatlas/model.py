@@ -441,6 +441,9 @@ class Rule:
     output_fields: tuple[str, ...] = ()  # fields the rule emits (project, outcome, alert context)
     # False until the source parses this language's logic: the page then says the stages are not parsed.
     logic_parsed: bool = True
+    # False when part of the logic is shown only as text (Panther Python not reduced): the predicates must
+    # hold but are not all that must, so no relation (broader, equivalent) may be decided from them.
+    logic_complete: bool = True
 
 
 @dataclass(slots=True)

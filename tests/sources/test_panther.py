@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ruleatlas.analysis.relations.form import rule_form
 from ruleatlas.model import All, Any, CorrelationType, Kind, Pred, Rule, RuleKind, SourceResult, StageOp
 from ruleatlas.sources import panther
 from ruleatlas.sources.common import read_tree
@@ -34,7 +35,7 @@ def test_lists_items_with_their_python_companion(test_data: Path, tree: SourceRe
     assert files["policies/aws_s3_bucket_encryption.yml"] == ("policies/aws_s3_bucket_encryption.py",)
     assert files["queries/aws_queries/root_logins.yml"] == ()
     assert not any(p.startswith(("data_models/", "packs/", "global_helpers/")) for p in files)
-    assert tree.files_per_folder == {"rules": 8, "policies": 1, "queries": 2, "correlation_rules": 2}
+    assert tree.files_per_folder == {"rules": 9, "policies": 1, "queries": 2, "correlation_rules": 2}
 
 
 def test_python_rule(rules: dict[str, Rule]) -> None:
@@ -203,3 +204,17 @@ def test_data_models(test_data: Path) -> None:
         ("source_ip", "sourceIPAddress", ""),
     ]
     assert models.problems == []
+
+
+def test_partly_reduced_python_is_never_compared(rules: dict[str, Rule]) -> None:
+    """The guard reduces (eventName eq ConsoleLogin) but the helper's verdict does not: the rule's page shows
+    the predicate, and relations get no canonical form, since the rule may be stricter than it shows."""
+    partial = rules["panther/aws_console_login_odd_ip"]
+    assert partial.logic_parsed and not partial.logic_complete
+    assert (
+        "Python logic",
+        "partly reduced: the predicates shown must hold, the rest is Python logic not reduced",
+    ) in (partial.facts)
+    assert rule_form(partial, []) is None
+    whole = rules["panther/aws_cloudtrail_stopped"]
+    assert whole.logic_complete and rule_form(whole, []) is not None

@@ -467,8 +467,9 @@ def rule_form(
 ) -> RuleForm | None:
     """The canonical form of `rule` over its event coverage (`events` as the catalog computed them), or None
     when the rule has no logic of its own to compare (its language is not parsed yet, a Sigma correlation
-    over other rules, no stages)."""
-    if not rule.logic_parsed:
+    over other rules, no stages) or only in part (Python logic not reduced: the predicates shown must hold,
+    but others may too, so neither "broader" nor "the same" could be claimed soundly)."""
+    if not rule.logic_parsed or not rule.logic_complete:
         return None
     if rule.correlation is not None and rule.correlation.rules:
         return None  # its events are those of the rules it correlates

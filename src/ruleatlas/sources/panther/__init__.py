@@ -54,7 +54,7 @@ from ruleatlas.sources.panther.sql import parse_sql
 
 VENDOR = "panther"
 # Bump when this reader's output changes shape or meaning: a catalog built by another version is rebuilt.
-PARSER_VERSION = "panther-3"
+PARSER_VERSION = "panther-4"
 WHAT = "a Panther analysis item (AnalysisType, RuleID, ...)"
 FOLDERS = ("rules", "policies", "queries", "correlation_rules")
 KINDS: dict[str, RuleKind] = {
@@ -337,6 +337,7 @@ def _logic(
         # The stage's text is the Python function; its line is in the Python file, not the YAML, so no link.
         rule.stages = [Stage(0, label, StageOp.FILTER, logic.text, logic.expr)]
         rule.logic_parsed = True
+        rule.logic_complete = logic.complete and logic.expr is not None
         rule.facts += facts(
             ("Python logic", status),
             ("Python not reduced", logic.unreduced[:8]),
