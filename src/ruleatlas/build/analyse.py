@@ -3,6 +3,7 @@ catalog rows, on every core (`workers.map_batches`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -10,11 +11,16 @@ from ruleatlas.analysis.rows import RuleRow, analyse_rule
 from ruleatlas.attack import AttackData
 from ruleatlas.build.plan import problem_row
 from ruleatlas.config import SourceSpec
+from ruleatlas.engine.fieldmap import AUDIT_ALIASES
+from ruleatlas.engine.routing import narrow, required_event_ids, route_applies, route_for
 from ruleatlas.ingest import SourceFile, parse_file
+from ruleatlas.model import Rule
 from ruleatlas.progress import Progress
 from ruleatlas.store import ProblemRow
 from ruleatlas.store import telemetry as telemetry_store
 from ruleatlas.telemetry import TelemetryCatalog
+from ruleatlas.telemetry.bridged import BridgedEvent, Routed, bridged_events
+from ruleatlas.telemetry.bridges import BridgeIndex, bridge_index
 from ruleatlas.telemetry.fields import RuleEventFields, rule_event_fields
 from ruleatlas.workers import map_batches
 
@@ -26,11 +32,42 @@ class FileResult:
     problems: list[ProblemRow]
     file_errors: int
     telemetry: list[list[RuleEventFields]] = field(default_factory=list)  # per row: its events' fields
+    bridged: list[list[BridgedEvent]] = field(default_factory=list)  # per row: its bridged events
 
 
 # Worker-process state: set in the parent before the pool forks, so workers share it without pickling.
 _WORKER_ATTACK: AttackData | None = None
 _WORKER_TELEMETRY: TelemetryCatalog | None = None
+_WORKER_BRIDGES: BridgeIndex | None = None
+SCANNED_VENDOR = "sigma"  # the rules `ruleatlas scan` runs: the Sigma sources' vendor label
+
+
+def scanner_routes(rule: Rule) -> Routed | None:
+    """Whether `ruleatlas scan` feeds an event to `rule` and matches the rule's field names on it: the
+    engine's routing (pySigma's tables) and its Security audit aliases (engine/fieldmap.py), the one answer
+    the pages give. None for the rules the scanner does not run."""
+    if rule.vendor != SCANNED_VENDOR:
+        return None
+    route = narrow(route_for(rule.logsource), required_event_ids(rule))
+
+    def routed(channel: str, key: int | str, renames: tuple[tuple[str, str], ...]) -> bool:
+        if not route_applies(
+            route, (channel.casefold(), key if isinstance(key, int) else None) if channel else None
+        ):
+            return False
+        aliases = AUDIT_ALIASES.get(key, {}) if isinstance(key, int) and channel == "Security" else {}
+        return all(aliases.get(mine) == theirs for mine, theirs in renames)
+
+    return routed
+
+
+def _with_bridged(row: RuleRow, bridged: list[BridgedEvent]) -> RuleRow:
+    """The row's page document with its bridged events (the rule page's "also served by")."""
+    if bridged:
+        doc = json.loads(row.doc_json)
+        doc["bridged_events"] = [b.to_json() for b in bridged]
+        row.doc_json = json.dumps(doc, ensure_ascii=False)
+    return row
 
 
 def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
@@ -38,6 +75,13 @@ def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
     rows = [analyse_rule(rule, _WORKER_ATTACK, _WORKER_TELEMETRY, file.source) for rule in rules]
     telemetry = _WORKER_TELEMETRY
     events = [rule_event_fields(rule, telemetry) for rule in rules] if telemetry is not None else []
+    bridged: list[list[BridgedEvent]] = []
+    if telemetry is not None and _WORKER_BRIDGES is not None:
+        bridged = [
+            bridged_events(mine, _WORKER_BRIDGES, telemetry, scanner_routes(rule)) if mine else []
+            for rule, mine in zip(rules, events, strict=True)
+        ]
+        rows = [_with_bridged(row, b) for row, b in zip(rows, bridged, strict=True)]
     problem_rows = [problem_row(file.source, file.vendor, file.rel_path, p.rule_uid, p) for p in problems]
     problem_rows += [
         problem_row(file.source, file.vendor, file.rel_path, r.uid, p) for r in rules for p in r.problems
@@ -46,7 +90,8 @@ def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
         problem_row(file.source, file.vendor, file.rel_path, row.uid, p) for row in rows for p in row.problems
     ]
     meta = SourceFile(file.source, file.vendor, file.rel_path, file.folder, file.content_hash, None)
-    return FileResult(meta, rows, problem_rows, sum(p.severity == "error" for p in problems), events)
+    errors = sum(p.severity == "error" for p in problems)
+    return FileResult(meta, rows, problem_rows, errors, events, bridged)
 
 
 def _analyse_batch(repo: str, commit: str, files: list[SourceFile]) -> list[FileResult]:
@@ -61,8 +106,9 @@ def analyse_files(
     jobs: int,
     bar: Progress,
 ) -> list[FileResult]:
-    global _WORKER_ATTACK, _WORKER_TELEMETRY
+    global _WORKER_ATTACK, _WORKER_TELEMETRY, _WORKER_BRIDGES
     _WORKER_ATTACK, _WORKER_TELEMETRY = attack, telemetry
+    _WORKER_BRIDGES = bridge_index(telemetry) if telemetry is not None else None
     batches = map_batches(
         partial(_analyse_batch, spec.repo, spec.commit),
         files,
@@ -81,6 +127,7 @@ def rule_telemetry(results: list[FileResult]) -> list[telemetry_store.RuleTeleme
     out = []
     for result in results:
         per_row = result.telemetry or [[] for _ in result.rows]
-        for row, events in zip(result.rows, per_row, strict=True):
-            out.append(telemetry_store.RuleTelemetry(row.uid, row.vendor, row.counted, events))
+        bridged = result.bridged or [[] for _ in result.rows]
+        for row, events, extra in zip(result.rows, per_row, bridged, strict=True):
+            out.append(telemetry_store.RuleTelemetry(row.uid, row.vendor, row.counted, events, extra))
     return out

@@ -63,6 +63,9 @@ def print_table(report: dict[str, Any], out: TextIO) -> None:
         EVENT_NEVER_SEEN,
         FIELD_NEVER_PRESENT,
         FIRES,
+        NEEDS_PIPELINE,
+        PARTIAL,
+        THROUGH_BRIDGE,
         UNKNOWN,
     )
 
@@ -79,12 +82,13 @@ def print_table(report: dict[str, Any], out: TextIO) -> None:
         out.write(f"  ... and {logs['problems_total'] - 20} more (see --json)\n")
     reasons = report["reasons"]
     out.write(
-        f"Rules: {rules['total']:,} — {rules[FIRES]:,} can fire, {rules[BLOCKED]:,} cannot "
+        f"Rules: {rules['total']:,} — {rules[FIRES]:,} can fire ({reasons[THROUGH_BRIDGE]:,} of them "
+        f"{THROUGH_BRIDGE}), {rules[PARTIAL]:,} partial ({NEEDS_PIPELINE}), {rules[BLOCKED]:,} cannot "
         f"({reasons[EVENT_NEVER_SEEN]:,} event never seen, {reasons[FIELD_NEVER_PRESENT]:,} field never "
         f"present), {rules[UNKNOWN]:,} without event coverage\n"
     )
     out.write(f"ATT&CK: {tech['covered']:,} of {tech['tagged']:,} tagged techniques effectively covered\n\n")
-    order = {BLOCKED: 0, FIRES: 1, UNKNOWN: 2}
+    order = {BLOCKED: 0, PARTIAL: 1, FIRES: 2, UNKNOWN: 3}
     rows = sorted(report["rule_verdicts"], key=lambda v: (order[v["verdict"]], v["reason"], v["uid"]))
     width = min(max((len(v["uid"]) for v in rows), default=10), 70)
     out.write(f"{'verdict':<8}  {'rule':<{width}}  why\n")
@@ -92,20 +96,24 @@ def print_table(report: dict[str, Any], out: TextIO) -> None:
         why = v["reason"] + (f": {v['detail']}" if v.get("detail") else "")
         if v["verdict"] == FIRES:
             why = "on " + ", ".join(v["events"][:4]) + (" …" if len(v["events"]) > 4 else "")
+            if v["reason"] == THROUGH_BRIDGE:
+                why = f"{THROUGH_BRIDGE}: {why}"
         out.write(f"{v['verdict']:<8}  {v['uid']:<{width}}  {why}\n")
 
 
 def next_plan(catalog: Any, logs: Any, telemetry: Any) -> dict[str, Any]:
     """`--next`: the events to collect next (telemetry/next_steps.py) for the rules the catalog holds, with
     their pages' links."""
-    from ruleatlas.store.collection import rule_needs
+    from ruleatlas.store.collection import pipeline_only, rule_needs
     from ruleatlas.telemetry.bridges import bridge_index
     from ruleatlas.telemetry.catalog import parse_event_key
     from ruleatlas.telemetry.next_steps import plan_from_logs
     from ruleatlas.web import urls
 
     needs, event_needs = rule_needs(catalog.db, bridge_index(telemetry) if telemetry is not None else None)
-    plan = plan_from_logs(needs, event_needs, logs.observed, telemetry)
+    plan = plan_from_logs(
+        needs, event_needs, logs.observed, telemetry, pipeline_only=pipeline_only(catalog.db)
+    )
     for step in plan["steps"]:
         step["path"] = urls.telemetry_event_path(step["provider"], parse_event_key(step["event_key"]))
         for rule in step["unlocks"]:

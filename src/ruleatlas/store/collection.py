@@ -104,9 +104,13 @@ def rule_needs(
     needs: list[RuleNeed] = []
     event_needs: dict[str, EventNeeds] = {}
     parts_of: dict[str, frozenset[EventRow]] = {}
+    stored = stored_bridged(db)
     for rule in covered_rules(db).values():
         mine: EventNeeds = {e: (rule.channels.get(e, ""), alts) for e, alts in rule.events.items()}
-        if bridges is not None:
+        if stored is not None:  # the build's bridged events: the ones the rule page lists
+            for event, (channel, alts, _scanned) in stored.get(rule.uid, {}).items():
+                mine.setdefault(event, (channel, alts))
+        elif bridges is not None:
             for event, alternatives in rule.events.items():
                 for bridged, alts in bridges.bridged_needs(event, alternatives).items():
                     if bridged not in mine:
@@ -132,6 +136,39 @@ def rule_needs(
         event_needs[corr.uid] = merged
         needs.append(RuleNeed(corr.uid, corr.vendor, corr.level, corr.title, parts))
     return needs, event_needs
+
+
+def stored_bridged(
+    db: sqlite3.Connection,
+) -> dict[str, dict[EventRow, tuple[str, list[list[str]], bool | None]]] | None:
+    """uid -> bridged event -> (channel, the ways of matching in its names, whether the scanner feeds it
+    to the rule), as the build kept them (`tel_rule_bridged`); None for a catalog built without them."""
+    known = db.execute(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tel_rule_bridged'"
+    ).fetchone()
+    if not known[0]:
+        return None
+    out: dict[str, dict[EventRow, tuple[str, list[list[str]], bool | None]]] = {}
+    for uid, provider, channel, key, scanned, needs in db.execute(
+        "SELECT uid, provider, channel, event_key, scanned, needs FROM tel_rule_bridged WHERE counted = 1"
+    ):
+        out.setdefault(uid, {})[(provider, key)] = (
+            channel,
+            json.loads(needs),
+            None if scanned is None else bool(scanned),
+        )
+    return out
+
+
+def pipeline_only(db: sqlite3.Connection) -> dict[str, set[EventRow]]:
+    """uid -> the bridged events the scanner does not feed to the rule (served once a pipeline maps them):
+    readiness never counts the rule as firing on them."""
+    out: dict[str, set[EventRow]] = {}
+    for uid, events in (stored_bridged(db) or {}).items():
+        for event, (_channel, _alts, scanned) in events.items():
+            if scanned is False:
+                out.setdefault(uid, set()).add(event)
+    return out
 
 
 @dataclass(slots=True)

@@ -8,6 +8,10 @@ event) and one per (rule, covered event, field the rule tests):
   event's name), needs (JSON: the alternatives of event fields the rule needs, see telemetry/fields.py).
 - `tel_rule_fields`: uid, vendor, counted, provider, event_key, field (the event's name for it),
   rule_field (the rule's name).
+- `tel_rule_bridged`: the events that serve a rule through an event bridge besides its own (never in
+  `tel_rule_events`, so counts of either never add up twice): uid, vendor, counted, provider, channel,
+  event_key, via_provider and via_key (the rule's own event it stands in for), bridge (the Sigma category),
+  scanned (1 the scanner feeds it to the rule, 0 it does not, NULL a rule the scanner does not run), needs.
 
 Everything the telemetry pages, the API and the readiness report show about rules is read from these tables,
 `rules`, `indicators` and `rule_techniques`; the event definitions themselves are the `telemetry` blob.
@@ -15,6 +19,7 @@ Everything the telemetry pages, the API and the readiness report show about rule
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -22,14 +27,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ruleatlas.telemetry.bridged import BridgedEvent
 from ruleatlas.telemetry.fields import RuleEventFields
-from ruleatlas.telemetry.readiness import CoveredEvent
+from ruleatlas.telemetry.readiness import BridgedCoveredEvent, CoveredEvent
 from ruleatlas.telemetry.report import ReadinessInputs
 
 if TYPE_CHECKING:
     from ruleatlas.store.catalog import Catalog
 
-TABLES_VERSION = "1"  # part of the build's inputs key: a catalog with other tables is rebuilt, not patched
+TABLES_VERSION = "2"  # part of the build's inputs key: a catalog with other tables is rebuilt, not patched
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tel_rule_events (
@@ -40,6 +46,13 @@ CREATE TABLE IF NOT EXISTS tel_rule_fields (
     uid TEXT NOT NULL, vendor TEXT NOT NULL, counted INTEGER NOT NULL, provider TEXT NOT NULL,
     event_key TEXT NOT NULL, field TEXT NOT NULL, rule_field TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tel_rule_bridged (
+    uid TEXT NOT NULL, vendor TEXT NOT NULL, counted INTEGER NOT NULL, provider TEXT NOT NULL,
+    channel TEXT NOT NULL, event_key TEXT NOT NULL, via_provider TEXT NOT NULL, via_key TEXT NOT NULL,
+    bridge TEXT NOT NULL, scanned INTEGER, needs TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tel_rule_bridged_event ON tel_rule_bridged (provider, event_key);
+CREATE INDEX IF NOT EXISTS tel_rule_bridged_uid ON tel_rule_bridged (uid);
 CREATE INDEX IF NOT EXISTS tel_rule_events_event ON tel_rule_events (provider, event_key);
 CREATE INDEX IF NOT EXISTS tel_rule_events_uid ON tel_rule_events (uid);
 CREATE INDEX IF NOT EXISTS tel_rule_fields_event ON tel_rule_fields (provider, event_key);
@@ -57,6 +70,7 @@ class RuleTelemetry:
     vendor: str
     counted: bool
     events: list[RuleEventFields]
+    bridged: list[BridgedEvent] = dataclasses.field(default_factory=list)
 
 
 # -- writing ----------------------------------------------------------------------------------------------
@@ -72,13 +86,14 @@ def events_of_files(db: sqlite3.Connection, source: str, paths: Iterable[str]) -
     ensure_schema(db)
     found: set[EventKeyRow] = set()
     for path in paths:
-        found.update(
-            db.execute(
-                "SELECT DISTINCT e.provider, e.event_key FROM tel_rule_events e "
-                "JOIN rules r ON r.uid = e.uid WHERE r.source = ? AND r.path = ?",
-                (source, path),
+        for table in ("tel_rule_events", "tel_rule_bridged"):
+            found.update(
+                db.execute(
+                    f"SELECT DISTINCT e.provider, e.event_key FROM {table} e "
+                    "JOIN rules r ON r.uid = e.uid WHERE r.source = ? AND r.path = ?",
+                    (source, path),
+                )
             )
-        )
     return found
 
 
@@ -91,11 +106,13 @@ def write_rule_events(
     if full:
         db.execute("DELETE FROM tel_rule_events")
         db.execute("DELETE FROM tel_rule_fields")
+        db.execute("DELETE FROM tel_rule_bridged")
     else:
         uids = [(r.uid,) for r in rules]
         db.executemany("DELETE FROM tel_rule_events WHERE uid = ?", uids)
         db.executemany("DELETE FROM tel_rule_fields WHERE uid = ?", uids)
-        for table in ("tel_rule_events", "tel_rule_fields"):
+        db.executemany("DELETE FROM tel_rule_bridged WHERE uid = ?", uids)
+        for table in ("tel_rule_events", "tel_rule_fields", "tel_rule_bridged"):
             db.execute(f"DELETE FROM {table} WHERE uid NOT IN (SELECT uid FROM rules)")
     db.executemany(
         "INSERT INTO tel_rule_events VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -114,7 +131,29 @@ def write_rule_events(
             for field, rule_field in e.fields
         ),
     )
-    return {(e.provider, e.event_key) for r in rules for e in r.events}
+    db.executemany(
+        "INSERT INTO tel_rule_bridged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (
+                r.uid,
+                r.vendor,
+                int(r.counted),
+                b.provider,
+                b.channel,
+                b.event_key,
+                b.via_provider,
+                b.via_key,
+                b.category,
+                None if b.scanned is None else int(b.scanned),
+                json.dumps([list(alt) for alt in b.needs]),
+            )
+            for r in rules
+            for b in r.bridged
+        ),
+    )
+    return {(e.provider, e.event_key) for r in rules for e in r.events} | {
+        b.event for r in rules for b in r.bridged
+    }
 
 
 # -- reading ----------------------------------------------------------------------------------------------
@@ -129,6 +168,37 @@ class RuleRef:
     status: str
     kind: str
     counted: bool
+
+
+@dataclass(slots=True)
+class BridgedRuleRef:
+    """A rule an event serves through a bridge: the rule, the event it covers itself, the bridge."""
+
+    uid: str
+    vendor: str
+    title: str
+    level: str
+    status: str
+    kind: str
+    via_provider: str
+    via_key: str
+    bridge: str
+    scanned: bool | None
+
+
+@dataclass(slots=True)
+class BridgedNeeds:
+    """One (rule, bridged event) for the readiness report: a `CoveredEvent` with where it comes from."""
+
+    uid: str
+    provider: str
+    channel: str
+    event_key: str
+    via_provider: str
+    via_key: str
+    bridge: str
+    scanned: bool | None
+    needs: list[list[str]]
 
 
 @dataclass(slots=True)
@@ -172,8 +242,15 @@ class TelemetryQueries:
         self.db = db
 
     def has_tables(self) -> bool:
+        return self._has_table("tel_rule_events")
+
+    def has_bridged(self) -> bool:
+        """A catalog built before bridged events were kept has no such table: none are shown then."""
+        return self._has_table("tel_rule_bridged")
+
+    def _has_table(self, name: str) -> bool:
         row = self.db.execute(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tel_rule_events'"
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone()
         return bool(row[0])
 
@@ -209,13 +286,68 @@ class TelemetryQueries:
         return out
 
     def referenced_events(self) -> dict[EventKeyRow, str]:
-        """Every event some rule covers (counted or not), with a channel rules name for it."""
-        return {
-            (p, k): c
+        """Every event some rule covers (counted or not), with a channel rules name for it, and the events
+        that serve rules through a bridge (they have pages listing those rules)."""
+        found = (
+            {
+                (p, k): c
+                for p, k, c in self.db.execute(
+                    "SELECT provider, event_key, MAX(channel) FROM tel_rule_bridged "
+                    "GROUP BY provider, event_key"
+                )
+            }
+            if self.has_bridged()
+            else {}
+        )
+        found.update(
+            ((p, k), c)
             for p, k, c in self.db.execute(
                 "SELECT provider, event_key, MAX(channel) FROM tel_rule_events GROUP BY provider, event_key"
             )
-        }
+        )
+        return found
+
+    def bridged_rule_counts(self) -> dict[EventKeyRow, dict[str, int]]:
+        """Distinct counted rules each event serves through a bridge only, by vendor (never a rule that
+        covers the event itself: `tel_rule_bridged` holds no such row)."""
+        out: dict[EventKeyRow, dict[str, int]] = {}
+        if not self.has_bridged():
+            return out
+        for provider, key, vendor, n in self.db.execute(
+            "SELECT provider, event_key, vendor, COUNT(DISTINCT uid) FROM tel_rule_bridged WHERE counted = 1 "
+            "GROUP BY provider, event_key, vendor"
+        ):
+            out.setdefault((provider, key), {})[vendor] = n
+        return out
+
+    def event_bridged_rules(self, provider: str, event_key: str) -> list[BridgedRuleRef]:
+        """The counted rules an event serves through a bridge, with the event they cover and the bridge."""
+        if not self.has_bridged():
+            return []
+        rows = self.db.execute(
+            "SELECT DISTINCT r.uid, r.vendor, r.title, r.level, r.status, r.kind, b.via_provider, b.via_key, "
+            "b.bridge, b.scanned FROM tel_rule_bridged b JOIN rules r ON r.uid = b.uid "
+            "WHERE b.provider = ? AND b.event_key = ? AND b.counted = 1 "
+            "ORDER BY r.vendor, r.title COLLATE NOCASE, r.uid",
+            (provider, event_key),
+        )
+        return [
+            BridgedRuleRef(u, v, t, lv, st, k, vp, vk, br, None if sc is None else bool(sc))
+            for u, v, t, lv, st, k, vp, vk, br, sc in rows
+        ]
+
+    def bridged_needs(self) -> list[BridgedNeeds]:
+        """Every (counted rule, bridged event) with the fields the rule needs there, in the event's names."""
+        if not self.has_bridged():
+            return []
+        rows = self.db.execute(
+            "SELECT uid, provider, channel, event_key, via_provider, via_key, bridge, scanned, needs "
+            "FROM tel_rule_bridged WHERE counted = 1 ORDER BY uid"
+        )
+        return [
+            BridgedNeeds(u, p, c, k, vp, vk, b, None if sc is None else bool(sc), json.loads(n))
+            for u, p, c, k, vp, vk, b, sc, n in rows
+        ]
 
     def event_rules(self, provider: str, event_key: str) -> list[RuleRef]:
         rows = self.db.execute(
@@ -353,10 +485,13 @@ def readiness_inputs(catalog: Catalog) -> ReadinessInputs:
     the fields it needs, why the others cover none, and their ATT&CK techniques with names."""
     queries = TelemetryQueries(catalog.db)
     covered: dict[str, list[CoveredEvent]] = {}
+    bridged: dict[str, list[BridgedCoveredEvent]] = {}
     uncovered: dict[str, str] = {}
     if queries.has_tables():
         for row in queries.rule_needs():
             covered.setdefault(row.uid, []).append(row)
+        for extra in queries.bridged_needs():
+            bridged.setdefault(extra.uid, []).append(extra)
         uncovered = {u.uid: u.reason for u in queries.uncovered_rules()}
     attack = catalog.blob("attack")
     names = (
@@ -372,4 +507,5 @@ def readiness_inputs(catalog: Catalog) -> ReadinessInputs:
         technique_names=names,
         built_at=catalog.meta().get("built_at", ""),
         rules_fingerprint=queries.rules_fingerprint(),
+        bridged=bridged,
     )

@@ -376,6 +376,14 @@ class BridgeIndex:
                 )
         return out
 
+    def bridge_between(self, event: tuple[str, str], other: tuple[str, str]) -> Bridge | None:
+        """The first bridge holding both events on one operating system (what `bridged_needs` went by)."""
+        for bridge, mine in self.by_event.get(event, ()):
+            found = bridge.member(other)
+            if found is not None and found.os == mine.os:
+                return bridge
+        return None
+
     def bridged_needs(
         self, event: tuple[str, str], needs: Iterable[Iterable[str]]
     ) -> dict[tuple[str, str], list[list[str]]]:

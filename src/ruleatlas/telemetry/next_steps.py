@@ -37,9 +37,16 @@ class _Served:
     """Whether the logs serve a rule on an event, each event looked up once."""
 
     def __init__(
-        self, event_needs: dict[str, EventNeeds], lookup: Lookup, telemetry: TelemetryCatalog | None
+        self,
+        event_needs: dict[str, EventNeeds],
+        lookup: Lookup,
+        telemetry: TelemetryCatalog | None,
+        pipeline_only: dict[str, set[EventRow]] | None = None,
     ) -> None:
         self.event_needs = event_needs
+        # per rule, the bridged events the scanner does not feed to it: they never make it fire here, as
+        # readiness counts it (partial), and collecting them is not recommended for it
+        self.pipeline_only = pipeline_only or {}
         self.lookup = lookup
         self.telemetry = telemetry
         self.seen: dict[tuple[str, str, str], tuple[bool, frozenset[str]]] = {}
@@ -61,6 +68,8 @@ class _Served:
         """Collecting the event can serve the rule: it is not in the logs yet, or the fields the rule lacks
         on it are fields its definition has (a logging option away: 4688's command line), not fields only
         enrichment adds."""
+        if event in self.pipeline_only.get(need.uid, ()):
+            return False
         channel, alternatives = self.alternatives(need, event)
         seen, fields = self.observed(event, channel)
         carried = self.carried(event)
@@ -81,6 +90,8 @@ class _Served:
         return self.event_needs.get(need.uid, {}).get(event, ("", [[]]))
 
     def __call__(self, need: RuleNeed, event: EventRow) -> bool:
+        if event in self.pipeline_only.get(need.uid, ()):
+            return False
         channel, alternatives = self.alternatives(need, event)
         seen, fields = self.observed(event, channel)
         if not seen:
@@ -126,11 +137,12 @@ def next_steps(
     telemetry: TelemetryCatalog | None,
     limit: int = DEFAULT_STEPS,
     platforms: set[str] | None = None,
+    pipeline_only: dict[str, set[EventRow]] | None = None,
 ) -> dict[str, Any]:
     """The plan as JSON: how many detection rules fire now and wait, and the steps. `platforms`: recommend
     only events of these platforms (those the logs show: a Windows estate is not told to collect CloudTrail);
-    None: any."""
-    served = _Served(event_needs, lookup, telemetry)
+    None: any. `pipeline_only`: per rule, the bridged events the scanner does not feed to it."""
+    served = _Served(event_needs, lookup, telemetry, pipeline_only)
     usable = [n for n in needs if n.parts and all(n.parts)]
     firing = sum(1 for n in usable if fires(n, served, set()))
     steps = next_collection(
@@ -177,8 +189,8 @@ def print_next(plan: dict[str, Any], write: Callable[[str], Any]) -> None:
     where = f" on {', '.join(plan['platforms'])} (the platforms of these logs)" if plan["platforms"] else ""
     write(
         f"\nWhat to collect next{where}: {plan['firing']:,} of {plan['rules']:,} detection rules can fire on "
-        f"these logs (events bridged to theirs included); the {len(plan['steps'])} steps below unlock "
-        f"{plan['unlocked']:,} more.\n"
+        "these logs (events bridged to theirs included, where the scanner feeds them to the rule); the "
+        f"{len(plan['steps'])} steps below unlock {plan['unlocked']:,} more.\n"
     )
     for step in plan["steps"]:
         title = f" ({step['title']})" if step["title"] else ""
@@ -210,6 +222,7 @@ def plan_from_logs(
     observed: Observed,
     telemetry: TelemetryCatalog | None,
     limit: int = DEFAULT_STEPS,
+    pipeline_only: dict[str, set[EventRow]] | None = None,
 ) -> dict[str, Any]:
     """`next_steps` over what readiness observed in the logs, judged by readiness's own index of it, for the
     platforms the logs show."""
@@ -220,4 +233,4 @@ def plan_from_logs(
         return seen.seen, frozenset(seen.fields)
 
     platforms = {platform_of(telemetry, sample.provider) for sample in observed.events.values()}
-    return next_steps(needs, event_needs, lookup, telemetry, limit, platforms or None)
+    return next_steps(needs, event_needs, lookup, telemetry, limit, platforms or None, pipeline_only)

@@ -13,6 +13,11 @@ counted in the catalog (deprecated and unsupported left out), over the events it
   matching needs;
 - **unknown**: the rule covers no event (the uncovered-rules page says why).
 
+Events bridged to a rule's own (telemetry/bridged.py) count too, and the verdict says so: a rule none of
+whose own events fires, but which a bridged event in the logs serves, **fires** *through an event bridge*
+when the scanner feeds that event to it (or the scanner does not run the rule: other vendors' languages),
+and is **partial** (*served once a pipeline maps it*) when the scanner does not route that event to it.
+
 Catch-all events are seen through their channel (Windows services) or any Windows event (`windows/any`);
 the catch-alls of products without event ids (linux, aws, ...) cannot be recognised in event logs and count as
 never seen. Platform events (a CloudTrail eventName, an Okta eventType...) are recognised in JSON logs by
@@ -43,10 +48,12 @@ from ruleatlas.telemetry.catalog import (
 from ruleatlas.telemetry.observed import Observed
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 
-FIRES, BLOCKED, UNKNOWN = "fires", "blocked", "unknown"
+FIRES, PARTIAL, BLOCKED, UNKNOWN = "fires", "partial", "blocked", "unknown"
 EVENT_NEVER_SEEN = "event never seen"
 FIELD_NEVER_PRESENT = "field never present"
 NO_COVERAGE = "no event coverage"
+THROUGH_BRIDGE = "through an event bridge"
+NEEDS_PIPELINE = "served once a pipeline maps it"
 
 
 class CoveredEvent(Protocol):
@@ -60,6 +67,15 @@ class CoveredEvent(Protocol):
     def event_key(self) -> str: ...
     @property
     def needs(self) -> list[list[str]]: ...
+
+
+class BridgedCoveredEvent(CoveredEvent, Protocol):
+    """An event that serves a rule through a bridge (store.telemetry.BridgedNeeds)."""
+
+    @property
+    def bridge(self) -> str: ...
+    @property
+    def scanned(self) -> bool | None: ...
 
 
 @dataclass(slots=True)
@@ -123,10 +139,50 @@ def _event_label(row: CoveredEvent, telemetry: TelemetryCatalog | None) -> str:
     return f"{provider.label if provider is not None else row.provider} {row.event_key}"
 
 
+def _lacking(row: CoveredEvent, seen: Seen) -> list[str]:
+    """The fewest fields one way of matching lacks on what the logs showed of the event."""
+    lacking = [[f for f in alt if f.lower() not in seen.fields] for alt in row.needs] or [[]]
+    return min(lacking, key=len)
+
+
+def _bridged_verdict(
+    bridged: Sequence[BridgedCoveredEvent], index: SeenIndex, telemetry: TelemetryCatalog | None
+) -> dict[str, Any] | None:
+    """The verdict through bridged events in the logs carrying the rule's fields, or None (none is)."""
+    scanned: list[str] = []
+    mapped: list[str] = []
+    for row in bridged:
+        seen = index.lookup(row, telemetry)
+        if not seen.seen or _lacking(row, seen):
+            continue
+        label = _event_label(row, telemetry)
+        named = f"{label} (bridge: {row.bridge.replace('_', ' ')})"
+        (mapped if row.scanned is False else scanned).append(named)
+    if scanned:
+        return {
+            "verdict": FIRES,
+            "reason": THROUGH_BRIDGE,
+            "detail": "also served by " + ", ".join(scanned),
+            "events": scanned,
+        }
+    if mapped:
+        return {
+            "verdict": PARTIAL,
+            "reason": NEEDS_PIPELINE,
+            "detail": f"served by {', '.join(mapped)} once your pipeline maps it: the scanner does not "
+            "route it to this rule",
+            "events": [],
+        }
+    return None
+
+
 def judge(
-    rows: Sequence[CoveredEvent], index: SeenIndex, telemetry: TelemetryCatalog | None
+    rows: Sequence[CoveredEvent],
+    index: SeenIndex,
+    telemetry: TelemetryCatalog | None,
+    bridged: Sequence[BridgedCoveredEvent] = (),
 ) -> dict[str, Any]:
-    """The verdict of one rule from its covered events."""
+    """The verdict of one rule from its covered events, then from its bridged events (`bridged`)."""
     firing: list[str] = []
     missing: list[str] = []
     unseen: list[str] = []
@@ -136,14 +192,16 @@ def judge(
         if not seen.seen:
             unseen.append(label)
             continue
-        lacking = [[f for f in alt if f.lower() not in seen.fields] for alt in row.needs] or [[]]
-        best = min(lacking, key=len)
+        best = _lacking(row, seen)
         if not best:
             firing.append(label)
         else:
             missing.append(f"{label} lacks {', '.join(best)}")
     if firing:
         return {"verdict": FIRES, "reason": "", "events": firing}
+    through = _bridged_verdict(bridged, index, telemetry) if bridged else None
+    if through is not None:
+        return through
     if missing:
         return {
             "verdict": BLOCKED,

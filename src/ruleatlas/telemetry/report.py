@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,12 @@ from ruleatlas.telemetry.readiness import (
     EVENT_NEVER_SEEN,
     FIELD_NEVER_PRESENT,
     FIRES,
+    NEEDS_PIPELINE,
     NO_COVERAGE,
+    PARTIAL,
+    THROUGH_BRIDGE,
     UNKNOWN,
+    BridgedCoveredEvent,
     CoveredEvent,
     LogsRead,
     SeenIndex,
@@ -51,6 +55,8 @@ class ReadinessInputs:
     technique_names: dict[str, str]
     built_at: str
     rules_fingerprint: str
+    # uid -> the events that serve it through a bridge, with the fields it needs there
+    bridged: dict[str, list[BridgedCoveredEvent]] = field(default_factory=dict)
 
 
 def _ranked(counts: dict[str, int], names: dict[str, str]) -> list[dict[str, Any]]:
@@ -69,14 +75,20 @@ def readiness_report(
     """The report (JSON-ready) of `logs` against the rules of a catalog (telemetry/readiness.py)."""
     index = SeenIndex(logs.observed)
     verdicts = []
-    counts = {FIRES: 0, BLOCKED: 0, UNKNOWN: 0}
-    reasons = {EVENT_NEVER_SEEN: 0, FIELD_NEVER_PRESENT: 0, NO_COVERAGE: 0}
+    counts = {FIRES: 0, PARTIAL: 0, BLOCKED: 0, UNKNOWN: 0}
+    reasons = {
+        EVENT_NEVER_SEEN: 0,
+        FIELD_NEVER_PRESENT: 0,
+        NO_COVERAGE: 0,
+        THROUGH_BRIDGE: 0,
+        NEEDS_PIPELINE: 0,
+    }
     covered: dict[str, int] = {}
     tagged: dict[str, int] = {}
     for uid, vendor, title, kind in catalog.rules:
         rows = catalog.covered.get(uid)
         if rows:
-            verdict = judge(rows, index, telemetry)
+            verdict = judge(rows, index, telemetry, catalog.bridged.get(uid, ()))
         else:
             note = catalog.uncovered_notes.get(uid, "")
             verdict = {"verdict": UNKNOWN, "reason": NO_COVERAGE, "detail": note, "events": []}

@@ -344,7 +344,8 @@ def coverage_matrix_view(atlas: TelemetryAtlas, platform: str) -> CoverageMatrix
     for entry in sorted(entries, key=lambda e: e.label.lower()):
         for key in entry.event_keys():
             per_vendor = atlas.rules_of(entry.name, key)
-            if not per_vendor:
+            bridged = atlas.bridged_rules_of(entry.name, key)
+            if not per_vendor and not bridged:
                 continue
             vendors.update(per_vendor)
             uids = set().union(
@@ -362,6 +363,8 @@ def coverage_matrix_view(atlas: TelemetryAtlas, platform: str) -> CoverageMatrix
                     "title": event.title if event is not None else "",
                     "path": urls.telemetry_event_path(entry.name, key) if atlas.has_page(entry, key) else "",
                     "rules": vendor_split(per_vendor),
+                    # rules it serves through a bridge only: apart from `rules`, never in the totals
+                    "bridged_rules": vendor_split(bridged),
                 }
             )
     unattributed: dict[str, list[MatrixRule]] = {}
@@ -386,7 +389,13 @@ def coverage_matrix_view(atlas: TelemetryAtlas, platform: str) -> CoverageMatrix
         "events": sum(len(v) for v in groups.values()),
         "rules": vendor_split(by_vendor_total),
         "groups": [
-            {"label": label, "events": sorted(items, key=lambda i: (-i["rules"]["total"], i["event_key"]))}
+            {
+                "label": label,
+                "events": sorted(
+                    items,
+                    key=lambda i: (-i["rules"]["total"], -i["bridged_rules"]["total"], i["event_key"]),
+                ),
+            }
             for label, items in sorted(groups.items(), key=lambda item: item[0].lower())
         ],
         "catch_all_events": [

@@ -370,6 +370,7 @@ class SiteRenderer:
         )
         attack = self._attack(doc, page)
         events = [self._event(e, page) for e in _list(doc.get("events")) if isinstance(e, dict)]
+        bridged = [self._bridged(b, page) for b in _list(doc.get("bridged_events")) if isinstance(b, dict)]
         correlation = self._correlation(doc.get("correlation"))
         filter_rules = [_text(r) for r in _list(_dict(doc.get("filter")).get("rules"))]
         found = doc.get("relations")  # stored JSON: its shape is the document's once it is a dict
@@ -450,6 +451,7 @@ class SiteRenderer:
             "falsepositives": [_text(f) for f in _list(doc.get("falsepositives"))],
             "attack": attack,
             "events": events,
+            "bridged_events": bridged,
             "events_note": _text(doc.get("events_note")),
             "body_html": _body_html(body, language),
             "body_lines": body_lines,
@@ -565,6 +567,31 @@ class SiteRenderer:
             "event_label": f"Event ID {event_id}" if numeric else _text(event_id),
             "title": _text(event.get("title")),
             "href": href,
+        }
+
+    def _bridged(self, bridged: Mapping[str, Any], page: str) -> dict[str, Any]:
+        """An event that serves the rule through an event bridge (telemetry/bridged.py), with the page's
+        sentence for it and its link."""
+        provider = _text(bridged.get("provider"))
+        key = bridged.get("event_key")
+        href = ""
+        if self.telemetry_pages and provider and isinstance(key, str) and key:
+            href = self.link(page, urls.telemetry_event_path(provider, int(key) if key.isdigit() else key))
+        via = _dict(bridged.get("via"))
+        scanned = bridged.get("scanned")
+        return {
+            "label": _text(bridged.get("label")),
+            "title": _text(bridged.get("title")),
+            "href": href,
+            "via": _text(via.get("label")),
+            "bridge": _text(bridged.get("bridge")).replace("_", " "),
+            "text": _text(bridged.get("text")),
+            "scanned": "yes" if scanned is True else "no" if scanned is False else "",
+            "renames": [
+                f"{_text(pair[0])} → {_text(pair[1])}"
+                for pair in _list(bridged.get("renames"))
+                if isinstance(pair, list | tuple) and len(pair) == 2
+            ],
         }
 
     @staticmethod

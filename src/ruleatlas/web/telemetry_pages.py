@@ -226,6 +226,10 @@ class TelemetryPageRenderer:
                 for g in view["rules_by_vendor"]
             ],
             "uncounted": rule_list_html(view["uncounted_rules"], link),
+            "bridged_by_vendor": [
+                (vendor_name(g["vendor"]), len(g["rules"]), rule_list_html(g["rules"], link, shown=50))
+                for g in view["bridged_rules_by_vendor"]
+            ],
         }
         title = f"{entry.label} {key}: {view['title']}"
         crumbs = self.crumbs(page, (entry.label, entry.path), (str(key), page))
@@ -311,9 +315,14 @@ def readiness_view(report: dict[str, Any] | None, catalog_rules: str = "") -> Re
                 "reason": why,
             }
         )
-    order = {"fires": 0, "blocked": 1, "unknown": 2}
+    order = {"fires": 0, "partial": 1, "blocked": 2, "unknown": 3}
     titles = {
         ("fires", ""): "Rules that can fire",
+        ("fires", "through an event bridge"): "Can fire through an event bridge",
+        (
+            "partial",
+            "served once a pipeline maps it",
+        ): "Partial: served once your pipeline maps a bridged event",
         ("blocked", "event never seen"): "Cannot fire: event never seen",
         ("blocked", "field never present"): "Cannot fire: field never present",
         ("unknown", "no event coverage"): "Not assessed: no event coverage",

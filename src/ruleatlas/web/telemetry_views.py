@@ -329,6 +329,13 @@ class TelemetryAtlas:
             entry = self.entry_for(provider)
             entry.referenced[key] = channel
         self.counts = {(self.canonical(p), k): v for (p, k), v in self.counts.items()}
+        # rules an event serves through a bridge only: kept apart from `counts`, never added to them
+        bridged = queries.bridged_rule_counts() if queries.has_tables() else {}
+        self.bridged_counts: dict[tuple[str, str], dict[str, int]] = {}
+        for (p, k), per_vendor in bridged.items():
+            merged = self.bridged_counts.setdefault((self.canonical(p), k), {})
+            for vendor, n in per_vendor.items():
+                merged[vendor] = merged.get(vendor, 0) + n
         self._field_pages: set[str] | None = None
         self._keys: dict[str, str] = {}
         for record in self.samples.values():  # events seen in the logs belong on their provider's page
@@ -375,6 +382,10 @@ class TelemetryAtlas:
 
     def rules_of(self, provider: str, key: EventKey) -> dict[str, int]:
         return self.counts.get((provider, str(key)), {})
+
+    def bridged_rules_of(self, provider: str, key: EventKey) -> dict[str, int]:
+        """Rules the event serves through a bridge only (none of them among `rules_of`), by vendor."""
+        return self.bridged_counts.get((provider, str(key)), {})
 
     def has_page(self, entry: ProviderEntry, key: EventKey) -> bool:
         """Which events get a page of their own: those some rule covers, those the samples hold, and the
@@ -498,6 +509,7 @@ def provider_view(atlas: TelemetryAtlas, entry: ProviderEntry) -> ProviderView:
                 "channel": _event_channel(entry, key, event),
                 "sample": sample.count if sample is not None else 0,
                 "rules": vendor_split(atlas.rules_of(entry.name, key)),
+                "bridged_rules": vendor_split(atlas.bridged_rules_of(entry.name, key)),
                 "path": urls.telemetry_event_path(entry.name, key) if has_page else "",
                 "message": "" if has_page or event is None else event.message,
                 "fields": []
@@ -545,7 +557,9 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> Ev
     aliases: dict[str, list[str]] = {}
     rules = []
     indicators = []
+    bridged_rules = []
     for name in names:
+        bridged_rules.extend(queries.event_bridged_rules(name, str(key)))
         for fld, per_vendor in queries.event_field_counts(name, str(key)).items():
             merged = counts.setdefault(fld, {})
             for vendor, n in per_vendor.items():
@@ -608,6 +622,28 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> Ev
             by_vendor.setdefault(rule.vendor, []).append(item)
         else:
             uncounted.append(item)
+    bridged_by_vendor: dict[str, list[dict[str, Any]]] = {}
+    for bridged in bridged_rules:
+        if bridged.uid in seen_uids:  # a rule covering the event itself is listed above, once
+            continue
+        seen_uids.add(bridged.uid)
+        via = atlas.entry_for(bridged.via_provider)
+        bridge = bridged.bridge.replace("_", " ")
+        why = f"covers {via.label} {bridged.via_key}; bridge: {bridge}"
+        if bridged.scanned is False:
+            why += "; served here once your pipeline maps it (the scanner does not route this event to it)"
+        bridged_by_vendor.setdefault(bridged.vendor, []).append(
+            {
+                "uid": bridged.uid,
+                "title": bridged.title,
+                "level": bridged.level,
+                "status": bridged.status,
+                "kind": bridged.kind,
+                "path": _rule_path(bridged.uid),
+                "reason": why,
+                "scanned": bridged.scanned,
+            }
+        )
     provider_channels = entry.definition.channels if entry.definition is not None else []
     return {
         "provider": {"name": entry.name, "label": entry.label, "kind": entry.kind, "path": entry.path},
@@ -649,6 +685,11 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> Ev
         ],
         "rules": vendor_split({v: len(items) for v, items in by_vendor.items()}),
         "rules_by_vendor": [{"vendor": v, "rules": by_vendor[v]} for v in sorted(by_vendor)],
+        # rules that cover another event this one stands in for (telemetry/bridged.py), apart from `rules`
+        "bridged_rules": vendor_split({v: len(items) for v, items in bridged_by_vendor.items()}),
+        "bridged_rules_by_vendor": [
+            {"vendor": v, "rules": bridged_by_vendor[v]} for v in sorted(bridged_by_vendor)
+        ],
         "uncounted_rules": uncounted,
     }
 
