@@ -51,7 +51,8 @@ EXTRA_MEMBERS: dict[str, tuple[ExtraMember, ...]] = {
             "auditd SYSCALL (execve)",
             {"Image": "exe", "ProcessId": "pid", "ParentProcessId": "ppid", "User": "uid", "LogonId": "ses"},
             "Linux audit field dictionary (linux-audit/audit-documentation specs/fields): exe, pid, ppid, "
-            "uid, ses of the execve SYSCALL record",
+            "uid, ses of the execve SYSCALL record, as Splunk's data source linux_auditd_syscall.yml "
+            "lists them",
         ),
         (
             LINUX_OS,
@@ -59,7 +60,8 @@ EXTRA_MEMBERS: dict[str, tuple[ExtraMember, ...]] = {
             "EXECVE",
             "auditd EXECVE",
             {"CommandLine": "a0…aN"},
-            "Linux audit field dictionary: the EXECVE record holds argc and the arguments a0…aN",
+            "Linux audit field dictionary: the EXECVE record holds argc and the arguments a0…aN (Splunk's "
+            "linux_auditd_execve.yml; SigmaHQ's EXECVE rules test a0, a1...)",
         ),
     ),
     "network_connection": (
