@@ -101,15 +101,28 @@ class BridgedEvent:
         )
 
 
-def _label(telemetry: TelemetryCatalog, provider: str, key: str) -> tuple[str, str, str]:
-    """(label, channel, title) of a catalog event."""
+def _channel(telemetry: TelemetryCatalog, category: str, provider: str, key: str) -> str:
+    """The event's channel: its definition's, else the log source table's for the bridge's category (pySigma
+    names Security for 4688), else the provider's only one."""
     found = telemetry.provider(provider)
     event = found.events.get(parse_event_key(key)) if found is not None else None
-    channel = event.channel if event is not None else ""
+    if event is not None and event.channel:
+        return event.channel
+    for target in telemetry.logsources.categories.get(category, ()):
+        if target.provider == provider and str(target.event_id) == key and target.channel:
+            return target.channel
+    channels = found.channels if found is not None else []
+    return channels[0] if len(channels) == 1 else ""
+
+
+def _label(telemetry: TelemetryCatalog, provider: str, key: str, channel: str) -> tuple[str, str]:
+    """(label, title) of a catalog event."""
+    found = telemetry.provider(provider)
+    event = found.events.get(parse_event_key(key)) if found is not None else None
     if found is None:
-        return f"{provider} {key}", channel, ""
+        return f"{provider} {key}", ""
     label = provider_label(found.name, channel) if channel else found.label or found.name
-    return f"{label} {key}", channel, event.title if event is not None else ""
+    return f"{label} {key}", event.title if event is not None else ""
 
 
 def bridged_events(
@@ -147,8 +160,9 @@ def bridged_events(
                         pair = (rule_name.get(name.lower(), name), theirs)
                         if pair[0] != theirs and pair not in renames:
                             renames.append(pair)
-            label, channel, title = _label(telemetry, *target)
-            via_label, _, _ = _label(telemetry, *row)
+            channel = _channel(telemetry, bridge.category, *target)
+            label, title = _label(telemetry, *target, channel)
+            via_label, _ = _label(telemetry, *row, event.channel)
             scanned = None if routed is None else routed(channel, parse_event_key(target[1]), tuple(renames))
             out.append(
                 BridgedEvent(

@@ -1,0 +1,161 @@
+"""A rule's bridged events (telemetry/bridged.py): which events serve it through a bridge beside its own, the
+field renames, and whether the scanner feeds them to it (the engine's routing, as the build asks it); then
+readiness's verdicts through them (fires through a bridge, partial when a pipeline must map the event)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ruleatlas.build.analyse import scanner_routes
+from ruleatlas.model import Rule
+from ruleatlas.sources.sigma import parse_sigma_file
+from ruleatlas.store.telemetry import BridgedNeeds, RuleNeeds
+from ruleatlas.telemetry import TelemetryCatalog
+from ruleatlas.telemetry.bridged import BridgedEvent, bridged_events
+from ruleatlas.telemetry.bridges import BridgeIndex, bridge_index
+from ruleatlas.telemetry.fields import rule_event_fields
+from ruleatlas.telemetry.observed import Observed
+from ruleatlas.telemetry.readiness import (
+    BLOCKED,
+    FIRES,
+    NEEDS_PIPELINE,
+    PARTIAL,
+    THROUGH_BRIDGE,
+    SeenIndex,
+    judge,
+)
+
+SYSMON = "Microsoft-Windows-Sysmon"
+SECURITY = "Microsoft-Windows-Security-Auditing"
+
+# Sysmon 1 only (4688 has no OriginalFileName, which its filter tests); 4688 carries what it needs
+SIGMA_SYSMON_1 = """
+title: Sigma rule on process creation
+logsource: {product: windows, category: process_creation}
+detection:
+  selection: {Image|endswith: '\\\\evil.exe', CommandLine|contains: ' -x '}
+  filter: {OriginalFileName: good.exe}
+  condition: selection and not filter
+level: high
+"""
+# Hayabusa style: Security 4688 in its own field names
+SECURITY_4688 = """
+title: Rule written on 4688
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4688, NewProcessName|endswith: '\\\\evil.exe', CommandLine|contains: ' -x '}
+  condition: selection
+level: high
+"""
+
+
+@pytest.fixture(scope="module")
+def index(telemetry: TelemetryCatalog) -> BridgeIndex:
+    return bridge_index(telemetry)
+
+
+def rule(text: str, vendor: str = "sigma") -> Rule:
+    rules, problems = parse_sigma_file(text, "rules/test.yml", "rules", vendor=vendor)
+    assert not problems and len(rules) == 1
+    return rules[0]
+
+
+def bridged(
+    text: str, telemetry: TelemetryCatalog, index: BridgeIndex, vendor: str = "sigma"
+) -> list[BridgedEvent]:
+    parsed = rule(text, vendor)
+    return bridged_events(rule_event_fields(parsed, telemetry), index, telemetry, scanner_routes(parsed))
+
+
+def test_a_sigma_rule_on_sysmon_1_is_also_served_by_4688_and_the_scanner_feeds_it(
+    telemetry: TelemetryCatalog, index: BridgeIndex
+) -> None:
+    own = [(e.provider, e.event_key) for e in rule_event_fields(rule(SIGMA_SYSMON_1), telemetry)]
+    assert own == [(SYSMON, "1")]
+    [found] = bridged(SIGMA_SYSMON_1, telemetry, index)
+    assert (found.event, found.via_provider, found.via_key) == ((SECURITY, "4688"), SYSMON, "1")
+    assert found.category == "process_creation" and found.label == "Security 4688"
+    assert ("Image", "NewProcessName") in found.renames and (
+        "CommandLine",
+        "NewProcessName",
+    ) not in found.renames
+    assert found.needs == (("CommandLine", "NewProcessName"),)
+    # process_creation routes to 4688, and the engine answers Image from NewProcessName there
+    assert found.scanned is True
+    assert found.sentence() == "also served by Security 4688 (bridge: process creation)"
+    assert BridgedEvent.from_json(found.to_json()) == found
+
+
+def test_a_rule_in_4688_names_is_served_by_sysmon_1_only_once_a_pipeline_maps_it(
+    telemetry: TelemetryCatalog, index: BridgeIndex
+) -> None:
+    [found] = bridged(SECURITY_4688, telemetry, index)
+    assert found.event == (SYSMON, "1") and found.via_key == "4688"
+    assert found.renames == (("NewProcessName", "Image"),)
+    assert found.scanned is False  # service security: the scanner never routes Sysmon events to it
+    assert "once your pipeline maps it" in found.sentence()
+    # a vendor the scanner does not run: a statement about telemetry only
+    [other] = bridged(SECURITY_4688, telemetry, index, vendor="elastic")
+    assert other.event == (SYSMON, "1") and other.scanned is None
+    assert other.sentence().startswith("also served by Sysmon 1")
+
+
+def test_a_rule_without_known_fields_or_with_fields_no_partner_carries_is_bridged_nowhere(
+    telemetry: TelemetryCatalog, index: BridgeIndex
+) -> None:
+    hashes = SIGMA_SYSMON_1.replace("CommandLine|contains: ' -x '", "Hashes|contains: 'IMPHASH='")
+    assert bridged(hashes, telemetry, index) == []  # 4688 carries no Hashes
+    assert bridged_events([], index, telemetry) == []
+
+
+def _seen(*events: dict[str, object]) -> SeenIndex:
+    observed = Observed(None)
+    for fields in events:
+        observed.add(fields)
+    return SeenIndex(observed)
+
+
+def _own(needs: list[list[str]]) -> RuleNeeds:
+    return RuleNeeds("sigma/r", "sigma", "R", "detection", SYSMON, "", "1", needs)
+
+
+def _via(scanned: bool | None, needs: list[list[str]]) -> BridgedNeeds:
+    return BridgedNeeds(
+        "sigma/r", SECURITY, "Security", "4688", SYSMON, "1", "process_creation", scanned, needs
+    )
+
+
+def test_readiness_counts_a_rule_through_a_bridge_and_says_which(telemetry: TelemetryCatalog) -> None:
+    security_4688 = {
+        "Channel": "Security",
+        "Provider_Name": SECURITY,
+        "EventID": 4688,
+        "NewProcessName": "C:\\evil.exe",
+        "CommandLine": "evil -x",
+    }
+    index = _seen(security_4688)
+    own = [_own([["Image", "CommandLine"]])]
+    # no Sysmon in the logs: its own event is never seen, 4688 serves it, the scanner feeds it
+    verdict = judge(own, index, telemetry, [_via(True, [["NewProcessName", "CommandLine"]])])
+    assert verdict["verdict"] == FIRES and verdict["reason"] == THROUGH_BRIDGE
+    assert verdict["events"] == ["Security 4688 (bridge: process creation)"]
+    # the scanner would not route it: partial, and why
+    verdict = judge(own, index, telemetry, [_via(False, [["NewProcessName", "CommandLine"]])])
+    assert verdict["verdict"] == PARTIAL and verdict["reason"] == NEEDS_PIPELINE
+    assert "Security 4688" in verdict["detail"] and "pipeline" in verdict["detail"]
+    # a field the bridged event lacks in the logs: no bridge verdict, its own verdict stands
+    verdict = judge(own, index, telemetry, [_via(True, [["NewProcessName", "ParentProcessName"]])])
+    assert verdict["verdict"] == BLOCKED
+    # its own event fires: the bridge is not mentioned
+    both = _seen(
+        security_4688,
+        {
+            "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "Provider_Name": SYSMON,
+            "EventID": 1,
+            "Image": "x",
+            "CommandLine": "y",
+        },
+    )
+    verdict = judge(own, both, telemetry, [_via(True, [["NewProcessName", "CommandLine"]])])
+    assert verdict["verdict"] == FIRES and verdict["reason"] == ""
