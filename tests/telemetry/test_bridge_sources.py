@@ -1,6 +1,6 @@
 """Event bridges checked field by field against their sources, read at test time: every member pySigma's
-pipelines give (Security 4688/4657 by the windows audit pipeline, Defender XDR tables by pySigma-backend-kusto,
-ECS by pySigma-backend-elasticsearch) in every bridge, and the hand-written `EXTRA_MEMBERS` against the
+pipelines give (Security 4688/4657 by the windows audit pipeline, Defender XDR tables by pySigma-backend-
+kusto, ECS by pySigma-backend-elasticsearch) in every bridge, and the hand-written `EXTRA_MEMBERS` against the
 places they name (auditd records: linux/audit.h's record types, Splunk's auditd data sources and SigmaHQ's
 auditd rules; Security 5156: the Security provider's manifest in ../shared/providers; Defender XDR
 DeviceEvents: pySigma-backend-kusto's table schema)."""
