@@ -69,6 +69,7 @@ def test_one_changed_rule_rewrites_the_pages_of_the_events_it_covered_before_and
         f"{SYSMON}1/",
         f"{SYSMON}3/",
         f"{SECURITY}4688/",
+        f"{SECURITY}5156/",  # bridged to Sysmon 3 (network connection): it carries Image as Application
         SYSMON,
         SECURITY,
         "telemetry/",
@@ -83,6 +84,10 @@ def test_one_changed_rule_rewrites_the_pages_of_the_events_it_covered_before_and
     assert "Cmd Started With Filter" in sysmon3
     sysmon1 = (site / SYSMON / "1" / "index.html").read_text(encoding="utf-8")
     assert "Cmd Started With Filter" not in sysmon1
+    # 5156 lists it apart, as served once a pipeline maps it (the scanner routes it Sysmon 3 only)
+    wfp = (site / SECURITY / "5156" / "index.html").read_text(encoding="utf-8")
+    bridged = wfp.split('id="bridged-rules"', 1)[1]
+    assert "Cmd Started With Filter" in bridged and "once your pipeline maps it" in bridged
 
     third = build(config, log=open(os.devnull, "w"))  # noqa: SIM115
     assert third.files_parsed == 0
