@@ -108,6 +108,23 @@ def test_a_rule_without_known_fields_or_with_fields_no_partner_carries_is_bridge
     assert bridged_events([], index, telemetry) == []
 
 
+def test_events_of_one_provider_never_bridge_each_other(
+    telemetry: TelemetryCatalog, index: BridgeIndex
+) -> None:
+    # registry_set (Sysmon 13) shares the registry_event bridge with Sysmon 12 and 14, other activities
+    registry = """
+title: Run key value set
+logsource: {product: windows, category: registry_set}
+detection:
+  selection: {TargetObject|contains: '\\CurrentVersion\\Run\\'}
+  condition: selection
+"""
+    # the rule covers Sysmon 13 and Security 4657 itself: nothing else of either provider serves it
+    assert bridged(registry, telemetry, index) == []
+    partners = index.bridged_events((SYSMON, "13"), [["TargetObject"]])
+    assert (SECURITY, "4657") in partners and all(p[0] != SYSMON for p in partners)
+
+
 def _seen(*events: dict[str, object]) -> SeenIndex:
     observed = Observed(None)
     for fields in events:

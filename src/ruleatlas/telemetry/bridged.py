@@ -132,17 +132,20 @@ def bridged_events(
     routed: Routed | None = None,
 ) -> list[BridgedEvent]:
     """The events bridged to a rule's own (`events`, with the fields it needs on each) that carry every field
-    of one way it matches, minus those it covers itself; each once, from the first own event that reaches
-    it. `routed`: whether the scanner feeds an event to this rule (None: the scanner does not run it)."""
+    of one way it matches, on providers it covers no event of; each once, from the first own event that
+    reaches it. `routed`: whether the scanner feeds an event to this rule (None: the scanner does not run it)."""
     own = [e for e in events]
     direct = {(e.provider, e.event_key) for e in own}
+    # a provider the rule covers events of already: its coverage chose them (a registry_set rule covers
+    # Sysmon 13, not the key creations of Sysmon 12 that 4657's bridge also holds)
+    providers = {e.provider for e in own}
     out: list[BridgedEvent] = []
     found: set[tuple[str, str]] = set()
     for event in own:
         row = (event.provider, event.event_key)
         alternatives = [list(alt) for alt in event.needs]
         for target, needs in index.bridged_needs(row, alternatives).items():
-            if target in direct or target in found:
+            if target in direct or target in found or target[0] in providers:
                 continue
             bridge = index.bridge_between(row, target)
             if bridge is None:

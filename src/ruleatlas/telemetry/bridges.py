@@ -407,9 +407,9 @@ class BridgeIndex:
         return out
 
     def bridged_events(self, event: tuple[str, str], needs: Iterable[Iterable[str]]) -> list[tuple[str, str]]:
-        """Catalog events on the same operating system that serve a rule covering `event` whose ways of
-        matching need `needs` (each a set of `event`'s own field names): those carrying every field of one
-        way. A rule with no known field (its logic not parsed) is bridged nowhere."""
+        """Catalog events of other providers on the same operating system that serve a rule covering `event`
+        whose ways of matching need `needs` (each a set of `event`'s own field names): those carrying every
+        field of one way. A rule with no known field (its logic not parsed) is bridged nowhere."""
         alternatives = [list(alt) for alt in needs]
         if not alternatives or all(not alt for alt in alternatives):
             return []
@@ -422,6 +422,10 @@ class BridgeIndex:
             for other in bridge.members:
                 target = other.event
                 if other is mine or target is None or other.os != mine.os or target in found:
+                    continue
+                if target[0] == event[0]:
+                    # one provider's events under one category are different activities (Sysmon 12 creates
+                    # a key, 13 sets a value): a bridge joins providers recording the same one
                     continue
                 if any(all(other.own_name(f) is not None for f in alt) for alt in sigma_alts):
                     found.append(target)
