@@ -133,8 +133,8 @@ def bridged_events(
 ) -> list[BridgedEvent]:
     """The events bridged to a rule's own (`events`, with the fields it needs on each) that carry every field
     of one way it matches, on providers it covers no event of; each once, from the first own event that
-    reaches it. `routed`: whether the scanner feeds an event to this rule (None: the scanner does not run it)."""
-    own = [e for e in events]
+    reaches it. `routed`: whether the scanner feeds an event to this rule (None: it does not run the rule)."""
+    own = list(events)
     direct = {(e.provider, e.event_key) for e in own}
     # a provider the rule covers events of already: its coverage chose them (a registry_set rule covers
     # Sysmon 13, not the key creations of Sysmon 12 that 4657's bridge also holds)
