@@ -43,3 +43,31 @@ def test_every_page_event_is_routed_to_its_rule(corpus_catalog: Path, corpus_rul
                 )
     assert checked > 2000, checked  # the corpus's Windows rules list thousands of events
     assert disagreements == []
+
+
+def test_bridged_events_say_what_the_scanner_routes(
+    corpus_catalog: Path, corpus_rules: dict[str, Rule]
+) -> None:
+    """A rule page's bridged event is "also served" only where the scanner routes it to the rule, and "once
+    your pipeline maps it" where it does not: the same routing answer, event by event."""
+    checked = {True: 0, False: 0}
+    disagreements = []
+    with open_catalog(corpus_catalog) as catalog:
+        rows = catalog.db.execute(
+            "SELECT uid, json_extract(doc, '$.bridged_events') FROM rules "
+            "WHERE vendor = 'sigma' AND json_extract(doc, '$.bridged_events') IS NOT NULL"
+        ).fetchall()
+    for uid, text in rows:
+        rule = corpus_rules[uid]
+        route = narrow(route_for(rule.logsource), required_event_ids(rule))
+        for bridged in json.loads(text):
+            key = int(bridged["event_key"]) if bridged["event_key"].isdigit() else None
+            channel = bridged["channel"]
+            routed = route_applies(route, (channel.casefold(), key) if channel else None)
+            if bridged["scanned"] is True and not routed:
+                disagreements.append(f"{uid}: says the scanner feeds it {bridged['label']}")
+            if bridged["scanned"] is True or not routed:
+                checked[bool(bridged["scanned"])] += 1
+            assert ("once your pipeline maps it" in bridged["text"]) is (bridged["scanned"] is False)
+    assert disagreements == []
+    assert checked[True] > 100 and checked[False] > 10, checked  # Sysmon 1 -> 4688; Sysmon 3 -> 5156
