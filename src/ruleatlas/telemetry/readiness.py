@@ -169,8 +169,9 @@ def _bridged_verdict(
         return {
             "verdict": PARTIAL,
             "reason": NEEDS_PIPELINE,
-            "detail": f"served by {', '.join(mapped)} once your pipeline maps it: the scanner does not "
-            "route it to this rule",
+            "detail": f"served by {', '.join(mapped)} once your pipeline maps "
+            f"{'them' if len(mapped) > 1 else 'it'}: the scanner does not route "
+            f"{'them' if len(mapped) > 1 else 'it'} to this rule",
             "events": [],
         }
     return None
