@@ -168,6 +168,28 @@ class LinksDoc(TypedDict):
     deploy: list[DeployDoc]
 
 
+class BridgedViaDoc(TypedDict):
+    provider: str
+    event_key: str
+    label: str
+
+
+class BridgedEventDoc(TypedDict):
+    """An event serving the rule through an event bridge (telemetry/bridged.py: `BridgedEvent.to_json`)."""
+
+    provider: str
+    event_key: str
+    label: str
+    channel: str
+    title: str
+    via: BridgedViaDoc
+    bridge: str
+    needs: list[list[str]]
+    renames: list[list[str]]
+    scanned: bool | None
+    text: str
+
+
 class RuleDocument(TypedDict):
     """The rule page document (docs/page-document.md)."""
 
@@ -208,6 +230,7 @@ class RuleDocument(TypedDict):
     filter: FilterDoc | None
     problems: list[ProblemDoc]
     # Attached when the document is read (the store), not stored: they depend on the whole catalog.
+    bridged_events: NotRequired[list[BridgedEventDoc]]  # set by the build when some event serves it so
     relations: NotRequired[RelationsDoc]
     related_links: NotRequired[list[RelatedLinkDoc]]
     fires_on: NotRequired[FiresOnDoc | None]

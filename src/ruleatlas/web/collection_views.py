@@ -102,6 +102,7 @@ class MatrixEvent(TypedDict):
     title: str
     path: str
     rules: VendorSplit
+    bridged_rules: VendorSplit  # rules it serves through a bridge only: never in `rules` or totals
 
 
 class MatrixGroup(TypedDict):

@@ -93,6 +93,7 @@ class EventRow(TypedDict):
     channel: str
     sample: int
     rules: VendorSplit
+    bridged_rules: VendorSplit  # rules it serves through a bridge only: never among `rules`
     path: str
     message: str
     fields: list[FieldBrief]
@@ -156,6 +157,19 @@ class VendorRules(TypedDict):
     rules: list[RuleItem]
 
 
+class BridgedRuleItem(RuleItem):
+    """A rule an event serves through a bridge: why (the event it covers, the bridge), and whether the
+    scanner feeds this event to it (None: a rule the scanner does not run)."""
+
+    reason: str
+    scanned: bool | None
+
+
+class BridgedVendorRules(TypedDict):
+    vendor: str
+    rules: list[BridgedRuleItem]
+
+
 class EventIndicator(TypedDict):
     field: str
     kind: str
@@ -198,6 +212,8 @@ class EventView(TypedDict):
     indicators: list[EventIndicator]
     rules: VendorSplit
     rules_by_vendor: list[VendorRules]
+    bridged_rules: VendorSplit
+    bridged_rules_by_vendor: list[BridgedVendorRules]
     uncounted_rules: list[RuleItem]
 
 
@@ -622,7 +638,7 @@ def event_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: EventKey) -> Ev
             by_vendor.setdefault(rule.vendor, []).append(item)
         else:
             uncounted.append(item)
-    bridged_by_vendor: dict[str, list[dict[str, Any]]] = {}
+    bridged_by_vendor: dict[str, list[BridgedRuleItem]] = {}
     for bridged in bridged_rules:
         if bridged.uid in seen_uids:  # a rule covering the event itself is listed above, once
             continue
