@@ -554,7 +554,7 @@ def _logsource_coverage(
     The rule is listed under its service's event, else its category's, else the product's `any`; a log
     source the taxonomy does not name gives an event without a definition, said so in the note."""
     facts = facts if facts is not None else rule_facts(rule)
-    platform = _platform_coverage(telemetry, product, service, facts)
+    platform = _platform_coverage(telemetry, product, service, facts, rule.logsource)
     if platform is not None and platform.events:
         return platform
     name = product or category or service
@@ -593,11 +593,15 @@ def _logsource_coverage(
 
 
 def _platform_coverage(
-    telemetry: TelemetryCatalog, product: str, service: str, facts: RuleFacts
+    telemetry: TelemetryCatalog,
+    product: str,
+    service: str,
+    facts: RuleFacts,
+    logsource: dict[str, str] | None = None,
 ) -> Coverage | None:
     """The named platform events of a rule whose log source has an action table (platforms/actions.py),
     with the note of what could not be named; None when it has none."""
-    resolution = resolve_actions(telemetry, product, service, facts.values)
+    resolution = resolve_actions(telemetry, product, service, facts.values, logsource)
     if resolution is None:
         return None
     refs = []

@@ -159,7 +159,7 @@ def _aws(source: ActionSource, telemetry: TelemetryCatalog, values: Values, reso
     if not names:
         return
     resolution.named_action = True
-    sources = [v for k, v in _values(values, ("eventsource",)) if k == Kind.EQ]
+    sources = [v for k, v in _values(values, AWS_SOURCES) if k == Kind.EQ]
     named = [p for s in sources if (p := telemetry.provider(s)) is not None]
     everywhere = _by_event(telemetry, "aws", str.lower)
     for kind, name in names:
@@ -238,7 +238,7 @@ def _gcp(source: ActionSource, telemetry: TelemetryCatalog, values: Values, reso
     if not methods:
         return
     resolution.named_action = True
-    services = [v for k, v in _values(values, ("protopayload.servicename", "servicename")) if k == Kind.EQ]
+    services = [v for k, v in _values(values, GCP_SERVICES) if k == Kind.EQ]
     for kind, method in methods:
         if kind in (Kind.EQ, Kind.WILDCARD) and _gke(telemetry, resolution, method):
             continue
@@ -293,10 +293,10 @@ def _gke(telemetry: TelemetryCatalog, resolution: Resolution, method: str) -> bo
 def _kubernetes(
     source: ActionSource, telemetry: TelemetryCatalog, values: Values, resolution: Resolution
 ) -> None:
-    verbs = [v.lower() for k, v in _values(values, ("verb",)) if k == Kind.EQ]
-    resources = [v.lower() for k, v in _values(values, ("objectref.resource",)) if k == Kind.EQ]
-    subresources = [v.lower() for k, v in _values(values, ("objectref.subresource",)) if k == Kind.EQ]
-    groups = [v or "core" for k, v in _values(values, ("objectref.apigroup", "apigroup")) if k == Kind.EQ]
+    verbs = [v.lower() for k, v in _values(values, K8S_VERBS) if k == Kind.EQ]
+    resources = [v.lower() for k, v in _values(values, K8S_RESOURCES) if k == Kind.EQ]
+    subresources = [v.lower() for k, v in _values(values, K8S_SUBRESOURCES) if k == Kind.EQ]
+    groups = [v or "core" for k, v in _values(values, K8S_GROUPS) if k == Kind.EQ]
     if not verbs and not resources:
         return
     resolution.named_action = True
@@ -323,33 +323,78 @@ def _kubernetes(
                     resolution.notes.append(f"{key} is not an operation of the kubernetes client's API.")
 
 
+# The action field of each log, as every vendor's rules spell it (lower-cased): Sigma and the log's own names
+# first, then Elastic's ECS (`event.action`, the integration's `<dataset>.<field>`), Splunk's add-on fields,
+# Sentinel's table columns, Google SecOps UDM (`metadata.product_event_type` keeps the log's own action) and
+# Panther's log-type fields. A vendor whose rule text holds its log source only (Splunk's data source names)
+# joins through `LOGSOURCE_ACTIONS` below.
+UDM_ACTION = "metadata.product_event_type"
+AWS_NAMES = ("eventname", "event.action", "aws.cloudtrail.event_name", UDM_ACTION)
+AWS_SOURCES = ("eventsource", "event.provider", "aws.cloudtrail.event_source")
+GCP_METHODS = (
+    "gcp.audit.method_name",
+    "methodname",
+    "protopayload.methodname",
+    "data.protopayload.methodname",
+    "payloadmethodname",  # Sentinel's GCP_IAM table
+    "event.action",
+    UDM_ACTION,
+)
+GCP_SERVICES = ("protopayload.servicename", "servicename", "gcp.audit.service_name", "service.name")
+K8S_VERBS = ("verb", "kubernetes.audit.verb", "azure.platformlogs.properties.log.verb")
+K8S_RESOURCES = (
+    "objectref.resource",
+    "kubernetes.audit.objectref.resource",
+    "azure.platformlogs.properties.log.objectref.resource",
+)
+K8S_SUBRESOURCES = (
+    "objectref.subresource",
+    "kubernetes.audit.objectref.subresource",
+    "azure.platformlogs.properties.log.objectref.subresource",
+)
+K8S_GROUPS = ("objectref.apigroup", "apigroup", "kubernetes.audit.objectref.apigroup")
+OKTA_TYPES = ("eventtype", "legacyeventtype", "okta.event_type", "event.action", UDM_ACTION)
+GITHUB_ACTIONS = ("action", "event.action", "github.action", UDM_ACTION)
+AZURE_OPERATIONS = (
+    "operationname",
+    "operationnamevalue",  # Sentinel's AzureActivity: the resource provider operation
+    "azure.activitylogs.operation_name",
+    "event.action",
+    UDM_ACTION,
+)
+ENTRA_ACTIVITIES = (
+    "properties.message",
+    "operationname",
+    "activitydisplayname",
+    "azure.auditlogs.operation_name",
+    "event.action",
+    UDM_ACTION,
+)
+M365_OPERATIONS = ("eventname", "operation", "o365.audit.operation", "event.action", UDM_ACTION)
+WORKSPACE_EVENTS = ("eventname", "event.name", "name", "event.action", UDM_ACTION)
+
 ACTION_SOURCES: dict[tuple[str, str], ActionSource] = {
-    # Google SecOps UDM keeps CloudTrail's eventName and Okta's eventType in metadata.product_event_type
-    ("aws", ""): ActionSource("", ("eventname", "metadata.product_event_type"), "eventName", _aws),
-    ("gcp", "gcp.audit"): ActionSource(
-        "",
-        ("gcp.audit.method_name", "methodname", "protopayload.methodname", "data.protopayload.methodname"),
-        "methodName",
-        _gcp,
+    ("aws", ""): ActionSource("", AWS_NAMES, "eventName", _aws),
+    ("gcp", "gcp.audit"): ActionSource("", GCP_METHODS, "methodName", _gcp),
+    ("gcp", "google_workspace.admin"): ActionSource("Google Workspace admin", WORKSPACE_EVENTS, "eventName"),
+    ("gcp", "google_workspace.login"): ActionSource("Google Workspace login", WORKSPACE_EVENTS, "eventName"),
+    # the other vendors name Google Workspace a product of its own
+    ("google_workspace", ""): ActionSource("Google Workspace admin", WORKSPACE_EVENTS, "eventName"),
+    ("google_workspace", "google_workspace.login"): ActionSource(
+        "Google Workspace login", WORKSPACE_EVENTS, "eventName"
     ),
-    ("gcp", "google_workspace.admin"): ActionSource("Google Workspace admin", ("eventname",), "eventName"),
-    ("gcp", "google_workspace.login"): ActionSource("Google Workspace login", ("eventname",), "eventName"),
-    ("kubernetes", ""): ActionSource("", ("verb", "objectref.resource"), "verb", _kubernetes),
-    ("linux", "auditd"): ActionSource("auditd", ("type",), "record type", fold=str.upper),
-    ("okta", ""): ActionSource(
-        "Okta System Log", ("eventtype", "legacyeventtype", "metadata.product_event_type"), "eventType"
-    ),
-    ("github", ""): ActionSource("GitHub audit log", ("action",), "action"),
+    ("kubernetes", ""): ActionSource("", (*K8S_VERBS, *K8S_RESOURCES), "verb", _kubernetes),
+    ("linux", "auditd"): ActionSource("auditd", ("type", "auditd.data.type"), "record type", fold=str.upper),
+    ("okta", ""): ActionSource("Okta System Log", OKTA_TYPES, "eventType"),
+    ("github", ""): ActionSource("GitHub audit log", GITHUB_ACTIONS, "action"),
     ("azure", "activitylogs"): ActionSource(
-        "Azure Activity Log", ("operationname",), "operationName", fold=str.upper
+        "Azure Activity Log", AZURE_OPERATIONS, "operationName", fold=str.upper
     ),
-    ("azure", "auditlogs"): ActionSource(
-        "Entra ID audit logs", ("properties.message", "operationname", "activitydisplayname"), "activity"
-    ),
+    ("azure", "auditlogs"): ActionSource("Entra ID audit logs", ENTRA_ACTIVITIES, "activity"),
     ("azure", "signinlogs"): ActionSource("Entra ID sign-in logs", (), "sign-in", fixed_key="sign-in"),
     ("azure", "riskdetection"): ActionSource("Entra ID risk detections", ("riskeventtype",), "riskEventType"),
     ("azure", "pim"): ActionSource("Entra ID risk detections", ("riskeventtype",), "riskEventType"),
-    ("m365", ""): ActionSource("Microsoft 365 audit", ("eventname", "operation"), "operation"),
+    ("m365", ""): ActionSource("Microsoft 365 audit", M365_OPERATIONS, "operation"),
     (email.PRODUCT, ""): ActionSource(email.PROVIDER, (), email.ACTION, email.resolve_email),
 }
 
@@ -358,14 +403,61 @@ def action_source(product: str, service: str) -> ActionSource | None:
     return ACTION_SOURCES.get((product, service)) or ACTION_SOURCES.get((product, ""))
 
 
+# Log source keys whose value names the action after a log's name: Splunk's data source names say the event
+# ("AWS CloudTrail ConsoleLogin", "O365 Consent to application.", "Azure Active Directory Add member to role").
+# (logsource key, lower-cased prefix, the action field the rest is a value of); the first prefix that matches
+# wins, so longer ones come first. What follows a prefix and names a whole log, not one action, is in
+# `LOG_NAMES`.
+LOGSOURCE_ACTIONS: tuple[tuple[str, str, str], ...] = (
+    ("splunk.data_source", "asl aws cloudtrail ", "eventname"),
+    ("splunk.data_source", "aws cloudtrail ", "eventname"),
+    ("splunk.data_source", "azure active directory ", "operationname"),
+    ("splunk.data_source", "office 365 ", "operation"),
+    ("splunk.data_source", "o365 ", "operation"),
+    ("splunk.data_source", "google workspace ", "eventname"),
+    ("splunk.data_source", "okta ", "eventtype"),
+)
+LOG_NAMES = frozenset(
+    {
+        "universal audit log",
+        "sign-in activity",
+        "noninteractiveusersigninlogs",
+        "microsoftgraphactivitylogs",
+        "reporting service",
+    }
+)
+
+
+def logsource_values(logsource: dict[str, str]) -> Values:
+    """The action values a rule's log source names (`LOGSOURCE_ACTIONS`), as positive equalities."""
+    out: Values = {}
+    for key, prefix, action_field in LOGSOURCE_ACTIONS:
+        for name in logsource.get(key, "").split(", "):
+            for part in name.split(" AND "):
+                if not part.lower().startswith(prefix):
+                    continue
+                action = part[len(prefix) :].strip()
+                if action and action.lower() not in LOG_NAMES and (Kind.EQ, action) not in out.get(action_field, []):
+                    out.setdefault(action_field, []).append((Kind.EQ, action))
+    return out
+
+
 def resolve_actions(
-    telemetry: TelemetryCatalog, product: str, service: str, values: Values
+    telemetry: TelemetryCatalog,
+    product: str,
+    service: str,
+    values: Values,
+    logsource: dict[str, str] | None = None,
 ) -> Resolution | None:
     """The platform events of a rule with this log source and these positive predicates; None when the
-    log source has no action table."""
+    log source has no action table. `logsource`: the rule's whole log source, whose native keys may name
+    the action too (`LOGSOURCE_ACTIONS`)."""
     source = action_source(product, service)
     if source is None:
         return None
+    named = logsource_values(logsource) if logsource else {}
+    if named and not _values(values, source.fields):
+        values = {**values, **named}
     resolution = Resolution()
     (source.resolve or _generic)(source, telemetry, values, resolution)
     if not resolution.named_action:
