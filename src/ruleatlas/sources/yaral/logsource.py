@@ -42,6 +42,7 @@ PRODUCTS: dict[str, tuple[str, str]] = {
     "AWSCLOUDTRAIL": ("aws", "cloudtrail"),
     "AWS CLOUDTRAIL": ("aws", "cloudtrail"),
     "AWSGUARDDUTY": ("aws", "guardduty"),
+    "AWS GUARDDUTY": ("aws", "guardduty"),
     "OFFICE_365": ("m365", "audit"),
     "OFFICE365": ("m365", "audit"),
     "OKTA": ("okta", "okta"),

@@ -14,6 +14,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from ruleatlas.model import Kind
 from ruleatlas.telemetry.catalog import PLATFORM_KIND, ProviderDef, TelemetryCatalog
@@ -47,6 +48,9 @@ PATTERN_KINDS = {
     Kind.CONTAINS: "*{}*",
     Kind.WILDCARD: "{}",
 }
+
+# Two or more words of letters: an action phrase ("Add service principal"), not a fragment ("add", "domain").
+_PHRASE = re.compile(r"^\s*[A-Za-z][A-Za-z-]*(?: [A-Za-z][A-Za-z-]*)+\.?\s*$")
 
 Values = dict[str, list[tuple[Kind, str]]]
 """A rule's positive predicates on string-like values: lower-cased field name -> (kind, value)."""
@@ -89,7 +93,12 @@ def _expand(
     found = [
         (p.name, str(k)) for p in providers for k in p.events if fnmatch.fnmatchcase(str(k).lower(), pattern)
     ]
-    if not providers or not any(p.events for p in providers):
+    if len(providers) == 1 and not providers[0].events and _PHRASE.match(value):
+        # a seen-only log (Entra ID activities, Microsoft 365 operations) has no list to expand against; its
+        # actions are phrases that rules match loosely (KQL `has`, `contains`), so a phrase names its event
+        resolution.add(providers[0].name, value.strip())
+        resolution.notes.append(f"The rule's {action} {kind} {value!r} is taken as the event it names.")
+    elif not providers or not any(p.events for p in providers):
         resolution.notes.append(
             f"The rule's {action} {kind} {value!r} is a pattern and no event list is defined to expand it."
         )
@@ -242,6 +251,13 @@ def _gcp(source: ActionSource, telemetry: TelemetryCatalog, values: Values, reso
     for kind, method in methods:
         if kind in (Kind.EQ, Kind.WILDCARD) and _gke(telemetry, resolution, method):
             continue
+        if kind == Kind.ENDS_WITH and method.startswith("."):
+            # `.compute.firewalls.insert` names the method under any version prefix
+            kind, method = Kind.EQ, method[1:]
+        if kind == Kind.WILDCARD and (versioned := _any_version(telemetry, method, services)):
+            for provider, key in versioned:
+                resolution.add(provider, key)
+            continue
         if kind in PATTERN_KINDS:
             # audit logs prefix compute methods with their API version (v1.compute...): match without it
             bare = re.sub(r"^(v\*|v\d+\w*|beta|alpha|\*)\.", "", method)
@@ -259,6 +275,26 @@ def _gcp(source: ActionSource, telemetry: TelemetryCatalog, values: Values, reso
             service = services[0] if services else method.split(".")[0] + ".googleapis.com"
             resolution.add(service, method)
             resolution.notes.append(f"{method} is not a method of the discovery documents.")
+
+
+_VERSION_WILDCARD = re.compile(r"(?<=[.a-z])v\*", re.IGNORECASE)
+
+
+def _spell_version(version: str, match: re.Match[str]) -> str:
+    return match.group(0)[0] + version
+
+
+def _any_version(telemetry: TelemetryCatalog, method: str, services: list[str]) -> list[tuple[str, str]]:
+    """The methods a gRPC name with any API version names (`google.pubsub.v*.Publisher.CreateTopic`,
+    `ConfigServiceV*`): the same lookup as its v1 (or v2) spelling, when that is its only wildcard."""
+    if not _VERSION_WILDCARD.search(method) or "*" in _VERSION_WILDCARD.sub("", method):
+        return []
+    for version in ("1", "2"):
+        spelled = _VERSION_WILDCARD.sub(partial(_spell_version, version), method)
+        found = [f for s in services or [""] for f in gcp_events(telemetry, spelled, s)]
+        if 0 < len(found) <= 3:
+            return found
+    return []
 
 
 def gke_event(telemetry: TelemetryCatalog, method: str) -> tuple[tuple[str, str], bool] | None:
@@ -399,12 +435,22 @@ ACTION_SOURCES: dict[tuple[str, str], ActionSource] = {
 }
 
 
+# Logs of a product that are not its action log: AWS's GuardDuty findings, flow and access logs are no
+# CloudTrail records, so CloudTrail's eventName table does not apply to them.
+OTHER_LOGS = frozenset(
+    ("aws", service) for service in ("guardduty", "vpcflowlogs", "s3", "alb", "securityhub", "route53")
+)
+
+
 def action_source(product: str, service: str) -> ActionSource | None:
+    if (product, service) in OTHER_LOGS:
+        return None
     return ACTION_SOURCES.get((product, service)) or ACTION_SOURCES.get((product, ""))
 
 
-# Log source keys whose value names the action after a log's name: Splunk's data source names say the event
-# ("AWS CloudTrail ConsoleLogin", "O365 Consent to application.", "Azure Active Directory Add member to role").
+# Log source keys whose value names the action after a log's name: Splunk's data source names say the
+# event ("AWS CloudTrail ConsoleLogin", "O365 Consent to application.", "Azure Active Directory Add member to
+# role").
 # (logsource key, lower-cased prefix, the action field the rest is a value of); the first prefix that matches
 # wins, so longer ones come first. What follows a prefix and names a whole log, not one action, is in
 # `LOG_NAMES`.
@@ -428,18 +474,57 @@ LOG_NAMES = frozenset(
 )
 
 
+# A regular expression that is a literal name (YARA-L `= /UpdateFunctionCode/ nocase`, `/^ConsoleLogin$/`):
+# no metacharacter but the anchors and a leading case-insensitive flag.
+_LITERAL_REGEX = re.compile(r"^(?:\(\?i\))?(\^?)([A-Za-z0-9_.:/ -]+?)(\$?)$")
+
+
+def _literal(start: str, literal: str, end: str) -> tuple[Kind, str]:
+    if start and end:
+        return Kind.EQ, literal
+    if start:
+        return Kind.STARTS_WITH, literal
+    return (Kind.ENDS_WITH, literal) if end else (Kind.CONTAINS, literal)
+
+
+def _literal_regexes(values: Values) -> Values:
+    """`values` with every literal regular expression as the equality (anchored both ends) or contains
+    predicate it is, so that it names events as those do."""
+    out: Values = {}
+    for name, items in values.items():
+        kept: list[tuple[Kind, str]] = []
+        for kind, value in items:
+            if kind != Kind.REGEX:
+                kept.append((kind, value))
+                continue
+            flag = "(?i)" if value.startswith("(?i)") else ""
+            # an alternation of literals (`TorIPCaller|TorRelay`) is one literal each
+            matches = [_LITERAL_REGEX.match(flag + part) for part in value.removeprefix(flag).split("|")]
+            if not all(matches):
+                kept.append((kind, value))
+                continue
+            for match in matches:
+                assert match is not None
+                kept.append(_literal(*match.groups()))
+        out[name] = kept
+    return out
+
+
 def logsource_values(logsource: dict[str, str]) -> Values:
     """The action values a rule's log source names (`LOGSOURCE_ACTIONS`), as positive equalities."""
     out: Values = {}
     for key, prefix, action_field in LOGSOURCE_ACTIONS:
+        if key not in logsource:
+            continue
         for name in logsource.get(key, "").split(", "):
             for part in name.split(" AND "):
                 if not part.lower().startswith(prefix):
                     continue
                 action = part[len(prefix) :].strip()
-                if action and action.lower() not in LOG_NAMES and (Kind.EQ, action) not in out.get(action_field, []):
-                    out.setdefault(action_field, []).append((Kind.EQ, action))
-    return out
+                listed = out.setdefault(action_field, [])
+                if action and action.lower() not in LOG_NAMES and (Kind.EQ, action) not in listed:
+                    listed.append((Kind.EQ, action))
+    return {k: v for k, v in out.items() if v}
 
 
 def resolve_actions(
@@ -455,11 +540,15 @@ def resolve_actions(
     source = action_source(product, service)
     if source is None:
         return None
+    values = _literal_regexes(values)
     named = logsource_values(logsource) if logsource else {}
     if named and not _values(values, source.fields):
         values = {**values, **named}
     resolution = Resolution()
     (source.resolve or _generic)(source, telemetry, values, resolution)
+    if resolution.named_action and not resolution.events and not resolution.notes:
+        tests = ", ".join(f"{k} {v!r}" for k, v in _values(values, source.fields))
+        resolution.notes.append(f"The rule's {source.action} test ({tests}) names no event.")
     if not resolution.named_action:
         resolution.notes.append(f"The rule tests no {source.action}, so no single event can be named.")
     return resolution
