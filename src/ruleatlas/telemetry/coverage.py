@@ -25,7 +25,7 @@ from ruleatlas.telemetry.catalog import (
     provider_label,
 )
 from ruleatlas.telemetry.logsources import UNNAMED_DATA_CHANNELS, Target
-from ruleatlas.telemetry.platforms.actions import resolve_actions
+from ruleatlas.telemetry.platforms.actions import Resolution, resolve_actions, resolve_native
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 
 # A service rule without EventID gets the channel's events that carry every field it tests, if there are at
@@ -456,15 +456,30 @@ def _logsource_text(logsource: dict[str, str]) -> str:
 def event_coverage(rule: Rule, telemetry: TelemetryCatalog, facts: RuleFacts | None = None) -> Coverage:
     """The telemetry events `rule` covers, with a note saying why there are none or what was assumed.
     `facts`: the rule's `rule_facts`, when the caller has them already."""
+    # A correlation of other rules covers their events; an inline aggregation (an EQL sequence, a threshold:
+    # `rules == ()`) reads events itself, so its log source is resolved like any rule's.
+    if rule.kind is RuleKind.CORRELATION or (rule.correlation is not None and rule.correlation.rules):
+        return Coverage([], "Correlation rule: its events are those of the rules it correlates.")
+    facts = facts if facts is not None else rule_facts(rule)
+    native = resolve_native(telemetry, rule.logsource, facts.values)
+    if native is None or native.replaces:
+        return (
+            _resolved(telemetry, native) if native is not None else _product_coverage(rule, telemetry, facts)
+        )
+    # a query on Defender XDR tables and others (SecurityEvent, Syslog...): the others' events too
+    other = _product_coverage(rule, telemetry, facts)
+    events = list(dict.fromkeys([*other.events, *_resolved(telemetry, native).events]))
+    note = " ".join(n for n in (other.note, *native.notes) if n)
+    return Coverage(events, note)
+
+
+def _product_coverage(rule: Rule, telemetry: TelemetryCatalog, facts: RuleFacts) -> Coverage:
+    """Coverage from the rule's Sigma-style log source (product, category, service)."""
     logsource = {str(k).lower(): str(v) for k, v in rule.logsource.items() if v is not None}
     product = logsource.get("product", "").lower()
     category = logsource.get("category", "").lower()
     service = logsource.get("service", "").lower()
     table = telemetry.logsources
-    # A correlation of other rules covers their events; an inline aggregation (an EQL sequence, a threshold:
-    # `rules == ()`) reads events itself, so its log source is resolved like any rule's.
-    if rule.kind is RuleKind.CORRELATION or (rule.correlation is not None and rule.correlation.rules):
-        return Coverage([], "Correlation rule: its events are those of the rules it correlates.")
     windows_category = category in table.categories
     windows_service = service in table.services
     if (product and product != WINDOWS_PRODUCT) or (
@@ -602,8 +617,11 @@ def _platform_coverage(
     """The named platform events of a rule whose log source has an action table (platforms/actions.py),
     with the note of what could not be named; None when it has none."""
     resolution = resolve_actions(telemetry, product, service, facts.values, logsource)
-    if resolution is None:
-        return None
+    return None if resolution is None else _resolved(telemetry, resolution)
+
+
+def _resolved(telemetry: TelemetryCatalog, resolution: Resolution) -> Coverage:
+    """The coverage of a platform resolution: its events, with titles where the catalog defines them."""
     refs = []
     for provider_name, key in resolution.events:
         provider = telemetry.provider(provider_name)

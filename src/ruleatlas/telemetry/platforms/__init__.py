@@ -27,6 +27,7 @@ from ruleatlas.telemetry.catalog import (
 )
 from ruleatlas.telemetry.platforms.auditd import DEFAULT_HEADER, load_auditd
 from ruleatlas.telemetry.platforms.aws import load_aws
+from ruleatlas.telemetry.platforms.defender_xdr import load_defender_xdr
 from ruleatlas.telemetry.platforms.email import load_email
 from ruleatlas.telemetry.platforms.gcp import load_gcp
 from ruleatlas.telemetry.platforms.kubernetes import load_kubernetes
@@ -114,12 +115,6 @@ SEEN_PLATFORMS = (
         ("Google Workspace login", "Google Workspace · login", "Login activities, by event name."),
     ),
     _seen(
-        "defender_xdr",
-        "Defender XDR",
-        "ActionType",
-        "Microsoft Defender XDR advanced hunting events, by table and ActionType.",
-    ),
-    _seen(
         "macos",
         "macOS",
         "Sigma category",
@@ -149,7 +144,7 @@ PRODUCT_PLATFORMS = {
     "email": "email",
 }
 
-DEFINED_LOADERS = (load_aws, load_gcp, load_kubernetes)
+DEFINED_LOADERS = (load_aws, load_gcp, load_kubernetes, load_defender_xdr)
 
 
 def platform_inputs(audit_header: Path | None = None) -> str:
@@ -160,7 +155,10 @@ def platform_inputs(audit_header: Path | None = None) -> str:
         stamp = f"{header}:{header.stat().st_mtime_ns}"
     except OSError:
         stamp = f"{header}:absent"
-    versions = (f"{d}={package_version(d)}" for d in ("botocore", "google-api-python-client", "kubernetes"))
+    versions = (
+        f"{d}={package_version(d)}"
+        for d in ("botocore", "google-api-python-client", "kubernetes", "pySigma-backend-kusto")
+    )
     # the catalog's format too: a build with a new format must load the definitions again, not keep the
     # stored ones (the build's telemetry key is the providers' fingerprint plus this)
     return " ".join((*versions, stamp, f"format={FORMAT_VERSION}"))

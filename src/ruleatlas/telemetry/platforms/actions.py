@@ -18,7 +18,7 @@ from functools import partial
 
 from ruleatlas.model import Kind
 from ruleatlas.telemetry.catalog import PLATFORM_KIND, ProviderDef, TelemetryCatalog
-from ruleatlas.telemetry.platforms import email, gcp
+from ruleatlas.telemetry.platforms import defender_xdr, email, gcp
 
 MAX_PATTERN_EVENTS = 12
 # CloudTrail events that are no API operation, so botocore has no model for them (AWS CloudTrail user
@@ -61,6 +61,9 @@ class Resolution:
     events: list[tuple[str, str]] = field(default_factory=list)  # (provider name, event key), in rule order
     notes: list[str] = field(default_factory=list)
     named_action: bool = False  # the rule tests the platform's action field
+    # a native table's events stand for the rule's whole log source (its first table is the native one),
+    # rather than being added to the events of its other tables
+    replaces: bool = True
 
     def add(self, provider: str, key: str) -> None:
         if (provider, key) not in self.events:
@@ -551,4 +554,25 @@ def resolve_actions(
         resolution.notes.append(f"The rule's {source.action} test ({tests}) names no event.")
     if not resolution.named_action:
         resolution.notes.append(f"The rule tests no {source.action}, so no single event can be named.")
+    return resolution
+
+
+# Log source keys that name a native table whose platform is not the Sigma product the reader derived: a
+# Sentinel query on Defender XDR's DeviceProcessEvents gets product windows and category process_creation
+# (for its field names), but its events are the table's rows, not Sysmon's or the Security log's.
+NATIVE_TABLE_KEYS = ("kusto.table",)
+
+
+def resolve_native(
+    telemetry: TelemetryCatalog, logsource: dict[str, str], values: Values
+) -> Resolution | None:
+    """The events of a rule whose log source names a Defender XDR table; None for any other rule."""
+    tables = [t.strip() for key in NATIVE_TABLE_KEYS for t in logsource.get(key, "").split(",") if t.strip()]
+    found = defender_xdr.resolve_tables(telemetry, tables, values) if tables else None
+    if found is None:
+        return None
+    resolution = Resolution(named_action=True, replaces=defender_xdr.provider_name(tables[0]) in found[2])
+    for provider, key in found[0]:
+        resolution.add(provider, key)
+    resolution.notes.extend(found[1])
     return resolution
