@@ -25,6 +25,7 @@ from ruleatlas.telemetry.catalog import (
     provider_label,
 )
 from ruleatlas.telemetry.logsources import UNNAMED_DATA_CHANNELS, Target
+from ruleatlas.telemetry.platforms import sysmon_linux
 from ruleatlas.telemetry.platforms.actions import Resolution, resolve_actions, resolve_native
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 
@@ -569,6 +570,9 @@ def _logsource_coverage(
     The rule is listed under its service's event, else its category's, else the product's `any`; a log
     source the taxonomy does not name gives an event without a definition, said so in the note."""
     facts = facts if facts is not None else rule_facts(rule)
+    sysmon = _sysmon_linux(rule, telemetry, product, category, service)
+    if sysmon is not None:
+        return sysmon
     platform = _platform_coverage(telemetry, product, service, facts, rule.logsource)
     if platform is not None and platform.events:
         return platform
@@ -605,6 +609,30 @@ def _logsource_coverage(
     if platform is not None:
         notes.insert(0, platform.note)
     return Coverage([_catch_all_ref(provider, key, event)], " ".join(n for n in notes if n))
+
+
+def _sysmon_linux(
+    rule: Rule, telemetry: TelemetryCatalog, product: str, category: str, service: str
+) -> Coverage | None:
+    """A Linux rule on Sysmon for Linux: a Sigma rule of a Sysmon category (SigmaHQ's Linux rules are
+    written on Sysmon's field names), or any rule whose log source says service sysmon."""
+    if product != "linux" or not (service == "sysmon" or (not service and rule.vendor == "sigma")):
+        return None
+    found = sysmon_linux.category_event(telemetry, category)
+    if found is None:
+        return None
+    provider_name, event_id = found
+    provider = telemetry.provider(provider_name)
+    event = provider.events.get(event_id) if provider is not None else None
+    ref = EventRef(
+        provider=provider.label if provider is not None else provider_name,
+        provider_name=provider_name,
+        channel="",
+        event_id=event_id,
+        title=event.title if event is not None else "",
+    )
+    note = "" if service == "sysmon" else f"Linux category {category}: the Sysmon for Linux event it reads."
+    return Coverage([ref], note)
 
 
 def _platform_coverage(

@@ -36,6 +36,19 @@ TABLES: dict[str, tuple[str, str, str]] = {
     "DnsEvents": ("windows", "dns-server", "dns_query"),
     "W3CIISLog": ("windows", "iis", "webserver"),
     "GCP_IAM": ("gcp", "gcp.audit", ""),
+    "GCPAuditLogs": ("gcp", "gcp.audit", ""),
+    "AADServicePrincipalSignInLogs": ("azure", "signinlogs", ""),
+    "AADManagedIdentitySignInLogs": ("azure", "signinlogs", ""),
+    "AADUserRiskEvents": ("azure", "riskdetection", ""),
+    "OktaSSO": ("okta", "okta", ""),
+    "Okta_CL": ("okta", "okta", ""),
+    "OktaV2_CL": ("okta", "okta", ""),
+    "GitHubAudit": ("github", "audit", ""),
+    "GitHubAuditLogPolling_CL": ("github", "audit", ""),
+    "GWorkspaceActivityReports": ("google_workspace", "", ""),
+    "IntuneAuditLogs": ("intune", "auditlogs", ""),
+    "IntuneOperationalLogs": ("intune", "operationallogs", ""),
+    "Dynamics365Activity": ("power_platform", "dataverse", ""),
 }
 _EVENT_ID = re.compile(r"\bEventID\s*==\s*(\d+)\b")
 _EVENT_IDS_IN = re.compile(r"\bEventID\s+in\s*\(([^)]{0,500})\)")  # bounded: linear on hostile text

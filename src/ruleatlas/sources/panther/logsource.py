@@ -24,6 +24,8 @@ LOG_TYPES: dict[str, tuple[str, str]] = {
     "Microsoft365.Audit.Exchange": ("m365", "exchange"),
     "Microsoft365.Audit.SharePoint": ("m365", "sharepoint"),
     "Okta.SystemLog": ("okta", "okta"),
+    "MicrosoftIntune.AuditLogs": ("intune", "auditlogs"),
+    "MicrosoftIntune.OperationalLogs": ("intune", "operationallogs"),
     "GSuite.ActivityEvent": ("google_workspace", "google_workspace.admin"),
     "GSuite.Reports": ("google_workspace", "google_workspace.admin"),
     "GitHub.Audit": ("github", "audit"),

@@ -32,6 +32,7 @@ from ruleatlas.telemetry.platforms.email import load_email
 from ruleatlas.telemetry.platforms.gcp import load_gcp
 from ruleatlas.telemetry.platforms.kubernetes import load_kubernetes
 from ruleatlas.telemetry.platforms.packages import package_version
+from ruleatlas.telemetry.platforms.sysmon_linux import add_sysmon_linux
 
 WINDOWS = "windows"
 SEEN_SOURCE = "seen in rules and samples"
@@ -115,6 +116,35 @@ SEEN_PLATFORMS = (
         ("Google Workspace login", "Google Workspace · login", "Login activities, by event name."),
     ),
     _seen(
+        "intune",
+        "Intune",
+        "operationName",
+        "Microsoft Intune audit and operational logs (Azure Monitor diagnostics), by operationName.",
+        (
+            "Intune audit logs",
+            "Intune · audit",
+            "Intune administrative changes (Create MobileApp, Patch DeviceManagementScript...), "
+            "by operationName.",
+        ),
+        (
+            "Intune operational logs",
+            "Intune · operational",
+            "Intune enrollment and compliance operations, by operationName.",
+        ),
+    ),
+    _seen(
+        "power_platform",
+        "Power Platform",
+        "Dataverse message",
+        "Microsoft Power Platform activity: Dataverse (Dynamics 365) activity logging, by message.",
+        (
+            "Dataverse activity",
+            "Power Platform · Dataverse",
+            "Microsoft Dataverse and model-driven (Dynamics 365) app activity, by message "
+            "(RetrieveMultiple, UserSignIn...).",
+        ),
+    ),
+    _seen(
         "macos",
         "macOS",
         "Sigma category",
@@ -124,8 +154,8 @@ SEEN_PLATFORMS = (
         "linux",
         "Linux",
         "Sigma category",
-        "Linux endpoint events by Sigma category (Sysmon for Linux, EDR agents). Sysmon for Linux's schema "
-        "is not packaged in PyPI or Debian, so its events are not defined here.",
+        "Linux endpoint events by Sigma category and service (EDR agents, syslog services); Sysmon for "
+        "Linux and auditd are platforms of their own.",
     ),
 )
 
@@ -142,6 +172,9 @@ PRODUCT_PLATFORMS = {
     "macos": "macos",
     "linux": "linux",
     "email": "email",
+    "google_workspace": "google_workspace",
+    "intune": "intune",
+    "power_platform": "power_platform",
 }
 
 DEFINED_LOADERS = (load_aws, load_gcp, load_kubernetes, load_defender_xdr)
@@ -182,6 +215,7 @@ def add_platforms(catalog: TelemetryCatalog, audit_header: Path | None = None) -
         catalog.platforms[platform.key] = platform
         for provider in providers:
             catalog.providers[provider.name] = provider
+    add_sysmon_linux(catalog, problems)
     for seen in SEEN_PLATFORMS:
         catalog.platforms[seen.key] = PlatformDef(
             key=seen.key,

@@ -392,8 +392,9 @@ K8S_SUBRESOURCES = (
     "azure.platformlogs.properties.log.objectref.subresource",
 )
 K8S_GROUPS = ("objectref.apigroup", "apigroup", "kubernetes.audit.objectref.apigroup")
-OKTA_TYPES = ("eventtype", "legacyeventtype", "okta.event_type", "event.action", UDM_ACTION)
-GITHUB_ACTIONS = ("action", "event.action", "github.action", UDM_ACTION)
+# Sentinel's custom-log tables suffix their columns with the type (Okta_CL eventType_s)
+OKTA_TYPES = ("eventtype", "legacyeventtype", "okta.event_type", "eventtype_s", "event.action", UDM_ACTION)
+GITHUB_ACTIONS = ("action", "event.action", "github.action", "action_s", UDM_ACTION)
 AZURE_OPERATIONS = (
     "operationname",
     "operationnamevalue",  # Sentinel's AzureActivity: the resource provider operation
@@ -434,6 +435,11 @@ ACTION_SOURCES: dict[tuple[str, str], ActionSource] = {
     ("azure", "riskdetection"): ActionSource("Entra ID risk detections", ("riskeventtype",), "riskEventType"),
     ("azure", "pim"): ActionSource("Entra ID risk detections", ("riskeventtype",), "riskEventType"),
     ("m365", ""): ActionSource("Microsoft 365 audit", M365_OPERATIONS, "operation"),
+    ("intune", "auditlogs"): ActionSource("Intune audit logs", ("operationname",), "operationName"),
+    ("intune", "operationallogs"): ActionSource(
+        "Intune operational logs", ("operationname",), "operationName"
+    ),
+    ("power_platform", "dataverse"): ActionSource("Dataverse activity", ("message",), "message"),
     (email.PRODUCT, ""): ActionSource(email.PROVIDER, (), email.ACTION, email.resolve_email),
 }
 
