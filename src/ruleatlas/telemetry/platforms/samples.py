@@ -4,9 +4,9 @@ tests.
 `platform_event` recognises a record by the shape of its log: a CloudTrail record (`eventSource` +
 `eventName`), an Okta System Log event (`eventType` + `actor`), a Cloud Audit Log entry (`protoPayload`),
 a Kubernetes audit event (`apiVersion: audit.k8s.io/*`), a GitHub audit event (`action` + `actor`), a
-Google Workspace activity, an Azure Activity Log or Entra ID record, a Microsoft 365 audit record. It names
-the (provider, event) the catalog files the event under, so samples and readiness see the same events rules
-cover.
+Google Workspace activity, an Intune audit or operational record, an Azure Activity Log or Entra ID record,
+a Microsoft 365 audit record. It names the (provider, event) the catalog files the event under, so samples
+and readiness see the same events rules cover.
 
 `panther_test_events` reads the `Tests:` of Panther's rule files (panther-labs/panther-analysis): each test
 holds one full JSON event (`Log:`), thousands of real-shaped cloud and SaaS records.
@@ -105,6 +105,21 @@ def _azure(e: dict[str, Any], telemetry: TelemetryCatalog) -> tuple[str, str] | 
     return None
 
 
+def _intune(e: dict[str, Any], telemetry: TelemetryCatalog) -> tuple[str, str] | None:
+    """Intune's diagnostic records: `category` AuditLogs (with Intune's ActivityResultStatus in properties,
+    which Entra ID's audit records lack) or OperationalLogs."""
+    category = _text(e.get("category"))
+    operation = _text(e.get("operationName"))
+    properties = e.get("properties")
+    if not operation or not isinstance(properties, dict):
+        return None
+    if category == "AuditLogs" and "ActivityResultStatus" in properties:
+        return "Intune audit logs", operation
+    if category == "OperationalLogs":
+        return "Intune operational logs", operation
+    return None
+
+
 def _m365(e: dict[str, Any], telemetry: TelemetryCatalog) -> tuple[str, str] | None:
     operation = _text(e.get("Operation"))
     if operation and "Workload" in e and "RecordType" in e:
@@ -112,7 +127,7 @@ def _m365(e: dict[str, Any], telemetry: TelemetryCatalog) -> tuple[str, str] | N
     return None
 
 
-_SHAPES = (_cloudtrail, _gcp, _kubernetes, _okta, _github, _workspace, _azure, _m365)
+_SHAPES = (_cloudtrail, _gcp, _kubernetes, _okta, _github, _workspace, _intune, _azure, _m365)
 
 
 def platform_event(event: dict[str, Any], telemetry: TelemetryCatalog) -> tuple[str, str] | None:
