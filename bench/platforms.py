@@ -48,9 +48,7 @@ def catalog_cost() -> None:
     add_platforms(alone)
     cpu = time.process_time() - start
     size = len(json.dumps(alone.to_json()))
-    print(
-        f"platform catalogs alone (no providers folder): {cpu:.2f} s CPU to build, {size / 1e6:.1f} MB of JSON"
-    )
+    print(f"platform catalogs alone (no providers folder): {cpu:.2f} s CPU, {size / 1e6:.1f} MB of JSON")
     for key, platform in alone.platforms.items():
         providers = [p for p in alone.providers.values() if p.platform == key]
         events = sum(len(p.events) for p in providers)
