@@ -347,7 +347,7 @@ def test_fields_the_taxonomy_does_not_list_are_noted(telemetry: TelemetryCatalog
     assert keys(coverage.events) == [("Linux", "process_creation")]
     assert coverage.note == (
         "SigmaHQ's tests/logsource.json does not list noSuchField "
-        "for product linux, category process_creation."
+        "for product linux, category process_creation. Sysmon for Linux 1 does not carry noSuchField."
     )
 
 

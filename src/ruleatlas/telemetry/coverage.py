@@ -570,8 +570,8 @@ def _logsource_coverage(
     The rule is listed under its service's event, else its category's, else the product's `any`; a log
     source the taxonomy does not name gives an event without a definition, said so in the note."""
     facts = facts if facts is not None else rule_facts(rule)
-    sysmon = _sysmon_linux(rule, telemetry, product, category, service)
-    if sysmon is not None:
+    sysmon = _sysmon_linux(rule, telemetry, product, category, service, facts)
+    if sysmon is not None and sysmon.events:
         return sysmon
     platform = _platform_coverage(telemetry, product, service, facts, rule.logsource)
     if platform is not None and platform.events:
@@ -608,14 +608,17 @@ def _logsource_coverage(
             notes.append(f"SigmaHQ's tests/logsource.json does not list {_list(unknown)} for {described}.")
     if platform is not None:
         notes.insert(0, platform.note)
+    if sysmon is not None:
+        notes.append(sysmon.note)
     return Coverage([_catch_all_ref(provider, key, event)], " ".join(n for n in notes if n))
 
 
 def _sysmon_linux(
-    rule: Rule, telemetry: TelemetryCatalog, product: str, category: str, service: str
+    rule: Rule, telemetry: TelemetryCatalog, product: str, category: str, service: str, facts: RuleFacts
 ) -> Coverage | None:
     """A Linux rule on Sysmon for Linux: a Sigma rule of a Sysmon category (SigmaHQ's Linux rules are
-    written on Sysmon's field names), or any rule whose log source says service sysmon."""
+    written on Sysmon's field names) that tests only fields the event carries, or any rule whose log source
+    says service sysmon. A Sigma rule testing other fields gets no event, and a note saying which."""
     if product != "linux" or not (service == "sysmon" or (not service and rule.vendor == "sigma")):
         return None
     found = sysmon_linux.category_event(telemetry, category)
@@ -624,6 +627,11 @@ def _sysmon_linux(
     provider_name, event_id = found
     provider = telemetry.provider(provider_name)
     event = provider.events.get(event_id) if provider is not None else None
+    if service != "sysmon" and event is not None and event.fields:
+        carried = event.field_keys()
+        missing = [f for f in facts.fields if f.lower() not in carried]
+        if missing:
+            return Coverage([], f"Sysmon for Linux {event_id} does not carry {_list(missing)}.")
     ref = EventRef(
         provider=provider.label if provider is not None else provider_name,
         provider_name=provider_name,
