@@ -194,4 +194,5 @@ def test_every_windows_rule_and_every_non_windows_product_rule_lists_events(
     products = [d for d in docs.values() if d["logsource"].get("product") not in (None, "", "windows")]
     assert [d["uid"] for d in products if not d["events"]] == []
     linux = docs["sigma/net_connection_lnx_domain_localtonet_tunnel"]
-    assert [(e["provider_name"], e["event_id"]) for e in linux["events"]] == [("linux", "network_connection")]
+    # a Sigma Linux category rule whose fields Sysmon for Linux's event carries is that event
+    assert [(e["provider_name"], e["event_id"]) for e in linux["events"]] == [("Sysmon for Linux", 3)]
