@@ -57,7 +57,7 @@ def test_sysmon_for_linux_platform_and_event_pages(
 def test_a_linux_rule_page_names_its_sysmon_for_linux_event(page_factory: Any, server: str) -> None:
     page, watch = open_page(page_factory, server + "rules/sigma/proc_creation_lnx_base64_decode/")
     events = [" ".join(e.split()) for e in page.locator("#events tbody tr").all_inner_texts()]
-    assert events and events[0].startswith("Sysmon for Linux 1")
+    assert events == ["Sysmon for Linux Event ID 1 Process creation"]
     assert watch.problems() == []
 
 
