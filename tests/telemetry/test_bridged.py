@@ -26,6 +26,7 @@ from ruleatlas.telemetry.readiness import (
 )
 
 SYSMON = "Microsoft-Windows-Sysmon"
+XDR_PROCESS = "Defender XDR DeviceProcessEvents"
 SECURITY = "Microsoft-Windows-Security-Auditing"
 
 # Sysmon 1 only (4688 has no OriginalFileName, which its filter tests); 4688 carries what it needs
@@ -72,8 +73,13 @@ def test_a_sigma_rule_on_sysmon_1_is_also_served_by_4688_and_the_scanner_feeds_i
 ) -> None:
     own = [(e.provider, e.event_key) for e in rule_event_fields(rule(SIGMA_SYSMON_1), telemetry)]
     assert own == [(SYSMON, "1")]
-    [found] = bridged(SIGMA_SYSMON_1, telemetry, index)
+    every = bridged(SIGMA_SYSMON_1, telemetry, index)
+    [found] = [f for f in every if f.event[0] == SECURITY]
     assert (found.event, found.via_provider, found.via_key) == ((SECURITY, "4688"), SYSMON, "1")
+    # and Defender XDR's process table, which the scanner never reads: served once a pipeline maps it
+    [xdr] = [f for f in every if f.event[0] != SECURITY]
+    assert xdr.event == (XDR_PROCESS, "DeviceProcessEvents") and xdr.scanned is False
+    assert ("CommandLine", "ProcessCommandLine") in xdr.renames
     assert found.category == "process_creation" and found.label == "Security 4688"
     assert ("Image", "NewProcessName") in found.renames and (
         "CommandLine",
@@ -89,13 +95,13 @@ def test_a_sigma_rule_on_sysmon_1_is_also_served_by_4688_and_the_scanner_feeds_i
 def test_a_rule_in_4688_names_is_served_by_sysmon_1_only_once_a_pipeline_maps_it(
     telemetry: TelemetryCatalog, index: BridgeIndex
 ) -> None:
-    [found] = bridged(SECURITY_4688, telemetry, index)
+    [found] = [f for f in bridged(SECURITY_4688, telemetry, index) if f.event[0] == SYSMON]
     assert found.event == (SYSMON, "1") and found.via_key == "4688"
     assert found.renames == (("NewProcessName", "Image"),)
     assert found.scanned is False  # service security: the scanner never routes Sysmon events to it
     assert "once your pipeline maps it" in found.sentence()
     # a vendor the scanner does not run: a statement about telemetry only
-    [other] = bridged(SECURITY_4688, telemetry, index, vendor="elastic")
+    [other] = [f for f in bridged(SECURITY_4688, telemetry, index, vendor="elastic") if f.event[0] == SYSMON]
     assert other.event == (SYSMON, "1") and other.scanned is None
     assert other.sentence().startswith("also served by Sysmon 1")
 
@@ -119,8 +125,11 @@ detection:
   selection: {TargetObject|contains: '\\CurrentVersion\\Run\\'}
   condition: selection
 """
-    # the rule covers Sysmon 13 and Security 4657 itself: nothing else of either provider serves it
-    assert bridged(registry, telemetry, index) == []
+    # the rule covers Sysmon 13 and Security 4657 itself: nothing else of either provider serves it, only
+    # another provider's table (Defender XDR's)
+    assert [f.event for f in bridged(registry, telemetry, index)] == [
+        ("Defender XDR DeviceRegistryEvents", "DeviceRegistryEvents")
+    ]
     partners = index.bridged_events((SYSMON, "13"), [["TargetObject"]])
     assert (SECURITY, "4657") in partners and all(p[0] != SYSMON for p in partners)
 

@@ -9,6 +9,7 @@ from ruleatlas.telemetry.bridges import Bridge, BridgeIndex, Member, bridge_inde
 
 SYSMON = "Microsoft-Windows-Sysmon"
 SECURITY = "Microsoft-Windows-Security-Auditing"
+XDR = "Defender XDR "
 
 
 @pytest.fixture(scope="module")
@@ -133,25 +134,43 @@ def test_also_seen_as_lists_correspondences(index: BridgeIndex) -> None:
     assert linux["same_os"] is False
 
 
+def _event_logs(events: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The Windows event-log members (Defender XDR tables: `test_xdr_tables_are_catalog_events`)."""
+    return [e for e in events if not e[0].startswith(XDR)]
+
+
+def test_xdr_tables_are_catalog_events(index: BridgeIndex) -> None:
+    table = ("Defender XDR DeviceProcessEvents", "DeviceProcessEvents")
+    assert table in index.bridged_events((SYSMON, "1"), [["Image", "CommandLine"]])
+    assert table in index.bridged_events((SECURITY, "4688"), [["NewProcessName"]])
+    # a column the table lacks: not served there
+    assert table not in index.bridged_events((SECURITY, "4688"), [["TokenElevationType"]])
+    assert table in index.partners([(SYSMON, "1")])
+
+
 def test_bridged_events_need_every_field_and_the_same_os(index: BridgeIndex) -> None:
     # a 4688 rule (Hayabusa style, the event's own names) testing the image and the command line
-    assert index.bridged_events((SECURITY, "4688"), [["NewProcessName", "CommandLine"]]) == [(SYSMON, "1")]
-    # System fields never stop a bridge
-    assert index.bridged_events((SECURITY, "4688"), [["EventID", "CommandLine"]]) == [(SYSMON, "1")]
-    # a field Sysmon 1 does not carry: not served there
-    assert index.bridged_events((SECURITY, "4688"), [["TokenElevationType"]]) == []
-    # one of two ways of matching is enough
-    assert index.bridged_events((SECURITY, "4688"), [["TokenElevationType"], ["CommandLine"]]) == [
+    assert _event_logs(index.bridged_events((SECURITY, "4688"), [["NewProcessName", "CommandLine"]])) == [
         (SYSMON, "1")
     ]
+    # System fields never stop a bridge
+    assert _event_logs(index.bridged_events((SECURITY, "4688"), [["EventID", "CommandLine"]])) == [
+        (SYSMON, "1")
+    ]
+    # a field Sysmon 1 does not carry: not served there
+    assert _event_logs(index.bridged_events((SECURITY, "4688"), [["TokenElevationType"]])) == []
+    # one of two ways of matching is enough
+    assert _event_logs(
+        index.bridged_events((SECURITY, "4688"), [["TokenElevationType"], ["CommandLine"]])
+    ) == [(SYSMON, "1")]
     # Sysmon 1 -> 4688 only for what 4688 carries
     assert (SECURITY, "4688") in index.bridged_events((SYSMON, "1"), [["Image", "CommandLine"]])
-    assert index.bridged_events((SYSMON, "1"), [["OriginalFileName"]]) == []
+    assert _event_logs(index.bridged_events((SYSMON, "1"), [["OriginalFileName"]])) == []
     # a rule whose fields are unknown is bridged nowhere, and nothing crosses to Linux
-    assert index.bridged_events((SYSMON, "1"), [[]]) == []
-    assert all(p[0] == SECURITY for p in index.bridged_events((SYSMON, "1"), [["CommandLine"]]))
+    assert _event_logs(index.bridged_events((SYSMON, "1"), [[]])) == []
+    assert all(p[0] == SECURITY for p in _event_logs(index.bridged_events((SYSMON, "1"), [["CommandLine"]])))
     assert ("auditd", "SYSCALL") in index.bridged_events(("linux", "process_creation"), [["Image"]])
-    assert index.bridged_events(("linux", "process_creation"), [["Image", "CommandLine"]]) == []
+    assert _event_logs(index.bridged_events(("linux", "process_creation"), [["Image", "CommandLine"]])) == []
 
 
 def test_partners_stay_on_one_operating_system(index: BridgeIndex) -> None:

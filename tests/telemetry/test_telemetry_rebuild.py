@@ -70,6 +70,12 @@ def test_one_changed_rule_rewrites_the_pages_of_the_events_it_covered_before_and
         f"{SYSMON}3/",
         f"{SECURITY}4688/",
         f"{SECURITY}5156/",  # bridged to Sysmon 3 (network connection): it carries Image as Application
+        # Defender XDR's process and network tables, bridged before and after, with their platform page
+        "telemetry/defender-xdr-deviceprocessevents/DeviceProcessEvents/",
+        "telemetry/defender-xdr-deviceprocessevents/",
+        "telemetry/defender-xdr-devicenetworkevents/DeviceNetworkEvents/",
+        "telemetry/defender-xdr-devicenetworkevents/",
+        "telemetry/platforms/defender_xdr/",
         SYSMON,
         SECURITY,
         "telemetry/",

@@ -122,7 +122,9 @@ def _label(telemetry: TelemetryCatalog, provider: str, key: str, channel: str) -
     if found is None:
         return f"{provider} {key}", ""
     label = provider_label(found.name, channel) if channel else found.label or found.name
-    return f"{label} {key}", event.title if event is not None else ""
+    # a table's every-row event (Defender XDR) is keyed by the table its provider already names
+    shown = label if label.endswith(f" {key}") else f"{label} {key}"
+    return shown, event.title if event is not None else ""
 
 
 def bridged_events(

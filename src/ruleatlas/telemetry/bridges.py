@@ -20,7 +20,8 @@ fields to its own field names:
 Members on the same operating system can stand in for each other: a rule that covers one member serves on
 another when that member carries, under its own names, every field of one of the ways the rule can match
 (`bridged_events`). Bridges never cross operating systems: a Linux process event does not serve a Windows
-rule. Members without an event in the catalog (Defender XDR tables, ECS) are shown, never counted.
+rule. A Defender XDR table is the catalog's event for it (its every-row event, `platforms/defender_xdr.py`)
+when that platform is loaded; members without an event in the catalog (ECS) are shown, never counted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from functools import cache
 from typing import Any
 
 from ruleatlas.telemetry.catalog import TelemetryCatalog, provider_label
+from ruleatlas.telemetry.platforms.defender_xdr import provider_name as xdr_provider
 
 WINDOWS_OS, LINUX_OS, MACOS_OS = "windows", "linux", "macos"
 PYSIGMA_XDR = "pySigma-backend-kusto: sigma.pipelines.microsoftxdr.mappings"
@@ -242,7 +244,10 @@ def _windows_members(telemetry: TelemetryCatalog, category: str) -> list[Member]
     return members
 
 
-def _xdr_member(category: str) -> Member | None:
+def _xdr_member(telemetry: TelemetryCatalog, category: str) -> Member | None:
+    """The category's Defender XDR table: the catalog's event for it (the table's every-row event) when the
+    Defender XDR platform is loaded, carrying only the columns its schema has (pySigma's generic mappings
+    name some columns a table lacks, e.g. InitiatingProcessParentCommandLine in DeviceNetworkEvents)."""
     try:
         categories, tables, generic = xdr_tables()
     except ImportError:
@@ -251,8 +256,17 @@ def _xdr_member(category: str) -> Member | None:
     if table is None:
         return None
     fields = {**generic, **tables.get(table, {})}
+    provider = telemetry.provider(xdr_provider(table))
+    event = provider.events.get(table) if provider is not None else None
     return Member(
-        WINDOWS_OS, f"Defender XDR {table}", "", table, tuple(sorted(fields.items())), (), PYSIGMA_XDR
+        WINDOWS_OS,
+        f"Defender XDR {table}",
+        provider.name if provider is not None and event is not None else "",
+        table,
+        tuple(sorted(fields.items())),
+        (),
+        PYSIGMA_XDR,
+        frozenset(f.name.lower() for f in event.fields) if event is not None and event.fields else None,
     )
 
 
@@ -324,7 +338,7 @@ def build_bridges(telemetry: TelemetryCatalog) -> list[Bridge]:
     bridges = []
     for category in BRIDGED_CATEGORIES:
         members = _windows_members(telemetry, category)
-        members += [m for m in (_xdr_member(category), _ecs_member(category)) if m is not None]
+        members += [m for m in (_xdr_member(telemetry, category), _ecs_member(category)) if m is not None]
         members += _product_members(telemetry, category)
         members += _extra_members(telemetry, category)
         if len(members) > 1:
