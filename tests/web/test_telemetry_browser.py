@@ -86,7 +86,10 @@ def test_event_page_shows_fields_counts_example_indicators_and_rules(
         "Example",
         "Most",
         "Rules",
+        "Rules",  # the rules Sysmon 3 serves through a bridge (those on Security 5156), apart
     ]
+    assert headings[-1].startswith("Rules it serves through an event bridge")
+    assert page.locator("#bridged-rules a").count() >= 1  # each rule links to its page
     fields = page.locator("#fields table.fields-table tbody tr")
     texts = [fields.nth(i).inner_text() for i in range(fields.count())]
     hostname = next(t for t in texts if t.startswith("DestinationHostname"))
