@@ -148,12 +148,24 @@ VENDOR_MAPPINGS: dict[tuple[str, str], str] = {
 # principal is the actor; pySigma: `target.process.file.full_path`, which then means no Sigma field there),
 # OriginalFileName as `src.process.file.full_path` and Product as `target.asset.software.description`
 # (neither in pySigma's table); in process access events, SourceImage and TargetImage as the principal's and
-# the target's process path (pySigma: Image as the target's) and GrantedAccess as `target.resource.name`.
+# the target's process path (pySigma: Image as the target's) and GrantedAccess as `target.resource.name`;
+# `principal.hostname`, which the translations group by (`match: $hostname`), is the event's computer there.
 _FILE_CATEGORIES = frozenset(
     {"file_event", "file_delete", "file_change", "file_rename", "file_access", "create_stream_hash"}
 )
 _ACCESS = frozenset({"process_access"})
 _CREATION = frozenset({"process_creation"})
+# Events about one host's own processes, files and registry: UDM's principal is the acting process on that
+# host, so `principal.hostname` is the event's computer (Windows: the record's `Computer`). (In network and
+# logon events the principal may be another machine: left to pySigma's SourceHostname or the native name.)
+_HOST_EVENTS = (
+    _FILE_CATEGORIES
+    | _ACCESS
+    | _CREATION
+    | frozenset(
+        {"registry_event", "registry_add", "registry_set", "registry_delete", "image_load", "driver_load"}
+    )
+)
 VENDOR_READINGS: dict[tuple[str, str], tuple[tuple[str, frozenset[str]], ...]] = {
     ("udm", "target.file.full_path"): (("TargetFilename", _FILE_CATEGORIES),),
     ("udm", "principal.process.file.full_path"): (("Image", _FILE_CATEGORIES), ("SourceImage", _ACCESS)),
@@ -161,6 +173,7 @@ VENDOR_READINGS: dict[tuple[str, str], tuple[tuple[str, frozenset[str]], ...]] =
     ("udm", "src.process.file.full_path"): (("OriginalFileName", _CREATION),),
     ("udm", "target.asset.software.description"): (("Product", _CREATION),),
     ("udm", "target.resource.name"): (("GrantedAccess", _ACCESS),),
+    ("udm", "principal.hostname"): (("Computer", _HOST_EVENTS),),
 }
 
 # Schemas whose pySigma pipeline writes every Sigma field it does not map as a prefix plus the Sigma name:

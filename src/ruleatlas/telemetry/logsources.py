@@ -47,6 +47,9 @@ SYSTEM_FIELDS: tuple[str, ...] = (
     "ExecutionProcessID",
     "ExecutionThreadID",
 )
+# Of those, the ones every Windows event log record has a value in: its event id, provider, channel and
+# computer (a user id, a level or a version may be absent or zero).
+ALWAYS_SET_FIELDS: tuple[str, ...] = ("EventID", "Provider_Name", "Channel", "Computer")
 
 # Channels whose EventData is a list of unnamed <Data> strings, which Sigma rules address as the field `Data`
 # (SigmaHQ's ps_classic_* and powershell-classic rules test `Data|contains: 'HostApplication=...'`).

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any as AnyType
 
 from ruleatlas.analysis.canonical import canonical, expand_regex, value_text_ignores_case
 from ruleatlas.analysis.indicators import defined_columns, rule_logic
+from ruleatlas.analysis.relations.scope import pred_implied
 from ruleatlas.model import (
     CATEGORY_SCOPE,
     MEMBERSHIP,
@@ -52,6 +54,10 @@ from ruleatlas.model import (
 
 MAX_TERMS = 64  # alternatives of one expression (a term list) before the form gives up
 MAX_LITERALS = 4000  # literals in the whole form before it gives up
+
+# Canonical fields that hold a whole number whatever the vendor's type for it: `EventID` "4688" is 4688.
+NUMBER_FIELDS = frozenset({"EventID"})
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,9}")
 
 # Kinds compared only when identical: what they match cannot be told from their text (regexes, field
 # references) or is not a comparison with a value (neq is true of absent fields in some engines).
@@ -181,8 +187,16 @@ def literal(pred: Pred, vendor: str, logsource: dict[str, str]) -> Lit:
         extra += f"/re:{pred.regex_flags}"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    # Case says nothing about numbers, booleans or null: one literal however the source flagged it.
-    cased = not insensitive if isinstance(value, str) else False
+    if (
+        form.field in NUMBER_FIELDS
+        and form.kind is Kind.EQ
+        and isinstance(value, str)
+        and _DECIMAL.fullmatch(value)
+    ):
+        value = int(value)  # a Windows event id written as text (YARA-L `product_event_type = "4688"`)
+    # Case says nothing about numbers, booleans, null or text without letters that have a case ("4688",
+    # "127.0.0.1"): one literal however the source flagged it.
+    cased = not insensitive and value.casefold() != value.upper() if isinstance(value, str) else False
     return (form.field, form.kind.value, value, cased, extra)
 
 
@@ -431,28 +445,44 @@ def _one_event_window(rule: Rule) -> bool:
     return condition["condition"] == searches[0].label
 
 
-def _implied_by_coverage(expr: Expr, logsource: dict[str, str]) -> bool:
+def _implied_by_coverage(
+    expr: Expr, vendor: str, logsource: dict[str, str], events: list[tuple[str, str, int | str, str]]
+) -> bool:
     """`expr` holds for every event of the rule's event coverage: the scope comparison its reader read the
-    category from (`CATEGORY_SCOPE`). (An `EventID` naming every covered event would too, but a rule whose
-    logic is only that is left with nothing to index, and then loses its stricter neighbours: kept.)"""
-    return (
-        isinstance(expr, Pred)
-        and expr.scope
+    category from (`CATEGORY_SCOPE`), or a comparison the coverage implies (`scope.pred_implied`: an Elastic
+    `event.category` its ingest writes on every covered event, a header field every Windows event has); a
+    value list holds when one of its comparisons does. (An `EventID` naming every covered event would too, but
+    a rule whose logic is only that is left with nothing to index, and then loses its stricter neighbours:
+    kept.)"""
+    if isinstance(expr, Any):
+        return any(_implied_by_coverage(item, vendor, logsource, events) for item in expr.items)
+    if not isinstance(expr, Pred):
+        return False
+    if (
+        expr.scope
         and expr.kind is Kind.EQ
         and not expr.transforms
         and logsource.get(CATEGORY_SCOPE) == f"{expr.field}={expr.value}"
-    )
+    ):
+        return True
+    sigma_field = canonical(expr, vendor, logsource).field
+    return pred_implied(expr, vendor, sigma_field, logsource, events)
 
 
 def _conjuncts(expr: Expr) -> tuple[Expr, ...]:
-    return expr.items if isinstance(expr, All) else (expr,)
+    """The top-level conjuncts of `expr`, nested ANDs flattened (`(a and b) and c` is a, b, c)."""
+    if not isinstance(expr, All):
+        return (expr,)
+    return tuple(x for item in expr.items for x in _conjuncts(item))
 
 
-def _without_implied(expr: Expr, logsource: dict[str, str]) -> Expr | None:
+def _without_implied(
+    expr: Expr, vendor: str, logsource: dict[str, str], events: list[tuple[str, str, int | str, str]]
+) -> Expr | None:
     """`expr` without its top-level conjuncts that every covered event satisfies (None: nothing is left). Only
     conjuncts go: a comparison true of every event is the identity of AND, whatever vendor wrote it."""
-    items = expr.items if isinstance(expr, All) else (expr,)
-    kept = tuple(i for i in items if not _implied_by_coverage(i, logsource))
+    items = _conjuncts(expr)
+    kept = tuple(i for i in items if not _implied_by_coverage(i, vendor, logsource, events))
     if len(kept) == len(items):
         return expr
     if not kept:
@@ -486,7 +516,7 @@ def rule_form(
     restated: list[AnyType] = []
     if events:
         # Compared over the same coverage, a comparison that only restates it must not tell rules apart.
-        trimmed = _without_implied(kept, rule.logsource)
+        trimmed = _without_implied(kept, rule.vendor, rule.logsource, events)
         if trimmed is not None and trimmed != kept:
             restated = sorted(
                 (_tree(x, builder) for x in _conjuncts(kept) if x not in _conjuncts(trimmed)), key=_sort_key
