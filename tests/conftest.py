@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ruleatlas.telemetry import TelemetryCatalog
+
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
@@ -76,3 +78,11 @@ def corpus_catalog(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
         )
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def telemetry(shared_dir: Path) -> TelemetryCatalog:
+    """The real telemetry catalog, loaded once from ../shared for every test that reads it."""
+    from ruleatlas.telemetry import load_telemetry
+
+    return load_telemetry(shared_dir / "providers", shared_dir / "corpus" / "sigma")

@@ -29,7 +29,7 @@ def elastic(language: str, query: str, index: str) -> Rule:
     text = (
         '[metadata]\ncreation_date = "2024/01/01"\n\n[rule]\nname = "e"\nrule_id = "e1"\ndescription = "d"\n'
         f'risk_score = 47\nseverity = "medium"\ntype = "{"eql" if language == "eql" else "query"}"\n'
-        f'language = "{language}"\nindex = [{index}]\nquery = \'\'\'\n{query}\n\'\'\'\n'
+        f"language = \"{language}\"\nindex = [{index}]\nquery = '''\n{query}\n'''\n"
     )
     rules, problems = parse_elastic(text, "rules/e.toml", "rules", repo_url="", commit="", companions={})
     assert rules and not problems, problems
@@ -58,7 +58,8 @@ def test_an_elastic_data_set_holding_one_service_s_log_is_left_to_coverage() -> 
     # A real filter beside it stays: stricter, not equal.
     stricter = elastic(
         "kuery",
-        'event.dataset:okta.system and event.action:"system.api_token.revoke" and okta.outcome.result:SUCCESS',
+        'event.dataset:okta.system and event.action:"system.api_token.revoke" and '
+        "okta.outcome.result:SUCCESS",
         OKTA_INDEX,
     )
     s_form = form(stricter, OKTA_REVOKE)
@@ -84,7 +85,8 @@ CERTUTIL_SIGMA = sigma(
     "  sel:\n    Image|endswith: '\\certutil.exe'\n    CommandLine|contains: 'urlcache'\n  condition: sel",
 )
 CERTUTIL_EQL = (
-    'process where host.os.type == "windows" and event.type == "start" and process.name : "certutil.exe" and\n'
+    'process where host.os.type == "windows" and event.type == "start" and\n'
+    '  process.name : "certutil.exe" and\n'
     '  process.command_line : "*urlcache*"'
 )
 ENDPOINT_INDEX = '"logs-endpoint.events.process-*", "logs-windows.sysmon_operational-*"'

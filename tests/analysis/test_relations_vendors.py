@@ -192,8 +192,8 @@ REAL_YARAL = "rules/community/microsoft/windows/finger_exe_execution.yaral"
 
 
 def test_a_real_translation_is_its_sigma_original_s_class(shared_dir: Path) -> None:
-    """Both are read from ../shared and compared over one coverage (Sysmon 1, what the catalog gives both): the
-    translation's host grouping (`match: $hostname`) filters nothing there."""
+    """Both are read from ../shared and compared over one coverage (Sysmon 1, what the catalog gives both):
+    the translation's host grouping (`match: $hostname`) filters nothing there."""
     sigma_path = shared_dir / "corpus" / "sigma" / REAL_SIGMA
     original, problems = parse_sigma_file(sigma_path.read_text(encoding="utf-8"), REAL_SIGMA, "rules")
     assert original, problems
