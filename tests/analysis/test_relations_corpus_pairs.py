@@ -23,6 +23,10 @@ PAIRS = (
         "sigma/rules/windows/process_creation/proc_creation_win_finger_execution.yml",
         "chronicle/rules/community/microsoft/windows/finger_exe_execution.yaral",
     ),
+    (  # its `data_source = "Sysmon"` meta filters nothing: both are fed Sysmon 1 and Security 4688
+        "sigma/rules/windows/process_creation/proc_creation_win_hktl_mimikatz_command_line.yml",
+        "chronicle/rules/community/microsoft/windows/hacktool_mimikatz_execution.yaral",
+    ),
     (
         "sigma/rules/identity/okta/okta_api_token_revoked.yml",
         "elastic/rules/integrations/okta/impact_attempt_to_revoke_okta_api_token.toml",

@@ -1,8 +1,8 @@
 """Cross-vendor equivalence (issue 14 §2): comparisons the event coverage implies are left to it, and values
 fold alike. Each fix has a hand-made pair that is one class, and a near miss that stays apart: an Elastic
 rule's ingest scope (`event.category`, `event.type`, `host.os.type`) and a service's one data set, a
-Windows event's always-set Computer under a YARA-L host grouping, an event id written as text, and text
-without cased letters."""
+Windows event's always-set Computer under a YARA-L host grouping, an event id written as text, text
+without cased letters, and a YARA-L rule's `data_source` meta (no filter of its logic)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ruleatlas.analysis.relations.form import RuleForm, literal
 from ruleatlas.model import Kind, Pred, Rule
 from ruleatlas.sources.elastic import parse_file as parse_elastic
 from ruleatlas.sources.sigma import parse_sigma_file
+from ruleatlas.sources.yaral.logsource import derive as derive_yaral
 
 Events = list[tuple[str, str, int | str, str]]
 SYSMON_1: Events = [("Sysmon", "Microsoft-Windows-Sysmon/Operational", 1, "Process creation")]
@@ -128,3 +129,12 @@ def test_text_without_cased_letters_is_one_literal_cased_or_not() -> None:
     assert literal(Pred("c-uri", Kind.EQ, "/Admin", cased=True), "sigma", logsource) != literal(
         Pred("c-uri", Kind.EQ, "/Admin"), "sigma", logsource
     )
+
+
+def test_a_yaral_data_source_meta_does_not_narrow_a_rule_of_one_event_type() -> None:
+    meta = {"platform": "Windows", "data_source": "Sysmon"}
+    launch = '$e.metadata.event_type = "PROCESS_LAUNCH"\n'
+    # The rule reads every PROCESS_LAUNCH event, from Sysmon 1 as from Security 4688: no Sysmon service.
+    assert derive_yaral(meta, launch).get("service") is None
+    # With no event type, the meta is all that places the rule (an event id alone names no log).
+    assert derive_yaral(meta, '$e.metadata.product_event_type = "1"\n')["service"] == "sysmon"

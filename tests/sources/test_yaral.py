@@ -55,7 +55,8 @@ def test_community_rule(rules: dict[str, Rule]) -> None:
         "category": "process_creation",
         # the category was read from this comparison alone (relations leave it to event coverage)
         "category_scope": "metadata.event_type=PROCESS_LAUNCH",
-        "service": "sysmon",
+        # no service: `data_source = "Sysmon"` is what the author tested with; the rule reads every
+        # PROCESS_LAUNCH event, whichever log it was parsed from
         "yaral.event_type": "PROCESS_LAUNCH",
         "yaral.platform": "Windows",
         "yaral.data_source": "Sysmon",
@@ -89,11 +90,12 @@ def test_community_rule(rules: dict[str, Rule]) -> None:
     assert rule.stages[0].expr == Ref("$process")
     assert rule.output_fields == ("risk_score",)
     # the regexes are literals: the canonical keys meet Sigma's `Image|endswith`, `CommandLine|contains`; the
-    # binding of the match placeholder `$hostname` is `exists` (YARA-L drops events where it is empty)
+    # binding of the match placeholder `$hostname` is `exists` (YARA-L drops events where it is empty); a
+    # process event's principal.hostname is the event's computer
     assert [i.key for i in rule_indicators(rule).positives] == [
         ("Image", "ends_with", "\\powershell.exe", ""),
         ("CommandLine", "contains", "-enc", ""),
-        ("SourceHostname", "exists", "true", ""),
+        ("Computer", "exists", "true", ""),
     ]
     assert rule.problems == []
 

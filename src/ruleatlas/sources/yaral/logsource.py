@@ -3,7 +3,8 @@
 SOC Prime's conversions (the deprecated rules) carry the Sigma log source they came from in `meta`
 (`product`, `service`, `category`): used as written. Community rules name their data through UDM: the category
 comes from `metadata.event_type` (when the rule tests exactly one), the product and service from
-`metadata.log_type` / `metadata.product_name` comparisons, or from the `platform` / `data_source` meta. The
+`metadata.log_type` / `metadata.product_name` comparisons, or from the `platform` meta (and the
+`data_source` meta for a rule of no event type: it does not narrow what a rule of one event type reads). The
 event-type table follows the UDM event-type enum's meaning (Google SecOps UDM reference) onto Sigma's category
 names; native values are kept under `yaral.*`.
 """
@@ -80,10 +81,13 @@ def derive(meta: dict[str, str], events: str) -> dict[str, str]:
             break
     platform = meta.get("platform", "").strip().lower()
     product = product or PLATFORMS.get(platform, "")
-    if not service and "sysmon" in meta.get("data_source", "").lower():
-        service = "sysmon"
     categories = {EVENT_TYPES.get(t, "") for t in found["event_type"]}
     category = categories.pop() if len(categories) == 1 else ""
+    if not service and not category and "sysmon" in meta.get("data_source", "").lower():
+        # Meta says what the author tested with, not what the rule reads: a rule of an event type reads every
+        # log parsed to it (a PROCESS_LAUNCH from Security 4688 as from Sysmon 1), so only a rule with no
+        # category is placed in Sysmon's log by it.
+        service = "sysmon"
     if category and len(found["event_type"]) == 1 and _READ_AS[category] == [found["event_type"][0]]:
         # one event type, the only one read as this category: the category says exactly what it does
         out[CATEGORY_SCOPE] = f"metadata.event_type={found['event_type'][0]}"
