@@ -87,14 +87,19 @@ class LiteralSearch:
 
     def found(self, text: str) -> set[str]:
         """The literals that occur in `text`."""
+        return set(self.occurrences(text))
+
+    def occurrences(self, text: str) -> list[str]:
+        """The literals that occur in `text`, once per occurrence (a caller gathering the literals of
+        several texts makes one set of them all)."""
         if self._str_automaton is not None:
             try:
-                return set(self._str_automaton.find_matches_as_strings(text, overlapping=True))
+                return self._str_automaton.find_matches_as_strings(text, overlapping=True)  # type: ignore[no-any-return]
             except UnicodeEncodeError:  # a lone surrogate in the text
                 self._bytes_automaton = self._bytes_automaton or self._bytes()
         if self._bytes_automaton is not None:
             matches = self._bytes_automaton.find_matches_as_indexes(encode(text), True)
-            return set(map(self.literals.__getitem__, map(_first, matches)))
+            return list(map(self.literals.__getitem__, map(_first, matches)))
         if self._char_automaton is not None:
-            return set(map(_second, self._char_automaton.iter(text)))
-        return set()
+            return list(map(_second, self._char_automaton.iter(text)))
+        return []

@@ -27,6 +27,7 @@ from ruleatlas.engine.prefilter import (
     Plan,
     Prefilter,
     RuleFacts,
+    literal_sources,
     read_fields,
     required_fields,
 )
@@ -107,6 +108,7 @@ class Scanner:
             fields=[required_fields(rule.rule) for rule in self.rules],
             reads=[read_fields(getattr(rule, "matcher", None)) for rule in self.rules],
             more_literals=[tuple(getattr(rule, "literal_groups", ()))[1:] for rule in self.rules],
+            sources=[literal_sources(rule.rule) for rule in self.rules],
         )
         self._literal_sets = LiteralSets(self._facts)
         self._buckets: dict[Pair | None, Prefilter] = {}
