@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
+from ruleatlas.engine import prefilter as prefilter_module
 from ruleatlas.engine.prefilter import (
     SEPARATOR,
     LiteralSets,
     Prefilter,
     RuleFacts,
+    Sources,
     event_text,
     fold,
     has_any_field,
+    literal_sources,
     read_fields,
     required_fields,
 )
@@ -212,3 +217,70 @@ def test_field_index_agrees_with_the_plain_definition() -> None:
                 i for i, needs in enumerate(fields_of) if needs is None or has_any_field(event, needs)
             ]
             assert prefilter.candidates(event) == expected, event
+
+
+def test_literal_sources_name_the_fields_a_literal_is_read_from() -> None:
+    image = Pred("Image", Kind.ENDS_WITH, "\\cmd.exe")
+    both = Pred("CommandLine", Kind.CONTAINS, "cmd.exe")
+    dotted = Pred("Event.Data", Kind.CONTAINS, "secret")
+    keyword = Pred(None, Kind.CONTAINS, "mimikatz")
+    negated = Pred("User", Kind.CONTAINS, "system")
+    rule = _rule(
+        All((Ref("sel"), Not(Ref("filter")))),
+        sel=Any((All((image, both)), dotted, keyword)),
+        filter=negated,
+    )
+    sources = literal_sources(rule)
+    assert sources["\\cmd.exe"] == {"Image"}
+    assert sources["cmd.exe"] == {"CommandLine"}
+    assert sources["secret"] == {"Event.Data", "Event"}  # by its name, or from its top key
+    assert sources["mimikatz"] is None  # a keyword: any field
+    assert sources["system"] == {"User"}  # every predicate counts (more places only add candidates)
+    # a literal a keyword also requires may be anywhere
+    assert (
+        literal_sources(_rule(Ref("sel"), sel=Any((both, Pred(None, Kind.CONTAINS, "cmd.exe")))))["cmd.exe"]
+        is None
+    )
+
+
+def test_field_split_search_finds_literals_in_their_own_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big automaton's literals are searched in the fields their predicates read (FieldGroup); small
+    fields' literals share one automaton; keyword literals are searched in every field."""
+    monkeypatch.setattr(prefilter_module, "SMALL_AUTOMATON", 2)
+    literals: list[frozenset[str] | None] = [
+        frozenset({"whoami"}),  # CommandLine
+        frozenset({"\\cmd.exe"}),  # Image
+        frozenset({"mimikatz"}),  # a keyword
+        frozenset({"alpha", "beta"}),  # CommandLine, with a further requirement on Image
+    ]
+    sources: list[Sources] = [
+        {"whoami": frozenset({"CommandLine"})},
+        {"\\cmd.exe": frozenset({"Image"})},
+        {"mimikatz": None},
+        {
+            "alpha": frozenset({"CommandLine"}),
+            "beta": frozenset({"CommandLine"}),
+            "gamma": frozenset({"Image"}),
+        },
+    ]
+    reads: list[frozenset[str] | None] = [
+        frozenset({"CommandLine"}),
+        frozenset({"Image"}),
+        None,
+        frozenset({"CommandLine", "Image"}),
+    ]
+    facts = RuleFacts(literals, [None] * 4, reads, [(), (), (), (frozenset({"gamma"}),)], sources)
+    prefilter = Prefilter(range(4), facts, LiteralSets(facts))
+    event: dict[str, object] = {"Image": "C:\\CMD.EXE", "CommandLine": "whoami /all", "User": "x"}
+    plan = prefilter.plan(event)
+    assert plan.groups is not None and len(plan.groups) >= 2
+    assert prefilter.candidates(event) == [0, 1]
+    # a literal in another field than its predicates read is no hit
+    assert prefilter.candidates({"Image": "whoami.exe", "CommandLine": "x \\cmd.exe", "User": "x"}) == []
+    # a keyword's literal counts in any field, also one no field rule reads
+    assert prefilter.candidates({"Image": "a", "CommandLine": "b", "User": "MIMIKATZ"}) == [2]
+    # the further requirement is searched in its own field too
+    assert prefilter.candidates({"Image": "gamma", "CommandLine": "alpha", "User": "x"}) == [3]
+    assert prefilter.candidates({"Image": "x", "CommandLine": "alpha gamma", "User": "x"}) == []
+    # values of another type than when the plan was made: the exact text of the group
+    assert prefilter.candidates({"Image": ["C:\\cmd.exe"], "CommandLine": 5, "User": "x"}) == [1]
