@@ -8,8 +8,9 @@ a warm-up pass (automata and plans built), each step of `Prefilter.select` is ti
 events of each kind, best of `--passes` passes (CPU time, process_time): the plan lookup (`Scanner._plan`),
 building the folded text, the automaton search (`found`), the literal hits with the further-requirement
 checks (`hits`, the search included) and the whole `select`. Printed per kind: events, share of all
-events and of the prefilter's time, automaton literals, text length, literals found (occurrences and
-distinct), rules hit before and after the further-requirement checks, and the microseconds per event of
+events and of the prefilter's time, automaton literals (summed over the automata of a plan that searches
+field by field) and automaton passes per event, text length, literals found (occurrences and distinct),
+rules hit before and after the further-requirement checks, and the microseconds per event of
 each step. The machine is shared: the figures move with its load (printed); compare within one run.
 Prints figures only; asserts nothing.
 """
@@ -68,14 +69,26 @@ def main() -> int:
         bucket, plan = scanner._plan(fields)
         bucket.select(plan, fields)
 
-    def text_of(item: tuple[dict[str, object], object, object]) -> str | None:
+    def passes_of(item: tuple[dict[str, object], object, object]) -> list[tuple[object, str]]:
+        """The automaton passes of one event: (automaton, folded text) each; one pass, or one per field
+        group when the plan searches field by field (`Plan.groups`)."""
         fields, _bucket, plan = item
         literal_set = plan.literal_set  # type: ignore[attr-defined]
         if literal_set is None:
-            return None
-        split = plan.split  # type: ignore[attr-defined]
-        text = _split_text(split, fields, literal_set.numeric) if split is not None else None
-        return text if text is not None else values_text(plan.values(fields))  # type: ignore[attr-defined]
+            return []
+        parts = (
+            [(g.search, g.split, g.values, g.numeric) for g in plan.groups]  # type: ignore[attr-defined]
+            if plan.groups is not None  # type: ignore[attr-defined]
+            else [(literal_set.search, plan.split, plan.values, literal_set.numeric)]  # type: ignore[attr-defined]
+        )
+        out: list[tuple[object, str]] = []
+        for search, split, values, numeric in parts:
+            text = _split_text(split, fields, numeric) if split is not None else None
+            out.append((search, text if text is not None else values_text(values(fields))))
+        return out
+
+    def found_of(passes: list[tuple[object, str]]) -> set[str]:
+        return {literal for search, text in passes for literal in search.occurrences(text)}  # type: ignore[attr-defined]
 
     select_us = {
         kind: best_us(lambda f: scanner._plan(f)[0].select(scanner._plan(f)[1], f), group, 1)  # type: ignore[arg-type]
@@ -84,41 +97,36 @@ def main() -> int:
     weight = {kind: select_us[kind] * len(by_kind[kind]) for kind in by_kind}
     total = sum(weight.values()) or 1.0
     print(
-        f"{'Channel, EventID':<52}{'events':>7}{'ev%':>6}{'pf%':>6}{'lits':>7}{'text':>6}{'found':>11}"
-        f"{'rules':>9}{'plan':>7}{'text':>7}{'found':>7}{'hits':>7}{'select':>8}  (µs/event)"
+        f"{'Channel, EventID':<52}{'events':>7}{'ev%':>6}{'pf%':>6}{'lits':>7}{'pass':>5}{'text':>6}"
+        f"{'found':>11}{'rules':>9}{'plan':>7}{'text':>7}{'found':>7}{'hits':>7}{'select':>8}  (µs/event)"
     )
     for kind in sorted(weight, key=weight.__getitem__, reverse=True)[: args.top]:
         group = by_kind[kind]
         items = [(fields, *scanner._plan(fields)) for fields in group]
         literal_set = items[0][2].literal_set
-        texts = [text_of(item) for item in items]  # type: ignore[arg-type]
-        searched = [text for text in texts if text is not None]
+        passes = [passes_of(item) for item in items]  # type: ignore[arg-type]
+        searched = [p for p in passes if p]
         name = f"{kind[0]}, {kind[1]}"[:50]
         if literal_set is None or not searched:
             print(f"{name:<52}{len(group):>7}  (no literal search)")
             continue
-        raw = sum(
-            len(literal_set.search._str_automaton.find_matches_as_strings(t, overlapping=True))
-            if literal_set.search._str_automaton is not None
-            else 0
-            for t in searched
-        )
-        distinct = sum(len(literal_set.search.found(t)) for t in searched)
-        hit_before = sum(
-            len(set().union(*map(literal_set.rules_of.__getitem__, literal_set.search.found(t))))
-            for t in searched
-        )
-        hit_after = sum(len(literal_set.hits(t)) for t in searched)
+        raw = sum(len(search.occurrences(text)) for p in searched for search, text in p)  # type: ignore[attr-defined]
+        founds = [found_of(p) for p in searched]
+        distinct = sum(map(len, founds))
+        hit_before = sum(len(set().union(*map(literal_set.rules_of.__getitem__, f))) for f in founds)
+        hit_after = sum(len(literal_set.hits_of(f)) for f in founds)
         n = len(searched)
+        literals = sum(len(search.literals) for search, _text in searched[0])  # type: ignore[attr-defined]
         plan_us = best_us(lambda item: scanner._plan(item[0]), items, args.passes)  # type: ignore[index]
-        text_us = best_us(text_of, items, args.passes)  # type: ignore[arg-type]
-        found_us = best_us(literal_set.search.found, searched, args.passes)  # type: ignore[arg-type]
-        hits_us = best_us(literal_set.hits, searched, args.passes)  # type: ignore[arg-type]
+        text_us = best_us(passes_of, items, args.passes)  # type: ignore[arg-type]
+        found_us = best_us(found_of, searched, args.passes)  # type: ignore[arg-type]
+        hits = literal_set.hits_of
+        hits_us = best_us(lambda p, hits=hits: hits(found_of(p)), searched, args.passes)  # type: ignore[misc]
         whole_us = best_us(lambda item: item[1].select(item[2], item[0]), items, args.passes)  # type: ignore[index]
         print(
             f"{name:<52}{len(group):>7}{len(group) / len(events) * 100:>6.1f}"
             f"{weight[kind] / total * 100:>6.1f}"
-            f"{len(literal_set.search.literals):>7}{sum(map(len, searched)) // n:>6}"
+            f"{literals:>7}{len(searched[0]):>5}{sum(len(t) for p in searched for _s, t in p) // n:>6}"
             f"{raw / n:>6.0f}/{distinct / n:<4.0f}{hit_before / n:>5.0f}/{hit_after / n:<3.0f}"
             f"{plan_us:>7.1f}{text_us:>7.1f}{found_us:>7.1f}{hits_us:>7.1f}{whole_us:>8.1f}",
             flush=True,

@@ -12,6 +12,9 @@ match; tests compare prefiltered scans with full scans over real logs, house rul
    whole text when one of them is a keyword search (which may read any field).
    A rule's further requirements (`CompiledRule.literal_groups` after the first: the other And
    children's) must each have a literal in the text too.
+   A big automaton is not walked over the whole text (`FieldGroup`): each literal is searched only in the
+   values of the fields its predicates read (`literal_sources`; a keyword's literal in every field), which
+   holds it whenever the rule matches.
 2. Fields: `required_fields(rule)` names fields at least one of which the event must have for the rule to
    match: a field that is absent fails every comparison except null, `exists` and negated ones (matchers.py),
    so a positive comparison requires its field. Events with the same field names (typically all events of
