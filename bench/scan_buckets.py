@@ -103,30 +103,30 @@ def main() -> int:
     for kind in sorted(weight, key=weight.__getitem__, reverse=True)[: args.top]:
         group = by_kind[kind]
         items = [(fields, *scanner._plan(fields)) for fields in group]
-        literal_set = items[0][2].literal_set
         passes = [passes_of(item) for item in items]  # type: ignore[arg-type]
-        searched = [p for p in passes if p]
+        # events of one kind may differ in field names, hence in plan and automata: each with its own
+        searched = [(p, item[2].literal_set) for p, item in zip(passes, items, strict=True) if p]
         name = f"{kind[0]}, {kind[1]}"[:50]
-        if literal_set is None or not searched:
+        if not searched:
             print(f"{name:<52}{len(group):>7}  (no literal search)")
             continue
-        raw = sum(len(search.occurrences(text)) for p in searched for search, text in p)  # type: ignore[attr-defined]
-        founds = [found_of(p) for p in searched]
-        distinct = sum(map(len, founds))
-        hit_before = sum(len(set().union(*map(literal_set.rules_of.__getitem__, f))) for f in founds)
-        hit_after = sum(len(literal_set.hits_of(f)) for f in founds)
+        raw = sum(len(search.occurrences(text)) for p, _ls in searched for search, text in p)  # type: ignore[attr-defined]
+        founds = [(found_of(p), ls) for p, ls in searched]
+        distinct = sum(len(f) for f, _ls in founds)
+        hit_before = sum(len(set().union(*map(ls.rules_of.__getitem__, f))) for f, ls in founds)
+        hit_after = sum(len(ls.hits_of(f)) for f, ls in founds)
         n = len(searched)
-        literals = sum(len(search.literals) for search, _text in searched[0])  # type: ignore[attr-defined]
+        chars = sum(len(t) for p, _ls in searched for _s, t in p) // n
+        literals = sum(len(search.literals) for search, _text in searched[0][0])  # type: ignore[attr-defined]
         plan_us = best_us(lambda item: scanner._plan(item[0]), items, args.passes)  # type: ignore[index]
         text_us = best_us(passes_of, items, args.passes)  # type: ignore[arg-type]
-        found_us = best_us(found_of, searched, args.passes)  # type: ignore[arg-type]
-        hits = literal_set.hits_of
-        hits_us = best_us(lambda p, hits=hits: hits(found_of(p)), searched, args.passes)  # type: ignore[misc]
+        found_us = best_us(lambda pair: found_of(pair[0]), searched, args.passes)  # type: ignore[index]
+        hits_us = best_us(lambda pair: pair[1].hits_of(found_of(pair[0])), searched, args.passes)  # type: ignore[index]
         whole_us = best_us(lambda item: item[1].select(item[2], item[0]), items, args.passes)  # type: ignore[index]
         print(
             f"{name:<52}{len(group):>7}{len(group) / len(events) * 100:>6.1f}"
             f"{weight[kind] / total * 100:>6.1f}"
-            f"{literals:>7}{len(searched[0]):>5}{sum(len(t) for p in searched for _s, t in p) // n:>6}"
+            f"{literals:>7}{len(searched[0][0]):>5}{chars:>6}"
             f"{raw / n:>6.0f}/{distinct / n:<4.0f}{hit_before / n:>5.0f}/{hit_after / n:<3.0f}"
             f"{plan_us:>7.1f}{text_us:>7.1f}{found_us:>7.1f}{hits_us:>7.1f}{whole_us:>8.1f}",
             flush=True,
