@@ -19,6 +19,7 @@ from ruleatlas.attack.tags import TacticDoc
 from ruleatlas.model import All, Expr, Not, Pred, Problem, Ref, Rule, RuleKind
 from ruleatlas.model import Any as AnyOf
 from ruleatlas.telemetry import TelemetryCatalog, event_coverage
+from ruleatlas.telemetry.bridged import BridgedEvent
 from ruleatlas.telemetry.coverage import CoverageDoc, RuleFacts, rule_facts
 
 # Rules of these kinds are shown but never counted: they are not part of the live corpus.
@@ -87,9 +88,14 @@ class RuleRow:
 
 
 def analyse_rule(
-    rule: Rule, attack: AttackData | None, telemetry: TelemetryCatalog | None, source: str = ""
+    rule: Rule,
+    attack: AttackData | None,
+    telemetry: TelemetryCatalog | None,
+    source: str = "",
+    bridged: list[BridgedEvent] | None = None,
 ) -> RuleRow:
-    """`source` names the rule's source (`hayabusa`), when it is not its vendor label."""
+    """`source` names the rule's source (`hayabusa`), when it is not its vendor label; `bridged`, the events
+    that serve it through a bridge (the page's "also served by"), when there are any."""
     tactics: list[TacticDoc] = []
     unknown: list[str] = []
     problems: list[Problem] = []
@@ -111,6 +117,8 @@ def analyse_rule(
         events=events["events"],
         events_note=events["events_note"],
     )
+    if bridged:
+        doc["bridged_events"] = [b.to_json() for b in bridged]
     ls = rule.logsource
     event_rows = [(e["provider"], e["channel"], e["event_id"], e["title"]) for e in events["events"]]
     form = rule_form(rule, event_rows, cloud_actions(rule, telemetry))

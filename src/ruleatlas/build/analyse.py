@@ -3,7 +3,6 @@ catalog rows, on every core (`workers.map_batches`)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -61,18 +60,8 @@ def scanner_routes(rule: Rule) -> Routed | None:
     return routed
 
 
-def _with_bridged(row: RuleRow, bridged: list[BridgedEvent]) -> RuleRow:
-    """The row's page document with its bridged events (the rule page's "also served by")."""
-    if bridged:
-        doc = json.loads(row.doc_json)
-        doc["bridged_events"] = [b.to_json() for b in bridged]
-        row.doc_json = json.dumps(doc, ensure_ascii=False)
-    return row
-
-
 def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
     rules, problems = parse_file(file, repo, commit)
-    rows = [analyse_rule(rule, _WORKER_ATTACK, _WORKER_TELEMETRY, file.source) for rule in rules]
     telemetry = _WORKER_TELEMETRY
     events = [rule_event_fields(rule, telemetry) for rule in rules] if telemetry is not None else []
     bridged: list[list[BridgedEvent]] = []
@@ -81,7 +70,11 @@ def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
             bridged_events(mine, _WORKER_BRIDGES, telemetry, scanner_routes(rule)) if mine else []
             for rule, mine in zip(rules, events, strict=True)
         ]
-        rows = [_with_bridged(row, b) for row, b in zip(rows, bridged, strict=True)]
+    # the bridged events go into each page document as it is first encoded, not decoded and encoded again
+    rows = [
+        analyse_rule(rule, _WORKER_ATTACK, telemetry, file.source, bridged[i] if bridged else None)
+        for i, rule in enumerate(rules)
+    ]
     problem_rows = [problem_row(file.source, file.vendor, file.rel_path, p.rule_uid, p) for p in problems]
     problem_rows += [
         problem_row(file.source, file.vendor, file.rel_path, r.uid, p) for r in rules for p in r.problems

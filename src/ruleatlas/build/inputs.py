@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
+from ruleatlas import fastjson
 from ruleatlas.attack import AttackData, load_attack
 from ruleatlas.config import BuildConfig
 from ruleatlas.logs.readers import InputProblem, read_events
@@ -47,15 +46,6 @@ def fingerprint(path: Path | None) -> str:
     return digest.hexdigest()
 
 
-def _loads(text: str) -> Any:
-    """json.loads, by orjson (~3x faster on the megabytes of cached telemetry) where it can: it refuses
-    what json accepts and orjson does not (a lone surrogate escape), which json then reads."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-
-
 def _cached_json(
     cache_dir: Path,
     name: str,
@@ -74,7 +64,7 @@ def _cached_json(
             text = cache_file.read_text(encoding="utf-8")
             header, _, body = text.partition("\n")
             if json.loads(header) == key:
-                return undump(_loads(body)), body
+                return undump(fastjson.loads(body)), body
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache is rebuilt below
     value = load()

@@ -12,16 +12,18 @@ share one provider.
 from __future__ import annotations
 
 import gzip
-import json
+import re
 from pathlib import Path
 from typing import Any
 
+from ruleatlas import fastjson
 from ruleatlas.model import Problem
 from ruleatlas.telemetry.catalog import DEFINED, PLATFORM_KIND, EventDef, FieldDef, PlatformDef, ProviderDef
 from ruleatlas.telemetry.platforms.packages import package_dir, package_label, summary
 
 KEY = "aws"
 DISTRIBUTION = "botocore"
+_MARKUP = re.compile(r"<[^>]*>?|>")
 
 
 def model_files(data_dir: Path) -> list[Path]:
@@ -41,7 +43,7 @@ def model_files(data_dir: Path) -> list[Path]:
 
 def read_model(path: Path) -> dict[str, Any]:
     raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    data = json.loads(raw)
+    data = fastjson.loads(raw)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data
@@ -51,16 +53,8 @@ def _plain(doc: object) -> str:
     """botocore documentation is HTML; pages want its first sentence as text."""
     if not isinstance(doc, str):
         return ""
-    text, inside = [], False
-    for ch in doc:
-        if ch == "<":
-            inside = True
-        elif ch == ">":
-            inside = False
-            text.append(" ")
-        elif not inside:
-            text.append(ch)
-    return summary("".join(text))
+    # a tag (or a stray `>`) is a space; a tag left open drops the rest
+    return summary(_MARKUP.sub(lambda m: " " if m.group().endswith(">") else "", doc))
 
 
 def event_source(model: dict[str, Any]) -> str:

@@ -11,12 +11,12 @@ lookup key, so coverage and samples find the event whatever spelling they hold.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ruleatlas import fastjson
 from ruleatlas.model import Problem
 from ruleatlas.telemetry.catalog import DEFINED, PLATFORM_KIND, EventDef, FieldDef, PlatformDef, ProviderDef
 from ruleatlas.telemetry.platforms.packages import package_dir, package_label, summary
@@ -37,7 +37,7 @@ def _version_rank(version: str) -> tuple[int, int, str]:
 def _preferred_versions(folder: Path) -> dict[str, str]:
     """api -> version the package's discovery directory (`index.json`) marks preferred; {} without one."""
     try:
-        items = json.loads((folder / INDEX).read_bytes()).get("items", [])
+        items = fastjson.loads((folder / INDEX).read_bytes()).get("items", [])
         return {i["name"]: i["version"] for i in items if isinstance(i, dict) and i.get("preferred")}
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return {}
@@ -131,7 +131,7 @@ def load_gcp(problems: list[Problem]) -> tuple[PlatformDef, list[ProviderDef]]:
     providers: dict[str, ProviderDef] = {}
     for path in preferred_documents(folder):
         try:
-            document = json.loads(path.read_bytes())
+            document = fastjson.loads(path.read_bytes())
             service = service_name(document)
             title = str(document.get("title") or document["name"])
             methods = list(walk_methods(document))
