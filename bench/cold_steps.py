@@ -1,6 +1,6 @@
-"""The cold build's catalog steps one by one, in this process: list, attack+telemetry (no cache), parse+analysis
-per source, store (with the neighbours/classes pass timed on its own). Prints CPU seconds per step and per
-source; asserts nothing. Pages, relations and publishing are left out (`bench/build.py` times them).
+"""The cold build's catalog steps one by one, in this process: list, attack+telemetry (no cache),
+parse+analysis per source, store (with the neighbours/classes pass timed on its own). Prints CPU seconds
+per step and per source; asserts nothing. Pages, relations and publishing are left out (`bench/build.py` times them).
 
     .venv/bin/python bench/cold_steps.py [--shared ../shared] [--jobs N] [--only sigma,...]
         [--profile STEP] [--dump FILE]
@@ -71,7 +71,7 @@ def dump_catalog(path: Path, out: Path) -> None:
     with out.open("w", encoding="utf-8") as fh:
         for table in tables:
             rows = []
-            for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names from sqlite_master
+            for row in db.execute(f'SELECT * FROM "{table}"'):
                 if table == "meta" and row[0] == "built_at":
                     continue
                 rows.append(repr(tuple(_short(v) for v in row)))
@@ -109,7 +109,11 @@ def main() -> int:
     devnull = open(os.devnull, "w")  # noqa: SIM115
     with tempfile.TemporaryDirectory(prefix="ruleatlas-cold-") as tmp:
         config = BuildConfig(
-            out=Path(tmp) / "out", sources=sources, attack=attack_path, telemetry=telemetry_path, jobs=args.jobs
+            out=Path(tmp) / "out",
+            sources=sources,
+            attack=attack_path,
+            telemetry=telemetry_path,
+            jobs=args.jobs,
         )
         with Output.open(config.out) as output:
             with step("list", args.profile, figures):

@@ -27,7 +27,7 @@ import re._constants as sre_constants
 import re._parser as sre_parse
 import warnings
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from ruleatlas.analysis.field_tables import Entry, reverse_table, sigma_field_names
 from ruleatlas.model import Kind, Pred, Scalar, Wild, WildPart, parse_wildcard, wildcard_text
@@ -444,6 +444,7 @@ def value_text_ignores_case(value: Scalar) -> bool:
     return isinstance(value, str) and value.startswith("(?i)")
 
 
+@lru_cache(maxsize=8192)  # rules repeat patterns; each is read several times per rule
 def reduce_regex(pattern: str, flags: str = "") -> tuple[Kind, str] | None:
     """A regex that is a plain literal, as (kind, literal): `^x$` eq, `^x` starts_with, `x$` ends_with, `x`
     contains; `.*` at an end is the same as no anchor there; `.*` inside makes it a wildcard pattern (kind
@@ -510,6 +511,7 @@ def _is_dot_star(item: tuple[object, object]) -> bool:
 MAX_ALTERNATIVES = 256
 
 
+@lru_cache(maxsize=8192)  # rules repeat patterns; each is read several times per rule
 def expand_regex(pattern: str, flags: str = "") -> tuple[Kind, tuple[str, ...]] | None:
     """A regex that is a list of plain literals with one anchoring, as (kind, literals): `\\\\(a|b)\\.exe$` →
     ends_with `\\a.exe`, `\\b.exe`; groups, alternations and sets of single characters are expanded, `.*` at

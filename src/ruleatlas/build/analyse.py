@@ -102,9 +102,13 @@ def analyse_files(
     global _WORKER_ATTACK, _WORKER_TELEMETRY, _WORKER_BRIDGES
     _WORKER_ATTACK, _WORKER_TELEMETRY = attack, telemetry
     _WORKER_BRIDGES = bridge_index(telemetry) if telemetry is not None else None
+    # Largest files first, so that the workers' last batches are small ones and finish together (a
+    # source's few long rules, e.g. Sublime's address lists, would otherwise hold one worker to the end);
+    # the results are put back in the files' order.
+    order = sorted(range(len(files)), key=lambda i: -_size(files[i]))
     batches = map_batches(
         partial(_analyse_batch, spec.repo, spec.commit),
-        files,
+        [files[i] for i in order],
         jobs,
         parallel_from=200,
         least=20,
@@ -112,7 +116,15 @@ def analyse_files(
         serial_batch=1,
         done=lambda batch, _results: bar.advance(len(batch)),
     )
-    return [result for batch in batches for result in batch]
+    results: list[FileResult | None] = [None] * len(files)
+    for i, result in zip(order, (r for batch in batches for r in batch), strict=True):
+        results[i] = result
+    return [r for r in results if r is not None]
+
+
+def _size(file: SourceFile) -> int:
+    """What parsing a file costs, roughly: its text and its companions'."""
+    return len(file.text or "") + sum(len(text) for text in file.companions.values())
 
 
 def rule_telemetry(results: list[FileResult]) -> list[telemetry_store.RuleTelemetry]:

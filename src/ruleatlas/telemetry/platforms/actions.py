@@ -93,9 +93,8 @@ def _expand(
 ) -> None:
     """Every defined event of `providers` a pattern predicate matches, when few enough to list."""
     pattern = _pattern(kind, value)
-    found = [
-        (p.name, str(k)) for p in providers for k in p.events if fnmatch.fnmatchcase(str(k).lower(), pattern)
-    ]
+    matches = re.compile(fnmatch.translate(pattern)).match  # what fnmatchcase does, compiled once per call
+    found = [(p.name, str(k)) for p in providers for k in p.events if matches(str(k).lower()) is not None]
     if len(providers) == 1 and not providers[0].events and _PHRASE.match(value):
         # a seen-only log (Entra ID activities, Microsoft 365 operations) has no list to expand against; its
         # actions are phrases that rules match loosely (KQL `has`, `contains`), so a phrase names its event
