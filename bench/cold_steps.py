@@ -1,6 +1,7 @@
 """The cold build's catalog steps one by one, in this process: list, attack+telemetry (no cache),
 parse+analysis per source, store (with the neighbours/classes pass timed on its own). Prints CPU seconds
-per step and per source; asserts nothing. Pages, relations and publishing are left out (`bench/build.py` times them).
+per step and per source; asserts nothing. Pages, relations and publishing are left out (`bench/build.py`
+times them).
 
     .venv/bin/python bench/cold_steps.py [--shared ../shared] [--jobs N] [--only sigma,...]
         [--profile STEP] [--dump FILE]
