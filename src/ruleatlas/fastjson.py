@@ -1,7 +1,8 @@
 """JSON decoding by orjson (~3x faster than the standard library on the megabytes the build reads: cached
-telemetry, botocore's and Google's API models), with `json` as the fallback for what it accepts and orjson
-refuses (a lone surrogate escape, integers over 64 bits, NaN): the value is always the one `json.loads`
-gives."""
+telemetry, botocore's and Google's API models), with `json` as the fallback for what orjson refuses and json
+accepts (a lone surrogate escape, NaN): the value is the one `json.loads` gives, except for integers beyond
+64 bits, which orjson reads as floats — use it for data whose numbers are not read (the telemetry catalog
+keeps names, types and texts) or are small."""
 
 from __future__ import annotations
 
