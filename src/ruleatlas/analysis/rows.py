@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from ruleatlas.analysis.canonical import canonical
-from ruleatlas.analysis.document import rule_document
+from ruleatlas.analysis.document import BridgedEventDoc, rule_document
 from ruleatlas.analysis.indicators import rule_indicators
 from ruleatlas.analysis.relations import rule_form
 from ruleatlas.analysis.relations.actions import cloud_actions
@@ -118,7 +119,7 @@ def analyse_rule(
         events_note=events["events_note"],
     )
     if bridged:
-        doc["bridged_events"] = [b.to_json() for b in bridged]
+        doc["bridged_events"] = cast("list[BridgedEventDoc]", [b.to_json() for b in bridged])
     ls = rule.logsource
     event_rows = [(e["provider"], e["channel"], e["event_id"], e["title"]) for e in events["events"]]
     form = rule_form(rule, event_rows, cloud_actions(rule, telemetry))
