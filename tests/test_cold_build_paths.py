@@ -1,11 +1,10 @@
 """The cold build's faster paths give what the plain ones gave: orjson decoding with json's answers, the
-botocore documentation stripped by one regex as the character loop did, results in the files' order
-whatever order they were parsed in, and a fresh catalog with every index once it is closed."""
+botocore documentation stripped by one regex as the character loop did, and results in the files'
+order whatever order they were parsed in."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,6 @@ from ruleatlas.build.analyse import FileResult
 from ruleatlas.config import SourceSpec
 from ruleatlas.ingest import SourceFile
 from ruleatlas.progress import Progress
-from ruleatlas.store import CatalogWriter
-from ruleatlas.store.catalog import INDEXES
-from ruleatlas.store.telemetry import INDEXES as TELEMETRY_INDEXES
-from ruleatlas.store.telemetry import write_rule_events
 from ruleatlas.telemetry.platforms.aws import _plain
 from ruleatlas.telemetry.platforms.packages import summary
 
@@ -90,21 +85,3 @@ def test_results_come_back_in_the_files_order(monkeypatch: pytest.MonkeyPatch) -
     by_path = {f.rel_path: len(f.text or "") for f in files}
     sizes = [by_path[p] for p in seen]
     assert sizes == sorted(sizes, reverse=True) and seen != [f.rel_path for f in files]  # largest first
-
-
-def _index_sql(db: sqlite3.Connection) -> set[str]:
-    return {
-        sql for (sql,) in db.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
-    }
-
-
-def test_a_fresh_catalog_has_every_index_once_closed(tmp_path: Path) -> None:
-    path = tmp_path / "catalog.sqlite"
-    writer = CatalogWriter(path)
-    write_rule_events(writer.db, [], full=True)
-    writer.close()
-    db = sqlite3.connect(path)
-    expected = {s.strip().rstrip(";") for s in (INDEXES + TELEMETRY_INDEXES).split(";") if s.strip()}
-    found = {s.replace("IF NOT EXISTS ", "") for s in _index_sql(db)}
-    db.close()
-    assert {s.replace("IF NOT EXISTS ", "") for s in expected} <= found

@@ -115,9 +115,6 @@ CREATE INDEX rules_path ON rules (source, path);
 CREATE INDEX problems_file ON problems (source, file);
 """
 
-# The page cache of a fresh catalog's writer (KiB): the file is ~150 MB; SQLite's default is 2 MB.
-FRESH_CACHE_KIB = 256 * 1024
-
 COUNT_INDEX = "CREATE INDEX indicator_counts_key ON indicator_counts (field, kind, value, transforms)"
 EXCLUSION_COUNT_INDEX = (
     "CREATE INDEX exclusion_counts_key ON exclusion_counts (field, kind, value, transforms)"
@@ -168,20 +165,9 @@ class CatalogWriter:
         self.deleted_uids: set[str] = set()  # rules `delete_files` removed (some come back re-analysed)
         self.db = sqlite3.connect(self.tmp)
         self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
-        # A fresh catalog's indexes are built once its rows are in (`_index`): sorting every row once costs
-        # less than keeping each index ordered through 200,000 inserts. A patched copy has them already.
-        self._indexed = base is not None
         if base is None:
-            # a build-only file: a cache that holds it whole, sorts of GROUP BY and CREATE INDEX in memory
-            self.db.executescript(f"PRAGMA cache_size=-{FRESH_CACHE_KIB}; PRAGMA temp_store=MEMORY;")
-            self.db.executescript(SCHEMA)
+            self.db.executescript(SCHEMA + INDEXES)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
-
-    def _index(self) -> None:
-        """Create the indexes of a fresh catalog (once): before anything queries the rows by them."""
-        if not self._indexed:
-            self.db.executescript(INDEXES)
-            self._indexed = True
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
@@ -281,7 +267,6 @@ class CatalogWriter:
                 for f, k, v, t, exclusion, shown, native in r.indicators
             ),
         )
-        self._index()  # the search rows read each rule's indicators by uid
         self.db.executemany(SEARCH_FILL, ((r.uid,) for r in rows))
         self.touched_keys.update((f, k, v, t) for r in rows for f, k, v, t, *_ in r.indicators)
 
@@ -298,7 +283,6 @@ class CatalogWriter:
         (`touched_keys`) are counted again, the others' counts being those of the same rows as before."""
         if patch:
             return self._recount_touched()
-        self._index()
         db = self.db
         db.execute("ALTER TABLE indicator_counts RENAME TO old_counts")
         db.execute("ALTER TABLE exclusion_counts RENAME TO old_exclusion_counts")
@@ -394,7 +378,6 @@ class CatalogWriter:
         return _summaries(self.db)
 
     def close(self) -> None:
-        self._index()
         self.db.commit()
         if self._fragmented():  # incremental builds delete rows; keep the file from growing without end
             self.db.execute("VACUUM")

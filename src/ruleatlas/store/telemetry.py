@@ -51,8 +51,6 @@ CREATE TABLE IF NOT EXISTS tel_rule_bridged (
     channel TEXT NOT NULL, event_key TEXT NOT NULL, via_provider TEXT NOT NULL, via_key TEXT NOT NULL,
     bridge TEXT NOT NULL, scanned INTEGER, needs TEXT NOT NULL
 );
-"""
-INDEXES = """
 CREATE INDEX IF NOT EXISTS tel_rule_bridged_event ON tel_rule_bridged (provider, event_key);
 CREATE INDEX IF NOT EXISTS tel_rule_bridged_uid ON tel_rule_bridged (uid);
 CREATE INDEX IF NOT EXISTS tel_rule_events_event ON tel_rule_events (provider, event_key);
@@ -79,7 +77,7 @@ class RuleTelemetry:
 
 
 def ensure_schema(db: sqlite3.Connection) -> None:
-    db.executescript(SCHEMA + INDEXES)
+    db.executescript(SCHEMA)
 
 
 def events_of_files(db: sqlite3.Connection, source: str, paths: Iterable[str]) -> set[EventKeyRow]:
@@ -104,16 +102,7 @@ def write_rule_events(
 ) -> set[EventKeyRow]:
     """Replace the rows of `rules` (all rows when `full`) and drop those of rules no longer in the catalog.
     Returns the events the written rules cover."""
-    if full:  # the tables emptied, filled, then indexed: cheaper than keeping indexes through the inserts
-        db.executescript(SCHEMA)
-        for name in ("tel_rule_events", "tel_rule_fields", "tel_rule_bridged"):
-            for (index,) in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
-                (name,),
-            ).fetchall():
-                db.execute(f'DROP INDEX "{index}"')
-    else:
-        ensure_schema(db)
+    ensure_schema(db)
     if full:
         db.execute("DELETE FROM tel_rule_events")
         db.execute("DELETE FROM tel_rule_fields")
@@ -162,8 +151,6 @@ def write_rule_events(
             for b in r.bridged
         ),
     )
-    if full:
-        db.executescript(INDEXES)
     return {(e.provider, e.event_key) for r in rules for e in r.events} | {
         b.event for r in rules for b in r.bridged
     }
