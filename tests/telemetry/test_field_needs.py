@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from ruleatlas.model import All, Any, Expr, Kind, Not, Pred, Ref, Rule, SourceRef, Stage
 from ruleatlas.telemetry import TelemetryCatalog
 from ruleatlas.telemetry.coverage import EventRef
@@ -117,3 +121,29 @@ def test_an_event_without_a_known_provider_is_keyed_by_its_channel(telemetry: Te
     ref = EventRef("Application", "", "Application", 1034, "")
     [only] = rule_event_fields(rule, telemetry, [ref])
     assert (only.provider, only.channel, only.event_id) == ("Application", "Application", 1034)
+
+
+def test_the_order_of_the_ways_does_not_follow_the_hash_seed() -> None:
+    # Alternatives of one size came out in set order, so a document differed from one run to the next.
+    script = (
+        "from ruleatlas.model import Any, Kind, Pred, Ref, Stage\n"
+        "from ruleatlas.telemetry.fields import condition_needs\n"
+        "names = ['Image', 'CommandLine', 'OriginalFileName', 'ParentImage', 'Hashes', 'User']\n"
+        "search = Any(tuple(Pred(n, Kind.EQ, 'x') for n in names))\n"
+        "stages = [Stage(0, 'condition', 'condition', '', Ref('s')), Stage(1, 's', 'search', '', search)]\n"
+        "print([sorted(a) for a in condition_needs(stages)])\n"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(runs) == 1
+    assert runs.pop().strip() == str(
+        [[n] for n in sorted(["Image", "CommandLine", "OriginalFileName", "ParentImage", "Hashes", "User"])]
+    )

@@ -42,8 +42,9 @@ class RuleEventFields:
 
 
 def _minimal(alternatives: Alternatives) -> Alternatives:
-    """Drop alternatives that contain another (they can never be the easier way to match)."""
-    unique = sorted(set(alternatives), key=len)
+    """Drop alternatives that contain another (they can never be the easier way to match). Ties in size are
+    ordered by their fields, not by set iteration (which follows the hash seed: documents differed per run)."""
+    unique = sorted(set(alternatives), key=lambda alt: (len(alt), sorted(alt)))
     kept: Alternatives = []
     for alt in unique:
         if not any(k <= alt for k in kept):
