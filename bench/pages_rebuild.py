@@ -10,7 +10,9 @@ Works in the kept folder of bench/rebuild.py (build it cold once, then run this 
 
 Edits (each run undoes the previous run's edit of the same kind, so runs alternate): `level` flips the
 rule's level, `title` changes its title, `tag` swaps its ATT&CK technique, `add` copies the rule under a new
-name (or removes the copy), `none` rebuilds with nothing changed.
+name (or removes the copy: a file added or removed makes the build a full one, as the plan decides),
+`none` rebuilds with nothing changed. A change to the web code makes the next build render every page
+again (the templates key): run `none` once after one.
 """
 
 from __future__ import annotations
