@@ -5,6 +5,7 @@ action). Each edit makes a relation appear or disappear."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -109,3 +110,89 @@ def test_the_edits_move_relations(edited: list[tuple[str, Any, Any, str]]) -> No
     titles = {uid: title for uid, title, *_ in edited[3][2]["rules"]}
     assert titles["sigma/proc_powershell_encoded"].startswith("PowerShell Encoded")
     assert [row for row in edited[3][2]["rel_neighbours"] if "sigma/proc_powershell_encoded" in row[:2]]
+
+
+# -- the site: an incremental build's pages are a full build's, byte for byte --------------------------------
+
+ENCODED = f"{RULES}/proc_powershell_encoded.yml"
+SITE_EDITS: list[tuple[str, list[tuple[str, str, str]]]] = [
+    # (what, [(file, old text, new text)]): two edits a build, each pair of builds costs ~5 s of CPU.
+    # A file added or removed makes the next build a full one (the plan patches a catalog of the same set
+    # of files), so those need no comparison.
+    (
+        "level and technique",
+        [(ENCODED, "level: high", "level: critical"), (ENCODED, "attack.t1059.001", "attack.t1036")],
+    ),
+    (
+        "title, and a member leaves the class of three",
+        [
+            (ENCODED, "title: Encoded PowerShell", "title: PowerShell Encoded"),
+            (f"{RULES}/proc_powershell_encoded_copy.yml", "' -enc '", "' -encodedcommand '"),
+        ],
+    ),
+]
+BUILT_AT = re.compile(rb"Built [^<]*")  # the home page says when it was built
+
+
+def _site_files(site: Path) -> dict[str, bytes]:
+    files = {}
+    for path in sorted(site.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            name = str(path.relative_to(site))
+            files[name] = BUILT_AT.sub(b"", data) if path.name == "index.html" else data
+    return files
+
+
+def _apply(rules: Path, path: str, old: str, new: str) -> None:
+    rule = rules / path
+    text = rule.read_text(encoding="utf-8")
+    assert old in text
+    rule.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def edited_sites(
+    test_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[tuple[str, Any, Any, str]]:
+    """Per site edit: (what, the incremental build's site files, a full build's, the incremental mode)."""
+    rules = tmp_path_factory.mktemp("site-rules") / "sigma"
+    shutil.copytree(test_data / "relations" / "sigma", rules)
+    out = tmp_path_factory.mktemp("site-catalog")
+    config = _config(test_data, rules, out)
+    config.pages = True
+    build(config)
+    results = []
+    for number, (what, edits) in enumerate(SITE_EDITS):
+        for path, old, new in edits:
+            _apply(rules, path, old, new)
+        summary = build(config)
+        full = tmp_path_factory.mktemp(f"site-full-{number}") / "out"
+        full_config = _config(test_data, rules, full)
+        full_config.pages = True
+        build(full_config)
+        results.append((what, _site_files(out / "site"), _site_files(full / "site"), summary.mode))
+    return results
+
+
+@pytest.mark.parametrize("number", range(len(SITE_EDITS)))
+def test_an_incremental_build_writes_the_site_a_full_build_does(
+    edited_sites: list[tuple[str, Any, Any, str]], number: int
+) -> None:
+    what, incremental, full, mode = edited_sites[number]
+    assert mode == "incremental", what
+    assert sorted(incremental) == sorted(full), what
+    different = [name for name in full if incremental[name] != full[name]]
+    assert different == [], what
+
+
+def test_the_site_edits_show_on_pages(edited_sites: list[tuple[str, Any, Any, str]]) -> None:
+    """The edits reach the pages they should, so the comparisons above are of pages that changed."""
+    page = "rules/sigma/proc_powershell_encoded/index.html"
+    first, second = (full for _, _, full, _ in edited_sites)
+    assert b"critical" in first[page]
+    assert b"T1036" in first[page] and "attack/T1036/index.html" in first
+    assert b"PowerShell Encoded" in second[page] and b"PowerShell Encoded" not in first[page]
+    classes = [name for name in first if name.startswith("rules/eq/") and name.count("/") == 3]
+    assert classes and all(b"proc_powershell_encoded_copy" in first[name] for name in classes)
+    assert not any(b"proc_powershell_encoded_copy" in second[name] for name in second if name in classes)

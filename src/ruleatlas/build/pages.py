@@ -12,6 +12,7 @@ from ruleatlas.build.store import Stored
 from ruleatlas.build.summary import BuildSummary
 from ruleatlas.output.generation import Stage
 from ruleatlas.progress import Progress
+from ruleatlas.store import CATALOG_FILE
 from ruleatlas.web.site import write_site
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob
 
@@ -55,6 +56,8 @@ def write_pages(
             progress=bar,
             changed_indicators=None if stored.rerender_all else stored.touched_keys,
             telemetry_pages=telemetry_job,
+            changed_rules=None if stored.rerender_all else {r.uid for r in stored.rows} | gone,
+            previous_catalog=None if stage.previous is None else stage.previous / CATALOG_FILE,
         )
     summary.pages_written = len(todo_uids)
     summary.pages_kept = len(summaries) - len(todo_uids)

@@ -319,9 +319,15 @@ def _group_of(atlas: TelemetryAtlas, entry: ProviderEntry, key_text: str) -> str
     """The matrix group of an event: its provider (a Windows provider, an AWS service, a Kubernetes API
     group), or the namespace of a dotted event name on a single-provider platform (Okta `user.session`)."""
     platform = atlas.telemetry.platforms.get(entry.platform)
-    single = (
-        platform is not None and sum(1 for e in atlas.entries.values() if e.platform == entry.platform) <= 2
-    )
+    found = atlas.extras.get("entries_per_platform")
+    if isinstance(found, dict):
+        per_platform: dict[str, int] = found
+    else:  # counted once per atlas: this runs for every covered event
+        per_platform = {}
+        for e in atlas.entries.values():
+            per_platform[e.platform] = per_platform.get(e.platform, 0) + 1
+        atlas.extras["entries_per_platform"] = per_platform
+    single = platform is not None and per_platform.get(entry.platform, 0) <= 2
     if single and "." in key_text and entry.kind != LOGSOURCE_KIND:
         return f"{entry.label} · {key_text.rsplit('.', 1)[0]}"
     return entry.label

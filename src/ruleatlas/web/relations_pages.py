@@ -1,12 +1,17 @@
 """The equivalence-class pages of the static site: `rules/eq/` (every class, largest first) and
 `rules/eq/<id>/` (a class's members across vendors, each with its stages in its own syntax).
 
-Written at every build with pages: a page whose HTML is unchanged is left as it is, and the page of a class
-that no longer exists is removed.
+A full render writes the list and every class page, and removes the pages of classes that no longer exist.
+An incremental one (`changed`: the rules stored again or removed, with the catalog they were in before)
+renders only the pages of the classes those rules were or are in: a class page reads its members' rows
+alone (title, vendor, document, form), and no other rule's rows changed. The list is rendered at every
+build (one page); a page whose HTML is unchanged is left as it is.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +78,48 @@ def _write_if_changed(target: Path, html: str) -> bool:
     return True
 
 
-def write_class_pages(site: Path, catalog_path: Path, renderer: SiteRenderer | None = None) -> int:
-    """Write the class list and every class page; returns the pages written."""
+def _class_keys(db: sqlite3.Connection, uids: Collection[str]) -> set[str]:
+    """The classes `uids` are members of."""
+    has_table = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rel_classes'")
+    if not uids or has_table.fetchone() is None:
+        return set()
+    keys: set[str] = set()
+    uid_list = sorted(uids)
+    for start in range(0, len(uid_list), 500):
+        part = uid_list[start : start + 500]
+        keys.update(
+            key
+            for (key,) in db.execute(
+                f"SELECT DISTINCT class_key FROM rel_classes WHERE uid IN ({','.join('?' * len(part))})", part
+            )
+        )
+    return keys
+
+
+def _previous_class_keys(previous_catalog: Path, uids: Collection[str]) -> set[str] | None:
+    """The classes `uids` were in at the previous build; None when that catalog cannot be read."""
+    try:
+        db = sqlite3.connect(f"file:{previous_catalog}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return _class_keys(db, uids)
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
+def write_class_pages(
+    site: Path,
+    catalog_path: Path,
+    renderer: SiteRenderer | None = None,
+    *,
+    changed: Collection[str] | None = None,
+    previous_catalog: Path | None = None,
+) -> int:
+    """Write the class list and the class pages (module docstring: all of them, or with `changed` and
+    `previous_catalog` those of the classes the changed rules were or are in); returns the pages written."""
     pages = ClassPages(renderer or SiteRenderer(indicator_pages=True, field_pages=True, telemetry_pages=True))
     catalog = Catalog(catalog_path)
     written = 0
@@ -84,6 +129,22 @@ def write_class_pages(site: Path, catalog_path: Path, renderer: SiteRenderer | N
         written += _write_if_changed(
             site.joinpath(*urls.page_file(urls.RULE_CLASSES_PATH).parts), pages.render_list(classes)
         )
+        before = (
+            _previous_class_keys(previous_catalog, changed)
+            if changed is not None and previous_catalog is not None
+            else None
+        )
+        if before is not None and changed is not None:
+            todo = before | _class_keys(catalog.db, changed)
+            for key in sorted(todo):
+                detail = relations_store.class_detail(catalog.db, key)
+                target = site.joinpath(*urls.page_file(urls.rule_class_path(key)).parts)
+                if detail is None:  # the class is gone
+                    if target.parent.is_dir() and target.parent.resolve().is_relative_to(root.resolve()):
+                        atomic.remove(target.parent)
+                    continue
+                written += _write_if_changed(target, pages.render_class(detail))
+            return written
         keep = set()
         for item in classes:
             detail = relations_store.class_detail(catalog.db, item["id"])

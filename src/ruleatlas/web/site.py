@@ -7,6 +7,7 @@ documents between processes costs more than rendering them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -22,9 +23,9 @@ from ruleatlas.store.relations import rule_relations
 from ruleatlas.web.attack_pages import write_attack_pages
 from ruleatlas.web.catalog_site import write_catalog_pages
 from ruleatlas.web.relations_pages import write_class_pages
-from ruleatlas.web.render import SiteRenderer
+from ruleatlas.web.render import STATIC_DIR, SiteRenderer
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob, write_telemetry_pages
-from ruleatlas.web.urls import page_file, rule_path
+from ruleatlas.web.urls import STATIC_PATH, page_file, rule_path
 from ruleatlas.workers import map_batches
 
 _worker: tuple[SiteRenderer, Catalog, CorpusTable] | None = None
@@ -49,6 +50,25 @@ def _render_batch(site: Path, catalog_path: Path, uids: list[str]) -> int:
     return len(uids)
 
 
+def write_static(site: Path) -> int:
+    """The stylesheets, scripts and icons, each copied only when its bytes differ from the site's copy (an
+    incremental build then writes none, and the next generation has nothing to bring over); returns how many
+    were written. `SiteRenderer.write_static` copies them all."""
+    target = site / STATIC_PATH
+    target.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for source in sorted(STATIC_DIR.iterdir()):
+        if not source.is_file() or source.name.startswith("."):
+            continue
+        data = source.read_bytes()
+        with contextlib.suppress(OSError):
+            if (target / source.name).read_bytes() == data:
+                continue
+        atomic.write_bytes(target / source.name, data)
+        written += 1
+    return written
+
+
 def write_site(
     site: Path,
     catalog_path: Path,
@@ -60,8 +80,14 @@ def write_site(
     progress: Progress | None = None,
     changed_indicators: set[IndicatorKey] | None = None,
     telemetry_pages: TelemetryPagesJob | None = None,
+    changed_rules: set[str] | None = None,
+    previous_catalog: Path | None = None,
 ) -> None:
-    """Render the pages of `uids`, remove those of `gone` rules, and rewrite the home page and assets."""
+    """Render the pages of `uids`, remove those of `gone` rules, and rewrite the home page and assets.
+
+    An incremental build passes `changed_rules` (the rules stored again or removed: their rows changed,
+    no other rule's did) and `previous_catalog` (the catalog they were in before): the page families that
+    read only rows of the rules they list are then rendered for those rules alone."""
     global _worker
     site.mkdir(parents=True, exist_ok=True)
     root = site.resolve()
@@ -84,8 +110,7 @@ def write_site(
     if _worker is not None:
         _worker[1].close()
         _worker = None
-    renderer = SiteRenderer()
-    renderer.write_static(site)
+    write_static(site)
     # Home, browse, search, fields, indicators, API docs and the static indexes (web/catalog_site.py):
     # indicator and field pages only for `changed_indicators` when given (an incremental build).
     write_catalog_pages(site, catalog_path, summaries, changed_indicators, jobs=jobs)
@@ -101,8 +126,9 @@ def write_site(
         renderer=SiteRenderer(indicator_pages=True, field_pages=True, telemetry_pages=True),
         jobs=jobs,
     )
-    # Equivalence classes (web/relations_pages.py): the list and every class page whose HTML changed.
-    write_class_pages(site, catalog_path)
+    # Equivalence classes (web/relations_pages.py): the list, and the pages of every class (a full render)
+    # or of the classes the changed rules were or are in.
+    write_class_pages(site, catalog_path, changed=changed_rules, previous_catalog=previous_catalog)
     # Telemetry and readiness pages: all, or those of the events the changed rules covered (the build says).
     if telemetry_pages is not None:
         write_telemetry_pages(

@@ -82,10 +82,16 @@ def _figures(
 ) -> Figures:
     events = with_rules = with_samples = 0
     rules: dict[str, str] = {}
+    found = atlas.extras.get("providers_with_rules")
+    if isinstance(found, set):
+        ruled: set[str] = found
+    else:  # most providers' events (thousands of API calls) have no rule: their keys need no look-up
+        ruled = atlas.extras["providers_with_rules"] = {p for (p, _), v in atlas.counts.items() if v}
     for entry in entries:
         keys = entry.event_keys()
         events += len(keys)
-        with_rules += sum(1 for k in keys if atlas.rules_of(entry.name, k))
+        if entry.name in ruled:
+            with_rules += sum(1 for k in keys if atlas.rules_of(entry.name, k))
         with_samples += sum(1 for k in keys if atlas.sample(entry.name, k) is not None)
         for name in atlas.table_names(entry.name):
             rules.update(rules_by_provider.get(name, {}))
