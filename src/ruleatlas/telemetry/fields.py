@@ -43,7 +43,7 @@ class RuleEventFields:
 
 def _minimal(alternatives: Alternatives) -> Alternatives:
     """Drop alternatives that contain another (they can never be the easier way to match). Ties in size are
-    ordered by their fields, not by set iteration (which follows the hash seed: documents differed per run)."""
+    ordered by their fields, not by set iteration (it follows the hash seed: documents differed per run)."""
     unique = sorted(set(alternatives), key=lambda alt: (len(alt), sorted(alt)))
     kept: Alternatives = []
     for alt in unique:
