@@ -24,7 +24,7 @@ import os
 import stat
 import sys
 import traceback
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -203,6 +203,24 @@ class CatalogApp:
         except Exception:
             log_error(traceback.format_exc())
             return Answer(500, error_json(500, "internal_server_error", "internal error"), keep=False)
+
+    def warm(self, paths: Iterable[str]) -> None:
+        """Compute and cache these API answers now (query-less paths), then close the connections used:
+        called before the server forks its workers, every worker starts with them (and with what the
+        store caches per process, such as the browse list's rows) instead of each computing them on its
+        first request."""
+        generation = self.pool.generation()
+        if generation is None:
+            return
+        for path in paths:
+            found = self.routes.match([s for s in path.split("/") if s])
+            if found is None or found[0].kind != "api" or not found[0].cache:
+                continue
+            route, args = found
+            key: Hashable = (route.pattern, path.rstrip("/"), "")
+            if self.cache.get(key, generation) is None:
+                self.cache.put(key, self.compute(route, args, path, ""), generation)
+        self.pool.close()  # a SQLite connection must not cross a fork
 
     async def no_api_route(self, request: StarletteRequest) -> Response:
         return error_response(request.scope["path"], 404, NO_ROUTE_MESSAGE, code="not_found")

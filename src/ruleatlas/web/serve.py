@@ -60,6 +60,13 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-cache",  # revalidate (ETag, Last-Modified): a rebuild is seen at once
 }
 MMAP_BYTES = 1 << 30  # address space, not memory: pages are read from the file as they are touched
+# Answers every visitor asks for (the home page's figures, the browse list) and whose first computation
+# is the costliest (~0.6 s each on 13,700 rules): computed once before the workers fork.
+WARM_PATHS = ("/api/stats", "/api/rules")
+# How long a thread holding the interpreter lock runs before one waiting for it gets it (Python's default is
+# 5 ms): the event loop, which answers pages from memory in a fraction of a millisecond, would otherwise
+# wait that long, several times per answer, behind a worker thread composing an API answer in Python.
+SWITCH_INTERVAL = 0.0005
 FD_RESERVE = 64  # descriptors kept for catalog connections, site files and logging
 GRACEFUL_SECONDS = 5
 log = logging.getLogger("ruleatlas.serve")
@@ -282,6 +289,8 @@ def serve(catalog_dir: Path, host: str = "127.0.0.1", port: int = 8000, workers:
     check_catalog(catalog_dir)
     logging.basicConfig(format="%(message)s", level=logging.WARNING, stream=sys.stderr)
     server = make_server(catalog_dir, host, port)
+    server.app.warm(WARM_PATHS)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     bound_host, bound_port = server.server_address[:2]
     shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
     workers = workers or default_workers()
