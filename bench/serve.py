@@ -19,7 +19,8 @@ kind of request; asserts nothing.
   an indicator).
 - `--think-ms`: a pause after each answer (0: every client sends its next request at once; the figures
   then say how the server behaves saturated, and latency is concurrency / throughput by Little's law).
-- Errors: any status other than 200, a dropped connection, or a timeout (10 s).
+- Errors: any status other than 200, a dropped connection, or a timeout (10 s); counted per kind and
+  cause (`api 503`, `search timeout`, `page IncompleteReadError`).
 """
 
 from __future__ import annotations
@@ -133,11 +134,12 @@ async def client(
                 status, _ = await read_response(reader)
             elapsed = time.perf_counter() - start
             if status != 200:
-                errors[kind] = errors.get(kind, 0) + 1
+                errors[f"{kind} {status}"] = errors.get(f"{kind} {status}", 0) + 1
             else:
                 results[kind].append(elapsed)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
-            errors[kind] = errors.get(kind, 0) + 1
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            cause = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            errors[f"{kind} {cause}"] = errors.get(f"{kind} {cause}", 0) + 1
             if writer is not None:
                 writer.close()
             reader = writer = None
