@@ -7,8 +7,10 @@ kind of request; asserts nothing.
 
 - `--server NAME=SRC` (repeatable): run `ruleatlas serve` from that source folder (PYTHONPATH), so an older
   commit (`git archive main src | tar -x -C /tmp/old`) and this one are measured in one run, in turns
-  (`--rounds`), under the same machine state. Each run prints the server's CPU seconds (all its processes)
-  and the load average before and after: the machine may be shared.
+  (`--rounds`), under the same machine state. Each run prints the server's CPU seconds over the measured
+  run (all its processes, from /proc; the warm-up left out) and per answer, the clients' own CPU (this
+  process: it shares the cores with the server), and the load average before and after: the machine may be
+  shared.
 
 - Clients are asyncio tasks in this process, each on one keep-alive HTTP/1.1 connection (a browser's
   behaviour), so 200 of them cost little; each request is a random pick: a rule page (40%), a search as
@@ -17,7 +19,8 @@ kind of request; asserts nothing.
   an indicator).
 - `--think-ms`: a pause after each answer (0: every client sends its next request at once; the figures
   then say how the server behaves saturated, and latency is concurrency / throughput by Little's law).
-- Errors: any status other than 200, a dropped connection, or a timeout (10 s).
+- Errors: any status other than 200, a dropped connection, or a timeout (10 s); counted per kind and
+  cause (`api 503`, `search timeout`, `page IncompleteReadError`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import asyncio
 import os
 import random
 import re
-import resource
 import socket
 import sqlite3
 import subprocess
@@ -38,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 10.0
+STARTUP_SECONDS = 120
 
 
 def free_port() -> int:
@@ -116,23 +119,27 @@ async def client(
 ) -> None:
     reader = writer = None
     kinds, weights = ["page", "search", "api"], [0.4, 0.3, 0.3]
+    head = f"Host: {host}\r\nAccept-Encoding: identity\r\n\r\n"
     while time.perf_counter() < deadline:
         kind = rnd.choices(kinds, weights)[0]
         path = rnd.choice(work[kind])
         start = time.perf_counter()
         try:
-            if writer is None:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: identity\r\n\r\n".encode())
-            assert reader is not None
-            status, _ = await asyncio.wait_for(read_response(reader), TIMEOUT)
+            # asyncio.timeout, not wait_for: wait_for runs the read as a task of its own (more client CPU)
+            async with asyncio.timeout(TIMEOUT):
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, port)
+                writer.write(f"GET {path} HTTP/1.1\r\n{head}".encode())
+                assert reader is not None
+                status, _ = await read_response(reader)
             elapsed = time.perf_counter() - start
             if status != 200:
-                errors[kind] = errors.get(kind, 0) + 1
+                errors[f"{kind} {status}"] = errors.get(f"{kind} {status}", 0) + 1
             else:
                 results[kind].append(elapsed)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
-            errors[kind] = errors.get(kind, 0) + 1
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            cause = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            errors[f"{kind} {cause}"] = errors.get(f"{kind} {cause}", 0) + 1
             if writer is not None:
                 writer.close()
             reader = writer = None
@@ -157,11 +164,13 @@ async def run(
     seconds: float,
     think: float,
     quiet: bool = False,
-) -> None:
+) -> int:
+    """Runs the clients; prints the figures (unless `quiet`) and returns the number of answers."""
     results: dict[str, list[float]] = {k: [] for k in work}
     errors: dict[str, int] = {}
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
+    client_cpu = time.process_time()
     await asyncio.gather(
         *(
             client(host, port, work, deadline, think, random.Random(i), results, errors)
@@ -169,12 +178,17 @@ async def run(
         )
     )
     wall = time.perf_counter() - started
+    client_cpu = time.process_time() - client_cpu
     total = sum(len(v) for v in results.values())
     if quiet:
-        return
+        return 0
     print(
         f"{clients} clients, {seconds:.0f} s, think {think * 1000:.0f} ms: {total} answers in {wall:.1f} s "
         f"({total / wall:.0f}/s), errors {sum(errors.values())} {errors or ''}"
+    )
+    print(
+        f"  client CPU {client_cpu:.1f} s ({client_cpu / max(1, total) * 1000:.2f} ms per answer: this "
+        "process shares the cores with the server)"
     )
     print(f"  {'kind':<8} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for kind, values in results.items():
@@ -183,6 +197,7 @@ async def run(
             f"{percentile(values, 95) * 1000:>8.1f} {percentile(values, 99) * 1000:>8.1f} "
             f"{(max(values) if values else float('nan')) * 1000:>8.1f}"
         )
+    return total
 
 
 def start_server(catalog: Path, host: str, port: int, src: str | None) -> subprocess.Popen[bytes]:
@@ -195,18 +210,32 @@ def start_server(catalog: Path, host: str, port: int, src: str | None) -> subpro
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    for _ in range(100):
+    # the server checks the whole catalog file before it listens: seconds on a busy machine
+    for _ in range(STARTUP_SECONDS * 10):
         try:
             socket.create_connection((host, port), timeout=0.2).close()
             break
         except OSError:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited with {server.returncode} before listening") from None
             time.sleep(0.1)
     return server
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (the server's workers), from /proc."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def load() -> str:
@@ -240,16 +269,20 @@ def main() -> int:
         for name, src in servers:
             host, port = "127.0.0.1", free_port()
             print(f"\n== {name} ({src or 'installed'}), round {round_no + 1}; load average {load()}")
-            cpu = children_cpu()
             server = start_server(args.catalog, host, port, src or None)
             try:
                 # a short warm-up: the first answers read the catalog's pages into memory
                 asyncio.run(run(host, port, work, 20, 2.0, 0.0, quiet=True))
-                asyncio.run(run(host, port, work, args.clients, args.seconds, args.think_ms / 1000))
+                cpu = process_tree_cpu(server.pid)
+                answers = asyncio.run(run(host, port, work, args.clients, args.seconds, args.think_ms / 1000))
+                cpu = process_tree_cpu(server.pid) - cpu
             finally:
                 server.terminate()
                 server.wait(timeout=30)
-            print(f"  server CPU {children_cpu() - cpu:.1f} s (warm-up included); load average {load()}")
+            print(
+                f"  server CPU {cpu:.1f} s ({cpu / max(1, answers) * 1000:.2f} ms per answer, all its "
+                f"processes); load average {load()}"
+            )
     return 0
 
 

@@ -59,6 +59,14 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Cache-Control": "no-cache",  # revalidate (ETag, Last-Modified): a rebuild is seen at once
 }
+MMAP_BYTES = 1 << 30  # address space, not memory: pages are read from the file as they are touched
+# Answers every visitor asks for (the home page's figures, the browse list) and whose first computation
+# is the costliest (~0.6 s each on 13,700 rules): computed once before the workers fork.
+WARM_PATHS = ("/api/stats", "/api/rules")
+# How long a thread holding the interpreter lock runs before one waiting for it gets it (Python's default is
+# 5 ms): the event loop, which answers pages from memory in a fraction of a millisecond, would otherwise
+# wait that long, several times per answer, behind a worker thread composing an API answer in Python.
+SWITCH_INTERVAL = 0.0005
 FD_RESERVE = 64  # descriptors kept for catalog connections, site files and logging
 GRACEFUL_SECONDS = 5
 log = logging.getLogger("ruleatlas.serve")
@@ -81,8 +89,15 @@ def open_store_catalog(path: Path) -> CatalogReader:
         from ruleatlas.store import Catalog
     except ImportError as exc:
         raise CatalogUnavailable(f"the catalog store cannot be loaded ({exc})") from exc
-    catalog: CatalogReader = Catalog(path)
-    return catalog
+    catalog = Catalog(path)
+    # Read through a memory map: a search joins thousands of FTS matches with their rule rows, and SQLite's
+    # own page cache (2,000 pages per connection) cannot hold them, so each is a pread(); mapped, they
+    # are memory reads shared by every connection and process (a search costs a third less CPU). Safe
+    # because a catalog file is never rewritten in place (a build renames a new one over it).
+    catalog.db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    catalog.db.execute("PRAGMA query_only = 1")
+    reader: CatalogReader = catalog
+    return reader
 
 
 def check_catalog(catalog_dir: Path) -> None:
@@ -274,6 +289,8 @@ def serve(catalog_dir: Path, host: str = "127.0.0.1", port: int = 8000, workers:
     check_catalog(catalog_dir)
     logging.basicConfig(format="%(message)s", level=logging.WARNING, stream=sys.stderr)
     server = make_server(catalog_dir, host, port)
+    server.app.warm(WARM_PATHS)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     bound_host, bound_port = server.server_address[:2]
     shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
     workers = workers or default_workers()
