@@ -4,10 +4,12 @@ reading the catalog, and rebuilds that convert and scan only what changed."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +141,8 @@ def test_a_rebuild_converts_and_scans_only_what_changed(built: tuple[Path, Path,
     )
     edited = build(config, log=io.StringIO())
     assert edited.mode == "incremental"
-    assert edited.relations["conversions_run"] == 1 and edited.relations["fires_rules_scanned"] == 1
+    # A new title is a new text to convert, but not a new logic: its fires-on results come from the cache.
+    assert edited.relations["conversions_run"] == 1 and edited.relations["fires_rules_scanned"] == 0
     # The base rule's page names the edited rule: it is rendered again though its own file did not change.
     assert "Whoami Execution With The Priv Flag</a> derives from this rule" in _page(out, "sigma/base")
 
@@ -165,3 +168,49 @@ def test_coverage_and_technique_pages_filter_on_validated_by_a_sample(
     # base is validated; derived (its title is edited by the rebuild test) is not
     assert len(items) == 2 and sum("data-validated" in item for item in items) == 1
     assert '<li data-text="whoami execution " data-level="low" data-validated>' in items
+
+
+RELATION_TABLES = {
+    "rule_links": "SELECT * FROM rule_links ORDER BY uid, position",
+    "rule_conversions": "SELECT * FROM rule_conversions ORDER BY uid, position",
+    "rule_fires_checked": "SELECT * FROM rule_fires_checked ORDER BY uid",
+    "rule_fires": "SELECT * FROM rule_fires ORDER BY uid, sample",
+    "rule_relation_inputs": "SELECT * FROM rule_relation_inputs ORDER BY uid",
+}
+
+
+def _relation_tables(out: Path) -> dict[str, list[Any]]:
+    db = sqlite3.connect(out / "catalog.sqlite")
+    try:
+        return {name: db.execute(sql).fetchall() for name, sql in RELATION_TABLES.items()}
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        # a new logic for the rule the correlation names: scanned again, the correlation converted again
+        ("base.yml", "Image|endswith: '\\whoami.exe'", "Image|endswith: '\\whoami2.exe'"),
+        # the id the correlation and the derived rule name moves away, then comes back
+        ("base.yml", "id: 11111111-1111-4111-8111-111111111111", "id: 11111111-1111-4111-8111-111111111112"),
+        ("base.yml", "id: 11111111-1111-4111-8111-111111111112", "id: 11111111-1111-4111-8111-111111111111"),
+    ],
+)
+def test_an_incremental_relations_pass_ends_where_a_full_one_does(
+    built: tuple[Path, Path, BuildSummary], tmp_path: Path, path: str, old: str, new: str
+) -> None:
+    out, corpus, _ = built
+    config = BuildConfig(
+        out=out, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", attack=ATTACK, jobs=1
+    )
+    rule = corpus / "rules" / "windows" / path
+    text = rule.read_text(encoding="utf-8")
+    assert old in text
+    rule.write_text(text.replace(old, new), encoding="utf-8")
+    edited = build(config, log=io.StringIO())
+    assert edited.mode == "incremental"
+    full = tmp_path / "full"
+    shutil.copytree(out, full, symlinks=True)
+    build(dataclasses.replace(config, out=full), log=io.StringIO(), force_full=True)
+    assert _relation_tables(out) == _relation_tables(full)

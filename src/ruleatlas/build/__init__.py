@@ -76,7 +76,12 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     for spec, todo in changed:
         with Progress(f"read {spec.name}", len(todo), log) as bar:
             results += analyse_files(
-                todo, spec, attack[0] if attack else None, telemetry[0] if telemetry else None, jobs, bar
+                todo,
+                spec,
+                attack.value if attack else None,
+                telemetry.value if telemetry else None,
+                jobs,
+                bar,
             )
     summary.files_parsed = len(results)
     timer.lap("parse+analysis")
@@ -114,6 +119,7 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
             sample_roots(config.samples, sigma_checkouts),
             jobs=jobs,
             convert=config.deploy_as,
+            changed=stored.changed_uids,
         )
         stored.affected |= relations.changed
         summary.relations = relations.counts()

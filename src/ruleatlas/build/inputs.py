@@ -1,6 +1,7 @@
 """The build's inputs besides the rule files: ATT&CK, telemetry definitions and log samples, loaded only when
 some rule needs them and cached as JSON (`DIR/cache/`, keyed by the input's fingerprint, each file replaced
-whole); and what the current catalog was built from, which decides whether a build can be incremental."""
+whole), which a full build's catalog stores as it is; and what the current catalog was built from, which
+decides whether a build can be incremental."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ruleatlas import fastjson
 from ruleatlas.attack import AttackData, load_attack
@@ -46,6 +47,14 @@ def fingerprint(path: Path | None) -> str:
     return digest.hexdigest()
 
 
+@dataclass(slots=True)
+class Loaded(Generic[T]):
+    """An input, loaded or read from the cache, with its JSON text (what the catalog stores)."""
+
+    value: T
+    text: str
+
+
 def _cached_json(
     cache_dir: Path,
     name: str,
@@ -53,25 +62,22 @@ def _cached_json(
     load: Callable[[], T],
     dump: Callable[[T], Any],
     undump: Callable[[Any], T],
-) -> tuple[T, str]:
-    """`load()`, or its JSON form from the cache when `key` (the input's fingerprint) has not changed.
-
-    Returns the value and its JSON text, which the catalog stores as it is.
-    """
+) -> Loaded[T]:
+    """`load()`, or its JSON form from the cache when `key` (the input's fingerprint) has not changed."""
     cache_file = cache_dir / f"{name}.json"
     if cache_file.is_file():
         try:
             text = cache_file.read_text(encoding="utf-8")
             header, _, body = text.partition("\n")
             if json.loads(header) == key:
-                return undump(fastjson.loads(body)), body
+                return Loaded(undump(fastjson.loads(body)), body)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache is rebuilt below
     value = load()
     body = json.dumps(dump(value))
     cache_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(cache_file, json.dumps(key) + "\n" + body)
-    return value, body
+    return Loaded(value, body)
 
 
 @dataclass(slots=True)
@@ -103,11 +109,11 @@ class InputContext:
         self.config = config
         self.cache_dir = cache_dir
         self.keys = keys
-        self._attack: tuple[AttackData, str] | None = None
-        self._telemetry: tuple[TelemetryCatalog, str] | None = None
+        self._attack: Loaded[AttackData] | None = None
+        self._telemetry: Loaded[TelemetryCatalog] | None = None
         self._samples: dict[str, Any] | None = None
 
-    def attack(self) -> tuple[AttackData, str] | None:
+    def attack(self) -> Loaded[AttackData] | None:
         path = self.config.attack
         if path is not None and self._attack is None:
             self._attack = _cached_json(
@@ -120,7 +126,7 @@ class InputContext:
             )
         return self._attack
 
-    def telemetry(self) -> tuple[TelemetryCatalog, str] | None:
+    def telemetry(self) -> Loaded[TelemetryCatalog] | None:
         path = self.config.telemetry
         if path is not None and self._telemetry is None:
             sigma_dir = next((s.path for s in self.config.sources if s.name == "sigma"), None)
@@ -141,14 +147,14 @@ class InputContext:
         if (path is None and tests is None) or loaded is None:
             return None
         if self._samples is None:
-            self._samples, _ = _cached_json(
+            self._samples = _cached_json(
                 self.cache_dir,
                 "samples",
                 key,
-                lambda: _collect_samples(path, tests, loaded[0]),
+                lambda: _collect_samples(path, tests, loaded.value),
                 lambda data: data,
                 lambda data: dict(data),
-            )
+            ).value
         return self._samples
 
 

@@ -40,7 +40,7 @@ def write_pages(
     if stored.rerender_telemetry or stored.rows:
         loaded = context.telemetry()
         telemetry_job = TelemetryPagesJob(
-            telemetry=loaded[0] if loaded else None,
+            telemetry=loaded.value if loaded else None,
             samples=context.samples(stored.samples_key),
             events=None if stored.rerender_telemetry else stored.touched_events,
             catalog_dir=out,  # readiness.json is kept at the top of the catalog folder

@@ -7,17 +7,19 @@ versions; by rule text and sample content), so a rebuild converts and scans only
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import resource
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from ruleatlas import __version__
 from ruleatlas.analysis import deploy, related
+from ruleatlas.build.relation_cache import RelationCache
 from ruleatlas.engine.compile import RUNNABLE_KINDS
 from ruleatlas.engine.fires_on import FiresCache, RuleToRun, Sample, engine_key, fires_on, list_samples
 from ruleatlas.model import Rule
@@ -82,32 +84,18 @@ def relate(
     jobs: int = 1,
     log: TextIO | None = None,
     convert: bool = True,
+    changed: Collection[str] | None = None,
 ) -> RelationsSummary:
-    """Compute and store every rule's relations in `catalog` (a catalog file the build just wrote)."""
+    """Compute and store every rule's relations in `catalog` (a catalog file the build just wrote).
+
+    `changed`: the rules the build deleted or wrote since the catalog's relations were last computed (an
+    incremental build's patch); only their documents are read, and only their conversions and fires-on
+    rows (and the links of every rule, which are cheap) are recomputed. None: every rule's."""
     summary = RelationsSummary()
     db = sqlite3.connect(catalog)
     try:
-        clock = _cpu()
-        rules = deploy_store.stored_rules(db)
-        summary.cpu["read"] = _cpu() - clock
-        clock = _cpu()
-        links = related.rule_links(
-            [related.facts_of(r.uid, r.source, r.rule_id, r.title, r.logsource, r.related) for r in rules]
-        )
-        summary.links = sum(len(v) for v in links.values())
-        summary.cpu["related"] = _cpu() - clock
-        sigma = [r for r in rules if r.language == SIGMA_LANGUAGE]
-        clock = _cpu()
-        conversions = _conversions(sigma, cache_dir, jobs, summary) if convert else {}
-        summary.cpu["deploy"] = _cpu() - clock
-        clock = _cpu()
-        checked, fired = _fires(sigma, cache_dir, roots, jobs, summary)
-        summary.cpu["fires_on"] = _cpu() - clock
-        clock = _cpu()
-        summary.changed = deploy_store.replace(
-            db, {uid: [link.to_json() for link in v] for uid, v in links.items()}, conversions, checked, fired
-        )
-        summary.cpu["write"] = _cpu() - clock
+        with RelationCache.open(cache_dir) as cache:
+            _relate(db, cache, cache_dir, roots, jobs, convert, changed, summary)
     finally:
         db.close()
     if log is not None:
@@ -119,6 +107,106 @@ def relate(
     return summary
 
 
+def _relate(
+    db: sqlite3.Connection,
+    cache: RelationCache,
+    cache_dir: Path,
+    roots: Sequence[tuple[str, Path]],
+    jobs: int,
+    convert: bool,
+    changed: Collection[str] | None,
+    summary: RelationsSummary,
+) -> None:
+    deploy_store.ensure_tables(db)
+    clock = _cpu()
+    inputs, dirty, removed, old_refs = _read_inputs(db, cache, changed)
+    summary.cpu["read"] = _cpu() - clock
+    clock = _cpu()
+    rules = [i.rule for i in inputs.values()]
+    links = related.rule_links(
+        [related.facts_of(r.uid, r.source, r.rule_id, r.title, r.logsource, r.related) for r in rules]
+    )
+    summary.links = sum(len(v) for v in links.values())
+    summary.cpu["related"] = _cpu() - clock
+    clock = _cpu()
+    regression = frozenset(label for label, _ in roots if label.endswith(REGRESSION_FOLDER))
+    samples = list_samples(roots, evtx_only=regression, content_hash=cache.hasher())
+    samples_key = hashlib.sha256(
+        json.dumps([engine_key(__version__), [(s.name, s.content_hash) for s in samples]]).encode()
+    ).hexdigest()
+    fires_clock = _cpu() - clock
+    # What the last pass ran with: other backends, another deploy setting or other samples redo every rule.
+    state = deploy_store.relation_state(db)
+    versions = deploy.versions_key() if convert else ""
+    whole = dirty is None or state.get("versions") != versions or state.get("samples") != samples_key
+    scope: set[str] = set(inputs) | removed if whole or dirty is None else set(dirty)
+    clock = _cpu()
+    conversions = _conversions(db, inputs, scope, old_refs, versions, cache, jobs, summary) if convert else {}
+    summary.cpu["deploy"] = _cpu() - clock
+    clock = _cpu()
+    checked, fired = _fires(db, inputs, scope, samples, cache_dir, jobs, summary, whole)
+    summary.cpu["fires_on"] = _cpu() - clock + fires_clock
+    clock = _cpu()
+    summary.changed = deploy_store.replace(
+        db,
+        {uid: [link.to_json() for link in v] for uid, v in links.items()},
+        conversions,
+        checked,
+        fired,
+        None if whole else scope,
+    )
+    deploy_store.replace_relation_inputs(db, removed, inputs.values())
+    deploy_store.set_relation_state(db, {"versions": versions, "samples": samples_key})
+    db.commit()
+    summary.cpu["write"] = _cpu() - clock
+
+
+def _read_inputs(
+    db: sqlite3.Connection, cache: RelationCache, changed: Collection[str] | None
+) -> tuple[dict[str, deploy_store.RelationInput], set[str] | None, set[str], set[str]]:
+    """Every rule's relation inputs: the stored ones, with the documents of `changed` rules read again (all
+    documents when `changed` is None or the stored inputs do not match the catalog's rules).
+
+    Returns the inputs by uid, the rules read again (None: all), the rules gone since the last pass, and
+    the ids and names the rules read again had (a correlation naming one is converted again)."""
+    stored = deploy_store.relation_inputs(db)
+    uids = {uid for (uid,) in db.execute("SELECT uid FROM rules")}
+    if changed is not None:
+        todo = set(changed) & uids
+        if (set(stored) - set(changed)) | todo != uids:
+            changed = None  # inputs of an older catalog, or of another pass: read every document
+    if changed is None:
+        todo = uids
+    fresh = deploy_store.stored_rules(db, None if changed is None else todo)
+    removed = set(stored) - uids
+    inputs = {uid: i for uid, i in stored.items() if uid in uids and uid not in todo}
+    runnable = {r.uid: r.body for r in fresh if _runnable(r)}
+    fires_keys = cache.fires_keys(runnable)
+    for r in fresh:
+        inputs[r.uid] = deploy_store.RelationInput(r, "", fires_keys.get(r.uid, ""))
+    # a rule read again carries its body until its conversion key is made (`_conversions`)
+    ordered = dict(sorted(inputs.items()))
+    old_refs = {
+        ref
+        for uid in (set(stored) if changed is None else set(changed))
+        if uid in stored
+        for ref in (stored[uid].rule.rule_id, stored[uid].rule.name)
+        if ref
+    }
+    gone = removed | (set(changed or ()) - uids)
+    return ordered, None if changed is None else todo | gone, gone, old_refs
+
+
+def _runnable(rule: deploy_store.StoredRule) -> bool:
+    """A rule the fires-on pass runs: a Sigma detection the engine runs alone."""
+    return (
+        rule.language == SIGMA_LANGUAGE
+        and rule.kind in FIRES_KINDS
+        and not rule.correlation_rules
+        and not rule.is_filter
+    )
+
+
 # -- deploy as ----------------------------------------------------------------------------------------------
 
 # Conversions this process has made or read, by (backend versions, rule key): a second build in one process
@@ -127,38 +215,70 @@ def relate(
 _MEMO: dict[tuple[str, str], list[dict[str, str]]] = {}
 
 
-def _correlated_bodies(rule: deploy_store.StoredRule, by_ref: dict[str, str]) -> tuple[str, ...]:
-    """The documents a correlation refers to (by id or name), so that backends can resolve them."""
-    return tuple(by_ref[ref] for ref in rule.correlation_rules if ref in by_ref)
+def _bodies(db: sqlite3.Connection, uids: Collection[str]) -> dict[str, str]:
+    where, params = deploy_store._in("uid", uids)
+    return dict(db.execute(f"SELECT uid, json_extract(doc, '$.body') FROM rules WHERE {where}", params))
 
 
 def _conversions(
-    rules: Sequence[deploy_store.StoredRule], cache_dir: Path, jobs: int, summary: RelationsSummary
+    db: sqlite3.Connection,
+    inputs: dict[str, deploy_store.RelationInput],
+    scope: set[str],
+    old_refs: set[str],
+    versions: str,
+    cache: RelationCache,
+    jobs: int,
+    summary: RelationsSummary,
 ) -> dict[str, list[dict[str, str]]]:
-    versions = deploy.versions_key()
-    cache_file = cache_dir / CONVERSIONS_CACHE
-    cached: dict[str, Any] = {}
-    try:
-        data = json.loads(cache_file.read_text(encoding="utf-8"))
-        if data.get("versions") == versions:
-            cached = data["items"]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        cached = {}  # missing or damaged: converted again
+    """The conversions of the Sigma rules in `scope` and of the correlations referring to one of them
+    (added to `scope`). Keys are made again (from the bodies) for the rules read again and those
+    correlations; the others' come from `inputs`, where the new keys are set."""
+    sigma = [i.rule for i in inputs.values() if i.rule.language == SIGMA_LANGUAGE]
+    # a correlation's conversion holds the documents it refers to (by id or name): the first in uid order
     by_ref: dict[str, str] = {}
-    for r in rules:
+    for r in sigma:
         for ref in (r.rule_id, r.name):
             if ref:
-                by_ref.setdefault(ref, r.body)
+                by_ref.setdefault(ref, r.uid)
+    moved_refs = {
+        ref
+        for uid in scope
+        if uid in inputs
+        for ref in (inputs[uid].rule.rule_id, inputs[uid].rule.name)
+        if ref
+    }
+    todo = [
+        r
+        for r in sigma
+        if r.body  # read again
+        or not inputs[r.uid].conversion_key
+        or any(ref in moved_refs or by_ref.get(ref) in scope for ref in r.correlation_rules)
+    ]
+    scope.update(r.uid for r in todo)
+    kept = [(r.uid, inputs[r.uid].conversion_key) for r in sigma if r.uid in scope and not r.body]
+    kept = [(uid, key) for uid, key in kept if uid not in {r.uid for r in todo}]
+    needed = {r.uid for r in todo} | {
+        by_ref[ref] for r in todo for ref in r.correlation_rules if ref in by_ref
+    }
+    bodies = {uid: inputs[uid].rule.body for uid in needed if inputs[uid].rule.body}
+    bodies.update(_bodies(db, needed - set(bodies)))
     keyed = []
-    for r in rules:
-        extra = _correlated_bodies(r, by_ref)
-        keyed.append((r.uid, deploy.conversion_key("\n---\n".join([r.body, *extra])), r.body, extra))
-    for key, value in cached.items():
-        _MEMO.setdefault((versions, key), value)
-    todo = {key: (body, extra) for _, key, body, extra in keyed if (versions, key) not in _MEMO}
-    summary.conversions_run = len(todo)
-    summary.conversions_cached = len(keyed) - len(todo)
-    items = [(key, body, extra) for key, (body, extra) in todo.items()]
+    for r in todo:
+        extra = tuple(bodies[by_ref[ref]] for ref in r.correlation_rules if ref in by_ref)
+        body = bodies.get(r.uid) or ""
+        key = deploy.conversion_key("\n---\n".join([body, *extra]))
+        keyed.append((r.uid, key, body, extra))
+        inputs[r.uid] = deploy_store.RelationInput(
+            dataclasses.replace(r, body=""), key, inputs[r.uid].fires_key
+        )
+    missing = {key for _, key, _, _ in keyed if (versions, key) not in _MEMO}
+    missing |= {key for _, key in kept if (versions, key) not in _MEMO}
+    for key, value in cache.conversions(versions, missing).items():
+        _MEMO[(versions, key)] = value
+    pending = {key: (body, extra) for _, key, body, extra in keyed if (versions, key) not in _MEMO}
+    summary.conversions_run = len(pending)
+    summary.conversions_cached = len(sigma) - len(pending)
+    items = [(key, body, extra) for key, (body, extra) in pending.items()]
     fresh: dict[str, Any] = {}
     if jobs <= 1 or len(items) < 50:
         fresh.update(deploy.convert_batch(items))
@@ -172,12 +292,13 @@ def _conversions(
                 fresh.update(fut.result())
     for key, value in fresh.items():
         _MEMO[(versions, key)] = value
-    # Only this catalog's rules are kept: the cache does not grow with every edit.
-    kept = {key: _MEMO[(versions, key)] for _, key, _, _ in keyed}
-    if fresh or set(kept) != set(cached):
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(cache_file, json.dumps({"versions": versions, "items": kept}))
-    return {uid: kept[key] for uid, key, _, _ in keyed}
+    cache.put_conversions(versions, fresh)
+    if len(scope) >= len(inputs):  # every rule: the cache keeps this catalog's alone (no growth per edit)
+        cache.prune_conversions(versions, {i.conversion_key for i in inputs.values() if i.conversion_key})
+    out = {uid: _MEMO[(versions, key)] for uid, key, _, _ in keyed}
+    # a kept key missing from the cache (deleted by hand) is converted on the next full pass; shown empty
+    out.update({uid: _MEMO.get((versions, key), []) for uid, key in kept})
+    return out
 
 
 # -- fires on -----------------------------------------------------------------------------------------------
@@ -192,39 +313,51 @@ def _rule_from_body(uid: str, body: str) -> Rule | None:
 
 
 def _fires(
-    rules: Sequence[deploy_store.StoredRule],
+    db: sqlite3.Connection,
+    inputs: dict[str, deploy_store.RelationInput],
+    scope: set[str],
+    samples: list[Sample],
     cache_dir: Path,
-    roots: Sequence[tuple[str, Path]],
     jobs: int,
     summary: RelationsSummary,
+    whole: bool,
 ) -> tuple[dict[str, int], dict[str, dict[str, list[int]]]]:
-    runnable = [r for r in rules if r.kind in FIRES_KINDS and not r.correlation_rules and not r.is_filter]
-    regression = frozenset(label for label, _ in roots if label.endswith(REGRESSION_FOLDER))
-    samples: list[Sample] = list_samples(roots, evtx_only=regression)
+    """Fires-on results of the runnable rules in `scope`, by their fires-on key (their logic): from the
+    cache, else by scanning them over every sample. `whole`: every rule is in scope, and the cache kept
+    covers exactly this catalog's rules."""
     summary.samples = len(samples)
-    if not samples:
+    runnable = [i for uid, i in inputs.items() if uid in scope and i.fires_key]
+    if not samples or not runnable:
         return {}, {}
     engine = engine_key(__version__)
     cache_file = cache_dir / FIRES_CACHE
     cache = FiresCache.load(cache_file, engine)
-    keys = {r.uid: hashlib.sha256(r.body.encode("utf-8", "surrogateescape")).hexdigest() for r in runnable}
-    # Rules are parsed again only when they have to run (a new rule, or new samples for old ones).
-    new_samples = any(s.content_hash not in cache.samples for s in samples)
+    by_hash = {s.content_hash for s in samples}
+    covered = by_hash <= cache.samples
+    # Rules are parsed only when they have to run (a new logic, or new samples for old ones).
     to_run = []
-    for r in runnable:
-        key = keys[r.uid]
-        if key in cache.rules and not new_samples:
-            to_run.append(RuleToRun(key, r.uid, None))
+    need = [i for i in runnable if not covered or i.fires_key not in cache.rules]
+    bodies = _bodies(db, {i.rule.uid for i in need if not i.rule.body})
+    for i in runnable:
+        if covered and i.fires_key in cache.rules:
+            to_run.append(RuleToRun(i.fires_key, i.rule.uid, None))
             continue
-        parsed = _rule_from_body(r.uid, r.body)
+        parsed = _rule_from_body(i.rule.uid, i.rule.body or bodies.get(i.rule.uid) or "")
         if parsed is not None:
-            to_run.append(RuleToRun(key, r.uid, parsed))
-    result = fires_on(to_run, samples, cache, workers=jobs)
+            to_run.append(RuleToRun(i.fires_key, i.rule.uid, parsed))
+    if whole:
+        result = fires_on(to_run, samples, cache, workers=jobs)
+        kept = result.cache
+    else:
+        # A part of the rules: the cache keeps every rule it knew, and learns the ones scanned now.
+        result = fires_on(to_run, samples, cache, workers=jobs)
+        kept = FiresCache(engine, cache.rules | result.cache.rules, cache.samples, dict(cache.matches))
+        kept.matches.update(result.cache.matches)
     summary.fires_scans = result.scans
     summary.fires_rules_scanned = result.rules_scanned
-    if result.scans or result.cache.rules != cache.rules or result.cache.samples != cache.samples:
+    if kept.rules != cache.rules or kept.samples != cache.samples or kept.matches != cache.matches:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(cache_file, result.cache.to_json())
+        atomic.write_text(cache_file, kept.to_json())
     ran = {r.uid: r.key for r in to_run}
     checked = {uid: len(samples) for uid in ran}
     fired = {uid: result.fired[key] for uid, key in ran.items() if key in result.fired}

@@ -11,7 +11,7 @@ from ruleatlas import __version__
 from ruleatlas.analysis.rows import RuleRow
 from ruleatlas.attack import AttackData
 from ruleatlas.build.analyse import FileResult, rule_telemetry
-from ruleatlas.build.inputs import InputContext
+from ruleatlas.build.inputs import InputContext, Loaded
 from ruleatlas.build.plan import Plan
 from ruleatlas.output.generation import Stage
 from ruleatlas.store import CATALOG_FILE, CatalogWriter
@@ -34,14 +34,15 @@ class Stored:
     rerender_all: bool
     rerender_telemetry: bool
     samples_key: str
+    changed_uids: set[str] | None  # rules deleted or written (an incremental build); None: every rule
 
 
 def store_catalog(
     stage: Stage,
     plan: Plan,
     results: list[FileResult],
-    attack: tuple[AttackData, str] | None,
-    telemetry: tuple[TelemetryCatalog, str] | None,
+    attack: Loaded[AttackData] | None,
+    telemetry: Loaded[TelemetryCatalog] | None,
     context: InputContext,
 ) -> Stored:
     """The catalog of the new generation: a fresh file, or a patched copy of the current one."""
@@ -76,17 +77,18 @@ def store_catalog(
     writer.set_meta("built_at", datetime.now(UTC).isoformat(timespec="seconds"))
     writer.set_meta("ruleatlas_version", __version__)
     writer.set_meta("inputs_key", plan.inputs_key)
-    if attack is not None:
-        writer.set_meta("attack_version", attack[0].version)
-        writer.set_blob("attack", attack[1])
-    if telemetry is not None:
-        writer.set_blob("telemetry", telemetry[1])
+    # A patched catalog holds the blobs of the same ATT&CK and telemetry already (they are in inputs_key).
+    if attack is not None and not incremental:
+        writer.set_meta("attack_version", attack.value.version)
+        writer.set_blob("attack", attack.text)
+    if telemetry is not None and not incremental:
+        writer.set_blob("telemetry", telemetry.text)
     writer.refresh_sources([(s.name, s.vendor, str(s.path), s.repo, s.commit) for s in plan.specs])
     affected = writer.recount(patch=incremental)
+    changed = writer.deleted_uids | {r.uid for r in rows} if incremental else None
     # Neighbours, classes and same-action rules over every stored form (when a rule changed): pages whose
     # sections changed are rendered again too.
     if rows or writer.deleted_uids:
-        changed = writer.deleted_uids | {r.uid for r in rows} if incremental else None
         affected |= relations_store.refresh(writer.db, changed).changed
     # Every page again when the templates changed, or when the current generation has no complete site.
     rerender_all = (
@@ -114,6 +116,7 @@ def store_catalog(
         rerender_all,
         rerender_telemetry,
         samples_key,
+        changed,
     )
     writer.close()
     return stored

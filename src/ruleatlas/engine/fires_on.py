@@ -100,10 +100,14 @@ def file_hash(path: Path) -> str:
 
 
 def list_samples(
-    roots: Iterable[tuple[str, Path]], *, evtx_only: frozenset[str] = frozenset()
+    roots: Iterable[tuple[str, Path]],
+    *,
+    evtx_only: frozenset[str] = frozenset(),
+    content_hash: Callable[[Path], str] = file_hash,
 ) -> list[Sample]:
     """The sample files under each (label, root), sorted; roots named in `evtx_only` give their EVTX files
-    only (SigmaHQ's regression data holds each EVTX file again as JSON: scanning both counts twice)."""
+    only (SigmaHQ's regression data holds each EVTX file again as JSON: scanning both counts twice).
+    `content_hash`: how a file is hashed (the build's cache answers for files whose stat did not move)."""
     out = []
     for label, root in roots:
         if root.is_file():
@@ -116,7 +120,7 @@ def list_samples(
         for path in files:
             if path.suffix.lower() in suffixes:
                 rel = path.name if path == root else path.relative_to(root).as_posix()
-                out.append(Sample(f"{label}/{rel}", path, file_hash(path)))
+                out.append(Sample(f"{label}/{rel}", path, content_hash(path)))
     return out
 
 

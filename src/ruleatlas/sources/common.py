@@ -57,15 +57,19 @@ def walk(
     base = root / start if start else root
     if not base.is_dir():
         return found
-    for dirpath, dirnames, filenames in os.walk(base):
+    prefix = len(
+        os.path.join(root, "")
+    )  # rel paths by slicing: `Path.relative_to` cost most of a rebuild's listing
+    # walked as the string root + start, so that every dirpath begins with root's own spelling
+    for dirpath, dirnames, filenames in os.walk(os.path.join(root, start) if start else os.fspath(root)):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        folder = dirpath[prefix:].replace(os.sep, "/")
         for name in filenames:
             if name.startswith(".") or not name.lower().endswith(suffixes):
                 continue
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
+            rel = f"{folder}/{name}" if folder else name
             if not skip(rel):
-                found.append(RuleFile(path, rel, folder_of(rel)))
+                found.append(RuleFile(Path(dirpath, name), rel, folder_of(rel)))
     found.sort(key=lambda item: item.rel_path)
     return found
 

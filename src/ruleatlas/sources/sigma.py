@@ -101,16 +101,20 @@ def list_sigma_files(root: Path) -> list[tuple[Path, str, str]]:
     )
     found: list[tuple[Path, str, str]] = []
     starts = [root / top for top in tops] if tops else [root]
+    prefix = len(os.path.join(root, ""))  # rel paths by slicing: `Path.relative_to` is slow
     for start in starts:
-        for dirpath, dirnames, filenames in os.walk(start):
+        # walked as the string root + top, so that every dirpath begins with root's own spelling
+        for dirpath, dirnames, filenames in os.walk(
+            os.path.join(root, start.name) if tops else os.fspath(root)
+        ):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            under = dirpath[prefix:].replace(os.sep, "/")
             for name in filenames:
                 if name.startswith(".") or not name.lower().endswith(RULE_SUFFIXES):
                     continue
-                path = Path(dirpath) / name
-                rel = path.relative_to(root).as_posix()
+                rel = f"{under}/{name}" if under else name
                 folder = rel.split("/", 1)[0] if "/" in rel else "."
-                found.append((path, rel, folder))
+                found.append((Path(dirpath, name), rel, folder))
     found.sort(key=lambda item: item[1])
     return found
 

@@ -2,15 +2,18 @@
 siblings, the samples it fires on, and its conversions by pySigma's backends ("deploy as").
 
 They are computed after the rules are stored (they need every rule: a link's target, a correlation's
-referenced rules) and rewritten whole by each build; pages and the API read them beside the document
-(`attach`). This module owns these tables' SQL.
+referenced rules); pages and the API read them beside the document (`attach`). An incremental build
+rewrites the rows of the rules whose relations changed only: `rule_relation_inputs` keeps what the pass
+read of each rule's document (and the keys it derived from the body), so a rebuild reads the documents of
+the changed rules alone, and `relation_state` what the last pass was run with (backend versions, samples).
+This module owns these tables' SQL.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +37,15 @@ CREATE TABLE IF NOT EXISTS rule_fires (
     uid TEXT NOT NULL, sample TEXT NOT NULL, records TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rule_fires_uid ON rule_fires (uid);
+-- What the relations pass read of each rule's document, and the keys it derived from its body: the
+-- conversion key (its text and the documents it refers to) and the fires-on key (its logic).
+CREATE TABLE IF NOT EXISTS rule_relation_inputs (
+    uid TEXT PRIMARY KEY, source TEXT NOT NULL, rule_id TEXT NOT NULL, title TEXT NOT NULL,
+    kind TEXT NOT NULL, language TEXT NOT NULL, name TEXT NOT NULL, logsource TEXT NOT NULL,
+    related TEXT NOT NULL, correlation_rules TEXT NOT NULL, is_filter INTEGER NOT NULL,
+    conversion_key TEXT NOT NULL, fires_key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS relation_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 TABLES = ("rule_links", "rule_conversions", "rule_fires_checked", "rule_fires")
 
@@ -60,14 +72,17 @@ def ensure_tables(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
 
 
-def stored_rules(db: sqlite3.Connection) -> list[StoredRule]:
-    """Every rule with the parts of its document the relations pass needs, in uid order."""
+def stored_rules(db: sqlite3.Connection, uids: Collection[str] | None = None) -> list[StoredRule]:
+    """Every rule (or those of `uids`) with the parts of its document the relations pass needs, in uid
+    order."""
+    where, params = ("", ()) if uids is None else _in("uid", uids)
     rows = db.execute(
         "SELECT uid, source, rule_id, title, kind, json_extract(doc, '$.language'), "
         "json_extract(doc, '$.name'), json_extract(doc, '$.logsource'), "
         "json_extract(doc, '$.related'), json_extract(doc, '$.body'), "
         "json_extract(doc, '$.correlation.rules'), json_extract(doc, '$.filter') IS NOT NULL "
-        "FROM rules ORDER BY uid"
+        f"FROM rules {where and 'WHERE ' + where} ORDER BY uid",
+        params,
     )
     out = []
     for uid, source, rule_id, title, kind, language, name, ls, related, body, corr, is_filter in rows:
@@ -90,6 +105,80 @@ def stored_rules(db: sqlite3.Connection) -> list[StoredRule]:
     return out
 
 
+def _in(column: str, values: Iterable[str]) -> tuple[str, tuple[str]]:
+    """`column IN (the values)` for any number of values: one JSON parameter."""
+    return f"{column} IN (SELECT value FROM json_each(?))", (json.dumps(sorted(values)),)
+
+
+@dataclass(slots=True, frozen=True)
+class RelationInput:
+    """A rule as the relations pass last read it (`rule_relation_inputs`): its facts without the body, and
+    the keys it derived from the body ("" where none: not Sigma, not converted or not runnable)."""
+
+    rule: StoredRule  # with body "": bodies are read again only for the rules a pass converts or runs
+    conversion_key: str
+    fires_key: str
+
+
+def relation_inputs(db: sqlite3.Connection) -> dict[str, RelationInput]:
+    rows = db.execute("SELECT * FROM rule_relation_inputs ORDER BY uid")
+    out = {}
+    for uid, source, rule_id, title, kind, language, name, ls, related, corr, is_filter, ckey, fkey in rows:
+        rule = StoredRule(
+            uid,
+            source,
+            rule_id,
+            title,
+            kind,
+            language,
+            name,
+            json.loads(ls),
+            json.loads(related),
+            "",
+            json.loads(corr),
+            bool(is_filter),
+        )
+        out[uid] = RelationInput(rule, ckey, fkey)
+    return out
+
+
+def replace_relation_inputs(
+    db: sqlite3.Connection, removed: Iterable[str], inputs: Iterable[RelationInput]
+) -> None:
+    """Delete the rows of `removed` rules and write those of `inputs` (one row per rule)."""
+    db.executemany("DELETE FROM rule_relation_inputs WHERE uid = ?", ((uid,) for uid in removed))
+    db.executemany(
+        "INSERT OR REPLACE INTO rule_relation_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (
+                i.rule.uid,
+                i.rule.source,
+                i.rule.rule_id,
+                i.rule.title,
+                i.rule.kind,
+                i.rule.language,
+                i.rule.name,
+                json.dumps(i.rule.logsource, sort_keys=True),
+                json.dumps(i.rule.related, sort_keys=True),
+                json.dumps(i.rule.correlation_rules),
+                int(i.rule.is_filter),
+                i.conversion_key,
+                i.fires_key,
+            )
+            for i in inputs
+        ),
+    )
+
+
+def relation_state(db: sqlite3.Connection) -> dict[str, str]:
+    return dict(db.execute("SELECT name, value FROM relation_state").fetchall())
+
+
+def set_relation_state(db: sqlite3.Connection, state: Mapping[str, str]) -> None:
+    db.execute("DELETE FROM relation_state")
+    db.executemany("INSERT INTO relation_state VALUES (?, ?)", state.items())
+
+
 _ORDER = {
     "rule_links": "uid, position",
     "rule_conversions": "uid, position",
@@ -105,12 +194,16 @@ _INSERT = {
 Row = tuple[Any, ...]
 
 
-def _snapshot(db: sqlite3.Connection) -> dict[str, list[tuple[str, Row]]]:
-    """Every stored row per rule, in the tables' order (one ordered read per table)."""
+def _snapshot(db: sqlite3.Connection, uids: Collection[str] | None) -> dict[str, list[tuple[str, Row]]]:
+    """Every stored row per rule (of `uids`, but every link: links are compared whole), in the tables'
+    order (one ordered read per table)."""
     ensure_tables(db)
     out: dict[str, list[tuple[str, Row]]] = {}
     for table in TABLES:
-        for row in db.execute(f"SELECT * FROM {table} ORDER BY {_ORDER[table]}"):
+        where, params = ("", ()) if uids is None or table == "rule_links" else _in("uid", uids)
+        for row in db.execute(
+            f"SELECT * FROM {table} {where and 'WHERE ' + where} ORDER BY {_ORDER[table]}", params
+        ):
             out.setdefault(row[0], []).append((table, tuple(row)))
     return out
 
@@ -145,14 +238,20 @@ def replace(
     conversions: Mapping[str, Iterable[Mapping[str, str]]],
     checked: Mapping[str, int],
     fired: Mapping[str, Mapping[str, list[int]]],
+    uids: Collection[str] | None = None,
 ) -> set[str]:
     """Make the four tables hold exactly these relations, rewriting only the rules whose rows differ from
-    what is stored (a rebuild changes few); returns those rules: their pages are to be rendered again."""
-    before = _snapshot(db)
+    what is stored (a rebuild changes few); returns those rules: their pages are to be rendered again.
+
+    `uids`: the rules whose conversions and fires-on rows are given (the others' stored rows are kept);
+    `links` is always every rule's."""
+    before = _snapshot(db, uids)
     after = _rows(links, conversions, checked, fired)
+    # a rule outside `uids` has its links on both sides only, so only they are compared and rewritten
     changed = {uid for uid in before.keys() | after.keys() if before.get(uid) != after.get(uid)}
-    todo = json.dumps(sorted(changed))
+    scoped = changed if uids is None else changed & set(uids)
     for table in TABLES:
+        todo = json.dumps(sorted(changed if table == "rule_links" else scoped))
         db.execute(f"DELETE FROM {table} WHERE uid IN (SELECT value FROM json_each(?))", (todo,))
     for table in TABLES:
         db.executemany(

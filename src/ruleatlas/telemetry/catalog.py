@@ -146,12 +146,12 @@ class EventDef:
 
 
 class LazyEvents(dict[EventKey, EventDef]):
-    """A platform provider's events, each kept as its JSON until it is read.
+    """A provider's events read from the cached catalog, each kept as its JSON until it is read.
 
-    The platform catalogs hold ~35,000 events (AWS operations, Google Cloud methods) of which a build reads a
-    few hundred (those rules cover); building every EventDef and FieldDef when the cached catalog is read
-    would cost most of a one-rule rebuild. Keys, `in` and `len` never convert; reading a value converts it
-    once; `items()`/`values()` convert all.
+    The catalog holds ~85,000 events (AWS operations, Google Cloud methods, Windows manifests) of which a
+    one-rule rebuild reads a few (those its rule covers); building every EventDef and FieldDef when the
+    cached catalog is read would cost most of such a rebuild. Keys, `in` and `len` never convert; reading a
+    value converts it once; `items()`/`values()` convert all.
     """
 
     __slots__ = ()
@@ -225,13 +225,9 @@ class ProviderDef:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProviderDef:
-        events: dict[EventKey, EventDef]
-        if data.get("kind") == PLATFORM_KIND:
-            events = LazyEvents()
-            for raw in data.get("events", ()):
-                events.put_raw(raw)
-        else:
-            events = {e.event_id: e for e in map(EventDef.from_json, data.get("events", ()))}
+        events = LazyEvents()
+        for raw in data.get("events", ()):
+            events.put_raw(raw)
         return cls(
             name=data["name"],
             label=data.get("label", ""),
