@@ -155,7 +155,10 @@ def _relate(
         fired,
         None if whole else scope,
     )
-    deploy_store.replace_relation_inputs(db, removed, inputs.values())
+    # the inputs of the rules read again or converted again (all of them in a pass over every rule)
+    deploy_store.replace_relation_inputs(
+        db, removed, (i for uid, i in inputs.items() if uid in scope or i.rule.body)
+    )
     deploy_store.set_relation_state(db, {"versions": versions, "samples": samples_key})
     db.commit()
     summary.cpu["write"] = _cpu() - clock
@@ -240,13 +243,10 @@ def _conversions(
         for ref in (r.rule_id, r.name):
             if ref:
                 by_ref.setdefault(ref, r.uid)
-    moved_refs = {
-        ref
-        for uid in scope
-        if uid in inputs
-        for ref in (inputs[uid].rule.rule_id, inputs[uid].rule.name)
-        if ref
+    moved_refs = old_refs | {
+        ref for uid in scope if uid in inputs for ref in (inputs[uid].rule.rule_id, inputs[uid].rule.name)
     }
+    moved_refs.discard("")
     todo = [
         r
         for r in sigma
@@ -255,11 +255,9 @@ def _conversions(
         or any(ref in moved_refs or by_ref.get(ref) in scope for ref in r.correlation_rules)
     ]
     scope.update(r.uid for r in todo)
-    kept = [(r.uid, inputs[r.uid].conversion_key) for r in sigma if r.uid in scope and not r.body]
-    kept = [(uid, key) for uid, key in kept if uid not in {r.uid for r in todo}]
-    needed = {r.uid for r in todo} | {
-        by_ref[ref] for r in todo for ref in r.correlation_rules if ref in by_ref
-    }
+    redone = {r.uid for r in todo}
+    kept = [(r.uid, inputs[r.uid].conversion_key) for r in sigma if r.uid in scope and r.uid not in redone]
+    needed = redone | {by_ref[ref] for r in todo for ref in r.correlation_rules if ref in by_ref}
     bodies = {uid: inputs[uid].rule.body for uid in needed if inputs[uid].rule.body}
     bodies.update(_bodies(db, needed - set(bodies)))
     keyed = []

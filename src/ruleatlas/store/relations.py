@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ruleatlas.analysis.document import RelatedRuleDoc, RelationsDoc
 from ruleatlas.analysis.relations import RuleForm, relate
 from ruleatlas.analysis.relations.neighbours import Neighbour, comparable, fed_within, may_be_broad, pair
@@ -266,7 +268,7 @@ def _neighbours_of(db: sqlite3.Connection, mine: dict[str, RuleForm]) -> tuple[l
     if not forms:
         return [], 0
     others: list[tuple[str, str, str, frozenset[str], int]] = [
-        (uid, key, source, frozenset(json.loads(coverage)), role)
+        (uid, key, source, frozenset(orjson.loads(coverage)), role)  # orjson: ~13,000 rows a refresh
         for uid, key, source, coverage, role in db.execute(
             f"SELECT f.uid, f.class_key, f.source, f.coverage, f.role FROM rel_forms f JOIN rules r "
             f"ON r.uid = f.uid WHERE {_LIVE} AND f.role > 0"
