@@ -5,7 +5,9 @@ hash covers its companion files (a Panther YAML's Python body), so editing eithe
 A file whose stat (size, modification time, inode: its own and its companions') is the one the previous
 listing recorded keeps that listing's hash unread (`ListingCache`, as git's index does), and is read only
 if it must be parsed; files modified within `RACY_SECONDS` of a listing are never recorded, since a change
-in the same clock tick would not show in their stat.
+in the same clock tick would not show in their stat. When no file under the source's folder moved at all
+(`tree_signature`: every path and stat, hidden entries aside, as the readers skip them), the recorded
+listing is the listing: the reader is not asked (Splunk's reads every detection to find its macros).
 A reader that cannot be imported, that fails to list its files or that raises on one file is a problem
 for that source or that file: the build goes on with the rest.
 """
@@ -34,7 +36,7 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 
 # Bumped when this module changes what every reader's output means; each reader has its own version too.
 INGEST_VERSION = "ingest-2"
-LISTING_FORMAT = "ruleatlas-listing/1"
+LISTING_FORMAT = "ruleatlas-listing/2"
 RACY_SECONDS = 2.0
 
 # Per path of a rule file (the file, then its companions): size, modification time (ns), inode.
@@ -59,9 +61,12 @@ class SourceFile:
 
 @dataclass(slots=True)
 class ListingCache:
-    """The hashes of a source's previous listing, by rel_path: (companions, stat, hash)."""
+    """The hashes of a source's previous listing, by rel_path: (companions, stat, hash); each file's folder;
+    and the tree signature it was listed at ("" when some file was not recorded: the reader lists again)."""
 
     entries: dict[str, tuple[tuple[str, ...], StatKey, str]] = field(default_factory=dict)
+    folders: dict[str, str] = field(default_factory=dict)
+    signature: str = ""
 
     @staticmethod
     def path(cache_dir: Path, spec: SourceSpec) -> Path:
@@ -75,11 +80,14 @@ class ListingCache:
             data = json.loads(cls.path(cache_dir, spec).read_text(encoding="utf-8"))
             if data.get("format") != LISTING_FORMAT or data.get("root") != str(spec.path.resolve()):
                 return cls()
+            entries = data["entries"]
             return cls(
                 {
                     rel: (tuple(companions), tuple((int(a), int(b), int(c)) for a, b, c in stat), str(hash_))
-                    for rel, (companions, stat, hash_) in data["entries"].items()
-                }
+                    for rel, (companions, stat, hash_, _folder) in entries.items()
+                },
+                {rel: str(entry[3]) for rel, entry in entries.items()},
+                str(data.get("signature", "")),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return cls()
@@ -90,15 +98,49 @@ class ListingCache:
         return {f.rel_path: (f.companion_paths, f.stat, f.content_hash) for f in files if f.stat}
 
     @staticmethod
-    def write(cache_dir: Path, spec: SourceSpec, files: list[SourceFile]) -> None:
+    def write(cache_dir: Path, spec: SourceSpec, files: list[SourceFile], signature: str = "") -> None:
+        """Record `files` (in their order); `signature` only when every one of them is recorded."""
         entries = {
-            f.rel_path: [list(f.companion_paths), [list(s) for s in f.stat], f.content_hash]
+            f.rel_path: [list(f.companion_paths), [list(s) for s in f.stat], f.content_hash, f.folder]
             for f in files
             if f.stat
         }
-        data = {"format": LISTING_FORMAT, "root": str(spec.path.resolve()), "entries": entries}
+        complete = len(entries) == len(files)
+        data = {
+            "format": LISTING_FORMAT,
+            "root": str(spec.path.resolve()),
+            "signature": signature if complete else "",
+            "entries": entries,
+        }
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic.write_text(ListingCache.path(cache_dir, spec), json.dumps(data, separators=(",", ":")))
+
+
+def tree_signature(spec: SourceSpec) -> str:
+    """A hash of every path under the source's folder with its stat (size, mtime_ns, inode), hidden entries
+    skipped, and of its reader's version; "" when some file was modified within RACY_SECONDS (a change in
+    the same clock tick would not show) or the folder cannot be walked."""
+    digest = hashlib.sha256(f"{INGEST_VERSION}\0{reader_version(spec.name)}\n".encode())
+    racy_from = time.time_ns() - int(RACY_SECONDS * 1e9)
+    stack = [os.fspath(spec.path)]
+    try:
+        while stack:
+            folder = stack.pop()
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                st = entry.stat()  # a link's target: what a reader reads
+                if st.st_mtime_ns >= racy_from:
+                    return ""
+                digest.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+    except OSError:
+        return ""
+    return digest.hexdigest()
 
 
 class ReaderError(Exception):
@@ -135,13 +177,29 @@ def source_problem(spec: SourceSpec, message: str, hint: str = "") -> Problem:
 
 
 def list_source_files(
-    spec: SourceSpec, known: ListingCache | None = None
+    spec: SourceSpec, known: ListingCache | None = None, signature: str = ""
 ) -> tuple[list[SourceFile], list[Problem]]:
     """Every rule file of a source with its content hash (an unusable file carries its problem), and the
     problems of the source itself (its reader cannot be loaded or fails to list). Files whose stat `known`
-    recorded keep its hash, unread (`deferred`)."""
+    recorded keep its hash, unread (`deferred`); when `signature` (the tree's now, `tree_signature`) is the
+    one `known` was listed at, its files are the listing."""
     if not spec.path.is_dir():
         return [], [source_problem(spec, "not a folder")]
+    if known is not None and signature and known.signature == signature:
+        return [
+            SourceFile(
+                spec.name,
+                spec.vendor,
+                rel,
+                known.folders[rel],
+                hash_,
+                None,
+                deferred=True,
+                companion_paths=companions,
+                stat=stat,
+            )
+            for rel, (companions, stat, hash_) in known.entries.items()
+        ], []
     try:
         reader = load_reader(spec.name)
     except ReaderError as exc:

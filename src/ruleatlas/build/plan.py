@@ -21,6 +21,7 @@ from ruleatlas.ingest import (
     list_source_files,
     read_deferred,
     reader_version,
+    tree_signature,
 )
 from ruleatlas.model import Problem
 from ruleatlas.store import SCHEMA_VERSION, ProblemRow
@@ -76,10 +77,12 @@ def plan_build(config: BuildConfig, previous_catalog: Path | None, cache_dir: Pa
     source_problems: list[ProblemRow] = []
     for spec in specs:
         known = ListingCache.read(cache_dir, spec)
-        files, problems = list_source_files(spec, known)
-        # rewritten only when a file's stat or hash moved: a rebuild of an unchanged source writes nothing
-        if not problems and ListingCache.entries_of(files) != known.entries:
-            ListingCache.write(cache_dir, spec, files)
+        signature = tree_signature(spec)
+        files, problems = list_source_files(spec, known, signature)
+        # rewritten only when a file or the tree moved: a rebuild of an unchanged source writes nothing
+        recorded = signature if all(f.stat for f in files) else ""  # what `write` would record
+        if not problems and (ListingCache.entries_of(files) != known.entries or recorded != known.signature):
+            ListingCache.write(cache_dir, spec, files, signature)
         listing.append((spec, files))
         source_problems += [problem_row(spec.name, spec.vendor, "", None, p) for p in problems]
     keys = {
