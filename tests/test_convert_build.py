@@ -214,3 +214,18 @@ def test_an_incremental_relations_pass_ends_where_a_full_one_does(
     shutil.copytree(out, full, symlinks=True)
     build(dataclasses.replace(config, out=full), log=io.StringIO(), force_full=True)
     assert _relation_tables(out) == _relation_tables(full)
+
+
+def test_deploy_as_turned_off_then_on_converts_every_rule_again(
+    built: tuple[Path, Path, BuildSummary], tmp_path: Path
+) -> None:
+    out, corpus, _ = built
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, symlinks=True)
+    config = BuildConfig(
+        out=copy, sources=[SourceSpec("sigma", corpus)], samples=FIXTURE / "samples", attack=ATTACK, jobs=1
+    )
+    build(dataclasses.replace(config, deploy_as=False), log=io.StringIO())
+    assert _relation_tables(copy)["rule_conversions"] == []
+    build(config, log=io.StringIO())
+    assert _relation_tables(copy) == _relation_tables(out)

@@ -141,7 +141,13 @@ def _relate(
     whole = dirty is None or state.get("versions") != versions or state.get("samples") != samples_key
     scope: set[str] = set(inputs) | removed if whole or dirty is None else set(dirty)
     clock = _cpu()
-    conversions = _conversions(db, inputs, scope, old_refs, versions, cache, jobs, summary) if convert else {}
+    # other backend versions (or deploy-as turned on): every rule's text is converted again
+    reconvert = state.get("versions") != versions
+    conversions = (
+        _conversions(db, inputs, scope, old_refs, versions, cache, jobs, summary, reconvert)
+        if convert
+        else {}
+    )
     summary.cpu["deploy"] = _cpu() - clock
     clock = _cpu()
     checked, fired = _fires(db, inputs, scope, samples, cache_dir, jobs, summary, whole)
@@ -232,6 +238,7 @@ def _conversions(
     cache: RelationCache,
     jobs: int,
     summary: RelationsSummary,
+    reconvert: bool,
 ) -> dict[str, list[dict[str, str]]]:
     """The conversions of the Sigma rules in `scope` and of the correlations referring to one of them
     (added to `scope`). Keys are made again (from the bodies) for the rules read again and those
@@ -250,7 +257,8 @@ def _conversions(
     todo = [
         r
         for r in sigma
-        if r.body  # read again
+        if reconvert
+        or r.body  # read again
         or not inputs[r.uid].conversion_key
         or any(ref in moved_refs or by_ref.get(ref) in scope for ref in r.correlation_rules)
     ]
