@@ -52,8 +52,8 @@ def timed(label: str, config: BuildConfig, profile: cProfile.Profile | None = No
     if profile is not None:
         profile.disable()
     print(
-        f"{label}: {time.perf_counter() - start:.2f} s wall, {cpu_seconds() - cpu:.2f} s CPU, {summary.mode}, "
-        f"{summary.files_parsed} files parsed (load average {os.getloadavg()[0]:.1f})"
+        f"{label}: {time.perf_counter() - start:.2f} s wall, {cpu_seconds() - cpu:.2f} s CPU, "
+        f"{summary.mode}, {summary.files_parsed} files parsed (load average {os.getloadavg()[0]:.1f})"
     )
     print("  wall per step: " + ", ".join(f"{k} {v:.2f}" for k, v in summary.timings.items()))
     print("  CPU per step:  " + ", ".join(f"{k} {v:.2f}" for k, v in STEP_CPU.items()))
