@@ -21,10 +21,11 @@ ALLOWED: dict[str, set[str]] = {
     "progress": set(),
     "output": set(),
     "workers": set(),
+    "fastjson": set(),  # JSON decoding for the megabytes the build reads
     "logs": set(),
     "sources": {"model"},
     "attack": {"model"},
-    "telemetry": {"model", "logs"},
+    "telemetry": {"model", "logs", "fastjson"},
     "analysis": {"model", "attack", "telemetry"},
     "store": {"model", "analysis", "attack", "telemetry"},
     "web": {"model", "store", "analysis", "attack", "telemetry", "progress", "output", "workers"},
@@ -51,6 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "output",
         "progress",
         "workers",
+        "fastjson",
     },
 }
 # Modules that glue a layer to the command line, allowed to reach further.
@@ -69,7 +71,14 @@ def ruleatlas_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ruleatlas"):
+        if isinstance(node, ast.ImportFrom) and node.module == "ruleatlas":
+            # `from ruleatlas import fastjson`: the modules it names (not `__version__`)
+            found |= {
+                a.name
+                for a in node.names
+                if (PACKAGE / f"{a.name}.py").is_file() or (PACKAGE / a.name).is_dir()
+            }
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ruleatlas"):
             found.add(node.module.removeprefix("ruleatlas").lstrip("."))
         elif isinstance(node, ast.Import):
             found |= {

@@ -135,6 +135,36 @@ def timespan_seconds(text: str) -> int | None:
 # category's event coverage the comparison holds for every event, so the canonical form leaves it to coverage.
 CATEGORY_SCOPE = "category_scope"
 
+# What Elastic's ingest pipelines write on every event of a log (the relations' scope rules read these:
+# analysis/relations/scope.py).
+# Data sets that hold one Sigma service's whole log and nothing else (product, service): every event Elastic
+# files from that log carries the data set (`data_stream.dataset`, `event.dataset`), so over that service's
+# events a comparison with it restates the coverage. (Prefixes such as `azure.` name several logs: left out.)
+SERVICE_DATASETS: dict[str, tuple[str, str]] = {
+    "aws.cloudtrail": ("aws", "cloudtrail"),
+    "azure.activitylogs": ("azure", "activitylogs"),
+    "azure.signinlogs": ("azure", "signinlogs"),
+    "azure.auditlogs": ("azure", "auditlogs"),
+    "o365.audit": ("m365", "audit"),
+    "gcp.audit": ("gcp", "gcp.audit"),
+    "okta.system": ("okta", "okta"),
+    "github.audit": ("github", "audit"),
+    "google_workspace.admin": ("google_workspace", "google_workspace.admin"),
+}
+# The ECS scope Elastic's Windows ingest pipelines write on an event, by (catalog provider, event id): the
+# Windows integration's Sysmon pipeline (1 → process/start, 3 → network, 11 → file, 12–14 → registry) and
+# the System integration's Security pipeline (4688 → process/start). Only comparisons true of every such event.
+_ECS_PROCESS_START = (("event.category", "process"), ("event.type", "start"))
+SYSMON_ECS_SCOPE: dict[tuple[str, int | str], tuple[tuple[str, str], ...]] = {
+    ("Sysmon", 1): _ECS_PROCESS_START,
+    ("Security", 4688): _ECS_PROCESS_START,
+    ("Sysmon", 3): (("event.category", "network"),),
+    ("Sysmon", 11): (("event.category", "file"),),
+    ("Sysmon", 12): (("event.category", "registry"),),
+    ("Sysmon", 13): (("event.category", "registry"),),
+    ("Sysmon", 14): (("event.category", "registry"),),
+}
+
 # A list-membership predicate (`in $org_domains`, `%list`, `_GetWatchlist()`, a lookup, a Sigma
 # placeholder) is `Pred(kind=EQ, value=<the list's name>, transforms=(MEMBERSHIP,))`: shown as
 # "member of <name>".

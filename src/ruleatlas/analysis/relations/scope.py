@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ruleatlas.model import Kind, Pred
-from ruleatlas.sources.elastic.logsource import SERVICE_DATASETS, SYSMON_ECS_SCOPE
+from ruleatlas.model import SERVICE_DATASETS, SYSMON_ECS_SCOPE, Kind, Pred
 from ruleatlas.telemetry.logsources import ALWAYS_SET_FIELDS
 
 Event = tuple[str, str, int | str, str]  # (provider, channel, event id, title), as the catalog gives them

@@ -49,33 +49,6 @@ DATASETS: tuple[tuple[str, str, str], ...] = (
     ("auditd.", "linux", "auditd"),
 )
 _OS = {"windows": "windows", "linux": "linux", "macos": "macos"}
-# Data sets that hold one Sigma service's whole log and nothing else (product, service): every event Elastic
-# files from that log carries the data set (`data_stream.dataset`, `event.dataset`), so over that service's
-# events a comparison with it restates the coverage. (Prefixes such as `azure.` name several logs: left out.)
-SERVICE_DATASETS: dict[str, tuple[str, str]] = {
-    "aws.cloudtrail": ("aws", "cloudtrail"),
-    "azure.activitylogs": ("azure", "activitylogs"),
-    "azure.signinlogs": ("azure", "signinlogs"),
-    "azure.auditlogs": ("azure", "auditlogs"),
-    "o365.audit": ("m365", "audit"),
-    "gcp.audit": ("gcp", "gcp.audit"),
-    "okta.system": ("okta", "okta"),
-    "github.audit": ("github", "audit"),
-    "google_workspace.admin": ("google_workspace", "google_workspace.admin"),
-}
-# The ECS scope Elastic's Windows ingest pipelines write on an event, by (catalog provider, event id): the
-# Sysmon pipeline cited above (1 → process/start, 3 → network, 11 → file, 12–14 → registry) and the System
-# integration's Security pipeline (4688 → process/start). Only comparisons that hold of every such event.
-_PROCESS_START = (("event.category", "process"), ("event.type", "start"))
-SYSMON_ECS_SCOPE: dict[tuple[str, int | str], tuple[tuple[str, str], ...]] = {
-    ("Sysmon", 1): _PROCESS_START,
-    ("Security", 4688): _PROCESS_START,
-    ("Sysmon", 3): (("event.category", "network"),),
-    ("Sysmon", 11): (("event.category", "file"),),
-    ("Sysmon", 12): (("event.category", "registry"),),
-    ("Sysmon", 13): (("event.category", "registry"),),
-    ("Sysmon", 14): (("event.category", "registry"),),
-}
 _INDEX_DATASET = re.compile(r"^logs-([a-z0-9_]+(?:\.[a-z0-9_]+)?)")
 _QUERY_DATASET = re.compile(r"(?:event|data_stream)\.dataset\s*(?::|==)\s*\(?\s*\"?([a-z0-9_]+\.[a-z0-9_]+)")
 _QUERY_OS = re.compile(r"host\.os\.type\s*(?::|==)\s*\(?\s*\"?(windows|linux|macos)", re.IGNORECASE)
