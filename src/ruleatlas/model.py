@@ -153,7 +153,7 @@ SERVICE_DATASETS: dict[str, tuple[str, str]] = {
 }
 # The ECS scope Elastic's Windows ingest pipelines write on an event, by (catalog provider, event id): the
 # Windows integration's Sysmon pipeline (1 → process/start, 3 → network, 11 → file, 12–14 → registry) and
-# the System integration's Security pipeline (4688 → process/start). Only comparisons true of every such event.
+# the System integration's Security pipeline (4688 → process/start). Only what holds of every such event.
 _ECS_PROCESS_START = (("event.category", "process"), ("event.type", "start"))
 SYSMON_ECS_SCOPE: dict[tuple[str, int | str], tuple[tuple[str, str], ...]] = {
     ("Sysmon", 1): _ECS_PROCESS_START,
