@@ -153,6 +153,7 @@ class CollectionModel:
     priorities: dict[EventRow, EventPriority]  # keyed by the atlas's canonical provider names
     bridges: BridgeIndex
     ranks: dict[EventRow, tuple[str, int]]  # event -> (platform, rank among its platform's named events)
+    by_provider: dict[str, list[EventPriority]]  # provider -> its events' priorities (for its page)
 
 
 def collection_model(atlas: TelemetryAtlas) -> CollectionModel:
@@ -179,7 +180,10 @@ def collection_model(atlas: TelemetryAtlas) -> CollectionModel:
     for platform, entries in _by_platform(atlas, priorities).items():
         for rank, entry in enumerate((e for e in entries if not _catch_all(atlas, e.event)), 1):
             ranks[entry.event] = (platform, rank)
-    model = CollectionModel(needs, priorities, bridges, ranks)
+    by_provider: dict[str, list[EventPriority]] = {}
+    for row, priority in priorities.items():
+        by_provider.setdefault(row[0], []).append(priority)
+    model = CollectionModel(needs, priorities, bridges, ranks, by_provider)
     atlas.extras["collection"] = model
     return model
 
@@ -307,7 +311,7 @@ def event_collection_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: Even
 def provider_priority_view(atlas: TelemetryAtlas, entry: ProviderEntry, limit: int = 25) -> list[RankedItem]:
     """The provider's events that detection rules need, by priority."""
     model = collection_model(atlas)
-    mine = ranked(e for row, e in model.priorities.items() if row[0] == entry.name)
+    mine = ranked(model.by_provider.get(entry.name, ()))
     out: list[RankedItem] = []
     for item in mine[:limit]:
         rank = model.ranks.get(item.event, ("", 0))[1]

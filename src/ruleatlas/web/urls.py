@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import PurePosixPath
 from urllib.parse import quote, unquote
 
@@ -83,6 +84,12 @@ def _uid_segment(segment: str, uid: str) -> str:
     return quote(segment, safe="")
 
 
+# Field, kind and indicator paths are asked for again on every page that shows the indicator (a rule page, an
+# indicator list, an event page, a technique guide): remembered per process, as a few tens of thousands.
+_PATH_MEMO = 1 << 17
+
+
+@lru_cache(maxsize=_PATH_MEMO)
 def _name_segment(name: str) -> str:
     """A field name as one path segment: itself when path-safe, else a readable slug plus its hash."""
     if _SAFE_NAME.fullmatch(name) and set(name) != {"."}:
@@ -121,9 +128,13 @@ def field_path(field: str | None) -> str:
 
 def indicator_path(field: str | None, kind: str, value: Scalar, transforms: Sequence[str] = ()) -> str:
     """The page of one indicator. Pass the normalised value (the document's `key`), not the display value."""
-    text = scalar_text(value)
+    return _indicator_path(field or "", kind, scalar_text(value), "|".join(transforms))
+
+
+@lru_cache(maxsize=_PATH_MEMO)
+def _indicator_path(field: str, kind: str, text: str, transforms: str) -> str:
     slug = _SLUG_JUNK.sub("-", text.lower()).strip("-")[:_VALUE_SLUG_CHARS].strip("-")
-    digest = _digest(field or "", kind, text, "|".join(transforms))
+    digest = _digest(field, kind, text, transforms)
     leaf = f"{slug}-{digest}" if slug else digest
     return f"indicators/{field_segment(field)}/{_name_segment(kind or '_')}/{leaf}/"
 
@@ -226,6 +237,7 @@ def page_file(path: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+@lru_cache(maxsize=_PATH_MEMO)
 def telemetry_provider_slug(name: str) -> str:
     """`Microsoft-Windows-Sysmon` -> `microsoft-windows-sysmon`; `MSSQL$AUDIT` -> `mssql-audit-<hash>`."""
     full = _PROVIDER_JUNK.sub("-", name.lower()).strip("-.")
