@@ -116,6 +116,44 @@ def test_same_cloud_action(catalog: Path) -> None:
     assert relations_store.rule_relations(db, "sigma/proc_powershell_any")["same_action"] == []
 
 
+def test_relations_read_in_batches_are_each_rules_own(catalog: Path, tmp_path: Path) -> None:
+    """The page workers read relations, links and documents of many rules at once: each rule gets what it
+    gets read alone, and a rule page rendered from them is byte for byte the one `serve` renders."""
+    from ruleatlas.store import Catalog
+    from ruleatlas.store import deploy as deploy_store
+    from ruleatlas.web import site as web_site
+    from ruleatlas.web.render import SiteRenderer
+    from ruleatlas.web.urls import page_file, rule_path
+
+    db = _db(catalog)
+    uids = [uid for (uid,) in db.execute("SELECT uid FROM rules ORDER BY uid DESC")]
+    assert len(uids) > 5
+    together = relations_store.rules_relations(db, [*uids, uids[0], "sigma/no_such_rule"])
+    assert {uid: together[uid] for uid in uids} == {
+        uid: relations_store.rule_relations(db, uid) for uid in uids
+    }
+    assert any(together[uid]["broader"] for uid in uids) and any(together[uid]["class"] for uid in uids)
+    assert together["sigma/no_such_rule"]["compared"] is False
+    links = deploy_store.relations_of(db, uids)
+    assert links == {uid: deploy_store.relations(db, uid) for uid in uids}
+    assert all(links[uid]["deploy"] for uid in uids)  # conversions were made: the test compares something
+    store = Catalog(catalog / "catalog.sqlite")
+    try:
+        order = [*uids[::2], *uids[1::2], uids[0]]
+        assert [uid for uid, _ in store.raw_documents([*order, "sigma/no_such_rule"])] == order
+        renderer = SiteRenderer(indicator_pages=True, field_pages=True, telemetry_pages=True)
+        web_site._worker = (renderer, store, store.counts())
+        site = tmp_path / "site"
+        assert web_site._render_batch(site, catalog / "catalog.sqlite", uids) == len(uids)
+        for uid in uids:
+            written = (site / page_file(rule_path(uid))).read_text(encoding="utf-8")
+            doc = store.rule_document(uid)
+            assert doc is not None and written == renderer.render_rule_page(doc), uid
+    finally:
+        web_site._worker = None
+        store.close()
+
+
 def test_class_ids_are_stable_across_rebuilds_and_changes_reach_neighbours(
     built: tuple[Path, Path], test_data: Path, tmp_path: Path
 ) -> None:

@@ -392,6 +392,9 @@ class CatalogWriter:
         return bool(total) and free / total > 0.25
 
 
+_DOCUMENTS_PER_QUERY = 200  # documents read per query by `raw_documents`
+
+
 @dataclass(slots=True)
 class CorpusTable:
     """Corpus counts by indicator key, for filling documents in bulk: rules looking for each key, and rules
@@ -553,11 +556,29 @@ class Catalog:
         )
 
     def raw_documents(self, uids: Iterable[str]) -> Iterator[tuple[str, RuleDocument]]:
-        """Stored documents without corpus counts (fill them from `counts()` in bulk)."""
+        """Stored documents without corpus counts (fill them from `counts()` in bulk), in the order of `uids`;
+        read a few hundred per query."""
+        batch: list[str] = []
         for uid in uids:
-            row = self.db.execute("SELECT doc FROM rules WHERE uid = ?", (uid,)).fetchone()
-            if row is not None:
-                yield uid, json.loads(row[0])
+            batch.append(uid)
+            if len(batch) == _DOCUMENTS_PER_QUERY:
+                yield from self._documents(batch)
+                batch = []
+        yield from self._documents(batch)
+
+    def _documents(self, uids: list[str]) -> Iterator[tuple[str, RuleDocument]]:
+        if not uids:
+            return
+        found = dict(
+            self.db.execute(
+                "SELECT uid, doc FROM rules WHERE uid IN (SELECT value FROM json_each(?))",
+                (json.dumps(uids),),
+            ).fetchall()
+        )
+        for uid in uids:
+            text = found.get(uid)
+            if text is not None:
+                yield uid, json.loads(text)
 
     def counts(self) -> CorpusTable:
         return CorpusTable.from_rows(

@@ -280,43 +280,58 @@ def _has_tables(db: sqlite3.Connection) -> bool:
 def relations(db: sqlite3.Connection, uid: str) -> LinksDoc:
     """A rule's `related_links`, `fires_on` and `deploy` (docs/page-document.md); empty ones for a catalog
     built before these tables existed."""
-    empty: LinksDoc = {"related_links": [], "fires_on": None, "deploy": []}
-    if not _has_tables(db):
-        return empty
-    links: list[RelatedLinkDoc] = [
-        {"direction": d, "type": t, "uid": o, "id": i, "title": title, "phrase": phrase}
-        for d, t, o, i, title, phrase in db.execute(
-            "SELECT direction, type, other_uid, other_id, title, phrase FROM rule_links WHERE uid = ? "
-            "ORDER BY position",
-            (uid,),
-        )
-    ]
-    deploy: list[DeployDoc] = [
-        {"target": t, "label": label, "pipeline": p, "query": q, "error": e}
-        for t, label, p, q, e in db.execute(
-            "SELECT target, label, pipeline, query, error FROM rule_conversions WHERE uid = ? "
-            "ORDER BY position",
-            (uid,),
-        )
-    ]
-    checked = db.execute("SELECT samples FROM rule_fires_checked WHERE uid = ?", (uid,)).fetchone()
-    fires_on: FiresOnDoc | None = None
-    if checked is not None:
-        fires_on = {
-            "samples_checked": checked[0],
-            "samples": [
-                {"name": sample, "records": json.loads(records)}
-                for sample, records in db.execute(
-                    "SELECT sample, records FROM rule_fires WHERE uid = ? ORDER BY sample", (uid,)
-                )
-            ],
+    return relations_of(db, [uid])[uid]
+
+
+def relations_of(db: sqlite3.Connection, uids: Iterable[str]) -> dict[str, LinksDoc]:
+    """`relations` of each of `uids`, one query per table for all of them (page workers read hundreds of
+    rules at a time)."""
+    wanted = list(dict.fromkeys(uids))
+    out: dict[str, LinksDoc] = {uid: {"related_links": [], "fires_on": None, "deploy": []} for uid in wanted}
+    if not wanted or not _has_tables(db):
+        return out
+    todo = json.dumps(wanted)
+    among = "IN (SELECT value FROM json_each(?))"
+    for uid, d, t, o, i, title, phrase in db.execute(
+        "SELECT uid, direction, type, other_uid, other_id, title, phrase FROM rule_links "
+        f"WHERE uid {among} ORDER BY uid, position",
+        (todo,),
+    ):
+        link: RelatedLinkDoc = {
+            "direction": d,
+            "type": t,
+            "uid": o,
+            "id": i,
+            "title": title,
+            "phrase": phrase,
         }
-    return {"related_links": links, "fires_on": fires_on, "deploy": deploy}
+        out[uid]["related_links"].append(link)
+    for uid, t, label, p, q, e in db.execute(
+        "SELECT uid, target, label, pipeline, query, error FROM rule_conversions "
+        f"WHERE uid {among} ORDER BY uid, position",
+        (todo,),
+    ):
+        conversion: DeployDoc = {"target": t, "label": label, "pipeline": p, "query": q, "error": e}
+        out[uid]["deploy"].append(conversion)
+    for uid, samples in db.execute(f"SELECT uid, samples FROM rule_fires_checked WHERE uid {among}", (todo,)):
+        fires_on: FiresOnDoc = {"samples_checked": samples, "samples": []}
+        out[uid]["fires_on"] = fires_on
+    for uid, sample, records in db.execute(
+        f"SELECT uid, sample, records FROM rule_fires WHERE uid {among} ORDER BY uid, sample", (todo,)
+    ):
+        checked = out[uid]["fires_on"]
+        if checked is not None:  # a fired sample of a rule not checked is not shown, as before
+            checked["samples"].append({"name": sample, "records": json.loads(records)})
+    return out
 
 
 def attach(db: sqlite3.Connection, doc: RuleDocument) -> RuleDocument:
     """`doc` with its rule's relations set, in place."""
-    links = relations(db, doc["uid"])
+    return attach_from(relations(db, doc["uid"]), doc)
+
+
+def attach_from(links: LinksDoc, doc: RuleDocument) -> RuleDocument:
+    """`doc` with `links` (its rule's `relations`, e.g. from `relations_of`) set, in place."""
     doc["related_links"] = links["related_links"]
     doc["fires_on"] = links["fires_on"]
     doc["deploy"] = links["deploy"]
