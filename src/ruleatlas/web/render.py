@@ -302,6 +302,7 @@ class SiteRenderer:
         self.telemetry_pages = telemetry_pages  # link events to their pages (web/telemetry_pages.py)
         self.attack_pages = attack_pages  # link techniques and tactics to their pages (web/attack_pages.py)
         self.index_file = index_file
+        self._chromes: dict[tuple[int, str, str | None], Chrome] = {}
         self.env = _ViewEnvironment(
             loader=FileSystemLoader(TEMPLATES_DIR),
             autoescape=True,
@@ -325,17 +326,26 @@ class SiteRenderer:
         return urls.relative(from_path, to_path, self.index_file)
 
     def _chrome(self, page: str, title: str, current: str | None = None) -> Chrome:
-        """What base.html needs: links to home, the stylesheet and the nav, relative to `page`."""
-        return {
-            "page_title": title,
-            "home": self.link(page, urls.HOME_PATH),
-            "stylesheet": self.link(page, STYLESHEET),
-            "icon": self.link(page, ICON),
-            "nav": [
-                {"label": label, "href": self.link(page, path), "current": path == current}
-                for label, path in NAV_ITEMS
-            ],
-        }
+        """What base.html needs: links to home, the stylesheet and the nav, relative to `page`.
+
+        Every target is at most one folder deep, so a link to it depends only on how deep `page` is and on
+        its first folder: worked out once per (depth, first folder, current) and shared (the nav list is
+        never changed by a page)."""
+        key = (page.count("/"), page.split("/", 1)[0], current)
+        found = self._chromes.get(key)
+        if found is None:
+            found = self._chromes[key] = {
+                "page_title": "",
+                "home": self.link(page, urls.HOME_PATH),
+                "stylesheet": self.link(page, STYLESHEET),
+                "icon": self.link(page, ICON),
+                "nav": [
+                    {"label": label, "href": self.link(page, path), "current": path == current}
+                    for label, path in NAV_ITEMS
+                ],
+            }
+        chrome: Chrome = {**found, "page_title": title}
+        return chrome
 
     # -- rule page -----------------------------------------------------------------------------------------
 
