@@ -172,6 +172,50 @@ def test_relative_links_resolve_to_their_target_from_any_prefix() -> None:
                 assert urljoin(page_url, urls.relative(source, target)) == expected, (base, source, target)
 
 
+def _relative_by_common_folders(from_path: str, to_path: str, index: str) -> str:
+    """`urls.relative` as first written (common folders counted on lists), which its shortcut must equal."""
+    target, hash_mark, fragment = to_path.partition("#")
+    from_dir = from_path.rsplit("/", 1)[0].split("/") if "/" in from_path else []
+    target_parts = target.split("/")
+    target_dir, leaf = target_parts[:-1], target_parts[-1]
+    common = 0
+    while common < min(len(from_dir), len(target_dir)) and from_dir[common] == target_dir[common]:
+        common += 1
+    parts = [".."] * (len(from_dir) - common) + target_dir[common:]
+    link = "/".join(parts) + "/" if parts else ""
+    link += leaf if leaf else index
+    if not link:
+        link = "./"
+    return f"{link}#{fragment}" if hash_mark else link
+
+
+def test_relative_shortcut_gives_the_same_links() -> None:
+    paths = [
+        "",
+        "/",
+        "rules",
+        "rules/",
+        "rules/sigma/a/",
+        "rules/sigma/b/",
+        "rules/elastic/a/",
+        "rules/eq/0123abcd/",
+        "rulesx/a/",
+        "fields/Image/",
+        "indicators/Image/eq/x-0123/",
+        "indicators/Image/eq/",
+        "static/style.css",
+        "static/",
+        "a//b/",
+        "telemetry/x/1/",
+    ]
+    targets = [*paths, *(p + "#frag" for p in paths), "#top", "rules/sigma/a/#L3"]
+    for index in ("index.html", ""):
+        for source in paths:
+            for target in targets:
+                expected = _relative_by_common_folders(source, target, index)
+                assert urls.relative(source, target, index) == expected, (source, target, index)
+
+
 def test_page_file() -> None:
     assert urls.page_file("rules/sigma/x/") == PurePosixPath("rules/sigma/x/index.html")
     assert urls.page_file("") == PurePosixPath("index.html")

@@ -213,6 +213,13 @@ def relative(from_path: str, to_path: str, index: str = "index.html") -> str:
     URLs) because file:// browsing shows a directory listing, not index.html. A `#fragment` is kept.
     """
     target, hash_mark, fragment = to_path.partition("#")
+    if "/" in from_path and from_path[: from_path.index("/")] != target.split("/", 1)[0]:
+        # No folder in common (most links: a rule page to an indicator, a field, a technique): up to the
+        # root and down. The same link as below, without the list work (hundreds of links a page).
+        link = "../" * from_path.count("/") + target
+        if not target or target.endswith("/"):
+            link += index
+        return f"{link}#{fragment}" if hash_mark else link
     from_dir = from_path.rsplit("/", 1)[0].split("/") if "/" in from_path else []
     target_parts = target.split("/")
     target_dir, leaf = target_parts[:-1], target_parts[-1]
