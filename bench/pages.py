@@ -118,7 +118,7 @@ def main() -> int:
             total += timed("classes", lambda: write_class_pages(site, catalog_path))
         if "telemetry" in wanted:
             job = TelemetryPagesJob(
-                telemetry=loaded[0] if loaded else None,
+                telemetry=loaded.value if loaded else None,
                 samples=context.samples(samples_key),
                 events=None,
                 catalog_dir=folder,
