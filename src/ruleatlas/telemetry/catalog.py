@@ -182,6 +182,25 @@ class LazyEvents(dict[EventKey, EventDef]):
             dict.__setitem__(self, key, default)
         return self[key]
 
+    def __eq__(self, other: object) -> bool:  # by the events, converted or not
+        if not isinstance(other, dict):
+            return NotImplemented
+        return len(self) == len(other) and dict(self.items()) == dict(other.items())
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # a dict: mutable, no hash
+
+    def json_rows(self, keys: list[EventKey]) -> list[dict[str, Any]]:
+        """The events of `keys` as `EventDef.to_json` gives them; an unconverted one is its JSON already."""
+        rows = []
+        for key in keys:
+            value: Any = dict.__getitem__(self, key)
+            rows.append(value if isinstance(value, dict) else value.to_json())
+        return rows
+
 
 @dataclass(slots=True)
 class ProviderDef:
@@ -220,7 +239,11 @@ class ProviderDef:
         if self.platform:
             out["platform"] = self.platform
         out["sources"] = list(self.sources)
-        out["events"] = [e.to_json() for e in self.sorted_events()]
+        keys = sorted(self.events, key=event_sort_key)
+        if isinstance(self.events, LazyEvents):
+            out["events"] = self.events.json_rows(keys)
+        else:
+            out["events"] = [self.events[k].to_json() for k in keys]
         return out
 
     @classmethod

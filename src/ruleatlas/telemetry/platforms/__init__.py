@@ -11,8 +11,9 @@ to these events; `samples.py` attributes sample events (CloudTrail, Okta, ... JS
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ruleatlas.model import Problem
 from ruleatlas.telemetry.catalog import (
@@ -197,6 +198,46 @@ def platform_inputs(audit_header: Path | None = None) -> str:
     return " ".join((*versions, stamp, f"format={FORMAT_VERSION}"))
 
 
+@dataclass(slots=True, frozen=True)
+class _LoadedPlatforms:
+    """The defined platforms as read from their packages, as JSON (which no build can change)."""
+
+    inputs: str
+    platforms: tuple[tuple[dict[str, str], tuple[dict[str, Any], ...]], ...]
+    problems: tuple[Problem, ...]
+
+
+# Per process, the last packages read: reading botocore's and Google's ~35,000 events costs seconds of CPU,
+# and a process that builds several catalogs (the tests, a server that rebuilds) would pay it each time.
+_loaded: list[_LoadedPlatforms] = []
+
+
+def _defined_platforms(
+    problems: list[Problem], audit_header: Path | None
+) -> list[tuple[PlatformDef, list[ProviderDef]]]:
+    """The package-defined platforms and their providers, new objects each call (a build adds to them), read
+    from the packages once per `platform_inputs`; their problems are added to `problems`."""
+    inputs = platform_inputs(audit_header)
+    if not _loaded or _loaded[0].inputs != inputs:
+        found: list[Problem] = []
+        read = [loader(found) for loader in DEFINED_LOADERS]
+        read.append(load_auditd(found, audit_header))
+        read.append(load_email(found))
+        _loaded[:] = [
+            _LoadedPlatforms(
+                inputs,
+                tuple((p.to_json(), tuple(x.to_json() for x in providers)) for p, providers in read),
+                tuple(found),
+            )
+        ]
+    loaded = _loaded[0]
+    problems.extend(replace(p) for p in loaded.problems)
+    return [
+        (PlatformDef.from_json(platform), [ProviderDef.from_json(p) for p in providers])
+        for platform, providers in loaded.platforms
+    ]
+
+
 def add_platforms(catalog: TelemetryCatalog, audit_header: Path | None = None) -> None:
     """Add every platform and its providers to `catalog` (problems go to `catalog.problems`)."""
     problems: list[Problem] = catalog.problems
@@ -208,10 +249,7 @@ def add_platforms(catalog: TelemetryCatalog, audit_header: Path | None = None) -
         action="provider and EventID",
         description="Windows event providers and their events.",
     )
-    loaded = [loader(problems) for loader in DEFINED_LOADERS]
-    loaded.append(load_auditd(problems, audit_header))
-    loaded.append(load_email(problems))
-    for platform, providers in loaded:
+    for platform, providers in _defined_platforms(problems, audit_header):
         catalog.platforms[platform.key] = platform
         for provider in providers:
             catalog.providers[provider.name] = provider
