@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ruleatlas.telemetry import TelemetryCatalog
+
+if TYPE_CHECKING:
+    from ruleatlas.build.summary import BuildSummary
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -86,3 +90,20 @@ def telemetry(shared_dir: Path) -> TelemetryCatalog:
     from ruleatlas.telemetry import load_telemetry
 
     return load_telemetry(shared_dir / "providers", shared_dir / "corpus" / "sigma")
+
+
+@pytest.fixture(scope="session")
+def all_vendors_catalog(
+    shared_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, BuildSummary]:
+    """Every source of ../shared (nine, seven vendor labels) built once into one catalog with its pages, and
+    the build's summary (tests/test_build_all_vendors.py reads the catalog, tests/web/test_vendor_site.py
+    checks every link of the site)."""
+    from ruleatlas.build import build
+    from ruleatlas.config import BuildConfig, shared_defaults
+
+    sources, attack, telemetry = shared_defaults(shared_dir)
+    out = tmp_path_factory.mktemp("all-vendors") / "out"
+    # conversions have their own tests (tests/test_convert_build.py) and cost minutes over nine sources
+    config = BuildConfig(out=out, sources=sources, attack=attack, telemetry=telemetry, deploy_as=False)
+    return out, build(config)

@@ -1,4 +1,5 @@
-"""End to end over every corpus of ../shared: nine sources, seven vendor labels, one catalog."""
+"""End to end over every corpus of ../shared: nine sources, seven vendor labels, one catalog (built once by
+the `all_vendors_catalog` fixture; tests/web/test_vendor_site.py checks every link of its pages)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from ruleatlas.build import build
-from ruleatlas.config import BuildConfig, shared_defaults
+from ruleatlas.build.summary import BuildSummary
+from ruleatlas.config import shared_defaults
 from ruleatlas.model import VENDORS
 from ruleatlas.store import open_catalog
 
 pytestmark = pytest.mark.corpus
 
 
-def test_every_vendor_of_the_shared_corpus_is_in_one_catalog(shared_dir: Path, tmp_path: Path) -> None:
-    sources, attack, telemetry = shared_defaults(shared_dir)
+def test_every_vendor_of_the_shared_corpus_is_in_one_catalog(
+    shared_dir: Path, all_vendors_catalog: tuple[Path, BuildSummary]
+) -> None:
+    sources, _, _ = shared_defaults(shared_dir)
     assert [s.name for s in sources] == [
         "sigma",
         "hayabusa",
@@ -27,16 +30,8 @@ def test_every_vendor_of_the_shared_corpus_is_in_one_catalog(shared_dir: Path, t
         "sublime",
         "panther",
     ]
-    config = BuildConfig(
-        out=tmp_path / "out",
-        sources=sources,
-        attack=attack,
-        telemetry=telemetry,
-        pages=False,
-        deploy_as=False,  # the rows are what this test checks; conversions have their own tests
-    )
-    summary = build(config)
-    with open_catalog(config.out) as catalog:
+    out, summary = all_vendors_catalog
+    with open_catalog(out) as catalog:
         stats = catalog.stats()
         source_problems = [p.message for p in catalog.problems() if p.file == ""]
         rows = {s.source: (s.vendor, s.files, s.rules) for s in catalog.sources()}

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from relations_support import relations_config, relations_rules
 from ruleatlas.build import build
-from ruleatlas.config import BuildConfig, SourceSpec
 from ruleatlas.store import open_catalog
 
 RULES = "rules"
@@ -44,18 +44,6 @@ TABLES = {
 }
 
 
-def _config(test_data: Path, rules: Path, out: Path) -> BuildConfig:
-    return BuildConfig(
-        out=out,
-        sources=[SourceSpec("sigma", rules)],
-        attack=test_data / "attack",
-        telemetry=test_data / "telemetry" / "providers",
-        jobs=1,
-        pages=False,
-        deploy_as=False,  # conversions are per rule, cached by its text: no relation between rules
-    )
-
-
 def _contents(out: Path) -> dict[str, Any]:
     db = sqlite3.connect(out / "catalog.sqlite")
     try:
@@ -68,23 +56,22 @@ def _contents(out: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def edited(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Any, Any, str]]:
+def edited(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Any, Any, str]]:
     """Per edit: (edit, the incremental build's contents, a full build's contents, the incremental mode)."""
-    rules = tmp_path_factory.mktemp("incremental-rules") / "sigma"
-    shutil.copytree(test_data / "relations" / "sigma", rules)
+    rules = relations_rules(tmp_path_factory, "incremental-rules")
     out = tmp_path_factory.mktemp("incremental-catalog")
-    build(_config(test_data, rules, out))
+    build(relations_config(rules, out))
     results = []
     for number, (path, old, new) in enumerate(EDITS):
         rule = rules / path
         text = rule.read_text(encoding="utf-8")
         assert old in text
         rule.write_text(text.replace(old, new), encoding="utf-8")
-        summary = build(_config(test_data, rules, out))
+        summary = build(relations_config(rules, out))
         # A full build of the same files into a copy of the folder (its build caches too): nothing patched.
         full = tmp_path_factory.mktemp(f"full-{number}") / "out"
         shutil.copytree(out, full, symlinks=True)
-        build(_config(test_data, rules, full), force_full=True)
+        build(relations_config(rules, full), force_full=True)
         results.append((f"{path}: {new}", _contents(out), _contents(full), summary.mode))
     return results
 

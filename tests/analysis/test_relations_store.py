@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from relations_support import relations_config, relations_rules
 from ruleatlas.analysis.relations import relate, rule_form
 from ruleatlas.build import build
-from ruleatlas.config import BuildConfig, SourceSpec
 from ruleatlas.sources.sigma import read_sigma_tree
 from ruleatlas.store import relations as relations_store
 
@@ -23,27 +23,16 @@ ENCODED = (
 )
 
 
-def _build(test_data: Path, rules: Path, out: Path, force_full: bool = False) -> None:
-    build(
-        BuildConfig(
-            out=out,
-            sources=[SourceSpec("sigma", rules)],
-            attack=test_data / "attack",
-            telemetry=test_data / "telemetry" / "providers",
-            jobs=1,
-            pages=False,
-        ),
-        force_full=force_full,
-    )
+def _build(rules: Path, out: Path, force_full: bool = False) -> None:
+    build(relations_config(rules, out), force_full=force_full)
 
 
 @pytest.fixture(scope="module")
-def built(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(catalog folder, the copy of the fixture rules it was built from)."""
-    rules = tmp_path_factory.mktemp("relations-rules") / "sigma"
-    shutil.copytree(test_data / "relations" / "sigma", rules)
+    rules = relations_rules(tmp_path_factory, "relations-rules")
     out = tmp_path_factory.mktemp("relations-catalog")
-    _build(test_data, rules, out)
+    _build(rules, out)
     return out, rules
 
 
@@ -155,21 +144,21 @@ def test_relations_read_in_batches_are_each_rules_own(catalog: Path, tmp_path: P
 
 
 def test_class_ids_are_stable_across_rebuilds_and_changes_reach_neighbours(
-    built: tuple[Path, Path], test_data: Path, tmp_path: Path
+    built: tuple[Path, Path], tmp_path: Path
 ) -> None:
     catalog, rules = built
     before = {c["id"] for c in relations_store.classes(_db(catalog))}
     # A copy of the catalog folder (its build cache too: telemetry is not loaded again), rebuilt in full.
     out = tmp_path / "out"
     shutil.copytree(catalog, out, symlinks=True)
-    _build(test_data, rules, out, force_full=True)
+    _build(rules, out, force_full=True)
     assert {c["id"] for c in relations_store.classes(_db(out))} == before
     # One rule changes (incrementally): its neighbours' sections follow, and a second refresh changes nothing.
     hunting = rules / "rules-threat-hunting" / "proc_powershell_any.yml"
     original = hunting.read_text(encoding="utf-8")
     try:
         hunting.write_text(original.replace("'\\powershell.exe'", "'\\cmd.exe'"), encoding="utf-8")
-        _build(test_data, rules, out)
+        _build(rules, out)
     finally:
         hunting.write_text(original, encoding="utf-8")
     after = relations_store.rule_relations(_db(out), "sigma/proc_powershell_encoded")

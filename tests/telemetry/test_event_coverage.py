@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from ruleatlas.model import (
     All,
@@ -56,6 +57,14 @@ def eq(field: str | None, value: str | int) -> Pred:
 
 def ends(field: str, value: str) -> Pred:
     return Pred(field, Kind.ENDS_WITH, value)
+
+
+def named(
+    telemetry: TelemetryCatalog, logsource: dict[str, str], *preds: Pred, vendor: str = "sigma"
+) -> list[str]:
+    """The events a rule of `vendor` with one search of `preds` (AND-ed) covers, as "provider · event"."""
+    rule = replace(make_rule(logsource, {"selection": All(preds)}), vendor=vendor)
+    return [f"{e.provider} · {e.event_id}" for e in event_coverage(rule, telemetry).events]
 
 
 def keys(refs: list[EventRef]) -> list[tuple[str, int]]:

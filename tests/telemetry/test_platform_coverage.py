@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-from test_event_coverage import eq, make_rule
+from test_event_coverage import eq, make_rule, named
 
 from ruleatlas.model import All, Any, Kind, Pred
 from ruleatlas.telemetry import TelemetryCatalog
 from ruleatlas.telemetry.coverage import event_coverage
-
-
-def named(telemetry: TelemetryCatalog, logsource: dict[str, str], *preds: Pred) -> list[str]:
-    coverage = event_coverage(make_rule(logsource, {"selection": All(preds)}), telemetry)
-    return [f"{e.provider} · {e.event_id}" for e in coverage.events]
 
 
 def test_cloudtrail_event_source_and_name(telemetry: TelemetryCatalog) -> None:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_event_coverage import eq, make_rule
+from test_event_coverage import ends, eq, make_rule, named
 
 from ruleatlas.model import All, Kind, Pred, Problem, RuleKind
 from ruleatlas.sources import SHARED_FOLDERS, SOURCES
@@ -26,13 +25,6 @@ from ruleatlas.telemetry.platforms.samples import platform_event
 
 KUSTO_PINNED = "1.0.1"
 SYSMON_SCHEMA = Path("ossem-dd/resources/schemas/sysmon/sysmonv15.15_4.90.xml")
-
-
-def named(
-    telemetry: TelemetryCatalog, logsource: dict[str, str], *preds: Pred, vendor: str = "sigma"
-) -> list[str]:
-    rule = replace(make_rule(logsource, {"selection": All(preds)}), vendor=vendor)
-    return [f"{e.provider} · {e.event_id}" for e in event_coverage(rule, telemetry).events]
 
 
 # -- loaders -------------------------------------------------------------------------------------------------
@@ -142,10 +134,6 @@ def test_vendor_action_fields_name_platform_events(telemetry: TelemetryCatalog) 
     assert gcp == ["Google Cloud · compute · compute.firewalls.insert"]
     workspace = named(telemetry, {"product": "google_workspace"}, eq("event.action", "CHANGE_PASSWORD"))
     assert workspace == ["Google Workspace · admin · CHANGE_PASSWORD"]
-
-
-def ends(field: str, value: str) -> Pred:
-    return Pred(field, Kind.ENDS_WITH, value)
 
 
 def test_splunk_data_source_names_name_the_action(telemetry: TelemetryCatalog) -> None:

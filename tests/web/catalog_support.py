@@ -20,7 +20,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from ruleatlas.build import build
 from ruleatlas.config import BuildConfig, SourceSpec
@@ -91,6 +91,16 @@ _LINK = re.compile(r'<(?:a|link|script|img)\b[^>]*?\s(?:href|src)="([^"]*)"')
 _ID = re.compile(r'\sid="([^"]*)"')
 
 
+def page_links(text: str) -> list[str]:
+    """Every link and asset (href, src) of one of the site's HTML pages, as written (unescaped)."""
+    return [html.unescape(m) for m in _LINK.findall(text)]
+
+
+def page_ids(text: str) -> set[str]:
+    """The ids of a page's elements: the anchors a link may name."""
+    return {html.unescape(m) for m in _ID.findall(text)}
+
+
 @dataclass(slots=True)
 class CrawlReport:
     pages: dict[str, int] = field(default_factory=dict)  # url -> status
@@ -150,8 +160,8 @@ def crawl(
                 status == 200 and "html" in (response.getheader("Content-Type") or "") and follow(split.path)
             ):
                 text = body.decode("utf-8", "replace")
-                ids[url] = {html.unescape(m) for m in _ID.findall(text)}
-                links = [html.unescape(m) for m in _LINK.findall(text)]
+                ids[url] = page_ids(text)
+                links = page_links(text)
             for link in links:
                 absolute = urljoin(url, link)
                 target = urlsplit(absolute)
@@ -169,4 +179,68 @@ def crawl(
         if page_url in ids and fragment not in ids[page_url]:
             report.missing_anchors.append(f"{source} -> {page_url}#{fragment}")
     report.seconds = time.perf_counter() - began
+    return report
+
+
+# -- the same links checked on disk, without HTTP ---------------------------------------------------------
+
+SITE_ORIGIN = "http://site.invalid/"  # a page's links resolve against its URL on this made-up origin
+
+
+@dataclass(slots=True)
+class SiteLinks:
+    """Every link of every HTML page of a site folder, resolved as a static file server would serve it."""
+
+    pages: int = 0
+    links: int = 0
+    broken: list[str] = field(default_factory=list)  # "page -> link: why"
+    missing_anchors: list[str] = field(default_factory=list)
+
+
+def _served_file(site: Path, path: str) -> Path | None:
+    """The file a static server answers `path` (URL path, unquoted) with: a folder's index.html (with or
+    without the trailing slash, which a static server adds by a redirect), or the file itself."""
+    target = site / path.lstrip("/")
+    if path.endswith("/") or target.is_dir():
+        index = target / "index.html"
+        return index if index.is_file() else None
+    return target if target.is_file() else None
+
+
+def check_site_links(site: Path) -> SiteLinks:
+    """Walk `site`, read the links of every HTML page (`page_links`, as the crawler does) and resolve each
+    on disk: a link to this site must name a file it has, and its #fragment an id of that page."""
+    report = SiteLinks()
+    site = site.resolve()
+    pages = sorted(site.rglob("*.html"))
+    ids: dict[Path, set[str]] = {}
+    anchors: list[tuple[str, str, Path, str]] = []
+    files: dict[str, Path | None] = {}
+    origin = urlsplit(SITE_ORIGIN)
+    for page in pages:
+        rel = page.relative_to(site).as_posix()
+        url = SITE_ORIGIN + (rel.removesuffix("index.html") if page.name == "index.html" else rel)
+        text = page.read_text(encoding="utf-8", errors="replace")
+        ids[page] = page_ids(text)
+        report.pages += 1
+        for link in page_links(text):
+            target = urlsplit(urljoin(url, link))
+            if target.scheme not in ("http", "https") or target.netloc != origin.netloc:
+                continue
+            report.links += 1
+            path = unquote(target.path)
+            if path not in files:  # most links are shared (assets, navigation): each path is looked up once
+                found = _served_file(site, path)
+                files[path] = found if found is not None and found.resolve().is_relative_to(site) else None
+            served = files[path]
+            if served is None:
+                report.broken.append(f"/{rel} -> {link}: no file {path}")
+            elif target.fragment and served.suffix == ".html":
+                anchors.append((rel, link, served, unquote(target.fragment)))
+    for rel, link, served, fragment in anchors:
+        found = ids.get(served)
+        if found is None:
+            found = ids[served] = page_ids(served.read_text(encoding="utf-8", errors="replace"))
+        if fragment not in found:
+            report.missing_anchors.append(f"/{rel} -> {link}: no id {fragment!r}")
     return report

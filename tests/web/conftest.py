@@ -135,3 +135,12 @@ def browse_static(browse_catalog: Path) -> Iterator[str]:
 
     with running(static_server(browse_catalog / "site")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def corpus_served(corpus_catalog: Path) -> Iterator[str]:
+    """`ruleatlas serve` over the whole Sigma corpus catalog (tests/conftest.py); its base URL."""
+    from site_support import serving
+
+    with serving(corpus_catalog) as url:
+        yield url

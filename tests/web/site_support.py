@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 from ruleatlas.web import urls
 from ruleatlas.web.render import SiteRenderer
@@ -129,3 +130,9 @@ def running(server: Any) -> Iterator[str]:
 def serving(catalog_dir: Path) -> AbstractContextManager[str]:
     """A catalog served by the real server on a free port, in a thread; its base URL (ending in /)."""
     return running(make_server(catalog_dir, "127.0.0.1", 0, quiet=True))
+
+
+def api_json(base: str, path: str) -> Any:
+    """GET `path` (no leading slash) from a served catalog at `base`: its JSON answer."""
+    with urlopen(base + path, timeout=60) as answer:
+        return json.loads(answer.read())

@@ -6,15 +6,12 @@ tested in test_priority_browser.py."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
 
 import pytest
-from site_support import serving
+from site_support import api_json
 from test_telemetry_browser import local_links_ok, open_page
 
 from ruleatlas.web import urls
@@ -22,17 +19,6 @@ from ruleatlas.web import urls
 pytestmark = [pytest.mark.browser, pytest.mark.corpus]
 
 SECURITY = "Microsoft-Windows-Security-Auditing"
-
-
-@pytest.fixture(scope="module")
-def server(corpus_catalog: Path) -> Iterator[str]:
-    with serving(corpus_catalog) as base:
-        yield base
-
-
-def api(base: str, path: str) -> Any:
-    with urlopen(base + path, timeout=60) as answer:
-        return json.loads(answer.read())
 
 
 def bridged_rule(catalog: Path, scanned: int, provider: str, key: str) -> tuple[str, str]:
@@ -49,10 +35,10 @@ def bridged_rule(catalog: Path, scanned: int, provider: str, key: str) -> tuple[
 
 
 def test_rule_page_lists_bridged_events_apart_and_links_them(
-    page_factory: Any, server: str, corpus_catalog: Path
+    page_factory: Any, corpus_served: str, corpus_catalog: Path
 ) -> None:
     uid, title = bridged_rule(corpus_catalog, 1, SECURITY, "4688")
-    page, watch = open_page(page_factory, server + urls.rule_path(uid))
+    page, watch = open_page(page_factory, corpus_served + urls.rule_path(uid))
     own = page.locator("#events table.events tbody tr").all_inner_texts()
     assert own and not any("4688" in row for row in own)  # not among its own events
     item = page.locator("#bridged-events li", has_text="Security 4688")
@@ -62,14 +48,14 @@ def test_rule_page_lists_bridged_events_apart_and_links_them(
     assert "Image → NewProcessName" in text
     assert item.get_attribute("data-scanned") == "yes"
     stem = uid.split("/", 1)[1]
-    document = api(server, f"api/rules/sigma/{stem}")
+    document = api_json(corpus_served, f"api/rules/sigma/{stem}")
     assert [b["label"] for b in document["bridged_events"]] == page.locator(
         "#bridged-events li a"
     ).all_inner_texts()
     assert all(
         b["event_key"] != str(e["event_id"]) for b in document["bridged_events"] for e in document["events"]
     )
-    local_links_ok(page, server)
+    local_links_ok(page, corpus_served)
     assert watch.problems() == []
     item.locator("a").click()
     page.wait_for_load_state("load")
@@ -80,10 +66,10 @@ def test_rule_page_lists_bridged_events_apart_and_links_them(
 
 
 def test_a_bridged_event_the_scanner_does_not_route_says_a_pipeline_must_map_it(
-    page_factory: Any, server: str, corpus_catalog: Path
+    page_factory: Any, corpus_served: str, corpus_catalog: Path
 ) -> None:
     uid, title = bridged_rule(corpus_catalog, 0, SECURITY, "5156")
-    page, watch = open_page(page_factory, server + urls.rule_path(uid))
+    page, watch = open_page(page_factory, corpus_served + urls.rule_path(uid))
     item = page.locator("#bridged-events li", has_text="5156")
     text = " ".join(item.inner_text().split())
     assert text.startswith("Served by Security 5156 once your pipeline maps it (bridge: network connection)")
@@ -91,12 +77,12 @@ def test_a_bridged_event_the_scanner_does_not_route_says_a_pipeline_must_map_it(
     assert item.get_attribute("data-scanned") == "no"
     assert watch.problems() == []
     # the Windows coverage matrix: 5156's bridged rules in their own column, not in its Rules total
-    page, watch = open_page(page_factory, server + "coverage/windows/")
+    page, watch = open_page(page_factory, corpus_served + "coverage/windows/")
     row = page.locator(
         'table.coverage-matrix tbody tr:has(a[href*="microsoft-windows-security-auditing/5156/"])'
     )
     assert row.count() == 1
-    matrix = api(server, "api/coverage/windows")
+    matrix = api_json(corpus_served, "api/coverage/windows")
     listed = {(e["provider"], e["event_key"]): e for g in matrix["groups"] for e in g["events"]}
     entry = listed[(SECURITY, "5156")]
     cells = row.locator("td")
@@ -105,7 +91,7 @@ def test_a_bridged_event_the_scanner_does_not_route_says_a_pipeline_must_map_it(
     assert entry["bridged_rules"]["total"] >= 1
     assert "Via a bridge" in page.locator("table.coverage-matrix thead th").all_text_contents()
     # the event's own answer agrees, and lists the rule as served once a pipeline maps it
-    event = api(server, "api/telemetry/events/microsoft-windows-security-auditing/5156")
+    event = api_json(corpus_served, "api/telemetry/events/microsoft-windows-security-auditing/5156")
     assert event["bridged_rules"]["total"] == entry["bridged_rules"]["total"]
     reasons = [
         r["reason"] for g in event["bridged_rules_by_vendor"] for r in g["rules"] if r["title"] == title

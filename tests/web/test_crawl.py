@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from catalog_support import CrawlReport, atlas_server, crawl, fetch, static_server
+from catalog_support import CrawlReport, crawl, fetch, static_server
 from site_support import running
 
 
@@ -45,12 +45,6 @@ def test_fixture_site_has_no_broken_link(request: pytest.FixtureRequest, how: st
     ):
         assert found[kind] > 0, (kind, found)
     assert found["rules"] > 12  # every rule page, and the browse page
-
-
-@pytest.fixture(scope="module")
-def corpus_served(corpus_catalog: Path) -> Iterator[str]:
-    with running(atlas_server(corpus_catalog)) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

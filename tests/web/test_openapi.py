@@ -4,14 +4,11 @@ corpus catalog validates against it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from catalog_support import atlas_server, fetch
-from site_support import running
+from catalog_support import fetch
 
 from ruleatlas.web.routes import default_routes
 
@@ -43,12 +40,6 @@ EXAMPLES: dict[str, str | None] = {
     # over the relations fixture, which has one (tests/web/test_relations_browser.py)
     "/api/rules/eq/{id}": None,
 }
-
-
-@pytest.fixture(scope="module")
-def corpus_served(corpus_catalog: Path) -> Iterator[str]:
-    with running(atlas_server(corpus_catalog)) as url:
-        yield url
 
 
 def test_every_operation_has_a_response_schema(browse_served: str) -> None:

@@ -5,33 +5,20 @@ lists events by vendor and the rules not attributed to one event; the API answer
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
 
 import pytest
-from site_support import serving
+from site_support import api_json
 from test_telemetry_browser import PHONE, assert_fits, local_links_ok, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.corpus]
 
 
-@pytest.fixture(scope="module")
-def server(corpus_catalog: Path) -> Iterator[str]:
-    with serving(corpus_catalog) as base:
-        yield base
-
-
-def api(base: str, path: str) -> Any:
-    with urlopen(base + path, timeout=60) as answer:
-        return json.loads(answer.read())
-
-
 @pytest.mark.parametrize("viewport", [{}, PHONE], ids=["desktop", "phone"])
-def test_priority_page_ranks_windows_events(page_factory: Any, server: str, viewport: dict[str, int]) -> None:
-    page, watch = open_page(page_factory, server + "telemetry/priority/", **viewport)
+def test_priority_page_ranks_windows_events(
+    page_factory: Any, corpus_served: str, viewport: dict[str, int]
+) -> None:
+    page, watch = open_page(page_factory, corpus_served + "telemetry/priority/", **viewport)
     assert page.locator("h1").inner_text() == "Collection priority"
     assert "w(level)" in page.locator("#formula").inner_text()
     windows = page.locator("#p-windows")
@@ -43,13 +30,14 @@ def test_priority_page_ranks_windows_events(page_factory: Any, server: str, view
     scores = [float(rows.nth(i).locator("td").nth(3).inner_text()) for i in range(rows.count())]
     assert scores == sorted(scores, reverse=True)
     # the same ranking as the API
-    ranked = api(server, "api/telemetry/priority?platform=windows&limit=5")["platforms"][0]["ranked"]
+    priority = api_json(corpus_served, "api/telemetry/priority?platform=windows&limit=5")
+    ranked = priority["platforms"][0]["ranked"]
     assert [r["label"] for r in ranked][:1] == ["Sysmon 1"]
     assert ranked[0]["priority"] == scores[0]
     assert page.locator("#p-aws").count() == 1 and page.locator("#p-okta").count() == 1
     if not viewport:
         assert watch.problems() == []
-        local_links_ok(page, server)
+        local_links_ok(page, corpus_served)
     else:
         assert_fits(page)
         assert watch.problems() == []
@@ -58,11 +46,11 @@ def test_priority_page_ranks_windows_events(page_factory: Any, server: str, view
     assert "/telemetry/microsoft-windows-sysmon/1/" in page.url
 
 
-def test_event_page_shows_priority_and_bridges(page_factory: Any, server: str) -> None:
-    page, watch = open_page(page_factory, server + "telemetry/microsoft-windows-sysmon/1/")
+def test_event_page_shows_priority_and_bridges(page_factory: Any, corpus_served: str) -> None:
+    page, watch = open_page(page_factory, corpus_served + "telemetry/microsoft-windows-sysmon/1/")
     section = page.locator("#collection-priority")
     text = section.inner_text()
-    answer = api(server, "api/telemetry/events/microsoft-windows-sysmon/1")
+    answer = api_json(corpus_served, "api/telemetry/events/microsoft-windows-sysmon/1")
     collection = answer["collection"]
     assert f"{collection['rules']:,} detection rules" in text
     assert str(collection["priority"]) in text
@@ -78,15 +66,15 @@ def test_event_page_shows_priority_and_bridges(page_factory: Any, server: str) -
     assert any(o["label"] == "Security 4688" for o in answer["also_seen_as"])
     assert watch.problems() == []
     # the audit policy of Security 4688 (OSSEM-DM's subcategory)
-    page, _ = open_page(page_factory, server + "telemetry/microsoft-windows-security-auditing/4688/")
+    page, _ = open_page(page_factory, corpus_served + "telemetry/microsoft-windows-security-auditing/4688/")
     assert (
         'auditpol /set /subcategory:"Process Creation"' in page.locator("#collection-priority").inner_text()
     )
 
 
 @pytest.mark.parametrize("viewport", [{}, PHONE], ids=["desktop", "phone"])
-def test_windows_coverage_matrix(page_factory: Any, server: str, viewport: dict[str, int]) -> None:
-    page, watch = open_page(page_factory, server + "telemetry/platforms/windows/", **viewport)
+def test_windows_coverage_matrix(page_factory: Any, corpus_served: str, viewport: dict[str, int]) -> None:
+    page, watch = open_page(page_factory, corpus_served + "telemetry/platforms/windows/", **viewport)
     page.locator("a", has_text="Windows coverage matrix").first.click()
     page.wait_for_load_state("load")
     assert "/coverage/windows/" in page.url
@@ -95,7 +83,7 @@ def test_windows_coverage_matrix(page_factory: Any, server: str, viewport: dict[
     assert "Sigma" in heads
     sysmon_1 = page.locator('table.coverage-matrix tbody tr:has(a[href*="microsoft-windows-sysmon/1/"])')
     assert sysmon_1.count() == 1
-    matrix = api(server, "api/coverage/windows")
+    matrix = api_json(corpus_served, "api/coverage/windows")
     listed = {(e["provider"], e["event_key"]): e for g in matrix["groups"] for e in g["events"]}
     expected = listed[("Microsoft-Windows-Sysmon", "1")]["rules"]["total"]
     assert sysmon_1.locator("td").last.inner_text() == str(expected)
@@ -103,5 +91,5 @@ def test_windows_coverage_matrix(page_factory: Any, server: str, viewport: dict[
     assert unattributed.locator("details").count() == len(matrix["unattributed"]) > 0
     assert f"{matrix['unattributed_rules']}" in unattributed.locator("h2").inner_text()
     if not viewport:
-        local_links_ok(page, server)
+        local_links_ok(page, corpus_served)
     assert watch.problems() == []

@@ -1,5 +1,7 @@
 """A site over several vendors (the browse fixture, a Hayabusa copy, and Panther through the fake reader of
-tests/data/readers): no broken link served or static, every rule's page has its API twin, vendor facets."""
+tests/data/readers): no broken link served or static, every rule's page has its API twin, vendor facets. And
+the site of every vendor of ../shared (the `all_vendors_catalog` fixture): every link of every page resolves
+to a file of the site, checked on disk with the crawler's link extraction."""
 
 from __future__ import annotations
 
@@ -9,11 +11,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from catalog_support import ATTACK_FIXTURE, BROWSE_CORPUS, atlas_server, crawl, fetch, static_server
+from catalog_support import (
+    ATTACK_FIXTURE,
+    BROWSE_CORPUS,
+    atlas_server,
+    check_site_links,
+    crawl,
+    fetch,
+    static_server,
+)
 from site_support import running
 
 from ruleatlas.build import build
+from ruleatlas.build.summary import BuildSummary
 from ruleatlas.config import BuildConfig, SourceSpec
+from ruleatlas.model import VENDORS
 from ruleatlas.sources import SOURCES
 from ruleatlas.store import open_catalog
 
@@ -67,3 +79,18 @@ def test_every_rule_page_has_its_api_twin(vendor_catalog: Path) -> None:
         assert [r["uid"] for r in listed["rules"]] == ["panther/aws_console_root_login"]
         vendors = {f["value"]: f["rules"] for f in listed["facets"]["vendor"]}
         assert vendors["panther"] == 1 and vendors["sigma"] > 1  # counts with each vendor selected instead
+
+
+@pytest.mark.corpus
+def test_no_page_of_any_vendor_has_a_broken_link(all_vendors_catalog: tuple[Path, BuildSummary]) -> None:
+    out, summary = all_vendors_catalog
+    report = check_site_links(out / "site")
+    assert report.broken == []
+    assert report.missing_anchors == []
+    with open_catalog(out) as catalog:
+        uids = [s["uid"] for s in catalog.summaries()]
+    assert len(uids) == summary.rules and {u.split("/")[0] for u in uids} == set(VENDORS)
+    missing = [u for u in uids if not (out / "site" / "rules" / u / "index.html").is_file()]
+    assert missing == []  # every rule of every vendor has its page, and the walk read it
+    assert report.pages > len(uids)
+    print(f"{report.pages} pages, {report.links} links to the site checked")

@@ -25,7 +25,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from ruleatlas.telemetry.bridged import BridgedEvent
 from ruleatlas.telemetry.fields import RuleEventFields
@@ -171,15 +171,9 @@ class RuleRef:
 
 
 @dataclass(slots=True)
-class BridgedRuleRef:
+class BridgedRuleRef(RuleRef):
     """A rule an event serves through a bridge: the rule, the event it covers itself, the bridge."""
 
-    uid: str
-    vendor: str
-    title: str
-    level: str
-    status: str
-    kind: str
     via_provider: str
     via_key: str
     bridge: str
@@ -201,8 +195,9 @@ class BridgedNeeds:
     needs: list[list[str]]
 
 
-@dataclass(slots=True)
-class UncoveredRule:
+class UncoveredRule(TypedDict):
+    """A rule that covers no event, and why (its events note); the web's answer adds the rule's path."""
+
     uid: str
     vendor: str
     title: str
@@ -332,7 +327,7 @@ class TelemetryQueries:
             (provider, event_key),
         )
         return [
-            BridgedRuleRef(u, v, t, lv, st, k, vp, vk, br, None if sc is None else bool(sc))
+            BridgedRuleRef(u, v, t, lv, st, k, True, vp, vk, br, None if sc is None else bool(sc))
             for u, v, t, lv, st, k, vp, vk, br, sc in rows
         ]
 
@@ -405,14 +400,23 @@ class TelemetryQueries:
             "COALESCE(json_extract(doc, '$.events_note'), '') FROM rules "
             "WHERE uid NOT IN (SELECT uid FROM tel_rule_events) ORDER BY vendor, uid"
         )
-        out = []
+        out: list[UncoveredRule] = []
         for uid, vendor, title, kind, product, category, service, note in rows:
             logsource = ", ".join(
                 f"{k} {v}"
                 for k, v in (("product", product), ("category", category), ("service", service))
                 if v
             )
-            out.append(UncoveredRule(uid, vendor, title, kind, logsource, note))
+            out.append(
+                {
+                    "uid": uid,
+                    "vendor": vendor,
+                    "title": title,
+                    "kind": kind,
+                    "logsource": logsource,
+                    "reason": note,
+                }
+            )
         return out
 
     def vendor_mappings(self) -> dict[str, dict[EventKeyRow, int]]:
@@ -492,7 +496,7 @@ def readiness_inputs(catalog: Catalog) -> ReadinessInputs:
             covered.setdefault(row.uid, []).append(row)
         for extra in queries.bridged_needs():
             bridged.setdefault(extra.uid, []).append(extra)
-        uncovered = {u.uid: u.reason for u in queries.uncovered_rules()}
+        uncovered = {u["uid"]: u["reason"] for u in queries.uncovered_rules()}
     attack = catalog.blob("attack")
     names = (
         {t["id"]: t["name"] for t in attack.get("techniques", ()) if isinstance(t, dict) and "id" in t}

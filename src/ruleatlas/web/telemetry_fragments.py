@@ -179,7 +179,7 @@ def indicator_rows_html(indicators: list[EventIndicator], link: Link, linked: bo
 def rule_list_html(rules: Sequence[Mapping[str, Any]], link: Link, shown: int = 0) -> Markup:
     """Rules as a list; with `shown`, the ones after the first `shown` are folded away.
 
-    The items are any of the views' rule items (`RuleItem`, `UncoveredRule`, the collection pages' rules):
+    The items are any of the views' rule items (`RuleItem`, `UncoveredRuleItem`, the collection pages' rules):
     `uid` and `path` always, the badges and notes when the item has them."""
     if shown and len(rules) > shown + 10:
         rest = len(rules) - shown

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
+from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries, UncoveredRule
 from ruleatlas.telemetry.catalog import (
     LOGSOURCE_KIND,
     PLATFORM_KIND,
@@ -241,19 +241,13 @@ class VendorView(TypedDict):
     groups: list[VendorProviderGroup]
 
 
-class UncoveredRule(TypedDict):
-    uid: str
-    vendor: str
-    title: str
-    kind: str
-    logsource: str
-    reason: str
+class UncoveredRuleItem(UncoveredRule):
     path: str
 
 
 class UncoveredGroup(TypedDict):
     reason: str
-    rules: list[UncoveredRule]
+    rules: list[UncoveredRuleItem]
 
 
 class UncoveredView(TypedDict):
@@ -766,20 +760,11 @@ def vendor_view(atlas: TelemetryAtlas, vendor: str) -> VendorView:
 def uncovered_view(atlas: TelemetryAtlas) -> UncoveredView:
     """Rules with no event, grouped by why."""
     rules = atlas.queries.uncovered_rules() if atlas.queries.has_tables() else []
-    groups: dict[str, list[UncoveredRule]] = {}
+    groups: dict[str, list[UncoveredRuleItem]] = {}
     for rule in rules:
-        reason = rule.reason or "No reason recorded."
-        groups.setdefault(_reason_group(reason), []).append(
-            {
-                "uid": rule.uid,
-                "vendor": rule.vendor,
-                "title": rule.title,
-                "kind": rule.kind,
-                "logsource": rule.logsource,
-                "reason": reason,
-                "path": _rule_path(rule.uid),
-            }
-        )
+        reason = rule["reason"] or "No reason recorded."
+        item: UncoveredRuleItem = {**rule, "reason": reason, "path": _rule_path(rule["uid"])}
+        groups.setdefault(_reason_group(reason), []).append(item)
     totals = atlas.queries.rule_counts() if atlas.queries.has_tables() else {}
     return {
         "rules": len(rules),
