@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import http.client
+import posixpath
 import re
 import shutil
 import time
@@ -184,8 +185,6 @@ def crawl(
 
 # -- the same links checked on disk, without HTTP ---------------------------------------------------------
 
-SITE_ORIGIN = "http://site.invalid/"  # a page's links resolve against its URL on this made-up origin
-
 
 @dataclass(slots=True)
 class SiteLinks:
@@ -195,6 +194,28 @@ class SiteLinks:
     links: int = 0
     broken: list[str] = field(default_factory=list)  # "page -> link: why"
     missing_anchors: list[str] = field(default_factory=list)
+
+
+def _site_path(page: str, link: str) -> tuple[str, str] | None:
+    """(URL path, fragment) a link of the page at URL path `page` leads to, resolved as a browser does
+    (RFC 3986: relative to the page's folder, dot segments removed; the query is no part of a static file's
+    name); None for a link off the site (another scheme, another host)."""
+    link, _, fragment = link.partition("#")
+    link = link.partition("?")[0]
+    head = link.split("/", 1)[0]
+    if ":" in head or link.startswith("//"):
+        return None
+    if not link:
+        path = page
+    elif link.startswith("/"):
+        path = link
+    else:
+        path = page.rsplit("/", 1)[0] + "/" + link
+    folder = path.endswith(("/", "/.", "/..")) or path in (".", "..")
+    path = "/" + posixpath.normpath(path).lstrip("/")
+    if folder and not path.endswith("/"):
+        path += "/"
+    return unquote(path), unquote(fragment)
 
 
 def _served_file(site: Path, path: str) -> Path | None:
@@ -212,35 +233,28 @@ def check_site_links(site: Path) -> SiteLinks:
     on disk: a link to this site must name a file it has, and its #fragment an id of that page."""
     report = SiteLinks()
     site = site.resolve()
-    pages = sorted(site.rglob("*.html"))
-    ids: dict[Path, set[str]] = {}
-    anchors: list[tuple[str, str, Path, str]] = []
+    anchors: dict[Path, list[tuple[str, str, str]]] = {}
     files: dict[str, Path | None] = {}
-    origin = urlsplit(SITE_ORIGIN)
-    for page in pages:
+    for page in sorted(site.rglob("*.html")):
         rel = page.relative_to(site).as_posix()
-        url = SITE_ORIGIN + (rel.removesuffix("index.html") if page.name == "index.html" else rel)
-        text = page.read_text(encoding="utf-8", errors="replace")
-        ids[page] = page_ids(text)
+        url_path = "/" + (rel.removesuffix("index.html") if page.name == "index.html" else rel)
         report.pages += 1
-        for link in page_links(text):
-            target = urlsplit(urljoin(url, link))
-            if target.scheme not in ("http", "https") or target.netloc != origin.netloc:
+        for link in page_links(page.read_text(encoding="utf-8", errors="replace")):
+            resolved = _site_path(url_path, link)
+            if resolved is None:
                 continue
             report.links += 1
-            path = unquote(target.path)
+            path, fragment = resolved
             if path not in files:  # most links are shared (assets, navigation): each path is looked up once
                 found = _served_file(site, path)
                 files[path] = found if found is not None and found.resolve().is_relative_to(site) else None
             served = files[path]
             if served is None:
                 report.broken.append(f"/{rel} -> {link}: no file {path}")
-            elif target.fragment and served.suffix == ".html":
-                anchors.append((rel, link, served, unquote(target.fragment)))
-    for rel, link, served, fragment in anchors:
-        found = ids.get(served)
-        if found is None:
-            found = ids[served] = page_ids(served.read_text(encoding="utf-8", errors="replace"))
-        if fragment not in found:
-            report.missing_anchors.append(f"/{rel} -> {link}: no id {fragment!r}")
+            elif fragment and served.suffix == ".html":
+                anchors.setdefault(served, []).append((rel, link, fragment))
+    for served, wanted in anchors.items():  # each page that a link names an anchor of is read once more
+        ids = page_ids(served.read_text(encoding="utf-8", errors="replace"))
+        missing = [f"/{rel} -> {link}: no id {f!r}" for rel, link, f in wanted if f not in ids]
+        report.missing_anchors += missing
     return report
