@@ -21,7 +21,7 @@ from ruleatlas.model import All, Expr, Not, Pred, Problem, Ref, Rule, RuleKind
 from ruleatlas.model import Any as AnyOf
 from ruleatlas.telemetry import TelemetryCatalog, event_coverage
 from ruleatlas.telemetry.bridged import BridgedEvent
-from ruleatlas.telemetry.coverage import CoverageDoc, RuleFacts, rule_facts
+from ruleatlas.telemetry.coverage import Coverage, CoverageDoc, RuleFacts, rule_facts
 
 # Rules of these kinds are shown but never counted: they are not part of the live corpus.
 UNCOUNTED_KINDS = frozenset({RuleKind.DEPRECATED, RuleKind.UNSUPPORTED})
@@ -108,7 +108,7 @@ def analyse_rule(
         problems = [_unknown_tag(rule, tag, attack) for tag in unknown]
     events: CoverageDoc = {"events": [], "events_note": NO_TELEMETRY_NOTE}
     if telemetry is not None:
-        events = event_coverage(rule, telemetry, coverage_facts(rule)).to_json()
+        events = page_coverage(rule, telemetry).to_json()
     indicators = rule_indicators(rule)
     doc = rule_document(
         rule,
@@ -187,6 +187,12 @@ def _tag_line(rule: Rule, tag: str) -> int | None:
         if text.startswith("-") and text[1:].strip().strip("'\"") == wanted:
             return rule.line + offset
     return rule.line
+
+
+def page_coverage(rule: Rule, telemetry: TelemetryCatalog) -> Coverage:
+    """The events a rule covers, as its page lists them: the telemetry tables (and so the event pages the
+    site writes) take the same list, so that every event the page links to has its page."""
+    return event_coverage(rule, telemetry, coverage_facts(rule))
 
 
 def coverage_facts(rule: Rule) -> RuleFacts:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
-from ruleatlas.analysis.rows import RuleRow, analyse_rule
+from ruleatlas.analysis.rows import RuleRow, analyse_rule, page_coverage
 from ruleatlas.attack import AttackData
 from ruleatlas.build.plan import problem_row
 from ruleatlas.config import SourceSpec
@@ -63,7 +63,11 @@ def scanner_routes(rule: Rule) -> Routed | None:
 def _analyse_file(file: SourceFile, repo: str, commit: str) -> FileResult:
     rules, problems = parse_file(file, repo, commit)
     telemetry = _WORKER_TELEMETRY
-    events = [rule_event_fields(rule, telemetry) for rule in rules] if telemetry is not None else []
+    events = (
+        [rule_event_fields(rule, telemetry, page_coverage(rule, telemetry).events) for rule in rules]
+        if telemetry is not None
+        else []
+    )
     bridged: list[list[BridgedEvent]] = []
     if telemetry is not None and _WORKER_BRIDGES is not None:
         bridged = [
