@@ -139,14 +139,11 @@ def _apply(rules: Path, path: str, old: str, new: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def edited_sites(
-    test_data: Path, tmp_path_factory: pytest.TempPathFactory
-) -> list[tuple[str, Any, Any, str]]:
+def edited_sites(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Any, Any, str]]:
     """Per site edit: (what, the incremental build's site files, a full build's, the incremental mode)."""
-    rules = tmp_path_factory.mktemp("site-rules") / "sigma"
-    shutil.copytree(test_data / "relations" / "sigma", rules)
+    rules = relations_rules(tmp_path_factory, "site-rules")
     out = tmp_path_factory.mktemp("site-catalog")
-    config = _config(test_data, rules, out)
+    config = relations_config(rules, out)
     config.pages = True
     build(config)
     results = []
@@ -155,7 +152,7 @@ def edited_sites(
             _apply(rules, path, old, new)
         summary = build(config)
         full = tmp_path_factory.mktemp(f"site-full-{number}") / "out"
-        full_config = _config(test_data, rules, full)
+        full_config = relations_config(rules, full)
         full_config.pages = True
         build(full_config)
         results.append((what, _site_files(out / "site"), _site_files(full / "site"), summary.mode))
