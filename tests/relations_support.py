@@ -21,7 +21,8 @@ def relations_rules(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path
     return rules
 
 
-def relations_config(rules: Path, out: Path) -> BuildConfig:
+def relations_config(rules: Path, out: Path, *, deploy_as: bool = False) -> BuildConfig:
+    """Conversions (`deploy_as`) are per rule, cached by its text: no relation between rules needs them."""
     return BuildConfig(
         out=out,
         sources=[SourceSpec("sigma", rules)],
@@ -29,5 +30,5 @@ def relations_config(rules: Path, out: Path) -> BuildConfig:
         telemetry=TEST_DATA / "telemetry" / "providers",
         jobs=1,
         pages=False,
-        deploy_as=False,  # conversions are per rule, cached by its text: no relation between rules
+        deploy_as=deploy_as,
     )
