@@ -25,7 +25,7 @@ from ruleatlas.analysis.coverage import index_coverage, navigator_layer
 from ruleatlas.analysis.document import RuleDocument
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
-from ruleatlas.store.browse import BrowseRow, RuleFilter, browse_rows, filter_rows, resolve_tactics
+from ruleatlas.store.browse import FACETS, BrowseRow, RuleFilter, browse_rows, filter_rows, resolve_tactics
 
 FORMATS = ("jsonl", "csv", "navigator")
 CSV_COLUMNS = (
@@ -56,10 +56,9 @@ class ExportError(Exception):
 def select(catalog: Catalog, selection: RuleFilter) -> list[BrowseRow]:
     """The rules the selection lists, in the browse list's order; tactic names resolved to ids."""
     if selection.tactic:
-        values = selection.to_json()
+        values = {facet: list(selection.selection(facet)) for facet in FACETS}
         values["tactic"] = list(resolve_tactics(catalog, selection.tactic))
-        retired = values.pop("retired")
-        selection = RuleFilter.from_lists(retired=retired, **values)
+        selection = RuleFilter.from_lists(retired=selection.retired, **values)
     return filter_rows(browse_rows(catalog), selection)
 
 

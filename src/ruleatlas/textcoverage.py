@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from ruleatlas.analysis.coverage_matrix import CoverageSummary
 
 
 def _percent(part: int, whole: int) -> str:
@@ -14,7 +14,7 @@ def _row(name: str, techniques: int, covered: int, subs: int, subs_covered: int,
     return f"{name:<34} {techniques:>10} {covered:>8} {share:>5}  {subs:>10} {subs_covered:>8}  {rules:>6}"
 
 
-def render_coverage_table(summary: dict[str, Any]) -> str:
+def render_coverage_table(summary: CoverageSummary) -> str:
     """`summary`: `ruleatlas.analysis.coverage.coverage_summary()`."""
     filters = summary["filters"]
     shown = [f"{name} {', '.join(v) if isinstance(v, list) else v}" for name, v in filters.items() if v]

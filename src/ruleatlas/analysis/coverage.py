@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from ruleatlas.attack import AttackData, Technique, technique_sort_key
 from ruleatlas.model import DETECTION_KINDS, RuleKind
@@ -177,6 +177,16 @@ class Placement:
     tactic_id: str
 
 
+class FiltersJson(TypedDict):
+    """The filters an answer was computed with, as the API echoes them."""
+
+    vendor: list[str]
+    platform: str
+    level: list[str]
+    status: list[str]
+    validated: bool
+
+
 @dataclass(slots=True)
 class AttackFilters:
     """Which counted rules to look at; an empty tuple or "" means any."""
@@ -202,7 +212,7 @@ class AttackFilters:
             return False
         return not self.platform or (platforms is not None and self.platform in platforms)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> FiltersJson:
         return {
             "vendor": list(self.vendors),
             "platform": self.platform,

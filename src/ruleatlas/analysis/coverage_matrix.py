@@ -9,11 +9,12 @@ whose docstring states the counting rules every page, API route and CLI command 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import NotRequired, TypedDict
 
 from ruleatlas.analysis.coverage import (
     AttackFilters,
     CoverageIndex,
+    FiltersJson,
     active,
     tactic_ids,
     technique_counts,
@@ -34,6 +35,94 @@ class RetiredTag(TypedDict):
     rules: int
 
 
+class CellJson(TypedDict):
+    id: str
+    name: str
+    rules: int
+    own: int
+    platforms: list[str]
+    subtechniques: NotRequired[list[CellJson]]  # parents only
+
+
+class ColumnJson(TypedDict):
+    id: str
+    shortname: str
+    name: str
+    techniques: int
+    covered: int
+    cells: list[CellJson]
+
+
+class MatrixJson(TypedDict):
+    """`/api/attack/matrix` and `ruleatlas coverage --matrix`."""
+
+    attack_version: str
+    filters: FiltersJson
+    rules_counted: int
+    left_out: dict[str, int]
+    filtered_out: int
+    retired: list[RetiredTag]
+    tactics: list[ColumnJson]
+
+
+class GapJson(TypedDict):
+    id: str
+    name: str
+    tactics: list[str]
+    is_subtechnique: bool
+    platforms: list[str]
+
+
+class GapsReport(TypedDict):
+    attack_version: str
+    filters: FiltersJson
+    techniques: int
+    subtechniques: int
+    covered: int
+    rules_counted: int
+    gaps: list[GapJson]
+
+
+class TacticReport(ColumnJson):
+    attack_version: str
+    filters: FiltersJson
+    description: str
+    url: str
+    rules: int
+
+
+class TacticSummary(TypedDict):
+    id: str
+    name: str
+    techniques: int
+    covered: int
+    subtechniques: int
+    subtechniques_covered: int
+    rules: int
+
+
+class TechniqueSummary(TypedDict):
+    id: str
+    name: str
+    tactics: list[str]
+    is_subtechnique: bool
+    rules: int
+
+
+class CoverageSummary(TypedDict):
+    """`ruleatlas coverage --format json`."""
+
+    attack_version: str
+    filters: FiltersJson
+    rules_counted: int
+    left_out: dict[str, int]
+    filtered_out: int
+    tactics: list[TacticSummary]
+    techniques: list[TechniqueSummary]
+    gaps: list[GapJson]
+    retired: list[RetiredTag]
+
+
 @dataclass(slots=True)
 class MatrixCell:
     technique_id: str
@@ -43,8 +132,8 @@ class MatrixCell:
     platforms: tuple[str, ...]
     subtechniques: list[MatrixCell] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_json(self) -> CellJson:
+        out: CellJson = {
             "id": self.technique_id,
             "name": self.name,
             "rules": self.rules,
@@ -68,7 +157,7 @@ class MatrixColumn:
         """Techniques (not sub-techniques) with at least one rule."""
         return sum(1 for c in self.cells if c.rules)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ColumnJson:
         return {
             "id": self.tactic_id,
             "shortname": self.shortname,
@@ -89,7 +178,7 @@ class Matrix:
     filtered_out: int
     retired: list[RetiredTag]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> MatrixJson:
         return {
             "attack_version": self.attack_version,
             "filters": self.filters.to_json(),
@@ -190,7 +279,7 @@ class Gap:
     is_subtechnique: bool
     platforms: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> GapJson:
         return {
             "id": self.technique_id,
             "name": self.name,
@@ -214,7 +303,7 @@ def gaps(index: CoverageIndex) -> list[Gap]:
     return sorted(out, key=lambda g: technique_sort_key(g.technique_id))
 
 
-def gaps_report(index: CoverageIndex) -> dict[str, Any]:
+def gaps_report(index: CoverageIndex) -> GapsReport:
     """Techniques without a rule (for the index's platform, or all), with the totals they are out of."""
     attack = index.attack
     platform = index.filters.platform
@@ -232,14 +321,14 @@ def gaps_report(index: CoverageIndex) -> dict[str, Any]:
     }
 
 
-def tactic_report(index: CoverageIndex, matrix: Matrix, tactic_id: str) -> dict[str, Any] | None:
+def tactic_report(index: CoverageIndex, matrix: Matrix, tactic_id: str) -> TacticReport | None:
     """One tactic's column of the matrix with its ATT&CK facts (None for an id the data lacks)."""
     column = next((c for c in matrix.columns if c.tactic_id == tactic_id.strip().upper()), None)
     tactic = index.attack.tactic(column.shortname) if column is not None else None
     if column is None or tactic is None:
         return None
     uids = {uid for per_tactic in index.own.values() for uid in per_tactic.get(column.tactic_id, ())}
-    return {
+    report: TacticReport = {
         "attack_version": matrix.attack_version,
         "filters": matrix.filters.to_json(),
         "description": tactic.description,
@@ -247,15 +336,16 @@ def tactic_report(index: CoverageIndex, matrix: Matrix, tactic_id: str) -> dict[
         "rules": len(uids),
         **column.to_json(),
     }
+    return report
 
 
-def coverage_summary(index: CoverageIndex) -> dict[str, Any]:
+def coverage_summary(index: CoverageIndex) -> CoverageSummary:
     """Per tactic: techniques (and sub-techniques) applicable, covered, distinct rules; every applicable
     technique with its count; the gaps. The JSON of `ruleatlas coverage --format json`."""
     attack = index.attack
     platform = index.filters.platform
     counts = technique_counts(index)
-    tactics = []
+    tactics: list[TacticSummary] = []
     for tactic in attack.tactics:
         ids = [
             tid
@@ -279,7 +369,7 @@ def coverage_summary(index: CoverageIndex) -> dict[str, Any]:
                 "rules": len(uids),
             }
         )
-    techniques = [
+    techniques: list[TechniqueSummary] = [
         {
             "id": tid,
             "name": attack.techniques[tid].name,

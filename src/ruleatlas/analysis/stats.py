@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypedDict
+
+
+class ProblemFigures(TypedDict):
+    files_failed: int
+    problem_errors: int
+    problem_warnings: int
+    rules_with_problems: int
 
 
 def _rules(n: int) -> str:
@@ -19,7 +27,7 @@ def kind_vs_status_text(name: str, counts: Mapping[str, int]) -> str:
     return text + f"; {_rules(counts['status_elsewhere'])} elsewhere with status {name}"
 
 
-def problems_text(stats: Mapping[str, int]) -> str:
+def problems_text(stats: ProblemFigures) -> str:
     """Files that failed (no rule read) apart from problems found in rules, by severity."""
     return (
         f"{stats['files_failed']:,} file{'s' if stats['files_failed'] != 1 else ''} failed (no rule read); "

@@ -19,10 +19,10 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-from ruleatlas.analysis.coverage import CoverageIndex, RuleInfo, tactic_ids
-from ruleatlas.attack import AttackData, Technique, retired_note, technique_sort_key
+from ruleatlas.analysis.coverage import CoverageIndex, FiltersJson, RuleInfo, tactic_ids
+from ruleatlas.attack import AttackData, Tactic, Technique, retired_note, technique_sort_key
 
 IndicatorKey = tuple[str, str, str, str]
 
@@ -57,6 +57,126 @@ class EventRow:
     provider_name: str = ""  # the provider's full name, where the telemetry tables know it
 
 
+class CorpusJson(TypedDict):
+    total: int
+    by_vendor: dict[str, int]
+
+
+class TechniqueRef(TypedDict):
+    id: str
+    name: str
+
+
+class GuideRule(TypedDict):
+    uid: str
+    title: str
+    vendor: str
+    kind: str
+    level: str
+    status: str
+    validated: bool
+    techniques: list[str]  # which of the technique's ids (itself, sub-techniques, retired) the rule tags
+    tactics: list[str]
+
+
+class GuideTactic(TypedDict):
+    id: str
+    shortname: str
+    name: str
+    rules: int
+
+
+class GuideSubtechnique(TypedDict):
+    id: str
+    name: str
+    rules: int
+
+
+class ViaRetired(TypedDict):
+    id: str
+    rules: list[str]
+
+
+class GuideEvent(TypedDict):
+    provider: str
+    provider_name: str
+    channel: str
+    event_id: int
+    title: str
+    rules: int
+
+
+class FieldSample(TypedDict):
+    kind: str
+    value: str
+    key_value: str
+    transforms: list[str]
+    rules: int
+
+
+class GuideField(TypedDict):
+    field: str
+    rules: int
+    kinds: dict[str, int]
+    samples: list[FieldSample]
+
+
+class GuideExclusion(TypedDict):
+    field: str
+    kind: str
+    value: str
+    key_value: str
+    transforms: list[str]
+    rules: int
+    uids: list[str]
+
+
+class GuideIndicator(GuideExclusion):
+    corpus: CorpusJson
+
+
+class Guide(TypedDict):
+    """How the technique's rules detect it: the fields, values and exclusions they use most."""
+
+    fields: list[GuideField]
+    fields_total: int
+    indicators: list[GuideIndicator]
+    indicators_total: int
+    exclusions: list[GuideExclusion]
+    exclusions_total: int
+
+
+class TechniqueReport(Guide):
+    """One technique's page and `/api/attack/techniques/{id}` answer."""
+
+    id: str
+    name: str
+    url: str
+    is_subtechnique: bool
+    parent: TechniqueRef | None
+    revoked: bool
+    deprecated: bool
+    moved: str  # how the id left the current matrix ("name", "judged", "none"), "" while in it
+    move_note: str
+    retired_note: str
+    attack_version: str
+    details_version: str
+    replaced_by: TechniqueRef | None
+    tactics: list[GuideTactic]
+    platforms: list[str]
+    description: str
+    data_components: list[str]
+    subtechniques: list[GuideSubtechnique]
+    filters: FiltersJson
+    rules_total: int
+    rules_own: int
+    rules_by_vendor: dict[str, int]
+    rules: list[GuideRule]
+    via_retired: list[ViaRetired]
+    left_out: dict[str, list[str]]
+    events: list[GuideEvent]
+
+
 @dataclass(slots=True)
 class CorpusReach:
     """Corpus counts by indicator key: per vendor, and their totals (summed once, sorted on often)."""
@@ -70,7 +190,7 @@ class CorpusReach:
         if not self.totals:
             self.totals = {key: sum(per.values()) for key, per in self.by_vendor.items()}
 
-    def corpus(self, key: IndicatorKey) -> dict[str, Any]:
+    def corpus(self, key: IndicatorKey) -> CorpusJson:
         per_vendor = self.by_vendor.get(key, {})
         return {"total": self.totals.get(key, 0), "by_vendor": dict(sorted(per_vendor.items()))}
 
@@ -83,13 +203,13 @@ def rule_sort_key(rule: RuleInfo) -> tuple[int, str, str]:
     return (LEVEL_ORDER.get(rule.level, 5), rule.title.casefold(), rule.uid)
 
 
-def _technique_ref(tech: Technique | None, attack_id: str = "") -> dict[str, str] | None:
+def _technique_ref(tech: Technique | None, attack_id: str = "") -> TechniqueRef | None:
     if tech is None:
         return {"id": attack_id, "name": ""} if attack_id else None
     return {"id": tech.id, "name": tech.name}
 
 
-def _rule_json(rule: RuleInfo, tagged: list[str], tactics: list[str]) -> dict[str, Any]:
+def _rule_json(rule: RuleInfo, tagged: list[str], tactics: list[str]) -> GuideRule:
     return {
         "uid": rule.uid,
         "title": rule.title,
@@ -118,7 +238,7 @@ def technique_report(
     indicators: Mapping[str, RuleKeys],
     events: Mapping[str, list[EventRow]],
     reach: CorpusReach,
-) -> dict[str, Any] | None:
+) -> TechniqueReport | None:
     """The report of one technique (None when the ATT&CK data has no such id).
 
     `indicators` (`rule_keys()`) / `events`: by rule uid (they may hold other rules too); `reach`: corpus
@@ -154,7 +274,7 @@ def technique_report(
         hit = sorted(tagged_uids & reason_uids)
         if hit:
             left_out[reason] = hit
-    report: dict[str, Any] = {
+    report: TechniqueReport = {
         "id": tech.id,
         "name": tech.name,
         "url": tech.url,
@@ -202,8 +322,8 @@ def technique_report(
         ],
         "left_out": left_out,
         "events": _events(rules, events),
+        **_guide([r.uid for r in rules], indicators, reach),
     }
-    report.update(_guide([r.uid for r in rules], indicators, reach))
     return report
 
 
@@ -215,7 +335,7 @@ def _via_pairs(index: CoverageIndex, ids: Iterable[str]) -> list[tuple[str, str]
     return [pair for tid in ids for pair in index.via.get(tid, ())]
 
 
-def _tactic_by_id(attack: AttackData, tactic_id: str) -> Any:
+def _tactic_by_id(attack: AttackData, tactic_id: str) -> Tactic | None:
     return next((t for t in attack.tactics if t.id == tactic_id), None)
 
 
@@ -230,7 +350,7 @@ def _tactics_by_rule(index: CoverageIndex, ids: Iterable[str]) -> dict[str, list
     return {uid: sorted(t, key=lambda x: order.get(x, len(order))) for uid, t in found.items()}
 
 
-def _events(rules: list[RuleInfo], events: Mapping[str, list[EventRow]]) -> list[dict[str, Any]]:
+def _events(rules: list[RuleInfo], events: Mapping[str, list[EventRow]]) -> list[GuideEvent]:
     per_event: dict[tuple[str, str, int, str, str], set[str]] = {}
     for rule in rules:
         for e in events.get(rule.uid, ()):
@@ -280,7 +400,7 @@ def rule_keys(rows: Iterable[IndicatorRow]) -> dict[str, RuleKeys]:
     return out
 
 
-def _guide(uids: list[str], indicators: Mapping[str, RuleKeys], reach: CorpusReach) -> dict[str, Any]:
+def _guide(uids: list[str], indicators: Mapping[str, RuleKeys], reach: CorpusReach) -> Guide:
     field_rules: Counter[str] = Counter()
     field_kinds: Counter[tuple[str, str]] = Counter()
     values: Counter[IndicatorKey] = Counter()
@@ -310,7 +430,7 @@ def _guide(uids: list[str], indicators: Mapping[str, RuleKeys], reach: CorpusRea
     for (name, kind), n in field_kinds.items():
         if name in shown:
             kinds.setdefault(name, []).append((kind, n))
-    fields = [
+    fields: list[GuideField] = [
         {
             "field": name,
             "rules": n,
@@ -334,7 +454,7 @@ def _guide(uids: list[str], indicators: Mapping[str, RuleKeys], reach: CorpusRea
     ranked = heapq.nsmallest(
         TOP_INDICATORS, values.items(), key=lambda kv: (-kv[1], -totals.get(kv[0], 0), kv[0])
     )
-    top_indicators = [
+    top_indicators: list[GuideIndicator] = [
         {
             "field": key[0],
             "kind": key[1],
@@ -347,7 +467,7 @@ def _guide(uids: list[str], indicators: Mapping[str, RuleKeys], reach: CorpusRea
         }
         for key, n in ranked
     ]
-    top_exclusions = [
+    top_exclusions: list[GuideExclusion] = [
         {
             "field": key[0],
             "kind": key[1],

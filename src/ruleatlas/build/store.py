@@ -17,6 +17,7 @@ from ruleatlas.output.generation import Stage
 from ruleatlas.store import CATALOG_FILE, CatalogWriter
 from ruleatlas.store import relations as relations_store
 from ruleatlas.store import telemetry as telemetry_store
+from ruleatlas.store.catalog import RuleListing
 from ruleatlas.telemetry import TelemetryCatalog
 
 
@@ -24,7 +25,7 @@ from ruleatlas.telemetry import TelemetryCatalog
 class Stored:
     """What step 4 wrote into the new generation's catalog, for the pages."""
 
-    summaries: list[dict[str, Any]]
+    summaries: list[RuleListing]
     folders: dict[str, tuple[int, int, int]]
     problems: int
     rows: list[RuleRow]

@@ -58,7 +58,7 @@ def run_stats(args: argparse.Namespace) -> int:
     require_catalog(args.catalog)
     with open_catalog(args.catalog) as catalog:
         stats = catalog.stats()
-        stats["sources"] = [
+        sources = [
             {
                 "source": s.source,
                 "vendor": s.vendor,
@@ -71,28 +71,28 @@ def run_stats(args: argparse.Namespace) -> int:
             }
             for s in catalog.sources()
         ]
-        stats["built_at"] = catalog.meta().get("built_at", "")
+        built_at = catalog.meta().get("built_at", "")
     if args.json:
-        print(json.dumps(stats, indent=2))
+        print(json.dumps({**stats, "sources": sources, "built_at": built_at}, indent=2))
         return EXIT_OK
-    print(f"{stats['rules']} rules from {stats['files']} files (built {stats['built_at']})")
+    print(f"{stats['rules']} rules from {stats['files']} files (built {built_at})")
     print(f"  {problems_text(stats)} (`ruleatlas problems` lists them)")
     for name, n in stats["kind_vs_status"].items():
         print("  " + kind_vs_status_text(name, n))
-    for title, key in (
-        ("vendor", "per_vendor"),
-        ("kind", "per_kind"),
-        ("level", "per_level"),
-        ("status", "per_status"),
+    for title, counts in (
+        ("vendor", stats["per_vendor"]),
+        ("kind", stats["per_kind"]),
+        ("level", stats["per_level"]),
+        ("status", stats["per_status"]),
     ):
-        print(f"  per {title}: " + ", ".join(f"{k or '(none)'} {v}" for k, v in stats[key].items()))
+        print(f"  per {title}: " + ", ".join(f"{k or '(none)'} {v}" for k, v in counts.items()))
     print("  per vendor and class:")
     for vendor, kinds in stats["per_vendor_kind"].items():
-        files = stats["per_vendor_files"].get(vendor, {})
+        files = stats["per_vendor_files"].get(vendor, {"files": 0, "error_files": 0})
         print(
             f"    {vendor:<10} "
             + ", ".join(f"{k} {n}" for k, n in kinds.items())
-            + f"; files {files.get('files', 0)}, {files.get('error_files', 0)} with no rule"
+            + f"; files {files['files']}, {files['error_files']} with no rule"
         )
     print("  per folder:")
     for name, f in sorted(stats["per_folder"].items()):

@@ -20,7 +20,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from ruleatlas.model import DETECTION_KINDS, RuleKind
 from ruleatlas.store.catalog import Catalog, IndicatorKey
@@ -38,6 +38,137 @@ SORTS = ("title", "level", "modified", "created", "uid")
 MAX_PER_PAGE = 200
 NO_VALUE = ""  # a rule without a product or log source is counted under ""
 NONE_TOKEN = "(none)"  # how "" is written in a query string (`?product=(none)`)
+
+
+class RuleSummary(TypedDict):
+    """One rule of the browse list (`/api/rules`)."""
+
+    uid: str
+    title: str
+    vendor: str
+    status: str
+    level: str
+    kind: str
+    product: str
+    logsource: str
+    created: str
+    modified: str
+    techniques: list[str]
+    tactics: list[str]
+
+
+class FacetValue(TypedDict):
+    value: str
+    rules: int
+
+
+class RulesPage(TypedDict):
+    """The `/api/rules` answer: one page of the browse list with its facet counts."""
+
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    sort: str
+    filters: dict[str, list[str] | bool]
+    facets: dict[str, list[FacetValue]]
+    rules: list[RuleSummary]
+
+
+class SourceFigures(TypedDict):
+    source: str
+    vendor: str
+    repo: str
+    commit: str
+    files: int
+    rules: int
+
+
+class TopIndicator(TypedDict):
+    field: str
+    kind: str
+    value: str
+    shown: str
+    transforms: str
+    rules: int
+
+
+class CatalogOverview(TypedDict):
+    """What the home page and `/api/stats` show."""
+
+    rules: int
+    files: int
+    indicators: int
+    per_vendor: list[tuple[str, int]]
+    per_status: list[tuple[str, int]]
+    per_level: list[tuple[str, int]]
+    per_kind: list[tuple[str, int]]
+    per_product: list[tuple[str, int]]
+    per_logsource: list[tuple[str, int]]
+    sources: list[SourceFigures]
+    built_at: str
+    attack_version: str
+    top_indicators: list[TopIndicator]
+    kind_vs_status: dict[str, dict[str, int]]
+    fields: NotRequired[int]  # the home page adds how many fields rules use
+
+
+class IndicatorRule(TypedDict):
+    uid: str
+    vendor: str
+    title: str
+    level: str
+    status: str
+    kind: str
+
+
+class CorpusCount(TypedDict):
+    total: int
+    by_vendor: dict[str, int]
+
+
+class IndicatorAnswer(TypedDict):
+    """One indicator key with its rules (`/api/indicators`, indicator pages, `export`)."""
+
+    field: str | None
+    kind: str
+    value: str
+    shown: str
+    transforms: list[str]
+    corpus: CorpusCount
+    rules: list[IndicatorRule]
+    excluded_by: list[IndicatorRule]
+
+
+class FieldSummary(TypedDict):
+    field: str | None
+    rules: int
+    values: int
+
+
+class FieldKind(TypedDict):
+    kind: str
+    rules: int
+    values: int
+
+
+class FieldValue(TypedDict):
+    kind: str
+    value: str
+    transforms: list[str]
+    rules: int
+    corpus: int
+
+
+class FieldDetail(TypedDict):
+    """One field's page and `/api/fields/{field}` answer."""
+
+    field: str | None
+    rules: int
+    excluding_rules: int
+    distinct_values: int
+    kinds: list[FieldKind]
+    values: list[FieldValue]
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,7 +202,7 @@ class BrowseRow:
             return self.tactics
         return (getattr(self, facet),)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> RuleSummary:
         return {
             "uid": self.uid,
             "title": self.title,
@@ -119,7 +250,7 @@ class RuleFilter:
                 return False
         return not row.retired or self.shows_retired()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, list[str] | bool]:
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
 
     @classmethod
@@ -292,7 +423,7 @@ def sort_rows(rows: list[BrowseRow], sort: str) -> list[BrowseRow]:
 
 def query_rules(
     catalog: Catalog, selection: RuleFilter, sort: str = "title", page: int = 1, per_page: int = 50
-) -> dict[str, Any]:
+) -> RulesPage:
     """The browse list's page `page` with facet counts (the `/api/rules` answer)."""
     rows = browse_rows(catalog)
     listed = sort_rows(filter_rows(rows, selection), sort)
@@ -317,7 +448,7 @@ def query_rules(
 # -- home figures --------------------------------------------------------------------------------------------
 
 
-def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> dict[str, Any]:
+def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> CatalogOverview:
     """What the home page shows: totals by vendor, status, level, kind, product and log source; the sources
     with their commits; the build time; the most used indicators (counted rules, all vendors)."""
     db = catalog.db
@@ -337,7 +468,7 @@ def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> dict[str, An
             "FROM rules GROUP BY ls ORDER BY n DESC, ls"
         )
     ]
-    indicators = [
+    indicators: list[TopIndicator] = [
         {"field": f, "kind": k, "value": v, "shown": shown or v, "transforms": t, "rules": n}
         for f, k, v, t, n, shown in db.execute(
             "SELECT c.field, c.kind, c.value, c.transforms, SUM(c.rules) AS n, s.shown "
@@ -387,15 +518,15 @@ class IndicatorRules:
 
     key: IndicatorKey
     corpus: dict[str, int] = field(default_factory=dict)  # counted rules per vendor
-    using: list[dict[str, str]] = field(default_factory=list)
-    excluding: list[dict[str, str]] = field(default_factory=list)
+    using: list[IndicatorRule] = field(default_factory=list)
+    excluding: list[IndicatorRule] = field(default_factory=list)
     shown: str = ""  # the value as most of its rules spell it (the folded key is key[2])
 
     @property
     def spelling(self) -> str:
         return self.shown or self.key[2]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> IndicatorAnswer:
         f, k, v, t = self.key
         return {
             "field": f or None,
@@ -431,7 +562,7 @@ def _indicator_groups(
         selected = db.execute(
             f"{columns} WHERE uid IN (SELECT value FROM json_each(?))", (json.dumps(sorted(needed)),)
         )
-    rules = [
+    rules: list[IndicatorRule] = [
         {"uid": uid, "vendor": vendor, "title": title, "level": level, "status": status, "kind": kind}
         for uid, vendor, title, level, status, kind in selected
     ]
@@ -529,7 +660,7 @@ def indicator_keys(catalog: Catalog) -> set[IndicatorKey]:
 # -- fields --------------------------------------------------------------------------------------------------
 
 
-def field_list(catalog: Catalog) -> list[dict[str, Any]]:
+def field_list(catalog: Catalog) -> list[FieldSummary]:
     """Every field with the rules that use it (positive predicates of any rule) and its distinct values."""
     return [
         {"field": f or None, "rules": n, "values": v}
@@ -540,7 +671,7 @@ def field_list(catalog: Catalog) -> list[dict[str, Any]]:
     ]
 
 
-def field_detail(catalog: Catalog, field_name: str, top_values: int = 100) -> dict[str, Any] | None:
+def field_detail(catalog: Catalog, field_name: str, top_values: int = 100) -> FieldDetail | None:
     """One field: its kinds and its most used values, each with the rules that use it (any rule kind;
     `corpus` is the counted total the rule pages show). None when no rule uses the field."""
     db = catalog.db
@@ -552,7 +683,7 @@ def field_detail(catalog: Catalog, field_name: str, top_values: int = 100) -> di
     ).fetchone()[0]
     if not total and not excluded:
         return None
-    kinds = [
+    kinds: list[FieldKind] = [
         {"kind": k, "rules": n, "values": v}
         for k, n, v in db.execute(
             "SELECT kind, COUNT(DISTINCT uid) AS n, COUNT(DISTINCT value || char(31) || transforms) "
@@ -561,7 +692,7 @@ def field_detail(catalog: Catalog, field_name: str, top_values: int = 100) -> di
         )
     ]
     counted = _counts(db, "WHERE field = ?", (field_name,))
-    values = [
+    values: list[FieldValue] = [
         {
             "kind": k,
             "value": v,

@@ -15,10 +15,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ruleatlas.analysis.document import CorpusDoc, RuleDocument
 from ruleatlas.analysis.rows import RuleRow
+from ruleatlas.analysis.stats import ProblemFigures
 from ruleatlas.store.deploy import attach as attach_links
 from ruleatlas.store.relations import rule_relations
 
@@ -121,6 +122,50 @@ EXCLUSION_COUNT_INDEX = (
 )
 
 IndicatorKey = tuple[str, str, str, str]
+
+
+class RuleListing(TypedDict):
+    """One rule as the all-rules list and the build's page plan see it."""
+
+    uid: str
+    vendor: str
+    title: str
+    status: str
+    level: str
+    kind: str
+    folder: str
+    product: str
+    category: str
+    service: str
+
+
+class FolderFigures(TypedDict):
+    files: int
+    rules: int
+    error_files: int  # files that gave no rule
+
+
+class VendorFiles(TypedDict):
+    files: int
+    error_files: int
+
+
+class CatalogStats(ProblemFigures):
+    """`ruleatlas stats` and `/api/stats`: what the catalog holds, by vendor, kind, level, status, folder."""
+
+    files: int
+    files_with_rules: int
+    rules: int
+    errors: int
+    problems: int
+    kind_vs_status: dict[str, dict[str, int]]
+    per_vendor: dict[str, int]
+    per_kind: dict[str, int]
+    per_level: dict[str, int]
+    per_status: dict[str, int]
+    per_vendor_kind: dict[str, dict[str, int]]  # rules per vendor and class
+    per_vendor_files: dict[str, VendorFiles]  # files per vendor, and those that gave no rule
+    per_folder: dict[str, FolderFigures]
 
 
 @dataclass(slots=True)
@@ -374,7 +419,7 @@ class CatalogWriter:
         db.execute("DROP TABLE temp.touched_rows")
         return affected
 
-    def summaries(self) -> list[dict[str, Any]]:
+    def summaries(self) -> list[RuleListing]:
         return _summaries(self.db)
 
     def close(self) -> None:
@@ -444,13 +489,25 @@ def _folder_summary(db: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
     }
 
 
-def _summaries(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = db.execute(
-        "SELECT uid, vendor, title, status, level, kind, folder, product, category, service "
-        "FROM rules ORDER BY uid"
-    ).fetchall()
-    keys = ("uid", "vendor", "title", "status", "level", "kind", "folder", "product", "category", "service")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+def _summaries(db: sqlite3.Connection) -> list[RuleListing]:
+    return [
+        {
+            "uid": uid,
+            "vendor": vendor,
+            "title": title,
+            "status": status,
+            "level": level,
+            "kind": kind,
+            "folder": folder,
+            "product": product,
+            "category": category,
+            "service": service,
+        }
+        for uid, vendor, title, status, level, kind, folder, product, category, service in db.execute(
+            "SELECT uid, vendor, title, status, level, kind, folder, product, category, service "
+            "FROM rules ORDER BY uid"
+        )
+    ]
 
 
 # SQLite's lower() folds ASCII letters only: the identity table folds rule ids the same way.
@@ -599,7 +656,7 @@ class Catalog:
             )
         }
 
-    def summaries(self) -> list[dict[str, Any]]:
+    def summaries(self) -> list[RuleListing]:
         return _summaries(self.db)
 
     def sources(self) -> list[SourceRow]:
@@ -609,19 +666,14 @@ class Catalog:
         rows = self.db.execute("SELECT * FROM problems ORDER BY vendor, source, file, line").fetchall()
         return [ProblemRow(*row) for row in rows]
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> CatalogStats:
         one = self.db.execute
         files, files_with_rules = one("SELECT COUNT(*), SUM(rules > 0) FROM files").fetchone()
-        by = {
-            name: dict(one(f"SELECT {col}, COUNT(*) FROM rules GROUP BY {col} ORDER BY {col}").fetchall())
-            for name, col in (
-                ("per_vendor", "vendor"),
-                ("per_kind", "kind"),
-                ("per_level", "level"),
-                ("per_status", "status"),
-            )
-        }
-        per_folder = {
+
+        def per(column: str) -> dict[str, int]:
+            return dict(one(f"SELECT {column}, COUNT(*) FROM rules GROUP BY {column} ORDER BY {column}"))
+
+        per_folder: dict[str, FolderFigures] = {
             name: {"files": n_files, "rules": n_rules, "error_files": n_err}
             for name, (n_files, n_rules, n_err) in _folder_summary(self.db).items()
         }
@@ -630,7 +682,7 @@ class Catalog:
             "SELECT vendor, kind, COUNT(*) FROM rules GROUP BY vendor, kind ORDER BY 1, 2"
         ):
             per_vendor_kind.setdefault(vendor, {})[kind] = n
-        per_vendor_files = {
+        per_vendor_files: dict[str, VendorFiles] = {
             vendor: {"files": n_files, "error_files": n_err}
             for vendor, n_files, n_err in one(
                 "SELECT vendor, COUNT(*), SUM(rules = 0) FROM files GROUP BY vendor ORDER BY vendor"
@@ -651,7 +703,10 @@ class Catalog:
                 "SELECT COUNT(DISTINCT uid) FROM problems WHERE uid IS NOT NULL"
             ).fetchone()[0],
             "kind_vs_status": self.kind_vs_status(),
-            **by,
+            "per_vendor": per("vendor"),
+            "per_kind": per("kind"),
+            "per_level": per("level"),
+            "per_status": per("status"),
             "per_vendor_kind": per_vendor_kind,  # rules per vendor and class
             "per_vendor_files": per_vendor_files,  # files per vendor, and those that gave no rule
             "per_folder": per_folder,

@@ -25,7 +25,7 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from ruleatlas.store.browse import RETIRED, resolve_tactics
 from ruleatlas.store.catalog import Catalog
@@ -54,6 +54,46 @@ _TOKEN = re.compile(r'(\w+):"([^"]*)"?|(\w+):(\S*)|"([^"]*)"?|(\S+)')
 _WORD_CHARS = re.compile(r"\w", re.UNICODE)
 
 
+class ParsedQueryJson(TypedDict):
+    words: list[str]
+    filters: dict[str, list[str]]
+
+
+class MatchedIndicator(TypedDict):
+    field: str
+    kind: str
+    value: str
+    exclusion: bool
+
+
+class SearchResult(TypedDict):
+    uid: str
+    title: str
+    title_html: str  # escaped, with <mark> around the matched words
+    snippet_html: str
+    vendor: str
+    level: str
+    status: str
+    kind: str
+    logsource: str
+    product: str
+    score: float
+    named_by: str  # "id", "stem" or "uid" when the query names the rule, else ""
+    matched: list[MatchedIndicator]
+
+
+class SearchAnswer(TypedDict):
+    """The `/api/search` answer."""
+
+    query: str
+    parsed: ParsedQueryJson
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    results: list[SearchResult]
+
+
 class SearchError(ValueError):
     """A query the index cannot run (the message says why, for a 400 answer)."""
 
@@ -64,7 +104,7 @@ class ParsedQuery:
     filters: dict[str, list[str]] = field(default_factory=dict)
     prefix: bool = True  # the last word is still being typed
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ParsedQueryJson:
         return {"words": self.words, "filters": self.filters}
 
 
@@ -174,14 +214,14 @@ def indicator_conditions(filters: dict[str, list[str]]) -> list[tuple[str, list[
 
 def matched_indicators(
     catalog: Catalog, uids: list[str], filters: dict[str, list[str]], limit: int = 3
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[MatchedIndicator]]:
     """uid -> the indicators (or exclusions) that met the query's indicator filters, at most `limit` each."""
     conditions = indicator_conditions(filters)
     if not conditions or not uids:
         return {}
     where = " OR ".join(f"({c})" for c, _ in conditions)
     params = [p for _, ps in conditions for p in ps]
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[MatchedIndicator]] = {}
     for uid, fld, kind, value, exclusion in catalog.db.execute(
         "SELECT DISTINCT i.uid, i.field, i.kind, i.value, i.exclusion FROM indicators i "
         f"WHERE i.uid IN (SELECT value FROM json_each(?)) AND ({where}) "
@@ -210,7 +250,7 @@ def marked_html(text: str | None) -> str:
 
 def search(
     catalog: Catalog, text: str, page: int = 1, per_page: int = 20, retired: bool = False
-) -> dict[str, Any]:
+) -> SearchAnswer:
     """The `/api/search` answer: the parsed query, the total, and one page of ranked results."""
     query = parse_query(text)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
@@ -264,7 +304,7 @@ def search(
     total += len(first)
     named_as = dict(named)
     matched = matched_indicators(catalog, [row[0] for row in rows], query.filters)
-    results = [
+    results: list[SearchResult] = [
         {
             "uid": uid,
             "title": title,
@@ -301,8 +341,8 @@ def search(
 
 
 def _answer(
-    query: ParsedQuery, text: str, total: int, page: int, per_page: int, results: list[dict[str, Any]]
-) -> dict[str, Any]:
+    query: ParsedQuery, text: str, total: int, page: int, per_page: int, results: list[SearchResult]
+) -> SearchAnswer:
     return {
         "query": text,
         "parsed": query.to_json(),

@@ -11,12 +11,14 @@ so the same search page asks /api/search (FTS5) when served and searches its own
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, TypedDict
 
 from ruleatlas import __version__
+from ruleatlas.analysis.coverage_matrix import MatrixJson
 from ruleatlas.analysis.document import RuleDocument
 from ruleatlas.store import browse
-from ruleatlas.store.search import SearchError, search
+from ruleatlas.store.catalog import CatalogStats
+from ruleatlas.store.search import SearchAnswer, SearchError, search
 from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web import attack_answers, urls
 from ruleatlas.web.attack_api import COUNTING, FILTER_PARAMS
@@ -154,6 +156,41 @@ def register(routes: RouteTable) -> None:
     routes.page("/" + urls.DATA_PATH + "mode.js", mode_js)
 
 
+class PagedIndicator(browse.IndicatorAnswer):
+    page: str  # the site page showing it: its own page when shared, else its row on its list page
+
+
+class IndicatorsAnswer(TypedDict):
+    field: str | None
+    kind: str | None
+    value: str | None
+    indicators: list[PagedIndicator]
+
+
+class PagedField(browse.FieldSummary):
+    page: str
+
+
+class FieldsAnswer(TypedDict):
+    fields: list[PagedField]
+
+
+class FieldAnswer(browse.FieldDetail):
+    page: str
+
+
+class StatsAnswer(CatalogStats):
+    """`/api/stats`: the catalog's figures with the home page's (products, log sources, indicators)."""
+
+    per_product: dict[str, int]
+    per_logsource: dict[str, int]
+    indicators: int
+    top_indicators: list[browse.TopIndicator]
+    sources: list[browse.SourceFigures]
+    built_at: str
+    attack_version: str
+
+
 def mode_js(req: Request) -> Response:
     return Response(200, mode_script(api=True).encode("utf-8"), "text/javascript; charset=utf-8")
 
@@ -165,7 +202,7 @@ def _selection(req: Request) -> browse.RuleFilter:
     return browse.RuleFilter.from_lists(retired=req.bool_param("retired"), **values)
 
 
-def rules_json(req: Request) -> dict[str, Any]:
+def rules_json(req: Request) -> browse.RulesPage:
     sort = req.param("sort", "title")
     if sort not in browse.SORTS:
         raise ApiError(400, "bad_parameter", f"sort must be one of {', '.join(browse.SORTS)}")
@@ -189,7 +226,7 @@ def rule_document(req: Request) -> RuleDocument:
     return doc
 
 
-def search_json(req: Request) -> dict[str, Any]:
+def search_json(req: Request) -> SearchAnswer:
     page = req.int_param("page", 1, minimum=1)
     per_page = req.int_param("per_page", 20, minimum=1, maximum=100)
     catalog = req.catalog()
@@ -210,7 +247,7 @@ def search_json(req: Request) -> dict[str, Any]:
         raise
 
 
-def indicators_json(req: Request) -> dict[str, Any]:
+def indicators_json(req: Request) -> IndicatorsAnswer:
     field = req.query.get("field", [None])[-1]
     kind = req.param("kind") or None
     value = req.query.get("value", [None])[-1]
@@ -235,12 +272,12 @@ def _indicator_page(group: browse.IndicatorRules) -> str:
     )
 
 
-def fields_json(req: Request) -> dict[str, Any]:
+def fields_json(req: Request) -> FieldsAnswer:
     fields = browse.field_list(req.catalog())
     return {"fields": [{**f, "page": urls.field_path(f["field"])} for f in fields]}
 
 
-def field_json(req: Request) -> dict[str, Any]:
+def field_json(req: Request) -> FieldAnswer:
     catalog = req.catalog()
     name = req.args["field"]
     limit = req.int_param("limit", 100, minimum=1, maximum=1000)
@@ -256,7 +293,7 @@ def field_json(req: Request) -> dict[str, Any]:
     return {**detail, "page": urls.field_path(detail["field"])}
 
 
-def attack_matrix_json(req: Request) -> dict[str, Any]:
+def attack_matrix_json(req: Request) -> MatrixJson:
     matrix = attack_answers.attack_matrix(req.catalog(), attack_filters(req))
     if matrix is None:
         raise ApiError(
@@ -265,11 +302,12 @@ def attack_matrix_json(req: Request) -> dict[str, Any]:
     return matrix.to_json()
 
 
-def stats_json(req: Request) -> dict[str, Any]:
+def stats_json(req: Request) -> StatsAnswer:
     catalog = req.catalog()
     overview = browse.catalog_overview(catalog)
-    return {
-        **catalog.stats(),
+    stats = catalog.stats()
+    answer: StatsAnswer = {
+        **stats,
         "per_product": dict(overview["per_product"]),
         "per_logsource": dict(overview["per_logsource"]),
         "indicators": overview["indicators"],
@@ -278,3 +316,4 @@ def stats_json(req: Request) -> dict[str, Any]:
         "built_at": overview["built_at"],
         "attack_version": overview["attack_version"],
     }
+    return answer

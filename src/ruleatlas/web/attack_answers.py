@@ -4,11 +4,23 @@ technique, tactic and gaps reports, built from store/attack.py's rows by the ana
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from ruleatlas.analysis.coverage import AttackFilters, CoverageIndex, index_coverage
-from ruleatlas.analysis.coverage_matrix import Matrix, build_matrix, gaps_report, tactic_report
-from ruleatlas.analysis.technique_guide import CorpusReach, group_rows, rule_keys, technique_report
+from ruleatlas.analysis.coverage_matrix import (
+    GapsReport,
+    Matrix,
+    TacticReport,
+    build_matrix,
+    gaps_report,
+    tactic_report,
+)
+from ruleatlas.analysis.technique_guide import (
+    CorpusReach,
+    TechniqueReport,
+    group_rows,
+    rule_keys,
+    technique_report,
+)
 from ruleatlas.attack import AttackData
 from ruleatlas.store.attack import (
     attack_data,
@@ -62,7 +74,7 @@ def covered_ids(attack: AttackData, technique_id: str) -> list[str]:
 
 def technique_api(
     catalog: Catalog, technique_id: str, filters: AttackFilters | None = None
-) -> dict[str, Any] | None:
+) -> TechniqueReport | None:
     """`/api/attack/techniques/{id}`: one technique's report (`technique_guide.technique_report`), reading
     only the rules under it. None for an id the ATT&CK data lacks (or no ATT&CK data)."""
     attack = attack_data(catalog)
@@ -80,9 +92,7 @@ def technique_api(
     )
 
 
-def tactic_api(
-    catalog: Catalog, tactic_id: str, filters: AttackFilters | None = None
-) -> dict[str, Any] | None:
+def tactic_api(catalog: Catalog, tactic_id: str, filters: AttackFilters | None = None) -> TacticReport | None:
     """`/api/attack/tactics/{id}`: the tactic's techniques with their counts (None for an unknown id)."""
     attack = attack_data(catalog)
     if attack is None:
@@ -91,7 +101,7 @@ def tactic_api(
     return tactic_report(index, build_matrix(index), tactic_id)
 
 
-def gaps_api(catalog: Catalog, filters: AttackFilters | None = None) -> dict[str, Any] | None:
+def gaps_api(catalog: Catalog, filters: AttackFilters | None = None) -> GapsReport | None:
     """`/api/attack/gaps`: active techniques with no counted rule (for a platform, with `filters`)."""
     attack = attack_data(catalog)
     if attack is None:

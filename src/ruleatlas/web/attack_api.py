@@ -5,9 +5,9 @@ from (`ruleatlas.store.attack` reads, `ruleatlas.analysis.coverage` / `technique
 
 from __future__ import annotations
 
-from typing import Any
-
 from ruleatlas.analysis.coverage import AttackFilters, data_platforms, parse_list, resolve_platform
+from ruleatlas.analysis.coverage_matrix import GapsReport, TacticReport
+from ruleatlas.analysis.technique_guide import TechniqueReport
 from ruleatlas.store import attack as store_attack
 from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web import attack_answers
@@ -87,7 +87,7 @@ def _no_attack() -> ApiError:
     return ApiError(404, "no_attack_data", "the catalog was built without ATT&CK data (build with --attack)")
 
 
-def technique_json(req: Request) -> dict[str, Any]:
+def technique_json(req: Request) -> TechniqueReport:
     catalog = req.catalog()
     if store_attack.attack_data(catalog) is None:
         raise _no_attack()
@@ -98,7 +98,7 @@ def technique_json(req: Request) -> dict[str, Any]:
     return found
 
 
-def tactic_json(req: Request) -> dict[str, Any]:
+def tactic_json(req: Request) -> TacticReport:
     catalog = req.catalog()
     if store_attack.attack_data(catalog) is None:
         raise _no_attack()
@@ -108,7 +108,7 @@ def tactic_json(req: Request) -> dict[str, Any]:
     return found
 
 
-def gaps_json(req: Request) -> dict[str, Any]:
+def gaps_json(req: Request) -> GapsReport:
     catalog = req.catalog()
     found = attack_answers.gaps_api(catalog, request_filters(req))
     if found is None:

@@ -36,7 +36,7 @@ from ruleatlas.store.browse import (
     field_list,
     indicator_rules_of_fields,
 )
-from ruleatlas.store.catalog import IndicatorKey
+from ruleatlas.store.catalog import IndicatorKey, RuleListing
 from ruleatlas.web import urls
 from ruleatlas.web.browse_index import write_indexes
 from ruleatlas.web.pages import CatalogPages
@@ -62,7 +62,7 @@ _GROUPS: list[IndicatorRules] = []
 _LISTS: list[tuple[str, str, list[IndicatorRules]]] = []
 _RULE_HREFS: dict[str, str] = {}
 _PAGES: CatalogPages | None = None
-_SUMMARIES: list[dict[str, Any]] = []
+_SUMMARIES: list[RuleListing] = []
 
 
 def _site_dir(site: Path, path: str) -> Path:
@@ -194,7 +194,7 @@ def field_details(groups: Iterable[IndicatorRules], top_values: int = TOP_FIELD_
 def write_catalog_pages(
     site: Path,
     catalog_path: Path,
-    summaries: Sequence[dict[str, Any]],
+    summaries: Sequence[RuleListing],
     changed_indicators: set[IndicatorKey] | None = None,
     *,
     jobs: int = 1,

@@ -23,7 +23,14 @@ from markupsafe import Markup
 
 from ruleatlas.analysis.stats import kind_vs_status_text
 from ruleatlas.model import DETECTION_KINDS
-from ruleatlas.store.browse import NONE_TOKEN
+from ruleatlas.store.browse import (
+    NONE_TOKEN,
+    CatalogOverview,
+    FieldDetail,
+    FieldSummary,
+    IndicatorRule,
+    IndicatorRules,
+)
 from ruleatlas.web import urls
 from ruleatlas.web.fragments import esc, value_view
 from ruleatlas.web.render import Chrome, SiteRenderer, level_class, safe_href, status_class, vendor_name
@@ -114,7 +121,7 @@ class CatalogPages:
 
     # -- home ----------------------------------------------------------------------------------------------
 
-    def render_home(self, overview: Mapping[str, Any]) -> str:
+    def render_home(self, overview: CatalogOverview) -> str:
         page = urls.HOME_PATH
         browse = self.link(page, urls.RULES_PATH)
 
@@ -230,7 +237,7 @@ class CatalogPages:
 
     # -- fields --------------------------------------------------------------------------------------------
 
-    def render_fields(self, fields: Iterable[Mapping[str, Any]]) -> str:
+    def render_fields(self, fields: Iterable[FieldSummary]) -> str:
         page = urls.FIELDS_PATH
         rows = [
             {
@@ -243,7 +250,7 @@ class CatalogPages:
         ]
         return self._fields.render({**self._chrome(page, "Fields", current=urls.FIELDS_PATH), "fields": rows})
 
-    def render_field(self, detail: Mapping[str, Any]) -> str:
+    def render_field(self, detail: FieldDetail) -> str:
         name = detail["field"]
         page = urls.field_path(name)
         values = []
@@ -298,8 +305,8 @@ class CatalogPages:
         self,
         key: tuple[str, str, str, str],
         corpus: Mapping[str, int],
-        using: Sequence[Mapping[str, str]],
-        excluding: Sequence[Mapping[str, str]],
+        using: Sequence[IndicatorRule],
+        excluding: Sequence[IndicatorRule],
         rule_href: Mapping[str, str] | None = None,
         page: str | None = None,
         shown: str = "",
@@ -320,7 +327,7 @@ class CatalogPages:
         total = sum(corpus.values())
         split = ", ".join(f"{esc(v)} {n}" for v, n in sorted(corpus.items(), key=lambda kv: (-kv[1], kv[0])))
 
-        def rule_items(rules: Sequence[Mapping[str, str]]) -> str:
+        def rule_items(rules: Sequence[IndicatorRule]) -> str:
             groups: dict[str, list[str]] = {}
             for r in rules:
                 uid = r["uid"]
@@ -391,7 +398,7 @@ class CatalogPages:
         self,
         field: str,
         kind: str,
-        groups: Sequence[Any],
+        groups: Sequence[IndicatorRules],
         rule_href: Mapping[str, str] | None = None,
     ) -> str:
         """Every value of one field and comparison (`urls.indicator_list_path`): shared ones link to their

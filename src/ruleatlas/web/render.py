@@ -25,8 +25,9 @@ from ruleatlas.web import urls
 from ruleatlas.web.fragments import FieldLink, IndicatorLink, esc, indicator_groups, predicate_list, toc
 from ruleatlas.web.highlight import highlight_yaml, line_count, plain_lines
 from ruleatlas.web.relations_view import SECTIONS as LINK_SECTIONS
+from ruleatlas.web.relations_view import LinksView
 from ruleatlas.web.relations_view import relations_view as links_view
-from ruleatlas.web.relations_views import relations_view
+from ruleatlas.web.relations_views import RelationsView, relations_view
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -241,6 +242,190 @@ class Chrome(TypedDict):
     catalog_css: NotRequired[str]  # the catalog pages' own stylesheet
 
 
+class StatCard(TypedDict):
+    label: str
+    value: str
+    parts: list[str]  # a mapping's breakdown ("Sigma 3,754"), else empty
+
+
+class Banner(TypedDict):
+    tone: str
+    title: str
+    text: str
+    href: str
+
+
+class TechniqueView(TypedDict):
+    id: str
+    name: str
+    href: str
+    external: bool  # a link to attack.mitre.org, not to our page
+    note: str
+
+
+class TacticView(TypedDict):
+    name: str
+    tagged_as: list[str]
+    id: str
+    href: str
+    external: bool
+    techniques: list[TechniqueView]
+
+
+class AttackView(TypedDict):
+    tactics: list[TacticView]
+    unknown: list[str]
+
+
+class EventView(TypedDict):
+    provider: str
+    provider_name: str
+    channel: str
+    event_id: str
+    event_label: str
+    title: str
+    href: str
+
+
+class BridgedView(TypedDict):
+    label: str
+    title: str
+    href: str
+    via: str
+    bridge: str
+    text: str
+    scanned: str  # "yes", "no" or "" (not known)
+    renames: list[str]
+
+
+class LineRef(TypedDict):
+    n: int
+    href: str  # "" when the line is past the body shown
+
+
+class StageView(TypedDict):
+    index: str
+    label: str
+    op: str
+    line: LineRef | None
+    html: Markup
+    predicates: Markup
+
+
+class AliasView(TypedDict):
+    alias: str
+    fields: list[str]
+
+
+class CorrelationView(TypedDict):
+    type: str
+    rules: list[str]
+    group_by: list[str]
+    timespan: str
+    condition: str
+    aliases: list[AliasView]
+    generate: bool
+
+
+class ProblemView(TypedDict):
+    message: str
+    line: LineRef | None
+    hint: str
+    severity: str
+    severity_class: str
+
+
+class FactView(TypedDict):
+    label: str
+    value: str
+
+
+class LinkView(TypedDict):
+    text: str
+    href: str
+
+
+class SourceView(TypedDict):
+    label: str
+    href: str
+    path: str
+    commit: str
+
+
+class RuleView(Chrome, LinksView):
+    """What rule.html renders: display-ready strings, links relative to the page, escaped HTML parts."""
+
+    uid: str
+    title: str
+    vendor: str
+    vendor_href: str
+    folder: str
+    folder_href: str
+    kind: str
+    banners: list[Banner]
+    facts: list[FactView]
+    logic_parsed: bool
+    output_fields: list[str]
+    status: str
+    status_class: str
+    level: str
+    level_class: str
+    logsource: str
+    author: str
+    source: SourceView
+    date: str
+    modified: str
+    rule_id: str
+    tags: list[str]
+    description: str
+    summary: str
+    references: list[LinkView]
+    falsepositives: list[str]
+    attack: AttackView
+    events: list[EventView]
+    bridged_events: list[BridgedView]
+    events_note: str
+    body_html: Markup
+    body_lines: int
+    language: str
+    stages: list[StageView]
+    indicators: Markup
+    exclusions: Markup
+    correlation: CorrelationView | None
+    filter_rules: list[str]
+    filter_shown: bool
+    problems: list[ProblemView]
+    relations: RelationsView | None
+    toc: Markup
+
+
+class ListedRule(TypedDict):
+    title: str
+    html: Markup  # the whole <li>, escaped
+
+
+class FolderView(TypedDict):
+    name: str
+    anchor: str
+    rules: list[ListedRule]
+
+
+class VendorListView(TypedDict):
+    name: str
+    anchor: str
+    count: int
+    folders: list[FolderView]
+
+
+class IndexView(Chrome):
+    """What index.html renders: every rule by vendor and folder."""
+
+    vendors: list[VendorListView]
+    stats: list[StatCard]
+    total: int
+    skipped: int
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
@@ -259,7 +444,7 @@ def _stat_figure(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else _text(value)
 
 
-def _stat_card(label: object, value: object) -> dict[str, Any]:
+def _stat_card(label: object, value: object) -> StatCard:
     """One card of the home page's figures; a mapping (`per_vendor`) becomes a card with a breakdown."""
     name = str(label).replace("_", " ").strip().capitalize()
     if name.startswith("Per "):
@@ -358,7 +543,7 @@ class SiteRenderer:
         view = self._rule_view(doc, page)
         return self._rule.render(view)
 
-    def _rule_view(self, doc: Mapping[str, Any], page: str) -> dict[str, Any]:
+    def _rule_view(self, doc: Mapping[str, Any], page: str) -> RuleView:
         # `doc` is a RuleDocument (analysis/document.py) as a stored catalog holds it, possibly one an older
         # build wrote: every part is read with a check, so an odd or missing part shows as nothing.
         title = _text(doc.get("title")) or _text(doc.get("name")) or _text(doc.get("uid")) or "Untitled rule"
@@ -387,8 +572,11 @@ class SiteRenderer:
         shown = cast(RelationsDoc, found) if isinstance(found, dict) else None
         relations = relations_view(shown, page, self.link)
         links = links_view(doc, page, self.link)
-        has = {
-            **links["relations_has"],
+        flags = links["relations_has"]
+        has: dict[str, bool] = {
+            "related": flags["related"],
+            "fires": flags["fires"],
+            "deploy": flags["deploy"],
             "references": bool(_list(doc.get("references"))),
             "falsepositives": bool(_list(doc.get("falsepositives"))),
             "exclusions": n_exclusions > 0,
@@ -480,9 +668,9 @@ class SiteRenderer:
 
     @staticmethod
     def _banners(
-        kind: str, status: str, problems: list[dict[str, Any]], language: str, unparsed: bool
-    ) -> list[dict[str, str]]:
-        banners = []
+        kind: str, status: str, problems: list[ProblemView], language: str, unparsed: bool
+    ) -> list[Banner]:
+        banners: list[Banner] = []
         shown = kind if kind in KIND_BANNERS else status if status in ("deprecated", "unsupported") else ""
         if shown:
             tone, title, text = KIND_BANNERS[shown]
@@ -511,16 +699,16 @@ class SiteRenderer:
             )
         return banners
 
-    def _attack(self, doc: Mapping[str, Any], page: str) -> dict[str, Any]:
+    def _attack(self, doc: Mapping[str, Any], page: str) -> AttackView:
         """Tactics and techniques, linked to our ATT&CK pages when the site has them and the ATT&CK data
         knows the technique (it then has a name), else to attack.mitre.org."""
-        tactics = []
+        tactics: list[TacticView] = []
         for tactic in _list(doc.get("attack")):
             if not isinstance(tactic, dict):
                 continue
             tactic_id = _text(tactic.get("tactic_id"))
             tactic_href = self._attack_href(page, tactic_id, True, urls.attack_tactic_path, urls.tactic_url)
-            techniques = []
+            techniques: list[TechniqueView] = []
             for tech in _list(tactic.get("techniques")):
                 if not isinstance(tech, dict):
                     continue
@@ -560,7 +748,7 @@ class SiteRenderer:
         except ValueError:  # not an ATT&CK id
             return ""
 
-    def _event(self, event: Mapping[str, Any], page: str) -> dict[str, str]:
+    def _event(self, event: Mapping[str, Any], page: str) -> EventView:
         event_id = event.get("event_id")
         provider_name = _text(event.get("provider_name"))
         channel = _text(event.get("channel"))
@@ -579,7 +767,7 @@ class SiteRenderer:
             "href": href,
         }
 
-    def _bridged(self, bridged: Mapping[str, Any], page: str) -> dict[str, Any]:
+    def _bridged(self, bridged: Mapping[str, Any], page: str) -> BridgedView:
         """An event that serves the rule through an event bridge (telemetry/bridged.py), with the page's
         sentence for it and its link."""
         provider = _text(bridged.get("provider"))
@@ -605,7 +793,7 @@ class SiteRenderer:
         }
 
     @staticmethod
-    def _line_ref(line: object, body_lines: int) -> dict[str, Any] | None:
+    def _line_ref(line: object, body_lines: int) -> LineRef | None:
         if isinstance(line, int) and not isinstance(line, bool) and line > 0:
             return {"n": line, "href": f"#L{line}" if line <= body_lines else ""}
         return None
@@ -625,8 +813,8 @@ class SiteRenderer:
 
         return indicator_link, field_link
 
-    def _stages(self, doc: Mapping[str, Any], body_lines: int) -> list[dict[str, Any]]:
-        stages = []
+    def _stages(self, doc: Mapping[str, Any], body_lines: int) -> list[StageView]:
+        stages: list[StageView] = []
         for stage in _list(doc.get("stages")):
             if not isinstance(stage, dict):
                 continue
@@ -644,10 +832,11 @@ class SiteRenderer:
         return stages
 
     @staticmethod
-    def _correlation(corr: object) -> dict[str, Any] | None:
+    def _correlation(corr: object) -> CorrelationView | None:
         if not isinstance(corr, dict):
             return None
-        comparisons, others = [], []
+        comparisons: list[str] = []
+        others: list[str] = []
         for key, value in _dict(corr.get("condition")).items():
             shown = ", ".join(_text(v) for v in value) if isinstance(value, list) else _text(value)
             if key in CONDITION_OPERATORS:
@@ -657,7 +846,7 @@ class SiteRenderer:
         condition = " and ".join(comparisons)
         if others:
             condition = f"{condition} ({', '.join(others)})" if condition else ", ".join(others)
-        aliases = []
+        aliases: list[AliasView] = []
         for alias, mapping in _dict(corr.get("aliases")).items():
             pairs = [f"{_text(rule)}: {_text(field)}" for rule, field in _dict(mapping).items()]
             aliases.append({"alias": _text(alias), "fields": pairs})
@@ -671,8 +860,8 @@ class SiteRenderer:
             "generate": bool(corr.get("generate")),
         }
 
-    def _problems(self, doc: Mapping[str, Any], body_lines: int) -> list[dict[str, Any]]:
-        problems = []
+    def _problems(self, doc: Mapping[str, Any], body_lines: int) -> list[ProblemView]:
+        problems: list[ProblemView] = []
         for problem in _list(doc.get("problems")):
             if not isinstance(problem, dict):
                 continue
@@ -693,7 +882,10 @@ class SiteRenderer:
     # -- home ----------------------------------------------------------------------------------------------
 
     def render_index(
-        self, summaries: Sequence[Mapping[str, Any]], stats: Mapping[str, Any], page: str = urls.HOME_PATH
+        self,
+        summaries: Sequence[Mapping[str, object]],
+        stats: Mapping[str, object],
+        page: str = urls.HOME_PATH,
     ) -> str:
         """Every rule, grouped by vendor and folder, titles sorted (the site writes it at `page`:
         `urls.ALL_RULES_PATH`; the home page is `web.pages.CatalogPages.render_home`).
@@ -702,7 +894,7 @@ class SiteRenderer:
         `product`, `category`, `service` (shown as the log source). `stats`: figures shown as cards, in the
         given order (label -> int, text, or a mapping such as `per_vendor`); empty is fine.
         """
-        by_vendor: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        by_vendor: dict[str, dict[str, list[ListedRule]]] = {}
         skipped = 0
         for summary in summaries:
             uid = _text(summary.get("uid"))
@@ -733,9 +925,9 @@ class SiteRenderer:
             by_vendor.setdefault(vendor, {}).setdefault(folder, []).append(
                 {"title": title, "html": Markup(html)}
             )
-        vendors: list[dict[str, Any]] = []
+        vendors: list[VendorListView] = []
         for vendor in sorted(by_vendor, key=lambda v: (v != "sigma", vendor_name(v).lower())):
-            folders = []
+            folders: list[FolderView] = []
             for folder in sorted(by_vendor[vendor]):
                 rules = sorted(by_vendor[vendor][folder], key=lambda r: r["title"].casefold())
                 folders.append({"name": folder, "anchor": urls.anchor(vendor, folder), "rules": rules})
@@ -748,7 +940,7 @@ class SiteRenderer:
                 }
             )
         stat_cards = [_stat_card(label, value) for label, value in stats.items()]
-        view = {
+        view: IndexView = {
             **self._chrome(page, "Detection rules", current=page),
             "vendors": vendors,
             "stats": stat_cards,
@@ -763,7 +955,7 @@ class SiteRenderer:
         """The 404 page for a request path as the browser sent it (its links are relative to that URL)."""
         depth = max(request_path.split("?", 1)[0].count("/") - 1, 0)
         prefix = "../" * depth
-        view = {
+        view: Chrome = {
             "page_title": "Page not found",
             "home": prefix + (self.index_file or "./"),
             "stylesheet": prefix + STYLESHEET,

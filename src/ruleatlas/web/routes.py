@@ -48,8 +48,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
+
+if TYPE_CHECKING:
+    from ruleatlas.store.catalog import Catalog
 
 ROUTE_MODULES: tuple[str, ...] = (
     "ruleatlas.web.api",
@@ -105,15 +108,15 @@ class Request:
         path: str,
         args: dict[str, str],
         query: dict[str, list[str]],
-        open_catalog: Callable[[], Any],
+        open_catalog: Callable[[], Catalog],
     ) -> None:
         self.path = path
         self.args = args
         self.query = query
         self._open_catalog = open_catalog
 
-    def catalog(self) -> Any:
-        """The catalog reader (`ruleatlas.store.Catalog` when served for real)."""
+    def catalog(self) -> Catalog:
+        """The catalog reader of the served catalog file."""
         return self._open_catalog()
 
     def param(self, name: str, default: str = "") -> str:

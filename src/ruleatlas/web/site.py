@@ -11,13 +11,12 @@ import contextlib
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from ruleatlas.output import atomic
 from ruleatlas.progress import Progress
 from ruleatlas.store import Catalog, CorpusTable
 from ruleatlas.store.attack import has_attack_data
-from ruleatlas.store.catalog import IndicatorKey
+from ruleatlas.store.catalog import IndicatorKey, RuleListing
 from ruleatlas.store.deploy import attach_from, relations_of
 from ruleatlas.store.relations import rules_relations
 from ruleatlas.web.attack_pages import write_attack_pages
@@ -75,7 +74,7 @@ def write_site(
     site: Path,
     catalog_path: Path,
     uids: Sequence[str],
-    summaries: list[dict[str, Any]],
+    summaries: list[RuleListing],
     gone: set[str],
     *,
     jobs: int = 1,
