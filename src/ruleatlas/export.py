@@ -19,9 +19,9 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TextIO
 
-from ruleatlas.analysis.coverage import index_coverage, navigator_layer
+from ruleatlas.analysis.coverage import NavigatorLayer, index_coverage, navigator_layer
 from ruleatlas.analysis.document import RuleDocument
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
@@ -117,7 +117,7 @@ def write_csv(catalog: Catalog, rows: list[BrowseRow], out: TextIO) -> int:
     return n
 
 
-def navigator(catalog: Catalog, rows: list[BrowseRow], name: str = "RuleAtlas export") -> dict[str, Any]:
+def navigator(catalog: Catalog, rows: list[BrowseRow], name: str = "RuleAtlas export") -> NavigatorLayer:
     """An ATT&CK Navigator layer (4.5) of the selected rules."""
     attack = store_attack.attack_data(catalog)
     if attack is None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import NotRequired, TypedDict
 
 from ruleatlas.attack import AttackData, Technique, technique_sort_key
 from ruleatlas.model import DETECTION_KINDS, RuleKind
@@ -389,12 +389,70 @@ NO_RULE_COLOR = "#f4a3a3"
 GRADIENT = ("#ffffff", "#8ec5ff", "#1f5fbf")
 
 
-def navigator_layer(index: CoverageIndex, name: str = "RuleAtlas coverage") -> dict[str, Any]:
+class LayerTechnique(TypedDict):
+    techniqueID: str
+    tactic: str
+    score: int
+    comment: str
+    color: NotRequired[str]  # techniques without a rule only
+
+
+class LayerVersions(TypedDict):
+    attack: str
+    navigator: str
+    layer: str
+
+
+class LayerLayout(TypedDict):
+    layout: str
+    showID: bool
+    showName: bool
+    showAggregateScores: bool
+
+
+class LayerGradient(TypedDict):
+    colors: list[str]
+    minValue: int
+    maxValue: int
+
+
+class LayerLegendItem(TypedDict):
+    label: str
+    color: str
+
+
+class LayerMetadata(TypedDict):
+    name: str
+    value: str
+
+
+class LayerFilters(TypedDict):
+    platforms: list[str]
+
+
+class NavigatorLayer(TypedDict):
+    """An ATT&CK Navigator layer file (format 4.5), as far as RuleAtlas writes one."""
+
+    name: str
+    versions: LayerVersions
+    domain: str
+    description: str
+    sorting: int
+    layout: LayerLayout
+    hideDisabled: bool
+    techniques: list[LayerTechnique]
+    gradient: LayerGradient
+    legendItems: list[LayerLegendItem]
+    metadata: list[LayerMetadata]
+    filters: NotRequired[LayerFilters]
+
+
+def navigator_layer(index: CoverageIndex, name: str = "RuleAtlas coverage") -> NavigatorLayer:
     """An ATT&CK Navigator layer (format 4.5): one entry per technique and tactic, score = rule count;
     techniques without a rule have score 0, a colour of their own and the comment "no rule"."""
     attack = index.attack
     platform = index.filters.platform
-    techniques: list[dict[str, Any]] = []
+    techniques: list[LayerTechnique] = []
     top = 1
     for tech in sorted(attack.techniques.values(), key=lambda t: technique_sort_key(t.id)):
         if not active(tech) or not tech.applies_to(platform):
@@ -405,18 +463,21 @@ def navigator_layer(index: CoverageIndex, name: str = "RuleAtlas coverage") -> d
                 continue
             n = len(index.technique_uids(tech.id, tactic.id, with_subs=not tech.is_subtechnique))
             top = max(top, n)
-            entry: dict[str, Any] = {"techniqueID": tech.id, "tactic": short, "score": n}
-            if n:
-                entry["comment"] = f"{n} rule{'s' if n != 1 else ''}"
-            else:
-                entry |= {"comment": "no rule", "color": NO_RULE_COLOR}
+            entry: LayerTechnique = {
+                "techniqueID": tech.id,
+                "tactic": short,
+                "score": n,
+                "comment": f"{n} rule{'s' if n != 1 else ''}" if n else "no rule",
+            }
+            if not n:
+                entry["color"] = NO_RULE_COLOR
             techniques.append(entry)
     left_out = ", ".join(f"{len(u)} {reason}" for reason, u in sorted(index.left_out.items()))
     description = "Detection rules per technique (score = number of rules"
     description += "; a parent counts its sub-techniques' rules)."
     if left_out:
         description += f" Left out: {left_out} rules."
-    layer: dict[str, Any] = {
+    layer: NavigatorLayer = {
         "name": name,
         "versions": {
             "attack": attack.version,

@@ -15,7 +15,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -385,6 +385,44 @@ def _update_digests(
 # --- reading -------------------------------------------------------------------------------------------
 
 
+class ClassSummary(TypedDict):
+    """One equivalence class in the class list (`/api/rules/eq`, `/rules/eq/`)."""
+
+    id: str
+    size: int
+    vendors: list[str]
+    title: str  # the alphabetically first member's title
+    shape: str  # the correlation shape in words
+    stage_count: int
+
+
+class MemberStage(TypedDict):
+    index: int
+    label: str
+    op: str
+    text: str
+
+
+class ClassMember(TypedDict):
+    uid: str
+    title: str
+    vendor: str
+    language: str
+    stage_count: int
+    stages: list[MemberStage]
+
+
+class ClassDetail(TypedDict):
+    """One equivalence class (`/api/rules/eq/{id}`, `/rules/eq/<id>/`)."""
+
+    id: str
+    size: int
+    shape: str
+    correlation: dict[str, Any] | None  # the aggregation shape as the canonical form holds it
+    coverage: list[str]
+    members: list[ClassMember]
+
+
 def _rule_ref(db: sqlite3.Connection, uid: str) -> dict[str, str] | None:
     row = db.execute("SELECT uid, title, vendor FROM rules WHERE uid = ?", (uid,)).fetchone()
     return None if row is None else {"uid": row[0], "title": row[1], "vendor": row[2]}
@@ -517,7 +555,7 @@ def rules_relations(db: sqlite3.Connection, uids: Iterable[str]) -> dict[str, Re
     return out
 
 
-def classes(db: sqlite3.Connection, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+def classes(db: sqlite3.Connection, limit: int | None = None, offset: int = 0) -> list[ClassSummary]:
     """Every class of two rules or more, largest first: id, size, vendors, a title, the shape."""
     if not _has_tables(db):
         return []
@@ -528,7 +566,7 @@ def classes(db: sqlite3.Connection, limit: int | None = None, offset: int = 0) -
         "GROUP BY c.class_key) ORDER BY size DESC, title, class_key LIMIT ? OFFSET ?",
         (-1 if limit is None else limit, offset),
     ).fetchall()
-    out = []
+    out: list[ClassSummary] = []
     for key, size, vendors, title, form_text in rows:
         form = RuleForm.from_json(form_text) if form_text else None
         out.append(
@@ -550,7 +588,7 @@ def class_count(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT COUNT(DISTINCT class_key) FROM rel_classes").fetchone()[0])
 
 
-def class_detail(db: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+def class_detail(db: sqlite3.Connection, key: str) -> ClassDetail | None:
     """One class: its members across vendors with their stages in their own syntax."""
     if not _has_tables(db):
         return None
@@ -561,7 +599,7 @@ def class_detail(db: sqlite3.Connection, key: str) -> dict[str, Any] | None:
     ).fetchall()
     if not rows:
         return None
-    members = []
+    members: list[ClassMember] = []
     form = RuleForm.from_json(rows[0][4])
     for uid, title, vendor, doc_text, form_text in rows:
         doc = json.loads(doc_text)

@@ -10,7 +10,7 @@ layout of everything else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from markupsafe import Markup
@@ -92,7 +92,7 @@ def _field_code(field: str) -> str:
     )
 
 
-def _flags(pred: dict[str, Any], negated: bool) -> str:
+def _flags(pred: Mapping[str, object], negated: bool) -> str:
     flags = []
     if pred.get("cased"):
         flags.append('<span class="flag">cased</span>')
@@ -108,7 +108,7 @@ def _flags(pred: dict[str, Any], negated: bool) -> str:
     return f'<span class="flags">{"".join(flags)}</span>' if flags else ""
 
 
-def kind_text(item: dict[str, Any]) -> str:
+def kind_text(item: Mapping[str, object]) -> str:
     """A comparison's name as pages show it: a list membership reads "member of" (the list is the value)."""
     return "member of" if item.get("membership") else text_of(item.get("kind"))
 
@@ -210,7 +210,7 @@ def indicator_groups(
     return (Markup(f'<div class="ind-groups">{"".join(out)}</div>') if out else Markup("")), count
 
 
-def _native(item: dict[str, Any], field: str) -> str:
+def _native(item: Mapping[str, object], field: str) -> str:
     """The rule's own comparison when the canonical one differs (another field name, a name field made a path,
     a regex made a plain comparison): pages show both."""
     native_field = text_of(item.get("native_field"))

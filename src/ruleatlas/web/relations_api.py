@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from ruleatlas.store import relations as relations_store
 from ruleatlas.web import api_schemas as schemas
@@ -63,7 +63,12 @@ def register(routes: RouteTable) -> None:
     )
 
 
-def classes_json(req: Request) -> dict[str, Any]:
+class ClassesAnswer(TypedDict):
+    total: int
+    classes: list[relations_store.ClassSummary]
+
+
+def classes_json(req: Request) -> ClassesAnswer:
     limit = req.int_param("limit", 100, minimum=1, maximum=MAX_CLASSES)
     offset = req.int_param("offset", 0, minimum=0)
     db = req.catalog().db
@@ -73,7 +78,7 @@ def classes_json(req: Request) -> dict[str, Any]:
     }
 
 
-def class_json(req: Request) -> dict[str, Any]:
+def class_json(req: Request) -> relations_store.ClassDetail:
     key = req.args["id"]
     detail = relations_store.class_detail(req.catalog().db, key)
     if detail is None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
 from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.store import relations as relations_store
+from ruleatlas.store.relations import ClassDetail, ClassSummary
 from ruleatlas.web import urls
 from ruleatlas.web.pages import CATALOG_CSS
 from ruleatlas.web.relations_views import vendor_label
@@ -35,7 +35,7 @@ class ClassPages:
         chrome["catalog_css"] = self.renderer.link(page, CATALOG_CSS)
         return chrome
 
-    def render_list(self, classes: list[dict[str, Any]]) -> str:
+    def render_list(self, classes: list[ClassSummary]) -> str:
         page = urls.RULE_CLASSES_PATH
         rows = [
             {
@@ -47,7 +47,7 @@ class ClassPages:
         ]
         return self._list.render(**self._chrome(page, "Equivalence classes"), classes=rows)
 
-    def render_class(self, detail: dict[str, Any]) -> str:
+    def render_class(self, detail: ClassDetail) -> str:
         page = urls.rule_class_path(detail["id"])
         members = [
             {
