@@ -7,9 +7,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ruleatlas.cli.common import EXIT_OK, EXIT_PROBLEMS, add_catalog_arg, require_catalog
+
+if TYPE_CHECKING:  # the command imports what it runs when it runs (`ruleatlas --help` stays quick)
+    from ruleatlas.store import Catalog
+    from ruleatlas.telemetry import TelemetryCatalog
+    from ruleatlas.telemetry.next_steps import CollectionPlan
+    from ruleatlas.telemetry.readiness import LogsRead
+    from ruleatlas.telemetry.report import ReadinessReport
 
 
 def add_parser(sub: Any) -> None:
@@ -56,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if report["logs"]["problems_total"] else EXIT_OK
 
 
-def print_table(report: dict[str, Any], out: TextIO) -> None:
+def print_table(report: ReadinessReport, out: TextIO) -> None:
     """The report for a terminal: figures, then one line per rule (blocked ones first)."""
     from ruleatlas.telemetry.readiness import (
         BLOCKED,
@@ -101,7 +108,7 @@ def print_table(report: dict[str, Any], out: TextIO) -> None:
         out.write(f"{v['verdict']:<8}  {v['uid']:<{width}}  {why}\n")
 
 
-def next_plan(catalog: Any, logs: Any, telemetry: Any) -> dict[str, Any]:
+def next_plan(catalog: Catalog, logs: LogsRead, telemetry: TelemetryCatalog | None) -> CollectionPlan:
     """`--next`: the events to collect next (telemetry/next_steps.py) for the rules the catalog holds, with
     their pages' links."""
     from ruleatlas.store.collection import pipeline_only, rule_needs

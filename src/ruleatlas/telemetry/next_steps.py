@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from ruleatlas.telemetry.catalog import LOGSOURCE_KIND, TelemetryCatalog, parse_event_key
-from ruleatlas.telemetry.collect import collect_hint
+from ruleatlas.telemetry.collect import CollectHint, collect_hint
 from ruleatlas.telemetry.observed import Observed
-from ruleatlas.telemetry.priority import EventRow, RuleNeed, fires, next_collection
+from ruleatlas.telemetry.priority import EventRow, RuleNeed, StepJson, fires, next_collection
 from ruleatlas.telemetry.products import ANY_EVENT, WINDOWS_PRODUCT
 from ruleatlas.telemetry.readiness import SeenIndex
 
@@ -130,6 +130,27 @@ def _eligible(telemetry: TelemetryCatalog | None, platforms: set[str] | None) ->
     return eligible
 
 
+class PlanStep(StepJson):
+    rank: int
+    label: str  # "Sysmon 1"
+    title: str  # the event's title, when it says more than the label
+    collect: CollectHint | None
+    in_logs: bool  # the logs show the event, without some field the rules need
+    missing_fields: list[str]
+    path: NotRequired[str]  # the event's site path (`readiness --next` adds it)
+
+
+class CollectionPlan(TypedDict):
+    """What to collect next: how many detection rules fire now and wait, and the steps."""
+
+    platforms: list[str]
+    rules: int
+    firing: int
+    waiting: int
+    unlocked: int
+    steps: list[PlanStep]
+
+
 def next_steps(
     needs: list[RuleNeed],
     event_needs: dict[str, EventNeeds],
@@ -138,7 +159,7 @@ def next_steps(
     limit: int = DEFAULT_STEPS,
     platforms: set[str] | None = None,
     pipeline_only: dict[str, set[EventRow]] | None = None,
-) -> dict[str, Any]:
+) -> CollectionPlan:
     """The plan as JSON: how many detection rules fire now and wait, and the steps. `platforms`: recommend
     only events of these platforms (those the logs show: a Windows estate is not told to collect CloudTrail);
     None: any. `pipeline_only`: per rule, the bridged events the scanner does not feed to it."""
@@ -148,7 +169,7 @@ def next_steps(
     steps = next_collection(
         usable, served, limit=limit, eligible=_eligible(telemetry, platforms), possible=served.possible
     )
-    out = []
+    out: list[PlanStep] = []
     unlocked_total = 0
     for rank, step in enumerate(steps, 1):
         provider = telemetry.provider(step.event[0]) if telemetry is not None else None
@@ -159,12 +180,17 @@ def next_steps(
             lacking.update(served.missing(need, step.event))
         unlocked_total += len(step.unlocked)
         data = step.to_json()
-        data["unlocks"] = data["unlocks"][:RULES_SHOWN] if isinstance(data["unlocks"], list) else []
         label = f"{provider.label if provider is not None else step.event[0]} {step.event[1]}"
         out.append(
             {
                 "rank": rank,
-                **data,
+                "provider": data["provider"],
+                "event_key": data["event_key"],
+                "rules": data["rules"],
+                "weighted": data["weighted"],
+                "alone": data["alone"],
+                "by_vendor": data["by_vendor"],
+                "unlocks": data["unlocks"][:RULES_SHOWN],
                 "label": label,
                 "title": event.title
                 if event is not None and event.title not in (step.event[1], label)
@@ -184,7 +210,7 @@ def next_steps(
     }
 
 
-def print_next(plan: dict[str, Any], write: Callable[[str], Any]) -> None:
+def print_next(plan: CollectionPlan, write: Callable[[str], Any]) -> None:
     """The plan for a terminal."""
     where = f" on {', '.join(plan['platforms'])} (the platforms of these logs)" if plan["platforms"] else ""
     write(
@@ -223,7 +249,7 @@ def plan_from_logs(
     telemetry: TelemetryCatalog | None,
     limit: int = DEFAULT_STEPS,
     pipeline_only: dict[str, set[EventRow]] | None = None,
-) -> dict[str, Any]:
+) -> CollectionPlan:
     """`next_steps` over what readiness observed in the logs, judged by readiness's own index of it, for the
     platforms the logs show."""
     index = SeenIndex(observed)

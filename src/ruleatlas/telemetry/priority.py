@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from ruleatlas.model import DETECTION_KINDS, LEVELS, TEMPORAL_TYPES, RuleKind
 
@@ -151,6 +151,26 @@ def ranked(priorities: Iterable[EventPriority]) -> list[EventPriority]:
 # -- what to collect next ---------------------------------------------------------------------------------
 
 
+class UnlockedRule(TypedDict):
+    uid: str
+    vendor: str
+    level: str
+    title: str
+    path: NotRequired[str]  # the rule's site path (`readiness --next` adds it)
+
+
+class StepJson(TypedDict):
+    """One step of a collection plan: the event to collect and the rules it lets fire."""
+
+    provider: str
+    event_key: str
+    rules: int
+    weighted: float
+    alone: int
+    by_vendor: dict[str, int]
+    unlocks: list[UnlockedRule]
+
+
 @dataclass(slots=True)
 class NextStep:
     """One recommendation: collect `event`, which makes `unlocked` rules able to fire (given the steps above
@@ -161,7 +181,7 @@ class NextStep:
     gain: float
     alone: int
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> StepJson:
         by_vendor: dict[str, int] = {}
         for need in self.unlocked:
             by_vendor[need.vendor] = by_vendor.get(need.vendor, 0) + 1

@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
 from ruleatlas.logs.readers import InputProblem, InputSource, plan_inputs, read_source
 from ruleatlas.telemetry.catalog import (
@@ -145,9 +145,18 @@ def _lacking(row: CoveredEvent, seen: Seen) -> list[str]:
     return min(lacking, key=len)
 
 
+class Verdict(TypedDict):
+    """Whether a rule can fire on the logs read, and why not."""
+
+    verdict: str  # FIRES, PARTIAL, BLOCKED or UNKNOWN
+    reason: str  # "" when it fires on its own events
+    detail: NotRequired[str]
+    events: list[str]  # the events it fires on (its own, or bridged ones)
+
+
 def _bridged_verdict(
     bridged: Sequence[BridgedCoveredEvent], index: SeenIndex, telemetry: TelemetryCatalog | None
-) -> dict[str, Any] | None:
+) -> Verdict | None:
     """The verdict through bridged events in the logs carrying the rule's fields, or None (none is)."""
     scanned: list[str] = []
     mapped: list[str] = []
@@ -182,7 +191,7 @@ def judge(
     index: SeenIndex,
     telemetry: TelemetryCatalog | None,
     bridged: Sequence[BridgedCoveredEvent] = (),
-) -> dict[str, Any]:
+) -> Verdict:
     """The verdict of one rule from its covered events, then from its bridged events (`bridged`)."""
     firing: list[str] = []
     missing: list[str] = []

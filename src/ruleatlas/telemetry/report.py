@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict, TypeGuard
 
 from ruleatlas.telemetry.catalog import TelemetryCatalog
 from ruleatlas.telemetry.readiness import (
@@ -26,22 +26,95 @@ from ruleatlas.telemetry.readiness import (
     CoveredEvent,
     LogsRead,
     SeenIndex,
+    Verdict,
     judge,
 )
+
+if TYPE_CHECKING:
+    from ruleatlas.telemetry.next_steps import CollectionPlan
 
 REPORT_FILE = "readiness.json"
 REPORT_FORMAT = "ruleatlas-readiness/1"
 MAX_PROBLEMS_KEPT = 200  # log problems kept in the report; its total counts them all
 
 
-def load_report(catalog_dir: Path) -> dict[str, Any] | None:
+class RuleVerdict(Verdict):
+    uid: str
+    vendor: str
+    title: str
+    kind: str
+    techniques: list[str]
+
+
+class LogProblem(TypedDict):
+    file: str
+    record: int | None
+    where: str
+    message: str
+
+
+class LogsFigures(TypedDict):
+    files: int
+    events: int
+    event_types: int
+    unattributed: int
+    skipped_files: dict[str, int]
+    problems_total: int
+    problems: list[LogProblem]  # the first MAX_PROBLEMS_KEPT
+    seconds: float
+
+
+class SeenEvent(TypedDict):
+    provider: str
+    event_id: int | str
+    count: int
+    channels: dict[str, int]
+    fields: int
+
+
+class RankedTechnique(TypedDict):
+    id: str
+    name: str
+    rules: int
+
+
+class TechniqueFigures(TypedDict):
+    tagged: int
+    covered: int
+    covered_list: list[RankedTechnique]
+    not_covered_list: list[RankedTechnique]
+
+
+class ReadinessReport(TypedDict):
+    """`<catalog>/readiness.json` (format REPORT_FORMAT), `readiness --json`, the readiness page."""
+
+    format: str
+    created_at: str
+    catalog_built_at: str
+    catalog_rules: str  # the fingerprint of the catalog's rules: the page says when the report is stale
+    inputs: list[str]
+    logs: LogsFigures
+    seen: list[SeenEvent]
+    rules: dict[str, int]  # total, and per verdict
+    reasons: dict[str, int]
+    techniques: TechniqueFigures
+    rule_verdicts: list[RuleVerdict]
+    next: NotRequired[CollectionPlan]  # `readiness --next`
+
+
+def load_report(catalog_dir: Path) -> ReadinessReport | None:
     """The kept report, or None when there is none or it cannot be read (its page then says how to make
     one)."""
     try:
         data = json.loads((catalog_dir / REPORT_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("format") == REPORT_FORMAT else None
+    return data if _is_report(data) else None
+
+
+def _is_report(data: object) -> TypeGuard[ReadinessReport]:
+    """A report this version writes (an older or foreign file is not read: its page says to make one)."""
+    return isinstance(data, dict) and data.get("format") == REPORT_FORMAT
 
 
 @dataclass(slots=True)
@@ -59,7 +132,7 @@ class ReadinessInputs:
     bridged: dict[str, list[BridgedCoveredEvent]] = field(default_factory=dict)
 
 
-def _ranked(counts: dict[str, int], names: dict[str, str]) -> list[dict[str, Any]]:
+def _ranked(counts: dict[str, int], names: dict[str, str]) -> list[RankedTechnique]:
     return [
         {"id": t, "name": names.get(t, ""), "rules": n}
         for t, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
@@ -71,10 +144,10 @@ def readiness_report(
     logs: LogsRead,
     inputs: Sequence[Path],
     telemetry: TelemetryCatalog | None,
-) -> dict[str, Any]:
+) -> ReadinessReport:
     """The report (JSON-ready) of `logs` against the rules of a catalog (telemetry/readiness.py)."""
     index = SeenIndex(logs.observed)
-    verdicts = []
+    verdicts: list[RuleVerdict] = []
     counts = {FIRES: 0, PARTIAL: 0, BLOCKED: 0, UNKNOWN: 0}
     reasons = {
         EVENT_NEVER_SEEN: 0,
@@ -87,6 +160,7 @@ def readiness_report(
     tagged: dict[str, int] = {}
     for uid, vendor, title, kind in catalog.rules:
         rows = catalog.covered.get(uid)
+        verdict: Verdict
         if rows:
             verdict = judge(rows, index, telemetry, catalog.bridged.get(uid, ()))
         else:
@@ -111,7 +185,7 @@ def readiness_report(
             }
         )
     observed = logs.observed
-    seen = [
+    seen: list[SeenEvent] = [
         {
             "provider": s.provider,
             "event_id": s.event_id,

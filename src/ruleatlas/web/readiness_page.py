@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from ruleatlas.output.generation import SITE
-from ruleatlas.telemetry.report import REPORT_FILE
+from ruleatlas.telemetry.report import REPORT_FILE, ReadinessReport
 from ruleatlas.web import urls
 from ruleatlas.web.render import SiteRenderer
 from ruleatlas.web.telemetry_pages import TelemetryPageRenderer
 
 
-def write_readiness(catalog_dir: Path, report: dict[str, Any]) -> Path:
+def write_readiness(catalog_dir: Path, report: ReadinessReport) -> Path:
     """Keep the report beside the catalog and write its page into the catalog's site (when it has one);
     the build re-renders that page from the kept report."""
     target = catalog_dir / REPORT_FILE

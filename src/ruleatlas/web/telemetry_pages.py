@@ -34,7 +34,7 @@ from ruleatlas.store import open_catalog
 from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
 from ruleatlas.telemetry.observed import sample_index
-from ruleatlas.telemetry.report import load_report
+from ruleatlas.telemetry.report import ReadinessReport, SeenEvent, load_report
 from ruleatlas.web import urls
 from ruleatlas.web.collection_pages import coverage_index_page, write_collection_pages
 from ruleatlas.web.collection_views import (
@@ -264,7 +264,7 @@ class TelemetryPageRenderer:
         crumbs = self.crumbs(page, ("Rules without event coverage", page))
         return self.render("telemetry_uncovered", page, "Rules without event coverage", view, crumbs=crumbs)
 
-    def readiness_page(self, report: dict[str, Any] | None, catalog_rules: str = "") -> str:
+    def readiness_page(self, report: ReadinessReport | None, catalog_rules: str = "") -> str:
         """`catalog_rules`: the catalog's rules fingerprint, to tell whether the report is stale."""
         view = readiness_view(report, catalog_rules)
         return self.render("readiness", urls.READINESS_PATH, "Readiness", view, current=urls.READINESS_PATH)
@@ -285,17 +285,21 @@ class ReadinessGroup(TypedDict):
     rules: list[ReadinessRule]
 
 
+class SeenEventView(SeenEvent):
+    path: str  # the event's page
+
+
 class ReadinessView(TypedDict):
     present: bool
     # The rest when a report is kept. `report` is readiness.json as the last `ruleatlas readiness` wrote it,
     # read back from the file: it is read by key, each with a default, as a file of an older version may be.
     stale: NotRequired[bool]
-    report: NotRequired[dict[str, Any]]
-    seen: NotRequired[list[dict[str, Any]]]  # the report's seen events, each with its page's path
+    report: NotRequired[ReadinessReport]
+    seen: NotRequired[list[SeenEventView]]  # the report's seen events, each with its page's path
     groups: NotRequired[list[ReadinessGroup]]
 
 
-def readiness_view(report: dict[str, Any] | None, catalog_rules: str = "") -> ReadinessView:
+def readiness_view(report: ReadinessReport | None, catalog_rules: str = "") -> ReadinessView:
     """The readiness page's view from a kept report (None: the page explains how to make one)."""
     if report is None:
         return {"present": False}
@@ -327,7 +331,7 @@ def readiness_view(report: dict[str, Any] | None, catalog_rules: str = "") -> Re
         ("blocked", "field never present"): "Cannot fire: field never present",
         ("unknown", "no event coverage"): "Not assessed: no event coverage",
     }
-    seen = []
+    seen: list[SeenEventView] = []
     for item in report.get("seen", []):
         seen.append({**item, "path": urls.telemetry_event_path(item["provider"], item["event_id"])})
     stale = bool(catalog_rules) and report.get("catalog_rules") != catalog_rules
