@@ -21,7 +21,7 @@ from ruleatlas.model import Problem
 from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.telemetry import TelemetryCatalog, load_telemetry
-from ruleatlas.telemetry.observed import Observed
+from ruleatlas.telemetry.observed import Observed, ObservedJson, observed_json
 from ruleatlas.telemetry.platforms.samples import panther_test_events
 
 T = TypeVar("T")
@@ -111,7 +111,7 @@ class InputContext:
         self.keys = keys
         self._attack: Loaded[AttackData] | None = None
         self._telemetry: Loaded[TelemetryCatalog] | None = None
-        self._samples: dict[str, Any] | None = None
+        self._samples: ObservedJson | None = None
 
     def attack(self) -> Loaded[AttackData] | None:
         path = self.config.attack
@@ -140,7 +140,7 @@ class InputContext:
             )
         return self._telemetry
 
-    def samples(self, key: str) -> dict[str, Any] | None:
+    def samples(self, key: str) -> ObservedJson | None:
         """What the log samples (`--samples`, ../shared/logs) hold per event type: read once, then from
         cache/samples.json until the logs or the telemetry definitions change (`key`)."""
         path, tests, loaded = self.config.samples, self.config.test_events, self.telemetry()
@@ -153,12 +153,19 @@ class InputContext:
                 key,
                 lambda: _collect_samples(path, tests, loaded.value),
                 lambda data: data,
-                lambda data: dict(data),
+                _stored_samples,
             ).value
         return self._samples
 
 
-def _collect_samples(path: Path | None, tests: Path | None, telemetry: TelemetryCatalog) -> dict[str, Any]:
+def _stored_samples(data: object) -> ObservedJson:
+    found = observed_json(data)
+    if found is None:
+        raise ValueError("the samples cache holds no samples")  # rebuilt by the caller
+    return found
+
+
+def _collect_samples(path: Path | None, tests: Path | None, telemetry: TelemetryCatalog) -> ObservedJson:
     """One streaming pass over the samples: per event type its count, fields, first event, enum values.
     `path`: log samples; `tests`: a Panther analysis checkout, whose rule tests hold cloud and SaaS events."""
     problems: list[InputProblem] = []

@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, TypedDict
 
 from ruleatlas.telemetry.catalog import TelemetryCatalog, provider_label
 from ruleatlas.telemetry.platforms.defender_xdr import provider_name as xdr_provider
@@ -111,6 +111,35 @@ BRIDGED_CATEGORIES = (
 )
 
 
+class BridgeMemberJson(TypedDict):
+    os: str
+    label: str
+    provider: str
+    event_key: str
+    fields: list[list[str]]  # [Sigma field, this member's field]
+    unsupported: list[str]
+    origin: str
+
+
+class BridgeJson(TypedDict):
+    category: str
+    members: list[BridgeMemberJson]
+
+
+class Correspondence(TypedDict):
+    field: str  # this event's field
+    sigma: str
+    other: str  # the other member's field
+
+
+class OtherMember(BridgeMemberJson):
+    """Another member of an event's bridge, for the event's page."""
+
+    category: str
+    same_os: bool
+    correspondences: list[Correspondence]
+
+
 @dataclass(slots=True, frozen=True)
 class Member:
     """One way of recording a bridge's activity."""
@@ -148,7 +177,7 @@ class Member:
                 return sigma
         return own
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BridgeMemberJson:
         return {
             "os": self.os,
             "label": self.label,
@@ -168,7 +197,7 @@ class Bridge:
     def member(self, event: tuple[str, str]) -> Member | None:
         return next((m for m in self.members if m.event == event), None)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BridgeJson:
         return {"category": self.category, "members": [m.to_json() for m in self.members]}
 
 
@@ -369,15 +398,15 @@ class BridgeIndex:
                 out.update(m.event for m in bridge.members if m.event is not None and m.os == mine.os)
         return out
 
-    def also_seen_as(self, provider: str, event_key: str) -> list[dict[str, Any]]:
+    def also_seen_as(self, provider: str, event_key: str) -> list[OtherMember]:
         """For an event page: the other members of its bridges, each with the field correspondences
         (this event's field, Sigma field, the other member's field) of the fields both carry."""
-        out = []
+        out: list[OtherMember] = []
         for bridge, mine in self.by_event.get((provider, event_key), ()):
             for other in bridge.members:
                 if other is mine:
                     continue
-                pairs = []
+                pairs: list[Correspondence] = []
                 for sigma, own in mine.fields:
                     theirs = other.own_name(sigma)
                     if theirs is not None and mine.own_name(sigma) is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NotRequired, TypedDict, TypeGuard
 
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, event_sort_key, name_key
 from ruleatlas.telemetry.platforms.samples import dotted, platform_event
@@ -75,6 +75,28 @@ def value_text(value: object) -> str:
     return str(value)
 
 
+class EventSampleJson(TypedDict):
+    """One event type of the samples as the catalog stores it."""
+
+    provider: str
+    event_id: EventKey
+    count: int
+    channels: dict[str, int]
+    fields: dict[str, int]  # field -> events that carried it
+    example: dict[str, str]
+    example_source: str  # "file, record N"
+    enums: dict[str, list[list[str | int]]]  # field -> [value, events] pairs, most frequent first
+
+
+class ObservedJson(TypedDict):
+    """What the log samples hold (`Observed.to_json`), kept in the catalog."""
+
+    total: int
+    unattributed: int
+    events: list[EventSampleJson]
+    problems: NotRequired[list[str]]  # the build's samples pass adds what it could not read
+
+
 @dataclass(slots=True)
 class EventSample:
     """One event type as seen in the logs."""
@@ -99,7 +121,7 @@ class EventSample:
             out[name] = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
         return dict(sorted(out.items()))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EventSampleJson:
         return {
             "provider": self.provider,
             "event_id": self.event_id,
@@ -126,7 +148,7 @@ class SampleRecord:
     enums: dict[str, list[tuple[str, int]]]
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SampleRecord:
+    def from_json(cls, data: EventSampleJson) -> SampleRecord:
         return cls(
             provider=data["provider"],
             event_id=data["event_id"] if isinstance(data["event_id"], str) else int(data["event_id"]),
@@ -251,7 +273,7 @@ class Observed:
                 out.setdefault(channel, set()).add(sample.event_id)
         return out
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ObservedJson:
         return {
             "total": self.total,
             "unattributed": self.unattributed,
@@ -262,10 +284,19 @@ class Observed:
         }
 
 
-def sample_index(data: dict[str, Any] | None) -> dict[tuple[str, EventKey], SampleRecord]:
+def observed_json(data: object) -> ObservedJson | None:
+    """Stored samples (the catalog's blob, the build's cache) as `Observed.to_json` wrote them, else None."""
+    return data if _is_observed(data) else None
+
+
+def _is_observed(data: object) -> TypeGuard[ObservedJson]:
+    return isinstance(data, dict) and isinstance(data.get("events"), list)
+
+
+def sample_index(data: ObservedJson | None) -> dict[tuple[str, EventKey], SampleRecord]:
     """Samples by (provider name key, EventID or platform event key), from `Observed.to_json()` as stored."""
     out: dict[tuple[str, EventKey], SampleRecord] = {}
-    for item in (data or {}).get("events", ()):
+    for item in data.get("events", ()) if data is not None else ():
         record = SampleRecord.from_json(item)
         out.setdefault((name_key(record.provider), record.event_id), record)
     return out

@@ -7,7 +7,7 @@ web/collection_views.py, which the API returns as they are.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from ruleatlas.web.collection_views import (
     COVERAGE_PATH,
@@ -23,7 +23,13 @@ if TYPE_CHECKING:
     from ruleatlas.web.telemetry_pages import TelemetryPageRenderer
 
 
-def _platform_links(atlas: TelemetryAtlas) -> list[dict[str, Any]]:
+class PlatformLink(TypedDict):
+    key: str
+    label: str
+    path: str
+
+
+def _platform_links(atlas: TelemetryAtlas) -> list[PlatformLink]:
     return [
         {"key": key, "label": p.label, "path": coverage_path(key)}
         for key, p in atlas.telemetry.platforms.items()

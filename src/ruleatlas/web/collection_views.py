@@ -17,11 +17,11 @@ kept on it: the pages of one build and the API answers of one catalog share it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from ruleatlas.model import LEVELS
 from ruleatlas.store.collection import rule_needs, rule_vendors, rules_with_notes
-from ruleatlas.telemetry.bridges import BridgeIndex, bridge_index
+from ruleatlas.telemetry.bridges import BridgeIndex, OtherMember, bridge_index
 from ruleatlas.telemetry.catalog import LOGSOURCE_KIND, PLATFORM_KIND, EventKey, parse_event_key
 from ruleatlas.telemetry.collect import CollectHint, collect_hint
 from ruleatlas.telemetry.priority import (
@@ -89,11 +89,15 @@ class EventPriorityDoc(PriorityDoc):
     collect: CollectHint | None
 
 
+class SeenAsView(OtherMember):
+    path: str  # the other member's event page, "" when the site has none
+
+
 class EventCollection(TypedDict):
     collection: EventPriorityDoc | None
     collect: CollectHint | None
     # telemetry/bridges.py's members as it writes them (`Member.to_json` and the field correspondences)
-    also_seen_as: list[dict[str, Any]]
+    also_seen_as: list[SeenAsView]
 
 
 class MatrixEvent(TypedDict):
@@ -296,7 +300,7 @@ def event_collection_view(atlas: TelemetryAtlas, entry: ProviderEntry, key: Even
             "priority_path": PRIORITY_PATH,
             "collect": hint,
         }
-    also = []
+    also: list[SeenAsView] = []
     for other in model.bridges.also_seen_as(entry.name, str(key)):
         path = ""
         if other["provider"]:

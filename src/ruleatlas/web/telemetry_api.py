@@ -23,7 +23,7 @@ from typing import Any
 
 from ruleatlas.store.telemetry import TelemetryQueries
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
-from ruleatlas.telemetry.observed import SampleRecord, sample_index
+from ruleatlas.telemetry.observed import SampleRecord, observed_json, sample_index
 from ruleatlas.web import api_schemas as schemas
 from ruleatlas.web.collection_views import EventCollection, event_collection_view
 from ruleatlas.web.routes import ApiError, Request, RouteTable
@@ -134,7 +134,7 @@ def _definitions(catalog: Any) -> tuple[TelemetryCatalog, dict[tuple[str, EventK
             404, "no_telemetry", "this catalog was built without telemetry definitions (--telemetry)"
         )
     samples = catalog.blob("telemetry_samples")
-    found = (TelemetryCatalog.from_json(blob), sample_index(samples if isinstance(samples, dict) else None))
+    found = (TelemetryCatalog.from_json(blob), sample_index(observed_json(samples)))
     with _lock:
         _cache.clear()  # one catalog is served at a time: keep only the current one
         _cache[key] = found

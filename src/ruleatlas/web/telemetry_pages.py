@@ -33,7 +33,7 @@ from ruleatlas.output import atomic
 from ruleatlas.store import open_catalog
 from ruleatlas.store.telemetry import EventKeyRow, TelemetryQueries
 from ruleatlas.telemetry.catalog import EventKey, TelemetryCatalog, parse_event_key
-from ruleatlas.telemetry.observed import sample_index
+from ruleatlas.telemetry.observed import ObservedJson, sample_index
 from ruleatlas.telemetry.report import ReadinessReport, SeenEvent, load_report
 from ruleatlas.web import urls
 from ruleatlas.web.collection_pages import coverage_index_page, write_collection_pages
@@ -85,7 +85,7 @@ class TelemetryPagesJob:
     (`Observed.to_json()`), and the events whose pages changed (None: all)."""
 
     telemetry: TelemetryCatalog | None
-    samples: dict[str, Any] | None = None
+    samples: ObservedJson | None = None
     events: set[EventKeyRow] | None = None
     catalog_dir: Path | None = None  # where readiness.json is kept
 
