@@ -4,7 +4,7 @@ per step and per source; asserts nothing. Pages, relations and publishing are le
 times them).
 
     .venv/bin/python bench/cold_steps.py [--shared ../shared] [--jobs N] [--only sigma,...]
-        [--profile STEP] [--dump FILE]
+        [--profile STEP] [--dump FILE] [--no-store] [--save-results FILE]
 
 --jobs 1 (the default) parses on one core so the per-source CPU figures are this process's own; with more
 jobs the workers' CPU counts where each source's pool is joined. --profile parse|store|attack writes the
@@ -100,6 +100,7 @@ def main() -> int:
     parser.add_argument("--dump", type=Path, default=None)
     parser.add_argument("--save-results", type=Path, default=None, help="pickle the parse results here")
     parser.add_argument("--load-results", type=Path, default=None, help="store these instead of parsing")
+    parser.add_argument("--no-store", action="store_true", help="stop after parse+analysis")
     args = parser.parse_args()
     sources, attack_path, telemetry_path = shared_defaults(args.shared.resolve())
     if args.only:
@@ -131,8 +132,8 @@ def main() -> int:
                     got = analyse_files(
                         todo,
                         spec,
-                        attack[0] if attack else None,
-                        telemetry[0] if telemetry else None,
+                        attack.value if attack else None,
+                        telemetry.value if telemetry else None,
                         args.jobs,
                         Progress(spec.name, len(todo), devnull),
                     )
@@ -140,6 +141,8 @@ def main() -> int:
                 per_source[spec.name] = (len(todo), sum(len(r.rows) for r in got), cpu_seconds() - start)
             if args.save_results is not None:
                 args.save_results.write_bytes(pickle.dumps(results))
+            if args.no_store:
+                results = []
             assign_uids(results, {})
             stage = output.begin(fresh=True)
             refresh: Callable[..., Any] = relations_store.refresh
@@ -149,10 +152,11 @@ def main() -> int:
                     return refresh(*a, **kw)
 
             relations_store.refresh = timed_refresh  # type: ignore[assignment]
-            with step("store", args.profile, figures):
-                store_catalog(stage, plan, results, attack, telemetry, context)
+            if not args.no_store:
+                with step("store", args.profile, figures):
+                    store_catalog(stage, plan, results, attack, telemetry, context)
             relations_store.refresh = refresh  # type: ignore[assignment]
-            if args.dump is not None:
+            if args.dump is not None and not args.no_store:
                 dump_catalog(stage.catalog, args.dump)
     print(f"{'source':<10} {'files':>6} {'rules':>6} {'parse+analysis CPU s':>21}")
     for name, (files, rules, cpu) in per_source.items():
