@@ -160,11 +160,28 @@ def _sort_key(item: object) -> str:
 
 
 def term_json(term: Term) -> list[AnyType]:
-    clauses = sorted(
-        (sorted((list(lit) for lit in clause), key=_sort_key) for clause in term.clauses), key=_sort_key
-    )
-    exclusions = sorted((term_json(t) for t in term.exclusions), key=_sort_key)
-    return [clauses, exclusions]
+    return _term_json_text(term)[0]
+
+
+def _term_json_text(term: Term) -> tuple[list[AnyType], str]:
+    """`term_json(term)` with its `_sort_key` text, each literal encoded once: a list's text is its items'
+    texts joined as the encoder joins them (`[a, b]`), so sorting a clause, the clauses and the exclusions
+    by their texts needs no encoding of the lists again (a tenth of Sublime's analysis)."""
+    clauses = [_sorted_with_text([(_sort_key(lit), list(lit)) for lit in clause]) for clause in term.clauses]
+    exclusions = [_term_json_text(t) for t in term.exclusions]
+    clauses_json, clauses_text = _sorted_with_text([(text, value) for value, text in clauses])
+    exclusions_json, exclusions_text = _sorted_with_text([(text, value) for value, text in exclusions])
+    return [clauses_json, exclusions_json], f"[{clauses_text}, {exclusions_text}]"
+
+
+def _sorted_with_text(items: list[tuple[str, AnyType]]) -> tuple[list[AnyType], str]:
+    """Items given with their `_sort_key` texts, as `sorted(values, key=_sort_key)` and that list's text."""
+    items.sort(key=_text_of_pair)
+    return [value for _, value in items], "[" + ", ".join(text for text, _ in items) + "]"
+
+
+def _text_of_pair(item: tuple[str, AnyType]) -> str:
+    return item[0]
 
 
 def term_from_json(data: list[AnyType]) -> Term:
