@@ -14,6 +14,7 @@ for that source or that file: the build goes on with the rest.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -160,6 +161,17 @@ def load_reader(name: str) -> SourceReader:
     if getattr(module, "VENDOR", vendor) != vendor:
         raise ReaderError(f"reader {module_name} says VENDOR={module.VENDOR!r}, the registry says {vendor!r}")
     return cast(SourceReader, module)
+
+
+def prepare_reader(name: str) -> None:
+    """Import the source's reader and build the parsers its modules declare, in this process, so worker
+    processes forked after it share them. A reader or grammar that fails here is left to fail again where
+    each file is parsed, which reports it as that file's problem."""
+    from ruleatlas.sources.grammar import build_declared_parsers  # Lark only where a build parses
+
+    with contextlib.suppress(Exception):  # reported per file by parse_file
+        load_reader(name)
+        build_declared_parsers()
 
 
 def reader_version(name: str) -> str:

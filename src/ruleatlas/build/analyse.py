@@ -12,7 +12,7 @@ from ruleatlas.build.plan import problem_row
 from ruleatlas.config import SourceSpec
 from ruleatlas.engine.fieldmap import AUDIT_ALIASES
 from ruleatlas.engine.routing import narrow, required_event_ids, route_applies, route_for
-from ruleatlas.ingest import SourceFile, parse_file
+from ruleatlas.ingest import SourceFile, parse_file, prepare_reader
 from ruleatlas.model import Rule
 from ruleatlas.progress import Progress
 from ruleatlas.store import ProblemRow
@@ -106,6 +106,7 @@ def analyse_files(
     global _WORKER_ATTACK, _WORKER_TELEMETRY, _WORKER_BRIDGES
     _WORKER_ATTACK, _WORKER_TELEMETRY = attack, telemetry
     _WORKER_BRIDGES = bridge_index(telemetry) if telemetry is not None else None
+    prepare_reader(spec.name)  # its parsers built once here, shared by the workers forked below
     # Largest files first, so that the workers' last batches are small ones and finish together (a
     # source's few long rules, e.g. Sublime's address lists, would otherwise hold one worker to the end);
     # the results are put back in the files' order.

@@ -30,7 +30,7 @@ from ruleatlas.sources.splunk.macros import expand
 from ruleatlas.sources.splunk.spl import command_spans
 from ruleatlas.sources.splunk.support import Macro
 
-GRAMMAR = grammar_file(__file__, "spl.lark")
+GRAMMAR = grammar_file(__file__, "spl.lark", ("search_start", "eval_start"))
 # Commands whose expression is the rule's logic: a rule is parsed when every one of these parsed.
 LOGIC_COMMANDS = frozenset({"search", "where", "tstats", "mstats", "regex"})
 AGGREGATES = frozenset({"stats", "eventstats", "streamstats", "chart", "timechart", "top", "rare", "sistats"})
