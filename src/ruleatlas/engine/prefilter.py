@@ -148,7 +148,7 @@ def _split_text(split: tuple[Getter, Getter], fields: Mapping[str, object], nume
         return None
     numbers = SEPARATOR.join(map(str, others)) if numeric and others else None
     if text.isascii():  # folded at C speed
-        return fold(text if numbers is None else f"{text}{SEPARATOR}{numbers}")
+        return (text if numbers is None else f"{text}{SEPARATOR}{numbers}").casefold()
     # casefold is per character, so folding value by value gives the same text; it keeps the slow
     # (non-ASCII) folding to the few values that need it, such as "Microsoft® Windows®" (str.casefold is
     # `fold`, called as the C method)
@@ -322,7 +322,8 @@ class _LiteralSet:
 
     def hits(self, text: str) -> set[int]:
         """The rules with a literal in `text` that meet their further requirements there too."""
-        return self.hits_of(self.search.found(text))
+        search = self._search if self._search is not None else self.search
+        return self.hits_of(set(search.occurrences(text)))
 
     def hits_of(self, found: set[str]) -> set[int]:
         """The rules with a literal in `found` that meet their further requirements there too."""

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ruleatlas.engine.fieldmap import with_audit_aliases
+from ruleatlas.engine.fieldmap import AUDIT_ALIASES, with_audit_aliases
 from ruleatlas.engine.forked import fork_available, run_forked_parts
 from ruleatlas.engine.prefilter import (
     LiteralSets,
@@ -146,22 +146,45 @@ class Scanner:
     def match_ids(self, event: Event) -> list[int]:
         """Indexes (into `self.rules`) of the rules that match `event`, ascending."""
         self.events += 1
-        # Security 4688/4657 events also answer to Sigma's taxonomy names (see engine/fieldmap.py).
-        fields = with_audit_aliases(event.fields)
+        fields = event.fields
+        channel = fields.get("Channel")
+        event_id = fields.get("EventID")
+        # Security 4688/4657 events also answer to Sigma's taxonomy names (see engine/fieldmap.py); the
+        # test here is with_audit_aliases' own first one, so that other events skip the call
+        if type(event_id) is int and event_id in AUDIT_ALIASES:
+            fields = with_audit_aliases(fields)
         if self.use_prefilter:
-            bucket, plan = self._plan(fields)
+            kind = type(event_id)
+            if (type(channel) is str or channel is None) and (kind is int or kind is str or event_id is None):
+                # `_plan`'s cache, looked up here: one lookup per event (its key, built the same way)
+                found = self._plans.get((channel, event_id, tuple(fields)))
+                bucket, plan = found if found is not None else self._plan(fields)
+            else:
+                bucket, plan = self._plan(fields)
             candidates = bucket.select(plan, fields)
         else:
             candidates = self._bucket(event_key(fields)).without_prefilter()
+        if not candidates:
+            return candidates
         self.candidates_tested += len(candidates)
         rules = self.rules
-        matched: list[int] = []
         cache: dict[object, object] = {}  # shared by the rules tested on this event (folded values)
+        try:
+            return [rule_id for rule_id in candidates if rules[rule_id].match(fields, cache)]
+        except Exception:  # a matcher bug must not stop the scan: test rule by rule, report it, go on
+            return self._match_each(candidates, fields, event)
+
+    def _match_each(self, candidates: list[int], fields: dict[str, object], event: Event) -> list[int]:
+        """`match_ids`' matching when a rule raised: each rule on its own (matching has no side effect
+        but the folded-value cache, so testing the event again changes no answer)."""
+        rules = self.rules
+        matched: list[int] = []
+        cache: dict[object, object] = {}
         for rule_id in candidates:
             try:
                 if rules[rule_id].match(fields, cache):
                     matched.append(rule_id)
-            except Exception as exc:  # a matcher bug must not stop the scan: report it, go on
+            except Exception as exc:
                 self._fail(rule_id, event, exc)
         return matched
 
