@@ -233,6 +233,27 @@ def test_matches_stream_out_while_a_file_is_read(tmp_path: Path, monkeypatch: py
     assert seen == [(n, n) for n in range(1, 501)]  # each match out before the next event is read
 
 
+def test_scan_freezes_the_heap_only_while_it_runs(tmp_path: Path) -> None:
+    """The objects alive at the start are kept out of the garbage collector's passes during the scan
+    (`_frozen_heap`), and given back at the end; a caller's own freeze is left as it was."""
+    import gc
+
+    catch_all = stand_in("any", {}, {"a": "x"})
+    logs = write_jsonl(tmp_path / "a.jsonl", [{"a": "x"}, {"a": "y"}])
+    counts: list[int] = []
+    assert gc.get_freeze_count() == 0
+    out = run_scan(StandInSet([catch_all]), [logs], on_match=lambda m: counts.append(gc.get_freeze_count()))
+    assert out.stats.matches == 1 and counts[0] > 0  # frozen during the scan
+    assert gc.get_freeze_count() == 0  # and not after
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        run_scan(StandInSet([catch_all]), [logs], on_match=lambda m: None)
+        assert gc.get_freeze_count() == frozen  # the caller's freeze untouched
+    finally:
+        gc.unfreeze()
+
+
 def test_worker_jobs_send_their_matches_in_parts(tmp_path: Path) -> None:
     catch_all = stand_in("any", {}, {"a": "x"})
     logs = write_jsonl(tmp_path / "a.jsonl", [{"a": "x" if n % 2 else "y"} for n in range(100)])

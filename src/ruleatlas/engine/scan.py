@@ -11,10 +11,12 @@ A rule that raises while matching is reported once (`RuleFailure`) and the scan 
 
 from __future__ import annotations
 
+import gc
 import heapq
 import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -391,6 +393,25 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """The objects alive now (the compiled rules and the scanner's tables: ~280,000 for SigmaHQ) left out
+    of the cyclic garbage collector's passes while the scan runs: they live as long as the scan, and each
+    full pass would walk them all again. Measured on one pass over ../shared/logs (7,805 events, the CPU
+    mostly spent building automata and plans): 202-247 µs per event frozen, 285-321 not (load 22-26).
+    Forked workers inherit the freeze (CPython's advice before fork).
+    Left alone when the caller froze objects itself: the freeze is one per process, and unfreezing at the
+    end would undo theirs."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_scan(
     compiled: CompiledSetLike,
     paths: Sequence[Path],
@@ -414,50 +435,51 @@ def run_scan(
     reported (the others still run and feed correlations)."""
     out = ScanOutput()
     scanner = Scanner(compiled, routing=routing, prefilter=prefilter)
-    plan = plan_inputs(paths, out.input_problems)
-    out.input_warnings = plan.warnings
-    if exclude:
-        plan.files, out.not_read = _without(plan.files, exclude)
-    out.stats.files = len(plan.files)
-    out.stats.skipped_files = plan.skipped
-    tasks = make_tasks(plan.files, workers)
-    out.stats.sources = len(tasks)
-    wanted = [reports is None or reports(rule.rule) for rule in scanner.rules]
+    with _frozen_heap():
+        plan = plan_inputs(paths, out.input_problems)
+        out.input_warnings = plan.warnings
+        if exclude:
+            plan.files, out.not_read = _without(plan.files, exclude)
+        out.stats.files = len(plan.files)
+        out.stats.skipped_files = plan.skipped
+        tasks = make_tasks(plan.files, workers)
+        out.stats.sources = len(tasks)
+        wanted = [reports is None or reports(rule.rule) for rule in scanner.rules]
 
-    def alert(item: Any) -> None:
-        if reports is None or reports(item.rule):
-            out.stats.alerts += 1
-            on_alert(item)
+        def alert(item: Any) -> None:
+            if reports is None or reports(item.rule):
+                out.stats.alerts += 1
+                on_alert(item)
 
-    correlation = _CorrelationFeed.create(compiled, scanner.rules, out, alert)
-    failures: dict[int, RuleFailure] = {}
-    done = 0
-    for result in _task_results(scanner, tasks, workers, time_field):
-        out.stats.events += result.events
-        out.stats.candidates_tested += result.candidates_tested
-        out.input_problems.extend(result.problems)
-        for rule_id, failure in result.failures:
-            known = failures.get(rule_id)
-            if known is None:
-                failures[rule_id] = failure
-            else:
-                known.count += failure.count
-        for rule_id, event in result.matches:
-            if correlation is not None:
-                correlation.keep(rule_id, event)
-                if correlation.hidden(rule_id):
-                    continue
-            if wanted[rule_id]:
-                out.stats.matches += 1
-                on_match(RuleMatch(scanner.rules[rule_id], event))
-        if result.last:
-            done += result.sources
-            if progress is not None:
-                progress(done, len(tasks))
-    out.rule_failures = [failures[i] for i in sorted(failures)]
-    if correlation is not None:
-        correlation.finish()
-    return out
+        correlation = _CorrelationFeed.create(compiled, scanner.rules, out, alert)
+        failures: dict[int, RuleFailure] = {}
+        done = 0
+        for result in _task_results(scanner, tasks, workers, time_field):
+            out.stats.events += result.events
+            out.stats.candidates_tested += result.candidates_tested
+            out.input_problems.extend(result.problems)
+            for rule_id, failure in result.failures:
+                known = failures.get(rule_id)
+                if known is None:
+                    failures[rule_id] = failure
+                else:
+                    known.count += failure.count
+            for rule_id, event in result.matches:
+                if correlation is not None:
+                    correlation.keep(rule_id, event)
+                    if correlation.hidden(rule_id):
+                        continue
+                if wanted[rule_id]:
+                    out.stats.matches += 1
+                    on_match(RuleMatch(scanner.rules[rule_id], event))
+            if result.last:
+                done += result.sources
+                if progress is not None:
+                    progress(done, len(tasks))
+        out.rule_failures = [failures[i] for i in sorted(failures)]
+        if correlation is not None:
+            correlation.finish()
+        return out
 
 
 def _without(files: list[Path], exclude: Sequence[Path]) -> tuple[list[Path], list[Path]]:
