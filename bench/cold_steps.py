@@ -65,6 +65,14 @@ def step(name: str, profile: str, figures: dict[str, float]) -> Iterator[None]:
         figures[name] = figures.get(name, 0.0) + cpu_seconds() - start
 
 
+def loaded_value(loaded: Any) -> Any:
+    """The value of an input as `InputContext` gives it: a `Loaded` (its `.value`), or, in older versions
+    of the code this bench is run against for an A/B, a (value, text) pair."""
+    if loaded is None:
+        return None
+    return loaded.value if hasattr(loaded, "value") else loaded[0]
+
+
 def dump_catalog(path: Path, out: Path) -> None:
     """Every table's rows, sorted, one line each (long values by their hash), meta's build time left out."""
     db = sqlite3.connect(path)
@@ -132,8 +140,8 @@ def main() -> int:
                     got = analyse_files(
                         todo,
                         spec,
-                        attack.value if attack else None,
-                        telemetry.value if telemetry else None,
+                        loaded_value(attack),
+                        loaded_value(telemetry),
                         args.jobs,
                         Progress(spec.name, len(todo), devnull),
                     )
