@@ -127,3 +127,40 @@ def test_pages_listing_keys_show_the_spelling_most_rules_use(tmp_path: Path) -> 
     assert catalog.spellings() == {key: "Service Control Manager"}
     assert catalog.indicator_rule_count(*key) == 3  # counted under the folded key
     catalog.close()
+
+
+def test_search_rows_are_those_sqls_json_functions_give(tmp_path: Path) -> None:
+    """The writer works out each search row from the document in Python; SEARCH_FILL (SQLite's JSON
+    functions over the stored document) must give the same row, whatever shape the document's texts have."""
+    import dataclasses
+    import json
+
+    from ruleatlas.store.catalog import SEARCH_FILL
+
+    base = row("a", Ref("s"), {"s": All((HOST, INITIATED, HOST_UPPER))})
+    shapes: list[dict[str, object]] = [
+        {},
+        {"description": None, "tags": [], "references": None, "authors": []},
+        {"tags": ["attack.t1", None, ""], "references": "one text", "authors": ["x", "y"], "date": "2024"},
+        {"description": 5, "tags": [1, "a"]},  # not texts: SEARCH_FILL fills these
+        {"tags": {"a": "b"}, "modified": ["2024"]},
+        {"description": "é \u2028 <b>", "authors": ["Ä"], "modified": "2025-01-02"},
+    ]
+    rows = []
+    for i, shape in enumerate(shapes):
+        doc = json.loads(base.doc_json)
+        for key in ("description", "tags", "references", "authors", "date", "modified"):
+            doc.pop(key, None)
+        doc.update(shape, uid=f"r{i}")
+        rows.append(dataclasses.replace(base, uid=f"r{i}", doc_json=json.dumps(doc, ensure_ascii=False)))
+    rows.append(dataclasses.replace(base, uid="none", indicators=[]))
+    path = tmp_path / "catalog.sqlite"
+    writer = CatalogWriter(path)
+    writer.add_rules(rows)
+    db = writer.db
+    by_python = db.execute("SELECT rowid, * FROM rule_search ORDER BY rowid").fetchall()
+    db.execute("DELETE FROM rule_search")
+    db.executemany(SEARCH_FILL, [(r.uid,) for r in rows])
+    assert db.execute("SELECT rowid, * FROM rule_search ORDER BY rowid").fetchall() == by_python
+    assert len(by_python) == len(rows)
+    writer.close()
