@@ -8,7 +8,8 @@ documents between processes costs more than rendering them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 
@@ -25,9 +26,10 @@ from ruleatlas.web.relations_pages import write_class_pages
 from ruleatlas.web.render import STATIC_DIR, SiteRenderer
 from ruleatlas.web.telemetry_pages import TelemetryPagesJob, write_telemetry_pages
 from ruleatlas.web.urls import STATIC_PATH, page_file, rule_path
-from ruleatlas.workers import map_batches
+from ruleatlas.workers import batch_size, forked_pool, map_batches
 
 _worker: tuple[SiteRenderer, Catalog, CorpusTable] | None = None
+_PARALLEL_FROM = 200  # rule pages: fewer are rendered in this process
 
 
 def _render_batch(site: Path, catalog_path: Path, uids: list[str]) -> int:
@@ -98,11 +100,27 @@ def write_site(
             atomic.remove(page_dir)
     uids = list(uids)
     _worker = None
+    others = partial(
+        _write_other_pages,
+        site,
+        catalog_path,
+        summaries,
+        uids,
+        gone,
+        jobs=jobs,
+        changed_indicators=changed_indicators,
+        telemetry_pages=telemetry_pages,
+        changed_rules=changed_rules,
+        previous_catalog=previous_catalog,
+    )
+    if jobs > 1 and len(uids) >= _PARALLEL_FROM:
+        _rule_pages_beside(site, catalog_path, uids, jobs, progress, others)
+        return
     map_batches(
         partial(_render_batch, site, catalog_path),
         uids,
         jobs,
-        parallel_from=200,
+        parallel_from=_PARALLEL_FROM,
         least=25,
         per_job=8,
         serial_batch=100,
@@ -111,6 +129,53 @@ def write_site(
     if _worker is not None:
         _worker[1].close()
         _worker = None
+    others()
+
+
+def _rule_pages_beside(
+    site: Path,
+    catalog_path: Path,
+    uids: list[str],
+    jobs: int,
+    progress: Progress | None,
+    others: Callable[[], None],
+) -> None:
+    """Rule pages on `jobs` forked workers while this process writes the other pages (`others`): those are
+    partly written here alone (telemetry, catalog and ATT&CK indexes), which left a core idle for a third of
+    a cold pages step when they came after the rule pages."""
+    size = batch_size(len(uids), jobs, per_job=8, least=25)
+    with forked_pool(jobs) as pool:
+        futures = [
+            pool.submit(_render_batch, site, catalog_path, uids[i : i + size])
+            for i in range(0, len(uids), size)
+        ]
+        if progress is not None:  # advanced from the pool's result thread, the only one that does
+            for future in futures:
+                future.add_done_callback(partial(_advance, progress))
+        others()
+        for future in futures:
+            future.result()
+
+
+def _advance(progress: Progress, done: Future[int]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        progress.advance(done.result())
+
+
+def _write_other_pages(
+    site: Path,
+    catalog_path: Path,
+    summaries: list[dict[str, Any]],
+    uids: list[str],
+    gone: set[str],
+    *,
+    jobs: int,
+    changed_indicators: set[IndicatorKey] | None,
+    telemetry_pages: TelemetryPagesJob | None,
+    changed_rules: set[str] | None,
+    previous_catalog: Path | None,
+) -> None:
+    """Every page but the rule pages (`write_site`)."""
     write_static(site)
     # Home, browse, search, fields, indicators, API docs and the static indexes (web/catalog_site.py):
     # indicator and field pages only for `changed_indicators` when given (an incremental build).
