@@ -6,7 +6,8 @@ catalog built already without pages, each family timed alone. Prints figures; as
 
 Families: `rules` (every rule page: document, corpus counts, relations, deploy links, template, file),
 `static`, `catalog` (home, browse, search, fields, indicators, API docs), `attack`, `classes` (equivalence
-classes), `telemetry` (event and readiness pages). CPU is this process's and its finished workers'
+classes), `telemetry` (event and readiness pages); `site` (not in the default) is the whole step as the build
+runs it (`web/site.write_site`: every family, rule pages on `--jobs` workers), for its wall time. CPU is this process's and its finished workers'
 (`--jobs 1`, the default, renders everything here). `--site DIR` keeps the site (an empty or new folder), so
 two versions of the code can be compared page by page (`diff -r`).
 """
@@ -84,6 +85,20 @@ def main() -> int:
         site.mkdir(parents=True, exist_ok=True)
         print(f"catalog {catalog_path} ({len(uids)} rules), jobs {args.jobs}, site {site}")
         total = 0.0
+        if "site" in wanted:  # the whole pages step as the build runs it: every family, on `--jobs` cores
+            job = TelemetryPagesJob(
+                telemetry=loaded.value if loaded else None,
+                samples=context.samples(samples_key),
+                events=None,
+                catalog_dir=folder,
+            )
+            total += timed(
+                "site",
+                lambda: web_site.write_site(
+                    site, catalog_path, uids, summaries, set(), jobs=args.jobs, telemetry_pages=job
+                ),
+                len(uids),
+            )
         if "rules" in wanted:
 
             def rules() -> None:
