@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,29 @@ def test_search_rows_are_those_sqls_json_functions_give(tmp_path: Path) -> None:
     assert db.execute("SELECT rowid, * FROM rule_search ORDER BY rowid").fetchall() == by_python
     assert len(by_python) == len(rows)
     writer.close()
+
+
+def test_a_fresh_catalog_has_every_index_once_closed(tmp_path: Path) -> None:
+    """A fresh file gets its indexes after its rows (the writer's and the telemetry tables'): every one of
+    them is there once the writer is closed, whether rules were added or not."""
+    import sqlite3
+
+    from ruleatlas.store.catalog import INDEXES
+    from ruleatlas.store.telemetry import SCHEMA as TELEMETRY_SCHEMA
+    from ruleatlas.store.telemetry import write_rule_events
+
+    def index_names(path: Path) -> set[str]:
+        db = sqlite3.connect(path)
+        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        db.close()
+        return names
+
+    expected = set(re.findall(r"CREATE INDEX (?:IF NOT EXISTS )?(\w+)", INDEXES + TELEMETRY_SCHEMA))
+    for rows in ([], [row("a", Ref("s"), {"s": HOST})]):
+        path = tmp_path / f"catalog-{len(rows)}.sqlite"
+        writer = CatalogWriter(path)
+        writer.add_rules(rows)
+        write_rule_events(writer.db, [], full=True)
+        writer.recount()
+        writer.close()
+        assert expected <= index_names(path)

@@ -211,8 +211,11 @@ class CatalogWriter:
         self.deleted_uids: set[str] = set()  # rules `delete_files` removed (some come back re-analysed)
         self.db = sqlite3.connect(self.tmp)
         self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        # A fresh file gets its indexes after its rows (`_index`): building an index over rows already
+        # there is cheaper than keeping it sorted through every insert.
+        self._unindexed = base is None
         if base is None:
-            self.db.executescript(SCHEMA + INDEXES)
+            self.db.executescript(SCHEMA)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def set_meta(self, key: str, value: str) -> None:
@@ -313,8 +316,15 @@ class CatalogWriter:
                 for f, k, v, t, exclusion, shown, native in r.indicators
             ),
         )
+        self._index()
         self._fill_search(rows)
         self.touched_keys.update((f, k, v, t) for r in rows for f, k, v, t, *_ in r.indicators)
+
+    def _index(self) -> None:
+        """Create a fresh file's indexes (once: after its first rules, or at the latest before reading)."""
+        if self._unindexed:
+            self.db.executescript(INDEXES)
+            self._unindexed = False
 
     def _fill_search(self, rows: list[RuleRow]) -> None:
         """The search rows of `rows`, as SEARCH_FILL makes them, worked out here from each document (orjson
@@ -356,6 +366,7 @@ class CatalogWriter:
 
         `patch` (a copy of a catalog being patched): only the keys of the rules deleted and added
         (`touched_keys`) are counted again, the others' counts being those of the same rows as before."""
+        self._index()
         if patch:
             return self._recount_touched()
         db = self.db
@@ -453,6 +464,7 @@ class CatalogWriter:
         return _summaries(self.db)
 
     def close(self) -> None:
+        self._index()
         self.db.commit()
         if self._fragmented():  # incremental builds delete rows; keep the file from growing without end
             self.db.execute("VACUUM")

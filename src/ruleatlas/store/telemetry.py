@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ CREATE INDEX IF NOT EXISTS tel_rule_events_uid ON tel_rule_events (uid);
 CREATE INDEX IF NOT EXISTS tel_rule_fields_event ON tel_rule_fields (provider, event_key);
 CREATE INDEX IF NOT EXISTS tel_rule_fields_uid ON tel_rule_fields (uid);
 """
+
+_INDEX_NAMES = re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)", SCHEMA)
 
 EventKeyRow = tuple[str, str]  # (provider, event_key)
 
@@ -107,6 +110,9 @@ def write_rule_events(
         db.execute("DELETE FROM tel_rule_events")
         db.execute("DELETE FROM tel_rule_fields")
         db.execute("DELETE FROM tel_rule_bridged")
+        # Every row again: the indexes are built after them (cheaper than kept sorted through each insert).
+        for name in _INDEX_NAMES:
+            db.execute(f"DROP INDEX {name}")
     else:
         uids = [(r.uid,) for r in rules]
         db.executemany("DELETE FROM tel_rule_events WHERE uid = ?", uids)
@@ -151,6 +157,8 @@ def write_rule_events(
             for b in r.bridged
         ),
     )
+    if full:
+        ensure_schema(db)
     return {(e.provider, e.event_key) for r in rules for e in r.events} | {
         b.event for r in rules for b in r.bridged
     }
