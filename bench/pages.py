@@ -7,9 +7,10 @@ catalog built already without pages, each family timed alone. Prints figures; as
 Families: `rules` (every rule page: document, corpus counts, relations, deploy links, template, file),
 `static`, `catalog` (home, browse, search, fields, indicators, API docs), `attack`, `classes` (equivalence
 classes), `telemetry` (event and readiness pages); `site` (not in the default) is the whole step as the build
-runs it (`web/site.write_site`: every family, rule pages on `--jobs` workers), for its wall time. CPU is this process's and its finished workers'
-(`--jobs 1`, the default, renders everything here). `--site DIR` keeps the site (an empty or new folder), so
-two versions of the code can be compared page by page (`diff -r`).
+runs it (`web/site.write_site`: every family, rule pages on `--jobs` workers), for its wall time. CPU is
+this process's and its finished workers' (`--jobs 1`, the default, renders everything here). `--site DIR`
+keeps the site (an empty or new folder), so two versions of the code can be compared page by page
+(`diff -r`).
 """
 
 from __future__ import annotations

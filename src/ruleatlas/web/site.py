@@ -165,7 +165,7 @@ def _advance(progress: Progress, done: Future[int]) -> None:
 def _write_other_pages(
     site: Path,
     catalog_path: Path,
-    summaries: list[dict[str, Any]],
+    summaries: list[RuleListing],
     uids: list[str],
     gone: set[str],
     *,
