@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "attack": {"model"},
     "telemetry": {"model", "logs", "fastjson"},
     "analysis": {"model", "attack", "telemetry"},
-    "store": {"model", "analysis", "attack", "telemetry"},
+    "store": {"model", "analysis", "attack", "telemetry", "fastjson"},
     "web": {"model", "store", "analysis", "attack", "telemetry", "progress", "output", "workers"},
     "engine": {"model", "logs", "progress"},
     "spark": {"model", "engine", "logs", "sources"},  # the engine on Spark; rules are shipped as their files
