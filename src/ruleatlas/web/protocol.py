@@ -28,11 +28,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ruleatlas.web.guard import ALLOWED_METHODS, error_response
 
 log = logging.getLogger("ruleatlas.serve")
 
@@ -183,7 +187,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # -- the request head -----------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        # uvicorn's data_received, keeping the parser's error (uvicorn answers every one the same 400)
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError as exc:
+            self._parse_error(str(exc), data)
+            return
         if self._in_head and not self.transport.is_closing():
             # A head that began in this read is counted from the read's start: it overcounts by the end of
             # the previous request, at most a head (GET and HEAD have no body), never undercounts.
@@ -259,23 +274,45 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- protocol errors ------------------------------------------------------------------------------------
 
-    def send_400_response(self, msg: str) -> None:
+    def _parse_error(self, message: str, data: bytes) -> None:
         if self._refusal == 414:
             self.refuse(414, b"URI Too Long")
-        else:
-            self.refuse(400, b"Bad Request")
+            return
+        line = data.split(b"\r\n", 1)[0].split(b" ")
+        if "method" in message.lower() and len(line) == 3 and line[0].isalnum():
+            # A method llhttp does not know (h11 parsed any token): the guard's 405, for the path asked
+            method = line[0].decode("ascii")
+            path = line[1].split(b"?", 1)[0].decode("latin-1")
+            answer = error_response(
+                path, 405, f"method {method} is not allowed", headers={"allow": ", ".join(ALLOWED_METHODS)}
+            )
+            self.refuse(405, b"Method Not Allowed", bytes(answer.body), answer.raw_headers)
+            return
+        self.refuse(400, b"Bad Request")
 
-    def refuse(self, status: int, reason: bytes) -> None:
-        """Answer a request the parser refused (with the security headers) and close the connection."""
+    def send_400_response(self, msg: str) -> None:
+        self._parse_error(msg, b"")
+
+    def refuse(
+        self,
+        status: int,
+        reason: bytes,
+        body: bytes | None = None,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Answer a request the parser refused (with the security headers) and close the connection; a
+        plain-text body saying `reason` unless `body` and its `headers` are given."""
         self._in_head = False
         self._cancel_head_deadline()
-        body = reason + b"\n"
+        if body is None:
+            body = reason + b"\n"
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"%d" % len(body)),
+            ]
         lines = [b"HTTP/1.1 %d %s" % (status, reason)]
         lines += [name + b": " + value for name, value in self.server_state.default_headers]
-        lines += [
-            b"content-type: text/plain; charset=utf-8",
-            b"content-length: %d" % len(body),
-            b"connection: close",
-        ]
+        lines += [name + b": " + value for name, value in headers if name != b"connection"]
+        lines.append(b"connection: close")
         self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
         self.transport.close()
