@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
 from ruleatlas.store.browse import (
     FACETS,
     MAX_PER_PAGE,
