@@ -94,17 +94,55 @@ def workload(catalog: Path, seed: int) -> dict[str, list[str]]:
     }
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, int]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    if length:
-        await reader.readexactly(length)
-    return status, length
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection of a client, reading answers straight from the socket's bytes (no
+    stream reader: the client shares the cores with the server, so its CPU per answer is kept small)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiting: asyncio.Future[tuple[int, int]] | None = None
+        self.head: tuple[int, int] | None = None  # (status, content length) of the answer being read
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._answer()
+
+    def _answer(self) -> None:
+        if self.waiting is None or self.waiting.done():
+            return
+        if self.head is None:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end]).lower()
+            del self.buffer[: end + 4]
+            length = 0
+            at = head.find(b"\r\ncontent-length:")
+            if at >= 0:
+                stop = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+            self.head = (int(head.split(b" ", 2)[1]), length)
+        status, length = self.head
+        if len(self.buffer) >= length:
+            del self.buffer[:length]
+            self.head = None
+            self.waiting.set_result((status, length))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_exception(asyncio.IncompleteReadError(bytes(self.buffer), None))
+
+    def request(self, data: bytes) -> asyncio.Future[tuple[int, int]]:
+        assert self.transport is not None
+        self.waiting = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return self.waiting
 
 
 async def client(
@@ -117,9 +155,10 @@ async def client(
     results: dict[str, list[float]],
     errors: dict[str, int],
 ) -> None:
-    reader = writer = None
+    loop = asyncio.get_running_loop()
+    connection: Connection | None = None
     kinds, weights = ["page", "search", "api"], [0.4, 0.3, 0.3]
-    head = f"Host: {host}\r\nAccept-Encoding: identity\r\n\r\n"
+    head = f" HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: identity\r\n\r\n"
     while time.perf_counter() < deadline:
         kind = rnd.choices(kinds, weights)[0]
         path = rnd.choice(work[kind])
@@ -127,11 +166,9 @@ async def client(
         try:
             # asyncio.timeout, not wait_for: wait_for runs the read as a task of its own (more client CPU)
             async with asyncio.timeout(TIMEOUT):
-                if writer is None:
-                    reader, writer = await asyncio.open_connection(host, port)
-                writer.write(f"GET {path} HTTP/1.1\r\n{head}".encode())
-                assert reader is not None
-                status, _ = await read_response(reader)
+                if connection is None or connection.closed:
+                    _, connection = await loop.create_connection(Connection, host, port)
+                status, _ = await connection.request(f"GET {path}{head}".encode())
             elapsed = time.perf_counter() - start
             if status != 200:
                 errors[f"{kind} {status}"] = errors.get(f"{kind} {status}", 0) + 1
@@ -140,13 +177,13 @@ async def client(
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             cause = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
             errors[f"{kind} {cause}"] = errors.get(f"{kind} {cause}", 0) + 1
-            if writer is not None:
-                writer.close()
-            reader = writer = None
+            if connection is not None and connection.transport is not None:
+                connection.transport.close()
+            connection = None
         if think:
             await asyncio.sleep(rnd.uniform(0.5, 1.5) * think)
-    if writer is not None:
-        writer.close()
+    if connection is not None and connection.transport is not None:
+        connection.transport.close()
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ruleatlas.store import Catalog, browse, open_catalog
+from ruleatlas.store import Catalog, browse, facet_index, open_catalog
 from ruleatlas.store.browse import FACETS, BrowseRow, RuleFilter
 
 POWERSHELL_ENCODED = "sigma/proc_creation_win_powershell_encoded"
@@ -115,17 +115,16 @@ def test_corpus_facet_counts_match_their_definition(shared_dir: Path, corpus_cat
 
 
 def test_query_sorts_and_pages(catalog: Catalog) -> None:
-    first = browse.query_rules(catalog, RuleFilter(), "title", page=1, per_page=5)
+    first = facet_index.query_rules(catalog, RuleFilter(), "title", page=1, per_page=5)
     assert (first["total"], first["pages"], len(first["rules"])) == (10, 2, 5)
-    titles = [r["title"] for r in browse.query_rules(catalog, RuleFilter(), "title", 1, 50)["rules"]]
+    titles = [r["title"] for r in facet_index.query_rules(catalog, RuleFilter(), "title", 1, 50)["rules"]]
     assert titles == sorted(titles, key=str.casefold)
-    levels = [r["level"] for r in browse.query_rules(catalog, RuleFilter(), "level", 1, 50)["rules"]]
+    levels = [r["level"] for r in facet_index.query_rules(catalog, RuleFilter(), "level", 1, 50)["rules"]]
     assert levels[0] == "critical" and levels[-1] == "low"  # the informational rule is a hunting query
-    modified = [
-        r["modified"] or r["created"] for r in browse.query_rules(catalog, RuleFilter(), "modified")["rules"]
-    ]
+    newest = facet_index.query_rules(catalog, RuleFilter(), "modified")["rules"]
+    modified = [r["modified"] or r["created"] for r in newest]
     assert modified == sorted(modified, reverse=True)
-    past = browse.query_rules(catalog, RuleFilter(), "title", page=10**9, per_page=5)
+    past = facet_index.query_rules(catalog, RuleFilter(), "title", page=10**9, per_page=5)
     assert (past["total"], past["rules"]) == (10, [])  # an absurd page is an empty page
     counts = dict((f["value"], f["rules"]) for f in first["facets"]["status"])
     assert counts == {"test": 5, "stable": 3, "experimental": 2, "deprecated": 1}

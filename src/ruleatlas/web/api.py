@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 from ruleatlas import __version__
 from ruleatlas.analysis.coverage_matrix import MatrixJson
 from ruleatlas.analysis.document import RuleDocument
-from ruleatlas.store import browse
+from ruleatlas.store import browse, facet_index
 from ruleatlas.store.catalog import CatalogStats
 from ruleatlas.store.search import SearchAnswer, SearchError, search
 from ruleatlas.web import api_schemas as schemas
@@ -208,7 +208,7 @@ def rules_json(req: Request) -> browse.RulesPage:
         raise ApiError(400, "bad_parameter", f"sort must be one of {', '.join(browse.SORTS)}")
     page = req.int_param("page", 1, minimum=1)
     per_page = req.int_param("per_page", 50, minimum=1, maximum=browse.MAX_PER_PAGE)
-    return browse.query_rules(req.catalog(), _selection(req), sort, page, per_page)
+    return facet_index.query_rules(req.catalog(), _selection(req), sort, page, per_page)
 
 
 def rule_document(req: Request) -> RuleDocument:

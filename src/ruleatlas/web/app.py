@@ -19,6 +19,7 @@ the built site's files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -45,6 +46,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ruleatlas.store.warm import prime_store_caches
 from ruleatlas.web.answers import (
     GZIP_LEVEL,
     GZIP_MIN_BYTES,
@@ -220,6 +222,8 @@ class CatalogApp:
             key: Hashable = (route.pattern, path.rstrip("/"), "")
             if self.cache.get(key, generation) is None:
                 self.cache.put(key, self.compute(route, args, path, ""), generation)
+        with contextlib.suppress(Exception), self.pool.session() as open_catalog:
+            prime_store_caches(open_catalog())
         self.pool.close()  # a SQLite connection must not cross a fork
 
     async def no_api_route(self, request: StarletteRequest) -> Response:

@@ -5,6 +5,7 @@
   no `..`, `.`, empty segment, hidden file, encoded slash or backslash, NUL or other control character,
   invalid UTF-8. Routing then sees that decoded path (`scope["path"]`) and its segments (`scope[SEGMENTS]`);
   a path that fails is routed to the 404 page (or the JSON 404 under `/api`).
+- HTTP/1.0 and 1.1 only (HTTP/0.9 is a 400), and an HTTP/1.1 request names its Host (RFC 9112 3.2).
 - A URL over `MAX_TARGET_BYTES` is a 414; more than `MAX_HEADERS` header lines or `MAX_HEADER_BYTES` of
   them a 431; `Content-Length` together with `Transfer-Encoding` is refused
   (400), since a proxy in front may frame the body by the other one.
@@ -27,11 +28,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 SEGMENTS = "ruleatlas.segments"
 NO_ROUTE_MESSAGE = "no such API route; try /api/rules/<vendor>/<name>, or see /openapi.json"
 MAX_HEADERS = 100
-# h11 bounds a head that is still arriving (ConnectionLimits.head_bytes); one that arrives whole in a single
-# read is measured here against the same figures.
+# The protocol bounds a head that is still arriving (ConnectionLimits.head_bytes); one that arrives whole
+# in a single read is measured here against the same figures.
 MAX_TARGET_BYTES = 16 * 1024  # a query value is at most 1,000 characters (routes.MAX_PARAM_CHARS)
 MAX_HEADER_BYTES = 64 * 1024
 ALLOWED_METHODS = ("GET", "HEAD")
+# llhttp (the httptools protocol) parses other versions (HTTP/0.9) and a 1.1 request without Host.
+HTTP_VERSIONS = frozenset({"1.0", "1.1"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FALLBACK_PAGE = (
     "<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p><a href=/>Home</a></p>"
@@ -109,6 +112,10 @@ class RequestGuard:
             error = error_response(path, 431, f"more than {MAX_HEADERS} header lines", close=True)
         elif sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES:
             error = error_response(path, 431, f"headers over {MAX_HEADER_BYTES} bytes", close=True)
+        elif scope.get("http_version") not in HTTP_VERSIONS:
+            error = error_response(path, 400, "only HTTP/1.0 and HTTP/1.1 are spoken here", close=True)
+        elif scope.get("http_version") == "1.1" and b"host" not in names:
+            error = error_response(path, 400, "an HTTP/1.1 request must name its Host", close=True)
         elif b"transfer-encoding" in names and b"content-length" in names:
             error = error_response(path, 400, "Content-Length together with Transfer-Encoding", close=True)
         elif scope["method"] not in ALLOWED_METHODS:

@@ -1,7 +1,7 @@
 """`ruleatlas serve`: the built site and the JSON API over HTTP, read-only, on Starlette under uvicorn.
 
 - `web/app.py` is the application (routes from `web/routes.py`, the site's files, answer caches),
-  `web/guard.py` checks every request before routing, `web/protocol.py` is uvicorn's h11 protocol with
+  `web/guard.py` checks every request before routing, `web/protocol.py` is uvicorn's httptools protocol with
   the connection limits (head and write deadlines, header size, connection cap), `web/answers.py` holds the
   caches and pooled catalog connections.
 - This module binds the socket, refuses a catalog that cannot be served (with the reason), and runs
@@ -34,7 +34,7 @@ from ruleatlas.web.answers import CatalogOpener, CatalogReader
 from ruleatlas.web.app import AppOptions, CatalogApp
 from ruleatlas.web.guard import NO_ROUTE_MESSAGE
 from ruleatlas.web.location import CatalogUnavailable, locate
-from ruleatlas.web.protocol import ConnectionLimits, LimitedH11Protocol, LimitedServer
+from ruleatlas.web.protocol import ConnectionLimits, LimitedHttpToolsProtocol, LimitedServer
 from ruleatlas.web.routes import RouteTable, default_routes
 
 __all__ = [
@@ -188,7 +188,7 @@ class RuleAtlasServer:
             max_connections=_connection_cap(limits.max_connections),
         )
         self.limits = limits
-        self.protocol = LimitedH11Protocol.with_limits(limits)
+        self.protocol = LimitedHttpToolsProtocol.with_limits(limits)
         self.app = CatalogApp(
             catalog_dir,
             routes if routes is not None else default_routes(),
@@ -199,6 +199,7 @@ class RuleAtlasServer:
         self.config = uvicorn.Config(
             self.app.asgi(),
             http=self.protocol,
+            loop="asyncio",  # the loop whose accept errors `protocol.Overload` knows (uvloop's differ)
             lifespan="off",
             log_config=None,
             log_level=logging.ERROR if quiet else logging.WARNING,
@@ -208,7 +209,6 @@ class RuleAtlasServer:
             headers=list(SECURITY_HEADERS.items()),
             timeout_keep_alive=limits.keep_alive_timeout,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
-            h11_max_incomplete_event_size=limits.head_bytes,
             backlog=2048,
         )
         self._uvicorn: LimitedServer | None = None
