@@ -16,15 +16,17 @@ The steps, one module each: `plan` (list, hash, decide), `analyse` (parse and an
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
 from ruleatlas.build.analyse import FileResult, analyse_files
 from ruleatlas.build.inputs import InputContext
 from ruleatlas.build.pages import write_pages
 from ruleatlas.build.plan import plan_build
-from ruleatlas.build.relations import relate, sample_roots
+from ruleatlas.build.relations import EarlyConversions, relate, sample_roots, start_conversions
 from ruleatlas.build.store import store_catalog
 from ruleatlas.build.summary import BuildSummary, FolderSummary, StepTimer, print_summary
 from ruleatlas.build.uids import assign_uids, reuse_uids
@@ -105,7 +107,12 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     if stage.discarded_unfinished:
         log.write(f"ruleatlas build: an earlier build of {output.root} did not finish; redoing its work\n")
     timer.lap("generation")
-    with atomic.journal(stage.path, stage.journal):
+    # Deploy-as conversions need only the Sigma rules' texts: they start on the workers now and run while
+    # this process stores the catalog (the relations pass collects them).
+    early = start_conversions(
+        (row for r in results for row in r.rows), output.root / "cache", jobs, convert=config.deploy_as
+    )
+    with atomic.journal(stage.path, stage.journal), _closing(early):
         stored = store_catalog(stage, plan, results, attack, telemetry, context)
         summary.problems = stored.problems
         for name, (n_files, n_rules, n_error_files) in stored.folders.items():
@@ -120,6 +127,7 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
             jobs=jobs,
             convert=config.deploy_as,
             changed=stored.changed_uids,
+            early=early,
         )
         stored.affected |= relations.changed
         summary.relations = relations.counts()
@@ -136,3 +144,13 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     summary.errors = sum(f.error_files for f in summary.per_folder.values()) + len(plan.source_problems)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@contextlib.contextmanager
+def _closing(early: EarlyConversions | None) -> Iterator[None]:
+    """Stop the early conversions' workers however the block ends (collected, they are stopped already)."""
+    try:
+        yield
+    finally:
+        if early is not None:
+            early.close()

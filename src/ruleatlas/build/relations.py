@@ -12,13 +12,18 @@ import hashlib
 import json
 import resource
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import orjson
+
 from ruleatlas import __version__
 from ruleatlas.analysis import deploy, related
+from ruleatlas.analysis.document import DeployDoc
+from ruleatlas.analysis.rows import RuleRow
 from ruleatlas.build.relation_cache import RelationCache
 from ruleatlas.engine.compile import RUNNABLE_KINDS
 from ruleatlas.engine.fires_on import FiresCache, RuleToRun, Sample, engine_key, fires_on, list_samples
@@ -26,12 +31,14 @@ from ruleatlas.model import Rule
 from ruleatlas.output import atomic
 from ruleatlas.sources.sigma import parse_file
 from ruleatlas.store import deploy as deploy_store
-from ruleatlas.workers import forked_pool
+from ruleatlas.workers import forked_pool, kill, new_pool
 
 SIGMA_LANGUAGE = "sigma"
 CONVERSIONS_CACHE = "conversions.json"
 FIRES_CACHE = "fires_on.json"
 REGRESSION_FOLDER = "regression_data"  # SigmaHQ's samples, one folder per rule, beside its rule folders
+# Fewer conversions than this are left to the relations pass (a pool costs more than it saves).
+EARLY_LEAST = 50
 # Rules the fires-on pass runs: what the engine runs alone (correlations need other rules over time).
 FIRES_KINDS = frozenset(kind.value for kind in RUNNABLE_KINDS)
 
@@ -85,17 +92,19 @@ def relate(
     log: TextIO | None = None,
     convert: bool = True,
     changed: Collection[str] | None = None,
+    early: EarlyConversions | None = None,
 ) -> RelationsSummary:
     """Compute and store every rule's relations in `catalog` (a catalog file the build just wrote).
 
     `changed`: the rules the build deleted or wrote since the catalog's relations were last computed (an
     incremental build's patch); only their documents are read, and only their conversions and fires-on
-    rows (and the links of every rule, which are cheap) are recomputed. None: every rule's."""
+    rows (and the links of every rule, which are cheap) are recomputed. None: every rule's.
+    `early`: conversions `start_conversions` began before the catalog was stored."""
     summary = RelationsSummary()
     db = sqlite3.connect(catalog)
     try:
         with RelationCache.open(cache_dir) as cache:
-            _relate(db, cache, cache_dir, roots, jobs, convert, changed, summary)
+            _relate(db, cache, cache_dir, roots, jobs, convert, changed, summary, early)
     finally:
         db.close()
     if log is not None:
@@ -116,6 +125,7 @@ def _relate(
     convert: bool,
     changed: Collection[str] | None,
     summary: RelationsSummary,
+    early: EarlyConversions | None,
 ) -> None:
     deploy_store.ensure_tables(db)
     clock = _cpu()
@@ -144,10 +154,12 @@ def _relate(
     # other backend versions (or deploy-as turned on): every rule's text is converted again
     reconvert = state.get("versions") != versions
     conversions = (
-        _conversions(db, inputs, scope, old_refs, versions, cache, jobs, summary, reconvert)
+        _conversions(db, inputs, scope, old_refs, versions, cache, jobs, summary, reconvert, early)
         if convert
         else {}
     )
+    if early is not None:
+        early.close()  # deploy-as off after all: nothing of it is wanted
     summary.cpu["deploy"] = _cpu() - clock
     clock = _cpu()
     checked, fired = _fires(db, inputs, scope, samples, cache_dir, jobs, summary, whole)
@@ -218,6 +230,78 @@ def _runnable(rule: deploy_store.StoredRule) -> bool:
 
 # -- deploy as ----------------------------------------------------------------------------------------------
 
+
+@dataclass(slots=True)
+class EarlyConversions:
+    """Conversions started on worker processes before the catalog is stored (`start_conversions`), which
+    the relations pass collects: the store step keeps one core busy, the workers fill the other."""
+
+    pool: ProcessPoolExecutor | None
+    futures: list[Future[list[tuple[str, list[DeployDoc]]]]]
+
+    def collect(self) -> dict[str, list[DeployDoc]]:
+        """Every conversion, by conversion key (waits for the workers, then stops them)."""
+        out: dict[str, list[DeployDoc]] = {}
+        for future in self.futures:
+            out.update(future.result())
+        self.futures = []
+        self.close()
+        return out
+
+    def close(self) -> None:
+        """Stop the workers: at once when conversions are still queued (the build failed before it used
+        them)."""
+        if self.pool is None:
+            return
+        if self.futures:
+            kill(self.pool)
+        else:
+            self.pool.shutdown()
+        self.pool = None
+
+
+def start_conversions(
+    rows: Iterable[RuleRow], cache_dir: Path, jobs: int, *, convert: bool = True
+) -> EarlyConversions | None:
+    """Start converting the Sigma rules of `rows` (those a correlation does not refer from: their key is
+    their text alone) on `jobs` forked workers, while the caller goes on (the store step); the relations
+    pass `collect`s them. Conversions this process or the cache holds are not started again. None when
+    there is nothing worth a pool: a serial build, deploy-as off, or fewer than EARLY_LEAST rules to
+    convert (the relations pass converts those)."""
+    if not convert or jobs <= 1:
+        return None
+    versions = deploy.versions_key()
+    bodies: dict[str, str] = {}
+    for row in rows:
+        if row.vendor != SIGMA_LANGUAGE:
+            continue
+        doc = orjson.loads(row.doc_json)
+        if doc.get("language") != SIGMA_LANGUAGE or (doc.get("correlation") or {}).get("rules"):
+            continue
+        body = doc.get("body") or ""
+        bodies.setdefault(deploy.conversion_key(body), body)
+    todo = {key for key in bodies if (versions, key) not in _MEMO}
+    if len(todo) < EARLY_LEAST:
+        return None
+    with RelationCache.open(cache_dir) as cache:
+        for key, value in cache.conversions(versions, todo).items():
+            _MEMO[(versions, key)] = value
+    items: list[tuple[str, str, tuple[str, ...]]] = [
+        (key, bodies[key], ()) for key in sorted(todo) if (versions, key) not in _MEMO
+    ]
+    if len(items) < EARLY_LEAST:
+        return None
+    deploy.prepare_workers()  # the workers fork with the backends made
+    size = max(10, len(items) // (jobs * 8))
+    pool = new_pool(jobs)
+    try:
+        futures = [pool.submit(deploy.convert_batch, items[i : i + size]) for i in range(0, len(items), size)]
+    except BaseException:
+        kill(pool)
+        raise
+    return EarlyConversions(pool, futures)
+
+
 # Conversions this process has made or read, by (backend versions, rule key): a second build in one process
 # (tests, a server that rebuilds) converts nothing twice even into a fresh output folder. Forked workers
 # inherit it.
@@ -239,6 +323,7 @@ def _conversions(
     jobs: int,
     summary: RelationsSummary,
     reconvert: bool,
+    early: EarlyConversions | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """The conversions of the Sigma rules in `scope` and of the correlations referring to one of them
     (added to `scope`). Keys are made again (from the bodies) for the rules read again and those
@@ -281,14 +366,19 @@ def _conversions(
     missing |= {key for _, key in kept if (versions, key) not in _MEMO}
     for key, value in cache.conversions(versions, missing).items():
         _MEMO[(versions, key)] = value
+    # what the workers started before the store step converted (the cache learns it below)
+    fresh: dict[str, Any] = early.collect() if early is not None else {}
+    for key, value in fresh.items():
+        _MEMO[(versions, key)] = value
     pending = {key: (body, extra) for _, key, body, extra in keyed if (versions, key) not in _MEMO}
-    summary.conversions_run = len(pending)
-    summary.conversions_cached = len(sigma) - len(pending)
+    early_used = len(fresh.keys() & {key for _, key, _, _ in keyed})
+    summary.conversions_run = len(pending) + early_used
+    summary.conversions_cached = len(sigma) - summary.conversions_run
     items = [(key, body, extra) for key, (body, extra) in pending.items()]
-    fresh: dict[str, Any] = {}
     if jobs <= 1 or len(items) < 50:
         fresh.update(deploy.convert_batch(items))
     else:
+        deploy.prepare_workers()  # the workers fork with the backends made
         size = max(10, len(items) // (jobs * 8))
         with forked_pool(jobs) as pool:
             futures = [
