@@ -26,7 +26,7 @@ from ruleatlas.build.analyse import FileResult, analyse_files
 from ruleatlas.build.inputs import InputContext
 from ruleatlas.build.pages import write_pages
 from ruleatlas.build.plan import plan_build
-from ruleatlas.build.relations import EarlyConversions, relate, sample_roots, start_conversions
+from ruleatlas.build.relations import EarlyRelations, relate, sample_roots, start_relations
 from ruleatlas.build.store import store_catalog
 from ruleatlas.build.summary import BuildSummary, FolderSummary, StepTimer, print_summary
 from ruleatlas.build.uids import assign_uids, reuse_uids
@@ -107,11 +107,12 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     if stage.discarded_unfinished:
         log.write(f"ruleatlas build: an earlier build of {output.root} did not finish; redoing its work\n")
     timer.lap("generation")
-    # Deploy-as conversions need only the Sigma rules' texts: they start on the workers now and run while
-    # this process stores the catalog (the relations pass collects them).
-    early = start_conversions(
-        (row for r in results for row in r.rows), output.root / "cache", jobs, convert=config.deploy_as
-    )
+    # Deploy-as conversions and the fires-on scan need only the Sigma rules' texts: they start on the
+    # workers now and run while this process stores the catalog (the relations pass collects them).
+    sigma_checkouts = [(s.name, s.path) for s in plan.specs if s.vendor == "sigma"]
+    roots = sample_roots(config.samples, sigma_checkouts)
+    rows = (row for r in results for row in r.rows)
+    early = start_relations(rows, output.root / "cache", roots, jobs, convert=config.deploy_as)
     with atomic.journal(stage.path, stage.journal), _closing(early):
         stored = store_catalog(stage, plan, results, attack, telemetry, context)
         summary.problems = stored.problems
@@ -119,11 +120,10 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
             summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
         timer.lap("store")
         # Related links, fires-on samples, deploy-as conversions: they need every stored rule.
-        sigma_checkouts = [(s.name, s.path) for s in plan.specs if s.vendor == "sigma"]
         relations = relate(
             stage.catalog,
             output.root / "cache",
-            sample_roots(config.samples, sigma_checkouts),
+            roots,
             jobs=jobs,
             convert=config.deploy_as,
             changed=stored.changed_uids,
@@ -147,8 +147,8 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
 
 
 @contextlib.contextmanager
-def _closing(early: EarlyConversions | None) -> Iterator[None]:
-    """Stop the early conversions' workers however the block ends (collected, they are stopped already)."""
+def _closing(early: EarlyRelations | None) -> Iterator[None]:
+    """Stop the early relations' workers however the block ends (collected, they are stopped already)."""
     try:
         yield
     finally:
