@@ -246,20 +246,63 @@ class Converter:
             return [Conversion(t.name, t.label, NO_PIPELINE.name, "", error) for t in self.targets]
         parsed = _parsed_once(documents)
         last = len(self.targets) - 1
+        # the collection the previous target's pipeline processed, when the next may convert it as it is
+        applied: tuple[Pipeline, Any, Any] | None = None
         for index, tgt in enumerate(self.targets):
             pipeline = NO_PIPELINE
+            shares = tgt.backend in SHARED_PIPELINE_BACKENDS
             try:
+                if shares and applied is not None:
+                    pipeline, collection, processing = applied
+                    self.conversions += 1
+                    result = _convert_applied(self._backend(tgt, pipeline), processing, collection, tgt)
+                    out.append(Conversion(tgt.name, tgt.label, pipeline.name, _query_text(result)))
+                    continue
+                applied = None
                 # the last target takes the collection read first: no other target will see it
                 collection = parsed.take() if index == last else parsed.copy()
                 first = collection.rules[0] if collection.rules else None
                 logsource = _logsource(first) if isinstance(first, SigmaRule) else {}
                 pipeline = tgt.pipeline_for(logsource)
                 self.conversions += 1
-                result = self._backend(tgt, pipeline).convert(collection, tgt.output_format)
+                backend = self._backend(tgt, pipeline)
+                result = backend.convert(collection, tgt.output_format)
                 out.append(Conversion(tgt.name, tgt.label, pipeline.name, _query_text(result)))
+                if shares and pipeline.name in SHARED_PIPELINES:
+                    applied = (pipeline, collection, backend.last_processing_pipeline)
             except Exception as exc:  # a backend's refusal is a result: pySigma raises many kinds
+                applied = None  # the next target processes its own copy
                 out.append(Conversion(tgt.name, tgt.label, pipeline.name, "", _message(exc)))
         return out
+
+
+# pySigma-backend-elasticsearch's backends join no pipeline of their own to the ECS one (nor any query
+# postprocessing), so the rule one of them processed is the rule the next would make: the next converts it
+# as it is instead of a fresh copy processed again (a fifth of their CPU). Pipelines with templates (which
+# read the backend's name) are left out.
+SHARED_PIPELINE_BACKENDS = frozenset(
+    f"sigma.backends.elasticsearch:{name}" for name in ("LuceneBackend", "EqlBackend", "ESQLBackend")
+)
+SHARED_PIPELINES = frozenset({"ecs_windows", "ecs_macos_esf", NO_PIPELINE.name})
+
+
+def _convert_applied(backend: Any, processing: Any, collection: Any, tgt: Target) -> Any:
+    """`collection`, processed already by `processing` (another backend's joined pipeline, with the same
+    items), converted by `backend` without processing it again: the backend converts with that pipeline
+    and its state, its own `apply` left out."""
+    own = backend.last_processing_pipeline
+    backend.last_processing_pipeline = processing
+    processing.apply = _already_applied
+    try:
+        return backend.convert(collection, tgt.output_format)
+    finally:
+        del processing.apply
+        backend.last_processing_pipeline = own
+
+
+def _already_applied(rule: Any) -> Any:
+    """Stands in for a pipeline's `apply` on a rule it processed already (`_convert_applied`)."""
+    return rule
 
 
 _valid_regexes: set[tuple[str, frozenset[Any]]] = set()

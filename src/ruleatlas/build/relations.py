@@ -12,6 +12,7 @@ import hashlib
 import json
 import resource
 import sqlite3
+import time
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -157,12 +158,17 @@ def _relate(
         if convert
         else {}
     )
+    summary.cpu["deploy"] = _cpu() - clock
     clock = _cpu()
     checked, fired = _fires(db, inputs, scope, samples, cache_dir, jobs, summary, whole, early)
     summary.cpu["fires_on"] = _cpu() - clock + fires_clock
     if early is not None:
+        # the early workers' CPU counts when they are joined: shown apart, with each part's own
+        clock = _cpu()
         early.close()
-    summary.cpu["deploy"] = _cpu() - clock
+        summary.cpu["early_workers"] = _cpu() - clock
+        summary.cpu["early_deploy"] = early.cpu_deploy
+        summary.cpu["early_fires_on"] = early.cpu_fires
     clock = _cpu()
     summary.changed = deploy_store.replace(
         db,
@@ -237,30 +243,29 @@ class EarlyRelations:
     workers fill the other."""
 
     pool: ProcessPoolExecutor | None
-    futures: list[Future[list[tuple[str, list[DeployDoc]]]]]
-    fires: Future[tuple[FiresCache, int, int]] | None = None
+    futures: list[Future[tuple[list[tuple[str, list[DeployDoc]]], float]]]
+    fires: Future[tuple[FiresCache, int, int, float]] | None = None
+    cpu_deploy: float = 0.0  # the workers' own CPU seconds in each part
+    cpu_fires: float = 0.0
 
     def collect(self) -> dict[str, list[DeployDoc]]:
         """Every conversion, by conversion key (waits for them)."""
         out: dict[str, list[DeployDoc]] = {}
         for future in self.futures:
-            out.update(future.result())
+            pairs, cpu = future.result()
+            out.update(pairs)
+            self.cpu_deploy += cpu
         self.futures = []
-        self._done()
         return out
 
     def collect_fires(self) -> tuple[FiresCache, int, int] | None:
         """The scanned rules and samples as a fires-on cache, with the scans and rules scanned (waits)."""
         if self.fires is None:
             return None
-        found = self.fires.result()
+        cache, scans, rules, cpu = self.fires.result()
         self.fires = None
-        self._done()
-        return found
-
-    def _done(self) -> None:
-        if not self.futures and self.fires is None:
-            self.close()
+        self.cpu_fires += cpu
+        return cache, scans, rules
 
     def close(self) -> None:
         """Stop the workers: at once when work is still queued (the build failed before it used it)."""
@@ -325,9 +330,7 @@ def start_relations(
         if fires_items:  # first: one worker scans while the others convert
             early.fires = pool.submit(_scan_early, fires_items, samples, engine_key(__version__))
         size = max(10, len(items) // (jobs * 8))
-        early.futures = [
-            pool.submit(deploy.convert_batch, items[i : i + size]) for i in range(0, len(items), size)
-        ]
+        early.futures = [pool.submit(_convert_early, items[i : i + size]) for i in range(0, len(items), size)]
     except BaseException:
         early.close()
         raise
@@ -358,18 +361,28 @@ def _samples(cache: RelationCache, roots: Sequence[tuple[str, Path]]) -> list[Sa
     return list_samples(roots, evtx_only=regression, content_hash=cache.hasher())
 
 
+def _convert_early(
+    items: list[tuple[str, str, tuple[str, ...]]],
+) -> tuple[list[tuple[str, list[DeployDoc]]], float]:
+    """A worker's task: `deploy.convert_batch`, with the CPU seconds it took."""
+    start = time.process_time()
+    pairs = deploy.convert_batch(items)
+    return pairs, time.process_time() - start
+
+
 def _scan_early(
     items: list[tuple[str, str, str]], samples: list[Sample], engine: str
-) -> tuple[FiresCache, int, int]:
+) -> tuple[FiresCache, int, int, float]:
     """A worker's task: the rules (uid, body, fires-on key) parsed and scanned over every sample, as a
-    cache covering them, with the scans and rules scanned."""
+    cache covering them, with the scans and rules scanned and the CPU seconds it took."""
+    start = time.process_time()
     to_run = []
     for uid, body, key in items:
         rule = _rule_from_body(uid, body)
         if rule is not None:
             to_run.append(RuleToRun(key, uid, rule))
     result = fires_on(to_run, samples, FiresCache(engine), workers=1)
-    return result.cache, result.scans, result.rules_scanned
+    return result.cache, result.scans, result.rules_scanned, time.process_time() - start
 
 
 # Conversions this process has made or read, by (backend versions, rule key): a second build in one process
