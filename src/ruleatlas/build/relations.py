@@ -310,6 +310,8 @@ def start_relations(
         if row.kind in FIRES_KINDS and doc.get("filter") is None:
             runnable[row.uid] = body
     todo = {key for key in bodies if (versions, key) not in _MEMO} if convert else set()
+    if len(todo) < EARLY_LEAST and len(runnable) < EARLY_LEAST:
+        return None  # a rebuild of a few rules: nothing to list or hash
     with RelationCache.open(cache_dir) as cache:
         if len(todo) >= EARLY_LEAST:
             for key, value in cache.conversions(versions, todo).items():
