@@ -2,7 +2,9 @@
 each Sigma rule fires on, and each Sigma rule converted by pySigma's backends (`store/deploy.py` keeps them).
 
 Conversions and fires-on results are cached under the catalog folder's `cache/` (by rule text and backend
-versions; by rule text and sample content), so a rebuild converts and scans only what changed.
+versions; by rule text and sample content), so a rebuild converts and scans only what changed. A build with
+many rules to convert or scan starts both on worker processes before the store step (`start_relations`):
+they need only the rules' texts, and run while the parent writes the catalog; this pass collects them.
 """
 
 from __future__ import annotations
