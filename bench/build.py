@@ -7,7 +7,10 @@ vendor and class, and files per vendor that gave no rule; asserts nothing.
 Each build's line is followed by the CPU seconds of each step (the parent's and its finished workers'; a
 step's workers count where their pool is joined). The relations pass's figures follow: links, conversions
 run and cached, fires-on engine runs, and its CPU milliseconds per part (cpu_ms_deploy is the pySigma
-conversions, workers included).
+conversions, workers included). A full build starts the conversions and the fires-on scan on workers before
+the store step (`build.relations.start_relations`): their CPU counts in the relations step, where their pool
+is joined (cpu_ms_early_workers; cpu_ms_early_deploy and cpu_ms_early_fires_on are each part's own), while
+their wall time overlaps the store step's.
 
 SigmaHQ's corpus is copied to a temporary folder so one rule can be edited without touching ../shared; the
 other sources are read in place. A source whose reader is not available is reported by the build as a

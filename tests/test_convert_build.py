@@ -229,3 +229,39 @@ def test_deploy_as_turned_off_then_on_converts_every_rule_again(
     assert _relation_tables(copy)["rule_conversions"] == []
     build(config, log=io.StringIO())
     assert _relation_tables(copy) == _relation_tables(out)
+
+
+def test_relations_started_before_the_store_step_give_the_serial_builds_tables(
+    built: tuple[Path, Path, BuildSummary], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers convert the rules and scan them over the samples while the catalog is stored
+    (`start_relations`, here from the first rule: the fixture is small), and the relations pass collects
+    them: the same tables as one process, and the same scans."""
+    import ruleatlas.build as build_module
+    from ruleatlas.build import relations
+
+    out, corpus, first = built
+    monkeypatch.setattr(relations, "EARLY_LEAST", 1)
+    monkeypatch.setattr(relations, "_MEMO", {})  # nothing converted in this process yet
+    started: list[object] = []
+    start = relations.start_relations
+
+    def spy(*args: Any, **kwargs: Any) -> relations.EarlyRelations | None:
+        early = start(*args, **kwargs)
+        started.append(early)
+        return early
+
+    monkeypatch.setattr(build_module, "start_relations", spy)
+    config = BuildConfig(
+        out=tmp_path / "out",
+        sources=[SourceSpec("sigma", corpus)],
+        samples=FIXTURE / "samples",
+        attack=ATTACK,
+        jobs=2,
+    )
+    summary = build(config, log=io.StringIO())
+    assert len(started) == 1 and isinstance(started[0], relations.EarlyRelations)
+    assert started[0].pool is None  # collected: the workers stopped
+    for count in ("conversions_run", "fires_scans", "fires_rules_scanned"):
+        assert summary.relations[count] == first.relations[count]
+    assert _relation_tables(tmp_path / "out") == _relation_tables(out)

@@ -18,7 +18,7 @@ import importlib
 import importlib.metadata
 import json
 import pickle
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ import yaml
 from ruleatlas.analysis.document import DeployDoc
 
 # Bump when what a conversion stores changes: cached conversions of another version are dropped.
-DEPLOY_VERSION = 2  # 2: Kusto refusals no longer carry the fields of earlier rules
+DEPLOY_VERSION = 3  # 2: Kusto refusals no longer carry the fields of earlier rules; 3: secops sorted, no leak
 
 # The distributions whose versions a cached conversion depends on.
 BACKEND_PACKAGES = (
@@ -197,7 +197,8 @@ class Converter:
         _validate_regexes_once()
         self.targets = tuple(targets)
         # (target, pipeline) → the backend and the refusal messages its transformations start from
-        self._backends: dict[tuple[str, str], tuple[Any, list[tuple[Any, str]]]] = {}
+        # and the secops event-type mappings it empties before each rule
+        self._backends: dict[tuple[str, str], tuple[Any, list[tuple[Any, str]], list[Any]]] = {}
         self.conversions = 0  # backend runs, for tests and figures
 
     def _backend(self, tgt: Target, pipeline: Pipeline) -> Any:
@@ -207,13 +208,28 @@ class Converter:
             cls = _load(tgt.backend)
             backend = cls(_load(pipeline.factory)()) if pipeline.factory else cls()
             _combine_pipelines_once(backend, tgt.output_format)
-            found = self._backends[key] = (backend, _refusal_messages(backend))
-        backend, messages = found
+            _sort_event_types(backend)
+            found = (backend, _refusal_messages(backend), _event_type_mappings(backend))
+            self._backends[key] = found
+        backend, messages, mappings = found
         # pySigma-backend-kusto's InvalidFieldTransformation prepends each refused field to its own message:
         # reused, the backend's refusal of one rule would carry the fields of every rule refused before it.
         for transformation, message in messages:
             transformation.message = message
+        # pySigma-backend-secops's event-type field mapping adds each rule's event types' mappings to its
+        # own: reused, a rule would be mapped with the tables of every rule converted before it.
+        for transformation in mappings:
+            transformation.mapping = {}
         return backend
+
+    def prepare(self) -> None:
+        """Every backend with every pipeline it may use, made now (else on first use)."""
+        for tgt in self.targets:
+            pipelines = [pipeline for _, pipeline in tgt.pipelines]
+            if "" not in dict(tgt.pipelines):
+                pipelines.append(NO_PIPELINE)
+            for pipeline in pipelines:
+                self._backend(tgt, pipeline)
 
     def convert(self, body: str, extra_documents: Iterable[str] = ()) -> list[Conversion]:
         """`body` (one Sigma document; `extra_documents` are the rules a correlation refers to) in every
@@ -229,19 +245,64 @@ class Converter:
             error = _message(exc)
             return [Conversion(t.name, t.label, NO_PIPELINE.name, "", error) for t in self.targets]
         parsed = _parsed_once(documents)
-        for tgt in self.targets:
+        last = len(self.targets) - 1
+        # the collection the previous target's pipeline processed, when the next may convert it as it is
+        applied: tuple[Pipeline, Any, Any] | None = None
+        for index, tgt in enumerate(self.targets):
             pipeline = NO_PIPELINE
+            shares = tgt.backend in SHARED_PIPELINE_BACKENDS
             try:
-                collection = parsed.copy()
+                if shares and applied is not None:
+                    pipeline, collection, processing = applied
+                    self.conversions += 1
+                    result = _convert_applied(self._backend(tgt, pipeline), processing, collection, tgt)
+                    out.append(Conversion(tgt.name, tgt.label, pipeline.name, _query_text(result)))
+                    continue
+                applied = None
+                # the last target takes the collection read first: no other target will see it
+                collection = parsed.take() if index == last else parsed.copy()
                 first = collection.rules[0] if collection.rules else None
                 logsource = _logsource(first) if isinstance(first, SigmaRule) else {}
                 pipeline = tgt.pipeline_for(logsource)
                 self.conversions += 1
-                result = self._backend(tgt, pipeline).convert(collection, tgt.output_format)
+                backend = self._backend(tgt, pipeline)
+                result = backend.convert(collection, tgt.output_format)
                 out.append(Conversion(tgt.name, tgt.label, pipeline.name, _query_text(result)))
+                if shares and pipeline.name in SHARED_PIPELINES:
+                    applied = (pipeline, collection, backend.last_processing_pipeline)
             except Exception as exc:  # a backend's refusal is a result: pySigma raises many kinds
+                applied = None  # the next target processes its own copy
                 out.append(Conversion(tgt.name, tgt.label, pipeline.name, "", _message(exc)))
         return out
+
+
+# pySigma-backend-elasticsearch's backends join no pipeline of their own to the ECS one (nor any query
+# postprocessing), so the rule one of them processed is the rule the next would make: the next converts it
+# as it is instead of a fresh copy processed again (a fifth of their CPU). Pipelines with templates (which
+# read the backend's name) are left out.
+SHARED_PIPELINE_BACKENDS = frozenset(
+    f"sigma.backends.elasticsearch:{name}" for name in ("LuceneBackend", "EqlBackend", "ESQLBackend")
+)
+SHARED_PIPELINES = frozenset({"ecs_windows", "ecs_macos_esf", NO_PIPELINE.name})
+
+
+def _convert_applied(backend: Any, processing: Any, collection: Any, tgt: Target) -> Any:
+    """`collection`, processed already by `processing` (another backend's joined pipeline, with the same
+    items), converted by `backend` without processing it again: the backend converts with that pipeline
+    and its state, its own `apply` left out."""
+    own = backend.last_processing_pipeline
+    backend.last_processing_pipeline = processing
+    processing.apply = _already_applied
+    try:
+        return backend.convert(collection, tgt.output_format)
+    finally:
+        del processing.apply
+        backend.last_processing_pipeline = own
+
+
+def _already_applied(rule: Any) -> Any:
+    """Stands in for a pipeline's `apply` on a rule it processed already (`_convert_applied`)."""
+    return rule
 
 
 _valid_regexes: set[tuple[str, frozenset[Any]]] = set()
@@ -311,6 +372,44 @@ def _refusal_messages(backend: Any) -> list[tuple[Any, str]]:
     return out
 
 
+class _SortedSet(set[Any]):
+    """A set that iterates in sorted order (its items are strings)."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(sorted(super().__iter__()))
+
+
+def _sort_event_types(backend: Any) -> None:
+    """Make pySigma-backend-secops list a rule's event types in sorted order.
+
+    Its pipeline keeps them as a `set` of strings (rule.custom_attributes["event_types"]), whose order is
+    Python's per-process string hash: the same rule came out with its `metadata.event_type` alternatives
+    (and, where two event types map one field, its field mapping) in another order in each process. After
+    the transformation that makes the set, it is replaced by one that iterates sorted: every process and
+    every worker gives one answer."""
+    for item in backend.last_processing_pipeline.items:
+        transformation: Any = getattr(item, "transformation", None)
+        if type(transformation).__name__ != "SetRuleEventTypeFromLogsourceTransformation":
+            continue
+        original = transformation.apply
+
+        def apply(rule: Any, original: Callable[[Any], None] = original) -> None:
+            original(rule)
+            found = rule.custom_attributes.get("event_types")
+            if type(found) is set:
+                rule.custom_attributes["event_types"] = _SortedSet(found)
+
+        transformation.apply = apply
+
+
+def _event_type_mappings(backend: Any) -> list[Any]:
+    return [
+        item.transformation
+        for item in backend.last_processing_pipeline.items
+        if type(getattr(item, "transformation", None)).__name__ == "EventTypeFieldMappingTransformation"
+    ]
+
+
 def _pipelines_already_combined(output_format: str | None = None) -> None:
     """Stands in for a backend's `init_processing_pipeline` once `_combine_pipelines_once` has run."""
 
@@ -325,6 +424,7 @@ class _Parsed:
     documents: list[Any]
     pickled: bytes = b""
     error: Exception | None = None
+    first: Any = None  # the collection read first (when pickled): `take` hands it out once
 
     def copy(self) -> Any:
         from sigma.collection import SigmaCollection
@@ -335,6 +435,15 @@ class _Parsed:
             return pickle.loads(self.pickled)
         return SigmaCollection.from_dicts(copy.deepcopy(self.documents))
 
+    def take(self) -> Any:
+        """The collection read first, for the last target (a copy costs a seventh of a conversion's CPU);
+        a copy when there is none to hand out."""
+        if self.first is None or self.error is not None:
+            return self.copy()
+        first = self.first
+        object.__setattr__(self, "first", None)
+        return first
+
 
 def _parsed_once(documents: list[Any]) -> _Parsed:
     from sigma.collection import SigmaCollection
@@ -344,7 +453,7 @@ def _parsed_once(documents: list[Any]) -> _Parsed:
     except Exception as exc:  # pySigma's refusal of the documents: every target's result
         return _Parsed(documents, error=exc)
     try:
-        return _Parsed(documents, pickled=pickle.dumps(collection, pickle.HIGHEST_PROTOCOL))
+        return _Parsed(documents, pickle.dumps(collection, pickle.HIGHEST_PROTOCOL), None, collection)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         return _Parsed(documents)
 
@@ -370,6 +479,15 @@ def _query_text(result: Any) -> str:
 
 ConvertBatch = Callable[[list[tuple[str, str, tuple[str, ...]]]], list[tuple[str, list[DeployDoc]]]]
 _worker_converter: Converter | None = None
+
+
+def prepare_workers() -> None:
+    """Make this process's converter with every backend and pipeline now, before a pool forks: the
+    workers inherit it instead of each importing pySigma and building the backends (0.7 s CPU a worker)."""
+    global _worker_converter
+    if _worker_converter is None:
+        _worker_converter = Converter()
+    _worker_converter.prepare()
 
 
 def convert_batch(items: list[tuple[str, str, tuple[str, ...]]]) -> list[tuple[str, list[DeployDoc]]]:

@@ -16,15 +16,17 @@ The steps, one module each: `plan` (list, hash, decide), `analyse` (parse and an
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
 from ruleatlas.build.analyse import FileResult, analyse_files
 from ruleatlas.build.inputs import InputContext
 from ruleatlas.build.pages import write_pages
 from ruleatlas.build.plan import plan_build
-from ruleatlas.build.relations import relate, sample_roots
+from ruleatlas.build.relations import EarlyRelations, relate, sample_roots, start_relations
 from ruleatlas.build.store import store_catalog
 from ruleatlas.build.summary import BuildSummary, FolderSummary, StepTimer, print_summary
 from ruleatlas.build.uids import assign_uids, reuse_uids
@@ -105,21 +107,27 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     if stage.discarded_unfinished:
         log.write(f"ruleatlas build: an earlier build of {output.root} did not finish; redoing its work\n")
     timer.lap("generation")
-    with atomic.journal(stage.path, stage.journal):
+    # Deploy-as conversions and the fires-on scan need only the Sigma rules' texts: they start on the
+    # workers now and run while this process stores the catalog (the relations pass collects them).
+    sigma_checkouts = [(s.name, s.path) for s in plan.specs if s.vendor == "sigma"]
+    roots = sample_roots(config.samples, sigma_checkouts)
+    rows = (row for r in results for row in r.rows)
+    early = start_relations(rows, output.root / "cache", roots, jobs, convert=config.deploy_as)
+    with atomic.journal(stage.path, stage.journal), _closing(early):
         stored = store_catalog(stage, plan, results, attack, telemetry, context)
         summary.problems = stored.problems
         for name, (n_files, n_rules, n_error_files) in stored.folders.items():
             summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
         timer.lap("store")
         # Related links, fires-on samples, deploy-as conversions: they need every stored rule.
-        sigma_checkouts = [(s.name, s.path) for s in plan.specs if s.vendor == "sigma"]
         relations = relate(
             stage.catalog,
             output.root / "cache",
-            sample_roots(config.samples, sigma_checkouts),
+            roots,
             jobs=jobs,
             convert=config.deploy_as,
             changed=stored.changed_uids,
+            early=early,
         )
         stored.affected |= relations.changed
         summary.relations = relations.counts()
@@ -136,3 +144,13 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     summary.errors = sum(f.error_files for f in summary.per_folder.values()) + len(plan.source_problems)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@contextlib.contextmanager
+def _closing(early: EarlyRelations | None) -> Iterator[None]:
+    """Stop the early relations' workers however the block ends (collected, they are stopped already)."""
+    try:
+        yield
+    finally:
+        if early is not None:
+            early.close()

@@ -2,7 +2,9 @@
 each Sigma rule fires on, and each Sigma rule converted by pySigma's backends (`store/deploy.py` keeps them).
 
 Conversions and fires-on results are cached under the catalog folder's `cache/` (by rule text and backend
-versions; by rule text and sample content), so a rebuild converts and scans only what changed.
+versions; by rule text and sample content), so a rebuild converts and scans only what changed. A build with
+many rules to convert or scan starts both on worker processes before the store step (`start_relations`):
+they need only the rules' texts, and run while the parent writes the catalog; this pass collects them.
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ import hashlib
 import json
 import resource
 import sqlite3
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Collection, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import orjson
+
 from ruleatlas import __version__
 from ruleatlas.analysis import deploy, related
+from ruleatlas.analysis.document import DeployDoc
+from ruleatlas.analysis.rows import RuleRow
 from ruleatlas.build.relation_cache import RelationCache
 from ruleatlas.engine.compile import RUNNABLE_KINDS
 from ruleatlas.engine.fires_on import FiresCache, RuleToRun, Sample, engine_key, fires_on, list_samples
@@ -26,12 +34,14 @@ from ruleatlas.model import Rule
 from ruleatlas.output import atomic
 from ruleatlas.sources.sigma import parse_file
 from ruleatlas.store import deploy as deploy_store
-from ruleatlas.workers import forked_pool
+from ruleatlas.workers import forked_pool, kill, new_pool
 
 SIGMA_LANGUAGE = "sigma"
 CONVERSIONS_CACHE = "conversions.json"
 FIRES_CACHE = "fires_on.json"
 REGRESSION_FOLDER = "regression_data"  # SigmaHQ's samples, one folder per rule, beside its rule folders
+# Fewer conversions than this are left to the relations pass (a pool costs more than it saves).
+EARLY_LEAST = 50
 # Rules the fires-on pass runs: what the engine runs alone (correlations need other rules over time).
 FIRES_KINDS = frozenset(kind.value for kind in RUNNABLE_KINDS)
 
@@ -85,17 +95,19 @@ def relate(
     log: TextIO | None = None,
     convert: bool = True,
     changed: Collection[str] | None = None,
+    early: EarlyRelations | None = None,
 ) -> RelationsSummary:
     """Compute and store every rule's relations in `catalog` (a catalog file the build just wrote).
 
     `changed`: the rules the build deleted or wrote since the catalog's relations were last computed (an
     incremental build's patch); only their documents are read, and only their conversions and fires-on
-    rows (and the links of every rule, which are cheap) are recomputed. None: every rule's."""
+    rows (and the links of every rule, which are cheap) are recomputed. None: every rule's.
+    `early`: the conversions and scan `start_relations` began before the catalog was stored."""
     summary = RelationsSummary()
     db = sqlite3.connect(catalog)
     try:
         with RelationCache.open(cache_dir) as cache:
-            _relate(db, cache, cache_dir, roots, jobs, convert, changed, summary)
+            _relate(db, cache, cache_dir, roots, jobs, convert, changed, summary, early)
     finally:
         db.close()
     if log is not None:
@@ -116,6 +128,7 @@ def _relate(
     convert: bool,
     changed: Collection[str] | None,
     summary: RelationsSummary,
+    early: EarlyRelations | None,
 ) -> None:
     deploy_store.ensure_tables(db)
     clock = _cpu()
@@ -129,8 +142,7 @@ def _relate(
     summary.links = sum(len(v) for v in links.values())
     summary.cpu["related"] = _cpu() - clock
     clock = _cpu()
-    regression = frozenset(label for label, _ in roots if label.endswith(REGRESSION_FOLDER))
-    samples = list_samples(roots, evtx_only=regression, content_hash=cache.hasher())
+    samples = _samples(cache, roots)
     samples_key = hashlib.sha256(
         json.dumps([engine_key(__version__), [(s.name, s.content_hash) for s in samples]]).encode()
     ).hexdigest()
@@ -144,14 +156,21 @@ def _relate(
     # other backend versions (or deploy-as turned on): every rule's text is converted again
     reconvert = state.get("versions") != versions
     conversions = (
-        _conversions(db, inputs, scope, old_refs, versions, cache, jobs, summary, reconvert)
+        _conversions(db, inputs, scope, old_refs, versions, cache, jobs, summary, reconvert, early)
         if convert
         else {}
     )
     summary.cpu["deploy"] = _cpu() - clock
     clock = _cpu()
-    checked, fired = _fires(db, inputs, scope, samples, cache_dir, jobs, summary, whole)
+    checked, fired = _fires(db, inputs, scope, samples, cache_dir, jobs, summary, whole, early)
     summary.cpu["fires_on"] = _cpu() - clock + fires_clock
+    if early is not None:
+        # the early workers' CPU counts when they are joined: shown apart, with each part's own
+        clock = _cpu()
+        early.close()
+        summary.cpu["early_workers"] = _cpu() - clock
+        summary.cpu["early_deploy"] = early.cpu_deploy
+        summary.cpu["early_fires_on"] = early.cpu_fires
     clock = _cpu()
     summary.changed = deploy_store.replace(
         db,
@@ -218,6 +237,158 @@ def _runnable(rule: deploy_store.StoredRule) -> bool:
 
 # -- deploy as ----------------------------------------------------------------------------------------------
 
+
+@dataclass(slots=True)
+class EarlyRelations:
+    """Conversions and the fires-on scan started on worker processes before the catalog is stored
+    (`start_relations`), which the relations pass collects: the store step keeps one core busy, the
+    workers fill the other."""
+
+    pool: ProcessPoolExecutor | None
+    futures: list[Future[tuple[list[tuple[str, list[DeployDoc]]], float]]]
+    fires: Future[tuple[FiresCache, int, int, float]] | None = None
+    cpu_deploy: float = 0.0  # the workers' own CPU seconds in each part
+    cpu_fires: float = 0.0
+
+    def collect(self) -> dict[str, list[DeployDoc]]:
+        """Every conversion, by conversion key (waits for them)."""
+        out: dict[str, list[DeployDoc]] = {}
+        for future in self.futures:
+            pairs, cpu = future.result()
+            out.update(pairs)
+            self.cpu_deploy += cpu
+        self.futures = []
+        return out
+
+    def collect_fires(self) -> tuple[FiresCache, int, int] | None:
+        """The scanned rules and samples as a fires-on cache, with the scans and rules scanned (waits)."""
+        if self.fires is None:
+            return None
+        cache, scans, rules, cpu = self.fires.result()
+        self.fires = None
+        self.cpu_fires += cpu
+        return cache, scans, rules
+
+    def close(self) -> None:
+        """Stop the workers: at once when work is still queued (the build failed before it used it)."""
+        if self.pool is None:
+            return
+        if self.futures or self.fires is not None:
+            kill(self.pool)
+            self.futures, self.fires = [], None
+        else:
+            self.pool.shutdown()
+        self.pool = None
+
+
+def start_relations(
+    rows: Iterable[RuleRow],
+    cache_dir: Path,
+    roots: Sequence[tuple[str, Path]],
+    jobs: int,
+    *,
+    convert: bool = True,
+) -> EarlyRelations | None:
+    """Start converting the Sigma rules of `rows` (those a correlation does not refer from: their key is
+    their text alone), and scanning the runnable ones over the samples under `roots`, on `jobs` forked
+    workers while the caller goes on (the store step); the relations pass collects them. What this
+    process or the cache holds is not done again. None when nothing is worth a pool: a serial build, or
+    fewer than EARLY_LEAST rules to convert and to scan (the relations pass does those)."""
+    if jobs <= 1:
+        return None
+    versions = deploy.versions_key()
+    bodies: dict[str, str] = {}
+    runnable: dict[str, str] = {}
+    for row in rows:
+        if row.vendor != SIGMA_LANGUAGE:
+            continue
+        doc = orjson.loads(row.doc_json)
+        if doc.get("language") != SIGMA_LANGUAGE:
+            continue
+        body = doc.get("body") or ""
+        if (doc.get("correlation") or {}).get("rules"):
+            continue
+        bodies.setdefault(deploy.conversion_key(body), body)
+        if row.kind in FIRES_KINDS and doc.get("filter") is None:
+            runnable[row.uid] = body
+    todo = {key for key in bodies if (versions, key) not in _MEMO} if convert else set()
+    if len(todo) < EARLY_LEAST and len(runnable) < EARLY_LEAST:
+        return None  # a rebuild of a few rules: nothing to list or hash
+    with RelationCache.open(cache_dir) as cache:
+        if len(todo) >= EARLY_LEAST:
+            for key, value in cache.conversions(versions, todo).items():
+                _MEMO[(versions, key)] = value
+        fires_items, samples = _fires_to_scan(cache, cache_dir, roots, runnable)
+    items: list[tuple[str, str, tuple[str, ...]]] = [
+        (key, bodies[key], ()) for key in sorted(todo) if (versions, key) not in _MEMO
+    ]
+    if len(items) < EARLY_LEAST:
+        items = []
+    if not items and not fires_items:
+        return None
+    if items:
+        deploy.prepare_workers()  # the workers fork with the backends made
+    pool = new_pool(jobs)
+    early = EarlyRelations(pool, [])
+    try:
+        if fires_items:  # first: one worker scans while the others convert
+            early.fires = pool.submit(_scan_early, fires_items, samples, engine_key(__version__))
+        size = max(10, len(items) // (jobs * 8))
+        early.futures = [pool.submit(_convert_early, items[i : i + size]) for i in range(0, len(items), size)]
+    except BaseException:
+        early.close()
+        raise
+    return early
+
+
+def _fires_to_scan(
+    cache: RelationCache, cache_dir: Path, roots: Sequence[tuple[str, Path]], runnable: dict[str, str]
+) -> tuple[list[tuple[str, str, str]], list[Sample]]:
+    """The (uid, body, fires-on key) of the runnable rules the fires-on cache does not answer for over
+    the samples, and the samples; none when fewer than EARLY_LEAST."""
+    samples = _samples(cache, roots)
+    if not samples or len(runnable) < EARLY_LEAST:
+        return [], samples
+    keys = cache.fires_keys(runnable)
+    known = FiresCache.load(cache_dir / FIRES_CACHE, engine_key(__version__))
+    covered = {s.content_hash for s in samples} <= known.samples
+    items = [
+        (uid, body, keys[uid])
+        for uid, body in runnable.items()
+        if not covered or keys[uid] not in known.rules
+    ]
+    return (items if len(items) >= EARLY_LEAST else []), samples
+
+
+def _samples(cache: RelationCache, roots: Sequence[tuple[str, Path]]) -> list[Sample]:
+    regression = frozenset(label for label, _ in roots if label.endswith(REGRESSION_FOLDER))
+    return list_samples(roots, evtx_only=regression, content_hash=cache.hasher())
+
+
+def _convert_early(
+    items: list[tuple[str, str, tuple[str, ...]]],
+) -> tuple[list[tuple[str, list[DeployDoc]]], float]:
+    """A worker's task: `deploy.convert_batch`, with the CPU seconds it took."""
+    start = time.process_time()
+    pairs = deploy.convert_batch(items)
+    return pairs, time.process_time() - start
+
+
+def _scan_early(
+    items: list[tuple[str, str, str]], samples: list[Sample], engine: str
+) -> tuple[FiresCache, int, int, float]:
+    """A worker's task: the rules (uid, body, fires-on key) parsed and scanned over every sample, as a
+    cache covering them, with the scans and rules scanned and the CPU seconds it took."""
+    start = time.process_time()
+    to_run = []
+    for uid, body, key in items:
+        rule = _rule_from_body(uid, body)
+        if rule is not None:
+            to_run.append(RuleToRun(key, uid, rule))
+    result = fires_on(to_run, samples, FiresCache(engine), workers=1)
+    return result.cache, result.scans, result.rules_scanned, time.process_time() - start
+
+
 # Conversions this process has made or read, by (backend versions, rule key): a second build in one process
 # (tests, a server that rebuilds) converts nothing twice even into a fresh output folder. Forked workers
 # inherit it.
@@ -239,6 +410,7 @@ def _conversions(
     jobs: int,
     summary: RelationsSummary,
     reconvert: bool,
+    early: EarlyRelations | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """The conversions of the Sigma rules in `scope` and of the correlations referring to one of them
     (added to `scope`). Keys are made again (from the bodies) for the rules read again and those
@@ -281,14 +453,19 @@ def _conversions(
     missing |= {key for _, key in kept if (versions, key) not in _MEMO}
     for key, value in cache.conversions(versions, missing).items():
         _MEMO[(versions, key)] = value
+    # what the workers started before the store step converted (the cache learns it below)
+    fresh: dict[str, Any] = early.collect() if early is not None else {}
+    for key, value in fresh.items():
+        _MEMO[(versions, key)] = value
     pending = {key: (body, extra) for _, key, body, extra in keyed if (versions, key) not in _MEMO}
-    summary.conversions_run = len(pending)
-    summary.conversions_cached = len(sigma) - len(pending)
+    early_used = len(fresh.keys() & {key for _, key, _, _ in keyed})
+    summary.conversions_run = len(pending) + early_used
+    summary.conversions_cached = len(sigma) - summary.conversions_run
     items = [(key, body, extra) for key, (body, extra) in pending.items()]
-    fresh: dict[str, Any] = {}
     if jobs <= 1 or len(items) < 50:
         fresh.update(deploy.convert_batch(items))
     else:
+        deploy.prepare_workers()  # the workers fork with the backends made
         size = max(10, len(items) // (jobs * 8))
         with forked_pool(jobs) as pool:
             futures = [
@@ -327,6 +504,7 @@ def _fires(
     jobs: int,
     summary: RelationsSummary,
     whole: bool,
+    early: EarlyRelations | None = None,
 ) -> tuple[dict[str, int], dict[str, dict[str, list[int]]]]:
     """Fires-on results of the runnable rules in `scope`, by their fires-on key (their logic): from the
     cache, else by scanning them over every sample. `whole`: every rule is in scope, and the cache kept
@@ -337,8 +515,21 @@ def _fires(
         return {}, {}
     engine = engine_key(__version__)
     cache_file = cache_dir / FIRES_CACHE
-    cache = FiresCache.load(cache_file, engine)
+    cache = disk = FiresCache.load(cache_file, engine)
     by_hash = {s.content_hash for s in samples}
+    scanned = early.collect_fires() if early is not None else None
+    if scanned is not None and whole and scanned[0].samples == by_hash:
+        # the scan started before the store step: its rules over these samples, beside what the cache
+        # answered for (the rules it knew, when it covered these samples)
+        known = cache if by_hash <= cache.samples else FiresCache(engine)
+        matches = {
+            key: within
+            for key, per_sample in known.matches.items()
+            if (within := {h: records for h, records in per_sample.items() if h in by_hash})
+        }
+        matches.update(scanned[0].matches)
+        cache = FiresCache(engine, known.rules | scanned[0].rules, set(by_hash), matches)
+        summary.fires_scans, summary.fires_rules_scanned = scanned[1], scanned[2]
     covered = by_hash <= cache.samples
     # Rules are parsed only when they have to run (a new logic, or new samples for old ones).
     to_run = []
@@ -359,9 +550,9 @@ def _fires(
         result = fires_on(to_run, samples, cache, workers=jobs)
         kept = FiresCache(engine, cache.rules | result.cache.rules, cache.samples, dict(cache.matches))
         kept.matches.update(result.cache.matches)
-    summary.fires_scans = result.scans
-    summary.fires_rules_scanned = result.rules_scanned
-    if kept.rules != cache.rules or kept.samples != cache.samples or kept.matches != cache.matches:
+    summary.fires_scans += result.scans
+    summary.fires_rules_scanned += result.rules_scanned
+    if kept.rules != disk.rules or kept.samples != disk.samples or kept.matches != disk.matches:
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic.write_text(cache_file, kept.to_json())
     ran = {r.uid: r.key for r in to_run}
