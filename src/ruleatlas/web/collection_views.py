@@ -160,15 +160,25 @@ class CollectionModel:
     by_provider: dict[str, list[EventPriority]]  # provider -> its events' priorities (for its page)
 
 
+def collection_bridges(atlas: TelemetryAtlas) -> BridgeIndex:
+    """The event bridges of the atlas's definitions, worked out once per atlas."""
+    found = atlas.extras.get("bridges")
+    if isinstance(found, BridgeIndex):
+        return found
+    bridges = bridge_index(atlas.telemetry)
+    atlas.extras["bridges"] = bridges
+    return bridges
+
+
 def collection_model(atlas: TelemetryAtlas) -> CollectionModel:
     """Computed once per atlas and kept on it."""
     found = atlas.extras.get("collection")
     if isinstance(found, CollectionModel):
         return found
-    bridges = bridge_index(atlas.telemetry)
+    bridges = collection_bridges(atlas)
     needs: list[RuleNeed] = []
     if atlas.queries.has_tables():
-        raw, _ = rule_needs(atlas.queries.db, bridges)
+        raw, _ = rule_needs(atlas.queries.db, bridges, fields=False)  # the events, not their fields
         needs = [
             RuleNeed(
                 n.uid,
