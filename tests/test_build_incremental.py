@@ -190,7 +190,7 @@ def test_an_incremental_build_writes_the_site_a_full_build_does(
 def test_the_site_edits_show_on_pages(edited_sites: list[tuple[str, Any, Any, str]]) -> None:
     """The edits reach the pages they should, so the comparisons above are of pages that changed."""
     page = "rules/sigma/proc_powershell_encoded/index.html"
-    first, second = (full for _, _, full, _ in edited_sites)
+    first, second = (full for _, _, full, _ in edited_sites[:2])
     assert b"critical" in first[page]
     assert b"T1036" in first[page] and "attack/T1036/index.html" in first
     assert b"PowerShell Encoded" in second[page] and b"PowerShell Encoded" not in first[page]

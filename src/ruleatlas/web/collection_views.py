@@ -235,7 +235,7 @@ def _catch_all(atlas: TelemetryAtlas, event: EventRow) -> bool:
         named = atlas.extras.get("named_platforms")
         if not isinstance(named, frozenset):
             named = atlas.extras["named_platforms"] = frozenset(
-                e.platform for e in atlas.entries.values() if e.kind == PLATFORM_KIND and e.event_keys()
+                e.platform for e in atlas.entries.values() if e.kind == PLATFORM_KIND and e.has_events()
             )
         return event[1] == ANY_EVENT or entry.name == WINDOWS_PRODUCT or entry.platform in named
     defined = entry.event(parse_event_key(event[1]))

@@ -309,6 +309,13 @@ class ProviderEntry:
             self._keys = sorted(keys, key=event_sort_key)
         return self._keys
 
+    def has_events(self) -> bool:
+        """Whether it has any event (`event_keys()` without sorting them)."""
+        if self._keys is not None:
+            return bool(self._keys)
+        defined = self.definition is not None and bool(self.definition.events)
+        return bool(self.referenced or self.sampled or defined)
+
     def event(self, key: EventKey) -> EventDef | None:
         return self.definition.events.get(key) if self.definition is not None else None
 
