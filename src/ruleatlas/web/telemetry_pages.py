@@ -445,13 +445,15 @@ def write_telemetry_pages(
             _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(None, queries))
             _write(site, COVERAGE_PATH, coverage_index_page(pages, None))  # the ATT&CK pages link to it
             return written + 3
-        vendors = sorted(queries.vendor_mappings())
+        mappings = queries.vendor_mappings()
+        vendors = sorted(mappings)
         changes = _page_changes(catalog.db, job, changed_rules, previous_catalog, vendors)
 
         def wanted_page(path: str, changed: bool) -> bool:  # a page kept must be there to keep
             return changed or not (site / urls.page_file(path)).is_file()
 
         atlas = TelemetryAtlas(job.telemetry, queries, sample_index(job.samples))
+        atlas.extras["vendor_mappings"] = mappings  # read once: every vendor page reads it
         if wanted_page(urls.TELEMETRY_PATH, changes.index):
             _write(site, urls.TELEMETRY_PATH, pages.index_page(atlas))
             written += 1
