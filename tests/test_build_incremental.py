@@ -102,6 +102,7 @@ def test_the_edits_move_relations(edited: list[tuple[str, Any, Any, str]]) -> No
 # -- the site: an incremental build's pages are a full build's, byte for byte --------------------------------
 
 ENCODED = f"{RULES}/proc_powershell_encoded.yml"
+AWS_KEY = f"{RULES}/aws_iam_create_access_key.yml"
 SITE_EDITS: list[tuple[str, list[tuple[str, str, str]]]] = [
     # (what, [(file, old text, new text)]): two edits a build, each pair of builds costs ~5 s of CPU.
     # A file added or removed makes the next build a full one (the plan patches a catalog of the same set
@@ -116,6 +117,22 @@ SITE_EDITS: list[tuple[str, list[tuple[str, str, str]]]] = [
             (ENCODED, "title: Encoded PowerShell", "title: PowerShell Encoded"),
             (f"{RULES}/proc_powershell_encoded_copy.yml", "' -enc '", "' -encodedcommand '"),
         ],
+    ),
+    # The telemetry summary pages are rendered again only when what they read of the changed rules changed
+    # (web/telemetry_changes.py): a level alone moves the priority ranking and the provider pages, not the
+    # index or the vendor pages; a title alone the event pages; a rule leaving the counts every figure.
+    ("level of a cloud rule", [(AWS_KEY, "level: medium", "level: high")]),
+    (
+        "title of a rule, and a cloud rule deprecated",
+        [
+            (f"{RULES}/proc_powershell_or_pwsh.yml", "title: PowerShell or pwsh", "title: PowerShell 5 or 7"),
+            (f"{RULES}/aws_iam_create_access_key_root.yml", "status: test", "status: deprecated"),
+        ],
+    ),
+    # the fields a rule reads: its event's field counts, and the events bridged to it that carry them
+    (
+        "fields a rule reads",
+        [(f"{RULES}/proc_powershell_regex.yml", "CommandLine|re:", "ParentCommandLine|re:")],
     ),
 ]
 BUILT_AT = re.compile(rb"Built [^<]*")  # the home page says when it was built
@@ -173,10 +190,24 @@ def test_an_incremental_build_writes_the_site_a_full_build_does(
 def test_the_site_edits_show_on_pages(edited_sites: list[tuple[str, Any, Any, str]]) -> None:
     """The edits reach the pages they should, so the comparisons above are of pages that changed."""
     page = "rules/sigma/proc_powershell_encoded/index.html"
-    first, second = (full for _, _, full, _ in edited_sites)
+    first, second = (full for _, _, full, _ in edited_sites[:2])
     assert b"critical" in first[page]
     assert b"T1036" in first[page] and "attack/T1036/index.html" in first
     assert b"PowerShell Encoded" in second[page] and b"PowerShell Encoded" not in first[page]
     classes = [name for name in first if name.startswith("rules/eq/") and name.count("/") == 3]
     assert classes and all(b"proc_powershell_encoded_copy" in first[name] for name in classes)
     assert not any(b"proc_powershell_encoded_copy" in second[name] for name in second if name in classes)
+
+
+def test_the_telemetry_edits_show_on_pages(edited_sites: list[tuple[str, Any, Any, str]]) -> None:
+    """The telemetry edits reach the summary pages they should (so the comparisons above are of summary
+    pages that changed) and leave alone the ones that read nothing they changed."""
+    fulls = [full for _, _, full, _ in edited_sites]
+    before, level, title, fields = fulls[1], fulls[2], fulls[3], fulls[4]
+    priority, index = "telemetry/priority/index.html", "telemetry/index.html"
+    assert level[priority] != before[priority]  # the cloud rule weighs more
+    assert level[index] == before[index]  # the index counts rules, not their levels
+    assert title[index] != level[index]  # a rule left the counts
+    events = [n for n in title if n.startswith("telemetry/") and b"PowerShell 5 or 7" in title[n]]
+    assert events and all(b"PowerShell or pwsh" in level[n] for n in events)
+    assert any(fields[n] != title[n] for n in fields if n.startswith("telemetry/") and n in title)

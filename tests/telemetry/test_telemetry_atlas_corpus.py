@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ruleatlas.store import Catalog
+from ruleatlas.store.collection import correlation_rules, rule_names, rule_needs
 from ruleatlas.store.telemetry import TelemetryQueries
 from ruleatlas.telemetry import TelemetryCatalog
 from ruleatlas.telemetry.observed import sample_index
@@ -196,3 +197,18 @@ def test_every_windows_rule_and_every_non_windows_product_rule_lists_events(
     linux = docs["sigma/net_connection_lnx_domain_localtonet_tunnel"]
     # a Sigma Linux category rule whose fields Sysmon for Linux's event carries is that event
     assert [(e["provider_name"], e["event_id"]) for e in linux["events"]] == [("Sysmon for Linux", 3)]
+
+
+def test_collection_needs_read_without_fields_are_the_same_needs(catalog: Catalog) -> None:
+    """Collection priority reads the rules' needs without their fields (`fields=False`), and correlations
+    resolve the rules they name among their own vendors' rules only: both give what the full reads give."""
+    with_fields, _ = rule_needs(catalog.db, fields=True)
+    without, _ = rule_needs(catalog.db, fields=False)
+    assert with_fields and without == with_fields
+    # the names of one vendor's rules, read alone, are that vendor's part of every rule's names
+    everyone, own = rule_names(catalog.db), rule_names(catalog.db, ["sigma"])
+    assert own and own == {key: uid for key, uid in everyone.items() if key[0] == "sigma"}
+    assert rule_names(catalog.db, []) == {}
+    # and the correlations this catalog has resolve alike
+    for correlation in correlation_rules(catalog.db):
+        assert all(own.get(("sigma", r)) == everyone.get(("sigma", r)) for r in correlation.refs)

@@ -30,11 +30,14 @@ class CoveredRule:
     channels: dict[EventRow, str] = field(default_factory=dict)
 
 
-def covered_rules(db: sqlite3.Connection) -> dict[str, CoveredRule]:
-    """Every counted detection-class rule (detection, correlation, building block) that covers an event."""
+def covered_rules(db: sqlite3.Connection, *, fields: bool = True) -> dict[str, CoveredRule]:
+    """Every counted detection-class rule (detection, correlation, building block) that covers an event.
+    `fields=False` leaves each event's ways of matching empty: reading them (a JSON text per rule and event)
+    is most of the cost, and collection priority needs only the events."""
     out: dict[str, CoveredRule] = {}
     rows = db.execute(
-        "SELECT e.uid, e.vendor, r.level, r.title, e.provider, e.channel, e.event_key, e.needs "
+        "SELECT e.uid, e.vendor, r.level, r.title, e.provider, e.channel, e.event_key, "
+        f"{'e.needs' if fields else 'NULL'} "
         "FROM tel_rule_events e JOIN rules r ON r.uid = e.uid "
         f"WHERE e.counted = 1 AND r.kind IN ({_PLACEHOLDERS}) ORDER BY e.uid",
         COUNTED_KINDS,
@@ -43,7 +46,7 @@ def covered_rules(db: sqlite3.Connection) -> dict[str, CoveredRule]:
         rule = out.get(uid)
         if rule is None:
             rule = out[uid] = CoveredRule(uid, vendor, level, title)
-        rule.events[(provider, key)] = json.loads(needs)
+        rule.events[(provider, key)] = json.loads(needs) if fields else []
         rule.channels[(provider, key)] = channel
     return out
 
@@ -74,13 +77,19 @@ def correlation_rules(db: sqlite3.Connection) -> list[CorrelationRow]:
     return out
 
 
-def rule_names(db: sqlite3.Connection) -> dict[tuple[str, str], str]:
+def rule_names(db: sqlite3.Connection, vendors: Iterable[str] | None = None) -> dict[tuple[str, str], str]:
     """(vendor, a rule's name or id) -> uid, as a correlation names the rules it correlates; the counted rule
-    wins over a deprecated copy."""
+    wins over a deprecated copy. `vendors`: only the rules of these (a correlation names rules of its own
+    vendor; reading every rule's name out of its document costs most of a second)."""
     out: dict[tuple[str, str], str] = {}
+    only = sorted(set(vendors)) if vendors is not None else None
+    if only is not None and not only:
+        return out
+    where = f"WHERE vendor IN ({', '.join('?' for _ in only)}) " if only is not None else ""
     for uid, vendor, rule_id, name, kind in db.execute(
         "SELECT uid, vendor, rule_id, COALESCE(json_extract(doc, '$.name'), ''), kind FROM rules "
-        "ORDER BY kind IN ('deprecated', 'unsupported'), uid"
+        f"{where}ORDER BY kind IN ('deprecated', 'unsupported'), uid",
+        only or (),
     ):
         del kind
         for key in (rule_id, name):
@@ -94,18 +103,19 @@ EventNeeds = dict[EventRow, tuple[str, list[list[str]]]]
 
 
 def rule_needs(
-    db: sqlite3.Connection, bridges: BridgeIndex | None = None
+    db: sqlite3.Connection, bridges: BridgeIndex | None = None, *, fields: bool = True
 ) -> tuple[list[RuleNeed], dict[str, EventNeeds]]:
     """What every counted detection rule needs (telemetry/priority.py's `RuleNeed`), and for each rule the
     fields it needs on each of its events. A single-event rule has one part: its covered events and the
     events bridged to them that carry its fields; a temporal correlation one part per rule it correlates
     (each must fire), other correlations one part (any of their rules' events). A correlation whose rules
-    cannot all be found is left out."""
+    cannot all be found is left out. `fields=False`: the needs alone, every event's ways of matching left
+    empty (a catalog without stored bridges reads them all the same: the bridges are worked out from them)."""
     needs: list[RuleNeed] = []
     event_needs: dict[str, EventNeeds] = {}
     parts_of: dict[str, frozenset[EventRow]] = {}
-    stored = stored_bridged(db)
-    for rule in covered_rules(db).values():
+    stored = stored_bridged(db, fields=fields)
+    for rule in covered_rules(db, fields=fields or stored is None).values():
         mine: EventNeeds = {e: (rule.channels.get(e, ""), alts) for e, alts in rule.events.items()}
         if stored is not None:  # the build's bridged events: the ones the rule page lists
             for event, (channel, alts, _scanned) in stored.get(rule.uid, {}).items():
@@ -119,8 +129,9 @@ def rule_needs(
         parts_of[rule.uid] = part
         event_needs[rule.uid] = mine
         needs.append(RuleNeed(rule.uid, rule.vendor, rule.level, rule.title, (part,)))
-    names = rule_names(db)
-    for corr in correlation_rules(db):
+    correlations = correlation_rules(db)
+    names = rule_names(db, {c.vendor for c in correlations})
+    for corr in correlations:
         uids = [names.get((corr.vendor, ref), "") for ref in corr.refs]
         if not uids or any(u not in parts_of for u in uids):
             continue
@@ -139,10 +150,11 @@ def rule_needs(
 
 
 def stored_bridged(
-    db: sqlite3.Connection,
+    db: sqlite3.Connection, *, fields: bool = True
 ) -> dict[str, dict[EventRow, tuple[str, list[list[str]], bool | None]]] | None:
     """uid -> bridged event -> (channel, the ways of matching in its names, whether the scanner feeds it
-    to the rule), as the build kept them (`tel_rule_bridged`); None for a catalog built without them."""
+    to the rule), as the build kept them (`tel_rule_bridged`); None for a catalog built without them.
+    `fields=False` leaves the ways of matching empty (not read)."""
     known = db.execute(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tel_rule_bridged'"
     ).fetchone()
@@ -150,11 +162,12 @@ def stored_bridged(
         return None
     out: dict[str, dict[EventRow, tuple[str, list[list[str]], bool | None]]] = {}
     for uid, provider, channel, key, scanned, needs in db.execute(
-        "SELECT uid, provider, channel, event_key, scanned, needs FROM tel_rule_bridged WHERE counted = 1"
+        f"SELECT uid, provider, channel, event_key, scanned, {'needs' if fields else 'NULL'} "
+        "FROM tel_rule_bridged WHERE counted = 1"
     ):
         out.setdefault(uid, {})[(provider, key)] = (
             channel,
-            json.loads(needs),
+            json.loads(needs) if fields else [],
             None if scanned is None else bool(scanned),
         )
     return out
@@ -164,7 +177,7 @@ def pipeline_only(db: sqlite3.Connection) -> dict[str, set[EventRow]]:
     """uid -> the bridged events the scanner does not feed to the rule (served once a pipeline maps them):
     readiness never counts the rule as firing on them."""
     out: dict[str, set[EventRow]] = {}
-    for uid, events in (stored_bridged(db) or {}).items():
+    for uid, events in (stored_bridged(db, fields=False) or {}).items():
         for event, (_channel, _alts, scanned) in events.items():
             if scanned is False:
                 out.setdefault(uid, set()).add(event)

@@ -119,27 +119,32 @@ def collection_priority(needs: Iterable[RuleNeed]) -> dict[EventRow, EventPriori
         if not parts:
             continue
         weight = need.weight
+        vendor, uid = need.vendor, need.uid
+        level = need.level if need.level in LEVELS else ""
+        several = len(parts) > 1
+        # an event in two parts of one rule counts the rule once (a single part holds each event once)
         counted: set[EventRow] = set()
         for part in parts:
             share = weight / (len(parts) * len(part))
+            alone = len(part) == 1
             for event in part:
                 entry = out.get(event)
                 if entry is None:
                     entry = out[event] = EventPriority(event)
                 entry.score += share
-                if event in counted:  # an event in two parts of one rule counts the rule once
-                    continue
-                counted.add(event)
-                if len(parts) > 1:
+                if several:
+                    if event in counted:
+                        continue
+                    counted.add(event)
                     entry.required += 1
-                elif len(part) == 1:
+                elif alone:
                     entry.alone += 1
                 else:
                     entry.shared += 1
-                entry.by_vendor[need.vendor] = entry.by_vendor.get(need.vendor, 0) + 1
-                level = need.level if need.level in LEVELS else ""
-                entry.by_level[level] = entry.by_level.get(level, 0) + 1
-                entry.rules.append(need.uid)
+                by_vendor, by_level = entry.by_vendor, entry.by_level
+                by_vendor[vendor] = by_vendor.get(vendor, 0) + 1
+                by_level[level] = by_level.get(level, 0) + 1
+                entry.rules.append(uid)
     return out
 
 

@@ -18,6 +18,7 @@ from ruleatlas.web.collection_views import (
 )
 from ruleatlas.web.render import SiteRenderer
 from ruleatlas.web.telemetry_views import TelemetryAtlas
+from ruleatlas.web.urls import page_file
 
 if TYPE_CHECKING:
     from ruleatlas.web.telemetry_pages import TelemetryPageRenderer
@@ -71,14 +72,31 @@ def coverage_index_page(pages: TelemetryPageRenderer, atlas: TelemetryAtlas | No
 
 
 def write_collection_pages(
-    site: Path, pages: TelemetryPageRenderer, atlas: TelemetryAtlas, platforms: set[str] | None
+    site: Path,
+    pages: TelemetryPageRenderer,
+    atlas: TelemetryAtlas,
+    platforms: set[str] | None,
+    *,
+    priority: bool = True,
+    coverage: bool = True,
 ) -> int:
-    """The priority page and the coverage index (always: they rank every event), and the coverage matrices
-    of `platforms` (None: all)."""
-    SiteRenderer.write_page(site, PRIORITY_PATH, priority_page(pages, atlas))
-    SiteRenderer.write_page(site, COVERAGE_PATH, coverage_index_page(pages, atlas))
-    written = 2
+    """The priority page (it ranks every event) unless `priority` is False, the coverage index (it lists the
+    platforms: only a full build, or when it is missing), and the coverage matrices of `platforms` (None: all)
+    unless `coverage` is False. A page the site lacks is written all the same."""
+
+    def missing(path: str) -> bool:
+        return not (site / page_file(path)).is_file()
+
+    written = 0
+    if priority or missing(PRIORITY_PATH):
+        SiteRenderer.write_page(site, PRIORITY_PATH, priority_page(pages, atlas))
+        written += 1
+    if platforms is None or missing(COVERAGE_PATH):
+        SiteRenderer.write_page(site, COVERAGE_PATH, coverage_index_page(pages, atlas))
+        written += 1
     for key in sorted(atlas.telemetry.platforms if platforms is None else platforms):
+        if not coverage and not missing(coverage_path(key)):
+            continue
         html = coverage_page(pages, atlas, key)
         if html is not None:
             SiteRenderer.write_page(site, coverage_path(key), html)

@@ -160,15 +160,25 @@ class CollectionModel:
     by_provider: dict[str, list[EventPriority]]  # provider -> its events' priorities (for its page)
 
 
+def collection_bridges(atlas: TelemetryAtlas) -> BridgeIndex:
+    """The event bridges of the atlas's definitions, worked out once per atlas."""
+    found = atlas.extras.get("bridges")
+    if isinstance(found, BridgeIndex):
+        return found
+    bridges = bridge_index(atlas.telemetry)
+    atlas.extras["bridges"] = bridges
+    return bridges
+
+
 def collection_model(atlas: TelemetryAtlas) -> CollectionModel:
     """Computed once per atlas and kept on it."""
     found = atlas.extras.get("collection")
     if isinstance(found, CollectionModel):
         return found
-    bridges = bridge_index(atlas.telemetry)
+    bridges = collection_bridges(atlas)
     needs: list[RuleNeed] = []
     if atlas.queries.has_tables():
-        raw, _ = rule_needs(atlas.queries.db, bridges)
+        raw, _ = rule_needs(atlas.queries.db, bridges, fields=False)  # the events, not their fields
         needs = [
             RuleNeed(
                 n.uid,
@@ -225,7 +235,7 @@ def _catch_all(atlas: TelemetryAtlas, event: EventRow) -> bool:
         named = atlas.extras.get("named_platforms")
         if not isinstance(named, frozenset):
             named = atlas.extras["named_platforms"] = frozenset(
-                e.platform for e in atlas.entries.values() if e.kind == PLATFORM_KIND and e.event_keys()
+                e.platform for e in atlas.entries.values() if e.kind == PLATFORM_KIND and e.has_events()
             )
         return event[1] == ANY_EVENT or entry.name == WINDOWS_PRODUCT or entry.platform in named
     defined = entry.event(parse_event_key(event[1]))

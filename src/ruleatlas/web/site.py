@@ -195,7 +195,8 @@ def _write_other_pages(
     # Equivalence classes (web/relations_pages.py): the list, and the pages of every class (a full render)
     # or of the classes the changed rules were or are in.
     write_class_pages(site, catalog_path, changed=changed_rules, previous_catalog=previous_catalog)
-    # Telemetry and readiness pages: all, or those of the events the changed rules covered (the build says).
+    # Telemetry and readiness pages: all, or those of the events the changed rules covered (the build says),
+    # and the summary pages that read something of the changed rules that changed.
     if telemetry_pages is not None:
         write_telemetry_pages(
             site,
@@ -203,4 +204,6 @@ def _write_other_pages(
             telemetry_pages,
             jobs=jobs,
             renderer=SiteRenderer(indicator_pages=True, field_pages=True),
+            changed_rules=changed_rules,
+            previous_catalog=previous_catalog,
         )

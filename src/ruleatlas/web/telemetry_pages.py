@@ -40,12 +40,14 @@ from ruleatlas.web.collection_pages import coverage_index_page, write_collection
 from ruleatlas.web.collection_views import (
     COVERAGE_PATH,
     PRIORITY_PATH,
+    collection_bridges,
     collection_model,
     coverage_path,
     event_collection_view,
     provider_priority_view,
 )
 from ruleatlas.web.render import VENDOR_NAMES, Chrome, SiteRenderer, _use_fast_escape, vendor_name
+from ruleatlas.web.telemetry_changes import PageChanges, page_changes, rule_inputs
 from ruleatlas.web.telemetry_fragments import (
     crumbs_html,
     enums_html,
@@ -415,8 +417,14 @@ def write_telemetry_pages(
     jobs: int = 1,
     renderer: SiteRenderer | None = None,
     progress: Callable[[int], None] | None = None,
+    changed_rules: set[str] | None = None,
+    previous_catalog: Path | None = None,
 ) -> int:
-    """Write the telemetry pages `job` asks for and the readiness page; returns the pages written."""
+    """Write the telemetry pages `job` asks for and the readiness page; returns the pages written.
+
+    A rebuild (`job.events` given) that also names the rules it stored again or removed (`changed_rules`)
+    and the catalog they were in before (`previous_catalog`) renders a summary page only when what it reads
+    of those rules changed (web/telemetry_changes.py); the site keeps the last build's copy of the others."""
     global _worker
     pages = TelemetryPageRenderer(renderer, samples_loaded=job.samples is not None)
     written = 0
@@ -437,14 +445,25 @@ def write_telemetry_pages(
             _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(None, queries))
             _write(site, COVERAGE_PATH, coverage_index_page(pages, None))  # the ATT&CK pages link to it
             return written + 3
+        mappings = queries.vendor_mappings()
+        vendors = sorted(mappings)
+        changes = _page_changes(catalog.db, job, changed_rules, previous_catalog, vendors)
+
+        def wanted_page(path: str, changed: bool) -> bool:  # a page kept must be there to keep
+            return changed or not (site / urls.page_file(path)).is_file()
+
         atlas = TelemetryAtlas(job.telemetry, queries, sample_index(job.samples))
-        _write(site, urls.TELEMETRY_PATH, pages.index_page(atlas))
-        _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(atlas, queries))
-        written += 2
-        vendors = sorted(queries.vendor_mappings())
+        atlas.extras["vendor_mappings"] = mappings  # read once: every vendor page reads it
+        if wanted_page(urls.TELEMETRY_PATH, changes.index):
+            _write(site, urls.TELEMETRY_PATH, pages.index_page(atlas))
+            written += 1
+        if wanted_page(urls.TELEMETRY_UNCOVERED_PATH, changes.uncovered):
+            _write(site, urls.TELEMETRY_UNCOVERED_PATH, pages.uncovered_page(atlas, queries))
+            written += 1
         for vendor in vendors:
-            _write(site, urls.telemetry_vendor_path(vendor), pages.vendor_page(atlas, vendor))
-        written += len(vendors)
+            if wanted_page(urls.telemetry_vendor_path(vendor), vendor in changes.vendors):
+                _write(site, urls.telemetry_vendor_path(vendor), pages.vendor_page(atlas, vendor))
+                written += 1
         # a platform's page moves with the rules of its events: all of them on a full build, else those of the
         # changed events (an event of no platform is a Windows channel's)
         platforms = (
@@ -456,20 +475,27 @@ def write_telemetry_pages(
             }
         )
         for platform_key in sorted(platforms):
+            if not wanted_page(platform_path(platform_key), changes.index):
+                continue
             html = pages.platform_page(atlas, platform_key)
             if html is not None:
                 _write(site, platform_path(platform_key), html)
                 written += 1
-        # computed once here, before the workers fork, so that every event page shares it
-        model = collection_model(atlas)
-        written += write_collection_pages(site, pages, atlas, platforms)
-        if job.events is not None:
-            # an event's priority moves with the rules of the events bridged to it
-            job.events = set(job.events) | model.bridges.partners(atlas.entries_of(job.events))
+        written += write_collection_pages(
+            site,
+            pages,
+            atlas,
+            None if job.events is None else platforms,
+            priority=changes.priority,
+            coverage=changes.coverage,
+        )
         if job.events is None:
             todo = [(e.name, str(k)) for e, k in atlas.pages()]
             providers = list(atlas.entries.values())
         else:
+            # an event's priority moves with the rules of the events bridged to it
+            bridges = collection_bridges(atlas)
+            job.events = set(job.events) | bridges.partners(atlas.entries_of(job.events))
             wanted = atlas.entries_of(job.events)
             todo = []
             for name, key_text in sorted(wanted):
@@ -479,10 +505,17 @@ def write_telemetry_pages(
                     todo.append((name, key_text))
                 else:
                     _remove_page(site, urls.telemetry_event_path(name, key))
-            providers = [atlas.entries[n] for n in sorted({n for n, _ in wanted}) if n in atlas.entries]
+            providers = [
+                atlas.entries[n]
+                for n in sorted({n for n, _ in wanted})
+                if n in atlas.entries and wanted_page(atlas.entries[n].path, changes.providers)
+            ]
         # the biggest provider pages first, so that no worker is left with a long one at the end
         providers.sort(key=lambda e: -len(e.event_keys()))
         items = [(e.name, PROVIDER_PAGE) for e in providers] + todo
+        if items:
+            # computed once here, before the workers fork, so that every page shares it
+            collection_model(atlas)
         _worker = (pages, atlas)
         try:
             written += _render_all(site, catalog_path, items, jobs, progress)
@@ -494,6 +527,30 @@ def write_telemetry_pages(
             keep |= {urls.telemetry_event_path(n, parse_event_key(k)) for n, k in todo}
             _prune(site, keep)
     return written
+
+
+def _page_changes(
+    db: sqlite3.Connection,
+    job: TelemetryPagesJob,
+    changed_rules: set[str] | None,
+    previous_catalog: Path | None,
+    vendors: list[str],
+) -> PageChanges:
+    """Which summary pages to render: all of them on a full build, or when the rebuild does not say which
+    rules changed or the previous catalog is gone; else those that read something of a changed rule that
+    changed."""
+    if job.events is None or changed_rules is None or previous_catalog is None:
+        return PageChanges.everything(vendors)
+    if not previous_catalog.is_file():
+        return PageChanges.everything(vendors)
+    before_db = sqlite3.connect(f"file:{previous_catalog}?mode=ro", uri=True)
+    try:
+        before = rule_inputs(before_db, changed_rules)
+    except sqlite3.Error:  # a catalog of an older layout: render them all
+        return PageChanges.everything(vendors)
+    finally:
+        before_db.close()
+    return page_changes(before, rule_inputs(db, changed_rules))
 
 
 def _render_all(

@@ -77,6 +77,16 @@ def platform_entries(atlas: TelemetryAtlas, key: str) -> list[ProviderEntry]:
     return [e for e in atlas.entries.values() if e.definition is not None and e.definition.platform == key]
 
 
+def _provider_rules(atlas: TelemetryAtlas) -> dict[str, dict[str, str]]:
+    """provider -> counted rule uid -> vendor, read once per atlas (the index and every platform page)."""
+    found = atlas.extras.get("provider_rules")
+    if not isinstance(found, dict):
+        found = atlas.extras["provider_rules"] = (
+            atlas.queries.provider_rules() if atlas.queries.has_tables() else {}
+        )
+    return found
+
+
 def _figures(
     atlas: TelemetryAtlas, entries: list[ProviderEntry], rules_by_provider: dict[str, dict[str, str]]
 ) -> Figures:
@@ -122,7 +132,7 @@ def _platform_head(platform: PlatformDef) -> PlatformHead:
 
 def platforms_view(atlas: TelemetryAtlas) -> PlatformsView:
     """One card per platform that has events or a definition, the busiest first."""
-    rules_by_provider = atlas.queries.provider_rules() if atlas.queries.has_tables() else {}
+    rules_by_provider = _provider_rules(atlas)
     cards: list[PlatformCard] = []
     for platform in atlas.telemetry.platforms.values():
         entries = platform_entries(atlas, platform.key)
@@ -140,7 +150,7 @@ def platform_view(atlas: TelemetryAtlas, key: str) -> PlatformView | None:
     platform = atlas.telemetry.platforms.get(key)
     if platform is None:
         return None
-    rules_by_provider = atlas.queries.provider_rules() if atlas.queries.has_tables() else {}
+    rules_by_provider = _provider_rules(atlas)
     entries = platform_entries(atlas, key)
     providers: list[PlatformProvider] = []
     events: list[PlatformEvent] = []

@@ -309,6 +309,13 @@ class ProviderEntry:
             self._keys = sorted(keys, key=event_sort_key)
         return self._keys
 
+    def has_events(self) -> bool:
+        """Whether it has any event (`event_keys()` without sorting them)."""
+        if self._keys is not None:
+            return bool(self._keys)
+        defined = self.definition is not None and bool(self.definition.events)
+        return bool(self.referenced or self.sampled or defined)
+
     def event(self, key: EventKey) -> EventDef | None:
         return self.definition.events.get(key) if self.definition is not None else None
 
@@ -335,6 +342,7 @@ class TelemetryAtlas:
             name: ProviderEntry(name, p) for name, p in telemetry.providers.items()
         }
         self._alias: dict[str, str] = {}  # table provider name -> entry name
+        self._names_of: tuple[int, dict[str, list[str]]] = (0, {})  # entry name -> table names, indexed
         for (provider, key), channel in referenced.items():
             entry = self.entry_for(provider)
             entry.referenced[key] = channel
@@ -380,7 +388,23 @@ class TelemetryAtlas:
 
     def table_names(self, name: str) -> list[str]:
         """The spellings rules' rows use for a provider (the tables keep the name a rule gave)."""
-        return [p for p, c in self._alias.items() if c == name] or [name]
+        # indexed once per spelling added (`canonical` only adds): a scan of every spelling per call made
+        # the platform and coverage pages quadratic (886 AWS/GCP services x thousands of spellings)
+        if self._names_of[0] != len(self._alias):
+            names: dict[str, list[str]] = {}
+            for provider, entry_name in self._alias.items():
+                names.setdefault(entry_name, []).append(provider)
+            self._names_of = (len(self._alias), names)
+        return list(self._names_of[1].get(name, ())) or [name]
+
+    def vendor_mappings(self) -> dict[str, dict[EventKeyRow, int]]:
+        """`TelemetryQueries.vendor_mappings`, read once per atlas (every vendor page reads it)."""
+        found = self.extras.get("vendor_mappings")
+        if not isinstance(found, dict):
+            found = self.extras["vendor_mappings"] = (
+                self.queries.vendor_mappings() if self.queries.has_tables() else {}
+            )
+        return found
 
     def sample(self, provider: str, key: EventKey) -> SampleRecord | None:
         if provider not in self._sampled:
@@ -717,7 +741,7 @@ def _rule_path(uid: str) -> str:
 def vendor_view(atlas: TelemetryAtlas, vendor: str) -> VendorView:
     """Events x providers that have rules of `vendor`: "N events across M providers with <vendor> rules,
     K mappings" (a mapping: one rule covering one event)."""
-    per_event = atlas.queries.vendor_mappings().get(vendor, {}) if atlas.queries.has_tables() else {}
+    per_event = atlas.vendor_mappings().get(vendor, {})
     providers: dict[str, list[VendorEvent]] = {}
     for (provider, key_text), n in per_event.items():
         entry = atlas.entry_for(provider)
