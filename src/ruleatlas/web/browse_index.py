@@ -292,10 +292,39 @@ def update_indexes(
     if target.read_bytes() != text:
         atomic.write_bytes(target, text)
         sizes["rules.js"] = len(text)
-    if search_changed or [r.uid for r in old] != [r.uid for r in rows]:
-        text = as_script(
-            SEARCH_VAR, search_index((r.uid for r in rows), search_texts(catalog), search_indicators(catalog))
-        ).encode("utf-8")
+    order = [r.uid for r in rows]
+    if search_changed or [r.uid for r in old] != order:
+        moved = (
+            None if search_changed else _reordered_search(data_dir / "search.js", [r.uid for r in old], order)
+        )
+        index = moved or search_index(order, search_texts(catalog), search_indicators(catalog))
+        text = as_script(SEARCH_VAR, index).encode("utf-8")
         atomic.write_bytes(data_dir / "search.js", text)
         sizes["search.js"] = len(text)
     return sizes
+
+
+def _reordered_search(path: Path, old_order: list[str], order: list[str]) -> dict[str, Any] | None:
+    """The search index at `path` (made in `old_order`) with the same rules' entries in `order`, as
+    `search_index` makes it: comparison kinds numbered again by first use. None when it cannot be read."""
+    index = _read_script(path, SEARCH_VAR)
+    try:
+        entries = index["rules"]
+        if len(entries) != len(old_order) or sorted(old_order) != sorted(order):
+            return None
+        at = {uid: i for i, uid in enumerate(old_order)}
+        entries = [entries[at[uid]] for uid in order]
+        kinds: list[str] = index["kinds"]
+        renumber: dict[int, int] = {}
+        for entry in entries:
+            flat = entry[6]
+            for i in range(1, len(flat), 4):
+                renumber.setdefault(flat[i], len(renumber))
+        if list(renumber) != list(range(len(renumber))):
+            for entry in entries:
+                flat = entry[6]
+                for i in range(1, len(flat), 4):
+                    flat[i] = renumber[flat[i]]
+        return {"kinds": [kinds[k] for k in renumber], "retired": sorted(RETIRED), "rules": entries}
+    except (KeyError, IndexError, TypeError):
+        return None
