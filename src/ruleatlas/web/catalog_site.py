@@ -36,6 +36,7 @@ from ruleatlas import __version__
 from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.store.browse import (
+    IndicatorFigures,
     IndicatorRules,
     all_indicator_rules,
     catalog_overview,
@@ -173,7 +174,7 @@ class HomeFigures:
     `store.browse.indicator_figures`. Kept beside the catalog (`RECORD_FILE`) for the next build."""
 
     fields: int
-    indicators: dict[str, Any]
+    indicators: IndicatorFigures
 
     @classmethod
     def read(cls, catalog_path: Path, built_at: str) -> HomeFigures | None:
@@ -182,7 +183,9 @@ class HomeFigures:
             data = json.loads((catalog_path.parent / "cache" / RECORD_FILE).read_text(encoding="utf-8"))
             if data.get("format") != RECORD_FORMAT or data.get("built_at") != built_at or not built_at:
                 return None
-            return cls(int(data["fields"]), dict(data["indicators"]))
+            figures = data["indicators"]
+            top = [dict(t) for t in figures["top_indicators"]]  # as written: TopIndicator rows
+            return cls(int(data["fields"]), {"indicators": int(figures["indicators"]), "top_indicators": top})  # type: ignore[typeddict-item]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
