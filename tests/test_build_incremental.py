@@ -103,37 +103,60 @@ def test_the_edits_move_relations(edited: list[tuple[str, Any, Any, str]]) -> No
 
 ENCODED = f"{RULES}/proc_powershell_encoded.yml"
 AWS_KEY = f"{RULES}/aws_iam_create_access_key.yml"
-SITE_EDITS: list[tuple[str, list[tuple[str, str, str]]]] = [
-    # (what, [(file, old text, new text)]): two edits a build, each pair of builds costs ~5 s of CPU.
-    # A file added or removed makes the next build a full one (the plan patches a catalog of the same set
-    # of files), so those need no comparison.
-    (
-        "level and technique",
-        [(ENCODED, "level: high", "level: critical"), (ENCODED, "attack.t1059.001", "attack.t1036")],
-    ),
+ADDED = f"{RULES}/proc_powershell_added.yml"
+ADDED_TEXT = """title: Added PowerShell Download Cradle
+id: 11111111-0000-4000-8000-0000000000aa
+status: experimental
+description: A rule added between two builds.
+tags:
+    - attack.defense-evasion
+    - attack.t1027
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    selection:
+        Image|endswith: '\\powershell.exe'
+        CommandLine|contains: 'DownloadString'
+    condition: selection
+level: medium
+"""
+# (what, [(file, old text, new text)], the build's mode): each pair of builds costs ~5 s of CPU. Each kind of
+# edit takes its own path through the pages step (web/attack_pages.py, web/catalog_changes.py): a level
+# only moves the matrix's filter data and the lists, a technique the ATT&CK aggregates, a title the lists
+# and the search order. A file added or removed makes the next build a full one (the plan patches a catalog
+# of the same set of files): compared all the same. Old text "" creates the file, new text "" removes it.
+SITE_EDITS: list[tuple[str, list[tuple[str, str, str]], str]] = [
+    ("level", [(ENCODED, "level: high", "level: critical")], "incremental"),
+    ("technique", [(ENCODED, "attack.t1059.001", "attack.t1036")], "incremental"),
     (
         "title, and a member leaves the class of three",
         [
             (ENCODED, "title: Encoded PowerShell", "title: PowerShell Encoded"),
             (f"{RULES}/proc_powershell_encoded_copy.yml", "' -enc '", "' -encodedcommand '"),
         ],
+        "incremental",
     ),
     # The telemetry summary pages are rendered again only when what they read of the changed rules changed
     # (web/telemetry_changes.py): a level alone moves the priority ranking and the provider pages, not the
     # index or the vendor pages; a title alone the event pages; a rule leaving the counts every figure.
-    ("level of a cloud rule", [(AWS_KEY, "level: medium", "level: high")]),
+    ("level of a cloud rule", [(AWS_KEY, "level: medium", "level: high")], "incremental"),
     (
         "title of a rule, and a cloud rule deprecated",
         [
             (f"{RULES}/proc_powershell_or_pwsh.yml", "title: PowerShell or pwsh", "title: PowerShell 5 or 7"),
             (f"{RULES}/aws_iam_create_access_key_root.yml", "status: test", "status: deprecated"),
         ],
+        "incremental",
     ),
     # the fields a rule reads: its event's field counts, and the events bridged to it that carry them
     (
         "fields a rule reads",
         [(f"{RULES}/proc_powershell_regex.yml", "CommandLine|re:", "ParentCommandLine|re:")],
+        "incremental",
     ),
+    ("a rule added", [(ADDED, "", ADDED_TEXT)], "full"),
+    ("the rule removed", [(ADDED, ADDED_TEXT, "")], "full"),
 ]
 BUILT_AT = re.compile(rb"Built [^<]*")  # the home page says when it was built
 
@@ -150,6 +173,14 @@ def _site_files(site: Path) -> dict[str, bytes]:
 
 def _apply(rules: Path, path: str, old: str, new: str) -> None:
     rule = rules / path
+    if not old:
+        assert not rule.exists()
+        rule.write_text(new, encoding="utf-8")
+        return
+    if not new:
+        assert rule.read_text(encoding="utf-8") == old
+        rule.unlink()
+        return
     text = rule.read_text(encoding="utf-8")
     assert old in text
     rule.write_text(text.replace(old, new), encoding="utf-8")
@@ -164,7 +195,7 @@ def edited_sites(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, An
     config.pages = True
     build(config)
     results = []
-    for number, (what, edits) in enumerate(SITE_EDITS):
+    for number, (what, edits, _mode) in enumerate(SITE_EDITS):
         for path, old, new in edits:
             _apply(rules, path, old, new)
         summary = build(config)
@@ -181,7 +212,7 @@ def test_an_incremental_build_writes_the_site_a_full_build_does(
     edited_sites: list[tuple[str, Any, Any, str]], number: int
 ) -> None:
     what, incremental, full, mode = edited_sites[number]
-    assert mode == "incremental", what
+    assert mode == SITE_EDITS[number][2], what
     assert sorted(incremental) == sorted(full), what
     different = [name for name in full if incremental[name] != full[name]]
     assert different == [], what
@@ -190,20 +221,26 @@ def test_an_incremental_build_writes_the_site_a_full_build_does(
 def test_the_site_edits_show_on_pages(edited_sites: list[tuple[str, Any, Any, str]]) -> None:
     """The edits reach the pages they should, so the comparisons above are of pages that changed."""
     page = "rules/sigma/proc_powershell_encoded/index.html"
-    first, second = (full for _, _, full, _ in edited_sites[:2])
-    assert b"critical" in first[page]
-    assert b"T1036" in first[page] and "attack/T1036/index.html" in first
-    assert b"PowerShell Encoded" in second[page] and b"PowerShell Encoded" not in first[page]
-    classes = [name for name in first if name.startswith("rules/eq/") and name.count("/") == 3]
-    assert classes and all(b"proc_powershell_encoded_copy" in first[name] for name in classes)
-    assert not any(b"proc_powershell_encoded_copy" in second[name] for name in second if name in classes)
+    fulls = [full for _, _, full, _ in edited_sites]
+    level, technique, title, added, removed = fulls[0], fulls[1], fulls[2], fulls[6], fulls[7]
+    assert b"critical" in level[page]
+    assert (
+        b"T1036" not in level[page] and b"T1036" in technique[page] and "attack/T1036/index.html" in technique
+    )
+    assert b"PowerShell Encoded" in title[page] and b"PowerShell Encoded" not in technique[page]
+    classes = [name for name in technique if name.startswith("rules/eq/") and name.count("/") == 3]
+    assert classes and all(b"proc_powershell_encoded_copy" in technique[name] for name in classes)
+    assert not any(b"proc_powershell_encoded_copy" in title[name] for name in title if name in classes)
+    new_page = "rules/sigma/proc_powershell_added/index.html"
+    assert new_page in added and new_page not in removed and new_page not in title
+    assert b"Added PowerShell Download Cradle" in added["data/rules.js"]
 
 
 def test_the_telemetry_edits_show_on_pages(edited_sites: list[tuple[str, Any, Any, str]]) -> None:
     """The telemetry edits reach the summary pages they should (so the comparisons above are of summary
     pages that changed) and leave alone the ones that read nothing they changed."""
     fulls = [full for _, _, full, _ in edited_sites]
-    before, level, title, fields = fulls[1], fulls[2], fulls[3], fulls[4]
+    before, level, title, fields = fulls[2], fulls[3], fulls[4], fulls[5]
     priority, index = "telemetry/priority/index.html", "telemetry/index.html"
     assert level[priority] != before[priority]  # the cloud rule weighs more
     assert level[index] == before[index]  # the index counts rules, not their levels

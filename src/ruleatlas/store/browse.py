@@ -329,25 +329,29 @@ def _identity(catalog: Catalog) -> object:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def browse_rows(catalog: Catalog) -> list[BrowseRow]:
-    """Every rule as a browse row, sorted by title (cached while the catalog file stays the same)."""
-    key = str(catalog.path)
-    identity = _identity(catalog)
-    cached = _ROWS_CACHE.get(key)
-    if cached is not None and identity is not None and cached[0] == identity:
-        return cached[1]
+def browse_rows_of(catalog: Catalog, uids: Iterable[str]) -> list[BrowseRow]:
+    """The browse rows of `uids` (those the catalog has), in no particular order."""
+    return _browse_rows(catalog, sorted(set(uids)))
+
+
+def _browse_rows(catalog: Catalog, uids: list[str] | None) -> list[BrowseRow]:
+    where, params = (
+        ("", []) if uids is None else (" WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(uids)])
+    )
     techniques: dict[str, list[str]] = {}
     tactics: dict[str, list[str]] = {}
     placed: dict[str, list[tuple[str, str]]] = {}
     for uid, tech, tactic in catalog.db.execute(
-        "SELECT DISTINCT uid, technique_id, tactic_id FROM rule_techniques ORDER BY uid, technique_id"
+        f"SELECT DISTINCT uid, technique_id, tactic_id FROM rule_techniques{where} "
+        "ORDER BY uid, technique_id",
+        params,
     ):
         placed.setdefault(uid, []).append((tech, tactic))
         if tech not in techniques.setdefault(uid, []):
             techniques[uid].append(tech)
         if tactic and tactic not in tactics.setdefault(uid, []):
             tactics[uid].append(tactic)
-    rows = [
+    return [
         BrowseRow(
             uid,
             vendor,
@@ -368,9 +372,21 @@ def browse_rows(catalog: Catalog) -> list[BrowseRow]:
             catalog.db.execute(
                 "SELECT r.uid, r.vendor, r.title, r.status, r.level, r.kind, r.product, r.category, "
                 "r.service, s.created, s.modified FROM rules r LEFT JOIN rule_search s ON s.rowid = r.rowid"
+                + where.replace("uid", "r.uid"),
+                params,
             )
         )
     ]
+
+
+def browse_rows(catalog: Catalog) -> list[BrowseRow]:
+    """Every rule as a browse row, sorted by title (cached while the catalog file stays the same)."""
+    key = str(catalog.path)
+    identity = _identity(catalog)
+    cached = _ROWS_CACHE.get(key)
+    if cached is not None and identity is not None and cached[0] == identity:
+        return cached[1]
+    rows = _browse_rows(catalog, None)
     rows.sort(key=lambda r: (r.title.casefold(), r.uid))
     if identity is not None:
         _ROWS_CACHE.clear()  # one catalog at a time is what a server reads
@@ -427,9 +443,39 @@ def sort_rows(rows: list[BrowseRow], sort: str) -> list[BrowseRow]:
 # -- home figures --------------------------------------------------------------------------------------------
 
 
-def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> CatalogOverview:
+class IndicatorFigures(TypedDict):
+    """The home page's indicator figures (`indicator_figures`)."""
+
+    indicators: int
+    top_indicators: list[TopIndicator]
+
+
+def indicator_figures(catalog: Catalog, top_indicators: int = 20) -> IndicatorFigures:
+    """The home page's indicator figures: distinct indicator keys, and the most used keys (counted rules,
+    all vendors). They change only with indicator rows and which rules are counted."""
+    db = catalog.db
+    top: list[TopIndicator] = [
+        {"field": f, "kind": k, "value": v, "shown": shown or v, "transforms": t, "rules": n}
+        for f, k, v, t, n, shown in db.execute(
+            "SELECT c.field, c.kind, c.value, c.transforms, SUM(c.rules) AS n, s.shown "
+            "FROM indicator_counts c LEFT JOIN indicator_spellings s USING (field, kind, value, transforms) "
+            "GROUP BY c.field, c.kind, c.value, c.transforms ORDER BY n DESC, c.field, c.kind, c.value "
+            "LIMIT ?",
+            (top_indicators,),
+        )
+    ]
+    indicators = db.execute(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT field, kind, value, transforms FROM indicators)"
+    ).fetchone()[0]
+    return {"indicators": indicators, "top_indicators": top}
+
+
+def catalog_overview(
+    catalog: Catalog, top_indicators: int = 20, figures: IndicatorFigures | None = None
+) -> CatalogOverview:
     """What the home page shows: totals by vendor, status, level, kind, product and log source; the sources
-    with their commits; the build time; the most used indicators (counted rules, all vendors)."""
+    with their commits; the build time; the most used indicators (counted rules, all vendors: `figures`,
+    `indicator_figures`' answer, when the caller has it)."""
     db = catalog.db
 
     def grouped(column: str) -> list[tuple[str, int]]:
@@ -447,23 +493,12 @@ def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> CatalogOverv
             "FROM rules GROUP BY ls ORDER BY n DESC, ls"
         )
     ]
-    indicators: list[TopIndicator] = [
-        {"field": f, "kind": k, "value": v, "shown": shown or v, "transforms": t, "rules": n}
-        for f, k, v, t, n, shown in db.execute(
-            "SELECT c.field, c.kind, c.value, c.transforms, SUM(c.rules) AS n, s.shown "
-            "FROM indicator_counts c LEFT JOIN indicator_spellings s USING (field, kind, value, transforms) "
-            "GROUP BY c.field, c.kind, c.value, c.transforms ORDER BY n DESC, c.field, c.kind, c.value "
-            "LIMIT ?",
-            (top_indicators,),
-        )
-    ]
+    figures = indicator_figures(catalog, top_indicators) if figures is None else figures
     meta = catalog.meta()
     return {
         "rules": db.execute("SELECT COUNT(*) FROM rules").fetchone()[0],
         "files": db.execute("SELECT COUNT(*) FROM files").fetchone()[0],
-        "indicators": db.execute(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT field, kind, value, transforms FROM indicators)"
-        ).fetchone()[0],
+        "indicators": figures["indicators"],
         "per_vendor": grouped("vendor"),
         "per_status": grouped("status"),
         "per_level": grouped("level"),
@@ -483,7 +518,7 @@ def catalog_overview(catalog: Catalog, top_indicators: int = 20) -> CatalogOverv
         ],
         "built_at": meta.get("built_at", ""),
         "attack_version": meta.get("attack_version", ""),
-        "top_indicators": indicators,
+        "top_indicators": figures["top_indicators"],
         "kind_vs_status": catalog.kind_vs_status(),
     }
 

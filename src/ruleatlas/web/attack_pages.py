@@ -9,6 +9,13 @@ reports through exactly those rules), so only the pages of the techniques those 
 the last build are rendered again; the matrix, tactic and gaps pages are recomputed and written when their
 view changed. What each rule tagged, and the aggregate pages' view hashes, are recorded beside the catalog
 (`cache/attack-pages.json`), never in the published site.
+
+What the aggregate pages read of a rule is its row's kind, status, level, vendor, log source and placements
+(the record keeps them per tagged rule). When the changed rules' rows differ at most in level or vendor, only
+the matrix can change, and it is made from the recorded matrix frame and per-rule filter data with those
+rules' entries replaced; the technique pages are made from the rows of the rules under their techniques
+alone. Any other change (a tag, a kind or status, a log source, a rule tagged or untagged) recomputes the
+aggregate pages from every rule, as a full render does.
 """
 
 from __future__ import annotations
@@ -47,12 +54,19 @@ from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
 from ruleatlas.web import attack_answers, urls
-from ruleatlas.web.attack_views import gaps_view, matrix_view, tactic_view, technique_view
+from ruleatlas.web.attack_views import (
+    MatrixRule,
+    gaps_view,
+    matrix_frame,
+    matrix_page_view,
+    tactic_view,
+    technique_view,
+)
 from ruleatlas.web.render import SiteRenderer, _use_fast_escape, templates_fingerprint
 from ruleatlas.workers import batch_size, forked_pool
 
 MANIFEST_FILE = "attack-pages.json"
-MANIFEST_FORMAT = "ruleatlas-attack-pages/2"
+MANIFEST_FORMAT = "ruleatlas-attack-pages/3"
 TEMPLATES = ("matrix", "technique", "tactic", "gaps", "missing")
 STYLESHEET = urls.STATIC_PATH + "attack.css"
 
@@ -79,16 +93,49 @@ class AttackPagesResult:
     written_paths: list[str] = field(default_factory=list)
 
 
+# A tagged rule as the aggregate pages read it: kind, status, level, vendor, product, service, and its
+# placements as a flat sorted [technique, tactic, technique, tactic, ...] list.
+RuleSignature = list[Any]
+FACET_COLUMNS = (2, 3)  # level and vendor: of the aggregate pages, only the matrix's filter data shows them
+
+
+def rule_signatures(
+    rules: Mapping[str, RuleInfo], placements: Iterable[Placement]
+) -> dict[str, RuleSignature]:
+    placed: dict[str, set[tuple[str, str]]] = {}
+    for p in placements:
+        placed.setdefault(p.uid, set()).add((p.technique_id, p.tactic_id))
+    return {
+        uid: [
+            r.kind,
+            r.status,
+            r.level,
+            r.vendor,
+            r.product,
+            r.service,
+            [part for pair in sorted(placed.get(uid, ())) for part in pair],
+        ]
+        for uid, r in rules.items()
+    }
+
+
+def signature_tags(signature: RuleSignature | None) -> list[str]:
+    """The technique ids a signature places, in order, once each."""
+    return list(dict.fromkeys(signature[6][0::2])) if signature else []
+
+
 @dataclass(slots=True)
 class Manifest:
-    """What the last build wrote: the hash of each aggregate page's view, the technique pages, and which
-    technique ids each rule tagged."""
+    """What the last build wrote: the hash of each aggregate page's view, the technique pages, each tagged
+    rule's `RuleSignature`, and the matrix page's frame and per-rule filter data (`matrix_frame`)."""
 
     templates_key: str
     attack_version: str
     aggregates: dict[str, str] = field(default_factory=dict)
     techniques: list[str] = field(default_factory=list)
-    rule_tags: dict[str, list[str]] = field(default_factory=dict)
+    rules: dict[str, RuleSignature] = field(default_factory=dict)
+    matrix_frame: dict[str, Any] = field(default_factory=dict)
+    matrix_rules: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path | None, site: str) -> Manifest | None:
@@ -103,7 +150,9 @@ class Manifest:
                 str(data["attack_version"]),
                 {str(k): str(v) for k, v in data["aggregates"].items()},
                 [str(p) for p in data["techniques"]],
-                {str(k): [str(t) for t in v] for k, v in data["rule_tags"].items()},
+                dict(data["rules"]),
+                dict(data["matrix_frame"]),
+                dict(data["matrix_rules"]),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # a damaged record only costs a full render
@@ -119,9 +168,11 @@ class Manifest:
             "attack_version": self.attack_version,
             "aggregates": self.aggregates,
             "techniques": self.techniques,
-            "rule_tags": self.rule_tags,
+            "rules": self.rules,
+            "matrix_frame": self.matrix_frame,
+            "matrix_rules": self.matrix_rules,
         }
-        atomic.write_text(path, json.dumps(body, sort_keys=True))
+        atomic.write_text(path, json.dumps(body, sort_keys=True, separators=(",", ":")))
 
 
 class AttackPageRenderer:
@@ -195,30 +246,37 @@ class AttackSite:
         index = index_coverage(attack, rules, placements)
         return cls(attack, rules, placements, index, build_matrix(index))
 
-    def rule_tags(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for p in self.placements:
-            tags = out.setdefault(p.uid, [])
-            if p.technique_id not in tags:
-                tags.append(p.technique_id)
-        return out
+    @classmethod
+    def read_under(cls, catalog: Catalog, attack: AttackData, technique_ids: Iterable[str]) -> AttackSite:
+        """Only the rules that the pages of `technique_ids` show (every rule naming one of the ids each
+        page covers), with all their placements: enough for those technique pages, as the technique API
+        route does. Its matrix counts only these rules; no aggregate page is made from it."""
+        covered = {c for tid in technique_ids for c in attack_answers.covered_ids(attack, tid)}
+        uids = {p.uid for p in store_attack.placements(catalog, covered)} if covered else set()
+        rules = store_attack.tagged_rules(catalog, uids)
+        placements = store_attack.placements(catalog, uids=uids)
+        index = index_coverage(attack, rules, placements)
+        return cls(
+            attack, rules, placements, index, Matrix(attack.version, AttackFilters(), [], 0, {}, 0, [])
+        )
 
-    def pages_of(self, technique_ids: Iterable[str]) -> set[str]:
-        """The technique pages that show rules tagging these ids: each id, the parent of a sub-technique,
-        and for a retired id its replacement (and the replacement's parent)."""
-        out: set[str] = set()
-        for tid in technique_ids:
-            tech = self.attack.technique(tid)
-            if tech is None:
+
+def pages_of(attack: AttackData, technique_ids: Iterable[str]) -> set[str]:
+    """The technique pages that show rules tagging these ids: each id, the parent of a sub-technique, and
+    for a retired id its replacement (and the replacement's parent)."""
+    out: set[str] = set()
+    for tid in technique_ids:
+        tech = attack.technique(tid)
+        if tech is None:
+            continue
+        out.add(tech.id)
+        for t in (tech, attack.technique(tech.replaced_by) if tech.replaced_by else None):
+            if t is None:
                 continue
-            out.add(tech.id)
-            for t in (tech, self.attack.technique(tech.replaced_by) if tech.replaced_by else None):
-                if t is None:
-                    continue
-                out.add(t.id)
-                if t.is_subtechnique and t.parent:
-                    out.add(t.parent)
-        return out
+            out.add(t.id)
+            if t.is_subtechnique and t.parent:
+                out.add(t.parent)
+    return out
 
 
 @dataclass(slots=True)
@@ -313,15 +371,27 @@ def _submit_techniques(
     return [pool.submit(_render_techniques, ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def aggregate_specs(catalog: Catalog, data: AttackSite, pages: AttackPageRenderer) -> dict[str, PageSpec]:
+@dataclass(slots=True)
+class Aggregates:
+    """The matrix, tactic and gaps pages, and the matrix's two parts (`matrix_frame`) the record keeps."""
+
+    specs: dict[str, PageSpec]
+    matrix_frame: dict[str, Any]
+    matrix_rules: dict[str, MatrixRule]
+
+
+MATRIX_TITLE = "ATT&CK coverage"
+
+
+def aggregate_specs(catalog: Catalog, data: AttackSite, pages: AttackPageRenderer) -> Aggregates:
     """The matrix, tactic and gaps pages."""
     attack, index, matrix = data.attack, data.index, data.matrix
     specs: dict[str, PageSpec] = {}
     path = urls.ATTACK_PATH
-    view = matrix_view(
+    frame, matrix_rules = matrix_frame(
         matrix, index, pages.linker(path), store_attack.counted_rules_without_techniques(catalog)
     )
-    specs[path] = PageSpec("matrix", "ATT&CK coverage", view)
+    specs[path] = PageSpec("matrix", MATRIX_TITLE, matrix_page_view(frame, matrix_rules))
     for tactic in attack.tactics:
         tactic_data = tactic_report(index, matrix, tactic.id)
         if tactic_data is None:
@@ -335,7 +405,25 @@ def aggregate_specs(catalog: Catalog, data: AttackSite, pages: AttackPageRendere
         per_platform[platform] = restrict(index, AttackFilters(platform=platform))
     path = urls.ATTACK_GAPS_PATH
     specs[path] = PageSpec("gaps", "ATT&CK coverage gaps", gaps_view(per_platform, pages.linker(path)))
-    return specs
+    return Aggregates(specs, frame, matrix_rules)
+
+
+def facet_only(
+    previous: Mapping[str, RuleSignature], current: Mapping[str, RuleSignature], uids: Iterable[str]
+) -> bool:
+    """Whether the rows of `uids` differ between the two records at most in level or vendor (a rule tagged
+    in one and not the other is a difference of more)."""
+    for uid in uids:
+        old, new = previous.get(uid), current.get(uid)
+        if (old is None) != (new is None):
+            return False
+        if (
+            old is not None
+            and new is not None
+            and any(o != n for i, (o, n) in enumerate(zip(old, new, strict=True)) if i not in FACET_COLUMNS)
+        ):
+            return False
+    return True
 
 
 def default_manifest(catalog_path: Path) -> Path:
@@ -365,73 +453,145 @@ def write_attack_pages(
     key = templates_fingerprint()
     previous = Manifest.read(manifest_path, site_id)
     result = AttackPagesResult()
-    aggregates: dict[str, PageSpec] | None = None
     catalog = Catalog(catalog_path)
     try:
-        data = AttackSite.read(catalog)
-        if data is None:
-            specs = {urls.ATTACK_PATH: PageSpec("missing", "ATT&CK coverage", {})}
+        attack = store_attack.attack_data(catalog)
+        if attack is None:
+            specs = {urls.ATTACK_PATH: PageSpec("missing", MATRIX_TITLE, {})}
             _write(site, pages, specs, result)
             for path in previous.techniques if previous is not None else ():
                 result.removed += _remove_page(site, root, path)
             Manifest(key, "").write(manifest_path, site_id)
             return result
-        rule_tags = data.rule_tags()
-        incremental = (
+        if (
             changed is not None
             and previous is not None
             and previous.templates_key == key
-            and previous.attack_version == data.attack.version
-        )
-        if incremental and previous is not None and changed is not None:
-            result.mode = "incremental"
-            touched = {
-                t for uid in changed for t in (*previous.rule_tags.get(uid, ()), *rule_tags.get(uid, ()))
-            }
-            specs = technique_specs(catalog, data, pages, data.pages_of(touched))
-            missing = [
-                p for p in previous.techniques if not site.joinpath(*urls.page_file(p).parts).is_file()
-            ]
-            if missing:  # someone removed pages from the site: put them back
-                ids = [p.removeprefix(urls.ATTACK_PATH).rstrip("/") for p in missing]
-                specs |= technique_specs(catalog, data, pages, ids)
-            _write(site, pages, specs, result)
-            result.kept += max(len(previous.techniques) - len(specs), 0)
-            technique_paths = previous.techniques
-        elif jobs > 1:
-            inputs = TechniqueInputs.read(catalog, data)
-            with forked_pool(jobs) as pool:
-                try:
-                    futures = _submit_techniques(pool, site, data, inputs, pages, jobs)
-                finally:
-                    _FORKED = None
-                aggregates = aggregate_specs(catalog, data, pages)  # meanwhile, in this process
-                written = [path for future in futures for path in future.result()]
-            result.written += len(written)
-            result.written_paths += written
-            technique_paths = sorted(written)
+            and previous.attack_version == attack.version
+            and previous.matrix_frame
+        ):
+            record = _write_incremental(site, catalog, attack, pages, previous, changed, result)
         else:
-            specs = technique_specs(catalog, data, pages)
-            _write(site, pages, specs, result)
-            technique_paths = sorted(specs)
-        if result.mode == "full":
-            for path in set(previous.techniques if previous is not None else ()) - set(technique_paths):
-                result.removed += _remove_page(site, root, path)
-        if aggregates is None:
-            aggregates = aggregate_specs(catalog, data, pages)
+            record = _write_full(site, root, catalog, attack, pages, previous, jobs, result)
     finally:
         catalog.close()
-    digests = {path: spec.digest(key) for path, spec in aggregates.items()}
-    old = previous.aggregates if previous is not None and result.mode == "incremental" else {}
-    todo = {
-        path: spec
-        for path, spec in aggregates.items()
-        if old.get(path) != digests[path] or not site.joinpath(*urls.page_file(path).parts).is_file()
-    }
-    _write(site, pages, todo, result)
-    result.kept += len(aggregates) - len(todo)
-    Manifest(key, data.attack.version, digests, technique_paths, rule_tags).write(manifest_path, site_id)
+    record.write(manifest_path, site_id)
     return result
+
+
+def _exists(site: Path, path: str) -> bool:
+    return site.joinpath(*urls.page_file(path).parts).is_file()
+
+
+def _write_incremental(
+    site: Path,
+    catalog: Catalog,
+    attack: AttackData,
+    pages: AttackPageRenderer,
+    previous: Manifest,
+    changed: Collection[str],
+    result: AttackPagesResult,
+) -> Manifest:
+    """The technique pages of what the changed rules tag now or tagged before, and the aggregate pages
+    whose view changed (module docstring: from the record alone when only levels or vendors changed)."""
+    key = previous.templates_key
+    result.mode = "incremental"
+    current = rule_signatures(
+        store_attack.tagged_rules(catalog, changed), store_attack.placements(catalog, uids=changed)
+    )
+    touched = {
+        t
+        for uid in changed
+        for t in (*signature_tags(previous.rules.get(uid)), *signature_tags(current.get(uid)))
+    }
+    ids = pages_of(attack, touched)
+    # Someone removed pages from the site: put them back.
+    ids |= {p.removeprefix(urls.ATTACK_PATH).rstrip("/") for p in previous.techniques if not _exists(site, p)}
+    light = facet_only(previous.rules, current, changed) and all(
+        _exists(site, p) for p in previous.aggregates
+    )
+    data = AttackSite.read_under(catalog, attack, ids) if light else _read_all(catalog)
+    specs = technique_specs(catalog, data, pages, ids)
+    _write(site, pages, specs, result)
+    result.kept += max(len(previous.techniques) - len(specs), 0)
+    if not light:
+        aggregates = aggregate_specs(catalog, data, pages)
+        frame, matrix_rules = (
+            aggregates.matrix_frame,
+            {u: list(r) for u, r in aggregates.matrix_rules.items()},
+        )
+        todo = aggregates.specs
+        rules = rule_signatures(data.rules, data.placements)
+    else:
+        frame, matrix_rules = dict(previous.matrix_frame), dict(previous.matrix_rules)
+        rules = {u: r for u, r in previous.rules.items() if u not in current} | current
+        for uid in changed:
+            entry, now = matrix_rules.get(uid), current.get(uid)
+            if entry is not None and now is not None:
+                matrix_rules[uid] = [now[3], now[2], *entry[2:]]  # vendor and level; the rest is unchanged
+        if any(uid not in previous.rules and uid not in current for uid in changed):
+            # an untagged rule changed: the matrix tells how many counted rules name no technique
+            frame["without_techniques"] = store_attack.counted_rules_without_techniques(catalog)
+        todo = {urls.ATTACK_PATH: PageSpec("matrix", MATRIX_TITLE, matrix_page_view(frame, matrix_rules))}
+    digests = dict(previous.aggregates) | {path: spec.digest(key) for path, spec in todo.items()}
+    todo = {path: spec for path, spec in todo.items() if previous.aggregates.get(path) != digests[path]}
+    _write(site, pages, todo, result)
+    result.kept += len(digests) - len(todo)
+    return Manifest(key, attack.version, digests, previous.techniques, rules, frame, matrix_rules)
+
+
+def _read_all(catalog: Catalog) -> AttackSite:
+    data = AttackSite.read(catalog)
+    if data is None:  # the caller read the blob a moment ago; a catalog does not lose it in between
+        raise ValueError(f"{catalog.path}: the ATT&CK data could not be read")
+    return data
+
+
+def _write_full(
+    site: Path,
+    root: Path,
+    catalog: Catalog,
+    attack: AttackData,
+    pages: AttackPageRenderer,
+    previous: Manifest | None,
+    jobs: int,
+    result: AttackPagesResult,
+) -> Manifest:
+    """Every ATT&CK page, from one read of the catalog."""
+    global _FORKED
+    key = templates_fingerprint()
+    data = _read_all(catalog)
+    aggregates: Aggregates | None = None
+    if jobs > 1:
+        inputs = TechniqueInputs.read(catalog, data)
+        with forked_pool(jobs) as pool:
+            try:
+                futures = _submit_techniques(pool, site, data, inputs, pages, jobs)
+            finally:
+                _FORKED = None
+            aggregates = aggregate_specs(catalog, data, pages)  # meanwhile, in this process
+            written = [path for future in futures for path in future.result()]
+        result.written += len(written)
+        result.written_paths += written
+        technique_paths = sorted(written)
+    else:
+        specs = technique_specs(catalog, data, pages)
+        _write(site, pages, specs, result)
+        technique_paths = sorted(specs)
+    for path in set(previous.techniques if previous is not None else ()) - set(technique_paths):
+        result.removed += _remove_page(site, root, path)
+    if aggregates is None:
+        aggregates = aggregate_specs(catalog, data, pages)
+    _write(site, pages, aggregates.specs, result)
+    return Manifest(
+        key,
+        attack.version,
+        {path: spec.digest(key) for path, spec in aggregates.specs.items()},
+        technique_paths,
+        rule_signatures(data.rules, data.placements),
+        aggregates.matrix_frame,
+        {uid: list(rule) for uid, rule in aggregates.matrix_rules.items()},
+    )
 
 
 def _write(

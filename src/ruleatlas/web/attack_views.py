@@ -612,6 +612,10 @@ def _rule_href(link: Link, uid: str) -> str:
 # -- matrix page ---------------------------------------------------------------------------------------------
 
 
+# One counted rule as the matrix page's filters see it: vendor, level, status, platform mask, cell numbers.
+MatrixRule = tuple[str, str, str, int, list[int]]
+
+
 def matrix_view(
     matrix: Matrix,
     index: CoverageIndex,
@@ -620,6 +624,19 @@ def matrix_view(
 ) -> MatrixView:
     """The matrix with its filter data: every counted rule as [vendor, level, status, platform mask, cells],
     so the page recounts every cell in the browser when a filter changes."""
+    frame, rules = matrix_frame(matrix, index, link, without_techniques)
+    return matrix_page_view(frame, rules)
+
+
+def matrix_frame(
+    matrix: Matrix,
+    index: CoverageIndex,
+    link: Link,
+    without_techniques: int,
+) -> tuple[dict[str, Any], dict[str, MatrixRule]]:
+    """The matrix view but its rule filter data (plain JSON values: a build keeps it), and each counted
+    rule's `MatrixRule`. A change of a rule's level or vendor changes only the second: an incremental build
+    makes the page from the kept frame and the rules with that rule's entry replaced."""
     attack = index.attack
     platforms = data_platforms(attack)
     platform_bit = {p: i for i, p in enumerate(platforms)}
@@ -656,27 +673,15 @@ def matrix_view(
             ]
             for uid in uids:
                 rule_cells.setdefault(uid, set()).update(targets)
-    vendors = sorted({index.rules[u].vendor for u in rule_cells})
-    statuses = sorted({index.rules[u].status for u in rule_cells})
-    levels = [lv for lv in LEVELS if any(index.rules[u].level == lv for u in rule_cells)]
-    levels += sorted({index.rules[u].level for u in rule_cells} - set(levels))
-    rules_data = []
+    rules: dict[str, MatrixRule] = {}
     for uid in sorted(rule_cells):
         rule = index.rules[uid]
         mask = sum(1 << platform_bit[p] for p in index.platforms.get(uid, ()) if p in platform_bit)
-        rules_data.append(
-            [
-                vendors.index(rule.vendor),
-                levels.index(rule.level),
-                statuses.index(rule.status),
-                mask,
-                sorted(rule_cells[uid]),
-            ]
-        )
+        rules[uid] = (rule.vendor, rule.level, rule.status, mask, sorted(rule_cells[uid]))
     no_platform = sum(1 for uid in rule_cells if not index.platforms.get(uid))
     parents = [t for t in attack.techniques.values() if active(t) and not t.is_subtechnique]
     counts = technique_counts(index)
-    return {
+    frame: dict[str, Any] = {
         "attack_version": attack.version,
         "columns": columns,
         "legend": legend(),
@@ -703,15 +708,39 @@ def matrix_view(
         ],
         "gaps_href": link(urls.ATTACK_GAPS_PATH),
         "coverage_href": link(urls.COVERAGE_PATH),
-        "filters": {
-            "vendors": [{"value": str(i), "label": vendor_name(v)} for i, v in enumerate(vendors)],
-            "platforms": [{"value": str(i), "label": p} for i, p in enumerate(platforms)],
-            "levels": [{"value": str(i), "label": lv or "(none)"} for i, lv in enumerate(levels)],
-            "statuses": [{"value": str(i), "label": s or "(none)"} for i, s in enumerate(statuses)],
-        },
-        "data": json_for_script({"cells": len(cell_of), "tiers": list(COVERAGE_TIERS), "rules": rules_data}),
+        "platforms": platforms,
+        "cells": len(cell_of),
         "script": link(urls.STATIC_PATH + "attack.js"),
     }
+    return frame, rules
+
+
+def matrix_page_view(frame: Mapping[str, Any], rules: Mapping[str, Sequence[Any]]) -> MatrixView:
+    """The matrix view from `matrix_frame`'s two parts (`rules` in any order: written sorted by uid)."""
+    uids = sorted(rules)
+    vendors = sorted({rules[u][0] for u in uids})
+    statuses = sorted({rules[u][2] for u in uids})
+    used_levels = {rules[u][1] for u in uids}
+    levels = [lv for lv in LEVELS if lv in used_levels]
+    levels += sorted(used_levels - set(levels))
+    vendor_at = {v: i for i, v in enumerate(vendors)}
+    level_at = {v: i for i, v in enumerate(levels)}
+    status_at = {v: i for i, v in enumerate(statuses)}
+    rules_data = [
+        [vendor_at[vendor], level_at[level], status_at[status], mask, list(cells)]
+        for vendor, level, status, mask, cells in (rules[u] for u in uids)
+    ]
+    view: dict[str, Any] = {k: v for k, v in frame.items() if k not in ("platforms", "cells")}
+    view["filters"] = {
+        "vendors": [{"value": str(i), "label": vendor_name(v)} for i, v in enumerate(vendors)],
+        "platforms": [{"value": str(i), "label": p} for i, p in enumerate(frame["platforms"])],
+        "levels": [{"value": str(i), "label": lv or "(none)"} for i, lv in enumerate(levels)],
+        "statuses": [{"value": str(i), "label": s or "(none)"} for i, s in enumerate(statuses)],
+    }
+    view["data"] = json_for_script(
+        {"cells": frame["cells"], "tiers": list(COVERAGE_TIERS), "rules": rules_data}
+    )
+    return view  # type: ignore[return-value]  # the frame's keys and these make a MatrixView
 
 
 def _cell_view(

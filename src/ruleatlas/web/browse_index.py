@@ -28,7 +28,8 @@ from typing import Any
 from ruleatlas.attack import AttackData, AttackDataError, technique_sort_key
 from ruleatlas.output import atomic
 from ruleatlas.store import Catalog
-from ruleatlas.store.browse import FACETS, RETIRED, BrowseRow, browse_rows
+from ruleatlas.store import attack as store_attack
+from ruleatlas.store.browse import FACETS, RETIRED, BrowseRow, browse_rows, browse_rows_of
 from ruleatlas.store.search import search_indicators, search_texts
 from ruleatlas.web import urls
 from ruleatlas.web.render import vendor_name
@@ -209,3 +210,121 @@ def write_indexes(site: Path, catalog: Catalog, index_file: str = "index.html") 
         atomic.write_bytes(data_dir / name, data)
         sizes[name] = len(data)
     return sizes
+
+
+def _read_script(path: Path, variable: str) -> Any:
+    """The value a `as_script(variable, ...)` file holds; None when it is missing or not one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    prefix = f"window.{variable}="
+    if not text.startswith(prefix) or not text.endswith(";\n"):
+        return None
+    try:
+        return json.loads(text[len(prefix) : -2])
+    except ValueError:
+        return None
+
+
+def _decoded_rows(index: Any) -> list[BrowseRow] | None:
+    """The browse rows a rules index was made from, as far as `rules_index` reads them (None when the index
+    is not one this version writes, or a rule's uid cannot be told from it)."""
+    try:
+        if index["version"] != INDEX_VERSION:
+            return None
+        facets = {name: [entry[0] for entry in values] for name, values in index["facets"].items()}
+        rows = []
+        for entry in index["rules"]:
+            vendor_code, name, title, product, logsource, status, level, kind = entry[:8]
+            created, modified, placements, service = entry[8:12]
+            vendor = facets["vendor"][vendor_code]
+            if "/" in name:  # written whole when the uid's prefix is not the vendor: not always tellable
+                return None
+            pairs = tuple(
+                (
+                    facets["technique"][placements[i]],
+                    facets["tactic"][placements[i + 1]] if placements[i + 1] >= 0 else "",
+                )
+                for i in range(0, len(placements), 2)
+            )
+            rows.append(
+                BrowseRow(
+                    f"{vendor}/{name}",
+                    vendor,
+                    title,
+                    facets["status"][status],
+                    facets["level"][level],
+                    facets["kind"][kind],
+                    facets["product"][product],
+                    facets["logsource"][logsource],
+                    str(created) if created else "",
+                    str(modified) if modified else "",
+                    (),
+                    (),
+                    pairs,
+                    facets["service"][service] if service >= 0 else "",
+                )
+            )
+        return rows
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def update_indexes(
+    site: Path, catalog: Catalog, uids: Iterable[str], search_changed: bool, index_file: str = "index.html"
+) -> dict[str, int] | None:
+    """An incremental build's indexes: data/rules.js made from the rows the site's own rules.js holds with
+    those of `uids` (the rules written again or removed) read again, written when it differs; data/search.js
+    made again only when `search_changed` or the title order moved (it is in that order). Returns the bytes
+    written per file; None when the site's rules.js cannot be read back (then `write_indexes`)."""
+    data_dir = site.joinpath(*urls.page_file(urls.DATA_PATH).parent.parts)
+    old = _decoded_rows(_read_script(data_dir / "rules.js", RULES_VAR))
+    if old is None or not (data_dir / "search.js").is_file() or not (data_dir / "mode.js").is_file():
+        return None
+    changed = set(uids)
+    rows = [r for r in old if r.uid not in changed] + browse_rows_of(catalog, changed)
+    rows.sort(key=lambda r: (r.title.casefold(), r.uid))
+    attack = store_attack.attack_data(catalog)
+    sizes: dict[str, int] = {}
+    text = as_script(RULES_VAR, rules_index(rows, attack, index_file)).encode("utf-8")
+    target = data_dir / "rules.js"
+    if target.read_bytes() != text:
+        atomic.write_bytes(target, text)
+        sizes["rules.js"] = len(text)
+    order = [r.uid for r in rows]
+    if search_changed or [r.uid for r in old] != order:
+        moved = (
+            None if search_changed else _reordered_search(data_dir / "search.js", [r.uid for r in old], order)
+        )
+        index = moved or search_index(order, search_texts(catalog), search_indicators(catalog))
+        text = as_script(SEARCH_VAR, index).encode("utf-8")
+        atomic.write_bytes(data_dir / "search.js", text)
+        sizes["search.js"] = len(text)
+    return sizes
+
+
+def _reordered_search(path: Path, old_order: list[str], order: list[str]) -> dict[str, Any] | None:
+    """The search index at `path` (made in `old_order`) with the same rules' entries in `order`, as
+    `search_index` makes it: comparison kinds numbered again by first use. None when it cannot be read."""
+    index = _read_script(path, SEARCH_VAR)
+    try:
+        entries = index["rules"]
+        if len(entries) != len(old_order) or sorted(old_order) != sorted(order):
+            return None
+        at = {uid: i for i, uid in enumerate(old_order)}
+        entries = [entries[at[uid]] for uid in order]
+        kinds: list[str] = index["kinds"]
+        renumber: dict[int, int] = {}
+        for entry in entries:
+            flat = entry[6]
+            for i in range(1, len(flat), 4):
+                renumber.setdefault(flat[i], len(renumber))
+        if list(renumber) != list(range(len(renumber))):
+            for entry in entries:
+                flat = entry[6]
+                for i in range(1, len(flat), 4):
+                    flat[i] = renumber[flat[i]]
+        return {"kinds": [kinds[k] for k in renumber], "retired": sorted(RETIRED), "rules": entries}
+    except (KeyError, IndexError, TypeError):
+        return None

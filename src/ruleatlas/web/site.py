@@ -21,6 +21,7 @@ from ruleatlas.store.catalog import IndicatorKey, RuleListing
 from ruleatlas.store.deploy import attach_from, relations_of
 from ruleatlas.store.relations import rules_relations
 from ruleatlas.web.attack_pages import write_attack_pages
+from ruleatlas.web.catalog_changes import catalog_changes
 from ruleatlas.web.catalog_site import write_catalog_pages
 from ruleatlas.web.relations_pages import write_class_pages
 from ruleatlas.web.render import STATIC_DIR, SiteRenderer
@@ -179,7 +180,17 @@ def _write_other_pages(
     write_static(site)
     # Home, browse, search, fields, indicators, API docs and the static indexes (web/catalog_site.py):
     # indicator and field pages only for `changed_indicators` when given (an incremental build).
-    write_catalog_pages(site, catalog_path, summaries, changed_indicators, jobs=jobs)
+    write_catalog_pages(
+        site,
+        catalog_path,
+        summaries,
+        changed_indicators,
+        jobs=jobs,
+        changed_rules=changed_rules or (),
+        changes=None
+        if changed_indicators is None or changed_rules is None
+        else catalog_changes(previous_catalog, catalog_path, changed_rules),
+    )
     # ATT&CK pages: all of them in a full render, else those of the techniques the changed rules tag.
     # Their guides link indicator values and fields to the pages write_catalog_pages just wrote.
     write_attack_pages(
