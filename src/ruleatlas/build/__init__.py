@@ -11,7 +11,8 @@ again. Anything else is a full build, on every core.
 
 The steps, one module each: `plan` (list, hash, decide), `analyse` (parse and analyse files), `uids`,
 `store` (the catalog file), `relations` (related links, fires-on samples, deploy-as conversions),
-`pages`; `inputs` loads and caches ATT&CK, telemetry and samples.
+`pages`; `inputs` loads and caches ATT&CK, telemetry and samples. When nothing at all changed
+(`unchanged`), the current generation stays published and no step after the listing runs.
 """
 
 from __future__ import annotations
@@ -20,18 +21,22 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 from ruleatlas.build.analyse import FileResult, analyse_files
 from ruleatlas.build.inputs import InputContext
 from ruleatlas.build.pages import write_pages
-from ruleatlas.build.plan import plan_build
+from ruleatlas.build.plan import Plan, plan_build
 from ruleatlas.build.relations import EarlyRelations, relate, sample_roots, start_relations
 from ruleatlas.build.store import store_catalog
 from ruleatlas.build.summary import BuildSummary, FolderSummary, StepTimer, print_summary
 from ruleatlas.build.uids import assign_uids, reuse_uids
-from ruleatlas.config import BuildConfig, default_jobs
+from ruleatlas.build.unchanged import nothing_to_build, summarise_current
+from ruleatlas.config import BuildConfig, SourceSpec, default_jobs
+from ruleatlas.ingest import SourceFile
 from ruleatlas.output import atomic
+from ruleatlas.output.base_copy import BaseCopy
 from ruleatlas.output.generation import Output
 from ruleatlas.progress import Progress
 from ruleatlas.store import CATALOG_FILE
@@ -57,7 +62,6 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     started = time.perf_counter()
     summary = BuildSummary()
     timer = StepTimer(summary)
-    jobs = config.jobs or default_jobs()
     current = output.current()
 
     # 1. The inputs, and whether the current catalog can be patched.
@@ -69,6 +73,48 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
 
     # 2. Parse and analyse what changed. ATT&CK and telemetry load only when some file needs them.
     changed = plan.changed_files()
+    sigma_checkouts = [(s.name, s.path) for s in plan.specs if s.vendor == "sigma"]
+    roots = sample_roots(config.samples, sigma_checkouts)
+    if not any(todo for _, todo in changed) and nothing_to_build(
+        plan,
+        current,
+        pages=config.pages,
+        convert=config.deploy_as,
+        cache_dir=output.root / "cache",
+        roots=roots,
+    ):
+        assert current is not None
+        summarise_current(current, summary, len(plan.source_problems))
+        summary.unchanged = True
+        timer.lap("unchanged")
+        summary.seconds = time.perf_counter() - started
+        return summary
+    # The copy of the current catalog this build will patch runs beside the next steps (output/base_copy.py).
+    base_copy = (
+        BaseCopy(current / CATALOG_FILE, output.generations)
+        if plan.incremental and current is not None
+        else None
+    )
+    try:
+        return _patch_or_build(config, output, log, plan, changed, roots, base_copy, summary, timer, started)
+    finally:
+        if base_copy is not None:
+            base_copy.discard()  # nothing when the store step took it
+
+
+def _patch_or_build(
+    config: BuildConfig,
+    output: Output,
+    log: TextIO,
+    plan: Plan,
+    changed: list[tuple[SourceSpec, list[SourceFile]]],
+    roots: list[tuple[str, Path]],
+    base_copy: BaseCopy | None,
+    summary: BuildSummary,
+    timer: StepTimer,
+    started: float,
+) -> BuildSummary:
+    jobs = config.jobs or default_jobs()
     context = InputContext(config, output.root / "cache", plan.keys)
     attack = telemetry = None
     if not plan.incremental or any(todo for _, todo in changed):
@@ -109,12 +155,10 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     timer.lap("generation")
     # Deploy-as conversions and the fires-on scan need only the Sigma rules' texts: they start on the
     # workers now and run while this process stores the catalog (the relations pass collects them).
-    sigma_checkouts = [(s.name, s.path) for s in plan.specs if s.vendor == "sigma"]
-    roots = sample_roots(config.samples, sigma_checkouts)
     rows = (row for r in results for row in r.rows)
     early = start_relations(rows, output.root / "cache", roots, jobs, convert=config.deploy_as)
     with atomic.journal(stage.path, stage.journal), _closing(early):
-        stored = store_catalog(stage, plan, results, attack, telemetry, context)
+        stored = store_catalog(stage, plan, results, attack, telemetry, context, base_copy)
         summary.problems = stored.problems
         for name, (n_files, n_rules, n_error_files) in stored.folders.items():
             summary.per_folder[name] = FolderSummary(n_files, n_rules, n_error_files)
@@ -139,6 +183,10 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     # 5. Publish: one rename, after which readers see the new catalog and pages together.
     output.commit(stage, pages=config.pages)
     timer.lap("publish")
+    # After a full build, the idle generation is made level with it now (readers already see the new one):
+    # the next rebuild then starts from a change journal instead of mirroring the whole site.
+    output.level_idle(stage)
+    timer.lap("level idle")
     summary.rules = len(stored.summaries)
     # A source whose reader could not be used counts as an error too (exit code 1), as a file that gave none.
     summary.errors = sum(f.error_files for f in summary.per_folder.values()) + len(plan.source_problems)

@@ -143,9 +143,7 @@ def _relate(
     summary.cpu["related"] = _cpu() - clock
     clock = _cpu()
     samples = _samples(cache, roots)
-    samples_key = hashlib.sha256(
-        json.dumps([engine_key(__version__), [(s.name, s.content_hash) for s in samples]]).encode()
-    ).hexdigest()
+    samples_key = _samples_key(samples)
     fires_clock = _cpu() - clock
     # What the last pass ran with: other backends, another deploy setting or other samples redo every rule.
     state = deploy_store.relation_state(db)
@@ -187,6 +185,25 @@ def _relate(
     deploy_store.set_relation_state(db, {"versions": versions, "samples": samples_key})
     db.commit()
     summary.cpu["write"] = _cpu() - clock
+
+
+def _samples_key(samples: Sequence[Sample]) -> str:
+    """The key of the samples' contents (with the engine's version): what the fires-on pass ran over."""
+    return hashlib.sha256(
+        json.dumps([engine_key(__version__), [(s.name, s.content_hash) for s in samples]]).encode()
+    ).hexdigest()
+
+
+def relations_current(
+    catalog: sqlite3.Connection, cache_dir: Path, roots: Sequence[tuple[str, Path]], *, convert: bool
+) -> bool:
+    """Whether the relations `catalog` holds were computed from these samples and backends (a build in
+    which no rule changed then has nothing to relate again)."""
+    state = deploy_store.relation_state(catalog)
+    if state.get("versions") != (deploy.versions_key() if convert else ""):
+        return False
+    with RelationCache.open(cache_dir) as cache:
+        return state.get("samples") == _samples_key(_samples(cache, roots))
 
 
 def _read_inputs(

@@ -13,6 +13,7 @@ from ruleatlas.attack import AttackData
 from ruleatlas.build.analyse import FileResult, rule_telemetry
 from ruleatlas.build.inputs import InputContext, Loaded
 from ruleatlas.build.plan import Plan
+from ruleatlas.output.base_copy import BaseCopy
 from ruleatlas.output.generation import Stage
 from ruleatlas.store import CATALOG_FILE, CatalogWriter
 from ruleatlas.store import relations as relations_store
@@ -45,12 +46,14 @@ def store_catalog(
     attack: Loaded[AttackData] | None,
     telemetry: Loaded[TelemetryCatalog] | None,
     context: InputContext,
+    base_copy: BaseCopy | None = None,
 ) -> Stored:
-    """The catalog of the new generation: a fresh file, or a patched copy of the current one."""
+    """The catalog of the new generation: a fresh file, or a patched copy of the current one (`base_copy`:
+    that copy, started earlier)."""
     previous, incremental = plan.previous, plan.incremental
     rows = [row for r in results for row in r.rows]
     base = stage.previous / CATALOG_FILE if incremental and stage.previous is not None else None
-    writer = CatalogWriter(stage.catalog, base=base)
+    writer = CatalogWriter(stage.catalog, base=base, place_base=base_copy.take if base_copy else None)
     touched_events: set[tuple[str, str]] = set()
     for source in {r.file.source for r in results} if incremental else ():
         paths = [r.file.rel_path for r in results if r.file.source == source]

@@ -17,6 +17,8 @@ class FolderSummary:
 @dataclass(slots=True)
 class BuildSummary:
     mode: str = "full"
+    # nothing changed: the current generation stayed published, no new one was made (build/unchanged.py)
+    unchanged: bool = False
     files: int = 0
     files_parsed: int = 0
     rules: int = 0
@@ -33,6 +35,7 @@ class BuildSummary:
     def to_json(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
+            "unchanged": self.unchanged,
             "files": self.files,
             "files_parsed": self.files_parsed,
             "rules": self.rules,

@@ -210,6 +210,34 @@ class Output:
             shutil.rmtree(trash, ignore_errors=True)
         self._trash.clear()
 
+    def level_idle(self, stage: Stage) -> None:
+        """After a full build published `stage`: make the idle generation a hard-link mirror of it, recorded
+        as the generation before it with an empty change journal, so that the next (incremental) build
+        brings the idle one level by that journal instead of mirroring the whole site (tens of thousands
+        of links) before it can start. Readers never use the idle generation; a build killed here leaves it
+        without its state file, which the next build takes for unfinished and mirrors whole."""
+        if not stage.fresh or self.current() != stage.path:
+            return
+        name = next(t for t in TREES if t != stage.path.name)
+        idle = self.generations / name
+        if idle.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(idle / STATE)
+            _mirror(stage.path, idle, top=True)
+        else:
+            _mirror(stage.path, idle, top=True, fresh=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(idle / JOURNAL)
+        state = GenerationState.read(stage.path)
+        if state is None:
+            return
+        atomic.write_text(stage.path / JOURNAL, "")
+        atomic.write_text(
+            stage.path / STATE, json.dumps(GenerationState(state.number, state.pages, True).to_json())
+        )
+        before = GenerationState(state.number - 1, state.pages, False)
+        atomic.write_text(idle / STATE, json.dumps(before.to_json()))
+
 
 def _replace_symlink(target: str, link: Path) -> None:
     tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")

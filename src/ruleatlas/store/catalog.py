@@ -11,7 +11,7 @@ import os
 import shutil
 import sqlite3
 import string
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,12 +205,18 @@ class CatalogWriter:
     the rules of changed files.
     """
 
-    def __init__(self, path: Path, base: Path | None = None) -> None:
+    def __init__(
+        self, path: Path, base: Path | None = None, place_base: Callable[[Path], None] | None = None
+    ) -> None:
+        """`place_base`: puts a copy of `base` at the path it is given (a copy made ahead of time)."""
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
         self.tmp.unlink(missing_ok=True)
         if base is not None:
-            shutil.copyfile(base, self.tmp)
+            if place_base is not None:
+                place_base(self.tmp)
+            else:
+                shutil.copyfile(base, self.tmp)
         # Indicator keys whose page may change: keys of rules deleted or added, keys whose counts changed.
         self.touched_keys: set[IndicatorKey] = set()
         self.deleted_uids: set[str] = set()  # rules `delete_files` removed (some come back re-analysed)
@@ -252,7 +258,7 @@ class CatalogWriter:
         self.add_problems(rows)
 
     def folder_summary(self) -> dict[str, tuple[int, int, int]]:
-        return _folder_summary(self.db)
+        return folder_summary(self.db)
 
     def problem_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM problems").fetchone()[0])
@@ -557,7 +563,7 @@ def _corpus(per_vendor: dict[str, int]) -> CorpusDoc:
     return {"total": sum(per_vendor.values()), "by_vendor": dict(sorted(per_vendor.items()))}
 
 
-def _folder_summary(db: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
+def folder_summary(db: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
     """`source/folder` → (files, rules, files that gave no rule)."""
     return {
         f"{source}/{folder}": (n_files, n_rules, n_err)
@@ -771,7 +777,7 @@ class Catalog:
 
         per_folder: dict[str, FolderFigures] = {
             name: {"files": n_files, "rules": n_rules, "error_files": n_err}
-            for name, (n_files, n_rules, n_err) in _folder_summary(self.db).items()
+            for name, (n_files, n_rules, n_err) in folder_summary(self.db).items()
         }
         per_vendor_kind: dict[str, dict[str, int]] = {}
         for vendor, kind, n in one(
