@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from ruleatlas.build import build
+from ruleatlas.build.summary import StepTimer
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,19 @@ EDITED = "rules/windows/network_connection/net_connection_win_domain_localtonet_
 def cpu_seconds() -> float:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+STEP_CPU: dict[str, float] = {}
+_last = [0.0]
+_lap = StepTimer.lap
+
+
+def _lap_with_cpu(self: StepTimer, name: str) -> None:
+    """The build's own lap, and the CPU seconds (with finished workers') spent since the last one."""
+    _lap(self, name)
+    now = cpu_seconds()
+    STEP_CPU[name] = STEP_CPU.get(name, 0.0) + now - _last[0]
+    _last[0] = now
 
 
 def main() -> int:
@@ -48,6 +62,12 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated source names (default: every one there)")
     parser.add_argument("--jobs", type=int, default=0)
     parser.add_argument("--profile", type=int, default=0, help="print this many cProfile items")
+    parser.add_argument(
+        "--no-pages",
+        action="store_true",
+        help="skip the pages step (its generation is then marked without pages: the next build with pages "
+        "renders every page)",
+    )
     args = parser.parse_args()
     shared = args.shared.resolve()
     sources, attack, telemetry = shared_defaults(shared)
@@ -65,6 +85,7 @@ def main() -> int:
         telemetry=telemetry,
         samples=shared / "logs" if (shared / "logs").is_dir() else None,
         jobs=args.jobs,
+        pages=not args.no_pages,
     )
     if args.what == "one":
         rule = corpus / EDITED
@@ -76,6 +97,8 @@ def main() -> int:
         )
         rule.write_text(text.replace(*flipped), encoding="utf-8")
     profile = cProfile.Profile() if args.profile else None
+    StepTimer.lap = _lap_with_cpu  # type: ignore[method-assign]
+    _last[0] = cpu_seconds()
     start, cpu = time.perf_counter(), cpu_seconds()
     if profile is not None:
         profile.enable()
@@ -88,6 +111,7 @@ def main() -> int:
         f"pages written {summary.pages_written} (load average {os.getloadavg()[0]:.1f})"
     )
     print("  steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in summary.timings.items()))
+    print("  CPU per step: " + ", ".join(f"{k} {v:.2f}s" for k, v in STEP_CPU.items()))
     print("  relations: " + ", ".join(f"{k} {v}" for k, v in summary.relations.items()))
     if profile is not None:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile)
