@@ -36,7 +36,7 @@ from ruleatlas.build.unchanged import nothing_to_build, summarise_current
 from ruleatlas.config import BuildConfig, SourceSpec, default_jobs
 from ruleatlas.ingest import SourceFile
 from ruleatlas.output import atomic
-from ruleatlas.output.base_copy import BaseCopy
+from ruleatlas.output.base_copy import BaseCopy, remove_stale
 from ruleatlas.output.generation import Output
 from ruleatlas.progress import Progress
 from ruleatlas.store import CATALOG_FILE
@@ -63,6 +63,7 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     summary = BuildSummary()
     timer = StepTimer(summary)
     current = output.current()
+    remove_stale(output.generations)  # a killed build's copy of the catalog (output/base_copy.py)
 
     # 1. The inputs, and whether the current catalog can be patched.
     previous_catalog = None if force_full or current is None else current / CATALOG_FILE

@@ -20,15 +20,21 @@ from pathlib import Path
 PREFIX = ".base-"
 
 
+def remove_stale(folder: Path) -> None:
+    """Remove the copies a killed build left in `folder` (call with the build lock held: none is in use)."""
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(PREFIX):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
 class BaseCopy:
     """`source` being copied to a temporary file beside the generations; `take` waits for it."""
 
     def __init__(self, source: Path, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        for entry in folder.iterdir():  # left by a killed build (the build lock is ours)
-            if entry.name.startswith(PREFIX):
-                with contextlib.suppress(OSError):
-                    entry.unlink()
+        remove_stale(folder)
         self.source = source
         self.path = folder / f"{PREFIX}{os.getpid()}.sqlite"
         self._error: BaseException | None = None
