@@ -132,14 +132,13 @@ def _relate(
 ) -> None:
     deploy_store.ensure_tables(db)
     clock = _cpu()
-    inputs, dirty, removed, old_refs = _read_inputs(db, cache, changed)
+    inputs, dirty, removed, old_refs, facts_moved = _read_inputs(db, cache, changed)
     summary.cpu["read"] = _cpu() - clock
     clock = _cpu()
-    rules = [i.rule for i in inputs.values()]
-    links = related.rule_links(
-        [related.facts_of(r.uid, r.source, r.rule_id, r.title, r.logsource, r.related) for r in rules]
-    )
-    summary.links = sum(len(v) for v in links.values())
+    links: dict[str, list[related.Link]] | None = None
+    if facts_moved:
+        links = related.rule_links([_facts(i.rule) for i in inputs.values()])
+        summary.links = sum(len(v) for v in links.values())
     summary.cpu["related"] = _cpu() - clock
     clock = _cpu()
     samples = _samples(cache, roots)
@@ -149,6 +148,9 @@ def _relate(
     state = deploy_store.relation_state(db)
     versions = deploy.versions_key() if convert else ""
     whole = dirty is None or state.get("versions") != versions or state.get("samples") != samples_key
+    if whole and links is None:  # a pass over every rule rewrites every rule's links
+        links = related.rule_links([_facts(i.rule) for i in inputs.values()])
+        summary.links = sum(len(v) for v in links.values())
     scope: set[str] = set(inputs) | removed if whole or dirty is None else set(dirty)
     clock = _cpu()
     # other backend versions (or deploy-as turned on): every rule's text is converted again
@@ -172,7 +174,7 @@ def _relate(
     clock = _cpu()
     summary.changed = deploy_store.replace(
         db,
-        {uid: [link.to_json() for link in v] for uid, v in links.items()},
+        None if links is None else {uid: [link.to_json() for link in v] for uid, v in links.items()},
         conversions,
         checked,
         fired,
@@ -184,6 +186,8 @@ def _relate(
     )
     deploy_store.set_relation_state(db, {"versions": versions, "samples": samples_key})
     db.commit()
+    if links is None:
+        summary.links = int(db.execute("SELECT COUNT(*) FROM rule_links").fetchone()[0])
     summary.cpu["write"] = _cpu() - clock
 
 
@@ -206,14 +210,22 @@ def relations_current(
         return state.get("samples") == _samples_key(_samples(cache, roots))
 
 
+def _facts(rule: deploy_store.StoredRule) -> related.RuleFacts:
+    """What a rule's related links are made of (`analysis/related.rule_links`)."""
+    return related.facts_of(rule.uid, rule.source, rule.rule_id, rule.title, rule.logsource, rule.related)
+
+
 def _read_inputs(
     db: sqlite3.Connection, cache: RelationCache, changed: Collection[str] | None
-) -> tuple[dict[str, deploy_store.RelationInput], set[str] | None, set[str], set[str]]:
+) -> tuple[dict[str, deploy_store.RelationInput], set[str] | None, set[str], set[str], bool]:
     """Every rule's relation inputs: the stored ones, with the documents of `changed` rules read again (all
     documents when `changed` is None or the stored inputs do not match the catalog's rules).
 
-    Returns the inputs by uid, the rules read again (None: all), the rules gone since the last pass, and
-    the ids and names the rules read again had (a correlation naming one is converted again)."""
+    Returns the inputs by uid, the rules read again (None: all), the rules gone since the last pass, the
+    ids and names the rules read again had (a correlation naming one is converted again), and whether
+    the related links can differ from the stored ones: every rule read again, a rule gone or new, or a
+    rule read again whose facts (id, title, log source, `related:`, source) moved. Links are a function
+    of every rule's facts alone, so when none moved the stored links are the links."""
     stored = deploy_store.relation_inputs(db)
     uids = {uid for (uid,) in db.execute("SELECT uid FROM rules")}
     if changed is not None:
@@ -239,7 +251,12 @@ def _read_inputs(
         if ref
     }
     gone = removed | (set(changed or ()) - uids)
-    return ordered, None if changed is None else todo | gone, gone, old_refs
+    facts_moved = (
+        changed is None
+        or bool(gone)
+        or any(r.uid not in stored or _facts(stored[r.uid].rule) != _facts(r) for r in fresh)
+    )
+    return ordered, None if changed is None else todo | gone, gone, old_refs, facts_moved
 
 
 def _runnable(rule: deploy_store.StoredRule) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,12 +205,14 @@ _INSERT = {
 Row = tuple[Any, ...]
 
 
-def _snapshot(db: sqlite3.Connection, uids: Collection[str] | None) -> dict[str, list[tuple[str, Row]]]:
+def _snapshot(
+    db: sqlite3.Connection, uids: Collection[str] | None, tables: Sequence[str] = TABLES
+) -> dict[str, list[tuple[str, Row]]]:
     """Every stored row per rule (of `uids`, but every link: links are compared whole), in the tables'
     order (one ordered read per table)."""
     ensure_tables(db)
     out: dict[str, list[tuple[str, Row]]] = {}
-    for table in TABLES:
+    for table in tables:
         where, params = ("", ()) if uids is None or table == "rule_links" else _in("uid", uids)
         for row in db.execute(
             f"SELECT * FROM {table} {where and 'WHERE ' + where} ORDER BY {_ORDER[table]}", params
@@ -220,14 +222,14 @@ def _snapshot(db: sqlite3.Connection, uids: Collection[str] | None) -> dict[str,
 
 
 def _rows(
-    links: Mapping[str, Iterable[Mapping[str, str]]],
+    links: Mapping[str, Iterable[Mapping[str, str]]] | None,
     conversions: Mapping[str, Iterable[Mapping[str, str]]],
     checked: Mapping[str, int],
     fired: Mapping[str, Mapping[str, list[int]]],
 ) -> dict[str, list[tuple[str, Row]]]:
     """The rows the tables should hold, per rule, in the same order `_snapshot` reads them."""
     out: dict[str, list[tuple[str, Row]]] = {}
-    for uid, per_rule in links.items():
+    for uid, per_rule in (links or {}).items():
         for i, x in enumerate(per_rule):
             link: Row = (uid, i, x["direction"], x["type"], x["uid"], x["id"], x["title"], x["phrase"])
             out.setdefault(uid, []).append(("rule_links", link))
@@ -245,7 +247,7 @@ def _rows(
 
 def replace(
     db: sqlite3.Connection,
-    links: Mapping[str, Iterable[Mapping[str, str]]],
+    links: Mapping[str, Iterable[Mapping[str, str]]] | None,
     conversions: Mapping[str, Iterable[Mapping[str, str]]],
     checked: Mapping[str, int],
     fired: Mapping[str, Mapping[str, list[int]]],
@@ -255,16 +257,20 @@ def replace(
     what is stored (a rebuild changes few); returns those rules: their pages are to be rendered again.
 
     `uids`: the rules whose conversions and fires-on rows are given (the others' stored rows are kept);
-    `links` is always every rule's."""
-    before = _snapshot(db, uids)
+    `links` is always every rule's, or None when they are those stored (with `uids` only: the rules
+    re-read have the facts links are made of that they had)."""
+    if links is None and uids is None:
+        raise ValueError("links may be kept only in a pass over some rules")
+    tables = TABLES if links is not None else tuple(t for t in TABLES if t != "rule_links")
+    before = _snapshot(db, uids, tables)
     after = _rows(links, conversions, checked, fired)
     # a rule outside `uids` has its links on both sides only, so only they are compared and rewritten
     changed = {uid for uid in before.keys() | after.keys() if before.get(uid) != after.get(uid)}
     scoped = changed if uids is None else changed & set(uids)
-    for table in TABLES:
+    for table in tables:
         todo = json.dumps(sorted(changed if table == "rule_links" else scoped))
         db.execute(f"DELETE FROM {table} WHERE uid IN (SELECT value FROM json_each(?))", (todo,))
-    for table in TABLES:
+    for table in tables:
         db.executemany(
             _INSERT[table], (row for uid in changed for t, row in after.get(uid, []) if t == table)
         )
