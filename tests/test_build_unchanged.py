@@ -23,6 +23,20 @@ def _published(out: Path) -> tuple[str, str, int]:
     return os.readlink(out / "current"), state, (generation / "catalog.sqlite").stat().st_ino
 
 
+def _assert_idle_level(out: Path) -> None:
+    """After a full build the idle generation is the current one's mirror (the same files, hard links),
+    recorded as the generation before it with an empty change journal: the next build syncs by that."""
+    current = current_generation(out)
+    idle = next(p for p in (out / "generations").iterdir() if p.name in "ab" and p != current)
+    state = json.loads((current / "generation.json").read_text(encoding="utf-8"))
+    idle_state = json.loads((idle / "generation.json").read_text(encoding="utf-8"))
+    assert (idle_state["generation"], state["journal"]) == (state["generation"] - 1, True)
+    assert (current / "changes").read_text(encoding="utf-8") == ""
+    pages = sorted(p.relative_to(current) for p in (current / "site").rglob("*") if p.is_file())
+    assert pages and all((idle / p).stat().st_ino == (current / p).stat().st_ino for p in pages)
+    assert sorted(p.relative_to(idle) for p in (idle / "site").rglob("*") if p.is_file()) == pages
+
+
 def test_nothing_changed_keeps_the_published_generation(tmp_path: Path) -> None:
     corpus = tmp_path / "sigma"
     shutil.copytree(FIXTURE, corpus)
@@ -32,6 +46,7 @@ def test_nothing_changed_keeps_the_published_generation(tmp_path: Path) -> None:
     config = BuildConfig(out=tmp_path / "out", sources=[SourceSpec("sigma", corpus)], samples=samples, jobs=1)
     first = build(config)
     before = _published(config.out)
+    _assert_idle_level(config.out)
     again = build(config)
     assert again.unchanged and not first.unchanged
     assert _published(config.out) == before
@@ -49,3 +64,15 @@ def test_nothing_changed_keeps_the_published_generation(tmp_path: Path) -> None:
     assert not sampled.unchanged and sampled.mode == "incremental"
     assert _published(config.out)[0] != before[0]
     assert build(config).unchanged
+    # A rule edited after a full build: the generation step syncs the idle mirror by the empty journal.
+    config.pages = True
+    rule = corpus / "rules" / "windows" / "net_tunnel_b.yml"
+    rule.write_text(rule.read_text(encoding="utf-8").replace("'*.LOCALTO.NET'", "'*.example.org'"))
+    full = build(config, force_full=True)
+    assert full.mode == "full"
+    _assert_idle_level(config.out)
+    rule.write_text(rule.read_text(encoding="utf-8").replace("'*.example.org'", "'*.example.net'"))
+    edited = build(config)
+    assert (edited.mode, edited.files_parsed, edited.unchanged) == ("incremental", 1, False)
+    page = current_generation(config.out) / "site" / "rules" / "sigma" / "net_tunnel_b" / "index.html"
+    assert "example.net" in page.read_text(encoding="utf-8")

@@ -109,12 +109,13 @@ def list_sigma_files(root: Path) -> list[tuple[Path, str, str]]:
         ):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             under = dirpath[prefix:].replace(os.sep, "/")
+            folder_path = Path(dirpath)  # once per folder: parsing a whole path per file is the cost
             for name in filenames:
                 if name.startswith(".") or not name.lower().endswith(RULE_SUFFIXES):
                     continue
                 rel = f"{under}/{name}" if under else name
                 folder = rel.split("/", 1)[0] if "/" in rel else "."
-                found.append((Path(dirpath, name), rel, folder))
+                found.append((folder_path / name, rel, folder))
     found.sort(key=lambda item: item[1])
     return found
 
