@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ruleatlas.build import build
 from ruleatlas.config import BuildConfig, SourceSpec
-from ruleatlas.output.generation import current_generation
+from ruleatlas.output.generation import TREES, current_generation
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "catalog" / "sigma"
 EVENT = {"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "DestinationHostname": "x.example"}
@@ -27,7 +27,7 @@ def _assert_idle_level(out: Path) -> None:
     """After a full build the idle generation is the current one's mirror (the same files, hard links),
     recorded as the generation before it with an empty change journal: the next build syncs by that."""
     current = current_generation(out)
-    idle = next(p for p in (out / "generations").iterdir() if p.name in "ab" and p != current)
+    idle = next(p for p in (out / "generations").iterdir() if p.name in TREES and p != current)
     state = json.loads((current / "generation.json").read_text(encoding="utf-8"))
     idle_state = json.loads((idle / "generation.json").read_text(encoding="utf-8"))
     assert (idle_state["generation"], state["journal"]) == (state["generation"] - 1, True)
