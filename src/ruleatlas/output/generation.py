@@ -19,7 +19,10 @@ other. Before an incremental build changes the idle generation it brings it up t
 one: by the current one's change journal (the paths its build wrote or removed) when the idle one is
 exactly the generation before, else by comparing the two trees. A generation whose `generation.json` is
 missing was left unfinished (a killed build): it is compared whole, so nothing it half-wrote survives.
-A full build starts from an empty folder instead.
+A full build starts from an empty folder instead, and once it is published makes the idle generation its
+mirror with an empty journal (`level_idle`), so that the rebuild after it syncs by that journal too instead
+of linking every file of the site before it can start. A rebuild in which nothing changed publishes no
+generation at all (`build/unchanged.py`).
 
 Everything under `generations/` belongs to the build; nothing else in DIR is ever deleted.
 """
