@@ -64,6 +64,7 @@ def _build(config: BuildConfig, output: Output, log: TextIO, force_full: bool) -
     timer = StepTimer(summary)
     current = output.current()
     remove_stale(output.generations)  # a killed build's copy of the catalog (output/base_copy.py)
+    output.remove_trash()  # and a killed build's old generation, set aside
 
     # 1. The inputs, and whether the current catalog can be patched.
     previous_catalog = None if force_full or current is None else current / CATALOG_FILE

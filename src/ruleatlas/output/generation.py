@@ -150,12 +150,18 @@ class Output:
         target = current_generation(self.root)
         return target if target != self.root and target.is_dir() else None
 
+    def remove_trash(self) -> None:
+        """Remove a killed build's folders awaiting removal (every build does, even one that makes no
+        generation: build/unchanged.py)."""
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.generations) as entries:
+            trash = [e.path for e in entries if e.name.startswith(".trash-")]
+        for path in trash:
+            shutil.rmtree(path, ignore_errors=True)
+
     def begin(self, *, fresh: bool) -> Stage:
         """Prepare the idle generation: empty (`fresh`), else a copy of the current one."""
         self.generations.mkdir(exist_ok=True)
-        for entry in self.generations.iterdir():  # a killed build's folders awaiting removal
-            if entry.name.startswith(".trash-"):
-                shutil.rmtree(entry, ignore_errors=True)
+        self.remove_trash()
         current = self.current()
         name = next(t for t in TREES if current is None or t != current.name)
         target = self.generations / name
