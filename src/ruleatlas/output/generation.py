@@ -153,6 +153,7 @@ class Output:
     def remove_trash(self) -> None:
         """Remove a killed build's folders awaiting removal (every build does, even one that makes no
         generation: build/unchanged.py)."""
+        trash: list[str] = []
         with contextlib.suppress(FileNotFoundError), os.scandir(self.generations) as entries:
             trash = [e.path for e in entries if e.name.startswith(".trash-")]
         for path in trash:
