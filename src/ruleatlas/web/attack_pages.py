@@ -23,11 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeGuard
 
 from jinja2 import Template
 
@@ -55,6 +55,7 @@ from ruleatlas.store import Catalog
 from ruleatlas.store import attack as store_attack
 from ruleatlas.web import attack_answers, urls
 from ruleatlas.web.attack_views import (
+    MatrixFrame,
     MatrixRule,
     gaps_view,
     matrix_frame,
@@ -93,10 +94,46 @@ class AttackPagesResult:
     written_paths: list[str] = field(default_factory=list)
 
 
-# A tagged rule as the aggregate pages read it: kind, status, level, vendor, product, service, and its
-# placements as a flat sorted [technique, tactic, technique, tactic, ...] list.
-RuleSignature = list[Any]
+class RuleSignature(NamedTuple):
+    """A tagged rule as the aggregate pages read it (kept in the record as a JSON list)."""
+
+    kind: str
+    status: str
+    level: str
+    vendor: str
+    product: str
+    service: str
+    placements: tuple[str, ...]  # flat and sorted: technique, tactic, technique, tactic, ...
+
+    @classmethod
+    def from_json(cls, row: Sequence[Any]) -> RuleSignature:
+        kind, status, level, vendor, product, service, placements = row
+        return cls(
+            str(kind),
+            str(status),
+            str(level),
+            str(vendor),
+            str(product),
+            str(service),
+            tuple(str(p) for p in placements),
+        )
+
+
 FACET_COLUMNS = (2, 3)  # level and vendor: of the aggregate pages, only the matrix's filter data shows them
+
+
+def _matrix_frame(data: object) -> MatrixFrame | None:
+    """The kept frame, or None (no record of one: the next build renders the matrix from every rule)."""
+    return data if _is_frame(data) else None
+
+
+def _is_frame(data: object) -> TypeGuard[MatrixFrame]:
+    return isinstance(data, dict) and isinstance(data.get("columns"), list) and "cells" in data
+
+
+def matrix_rule_from_json(row: Sequence[Any]) -> MatrixRule:
+    vendor, level, status, mask, cells = row
+    return (str(vendor), str(level), str(status), int(mask), [int(c) for c in cells])
 
 
 def rule_signatures(
@@ -106,22 +143,22 @@ def rule_signatures(
     for p in placements:
         placed.setdefault(p.uid, set()).add((p.technique_id, p.tactic_id))
     return {
-        uid: [
+        uid: RuleSignature(
             r.kind,
             r.status,
             r.level,
             r.vendor,
             r.product,
             r.service,
-            [part for pair in sorted(placed.get(uid, ())) for part in pair],
-        ]
+            tuple(part for pair in sorted(placed.get(uid, ())) for part in pair),
+        )
         for uid, r in rules.items()
     }
 
 
 def signature_tags(signature: RuleSignature | None) -> list[str]:
     """The technique ids a signature places, in order, once each."""
-    return list(dict.fromkeys(signature[6][0::2])) if signature else []
+    return list(dict.fromkeys(signature.placements[0::2])) if signature else []
 
 
 @dataclass(slots=True)
@@ -134,8 +171,8 @@ class Manifest:
     aggregates: dict[str, str] = field(default_factory=dict)
     techniques: list[str] = field(default_factory=list)
     rules: dict[str, RuleSignature] = field(default_factory=dict)
-    matrix_frame: dict[str, Any] = field(default_factory=dict)
-    matrix_rules: dict[str, list[Any]] = field(default_factory=dict)
+    matrix_frame: MatrixFrame | None = None
+    matrix_rules: dict[str, MatrixRule] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path | None, site: str) -> Manifest | None:
@@ -150,9 +187,9 @@ class Manifest:
                 str(data["attack_version"]),
                 {str(k): str(v) for k, v in data["aggregates"].items()},
                 [str(p) for p in data["techniques"]],
-                dict(data["rules"]),
-                dict(data["matrix_frame"]),
-                dict(data["matrix_rules"]),
+                {str(u): RuleSignature.from_json(r) for u, r in data["rules"].items()},
+                _matrix_frame(data["matrix_frame"]),
+                {str(u): matrix_rule_from_json(r) for u, r in data["matrix_rules"].items()},
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # a damaged record only costs a full render
@@ -376,7 +413,7 @@ class Aggregates:
     """The matrix, tactic and gaps pages, and the matrix's two parts (`matrix_frame`) the record keeps."""
 
     specs: dict[str, PageSpec]
-    matrix_frame: dict[str, Any]
+    matrix_frame: MatrixFrame
     matrix_rules: dict[str, MatrixRule]
 
 
@@ -516,19 +553,18 @@ def _write_incremental(
     result.kept += max(len(previous.techniques) - len(specs), 0)
     if not light:
         aggregates = aggregate_specs(catalog, data, pages)
-        frame, matrix_rules = (
-            aggregates.matrix_frame,
-            {u: list(r) for u, r in aggregates.matrix_rules.items()},
-        )
+        frame, matrix_rules = aggregates.matrix_frame, dict(aggregates.matrix_rules)
         todo = aggregates.specs
         rules = rule_signatures(data.rules, data.placements)
     else:
-        frame, matrix_rules = dict(previous.matrix_frame), dict(previous.matrix_rules)
+        assert previous.matrix_frame is not None  # the caller takes this path only with a kept frame
+        frame, matrix_rules = previous.matrix_frame.copy(), dict(previous.matrix_rules)
         rules = {u: r for u, r in previous.rules.items() if u not in current} | current
         for uid in changed:
             entry, now = matrix_rules.get(uid), current.get(uid)
             if entry is not None and now is not None:
-                matrix_rules[uid] = [now[3], now[2], *entry[2:]]  # vendor and level; the rest is unchanged
+                # vendor and level; the rest is unchanged
+                matrix_rules[uid] = (now.vendor, now.level, entry[2], entry[3], entry[4])
         if any(uid not in previous.rules and uid not in current for uid in changed):
             # an untagged rule changed: the matrix tells how many counted rules name no technique
             frame["without_techniques"] = store_attack.counted_rules_without_techniques(catalog)
@@ -590,7 +626,7 @@ def _write_full(
         technique_paths,
         rule_signatures(data.rules, data.placements),
         aggregates.matrix_frame,
-        {uid: list(rule) for uid, rule in aggregates.matrix_rules.items()},
+        dict(aggregates.matrix_rules),
     )
 
 

@@ -231,6 +231,27 @@ class MatrixFilters(TypedDict):
     statuses: list[FilterOption]
 
 
+class MatrixFrame(TypedDict):
+    """The matrix page's view but its rule filter data (`matrix_frame`): plain JSON values, kept by the
+    build so a level or vendor change remakes the page without reading every rule."""
+
+    attack_version: str
+    columns: list[ColumnView]
+    legend: list[LegendEntry]
+    rules_counted: int
+    left_out: list[ReasonCount]
+    without_techniques: int
+    no_platform: int
+    techniques_total: int
+    techniques_covered: int
+    retired: list[RetiredView]
+    gaps_href: str
+    coverage_href: str
+    platforms: list[str]  # the filter's platforms, in bit order
+    cells: int  # how many cells the filter data numbers
+    script: str
+
+
 class MatrixView(TypedDict):
     attack_version: str
     columns: list[ColumnView]
@@ -633,7 +654,7 @@ def matrix_frame(
     index: CoverageIndex,
     link: Link,
     without_techniques: int,
-) -> tuple[dict[str, Any], dict[str, MatrixRule]]:
+) -> tuple[MatrixFrame, dict[str, MatrixRule]]:
     """The matrix view but its rule filter data (plain JSON values: a build keeps it), and each counted
     rule's `MatrixRule`. A change of a rule's level or vendor changes only the second: an incremental build
     makes the page from the kept frame and the rules with that rule's entry replaced."""
@@ -681,7 +702,7 @@ def matrix_frame(
     no_platform = sum(1 for uid in rule_cells if not index.platforms.get(uid))
     parents = [t for t in attack.techniques.values() if active(t) and not t.is_subtechnique]
     counts = technique_counts(index)
-    frame: dict[str, Any] = {
+    frame: MatrixFrame = {
         "attack_version": attack.version,
         "columns": columns,
         "legend": legend(),
@@ -715,7 +736,7 @@ def matrix_frame(
     return frame, rules
 
 
-def matrix_page_view(frame: Mapping[str, Any], rules: Mapping[str, Sequence[Any]]) -> MatrixView:
+def matrix_page_view(frame: MatrixFrame, rules: Mapping[str, MatrixRule]) -> MatrixView:
     """The matrix view from `matrix_frame`'s two parts (`rules` in any order: written sorted by uid)."""
     uids = sorted(rules)
     vendors = sorted({rules[u][0] for u in uids})
@@ -730,17 +751,30 @@ def matrix_page_view(frame: Mapping[str, Any], rules: Mapping[str, Sequence[Any]
         [vendor_at[vendor], level_at[level], status_at[status], mask, list(cells)]
         for vendor, level, status, mask, cells in (rules[u] for u in uids)
     ]
-    view: dict[str, Any] = {k: v for k, v in frame.items() if k not in ("platforms", "cells")}
-    view["filters"] = {
-        "vendors": [{"value": str(i), "label": vendor_name(v)} for i, v in enumerate(vendors)],
-        "platforms": [{"value": str(i), "label": p} for i, p in enumerate(frame["platforms"])],
-        "levels": [{"value": str(i), "label": lv or "(none)"} for i, lv in enumerate(levels)],
-        "statuses": [{"value": str(i), "label": s or "(none)"} for i, s in enumerate(statuses)],
+    return {
+        "attack_version": frame["attack_version"],
+        "columns": frame["columns"],
+        "legend": frame["legend"],
+        "rules_counted": frame["rules_counted"],
+        "left_out": frame["left_out"],
+        "without_techniques": frame["without_techniques"],
+        "no_platform": frame["no_platform"],
+        "techniques_total": frame["techniques_total"],
+        "techniques_covered": frame["techniques_covered"],
+        "retired": frame["retired"],
+        "gaps_href": frame["gaps_href"],
+        "coverage_href": frame["coverage_href"],
+        "script": frame["script"],
+        "filters": {
+            "vendors": [{"value": str(i), "label": vendor_name(v)} for i, v in enumerate(vendors)],
+            "platforms": [{"value": str(i), "label": p} for i, p in enumerate(frame["platforms"])],
+            "levels": [{"value": str(i), "label": lv or "(none)"} for i, lv in enumerate(levels)],
+            "statuses": [{"value": str(i), "label": s or "(none)"} for i, s in enumerate(statuses)],
+        },
+        "data": json_for_script(
+            {"cells": frame["cells"], "tiers": list(COVERAGE_TIERS), "rules": rules_data}
+        ),
     }
-    view["data"] = json_for_script(
-        {"cells": frame["cells"], "tiers": list(COVERAGE_TIERS), "rules": rules_data}
-    )
-    return view  # type: ignore[return-value]  # the frame's keys and these make a MatrixView
 
 
 def _cell_view(
