@@ -15,7 +15,6 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # The rule columns the lists show (the all-rules page, the indicator and list pages' rule rows) and the
 # browse index holds.
@@ -38,10 +37,21 @@ class CatalogChanges:
         return cls(True, True, True, True, True)
 
 
-def _rows(db: sqlite3.Connection, uids: list[str]) -> dict[str, dict[str, Any]]:
+@dataclass(slots=True)
+class _RuleRows:
+    """What the catalog pages read of one rule, compared part by part between two catalogs."""
+
+    listed: tuple[object, ...]  # the LISTED columns
+    text: tuple[object, ...]  # rule id and the searched texts
+    dates: tuple[object, ...]  # created, modified
+    placements: list[tuple[str, str]]  # (technique, tactic)
+    indicators: list[tuple[object, ...]]
+
+
+def _rows(db: sqlite3.Connection, uids: list[str]) -> dict[str, _RuleRows]:
     wanted = json.dumps(uids)
     columns = ", ".join(f"r.{c}" for c in LISTED)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, _RuleRows] = {}
     for uid, rule_id, *rest in db.execute(
         f"SELECT r.uid, r.rule_id, {columns}, s.description, s.tags, s.refs, s.authors, s.fields, s.vals, "
         "s.created, s.modified FROM rules r LEFT JOIN rule_search s ON s.rowid = r.rowid "
@@ -49,27 +59,21 @@ def _rows(db: sqlite3.Connection, uids: list[str]) -> dict[str, dict[str, Any]]:
         (wanted,),
     ):
         listed, text = rest[: len(LISTED)], rest[len(LISTED) :]
-        out[uid] = {
-            "listed": tuple(listed),
-            "text": (rule_id, *text[:6]),
-            "dates": tuple(text[6:]),
-            "placements": [],
-            "indicators": [],
-        }
+        out[uid] = _RuleRows(tuple(listed), (rule_id, *text[:6]), tuple(text[6:]), [], [])
     for uid, technique, tactic in db.execute(
         "SELECT uid, technique_id, tactic_id FROM rule_techniques "
         "WHERE uid IN (SELECT value FROM json_each(?)) ORDER BY 1, 2, 3",
         (wanted,),
     ):
         if uid in out:
-            out[uid]["placements"].append((technique, tactic))
+            out[uid].placements.append((technique, tactic))
     for uid, *indicator in db.execute(
         "SELECT uid, field, kind, value, transforms, exclusion, counted, shown, native_field FROM indicators "
         "WHERE uid IN (SELECT value FROM json_each(?)) ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
         (wanted,),
     ):
         if uid in out:
-            out[uid]["indicators"].append(tuple(indicator))
+            out[uid].indicators.append(tuple(indicator))
     return out
 
 
@@ -96,16 +100,13 @@ def catalog_changes(previous: Path | None, current: Path, uids: Iterable[str]) -
     if set(old) != set(new):
         return CatalogChanges.everything()
     pairs = [(old[uid], new[uid]) for uid in wanted if uid in old]
-    listed = any(o["listed"] != n["listed"] for o, n in pairs)
-    indicators = any(o["indicators"] != n["indicators"] for o, n in pairs)
-    kind_or_status = any(
-        (o["listed"][2], o["listed"][4]) != (n["listed"][2], n["listed"][4]) for o, n in pairs
-    )
+    listed = any(o.listed != n.listed for o, n in pairs)
+    indicators = any(o.indicators != n.indicators for o, n in pairs)
+    kind_or_status = any((o.listed[2], o.listed[4]) != (n.listed[2], n.listed[4]) for o, n in pairs)
     return CatalogChanges(
         listed=listed,
-        browse=listed
-        or any(o["dates"] != n["dates"] or o["placements"] != n["placements"] for o, n in pairs),
-        search=indicators or any(o["text"] != n["text"] for o, n in pairs),
+        browse=listed or any(o.dates != n.dates or o.placements != n.placements for o, n in pairs),
+        search=indicators or any(o.text != n.text for o, n in pairs),
         indicators=indicators,
         counted=indicators or kind_or_status,
         previous_built_at=str(stamp[0]) if stamp else "",
