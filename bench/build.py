@@ -21,26 +21,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from build_support import EDITED, cpu_seconds, only_sources
 from ruleatlas.build import build
 from ruleatlas.build.summary import StepTimer
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults
 from ruleatlas.store import open_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
-EDITED = "rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml"
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the build's worker pools)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # CPU seconds per build step (this process and its finished workers), beside the wall times the build keeps:
@@ -88,9 +81,7 @@ def main() -> int:
     args = parser.parse_args()
     shared = args.shared.resolve()
     sources, attack, telemetry = shared_defaults(shared)
-    if args.only:
-        wanted = set(args.only.split(","))
-        sources = [s for s in sources if s.name in wanted]
+    sources = only_sources(sources, args.only)
     print(f"cores: {os.cpu_count()}, jobs: {args.jobs or 'all'}, python {sys.version.split()[0]}")
     print(f"load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("sources: " + ", ".join(f"{s.name} ({s.vendor})" for s in sources))

@@ -20,7 +20,6 @@ import hashlib
 import os
 import pickle
 import pstats
-import resource
 import sqlite3
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from build_support import cpu_seconds, only_sources
 from ruleatlas.build.analyse import FileResult, analyse_files
 from ruleatlas.build.inputs import InputContext
 from ruleatlas.build.plan import plan_build
@@ -41,11 +41,6 @@ from ruleatlas.progress import Progress
 from ruleatlas.store import relations as relations_store
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 @contextmanager
@@ -111,9 +106,7 @@ def main() -> int:
     parser.add_argument("--no-store", action="store_true", help="stop after parse+analysis")
     args = parser.parse_args()
     sources, attack_path, telemetry_path = shared_defaults(args.shared.resolve())
-    if args.only:
-        wanted = set(args.only.split(","))
-        sources = [s for s in sources if s.name in wanted]
+    sources = only_sources(sources, args.only)
     figures: dict[str, float] = {}
     per_source: dict[str, tuple[int, int, float]] = {}
     devnull = open(os.devnull, "w")  # noqa: SIM115

@@ -10,26 +10,20 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import resource
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from build_support import EDITED, cpu_seconds
 from ruleatlas.build import build
 from ruleatlas.build.summary import StepTimer
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
-EDITED = "rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml"
 STEP_CPU: dict[str, float] = {}
 _last = [0.0]
 _lap = StepTimer.lap
-
-
-def cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _lap_with_cpu(self: StepTimer, name: str) -> None:

@@ -21,24 +21,18 @@ import argparse
 import cProfile
 import os
 import pstats
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import ruleatlas.build as build_module
+from build_support import EDITED, cpu_seconds, only_sources
 from ruleatlas.build import build
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
-EDITED = "rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml"
 COPY = "rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel_copy.yml"
-
-
-def cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def edit(corpus: Path, what: str) -> str:
@@ -81,8 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     shared = args.shared.resolve()
     sources, attack, telemetry = shared_defaults(shared)
-    if args.only:
-        sources = [s for s in sources if s.name in set(args.only.split(","))]
+    sources = only_sources(sources, args.only)
     corpus = args.work / "sigma"
     sources = [SourceSpec("sigma", corpus) if s.name == "sigma" else s for s in sources]
     config = BuildConfig(

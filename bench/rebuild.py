@@ -18,23 +18,17 @@ import argparse
 import cProfile
 import os
 import pstats
-import resource
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from build_support import EDITED, cpu_seconds, only_sources
 from ruleatlas.build import build
 from ruleatlas.build.summary import StepTimer
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
-EDITED = "rules/windows/network_connection/net_connection_win_domain_localtonet_tunnel.yml"
-
-
-def cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 STEP_CPU: dict[str, float] = {}
@@ -71,8 +65,7 @@ def main() -> int:
     args = parser.parse_args()
     shared = args.shared.resolve()
     sources, attack, telemetry = shared_defaults(shared)
-    if args.only:
-        sources = [s for s in sources if s.name in set(args.only.split(","))]
+    sources = only_sources(sources, args.only)
     corpus = args.work / "sigma"
     if args.what == "cold":
         shutil.rmtree(args.work, ignore_errors=True)

@@ -20,7 +20,6 @@ import argparse
 import cProfile
 import hashlib
 import os
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -29,16 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from build_support import cpu_seconds
 from ruleatlas.build.relations import relate, sample_roots
 from ruleatlas.store import deploy as deploy_store
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = (*deploy_store.TABLES, "rule_relation_inputs")
-
-
-def cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def digest(catalog: Path) -> dict[str, str]:
