@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ruleatlas.attack import AttackData, AttackDataError, technique_sort_key
 from ruleatlas.output import atomic
@@ -43,7 +43,27 @@ STATUS_ORDER = ("stable", "test", "experimental", "deprecated", "unsupported")
 LEVEL_ORDER = ("critical", "high", "medium", "low", "informational")
 
 
-def as_script(variable: str, value: Any) -> str:
+class RulesIndex(TypedDict):
+    """data/rules.js: the browse list's rows as arrays of facet codes (module docstring)."""
+
+    version: int
+    index_file: str
+    rules_path: str
+    retired: list[str]
+    facets: dict[str, list[list[str]]]  # facet -> [value, label(, tactic shortname)] by code
+    rules: list[list[object]]  # [vendor, stem or uid, title, product, log source, status, level, kind, ...]
+    matrix: list[list[object]]  # [tactic code, [[technique code, [sub-technique codes]]]]
+
+
+class SearchIndex(TypedDict):
+    """data/search.js: per rule, in the browse index's order, what the static search reads."""
+
+    kinds: list[str]
+    retired: list[str]
+    rules: list[list[object]]  # [description, tags, references, authors, fields, values, indicators, id]
+
+
+def as_script(variable: str, value: object) -> str:
     return f"window.{variable}={json.dumps(value, ensure_ascii=False, separators=(',', ':'))};\n"
 
 
@@ -90,7 +110,7 @@ def _matrix_layout(attack: AttackData) -> list[tuple[str, list[tuple[str, list[s
     return layout
 
 
-def rules_index(rows: Sequence[BrowseRow], attack: AttackData | None, index_file: str) -> dict[str, Any]:
+def rules_index(rows: Sequence[BrowseRow], attack: AttackData | None, index_file: str) -> RulesIndex:
     """The browse index (module docstring); `rows` in the order the list shows by default."""
     values: dict[str, dict[str, int]] = {f: {} for f in (*FACETS, "service")}
 
@@ -135,7 +155,7 @@ def rules_index(rows: Sequence[BrowseRow], attack: AttackData | None, index_file
         )
     technique_names = {t.id: t.name for t in attack.techniques.values()} if attack is not None else {}
     tactics = {t.id: t for t in attack.tactics} if attack is not None else {}
-    facets: dict[str, Any] = {}
+    facets: dict[str, list[list[str]]] = {}
     for facet in SIMPLE_FACETS:
         labels = vendor_name if facet == "vendor" else None
         facets[facet] = [[v, labels(v) if labels else v] for v in values[facet]]
@@ -165,12 +185,12 @@ def search_index(
     uids: Iterable[str],
     texts: dict[str, tuple[str, str, str, str, str, str]],
     indicators: dict[str, tuple[str, list[tuple[str, str, str, int]]]],
-) -> dict[str, Any]:
+) -> SearchIndex:
     """`kinds` (the comparison kinds used) and per rule, in the browse index's order: [description, tags,
     references, authors, fields, values, indicators, rule id]. Fields and values are deduplicated lists;
     indicators a flat list of four integers each: field index, kind index, value index, exclusion 0/1."""
     kinds: dict[str, int] = {}
-    out = []
+    out: list[list[object]] = []
     for uid in uids:
         description, tags, refs, authors, fields, vals = texts.get(uid, ("",) * 6)
         rule_id, rows = indicators.get(uid, ("", []))
@@ -304,7 +324,7 @@ def update_indexes(
     return sizes
 
 
-def _reordered_search(path: Path, old_order: list[str], order: list[str]) -> dict[str, Any] | None:
+def _reordered_search(path: Path, old_order: list[str], order: list[str]) -> SearchIndex | None:
     """The search index at `path` (made in `old_order`) with the same rules' entries in `order`, as
     `search_index` makes it: comparison kinds numbered again by first use. None when it cannot be read."""
     index = _read_script(path, SEARCH_VAR)
