@@ -80,7 +80,8 @@ def test_one_changed_rule_rewrites_the_pages_of_the_events_it_covered_before_and
         SECURITY,
         "telemetry/",
         "telemetry/platforms/windows/",  # its figures move with the rules of its events
-        "telemetry/uncovered/",
+        # not telemetry/uncovered/: the rule covers events before and after, and that page lists only the
+        # rules covering none (web/telemetry_changes.py renders a summary page only when what it reads moved)
         "telemetry/vendors/sigma/",
         "telemetry/priority/",  # it ranks every event
         "readiness/",
