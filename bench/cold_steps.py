@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from build_support import cpu_seconds, only_sources
+from bench_support import cpu_seconds, only_sources
 from ruleatlas.build.analyse import FileResult, analyse_files
 from ruleatlas.build.inputs import InputContext
 from ruleatlas.build.plan import plan_build

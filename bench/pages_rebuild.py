@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import ruleatlas.build as build_module
-from build_support import EDITED, cpu_seconds, only_sources
+from bench_support import EDITED, cpu_seconds, only_sources
 from ruleatlas.build import build
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults
 

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from build_support import EDITED, cpu_seconds, only_sources
+from bench_support import EDITED, cpu_seconds, only_sources
 from ruleatlas.build import build
 from ruleatlas.build.summary import StepTimer
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults

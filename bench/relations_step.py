@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from build_support import cpu_seconds
+from bench_support import cpu_seconds
 from ruleatlas.build.relations import relate, sample_roots
 from ruleatlas.store import deploy as deploy_store
 
