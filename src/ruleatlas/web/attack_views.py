@@ -231,9 +231,8 @@ class MatrixFilters(TypedDict):
     statuses: list[FilterOption]
 
 
-class MatrixFrame(TypedDict):
-    """The matrix page's view but its rule filter data (`matrix_frame`): plain JSON values, kept by the
-    build so a level or vendor change remakes the page without reading every rule."""
+class _MatrixParts(TypedDict):
+    """What the matrix page's kept frame and its view share."""
 
     attack_version: str
     columns: list[ColumnView]
@@ -247,24 +246,18 @@ class MatrixFrame(TypedDict):
     retired: list[RetiredView]
     gaps_href: str
     coverage_href: str
+
+
+class MatrixFrame(_MatrixParts):
+    """The matrix page's view but its rule filter data (`matrix_frame`): plain JSON values, kept by the
+    build so a level or vendor change remakes the page without reading every rule."""
+
     platforms: list[str]  # the filter's platforms, in bit order
     cells: int  # how many cells the filter data numbers
     script: str
 
 
-class MatrixView(TypedDict):
-    attack_version: str
-    columns: list[ColumnView]
-    legend: list[LegendEntry]
-    rules_counted: int
-    left_out: list[ReasonCount]
-    without_techniques: int
-    no_platform: int
-    techniques_total: int
-    techniques_covered: int
-    retired: list[RetiredView]
-    gaps_href: str
-    coverage_href: str
+class MatrixView(_MatrixParts):
     filters: MatrixFilters
     data: Markup  # JSON for the page's script
     script: str
