@@ -6,6 +6,7 @@ from __future__ import annotations
 import resource
 from collections.abc import Sequence
 
+from ruleatlas.build.summary import StepTimer
 from ruleatlas.config import SourceSpec
 
 # The SigmaHQ rule the one-rule rebuilds edit (its level is flipped between high and critical).
@@ -24,3 +25,24 @@ def only_sources(sources: Sequence[SourceSpec], only: str) -> list[SourceSpec]:
         return list(sources)
     wanted = set(only.split(","))
     return [s for s in sources if s.name in wanted]
+
+
+# CPU seconds per build step (this process and its finished workers), beside the wall times the build keeps:
+# StepTimer.lap is wrapped here so that the build itself carries no bench code.
+STEP_CPU: dict[str, float] = {}
+_last_cpu = [0.0]
+_lap = StepTimer.lap
+
+
+def _lap_with_cpu(self: StepTimer, name: str) -> None:
+    _lap(self, name)
+    now = cpu_seconds()
+    STEP_CPU[name] = STEP_CPU.get(name, 0.0) + now - _last_cpu[0]
+    _last_cpu[0] = now
+
+
+def count_step_cpu() -> None:
+    """Count each build step's CPU seconds into STEP_CPU from now on (cleared here)."""
+    StepTimer.lap = _lap_with_cpu  # type: ignore[method-assign]
+    STEP_CPU.clear()
+    _last_cpu[0] = cpu_seconds()

@@ -27,36 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_support import EDITED, cpu_seconds, only_sources
+from bench_support import EDITED, STEP_CPU, count_step_cpu, cpu_seconds, only_sources
 from ruleatlas.build import build
-from ruleatlas.build.summary import StepTimer
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults
 from ruleatlas.store import open_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# CPU seconds per build step (this process and its finished workers), beside the wall times the build keeps:
-# StepTimer.lap is wrapped here so that the build itself carries no bench code.
-STEP_CPU: dict[str, float] = {}
-_last_cpu = [0.0]
-_lap = StepTimer.lap
-
-
-def _lap_with_cpu(self: StepTimer, name: str) -> None:
-    _lap(self, name)
-    now = cpu_seconds()
-    STEP_CPU[name] = STEP_CPU.get(name, 0.0) + now - _last_cpu[0]
-    _last_cpu[0] = now
-
-
-StepTimer.lap = _lap_with_cpu  # type: ignore[method-assign]
-
-
 def timed(label: str, config: BuildConfig) -> float:
-    STEP_CPU.clear()
+    count_step_cpu()
     start, cpu = time.perf_counter(), cpu_seconds()
-    _last_cpu[0] = cpu
     summary = build(config, log=open(os.devnull, "w"))  # noqa: SIM115
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     phases = ", ".join(f"{k} {v:.2f}s" for k, v in summary.timings.items())

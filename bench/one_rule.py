@@ -15,31 +15,16 @@ import sys
 import time
 from pathlib import Path
 
-from bench_support import EDITED, cpu_seconds
+from bench_support import EDITED, STEP_CPU, count_step_cpu, cpu_seconds
 from ruleatlas.build import build
-from ruleatlas.build.summary import StepTimer
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
-STEP_CPU: dict[str, float] = {}
-_last = [0.0]
-_lap = StepTimer.lap
-
-
-def _lap_with_cpu(self: StepTimer, name: str) -> None:
-    _lap(self, name)
-    now = cpu_seconds()
-    STEP_CPU[name] = STEP_CPU.get(name, 0.0) + now - _last[0]
-    _last[0] = now
-
-
-StepTimer.lap = _lap_with_cpu  # type: ignore[method-assign]
 
 
 def timed(label: str, config: BuildConfig, profile: cProfile.Profile | None = None) -> None:
-    STEP_CPU.clear()
+    count_step_cpu()
     start, cpu = time.perf_counter(), cpu_seconds()
-    _last[0] = cpu
     if profile is not None:
         profile.enable()
     summary = build(config, log=open(os.devnull, "w"))  # noqa: SIM115

@@ -23,25 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from bench_support import EDITED, cpu_seconds, only_sources
+from bench_support import EDITED, STEP_CPU, count_step_cpu, cpu_seconds, only_sources
 from ruleatlas.build import build
-from ruleatlas.build.summary import StepTimer
 from ruleatlas.config import BuildConfig, SourceSpec, shared_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-STEP_CPU: dict[str, float] = {}
-_last = [0.0]
-_lap = StepTimer.lap
-
-
-def _lap_with_cpu(self: StepTimer, name: str) -> None:
-    """The build's own lap, and the CPU seconds (with finished workers') spent since the last one."""
-    _lap(self, name)
-    now = cpu_seconds()
-    STEP_CPU[name] = STEP_CPU.get(name, 0.0) + now - _last[0]
-    _last[0] = now
 
 
 def main() -> int:
@@ -90,8 +76,7 @@ def main() -> int:
         )
         rule.write_text(text.replace(*flipped), encoding="utf-8")
     profile = cProfile.Profile() if args.profile else None
-    StepTimer.lap = _lap_with_cpu  # type: ignore[method-assign]
-    _last[0] = cpu_seconds()
+    count_step_cpu()
     start, cpu = time.perf_counter(), cpu_seconds()
     if profile is not None:
         profile.enable()
